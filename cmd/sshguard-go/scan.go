@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"sshguard-go/internal/detect"
+)
+
+func newScanCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "scan [--json] [FILE|-]...",
+		Short: "List the sshd events in log files",
+		Long: `scan reads log files (plain, .gz, or - for standard input; standard input
+when no file is given) in any supported format and prints one line per
+recognised sshd event, in input order.
+
+With --json each line is a JSON object with the fields file, line, time,
+host, program, pid, kind, reason, ip, port, user, and counted (1 when the
+line counts a failed attempt or probe of its connection).`,
+		Example: `  sshguard-go scan /var/log/auth.log
+  sshguard-go scan --json /var/log/auth.log.2.gz | jq 'select(.kind=="success")'
+  journalctl -u ssh -o json | sshguard-go scan --json -`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			w := bufio.NewWriterSize(cmd.OutOrStdout(), 256<<10)
+			var buf []byte
+			emit := func(r *detect.Record) {
+				if asJSON {
+					buf = r.AppendJSON(buf[:0], r.Source, r.Line)
+				} else {
+					buf = appendText(buf[:0], r)
+				}
+				buf = append(buf, '\n')
+				w.Write(buf)
+			}
+			err := scanInputs(args, cmd.InOrStdin(), cmd.ErrOrStderr(), emit)
+			if ferr := w.Flush(); ferr != nil && err == nil {
+				err = ferr
+			}
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per event")
+	return cmd
+}
+
+// appendText formats r as one readable line.
+func appendText(b []byte, r *detect.Record) []byte {
+	if r.Time.IsZero() {
+		b = append(b, "-                   "...)
+	} else {
+		b = r.Time.AppendFormat(b, "2006-01-02 15:04:05")
+	}
+	b = append(b, ' ')
+	b = appendPadded(b, r.Kind.String(), 13)
+	b = appendPadded(b, r.Reason, 28)
+	c := r.Client()
+	if c == "" {
+		c = "?"
+	}
+	if r.Port != 0 {
+		if r.Addr.Is6() {
+			c = "[" + c + "]"
+		}
+		c += ":" + strconv.Itoa(r.Port)
+	}
+	b = appendPadded(b, c, 24)
+	if r.User != "" {
+		b = append(b, "user="...)
+		b = strconv.AppendQuote(b, r.User)
+		b = append(b, ' ')
+	}
+	if r.Method != "" {
+		b = append(b, "method="...)
+		b = append(b, r.Method...)
+		b = append(b, ' ')
+	}
+	if r.Path != "" {
+		b = append(b, "path="...)
+		b = strconv.AppendQuote(b, r.Path)
+		b = append(b, ' ')
+	}
+	if r.Counted > 0 {
+		b = append(b, "counted "...)
+	}
+	b = append(b, r.Source...)
+	b = append(b, ':')
+	return strconv.AppendInt(b, r.Line, 10)
+}
+
+func appendPadded(b []byte, s string, n int) []byte {
+	b = append(b, s...)
+	for i := len(s); i < n; i++ {
+		b = append(b, ' ')
+	}
+	return append(b, ' ')
+}
+
+// scanInputs runs one Scanner over every input in order, so a connection
+// split across a rotation boundary is still joined. An input that cannot
+// be read is reported and skipped; the others are still scanned, and the
+// error is returned at the end (exit status 1).
+func scanInputs(names []string, stdin io.Reader, stderr io.Writer, emit func(*detect.Record)) error {
+	if len(names) == 0 {
+		names = []string{"-"}
+	}
+	var s detect.Scanner
+	var failed int
+	prog := startProgress(stderr)
+	defer prog.stop()
+	for _, name := range names {
+		in, err := detect.OpenInput(name, stdin)
+		if err != nil {
+			fmt.Fprintf(stderr, "sshguard-go: %v\n", err)
+			failed++
+			continue
+		}
+		in.Reader = prog.wrap(in.Reader, name, in.Size)
+		if err := s.ScanInput(in, emit); err != nil {
+			fmt.Fprintf(stderr, "sshguard-go: %s: %v (the lines before it were scanned)\n", name, err)
+			failed++
+		}
+		in.Close()
+	}
+	s.Flush(emit)
+	if s.Stats.Overlong > 0 {
+		fmt.Fprintf(stderr, "sshguard-go: skipped %d lines longer than %d bytes\n", s.Stats.Overlong, detect.MaxLine)
+	}
+	if failed > 0 {
+		return &exitError{1, fmt.Errorf("%d of %d inputs could not be read completely", failed, len(names))}
+	}
+	return nil
+}
+
+// progress prints how far the inputs have been read, on a terminal only.
+type progress struct {
+	on   bool
+	out  io.Writer
+	n    atomic.Int64
+	done chan struct{}
+	name atomic.Value
+	size atomic.Int64
+}
+
+func startProgress(stderr io.Writer) *progress {
+	p := &progress{out: stderr, done: make(chan struct{})}
+	if f, ok := stderr.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			p.on = true
+		}
+	}
+	if !p.on {
+		return p
+	}
+	go func() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.done:
+				fmt.Fprint(p.out, "\r\033[K")
+				return
+			case <-t.C:
+				name, _ := p.name.Load().(string)
+				mb := float64(p.n.Load()) / (1 << 20)
+				if size := p.size.Load(); size > 0 {
+					fmt.Fprintf(p.out, "\r\033[K%s: %.0f MB read (%.0f MB on disk)", name, mb, float64(size)/(1<<20))
+				} else {
+					fmt.Fprintf(p.out, "\r\033[K%s: %.0f MB read", name, mb)
+				}
+			}
+		}
+	}()
+	return p
+}
+
+func (p *progress) wrap(r io.Reader, name string, size int64) io.Reader {
+	if !p.on {
+		return r
+	}
+	p.name.Store(name)
+	p.size.Store(size)
+	p.n.Store(0)
+	return countingReader{r, &p.n}
+}
+
+func (p *progress) stop() {
+	if p.on {
+		close(p.done)
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n.Add(int64(n))
+	return n, err
+}

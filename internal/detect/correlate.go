@@ -1,0 +1,249 @@
+package detect
+
+// Record is an Event with where it came from.
+type Record struct {
+	Event
+	Source string // file name, "-" for stdin, "journald"
+	Line   int64  // 1-based line number in Source
+	Text   string // the raw line, kept as evidence
+}
+
+// Correlator joins the lines of one sshd connection (same host, program and
+// pid) so that one guess counts once, and lines without an address borrow
+// their connection's.
+//
+// The counting rules, per connection:
+//   - a "Failed <method>" line counts an attempt, unless a line announcing
+//     that same guess (pam_unix authentication failure, "error: PAM:",
+//     "Invalid user", "User ... not allowed") already counted it;
+//   - such an announcing line counts an attempt, unless one is already open;
+//   - summary lines (Connection closed by invalid user, maximum
+//     authentication attempts exceeded, Too many authentication failures,
+//     PAM n more authentication failures, ...) count one attempt only when the
+//     connection has counted none, because they repeat what was counted;
+//   - probes count once per connection, and not at all when it counted a
+//     failure;
+//   - after a successful login, closing lines are notices.
+//
+// Lines without a pid cannot be joined and count as their own connection.
+//
+// A failure or probe line that carries no address (kex_exchange_identification,
+// "Disconnecting: Too many authentication failures") on a connection whose
+// address is not yet known is held back until a later line of that
+// connection names it (sshd writes it on the next line), at most HoldLines
+// lines; the records after it are held too, so output keeps input order.
+type Correlator struct {
+	// MaxConns bounds the connections remembered; 0 means 20000. The
+	// oldest half is forgotten when the bound is reached.
+	MaxConns int
+	// HoldLines bounds how many lines a record waits for its address; 0
+	// means 200.
+	HoldLines int
+
+	conns map[connKey]*conn
+	queue []held // records not yet emitted, in input order
+	seq   int64  // lines seen
+}
+
+type connKey struct {
+	host, prog string
+	pid        int
+}
+
+type conn struct {
+	c        client
+	attempts int  // counted failure attempts
+	probes   int  // counted probes
+	open     bool // an announcing line counted a guess whose Failed line is due
+	authed   bool // a login succeeded
+	closed   bool // a closing line was seen
+	last     int64
+}
+
+type held struct {
+	r    Record
+	key  connKey
+	wait bool  // waiting for its connection's address
+	seq  int64 // when it was added
+}
+
+// Add processes r and calls emit for every record that is ready, in input
+// order. emit must not keep the pointer.
+func (k *Correlator) Add(r Record, emit func(*Record)) {
+	k.seq++
+	if k.conns == nil {
+		k.conns = make(map[connKey]*conn)
+	}
+	wait := false
+	var key connKey
+	if r.PID != 0 {
+		key = connKey{r.Host, r.Program, r.PID}
+		cn := k.conns[key]
+		c := client{addr: r.Addr, host: r.ClientHost, port: r.Port}
+		if cn == nil || (c.valid() && cn.c.valid() && !cn.c.same(c)) || (cn.closed && starts(&r.Event)) {
+			cn = k.insert(key)
+		}
+		if c.valid() && !cn.c.valid() {
+			cn.c = c
+			k.resolve(key, c)
+		}
+		cn.last = k.seq
+		wait = k.count(cn, &r.Event)
+	} else {
+		var cn conn
+		k.count(&cn, &r.Event)
+	}
+	if len(k.queue) == 0 && !wait {
+		emit(&r)
+		return
+	}
+	k.queue = append(k.queue, held{r: r, key: key, wait: wait, seq: k.seq})
+	k.release(emit, false)
+}
+
+// Flush emits every held record, with or without its address.
+func (k *Correlator) Flush(emit func(*Record)) { k.release(emit, true) }
+
+// Pending reports how many records are held back.
+func (k *Correlator) Pending() int { return len(k.queue) }
+
+func (k *Correlator) release(emit func(*Record), all bool) {
+	hold := int64(k.HoldLines)
+	if hold <= 0 {
+		hold = 200
+	}
+	n := 0
+	for n < len(k.queue) {
+		h := &k.queue[n]
+		if h.wait && !all && k.seq-h.seq < hold {
+			break
+		}
+		emit(&h.r)
+		n++
+	}
+	if n > 0 {
+		clear(k.queue[:n])
+		k.queue = append(k.queue[:0], k.queue[n:]...)
+	}
+}
+
+// resolve gives held records of key the address c.
+func (k *Correlator) resolve(key connKey, c client) {
+	for i := range k.queue {
+		h := &k.queue[i]
+		if h.wait && h.key == key {
+			h.r.Addr, h.r.ClientHost = c.addr, c.host
+			if h.r.Port == 0 {
+				h.r.Port = c.port
+			}
+			h.r.Ambiguous = false
+			h.wait = false
+		}
+	}
+}
+
+func (k *Correlator) insert(key connKey) *conn {
+	max := k.MaxConns
+	if max <= 0 {
+		max = 20000
+	}
+	if len(k.conns) >= max {
+		k.evict()
+	}
+	key.host, key.prog = clone(key.host), clone(key.prog)
+	cn := &conn{}
+	k.conns[key] = cn
+	return cn
+}
+
+// evict forgets the least recently seen half of the connections.
+func (k *Correlator) evict() {
+	oldest := k.seq
+	for _, cn := range k.conns {
+		oldest = min(oldest, cn.last)
+	}
+	cut := oldest + (k.seq-oldest)/2
+	for key, cn := range k.conns {
+		if cn.last <= cut {
+			delete(k.conns, key)
+		}
+	}
+}
+
+// clone copies s so that a long-lived map key does not pin a whole block of
+// input; common host and program names are interned.
+func clone(s string) string {
+	switch s {
+	case "", "sshd", "sshd-session", "sshd-auth":
+		return s
+	}
+	return string([]byte(s))
+}
+
+// starts reports whether e is a line that begins a connection's story (so a
+// closed connection with the same pid must be a new one), as opposed to the
+// lines that trail a close ("PAM 2 more authentication failures", session
+// closed).
+func starts(e *Event) bool {
+	switch e.Reason {
+	case "invalid_user", "user_not_allowed", "pam_auth_failure", "pam_user_unknown", "pam_error",
+		"root_login_refused", "accepted", "connection_from", "kex_exchange_identification",
+		"banner_exchange", "no_identification", "bad_protocol_version", "unable_to_negotiate":
+		return true
+	}
+	return len(e.Reason) > 7 && e.Reason[:7] == "failed_"
+}
+
+// count applies the counting rules, fills a missing address from the
+// connection, and reports whether the record must wait for an address.
+func (k *Correlator) count(cn *conn, e *Event) (wait bool) {
+	if !e.Addr.IsValid() && e.ClientHost == "" && cn.c.valid() {
+		e.Addr, e.ClientHost = cn.c.addr, cn.c.host
+		if e.Port == 0 {
+			e.Port = cn.c.port
+		}
+		e.Ambiguous = false
+	}
+	switch e.Kind {
+	case KindFailure:
+		switch e.Reason {
+		case "invalid_user", "user_not_allowed", "pam_auth_failure", "pam_user_unknown", "pam_error", "root_login_refused":
+			if !cn.open {
+				e.Counted, cn.open = 1, true
+				cn.attempts++
+			}
+		case "closed_preauth_user", "reset_preauth_user", "disconnected_preauth_user", "max_auth_attempts",
+			"too_many_auth_failures", "change_of_username", "pam_more_failures", "auth_fail_disconnect", "no_auth_methods":
+			if cn.attempts == 0 {
+				e.Counted = 1
+				cn.attempts++
+			}
+			cn.open = false
+		default: // failed_*, tcpwrappers_refused
+			if cn.open {
+				cn.open = false
+			} else {
+				e.Counted = 1
+				cn.attempts++
+			}
+		}
+	case KindProbe:
+		if cn.authed {
+			e.Kind = KindNotice
+			break
+		}
+		if cn.probes == 0 && cn.attempts == 0 {
+			e.Counted = 1
+			cn.probes++
+		}
+	case KindSuccess:
+		cn.authed, cn.open = true, false
+	}
+	switch e.Reason {
+	case "closed_preauth", "reset_preauth", "disconnected_preauth", "closed_preauth_user", "reset_preauth_user",
+		"disconnected_preauth_user", "closed", "reset", "disconnected", "disconnected_user", "closed_user",
+		"reset_user", "auth_timeout", "no_identification":
+		cn.closed = true
+	}
+	return (e.Kind == KindFailure || e.Kind == KindProbe) && !e.Addr.IsValid() && e.ClientHost == ""
+}

@@ -1,0 +1,210 @@
+// Package detect turns log lines into sshd events that say who did what.
+//
+// A line goes through three steps: the header parser (ParseLine) finds the
+// timestamp, host, program tag and pid in any of the supported formats
+// (traditional syslog, RFC 3339 syslog, RFC 5424, journalctl short, short-iso
+// and json, bare "host prog[pid]: msg", or the bare message); the classifier
+// (Classify) recognises the sshd message and reads the client address from
+// the position where sshd wrote it; and the Correlator joins the lines of one
+// connection so that each guess is counted once and lines that carry no
+// address borrow their connection's.
+//
+// User names, client version strings, disconnect reasons and certificate key
+// IDs are attacker-controlled and logged verbatim. The classifier therefore
+// never searches the message for "from <ip>" naively: for each shape it knows
+// on which side of the address attacker text can appear, and when a line is
+// genuinely ambiguous it reports no address rather than a guessed one.
+package detect
+
+import (
+	"net/netip"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Kind is the class of an sshd event.
+type Kind uint8
+
+// The kinds of the offline contract.
+const (
+	KindNone         Kind = iota
+	KindFailure           // a failed or refused authentication attempt
+	KindProbe             // pre-authentication misbehaviour without credentials
+	KindSuccess           // an accepted authentication
+	KindSessionOpen       // a session was opened
+	KindSessionClose      // a session was closed
+	KindTransfer          // an sftp file operation
+	KindNotice            // recognised, never counted
+)
+
+var kindNames = [...]string{"", "failure", "probe", "success", "session_open", "session_close", "transfer", "notice"}
+
+// String returns the name used in JSON output, e.g. "failure".
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// ParseKind returns the Kind named s, or KindNone and false.
+func ParseKind(s string) (Kind, bool) {
+	for i, n := range kindNames {
+		if i > 0 && n == s {
+			return Kind(i), true
+		}
+	}
+	return KindNone, false
+}
+
+// Event is one recognised sshd line.
+//
+// String fields may share memory with the line they were parsed from; a
+// consumer that keeps an Event beyond the line's lifetime in a streaming
+// reader does not need to copy them because readers hand out immutable
+// strings, but it may want strings.Clone to let large blocks be collected.
+type Event struct {
+	Time    time.Time // zero when the line carried no timestamp
+	Host    string    // the logging host, "" when unknown
+	Program string    // sshd, sshd-session, sshd-auth, internal-sftp, sftp-server, or ""
+	PID     int       // 0 when unknown
+
+	Kind   Kind
+	Reason string // a stable snake_case name of the message shape
+
+	Addr       netip.Addr // the client address, IPv4-mapped IPv6 unmapped, zone removed
+	ClientHost string     // the client's name when sshd logged a name instead of an address
+	Port       int        // the client port, 0 when not logged
+	User       string     // the user name as logged (attacker-controlled for failures)
+
+	Method string // authentication method for failure/success lines, e.g. "password"
+	Key    string // key type and fingerprint after "ssh2: " when present
+	Path   string // file path for transfers
+	Read   int64  // bytes read (transfer close)
+	Wrote  int64  // bytes written (transfer close)
+
+	// Counted is 1 when this line is the one that counts an attempt (for
+	// failures) or a probe (for probes) of its connection, else 0. The
+	// lines of one guess count once; see Correlator.
+	Counted int
+
+	// Ambiguous is set when the line contained more than one place where
+	// sshd could have written the client address (attacker text imitated
+	// it) and the connection did not tell which one is real; Addr is then
+	// left empty.
+	Ambiguous bool
+}
+
+// Client returns the address as text, or the client host name, or "".
+func (e *Event) Client() string {
+	if e.Addr.IsValid() {
+		return e.Addr.String()
+	}
+	return e.ClientHost
+}
+
+// AppendJSON appends e as one JSON object of the offline contract to dst.
+// file and line are the source name and 1-based line number.
+func (e *Event) AppendJSON(dst []byte, file string, line int64) []byte {
+	dst = append(dst, `{"file":`...)
+	dst = AppendJSONString(dst, file)
+	dst = append(dst, `,"line":`...)
+	dst = strconv.AppendInt(dst, line, 10)
+	if !e.Time.IsZero() {
+		dst = append(dst, `,"time":"`...)
+		dst = e.Time.AppendFormat(dst, time.RFC3339Nano)
+		dst = append(dst, '"')
+	}
+	dst = appendField(dst, "host", e.Host)
+	dst = appendField(dst, "program", e.Program)
+	if e.PID != 0 {
+		dst = append(dst, `,"pid":`...)
+		dst = strconv.AppendInt(dst, int64(e.PID), 10)
+	}
+	dst = append(dst, `,"kind":"`...)
+	dst = append(dst, e.Kind.String()...)
+	dst = append(dst, '"')
+	dst = appendField(dst, "reason", e.Reason)
+	if e.Addr.IsValid() {
+		dst = append(dst, `,"ip":"`...)
+		dst = e.Addr.AppendTo(dst)
+		dst = append(dst, '"')
+	}
+	dst = appendField(dst, "client_host", e.ClientHost)
+	if e.Port != 0 {
+		dst = append(dst, `,"port":`...)
+		dst = strconv.AppendInt(dst, int64(e.Port), 10)
+	}
+	dst = appendField(dst, "user", e.User)
+	dst = appendField(dst, "method", e.Method)
+	dst = appendField(dst, "key", e.Key)
+	dst = appendField(dst, "path", e.Path)
+	if e.Kind == KindTransfer && e.Reason == "sftp_close" {
+		dst = append(dst, `,"bytes_read":`...)
+		dst = strconv.AppendInt(dst, e.Read, 10)
+		dst = append(dst, `,"bytes_written":`...)
+		dst = strconv.AppendInt(dst, e.Wrote, 10)
+	}
+	dst = append(dst, `,"counted":`...)
+	dst = strconv.AppendInt(dst, int64(e.Counted), 10)
+	if e.Ambiguous {
+		dst = append(dst, `,"ambiguous":true`...)
+	}
+	return append(dst, '}')
+}
+
+func appendField(dst []byte, name, v string) []byte {
+	if v == "" {
+		return dst
+	}
+	dst = append(dst, ',', '"')
+	dst = append(dst, name...)
+	dst = append(dst, '"', ':')
+	return AppendJSONString(dst, v)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// AppendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
+// so the output is always valid JSON whatever an attacker wrote.
+func AppendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

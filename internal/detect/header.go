@@ -1,0 +1,457 @@
+package detect
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Header is what precedes the sshd message on a log line.
+type Header struct {
+	Time    time.Time // zero when the line has no timestamp
+	Host    string
+	Program string // "" when the line is a bare message (journalctl -o cat)
+	PID     int
+	Msg     string
+}
+
+// HeaderParser parses line headers. It is not safe for concurrent use: it
+// caches the last timestamp, which makes runs of lines from the same second
+// cheap. The zero value parses year-less timestamps relative to time.Now in
+// time.Local.
+type HeaderParser struct {
+	// Ref is the reference time for year-less syslog timestamps: a
+	// timestamp is put in Ref's year unless that would place it more than
+	// a day after Ref, in which case it belongs to the year before (a
+	// December line read in January). Zero means time.Now() at first use.
+	// For a file, its modification time is the best reference.
+	Ref time.Time
+	// Loc is the time zone of year-less timestamps; nil means time.Local.
+	Loc *time.Location
+
+	lastStamp string // guards lastTime: the raw year-less stamp it was made from
+	lastTime  time.Time
+	zoneOff   int
+	zone      *time.Location
+}
+
+// programs are the tags whose lines are sshd's.
+func knownProgram(p string) bool {
+	switch p {
+	case "sshd", "sshd-session", "sshd-auth", "internal-sftp", "sftp-server":
+		return true
+	}
+	return false
+}
+
+// Parse splits line into its header and message. It returns false when the
+// line belongs to a program other than sshd's, or is not a log line at all.
+// A line with no recognisable header is returned whole as a bare message
+// with an empty Program.
+func (p *HeaderParser) Parse(line string) (Header, bool) {
+	var h Header
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	if line == "" {
+		return h, false
+	}
+	switch c := line[0]; {
+	case c == '{':
+		return p.parseJSON(line)
+	case c == '<':
+		return p.parsePRI(line)
+	case c >= 'A' && c <= 'S' && len(line) >= 16 && line[3] == ' ' && line[6] == ' ' && line[9] == ':':
+		if t, rest, ok := p.parseBSDStamp(line); ok {
+			h.Time = t
+			return p.parseTagged(h, rest, true)
+		}
+	case c >= '0' && c <= '9' && len(line) > 20 && line[4] == '-' && line[10] == 'T':
+		if sp := strings.IndexByte(line, ' '); sp > 0 {
+			if t, ok := p.parseISO(line[:sp]); ok {
+				h.Time = t
+				return p.parseTagged(h, line[sp+1:], true)
+			}
+		}
+	}
+	return p.parseTagged(h, line, false)
+}
+
+// parseTagged parses "[host ]tag: msg". stamped tells whether a timestamp
+// preceded it: then a line without an sshd tag is someone else's; without
+// one, it may be a bare message.
+func (p *HeaderParser) parseTagged(h Header, s string, stamped bool) (Header, bool) {
+	sp := strings.IndexByte(s, ' ')
+	if sp < 0 {
+		if stamped {
+			return h, false
+		}
+		h.Msg = s
+		return h, true
+	}
+	first := s[:sp]
+	if prog, pid, ok := parseTag(first); ok {
+		h.Program, h.PID = prog, pid
+		h.Msg = trimSolarisID(s[sp+1:])
+		return h, knownProgram(prog)
+	}
+	rest := s[sp+1:]
+	if sp2 := strings.IndexByte(rest, ' '); sp2 > 0 {
+		if prog, pid, ok := parseTag(rest[:sp2]); ok {
+			h.Host, h.Program, h.PID = first, prog, pid
+			h.Msg = trimSolarisID(rest[sp2+1:])
+			return h, knownProgram(prog)
+		}
+	}
+	if stamped {
+		return h, false
+	}
+	h.Msg = s
+	return h, true
+}
+
+// parseTag parses a syslog tag: "sshd[123]:", "sshd:", "[sshd]:" or
+// "/usr/sbin/sshd[123]:". Only tags that name a known program or carry a pid
+// are accepted, so that a bare message whose first word ends in a colon
+// ("error:", "pam_unix(sshd:auth):") is not taken for a tag.
+func parseTag(t string) (prog string, pid int, ok bool) {
+	if len(t) < 2 || t[len(t)-1] != ':' {
+		return "", 0, false
+	}
+	t = t[:len(t)-1]
+	if t[0] == '[' && t[len(t)-1] == ']' {
+		prog = t[1 : len(t)-1]
+		return prog, 0, knownProgram(prog)
+	}
+	if t[len(t)-1] == ']' {
+		lb := strings.LastIndexByte(t, '[')
+		if lb <= 0 {
+			return "", 0, false
+		}
+		n, err := strconv.Atoi(t[lb+1 : len(t)-1])
+		if err != nil || n < 0 {
+			return "", 0, false
+		}
+		prog, pid = t[:lb], n
+	} else {
+		prog = t
+	}
+	if i := strings.LastIndexByte(prog, '/'); i >= 0 {
+		prog = prog[i+1:]
+	}
+	if pid == 0 && !knownProgram(prog) {
+		return "", 0, false
+	}
+	return prog, pid, prog != ""
+}
+
+// trimSolarisID removes a Solaris "[ID 800047 auth.info] " message prefix.
+func trimSolarisID(m string) string {
+	if strings.HasPrefix(m, "[ID ") {
+		if i := strings.IndexByte(m, ']'); i > 0 {
+			return strings.TrimPrefix(m[i+1:], " ")
+		}
+	}
+	return m
+}
+
+// parsePRI handles "<PRI>" followed by RFC 5424 ("1 TIMESTAMP HOST APP
+// PROCID MSGID SD MSG") or by an RFC 3164 line.
+func (p *HeaderParser) parsePRI(line string) (Header, bool) {
+	end := strings.IndexByte(line, '>')
+	if end < 2 || end > 4 {
+		return p.parseTagged(Header{}, line, false)
+	}
+	for i := 1; i < end; i++ {
+		if line[i] < '0' || line[i] > '9' {
+			return p.parseTagged(Header{}, line, false)
+		}
+	}
+	rest := line[end+1:]
+	if !strings.HasPrefix(rest, "1 ") {
+		var h Header
+		if len(rest) >= 16 && rest[3] == ' ' && rest[6] == ' ' && rest[9] == ':' {
+			if t, r, ok := p.parseBSDStamp(rest); ok {
+				h.Time = t
+				return p.parseTagged(h, r, true)
+			}
+		}
+		return p.parseTagged(h, rest, false)
+	}
+	var f [5]string // timestamp, host, app, procid, msgid
+	rest = rest[2:]
+	for i := range f {
+		sp := strings.IndexByte(rest, ' ')
+		if sp < 0 {
+			return Header{}, false
+		}
+		f[i], rest = rest[:sp], rest[sp+1:]
+	}
+	var h Header
+	if f[0] != "-" {
+		t, ok := p.parseISO(f[0])
+		if !ok {
+			return h, false
+		}
+		h.Time = t
+	}
+	if f[1] != "-" {
+		h.Host = f[1]
+	}
+	h.Program = f[2]
+	if i := strings.LastIndexByte(h.Program, '/'); i >= 0 {
+		h.Program = h.Program[i+1:]
+	}
+	if !knownProgram(h.Program) {
+		return h, false
+	}
+	if f[3] != "-" {
+		h.PID, _ = strconv.Atoi(f[3])
+	}
+	rest, ok := skipStructuredData(rest)
+	if !ok {
+		return h, false
+	}
+	h.Msg = strings.TrimPrefix(rest, "\ufeff")
+	return h, true
+}
+
+// skipStructuredData skips RFC 5424 STRUCTURED-DATA ("-" or [..][..]) and
+// the space after it.
+func skipStructuredData(s string) (string, bool) {
+	if strings.HasPrefix(s, "-") {
+		return strings.TrimPrefix(s[1:], " "), true
+	}
+	for len(s) > 0 && s[0] == '[' {
+		i, quoted := 1, false
+		for ; i < len(s); i++ {
+			c := s[i]
+			if c == '\\' && quoted {
+				i++
+				continue
+			}
+			if c == '"' {
+				quoted = !quoted
+			} else if c == ']' && !quoted {
+				break
+			}
+		}
+		if i >= len(s) {
+			return "", false
+		}
+		s = s[i+1:]
+	}
+	return strings.TrimPrefix(s, " "), true
+}
+
+var months = map[string]time.Month{
+	"Jan": 1, "Feb": 2, "Mar": 3, "Apr": 4, "May": 5, "Jun": 6,
+	"Jul": 7, "Aug": 8, "Sep": 9, "Oct": 10, "Nov": 11, "Dec": 12,
+}
+
+// parseBSDStamp parses "Nov 23 20:14:49" (day may be space-padded, an
+// optional fraction may follow) and returns the rest after the space.
+func (p *HeaderParser) parseBSDStamp(s string) (time.Time, string, bool) {
+	stamp := s[:15]
+	rest := s[15:]
+	if len(rest) > 0 && rest[0] == '.' {
+		i := 1
+		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			i++
+		}
+		rest = rest[i:]
+	}
+	if len(rest) == 0 || rest[0] != ' ' {
+		return time.Time{}, "", false
+	}
+	rest = rest[1:]
+	if stamp == p.lastStamp {
+		return p.lastTime, rest, true
+	}
+	mon, ok := months[stamp[:3]]
+	if !ok || stamp[12] != ':' {
+		return time.Time{}, "", false
+	}
+	day, ok1 := num2(stamp[4:6])
+	hh, ok2 := num2(stamp[7:9])
+	mm, ok3 := num2(stamp[10:12])
+	ss, ok4 := num2(stamp[13:15])
+	if !(ok1 && ok2 && ok3 && ok4) || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 {
+		return time.Time{}, "", false
+	}
+	if p.Ref.IsZero() {
+		p.Ref = time.Now()
+	}
+	loc := p.Loc
+	if loc == nil {
+		loc = time.Local
+	}
+	t := time.Date(p.Ref.Year(), mon, day, hh, mm, ss, 0, loc)
+	if t.After(p.Ref.Add(24 * time.Hour)) {
+		t = time.Date(p.Ref.Year()-1, mon, day, hh, mm, ss, 0, loc)
+	}
+	p.lastStamp, p.lastTime = stamp, t
+	return t, rest, true
+}
+
+// num2 parses two digits; a leading space counts as zero ("Nov  3").
+func num2(s string) (int, bool) {
+	a, b := s[0], s[1]
+	if a == ' ' {
+		a = '0'
+	}
+	if a < '0' || a > '9' || b < '0' || b > '9' {
+		return 0, false
+	}
+	return int(a-'0')*10 + int(b-'0'), true
+}
+
+// parseISO parses RFC 3339 timestamps as rsyslog and journalctl write them:
+// 2026-11-23T20:14:49[.frac](Z|+00:00|+0000), and without an offset in Loc.
+func (p *HeaderParser) parseISO(s string) (time.Time, bool) {
+	if len(s) < 19 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return time.Time{}, false
+	}
+	y1, ok1 := num2(s[0:2])
+	y2, ok2 := num2(s[2:4])
+	mo, ok3 := num2(s[5:7])
+	d, ok4 := num2(s[8:10])
+	hh, ok5 := num2(s[11:13])
+	mm, ok6 := num2(s[14:16])
+	ss, ok7 := num2(s[17:19])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) || s[0] == ' ' || s[2] == ' ' || s[5] == ' ' || s[8] == ' ' {
+		return time.Time{}, false
+	}
+	rest := s[19:]
+	nsec := 0
+	if len(rest) > 0 && rest[0] == '.' {
+		i, scale := 1, 100000000
+		for ; i < len(rest) && rest[i] >= '0' && rest[i] <= '9'; i++ {
+			nsec += int(rest[i]-'0') * scale
+			scale /= 10
+		}
+		rest = rest[i:]
+	}
+	var loc *time.Location
+	switch {
+	case rest == "Z" || rest == "z":
+		loc = time.UTC
+	case rest == "":
+		loc = p.Loc
+		if loc == nil {
+			loc = time.Local
+		}
+	case (rest[0] == '+' || rest[0] == '-') && (len(rest) == 6 && rest[3] == ':' || len(rest) == 5):
+		oh, okh := num2(rest[1:3])
+		om, okm := num2(rest[len(rest)-2:])
+		if !okh || !okm {
+			return time.Time{}, false
+		}
+		off := (oh*60 + om) * 60
+		if rest[0] == '-' {
+			off = -off
+		}
+		loc = p.fixedZone(off)
+	default:
+		return time.Time{}, false
+	}
+	return time.Date(y1*100+y2, time.Month(mo), d, hh, mm, ss, nsec, loc), true
+}
+
+// fixedZone returns a cached location for a UTC offset in seconds.
+func (p *HeaderParser) fixedZone(off int) *time.Location {
+	if off == 0 {
+		return time.UTC
+	}
+	if p.zone == nil || p.zoneOff != off {
+		p.zone, p.zoneOff = time.FixedZone("", off), off
+	}
+	return p.zone
+}
+
+// journalEntry is the subset of a `journalctl -o json` record we read.
+// Values are raw because journald writes non-UTF-8 fields as byte arrays.
+type journalEntry struct {
+	Message    json.RawMessage `json:"MESSAGE"`
+	PID        json.RawMessage `json:"_PID"`
+	SyslogPID  json.RawMessage `json:"SYSLOG_PID"`
+	Identifier json.RawMessage `json:"SYSLOG_IDENTIFIER"`
+	Comm       json.RawMessage `json:"_COMM"`
+	Hostname   json.RawMessage `json:"_HOSTNAME"`
+	Realtime   json.RawMessage `json:"__REALTIME_TIMESTAMP"`
+	Cursor     json.RawMessage `json:"__CURSOR"`
+}
+
+// journalValue decodes a journald JSON value: a string, an array of bytes,
+// or (for repeated fields) an array of those, of which the first is used.
+func journalValue(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return s
+		}
+	case '[':
+		var b []byte
+		var nums []int
+		if json.Unmarshal(raw, &nums) == nil {
+			b = make([]byte, 0, len(nums))
+			for _, n := range nums {
+				b = append(b, byte(n))
+			}
+			return strings.ToValidUTF8(string(b), "\ufffd")
+		}
+		var many []json.RawMessage
+		if json.Unmarshal(raw, &many) == nil && len(many) > 0 {
+			return journalValue(many[0])
+		}
+	}
+	return ""
+}
+
+func (p *HeaderParser) parseJSON(line string) (Header, bool) {
+	var e journalEntry
+	if err := json.Unmarshal([]byte(line), &e); err != nil || len(e.Message) == 0 {
+		return Header{}, false
+	}
+	var h Header
+	h.Program = journalValue(e.Identifier)
+	if h.Program == "" {
+		h.Program = journalValue(e.Comm)
+	}
+	if !knownProgram(h.Program) {
+		return h, false
+	}
+	h.Host = journalValue(e.Hostname)
+	pid := journalValue(e.SyslogPID)
+	if pid == "" {
+		pid = journalValue(e.PID)
+	}
+	h.PID, _ = strconv.Atoi(pid)
+	if us, err := strconv.ParseInt(journalValue(e.Realtime), 10, 64); err == nil {
+		loc := p.Loc
+		if loc == nil {
+			loc = time.Local
+		}
+		h.Time = time.UnixMicro(us).In(loc)
+	}
+	h.Msg = journalValue(e.Message)
+	if !utf8.ValidString(h.Msg) {
+		h.Msg = strings.ToValidUTF8(h.Msg, "\ufffd")
+	}
+	return h, true
+}
+
+// JournalCursor returns the __CURSOR of a journalctl JSON line, or "".
+func JournalCursor(line string) string {
+	var e journalEntry
+	if json.Unmarshal([]byte(line), &e) != nil {
+		return ""
+	}
+	return journalValue(e.Cursor)
+}

@@ -1,0 +1,222 @@
+package detect
+
+import (
+	"bufio"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+// LineReader reads newline-terminated lines in large blocks and hands them
+// out as strings that share one allocation per block, so reading costs no
+// allocation per line. A line longer than MaxLine is skipped whole and
+// counted in Overlong; the lines around it are not affected.
+type LineReader struct {
+	r        io.Reader
+	buf      []byte
+	n        int    // bytes in buf not yet handed out
+	block    string // complete lines being handed out
+	off      int    // next line in block
+	line     int64  // number of the last line returned
+	err      error
+	skipping bool // inside an overlong line
+
+	// Overlong counts the lines skipped because they were longer than
+	// MaxLine.
+	Overlong int64
+	// BytesRead counts bytes consumed from the underlying reader.
+	BytesRead int64
+}
+
+// MaxLine is the longest line a LineReader returns. sshd's own lines are
+// under 2 KiB; anything near this is junk.
+const MaxLine = 256 << 10
+
+// NewLineReader returns a LineReader over r.
+func NewLineReader(r io.Reader) *LineReader {
+	return &LineReader{r: r, buf: make([]byte, 4*MaxLine)}
+}
+
+// Next returns the next line without its newline, and its 1-based number.
+// It returns false at the end of the input or on a read error (see Err).
+func (lr *LineReader) Next() (string, int64, bool) {
+	for {
+		if lr.off < len(lr.block) {
+			rest := lr.block[lr.off:]
+			i := strings.IndexByte(rest, '\n')
+			var line string
+			if i < 0 {
+				line, lr.off = rest, len(lr.block)
+			} else {
+				line, lr.off = rest[:i], lr.off+i+1
+			}
+			lr.line++
+			return line, lr.line, true
+		}
+		if lr.err != nil {
+			return "", lr.line, false
+		}
+		lr.fill()
+	}
+}
+
+// Err returns the read error that ended the input, or nil at a clean end.
+func (lr *LineReader) Err() error {
+	if errors.Is(lr.err, io.EOF) {
+		return nil
+	}
+	return lr.err
+}
+
+// fill reads until buf holds at least one newline, and turns the complete
+// lines into the next block.
+func (lr *LineReader) fill() {
+	lr.block, lr.off = "", 0
+	for lr.err == nil {
+		if lr.n == len(lr.buf) {
+			// A line longer than the buffer: drop what we have of it.
+			if !lr.skipping {
+				lr.skipping = true
+				lr.Overlong++
+				lr.line++
+			}
+			lr.n = 0
+		}
+		m, err := lr.r.Read(lr.buf[lr.n:])
+		lr.BytesRead += int64(m)
+		lr.err = err
+		if m == 0 {
+			continue
+		}
+		start := lr.n
+		lr.n += m
+		last := lastNewline(lr.buf[start:lr.n])
+		if last < 0 {
+			continue
+		}
+		last += start
+		from := 0
+		if lr.skipping {
+			from = indexNewline(lr.buf[:lr.n]) + 1
+			lr.skipping = false
+		}
+		if from <= last {
+			lr.cut(from, last+1)
+		}
+		if lr.block != "" {
+			return
+		}
+	}
+	if lr.n > 0 && !lr.skipping {
+		lr.cut(0, lr.n)
+	}
+}
+
+// cut makes buf[from:to] the block and keeps the rest of buf.
+func (lr *LineReader) cut(from, to int) {
+	lr.block = dropOverlong(lr.buf[from:to], &lr.Overlong)
+	lr.n = copy(lr.buf, lr.buf[to:lr.n])
+}
+
+// dropOverlong returns b as a string without lines longer than MaxLine.
+// Dropped lines keep their number: an empty line stands in their place.
+func dropOverlong(b []byte, overlong *int64) string {
+	s := string(b)
+	if len(s) <= MaxLine {
+		return s
+	}
+	var sb strings.Builder
+	for len(s) > 0 {
+		i := strings.IndexByte(s, '\n')
+		line := s
+		if i >= 0 {
+			line, s = s[:i+1], s[i+1:]
+		} else {
+			s = ""
+		}
+		if len(line) > MaxLine {
+			*overlong++
+			line = "\n"
+		}
+		sb.WriteString(line)
+	}
+	return sb.String()
+}
+
+func lastNewline(b []byte) int {
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] == '\n' {
+			return i
+		}
+	}
+	return -1
+}
+
+func indexNewline(b []byte) int {
+	for i, c := range b {
+		if c == '\n' {
+			return i
+		}
+	}
+	return -1
+}
+
+// Input is an offline log source: a plain file, a gzip archive (recognised
+// by its magic bytes, whatever its name), or standard input.
+type Input struct {
+	Name    string    // as given; "-" is stdin
+	ModTime time.Time // zero for stdin
+	Size    int64     // compressed size for archives, -1 when unknown
+	io.Reader
+	closers []io.Closer
+}
+
+// OpenInput opens name for reading ("-" is stdin). Gzip archives are
+// decompressed transparently.
+func OpenInput(name string, stdin io.Reader) (*Input, error) {
+	in := &Input{Name: name, Size: -1}
+	var r io.Reader
+	if name == "-" {
+		r = stdin
+	} else {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		in.closers = append(in.closers, f)
+		if st, err := f.Stat(); err == nil {
+			if st.IsDir() {
+				f.Close()
+				return nil, fmt.Errorf("%s: is a directory", name)
+			}
+			in.ModTime, in.Size = st.ModTime(), st.Size()
+		}
+		r = f
+	}
+	br := bufio.NewReaderSize(r, 64<<10)
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			in.Close()
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		in.closers = append(in.closers, zr)
+		in.Reader = zr
+		return in, nil
+	}
+	in.Reader = br
+	return in, nil
+}
+
+// Close closes the file and the decompressor.
+func (in *Input) Close() error {
+	var err error
+	for i := len(in.closers) - 1; i >= 0; i-- {
+		err = errors.Join(err, in.closers[i].Close())
+	}
+	return err
+}

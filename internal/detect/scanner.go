@@ -1,0 +1,81 @@
+package detect
+
+import "time"
+
+// Stats counts what a Scanner has seen.
+type Stats struct {
+	Lines        int64                 // lines read
+	SSHDLines    int64                 // lines whose tag is one of sshd's programs
+	Unrecognised int64                 // sshd lines no shape matched
+	Events       int64                 // recognised lines
+	ByKind       [KindNotice + 1]int64 // events per kind
+	Counted      [KindNotice + 1]int64 // counted attempts (failure) and probes (probe)
+	Overlong     int64                 // lines skipped for their length
+}
+
+// Scanner turns lines into correlated Records. It is not safe for
+// concurrent use.
+type Scanner struct {
+	Header HeaderParser
+	Corr   Correlator
+	Stats  Stats
+}
+
+// Line parses one line and calls emit for each record that is ready (see
+// Correlator.Add for why that may be a held earlier record, or none).
+func (s *Scanner) Line(source string, n int64, text string, emit func(*Record)) {
+	s.Stats.Lines++
+	h, ok := s.Header.Parse(text)
+	if !ok {
+		return
+	}
+	if h.Program != "" {
+		s.Stats.SSHDLines++
+	}
+	var r Record
+	if !Classify(h.Msg, &r.Event) {
+		if h.Program != "" {
+			s.Stats.Unrecognised++
+		}
+		return
+	}
+	r.Time, r.Host, r.Program, r.PID = h.Time, h.Host, h.Program, h.PID
+	r.Source, r.Line, r.Text = source, n, text
+	s.Corr.Add(r, func(r *Record) {
+		s.Stats.Events++
+		s.Stats.ByKind[r.Kind]++
+		s.Stats.Counted[r.Kind] += int64(r.Counted)
+		emit(r)
+	})
+}
+
+// Flush emits the records still held back for their address.
+func (s *Scanner) Flush(emit func(*Record)) {
+	s.Corr.Flush(func(r *Record) {
+		s.Stats.Events++
+		s.Stats.ByKind[r.Kind]++
+		s.Stats.Counted[r.Kind] += int64(r.Counted)
+		emit(r)
+	})
+}
+
+// ScanInput reads every line of in. The year of year-less timestamps is
+// inferred against the input's modification time when it has one.
+func (s *Scanner) ScanInput(in *Input, emit func(*Record)) error {
+	if !in.ModTime.IsZero() {
+		s.Header.Ref = in.ModTime
+		s.Header.lastStamp = ""
+	} else if s.Header.Ref.IsZero() {
+		s.Header.Ref = time.Now()
+	}
+	lr := NewLineReader(in)
+	for {
+		line, n, ok := lr.Next()
+		if !ok {
+			break
+		}
+		s.Line(in.Name, n, line, emit)
+	}
+	s.Stats.Overlong += lr.Overlong
+	return lr.Err()
+}
