@@ -26,6 +26,14 @@ func parseClient(tok string) (client, bool) {
 	if tok == "" || len(tok) > 253 {
 		return client{}, false
 	}
+	for i := 0; i < len(tok); i++ {
+		if tok[i] <= ' ' || tok[i] >= 0x7f {
+			return client{}, false
+		}
+	}
+	if i := strings.IndexByte(tok, '%'); i >= 0 && !zoneName(tok[i+1:]) {
+		return client{}, false
+	}
 	if a, err := netip.ParseAddr(tok); err == nil {
 		return client{addr: a.WithZone("").Unmap()}, true
 	}
@@ -44,6 +52,20 @@ func parseClient(tok string) (client, bool) {
 		return client{}, false
 	}
 	return client{host: tok}, true
+}
+
+// zoneName reports whether z looks like an interface name.
+func zoneName(z string) bool {
+	if z == "" || len(z) > 15 {
+		return false
+	}
+	for i := 0; i < len(z); i++ {
+		c := z[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // atoiPort parses a decimal port 0..65535.

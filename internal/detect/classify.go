@@ -211,9 +211,10 @@ func failReason(method string) string {
 }
 
 // splitSSH2 splits "<user part> from <addr> port <n> ssh2[: <key info>]".
-// Key info is sshd's text except for a certificate's key ID, which the
-// client chooses; for certificates every possible split is tried and the
-// line is ambiguous when they disagree.
+// Key info is sshd's text except for a certificate's key ID and hostbased
+// authentication's client user and host, which the client chooses; for
+// those every possible split is tried and the line is ambiguous when they
+// disagree.
 func splitSSH2(s string) (userPart string, c client, key string, ambiguous, ok bool) {
 	if body, found := strings.CutSuffix(s, " ssh2"); found {
 		userPart, c, ok = tailAddrPort(body, " from ")
@@ -231,7 +232,7 @@ func splitSSH2(s string) (userPart string, c client, key string, ambiguous, ok b
 		return userPart, c, key, false, ok
 	}
 	u := eachSep(s, " ssh2: ", func(head, tail string) (client, bool) {
-		if !certShape(tail) {
+		if !certShape(tail) && !hostbasedShape(tail) {
 			return client{}, false
 		}
 		_, c, ok := tailAddrPort(head, " from ")
@@ -256,6 +257,17 @@ func certShape(s string) bool {
 	}
 	_, rest, ok = strings.Cut(rest, " ")
 	return ok && strings.HasPrefix(rest, "ID ")
+}
+
+// hostbasedShape reports whether s starts like sshd's hostbased key info:
+// "<TYPE> <fingerprint>, client user \"".
+func hostbasedShape(s string) bool {
+	_, rest, ok := strings.Cut(s, " ")
+	if !ok {
+		return false
+	}
+	i := strings.IndexByte(rest, ' ')
+	return i > 0 && rest[i-1] == ',' && strings.HasPrefix(rest[i:], " client user \"")
 }
 
 // invalidUser parses "<user> from <addr>[ port <n>]".
@@ -343,12 +355,11 @@ func pamUpper(msg string, e *Event) bool {
 // <host>", written by sshd's PAM glue.
 func pamError(rest string, e *Event) bool {
 	reason := ""
-	switch {
-	case strings.HasPrefix(rest, "Authentication failure for "):
-		reason, rest = "pam_auth_failure", rest[27:]
-	case strings.HasPrefix(rest, "User not known to the underlying authentication module for "):
-		reason, rest = "pam_user_unknown", rest[60:]
-	default:
+	if r, ok := strings.CutPrefix(rest, "Authentication failure for "); ok {
+		reason, rest = "pam_auth_failure", r
+	} else if r, ok := strings.CutPrefix(rest, "User not known to the underlying authentication module for "); ok {
+		reason, rest = "pam_user_unknown", r
+	} else {
 		i := strings.Index(rest, " for ")
 		if i < 0 {
 			return false
@@ -364,22 +375,24 @@ func pamError(rest string, e *Event) bool {
 	return true
 }
 
-// pamFields reads rhost= and user= from a pam_unix log line. rhost precedes
-// user (the only attacker text), so the first rhost= is the real one.
+// pamFields reads rhost= and user= from a pam_unix log line, which writes
+// "... ruser=<r> rhost=<host>  user=<user>" with the user (the only
+// attacker text) last: the first rhost= is the real one, and user= is
+// looked for only after it.
 func pamFields(s string) (client, string) {
-	var c client
-	if i := strings.Index(s, " rhost="); i >= 0 {
-		v := s[i+7:]
-		if sp := strings.IndexByte(v, ' '); sp >= 0 {
-			v = v[:sp]
-		}
-		c, _ = parseClient(v)
+	i := strings.Index(s, " rhost=")
+	if i < 0 {
+		return client{}, ""
 	}
+	v := s[i+7:]
+	rest := ""
+	if sp := strings.IndexByte(v, ' '); sp >= 0 {
+		v, rest = v[:sp], v[sp:]
+	}
+	c, _ := parseClient(v)
 	user := ""
-	if i := strings.Index(s, "  user="); i >= 0 {
-		user = s[i+7:]
-	} else if i := strings.Index(s, " user="); i >= 0 {
-		user = s[i+6:]
+	if j := strings.Index(rest, " user="); j >= 0 {
+		user = rest[j+6:]
 	}
 	return c, user
 }
@@ -417,11 +430,11 @@ func pamModule(msg string, e *Event) bool {
 
 // pamSessionUser takes "root(uid=0) by (uid=0)" or "root" to "root".
 func pamSessionUser(s string) string {
-	if i := strings.Index(s, "(uid="); i >= 0 {
-		return s[:i]
+	if i := strings.LastIndex(s, " by "); i >= 0 {
+		s = s[:i]
 	}
-	if i := strings.Index(s, " by "); i >= 0 {
-		return s[:i]
+	if i := strings.LastIndex(s, "(uid="); i >= 0 {
+		s = s[:i]
 	}
 	return s
 }
