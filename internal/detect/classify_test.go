@@ -22,11 +22,11 @@ func parseOne(t testing.TB, line string) (Event, bool) {
 
 func TestClassifyShapes(t *testing.T) {
 	tests := []struct {
-		name, line         string
-		kind               Kind
-		reason, ip, user   string
-		port               int
-		host               string // ClientHost when sshd logged a name
+		name, line       string
+		kind             Kind
+		reason, ip, user string
+		port             int
+		host             string // ClientHost when sshd logged a name
 	}{
 		// failures
 		{"failed password", "Nov 23 20:14:49 web sshd[6699]: Failed password for root from 203.0.113.7 port 41536 ssh2",

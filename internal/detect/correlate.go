@@ -25,7 +25,8 @@ type Record struct {
 //     failure;
 //   - after a successful login, closing lines are notices.
 //
-// Lines without a pid cannot be joined and count as their own connection.
+// Lines without a pid cannot be joined and count as their own connection;
+// so do OpenSSH 9.8's "drop connection" lines, written by the listener.
 //
 // A failure or probe line that carries no address (kex_exchange_identification,
 // "Disconnecting: Too many authentication failures") on a connection whose
@@ -76,7 +77,9 @@ func (k *Correlator) Add(r Record, emit func(*Record)) {
 	}
 	wait := false
 	var key connKey
-	if r.PID != 0 {
+	// Penalty drops are written by the listener, whose pid is shared by
+	// every connection: each stands alone.
+	if r.PID != 0 && r.Reason != "penalty_drop" && r.Reason != "maxstartups_drop" {
 		key = connKey{r.Host, r.Program, r.PID}
 		cn := k.conns[key]
 		c := client{addr: r.Addr, host: r.ClientHost, port: r.Port}

@@ -187,4 +187,3 @@ func addrTokens(line string) []token {
 	flush(len(line))
 	return out
 }
-

@@ -1,0 +1,71 @@
+package detect
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+
+// TestGolden scans every sample in testdata/recorded (recorded from a real
+// sshd and rsyslog by scripts/record-samples.sh) and testdata/samples, and
+// compares the JSON lines with testdata/golden/<name>.jsonl.
+func TestGolden(t *testing.T) {
+	files, _ := filepath.Glob("../../testdata/recorded/*.log")
+	more, _ := filepath.Glob("../../testdata/samples/*.log")
+	files = append(files, more...)
+	if len(files) < 3 {
+		t.Fatalf("only %d sample files found", len(files))
+	}
+	for _, name := range files {
+		t.Run(filepath.Base(name), func(t *testing.T) {
+			in, err := OpenInput(name, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer in.Close()
+			in.ModTime = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+			s := Scanner{Header: HeaderParser{Loc: time.UTC}}
+			var got []byte
+			emit := func(r *Record) {
+				got = r.AppendJSON(got, filepath.Base(r.Source), r.Line)
+				got = append(got, '\n')
+			}
+			if err := s.ScanInput(in, emit); err != nil {
+				t.Fatal(err)
+			}
+			s.Flush(emit)
+			golden := filepath.Join("../../testdata/golden", strings.TrimSuffix(filepath.Base(name), ".log")+".jsonl")
+			if *update {
+				os.MkdirAll(filepath.Dir(golden), 0o755)
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./internal/detect -run TestGolden -update)", err)
+			}
+			if !bytes.Equal(got, want) {
+				gl, wl := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
+				for i := 0; i < max(len(gl), len(wl)); i++ {
+					g, w := "", ""
+					if i < len(gl) {
+						g = gl[i]
+					}
+					if i < len(wl) {
+						w = wl[i]
+					}
+					if g != w {
+						t.Fatalf("line %d differs:\n got: %s\nwant: %s", i+1, g, w)
+					}
+				}
+			}
+		})
+	}
+}

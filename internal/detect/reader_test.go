@@ -1,0 +1,152 @@
+package detect
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+func readAll(t *testing.T, r io.Reader) ([]string, []int64, *LineReader) {
+	t.Helper()
+	lr := NewLineReader(r)
+	var lines []string
+	var nums []int64
+	for {
+		l, n, ok := lr.Next()
+		if !ok {
+			break
+		}
+		lines = append(lines, l)
+		nums = append(nums, n)
+	}
+	if err := lr.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return lines, nums, lr
+}
+
+func TestLineReaderBasics(t *testing.T) {
+	lines, nums, _ := readAll(t, iotest.OneByteReader(strings.NewReader("a\nbb\n\nccc")))
+	if strings.Join(lines, "|") != "a|bb||ccc" || nums[3] != 4 {
+		t.Fatalf("lines %q nums %v", lines, nums)
+	}
+}
+
+func TestLineReaderOverlongLineLosesNothingElse(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString("first\n")
+	b.WriteString(strings.Repeat("x", 3*MaxLine)) // longer than any buffer
+	b.WriteString("\nsecond\n")
+	b.WriteString(strings.Repeat("y", MaxLine+10)) // longer than MaxLine, fits the buffer
+	b.WriteString("\nthird\n")
+	lines, nums, lr := readAll(t, &b)
+	var kept []string
+	for i, l := range lines {
+		if l != "" {
+			kept = append(kept, l)
+			if l == "third" && nums[i] != 5 {
+				t.Errorf("third is line %d, want 5", nums[i])
+			}
+		}
+	}
+	if strings.Join(kept, "|") != "first|second|third" {
+		t.Fatalf("kept %q", kept)
+	}
+	if lr.Overlong != 2 {
+		t.Fatalf("Overlong = %d, want 2", lr.Overlong)
+	}
+}
+
+func TestLineReaderBlockBoundaries(t *testing.T) {
+	// Lines straddling the 1 MiB block boundary come back whole.
+	var b bytes.Buffer
+	var want []string
+	size := 3 * len(NewLineReader(nil).buf)
+	for i := 0; b.Len() < size; i++ {
+		l := strings.Repeat(string(rune('a'+i%26)), 1+i%300)
+		want = append(want, l)
+		b.WriteString(l + "\n")
+	}
+	lines, _, _ := readAll(t, &b)
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want %d", len(lines), len(want))
+	}
+	for i := range want {
+		if lines[i] != want[i] {
+			t.Fatalf("line %d = %q, want %q", i+1, lines[i], want[i])
+		}
+	}
+}
+
+func TestScanJunkKeepsRealLines(t *testing.T) {
+	junk := []byte("\x00\xff\xfe binary \x1b[31m\n")
+	junk = append(junk, bytes.Repeat([]byte{0, 1, 2, 0xff}, 1000)...)
+	junk = append(junk, "\nNov 23 20:14:49 h sshd[1]: Invalid user \xff\xfe from 192.0.2.1 port 1\n"...)
+	junk = append(junk, "Nov 23 20:14:49 h sshd[1]: Failed password for invalid user \xff\xfe from 192.0.2.1 port 1 ssh2\n"...)
+	var s Scanner
+	var recs []Record
+	in := &Input{Name: "junk", Reader: bytes.NewReader(junk)}
+	if err := s.ScanInput(in, func(r *Record) { recs = append(recs, *r) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 || recs[0].Client() != "192.0.2.1" || recs[0].Line != 3 {
+		t.Fatalf("records %+v", recs)
+	}
+	out := recs[0].AppendJSON(nil, "junk", 3)
+	if !bytes.Contains(out, []byte(`"user":"\ufffd\ufffd"`)) {
+		t.Fatalf("invalid UTF-8 not replaced in JSON: %s", out)
+	}
+}
+
+func TestOpenInputGzipAndErrors(t *testing.T) {
+	dir := t.TempDir()
+	gz := filepath.Join(dir, "auth.log.2") // no .gz suffix: detected by magic
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write([]byte("Nov 23 20:14:49 h sshd[1]: Invalid user a from 192.0.2.1 port 1\n"))
+	zw.Close()
+	os.WriteFile(gz, b.Bytes(), 0o644)
+	in, err := OpenInput(gz, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s Scanner
+	n := 0
+	if err := s.ScanInput(in, func(*Record) { n++ }); err != nil || n != 1 {
+		t.Fatalf("gzip: %d records, err %v", n, err)
+	}
+	in.Close()
+
+	// A truncated archive: the lines before the damage are kept, and the
+	// error says what happened.
+	trunc := filepath.Join(dir, "trunc.gz")
+	var big bytes.Buffer
+	zw = gzip.NewWriter(&big)
+	for i := 0; i < 2000; i++ {
+		zw.Write([]byte("Nov 23 20:14:49 h sshd[1]: Invalid user a from 192.0.2.1 port 1\n"))
+	}
+	zw.Close()
+	os.WriteFile(trunc, big.Bytes()[:big.Len()/2], 0o644)
+	in, err = OpenInput(trunc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n = 0
+	err = s.ScanInput(in, func(*Record) { n++ })
+	if err == nil || n == 0 {
+		t.Fatalf("truncated gzip: %d records, err %v", n, err)
+	}
+	in.Close()
+
+	if _, err := OpenInput(filepath.Join(dir, "missing"), nil); err == nil {
+		t.Fatal("missing file opened")
+	}
+	if _, err := OpenInput(dir, nil); err == nil || !strings.Contains(err.Error(), "directory") {
+		t.Fatalf("directory: %v", err)
+	}
+}
