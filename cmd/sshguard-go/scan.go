@@ -32,9 +32,10 @@ line counts a failed attempt or probe of its connection).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w := bufio.NewWriterSize(cmd.OutOrStdout(), 256<<10)
 			var buf []byte
+			var enc detect.Encoder
 			emit := func(r *detect.Record) {
 				if asJSON {
-					buf = r.AppendJSON(buf[:0], r.Source, r.Line)
+					buf = enc.AppendJSON(buf[:0], &r.Event, r.Source, r.Line)
 				} else {
 					buf = appendText(buf[:0], r)
 				}

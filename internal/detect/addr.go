@@ -89,26 +89,34 @@ func atoiPort(s string) (int, bool) {
 // long as nothing attacker-controlled follows; callers strip sshd's fixed
 // suffixes first.
 func tailAddrPort(s, sep string) (head string, c client, ok bool) {
-	i := strings.LastIndex(s, " port ")
-	if i < 0 {
+	// Digits follow the last space, and " port" precedes it; an address
+	// never contains a space, so this is the last " port " of the line.
+	i := strings.LastIndexByte(s, ' ')
+	if i < 5 || s[i-5:i] != " port" {
 		return "", client{}, false
 	}
-	port, ok := atoiPort(s[i+6:])
+	port, ok := atoiPort(s[i+1:])
 	if !ok {
 		return "", client{}, false
 	}
-	head, c, ok = tailAddr(s[:i], sep)
+	head, c, ok = tailAddr(s[:i-5], sep)
 	c.port = port
 	return head, c, ok
 }
 
 // tailAddr parses s ending in "<sep><addr>" and returns what precedes sep.
-// When sep is " " and s is only an address, head is "".
+// When sep is " " and s is only an address, head is "". sep must start
+// and end with a space.
 func tailAddr(s, sep string) (head string, c client, ok bool) {
-	j := strings.LastIndex(s, sep)
+	j := strings.LastIndexByte(s, ' ')
 	tok := s
 	if j >= 0 {
-		tok, head = s[j+len(sep):], s[:j]
+		tok = s[j+1:]
+		start := j + 1 - len(sep)
+		if start < 0 || s[start:j+1] != sep {
+			return "", client{}, false
+		}
+		head = s[:start]
 	} else if sep != " " {
 		return "", client{}, false
 	}

@@ -463,14 +463,15 @@ func closedBy(rest string, e *Event, verb string, preauth bool) bool {
 		}
 		head = ""
 	}
+	r := closeReasons[verb]
 	if head == "" {
-		k := KindProbe
-		if !preauth && verb == "disconnected" {
-			k = KindSessionClose
-		}
-		set(e, k, verb+"_preauth", c)
-		if !preauth {
-			e.Reason = verb
+		switch {
+		case preauth:
+			set(e, KindProbe, r.preauth, c)
+		case verb == "disconnected":
+			set(e, KindSessionClose, r.plain, c)
+		default:
+			set(e, KindProbe, r.plain, c)
 		}
 		return true
 	}
@@ -480,11 +481,19 @@ func closedBy(rest string, e *Event, verb string, preauth bool) bool {
 	}
 	e.User = user
 	if !invalid && !strings.HasPrefix(head, "authenticating ") && !preauth {
-		set(e, KindSessionClose, verb+"_user", c)
+		set(e, KindSessionClose, r.user, c)
 		return true
 	}
-	set(e, KindFailure, verb+"_preauth_user", c)
+	set(e, KindFailure, r.preauthUser, c)
 	return true
+}
+
+// closeReasons names the reasons of the closing lines without building
+// strings on the hot path.
+var closeReasons = map[string]struct{ plain, preauth, user, preauthUser string }{
+	"closed":       {"closed", "closed_preauth", "closed_user", "closed_preauth_user"},
+	"reset":        {"reset", "reset_preauth", "reset_user", "reset_preauth_user"},
+	"disconnected": {"disconnected", "disconnected_preauth", "disconnected_user", "disconnected_preauth_user"},
 }
 
 // disconnecting parses "(authenticating|invalid) user <user> <addr> port

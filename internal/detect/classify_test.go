@@ -1,7 +1,9 @@
 package detect
 
 import (
+	"strings"
 	"testing"
+	"time"
 )
 
 // parseOne runs the header parser and the classifier on one line.
@@ -271,6 +273,24 @@ func TestUnrelatedLinesIgnored(t *testing.T) {
 	} {
 		if e, ok := parseOne(t, line); ok {
 			t.Errorf("%q recognised as %v/%s", line, e.Kind, e.Reason)
+		}
+	}
+}
+
+func TestEncoderTimes(t *testing.T) {
+	var enc Encoder
+	cet := time.FixedZone("", 3600)
+	for _, tt := range []time.Time{
+		time.Date(2026, 11, 23, 20, 14, 49, 0, time.UTC),
+		time.Date(2026, 11, 23, 20, 14, 49, 561999000, time.UTC),
+		time.Date(2026, 11, 23, 20, 14, 49, 500000000, cet),
+		time.Date(2026, 11, 23, 20, 14, 50, 1, cet),
+	} {
+		e := Event{Time: tt, Kind: KindProbe}
+		got := string(enc.AppendJSON(nil, &e, "f", 1))
+		want := `"time":"` + tt.Format(time.RFC3339Nano) + `"`
+		if !strings.Contains(got, want) {
+			t.Errorf("%s: want %s", got, want)
 		}
 	}
 }

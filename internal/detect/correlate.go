@@ -34,16 +34,27 @@ type Record struct {
 // connection names it (sshd writes it on the next line), at most HoldLines
 // lines; the records after it are held too, so output keeps input order.
 type Correlator struct {
-	// MaxConns bounds the connections remembered; 0 means 20000. The
-	// oldest half is forgotten when the bound is reached.
+	// MaxConns bounds the connections remembered; 0 means 20000.
+	// Connections live in two generations of MaxConns/2: when the current
+	// one fills, the previous one is forgotten whole, and a connection
+	// seen again is moved to the current one, so the least recently seen
+	// go first without scanning.
 	MaxConns int
 	// HoldLines bounds how many lines a record waits for its address; 0
 	// means 200.
 	HoldLines int
 
-	conns map[connKey]*conn
-	queue []held // records not yet emitted, in input order
+	conns map[connKey]*conn // current generation
+	old   map[connKey]*conn // previous generation
+	free  []*conn           // evicted connections, reused
+	slab  []conn            // connections allocated in bulk
+	queue []held            // records not yet emitted, in input order, from head
+	head  int
 	seq   int64  // lines seen
+	host  string // the last host name cloned, reused for the next key
+
+	lastKey  connKey // the connection of the previous line: runs of
+	lastConn *conn   // lines from one connection skip the map
 }
 
 type connKey struct {
@@ -69,8 +80,8 @@ type held struct {
 }
 
 // Add processes r and calls emit for every record that is ready, in input
-// order. emit must not keep the pointer.
-func (k *Correlator) Add(r Record, emit func(*Record)) {
+// order. Add may change r; neither Add nor emit keeps the pointer.
+func (k *Correlator) Add(r *Record, emit func(*Record)) {
 	k.seq++
 	if k.conns == nil {
 		k.conns = make(map[connKey]*conn)
@@ -81,7 +92,7 @@ func (k *Correlator) Add(r Record, emit func(*Record)) {
 	// every connection: each stands alone.
 	if r.PID != 0 && r.Reason != "penalty_drop" && r.Reason != "maxstartups_drop" {
 		key = connKey{r.Host, r.Program, r.PID}
-		cn := k.conns[key]
+		cn := k.lookup(key)
 		c := client{addr: r.Addr, host: r.ClientHost, port: r.Port}
 		if cn == nil || (c.valid() && cn.c.valid() && !cn.c.same(c)) || (cn.closed && starts(&r.Event)) {
 			cn = k.insert(key)
@@ -96,11 +107,11 @@ func (k *Correlator) Add(r Record, emit func(*Record)) {
 		var cn conn
 		k.count(&cn, &r.Event)
 	}
-	if len(k.queue) == 0 && !wait {
-		emit(&r)
+	if k.head == len(k.queue) && !wait {
+		emit(r)
 		return
 	}
-	k.queue = append(k.queue, held{r: r, key: key, wait: wait, seq: k.seq})
+	k.queue = append(k.queue, held{r: *r, key: key, wait: wait, seq: k.seq})
 	k.release(emit, false)
 }
 
@@ -108,31 +119,30 @@ func (k *Correlator) Add(r Record, emit func(*Record)) {
 func (k *Correlator) Flush(emit func(*Record)) { k.release(emit, true) }
 
 // Pending reports how many records are held back.
-func (k *Correlator) Pending() int { return len(k.queue) }
+func (k *Correlator) Pending() int { return len(k.queue) - k.head }
 
 func (k *Correlator) release(emit func(*Record), all bool) {
 	hold := int64(k.HoldLines)
 	if hold <= 0 {
 		hold = 200
 	}
-	n := 0
-	for n < len(k.queue) {
-		h := &k.queue[n]
+	for k.head < len(k.queue) {
+		h := &k.queue[k.head]
 		if h.wait && !all && k.seq-h.seq < hold {
 			break
 		}
 		emit(&h.r)
-		n++
+		*h = held{}
+		k.head++
 	}
-	if n > 0 {
-		clear(k.queue[:n])
-		k.queue = append(k.queue[:0], k.queue[n:]...)
+	if k.head == len(k.queue) {
+		k.queue, k.head = k.queue[:0], 0
 	}
 }
 
 // resolve gives held records of key the address c.
 func (k *Correlator) resolve(key connKey, c client) {
-	for i := range k.queue {
+	for i := k.head; i < len(k.queue); i++ {
 		h := &k.queue[i]
 		if h.wait && h.key == key {
 			h.r.Addr, h.r.ClientHost = c.addr, c.host
@@ -145,32 +155,65 @@ func (k *Correlator) resolve(key connKey, c client) {
 	}
 }
 
-func (k *Correlator) insert(key connKey) *conn {
-	max := k.MaxConns
-	if max <= 0 {
-		max = 20000
+// lookup finds key in either generation, moving it to the current one.
+func (k *Correlator) lookup(key connKey) *conn {
+	if k.lastConn != nil && key == k.lastKey {
+		return k.lastConn
 	}
-	if len(k.conns) >= max {
-		k.evict()
+	if cn := k.conns[key]; cn != nil {
+		k.lastKey, k.lastConn = key, cn
+		return cn
 	}
-	key.host, key.prog = clone(key.host), clone(key.prog)
-	cn := &conn{}
-	k.conns[key] = cn
+	cn := k.old[key]
+	if cn != nil {
+		delete(k.old, key)
+		k.put(key, cn)
+		k.lastKey, k.lastConn = key, cn
+	}
 	return cn
 }
 
-// evict forgets the least recently seen half of the connections.
-func (k *Correlator) evict() {
-	oldest := k.seq
-	for _, cn := range k.conns {
-		oldest = min(oldest, cn.last)
+func (k *Correlator) insert(key connKey) *conn {
+	// lookup has moved key out of the old generation, if it was there.
+	k.lastConn = nil
+	if key.host != k.host {
+		k.host = clone(key.host)
 	}
-	cut := oldest + (k.seq-oldest)/2
-	for key, cn := range k.conns {
-		if cn.last <= cut {
-			delete(k.conns, key)
+	key.host, key.prog = k.host, clone(key.prog)
+	var cn *conn
+	if n := len(k.free); n > 0 {
+		cn, k.free = k.free[n-1], k.free[:n-1]
+		*cn = conn{}
+	} else {
+		if len(k.slab) == 0 {
+			k.slab = make([]conn, 256)
+		}
+		cn, k.slab = &k.slab[0], k.slab[1:]
+	}
+	k.put(key, cn)
+	k.lastKey, k.lastConn = key, cn
+	return cn
+}
+
+// put adds cn to the current generation, retiring the previous one when
+// the current is full.
+func (k *Correlator) put(key connKey, cn *conn) {
+	half := k.MaxConns / 2
+	if half <= 0 {
+		half = 10000
+	}
+	if len(k.conns) >= half {
+		k.lastConn = nil
+		for _, c := range k.old {
+			k.free = append(k.free, c)
+		}
+		clear(k.old)
+		k.old, k.conns = k.conns, k.old
+		if k.conns == nil {
+			k.conns = make(map[connKey]*conn, half)
 		}
 	}
+	k.conns[key] = cn
 }
 
 // clone copies s so that a long-lived map key does not pin a whole block of

@@ -31,9 +31,9 @@ func counted(recs []Record, k Kind, ip string) int {
 
 func TestAttemptsNotLines(t *testing.T) {
 	tests := []struct {
-		name            string
-		log             string
-		ip              string
+		name             string
+		log              string
+		ip               string
 		failures, probes int
 	}{
 		{"three guesses, valid user, nine lines", `
@@ -152,7 +152,7 @@ func TestConnectionsBounded(t *testing.T) {
 	for i := 0; i < 100000; i++ {
 		s.Line("t", int64(i), fmt.Sprintf("h sshd[%d]: Invalid user a from 192.0.2.1 port 1", i+1), emit)
 	}
-	if n := len(s.Corr.conns); n > 1000 {
+	if n := len(s.Corr.conns) + len(s.Corr.old); n > 1000 {
 		t.Fatalf("%d connections remembered, bound is 1000", n)
 	}
 }

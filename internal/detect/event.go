@@ -104,16 +104,32 @@ func (e *Event) Client() string {
 	return e.ClientHost
 }
 
+// Encoder writes events as JSON. It remembers the last second it
+// formatted, because log lines come in runs from the same second. The zero
+// value is ready to use; an Encoder is not safe for concurrent use.
+type Encoder struct {
+	sec  int64
+	loc  *time.Location
+	head []byte // "2006-01-02T15:04:05" of sec
+	zone []byte // "Z" or "+01:00"
+}
+
 // AppendJSON appends e as one JSON object of the offline contract to dst.
 // file and line are the source name and 1-based line number.
 func (e *Event) AppendJSON(dst []byte, file string, line int64) []byte {
+	var enc Encoder
+	return enc.AppendJSON(dst, e, file, line)
+}
+
+// AppendJSON appends e as one JSON object of the offline contract to dst.
+func (enc *Encoder) AppendJSON(dst []byte, e *Event, file string, line int64) []byte {
 	dst = append(dst, `{"file":`...)
 	dst = AppendJSONString(dst, file)
 	dst = append(dst, `,"line":`...)
 	dst = strconv.AppendInt(dst, line, 10)
 	if !e.Time.IsZero() {
 		dst = append(dst, `,"time":"`...)
-		dst = e.Time.AppendFormat(dst, time.RFC3339Nano)
+		dst = enc.appendTime(dst, e.Time)
 		dst = append(dst, '"')
 	}
 	dst = appendField(dst, "host", e.Host)
@@ -154,6 +170,50 @@ func (e *Event) AppendJSON(dst []byte, file string, line int64) []byte {
 	return append(dst, '}')
 }
 
+// appendTime appends t as RFC 3339 with the fraction trimmed as
+// time.RFC3339Nano does, formatting the date and zone once per second.
+func (enc *Encoder) appendTime(dst []byte, t time.Time) []byte {
+	sec := t.Unix()
+	if sec != enc.sec || t.Location() != enc.loc || enc.head == nil {
+		enc.sec, enc.loc = sec, t.Location()
+		y, mo, d := t.Date()
+		h, mi, sc := t.Clock()
+		b := append(enc.head[:0], byte('0'+y/1000%10), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-')
+		b = append2(append2(b, int(mo), '-'), d, 'T')
+		enc.head = append2(append2(append2(b, h, ':'), mi, ':'), sc, 0)[:19]
+		_, off := t.Zone()
+		if off == 0 {
+			enc.zone = append(enc.zone[:0], 'Z')
+		} else {
+			sign := byte('+')
+			if off < 0 {
+				sign, off = '-', -off
+			}
+			enc.zone = append2(append2(append(enc.zone[:0], sign), off/3600, ':'), off/60%60, 0)[:6]
+		}
+	}
+	dst = append(dst, enc.head...)
+	if ns := t.Nanosecond(); ns != 0 {
+		var frac [10]byte
+		frac[0] = '.'
+		for i := 9; i >= 1; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 10
+		for frac[n-1] == '0' {
+			n--
+		}
+		dst = append(dst, frac[:n]...)
+	}
+	return append(dst, enc.zone...)
+}
+
+// append2 appends n as two digits and then sep.
+func append2(b []byte, n int, sep byte) []byte {
+	return append(b, byte('0'+n/10%10), byte('0'+n%10), sep)
+}
+
 func appendField(dst []byte, name, v string) []byte {
 	if v == "" {
 		return dst
@@ -166,6 +226,14 @@ func appendField(dst []byte, name, v string) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// plainJSON marks the bytes that stand for themselves in a JSON string.
+var plainJSON = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // AppendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
 // so the output is always valid JSON whatever an attacker wrote.
 func AppendJSONString(dst []byte, s string) []byte {
@@ -173,11 +241,11 @@ func AppendJSONString(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if plainJSON[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
 			dst = append(dst, s[start:i]...)
 			switch c {
 			case '"', '\\':

@@ -33,6 +33,9 @@ type HeaderParser struct {
 
 	lastStamp string // guards lastTime: the raw year-less stamp it was made from
 	lastTime  time.Time
+	isoSec    string // the "2006-01-02T15:04:05" and zone text isoTime was made from
+	isoZone   string
+	isoTime   time.Time
 	zoneOff   int
 	zone      *time.Location
 }
@@ -314,6 +317,13 @@ func (p *HeaderParser) parseISO(s string) (time.Time, bool) {
 	if len(s) < 19 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
 		return time.Time{}, false
 	}
+	if s[:19] == p.isoSec {
+		// Same second as the last line: only the fraction differs.
+		rest, nsec, ok := parseFrac(s[19:])
+		if ok && rest == p.isoZone {
+			return p.isoTime.Add(time.Duration(nsec)), true
+		}
+	}
 	y1, ok1 := num2(s[0:2])
 	y2, ok2 := num2(s[2:4])
 	mo, ok3 := num2(s[5:7])
@@ -324,15 +334,9 @@ func (p *HeaderParser) parseISO(s string) (time.Time, bool) {
 	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) || s[0] == ' ' || s[2] == ' ' || s[5] == ' ' || s[8] == ' ' {
 		return time.Time{}, false
 	}
-	rest := s[19:]
-	nsec := 0
-	if len(rest) > 0 && rest[0] == '.' {
-		i, scale := 1, 100000000
-		for ; i < len(rest) && rest[i] >= '0' && rest[i] <= '9'; i++ {
-			nsec += int(rest[i]-'0') * scale
-			scale /= 10
-		}
-		rest = rest[i:]
+	rest, nsec, ok := parseFrac(s[19:])
+	if !ok {
+		return time.Time{}, false
 	}
 	var loc *time.Location
 	switch {
@@ -357,7 +361,22 @@ func (p *HeaderParser) parseISO(s string) (time.Time, bool) {
 	default:
 		return time.Time{}, false
 	}
-	return time.Date(y1*100+y2, time.Month(mo), d, hh, mm, ss, nsec, loc), true
+	base := time.Date(y1*100+y2, time.Month(mo), d, hh, mm, ss, 0, loc)
+	p.isoSec, p.isoZone, p.isoTime = s[:19], rest, base
+	return base.Add(time.Duration(nsec)), true
+}
+
+// parseFrac parses an optional ".123456" and returns what follows.
+func parseFrac(s string) (rest string, nsec int, ok bool) {
+	if len(s) == 0 || s[0] != '.' {
+		return s, 0, true
+	}
+	i, scale := 1, 100000000
+	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		nsec += int(s[i]-'0') * scale
+		scale /= 10
+	}
+	return s[i:], nsec, i > 1
 }
 
 // fixedZone returns a cached location for a UTC offset in seconds.

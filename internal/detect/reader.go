@@ -2,6 +2,7 @@ package detect
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"errors"
 	"fmt"
@@ -125,26 +126,37 @@ func (lr *LineReader) cut(from, to int) {
 // dropOverlong returns b as a string without lines longer than MaxLine.
 // Dropped lines keep their number: an empty line stands in their place.
 func dropOverlong(b []byte, overlong *int64) string {
-	s := string(b)
-	if len(s) <= MaxLine {
-		return s
+	if len(b) <= MaxLine || !hasOverlong(b) {
+		return string(b)
 	}
 	var sb strings.Builder
-	for len(s) > 0 {
-		i := strings.IndexByte(s, '\n')
-		line := s
+	sb.Grow(len(b))
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		line := b
 		if i >= 0 {
-			line, s = s[:i+1], s[i+1:]
+			line, b = b[:i+1], b[i+1:]
 		} else {
-			s = ""
+			b = nil
 		}
 		if len(line) > MaxLine {
 			*overlong++
-			line = "\n"
+			line = []byte{'\n'}
 		}
-		sb.WriteString(line)
+		sb.Write(line)
 	}
 	return sb.String()
+}
+
+func hasOverlong(b []byte) bool {
+	for len(b) > MaxLine {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 || i > MaxLine {
+			return true
+		}
+		b = b[i+1:]
+	}
+	return false
 }
 
 func lastNewline(b []byte) int {

@@ -19,6 +19,18 @@ type Scanner struct {
 	Header HeaderParser
 	Corr   Correlator
 	Stats  Stats
+
+	rec     Record        // scratch record, reused for every line
+	out     func(*Record) // the caller's emit for the current call
+	countFn func(*Record) // s.count as a func value, made once
+}
+
+// count updates the stats and passes r on.
+func (s *Scanner) count(r *Record) {
+	s.Stats.Events++
+	s.Stats.ByKind[r.Kind]++
+	s.Stats.Counted[r.Kind] += int64(r.Counted)
+	s.out(r)
 }
 
 // Line parses one line and calls emit for each record that is ready (see
@@ -32,7 +44,8 @@ func (s *Scanner) Line(source string, n int64, text string, emit func(*Record)) 
 	if h.Program != "" {
 		s.Stats.SSHDLines++
 	}
-	var r Record
+	r := &s.rec
+	*r = Record{}
 	if !Classify(h.Msg, &r.Event) {
 		if h.Program != "" {
 			s.Stats.Unrecognised++
@@ -41,22 +54,20 @@ func (s *Scanner) Line(source string, n int64, text string, emit func(*Record)) 
 	}
 	r.Time, r.Host, r.Program, r.PID = h.Time, h.Host, h.Program, h.PID
 	r.Source, r.Line, r.Text = source, n, text
-	s.Corr.Add(r, func(r *Record) {
-		s.Stats.Events++
-		s.Stats.ByKind[r.Kind]++
-		s.Stats.Counted[r.Kind] += int64(r.Counted)
-		emit(r)
-	})
+	if s.countFn == nil {
+		s.countFn = s.count
+	}
+	s.out = emit
+	s.Corr.Add(r, s.countFn)
 }
 
 // Flush emits the records still held back for their address.
 func (s *Scanner) Flush(emit func(*Record)) {
-	s.Corr.Flush(func(r *Record) {
-		s.Stats.Events++
-		s.Stats.ByKind[r.Kind]++
-		s.Stats.Counted[r.Kind] += int64(r.Counted)
-		emit(r)
-	})
+	if s.countFn == nil {
+		s.countFn = s.count
+	}
+	s.out = emit
+	s.Corr.Flush(s.countFn)
 }
 
 // ScanInput reads every line of in. The year of year-less timestamps is
