@@ -152,7 +152,8 @@ func checkAddrInLine(t *testing.T, line string, e *Event) {
 func countAddr(s string, e *Event) int {
 	n := 0
 	for _, tok := range addrTokens(s) {
-		for _, cand := range []string{tok.s, strings.TrimSuffix(tok.s, ":"), tok.s[:max(0, strings.LastIndexByte(tok.s, ':'))]} {
+		first, _, _ := strings.Cut(tok.s, ":")
+		for _, cand := range []string{tok.s, strings.TrimSuffix(tok.s, ":"), tok.s[:max(0, strings.LastIndexByte(tok.s, ':'))], first} {
 			if c, ok := parseClient(cand); ok && c.addr == e.Addr {
 				n++
 				break
