@@ -112,6 +112,20 @@ type Encoder struct {
 	loc  *time.Location
 	head []byte // "2006-01-02T15:04:05" of sec
 	zone []byte // "Z" or "+01:00"
+
+	// The last file, host and program, already quoted: they repeat on
+	// every line.
+	file, host, prog    string
+	fileQ, hostQ, progQ []byte
+}
+
+// quoted returns the JSON form of s, from cache when s is *last.
+func quoted(s string, last *string, q *[]byte) []byte {
+	if s != *last || *q == nil {
+		*last = s
+		*q = AppendJSONString((*q)[:0], s)
+	}
+	return *q
 }
 
 // AppendJSON appends e as one JSON object of the offline contract to dst.
@@ -124,7 +138,7 @@ func (e *Event) AppendJSON(dst []byte, file string, line int64) []byte {
 // AppendJSON appends e as one JSON object of the offline contract to dst.
 func (enc *Encoder) AppendJSON(dst []byte, e *Event, file string, line int64) []byte {
 	dst = append(dst, `{"file":`...)
-	dst = AppendJSONString(dst, file)
+	dst = append(dst, quoted(file, &enc.file, &enc.fileQ)...)
 	dst = append(dst, `,"line":`...)
 	dst = strconv.AppendInt(dst, line, 10)
 	if !e.Time.IsZero() {
@@ -132,8 +146,14 @@ func (enc *Encoder) AppendJSON(dst []byte, e *Event, file string, line int64) []
 		dst = enc.appendTime(dst, e.Time)
 		dst = append(dst, '"')
 	}
-	dst = appendField(dst, "host", e.Host)
-	dst = appendField(dst, "program", e.Program)
+	if e.Host != "" {
+		dst = append(dst, `,"host":`...)
+		dst = append(dst, quoted(e.Host, &enc.host, &enc.hostQ)...)
+	}
+	if e.Program != "" {
+		dst = append(dst, `,"program":`...)
+		dst = append(dst, quoted(e.Program, &enc.prog, &enc.progQ)...)
+	}
 	if e.PID != 0 {
 		dst = append(dst, `,"pid":`...)
 		dst = strconv.AppendInt(dst, int64(e.PID), 10)

@@ -1,0 +1,362 @@
+package detect
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"syscall"
+
+	"github.com/nxadm/tail"
+)
+
+// Position is where a file source stands: the file (device and inode, and
+// a hash of its first line so a reused inode is recognised) and the offset
+// after the last line delivered. The zero Position means "no position".
+type Position struct {
+	Dev       uint64 `json:"dev"`
+	Ino       uint64 `json:"ino"`
+	Offset    int64  `json:"offset"`
+	FirstHash uint64 `json:"first_hash"` // FNV-64a of the first line, 0 while the file is empty
+}
+
+// IsZero reports whether p holds no position.
+func (p Position) IsZero() bool { return p == Position{} }
+
+// FileTail follows a log file such as /var/log/auth.log the way tail -F
+// does, with github.com/nxadm/tail, and adds what a security tool needs on
+// top of it:
+//
+//   - it resumes from a saved Position, so a restart neither skips nor
+//     re-reads a line; when the file was rotated while we were down, it
+//     finishes the rotated file (found by inode next to the log) first;
+//   - on rename-and-create rotation it drains what the writer appended to
+//     the old file after the rename before moving to the new one;
+//   - on copytruncate it reads the lines it had not yet seen from the copy.
+//
+// Without a saved position it starts at the end of the file unless
+// FromStart is set.
+type FileTail struct {
+	Path      string
+	Start     Position
+	FromStart bool
+	// Poll makes the follower poll instead of using inotify (for file
+	// systems without inotify).
+	Poll bool
+	// Warn receives problems that do not stop the tail (a rotated file
+	// that could not be found, for example). nil discards them.
+	Warn func(msg string)
+
+	cur  *os.File // our own handle on the file being followed
+	pos  Position
+	emit func(line string, pos Position)
+}
+
+// Run delivers each complete line with the position after it, until ctx is
+// cancelled. It returns ctx.Err() on cancellation, or an error when the
+// file cannot be followed at all.
+func (f *FileTail) Run(ctx context.Context, emit func(line string, pos Position)) error {
+	f.emit = emit
+	defer func() {
+		if f.cur != nil {
+			f.cur.Close()
+		}
+	}()
+	start, err := f.resume()
+	if err != nil {
+		return err
+	}
+	t, err := tail.TailFile(f.Path, tail.Config{
+		Location:      &tail.SeekInfo{Offset: start, Whence: io.SeekStart},
+		ReOpen:        true,
+		Follow:        true,
+		Poll:          f.Poll,
+		CompleteLines: true,
+		Logger:        tail.DiscardingLogger,
+	})
+	if err != nil {
+		return fmt.Errorf("follow %s: %w", f.Path, err)
+	}
+	// Not t.Cleanup(): it removes the inotify watch for the path shared by
+	// every tail in the process, and is meant for process exit only.
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case l, ok := <-t.Lines:
+			if !ok {
+				if err := t.Err(); err != nil {
+					return fmt.Errorf("follow %s: %w", f.Path, err)
+				}
+				return fmt.Errorf("follow %s: stopped", f.Path)
+			}
+			if l.Err != nil {
+				f.warn(fmt.Sprintf("%s: %v", f.Path, l.Err))
+				continue
+			}
+			f.deliver(l.Text, l.SeekInfo.Offset)
+		}
+	}
+}
+
+func (f *FileTail) warn(msg string) {
+	if f.Warn != nil {
+		f.Warn(msg)
+	}
+}
+
+// resume decides where to start in the current file, first finishing a
+// rotated file the saved position points into.
+func (f *FileTail) resume() (int64, error) {
+	st, err := os.Stat(f.Path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return 0, nil // tail waits for it to appear; read it whole
+		}
+		return 0, fmt.Errorf("follow %s: %w", f.Path, err)
+	}
+	cur := fileID(st)
+	s := f.Start
+	if s.IsZero() {
+		f.open(cur)
+		if f.FromStart {
+			return 0, nil
+		}
+		f.pos.Offset = st.Size()
+		return st.Size(), nil
+	}
+	if s.Dev == cur.Dev && s.Ino == cur.Ino {
+		f.open(cur)
+		if s.Offset <= st.Size() && (s.FirstHash == 0 || s.FirstHash == f.pos.FirstHash) {
+			f.pos.Offset = s.Offset
+			return s.Offset, nil
+		}
+		// Truncated (copytruncate while we were down) or a reused inode.
+		f.drainCopy(s)
+		f.pos.Offset = 0
+		return 0, nil
+	}
+	// Rotated while we were down: finish the old file if it is still here.
+	if old := f.findRotated(s); old != "" {
+		f.drainFile(old, s.Offset)
+	} else {
+		f.warn(fmt.Sprintf("%s was rotated while sshguard-go was stopped and the rotated file was not found; lines written to it after offset %d were not read", f.Path, s.Offset))
+	}
+	f.open(cur)
+	return 0, nil
+}
+
+// deliver handles one line from the follower. offset is the position after
+// it in the file the follower has open. Whether that is still the file we
+// hold is told by the line itself: it stands at that offset in our file,
+// or the follower has moved on to a new file.
+func (f *FileTail) deliver(text string, offset int64) {
+	switch {
+	case !f.holds(text, offset):
+		// Rename-and-create: first what the old file got after we last
+		// read it, then the new file.
+		if f.cur != nil {
+			f.drainOpen()
+		}
+		f.openPath()
+	case offset <= f.pos.Offset:
+		// Truncated in place and written again: what we had not read is
+		// in the copy.
+		f.drainCopy(f.pos)
+		f.pos.FirstHash = 0
+	}
+	if offset == int64(len(text))+1 {
+		f.pos.FirstHash = hashLine(text)
+	}
+	f.pos.Offset = offset
+	f.emit(text, f.pos)
+}
+
+// holds reports whether our open file has text and a newline just before
+// offset.
+func (f *FileTail) holds(text string, offset int64) bool {
+	if f.cur == nil {
+		return false
+	}
+	n := int64(len(text)) + 1
+	if offset < n {
+		return false
+	}
+	buf := make([]byte, n)
+	if _, err := f.cur.ReadAt(buf, offset-n); err != nil {
+		return false
+	}
+	return buf[n-1] == '\n' && string(buf[:n-1]) == text
+}
+
+// open starts tracking the file at Path, which has identity id when we
+// stat it just before.
+func (f *FileTail) open(id Position) {
+	f.openPath()
+	if f.cur == nil {
+		f.pos = Position{Dev: id.Dev, Ino: id.Ino}
+	}
+}
+
+// openPath opens Path and makes it the file we track.
+func (f *FileTail) openPath() {
+	if f.cur != nil {
+		f.cur.Close()
+		f.cur = nil
+	}
+	f.pos = Position{}
+	file, err := os.Open(f.Path)
+	if err != nil {
+		return
+	}
+	if st, err := file.Stat(); err == nil {
+		f.pos = fileID(st)
+	}
+	f.cur = file
+	f.pos.FirstHash = firstLineHash(file)
+}
+
+// drainOpen delivers the complete lines after f.pos in the file we still
+// hold open (it was renamed away).
+func (f *FileTail) drainOpen() {
+	f.readFrom(f.cur, f.pos)
+}
+
+// drainFile delivers the lines of name after offset.
+func (f *FileTail) drainFile(name string, offset int64) {
+	file, err := os.Open(name)
+	if err != nil {
+		f.warn(fmt.Sprintf("read rotated %s: %v", name, err))
+		return
+	}
+	defer file.Close()
+	st, err := file.Stat()
+	if err != nil {
+		return
+	}
+	id := fileID(st)
+	id.FirstHash = firstLineHash(file)
+	id.Offset = offset
+	f.readFrom(file, id)
+}
+
+// drainCopy finds the copy that copytruncate made of the file at p and
+// delivers its lines after p.Offset.
+func (f *FileTail) drainCopy(p Position) {
+	if p.FirstHash == 0 {
+		return
+	}
+	for _, name := range rotatedNames(f.Path) {
+		file, err := os.Open(name)
+		if err != nil {
+			continue
+		}
+		st, err := file.Stat()
+		if err == nil && st.Size() >= p.Offset && firstLineHash(file) == p.FirstHash {
+			id := fileID(st)
+			id.FirstHash, id.Offset = p.FirstHash, p.Offset
+			f.readFrom(file, id)
+			file.Close()
+			return
+		}
+		file.Close()
+	}
+	f.warn(fmt.Sprintf("%s was truncated and no copy of it was found; lines written just before the truncation may be missing", f.Path))
+}
+
+// readFrom delivers the complete lines of file after p.Offset.
+func (f *FileTail) readFrom(file *os.File, p Position) {
+	if _, err := file.Seek(p.Offset, io.SeekStart); err != nil {
+		return
+	}
+	r := bufio.NewReader(file)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return // an incomplete last line is left for the writer to finish
+		}
+		p.Offset += int64(len(line))
+		f.emit(trimNL(line), p)
+	}
+}
+
+// findRotated looks next to the log for the file the position points
+// into: same device and inode, or (after a copy) the same first line.
+func (f *FileTail) findRotated(p Position) string {
+	for _, name := range rotatedNames(f.Path) {
+		st, err := os.Stat(name)
+		if err != nil {
+			continue
+		}
+		id := fileID(st)
+		if id.Dev == p.Dev && id.Ino == p.Ino {
+			return name
+		}
+	}
+	return ""
+}
+
+// rotatedNames lists plain (not compressed) rotated siblings of path,
+// newest first: path.1, path-20261124, ...
+func rotatedNames(path string) []string {
+	dots, _ := filepath.Glob(path + ".*")
+	dashes, _ := filepath.Glob(path + "-*")
+	matches := append(dots, dashes...)
+	var out []string
+	for _, m := range matches {
+		if filepath.Ext(m) == ".gz" || filepath.Ext(m) == ".xz" || filepath.Ext(m) == ".zst" || filepath.Ext(m) == ".bz2" {
+			continue
+		}
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		si, ei := os.Stat(out[i])
+		sj, ej := os.Stat(out[j])
+		if ei != nil || ej != nil {
+			return out[i] < out[j]
+		}
+		return si.ModTime().After(sj.ModTime())
+	})
+	return out
+}
+
+func fileID(st os.FileInfo) Position {
+	if s, ok := st.Sys().(*syscall.Stat_t); ok {
+		return Position{Dev: uint64(s.Dev), Ino: s.Ino}
+	}
+	return Position{}
+}
+
+// firstLineHash hashes the first complete line of file, or returns 0.
+func firstLineHash(file *os.File) uint64 {
+	buf := make([]byte, 4096)
+	n, _ := file.ReadAt(buf, 0)
+	for i := 0; i < n; i++ {
+		if buf[i] == '\n' {
+			return hashLine(string(buf[:i]))
+		}
+	}
+	return 0
+}
+
+func hashLine(s string) uint64 {
+	h := fnv.New64a()
+	io.WriteString(h, s)
+	if v := h.Sum64(); v != 0 {
+		return v
+	}
+	return 1
+}
+
+func trimNL(s string) string {
+	if n := len(s); n > 0 && s[n-1] == '\n' {
+		s = s[:n-1]
+	}
+	return s
+}

@@ -1,0 +1,212 @@
+package detect
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// follower runs a FileTail in the background and collects its lines.
+type follower struct {
+	mu     sync.Mutex
+	lines  []string
+	last   Position
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startTail(t *testing.T, ft *FileTail) *follower {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	fo := &follower{cancel: cancel, done: make(chan error, 1)}
+	ft.Warn = func(msg string) { t.Log("warning:", msg) }
+	go func() {
+		fo.done <- ft.Run(ctx, func(line string, pos Position) {
+			fo.mu.Lock()
+			fo.lines = append(fo.lines, line)
+			fo.last = pos
+			fo.mu.Unlock()
+		})
+	}()
+	t.Cleanup(fo.stop)
+	time.Sleep(100 * time.Millisecond) // let the watcher start
+	return fo
+}
+
+func (fo *follower) stop() {
+	fo.cancel()
+	<-fo.done
+	fo.done <- nil // keep stop idempotent
+}
+
+// wait returns the lines once there are n of them, or fails after 5 s.
+func (fo *follower) wait(t *testing.T, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		fo.mu.Lock()
+		got := append([]string(nil), fo.lines...)
+		fo.mu.Unlock()
+		if len(got) >= n {
+			time.Sleep(150 * time.Millisecond) // catch duplicates arriving late
+			fo.mu.Lock()
+			got = append([]string(nil), fo.lines...)
+			fo.mu.Unlock()
+			return got
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	fo.mu.Lock()
+	defer fo.mu.Unlock()
+	t.Fatalf("got %d lines, want %d: %q", len(fo.lines), n, fo.lines)
+	return nil
+}
+
+func (fo *follower) position() Position {
+	fo.mu.Lock()
+	defer fo.mu.Unlock()
+	return fo.last
+}
+
+func appendLines(t *testing.T, f *os.File, from, to int) {
+	t.Helper()
+	for i := from; i <= to; i++ {
+		if _, err := fmt.Fprintf(f, "line %d\n", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func want(from, to int) string {
+	var s []string
+	for i := from; i <= to; i++ {
+		s = append(s, fmt.Sprintf("line %d", i))
+	}
+	return strings.Join(s, "|")
+}
+
+func create(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func TestTailFollowsAndStartsAtEnd(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.log")
+	w := create(t, path)
+	appendLines(t, w, 1, 3)
+	fo := startTail(t, &FileTail{Path: path})
+	appendLines(t, w, 4, 5)
+	if got := strings.Join(fo.wait(t, 2), "|"); got != want(4, 5) {
+		t.Fatalf("got %s", got)
+	}
+}
+
+func TestTailRenameRotationDrainsOldFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.log")
+	w := create(t, path)
+	appendLines(t, w, 1, 3)
+	fo := startTail(t, &FileTail{Path: path, FromStart: true})
+	fo.wait(t, 3)
+	// logrotate renames; the writer goes on writing to the old file until
+	// it is told to reopen (rsyslog's HUP), then writes to the new one.
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendLines(t, w, 4, 5)
+	w2 := create(t, path)
+	appendLines(t, w2, 6, 8)
+	if got := strings.Join(fo.wait(t, 8), "|"); got != want(1, 8) {
+		t.Fatalf("got %s", got)
+	}
+}
+
+func TestTailCopytruncate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.log")
+	w := create(t, path)
+	appendLines(t, w, 1, 3)
+	fo := startTail(t, &FileTail{Path: path, FromStart: true})
+	fo.wait(t, 3)
+	appendLines(t, w, 4, 5)
+	data, _ := os.ReadFile(path)
+	os.WriteFile(path+".1", data, 0o644)
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendLines(t, w, 6, 7) // O_APPEND: written at the new end
+	if got := strings.Join(fo.wait(t, 7), "|"); got != want(1, 7) {
+		t.Fatalf("got %s", got)
+	}
+}
+
+func TestTailResumeNeitherSkipsNorRepeats(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.log")
+	w := create(t, path)
+	appendLines(t, w, 1, 3)
+	fo := startTail(t, &FileTail{Path: path, FromStart: true})
+	fo.wait(t, 3)
+	pos := fo.position()
+	fo.stop()
+	appendLines(t, w, 4, 6) // written while stopped
+	fo2 := startTail(t, &FileTail{Path: path, Start: pos})
+	appendLines(t, w, 7, 7)
+	if got := strings.Join(fo2.wait(t, 4), "|"); got != want(4, 7) {
+		t.Fatalf("got %s", got)
+	}
+}
+
+func TestTailResumeAfterRotationWhileStopped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.log")
+	w := create(t, path)
+	appendLines(t, w, 1, 3)
+	fo := startTail(t, &FileTail{Path: path, FromStart: true})
+	fo.wait(t, 3)
+	pos := fo.position()
+	fo.stop()
+	appendLines(t, w, 4, 5)
+	os.Rename(path, path+".1")
+	w2 := create(t, path)
+	appendLines(t, w2, 6, 7)
+	fo2 := startTail(t, &FileTail{Path: path, Start: pos})
+	if got := strings.Join(fo2.wait(t, 4), "|"); got != want(4, 7) {
+		t.Fatalf("got %s", got)
+	}
+}
+
+func TestTailResumeAfterCopytruncateWhileStopped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.log")
+	w := create(t, path)
+	appendLines(t, w, 1, 3)
+	fo := startTail(t, &FileTail{Path: path, FromStart: true})
+	fo.wait(t, 3)
+	pos := fo.position()
+	fo.stop()
+	appendLines(t, w, 4, 5)
+	data, _ := os.ReadFile(path)
+	os.WriteFile(path+".1", data, 0o644)
+	os.Truncate(path, 0)
+	appendLines(t, w, 6, 6)
+	fo2 := startTail(t, &FileTail{Path: path, Start: pos})
+	if got := strings.Join(fo2.wait(t, 3), "|"); got != want(4, 6) {
+		t.Fatalf("got %s", got)
+	}
+}
+
+func TestTailWaitsForMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.log")
+	fo := startTail(t, &FileTail{Path: path})
+	w := create(t, path)
+	appendLines(t, w, 1, 2)
+	if got := strings.Join(fo.wait(t, 2), "|"); got != want(1, 2) {
+		t.Fatalf("got %s", got)
+	}
+}
