@@ -465,12 +465,3 @@ func (p *HeaderParser) parseJSON(line string) (Header, bool) {
 	}
 	return h, true
 }
-
-// JournalCursor returns the __CURSOR of a journalctl JSON line, or "".
-func JournalCursor(line string) string {
-	var e journalEntry
-	if json.Unmarshal([]byte(line), &e) != nil {
-		return ""
-	}
-	return journalValue(e.Cursor)
-}

@@ -1,0 +1,139 @@
+package detect
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// JournalPrograms are the SYSLOG_IDENTIFIER values a Journal reads.
+var JournalPrograms = []string{"sshd", "sshd-session", "sshd-auth", "internal-sftp", "sftp-server"}
+
+// Journal follows the systemd journal through `journalctl --follow -o json`
+// filtered to sshd's programs, and resumes after a saved cursor. When
+// journalctl exits (journald restarted, say) it is started again after the
+// last cursor delivered, so no entry is lost or repeated.
+type Journal struct {
+	// Cursor resumes after this entry; "" starts at the end of the journal
+	// (only new entries), unless FromStart is set.
+	Cursor    string
+	FromStart bool
+	// Command is the journalctl binary; "" means "journalctl".
+	Command string
+	// Args are added before the filters, e.g. "--file=/path/x.journal" or
+	// "--directory=/var/log/journal".
+	Args []string
+	// Warn receives problems that do not stop the source.
+	Warn func(msg string)
+	// Restart is the pause before journalctl is run again; 0 means 1s.
+	Restart time.Duration
+}
+
+// Run delivers each journal entry as its JSON line, with the entry's
+// cursor, until ctx is cancelled (it then returns ctx.Err()). It returns an
+// error at once when journalctl cannot be started at all.
+func (j *Journal) Run(ctx context.Context, emit func(line, cursor string)) error {
+	first := true
+	for {
+		started, err := j.runOnce(ctx, func(line, cursor string) {
+			if cursor != "" {
+				j.Cursor = cursor
+			}
+			emit(line, cursor)
+		})
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if first && !started {
+			return fmt.Errorf("journald source: %w", err)
+		}
+		first = false
+		if j.Warn != nil {
+			j.Warn(fmt.Sprintf("journalctl stopped (%v); restarting after cursor %q", err, j.Cursor))
+		}
+		pause := j.Restart
+		if pause <= 0 {
+			pause = time.Second
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+	}
+}
+
+// args builds the journalctl command line.
+func (j *Journal) args() []string {
+	a := append([]string{"--follow", "--output=json", "--no-pager", "--quiet"}, j.Args...)
+	switch {
+	case j.Cursor != "":
+		a = append(a, "--after-cursor="+j.Cursor)
+	case j.FromStart:
+		a = append(a, "--lines=all")
+	default:
+		a = append(a, "--lines=0")
+	}
+	for _, p := range JournalPrograms {
+		a = append(a, "SYSLOG_IDENTIFIER="+p)
+	}
+	return a
+}
+
+// runOnce runs journalctl until it exits; started tells whether it ran.
+func (j *Journal) runOnce(ctx context.Context, emit func(line, cursor string)) (started bool, err error) {
+	name := j.Command
+	if name == "" {
+		name = "journalctl"
+	}
+	cmd := exec.CommandContext(ctx, name, j.args()...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return false, err
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return false, err
+	}
+	r := bufio.NewReaderSize(out, 64<<10)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				cmd.Process.Kill()
+			}
+			break
+		}
+		line = strings.TrimSuffix(line, "\n")
+		emit(line, journalCursorField(line))
+	}
+	err = cmd.Wait()
+	if msg := strings.TrimSpace(stderr.String()); msg != "" {
+		return true, fmt.Errorf("%v: %s", err, msg)
+	}
+	if err == nil {
+		err = errors.New("exited")
+	}
+	return true, err
+}
+
+// journalCursorField reads "__CURSOR" from a journalctl JSON line without
+// decoding it; cursors hold no quotes or escapes.
+func journalCursorField(line string) string {
+	const key = `"__CURSOR":"`
+	i := strings.Index(line, key)
+	if i < 0 {
+		return ""
+	}
+	v := line[i+len(key):]
+	if k := strings.IndexByte(v, '"'); k >= 0 {
+		return v[:k]
+	}
+	return ""
+}

@@ -1,0 +1,118 @@
+package detect
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// journalRemote is systemd-journal-remote, which writes real journal files
+// from the export format. Debian installs it outside $PATH.
+func journalRemote(t *testing.T) string {
+	for _, p := range []string{"/lib/systemd/systemd-journal-remote", "/usr/lib/systemd/systemd-journal-remote"} {
+		if _, err := os.Stat(p); err == nil {
+			if _, err := exec.LookPath("journalctl"); err == nil {
+				return p
+			}
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("systemd-journal-remote and journalctl are required in CI (apt-get install systemd-journal-remote)")
+	}
+	t.Skip("systemd-journal-remote or journalctl not installed")
+	return ""
+}
+
+// appendJournal writes entries to a journal file with systemd-journal-remote.
+func appendJournal(t *testing.T, remote, file string, pid int, msgs ...string) {
+	t.Helper()
+	var b strings.Builder
+	for i, m := range msgs {
+		fmt.Fprintf(&b, "__REALTIME_TIMESTAMP=%d\n__MONOTONIC_TIMESTAMP=%d\n_BOOT_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME=jhost\nSYSLOG_IDENTIFIER=%s\n_PID=%d\nMESSAGE=%s\n\n",
+			time.Now().UnixMicro()+int64(i), time.Now().UnixMicro(), "sshd", pid, m)
+	}
+	in := filepath.Join(t.TempDir(), "in.export")
+	os.WriteFile(in, []byte(b.String()), 0o644)
+	if out, err := exec.Command(remote, "--output="+file, in).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v: %s", remote, err, out)
+	}
+}
+
+func TestJournalFollowAndResume(t *testing.T) {
+	remote := journalRemote(t)
+	file := filepath.Join(t.TempDir(), "sshd.journal")
+	appendJournal(t, remote, file, 100, "Invalid user a from 192.0.2.1 port 1", "Failed password for invalid user a from 192.0.2.1 port 1 ssh2")
+
+	var mu sync.Mutex
+	var got []Record
+	var cursor string
+	var s Scanner
+	collect := func(line, c string) {
+		mu.Lock()
+		defer mu.Unlock()
+		cursor = c
+		s.Line("journald", 0, line, func(r *Record) { got = append(got, *r) })
+	}
+	waitFor := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			mu.Lock()
+			k := len(got)
+			mu.Unlock()
+			if k >= n {
+				return
+			}
+		}
+		t.Fatalf("got %d records, want %d", len(got), n)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	j := &Journal{Args: []string{"--file=" + file}, FromStart: true}
+	done := make(chan error, 1)
+	go func() { done <- j.Run(ctx, collect) }()
+	waitFor(2)
+	appendJournal(t, remote, file, 101, "Invalid user b from 2001:db8::2 port 2")
+	waitFor(3)
+	cancel()
+	<-done
+
+	mu.Lock()
+	saved := cursor
+	if got[0].Reason != "invalid_user" || got[0].Client() != "192.0.2.1" || got[0].Host != "jhost" || got[0].PID != 100 || got[0].Counted != 1 {
+		t.Errorf("first record %+v", got[0].Event)
+	}
+	if got[1].Counted != 0 || got[2].Client() != "2001:db8::2" {
+		t.Errorf("records %+v %+v", got[1].Event, got[2].Event)
+	}
+	got = nil
+	mu.Unlock()
+
+	// Entries written while stopped arrive after the saved cursor, and
+	// nothing before it is repeated.
+	appendJournal(t, remote, file, 102, "Invalid user c from 192.0.2.3 port 3")
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	j2 := &Journal{Args: []string{"--file=" + file}, Cursor: saved}
+	go func() { done <- j2.Run(ctx, collect) }()
+	waitFor(1)
+	time.Sleep(200 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0].Client() != "192.0.2.3" {
+		t.Fatalf("after resume: %d records, first %+v", len(got), got)
+	}
+}
+
+func TestJournalMissingCommand(t *testing.T) {
+	j := &Journal{Command: "/nonexistent/journalctl"}
+	err := j.Run(context.Background(), func(string, string) {})
+	if err == nil || !strings.Contains(err.Error(), "journald source") {
+		t.Fatalf("err = %v", err)
+	}
+}
