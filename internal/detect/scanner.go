@@ -19,6 +19,9 @@ type Scanner struct {
 	Header HeaderParser
 	Corr   Correlator
 	Stats  Stats
+	// OnUnrecognised, when set, receives each line of an sshd program
+	// that no shape matched (for debug logging and tests).
+	OnUnrecognised func(text string)
 
 	rec     Record        // scratch record, reused for every line
 	out     func(*Record) // the caller's emit for the current call
@@ -49,6 +52,9 @@ func (s *Scanner) Line(source string, n int64, text string, emit func(*Record)) 
 	if !Classify(h.Msg, &r.Event) {
 		if h.Program != "" {
 			s.Stats.Unrecognised++
+			if s.OnUnrecognised != nil {
+				s.OnUnrecognised(text)
+			}
 		}
 		return
 	}
