@@ -2,6 +2,7 @@ package detect
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"syscall"
+	"time"
 
 	"github.com/nxadm/tail"
 )
@@ -60,6 +62,12 @@ type FileTail struct {
 // Run delivers each complete line with the position after it, until ctx is
 // cancelled. It returns ctx.Err() on cancellation, or an error when the
 // file cannot be followed at all.
+//
+// Once a second it checks that the follower is not stuck: if the file we
+// hold has grown past our position and no line came, a lost inotify watch
+// (nxadm/tail shares one watcher per process) or an overflowed event queue
+// is assumed and the follower is restarted at our position. The check is
+// one fstat.
 func (f *FileTail) Run(ctx context.Context, emit func(line string, pos Position)) error {
 	f.emit = emit
 	defer func() {
@@ -71,6 +79,27 @@ func (f *FileTail) Run(ctx context.Context, emit func(line string, pos Position)
 	if err != nil {
 		return err
 	}
+	for {
+		stuck, err := f.follow(ctx, start)
+		if !stuck {
+			return err
+		}
+		if f.cur == nil {
+			start = 0
+			continue
+		}
+		f.warn(fmt.Sprintf("%s: no change notification for new data; following again from offset %d", f.Path, f.pos.Offset))
+		if !f.holdsPath() {
+			f.drainOpen()
+			f.openPath()
+		}
+		start = f.pos.Offset
+	}
+}
+
+// follow runs one nxadm/tail follower from offset start until ctx ends, it
+// fails, or it is found stuck.
+func (f *FileTail) follow(ctx context.Context, start int64) (stuck bool, err error) {
 	t, err := tail.TailFile(f.Path, tail.Config{
 		Location:      &tail.SeekInfo{Offset: start, Whence: io.SeekStart},
 		ReOpen:        true,
@@ -80,22 +109,31 @@ func (f *FileTail) Run(ctx context.Context, emit func(line string, pos Position)
 		Logger:        tail.DiscardingLogger,
 	})
 	if err != nil {
-		return fmt.Errorf("follow %s: %w", f.Path, err)
+		return false, fmt.Errorf("follow %s: %w", f.Path, err)
 	}
 	// Not t.Cleanup(): it removes the inotify watch for the path shared by
 	// every tail in the process, and is meant for process exit only.
 	defer t.Stop()
+	check := time.NewTicker(time.Second)
+	defer check.Stop()
+	got := false // a line arrived since the last check
 	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return false, ctx.Err()
+		case <-check.C:
+			if !got && f.behind() {
+				return true, nil
+			}
+			got = false
 		case l, ok := <-t.Lines:
 			if !ok {
 				if err := t.Err(); err != nil {
-					return fmt.Errorf("follow %s: %w", f.Path, err)
+					return false, fmt.Errorf("follow %s: %w", f.Path, err)
 				}
-				return fmt.Errorf("follow %s: stopped", f.Path)
+				return false, fmt.Errorf("follow %s: stopped", f.Path)
 			}
+			got = true
 			if l.Err != nil {
 				f.warn(fmt.Sprintf("%s: %v", f.Path, l.Err))
 				continue
@@ -103,6 +141,33 @@ func (f *FileTail) Run(ctx context.Context, emit func(line string, pos Position)
 			f.deliver(l.Text, l.SeekInfo.Offset)
 		}
 	}
+}
+
+// behind reports whether the file we hold has complete data past our
+// position that the follower has not delivered.
+func (f *FileTail) behind() bool {
+	if f.cur == nil {
+		_, err := os.Stat(f.Path)
+		return err == nil // the file appeared and we were not told
+	}
+	st, err := f.cur.Stat()
+	if err != nil || st.Size() <= f.pos.Offset {
+		return false
+	}
+	// Only complete lines count: a writer may be in the middle of one.
+	buf := make([]byte, min(st.Size()-f.pos.Offset, 64<<10))
+	n, _ := f.cur.ReadAt(buf, f.pos.Offset)
+	return bytes.IndexByte(buf[:n], '\n') >= 0
+}
+
+// holdsPath reports whether Path still names the file we hold.
+func (f *FileTail) holdsPath() bool {
+	st, err := os.Stat(f.Path)
+	if err != nil {
+		return false
+	}
+	id := fileID(st)
+	return id.Dev == f.pos.Dev && id.Ino == f.pos.Ino
 }
 
 func (f *FileTail) warn(msg string) {

@@ -28,6 +28,7 @@ func Write(w io.Writer, n int, seed uint64, f Format) error {
 		t:   time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
 		f:   f,
 		pid: 10000,
+		max: n,
 	}
 	for g.n < n {
 		g.step()
@@ -40,7 +41,8 @@ type gen struct {
 	rnd *rand.Rand
 	t   time.Time
 	f   Format
-	n   int
+	n   int // lines written
+	max int // lines wanted
 	pid int
 }
 
@@ -54,6 +56,9 @@ func (g *gen) ip() string {
 }
 
 func (g *gen) line(prog string, pid int, msg string) {
+	if g.n >= g.max {
+		return
+	}
 	g.t = g.t.Add(time.Duration(g.rnd.IntN(400)) * time.Millisecond)
 	if g.f == RFC3339 {
 		g.w.WriteString(g.t.Format("2006-01-02T15:04:05.000000-07:00"))
@@ -93,7 +98,7 @@ func (g *gen) step() {
 	switch r := g.rnd.IntN(100); {
 	case r < 25:
 		// unrelated lines, a quarter of the file
-		for i := 0; i < 3; i++ {
+		for i := 0; i < 4; i++ {
 			g.unrelated()
 		}
 	case r < 45: // invalid user, one password guess
