@@ -124,7 +124,11 @@ func scanInputs(names []string, stdin io.Reader, stderr io.Writer, emit func(*de
 			failed++
 			continue
 		}
-		in.Reader = prog.wrap(in.Reader, name, in.Size)
+		size := in.Size
+		if in.Compressed {
+			size = -1
+		}
+		in.Reader = prog.wrap(in.Reader, name, size)
 		if err := s.ScanInput(in, emit); err != nil {
 			fmt.Fprintf(stderr, "sshguard-go: %s: %v (the lines before it were scanned)\n", name, err)
 			failed++
@@ -173,7 +177,7 @@ func startProgress(stderr io.Writer) *progress {
 				name, _ := p.name.Load().(string)
 				mb := float64(p.n.Load()) / (1 << 20)
 				if size := p.size.Load(); size > 0 {
-					fmt.Fprintf(p.out, "\r\033[K%s: %.0f MB read (%.0f MB on disk)", name, mb, float64(size)/(1<<20))
+					fmt.Fprintf(p.out, "\r\033[K%s: %.0f of %.0f MB (%.0f%%)", name, mb, float64(size)/(1<<20), 100*float64(p.n.Load())/float64(size))
 				} else {
 					fmt.Fprintf(p.out, "\r\033[K%s: %.0f MB read", name, mb)
 				}

@@ -182,7 +182,10 @@ func indexNewline(b []byte) int {
 type Input struct {
 	Name    string    // as given; "-" is stdin
 	ModTime time.Time // zero for stdin
-	Size    int64     // compressed size for archives, -1 when unknown
+	Size    int64     // size on disk, -1 when unknown
+	// Compressed is set for gzip archives: Size is then not the size of
+	// what Reader yields.
+	Compressed bool
 	io.Reader
 	closers []io.Closer
 }
@@ -218,6 +221,7 @@ func OpenInput(name string, stdin io.Reader) (*Input, error) {
 		}
 		in.closers = append(in.closers, zr)
 		in.Reader = zr
+		in.Compressed = true
 		return in, nil
 	}
 	in.Reader = br
