@@ -1,0 +1,27 @@
+package ban
+
+import (
+	"net/netip"
+	"time"
+)
+
+// NFTConfig configures the nftables adapter. The zero value means: table
+// "sshguard-go" in the current network namespace, input hook at priority
+// -10.
+type NFTConfig struct {
+	Table    string // default "sshguard-go"
+	Priority int    // hook priority; default -10 (0 is taken as the default)
+	// Forward also hooks the forward chain, for hosts that route to
+	// containers or VMs.
+	Forward bool
+	// NetNSFd, when non-zero, is an open network namespace to work in
+	// (tests use a fresh one).
+	NetNSFd int
+}
+
+// Element is a ban as the kernel holds it.
+type Element struct {
+	Prefix  netip.Prefix
+	Timeout time.Duration // 0: permanent
+	Expires time.Duration // time left; 0 for permanent elements
+}

@@ -1,0 +1,301 @@
+package ban
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testNS creates a fresh named network namespace (never the host's) and
+// returns its name and an NFTSet working in it.
+func testNS(t *testing.T, cfg NFTConfig) (string, *NFTSet) {
+	t.Helper()
+	var missing []string
+	if os.Geteuid() != 0 {
+		missing = append(missing, "root")
+	}
+	for _, tool := range []string{"ip", "nft", "ping"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	if len(missing) > 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true and this test needs %v", missing)
+		}
+		t.Skipf("needs %v", missing)
+	}
+	name := fmt.Sprintf("sg-nft-%d-%d", os.Getpid(), rand.IntN(1e6))
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	f, err := os.Open("/run/netns/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	cfg.NetNSFd = int(f.Fd())
+	n, err := NewNFTSet(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return name, n
+}
+
+// nftJSON runs `nft -j list ruleset` in the namespace.
+func nftJSON(t *testing.T, ns string) string {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "exec", ns, "nft", "-j", "list", "ruleset").CombinedOutput()
+	if err != nil {
+		t.Fatalf("nft list: %v: %s", err, out)
+	}
+	return string(out)
+}
+
+func nft(t *testing.T, ns string, args ...string) {
+	t.Helper()
+	out, err := exec.Command("ip", append([]string{"netns", "exec", ns, "nft"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("nft %v: %v: %s", args, err, out)
+	}
+}
+
+func listed(t *testing.T, n *NFTSet) map[netip.Prefix]Element {
+	t.Helper()
+	els, err := n.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[netip.Prefix]Element{}
+	for _, e := range els {
+		m[e.Prefix] = e
+	}
+	return m
+}
+
+func TestNFTCreatesItsTable(t *testing.T) {
+	ns, n := testNS(t, NFTConfig{})
+	if ok, err := n.Exists(); err != nil || ok {
+		t.Fatalf("Exists before Ensure = %v, %v", ok, err)
+	}
+	if err := n.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Ensure(); err != nil { // idempotent
+		t.Fatalf("second Ensure: %v", err)
+	}
+	var rs struct {
+		Nftables []map[string]json.RawMessage `json:"nftables"`
+	}
+	if err := json.Unmarshal([]byte(nftJSON(t, ns)), &rs); err != nil {
+		t.Fatal(err)
+	}
+	var sets, chains, rules int
+	for _, obj := range rs.Nftables {
+		switch {
+		case obj["set"] != nil:
+			var s struct {
+				Family, Table, Name, Type string
+				Flags                     []string
+			}
+			json.Unmarshal(obj["set"], &s)
+			if s.Family != "inet" || s.Table != "sshguard-go" || !strings.Contains(strings.Join(s.Flags, ","), "interval") || !strings.Contains(strings.Join(s.Flags, ","), "timeout") {
+				t.Errorf("set %+v", s)
+			}
+			sets++
+		case obj["chain"] != nil:
+			var c struct {
+				Name, Hook string
+				Prio       int
+			}
+			json.Unmarshal(obj["chain"], &c)
+			if c.Name != "input" || c.Hook != "input" || c.Prio != -10 {
+				t.Errorf("chain %+v", c)
+			}
+			chains++
+		case obj["rule"] != nil:
+			rules++
+		}
+	}
+	if sets != 2 || chains != 1 || rules != 2 {
+		t.Fatalf("%d sets, %d chains, %d rules; want 2, 1, 2 (ensure twice must not duplicate)", sets, chains, rules)
+	}
+	if ok, err := n.Exists(); err != nil || !ok {
+		t.Fatalf("Exists after Ensure = %v, %v", ok, err)
+	}
+}
+
+func TestNFTBanExpireUnban(t *testing.T) {
+	ns, n := testNS(t, NFTConfig{Forward: true})
+	if err := n.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	short := netip.MustParsePrefix("192.0.2.1/32")
+	v6 := netip.MustParsePrefix("2001:db8:1:2::/64")
+	perm := netip.MustParsePrefix("198.51.100.0/24")
+	err := n.Ban([]Element{
+		{Prefix: short, Timeout: 2 * time.Second},
+		{Prefix: v6, Timeout: time.Hour},
+		{Prefix: perm},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := listed(t, n)
+	if len(got) != 3 {
+		t.Fatalf("listed %v", got)
+	}
+	if e := got[v6]; e.Timeout != time.Hour || e.Expires <= 59*time.Minute {
+		t.Errorf("v6 element %+v", e)
+	}
+	if e := got[perm]; e.Timeout != 0 {
+		t.Errorf("permanent element %+v", e)
+	}
+	if js := nftJSON(t, ns); !strings.Contains(js, `"2001:db8:1:2::"`) || !strings.Contains(js, `"198.51.100.0"`) {
+		t.Errorf("nft does not show the elements:\n%s", js)
+	}
+
+	// A longer ban replaces the shorter one.
+	if err := n.Ban([]Element{{Prefix: v6, Timeout: 2 * time.Hour}}); err != nil {
+		t.Fatal(err)
+	}
+	if e := listed(t, n)[v6]; e.Timeout != 2*time.Hour {
+		t.Errorf("re-banned element %+v", e)
+	}
+
+	// The kernel expires the short ban by itself.
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, ok := listed(t, n)[short]; !ok {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, ok := listed(t, n)[short]; ok {
+		t.Fatal("element did not expire")
+	}
+
+	// Unbanning the expired one, and one never banned, is not an error and
+	// does not stop the rest of the batch.
+	if err := n.Unban([]netip.Prefix{short, netip.MustParsePrefix("203.0.113.9/32"), v6}); err != nil {
+		t.Fatal(err)
+	}
+	got = listed(t, n)
+	if _, ok := got[v6]; ok || len(got) != 1 {
+		t.Fatalf("after unban: %v", got)
+	}
+}
+
+func TestNFTBatch100k(t *testing.T) {
+	_, n := testNS(t, NFTConfig{})
+	if err := n.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	const count = 100000
+	els := make([]Element, 0, count)
+	for i := 0; i < count; i++ {
+		a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		els = append(els, Element{Prefix: netip.PrefixFrom(a, 32), Timeout: time.Hour})
+	}
+	start := time.Now()
+	if err := n.Ban(els); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d elements written in %v", count, time.Since(start))
+	if got := len(listed(t, n)); got != count {
+		t.Fatalf("%d elements in the set, want %d", got, count)
+	}
+	prefixes := make([]netip.Prefix, 0, count)
+	for _, e := range els {
+		prefixes = append(prefixes, e.Prefix)
+	}
+	start = time.Now()
+	if err := n.Unban(prefixes); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d elements deleted in %v", count, time.Since(start))
+	if got := len(listed(t, n)); got != 0 {
+		t.Fatalf("%d elements left", got)
+	}
+}
+
+// TestNFTDropsTraffic: a client in another namespace, joined by a veth
+// pair, reaches the server until its address is banned, and again after
+// the unban.
+func TestNFTDropsTraffic(t *testing.T) {
+	srv, n := testNS(t, NFTConfig{})
+	cli := srv + "-c"
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v: %s", args, err, out)
+		}
+	}
+	run("ip", "netns", "add", cli)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", cli).Run() })
+	veth := fmt.Sprintf("sgv%d", rand.IntN(1e6))
+	run("ip", "link", "add", veth+"a", "netns", srv, "type", "veth", "peer", "name", veth+"b", "netns", cli)
+	run("ip", "-n", srv, "addr", "add", "10.201.0.1/24", "dev", veth+"a")
+	run("ip", "-n", cli, "addr", "add", "10.201.0.2/24", "dev", veth+"b")
+	run("ip", "-n", srv, "link", "set", veth+"a", "up")
+	run("ip", "-n", cli, "link", "set", veth+"b", "up")
+	reach := func() bool {
+		return exec.Command("ip", "netns", "exec", cli, "ping", "-c1", "-W1", "10.201.0.1").Run() == nil
+	}
+	if err := n.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	if !reach() {
+		t.Fatal("client cannot reach the server before any ban")
+	}
+	client := netip.MustParsePrefix("10.201.0.2/32")
+	if err := n.Ban([]Element{{Prefix: client, Timeout: time.Hour}}); err != nil {
+		t.Fatal(err)
+	}
+	if reach() {
+		t.Fatal("banned client still reaches the server")
+	}
+	if err := n.Unban([]netip.Prefix{client}); err != nil {
+		t.Fatal(err)
+	}
+	if !reach() {
+		t.Fatal("client cannot reach the server after the unban")
+	}
+}
+
+func TestNFTRestoredAfterTableDeleted(t *testing.T) {
+	ns, n := testNS(t, NFTConfig{})
+	if err := n.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	nft(t, ns, "delete", "table", "inet", "sshguard-go")
+	if ok, err := n.Exists(); err != nil || ok {
+		t.Fatalf("Exists after delete = %v, %v", ok, err)
+	}
+	if err := n.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	p := netip.MustParsePrefix("192.0.2.7/32")
+	if err := n.Ban([]Element{{Prefix: p, Timeout: time.Hour}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := listed(t, n)[p]; !ok {
+		t.Fatal("ban not in restored set")
+	}
+	// Someone else's table is never touched.
+	nft(t, ns, "add", "table", "ip", "other")
+	if err := n.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(nftJSON(t, ns), `"name": "other"`) && !strings.Contains(nftJSON(t, ns), `"name":"other"`) {
+		t.Fatal("other table gone")
+	}
+}
