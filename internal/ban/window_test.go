@@ -1,0 +1,155 @@
+package ban
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+
+func at(min float64) time.Time { return t0.Add(time.Duration(min * float64(time.Minute))) }
+
+func TestWindowSlides(t *testing.T) {
+	w := NewWindow(WindowConfig{})
+	p := netip.MustParsePrefix("192.0.2.1/32")
+	// Failures at 0, 3, 6, 9 min: four in any 10 minutes.
+	for _, m := range []float64{0, 3, 6, 9} {
+		if _, hit := w.Add(p, at(m), 1); hit {
+			t.Fatalf("threshold reached at %v min", m)
+		}
+	}
+	// At 11 min the one at 0 has left the window: still four.
+	if sum, hit := w.Add(p, at(11), 1); hit || sum != 4 {
+		t.Fatalf("at 11 min: sum %v hit %v, want 4 false", sum, hit)
+	}
+	// At 12 min: 3, 6, 9, 11, 12 are five in the last ten minutes. A
+	// window fixed at the first attempt (SSHGuard) would have restarted.
+	if sum, hit := w.Add(p, at(12), 1); !hit || sum != 5 {
+		t.Fatalf("at 12 min: sum %v hit %v, want 5 true", sum, hit)
+	}
+}
+
+func TestWindowWeights(t *testing.T) {
+	w := NewWindow(WindowConfig{Threshold: 5, MinWeight: 0.5})
+	p := netip.MustParsePrefix("192.0.2.2/32")
+	for i := 0; i < 9; i++ {
+		if _, hit := w.Add(p, at(float64(i)/10), 0.5); hit {
+			t.Fatalf("9 probes (4.5) reached the threshold at %d", i)
+		}
+	}
+	if sum, hit := w.Add(p, at(1), 0.5); !hit || sum != 5 {
+		t.Fatalf("10 probes: sum %v hit %v", sum, hit)
+	}
+}
+
+func TestWindowResetAndIndependentKeys(t *testing.T) {
+	w := NewWindow(WindowConfig{Threshold: 2})
+	a, b := netip.MustParsePrefix("192.0.2.3/32"), netip.MustParsePrefix("192.0.2.4/32")
+	w.Add(a, at(0), 1)
+	w.Add(b, at(0), 1)
+	w.Reset(a)
+	if _, hit := w.Add(a, at(1), 1); hit {
+		t.Fatal("reset key reached the threshold with one attempt")
+	}
+	if _, hit := w.Add(b, at(1), 1); !hit {
+		t.Fatal("other key lost its count")
+	}
+}
+
+func TestWindowEvictsLeastRecentlySeen(t *testing.T) {
+	w := NewWindow(WindowConfig{Threshold: 2, MaxTracked: 3})
+	keys := []netip.Prefix{}
+	for i := 1; i <= 3; i++ {
+		k := netip.MustParsePrefix(fmt.Sprintf("192.0.2.%d/32", i))
+		keys = append(keys, k)
+		w.Add(k, at(0), 1)
+	}
+	w.Add(keys[0], at(0.1), 0) // touch the first: the second is now oldest
+	w.Add(netip.MustParsePrefix("192.0.2.99/32"), at(0.2), 1)
+	if w.Len() != 3 {
+		t.Fatalf("Len = %d, want 3", w.Len())
+	}
+	if _, hit := w.Add(keys[2], at(0.3), 1); !hit {
+		t.Fatal("recent key lost its count")
+	}
+	if _, hit := w.Add(keys[1], at(0.3), 1); hit {
+		t.Fatal("evicted key kept its count")
+	}
+}
+
+func TestClientKey(t *testing.T) {
+	for _, tt := range []struct{ addr, want string }{
+		{"203.0.113.7", "203.0.113.7/32"},
+		{"::ffff:203.0.113.7", "203.0.113.7/32"},
+		{"2001:db8:1:2:a:b:c:d", "2001:db8:1:2::/64"},
+		{"fe80::1%eth0", "fe80::/64"},
+	} {
+		if got := ClientKey(netip.MustParseAddr(tt.addr), 0, 0); got.String() != tt.want {
+			t.Errorf("ClientKey(%s) = %s, want %s", tt.addr, got, tt.want)
+		}
+	}
+	if got := ClientKey(netip.MustParseAddr("203.0.113.7"), 24, 48); got.String() != "203.0.113.0/24" {
+		t.Errorf("/24: %s", got)
+	}
+	// Two addresses of one /64 share a count.
+	w := NewWindow(WindowConfig{Threshold: 2})
+	w.Add(ClientKey(netip.MustParseAddr("2001:db8::1"), 0, 0), at(0), 1)
+	if _, hit := w.Add(ClientKey(netip.MustParseAddr("2001:db8::ffff"), 0, 0), at(0), 1); !hit {
+		t.Fatal("addresses of one /64 counted apart")
+	}
+}
+
+// BenchmarkWindowMemory tracks 1,000,000 distinct attackers (the default
+// MaxTracked) and reports the heap bytes per key and the process's peak RSS.
+//
+//	go test ./internal/ban -run XXX -bench WindowMemory -benchtime 1x
+func BenchmarkWindowMemory(b *testing.B) {
+	const n = 1000000
+	for i := 0; i < b.N; i++ {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		w := NewWindow(WindowConfig{})
+		for j := 0; j < n; j++ {
+			a := netip.AddrFrom4([4]byte{byte(j >> 24), byte(j >> 16), byte(j >> 8), byte(j)})
+			w.Add(netip.PrefixFrom(a, 32), t0.Add(time.Duration(j)*time.Millisecond), 1)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/key")
+		b.ReportMetric(float64(peakRSS())/(1<<20), "peakRSS-MB")
+		runtime.KeepAlive(w)
+	}
+}
+
+// BenchmarkWindowAdd measures one Add on a full Window.
+func BenchmarkWindowAdd(b *testing.B) {
+	w := NewWindow(WindowConfig{MaxTracked: 100000})
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		j := i % 200000
+		a := netip.AddrFrom4([4]byte{10, byte(j >> 16), byte(j >> 8), byte(j)})
+		w.Add(netip.PrefixFrom(a, 32), t0.Add(time.Duration(i)*time.Millisecond), 1)
+	}
+}
+
+// peakRSS returns VmHWM from /proc/self/status in bytes, or 0.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
