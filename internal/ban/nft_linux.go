@@ -333,13 +333,11 @@ func intervals(raw []nftables.SetElement) []Element {
 		if !ok {
 			continue
 		}
-		bits := start.BitLen()
+		var end netip.Addr // invalid: the interval runs to the end of the space
 		if i+1 < len(raw) && raw[i+1].IntervalEnd {
-			end, _ := netip.AddrFromSlice(raw[i+1].Key)
-			bits = prefixBits(start, end)
-		} else {
-			bits = prefixBits(start, netip.Addr{})
+			end, _ = netip.AddrFromSlice(raw[i+1].Key)
 		}
+		bits := prefixBits(start, end)
 		if bits < 0 {
 			continue
 		}

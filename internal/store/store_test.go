@@ -1,0 +1,140 @@
+package store
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var now = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+
+func open(t *testing.T) (*DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "state.db")
+	d, err := Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d, path
+}
+
+func TestFileMode(t *testing.T) {
+	_, path := open(t)
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, want 0600", st.Mode().Perm())
+	}
+}
+
+func TestBansSurviveReopenAndEscalationCounts(t *testing.T) {
+	d, path := open(t)
+	p := netip.MustParsePrefix("203.0.113.7/32")
+	b := &Ban{Prefix: p, Start: now, Expires: now.Add(time.Hour), Reason: "5 failed attempts", Users: []string{"root"}}
+	if err := d.RecordBan(b); err != nil {
+		t.Fatal(err)
+	}
+	if b.Count != 1 {
+		t.Fatalf("first ban count %d", b.Count)
+	}
+	perm := &Ban{Prefix: netip.MustParsePrefix("2001:db8::/64"), Start: now}
+	if err := d.RecordBan(perm); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+
+	d, err := Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	active, err := d.ActiveBans(now.Add(30 * time.Minute))
+	if err != nil || len(active) != 2 {
+		t.Fatalf("active after reopen: %v %v", active, err)
+	}
+	// Expired bans leave the active set, not the history.
+	active, _ = d.ActiveBans(now.Add(2 * time.Hour))
+	if len(active) != 1 || active[0].Prefix != perm.Prefix {
+		t.Fatalf("active after expiry: %v", active)
+	}
+	again := &Ban{Prefix: p, Start: now.Add(3 * time.Hour), Expires: now.Add(5 * time.Hour)}
+	if err := d.RecordBan(again); err != nil || again.Count != 2 {
+		t.Fatalf("second ban: count %d, %v", again.Count, err)
+	}
+	off, _ := d.Offender(p)
+	if off.Bans != 2 || !off.LastBan.Equal(again.Start) {
+		t.Fatalf("offender %+v", off)
+	}
+	hist, _ := d.History(now)
+	if len(hist) != 3 {
+		t.Fatalf("history has %d bans, want 3", len(hist))
+	}
+	if err := d.Lift(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Lift(p); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second lift: %v", err)
+	}
+}
+
+func TestAllowlistAndPositions(t *testing.T) {
+	d, _ := open(t)
+	p := netip.MustParsePrefix("198.51.100.0/24")
+	if err := d.Allow(AllowEntry{Prefix: p, Comment: "office", Added: now}); err != nil {
+		t.Fatal(err)
+	}
+	list, _ := d.Allowlist()
+	if len(list) != 1 || list[0].Comment != "office" {
+		t.Fatalf("allowlist %v", list)
+	}
+	if err := d.Disallow(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Disallow(p); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second disallow: %v", err)
+	}
+	type position struct{ Dev, Ino, Offset, FirstHash uint64 }
+	pos := position{Dev: 1, Ino: 2, Offset: 300, FirstHash: 42}
+	if err := d.SavePosition("/var/log/auth.log", pos); err != nil {
+		t.Fatal(err)
+	}
+	var got position
+	if err := d.Position("/var/log/auth.log", &got); err != nil || got != pos {
+		t.Fatalf("position %+v %v", got, err)
+	}
+	if err := d.Position("journald", &got); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing position: %v", err)
+	}
+}
+
+func TestCorruptFileGivesClearError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	junk := make([]byte, 64<<10)
+	for i := range junk {
+		junk[i] = byte(i * 7)
+	}
+	os.WriteFile(path, junk, 0o600)
+	_, err := Open(path, time.Second)
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "mv ") {
+		t.Fatalf("err = %v", err)
+	}
+	// Nothing was overwritten.
+	b, _ := os.ReadFile(path)
+	if len(b) != len(junk) || b[100] != junk[100] {
+		t.Fatal("the damaged file was changed")
+	}
+}
+
+func TestLockedByAnotherOpen(t *testing.T) {
+	_, path := open(t)
+	if _, err := Open(path, 100*time.Millisecond); !errors.Is(err, ErrLocked) {
+		t.Fatalf("err = %v, want ErrLocked", err)
+	}
+}
