@@ -1,0 +1,90 @@
+package ban
+
+import (
+	"math"
+	"net/netip"
+	"time"
+)
+
+// Policy decides how long a ban lasts. Zero values mean the defaults.
+type Policy struct {
+	BanTime    time.Duration // first ban; default 1 hour
+	Factor     float64       // each later ban within Remember multiplies it; default 2
+	MaxBanTime time.Duration // cap; default 1 week
+	Remember   time.Duration // how long earlier bans count; default 30 days
+	// PermanentAfter makes the nth ban (counting earlier ones within
+	// Remember) permanent; 0 never does.
+	PermanentAfter int
+}
+
+func (p Policy) withDefaults() Policy {
+	if p.BanTime <= 0 {
+		p.BanTime = time.Hour
+	}
+	if p.Factor < 1 {
+		p.Factor = 2
+	}
+	if p.MaxBanTime <= 0 {
+		p.MaxBanTime = 7 * 24 * time.Hour
+	}
+	if p.Remember <= 0 {
+		p.Remember = 30 * 24 * time.Hour
+	}
+	return p
+}
+
+// Duration returns the length of a new ban at now for a key banned
+// earlier prevBans times, the last at lastBan, and its number (1 for a
+// first ban). d is 0 for a permanent ban. Earlier bans older than Remember
+// are forgotten.
+func (p Policy) Duration(prevBans int, lastBan, now time.Time) (d time.Duration, nth int) {
+	p = p.withDefaults()
+	if prevBans > 0 && now.Sub(lastBan) > p.Remember {
+		prevBans = 0
+	}
+	nth = prevBans + 1
+	if p.PermanentAfter > 0 && nth >= p.PermanentAfter {
+		return 0, nth
+	}
+	f := float64(p.BanTime) * math.Pow(p.Factor, float64(nth-1))
+	if f >= float64(p.MaxBanTime) || math.IsInf(f, 0) {
+		return p.MaxBanTime, nth
+	}
+	return time.Duration(f), nth
+}
+
+// Allowlist holds the prefixes that are never banned. Loopback is always
+// on it.
+type Allowlist struct {
+	prefixes []netip.Prefix
+}
+
+// NewAllowlist returns an allowlist of loopback and entries.
+func NewAllowlist(entries ...netip.Prefix) *Allowlist {
+	a := &Allowlist{prefixes: []netip.Prefix{
+		netip.MustParsePrefix("127.0.0.0/8"),
+		netip.MustParsePrefix("::1/128"),
+	}}
+	for _, e := range entries {
+		a.prefixes = append(a.prefixes, e.Masked())
+	}
+	return a
+}
+
+// Covers reports whether banning key would ban an allowlisted address:
+// key and an entry overlap (an allowlisted /32 inside a /64 ban key, or an
+// address inside an allowlisted /24).
+func (a *Allowlist) Covers(key netip.Prefix) bool {
+	if key.Addr().Is4In6() {
+		key = netip.PrefixFrom(key.Addr().Unmap(), max(0, key.Bits()-96))
+	}
+	for _, p := range a.prefixes {
+		if p.Overlaps(key) {
+			return true
+		}
+	}
+	return false
+}
+
+// Prefixes returns the entries, loopback first.
+func (a *Allowlist) Prefixes() []netip.Prefix { return append([]netip.Prefix(nil), a.prefixes...) }

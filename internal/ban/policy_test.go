@@ -1,0 +1,59 @@
+package ban
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func TestPolicyEscalation(t *testing.T) {
+	p := Policy{}
+	tests := []struct {
+		name    string
+		prev    int
+		ago     time.Duration
+		want    time.Duration
+		wantNth int
+	}{
+		{"first ban", 0, 0, time.Hour, 1},
+		{"second within remember", 1, 2 * time.Hour, 2 * time.Hour, 2},
+		{"fourth", 3, time.Hour, 8 * time.Hour, 4},
+		{"capped at a week", 20, time.Hour, 7 * 24 * time.Hour, 21},
+		{"forgotten after 30 days", 5, 31 * 24 * time.Hour, time.Hour, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, nth := p.Duration(tt.prev, t0.Add(-tt.ago), t0)
+			if d != tt.want || nth != tt.wantNth {
+				t.Fatalf("Duration = %v, %d; want %v, %d", d, nth, tt.want, tt.wantNth)
+			}
+		})
+	}
+	perm := Policy{PermanentAfter: 3}
+	if d, nth := perm.Duration(2, t0.Add(-time.Hour), t0); d != 0 || nth != 3 {
+		t.Fatalf("third ban with PermanentAfter 3: %v, %d", d, nth)
+	}
+	if d, _ := perm.Duration(1, t0.Add(-time.Hour), t0); d != 2*time.Hour {
+		t.Fatalf("second ban with PermanentAfter 3: %v", d)
+	}
+}
+
+func TestAllowlist(t *testing.T) {
+	a := NewAllowlist(netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("2001:db8::5/128"))
+	for _, tt := range []struct {
+		key  string
+		want bool
+	}{
+		{"127.0.0.1/32", true},
+		{"::1/128", true},
+		{"198.51.100.77/32", true},
+		{"198.51.101.1/32", false},
+		{"2001:db8::/64", true}, // the /64 ban key would cover an allowlisted address
+		{"2001:db8:1::/64", false},
+		{"203.0.113.7/32", false},
+	} {
+		if got := a.Covers(netip.MustParsePrefix(tt.key)); got != tt.want {
+			t.Errorf("Covers(%s) = %v, want %v", tt.key, got, tt.want)
+		}
+	}
+}

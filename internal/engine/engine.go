@@ -1,0 +1,276 @@
+// Package engine joins detection, counting, the firewall and the store:
+// counted attempts go in, bans come out. It holds no timers: the kernel
+// expires bans, and the clock is injected.
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"sshguard-go/internal/ban"
+	"sshguard-go/internal/detect"
+	"sshguard-go/internal/store"
+)
+
+// Firewall is what the engine needs from the kernel side.
+type Firewall interface {
+	Ban(elems []ban.Element) error
+	Unban(prefixes []netip.Prefix) error
+}
+
+// Config holds the engine's policy. Zero values mean the defaults.
+type Config struct {
+	FailureWeight float64 // default 1
+	ProbeWeight   float64 // default 0.5; negative means probes are not counted
+	V4Bits        int     // ban key length for IPv4; default 32
+	V6Bits        int     // ban key length for IPv6; default 64
+	Window        ban.WindowConfig
+	Policy        ban.Policy
+}
+
+// Engine decides bans. It is safe for concurrent use.
+type Engine struct {
+	cfg Config
+	db  *store.DB
+	fw  Firewall
+	now func() time.Time
+	log *slog.Logger
+
+	mu    sync.Mutex // guards everything below
+	win   *ban.Window
+	allow *ban.Allowlist
+	ev    map[netip.Prefix]*evidence
+}
+
+// evidence is what a ban will say about its key.
+type evidence struct {
+	users       []string
+	first, last string
+}
+
+// maxEvidence bounds the evidence kept; beyond it the map starts afresh
+// (only messages lose detail, counting is the Window's).
+const maxEvidence = 100000
+
+// New returns an Engine. now may be nil for time.Now.
+func New(cfg Config, db *store.DB, fw Firewall, allow *ban.Allowlist, now func() time.Time, log *slog.Logger) *Engine {
+	if cfg.FailureWeight <= 0 {
+		cfg.FailureWeight = 1
+	}
+	if cfg.ProbeWeight == 0 {
+		cfg.ProbeWeight = 0.5
+	}
+	if cfg.ProbeWeight > 0 {
+		cfg.Window.MinWeight = min(cfg.FailureWeight, cfg.ProbeWeight)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if allow == nil {
+		allow = ban.NewAllowlist()
+	}
+	return &Engine{cfg: cfg, db: db, fw: fw, now: now, log: log, win: ban.NewWindow(cfg.Window), allow: allow, ev: map[netip.Prefix]*evidence{}}
+}
+
+// Handle counts r and bans its client when it crosses the threshold. It
+// returns the new ban, or nil.
+func (e *Engine) Handle(r *detect.Record) (*store.Ban, error) {
+	if r.Counted == 0 || !r.Addr.IsValid() {
+		return nil, nil
+	}
+	var w float64
+	switch r.Kind {
+	case detect.KindFailure:
+		w = e.cfg.FailureWeight
+	case detect.KindProbe:
+		w = e.cfg.ProbeWeight
+	}
+	if w <= 0 {
+		return nil, nil
+	}
+	key := ban.ClientKey(r.Addr, e.cfg.V4Bits, e.cfg.V6Bits)
+	e.mu.Lock()
+	if e.allow.Covers(key) {
+		e.mu.Unlock()
+		return nil, nil
+	}
+	ev := e.evidenceFor(key)
+	if ev.first == "" {
+		ev.first = strings.Clone(r.Text)
+	}
+	ev.last = strings.Clone(r.Text)
+	if r.User != "" && len(ev.users) < 8 && !slices.Contains(ev.users, r.User) {
+		ev.users = append(ev.users, strings.Clone(r.User))
+	}
+	at := r.Time
+	if now := e.now(); at.IsZero() || at.After(now) {
+		at = now
+	}
+	sum, reached := e.win.Add(key, at, w)
+	if !reached {
+		e.mu.Unlock()
+		return nil, nil
+	}
+	e.win.Reset(key)
+	delete(e.ev, key)
+	e.mu.Unlock()
+	evidenceLines := []string{ev.first}
+	if ev.last != ev.first {
+		evidenceLines = append(evidenceLines, ev.last)
+	}
+	return e.ban(key, fmt.Sprintf("%g failed attempts in %v", sum, e.window()), sum, ev.users, evidenceLines, -1)
+}
+
+func (e *Engine) window() time.Duration {
+	if e.cfg.Window.Window > 0 {
+		return e.cfg.Window.Window
+	}
+	return 10 * time.Minute
+}
+
+func (e *Engine) evidenceFor(key netip.Prefix) *evidence {
+	ev := e.ev[key]
+	if ev == nil {
+		if len(e.ev) >= maxEvidence {
+			clear(e.ev)
+		}
+		ev = &evidence{}
+		e.ev[key] = ev
+	}
+	return ev
+}
+
+// ban records and enforces a ban of key. d < 0 means "by policy".
+func (e *Engine) ban(key netip.Prefix, reason string, attempts float64, users, lines []string, d time.Duration) (*store.Ban, error) {
+	now := e.now()
+	off, err := e.db.Offender(key)
+	if err != nil {
+		return nil, fmt.Errorf("ban %s: %w", key, err)
+	}
+	if d < 0 {
+		d, _ = e.cfg.Policy.Duration(off.Bans, off.LastBan, now)
+	}
+	b := &store.Ban{Prefix: key, Start: now, Reason: reason, Attempts: attempts, Users: users, Evidence: lines}
+	if d > 0 {
+		b.Expires = now.Add(d)
+	}
+	// The kernel first: a ban that is recorded but not enforced would be
+	// a lie in `list`; one enforced but not recorded is restored from
+	// the kernel set at the next start.
+	if err := e.fw.Ban([]ban.Element{{Prefix: key, Timeout: d}}); err != nil {
+		return nil, fmt.Errorf("ban %s: %w", key, err)
+	}
+	if err := e.db.RecordBan(b); err != nil {
+		return nil, fmt.Errorf("ban %s: %w", key, err)
+	}
+	e.log.Info("banned", "prefix", key.String(), "for", durationText(d), "nth", b.Count, "reason", reason, "users", users)
+	return b, nil
+}
+
+// Ban bans p now, for d (0: permanent; negative: by policy), as an
+// administrator asked.
+func (e *Engine) Ban(p netip.Prefix, d time.Duration, reason string) (*store.Ban, error) {
+	p = p.Masked()
+	e.mu.Lock()
+	covered := e.allow.Covers(p)
+	e.mu.Unlock()
+	if covered {
+		return nil, fmt.Errorf("ban %s: %w", p, ErrAllowlisted)
+	}
+	if reason == "" {
+		reason = "banned by the administrator"
+	}
+	return e.ban(p, reason, 0, nil, nil, d)
+}
+
+// ErrAllowlisted is returned when asked to ban an allowlisted prefix.
+var ErrAllowlisted = errors.New("the prefix is on the allowlist")
+
+// Unban lifts p's ban in the kernel and the store, and forgets its recent
+// attempts so the next typo does not ban again at once. It returns
+// store.ErrNotFound when p had no recorded ban (the kernel element, if
+// any, is still removed).
+func (e *Engine) Unban(p netip.Prefix) error {
+	p = p.Masked()
+	if err := e.fw.Unban([]netip.Prefix{p}); err != nil {
+		return fmt.Errorf("unban %s: %w", p, err)
+	}
+	e.mu.Lock()
+	e.win.Reset(p)
+	delete(e.ev, p)
+	e.mu.Unlock()
+	err := e.db.Lift(p)
+	if err == nil {
+		e.log.Info("unbanned", "prefix", p.String())
+	}
+	return err
+}
+
+// Restore puts every active ban of the store back in the kernel with its
+// remaining time (after a reboot the set is empty; after a restart this
+// refreshes it). It returns how many were restored.
+func (e *Engine) Restore() (int, error) {
+	now := e.now()
+	bans, err := e.db.ActiveBans(now)
+	if err != nil {
+		return 0, fmt.Errorf("restore: %w", err)
+	}
+	els := make([]ban.Element, 0, len(bans))
+	for _, b := range bans {
+		var left time.Duration
+		if !b.Expires.IsZero() {
+			left = b.Expires.Sub(now).Round(time.Second)
+			if left < time.Second {
+				continue
+			}
+		}
+		els = append(els, ban.Element{Prefix: b.Prefix, Timeout: left})
+	}
+	if err := e.fw.Ban(els); err != nil {
+		return 0, fmt.Errorf("restore %d bans: %w", len(els), err)
+	}
+	return len(els), nil
+}
+
+// SetAllowlist replaces the allowlist and lifts the bans it now covers.
+func (e *Engine) SetAllowlist(a *ban.Allowlist) error {
+	e.mu.Lock()
+	e.allow = a
+	e.mu.Unlock()
+	bans, err := e.db.ActiveBans(e.now())
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, b := range bans {
+		if a.Covers(b.Prefix) {
+			if err := e.Unban(b.Prefix); err != nil && !errors.Is(err, store.ErrNotFound) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Tracked returns how many keys are being counted.
+func (e *Engine) Tracked() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.win.Len()
+}
+
+func durationText(d time.Duration) string {
+	if d == 0 {
+		return "ever"
+	}
+	return d.String()
+}

@@ -1,0 +1,220 @@
+package engine
+
+import (
+	"errors"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"sshguard-go/internal/ban"
+	"sshguard-go/internal/detect"
+	"sshguard-go/internal/store"
+)
+
+// fakeFW records what the engine asked of the kernel.
+type fakeFW struct {
+	set   map[netip.Prefix]time.Duration
+	calls int
+}
+
+func (f *fakeFW) Ban(els []ban.Element) error {
+	f.calls++
+	for _, e := range els {
+		f.set[e.Prefix] = e.Timeout
+	}
+	return nil
+}
+
+func (f *fakeFW) Unban(ps []netip.Prefix) error {
+	for _, p := range ps {
+		delete(f.set, p)
+	}
+	return nil
+}
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func setup(t *testing.T, cfg Config, allow *ban.Allowlist) (*Engine, *fakeFW, *store.DB, *clock) {
+	t.Helper()
+	db, err := store.Open(filepath.Join(t.TempDir(), "state.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	fw := &fakeFW{set: map[netip.Prefix]time.Duration{}}
+	c := &clock{time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}
+	return New(cfg, db, fw, allow, c.now, nil), fw, db, c
+}
+
+func failure(ip, user string, at time.Time) *detect.Record {
+	r := &detect.Record{Text: at.Format(time.Stamp) + " Failed password for " + user + " from " + ip}
+	r.Kind, r.Reason, r.Addr, r.User, r.Time, r.Counted = detect.KindFailure, "failed_password", netip.MustParseAddr(ip), user, at, 1
+	return r
+}
+
+func TestBanAtThreshold(t *testing.T) {
+	e, fw, db, c := setup(t, Config{}, nil)
+	var got *store.Ban
+	for i := 0; i < 5; i++ {
+		b, err := e.Handle(failure("203.0.113.7", []string{"root", "admin"}[i%2], c.t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b != nil && i < 4 {
+			t.Fatalf("banned after %d attempts", i+1)
+		}
+		got = b
+		c.t = c.t.Add(time.Minute)
+	}
+	key := netip.MustParsePrefix("203.0.113.7/32")
+	if got == nil || got.Prefix != key || got.Count != 1 || got.Expires.Sub(got.Start) != time.Hour || len(got.Users) != 2 || len(got.Evidence) != 2 {
+		t.Fatalf("ban %+v", got)
+	}
+	if fw.set[key] != time.Hour {
+		t.Fatalf("kernel set %v", fw.set)
+	}
+	active, _ := db.ActiveBans(c.t)
+	if len(active) != 1 {
+		t.Fatalf("store has %d active bans", len(active))
+	}
+	// Lines that did not count an attempt are ignored.
+	r := failure("203.0.113.8", "root", c.t)
+	r.Counted = 0
+	for i := 0; i < 10; i++ {
+		if b, _ := e.Handle(r); b != nil {
+			t.Fatal("uncounted lines banned")
+		}
+	}
+}
+
+func TestProbesWeighHalf(t *testing.T) {
+	e, _, _, c := setup(t, Config{}, nil)
+	for i := 1; i <= 10; i++ {
+		r := failure("198.51.100.9", "", c.t)
+		r.Kind = detect.KindProbe
+		b, _ := e.Handle(r)
+		if (b != nil) != (i == 10) {
+			t.Fatalf("probe %d: ban %v", i, b)
+		}
+	}
+}
+
+func TestIPv6BannedPer64(t *testing.T) {
+	e, fw, _, c := setup(t, Config{}, nil)
+	for i, ip := range []string{"2001:db8:7::1", "2001:db8:7::2", "2001:db8:7::a:3", "2001:db8:7::4", "2001:db8:7:0:ffff::5"} {
+		b, _ := e.Handle(failure(ip, "root", c.t))
+		if (b != nil) != (i == 4) {
+			t.Fatalf("attempt %d: %v", i, b)
+		}
+	}
+	if _, ok := fw.set[netip.MustParsePrefix("2001:db8:7::/64")]; !ok {
+		t.Fatalf("kernel set %v", fw.set)
+	}
+}
+
+func TestAllowlistedNeverBannedAndLifted(t *testing.T) {
+	e, fw, _, c := setup(t, Config{}, ban.NewAllowlist(netip.MustParsePrefix("192.0.2.0/24")))
+	for i := 0; i < 20; i++ {
+		if b, _ := e.Handle(failure("192.0.2.50", "root", c.t)); b != nil {
+			t.Fatal("allowlisted address banned")
+		}
+	}
+	if _, err := e.Ban(netip.MustParsePrefix("192.0.2.50/32"), time.Hour, ""); !errors.Is(err, ErrAllowlisted) {
+		t.Fatalf("manual ban of allowlisted: %v", err)
+	}
+	for i := 0; i < 5; i++ {
+		e.Handle(failure("203.0.113.20", "root", c.t))
+	}
+	key := netip.MustParsePrefix("203.0.113.20/32")
+	if _, ok := fw.set[key]; !ok {
+		t.Fatal("not banned")
+	}
+	// Allowlisting a banned key lifts its ban at once.
+	if err := e.SetAllowlist(ban.NewAllowlist(netip.MustParsePrefix("203.0.113.0/24"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := fw.set[key]; ok {
+		t.Fatal("ban not lifted by the allowlist")
+	}
+}
+
+func TestEscalationUnbanAndRestore(t *testing.T) {
+	e, fw, db, c := setup(t, Config{}, nil)
+	key := netip.MustParsePrefix("203.0.113.30/32")
+	attack := func() *store.Ban {
+		var b *store.Ban
+		for i := 0; i < 5; i++ {
+			b, _ = e.Handle(failure("203.0.113.30", "root", c.t))
+		}
+		return b
+	}
+	if b := attack(); b == nil || b.Count != 1 {
+		t.Fatalf("first ban %+v", b)
+	}
+	c.t = c.t.Add(2 * time.Hour) // the first ban expired
+	if b := attack(); b == nil || b.Count != 2 || b.Expires.Sub(b.Start) != 2*time.Hour {
+		t.Fatalf("second ban %+v", b)
+	}
+	// Unban lifts it and forgets the counter: four more attempts do not ban.
+	if err := e.Unban(key); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := fw.set[key]; ok {
+		t.Fatal("still in the kernel set")
+	}
+	for i := 0; i < 4; i++ {
+		if b, _ := e.Handle(failure("203.0.113.30", "root", c.t)); b != nil {
+			t.Fatal("banned again at once after unban")
+		}
+	}
+	if err := e.Unban(key); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unban of a lifted ban: %v", err)
+	}
+	// A reboot: an empty kernel set, the same store, 30 minutes later.
+	e.Ban(netip.MustParsePrefix("198.51.100.0/24"), time.Hour, "by hand")
+	e.Ban(netip.MustParsePrefix("198.51.101.1/32"), 0, "forever")
+	c.t = c.t.Add(30 * time.Minute)
+	fw2 := &fakeFW{set: map[netip.Prefix]time.Duration{}}
+	e2 := New(Config{}, db, fw2, nil, c.now, nil)
+	n, err := e2.Restore()
+	if err != nil || n != 2 {
+		t.Fatalf("restored %d, %v", n, err)
+	}
+	if left := fw2.set[netip.MustParsePrefix("198.51.100.0/24")]; left != 30*time.Minute {
+		t.Fatalf("restored with %v left, want 30m", left)
+	}
+	if left, ok := fw2.set[netip.MustParsePrefix("198.51.101.1/32")]; !ok || left != 0 {
+		t.Fatalf("permanent ban restored as %v %v", left, ok)
+	}
+}
+
+// TestRecordedLogBansOnlyTheRealClient runs the real recorded log through
+// detection and the engine with a threshold of 5.
+func TestRecordedLogBansOnlyTheRealClient(t *testing.T) {
+	e, fw, _, _ := setup(t, Config{}, nil)
+	in, err := detect.OpenInput("../../testdata/recorded/openssh-9.2-traditional.log", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	var s detect.Scanner
+	emit := func(r *detect.Record) {
+		r.Time = time.Time{} // the clock decides
+		if _, err := e.Handle(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.ScanInput(in, emit); err != nil {
+		t.Fatal(err)
+	}
+	s.Flush(emit)
+	if len(fw.set) != 1 {
+		t.Fatalf("kernel set %v, want only 10.200.0.2", fw.set)
+	}
+	if _, ok := fw.set[netip.MustParsePrefix("10.200.0.2/32")]; !ok {
+		t.Fatalf("kernel set %v", fw.set)
+	}
+}
