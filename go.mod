@@ -3,6 +3,7 @@ module sshguard-go
 go 1.26.8
 
 require (
+	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/google/nftables v0.3.0
 	github.com/nxadm/tail v1.4.11
 	github.com/spf13/cobra v1.10.2

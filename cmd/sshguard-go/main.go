@@ -35,7 +35,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newScanCmd(), newReportCmd())
+	root.AddCommand(newScanCmd(), newReportCmd(), newRunCmd(), newListCmd(), newBanCmd(), newUnbanCmd(), newAllowCmd(), newStatusCmd())
 	return root
 }
 

@@ -178,6 +178,17 @@ func TestYearInference(t *testing.T) {
 	}
 }
 
+func TestYearFollowsTheClock(t *testing.T) {
+	now := time.Date(2026, 12, 31, 23, 59, 0, 0, time.UTC)
+	p := HeaderParser{Loc: time.UTC, Now: func() time.Time { return now }}
+	h, _ := p.Parse("Dec 31 23:58:59 h sshd[1]: Invalid user a from 192.0.2.1")
+	now = time.Date(2027, 1, 1, 0, 1, 0, 0, time.UTC)
+	h2, _ := p.Parse("Jan  1 00:00:59 h sshd[1]: Invalid user a from 192.0.2.1")
+	if h.Time.Year() != 2026 || h2.Time.Year() != 2027 {
+		t.Fatalf("years %d and %d, want 2026 and 2027", h.Time.Year(), h2.Time.Year())
+	}
+}
+
 func TestTimestampFormats(t *testing.T) {
 	want := time.Date(2026, 11, 23, 20, 14, 49, 561999000, time.UTC)
 	for _, line := range []string{

@@ -30,6 +30,9 @@ type HeaderParser struct {
 	Ref time.Time
 	// Loc is the time zone of year-less timestamps; nil means time.Local.
 	Loc *time.Location
+	// Now, when set, is read for every new year-less stamp and replaces
+	// Ref: a daemon that runs across New Year follows the clock.
+	Now func() time.Time
 
 	lastStamp string // guards lastTime: the raw year-less stamp it was made from
 	lastTime  time.Time
@@ -284,7 +287,9 @@ func (p *HeaderParser) parseBSDStamp(s string) (time.Time, string, bool) {
 	if !(ok1 && ok2 && ok3 && ok4) || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 {
 		return time.Time{}, "", false
 	}
-	if p.Ref.IsZero() {
+	if p.Now != nil {
+		p.Ref = p.Now()
+	} else if p.Ref.IsZero() {
 		p.Ref = time.Now()
 	}
 	loc := p.Loc

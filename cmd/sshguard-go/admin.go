@@ -1,0 +1,258 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"sshguard-go/internal/ban"
+	"sshguard-go/internal/control"
+	"sshguard-go/internal/engine"
+)
+
+// backend returns the running daemon's API, or, when no daemon runs, one
+// that works directly on the store and the kernel set. close releases it.
+func backend(o *daemonOpts) (b control.Backend, close func(), err error) {
+	if c, err := control.Dial(o.socket); err == nil {
+		return c, func() {}, nil
+	}
+	db, err := openStore(o.db)
+	if err != nil {
+		return nil, nil, err
+	}
+	var fw engine.Firewall = logFirewall{slog.New(slog.DiscardHandler)}
+	var nft *ban.NFTSet
+	if !o.dryRun {
+		if nft, err = ban.NewNFTSet(ban.NFTConfig{Table: o.table}); err == nil {
+			err = nft.Ensure()
+		}
+		if err != nil {
+			db.Close()
+			return nil, nil, err
+		}
+		fw = nft
+	}
+	g := &guard{db: db, started: time.Now(), events: map[string]int64{}}
+	allow, err := g.allowlist()
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	g.eng = engine.New(engine.Config{}, db, fw, allow, nil, nil)
+	return g, func() {
+		if nft != nil {
+			nft.Close()
+		}
+		db.Close()
+	}, nil
+}
+
+// withBackend wraps a command body that needs a backend.
+func withBackend(o *daemonOpts, f func(b control.Backend, out io.Writer, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		b, done, err := backend(o)
+		if err != nil {
+			return err
+		}
+		defer done()
+		return f(b, cmd.OutOrStdout(), args)
+	}
+}
+
+func adminCmd(use, short, example string, args cobra.PositionalArgs, o *daemonOpts, f func(control.Backend, io.Writer, []string) error) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Example: example, Args: args, RunE: withBackend(o, f)}
+	addStateFlags(cmd, o)
+	return cmd
+}
+
+func newListCmd() *cobra.Command {
+	var o daemonOpts
+	var asJSON bool
+	cmd := adminCmd("list [--json]", "List active bans", "  sshguard-go list\n  sshguard-go list --json | jq '.[].prefix'", cobra.NoArgs, &o,
+		func(b control.Backend, out io.Writer, _ []string) error {
+			bans, err := b.Bans()
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if bans == nil {
+					bans = []control.BanInfo{}
+				}
+				return json.NewEncoder(out).Encode(bans)
+			}
+			tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
+			fmt.Fprintln(tw, "PREFIX\tBANNED SINCE\tEXPIRES IN\tBANS\tREASON\tLAST USER")
+			for _, bi := range bans {
+				left := "never"
+				if !bi.Expires.IsZero() {
+					left = time.Until(bi.Expires).Round(time.Second).String()
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", bi.Prefix, bi.Since.Local().Format(time.DateTime), left, bi.Count, bi.Reason, bi.LastUser)
+			}
+			return tw.Flush()
+		})
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newUnbanCmd() *cobra.Command {
+	var o daemonOpts
+	return adminCmd("unban <ip|prefix>...", "Lift bans (kernel and store) and reset their counters",
+		"  sshguard-go unban 203.0.113.7 2001:db8:1:2::/64", cobra.MinimumNArgs(1), &o,
+		func(b control.Backend, out io.Writer, args []string) error {
+			var missing []string
+			for _, a := range args {
+				p, err := parsePrefix(a)
+				if err != nil {
+					return &exitError{2, err}
+				}
+				// An address is unbanned under the key it was banned as.
+				if p.IsSingleIP() && p.Addr().Is6() {
+					if err := b.Unban(p); err == nil {
+						fmt.Fprintf(out, "unbanned %s\n", p)
+						continue
+					}
+					p = ban.ClientKey(p.Addr(), 0, 0)
+				}
+				switch err := b.Unban(p); {
+				case errors.Is(err, control.ErrNotFound):
+					missing = append(missing, p.String())
+				case err != nil:
+					return err
+				default:
+					fmt.Fprintf(out, "unbanned %s\n", p)
+				}
+			}
+			if len(missing) > 0 {
+				return &exitError{1, fmt.Errorf("not banned: %s", strings.Join(missing, ", "))}
+			}
+			return nil
+		})
+}
+
+func newBanCmd() *cobra.Command {
+	var o daemonOpts
+	var d time.Duration
+	var permanent bool
+	var reason string
+	cmd := adminCmd("ban <ip|prefix> [--for DURATION] [--reason TEXT]", "Ban an address or prefix by hand",
+		"  sshguard-go ban 203.0.113.7 --for 24h --reason 'port scan'\n  sshguard-go ban 198.51.100.0/24 --permanent", cobra.ExactArgs(1), &o,
+		func(b control.Backend, out io.Writer, args []string) error {
+			p, err := parsePrefix(args[0])
+			if err != nil {
+				return &exitError{2, err}
+			}
+			if permanent {
+				d = 0
+			}
+			bi, err := b.Ban(control.BanRequest{Prefix: p, For: d, Reason: reason})
+			if err != nil {
+				return err
+			}
+			until := "permanently"
+			if !bi.Expires.IsZero() {
+				until = "until " + bi.Expires.Local().Format(time.DateTime)
+			}
+			fmt.Fprintf(out, "banned %s %s\n", bi.Prefix, until)
+			return nil
+		})
+	cmd.Flags().DurationVar(&d, "for", time.Hour, "ban length")
+	cmd.Flags().BoolVar(&permanent, "permanent", false, "ban without expiry")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (shown by list)")
+	return cmd
+}
+
+func newAllowCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "allow", Short: "Edit the allowlist (addresses never banned)"}
+	var oa, orm, ol daemonOpts
+	var comment string
+	add := adminCmd("add <ip|prefix> [--comment TEXT]", "Add to the allowlist (lifts a ban it covers at once)",
+		"  sshguard-go allow add 198.51.100.0/24 --comment office", cobra.ExactArgs(1), &oa,
+		func(b control.Backend, out io.Writer, args []string) error {
+			p, err := parsePrefix(args[0])
+			if err != nil {
+				return &exitError{2, err}
+			}
+			if err := b.AllowAdd(p, comment); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "allowed %s\n", p)
+			return nil
+		})
+	add.Flags().StringVar(&comment, "comment", "", "a note shown by allow list")
+	rm := adminCmd("rm <ip|prefix>", "Remove from the allowlist", "  sshguard-go allow rm 198.51.100.0/24", cobra.ExactArgs(1), &orm,
+		func(b control.Backend, out io.Writer, args []string) error {
+			p, err := parsePrefix(args[0])
+			if err != nil {
+				return &exitError{2, err}
+			}
+			if err := b.AllowRemove(p); errors.Is(err, control.ErrNotFound) {
+				return &exitError{1, fmt.Errorf("%s is not on the allowlist (entries from the configuration are removed there)", p)}
+			} else if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "removed %s\n", p)
+			return nil
+		})
+	var asJSON bool
+	list := adminCmd("list [--json]", "Show the allowlist", "  sshguard-go allow list", cobra.NoArgs, &ol,
+		func(b control.Backend, out io.Writer, _ []string) error {
+			entries, err := b.AllowList()
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(out).Encode(entries)
+			}
+			tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
+			fmt.Fprintln(tw, "PREFIX\tFROM\tCOMMENT")
+			for _, e := range entries {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Prefix, e.Source, e.Comment)
+			}
+			return tw.Flush()
+		})
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(add, rm, list)
+	return cmd
+}
+
+func newStatusCmd() *cobra.Command {
+	var o daemonOpts
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use: "status [--json]", Short: "Show the daemon's state", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := control.Dial(o.socket)
+			if err != nil {
+				return &exitError{3, err}
+			}
+			st, err := c.Status()
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return json.NewEncoder(out).Encode(st)
+			}
+			fmt.Fprintf(out, "running since %s (%s)\n", st.Started.Local().Format(time.DateTime), time.Since(st.Started).Round(time.Second))
+			for _, s := range st.Sources {
+				fmt.Fprintf(out, "source %s: %d lines, at %s\n", s.Name, s.Lines, s.Position)
+			}
+			fmt.Fprintf(out, "tracked keys %d, active bans %d\n", st.Tracked, st.ActiveBans)
+			for k, v := range st.Events {
+				fmt.Fprintf(out, "  %-14s %d\n", k, v)
+			}
+			return nil
+		},
+	}
+	addStateFlags(cmd, &o)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}

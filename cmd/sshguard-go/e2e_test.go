@@ -1,0 +1,315 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"sshguard-go/internal/control"
+)
+
+// TestMain lets the test binary be the sshguard-go binary (SG_MAIN=1) or
+// a TCP probe (SG_DIAL=addr[,bind]: exit 0 if a connection is made within
+// 3 s), so end-to-end tests run the real program in namespaces.
+func TestMain(m *testing.M) {
+	if os.Getenv("SG_MAIN") == "1" {
+		os.Args = append([]string{"sshguard-go"}, os.Args[1:]...)
+		main()
+		os.Exit(0)
+	}
+	if v := os.Getenv("SG_DIAL"); v != "" {
+		addr, bind, _ := strings.Cut(v, ",")
+		d := net.Dialer{Timeout: 3 * time.Second}
+		if bind != "" {
+			d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(bind)}
+		}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			os.Exit(1)
+		}
+		c.Close()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func requireRoot(t *testing.T, tools ...string) {
+	t.Helper()
+	var missing []string
+	if os.Geteuid() != 0 {
+		missing = append(missing, "root")
+	}
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true and this test needs %v", missing)
+	}
+	t.Skipf("needs %v", missing)
+}
+
+type lab struct {
+	t        *testing.T
+	dir      string
+	srv, cli string
+	daemon   *exec.Cmd
+	self     string
+}
+
+func (l *lab) sh(args ...string) string {
+	l.t.Helper()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		l.t.Fatalf("%v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// sg runs the sshguard-go CLI against the daemon's socket.
+func (l *lab) sg(args ...string) (string, error) {
+	cmd := exec.Command(l.self, append(args, "--socket", l.dir+"/ctl.sock", "--db", l.dir+"/state.db")...)
+	cmd.Env = append(os.Environ(), "SG_MAIN=1")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func (l *lab) start() {
+	l.t.Helper()
+	os.Remove(l.dir + "/ctl.sock")
+	log, _ := os.OpenFile(l.dir+"/daemon.log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	cmd := exec.Command("ip", "netns", "exec", l.srv, l.self, "run", "--log", l.dir+"/auth.log",
+		"--db", l.dir+"/state.db", "--socket", l.dir+"/ctl.sock")
+	cmd.Env = append(os.Environ(), "SG_MAIN=1")
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		l.t.Fatal(err)
+	}
+	l.daemon = cmd
+	for i := 0; i < 100; i++ {
+		if _, err := control.Dial(l.dir + "/ctl.sock"); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b, _ := os.ReadFile(l.dir + "/daemon.log")
+	l.t.Fatalf("daemon did not start:\n%s", b)
+}
+
+func (l *lab) stop() {
+	if l.daemon == nil {
+		return
+	}
+	l.daemon.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- l.daemon.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		l.daemon.Process.Kill()
+		l.t.Error("daemon did not stop on SIGTERM within 10 s")
+	}
+	l.daemon = nil
+}
+
+// guess makes one wrong password attempt as user from bind. The attempt
+// that crosses the threshold is banned while its connection is open: the
+// kernel then drops the client's packets, so the client is given up after
+// a few seconds.
+func (l *lab) guess(server, user, bind string) {
+	args := []string{"netns", "exec", l.cli, "timeout", "8", "sshpass", "-p", "wrong", "ssh", "-o", "StrictHostKeyChecking=no",
+		"-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=2",
+		"-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=3", "-o", "PreferredAuthentications=password",
+		"-o", "PubkeyAuthentication=no", "-o", "NumberOfPasswordPrompts=1", "-l", user}
+	if bind != "" {
+		args = append(args, "-b", bind)
+	}
+	exec.Command("ip", append(args, server, "true")...).Run()
+}
+
+// reach reports whether a TCP connection from bind to server port 22 is
+// made within 3 s.
+func (l *lab) reach(server, bind string) bool {
+	cmd := exec.Command("ip", "netns", "exec", l.cli, l.self)
+	cmd.Env = append(os.Environ(), "SG_DIAL="+net.JoinHostPort(server, "22")+","+bind)
+	return cmd.Run() == nil
+}
+
+func (l *lab) bans() map[string]control.BanInfo {
+	l.t.Helper()
+	out, err := l.sg("list", "--json")
+	if err != nil {
+		l.t.Fatalf("list: %v\n%s", err, out)
+	}
+	var list []control.BanInfo
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		l.t.Fatalf("list --json: %v\n%s", err, out)
+	}
+	m := map[string]control.BanInfo{}
+	for _, b := range list {
+		m[b.Prefix.String()] = b
+	}
+	return m
+}
+
+// waitBan waits up to 5 s for prefix to be listed (or not).
+func (l *lab) waitBan(prefix string, want bool) {
+	l.t.Helper()
+	for i := 0; i < 50; i++ {
+		if _, ok := l.bans()[prefix]; ok == want {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b, _ := os.ReadFile(l.dir + "/daemon.log")
+	l.t.Fatalf("%s banned = %v after 5 s, want %v\nlist: %v\ndaemon log:\n%s", prefix, !want, want, l.bans(), b)
+}
+
+func (l *lab) nftSet(name string) string {
+	out, _ := exec.Command("ip", "netns", "exec", l.srv, "nft", "list", "set", "inet", "sshguard-go", name).CombinedOutput()
+	return string(out)
+}
+
+// TestEndToEnd: real sshd and rsyslog in a server namespace, sshguard-go
+// run there holding its table, a real ssh client in another namespace.
+func TestEndToEnd(t *testing.T) {
+	requireRoot(t, "sshd", "rsyslogd", "sshpass", "ssh", "ip", "nft", "unshare")
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("sge%d", os.Getpid()%100000)
+	l := &lab{t: t, dir: t.TempDir(), srv: name + "-s", cli: name + "-c", self: self}
+	l.sh("bash", "../../scripts/lab.sh", "up", l.dir, name)
+	t.Cleanup(func() {
+		l.stop()
+		exec.Command("bash", "../../scripts/lab.sh", "down", l.dir, name).Run()
+	})
+	t.Log("lab up")
+	l.start()
+	t.Log("daemon started")
+	const server, attacker, friend = "10.200.9.1", "10.200.9.2", "10.200.9.3"
+
+	if !l.reach(server, attacker) {
+		t.Fatal("client cannot reach sshd before any attempt")
+	}
+	// Five wrong guesses, one with a user name carrying another address.
+	for _, u := range []string{"admin", "x from 10.9.9.9 port 22", "oracle", "test", "guest"} {
+		l.guess(server, u, attacker)
+	}
+	t.Log("five guesses made")
+	l.waitBan(attacker+"/32", true)
+	t.Log("banned")
+	if l.reach(server, attacker) {
+		t.Fatal("banned client still connects")
+	}
+	if _, ok := l.bans()["10.9.9.9/32"]; ok {
+		t.Fatal("the address in the user name was banned")
+	}
+	if out, _ := l.sg("list"); !strings.Contains(out, attacker) {
+		t.Fatalf("list:\n%s", out)
+	}
+
+	// unban restores access and resets the counter.
+	if out, err := l.sg("unban", attacker); err != nil {
+		t.Fatalf("unban: %v %s", err, out)
+	}
+	if !l.reach(server, attacker) {
+		t.Fatal("client cannot connect after unban")
+	}
+	l.guess(server, "admin", attacker)
+	time.Sleep(500 * time.Millisecond)
+	if _, ok := l.bans()[attacker+"/32"]; ok {
+		t.Fatal("banned again at the first attempt after unban")
+	}
+
+	// An allowlisted client is never banned.
+	if out, err := l.sg("allow", "add", friend, "--comment", "admin laptop"); err != nil {
+		t.Fatalf("allow add: %v %s", err, out)
+	}
+	for i := 0; i < 7; i++ {
+		l.guess(server, "root", friend)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if _, ok := l.bans()[friend+"/32"]; ok || !l.reach(server, friend) {
+		t.Fatal("allowlisted client banned")
+	}
+
+	// IPv6 offenders are banned per /64.
+	for i := 0; i < 5; i++ {
+		l.guess("fd00:209::1", "admin", "")
+	}
+	l.waitBan("fd00:209::/64", true)
+	if l.reach("fd00:209::1", "") {
+		t.Fatal("banned IPv6 client still connects")
+	}
+
+	// Log rotation during an attack loses no attempt: 3 before, 2 after.
+	for i := 0; i < 3; i++ {
+		l.guess(server, "admin", attacker)
+	}
+	time.Sleep(300 * time.Millisecond)
+	l.sh("mv", l.dir+"/auth.log", l.dir+"/auth.log.1")
+	for i := 0; i < 1; i++ {
+		l.guess(server, "admin", attacker) // still written to the old file
+	}
+	pid := strings.TrimSpace(l.sh("cat", l.dir+"/rsyslog.pid"))
+	l.sh("kill", "-HUP", pid)
+	time.Sleep(300 * time.Millisecond)
+	l.guess(server, "admin", attacker) // to the new file: the fifth since the unban's
+	l.waitBan(attacker+"/32", true)
+
+	// Someone deletes our table: restored within 5 s with its bans.
+	l.sh("ip", "netns", "exec", l.srv, "nft", "delete", "table", "inet", "sshguard-go")
+	restored := false
+	for i := 0; i < 50 && !restored; i++ {
+		time.Sleep(100 * time.Millisecond)
+		restored = strings.Contains(l.nftSet("banned4"), attacker)
+	}
+	if !restored {
+		t.Fatal("table and bans not restored within 5 s")
+	}
+
+	// A restart keeps every ban.
+	l.stop()
+	l.start()
+	if b := l.bans(); len(b) != 2 {
+		t.Fatalf("after restart: %v", b)
+	}
+	// A reboot (empty kernel, same database) restores them with their
+	// remaining time.
+	l.stop()
+	l.sh("ip", "netns", "exec", l.srv, "nft", "delete", "table", "inet", "sshguard-go")
+	l.start()
+	set6 := l.nftSet("banned6")
+	if !strings.Contains(set6, "fd00:209::/64") || !strings.Contains(set6, "expires") {
+		t.Fatalf("after reboot the kernel set is:\n%s", set6)
+	}
+	if l.reach(server, attacker) {
+		t.Fatal("ban not enforced after reboot")
+	}
+	if out, err := l.sg("status"); err != nil || !strings.Contains(out, "active bans 2") {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	var log bytes.Buffer
+	b, _ := os.ReadFile(filepath.Join(l.dir, "daemon.log"))
+	log.Write(b)
+	if strings.Contains(log.String(), "level=ERROR") {
+		t.Errorf("daemon logged errors:\n%s", log.String())
+	}
+}

@@ -1,0 +1,371 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	sdaemon "github.com/coreos/go-systemd/v22/daemon"
+	"github.com/spf13/cobra"
+
+	"sshguard-go/internal/ban"
+	"sshguard-go/internal/control"
+	"sshguard-go/internal/detect"
+	"sshguard-go/internal/engine"
+	"sshguard-go/internal/store"
+)
+
+// daemonOpts are the daemon's settings.
+type daemonOpts struct {
+	logFile   string
+	journal   bool
+	fromStart bool
+	db        string
+	socket    string
+	table     string
+	priority  int
+	forward   bool
+	dryRun    bool
+	allow     []string
+	threshold float64
+	window    time.Duration
+	banTime   time.Duration
+}
+
+func addStateFlags(cmd *cobra.Command, o *daemonOpts) {
+	cmd.Flags().StringVar(&o.db, "db", "/var/lib/sshguard-go/state.db", "state database")
+	cmd.Flags().StringVar(&o.socket, "socket", control.DefaultSocket, "control socket")
+	cmd.Flags().StringVar(&o.table, "table", "sshguard-go", "nftables table (family inet)")
+}
+
+func newRunCmd() *cobra.Command {
+	var o daemonOpts
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the daemon: follow sshd's log and ban attackers in nftables",
+		Long: `run follows sshd's log (the auth log file if there is one, else journald),
+counts failed attempts per client in a sliding window, and bans offenders in
+the nftables table "inet sshguard-go" with kernel-side expiry. Bans, the
+allowlist and the read position are kept in the state database, so a restart
+or a reboot loses nothing. SIGHUP reloads the allowlist; SIGINT and SIGTERM
+stop it cleanly.`,
+		Example: `  sudo sshguard-go run
+  sudo sshguard-go run --dry-run --log /var/log/auth.log`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runDaemon(ctx, o)
+		},
+	}
+	addStateFlags(cmd, &o)
+	f := cmd.Flags()
+	f.StringVar(&o.logFile, "log", "", "log file to follow (default: /var/log/auth.log or /var/log/secure, else journald)")
+	f.BoolVar(&o.journal, "journal", false, "read journald even if a log file exists")
+	f.BoolVar(&o.fromStart, "from-start", false, "on first start, read the log file from its beginning instead of its end")
+	f.IntVar(&o.priority, "priority", -10, "priority of the input hook")
+	f.BoolVar(&o.forward, "forward", false, "also drop banned sources in the forward hook (containers, VMs)")
+	f.BoolVar(&o.dryRun, "dry-run", false, "log what would be banned; change no firewall")
+	f.StringSliceVar(&o.allow, "allow", nil, "address or prefix never to ban (repeatable; loopback always)")
+	f.Float64Var(&o.threshold, "threshold", 5, "weighted attempts that ban")
+	f.DurationVar(&o.window, "window", 10*time.Minute, "sliding window for the threshold")
+	f.DurationVar(&o.banTime, "ban-time", time.Hour, "first ban's length (doubles for repeat offenders, up to a week)")
+	return cmd
+}
+
+// logFirewall is the --dry-run firewall: it only logs.
+type logFirewall struct{ log *slog.Logger }
+
+func (l logFirewall) Ban(els []ban.Element) error {
+	for _, e := range els {
+		l.log.Info("dry run: would ban", "prefix", e.Prefix.String(), "for", e.Timeout.String())
+	}
+	return nil
+}
+
+func (l logFirewall) Unban(ps []netip.Prefix) error {
+	for _, p := range ps {
+		l.log.Info("dry run: would unban", "prefix", p.String())
+	}
+	return nil
+}
+
+func parsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		p, err := parsePrefix(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// parsePrefix accepts an address (as a full-length prefix) or a prefix.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return p, fmt.Errorf("%q is not an address or prefix", s)
+	}
+	return p.Masked(), nil
+}
+
+func openStore(path string) (*store.DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	return store.Open(path, 2*time.Second)
+}
+
+func runDaemon(ctx context.Context, o daemonOpts) error {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfgAllow, err := parsePrefixes(o.allow)
+	if err != nil {
+		return &exitError{2, fmt.Errorf("--allow: %w", err)}
+	}
+	db, err := openStore(o.db)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	var fw engine.Firewall = logFirewall{log}
+	var nft *ban.NFTSet
+	if !o.dryRun {
+		nft, err = ban.NewNFTSet(ban.NFTConfig{Table: o.table, Priority: o.priority, Forward: o.forward})
+		if err != nil {
+			return err
+		}
+		defer nft.Close()
+		if err := nft.Ensure(); err != nil {
+			return err
+		}
+		fw = nft
+	}
+	g := &guard{db: db, config: cfgAllow, started: time.Now(), events: map[string]int64{}}
+	allow, err := g.allowlist()
+	if err != nil {
+		return err
+	}
+	g.eng = engine.New(engine.Config{
+		Window: ban.WindowConfig{Window: o.window, Threshold: o.threshold},
+		Policy: ban.Policy{BanTime: o.banTime},
+	}, db, fw, allow, nil, log)
+	n, err := g.eng.Restore()
+	if err != nil {
+		return err
+	}
+	log.Info("started", "table", "inet "+o.table, "restored_bans", n, "dry_run", o.dryRun)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := control.Serve(ctx, o.socket, g); err != nil {
+			log.Error("control socket", "err", err)
+		}
+	}()
+
+	src := newSource(o, db, g, log)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		src.maintain(ctx, nft)
+	}()
+	sdaemon.SdNotify(false, sdaemon.SdNotifyReady)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if a, err := g.allowlist(); err != nil {
+					log.Error("reload", "err", err)
+				} else if err := g.eng.SetAllowlist(a); err != nil {
+					log.Error("reload", "err", err)
+				} else {
+					log.Info("reloaded allowlist", "entries", len(a.Prefixes()))
+				}
+			}
+		}
+	}()
+
+	err = src.run(ctx)
+	cancel()
+	wg.Wait()
+	src.savePosition()
+	sdaemon.SdNotify(false, sdaemon.SdNotifyStopping)
+	if errors.Is(err, context.Canceled) {
+		log.Info("stopped")
+		return nil
+	}
+	return err
+}
+
+// source feeds the log into the engine and keeps its read position.
+type source struct {
+	o   daemonOpts
+	db  *store.DB
+	g   *guard
+	log *slog.Logger
+
+	mu       sync.Mutex // guards scan, pos, cursor, lines, last
+	scan     detect.Scanner
+	name     string
+	pos      detect.Position
+	cursor   string
+	lines    int64
+	last     time.Time // last line
+	posDirty bool
+}
+
+func newSource(o daemonOpts, db *store.DB, g *guard, log *slog.Logger) *source {
+	s := &source{o: o, db: db, g: g, log: log}
+	s.scan.Header.Now = time.Now
+	if !o.journal && o.logFile == "" {
+		for _, f := range []string{"/var/log/auth.log", "/var/log/secure"} {
+			if _, err := os.Stat(f); err == nil {
+				s.o.logFile = f
+				break
+			}
+		}
+	}
+	s.name = s.o.logFile
+	if s.o.journal || s.name == "" {
+		s.o.journal, s.name = true, "journald"
+	}
+	return s
+}
+
+func (s *source) run(ctx context.Context) error {
+	s.log.Info("reading", "source", s.name)
+	if s.o.journal {
+		j := &detect.Journal{Warn: s.warn}
+		if err := s.db.Position("journald", &j.Cursor); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		return j.Run(ctx, func(line, cursor string) {
+			s.line(line, func() { s.cursor = cursor })
+		})
+	}
+	ft := &detect.FileTail{Path: s.name, FromStart: s.o.fromStart, Warn: s.warn}
+	if err := s.db.Position(s.name, &ft.Start); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return ft.Run(ctx, func(line string, pos detect.Position) {
+		s.line(line, func() { s.pos = pos })
+	})
+}
+
+func (s *source) warn(msg string) { s.log.Warn(msg, "source", s.name) }
+
+// line scans one line and hands its records to the engine.
+func (s *source) line(text string, setPos func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lines++
+	s.last = time.Now()
+	s.scan.Line(s.name, s.lines, text, s.handle)
+	setPos()
+	s.posDirty = true
+}
+
+func (s *source) handle(r *detect.Record) {
+	s.g.mu.Lock()
+	s.g.events[r.Kind.String()]++
+	s.g.mu.Unlock()
+	if r.Kind == detect.KindSuccess {
+		s.log.Info("login", "user", r.User, "from", r.Client(), "method", r.Method)
+	}
+	if _, err := s.g.eng.Handle(r); err != nil {
+		s.log.Error("ban failed", "err", err)
+	}
+}
+
+// maintain runs the periodic duties: save the position, flush records held
+// for an address on an idle log, ping the systemd watchdog, and restore
+// the table if someone deleted it (every 2 s: a missing table is noticed
+// within 5 s).
+func (s *source) maintain(ctx context.Context, nft *ban.NFTSet) {
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	watchdog, _ := sdaemon.SdWatchdogEnabled(false)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		s.savePosition()
+		s.mu.Lock()
+		if s.scan.Corr.Pending() > 0 && time.Since(s.last) > 2*time.Second {
+			s.scan.Flush(s.handle)
+		}
+		s.g.mu.Lock()
+		s.g.sources = []control.SourceStatus{{Name: s.name, Position: s.positionText(), Lines: s.lines}}
+		s.g.mu.Unlock()
+		s.mu.Unlock()
+		if nft != nil {
+			if ok, err := nft.Exists(); err != nil {
+				s.log.Error("check table", "err", err)
+			} else if !ok {
+				s.log.Warn("nftables table missing (flushed or deleted?); restoring it and every active ban")
+				if err := nft.Ensure(); err != nil {
+					s.log.Error("restore table", "err", err)
+				} else if n, err := s.g.eng.Restore(); err != nil {
+					s.log.Error("restore bans", "err", err)
+				} else {
+					s.log.Info("table restored", "bans", n)
+				}
+			}
+		}
+		if watchdog > 0 {
+			sdaemon.SdNotify(false, sdaemon.SdNotifyWatchdog)
+		}
+	}
+}
+
+func (s *source) positionText() string {
+	if s.o.journal {
+		return s.cursor
+	}
+	return fmt.Sprintf("inode %d offset %d", s.pos.Ino, s.pos.Offset)
+}
+
+// savePosition stores the read position if it moved.
+func (s *source) savePosition() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.posDirty {
+		return
+	}
+	var err error
+	if s.o.journal {
+		err = s.db.SavePosition("journald", s.cursor)
+	} else {
+		err = s.db.SavePosition(s.name, s.pos)
+	}
+	if err != nil {
+		s.log.Error("save position", "err", err)
+		return
+	}
+	s.posDirty = false
+}

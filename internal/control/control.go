@@ -1,0 +1,267 @@
+// Package control is the daemon's control API: HTTP with JSON bodies over a
+// root-only unix socket, and the client the CLI uses. Both sides speak
+// through Backend, which the daemon implements over its engine and store,
+// and the CLI implements directly over the store and the kernel set when no
+// daemon runs.
+package control
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// DefaultSocket is where the daemon listens.
+const DefaultSocket = "/run/sshguard-go/control.sock"
+
+// BanInfo is an active ban as listed.
+type BanInfo struct {
+	Prefix   netip.Prefix `json:"prefix"`
+	Since    time.Time    `json:"since"`
+	Expires  time.Time    `json:"expires,omitzero"` // zero: permanent
+	Count    int          `json:"count"`
+	Reason   string       `json:"reason"`
+	LastUser string       `json:"last_user,omitempty"`
+}
+
+// AllowInfo is an allowlist entry.
+type AllowInfo struct {
+	Prefix  netip.Prefix `json:"prefix"`
+	Comment string       `json:"comment,omitempty"`
+	Source  string       `json:"source"` // "config", "store" or "builtin"
+}
+
+// SourceStatus tells how far a log source has read.
+type SourceStatus struct {
+	Name     string `json:"name"`
+	Position string `json:"position"`
+	Lines    int64  `json:"lines"`
+}
+
+// Status is what `sshguard-go status` shows.
+type Status struct {
+	Started    time.Time        `json:"started"`
+	Sources    []SourceStatus   `json:"sources"`
+	Tracked    int              `json:"tracked"`
+	ActiveBans int              `json:"active_bans"`
+	Events     map[string]int64 `json:"events"`
+}
+
+// BanRequest asks for a ban.
+type BanRequest struct {
+	Prefix netip.Prefix  `json:"prefix"`
+	For    time.Duration `json:"for"` // 0: permanent; negative: by policy
+	Reason string        `json:"reason,omitempty"`
+}
+
+// Backend is what the control API exposes.
+type Backend interface {
+	Bans() ([]BanInfo, error)
+	Ban(BanRequest) (BanInfo, error)
+	Unban(netip.Prefix) error
+	AllowAdd(p netip.Prefix, comment string) error
+	AllowRemove(netip.Prefix) error
+	AllowList() ([]AllowInfo, error)
+	Status() (Status, error)
+}
+
+// ErrNotFound is returned (and sent as 404) when a ban or allowlist entry
+// does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrNoDaemon is returned by Dial when no daemon listens on the socket.
+var ErrNoDaemon = errors.New("no daemon is running")
+
+// Serve answers requests for b on the unix socket path (mode 0600) until
+// ctx ends.
+func Serve(ctx context.Context, path string, b Backend) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	os.Remove(path) // a stale socket from a crash
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return fmt.Errorf("control socket: %w", err)
+	}
+	srv := &http.Server{Handler: Handler(b), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+		os.Remove(path)
+	}()
+	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	return nil
+}
+
+// Handler returns the HTTP API of b.
+func Handler(b Backend) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/bans", func(w http.ResponseWriter, r *http.Request) {
+		v, err := b.Bans()
+		reply(w, v, err)
+	})
+	mux.HandleFunc("POST /v1/bans", func(w http.ResponseWriter, r *http.Request) {
+		var req BanRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		v, err := b.Ban(req)
+		reply(w, v, err)
+	})
+	mux.HandleFunc("DELETE /v1/bans/{prefix...}", func(w http.ResponseWriter, r *http.Request) {
+		p, ok := prefixParam(w, r)
+		if ok {
+			reply(w, struct{}{}, b.Unban(p))
+		}
+	})
+	mux.HandleFunc("GET /v1/allow", func(w http.ResponseWriter, r *http.Request) {
+		v, err := b.AllowList()
+		reply(w, v, err)
+	})
+	mux.HandleFunc("POST /v1/allow", func(w http.ResponseWriter, r *http.Request) {
+		var req AllowInfo
+		if !decode(w, r, &req) {
+			return
+		}
+		reply(w, struct{}{}, b.AllowAdd(req.Prefix, req.Comment))
+	})
+	mux.HandleFunc("DELETE /v1/allow/{prefix...}", func(w http.ResponseWriter, r *http.Request) {
+		p, ok := prefixParam(w, r)
+		if ok {
+			reply(w, struct{}{}, b.AllowRemove(p))
+		}
+	})
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		v, err := b.Status()
+		reply(w, v, err)
+	})
+	return mux
+}
+
+func prefixParam(w http.ResponseWriter, r *http.Request) (netip.Prefix, bool) {
+	p, err := netip.ParsePrefix(r.PathValue("prefix"))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return p, false
+	}
+	return p, true
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(v); err != nil {
+		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
+		return false
+	}
+	return true
+}
+
+// reply writes v as JSON, or err with a status a client can branch on.
+func reply(w http.ResponseWriter, v any, err error) {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		http.Error(w, err.Error(), http.StatusNotFound)
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusConflict)
+	default:
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(v)
+	}
+}
+
+// Client talks to a running daemon. It implements Backend.
+type Client struct {
+	hc *http.Client
+}
+
+// Dial connects to the daemon's socket, or returns ErrNoDaemon.
+func Dial(path string) (*Client, error) {
+	c, err := net.DialTimeout("unix", path, 2*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("%w (%s: %v)", ErrNoDaemon, path, err)
+	}
+	c.Close()
+	return &Client{hc: &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		}},
+	}}, nil
+}
+
+func (c *Client) do(method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, "http://sshguard-go"+path, rd)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return ErrNotFound
+	}
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("daemon: %s", strings.TrimSpace(string(msg)))
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+func (c *Client) Bans() ([]BanInfo, error) {
+	var v []BanInfo
+	return v, c.do("GET", "/v1/bans", nil, &v)
+}
+
+func (c *Client) Ban(r BanRequest) (BanInfo, error) {
+	var v BanInfo
+	return v, c.do("POST", "/v1/bans", r, &v)
+}
+
+func (c *Client) Unban(p netip.Prefix) error { return c.do("DELETE", "/v1/bans/"+p.String(), nil, nil) }
+
+func (c *Client) AllowAdd(p netip.Prefix, comment string) error {
+	return c.do("POST", "/v1/allow", AllowInfo{Prefix: p, Comment: comment}, nil)
+}
+
+func (c *Client) AllowRemove(p netip.Prefix) error {
+	return c.do("DELETE", "/v1/allow/"+p.String(), nil, nil)
+}
+
+func (c *Client) AllowList() ([]AllowInfo, error) {
+	var v []AllowInfo
+	return v, c.do("GET", "/v1/allow", nil, &v)
+}
+
+func (c *Client) Status() (Status, error) {
+	var v Status
+	return v, c.do("GET", "/v1/status", nil, &v)
+}
