@@ -215,14 +215,32 @@ func (e *Engine) Unban(p netip.Prefix) error {
 	return err
 }
 
+// Lister is implemented by firewalls that can list what the kernel holds.
+type Lister interface {
+	List() ([]ban.Element, error)
+}
+
 // Restore puts every active ban of the store back in the kernel with its
 // remaining time (after a reboot the set is empty; after a restart this
 // refreshes it). It returns how many were restored.
+//
+// Elements in the kernel set that the store does not know (the database
+// was lost or replaced while the table stayed) are kept and recorded, with
+// the time the kernel has left for them: dropping them would silently free
+// attackers, and `sshguard-go unban` lifts them like any other ban.
 func (e *Engine) Restore() (int, error) {
 	now := e.now()
 	bans, err := e.db.ActiveBans(now)
 	if err != nil {
 		return 0, fmt.Errorf("restore: %w", err)
+	}
+	if l, ok := e.fw.(Lister); ok {
+		if err := e.adopt(l, bans, now); err != nil {
+			return 0, err
+		}
+		if bans, err = e.db.ActiveBans(now); err != nil {
+			return 0, fmt.Errorf("restore: %w", err)
+		}
 	}
 	els := make([]ban.Element, 0, len(bans))
 	for _, b := range bans {
@@ -239,6 +257,33 @@ func (e *Engine) Restore() (int, error) {
 		return 0, fmt.Errorf("restore %d bans: %w", len(els), err)
 	}
 	return len(els), nil
+}
+
+// adopt records the kernel's elements that no active ban in the store
+// accounts for.
+func (e *Engine) adopt(l Lister, bans []store.Ban, now time.Time) error {
+	els, err := l.List()
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	known := make(map[netip.Prefix]bool, len(bans))
+	for _, b := range bans {
+		known[b.Prefix] = true
+	}
+	for _, el := range els {
+		if known[el.Prefix] {
+			continue
+		}
+		b := &store.Ban{Prefix: el.Prefix, Start: now, Reason: "found in the kernel set at start"}
+		if el.Timeout > 0 {
+			b.Expires = now.Add(el.Expires)
+		}
+		if err := e.db.RecordBan(b); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		e.log.Warn("adopted a ban the database did not know", "prefix", el.Prefix.String(), "expires_in", el.Expires.String())
+	}
+	return nil
 }
 
 // SetAllowlist replaces the allowlist and lifts the bans it now covers.

@@ -191,6 +191,49 @@ func TestEscalationUnbanAndRestore(t *testing.T) {
 	}
 }
 
+// listingFW is a fakeFW that can also list, with the time left.
+type listingFW struct{ fakeFW }
+
+func (f *listingFW) List() ([]ban.Element, error) {
+	var out []ban.Element
+	for p, d := range f.set {
+		out = append(out, ban.Element{Prefix: p, Timeout: d, Expires: d / 2})
+	}
+	return out, nil
+}
+
+func TestRestoreAdoptsUnknownKernelElements(t *testing.T) {
+	_, _, db, c := setup(t, Config{}, nil)
+	fw := &listingFW{fakeFW{set: map[netip.Prefix]time.Duration{
+		netip.MustParsePrefix("203.0.113.40/32"): 2 * time.Hour, // 1 h left
+		netip.MustParsePrefix("203.0.113.41/32"): 0,             // permanent
+	}}}
+	e := New(Config{}, db, fw, nil, c.now, nil)
+	n, err := e.Restore()
+	if err != nil || n != 2 {
+		t.Fatalf("restored %d, %v", n, err)
+	}
+	active, _ := db.ActiveBans(c.t)
+	if len(active) != 2 {
+		t.Fatalf("store has %v", active)
+	}
+	for _, b := range active {
+		if b.Prefix.Addr().String() == "203.0.113.40" && b.Expires.Sub(c.t) != time.Hour {
+			t.Errorf("adopted ban expires in %v, want the kernel's 1h", b.Expires.Sub(c.t))
+		}
+		if b.Prefix.Addr().String() == "203.0.113.41" && !b.Expires.IsZero() {
+			t.Errorf("permanent element adopted as %v", b.Expires)
+		}
+	}
+	// Known now: a second restore adopts nothing new.
+	if _, err := e.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	if hist, _ := db.History(c.t.Add(-time.Hour)); len(hist) != 2 {
+		t.Fatalf("history %d, want 2", len(hist))
+	}
+}
+
 // TestRecordedLogBansOnlyTheRealClient runs the real recorded log through
 // detection and the engine with a threshold of 5.
 func TestRecordedLogBansOnlyTheRealClient(t *testing.T) {
