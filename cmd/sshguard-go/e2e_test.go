@@ -124,6 +124,13 @@ func (l *lab) stop() {
 	l.daemon = nil
 }
 
+// kill ends the daemon with SIGKILL: no clean shutdown.
+func (l *lab) kill() {
+	l.daemon.Process.Kill()
+	l.daemon.Wait()
+	l.daemon = nil
+}
+
 // guess makes one wrong password attempt as user from bind. The attempt
 // that crosses the threshold is banned while its connection is open: the
 // kernel then drops the client's packets, so the client is given up after
@@ -285,8 +292,8 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal("table and bans not restored within 5 s")
 	}
 
-	// A restart keeps every ban.
-	l.stop()
+	// Killing the daemon (SIGKILL) and starting it again keeps every ban.
+	l.kill()
 	l.start()
 	if b := l.bans(); len(b) != 2 {
 		t.Fatalf("after restart: %v", b)
@@ -311,5 +318,58 @@ func TestEndToEnd(t *testing.T) {
 	log.Write(b)
 	if strings.Contains(log.String(), "level=ERROR") {
 		t.Errorf("daemon logged errors:\n%s", log.String())
+	}
+}
+
+// TestAdminWithoutDaemon: with no daemon, ban/list/unban work directly on
+// the database and the kernel set (in a fresh network namespace).
+func TestAdminWithoutDaemon(t *testing.T) {
+	requireRoot(t, "ip", "nft")
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := fmt.Sprintf("sga%d", os.Getpid()%100000)
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	dir := t.TempDir()
+	sg := func(args ...string) (string, int) {
+		cmd := exec.Command("ip", append([]string{"netns", "exec", ns, self}, append(args, "--db", dir+"/s.db", "--socket", dir+"/none.sock")...)...)
+		cmd.Env = append(os.Environ(), "SG_MAIN=1")
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		return string(out), code
+	}
+	if out, code := sg("ban", "192.0.2.1", "--for", "2h"); code != 0 {
+		t.Fatalf("ban: %d %s", code, out)
+	}
+	if out, code := sg("ban", "2001:db8::5", "--permanent"); code != 0 {
+		t.Fatalf("ban: %d %s", code, out)
+	}
+	out, _ := sg("list", "--json")
+	if !strings.Contains(out, "192.0.2.1/32") || !strings.Contains(out, "2001:db8::5/128") {
+		t.Fatalf("list: %s", out)
+	}
+	set, _ := exec.Command("ip", "netns", "exec", ns, "nft", "list", "set", "inet", "sshguard-go", "banned4").CombinedOutput()
+	if !strings.Contains(string(set), "192.0.2.1") {
+		t.Fatalf("kernel set: %s", set)
+	}
+	if out, code := sg("unban", "192.0.2.1", "192.0.2.99"); code != 1 || !strings.Contains(out, "not banned: 192.0.2.99/32") {
+		t.Fatalf("unban with one unknown: %d %s", code, out)
+	}
+	set, _ = exec.Command("ip", "netns", "exec", ns, "nft", "list", "set", "inet", "sshguard-go", "banned4").CombinedOutput()
+	if strings.Contains(string(set), "192.0.2.1") {
+		t.Fatalf("still in the kernel set: %s", set)
+	}
+	if out, code := sg("status"); code != 3 || !strings.Contains(out, "no daemon") {
+		t.Fatalf("status: %d %s", code, out)
+	}
+	if out, code := sg("allow", "rm", "198.51.100.0/24"); code != 1 {
+		t.Fatalf("allow rm of a missing entry: %d %s", code, out)
 	}
 }
