@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"sshguard-go/internal/ban"
+	"sshguard-go/internal/detect"
+	"sshguard-go/internal/engine"
+	"sshguard-go/internal/store"
+)
+
+// timedFW passes bans to the kernel and reports when each is in the set
+// (the netlink batch was acknowledged).
+type timedFW struct {
+	*ban.NFTSet
+	done chan netip.Prefix
+}
+
+func (f timedFW) Ban(els []ban.Element) error {
+	err := f.NFTSet.Ban(els)
+	for _, e := range els {
+		f.done <- e.Prefix
+	}
+	return err
+}
+
+// BenchmarkBanLatency measures, over 1,000 bans, the time from appending
+// the threshold-crossing line to the log to the element being in the
+// kernel set, through the daemon's own parts: FileTail (inotify), Scanner,
+// Engine, NFTSet in a fresh network namespace, BoltDB. Root only.
+//
+//	sudo go test ./cmd/sshguard-go -run XXX -bench BanLatency -benchtime 1x
+func BenchmarkBanLatency(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	ns := fmt.Sprintf("sgl%d", rand.IntN(1e6))
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		b.Fatalf("%v %s", err, out)
+	}
+	defer exec.Command("ip", "netns", "del", ns).Run()
+	nsf, err := os.Open("/run/netns/" + ns)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nsf.Close()
+	nft, err := ban.NewNFTSet(ban.NFTConfig{NetNSFd: int(nsf.Fd())})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nft.Close()
+	if err := nft.Ensure(); err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	db, err := store.Open(filepath.Join(dir, "state.db"), time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	fw := timedFW{nft, make(chan netip.Prefix, 1)}
+	eng := engine.New(engine.Config{Window: ban.WindowConfig{Threshold: 1}}, db, fw, nil, nil, nil)
+
+	logPath := filepath.Join(dir, "auth.log")
+	w, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var sc detect.Scanner
+	ft := &detect.FileTail{Path: logPath}
+	go ft.Run(ctx, func(line string, _ detect.Position) {
+		sc.Line("bench", 0, line, func(r *detect.Record) { eng.Handle(r) })
+	})
+	time.Sleep(200 * time.Millisecond)
+
+	const bans = 1000
+	lat := make([]time.Duration, 0, bans)
+	b.ResetTimer()
+	for i := 0; i < bans; i++ {
+		ip := fmt.Sprintf("10.0.%d.%d", i/250, i%250+1)
+		line := fmt.Sprintf("2026-11-24T12:00:00.000000+00:00 h sshd[%d]: Failed password for root from %s port 4000 ssh2\n", 1000+i, ip)
+		start := time.Now()
+		if _, err := w.WriteString(line); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case <-fw.done:
+			lat = append(lat, time.Since(start))
+		case <-time.After(5 * time.Second):
+			b.Fatalf("ban %d not seen in 5 s", i)
+		}
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
+	b.ReportMetric(ms(lat[len(lat)*99/100]), "p99-ms")
+	b.ReportMetric(ms(lat[len(lat)-1]), "max-ms")
+	b.ReportMetric(0, "ns/op")
+}
