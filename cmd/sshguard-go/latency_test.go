@@ -110,3 +110,56 @@ func BenchmarkBanLatency(b *testing.B) {
 	b.ReportMetric(ms(lat[len(lat)-1]), "max-ms")
 	b.ReportMetric(0, "ns/op")
 }
+
+// BenchmarkRestore100k measures a start after a reboot with 100,000 active
+// bans in the database: read them and write them to an empty kernel set.
+//
+//	sudo go test ./cmd/sshguard-go -run XXX -bench Restore100k -benchtime 1x
+func BenchmarkRestore100k(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	ns := fmt.Sprintf("sgr%d", rand.IntN(1e6))
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		b.Fatalf("%v %s", err, out)
+	}
+	defer exec.Command("ip", "netns", "del", ns).Run()
+	nsf, err := os.Open("/run/netns/" + ns)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nsf.Close()
+	nft, err := ban.NewNFTSet(ban.NFTConfig{NetNSFd: int(nsf.Fd())})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nft.Close()
+	if err := nft.Ensure(); err != nil {
+		b.Fatal(err)
+	}
+	db, err := store.Open(filepath.Join(b.TempDir(), "state.db"), time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Now()
+	bans := make([]*store.Ban, 0, 100000)
+	for i := 0; i < 100000; i++ {
+		a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		bans = append(bans, &store.Ban{Prefix: netip.PrefixFrom(a, 32), Start: now, Expires: now.Add(time.Hour), Reason: "bench"})
+	}
+	if err := db.RecordBans(bans); err != nil {
+		b.Fatal(err)
+	}
+	eng := engine.New(engine.Config{}, db, nft, nil, nil, nil)
+	b.ResetTimer()
+	start := time.Now()
+	n, err := eng.Restore()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if err != nil || n != 100000 {
+		b.Fatalf("restored %d, %v", n, err)
+	}
+	b.ReportMetric(elapsed.Seconds(), "restore-s")
+	b.ReportMetric(0, "ns/op")
+}

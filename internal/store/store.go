@@ -146,27 +146,40 @@ func pkey(p netip.Prefix) []byte { return []byte(p.Masked().String()) }
 // RecordBan stores b as the active ban of its prefix, appends it to the
 // history and counts it for the offender, in one transaction. b.Count is
 // set from the offender record (1 for a first ban).
-func (d *DB) RecordBan(b *Ban) error {
+func (d *DB) RecordBan(b *Ban) error { return d.RecordBans([]*Ban{b}) }
+
+// RecordBans records many bans in one transaction (one disk sync), as
+// RecordBan does for one.
+func (d *DB) RecordBans(bans []*Ban) error {
 	return d.db.Update(func(tx *bolt.Tx) error {
-		k := pkey(b.Prefix)
-		var off Offender
-		if v := tx.Bucket(bktOffenders).Get(k); v != nil {
-			if err := json.Unmarshal(v, &off); err != nil {
-				return fmt.Errorf("offender %s: %w", k, err)
+		for _, b := range bans {
+			if err := recordBan(tx, b); err != nil {
+				return err
 			}
 		}
-		off.Bans++
-		off.LastBan = b.Start
-		b.Count = off.Bans
-		if err := putJSON(tx.Bucket(bktOffenders), k, off); err != nil {
-			return err
-		}
-		if err := putJSON(tx.Bucket(bktBans), k, b); err != nil {
-			return err
-		}
-		hk := binary.BigEndian.AppendUint64(nil, uint64(b.Start.UnixNano()))
-		return putJSON(tx.Bucket(bktHistory), append(hk, k...), b)
+		return nil
 	})
+}
+
+func recordBan(tx *bolt.Tx, b *Ban) error {
+	k := pkey(b.Prefix)
+	var off Offender
+	if v := tx.Bucket(bktOffenders).Get(k); v != nil {
+		if err := json.Unmarshal(v, &off); err != nil {
+			return fmt.Errorf("offender %s: %w", k, err)
+		}
+	}
+	off.Bans++
+	off.LastBan = b.Start
+	b.Count = off.Bans
+	if err := putJSON(tx.Bucket(bktOffenders), k, off); err != nil {
+		return err
+	}
+	if err := putJSON(tx.Bucket(bktBans), k, b); err != nil {
+		return err
+	}
+	hk := binary.BigEndian.AppendUint64(nil, uint64(b.Start.UnixNano()))
+	return putJSON(tx.Bucket(bktHistory), append(hk, k...), b)
 }
 
 // Offender returns the offender record of p (zero if never banned).
