@@ -16,11 +16,10 @@ import (
 // daemon serves it on the control socket; the CLI uses one directly when no
 // daemon runs.
 type guard struct {
-	eng    *engine.Engine
-	db     *store.DB
-	config []netip.Prefix // allowlist entries from flags/config
-
-	mu      sync.Mutex // guards sources and events
+	eng     *engine.Engine
+	db      *store.DB
+	mu      sync.Mutex     // guards config, sources and events
+	config  []netip.Prefix // allowlist entries from the configuration and flags
 	started time.Time
 	sources []control.SourceStatus
 	events  map[string]int64
@@ -66,7 +65,9 @@ func (g *guard) allowlist() (*ban.Allowlist, error) {
 	if err != nil {
 		return nil, err
 	}
+	g.mu.Lock()
 	ps := append([]netip.Prefix(nil), g.config...)
+	g.mu.Unlock()
 	for _, e := range entries {
 		ps = append(ps, e.Prefix)
 	}
@@ -103,9 +104,11 @@ func (g *guard) AllowList() ([]control.AllowInfo, error) {
 	for _, p := range ban.NewAllowlist().Prefixes() {
 		out = append(out, control.AllowInfo{Prefix: p, Source: "builtin"})
 	}
+	g.mu.Lock()
 	for _, p := range g.config {
 		out = append(out, control.AllowInfo{Prefix: p, Source: "config"})
 	}
+	g.mu.Unlock()
 	entries, err := g.db.Allowlist()
 	for _, e := range entries {
 		out = append(out, control.AllowInfo{Prefix: e.Prefix, Comment: e.Comment, Source: "store"})

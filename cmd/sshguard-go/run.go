@@ -23,8 +23,10 @@ import (
 	"sshguard-go/internal/store"
 )
 
-// daemonOpts are the daemon's settings.
+// daemonOpts are the daemon's command-line settings; set ones override
+// the configuration file.
 type daemonOpts struct {
+	config    string
 	logFile   string
 	journal   bool
 	fromStart bool
@@ -60,13 +62,18 @@ stop it cleanly.`,
 		Example: `  sudo sshguard-go run
   sudo sshguard-go run --dry-run --log /var/log/auth.log`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := effectiveConfig(cmd, &o)
+			if err != nil {
+				return &exitError{2, err}
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runDaemon(ctx, o)
+			return runDaemon(ctx, cfg, o)
 		},
 	}
 	addStateFlags(cmd, &o)
 	f := cmd.Flags()
+	f.StringVarP(&o.config, "config", "c", DefaultConfig, "configuration file (missing default file: built-in defaults)")
 	f.StringVar(&o.logFile, "log", "", "log file to follow (default: /var/log/auth.log or /var/log/secure, else journald)")
 	f.BoolVar(&o.journal, "journal", false, "read journald even if a log file exists")
 	f.BoolVar(&o.fromStart, "from-start", false, "on first start, read the log file from its beginning instead of its end")
@@ -78,6 +85,59 @@ stop it cleanly.`,
 	f.DurationVar(&o.window, "window", 10*time.Minute, "sliding window for the threshold")
 	f.DurationVar(&o.banTime, "ban-time", time.Hour, "first ban's length (doubles for repeat offenders, up to a week)")
 	return cmd
+}
+
+// effectiveConfig loads the configuration file and applies the flags that
+// were given on the command line.
+func effectiveConfig(cmd *cobra.Command, o *daemonOpts) (Config, error) {
+	cfg := defaultConfig()
+	if _, err := os.Stat(o.config); err == nil || cmd.Flags().Changed("config") {
+		var err error
+		if cfg, err = LoadConfig(o.config); err != nil {
+			return cfg, err
+		}
+	}
+	set := cmd.Flags().Changed
+	if set("log") {
+		cfg.Log.File = o.logFile
+	}
+	if set("journal") {
+		cfg.Log.Journal = o.journal
+	}
+	if set("from-start") {
+		cfg.Log.FromStart = o.fromStart
+	}
+	if set("db") {
+		cfg.State.DB = o.db
+	}
+	if set("socket") {
+		cfg.State.Socket = o.socket
+	}
+	if set("table") {
+		cfg.Firewall.Table = o.table
+	}
+	if set("priority") {
+		cfg.Firewall.Priority = o.priority
+	}
+	if set("forward") {
+		cfg.Firewall.Forward = o.forward
+	}
+	if set("dry-run") && o.dryRun {
+		cfg.Firewall.Backend = "none"
+	}
+	if set("allow") {
+		cfg.Ban.Allow = append(cfg.Ban.Allow, o.allow...)
+	}
+	if set("threshold") {
+		cfg.Detection.Threshold = o.threshold
+	}
+	if set("window") {
+		cfg.Detection.Window = Duration(o.window)
+	}
+	if set("ban-time") {
+		cfg.Ban.BanTime = Duration(o.banTime)
+	}
+	return cfg, cfg.Validate()
 }
 
 // logFirewall is the --dry-run firewall: it only logs.
@@ -97,16 +157,19 @@ func (l logFirewall) Unban(ps []netip.Prefix) error {
 	return nil
 }
 
-func parsePrefixes(list []string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, s := range list {
-		p, err := parsePrefix(s)
+// effectiveConfigAgain re-reads the configuration on SIGHUP; of the flags
+// only --allow still adds to it.
+func effectiveConfigAgain(o daemonOpts) (Config, error) {
+	cfg := defaultConfig()
+	if _, err := os.Stat(o.config); err == nil {
+		c, err := LoadConfig(o.config)
 		if err != nil {
-			return nil, err
+			return cfg, err
 		}
-		out = append(out, p)
+		cfg = c
 	}
-	return out, nil
+	cfg.Ban.Allow = append(cfg.Ban.Allow, o.allow...)
+	return cfg, nil
 }
 
 // parsePrefix accepts an address (as a full-length prefix) or a prefix.
@@ -129,13 +192,9 @@ func openStore(path string) (*store.DB, error) {
 	return store.Open(path, 2*time.Second)
 }
 
-func runDaemon(ctx context.Context, o daemonOpts) error {
+func runDaemon(ctx context.Context, cfg Config, o daemonOpts) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	cfgAllow, err := parsePrefixes(o.allow)
-	if err != nil {
-		return &exitError{2, fmt.Errorf("--allow: %w", err)}
-	}
-	db, err := openStore(o.db)
+	db, err := openStore(cfg.State.DB)
 	if err != nil {
 		return err
 	}
@@ -143,8 +202,8 @@ func runDaemon(ctx context.Context, o daemonOpts) error {
 
 	var fw engine.Firewall = logFirewall{log}
 	var nft *ban.NFTSet
-	if !o.dryRun {
-		nft, err = ban.NewNFTSet(ban.NFTConfig{Table: o.table, Priority: o.priority, Forward: o.forward})
+	if cfg.Firewall.Backend == "nftables" {
+		nft, err = ban.NewNFTSet(ban.NFTConfig{Table: cfg.Firewall.Table, Priority: cfg.Firewall.Priority, Forward: cfg.Firewall.Forward})
 		if err != nil {
 			return err
 		}
@@ -154,20 +213,28 @@ func runDaemon(ctx context.Context, o daemonOpts) error {
 		}
 		fw = nft
 	}
-	g := &guard{db: db, config: cfgAllow, started: time.Now(), events: map[string]int64{}}
+	warn := func(msg string) { log.Warn(msg) }
+	g := &guard{db: db, config: cfg.allowPrefixes(ctx, warn), started: time.Now(), events: map[string]int64{}}
 	allow, err := g.allowlist()
 	if err != nil {
 		return err
 	}
+	d, b := cfg.Detection, cfg.Ban
+	probe := d.ProbeWeight
+	if probe == 0 {
+		probe = -1 // not counted
+	}
 	g.eng = engine.New(engine.Config{
-		Window: ban.WindowConfig{Window: o.window, Threshold: o.threshold},
-		Policy: ban.Policy{BanTime: o.banTime},
+		FailureWeight: d.FailureWeight, ProbeWeight: probe, V4Bits: d.IPv4Prefix, V6Bits: d.IPv6Prefix,
+		Window: ban.WindowConfig{Window: time.Duration(d.Window), Threshold: d.Threshold, MaxTracked: d.MaxTracked},
+		Policy: ban.Policy{BanTime: time.Duration(b.BanTime), Factor: b.Factor, MaxBanTime: time.Duration(b.MaxBanTime),
+			Remember: time.Duration(b.Remember), PermanentAfter: b.PermanentAfter},
 	}, db, fw, allow, nil, log)
 	n, err := g.eng.Restore()
 	if err != nil {
 		return err
 	}
-	log.Info("started", "table", "inet "+o.table, "restored_bans", n, "dry_run", o.dryRun)
+	log.Info("started", "table", "inet "+cfg.Firewall.Table, "restored_bans", n, "firewall", cfg.Firewall.Backend)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -175,12 +242,12 @@ func runDaemon(ctx context.Context, o daemonOpts) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := control.Serve(ctx, o.socket, g); err != nil {
+		if err := control.Serve(ctx, cfg.State.Socket, g); err != nil {
 			log.Error("control socket", "err", err)
 		}
 	}()
 
-	src := newSource(o, db, g, log)
+	src := newSource(cfg.Log, db, g, log)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -197,6 +264,15 @@ func runDaemon(ctx context.Context, o daemonOpts) error {
 			case <-ctx.Done():
 				return
 			case <-hup:
+				// The allowlist (file and store) is reloaded; other
+				// settings take effect at the next start.
+				if c, err := effectiveConfigAgain(o); err != nil {
+					log.Error("reload: configuration not changed", "err", err)
+				} else {
+					g.mu.Lock()
+					g.config = c.allowPrefixes(ctx, warn)
+					g.mu.Unlock()
+				}
 				if a, err := g.allowlist(); err != nil {
 					log.Error("reload", "err", err)
 				} else if err := g.eng.SetAllowlist(a); err != nil {
@@ -222,7 +298,7 @@ func runDaemon(ctx context.Context, o daemonOpts) error {
 
 // source feeds the log into the engine and keeps its read position.
 type source struct {
-	o   daemonOpts
+	o   LogConfig
 	db  *store.DB
 	g   *guard
 	log *slog.Logger
@@ -237,27 +313,27 @@ type source struct {
 	posDirty bool
 }
 
-func newSource(o daemonOpts, db *store.DB, g *guard, log *slog.Logger) *source {
+func newSource(o LogConfig, db *store.DB, g *guard, log *slog.Logger) *source {
 	s := &source{o: o, db: db, g: g, log: log}
 	s.scan.Header.Now = time.Now
-	if !o.journal && o.logFile == "" {
+	if !o.Journal && o.File == "" {
 		for _, f := range []string{"/var/log/auth.log", "/var/log/secure"} {
 			if _, err := os.Stat(f); err == nil {
-				s.o.logFile = f
+				s.o.File = f
 				break
 			}
 		}
 	}
-	s.name = s.o.logFile
-	if s.o.journal || s.name == "" {
-		s.o.journal, s.name = true, "journald"
+	s.name = s.o.File
+	if s.o.Journal || s.name == "" {
+		s.o.Journal, s.name = true, "journald"
 	}
 	return s
 }
 
 func (s *source) run(ctx context.Context) error {
 	s.log.Info("reading", "source", s.name)
-	if s.o.journal {
+	if s.o.Journal {
 		j := &detect.Journal{Warn: s.warn}
 		if err := s.db.Position("journald", &j.Cursor); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
@@ -266,7 +342,7 @@ func (s *source) run(ctx context.Context) error {
 			s.line(line, func() { s.cursor = cursor })
 		})
 	}
-	ft := &detect.FileTail{Path: s.name, FromStart: s.o.fromStart, Warn: s.warn}
+	ft := &detect.FileTail{Path: s.name, FromStart: s.o.FromStart, Warn: s.warn}
 	if err := s.db.Position(s.name, &ft.Start); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
@@ -344,7 +420,7 @@ func (s *source) maintain(ctx context.Context, nft *ban.NFTSet) {
 }
 
 func (s *source) positionText() string {
-	if s.o.journal {
+	if s.o.Journal {
 		return s.cursor
 	}
 	return fmt.Sprintf("inode %d offset %d", s.pos.Ino, s.pos.Offset)
@@ -358,7 +434,7 @@ func (s *source) savePosition() {
 		return
 	}
 	var err error
-	if s.o.journal {
+	if s.o.Journal {
 		err = s.db.SavePosition("journald", s.cursor)
 	} else {
 		err = s.db.SavePosition(s.name, s.pos)

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// DefaultConfig is where `run` looks for its configuration.
+const DefaultConfig = "/etc/sshguard-go/sshguard-go.toml"
+
+// Config is the daemon's configuration file. Every key is optional; the
+// zero file is the defaults.
+type Config struct {
+	Log       LogConfig       `toml:"log"`
+	Detection DetectionConfig `toml:"detection"`
+	Ban       BanConfig       `toml:"ban"`
+	Firewall  FirewallConfig  `toml:"firewall"`
+	State     StateConfig     `toml:"state"`
+}
+
+type LogConfig struct {
+	File      string `toml:"file"`       // "" = /var/log/auth.log or /var/log/secure, else journald
+	Journal   bool   `toml:"journal"`    // read journald even if a file exists
+	FromStart bool   `toml:"from_start"` // first start: read the file from its beginning
+}
+
+type DetectionConfig struct {
+	Threshold     float64  `toml:"threshold"`
+	Window        Duration `toml:"window"`
+	FailureWeight float64  `toml:"failure_weight"`
+	ProbeWeight   float64  `toml:"probe_weight"`
+	IPv4Prefix    int      `toml:"ipv4_prefix"`
+	IPv6Prefix    int      `toml:"ipv6_prefix"`
+	MaxTracked    int      `toml:"max_tracked"`
+}
+
+type BanConfig struct {
+	BanTime        Duration `toml:"ban_time"`
+	Factor         float64  `toml:"factor"`
+	MaxBanTime     Duration `toml:"max_ban_time"`
+	Remember       Duration `toml:"remember"`
+	PermanentAfter int      `toml:"permanent_after"`
+	Allow          []string `toml:"allow"` // addresses, prefixes or host names
+}
+
+type FirewallConfig struct {
+	Backend  string `toml:"backend"` // "nftables" or "none" (log only)
+	Table    string `toml:"table"`
+	Priority int    `toml:"priority"`
+	Forward  bool   `toml:"forward"`
+}
+
+type StateConfig struct {
+	DB     string `toml:"db"`
+	Socket string `toml:"socket"`
+}
+
+// defaultConfig returns the built-in defaults.
+func defaultConfig() Config {
+	return Config{
+		Detection: DetectionConfig{Threshold: 5, Window: Duration(10 * time.Minute), FailureWeight: 1, ProbeWeight: 0.5,
+			IPv4Prefix: 32, IPv6Prefix: 64, MaxTracked: 1000000},
+		Ban: BanConfig{BanTime: Duration(time.Hour), Factor: 2, MaxBanTime: Duration(7 * 24 * time.Hour),
+			Remember: Duration(30 * 24 * time.Hour)},
+		Firewall: FirewallConfig{Backend: "nftables", Table: "sshguard-go", Priority: -10},
+		State:    StateConfig{DB: "/var/lib/sshguard-go/state.db", Socket: "/run/sshguard-go/control.sock"},
+	}
+}
+
+// Duration is a time.Duration written as "10m", "1h30m", "7d" or "2w".
+type Duration time.Duration
+
+// UnmarshalText parses d; days and weeks are accepted as whole units.
+func (d *Duration) UnmarshalText(b []byte) error {
+	s := string(b)
+	mult := time.Duration(0)
+	switch {
+	case strings.HasSuffix(s, "d"):
+		mult = 24 * time.Hour
+	case strings.HasSuffix(s, "w"):
+		mult = 7 * 24 * time.Hour
+	}
+	if mult != 0 {
+		n, err := strconv.Atoi(s[:len(s)-1])
+		if err != nil || n < 0 {
+			return fmt.Errorf("invalid duration %q (use e.g. 10m, 1h, 7d)", s)
+		}
+		*d = Duration(time.Duration(n) * mult)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return fmt.Errorf("invalid duration %q (use e.g. 10m, 1h, 7d)", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes d back in the form it accepts.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// LoadConfig reads path over the defaults. Unknown keys and bad values are
+// errors that name the key and the line.
+func LoadConfig(path string) (Config, error) {
+	cfg := defaultConfig()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, err
+	}
+	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields().EnableUnmarshalerInterface()
+	if err := dec.Decode(&cfg); err != nil {
+		return cfg, configError(path, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// configError turns go-toml's errors into "file:line: key: problem".
+func configError(path string, err error) error {
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) {
+		var msgs []string
+		for _, e := range strict.Errors {
+			row, _ := e.Position()
+			msgs = append(msgs, fmt.Sprintf("%s:%d: unknown key %q", path, row, strings.Join(e.Key(), ".")))
+		}
+		return errors.New(strings.Join(msgs, "\n"))
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		row, _ := de.Position()
+		key := strings.Join(de.Key(), ".")
+		if key != "" {
+			return fmt.Errorf("%s:%d: %s: %s", path, row, key, de.Error())
+		}
+		return fmt.Errorf("%s:%d: %s", path, row, de.Error())
+	}
+	return fmt.Errorf("%s: %w", path, err)
+}
+
+// Validate checks values the types cannot.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
+	}
+	d := c.Detection
+	if d.Threshold <= 0 {
+		bad("detection.threshold", "must be above 0, is %g", d.Threshold)
+	}
+	if d.Window <= 0 {
+		bad("detection.window", "must be above 0")
+	}
+	if d.FailureWeight <= 0 || d.FailureWeight > 12.75 {
+		bad("detection.failure_weight", "must be in (0, 12.75], is %g", d.FailureWeight)
+	}
+	if d.ProbeWeight < 0 || d.ProbeWeight > 12.75 {
+		bad("detection.probe_weight", "must be in [0, 12.75], is %g", d.ProbeWeight)
+	}
+	if d.IPv4Prefix < 8 || d.IPv4Prefix > 32 {
+		bad("detection.ipv4_prefix", "must be 8..32, is %d", d.IPv4Prefix)
+	}
+	if d.IPv6Prefix < 16 || d.IPv6Prefix > 128 {
+		bad("detection.ipv6_prefix", "must be 16..128, is %d", d.IPv6Prefix)
+	}
+	if d.MaxTracked < 1000 {
+		bad("detection.max_tracked", "must be at least 1000, is %d", d.MaxTracked)
+	}
+	b := c.Ban
+	if b.BanTime <= 0 || b.MaxBanTime < b.BanTime {
+		bad("ban.ban_time", "must be above 0 and at most ban.max_ban_time")
+	}
+	if b.Factor < 1 {
+		bad("ban.factor", "must be at least 1, is %g", b.Factor)
+	}
+	if b.PermanentAfter < 0 {
+		bad("ban.permanent_after", "must be 0 (never) or more")
+	}
+	for _, a := range b.Allow {
+		if _, err := parsePrefix(a); err != nil && !validHostname(a) {
+			bad("ban.allow", "%q is not an address, prefix or host name", a)
+		}
+	}
+	if c.Firewall.Backend != "nftables" && c.Firewall.Backend != "none" {
+		bad("firewall.backend", "must be \"nftables\" or \"none\", is %q", c.Firewall.Backend)
+	}
+	if c.Firewall.Table == "" {
+		bad("firewall.table", "must not be empty")
+	}
+	return errors.Join(errs...)
+}
+
+func validHostname(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// allowPrefixes resolves the allowlist: addresses and prefixes as they
+// are, host names to all their addresses (at start and on reload). A name
+// that does not resolve is reported and skipped.
+func (c Config) allowPrefixes(ctx context.Context, warn func(string)) []netip.Prefix {
+	var out []netip.Prefix
+	for _, a := range c.Ban.Allow {
+		if p, err := parsePrefix(a); err == nil {
+			out = append(out, p)
+			continue
+		}
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", a)
+		cancel()
+		if err != nil {
+			warn(fmt.Sprintf("ban.allow: %s does not resolve (%v); not allowlisted until the next reload", a, err))
+			continue
+		}
+		for _, ip := range addrs {
+			ip = ip.Unmap()
+			out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
+		}
+	}
+	return out
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "sshguard-go.toml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestShippedConfigIsTheDefaults(t *testing.T) {
+	cfg, err := LoadConfig("../../deploy/sshguard-go.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := defaultConfig()
+	want.Ban.Allow = []string{}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Fatalf("deploy/sshguard-go.toml differs from the defaults:\n got %+v\nwant %+v", cfg, want)
+	}
+}
+
+func TestConfigValues(t *testing.T) {
+	p := writeConfig(t, `
+[detection]
+threshold = 3
+window = "2w"
+[ban]
+ban_time = "1d"
+allow = ["192.0.2.0/24", "localhost"]
+[firewall]
+backend = "none"
+`)
+	cfg, err := LoadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Detection.Threshold != 3 || time.Duration(cfg.Detection.Window) != 14*24*time.Hour ||
+		time.Duration(cfg.Ban.BanTime) != 24*time.Hour || cfg.Firewall.Backend != "none" || cfg.Detection.IPv6Prefix != 64 {
+		t.Fatalf("config %+v", cfg)
+	}
+	got := cfg.allowPrefixes(context.Background(), func(string) {})
+	var s []string
+	for _, p := range got {
+		s = append(s, p.String())
+	}
+	if !strings.Contains(strings.Join(s, " "), "192.0.2.0/24") || !strings.Contains(strings.Join(s, " "), "127.0.0.1/32") {
+		t.Fatalf("allow resolved to %v", s)
+	}
+}
+
+func TestConfigErrorsNameKeyAndLine(t *testing.T) {
+	tests := []struct {
+		name, text string
+		want       []string
+	}{
+		{"unknown key", "[detection]\nthreshold = 5\nthreshhold = 4\n", []string{":3:", `"detection.threshhold"`}},
+		{"unknown table", "[alerts]\nx = 1\n", []string{":1:", "alerts"}},
+		{"bad duration", "[ban]\n\nban_time = \"ten minutes\"\n", []string{":3:", "ban_time", "invalid duration"}},
+		{"wrong type", "[detection]\nthreshold = \"five\"\n", []string{":2:", "threshold"}},
+		{"out of range", "[detection]\nipv6_prefix = 200\n", []string{"detection.ipv6_prefix", "16..128"}},
+		{"bad allow", "[ban]\nallow = [\"not an address!\"]\n", []string{"ban.allow", "not an address!"}},
+		{"bad backend", "[firewall]\nbackend = \"iptables\"\n", []string{"firewall.backend"}},
+		{"syntax", "[detection\n", []string{":1:"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := writeConfig(t, tt.text)
+			_, err := LoadConfig(p)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range append(tt.want, p) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
