@@ -58,6 +58,9 @@ type FirewallConfig struct {
 	Table    string `toml:"table"`
 	Priority int    `toml:"priority"`
 	Forward  bool   `toml:"forward"`
+	// CutConnections ends the established connections of a newly banned
+	// source (conntrack entries are deleted).
+	CutConnections bool `toml:"cut_connections"`
 }
 
 type StateConfig struct {

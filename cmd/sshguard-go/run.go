@@ -35,6 +35,7 @@ type daemonOpts struct {
 	table     string
 	priority  int
 	forward   bool
+	cut       bool
 	dryRun    bool
 	allow     []string
 	threshold float64
@@ -79,6 +80,7 @@ stop it cleanly.`,
 	f.BoolVar(&o.fromStart, "from-start", false, "on first start, read the log file from its beginning instead of its end")
 	f.IntVar(&o.priority, "priority", -10, "priority of the input hook")
 	f.BoolVar(&o.forward, "forward", false, "also drop banned sources in the forward hook (containers, VMs)")
+	f.BoolVar(&o.cut, "cut-connections", false, "end established connections of a newly banned source (conntrack)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "log what would be banned; change no firewall")
 	f.StringSliceVar(&o.allow, "allow", nil, "address or prefix never to ban (repeatable; loopback always)")
 	f.Float64Var(&o.threshold, "threshold", 5, "weighted attempts that ban")
@@ -121,6 +123,9 @@ func effectiveConfig(cmd *cobra.Command, o *daemonOpts) (Config, error) {
 	}
 	if set("forward") {
 		cfg.Firewall.Forward = o.forward
+	}
+	if set("cut-connections") {
+		cfg.Firewall.CutConnections = o.cut
 	}
 	if set("dry-run") && o.dryRun {
 		cfg.Firewall.Backend = "none"
@@ -203,7 +208,8 @@ func runDaemon(ctx context.Context, cfg Config, o daemonOpts) error {
 	var fw engine.Firewall = logFirewall{log}
 	var nft *ban.NFTSet
 	if cfg.Firewall.Backend == "nftables" {
-		nft, err = ban.NewNFTSet(ban.NFTConfig{Table: cfg.Firewall.Table, Priority: cfg.Firewall.Priority, Forward: cfg.Firewall.Forward})
+		nft, err = ban.NewNFTSet(ban.NFTConfig{Table: cfg.Firewall.Table, Priority: cfg.Firewall.Priority,
+			Forward: cfg.Firewall.Forward, CutConnections: cfg.Firewall.CutConnections})
 		if err != nil {
 			return err
 		}

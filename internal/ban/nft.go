@@ -14,6 +14,11 @@ type NFTConfig struct {
 	// Forward also hooks the forward chain, for hosts that route to
 	// containers or VMs.
 	Forward bool
+	// CutConnections deletes the conntrack entries of a newly banned
+	// source, so its established connections end at once. Off by default:
+	// the input chain already drops every packet of a banned source, and
+	// a cut connection cannot be resumed after an unban.
+	CutConnections bool
 	// NetNSFd, when non-zero, is an open network namespace to work in
 	// (tests use a fresh one).
 	NetNSFd int

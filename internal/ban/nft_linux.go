@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -25,6 +26,7 @@ type NFTSet struct {
 	table *nftables.Table
 	set4  *nftables.Set
 	set6  *nftables.Set
+	ct    *netlink.Handle // nil unless CutConnections
 }
 
 // NewNFTSet connects to nftables. It does not change anything; call Ensure.
@@ -45,6 +47,12 @@ func NewNFTSet(cfg NFTConfig) (*NFTSet, error) {
 		return nil, fmt.Errorf("nftables: %w", err)
 	}
 	n := &NFTSet{conn: conn, cfg: cfg}
+	if cfg.CutConnections {
+		if n.ct, err = conntrackHandle(cfg); err != nil {
+			conn.CloseLasting()
+			return nil, fmt.Errorf("conntrack: %w", err)
+		}
+	}
 	n.table = &nftables.Table{Name: cfg.Table, Family: nftables.TableFamilyINet}
 	n.set4 = &nftables.Set{Table: n.table, Name: "banned4", KeyType: nftables.TypeIPAddr, Interval: true, HasTimeout: true}
 	n.set6 = &nftables.Set{Table: n.table, Name: "banned6", KeyType: nftables.TypeIP6Addr, Interval: true, HasTimeout: true}
@@ -55,6 +63,9 @@ func NewNFTSet(cfg NFTConfig) (*NFTSet, error) {
 func (n *NFTSet) Close() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.ct != nil {
+		n.ct.Close()
+	}
 	return n.conn.CloseLasting()
 }
 
@@ -148,6 +159,13 @@ func (n *NFTSet) Ban(elems []Element) error {
 	present, err := n.present()
 	if err != nil {
 		return err
+	}
+	if n.ct != nil && len(elems) <= maxCut {
+		ps := make([]netip.Prefix, len(elems))
+		for i, e := range elems {
+			ps[i] = e.Prefix.Masked()
+		}
+		defer cutConnections(n.ct, ps) // best effort, once the ban is in place
 	}
 	for len(elems) > 0 {
 		part := elems[:min(chunk, len(elems))]

@@ -4,12 +4,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // testNS creates a fresh named network namespace (never the host's) and
@@ -297,5 +301,43 @@ func TestNFTRestoredAfterTableDeleted(t *testing.T) {
 	}
 	if !strings.Contains(nftJSON(t, ns), `"name": "other"`) && !strings.Contains(nftJSON(t, ns), `"name":"other"`) {
 		t.Fatal("other table gone")
+	}
+}
+
+func TestNFTCutConnections(t *testing.T) {
+	ns, n := testNS(t, NFTConfig{CutConnections: true})
+	_ = ns
+	if err := n.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	flow := func(src string) *netlink.ConntrackFlow {
+		return &netlink.ConntrackFlow{
+			FamilyType: unix.AF_INET,
+			Forward:    netlink.IPTuple{SrcIP: net.ParseIP(src).To4(), DstIP: net.ParseIP("10.0.0.1").To4(), Protocol: unix.IPPROTO_UDP, SrcPort: 4000, DstPort: 22},
+			Reverse:    netlink.IPTuple{SrcIP: net.ParseIP("10.0.0.1").To4(), DstIP: net.ParseIP(src).To4(), Protocol: unix.IPPROTO_UDP, SrcPort: 22, DstPort: 4000},
+			TimeOut:    100,
+		}
+	}
+	for _, src := range []string{"192.0.2.1", "198.51.100.1"} {
+		if err := n.ct.ConntrackCreate(netlink.ConntrackTable, netlink.FAMILY_V4, flow(src)); err != nil {
+			t.Fatalf("create conntrack entry: %v", err)
+		}
+	}
+	if before, _ := n.ct.ConntrackTableList(netlink.ConntrackTable, netlink.FAMILY_V4); len(before) != 2 {
+		t.Fatalf("%d conntrack entries created, want 2", len(before))
+	}
+	if err := n.Ban([]Element{{Prefix: netip.MustParsePrefix("192.0.2.1/32"), Timeout: time.Hour}}); err != nil {
+		t.Fatal(err)
+	}
+	flows, err := n.ct.ConntrackTableList(netlink.ConntrackTable, netlink.FAMILY_V4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var srcs []string
+	for _, f := range flows {
+		srcs = append(srcs, f.Forward.SrcIP.String())
+	}
+	if len(srcs) != 1 || srcs[0] != "198.51.100.1" {
+		t.Fatalf("conntrack entries left: %v, want only 198.51.100.1", srcs)
 	}
 }

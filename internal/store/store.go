@@ -39,7 +39,12 @@ var (
 	bktOffenders = []byte("offenders") // prefix -> Offender
 	bktAllow     = []byte("allow")     // prefix -> AllowEntry
 	bktPositions = []byte("positions") // source name -> raw position
-	buckets      = [][]byte{bktMeta, bktBans, bktHistory, bktOffenders, bktAllow, bktPositions}
+	// For alerts and the daily report (their records are added with the
+	// alert work; the buckets are part of schema 1 already).
+	bktOutbox = []byte("outbox") // alert id -> alert and its delivery state per channel
+	bktLogins = []byte("logins") // time + user + address -> login
+	bktDaily  = []byte("daily")  // day -> counts per kind
+	buckets   = [][]byte{bktMeta, bktBans, bktHistory, bktOffenders, bktAllow, bktPositions, bktOutbox, bktLogins, bktDaily}
 )
 
 // DB is an open state database.
