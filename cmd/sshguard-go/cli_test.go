@@ -131,3 +131,16 @@ func TestReportTopAndSince(t *testing.T) {
 		t.Fatalf("--since: err %v\n%s", err, out)
 	}
 }
+
+func TestRunRefusesDamagedDatabase(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "state.db")
+	os.WriteFile(db, bytes.Repeat([]byte("junk"), 8192), 0o600)
+	os.WriteFile(filepath.Join(dir, "auth.log"), nil, 0o600)
+	_, _, err := run(t, "", "run", "--dry-run", "--config", "../../deploy/sshguard-go.toml", "--db", db,
+		"--log", filepath.Join(dir, "auth.log"), "--socket", filepath.Join(dir, "c.sock"))
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 78 || !strings.Contains(err.Error(), db) || !strings.Contains(err.Error(), "mv ") {
+		t.Fatalf("err = %v", err)
+	}
+}

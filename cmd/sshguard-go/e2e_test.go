@@ -90,14 +90,32 @@ func (l *lab) start() {
 	l.t.Helper()
 	os.Remove(l.dir + "/ctl.sock")
 	log, _ := os.OpenFile(l.dir+"/daemon.log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	cmd := exec.Command("ip", "netns", "exec", l.srv, l.self, "run", "--log", l.dir+"/auth.log",
-		"--db", l.dir+"/state.db", "--socket", l.dir+"/ctl.sock")
-	cmd.Env = append(os.Environ(), "SG_MAIN=1")
+	// systemd's notify socket: READY=1 must arrive once the table exists.
+	notifyPath := l.dir + "/notify.sock"
+	os.Remove(notifyPath)
+	notify, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	defer notify.Close()
+	cmd := exec.Command("ip", "netns", "exec", l.srv, l.self, "run", "--config", l.dir+"/sshguard-go.toml",
+		"--log", l.dir+"/auth.log", "--db", l.dir+"/state.db", "--socket", l.dir+"/ctl.sock")
+	cmd.Env = append(os.Environ(), "SG_MAIN=1", "NOTIFY_SOCKET="+notifyPath)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		l.t.Fatal(err)
 	}
 	l.daemon = cmd
+	notify.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 256)
+	n, err := notify.Read(buf)
+	if err != nil || !strings.Contains(string(buf[:n]), "READY=1") {
+		b, _ := os.ReadFile(l.dir + "/daemon.log")
+		l.t.Fatalf("no READY=1 from the daemon (%v, %q):\n%s", err, buf[:n], b)
+	}
+	if out, err := exec.Command("ip", "netns", "exec", l.srv, "nft", "list", "table", "inet", "sshguard-go").CombinedOutput(); err != nil {
+		l.t.Fatalf("READY before the table exists: %v %s", err, out)
+	}
 	for i := 0; i < 100; i++ {
 		if _, err := control.Dial(l.dir + "/ctl.sock"); err == nil {
 			return
@@ -208,6 +226,9 @@ func TestEndToEnd(t *testing.T) {
 		exec.Command("bash", "../../scripts/lab.sh", "down", l.dir, name).Run()
 	})
 	t.Log("lab up")
+	if err := os.WriteFile(l.dir+"/sshguard-go.toml", []byte("[ban]\nallow = []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	l.start()
 	t.Log("daemon started")
 	const server, attacker, friend = "10.200.9.1", "10.200.9.2", "10.200.9.3"
@@ -312,6 +333,17 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if out, err := l.sg("status"); err != nil || !strings.Contains(out, "active bans 2") {
 		t.Fatalf("status: %v\n%s", err, out)
+	}
+
+	// SIGHUP re-reads the configuration: allowlisting the banned client
+	// there lifts its ban at once.
+	if err := os.WriteFile(l.dir+"/sshguard-go.toml", []byte("[ban]\nallow = [\""+attacker+"\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l.daemon.Process.Signal(syscall.SIGHUP)
+	l.waitBan(attacker+"/32", false)
+	if !l.reach(server, attacker) {
+		t.Fatal("client allowlisted by reload still blocked")
 	}
 	var log bytes.Buffer
 	b, _ := os.ReadFile(filepath.Join(l.dir, "daemon.log"))

@@ -200,6 +200,11 @@ func openStore(path string) (*store.DB, error) {
 func runDaemon(ctx context.Context, cfg Config, o daemonOpts) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	db, err := openStore(cfg.State.DB)
+	if errors.Is(err, store.ErrCorrupt) {
+		// A distinct status (EX_CONFIG) so that the unit does not restart
+		// into the same error: RestartPreventExitStatus=78.
+		return &exitError{78, err}
+	}
 	if err != nil {
 		return err
 	}
