@@ -7,7 +7,8 @@
 #                         password right-password.
 #   lab.sh down DIR NAME  stops sshd and rsyslogd, deletes the namespaces.
 # Needs root, openssh-server, rsyslog, iproute2. rsyslogd listens on a socket
-# of its own, which sshd sees as /dev/log in a private mount namespace.
+# of its own, which sshd sees as /dev/log in a private mount namespace (an
+# empty /dev/log is created as the mount point if the host has none).
 set -euo pipefail
 cmd=$1 dir=$2 name=$3
 srv=$name-s cli=$name-c
@@ -18,7 +19,6 @@ down() {
 	done
 	ip netns del "$srv" 2>/dev/null || true
 	ip netns del "$cli" 2>/dev/null || true
-	[ -f "$dir/made-devlog" ] && rm -f /dev/log "$dir/made-devlog"
 	return 0
 }
 
@@ -66,8 +66,9 @@ SyslogFacility AUTH
 LogLevel INFO
 EOF
 mkdir -p /run/sshd
-if [ ! -e /dev/log ]; then
-	touch /dev/log "$dir/made-devlog"
-fi
+# The mount point for our socket. It is left in place: removing it would
+# detach the bind mounts of any other lab running at the same time (an
+# unlinked mount point is unmounted in every namespace).
+[ -e /dev/log ] || touch /dev/log
 unshare --mount --propagation private sh -c "mount --bind '$dir/log' /dev/log && exec ip netns exec $srv /usr/sbin/sshd -f '$dir/sshd_config'" </dev/null >/dev/null 2>&1
 for _ in $(seq 50); do [ -f "$dir/sshd.pid" ] && break; sleep 0.1; done

@@ -6,8 +6,8 @@
 #
 # Needs root, openssh-server, rsyslog, sshpass, iproute2. Nothing outside
 # the two namespaces is touched: our rsyslogd listens on a socket of its own,
-# which sshd sees as /dev/log (bound over it in a private mount namespace
-# when the host has a /dev/log, created for the run when it has none).
+# which sshd sees as /dev/log (bound over it in a private mount namespace;
+# an empty /dev/log is created as the mount point if the host has none).
 set -euo pipefail
 out=${1:-testdata/recorded}
 work=$(mktemp -d /tmp/sg-rec.XXXXXX)
@@ -19,7 +19,6 @@ cleanup() {
 	[ -f "$work/rsyslog.pid" ] && kill "$(cat "$work/rsyslog.pid")" 2>/dev/null || true
 	ip netns del $srv 2>/dev/null || true
 	ip netns del $cli 2>/dev/null || true
-	[ -n "${made_devlog:-}" ] && rm -f /dev/log
 	return 0
 }
 trap cleanup EXIT
@@ -70,10 +69,9 @@ DenyUsers baduser
 EOF
 for _ in $(seq 50); do [ -S "$work/log" ] && break; sleep 0.1; done
 mkdir -p /run/sshd
-if [ ! -e /dev/log ]; then
-	made_devlog=1
-	touch /dev/log
-fi
+# The mount point for our socket, left in place afterwards: removing it
+# would detach the bind mount of any other lab running at the same time.
+[ -e /dev/log ] || touch /dev/log
 # sshd (and its children) see our rsyslog's socket as /dev/log.
 unshare --mount --propagation private sh -c "mount --bind '$work/log' /dev/log && exec ip netns exec $srv /usr/sbin/sshd -f '$work/sshd_config'"
 sleep 0.5

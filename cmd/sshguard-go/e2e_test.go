@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"sshguard-go/internal/control"
+	"sshguard-go/internal/roottest"
 )
 
 // TestMain lets the test binary be the sshguard-go binary (SG_MAIN=1) or
@@ -39,26 +40,6 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
-}
-
-func requireRoot(t *testing.T, tools ...string) {
-	t.Helper()
-	var missing []string
-	if os.Geteuid() != 0 {
-		missing = append(missing, "root")
-	}
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			missing = append(missing, tool)
-		}
-	}
-	if len(missing) == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI=true and this test needs %v", missing)
-	}
-	t.Skipf("needs %v", missing)
 }
 
 type lab struct {
@@ -210,7 +191,7 @@ func (l *lab) nftSet(name string) string {
 // TestEndToEnd: real sshd and rsyslog in a server namespace, sshguard-go
 // run there holding its table, a real ssh client in another namespace.
 func TestEndToEnd(t *testing.T) {
-	requireRoot(t, "sshd", "rsyslogd", "sshpass", "ssh", "ip", "nft", "unshare")
+	roottest.Require(t, "sshd", "rsyslogd", "sshpass", "ssh", "ip", "nft", "unshare")
 	if testing.Short() {
 		t.Skip("-short")
 	}
@@ -356,16 +337,12 @@ func TestEndToEnd(t *testing.T) {
 // TestAdminWithoutDaemon: with no daemon, ban/list/unban work directly on
 // the database and the kernel set (in a fresh network namespace).
 func TestAdminWithoutDaemon(t *testing.T) {
-	requireRoot(t, "ip", "nft")
+	roottest.Require(t, "ip", "nft")
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns := fmt.Sprintf("sga%d", os.Getpid()%100000)
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Fatalf("%v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	ns, _ := roottest.NetNS(t, "sga")
 	dir := t.TempDir()
 	sg := func(args ...string) (string, int) {
 		cmd := exec.Command("ip", append([]string{"netns", "exec", ns, self}, append(args, "--db", dir+"/s.db", "--socket", dir+"/none.sock")...)...)

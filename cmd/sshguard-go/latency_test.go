@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -15,6 +13,7 @@ import (
 	"sshguard-go/internal/ban"
 	"sshguard-go/internal/detect"
 	"sshguard-go/internal/engine"
+	"sshguard-go/internal/roottest"
 	"sshguard-go/internal/store"
 )
 
@@ -33,6 +32,21 @@ func (f timedFW) Ban(els []ban.Element) error {
 	return err
 }
 
+// benchNFT returns an NFTSet with its table, in a fresh network namespace.
+func benchNFT(b *testing.B) *ban.NFTSet {
+	roottest.Require(b, "ip")
+	_, nsf := roottest.NetNS(b, "sgb")
+	nft, err := ban.NewNFTSet(ban.NFTConfig{NetNSFd: int(nsf.Fd())})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { nft.Close() })
+	if err := nft.Ensure(); err != nil {
+		b.Fatal(err)
+	}
+	return nft
+}
+
 // BenchmarkBanLatency measures, over 1,000 bans, the time from appending
 // the threshold-crossing line to the log to the element being in the
 // kernel set, through the daemon's own parts: FileTail (inotify), Scanner,
@@ -40,27 +54,7 @@ func (f timedFW) Ban(els []ban.Element) error {
 //
 //	sudo go test ./cmd/sshguard-go -run XXX -bench BanLatency -benchtime 1x
 func BenchmarkBanLatency(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("needs root")
-	}
-	ns := fmt.Sprintf("sgl%d", rand.IntN(1e6))
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		b.Fatalf("%v %s", err, out)
-	}
-	defer exec.Command("ip", "netns", "del", ns).Run()
-	nsf, err := os.Open("/run/netns/" + ns)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nsf.Close()
-	nft, err := ban.NewNFTSet(ban.NFTConfig{NetNSFd: int(nsf.Fd())})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nft.Close()
-	if err := nft.Ensure(); err != nil {
-		b.Fatal(err)
-	}
+	nft := benchNFT(b)
 	dir := b.TempDir()
 	db, err := store.Open(filepath.Join(dir, "state.db"), time.Second)
 	if err != nil {
@@ -116,27 +110,7 @@ func BenchmarkBanLatency(b *testing.B) {
 //
 //	sudo go test ./cmd/sshguard-go -run XXX -bench Restore100k -benchtime 1x
 func BenchmarkRestore100k(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("needs root")
-	}
-	ns := fmt.Sprintf("sgr%d", rand.IntN(1e6))
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		b.Fatalf("%v %s", err, out)
-	}
-	defer exec.Command("ip", "netns", "del", ns).Run()
-	nsf, err := os.Open("/run/netns/" + ns)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nsf.Close()
-	nft, err := ban.NewNFTSet(ban.NFTConfig{NetNSFd: int(nsf.Fd())})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nft.Close()
-	if err := nft.Ensure(); err != nil {
-		b.Fatal(err)
-	}
+	nft := benchNFT(b)
 	db, err := store.Open(filepath.Join(b.TempDir(), "state.db"), time.Second)
 	if err != nil {
 		b.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -14,37 +13,16 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"sshguard-go/internal/roottest"
 )
 
 // testNS creates a fresh named network namespace (never the host's) and
 // returns its name and an NFTSet working in it.
 func testNS(t *testing.T, cfg NFTConfig) (string, *NFTSet) {
 	t.Helper()
-	var missing []string
-	if os.Geteuid() != 0 {
-		missing = append(missing, "root")
-	}
-	for _, tool := range []string{"ip", "nft", "ping"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			missing = append(missing, tool)
-		}
-	}
-	if len(missing) > 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true and this test needs %v", missing)
-		}
-		t.Skipf("needs %v", missing)
-	}
-	name := fmt.Sprintf("sg-nft-%d-%d", os.Getpid(), rand.IntN(1e6))
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add: %v: %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
-	f, err := os.Open("/run/netns/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
+	roottest.Require(t, "ip", "nft", "ping")
+	name, f := roottest.NetNS(t, "sg-nft-")
 	cfg.NetNSFd = int(f.Fd())
 	n, err := NewNFTSet(cfg)
 	if err != nil {

@@ -1,35 +1,14 @@
 package detect
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-)
 
-// requireRoot skips a test that needs root, or fails it in CI, where every
-// root test must run.
-func requireRoot(t *testing.T, tools ...string) {
-	t.Helper()
-	var missing []string
-	if os.Geteuid() != 0 {
-		missing = append(missing, "root")
-	}
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			missing = append(missing, tool)
-		}
-	}
-	if len(missing) == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI=true and this test needs %v", missing)
-	}
-	t.Skipf("needs %v", missing)
-}
+	"sshguard-go/internal/roottest"
+)
 
 // TestLiveSSHD records a fresh log from a real OpenSSH sshd and rsyslogd in
 // a network namespace, attacked by a real ssh client from another one over
@@ -37,7 +16,7 @@ func requireRoot(t *testing.T, tools ...string) {
 // every guess counted once for the real client, the spoofed user names
 // never attributed to the addresses they carry, logins and sftp seen.
 func TestLiveSSHD(t *testing.T) {
-	requireRoot(t, "sshd", "rsyslogd", "sshpass", "ip", "ssh")
+	roottest.Require(t, "sshd", "rsyslogd", "sshpass", "ip", "ssh")
 	if testing.Short() {
 		t.Skip("-short")
 	}

@@ -1,0 +1,53 @@
+// Package roottest holds what tests that need root share: the rule that
+// under CI=true a missing prerequisite fails the test instead of skipping
+// it, and fresh network namespaces.
+package roottest
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// Require skips tb unless it runs as root with tools on $PATH; when
+// CI=true it fails instead, because in CI every root test must run.
+func Require(tb testing.TB, tools ...string) {
+	tb.Helper()
+	var missing []string
+	if os.Geteuid() != 0 {
+		missing = append(missing, "root")
+	}
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		tb.Fatalf("CI=true and this test needs %v", missing)
+	}
+	tb.Skipf("needs %v", missing)
+}
+
+// NetNS creates a fresh named network namespace, deleted when tb ends,
+// and returns its name and an open handle on it (for nftables.WithNetNSFd
+// and netlink.NewHandleAt).
+func NetNS(tb testing.TB, prefix string) (string, *os.File) {
+	tb.Helper()
+	Require(tb, "ip")
+	name := fmt.Sprintf("%s%d-%d", prefix, os.Getpid()%100000, rand.IntN(1e6))
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		tb.Fatalf("ip netns add: %v: %s", err, out)
+	}
+	tb.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	f, err := os.Open("/run/netns/" + name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { f.Close() })
+	return name, f
+}
