@@ -28,6 +28,7 @@ if [ "$cmd" = down ]; then
 fi
 
 mkdir -p "$dir"
+down # leftovers of an interrupted run with the same name
 ip netns add "$srv"
 ip netns add "$cli"
 ip link add "$name-a" type veth peer name "$name-b"

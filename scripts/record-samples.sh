@@ -23,6 +23,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Leftovers of an interrupted run would make the next one fail.
+ip netns del $srv 2>/dev/null || true
+ip netns del $cli 2>/dev/null || true
+ip link del sg-rec-a 2>/dev/null || true
 ip netns add $srv
 ip netns add $cli
 ip link add sg-rec-a type veth peer name sg-rec-b

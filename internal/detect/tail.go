@@ -332,7 +332,7 @@ func (f *FileTail) drainCopy(p Position) {
 		}
 		file.Close()
 	}
-	f.warn(fmt.Sprintf("%s was truncated and no copy of it was found; lines written just before the truncation may be missing", f.Path))
+	f.warn(fmt.Sprintf("%s was truncated and no copy of it was found (looked for a file starting with its first line, of at least %d bytes); lines written just before the truncation may be missing", f.Path, p.Offset))
 }
 
 // readFrom delivers the complete lines of file after p.Offset.
