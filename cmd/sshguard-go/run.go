@@ -162,6 +162,21 @@ func (l logFirewall) Unban(ps []netip.Prefix) error {
 	return nil
 }
 
+// engineConfig maps the configuration file onto the engine's settings.
+func engineConfig(cfg Config) engine.Config {
+	d, b := cfg.Detection, cfg.Ban
+	probe := d.ProbeWeight
+	if probe == 0 {
+		probe = -1 // not counted
+	}
+	return engine.Config{
+		FailureWeight: d.FailureWeight, ProbeWeight: probe, V4Bits: d.IPv4Prefix, V6Bits: d.IPv6Prefix,
+		Window: ban.WindowConfig{Window: time.Duration(d.Window), Threshold: d.Threshold, MaxTracked: d.MaxTracked},
+		Policy: ban.Policy{BanTime: time.Duration(b.BanTime), Factor: b.Factor, MaxBanTime: time.Duration(b.MaxBanTime),
+			Remember: time.Duration(b.Remember), PermanentAfter: b.PermanentAfter},
+	}
+}
+
 // effectiveConfigAgain re-reads the configuration on SIGHUP; of the flags
 // only --allow still adds to it.
 func effectiveConfigAgain(o daemonOpts) (Config, error) {
@@ -230,17 +245,7 @@ func runDaemon(ctx context.Context, cfg Config, o daemonOpts) error {
 	if err != nil {
 		return err
 	}
-	d, b := cfg.Detection, cfg.Ban
-	probe := d.ProbeWeight
-	if probe == 0 {
-		probe = -1 // not counted
-	}
-	g.eng = engine.New(engine.Config{
-		FailureWeight: d.FailureWeight, ProbeWeight: probe, V4Bits: d.IPv4Prefix, V6Bits: d.IPv6Prefix,
-		Window: ban.WindowConfig{Window: time.Duration(d.Window), Threshold: d.Threshold, MaxTracked: d.MaxTracked},
-		Policy: ban.Policy{BanTime: time.Duration(b.BanTime), Factor: b.Factor, MaxBanTime: time.Duration(b.MaxBanTime),
-			Remember: time.Duration(b.Remember), PermanentAfter: b.PermanentAfter},
-	}, db, fw, allow, nil, log)
+	g.eng = engine.New(engineConfig(cfg), db, fw, allow, nil, log)
 	n, err := g.eng.Restore()
 	if err != nil {
 		return err
@@ -275,11 +280,18 @@ func runDaemon(ctx context.Context, cfg Config, o daemonOpts) error {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				// The allowlist (file and store) is reloaded; other
-				// settings take effect at the next start.
+				// Detection, ban policy and allowlist change in place,
+				// keeping counters and bans; the log source, firewall
+				// and state settings take effect at the next start.
 				if c, err := effectiveConfigAgain(o); err != nil {
 					log.Error("reload: configuration not changed", "err", err)
 				} else {
+					if !g.eng.Reconfigure(engineConfig(c)) {
+						log.Warn("reload: the new threshold needs more remembered attempts than this run allocated; it takes full effect at the next start")
+					}
+					if c.Log != cfg.Log || c.Firewall != cfg.Firewall || c.State != cfg.State {
+						log.Warn("reload: [log], [firewall] and [state] changes take effect at the next start")
+					}
 					g.mu.Lock()
 					g.config = c.allowPrefixes(ctx, warn)
 					g.mu.Unlock()

@@ -31,7 +31,8 @@ type WindowConfig struct {
 type Window struct {
 	window    int64 // seconds
 	threshold uint32
-	slots     int // events remembered per key
+	slots     int     // events remembered per key
+	minWeight float64 // the smallest weight slots was sized for
 	max       int
 
 	base   int64          // unix second that event times are relative to
@@ -93,12 +94,27 @@ func NewWindow(cfg WindowConfig) *Window {
 		window:    int64(cfg.Window / time.Second),
 		threshold: uint32(math.Round(cfg.Threshold * weightUnit)),
 		slots:     slots,
+		minWeight: cfg.MinWeight,
 		max:       cfg.MaxTracked,
 		index:     make(map[key]uint32),
 		n:         1, // the sentinel
 	}
 	w.grow()
 	return w
+}
+
+// SetLimits changes the window and threshold in place, keeping every
+// key's events. It reports false when the threshold needs more remembered
+// events per key than this Window was made with (threshold/MinWeight):
+// the count is then capped at that many until the next start.
+func (w *Window) SetLimits(window time.Duration, threshold float64) bool {
+	if window > 0 {
+		w.window = int64(window / time.Second)
+	}
+	if threshold > 0 {
+		w.threshold = uint32(math.Round(threshold * weightUnit))
+	}
+	return float64(w.slots)*w.minWeight >= threshold || w.slots == 255
 }
 
 // Len returns the number of keys tracked.

@@ -87,6 +87,7 @@ func (e *Engine) Handle(r *detect.Record) (*store.Ban, error) {
 	if r.Counted == 0 || !r.Addr.IsValid() {
 		return nil, nil
 	}
+	e.mu.Lock()
 	var w float64
 	switch r.Kind {
 	case detect.KindFailure:
@@ -95,10 +96,10 @@ func (e *Engine) Handle(r *detect.Record) (*store.Ban, error) {
 		w = e.cfg.ProbeWeight
 	}
 	if w <= 0 {
+		e.mu.Unlock()
 		return nil, nil
 	}
 	key := ban.ClientKey(r.Addr, e.cfg.V4Bits, e.cfg.V6Bits)
-	e.mu.Lock()
 	if e.allow.Covers(key) {
 		e.mu.Unlock()
 		return nil, nil
@@ -122,12 +123,13 @@ func (e *Engine) Handle(r *detect.Record) (*store.Ban, error) {
 	}
 	e.win.Reset(key)
 	delete(e.ev, key)
+	reason := fmt.Sprintf("%g failed attempts in %v", sum, e.window())
 	e.mu.Unlock()
 	evidenceLines := []string{ev.first}
 	if ev.last != ev.first {
 		evidenceLines = append(evidenceLines, ev.last)
 	}
-	return e.ban(key, fmt.Sprintf("%g failed attempts in %v", sum, e.window()), sum, ev.users, evidenceLines, -1)
+	return e.ban(key, reason, sum, ev.users, evidenceLines, -1)
 }
 
 func (e *Engine) window() time.Duration {
@@ -157,7 +159,10 @@ func (e *Engine) ban(key netip.Prefix, reason string, attempts float64, users, l
 		return nil, fmt.Errorf("ban %s: %w", key, err)
 	}
 	if d < 0 {
-		d, _ = e.cfg.Policy.Duration(off.Bans, off.LastBan, now)
+		e.mu.Lock()
+		policy := e.cfg.Policy
+		e.mu.Unlock()
+		d, _ = policy.Duration(off.Bans, off.LastBan, now)
 	}
 	b := &store.Ban{Prefix: key, Start: now, Reason: reason, Attempts: attempts, Users: users, Evidence: lines}
 	if d > 0 {
@@ -304,6 +309,34 @@ func (e *Engine) SetAllowlist(a *ban.Allowlist) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Reconfigure applies a new configuration without losing counters or
+// bans: weights, key lengths, the ban policy, and the window and threshold
+// (kept events are judged by the new limits). It returns false when the
+// new threshold needs more remembered events per key than the counter was
+// made with; that part takes full effect at the next start.
+func (e *Engine) Reconfigure(cfg Config) bool {
+	if cfg.FailureWeight <= 0 {
+		cfg.FailureWeight = 1
+	}
+	if cfg.ProbeWeight == 0 {
+		cfg.ProbeWeight = 0.5
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	window := cfg.Window.Window
+	if window <= 0 {
+		window = 10 * time.Minute
+	}
+	threshold := cfg.Window.Threshold
+	if threshold <= 0 {
+		threshold = 5
+	}
+	cfg.Window.MinWeight = e.cfg.Window.MinWeight
+	cfg.Window.MaxTracked = e.cfg.Window.MaxTracked
+	e.cfg = cfg
+	return e.win.SetLimits(window, threshold)
 }
 
 // Tracked returns how many keys are being counted.

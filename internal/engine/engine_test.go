@@ -191,6 +191,28 @@ func TestEscalationUnbanAndRestore(t *testing.T) {
 	}
 }
 
+func TestReconfigureKeepsCounters(t *testing.T) {
+	e, fw, _, c := setup(t, Config{}, nil)
+	for i := 0; i < 3; i++ {
+		e.Handle(failure("203.0.113.50", "root", c.t))
+	}
+	// Lower the threshold to 4 and lengthen bans: the three attempts
+	// already counted still count.
+	if ok := e.Reconfigure(Config{Window: ban.WindowConfig{Threshold: 4}, Policy: ban.Policy{BanTime: 3 * time.Hour}}); !ok {
+		t.Fatal("Reconfigure refused a lower threshold")
+	}
+	b, _ := e.Handle(failure("203.0.113.50", "root", c.t))
+	if b == nil || b.Expires.Sub(b.Start) != 3*time.Hour {
+		t.Fatalf("ban after reconfigure: %+v", b)
+	}
+	if _, ok := fw.set[netip.MustParsePrefix("203.0.113.50/32")]; !ok {
+		t.Fatal("not in the kernel set")
+	}
+	if e.Reconfigure(Config{Window: ban.WindowConfig{Threshold: 50}}) {
+		t.Fatal("a threshold above the remembered events was accepted as fully applied")
+	}
+}
+
 // listingFW is a fakeFW that can also list, with the time left.
 type listingFW struct{ fakeFW }
 
