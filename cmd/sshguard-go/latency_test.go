@@ -54,7 +54,23 @@ func benchNFT(b *testing.B) *ban.NFTSet {
 //
 //	sudo go test ./cmd/sshguard-go -run XXX -bench BanLatency -benchtime 1x
 func BenchmarkBanLatency(b *testing.B) {
+	for _, pre := range []int{0, 100000} {
+		b.Run(fmt.Sprintf("set=%d", pre), func(b *testing.B) { banLatency(b, pre) })
+	}
+}
+
+// banLatency runs the measurement with pre bans already in the set.
+func banLatency(b *testing.B, pre int) {
 	nft := benchNFT(b)
+	if pre > 0 {
+		els := make([]ban.Element, pre)
+		for i := range els {
+			els[i] = ban.Element{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{172, 16 + byte(i>>16), byte(i >> 8), byte(i)}), 32), Timeout: time.Hour}
+		}
+		if err := nft.Ban(els); err != nil {
+			b.Fatal(err)
+		}
+	}
 	dir := b.TempDir()
 	db, err := store.Open(filepath.Join(dir, "state.db"), time.Second)
 	if err != nil {

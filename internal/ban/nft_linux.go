@@ -27,6 +27,12 @@ type NFTSet struct {
 	set4  *nftables.Set
 	set6  *nftables.Set
 	ct    *netlink.Handle // nil unless CutConnections
+	// known is what we believe the sets hold, with each element's expiry
+	// (zero: permanent), so that a ban does not list the whole set. nil
+	// means "load it from the kernel"; a transaction that finds it wrong
+	// (ENOENT: an element expired meanwhile) reloads it and is retried.
+	known    map[netip.Prefix]time.Time
+	bansSeen int // bans since known was last pruned of expired elements
 }
 
 // NewNFTSet connects to nftables. It does not change anything; call Ensure.
@@ -103,6 +109,7 @@ func (n *NFTSet) Ensure() error {
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("nftables: create table %s: %w", n.cfg.Table, err)
 	}
+	n.known = nil // the table may have been recreated empty
 	return nil
 }
 
@@ -156,10 +163,6 @@ const chunk = 1024
 func (n *NFTSet) Ban(elems []Element) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	present, err := n.present()
-	if err != nil {
-		return err
-	}
 	if n.ct != nil && len(elems) <= maxCut {
 		ps := make([]netip.Prefix, len(elems))
 		for i, e := range elems {
@@ -170,56 +173,112 @@ func (n *NFTSet) Ban(elems []Element) error {
 	for len(elems) > 0 {
 		part := elems[:min(chunk, len(elems))]
 		elems = elems[len(part):]
-		var add4, add6, del4, del6 []nftables.SetElement
-		for _, e := range part {
-			p := e.Prefix.Masked()
-			k := keys(p, e.Timeout)
-			if p.Addr().Is4() {
-				add4 = append(add4, k...)
-				if present[p] {
-					del4 = append(del4, keys(p, 0)...)
-				}
-			} else {
-				add6 = append(add6, k...)
-				if present[p] {
-					del6 = append(del6, keys(p, 0)...)
-				}
-			}
+		err := n.ban(part)
+		if errors.Is(err, unix.ENOENT) {
+			n.known = nil // an element we meant to replace had expired
+			err = n.ban(part)
 		}
-		if err := n.batch(del4, del6, false); err != nil {
-			return err
-		}
-		if err := n.batch(add4, add6, true); err != nil {
-			return err
-		}
-		if err := n.conn.Flush(); err != nil {
+		if err != nil {
 			return fmt.Errorf("nftables: add %d elements: %w", len(part), err)
 		}
 	}
 	return nil
 }
 
-// Unban deletes prefixes, chunk per transaction. Prefixes that are not in
-// the set (never banned, or already expired in the kernel) are skipped, so
-// they never fail a batch; if an element expires between the check and the
-// delete, the transaction is retried once.
-func (n *NFTSet) Unban(prefixes []netip.Prefix) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	present, err := n.present()
+// ban writes one chunk in one transaction.
+func (n *NFTSet) ban(part []Element) error {
+	if err := n.loadKnown(); err != nil {
+		return err
+	}
+	now := time.Now()
+	var add4, add6, del4, del6 []nftables.SetElement
+	for _, e := range part {
+		p := e.Prefix.Masked()
+		k := keys(p, e.Timeout)
+		exp, ok := n.known[p]
+		present := ok && (exp.IsZero() || exp.After(now))
+		if p.Addr().Is4() {
+			add4 = append(add4, k...)
+			if present {
+				del4 = append(del4, keys(p, 0)...)
+			}
+		} else {
+			add6 = append(add6, k...)
+			if present {
+				del6 = append(del6, keys(p, 0)...)
+			}
+		}
+	}
+	if err := n.batch(del4, del6, false); err != nil {
+		return err
+	}
+	if err := n.batch(add4, add6, true); err != nil {
+		return err
+	}
+	if err := n.conn.Flush(); err != nil {
+		return err
+	}
+	for _, e := range part {
+		var exp time.Time
+		if e.Timeout > 0 {
+			exp = now.Add(e.Timeout)
+		}
+		n.known[e.Prefix.Masked()] = exp
+	}
+	n.prune(now, len(part))
+	return nil
+}
+
+// loadKnown fills known from the kernel if it is not loaded.
+func (n *NFTSet) loadKnown() error {
+	if n.known != nil {
+		return nil
+	}
+	els, err := n.list()
 	if err != nil {
 		return err
 	}
+	now := time.Now()
+	n.known = make(map[netip.Prefix]time.Time, len(els))
+	for _, e := range els {
+		var exp time.Time
+		if e.Timeout > 0 {
+			exp = now.Add(e.Expires)
+		}
+		n.known[e.Prefix] = exp
+	}
+	return nil
+}
+
+// prune forgets expired elements now and then, so known does not grow
+// with every ban ever made.
+func (n *NFTSet) prune(now time.Time, added int) {
+	n.bansSeen += added
+	if n.bansSeen < 4096 || n.bansSeen < len(n.known) {
+		return
+	}
+	n.bansSeen = 0
+	for p, exp := range n.known {
+		if !exp.IsZero() && !exp.After(now) {
+			delete(n.known, p)
+		}
+	}
+}
+
+// Unban deletes prefixes, chunk per transaction. Prefixes that are not in
+// the set (never banned, or already expired in the kernel) are skipped, so
+// they never fail a batch; if an element expires between our view and the
+// delete, the view is reloaded from the kernel and the transaction retried.
+func (n *NFTSet) Unban(prefixes []netip.Prefix) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	for len(prefixes) > 0 {
 		part := prefixes[:min(chunk, len(prefixes))]
 		prefixes = prefixes[len(part):]
-		err := n.unban(part, present)
+		err := n.unban(part)
 		if errors.Is(err, unix.ENOENT) {
-			// An element expired since we listed: look again, once.
-			if present, err = n.present(); err != nil {
-				return err
-			}
-			err = n.unban(part, present)
+			n.known = nil
+			err = n.unban(part)
 		}
 		if err != nil {
 			return fmt.Errorf("nftables: delete elements: %w", err)
@@ -229,11 +288,16 @@ func (n *NFTSet) Unban(prefixes []netip.Prefix) error {
 }
 
 // unban deletes the prefixes of part that are present, in one transaction.
-func (n *NFTSet) unban(part []netip.Prefix, present map[netip.Prefix]bool) error {
+func (n *NFTSet) unban(part []netip.Prefix) error {
+	if err := n.loadKnown(); err != nil {
+		return err
+	}
+	now := time.Now()
 	var del4, del6 []nftables.SetElement
 	for _, p := range part {
 		p = p.Masked()
-		if !present[p] {
+		exp, ok := n.known[p]
+		if !ok || (!exp.IsZero() && !exp.After(now)) {
 			continue
 		}
 		if p.Addr().Is4() {
@@ -242,13 +306,18 @@ func (n *NFTSet) unban(part []netip.Prefix, present map[netip.Prefix]bool) error
 			del6 = append(del6, keys(p, 0)...)
 		}
 	}
-	if len(del4)+len(del6) == 0 {
-		return nil
+	if len(del4)+len(del6) > 0 {
+		if err := n.batch(del4, del6, false); err != nil {
+			return err
+		}
+		if err := n.conn.Flush(); err != nil {
+			return err
+		}
 	}
-	if err := n.batch(del4, del6, false); err != nil {
-		return err
+	for _, p := range part {
+		delete(n.known, p.Masked())
 	}
-	return n.conn.Flush()
+	return nil
 }
 
 // batch queues adds or deletes in the connection's pending batch.
@@ -299,19 +368,6 @@ func lastAddr(p netip.Prefix) (netip.Addr, bool) {
 	a, _ := netip.AddrFromSlice(b)
 	next := a.Next()
 	return next, next.IsValid()
-}
-
-// present lists the prefixes in both sets.
-func (n *NFTSet) present() (map[netip.Prefix]bool, error) {
-	els, err := n.list()
-	if err != nil {
-		return nil, err
-	}
-	m := make(map[netip.Prefix]bool, len(els))
-	for _, e := range els {
-		m[e.Prefix] = true
-	}
-	return m, nil
 }
 
 // List returns the elements in the kernel sets with their time left.

@@ -319,3 +319,30 @@ func TestNFTCutConnections(t *testing.T) {
 		t.Fatalf("conntrack entries left: %v, want only 198.51.100.1", srcs)
 	}
 }
+
+// TestNFTElementsGoneBehindOurBack: an element that disappears without us
+// (it expired a moment early, or someone deleted it) fails neither a
+// re-ban, which would delete it first, nor an unban.
+func TestNFTElementsGoneBehindOurBack(t *testing.T) {
+	ns, n := testNS(t, NFTConfig{})
+	if err := n.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	a, b := netip.MustParsePrefix("192.0.2.9/32"), netip.MustParsePrefix("192.0.2.10/32")
+	if err := n.Ban([]Element{{Prefix: a, Timeout: time.Hour}, {Prefix: b, Timeout: time.Hour}}); err != nil {
+		t.Fatal(err)
+	}
+	nft(t, ns, "delete", "element", "inet", "sshguard-go", "banned4", "{ 192.0.2.9, 192.0.2.10 }")
+	if err := n.Ban([]Element{{Prefix: a, Timeout: 2 * time.Hour}}); err != nil {
+		t.Fatalf("re-ban after the element vanished: %v", err)
+	}
+	if e := listed(t, n)[a]; e.Timeout != 2*time.Hour {
+		t.Fatalf("element %+v", e)
+	}
+	if err := n.Unban([]netip.Prefix{b, a}); err != nil {
+		t.Fatalf("unban after an element vanished: %v", err)
+	}
+	if got := listed(t, n); len(got) != 0 {
+		t.Fatalf("left: %v", got)
+	}
+}
