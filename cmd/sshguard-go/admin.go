@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -27,29 +26,26 @@ func backend(o *daemonOpts) (b control.Backend, close func(), err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var fw engine.Firewall = logFirewall{slog.New(slog.DiscardHandler)}
-	var nft *ban.NFTSet
-	if !o.dryRun {
-		if nft, err = ban.NewNFTSet(ban.NFTConfig{Table: o.table}); err == nil {
-			err = nft.Ensure()
+	nft, err := ban.NewNFTSet(ban.NFTConfig{Table: o.table})
+	if err == nil {
+		if err = nft.Ensure(); err != nil {
+			nft.Close()
 		}
-		if err != nil {
-			db.Close()
-			return nil, nil, err
-		}
-		fw = nft
 	}
-	g := &guard{db: db, started: time.Now(), events: map[string]int64{}}
-	allow, err := g.allowlist()
 	if err != nil {
 		db.Close()
 		return nil, nil, err
 	}
-	g.eng = engine.New(engine.Config{}, db, fw, allow, nil, nil)
+	g := &guard{db: db, started: time.Now(), events: map[string]int64{}}
+	allow, err := g.allowlist()
+	if err != nil {
+		nft.Close()
+		db.Close()
+		return nil, nil, err
+	}
+	g.eng = engine.New(engine.Config{}, db, nft, allow, nil, nil)
 	return g, func() {
-		if nft != nil {
-			nft.Close()
-		}
+		nft.Close()
 		db.Close()
 	}, nil
 }

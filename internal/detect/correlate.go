@@ -1,5 +1,7 @@
 package detect
 
+import "strings"
+
 // Record is an Event with where it came from.
 type Record struct {
 	Event
@@ -223,7 +225,7 @@ func clone(s string) string {
 	case "", "sshd", "sshd-session", "sshd-auth":
 		return s
 	}
-	return string([]byte(s))
+	return strings.Clone(s)
 }
 
 // starts reports whether e is a line that begins a connection's story (so a

@@ -48,16 +48,6 @@ func (k Kind) String() string {
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
 
-// ParseKind returns the Kind named s, or KindNone and false.
-func ParseKind(s string) (Kind, bool) {
-	for i, n := range kindNames {
-		if i > 0 && n == s {
-			return Kind(i), true
-		}
-	}
-	return KindNone, false
-}
-
 // Event is one recognised sshd line.
 //
 // String fields may share memory with the line they were parsed from; a

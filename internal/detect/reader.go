@@ -95,14 +95,14 @@ func (lr *LineReader) fill() {
 		}
 		start := lr.n
 		lr.n += m
-		last := lastNewline(lr.buf[start:lr.n])
+		last := bytes.LastIndexByte(lr.buf[start:lr.n], '\n')
 		if last < 0 {
 			continue
 		}
 		last += start
 		from := 0
 		if lr.skipping {
-			from = indexNewline(lr.buf[:lr.n]) + 1
+			from = bytes.IndexByte(lr.buf[:lr.n], '\n') + 1
 			lr.skipping = false
 		}
 		if from <= last {
@@ -157,24 +157,6 @@ func hasOverlong(b []byte) bool {
 		b = b[i+1:]
 	}
 	return false
-}
-
-func lastNewline(b []byte) int {
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] == '\n' {
-			return i
-		}
-	}
-	return -1
-}
-
-func indexNewline(b []byte) int {
-	for i, c := range b {
-		if c == '\n' {
-			return i
-		}
-	}
-	return -1
 }
 
 // Input is an offline log source: a plain file, a gzip archive (recognised

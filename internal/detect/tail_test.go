@@ -148,14 +148,22 @@ func TestTailCopytruncate(t *testing.T) {
 	}
 }
 
-func TestTailResumeNeitherSkipsNorRepeats(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "auth.log")
-	w := create(t, path)
+// stoppedAfterThree follows a new file from its start until it has read
+// lines 1-3, stops, and returns the file's writer and the saved position.
+func stoppedAfterThree(t *testing.T) (path string, w *os.File, pos Position) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "auth.log")
+	w = create(t, path)
 	appendLines(t, w, 1, 3)
 	fo := startTail(t, &FileTail{Path: path, FromStart: true})
 	fo.wait(t, 3)
-	pos := fo.position()
+	pos = fo.position()
 	fo.stop()
+	return path, w, pos
+}
+
+func TestTailResumeNeitherSkipsNorRepeats(t *testing.T) {
+	path, w, pos := stoppedAfterThree(t)
 	appendLines(t, w, 4, 6) // written while stopped
 	fo2 := startTail(t, &FileTail{Path: path, Start: pos})
 	appendLines(t, w, 7, 7)
@@ -165,13 +173,7 @@ func TestTailResumeNeitherSkipsNorRepeats(t *testing.T) {
 }
 
 func TestTailResumeAfterRotationWhileStopped(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "auth.log")
-	w := create(t, path)
-	appendLines(t, w, 1, 3)
-	fo := startTail(t, &FileTail{Path: path, FromStart: true})
-	fo.wait(t, 3)
-	pos := fo.position()
-	fo.stop()
+	path, w, pos := stoppedAfterThree(t)
 	appendLines(t, w, 4, 5)
 	os.Rename(path, path+".1")
 	w2 := create(t, path)
@@ -183,13 +185,7 @@ func TestTailResumeAfterRotationWhileStopped(t *testing.T) {
 }
 
 func TestTailResumeAfterCopytruncateWhileStopped(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "auth.log")
-	w := create(t, path)
-	appendLines(t, w, 1, 3)
-	fo := startTail(t, &FileTail{Path: path, FromStart: true})
-	fo.wait(t, 3)
-	pos := fo.position()
-	fo.stop()
+	path, w, pos := stoppedAfterThree(t)
 	appendLines(t, w, 4, 5)
 	data, _ := os.ReadFile(path)
 	os.WriteFile(path+".1", data, 0o644)

@@ -240,12 +240,11 @@ func (e *Engine) Restore() (int, error) {
 		return 0, fmt.Errorf("restore: %w", err)
 	}
 	if l, ok := e.fw.(Lister); ok {
-		if err := e.adopt(l, bans, now); err != nil {
+		adopted, err := e.adopt(l, bans, now)
+		if err != nil {
 			return 0, err
 		}
-		if bans, err = e.db.ActiveBans(now); err != nil {
-			return 0, fmt.Errorf("restore: %w", err)
-		}
+		bans = append(bans, adopted...)
 	}
 	els := make([]ban.Element, 0, len(bans))
 	for _, b := range bans {
@@ -265,12 +264,13 @@ func (e *Engine) Restore() (int, error) {
 }
 
 // adopt records the kernel's elements that no active ban in the store
-// accounts for.
-func (e *Engine) adopt(l Lister, bans []store.Ban, now time.Time) error {
+// accounts for, and returns the bans it recorded.
+func (e *Engine) adopt(l Lister, bans []store.Ban, now time.Time) ([]store.Ban, error) {
 	els, err := l.List()
 	if err != nil {
-		return fmt.Errorf("restore: %w", err)
+		return nil, fmt.Errorf("restore: %w", err)
 	}
+	var adopted []store.Ban
 	known := make(map[netip.Prefix]bool, len(bans))
 	for _, b := range bans {
 		known[b.Prefix] = true
@@ -284,11 +284,12 @@ func (e *Engine) adopt(l Lister, bans []store.Ban, now time.Time) error {
 			b.Expires = now.Add(el.Expires)
 		}
 		if err := e.db.RecordBan(b); err != nil {
-			return fmt.Errorf("restore: %w", err)
+			return nil, fmt.Errorf("restore: %w", err)
 		}
+		adopted = append(adopted, *b)
 		e.log.Warn("adopted a ban the database did not know", "prefix", el.Prefix.String(), "expires_in", el.Expires.String())
 	}
-	return nil
+	return adopted, nil
 }
 
 // SetAllowlist replaces the allowlist and lifts the bans it now covers.
