@@ -39,12 +39,14 @@ var (
 	bktOffenders = []byte("offenders") // prefix -> Offender
 	bktAllow     = []byte("allow")     // prefix -> AllowEntry
 	bktPositions = []byte("positions") // source name -> raw position
-	// For alerts and the daily report (their records are added with the
-	// alert work; the buckets are part of schema 1 already).
-	bktOutbox = []byte("outbox") // alert id -> alert and its delivery state per channel
-	bktLogins = []byte("logins") // time + user + address -> login
-	bktDaily  = []byte("daily")  // day -> counts per kind
-	buckets   = [][]byte{bktMeta, bktBans, bktHistory, bktOffenders, bktAllow, bktPositions, bktOutbox, bktLogins, bktDaily}
+	// Alerts, logins and counts (outbox.go, logins.go). Buckets added
+	// later are created on open; an older binary ignores them.
+	bktOutbox  = []byte("outbox")  // alert id -> alert and its delivery state per channel (opaque)
+	bktPending = []byte("pending") // alert id -> nothing, while a channel still has to deliver it
+	bktLogins  = []byte("logins")  // time + user + address -> Login
+	bktSeen    = []byte("seen")    // user NUL address-or-network -> last login time
+	bktDaily   = []byte("daily")   // UTC hour "2006-01-02T15" -> Counts
+	buckets    = [][]byte{bktMeta, bktBans, bktHistory, bktOffenders, bktAllow, bktPositions, bktOutbox, bktPending, bktLogins, bktSeen, bktDaily}
 )
 
 // DB is an open state database.
@@ -164,6 +166,23 @@ func (d *DB) RecordBans(bans []*Ban) error {
 		}
 		return nil
 	})
+}
+
+// RecordBanAlert records b as RecordBan does and, in the same
+// transaction, puts in the outbox what alert returns for the recorded ban
+// (with its Count set); nil or an empty result puts nothing. It returns the
+// outbox id, or 0.
+func (d *DB) RecordBanAlert(b *Ban, alert func(*Ban) []byte) (uint64, error) {
+	var id uint64
+	err := d.db.Update(func(tx *bolt.Tx) error {
+		if err := recordBan(tx, b); err != nil {
+			return err
+		}
+		var err error
+		id, err = enqueue(tx, alert(b))
+		return err
+	})
+	return id, err
 }
 
 func recordBan(tx *bolt.Tx, b *Ban) error {

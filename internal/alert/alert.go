@@ -1,0 +1,152 @@
+// Package alert tells the administrator what happened: it turns bans and
+// logins into messages with a severity, keeps each message in an outbox
+// until every channel it is routed to (email, SMS, webhook) has delivered
+// it, retries failed deliveries with backoff, gathers floods of bans into
+// digests, and writes the daily report. It stores nothing itself: the
+// outbox is the Store given to the Worker.
+package alert
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Kind is what an alert is about.
+type Kind string
+
+const (
+	KindBan    Kind = "ban"
+	KindLogin  Kind = "login"
+	KindReport Kind = "report"
+	KindTest   Kind = "test"
+)
+
+// Kinds are the kinds a route may name.
+var Kinds = []Kind{KindBan, KindLogin, KindReport}
+
+// Severity orders alerts; a route receives those at or above its minimum.
+type Severity int
+
+const (
+	Info Severity = iota
+	Warning
+	High
+)
+
+var severityNames = []string{"info", "warning", "high"}
+
+func (s Severity) String() string {
+	if s < 0 || int(s) >= len(severityNames) {
+		return fmt.Sprintf("severity(%d)", int(s))
+	}
+	return severityNames[s]
+}
+
+// ParseSeverity reads "info", "warning" or "high".
+func ParseSeverity(s string) (Severity, error) {
+	if i := slices.Index(severityNames, strings.ToLower(s)); i >= 0 {
+		return Severity(i), nil
+	}
+	return 0, fmt.Errorf("unknown severity %q (info, warning, high)", s)
+}
+
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+func (s *Severity) UnmarshalText(b []byte) (err error) {
+	*s, err = ParseSeverity(string(b))
+	return err
+}
+
+// Ban is what a ban alert tells.
+type Ban struct {
+	Prefix   netip.Prefix  `json:"prefix"`
+	Attempts float64       `json:"attempts,omitempty"`
+	Users    []string      `json:"users,omitempty"`
+	Duration time.Duration `json:"duration"` // 0: permanent
+	Nth      int           `json:"nth"`      // escalation level: the nth ban of this prefix
+	Reason   string        `json:"reason,omitempty"`
+	First    string        `json:"first,omitempty"` // first evidence line
+	Last     string        `json:"last,omitempty"`  // last evidence line
+}
+
+// Login is what a login alert tells.
+type Login struct {
+	Time   time.Time  `json:"time,omitzero"`
+	User   string     `json:"user"`
+	Addr   netip.Addr `json:"addr"`
+	Method string     `json:"method,omitempty"`
+	Key    string     `json:"key,omitempty"`    // key type and fingerprint
+	Failed float64    `json:"failed,omitempty"` // counted failed attempts of the client in the current window
+}
+
+// State is a channel's delivery state of one message.
+type State string
+
+const (
+	Pending State = "pending"
+	Sent    State = "sent"
+	Failed  State = "failed"  // a permanent error: not retried
+	Expired State = "expired" // still failing at the configured maximum age
+)
+
+// Delivery is one channel's progress with one message.
+type Delivery struct {
+	State    State     `json:"state"`
+	Attempts int       `json:"attempts,omitempty"`
+	Next     time.Time `json:"next,omitzero"` // earliest next try
+	Sent     time.Time `json:"sent,omitzero"`
+	Digest   bool      `json:"digest,omitempty"` // delivered within a digest
+	Error    string    `json:"error,omitempty"`  // the last error
+}
+
+// Message is an alert as kept in the outbox.
+type Message struct {
+	Kind       Kind                 `json:"kind"`
+	Severity   Severity             `json:"severity"`
+	Time       time.Time            `json:"time"`
+	Host       string               `json:"host"`
+	Reasons    []string             `json:"reasons,omitempty"` // why the severity was raised
+	Ban        *Ban                 `json:"ban,omitempty"`
+	Login      *Login               `json:"login,omitempty"`
+	Report     *Report              `json:"report,omitempty"`
+	Text       string               `json:"text,omitempty"` // test messages
+	Deliveries map[string]*Delivery `json:"deliveries"`
+}
+
+// Done reports whether no channel has m still to deliver.
+func (m *Message) Done() bool {
+	for _, d := range m.Deliveries {
+		if d.State == Pending {
+			return false
+		}
+	}
+	return true
+}
+
+// Marshal encodes m for the outbox; a nil m gives nil.
+func (m *Message) Marshal() []byte {
+	if m == nil {
+		return nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic(err) // only plain values: cannot happen
+	}
+	return b
+}
+
+// Unmarshal decodes an outbox record.
+func Unmarshal(data []byte) (*Message, error) {
+	var m Message
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("alert record: %w", err)
+	}
+	if m.Deliveries == nil {
+		m.Deliveries = map[string]*Delivery{}
+	}
+	return &m, nil
+}

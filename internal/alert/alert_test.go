@@ -1,0 +1,518 @@
+package alert
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wneessen/go-mail"
+
+	"sshguard-go/internal/alerttest"
+	"sshguard-go/internal/store"
+)
+
+var t0 = time.Date(2026, 11, 24, 14, 0, 0, 0, time.UTC)
+
+func banMsg(host, addr string, users ...string) *Message {
+	p := netip.MustParsePrefix(addr)
+	pol := Policy{Host: host, Routes: []Route{{Channel: "email", Kinds: Kinds}}}
+	return pol.BanMessage(Ban{Prefix: p, Attempts: float64(5 + len(users)), Users: users, Duration: time.Hour, Nth: 2,
+		Reason: "5 failed attempts in 10m", First: "Failed password for root from " + p.Addr().String(), Last: "last line"}, t0)
+}
+
+func mailer(t *testing.T, s *alerttest.SMTP, tlsMode, auth string, to ...string) *Mailer {
+	t.Helper()
+	if len(to) == 0 {
+		to = []string{"admin@example.org", "oncall@example.org"}
+	}
+	m, err := NewMailer(MailConfig{Host: s.Host, Port: s.Port, TLS: tlsMode, Auth: auth, Username: s.User, Password: s.Password,
+		From: "sshguard-go@web-01.example.org", To: to, CAFile: s.CAFile, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestMail(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		implicit bool
+		tls      string
+		auth     string
+	}{
+		{"starttls plain", false, "starttls", "plain"},
+		{"starttls login", false, "starttls", "login"},
+		{"implicit tls", true, "tls", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := alerttest.StartSMTP(t, alerttest.Options{ImplicitTLS: tc.implicit})
+			m := banMsg("web-01", "203.0.113.7/32", "root", "admin", "test")
+			if err := mailer(t, s, tc.tls, tc.auth).Send(context.Background(), Render(m, "7.email")); err != nil {
+				t.Fatal(err)
+			}
+			got := s.Wait(1, 5*time.Second)[0]
+			wantAuth := strings.ToUpper(tc.auth)
+			if wantAuth == "" {
+				wantAuth = "PLAIN"
+			}
+			if !got.TLS || got.Auth != wantAuth {
+				t.Errorf("tls %v auth %q, want encrypted and %s", got.TLS, got.Auth, wantAuth)
+			}
+			if want := "[web-01] banned 203.0.113.7 (8 failed attempts, root/admin/test)"; got.Header.Get("Subject") != want {
+				t.Errorf("subject %q, want %q", got.Header.Get("Subject"), want)
+			}
+			if len(got.To) != 2 || got.From != "sshguard-go@web-01.example.org" {
+				t.Errorf("envelope from %q to %v", got.From, got.To)
+			}
+			if !strings.Contains(got.Header.Get("To"), "oncall@example.org") || got.Header.Get("Date") == "" ||
+				!strings.Contains(got.Header.Get("Message-Id"), "7.email.sshguard-go@web-01.example.org") {
+				t.Errorf("headers: %v", got.Header)
+			}
+			if got.Header.Get("X-Sshguard-Severity") != "warning" {
+				t.Errorf("severity header %q", got.Header.Get("X-Sshguard-Severity"))
+			}
+			for _, want := range []string{"Banned: 203.0.113.7 for 1h0m0s (ban number 2", "Users tried: root, admin, test",
+				"Counted failed attempts: 8", "First evidence: Failed password for root from 203.0.113.7", "sshguard-go unban 203.0.113.7"} {
+				if !strings.Contains(got.Text, want) {
+					t.Errorf("text part lacks %q:\n%s", want, got.Text)
+				}
+				if !strings.Contains(got.HTML, want) {
+					t.Errorf("HTML part lacks %q:\n%s", want, got.HTML)
+				}
+			}
+		})
+	}
+}
+
+// TestMailHostileText: user names are the attacker's words; they must not
+// add headers or markup.
+func TestMailHostileText(t *testing.T) {
+	s := alerttest.StartSMTP(t, alerttest.Options{})
+	m := banMsg("web-01", "203.0.113.9/32", "<script>alert(1)</script>", "x\r\nBcc: victim@example.org")
+	if err := mailer(t, s, "starttls", "").Send(context.Background(), Render(m, "1.email")); err != nil {
+		t.Fatal(err)
+	}
+	got := s.Wait(1, 5*time.Second)[0]
+	if got.Header.Get("Bcc") != "" || len(got.To) != 2 {
+		t.Fatalf("header injected: %v, rcpt %v", got.Header, got.To)
+	}
+	if strings.Contains(got.HTML, "<script>") || !strings.Contains(got.HTML, "&lt;script&gt;") {
+		t.Fatalf("HTML not escaped:\n%s", got.HTML)
+	}
+}
+
+func TestMailErrors(t *testing.T) {
+	s := alerttest.StartSMTP(t, alerttest.Options{})
+	r := Render(banMsg("web-01", "203.0.113.7/32"), "1.email")
+	bad := mailer(t, s, "starttls", "plain")
+	bad.opts = append(bad.opts[:len(bad.opts):len(bad.opts)], mail.WithPassword("wrong"))
+	err := bad.Send(context.Background(), r)
+	var perm *PermanentError
+	if err == nil || !strings.Contains(err.Error(), "535") || errors.As(err, &perm) {
+		t.Errorf("wrong password: %v (want a retried error with the server's 535)", err)
+	}
+	err = mailer(t, s, "starttls", "plain", "reject@example.org").Send(context.Background(), r)
+	if !errors.As(err, &perm) || !strings.Contains(err.Error(), "no such mailbox") {
+		t.Errorf("rejected recipient: %v (want a permanent error with the server's text)", err)
+	}
+	s.Stop()
+	err = mailer(t, s, "starttls", "plain").Send(context.Background(), r)
+	if err == nil || errors.As(err, &perm) {
+		t.Errorf("server down: %v (want a retried error)", err)
+	}
+}
+
+func TestSMS(t *testing.T) {
+	tw := alerttest.StartTwilio(t)
+	m := (&Policy{Host: "web-01", Routes: []Route{{Channel: "sms", Kinds: Kinds}}}).
+		LoginMessage(Login{User: "alice", Addr: netip.MustParseAddr("198.51.100.4"), Method: "publickey"}, History{SeenNet: true}, t0)
+	sms, err := NewSMS(SMSConfig{AccountSID: tw.SID, AuthToken: tw.Token, From: "+15005550006", To: []string{"+15551230001", "+15551230002"}, BaseURL: tw.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sms.Send(context.Background(), Render(m, "1.sms")); err != nil {
+		t.Fatal(err)
+	}
+	got := tw.Messages()
+	if len(got) != 2 || got[0].To != "+15551230001" || got[1].To != "+15551230002" || got[0].From != "+15005550006" {
+		t.Fatalf("messages %+v", got)
+	}
+	if got[0].Body != "web-01: login: alice from 198.51.100.4 (publickey)" {
+		t.Errorf("body %q", got[0].Body)
+	}
+	// A messaging service instead of a number.
+	svc, _ := NewSMS(SMSConfig{AccountSID: tw.SID, AuthToken: tw.Token, MessagingServiceSID: "MG123", To: []string{"+15551230001"}, BaseURL: tw.URL})
+	if err := svc.Send(context.Background(), Render(m, "2.sms")); err != nil || tw.Messages()[2].MessagingServiceSid != "MG123" {
+		t.Fatalf("messaging service: %v %+v", err, tw.Messages())
+	}
+	// Twilio's errors: an invalid number is permanent and says why; a
+	// server error is retried; a wrong token names the auth failure.
+	var perm *PermanentError
+	tw.FailNext(400, 21211, "The 'To' number +1555 is not a valid phone number.")
+	if err := svc.Send(context.Background(), Render(m, "3.sms")); !errors.As(err, &perm) || !strings.Contains(err.Error(), "21211") ||
+		!strings.Contains(err.Error(), "not a valid phone number") {
+		t.Errorf("invalid number: %v", err)
+	}
+	tw.FailNext(503, 20500, "Service unavailable")
+	if err := svc.Send(context.Background(), Render(m, "4.sms")); err == nil || errors.As(err, &perm) {
+		t.Errorf("503: %v (want a retried error)", err)
+	}
+	wrong, _ := NewSMS(SMSConfig{AccountSID: tw.SID, AuthToken: "nope", From: "+15005550006", To: []string{"+15551230001"}, BaseURL: tw.URL})
+	if err := wrong.Send(context.Background(), Render(m, "5.sms")); err == nil || !strings.Contains(err.Error(), "20003") {
+		t.Errorf("wrong token: %v", err)
+	}
+}
+
+func TestWebhook(t *testing.T) {
+	var mu sync.Mutex
+	var bodies []WebhookBody
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Content-Type") != "application/json" || r.Header.Get("Authorization") != "Bearer x" {
+			http.Error(w, "bad request", 400)
+			return
+		}
+		var b WebhookBody
+		data, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(data, &b); err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		mu.Lock()
+		bodies = append(bodies, b)
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	wh, err := NewWebhook(WebhookConfig{URL: srv.URL, Headers: map[string]string{"Authorization": "Bearer x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := banMsg("web-01", "2001:db8:1:2::/64", "root")
+	if err := wh.Send(context.Background(), Render(m, "1.webhook")); err != nil {
+		t.Fatal(err)
+	}
+	if len(bodies) != 1 || !strings.HasPrefix(bodies[0].Text, "[web-01] banned 2001:db8:1:2::/64 (6 failed attempts, root)") ||
+		bodies[0].Alert == nil || bodies[0].Alert.Ban.Prefix.String() != "2001:db8:1:2::/64" || bodies[0].Kind != KindBan {
+		t.Fatalf("webhook got %+v", bodies)
+	}
+	bad, _ := NewWebhook(WebhookConfig{URL: srv.URL})
+	var perm *PermanentError
+	if err := bad.Send(context.Background(), Render(m, "2.webhook")); !errors.As(err, &perm) {
+		t.Fatalf("a 400 must be permanent: %v", err)
+	}
+}
+
+func TestLoginSeverity(t *testing.T) {
+	hours, err := ParseWorkingHours("08:00-18:00", []string{"mon", "tue", "wed", "thu", "fri"}, "Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := &Policy{Host: "web-01", Hours: hours, Routes: []Route{{Channel: "email", Kinds: Kinds}}}
+	alice := Login{User: "alice", Addr: netip.MustParseAddr("198.51.100.4"), Method: "publickey"}
+	tue10 := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC) // Tuesday 10:00 in Berlin
+	for _, tc := range []struct {
+		name    string
+		l       Login
+		h       History
+		at      time.Time
+		want    Severity
+		reasons int
+		none    bool
+	}{
+		{"known network in working hours", alice, History{SeenNet: true}, tue10, Info, 0, false},
+		{"new network", alice, History{}, tue10, Warning, 1, false},
+		{"at night", alice, History{SeenNet: true}, tue10.Add(12 * time.Hour), Warning, 1, false},
+		{"saturday", alice, History{SeenNet: true}, tue10.Add(4 * 24 * time.Hour), Warning, 1, false},
+		{"new network at night", alice, History{}, tue10.Add(12 * time.Hour), High, 2, false},
+		{"after failed attempts", Login{User: "alice", Addr: alice.Addr, Method: "password", Failed: 4}, History{SeenNet: true}, tue10, High, 1, false},
+		{"again within 5 minutes", alice, History{SeenNet: true, LastFromAddr: tue10.Add(-4 * time.Minute)}, tue10, 0, 0, true},
+		{"again after 5 minutes", alice, History{SeenNet: true, LastFromAddr: tue10.Add(-6 * time.Minute)}, tue10, Info, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := pol.LoginMessage(tc.l, tc.h, tc.at)
+			if tc.none {
+				if m != nil {
+					t.Fatalf("want no alert, got %+v", m)
+				}
+				return
+			}
+			if m == nil || m.Severity != tc.want || len(m.Reasons) != tc.reasons {
+				t.Fatalf("got %+v, want severity %v with %d reasons", m, tc.want, tc.reasons)
+			}
+			r := Render(m, "1.email")
+			if tc.want > Info && !strings.Contains(r.Subject, "["+strings.ToUpper(tc.want.String())+"]") {
+				t.Errorf("subject does not say the severity: %q", r.Subject)
+			}
+			for _, reason := range m.Reasons {
+				if !strings.Contains(r.Text, reason) {
+					t.Errorf("text does not say %q", reason)
+				}
+			}
+		})
+	}
+	// Routing by kind and minimum severity.
+	pol.Routes = []Route{{Channel: "sms", Kinds: []Kind{KindLogin}, MinSeverity: High}, {Channel: "email", Kinds: Kinds}}
+	if m := pol.LoginMessage(alice, History{SeenNet: true}, tue10); len(m.Deliveries) != 1 || m.Deliveries["email"] == nil {
+		t.Errorf("info login routed to %v", m.Deliveries)
+	}
+	if m := pol.LoginMessage(alice, History{}, tue10.Add(12*time.Hour)); len(m.Deliveries) != 2 {
+		t.Errorf("high login routed to %v", m.Deliveries)
+	}
+	if m := pol.BanMessage(Ban{Prefix: netip.MustParsePrefix("192.0.2.1/32"), Duration: time.Hour}, tue10); len(m.Deliveries) != 1 {
+		t.Errorf("ban routed to %v", m.Deliveries)
+	}
+}
+
+func TestWorkingHoursOvernight(t *testing.T) {
+	w, err := ParseWorkingHours("22:00-06:00", []string{"mon"}, "UTC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mon := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	for h, want := range map[int]bool{21: true, 23: false, 24 + 3: false, 24 + 7: true, 3: true} {
+		if got := w.Outside(mon.Add(time.Duration(h) * time.Hour)); got != want {
+			t.Errorf("monday+%dh outside = %v, want %v", h, got, want)
+		}
+	}
+	if _, err := ParseWorkingHours("8-18", nil, "UTC"); err == nil {
+		t.Error("8-18 accepted")
+	}
+	if _, err := ParseWorkingHours("08:00-18:00", []string{"monday"}, "UTC"); err == nil {
+		t.Error("day monday accepted")
+	}
+}
+
+// clock is an injected, settable clock.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func openDB(t *testing.T, path string) *store.DB {
+	t.Helper()
+	db, err := store.Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+var msgID = regexp.MustCompile(`<(\d+)\.email\.`)
+
+// TestOutage: the SMTP server is down while 3 bans and 2 logins happen,
+// the worker (the daemon) is restarted in between, the server comes back:
+// every alert arrives exactly once.
+func TestOutage(t *testing.T) {
+	s := alerttest.StartSMTP(t, alerttest.Options{})
+	s.Stop()
+	path := filepath.Join(t.TempDir(), "state.db")
+	db := openDB(t, path)
+	clk := &fakeClock{t: t0}
+	pol := &Policy{Host: "web-01", Routes: []Route{{Channel: "email", Kinds: Kinds}}}
+	w := NewWorker(WorkerConfig{Host: "web-01"}, db, []Channel{mailer(t, s, "starttls", "")}, clk.now, nil)
+	for i := range 3 {
+		b := &store.Ban{Prefix: netip.MustParsePrefix(fmt.Sprintf("203.0.113.%d/32", i+1)), Start: clk.now()}
+		if _, err := db.RecordBanAlert(b, func(b *store.Ban) []byte {
+			return pol.BanMessage(Ban{Prefix: b.Prefix, Nth: b.Count, Duration: time.Hour}, b.Start).Marshal()
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.DeliverDue(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		clk.add(time.Minute)
+	}
+	db.Close() // the daemon restarts
+	db = openDB(t, path)
+	defer db.Close()
+	w = NewWorker(WorkerConfig{Host: "web-01"}, db, []Channel{mailer(t, s, "starttls", "")}, clk.now, nil)
+	for _, u := range []string{"alice", "bob"} {
+		l := store.Login{Time: clk.now(), User: u, Addr: netip.MustParseAddr("198.51.100.4"), Method: "publickey"}
+		if _, err := db.RecordLogin(l, func(h store.LoginHistory) []byte {
+			return pol.LoginMessage(Login{User: l.User, Addr: l.Addr, Method: l.Method}, History{SeenNet: h.SeenNet, LastFromAddr: h.LastFromAddr}, l.Time).Marshal()
+		}); err != nil {
+			t.Fatal(err)
+		}
+		w.DeliverDue(context.Background())
+		clk.add(time.Minute)
+	}
+	if n := len(s.Mails()); n != 0 {
+		t.Fatalf("%d mails while the server was down", n)
+	}
+	// Every alert waits; the channel is tried, and paused after a failure
+	// rather than hammered with the rest.
+	pending, tried := 0, 0
+	db.Pending(func(id uint64, data []byte) error {
+		m, _ := Unmarshal(data)
+		d := m.Deliveries["email"]
+		if d.State != Pending {
+			t.Errorf("alert %d delivery %+v", id, d)
+		}
+		if d.Attempts > 0 && strings.Contains(d.Error, "connection refused") {
+			tried++
+		}
+		pending++
+		return nil
+	})
+	if tried == 0 {
+		t.Error("no delivery was tried while the server was down")
+	}
+	if pending != 5 {
+		t.Fatalf("%d pending, want 5", pending)
+	}
+	s.Restart()
+	for range 10 { // retries come with backoff: at most 10 min apart
+		clk.add(10 * time.Minute)
+		if err := w.DeliverDue(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mails := s.Mails()
+	seen := map[string]int{}
+	for _, m := range mails {
+		seen[msgID.FindStringSubmatch(m.Header.Get("Message-Id"))[1]]++
+	}
+	if len(mails) != 5 || len(seen) != 5 {
+		t.Fatalf("%d mails for %d alerts, want 5 each: %v", len(mails), len(seen), seen)
+	}
+	db.Pending(func(id uint64, _ []byte) error { t.Errorf("alert %d still pending", id); return nil })
+}
+
+func TestRetryLimits(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	db := openDB(t, path)
+	defer db.Close()
+	clk := &fakeClock{t: t0}
+	tw := alerttest.StartTwilio(t)
+	sms, _ := NewSMS(SMSConfig{AccountSID: tw.SID, AuthToken: tw.Token, From: "+15005550006", To: []string{"+15551230001"}, BaseURL: tw.URL})
+	down := &failing{}
+	w := NewWorker(WorkerConfig{MaxAge: time.Hour}, db, []Channel{sms, down}, clk.now, nil)
+	var results []string
+	w.OnResult = func(ch, r string) { results = append(results, ch+" "+r) }
+	m := banMsg("web-01", "192.0.2.7/32")
+	m.Deliveries = map[string]*Delivery{"sms": {State: Pending}, "down": {State: Pending}, "gone": {State: Pending}}
+	m.Time = clk.now()
+	tw.FailNext(400, 21211, "The 'To' number is not a valid phone number.")
+	id, _ := w.Enqueue(m)
+	var lastNext time.Time
+	var gaps []time.Duration
+	for range 40 {
+		w.DeliverDue(context.Background())
+		var got *Message
+		db.Alerts(1, func(_ uint64, data []byte, _ bool) bool { got, _ = Unmarshal(data); return false })
+		if d := got.Deliveries["down"]; !d.Next.IsZero() && d.Next != lastNext {
+			gaps = append(gaps, d.Next.Sub(clk.now()))
+			lastNext = d.Next
+		}
+		clk.add(2 * time.Minute)
+	}
+	var got *Message
+	pending := true
+	db.Alerts(1, func(i uint64, data []byte, p bool) bool {
+		got, _ = Unmarshal(data)
+		pending = p && i == id
+		return false
+	})
+	if got.Deliveries["sms"].State != Failed || !strings.Contains(got.Deliveries["sms"].Error, "21211") {
+		t.Errorf("sms refused by Twilio: %+v", got.Deliveries["sms"])
+	}
+	if got.Deliveries["gone"].State != Failed {
+		t.Errorf("unconfigured channel: %+v", got.Deliveries["gone"])
+	}
+	if d := got.Deliveries["down"]; d.State != Expired || d.Attempts < 5 || d.Attempts > 12 {
+		t.Errorf("failing channel after an hour: %+v", d)
+	}
+	if pending {
+		t.Error("alert still pending when every channel has ended")
+	}
+	for i := 1; i < len(gaps) && i < 4; i++ {
+		if gaps[i] <= gaps[i-1]/2 || gaps[i] > 15*time.Minute {
+			t.Errorf("backoff gaps %v do not grow within bounds", gaps)
+		}
+	}
+	if results[0] != "down retry" || !strings.Contains(strings.Join(results, ","), "sms failed") {
+		t.Errorf("results %v", results)
+	}
+}
+
+type failing struct{ n int }
+
+func (f *failing) Name() string { return "down" }
+func (f *failing) Send(context.Context, Rendered) error {
+	f.n++
+	return errors.New("connection refused")
+}
+
+// TestFlood: 1,000 bans in a minute give a bounded number of emails that
+// together list all 1,000; a login during the flood is not delayed.
+func TestFlood(t *testing.T) {
+	s := alerttest.StartSMTP(t, alerttest.Options{})
+	db := openDB(t, filepath.Join(t.TempDir(), "state.db"))
+	defer db.Close()
+	clk := &fakeClock{t: t0}
+	cfg := WorkerConfig{Host: "web-01", FloodRate: 10, FloodWindow: time.Minute, DigestInterval: 5 * time.Minute}
+	w := NewWorker(cfg, db, []Channel{mailer(t, s, "starttls", "")}, clk.now, nil)
+	pol := &Policy{Host: "web-01", Routes: []Route{{Channel: "email", Kinds: Kinds}}}
+	for i := range 1000 {
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(i / 250), byte(i%250 + 1)}), 32)
+		if _, err := w.Enqueue(pol.BanMessage(Ban{Prefix: p, Attempts: 5, Users: []string{"root"}, Duration: time.Hour, Nth: 1}, clk.now())); err != nil {
+			t.Fatal(err)
+		}
+		if i == 500 {
+			w.Enqueue(pol.LoginMessage(Login{User: "alice", Addr: netip.MustParseAddr("192.0.2.10"), Method: "publickey"}, History{SeenNet: true}, clk.now()))
+		}
+		if i%20 == 0 {
+			w.DeliverDue(context.Background())
+		}
+		clk.add(60 * time.Millisecond)
+	}
+	w.DeliverDue(context.Background())
+	if n := len(s.Mails()); n != 11 {
+		t.Errorf("%d mails during the flood, want 10 bans and the login", n)
+	}
+	for range 3 {
+		clk.add(5 * time.Minute)
+		w.DeliverDue(context.Background())
+	}
+	mails := s.Mails()
+	listed := map[string]bool{}
+	logins := 0
+	addr := regexp.MustCompile(`198\.18\.\d+\.\d+`)
+	for _, m := range mails {
+		if strings.Contains(m.Header.Get("Subject"), "login: alice") {
+			logins++
+		}
+		for _, a := range addr.FindAllString(m.Text, -1) {
+			listed[a] = true
+		}
+	}
+	if len(mails) > 15 || len(listed) != 1000 || logins != 1 {
+		t.Fatalf("%d mails listing %d addresses and %d logins; want at most 15 listing 1000, and 1 login", len(mails), len(listed), logins)
+	}
+	db.Pending(func(id uint64, _ []byte) error { t.Errorf("alert %d still pending", id); return nil })
+	// The flood is over: the next ban is alone in its mail again.
+	clk.add(10 * time.Minute)
+	w.DeliverDue(context.Background())
+	w.Enqueue(pol.BanMessage(Ban{Prefix: netip.MustParsePrefix("192.0.2.99/32"), Duration: time.Hour, Nth: 1}, clk.now()))
+	w.DeliverDue(context.Background())
+	if last := s.Mails()[len(s.Mails())-1]; !strings.Contains(last.Header.Get("Subject"), "banned 192.0.2.99") {
+		t.Fatalf("after the flood: %q", last.Header.Get("Subject"))
+	}
+}

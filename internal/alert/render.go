@@ -1,0 +1,272 @@
+package alert
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Rendered is a message as the channels send it.
+type Rendered struct {
+	ID       string // unique per message and channel (the email Message-ID's left part)
+	Kind     Kind
+	Severity Severity
+	Subject  string   // one line, with the host name and the gist
+	Text     string   // the plain text body
+	HTML     string   // the same as HTML
+	Short    string   // for SMS: one line, at most 300 bytes
+	Data     *Message // the structured message (webhook)
+}
+
+// Report is the daily summary.
+type Report struct {
+	From, To time.Time
+	Kinds    map[string]int64 `json:"kinds,omitempty"` // events per kind
+	TopAddrs []Count          `json:"top_addrs,omitempty"`
+	TopUsers []Count          `json:"top_users,omitempty"`
+	Bans     []Ban            `json:"bans,omitempty"` // at most MaxReportBans
+	BanCount int              `json:"ban_count"`
+	Logins   []Login          `json:"logins,omitempty"`
+}
+
+// Count is a key and how often it was seen.
+type Count struct {
+	Key string  `json:"key"`
+	N   float64 `json:"n"`
+}
+
+// MaxReportBans bounds the bans listed one by one in a report.
+const MaxReportBans = 200
+
+// clean makes attacker-written text safe for a header or a line: control
+// characters become spaces, and long text is cut.
+func clean(s string, max int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > max {
+		s = s[:max] + "..."
+	}
+	return s
+}
+
+func prefixText(p netip.Prefix) string {
+	if p.IsSingleIP() {
+		return p.Addr().String()
+	}
+	return p.String()
+}
+
+func durText(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "permanently"
+	case d%(24*time.Hour) == 0:
+		return fmt.Sprintf("for %dd", d/(24*time.Hour))
+	}
+	return "for " + d.String()
+}
+
+func usersText(users []string, sep string) string {
+	out := make([]string, 0, len(users))
+	for _, u := range users {
+		out = append(out, clean(u, 32))
+	}
+	return strings.Join(out, sep)
+}
+
+// gist is the subject without the host.
+func gist(m *Message) string {
+	switch {
+	case m.Ban != nil:
+		b := m.Ban
+		if b.Attempts > 0 {
+			s := fmt.Sprintf("banned %s (%g failed attempts", prefixText(b.Prefix), b.Attempts)
+			if len(b.Users) > 0 {
+				s += ", " + usersText(b.Users, "/")
+			}
+			return s + ")"
+		}
+		return fmt.Sprintf("banned %s (%s)", prefixText(b.Prefix), clean(b.Reason, 80))
+	case m.Login != nil:
+		l := m.Login
+		s := fmt.Sprintf("login: %s from %s (%s)", clean(l.User, 32), l.Addr, clean(l.Method, 40))
+		if m.Severity > Info {
+			s += " [" + strings.ToUpper(m.Severity.String()) + "]"
+		}
+		return s
+	case m.Report != nil:
+		r := m.Report
+		return fmt.Sprintf("daily report: %d failed attempts, %d bans, %d logins",
+			r.Kinds["failure"], r.BanCount, len(r.Logins))
+	}
+	return clean(m.Text, 120)
+}
+
+func lines(m *Message) []string {
+	var out []string
+	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+	switch {
+	case m.Ban != nil:
+		b := m.Ban
+		add("Banned: %s %s (ban number %d of this address)", prefixText(b.Prefix), durText(b.Duration), b.Nth)
+		if b.Attempts > 0 {
+			add("Counted failed attempts: %g", b.Attempts)
+		}
+		if len(b.Users) > 0 {
+			add("Users tried: %s", usersText(b.Users, ", "))
+		}
+		if b.Reason != "" {
+			add("Reason: %s", clean(b.Reason, 200))
+		}
+		if b.First != "" {
+			add("First evidence: %s", clean(b.First, 500))
+		}
+		if b.Last != "" && b.Last != b.First {
+			add("Last evidence: %s", clean(b.Last, 500))
+		}
+		add("Lift it with: sshguard-go unban %s", prefixText(b.Prefix))
+	case m.Login != nil:
+		l := m.Login
+		add("User: %s", clean(l.User, 64))
+		add("From: %s", l.Addr)
+		add("Method: %s", clean(l.Method, 64))
+		if l.Key != "" {
+			add("Key: %s", clean(l.Key, 200))
+		}
+		if !l.Time.IsZero() {
+			add("Time: %s", l.Time.Format(time.RFC3339))
+		}
+	case m.Report != nil:
+		out = append(out, reportLines(m.Report)...)
+	default:
+		add("%s", clean(m.Text, 2000))
+	}
+	if len(m.Reasons) > 0 {
+		add("Severity %s: %s", m.Severity, strings.Join(m.Reasons, "; "))
+	}
+	return out
+}
+
+func reportLines(r *Report) []string {
+	var out []string
+	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+	add("From %s to %s", r.From.Format(time.RFC3339), r.To.Format(time.RFC3339))
+	add("Failed attempts: %d   probes: %d   bans: %d   logins: %d", r.Kinds["failure"], r.Kinds["probe"], r.BanCount, len(r.Logins))
+	add("")
+	add("Top addresses (counted attempts):")
+	for _, c := range r.TopAddrs {
+		add("  %-40s %g", c.Key, c.N)
+	}
+	add("Top users tried:")
+	for _, c := range r.TopUsers {
+		add("  %-40s %g", clean(c.Key, 40), c.N)
+	}
+	add("")
+	add("Bans (%d):", r.BanCount)
+	for _, b := range r.Bans {
+		add("  %-40s %s, ban %d, %s", prefixText(b.Prefix), durText(b.Duration), b.Nth, clean(b.Reason, 80))
+	}
+	if r.BanCount > len(r.Bans) {
+		add("  ... and %d more (sshguard-go list)", r.BanCount-len(r.Bans))
+	}
+	add("")
+	add("Successful logins (%d):", len(r.Logins))
+	for _, l := range r.Logins {
+		key := ""
+		if l.Key != "" {
+			key = " " + clean(l.Key, 80)
+		}
+		add("  %s  %s from %s (%s%s)", l.Time.Format(time.DateTime), clean(l.User, 32), l.Addr, clean(l.Method, 32), key)
+	}
+	return out
+}
+
+var htmlPage = template.Must(template.New("alert").Parse(`<!DOCTYPE html>
+<html><body style="font-family: sans-serif">
+<h3>{{.Subject}}</h3>
+<pre style="font-family: monospace">{{range .Lines}}{{.}}
+{{end}}</pre>
+<p style="color: #666">sshguard-go on {{.Host}}</p>
+</body></html>
+`))
+
+func render(host, subject string, body []string) (text, html string) {
+	text = strings.Join(body, "\n") + "\n\n-- \nsshguard-go on " + host + "\n"
+	var b bytes.Buffer
+	if err := htmlPage.Execute(&b, struct {
+		Subject, Host string
+		Lines         []string
+	}{subject, host, body}); err != nil {
+		panic(err) // a fixed template over strings: cannot happen
+	}
+	return text, b.String()
+}
+
+// Render renders m; id makes the rendering unique (outbox id and channel).
+func Render(m *Message, id string) Rendered {
+	subject := "[" + m.Host + "] " + gist(m)
+	body := lines(m)
+	text, html := render(m.Host, subject, body)
+	short := m.Host + ": " + gist(m)
+	if len(m.Reasons) > 0 {
+		short += " - " + strings.Join(m.Reasons, "; ")
+	}
+	return Rendered{ID: id, Kind: m.Kind, Severity: m.Severity, Subject: subject, Text: text, HTML: html,
+		Short: clean(short, 300), Data: m}
+}
+
+// RenderDigest renders many ban messages as one.
+func RenderDigest(host string, bans []*Message, id string) Rendered {
+	first, last := bans[0].Time, bans[0].Time
+	users := map[string]bool{}
+	body := []string{}
+	for _, m := range bans {
+		first, last = minTime(first, m.Time), maxTime(last, m.Time)
+		b := m.Ban
+		for _, u := range b.Users {
+			users[clean(u, 32)] = true
+		}
+		body = append(body, fmt.Sprintf("%s  %-40s %s, ban %d, %g attempts, %s", m.Time.Format(time.DateTime), prefixText(b.Prefix),
+			durText(b.Duration), b.Nth, b.Attempts, usersText(b.Users, "/")))
+	}
+	top := make([]string, 0, len(users))
+	for u := range users {
+		top = append(top, u)
+	}
+	slices.Sort(top)
+	if len(top) > 10 {
+		top = append(top[:10], "...")
+	}
+	head := []string{
+		fmt.Sprintf("%d bans from %s to %s (more than the flood limit: gathered into this digest)", len(bans),
+			first.Format(time.DateTime), last.Format(time.DateTime)),
+		"Users tried: " + strings.Join(top, ", "), "",
+	}
+	subject := fmt.Sprintf("[%s] %d bans (digest)", host, len(bans))
+	text, html := render(host, subject, append(head, body...))
+	return Rendered{ID: id, Kind: KindBan, Severity: Warning, Subject: subject, Text: text, HTML: html,
+		Short: clean(fmt.Sprintf("%s: %d bans between %s and %s", host, len(bans), first.Format(time.TimeOnly), last.Format(time.TimeOnly)), 300)}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}

@@ -1,0 +1,93 @@
+package alert
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// WebhookConfig configures the webhook channel.
+type WebhookConfig struct {
+	URL     string
+	Headers map[string]string // e.g. Authorization
+	Timeout time.Duration
+}
+
+// Webhook posts alerts as JSON. The "text" field makes Slack and
+// Mattermost incoming webhooks show it as is.
+type Webhook struct {
+	cfg WebhookConfig
+	hc  *http.Client
+}
+
+// NewWebhook checks cfg and returns a Webhook.
+func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
+	if !strings.HasPrefix(cfg.URL, "http://") && !strings.HasPrefix(cfg.URL, "https://") {
+		return nil, errors.New("webhook: url must start with http:// or https://")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 20 * time.Second
+	}
+	return &Webhook{cfg: cfg, hc: &http.Client{Timeout: cfg.Timeout}}, nil
+}
+
+// Name is "webhook".
+func (w *Webhook) Name() string { return "webhook" }
+
+// WebhookBody is what the webhook receives.
+type WebhookBody struct {
+	Text     string   `json:"text"` // subject and body, for chat systems
+	Subject  string   `json:"subject"`
+	Kind     Kind     `json:"kind"`
+	Severity Severity `json:"severity"`
+	Alert    *Message `json:"alert,omitempty"` // the structured alert (none for digests)
+}
+
+// Send posts r. A 4xx answer other than 408 and 429 is a PermanentError.
+func (w *Webhook) Send(ctx context.Context, r Rendered) error {
+	body := WebhookBody{Text: clean(r.Subject, 300) + "\n" + trimTo(r.Text, 3500), Subject: r.Subject, Kind: r.Kind, Severity: r.Severity}
+	if r.Data != nil {
+		a := *r.Data
+		a.Deliveries = nil
+		body.Alert = &a
+	}
+	data, err := json.Marshal(body)
+	if err != nil {
+		return &PermanentError{err}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.cfg.URL, bytes.NewReader(data))
+	if err != nil {
+		return &PermanentError{fmt.Errorf("webhook: %w", err)}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range w.cfg.Headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := w.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("webhook: %w", err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode/100 == 2 {
+		return nil
+	}
+	err = fmt.Errorf("webhook: HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(msg)))
+	if resp.StatusCode/100 == 4 && resp.StatusCode != 408 && resp.StatusCode != 429 {
+		return &PermanentError{err}
+	}
+	return err
+}
+
+func trimTo(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

@@ -1,0 +1,121 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The outbox holds alerts from the moment the ban or login that caused
+// them is recorded (in the same transaction) until every channel has
+// delivered them, and afterwards as the alert history. Its records are
+// opaque here: the alert package owns their format.
+
+func idKey(id uint64) []byte { return binary.BigEndian.AppendUint64(nil, id) }
+
+// enqueue adds data to the outbox as pending and returns its id; empty
+// data adds nothing and returns 0.
+func enqueue(tx *bolt.Tx, data []byte) (uint64, error) {
+	if len(data) == 0 {
+		return 0, nil
+	}
+	ob := tx.Bucket(bktOutbox)
+	id, err := ob.NextSequence()
+	if err != nil {
+		return 0, err
+	}
+	if err := ob.Put(idKey(id), data); err != nil {
+		return 0, err
+	}
+	return id, tx.Bucket(bktPending).Put(idKey(id), nil)
+}
+
+// Enqueue adds an alert to the outbox, pending, and returns its id.
+func (d *DB) Enqueue(data []byte) (uint64, error) {
+	var id uint64
+	err := d.db.Update(func(tx *bolt.Tx) (err error) {
+		id, err = enqueue(tx, data)
+		return err
+	})
+	return id, err
+}
+
+// Pending calls fn for every alert that is still to be delivered, oldest
+// first. data is a copy fn may keep.
+func (d *DB) Pending(fn func(id uint64, data []byte) error) error {
+	return d.db.View(func(tx *bolt.Tx) error {
+		ob := tx.Bucket(bktOutbox)
+		return tx.Bucket(bktPending).ForEach(func(k, _ []byte) error {
+			v := ob.Get(k)
+			if v == nil {
+				return nil
+			}
+			return fn(binary.BigEndian.Uint64(k), append([]byte(nil), v...))
+		})
+	})
+}
+
+// UpdateAlerts replaces the records of the given alerts; those with
+// done[id] set leave the pending list. All in one transaction.
+func (d *DB) UpdateAlerts(data map[uint64][]byte, done map[uint64]bool) error {
+	return d.db.Update(func(tx *bolt.Tx) error {
+		ob, pb := tx.Bucket(bktOutbox), tx.Bucket(bktPending)
+		for id, v := range data {
+			if ob.Get(idKey(id)) == nil {
+				return fmt.Errorf("alert %d: %w", id, ErrNotFound)
+			}
+			if err := ob.Put(idKey(id), v); err != nil {
+				return err
+			}
+			if done[id] {
+				if err := pb.Delete(idKey(id)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// Alerts calls fn for the most recent alerts, newest first, until fn
+// returns false or limit alerts were passed (limit <= 0: all).
+func (d *DB) Alerts(limit int, fn func(id uint64, data []byte, pending bool) bool) error {
+	return d.db.View(func(tx *bolt.Tx) error {
+		pb := tx.Bucket(bktPending)
+		c := tx.Bucket(bktOutbox).Cursor()
+		n := 0
+		for k, v := c.Last(); k != nil && (limit <= 0 || n < limit); k, v = c.Prev() {
+			n++
+			if !fn(binary.BigEndian.Uint64(k), append([]byte(nil), v...), pb.Get(k) != nil) {
+				break
+			}
+		}
+		return nil
+	})
+}
+
+// PruneAlerts deletes the oldest delivered alerts beyond the newest keep,
+// so the history stays bounded. Pending alerts are never deleted.
+func (d *DB) PruneAlerts(keep int) (int, error) {
+	deleted := 0
+	err := d.db.Update(func(tx *bolt.Tx) error {
+		ob, pb := tx.Bucket(bktOutbox), tx.Bucket(bktPending)
+		excess := ob.Stats().KeyN - keep
+		c := ob.Cursor()
+		for k, _ := c.First(); k != nil && deleted < excess; {
+			if pb.Get(k) != nil {
+				k, _ = c.Next()
+				continue
+			}
+			next := append([]byte(nil), k...)
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			deleted++
+			k, _ = c.Seek(next)
+		}
+		return nil
+	})
+	return deleted, err
+}
