@@ -26,6 +26,7 @@ type Config struct {
 	Ban       BanConfig       `toml:"ban"`
 	Firewall  FirewallConfig  `toml:"firewall"`
 	State     StateConfig     `toml:"state"`
+	Alerts    AlertsConfig    `toml:"alerts"`
 }
 
 type LogConfig struct {
@@ -77,6 +78,7 @@ func defaultConfig() Config {
 			Remember: Duration(30 * 24 * time.Hour)},
 		Firewall: FirewallConfig{Backend: "nftables", Table: "sshguard-go", Priority: -10},
 		State:    StateConfig{DB: "/var/lib/sshguard-go/state.db", Socket: "/run/sshguard-go/control.sock"},
+		Alerts:   defaultAlerts(),
 	}
 }
 
@@ -202,6 +204,7 @@ func (c Config) Validate() error {
 	if c.Firewall.Table == "" {
 		bad("firewall.table", "must not be empty")
 	}
+	c.Alerts.validate(bad)
 	return errors.Join(errs...)
 }
 

@@ -66,7 +66,11 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		want       []string
 	}{
 		{"unknown key", "[detection]\nthreshold = 5\nthreshhold = 4\n", []string{":3:", `"detection.threshhold"`}},
-		{"unknown table", "[alerts]\nx = 1\n", []string{":1:", "alerts"}},
+		{"unknown table", "[alert]\nx = 1\n", []string{":1:", "alert"}},
+		{"unknown alert key", "[alerts.email]\nhost = \"m\"\npasword = \"x\"\n", []string{":3:", `"alerts.email.pasword"`}},
+		{"bad severity", "[alerts.sms]\nmin_severity = \"urgent\"\naccount_sid = \"AC1\"\nauth_token = \"t\"\nfrom = \"+1\"\nto = [\"+2\"]\n", []string{"alerts.sms.min_severity", "urgent"}},
+		{"bad hours", "[alerts]\nworking_hours = \"8-18\"\n", []string{"alerts.working_hours"}},
+		{"two secrets", "[alerts.email]\nhost = \"m\"\nfrom = \"a@b\"\nto = [\"c@d\"]\npassword = \"x\"\npassword_file = \"/f\"\n", []string{"alerts.email.password", "not both"}},
 		{"bad duration", "[ban]\n\nban_time = \"ten minutes\"\n", []string{":3:", "ban_time", "invalid duration"}},
 		{"wrong type", "[detection]\nthreshold = \"five\"\n", []string{":2:", "threshold"}},
 		{"out of range", "[detection]\nipv6_prefix = 200\n", []string{"detection.ipv6_prefix", "16..128"}},

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"syscall"
 	"time"
@@ -16,6 +17,7 @@ import (
 	sdaemon "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/spf13/cobra"
 
+	"sshguard-go/internal/alert"
 	"sshguard-go/internal/ban"
 	"sshguard-go/internal/control"
 	"sshguard-go/internal/detect"
@@ -162,8 +164,9 @@ func (l logFirewall) Unban(ps []netip.Prefix) error {
 	return nil
 }
 
-// engineConfig maps the configuration file onto the engine's settings.
-func engineConfig(cfg Config) engine.Config {
+// engineConfig maps the configuration file onto the engine's settings;
+// wake is called when an alert was written.
+func engineConfig(cfg Config, wake func()) engine.Config {
 	d, b := cfg.Detection, cfg.Ban
 	probe := d.ProbeWeight
 	if probe == 0 {
@@ -174,6 +177,7 @@ func engineConfig(cfg Config) engine.Config {
 		Window: ban.WindowConfig{Window: time.Duration(d.Window), Threshold: d.Threshold, MaxTracked: d.MaxTracked},
 		Policy: ban.Policy{BanTime: time.Duration(b.BanTime), Factor: b.Factor, MaxBanTime: time.Duration(b.MaxBanTime),
 			Remember: time.Duration(b.Remember), PermanentAfter: b.PermanentAfter},
+		Alerts: cfg.Alerts.policy(), Wake: wake,
 	}
 }
 
@@ -240,12 +244,18 @@ func runDaemon(ctx context.Context, cfg Config, o daemonOpts) error {
 		fw = nft
 	}
 	warn := func(msg string) { log.Warn(msg) }
+	warnSecrets(o.config, cfg, warn)
+	chans, err := cfg.Alerts.channels()
+	if err != nil {
+		return &exitError{2, fmt.Errorf("alerts: %w", err)}
+	}
+	worker := alert.NewWorker(cfg.Alerts.workerConfig(), db, chans, nil, log)
 	g := &guard{db: db, config: cfg.allowPrefixes(ctx, warn), started: time.Now(), events: map[string]int64{}}
 	allow, err := g.allowlist()
 	if err != nil {
 		return err
 	}
-	g.eng = engine.New(engineConfig(cfg), db, fw, allow, nil, log)
+	g.eng = engine.New(engineConfig(cfg, worker.Wake), db, fw, allow, nil, log)
 	n, err := g.eng.Restore()
 	if err != nil {
 		return err
@@ -269,6 +279,22 @@ func runDaemon(ctx context.Context, cfg Config, o daemonOpts) error {
 		defer wg.Done()
 		src.maintain(ctx, nft)
 	}()
+	if len(chans) > 0 {
+		names := make([]string, len(chans))
+		for i, c := range chans {
+			names[i] = c.Name()
+		}
+		log.Info("alerts", "channels", names)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			worker.Run(ctx)
+		}()
+		go func() {
+			defer wg.Done()
+			dailyReports(ctx, db, cfg.Alerts, worker, log)
+		}()
+	}
 	sdaemon.SdNotify(false, sdaemon.SdNotifyReady)
 
 	hup := make(chan os.Signal, 1)
@@ -286,11 +312,14 @@ func runDaemon(ctx context.Context, cfg Config, o daemonOpts) error {
 				if c, err := effectiveConfigAgain(o); err != nil {
 					log.Error("reload: configuration not changed", "err", err)
 				} else {
-					if !g.eng.Reconfigure(engineConfig(c)) {
+					if !g.eng.Reconfigure(engineConfig(c, worker.Wake)) {
 						log.Warn("reload: the new threshold needs more remembered attempts than this run allocated; it takes full effect at the next start")
 					}
 					if c.Log != cfg.Log || c.Firewall != cfg.Firewall || c.State != cfg.State {
 						log.Warn("reload: [log], [firewall] and [state] changes take effect at the next start")
+					}
+					if !reflect.DeepEqual(c.Alerts.masked(), cfg.Alerts.masked()) {
+						log.Warn("reload: alert rules changed now; channel settings and the daily report take effect at the next start")
 					}
 					g.mu.Lock()
 					g.config = c.allowPrefixes(ctx, warn)
@@ -311,6 +340,9 @@ func runDaemon(ctx context.Context, cfg Config, o daemonOpts) error {
 	cancel()
 	wg.Wait()
 	src.savePosition()
+	if err := g.eng.FlushCounts(); err != nil {
+		log.Error("save counts", "err", err)
+	}
 	sdaemon.SdNotify(false, sdaemon.SdNotifyStopping)
 	if errors.Is(err, context.Canceled) {
 		log.Info("stopped")
@@ -391,11 +423,8 @@ func (s *source) handle(r *detect.Record) {
 	s.g.mu.Lock()
 	s.g.events[r.Kind.String()]++
 	s.g.mu.Unlock()
-	if r.Kind == detect.KindSuccess {
-		s.log.Info("login", "user", r.User, "from", r.Client(), "method", r.Method)
-	}
 	if _, err := s.g.eng.Handle(r); err != nil {
-		s.log.Error("ban failed", "err", err)
+		s.log.Error("handle event", "err", err)
 	}
 }
 
@@ -414,6 +443,9 @@ func (s *source) maintain(ctx context.Context, nft *ban.NFTSet) {
 		case <-tick.C:
 		}
 		s.savePosition()
+		if err := s.g.eng.FlushCounts(); err != nil {
+			s.log.Error("save counts", "err", err)
+		}
 		s.mu.Lock()
 		if s.scan.Corr.Pending() > 0 && time.Since(s.last) > 2*time.Second {
 			s.scan.Flush(s.handle)

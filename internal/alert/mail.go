@@ -24,7 +24,9 @@ type MailConfig struct {
 	From     string
 	To       []string
 	CAFile   string // PEM certificates to trust besides the system's
-	Timeout  time.Duration
+	// SubjectPrefix replaces the subject's "[host]"; empty keeps it.
+	SubjectPrefix string
+	Timeout       time.Duration
 }
 
 // Mailer sends alerts as email with a text and an HTML part.
@@ -106,7 +108,11 @@ func (m *Mailer) Send(ctx context.Context, r Rendered) error {
 	if err := msg.To(m.cfg.To...); err != nil {
 		return &PermanentError{fmt.Errorf("email: to: %w", err)}
 	}
-	msg.Subject(r.Subject)
+	if m.cfg.SubjectPrefix != "" {
+		msg.Subject(m.cfg.SubjectPrefix + " " + r.Gist)
+	} else {
+		msg.Subject(r.Subject)
+	}
 	msg.SetDate()
 	msg.SetMessageIDWithValue(r.ID + ".sshguard-go@" + hostPart(m.cfg.From))
 	msg.SetGenHeader("X-Sshguard-Kind", string(r.Kind))

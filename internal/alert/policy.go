@@ -56,6 +56,12 @@ func (p *Policy) BanMessage(b Ban, at time.Time) *Message {
 	return p.route(m)
 }
 
+// ReportMessage returns the daily report as an info alert, or nil if no
+// channel takes reports.
+func (p *Policy) ReportMessage(r Report, at time.Time) *Message {
+	return p.route(&Message{Kind: KindReport, Severity: Info, Time: at, Host: p.Host, Report: &r})
+}
+
 // LoginMessage returns the alert for a login, or nil if the same user
 // logged in from the same address within the de-duplication time, or no
 // channel takes it. A login is info; each of these raises it a level:

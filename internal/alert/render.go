@@ -16,7 +16,8 @@ type Rendered struct {
 	ID       string // unique per message and channel (the email Message-ID's left part)
 	Kind     Kind
 	Severity Severity
-	Subject  string   // one line, with the host name and the gist
+	Subject  string   // one line: "[host] " and the gist
+	Gist     string   // the subject without the host
 	Text     string   // the plain text body
 	HTML     string   // the same as HTML
 	Short    string   // for SMS: one line, at most 300 bytes
@@ -213,14 +214,15 @@ func render(host, subject string, body []string) (text, html string) {
 
 // Render renders m; id makes the rendering unique (outbox id and channel).
 func Render(m *Message, id string) Rendered {
-	subject := "[" + m.Host + "] " + gist(m)
+	g := gist(m)
+	subject := "[" + m.Host + "] " + g
 	body := lines(m)
 	text, html := render(m.Host, subject, body)
-	short := m.Host + ": " + gist(m)
+	short := m.Host + ": " + g
 	if len(m.Reasons) > 0 {
 		short += " - " + strings.Join(m.Reasons, "; ")
 	}
-	return Rendered{ID: id, Kind: m.Kind, Severity: m.Severity, Subject: subject, Text: text, HTML: html,
+	return Rendered{ID: id, Kind: m.Kind, Severity: m.Severity, Subject: subject, Gist: g, Text: text, HTML: html,
 		Short: clean(short, 300), Data: m}
 }
 
@@ -251,9 +253,10 @@ func RenderDigest(host string, bans []*Message, id string) Rendered {
 			first.Format(time.DateTime), last.Format(time.DateTime)),
 		"Users tried: " + strings.Join(top, ", "), "",
 	}
-	subject := fmt.Sprintf("[%s] %d bans (digest)", host, len(bans))
+	g := fmt.Sprintf("%d bans (digest)", len(bans))
+	subject := "[" + host + "] " + g
 	text, html := render(host, subject, append(head, body...))
-	return Rendered{ID: id, Kind: KindBan, Severity: Warning, Subject: subject, Text: text, HTML: html,
+	return Rendered{ID: id, Kind: KindBan, Severity: Warning, Subject: subject, Gist: g, Text: text, HTML: html,
 		Short: clean(fmt.Sprintf("%s: %d bans between %s and %s", host, len(bans), first.Format(time.TimeOnly), last.Format(time.TimeOnly)), 300)}
 }
 

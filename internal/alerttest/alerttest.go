@@ -320,4 +320,3 @@ func selfSigned(t testing.TB) (tls.Certificate, string) {
 	}
 	return cert, path
 }
-

@@ -151,6 +151,14 @@ func (w *Window) Add(p netip.Prefix, t time.Time, weight float64) (sum float64, 
 	}
 	times[pos] = uint32(sec)
 	wts[pos] = uint8(min(255, math.Round(weight*weightUnit)))
+	total := w.total(i, sec)
+	return float64(total) / weightUnit, total >= w.threshold
+}
+
+// total is entry i's weight in the window ending at second sec.
+func (w *Window) total(i uint32, sec int64) uint32 {
+	e := w.ent(i)
+	times, wts := w.events(i)
 	var total uint32
 	for j := 0; j < int(e.n); j++ {
 		s := (int(e.head) + j) % w.slots
@@ -158,7 +166,17 @@ func (w *Window) Add(p netip.Prefix, t time.Time, weight float64) (sum float64, 
 			total += uint32(wts[s])
 		}
 	}
-	return float64(total) / weightUnit, total >= w.threshold
+	return total
+}
+
+// Sum returns p's weighted attempts in the window ending at t, without
+// adding one (0 when p is not tracked).
+func (w *Window) Sum(p netip.Prefix, t time.Time) float64 {
+	i, ok := w.index[keyOf(p)]
+	if !ok {
+		return 0
+	}
+	return float64(w.total(i, max(t.Unix()-w.base, 0))) / weightUnit
 }
 
 // Reset forgets p's attempts (after a ban, or an unban: the next typo must

@@ -153,3 +153,20 @@ func peakRSS() int64 {
 	}
 	return 0
 }
+
+func TestWindowSum(t *testing.T) {
+	w := NewWindow(WindowConfig{Window: time.Minute, Threshold: 5})
+	p := netip.MustParsePrefix("192.0.2.1/32")
+	at := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	if s := w.Sum(p, at); s != 0 {
+		t.Fatalf("untracked sum %g", s)
+	}
+	w.Add(p, at, 1)
+	w.Add(p, at.Add(30*time.Second), 1)
+	if s := w.Sum(p, at.Add(40*time.Second)); s != 2 {
+		t.Fatalf("sum %g, want 2", s)
+	}
+	if s := w.Sum(p, at.Add(80*time.Second)); s != 1 {
+		t.Fatalf("sum after the first left the window %g, want 1", s)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -57,6 +58,27 @@ type Status struct {
 	Events     map[string]int64 `json:"events"`
 }
 
+// AlertInfo is an alert as `sshguard-go alerts` lists it.
+type AlertInfo struct {
+	ID         uint64                  `json:"id"`
+	Time       time.Time               `json:"time"`
+	Kind       string                  `json:"kind"`
+	Severity   string                  `json:"severity"`
+	Subject    string                  `json:"subject"`
+	Pending    bool                    `json:"pending"`
+	Deliveries map[string]DeliveryInfo `json:"deliveries"`
+}
+
+// DeliveryInfo is one channel's delivery state of an alert.
+type DeliveryInfo struct {
+	State    string    `json:"state"` // pending, sent, failed, expired
+	Attempts int       `json:"attempts"`
+	Sent     time.Time `json:"sent,omitzero"`
+	Next     time.Time `json:"next,omitzero"`
+	Digest   bool      `json:"digest,omitempty"`
+	Error    string    `json:"error,omitempty"`
+}
+
 // BanRequest asks for a ban.
 type BanRequest struct {
 	Prefix netip.Prefix  `json:"prefix"`
@@ -73,6 +95,9 @@ type Backend interface {
 	AllowRemove(netip.Prefix) error
 	AllowList() ([]AllowInfo, error)
 	Status() (Status, error)
+	// Alerts returns the newest alerts (at most limit; only those still
+	// to be delivered if pending).
+	Alerts(pending bool, limit int) ([]AlertInfo, error)
 }
 
 // ErrNotFound is returned (and sent as 404) when a ban or allowlist entry
@@ -149,6 +174,15 @@ func Handler(b Backend) http.Handler {
 	})
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		v, err := b.Status()
+		reply(w, v, err)
+	})
+	mux.HandleFunc("GET /v1/alerts", func(w http.ResponseWriter, r *http.Request) {
+		limit, err := strconv.Atoi(r.URL.Query().Get("limit"))
+		if err != nil {
+			http.Error(w, "bad limit", http.StatusBadRequest)
+			return
+		}
+		v, err := b.Alerts(r.URL.Query().Get("pending") == "1", limit)
 		reply(w, v, err)
 	})
 	return mux
@@ -259,6 +293,15 @@ func (c *Client) AllowRemove(p netip.Prefix) error {
 func (c *Client) AllowList() ([]AllowInfo, error) {
 	var v []AllowInfo
 	return v, c.do("GET", "/v1/allow", nil, &v)
+}
+
+func (c *Client) Alerts(pending bool, limit int) ([]AlertInfo, error) {
+	var v []AlertInfo
+	p := "0"
+	if pending {
+		p = "1"
+	}
+	return v, c.do("GET", "/v1/alerts?pending="+p+"&limit="+strconv.Itoa(limit), nil, &v)
 }
 
 func (c *Client) Status() (Status, error) {

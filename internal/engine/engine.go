@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"sshguard-go/internal/alert"
 	"sshguard-go/internal/ban"
 	"sshguard-go/internal/detect"
 	"sshguard-go/internal/store"
@@ -32,6 +33,12 @@ type Config struct {
 	V6Bits        int     // ban key length for IPv6; default 64
 	Window        ban.WindowConfig
 	Policy        ban.Policy
+	// Alerts decides the alerts written to the outbox with each ban and
+	// login; nil writes none.
+	Alerts *alert.Policy
+	// Wake, if set, is called after an alert was written (the delivery
+	// worker's Wake).
+	Wake func()
 }
 
 // Engine decides bans. It is safe for concurrent use.
@@ -42,10 +49,11 @@ type Engine struct {
 	now func() time.Time
 	log *slog.Logger
 
-	mu    sync.Mutex // guards everything below
-	win   *ban.Window
-	allow *ban.Allowlist
-	ev    map[netip.Prefix]*evidence
+	mu     sync.Mutex // guards everything below
+	win    *ban.Window
+	allow  *ban.Allowlist
+	ev     map[netip.Prefix]*evidence
+	counts map[time.Time]*store.Counts // per hour, until FlushCounts
 }
 
 // evidence is what a ban will say about its key.
@@ -78,15 +86,14 @@ func New(cfg Config, db *store.DB, fw Firewall, allow *ban.Allowlist, now func()
 	if allow == nil {
 		allow = ban.NewAllowlist()
 	}
-	return &Engine{cfg: cfg, db: db, fw: fw, now: now, log: log, win: ban.NewWindow(cfg.Window), allow: allow, ev: map[netip.Prefix]*evidence{}}
+	return &Engine{cfg: cfg, db: db, fw: fw, now: now, log: log, win: ban.NewWindow(cfg.Window), allow: allow, ev: map[netip.Prefix]*evidence{},
+		counts: map[time.Time]*store.Counts{}}
 }
 
-// Handle counts r and bans its client when it crosses the threshold. It
-// returns the new ban, or nil.
+// Handle counts r (for the hourly counts, and its attempt for its client),
+// records and alerts a login, and bans r's client when it crosses the
+// threshold. It returns the new ban, or nil.
 func (e *Engine) Handle(r *detect.Record) (*store.Ban, error) {
-	if r.Counted == 0 || !r.Addr.IsValid() {
-		return nil, nil
-	}
 	e.mu.Lock()
 	var w float64
 	switch r.Kind {
@@ -95,7 +102,15 @@ func (e *Engine) Handle(r *detect.Record) (*store.Ban, error) {
 	case detect.KindProbe:
 		w = e.cfg.ProbeWeight
 	}
-	if w <= 0 {
+	if r.Counted == 0 {
+		w = 0
+	}
+	e.count(r, w)
+	if r.Kind == detect.KindSuccess && r.Addr.IsValid() {
+		e.mu.Unlock()
+		return nil, e.login(r)
+	}
+	if w <= 0 || !r.Addr.IsValid() {
 		e.mu.Unlock()
 		return nil, nil
 	}
@@ -174,11 +189,90 @@ func (e *Engine) ban(key netip.Prefix, reason string, attempts float64, users, l
 	if err := e.fw.Ban([]ban.Element{{Prefix: key, Timeout: d}}); err != nil {
 		return nil, fmt.Errorf("ban %s: %w", key, err)
 	}
-	if err := e.db.RecordBan(b); err != nil {
+	e.mu.Lock()
+	pol, wake := e.cfg.Alerts, e.cfg.Wake
+	e.mu.Unlock()
+	id, err := e.db.RecordBanAlert(b, func(b *store.Ban) []byte {
+		if pol == nil {
+			return nil
+		}
+		a := alert.Ban{Prefix: b.Prefix, Attempts: b.Attempts, Users: b.Users, Duration: d, Nth: b.Count, Reason: b.Reason}
+		if len(b.Evidence) > 0 {
+			a.First, a.Last = b.Evidence[0], b.Evidence[len(b.Evidence)-1]
+		}
+		return pol.BanMessage(a, b.Start).Marshal()
+	})
+	if err != nil {
 		return nil, fmt.Errorf("ban %s: %w", key, err)
+	}
+	if id != 0 && wake != nil {
+		wake()
 	}
 	e.log.Info("banned", "prefix", key.String(), "for", durationText(d), "nth", b.Count, "reason", reason, "users", users)
 	return b, nil
+}
+
+// login records a successful login and writes its alert in the same
+// transaction. The alert says how many failed attempts the client made in
+// the current window (a brute force that may have succeeded).
+func (e *Engine) login(r *detect.Record) error {
+	at := r.Time
+	now := e.now()
+	if at.IsZero() || at.After(now) {
+		at = now
+	}
+	e.mu.Lock()
+	failed := e.win.Sum(ban.ClientKey(r.Addr, e.cfg.V4Bits, e.cfg.V6Bits), at)
+	pol, wake := e.cfg.Alerts, e.cfg.Wake
+	e.mu.Unlock()
+	l := store.Login{Time: at, User: strings.Clone(r.User), Addr: r.Addr, Method: strings.Clone(r.Method), Key: strings.Clone(r.Key)}
+	id, err := e.db.RecordLogin(l, func(h store.LoginHistory) []byte {
+		if pol == nil {
+			return nil
+		}
+		a := alert.Login{Time: l.Time, User: l.User, Addr: l.Addr, Method: l.Method, Key: l.Key, Failed: failed}
+		return pol.LoginMessage(a, alert.History{LastFromAddr: h.LastFromAddr, SeenNet: h.SeenNet}, at).Marshal()
+	})
+	if err != nil {
+		return fmt.Errorf("record login of %q from %s: %w", l.User, l.Addr, err)
+	}
+	e.log.Info("login", "user", l.User, "from", l.Addr.String(), "method", l.Method, "failed_before", failed, "alert", id != 0)
+	if id != 0 && wake != nil {
+		wake()
+	}
+	return nil
+}
+
+// count adds r to the counts of its hour. e.mu is held.
+func (e *Engine) count(r *detect.Record, weight float64) {
+	at := r.Time
+	if at.IsZero() {
+		at = e.now()
+	}
+	h := at.Truncate(time.Hour)
+	c := e.counts[h]
+	if c == nil {
+		c = &store.Counts{}
+		e.counts[h] = c
+	}
+	addr := ""
+	if r.Addr.IsValid() {
+		addr = r.Addr.String()
+	}
+	c.Add(r.Kind.String(), addr, r.User, weight)
+}
+
+// FlushCounts adds the counts gathered since the last flush to the store.
+func (e *Engine) FlushCounts() error {
+	e.mu.Lock()
+	counts := e.counts
+	e.counts = map[time.Time]*store.Counts{}
+	e.mu.Unlock()
+	var errs []error
+	for h, c := range counts {
+		errs = append(errs, e.db.AddCounts(h, *c))
+	}
+	return errors.Join(errs...)
 }
 
 // Ban bans p now, for d (0: permanent; negative: by policy), as an

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"net/netip"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -134,9 +135,15 @@ func (c *Counts) Merge(o Counts) {
 	}
 }
 
+// bounded returns the key to count k under: k itself if present, a copy
+// of it (k may point into a reused buffer) while there is room, else
+// "other".
 func bounded[V any](m map[string]V, k string) string {
-	if _, ok := m[k]; ok || len(m) < MaxCountKeys {
+	if _, ok := m[k]; ok {
 		return k
+	}
+	if len(m) < MaxCountKeys {
+		return strings.Clone(k)
 	}
 	return "other"
 }

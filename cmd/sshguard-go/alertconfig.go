@@ -1,0 +1,289 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"sshguard-go/internal/alert"
+)
+
+// AlertsConfig is the [alerts] table: the rules, and one sub-table per
+// channel. A channel is on when its address is set (email.host,
+// sms.account_sid, webhook.url).
+type AlertsConfig struct {
+	Hostname       string        `toml:"hostname"`
+	DedupeLogins   Duration      `toml:"dedupe_logins"`
+	WorkingHours   string        `toml:"working_hours"`
+	WorkingDays    []string      `toml:"working_days"`
+	Timezone       string        `toml:"timezone"`
+	FloodRate      int           `toml:"flood_rate"`
+	FloodWindow    Duration      `toml:"flood_window"`
+	DigestInterval Duration      `toml:"digest_interval"`
+	RetryMin       Duration      `toml:"retry_min"`
+	RetryMax       Duration      `toml:"retry_max"`
+	MaxAge         Duration      `toml:"max_age"`
+	History        int           `toml:"history"`
+	DailyReport    bool          `toml:"daily_report"`
+	ReportHour     int           `toml:"report_hour"`
+	Email          EmailConfig   `toml:"email"`
+	SMS            SMSConfig     `toml:"sms"`
+	Webhook        WebhookConfig `toml:"webhook"`
+}
+
+type EmailConfig struct {
+	Host          string   `toml:"host"`
+	Port          int      `toml:"port"`
+	TLS           string   `toml:"tls"`
+	Auth          string   `toml:"auth"`
+	Username      string   `toml:"username"`
+	Password      string   `toml:"password"`
+	PasswordFile  string   `toml:"password_file"`
+	From          string   `toml:"from"`
+	To            []string `toml:"to"`
+	CAFile        string   `toml:"ca_file"`
+	SubjectPrefix string   `toml:"subject_prefix"`
+	Kinds         []string `toml:"kinds"`
+	MinSeverity   string   `toml:"min_severity"`
+}
+
+type SMSConfig struct {
+	AccountSID          string   `toml:"account_sid"`
+	AuthToken           string   `toml:"auth_token"`
+	AuthTokenFile       string   `toml:"auth_token_file"`
+	From                string   `toml:"from"`
+	MessagingServiceSID string   `toml:"messaging_service_sid"`
+	To                  []string `toml:"to"`
+	BaseURL             string   `toml:"base_url"`
+	Kinds               []string `toml:"kinds"`
+	MinSeverity         string   `toml:"min_severity"`
+}
+
+type WebhookConfig struct {
+	URL         string            `toml:"url"`
+	URLFile     string            `toml:"url_file"`
+	Headers     map[string]string `toml:"headers"`
+	Kinds       []string          `toml:"kinds"`
+	MinSeverity string            `toml:"min_severity"`
+}
+
+func defaultAlerts() AlertsConfig {
+	all := []string{"ban", "login", "report"}
+	return AlertsConfig{
+		DedupeLogins: Duration(5 * time.Minute), WorkingDays: []string{"mon", "tue", "wed", "thu", "fri"}, Timezone: "Local",
+		FloodRate: 10, FloodWindow: Duration(time.Minute), DigestInterval: Duration(15 * time.Minute),
+		RetryMin: Duration(10 * time.Second), RetryMax: Duration(10 * time.Minute), MaxAge: Duration(24 * time.Hour),
+		History: 10000, ReportHour: 7,
+		Email:   EmailConfig{TLS: "starttls", To: []string{}, Kinds: all, MinSeverity: "info"},
+		SMS:     SMSConfig{To: []string{}, BaseURL: "https://api.twilio.com", Kinds: []string{"login"}, MinSeverity: "info"},
+		Webhook: WebhookConfig{Headers: map[string]string{}, Kinds: []string{"ban", "login"}, MinSeverity: "info"},
+	}
+}
+
+func (a AlertsConfig) validate(bad func(key, format string, args ...any)) {
+	route := func(table string, kinds []string, sev string) {
+		for _, k := range kinds {
+			if !slices.Contains(alert.Kinds, alert.Kind(k)) {
+				bad("alerts."+table+".kinds", "%q is not one of ban, login, report", k)
+			}
+		}
+		if _, err := alert.ParseSeverity(sev); err != nil {
+			bad("alerts."+table+".min_severity", "%v", err)
+		}
+	}
+	secret := func(key, v, file string) {
+		if v != "" && file != "" {
+			bad(key, "set %s or %s_file, not both", key[strings.LastIndex(key, ".")+1:], key[strings.LastIndex(key, ".")+1:])
+		}
+	}
+	if a.WorkingHours != "" {
+		if _, err := alert.ParseWorkingHours(a.WorkingHours, a.WorkingDays, a.Timezone); err != nil {
+			bad("alerts.working_hours", "%v", err)
+		}
+	}
+	if _, err := time.LoadLocation(zoneName(a.Timezone)); err != nil {
+		bad("alerts.timezone", "%v", err)
+	}
+	if a.FloodRate < 1 {
+		bad("alerts.flood_rate", "must be at least 1, is %d", a.FloodRate)
+	}
+	for key, d := range map[string]Duration{"flood_window": a.FloodWindow, "digest_interval": a.DigestInterval,
+		"retry_min": a.RetryMin, "retry_max": a.RetryMax, "max_age": a.MaxAge, "dedupe_logins": a.DedupeLogins} {
+		if d <= 0 {
+			bad("alerts."+key, "must be above 0")
+		}
+	}
+	if a.RetryMax < a.RetryMin {
+		bad("alerts.retry_max", "must be at least alerts.retry_min")
+	}
+	if a.ReportHour < 0 || a.ReportHour > 23 {
+		bad("alerts.report_hour", "must be 0..23, is %d", a.ReportHour)
+	}
+	if a.History < 100 {
+		bad("alerts.history", "must be at least 100, is %d", a.History)
+	}
+	if e := a.Email; e.Host != "" {
+		if e.From == "" || len(e.To) == 0 {
+			bad("alerts.email", "from and to are required when host is set")
+		}
+		if !slices.Contains([]string{"starttls", "tls", "none"}, e.TLS) {
+			bad("alerts.email.tls", "must be starttls, tls or none, is %q", e.TLS)
+		}
+		if !slices.Contains([]string{"", "plain", "login"}, e.Auth) {
+			bad("alerts.email.auth", "must be plain or login, is %q", e.Auth)
+		}
+		secret("alerts.email.password", e.Password, e.PasswordFile)
+		route("email", e.Kinds, e.MinSeverity)
+	}
+	if s := a.SMS; s.AccountSID != "" {
+		if len(s.To) == 0 || (s.AuthToken == "" && s.AuthTokenFile == "") {
+			bad("alerts.sms", "auth_token (or auth_token_file) and to are required when account_sid is set")
+		}
+		if (s.From == "") == (s.MessagingServiceSID == "") {
+			bad("alerts.sms", "set exactly one of from and messaging_service_sid")
+		}
+		secret("alerts.sms.auth_token", s.AuthToken, s.AuthTokenFile)
+		route("sms", s.Kinds, s.MinSeverity)
+	}
+	if w := a.Webhook; w.URL != "" || w.URLFile != "" {
+		secret("alerts.webhook.url", w.URL, w.URLFile)
+		if u, err := url.Parse(w.URL); w.URL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https")) {
+			bad("alerts.webhook.url", "must be an http:// or https:// URL")
+		}
+		route("webhook", w.Kinds, w.MinSeverity)
+	}
+}
+
+func zoneName(z string) string {
+	if z == "" {
+		return "Local"
+	}
+	return z
+}
+
+// host is the name alerts carry.
+func (a AlertsConfig) host() string {
+	if a.Hostname != "" {
+		return a.Hostname
+	}
+	h, err := os.Hostname()
+	if err != nil {
+		return "localhost"
+	}
+	return h
+}
+
+// readSecret returns v, or the trimmed content of file when file is set.
+func readSecret(key, v, file string) (string, error) {
+	if file == "" {
+		return v, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("%s_file: %w", key, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// policy returns the alert rules; the configuration is validated.
+func (a AlertsConfig) policy() *alert.Policy {
+	p := &alert.Policy{Host: a.host(), Dedupe: time.Duration(a.DedupeLogins)}
+	if a.WorkingHours != "" {
+		p.Hours, _ = alert.ParseWorkingHours(a.WorkingHours, a.WorkingDays, a.Timezone)
+	}
+	add := func(name string, kinds []string, sev string) {
+		r := alert.Route{Channel: name}
+		r.MinSeverity, _ = alert.ParseSeverity(sev)
+		for _, k := range kinds {
+			r.Kinds = append(r.Kinds, alert.Kind(k))
+		}
+		p.Routes = append(p.Routes, r)
+	}
+	if a.Email.Host != "" {
+		add("email", a.Email.Kinds, a.Email.MinSeverity)
+	}
+	if a.SMS.AccountSID != "" {
+		add("sms", a.SMS.Kinds, a.SMS.MinSeverity)
+	}
+	if a.Webhook.URL != "" || a.Webhook.URLFile != "" {
+		add("webhook", a.Webhook.Kinds, a.Webhook.MinSeverity)
+	}
+	return p
+}
+
+// channels builds the configured channels, reading secrets from files.
+func (a AlertsConfig) channels() ([]alert.Channel, error) {
+	var out []alert.Channel
+	if e := a.Email; e.Host != "" {
+		pw, err := readSecret("alerts.email.password", e.Password, e.PasswordFile)
+		if err != nil {
+			return nil, err
+		}
+		m, err := alert.NewMailer(alert.MailConfig{Host: e.Host, Port: e.Port, TLS: e.TLS, Auth: e.Auth, Username: e.Username,
+			Password: pw, From: e.From, To: e.To, CAFile: e.CAFile, SubjectPrefix: e.SubjectPrefix})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	if s := a.SMS; s.AccountSID != "" {
+		tok, err := readSecret("alerts.sms.auth_token", s.AuthToken, s.AuthTokenFile)
+		if err != nil {
+			return nil, err
+		}
+		c, err := alert.NewSMS(alert.SMSConfig{AccountSID: s.AccountSID, AuthToken: tok, From: s.From,
+			MessagingServiceSID: s.MessagingServiceSID, To: s.To, BaseURL: s.BaseURL})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if w := a.Webhook; w.URL != "" || w.URLFile != "" {
+		u, err := readSecret("alerts.webhook.url", w.URL, w.URLFile)
+		if err != nil {
+			return nil, err
+		}
+		c, err := alert.NewWebhook(alert.WebhookConfig{URL: u, Headers: w.Headers})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func (a AlertsConfig) workerConfig() alert.WorkerConfig {
+	return alert.WorkerConfig{Host: a.host(), MaxAge: time.Duration(a.MaxAge), MinBackoff: time.Duration(a.RetryMin),
+		MaxBackoff: time.Duration(a.RetryMax), FloodRate: a.FloodRate, FloodWindow: time.Duration(a.FloodWindow),
+		DigestInterval: time.Duration(a.DigestInterval)}
+}
+
+// hasSecrets reports whether the file itself holds a secret.
+func (a AlertsConfig) hasSecrets() bool {
+	return a.Email.Password != "" || a.SMS.AuthToken != "" || a.Webhook.URL != "" || len(a.Webhook.Headers) > 0
+}
+
+// masked returns a copy with the secrets replaced by "********".
+func (a AlertsConfig) masked() AlertsConfig {
+	const mask = "********"
+	m := a
+	if m.Email.Password != "" {
+		m.Email.Password = mask
+	}
+	if m.SMS.AuthToken != "" {
+		m.SMS.AuthToken = mask
+	}
+	if u, err := url.Parse(m.Webhook.URL); err == nil && m.Webhook.URL != "" {
+		m.Webhook.URL = u.Scheme + "://" + u.Host + "/" + mask
+	}
+	if len(m.Webhook.Headers) > 0 {
+		m.Webhook.Headers = map[string]string{}
+		for k := range a.Webhook.Headers {
+			m.Webhook.Headers[k] = mask
+		}
+	}
+	return m
+}

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"sshguard-go/internal/alerttest"
+	"sshguard-go/internal/control"
+)
+
+// alertConfig is a configuration that sends every alert by email to s,
+// with the password in a file, and retries quickly.
+func alertConfig(t *testing.T, dir string, s *alerttest.SMTP, extra string) string {
+	t.Helper()
+	pw := filepath.Join(dir, "smtp-password")
+	if err := os.WriteFile(pw, []byte(s.Password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`[detection]
+threshold = 3
+[firewall]
+backend = "none"
+[alerts]
+hostname = "web-01"
+retry_min = "200ms"
+retry_max = "1s"
+[alerts.email]
+host = %q
+port = %d
+username = %q
+password_file = %q
+from = "sshguard-go@web-01.example.org"
+to = ["admin@example.org"]
+ca_file = %q
+%s`, s.Host, s.Port, s.User, pw, s.CAFile, extra)
+	p := filepath.Join(dir, "sshguard-go.toml")
+	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// daemon runs `sshguard-go run` (the test binary as the program) on a
+// log file, with no firewall; no root needed.
+type daemon struct {
+	t    *testing.T
+	dir  string
+	self string
+	cmd  *exec.Cmd
+}
+
+func (d *daemon) sg(args ...string) (string, error) {
+	cmd := exec.Command(d.self, append(args, "--socket", d.dir+"/ctl.sock", "--db", d.dir+"/state.db")...)
+	cmd.Env = append(os.Environ(), "SG_MAIN=1")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func (d *daemon) start() {
+	d.t.Helper()
+	log, _ := os.OpenFile(d.dir+"/daemon.log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	d.cmd = exec.Command(d.self, "run", "--config", d.dir+"/sshguard-go.toml", "--log", d.dir+"/auth.log",
+		"--db", d.dir+"/state.db", "--socket", d.dir+"/ctl.sock")
+	d.cmd.Env = append(os.Environ(), "SG_MAIN=1")
+	d.cmd.Stdout, d.cmd.Stderr = log, log
+	if err := d.cmd.Start(); err != nil {
+		d.t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		if _, err := control.Dial(d.dir + "/ctl.sock"); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b, _ := os.ReadFile(d.dir + "/daemon.log")
+	d.t.Fatalf("daemon did not start:\n%s", b)
+}
+
+func (d *daemon) stop() {
+	if d.cmd == nil {
+		return
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	d.cmd.Wait()
+	d.cmd = nil
+}
+
+// logf appends sshd lines stamped now to the log.
+func (d *daemon) logf(format string, args ...any) {
+	f, err := os.OpenFile(d.dir+"/auth.log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "%s web-01 sshd[%d]: %s\n", time.Now().Format(time.Stamp), 1000+time.Now().Nanosecond()%50000, fmt.Sprintf(format, args...))
+}
+
+func (d *daemon) alerts(pending bool) []control.AlertInfo {
+	d.t.Helper()
+	args := []string{"alerts", "--json"}
+	if pending {
+		args = append(args, "--pending")
+	}
+	out, err := d.sg(args...)
+	if err != nil {
+		d.t.Fatalf("alerts: %v\n%s", err, out)
+	}
+	var list []control.AlertInfo
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		d.t.Fatalf("alerts --json: %v\n%s", err, out)
+	}
+	return list
+}
+
+// waitAlerts waits up to 10 s for n alerts (pending ones if pending).
+func (d *daemon) waitAlerts(n int, pending bool) []control.AlertInfo {
+	d.t.Helper()
+	var list []control.AlertInfo
+	for i := 0; i < 100; i++ {
+		if list = d.alerts(pending); len(list) == n {
+			return list
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b, _ := os.ReadFile(d.dir + "/daemon.log")
+	d.t.Fatalf("%d alerts (pending %v), want %d: %+v\n%s", len(list), pending, n, list, b)
+	return nil
+}
+
+// TestDaemonAlertOutage: the SMTP server is down while 3 bans and 2
+// logins happen, the daemon is restarted in between, the server comes
+// back: every alert arrives exactly once.
+func TestDaemonAlertOutage(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := alerttest.StartSMTP(t, alerttest.Options{})
+	s.Stop()
+	d := &daemon{t: t, dir: t.TempDir(), self: self}
+	alertConfig(t, d.dir, s, "")
+	d.logf("Server listening on 0.0.0.0 port 22.")
+	d.start()
+	defer d.stop()
+	for i := 1; i <= 3; i++ {
+		for _, u := range []string{"root", "admin", "oracle"} {
+			d.logf("Failed password for %s from 203.0.113.%d port %d ssh2", u, i, 40000+i)
+		}
+	}
+	d.waitAlerts(3, true)
+	d.stop() // the daemon restarts while the server is still down
+	d.start()
+	d.logf("Accepted publickey for alice from 198.51.100.4 port 50000 ssh2: ED25519 SHA256:AAAAC3NzaC1lZDI1NTE5AAAAIOMq")
+	d.logf("Accepted password for bob from 198.51.100.5 port 50001 ssh2")
+	list := d.waitAlerts(5, true)
+	for _, a := range list {
+		if e := a.Deliveries["email"]; e.State != "pending" {
+			t.Errorf("alert %d: %+v", a.ID, e)
+		}
+	}
+	if out, _ := d.sg("alerts"); !strings.Contains(out, "email:pending(try") || !strings.Contains(out, "connection refused") {
+		t.Errorf("alerts does not show the retry and its error:\n%s", out)
+	}
+	s.Restart()
+	mails := s.Wait(5, 15*time.Second)
+	time.Sleep(1500 * time.Millisecond) // room for duplicates to show
+	mails = s.Mails()
+	ids := map[string]bool{}
+	var subjects []string
+	for _, m := range mails {
+		ids[m.Header.Get("Message-Id")] = true
+		subjects = append(subjects, m.Header.Get("Subject"))
+	}
+	if len(mails) != 5 || len(ids) != 5 {
+		t.Fatalf("%d mails, %d distinct, want 5 each: %q", len(mails), len(ids), subjects)
+	}
+	all := strings.Join(subjects, "\n")
+	for _, want := range []string{"[web-01] banned 203.0.113.1 (3 failed attempts, root/admin/oracle)", "banned 203.0.113.2 ", "banned 203.0.113.3 ",
+		"[web-01] login: alice from 198.51.100.4 (publickey)", "[web-01] login: bob from 198.51.100.5 (password)"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no mail with %q in:\n%s", want, all)
+		}
+	}
+	d.waitAlerts(0, true)
+	if sent := d.alerts(false); len(sent) != 5 || sent[0].Deliveries["email"].State != "sent" {
+		t.Fatalf("after delivery: %+v", sent)
+	}
+	// The key fingerprint is in the login mail.
+	for _, m := range mails {
+		if strings.Contains(m.Header.Get("Subject"), "alice") && !strings.Contains(m.Text, "SHA256:AAAAC3NzaC1lZDI1NTE5AAAAIOMq") {
+			t.Errorf("login mail without the key:\n%s", m.Text)
+		}
+	}
+}
+
+// TestLoginAlertRules: a repeated login within 5 minutes gives no second
+// alert; a login after failed attempts is high and says so.
+func TestLoginAlertRules(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := alerttest.StartSMTP(t, alerttest.Options{})
+	d := &daemon{t: t, dir: t.TempDir(), self: self}
+	alertConfig(t, d.dir, s, "")
+	d.logf("Server listening on 0.0.0.0 port 22.")
+	d.start()
+	defer d.stop()
+	d.logf("Accepted publickey for alice from 198.51.100.4 port 50000 ssh2: ED25519 SHA256:x")
+	d.logf("Accepted publickey for alice from 198.51.100.4 port 50002 ssh2: ED25519 SHA256:x")
+	d.logf("Failed password for root from 192.0.2.50 port 40000 ssh2")
+	d.logf("Failed password for root from 192.0.2.50 port 40000 ssh2")
+	d.logf("Accepted password for root from 192.0.2.50 port 40000 ssh2")
+	mails := s.Wait(2, 10*time.Second)
+	time.Sleep(time.Second)
+	if mails = s.Mails(); len(mails) != 2 {
+		t.Fatalf("%d mails, want 2", len(mails))
+	}
+	high := mails[1]
+	if !strings.Contains(high.Header.Get("Subject"), "login: root from 192.0.2.50 (password) [HIGH]") ||
+		high.Header.Get("X-Sshguard-Severity") != "high" || !regexp.MustCompile(`after 2 failed attempts`).MatchString(high.Text) {
+		t.Fatalf("brute-force login mail:\n%s\n%s", high.Header.Get("Subject"), high.Text)
+	}
+}
+
+func TestAlertTestCommand(t *testing.T) {
+	s := alerttest.StartSMTP(t, alerttest.Options{})
+	tw := alerttest.StartTwilio(t)
+	dir := t.TempDir()
+	p := alertConfig(t, dir, s, fmt.Sprintf(`[alerts.sms]
+account_sid = %q
+auth_token = %q
+from = "+15005550006"
+to = ["+15551230001"]
+base_url = %q
+`, tw.SID, tw.Token, tw.URL))
+	out, _, err := run(t, "", "alert", "test", "--config", p)
+	if err != nil || !strings.Contains(out, "email: sent") || !strings.Contains(out, "sms: sent") {
+		t.Fatalf("alert test: %v\n%s", err, out)
+	}
+	if m := s.Wait(1, 5*time.Second)[0]; !strings.Contains(m.Header.Get("Subject"), "[web-01] This is a test message") {
+		t.Errorf("test mail subject %q", m.Header.Get("Subject"))
+	}
+	if sms := tw.Messages(); len(sms) != 1 || !strings.Contains(sms[0].Body, "test message") {
+		t.Errorf("test SMS %+v", sms)
+	}
+	tw.FailNext(400, 21211, "The 'To' number +15551230001 is not a valid phone number.")
+	out, _, err = run(t, "", "alert", "test", "--config", p, "--channel", "sms")
+	if code := exitCode(err); code != 1 || !strings.Contains(out, "sms: FAILED") || !strings.Contains(out, "21211") || strings.Contains(out, "email") {
+		t.Fatalf("failing sms: exit %d\n%s", code, out)
+	}
+	s.Stop()
+	out, _, err = run(t, "", "alert", "test", "--config", p, "--channel", "email")
+	if code := exitCode(err); code != 1 || !strings.Contains(out, "email: FAILED") || !strings.Contains(out, "connection refused") {
+		t.Fatalf("SMTP down: exit %d\n%s", code, out)
+	}
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	if ee, ok := err.(*exitError); ok {
+		return ee.code
+	}
+	return -1
+}
