@@ -8,11 +8,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netns"
+
+	"sshguard-go/internal/alerttest"
 	"sshguard-go/internal/control"
 	"sshguard-go/internal/roottest"
 )
@@ -145,6 +149,49 @@ func (l *lab) guess(server, user, bind string) {
 	exec.Command("ip", append(args, server, "true")...).Run()
 }
 
+// login logs in with a password from bind and runs true.
+func (l *lab) login(server, user, password, bind string) (string, error) {
+	out, err := exec.Command("ip", "netns", "exec", l.cli, "timeout", "15", "sshpass", "-p", password, "ssh",
+		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5",
+		"-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no", "-b", bind, "-l", user, server, "true").CombinedOutput()
+	return string(out), err
+}
+
+// listenIn returns a listen function that opens its socket in the named
+// network namespace (the socket stays there; the thread goes back).
+func listenIn(t *testing.T, ns string) func(string) (net.Listener, error) {
+	return func(addr string) (net.Listener, error) {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			return nil, err
+		}
+		defer orig.Close()
+		h, err := netns.GetFromName(ns)
+		if err != nil {
+			return nil, err
+		}
+		defer h.Close()
+		if err := netns.Set(h); err != nil {
+			return nil, err
+		}
+		defer netns.Set(orig)
+		return net.Listen("tcp", addr)
+	}
+}
+
+// alertTables returns the [alerts] part of the configuration alertConfig
+// wrote to dir (the lab keeps its own [detection] and [firewall]).
+func alertTables(t *testing.T, dir string) string {
+	b, err := os.ReadFile(dir + "/sshguard-go.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(b), "[alerts]")
+	return "[alerts]" + rest
+}
+
 // reach reports whether a TCP connection from bind to server port 22 is
 // made within 3 s.
 func (l *lab) reach(server, bind string) bool {
@@ -207,7 +254,10 @@ func TestEndToEnd(t *testing.T) {
 		exec.Command("bash", "../../scripts/lab.sh", "down", l.dir, name).Run()
 	})
 	t.Log("lab up")
-	if err := os.WriteFile(l.dir+"/sshguard-go.toml", []byte("[ban]\nallow = []\n"), 0o600); err != nil {
+	// Alerts go to a real SMTP server listening in the server's namespace.
+	smtpd := alerttest.StartSMTP(t, alerttest.Options{Listen: listenIn(t, l.srv)})
+	alertConfig(t, l.dir, smtpd, "")
+	if err := os.WriteFile(l.dir+"/sshguard-go.toml", []byte("[ban]\nallow = []\n"+alertTables(t, l.dir)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	l.start()
@@ -217,6 +267,14 @@ func TestEndToEnd(t *testing.T) {
 	if !l.reach(server, attacker) {
 		t.Fatal("client cannot reach sshd before any attempt")
 	}
+	// A real successful login arrives as a login alert by email.
+	if out, err := l.login(server, "sgtest", "right-password", friend); err != nil {
+		t.Fatalf("login: %v\n%s", err, out)
+	}
+	mails := smtpd.Wait(1, 10*time.Second)
+	if subj := mails[0].Header.Get("Subject"); !strings.HasPrefix(subj, "[web-01] login: sgtest from "+friend+" (password)") {
+		t.Fatalf("login alert subject %q", subj)
+	}
 	// Five wrong guesses, one with a user name carrying another address.
 	for _, u := range []string{"admin", "x from 10.9.9.9 port 22", "oracle", "test", "guest"} {
 		l.guess(server, u, attacker)
@@ -224,6 +282,20 @@ func TestEndToEnd(t *testing.T) {
 	t.Log("five guesses made")
 	l.waitBan(attacker+"/32", true)
 	t.Log("banned")
+	banMail := false
+	for i := 0; i < 50 && !banMail; i++ {
+		for _, m := range smtpd.Mails() {
+			banMail = banMail || strings.HasPrefix(m.Header.Get("Subject"), "[web-01] banned "+attacker+" (")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !banMail {
+		var subjects []string
+		for _, m := range smtpd.Mails() {
+			subjects = append(subjects, m.Header.Get("Subject"))
+		}
+		t.Errorf("no ban alert mail; got %q", subjects)
+	}
 	if l.reach(server, attacker) {
 		t.Fatal("banned client still connects")
 	}
