@@ -1,0 +1,118 @@
+package store
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func TestOutboxPendingAndPrune(t *testing.T) {
+	d, path := open(t)
+	b := &Ban{Prefix: netip.MustParsePrefix("192.0.2.1/32"), Start: now}
+	id, err := d.RecordBanAlert(b, func(b *Ban) []byte { return fmt.Appendf(nil, `{"nth":%d}`, b.Count) })
+	if err != nil || id != 1 {
+		t.Fatalf("id %d, %v", id, err)
+	}
+	if id, err := d.RecordBanAlert(&Ban{Prefix: b.Prefix, Start: now}, func(*Ban) []byte { return nil }); id != 0 || err != nil {
+		t.Fatalf("no alert: id %d, %v", id, err)
+	}
+	for i := 0; i < 9; i++ {
+		d.Enqueue([]byte(fmt.Sprintf(`{"i":%d}`, i)))
+	}
+	var first string
+	d.Pending(func(id uint64, data []byte) error {
+		if id == 1 {
+			first = string(data)
+		}
+		return nil
+	})
+	if first != `{"nth":1}` {
+		t.Fatalf("the ban's alert %q (its Count must be set in the transaction)", first)
+	}
+	// Deliver all but alert 2; keep 3: alert 2 survives as pending.
+	data, done := map[uint64][]byte{}, map[uint64]bool{}
+	for id := uint64(1); id <= 10; id++ {
+		data[id], done[id] = []byte(`{}`), id != 2
+	}
+	if err := d.UpdateAlerts(data, done); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := d.PruneAlerts(3); n != 7 || err != nil {
+		t.Fatalf("pruned %d, %v", n, err)
+	}
+	d.Close()
+	d, err = Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var ids []uint64
+	var pending []bool
+	d.Alerts(0, func(id uint64, _ []byte, p bool) bool { ids, pending = append(ids, id), append(pending, p); return true })
+	if fmt.Sprint(ids) != "[10 9 2]" || fmt.Sprint(pending) != "[false false true]" {
+		t.Fatalf("kept %v pending %v", ids, pending)
+	}
+}
+
+func TestLoginHistory(t *testing.T) {
+	d, _ := open(t)
+	var got []LoginHistory
+	rec := func(user, addr string, at time.Time) {
+		_, err := d.RecordLogin(Login{Time: at, User: user, Addr: netip.MustParseAddr(addr)}, func(h LoginHistory) []byte {
+			got = append(got, h)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec("alice", "198.51.100.4", now)
+	rec("alice", "198.51.100.4", now.Add(time.Minute))
+	rec("alice", "198.51.100.77", now.Add(2*time.Minute))
+	rec("alice", "2001:db8:1:2::5", now.Add(3*time.Minute))
+	rec("alice", "2001:db8:1:2::6", now.Add(4*time.Minute))
+	rec("bob", "198.51.100.4", now.Add(5*time.Minute))
+	want := []LoginHistory{
+		{},
+		{LastFromAddr: now, SeenNet: true, SeenUser: true},
+		{SeenNet: true, SeenUser: true},
+		{SeenUser: true},
+		{SeenNet: true, SeenUser: true},
+		{},
+	}
+	for i := range want {
+		if !got[i].LastFromAddr.Equal(want[i].LastFromAddr) || got[i].SeenNet != want[i].SeenNet || got[i].SeenUser != want[i].SeenUser {
+			t.Errorf("login %d: history %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	logins, err := d.Logins(now.Add(90 * time.Second))
+	if err != nil || len(logins) != 4 || logins[0].Addr.String() != "198.51.100.77" {
+		t.Fatalf("logins since: %+v %v", logins, err)
+	}
+}
+
+func TestHourlyCounts(t *testing.T) {
+	d, _ := open(t)
+	var c Counts
+	c.Add("failure", "192.0.2.1", "root", 1)
+	c.Add("failure", "192.0.2.1", "admin", 1)
+	c.Add("probe", "192.0.2.2", "", 0.5)
+	c.Add("success", "192.0.2.3", "alice", 0)
+	d.AddCounts(now, c)
+	d.AddCounts(now.Add(10*time.Minute), c)
+	d.AddCounts(now.Add(2*time.Hour), c)
+	sum, err := d.CountsBetween(now, now.Add(time.Hour))
+	if err != nil || sum.Kinds["failure"] != 4 || sum.Addrs["192.0.2.1"] != 4 || sum.Addrs["192.0.2.2"] != 1 || sum.Users["root"] != 2 || sum.Users["alice"] != 0 {
+		t.Fatalf("counts %+v %v", sum, err)
+	}
+	// Bounded: keys beyond MaxCountKeys are counted as "other".
+	var big Counts
+	for i := 0; i < MaxCountKeys+10; i++ {
+		big.Add("failure", fmt.Sprintf("10.0.%d.%d", i/256, i%256), "", 1)
+	}
+	if len(big.Addrs) != MaxCountKeys+1 || big.Addrs["other"] != 10 {
+		t.Fatalf("%d addresses, other %g", len(big.Addrs), big.Addrs["other"])
+	}
+}
+
