@@ -49,7 +49,10 @@ func TestOutboxPendingAndPrune(t *testing.T) {
 	defer d.Close()
 	var ids []uint64
 	var pending []bool
-	d.Alerts(0, func(id uint64, _ []byte, p bool) bool { ids, pending = append(ids, id), append(pending, p); return true })
+	d.Alerts(0, func(id uint64, _ []byte, p bool) bool {
+		ids, pending = append(ids, id), append(pending, p)
+		return true
+	})
 	if fmt.Sprint(ids) != "[10 9 2]" || fmt.Sprint(pending) != "[false false true]" {
 		t.Fatalf("kept %v pending %v", ids, pending)
 	}
@@ -115,4 +118,3 @@ func TestHourlyCounts(t *testing.T) {
 		t.Fatalf("%d addresses, other %g", len(big.Addrs), big.Addrs["other"])
 	}
 }
-
