@@ -3,6 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -272,4 +275,73 @@ func exitCode(err error) int {
 		return ee.code
 	}
 	return -1
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestMetrics scrapes the daemon's /metrics after a ban, a login and an
+// unrecognised sshd line.
+func TestMetrics(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := alerttest.StartSMTP(t, alerttest.Options{})
+	d := &daemon{t: t, dir: t.TempDir(), self: self}
+	port := freePort(t)
+	alertConfig(t, d.dir, s, fmt.Sprintf("[metrics]\nlisten = \"127.0.0.1:%d\"\n", port))
+	d.logf("Server listening on 0.0.0.0 port 22.")
+	d.start()
+	defer d.stop()
+	for _, u := range []string{"root", "admin", "oracle"} {
+		d.logf("Failed password for %s from 203.0.113.1 port 40000 ssh2", u)
+	}
+	d.logf("Accepted publickey for alice from 198.51.100.4 port 50000 ssh2: ED25519 SHA256:x")
+	d.logf("a message no sshd version writes")
+	s.Wait(2, 10*time.Second)
+	want := []string{
+		`sshguard_bans_total{origin="detected"} 1`,
+		`sshguard_events_total{kind="failure"} 3`,
+		`sshguard_events_total{kind="success"} 1`,
+		`sshguard_attempts_counted_total{kind="failure"} 3`,
+		`sshguard_alert_deliveries_total{channel="email",result="sent"} 2`,
+		`sshguard_active_bans 1`,
+		`sshguard_parse_errors_total{reason="unrecognised"} 1`,
+		fmt.Sprintf(`sshguard_lines_read_total{source=%q} 5`, d.dir+"/auth.log"), // the line before the first start is not read
+		`sshguard_tracked_keys 0`,
+		`process_resident_memory_bytes`,
+	}
+	var body string
+	for i := 0; i < 50; i++ {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+		missing := 0
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, w := range want {
+		if !strings.Contains(body, w) {
+			t.Errorf("metrics lack %s", w)
+		}
+	}
+	t.Logf("metrics:\n%s", body)
 }

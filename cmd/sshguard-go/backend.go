@@ -23,6 +23,7 @@ type guard struct {
 	started time.Time
 	sources []control.SourceStatus
 	events  map[string]int64
+	metrics *metrics // nil outside the daemon
 }
 
 var _ control.Backend = (*guard)(nil)
@@ -47,6 +48,9 @@ func (g *guard) Ban(r control.BanRequest) (control.BanInfo, error) {
 	b, err := g.eng.Ban(r.Prefix, r.For, r.Reason)
 	if err != nil {
 		return control.BanInfo{}, err
+	}
+	if g.metrics != nil {
+		g.metrics.bans.WithLabelValues("admin").Inc()
 	}
 	return control.BanInfo{Prefix: b.Prefix, Since: b.Start, Expires: b.Expires, Count: b.Count, Reason: b.Reason}, nil
 }

@@ -27,6 +27,13 @@ type Config struct {
 	Firewall  FirewallConfig  `toml:"firewall"`
 	State     StateConfig     `toml:"state"`
 	Alerts    AlertsConfig    `toml:"alerts"`
+	Metrics   MetricsConfig   `toml:"metrics"`
+}
+
+type MetricsConfig struct {
+	// Listen is the address of the Prometheus /metrics listener, e.g.
+	// "127.0.0.1:9611"; "" is off.
+	Listen string `toml:"listen"`
 }
 
 type LogConfig struct {
@@ -111,8 +118,27 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// MarshalText writes d back in the form it accepts.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+// MarshalText writes d back in the form it accepts, shortest first:
+// "7d", "1h", "1h30m", "10s".
+func (d Duration) MarshalText() ([]byte, error) {
+	v := time.Duration(d)
+	switch {
+	case v == 0:
+		return []byte("0s"), nil
+	case v%(7*24*time.Hour) == 0:
+		return fmt.Appendf(nil, "%dw", v/(7*24*time.Hour)), nil
+	case v%(24*time.Hour) == 0:
+		return fmt.Appendf(nil, "%dd", v/(24*time.Hour)), nil
+	}
+	s := v.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return []byte(s), nil
+}
 
 // LoadConfig reads path over the defaults. Unknown keys and bad values are
 // errors that name the key and the line.
@@ -127,9 +153,65 @@ func LoadConfig(path string) (Config, error) {
 		return cfg, configError(path, err)
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, fmt.Errorf("%s: %w", path, err)
+		return cfg, withLines(path, data, err)
 	}
 	return cfg, nil
+}
+
+// keyError is a bad value of a configuration key.
+type keyError struct{ key, msg string }
+
+func (e *keyError) Error() string { return e.key + ": " + e.msg }
+
+// withLines prefixes each key error of err with the file and the line
+// that sets the key (or opens its table).
+func withLines(path string, data []byte, err error) error {
+	var list []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+	} else {
+		list = []error{err}
+	}
+	var out []error
+	for _, e := range list {
+		var ke *keyError
+		if errors.As(e, &ke) {
+			if n := keyLine(data, ke.key); n > 0 {
+				out = append(out, fmt.Errorf("%s:%d: %w", path, n, e))
+				continue
+			}
+		}
+		out = append(out, fmt.Errorf("%s: %w", path, e))
+	}
+	return errors.Join(out...)
+}
+
+// keyLine returns the line that sets the dotted key in a TOML file, or
+// opens the table of that name, or 0 (the key is at its default).
+func keyLine(data []byte, key string) int {
+	table := ""
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "[") {
+			table = strings.Trim(line, "[] \t")
+			if table == key {
+				return i + 1
+			}
+			continue
+		}
+		k, _, ok := strings.Cut(line, "=")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		full := strings.Trim(strings.TrimSpace(k), `"`)
+		if table != "" {
+			full = table + "." + full
+		}
+		if full == key {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 // configError turns go-toml's errors into "file:line: key: problem".
@@ -159,7 +241,7 @@ func configError(path string, err error) error {
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
+		errs = append(errs, &keyError{key, fmt.Sprintf(format, args...)})
 	}
 	d := c.Detection
 	if d.Threshold <= 0 {
@@ -205,6 +287,11 @@ func (c Config) Validate() error {
 		bad("firewall.table", "must not be empty")
 	}
 	c.Alerts.validate(bad)
+	if l := c.Metrics.Listen; l != "" {
+		if _, port, err := net.SplitHostPort(l); err != nil || port == "" {
+			bad("metrics.listen", "%q is not host:port (e.g. 127.0.0.1:9611)", l)
+		}
+	}
 	return errors.Join(errs...)
 }
 

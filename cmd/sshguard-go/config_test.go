@@ -93,3 +93,27 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		})
 	}
 }
+
+func TestValueErrorsNameTheLine(t *testing.T) {
+	p := writeConfig(t, "# comment\n[detection]\nthreshold = 5\nipv6_prefix = 200\n\n[alerts.email]\nhost = \"mail\"\n")
+	_, err := LoadConfig(p)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{p + ":4: detection.ipv6_prefix: must be 16..128", p + ":6: alerts.email: from and to are required"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}
+
+func TestDurationText(t *testing.T) {
+	for d, want := range map[time.Duration]string{10 * time.Minute: "10m", time.Hour: "1h", 90 * time.Minute: "1h30m",
+		7 * 24 * time.Hour: "1w", 3 * 24 * time.Hour: "3d", 10 * time.Second: "10s", 200 * time.Millisecond: "200ms"} {
+		b, _ := Duration(d).MarshalText()
+		var back Duration
+		if string(b) != want || back.UnmarshalText(b) != nil || time.Duration(back) != d {
+			t.Errorf("%v: %q (back %v), want %q", d, b, time.Duration(back), want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -43,6 +44,7 @@ type daemonOpts struct {
 	threshold float64
 	window    time.Duration
 	banTime   time.Duration
+	test      bool
 }
 
 func addStateFlags(cmd *cobra.Command, o *daemonOpts) {
@@ -69,6 +71,12 @@ stop it cleanly.`,
 			if err != nil {
 				return &exitError{2, err}
 			}
+			if o.test {
+				if _, err := cfg.Alerts.channels(); err != nil {
+					return &exitError{2, fmt.Errorf("alerts: %w", err)}
+				}
+				return printConfig(cmd.OutOrStdout(), cfg)
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return runDaemon(ctx, cfg, o)
@@ -85,6 +93,7 @@ stop it cleanly.`,
 	f.BoolVar(&o.cut, "cut-connections", false, "end established connections of a newly banned source (conntrack)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "log what would be banned; change no firewall")
 	f.StringSliceVar(&o.allow, "allow", nil, "address or prefix never to ban (repeatable; loopback always)")
+	f.BoolVarP(&o.test, "test", "t", false, "check the configuration (file and flags), print it with secrets masked, and exit")
 	f.Float64Var(&o.threshold, "threshold", 5, "weighted attempts that ban")
 	f.DurationVar(&o.window, "window", 10*time.Minute, "sliding window for the threshold")
 	f.DurationVar(&o.banTime, "ban-time", time.Hour, "first ban's length (doubles for repeat offenders, up to a week)")
@@ -145,6 +154,21 @@ func effectiveConfig(cmd *cobra.Command, o *daemonOpts) (Config, error) {
 		cfg.Ban.BanTime = Duration(o.banTime)
 	}
 	return cfg, cfg.Validate()
+}
+
+// newLogger logs to w in logfmt. Under systemd (JOURNAL_STREAM set)
+// the time is left out: journald stamps every line itself.
+func newLogger(w io.Writer, journald bool) *slog.Logger {
+	opts := &slog.HandlerOptions{}
+	if journald {
+		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // logFirewall is the --dry-run firewall: it only logs.
@@ -217,7 +241,7 @@ func openStore(path string) (*store.DB, error) {
 }
 
 func runDaemon(ctx context.Context, cfg Config, o daemonOpts) error {
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	log := newLogger(os.Stderr, os.Getenv("JOURNAL_STREAM") != "")
 	db, err := openStore(cfg.State.DB)
 	if errors.Is(err, store.ErrCorrupt) {
 		// A distinct status (EX_CONFIG) so that the unit does not restart
@@ -250,7 +274,9 @@ func runDaemon(ctx context.Context, cfg Config, o daemonOpts) error {
 		return &exitError{2, fmt.Errorf("alerts: %w", err)}
 	}
 	worker := alert.NewWorker(cfg.Alerts.workerConfig(), db, chans, nil, log)
-	g := &guard{db: db, config: cfg.allowPrefixes(ctx, warn), started: time.Now(), events: map[string]int64{}}
+	met := newMetrics()
+	worker.OnResult = func(channel, result string) { met.deliveries.WithLabelValues(channel, result).Inc() }
+	g := &guard{db: db, config: cfg.allowPrefixes(ctx, warn), started: time.Now(), events: map[string]int64{}, metrics: met}
 	allow, err := g.allowlist()
 	if err != nil {
 		return err
@@ -279,6 +305,16 @@ func runDaemon(ctx context.Context, cfg Config, o daemonOpts) error {
 		defer wg.Done()
 		src.maintain(ctx, nft)
 	}()
+	if cfg.Metrics.Listen != "" {
+		met.reg.MustRegister(daemonCollector{src: src, g: g})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := met.serve(ctx, cfg.Metrics.Listen, log); err != nil {
+				log.Error("metrics listener", "err", err)
+			}
+		}()
+	}
 	if len(chans) > 0 {
 		names := make([]string, len(chans))
 		for i, c := range chans {
@@ -423,8 +459,12 @@ func (s *source) handle(r *detect.Record) {
 	s.g.mu.Lock()
 	s.g.events[r.Kind.String()]++
 	s.g.mu.Unlock()
-	if _, err := s.g.eng.Handle(r); err != nil {
+	b, err := s.g.eng.Handle(r)
+	if err != nil {
 		s.log.Error("handle event", "err", err)
+	}
+	if b != nil && s.g.metrics != nil {
+		s.g.metrics.bans.WithLabelValues("detected").Inc()
 	}
 }
 

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"sshguard-go/internal/detect"
+)
+
+// metrics are the daemon's Prometheus metrics. The counters the daemon
+// keeps anyway (the scanner's stats, the engine's tracked keys) are read
+// at scrape time; bans and alert deliveries are counted as they happen.
+type metrics struct {
+	reg        *prometheus.Registry
+	bans       *prometheus.CounterVec
+	deliveries *prometheus.CounterVec
+}
+
+var (
+	descLines   = prometheus.NewDesc("sshguard_lines_read_total", "Log lines read, per source.", []string{"source"}, nil)
+	descEvents  = prometheus.NewDesc("sshguard_events_total", "Recognised sshd events, per kind.", []string{"kind"}, nil)
+	descCounted = prometheus.NewDesc("sshguard_attempts_counted_total", "Counted attempts (one per guess or per probing connection), per kind.", []string{"kind"}, nil)
+	descParse   = prometheus.NewDesc("sshguard_parse_errors_total", "sshd lines not understood, per reason (unrecognised shape, overlong line).", []string{"reason"}, nil)
+	descTracked = prometheus.NewDesc("sshguard_tracked_keys", "Client addresses (or /64s) whose attempts are being counted.", nil, nil)
+	descActive  = prometheus.NewDesc("sshguard_active_bans", "Bans in force.", nil, nil)
+)
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		bans: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sshguard_bans_total",
+			Help: "Bans made since start, by origin (detected or admin)."}, []string{"origin"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sshguard_alert_deliveries_total",
+			Help: "Alert delivery attempts, by channel and result (sent, retry, failed, expired)."}, []string{"channel", "result"}),
+	}
+	m.reg.MustRegister(m.bans, m.deliveries, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// daemonCollector reads the source's and the engine's state at scrape
+// time.
+type daemonCollector struct {
+	src *source
+	g   *guard
+}
+
+func (c daemonCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descLines, descEvents, descCounted, descParse, descTracked, descActive} {
+		ch <- d
+	}
+}
+
+func (c daemonCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.src
+	s.mu.Lock()
+	st := s.scan.Stats
+	name := s.name
+	s.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(descLines, prometheus.CounterValue, float64(st.Lines), name)
+	for k := detect.KindFailure; k <= detect.KindNotice; k++ {
+		ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(st.ByKind[k]), k.String())
+	}
+	for _, k := range []detect.Kind{detect.KindFailure, detect.KindProbe} {
+		ch <- prometheus.MustNewConstMetric(descCounted, prometheus.CounterValue, float64(st.Counted[k]), k.String())
+	}
+	ch <- prometheus.MustNewConstMetric(descParse, prometheus.CounterValue, float64(st.Unrecognised), "unrecognised")
+	ch <- prometheus.MustNewConstMetric(descParse, prometheus.CounterValue, float64(st.Overlong), "overlong")
+	ch <- prometheus.MustNewConstMetric(descTracked, prometheus.GaugeValue, float64(c.g.eng.Tracked()))
+	if bans, err := c.g.db.ActiveBans(time.Now()); err == nil {
+		ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, float64(len(bans)))
+	}
+}
+
+// serve answers /metrics on addr until ctx ends.
+func (m *metrics) serve(ctx context.Context, addr string, log *slog.Logger) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	log.Info("metrics", "listen", l.Addr().String())
+	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
