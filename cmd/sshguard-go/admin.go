@@ -224,6 +224,7 @@ func newStatusCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use: "status [--json]", Short: "Show the daemon's state", Args: cobra.NoArgs,
+		Example: "  sshguard-go status\n  sshguard-go status --json | jq .active_bans",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := control.Dial(o.socket)
 			if err != nil {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
 // run executes the CLI with args and returns stdout, stderr and the error.
@@ -142,5 +144,51 @@ func TestRunRefusesDamagedDatabase(t *testing.T) {
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != 78 || !strings.Contains(err.Error(), db) || !strings.Contains(err.Error(), "mv ") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestHelpHasExamples: every command a user runs shows examples in its
+// help (and so in its man page).
+func TestHelpHasExamples(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Hidden || c.Name() == "help" || (c.Parent() != nil && c.Parent().Name() == "completion") {
+			return
+		}
+		if c.Runnable() && c.Example == "" {
+			t.Errorf("%q has no examples", c.CommandPath())
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	root := newRootCmd()
+	root.InitDefaultCompletionCmd()
+	walk(root)
+}
+
+func TestCheckConfig(t *testing.T) {
+	p := writeConfig(t, "[alerts.email]\nhost = \"mail.example.org\"\nfrom = \"a@example.org\"\nto = [\"b@example.org\"]\nusername = \"u\"\npassword = \"hunter2\"\n[alerts.webhook]\nurl = \"https://hooks.example.org/services/T000/B000/XXXXSECRET\"\n")
+	out, _, err := run(t, "", "check-config", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out, "hunter2") || strings.Contains(out, "XXXXSECRET") || !strings.Contains(out, "password = '********'") ||
+		!strings.Contains(out, "url = 'https://hooks.example.org/********'") || !strings.Contains(out, "window = '10m'") {
+		t.Fatalf("check-config output:\n%s", out)
+	}
+	os.Chmod(p, 0o644)
+	_, stderr, _ := run(t, "", "check-config", "-q", p)
+	if !strings.Contains(stderr, "holds secrets and is readable by others") {
+		t.Errorf("no warning about a world-readable file with secrets: %q", stderr)
+	}
+	bad := writeConfig(t, "[ban]\nban_time = \"1h\"\nfactor = 0.5\n")
+	_, _, err = run(t, "", "check-config", bad)
+	if exitCode(err) != 2 || !strings.Contains(err.Error(), bad+":3: ban.factor") {
+		t.Fatalf("bad file: %v", err)
+	}
+	out, _, err = run(t, "", "run", "-t", "--config", p, "--threshold", "3")
+	if err != nil || !strings.Contains(out, "threshold = 3.0") {
+		t.Fatalf("run -t: %v\n%s", err, out)
 	}
 }

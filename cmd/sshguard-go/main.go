@@ -1,5 +1,6 @@
-// Command sshguard-go protects a Linux server from SSH attacks. This
-// release provides the offline analyser: scan and report.
+// Command sshguard-go protects a Linux server from SSH attacks: the daemon
+// (run), the commands that manage it (list, ban, unban, allow, alerts,
+// status), and the offline analyser (scan, report).
 package main
 
 import (
@@ -30,12 +31,23 @@ func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "sshguard-go",
 		Short:         "Protect a Linux server from SSH attacks",
-		Long:          "sshguard-go reads sshd's log, recognises every failed attempt, probe and login,\nand (from the daemon release on) bans attackers in the kernel.",
+		Long: `sshguard-go reads sshd's log, recognises every failed attempt, probe and login,
+bans attackers in the kernel (an nftables set whose elements expire by
+themselves), and tells the administrator by email, SMS or webhook about every
+ban and every successful login. The same binary lists and lifts bans, edits
+the allowlist, and analyses old logs offline.
+
+Start the daemon with "sshguard-go run" (or the sshguard-go systemd unit);
+its configuration is /etc/sshguard-go/sshguard-go.toml (see check-config).`,
+		Example: `  sudo sshguard-go run --dry-run        # see what it would ban, touch no firewall
+  sudo sshguard-go list                 # active bans
+  sudo sshguard-go unban 203.0.113.7    # lift one
+  sshguard-go report /var/log/auth.log  # who attacked, offline`,
 		Version:       fmt.Sprintf("%s (commit %s, built %s)", version, commit, date),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newScanCmd(), newReportCmd(), newRunCmd(), newListCmd(), newBanCmd(), newUnbanCmd(), newAllowCmd(), newStatusCmd(), newAlertsCmd(), newAlertCmd(), newCheckConfigCmd())
+	root.AddCommand(newScanCmd(), newReportCmd(), newRunCmd(), newListCmd(), newBanCmd(), newUnbanCmd(), newAllowCmd(), newStatusCmd(), newAlertsCmd(), newAlertCmd(), newCheckConfigCmd(), newManCmd())
 	return root
 }
 
