@@ -29,8 +29,8 @@ func (e *exitError) Unwrap() error { return e.err }
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
-		Use:           "sshguard-go",
-		Short:         "Protect a Linux server from SSH attacks",
+		Use:   "sshguard-go",
+		Short: "Protect a Linux server from SSH attacks",
 		Long: `sshguard-go reads sshd's log, recognises every failed attempt, probe and login,
 bans attackers in the kernel (an nftables set whose elements expire by
 themselves), and tells the administrator by email, SMS or webhook about every
