@@ -4,8 +4,16 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 GO      ?= go
+# The Debian version: a release number, and the commit for builds between releases.
+RELEASE ?= 0.1.0
+DEB_VERSION ?= $(RELEASE)+git$(COMMIT)
+GOARCH  ?= $(shell $(GO) env GOARCH)
+NFPM    ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+PREFIX  ?= /usr/local
+UNITDIR ?= /etc/systemd/system
+DESTDIR ?=
 
-.PHONY: help build test test-short lint bench bench-compare fuzz samples clean
+.PHONY: help build test test-short lint bench bench-compare fuzz samples clean man completions deb install
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -36,5 +44,31 @@ fuzz: ## fuzz the parser for a minute each
 samples: ## re-record testdata/recorded from a real sshd (root)
 	./scripts/record-samples.sh testdata/recorded
 
+man: build ## man pages into build/man, from the command definitions
+	rm -rf build/man && ./sshguard-go man build/man && gzip -9n build/man/*.1
+
+completions: build ## bash, zsh and fish completion into build/completions
+	mkdir -p build/completions
+	./sshguard-go completion bash > build/completions/sshguard-go.bash
+	./sshguard-go completion zsh > build/completions/_sshguard-go
+	./sshguard-go completion fish > build/completions/sshguard-go.fish
+
+deb: build man completions ## the Debian package, into dist/
+	mkdir -p dist
+	DEB_VERSION='$(DEB_VERSION)' GOARCH='$(GOARCH)' $(NFPM) package --config deploy/nfpm.yaml --packager deb --target dist/
+
+install: build man completions ## install under $(DESTDIR)$(PREFIX), the unit in $(UNITDIR); keeps an existing config
+	install -Dm0755 sshguard-go $(DESTDIR)$(PREFIX)/bin/sshguard-go
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)/var/lib/sshguard-go
+	sed 's|/usr/bin/sshguard-go|$(PREFIX)/bin/sshguard-go|g' deploy/sshguard-go.service > $(DESTDIR)$(UNITDIR)/sshguard-go.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/sshguard-go.service
+	chmod 0700 $(DESTDIR)/var/lib/sshguard-go
+	test -e $(DESTDIR)/etc/sshguard-go/sshguard-go.toml || install -Dm0600 deploy/sshguard-go.toml $(DESTDIR)/etc/sshguard-go/sshguard-go.toml
+	install -m0644 build/man/*.1.gz $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -Dm0644 build/completions/sshguard-go.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/sshguard-go
+	install -Dm0644 build/completions/_sshguard-go $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_sshguard-go
+	install -Dm0644 build/completions/sshguard-go.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/sshguard-go.fish
+	@echo "installed; now: sudo systemctl daemon-reload && sudo systemctl enable --now sshguard-go"
+
 clean:
-	rm -f sshguard-go
+	rm -rf sshguard-go build dist
