@@ -3,7 +3,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
-GO      ?= go
+GO      ?= $(shell command -v go || echo /usr/local/go/bin/go)
 # The Debian version: a release number, and the commit for builds between releases.
 RELEASE ?= 0.1.0
 DEB_VERSION ?= $(RELEASE)+git$(COMMIT)

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs, with apt, what the whole test suite needs on Debian 12 or
+# Ubuntu (run as root). .ci/run calls it; so can you before `sudo make test`.
+#   openssh-server/-client, rsyslog, sshpass, iproute2: the live sshd tests in
+#     network namespaces; nftables: nft, to check the kernel set;
+#   systemd: systemd-analyze for the unit's checks;
+#   systemd-journal-remote: real journal files for the journald source;
+#   sshguard, fail2ban: the tools `make bench-compare` measures against;
+#   make, gzip: the build.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+	openssh-server openssh-client rsyslog sshpass iproute2 nftables iputils-ping \
+	systemd systemd-journal-remote sshguard fail2ban make gzip >/dev/null
