@@ -173,9 +173,9 @@ func TestDaemonAlertOutage(t *testing.T) {
 		t.Errorf("alerts does not show the retry and its error:\n%s", out)
 	}
 	s.Restart()
-	mails := s.Wait(5, 15*time.Second)
+	s.Wait(5, 15*time.Second)
 	time.Sleep(1500 * time.Millisecond) // room for duplicates to show
-	mails = s.Mails()
+	mails := s.Mails()
 	ids := map[string]bool{}
 	var subjects []string
 	for _, m := range mails {
@@ -222,9 +222,10 @@ func TestLoginAlertRules(t *testing.T) {
 	d.logf("Failed password for root from 192.0.2.50 port 40000 ssh2")
 	d.logf("Failed password for root from 192.0.2.50 port 40000 ssh2")
 	d.logf("Accepted password for root from 192.0.2.50 port 40000 ssh2")
-	mails := s.Wait(2, 10*time.Second)
+	s.Wait(2, 10*time.Second)
 	time.Sleep(time.Second)
-	if mails = s.Mails(); len(mails) != 2 {
+	mails := s.Mails()
+	if len(mails) != 2 {
 		t.Fatalf("%d mails, want 2", len(mails))
 	}
 	high := mails[1]

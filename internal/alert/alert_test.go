@@ -447,7 +447,7 @@ func TestRetryLimits(t *testing.T) {
 			t.Errorf("backoff gaps %v do not grow within bounds", gaps)
 		}
 	}
-	if results[0] != "down retry" || !strings.Contains(strings.Join(results, ","), "sms failed") {
+	if r := strings.Join(results, ","); !strings.Contains(r, "down retry") || !strings.Contains(r, "down expired") || !strings.Contains(r, "sms failed") {
 		t.Errorf("results %v", results)
 	}
 }
@@ -515,4 +515,53 @@ func TestFlood(t *testing.T) {
 	if last := s.Mails()[len(s.Mails())-1]; !strings.Contains(last.Header.Get("Subject"), "banned 192.0.2.99") {
 		t.Fatalf("after the flood: %q", last.Header.Get("Subject"))
 	}
+}
+
+// hanging is a channel whose server accepts the connection and never
+// answers.
+type hanging struct{ release chan struct{} }
+
+func (h *hanging) Name() string { return "email" }
+func (h *hanging) Send(ctx context.Context, _ Rendered) error {
+	select {
+	case <-h.release:
+	case <-ctx.Done():
+	}
+	return errors.New("timeout")
+}
+
+// TestChannelsIndependent: a mail server that hangs does not hold back
+// the text message of a login.
+func TestChannelsIndependent(t *testing.T) {
+	db := openDB(t, filepath.Join(t.TempDir(), "state.db"))
+	defer db.Close()
+	tw := alerttest.StartTwilio(t)
+	sms, _ := NewSMS(SMSConfig{AccountSID: tw.SID, AuthToken: tw.Token, From: "+15005550006", To: []string{"+15551230001"}, BaseURL: tw.URL})
+	hang := &hanging{release: make(chan struct{})}
+	w := NewWorker(WorkerConfig{}, db, []Channel{hang, sms}, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	defer func() { cancel(); close(hang.release); <-done }()
+	pol := &Policy{Host: "web-01", Routes: []Route{{Channel: "email", Kinds: Kinds}, {Channel: "sms", Kinds: Kinds}}}
+	for _, u := range []string{"alice", "bob"} {
+		if _, err := w.Enqueue(pol.LoginMessage(Login{User: u, Addr: netip.MustParseAddr("192.0.2.10"), Method: "publickey"}, History{SeenNet: true}, time.Now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(tw.Messages()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := len(tw.Messages()); n != 2 {
+		t.Fatalf("%d text messages while the mail server hangs, want 2", n)
+	}
+	// The SMS deliveries are saved; the email ones are untouched.
+	db.Pending(func(id uint64, data []byte) error {
+		m, _ := Unmarshal(data)
+		if m.Deliveries["sms"].State != Sent || m.Deliveries["email"].State != Pending {
+			t.Errorf("alert %d: sms %+v email %+v", id, m.Deliveries["sms"], m.Deliveries["email"])
+		}
+		return nil
+	})
 }

@@ -27,7 +27,9 @@ func (e *PermanentError) Unwrap() error { return e.Err }
 // Store is the outbox the Worker delivers from (store.DB implements it).
 type Store interface {
 	Pending(fn func(id uint64, data []byte) error) error
-	UpdateAlerts(data map[uint64][]byte, done map[uint64]bool) error
+	// UpdateAlerts rewrites records in one transaction; fn returns the
+	// new record and whether it is no longer pending.
+	UpdateAlerts(ids []uint64, fn func(id uint64, data []byte) ([]byte, bool, error)) error
 	Enqueue(data []byte) (uint64, error)
 }
 
@@ -58,29 +60,33 @@ func (c *WorkerConfig) defaults() {
 	}
 }
 
-// Worker delivers the outbox. Run it once; DeliverDue may be called
+// Worker delivers the outbox. Each channel delivers on its own, so a
+// mail server that hangs does not hold back text messages; each saves
+// only its own delivery state. Run it once; DeliverDue may be called
 // directly (tests, with an injected clock).
 type Worker struct {
 	cfg   WorkerConfig
 	st    Store
-	chans map[string]Channel
+	chans []*outlet
 	now   func() time.Time
 	log   *slog.Logger
-	wake  chan struct{}
 
 	// OnResult, if set, is told every delivery's channel and result
-	// ("sent", "retry", "failed", "expired").
+	// ("sent", "retry", "failed", "expired"). It may be called from
+	// several goroutines at once.
 	OnResult func(channel, result string)
-
-	mu     sync.Mutex // guards flood and paused, and serialises DeliverDue
-	flood  map[string]*flood
-	paused map[string]time.Time // channel -> no tries before
 }
 
-// flood is a channel's recent ban alerts and digest state.
-type flood struct {
+// outlet is one channel and its delivery state.
+type outlet struct {
+	ch   Channel
+	name string
+	wake chan struct{}
+
+	mu         sync.Mutex  // serialises passes; guards what follows
+	paused     time.Time   // no tries before
 	sent       []time.Time // individual ban alerts sent within the flood window
-	on         bool
+	flooding   bool
 	nextDigest time.Time
 }
 
@@ -93,37 +99,61 @@ func NewWorker(cfg WorkerConfig, st Store, chans []Channel, now func() time.Time
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	w := &Worker{cfg: cfg, st: st, chans: map[string]Channel{}, now: now, log: log, wake: make(chan struct{}, 1),
-		flood: map[string]*flood{}, paused: map[string]time.Time{}}
+	w := &Worker{cfg: cfg, st: st, now: now, log: log}
 	for _, c := range chans {
-		w.chans[c.Name()] = c
+		w.chans = append(w.chans, &outlet{ch: c, name: c.Name(), wake: make(chan struct{}, 1)})
 	}
 	return w
 }
 
-// Wake asks Run to deliver now (a new message is in the outbox).
+// Wake asks every channel to deliver now (a new message is in the outbox).
 func (w *Worker) Wake() {
-	select {
-	case w.wake <- struct{}{}:
-	default:
+	for _, o := range w.chans {
+		select {
+		case o.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
-// Run delivers until ctx ends: at once when woken, else every second.
+// Run delivers until ctx ends: each channel at once when woken, else
+// every second.
 func (w *Worker) Run(ctx context.Context) error {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		if err := w.DeliverDue(ctx); err != nil && ctx.Err() == nil {
-			w.log.Error("alert delivery", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-w.wake:
-		case <-tick.C:
-		}
+	if err := w.dropUnrouted(); err != nil {
+		w.log.Error("alert outbox", "err", err)
 	}
+	var wg sync.WaitGroup
+	for _, o := range w.chans {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
+			for {
+				if err := w.pass(ctx, o); err != nil && ctx.Err() == nil {
+					w.log.Error("alert delivery", "channel", o.name, "err", err)
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-o.wake:
+				case <-tick.C:
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return ctx.Err()
+}
+
+// DeliverDue makes one delivery pass on every channel, one after the
+// other.
+func (w *Worker) DeliverDue(ctx context.Context) error {
+	errs := []error{w.dropUnrouted()}
+	for _, o := range w.chans {
+		errs = append(errs, w.pass(ctx, o))
+	}
+	return errors.Join(errs...)
 }
 
 type entry struct {
@@ -131,131 +161,163 @@ type entry struct {
 	m  *Message
 }
 
-// DeliverDue tries every delivery that is due now.
-func (w *Worker) DeliverDue(ctx context.Context) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	now := w.now()
-	var due []entry
+// due returns the messages channel name has to deliver at now, oldest
+// first.
+func (w *Worker) due(name string, now time.Time) ([]entry, error) {
+	var out []entry
 	err := w.st.Pending(func(id uint64, data []byte) error {
 		m, err := Unmarshal(data)
 		if err != nil {
 			w.log.Error("unreadable alert in the outbox; skipped", "id", id, "err", err)
 			return nil
 		}
-		due = append(due, entry{id, m})
+		if d := m.Deliveries[name]; d != nil && d.State == Pending && !d.Next.After(now) {
+			out = append(out, entry{id, m})
+		}
 		return nil
 	})
+	return out, err
+}
+
+// dropUnrouted marks failed the deliveries to channels that are not
+// configured (any more).
+func (w *Worker) dropUnrouted() error {
+	known := map[string]bool{}
+	for _, o := range w.chans {
+		known[o.name] = true
+	}
+	var ids []uint64
+	err := w.st.Pending(func(id uint64, data []byte) error {
+		if m, err := Unmarshal(data); err == nil {
+			for name, d := range m.Deliveries {
+				if !known[name] && d.State == Pending {
+					ids = append(ids, id)
+					break
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	return w.st.UpdateAlerts(ids, func(_ uint64, data []byte) ([]byte, bool, error) {
+		m, err := Unmarshal(data)
+		if err != nil {
+			return nil, false, err
+		}
+		for name, d := range m.Deliveries {
+			if !known[name] && d.State == Pending {
+				d.State, d.Error = Failed, "channel "+name+" is not configured"
+			}
+		}
+		return m.Marshal(), m.Done(), nil
+	})
+}
+
+// pass sends what channel o has due: other kinds first, one by one; then
+// bans, one by one until a flood, then as digests.
+func (w *Worker) pass(ctx context.Context, o *outlet) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	now := w.now()
+	if now.Before(o.paused) {
+		return nil
+	}
+	due, err := w.due(o.name, now)
 	if err != nil {
 		return err
 	}
-	var errs []error
-	for _, e := range due {
-		for name, d := range e.m.Deliveries {
-			if _, ok := w.chans[name]; !ok && d.State == Pending {
-				d.State, d.Error = Failed, "channel "+name+" is not configured"
-				errs = append(errs, w.save(e))
-			}
-		}
-	}
-	names := make([]string, 0, len(w.chans))
-	for n := range w.chans {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		if ctx.Err() != nil {
-			break
-		}
-		errs = append(errs, w.deliver(ctx, name, due, now))
-	}
-	return errors.Join(errs...)
-}
-
-// deliver sends what channel name has due: other kinds first, one by
-// one; then bans, one by one until a flood, then as digests.
-func (w *Worker) deliver(ctx context.Context, name string, due []entry, now time.Time) error {
-	if now.Before(w.paused[name]) {
-		return nil
-	}
 	var bans []entry
 	for _, e := range due {
-		d := e.m.Deliveries[name]
-		if d == nil || d.State != Pending || d.Next.After(now) {
-			continue
+		if ctx.Err() != nil {
+			return nil
 		}
 		if e.m.Kind == KindBan {
 			bans = append(bans, e)
 			continue
 		}
-		if ok, err := w.send(ctx, name, e, now); !ok || err != nil {
+		if ok, err := w.send(ctx, o, e, now); !ok || err != nil {
 			return err
 		}
 	}
-	return w.deliverBans(ctx, name, bans, now)
+	return w.deliverBans(ctx, o, bans, now)
 }
 
-func (w *Worker) deliverBans(ctx context.Context, name string, bans []entry, now time.Time) error {
-	f := w.flood[name]
-	if f == nil {
-		f = &flood{}
-		w.flood[name] = f
-	}
-	f.sent = slices.DeleteFunc(f.sent, func(t time.Time) bool { return now.Sub(t) >= w.cfg.FloodWindow })
-	for len(bans) > 0 && !f.on {
-		if len(f.sent) >= w.cfg.FloodRate {
-			f.on, f.nextDigest = true, now.Add(w.cfg.DigestInterval)
-			w.log.Warn("ban alert flood: gathering ban alerts into digests", "channel", name,
+func (w *Worker) deliverBans(ctx context.Context, o *outlet, bans []entry, now time.Time) error {
+	o.sent = slices.DeleteFunc(o.sent, func(t time.Time) bool { return now.Sub(t) >= w.cfg.FloodWindow })
+	for len(bans) > 0 && !o.flooding {
+		if len(o.sent) >= w.cfg.FloodRate {
+			o.flooding, o.nextDigest = true, now.Add(w.cfg.DigestInterval)
+			w.log.Warn("ban alert flood: gathering ban alerts into digests", "channel", o.name,
 				"rate", fmt.Sprintf("%d per %v", w.cfg.FloodRate, w.cfg.FloodWindow), "digest_every", w.cfg.DigestInterval.String())
 			break
 		}
-		ok, err := w.send(ctx, name, bans[0], now)
+		ok, err := w.send(ctx, o, bans[0], now)
 		if !ok || err != nil {
 			return err
 		}
-		f.sent = append(f.sent, now)
+		o.sent = append(o.sent, now)
 		bans = bans[1:]
 	}
-	if !f.on || now.Before(f.nextDigest) {
+	if !o.flooding || now.Before(o.nextDigest) {
 		return nil
 	}
-	f.nextDigest = now.Add(w.cfg.DigestInterval)
+	o.nextDigest = now.Add(w.cfg.DigestInterval)
 	if len(bans) < w.cfg.FloodRate {
-		f.on = false // the flood is over; what is held goes as one last digest
+		o.flooding = false // the flood is over; what is held goes as one last digest
 	}
 	if len(bans) == 0 {
 		return nil
 	}
-	return w.sendDigest(ctx, name, bans, now)
+	return w.sendDigest(ctx, o, bans, now)
 }
 
 // send delivers one message on one channel and records the outcome. ok
 // is false when the channel failed and is paused.
-func (w *Worker) send(ctx context.Context, name string, e entry, now time.Time) (ok bool, err error) {
-	d := e.m.Deliveries[name]
-	serr := w.chans[name].Send(ctx, Render(e.m, fmt.Sprintf("%d.%s", e.id, name)))
-	w.outcome(name, d, e.m.Time, serr, now)
-	return serr == nil, w.save(e)
+func (w *Worker) send(ctx context.Context, o *outlet, e entry, now time.Time) (ok bool, err error) {
+	d := e.m.Deliveries[o.name]
+	serr := o.ch.Send(ctx, Render(e.m, fmt.Sprintf("%d.%s", e.id, o.name)))
+	w.outcome(o, d, e.m.Time, serr, now)
+	return serr == nil, w.save(o.name, map[uint64]*Delivery{e.id: d})
 }
 
-func (w *Worker) sendDigest(ctx context.Context, name string, bans []entry, now time.Time) error {
+func (w *Worker) sendDigest(ctx context.Context, o *outlet, bans []entry, now time.Time) error {
 	msgs := make([]*Message, len(bans))
 	for i, e := range bans {
 		msgs[i] = e.m
 	}
-	serr := w.chans[name].Send(ctx, RenderDigest(w.cfg.Host, msgs, fmt.Sprintf("%d-%d.%s", bans[0].id, bans[len(bans)-1].id, name)))
-	data, done := map[uint64][]byte{}, map[uint64]bool{}
+	serr := o.ch.Send(ctx, RenderDigest(w.cfg.Host, msgs, fmt.Sprintf("%d-%d.%s", bans[0].id, bans[len(bans)-1].id, o.name)))
+	ds := map[uint64]*Delivery{}
 	for _, e := range bans {
-		d := e.m.Deliveries[name]
-		w.outcome(name, d, e.m.Time, serr, now)
+		d := e.m.Deliveries[o.name]
+		w.outcome(o, d, e.m.Time, serr, now)
 		d.Digest = serr == nil
-		data[e.id], done[e.id] = e.m.Marshal(), e.m.Done()
+		ds[e.id] = d
 	}
-	return w.st.UpdateAlerts(data, done)
+	return w.save(o.name, ds)
+}
+
+// save writes channel name's deliveries into their records, leaving the
+// other channels' state as the store has it.
+func (w *Worker) save(name string, ds map[uint64]*Delivery) error {
+	ids := make([]uint64, 0, len(ds))
+	for id := range ds {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return w.st.UpdateAlerts(ids, func(id uint64, data []byte) ([]byte, bool, error) {
+		m, err := Unmarshal(data)
+		if err != nil {
+			return nil, false, err
+		}
+		m.Deliveries[name] = ds[id]
+		return m.Marshal(), m.Done(), nil
+	})
 }
 
 // outcome records a send's result in d.
-func (w *Worker) outcome(name string, d *Delivery, created time.Time, err error, now time.Time) {
+func (w *Worker) outcome(o *outlet, d *Delivery, created time.Time, err error, now time.Time) {
 	d.Attempts++
 	result := "sent"
 	var perm *PermanentError
@@ -264,18 +326,18 @@ func (w *Worker) outcome(name string, d *Delivery, created time.Time, err error,
 		d.State, d.Sent, d.Next, d.Error = Sent, now, time.Time{}, ""
 	case errors.As(err, &perm):
 		d.State, d.Error, result = Failed, err.Error(), "failed"
-		w.log.Error("alert not delivered: the channel refused it", "channel", name, "err", err)
+		w.log.Error("alert not delivered: the channel refused it", "channel", o.name, "err", err)
 	case now.Sub(created) >= w.cfg.MaxAge:
 		d.State, d.Error, result = Expired, err.Error(), "expired"
-		w.log.Error("alert not delivered: still failing at the maximum age", "channel", name, "age", w.cfg.MaxAge.String(), "err", err)
+		w.log.Error("alert not delivered: still failing at the maximum age", "channel", o.name, "age", w.cfg.MaxAge.String(), "err", err)
 	default:
 		d.Error, result = err.Error(), "retry"
 		d.Next = now.Add(w.backoff(d.Attempts))
-		w.paused[name] = d.Next
-		w.log.Warn("alert delivery failed; will retry", "channel", name, "attempt", d.Attempts, "next", d.Next.Format(time.RFC3339), "err", err)
+		o.paused = d.Next
+		w.log.Warn("alert delivery failed; will retry", "channel", o.name, "attempt", d.Attempts, "next", d.Next.Format(time.RFC3339), "err", err)
 	}
 	if w.OnResult != nil {
-		w.OnResult(name, result)
+		w.OnResult(o.name, result)
 	}
 }
 
@@ -288,10 +350,6 @@ func (w *Worker) backoff(attempt int) time.Duration {
 	}
 	d = min(d, w.cfg.MaxBackoff)
 	return time.Duration(float64(d) * (0.5 + rand.Float64()))
-}
-
-func (w *Worker) save(e entry) error {
-	return w.st.UpdateAlerts(map[uint64][]byte{e.id: e.m.Marshal()}, map[uint64]bool{e.id: e.m.Done()})
 }
 
 // Enqueue puts m in the outbox and wakes the worker (for messages that

@@ -56,19 +56,26 @@ func (d *DB) Pending(fn func(id uint64, data []byte) error) error {
 	})
 }
 
-// UpdateAlerts replaces the records of the given alerts; those with
-// done[id] set leave the pending list. All in one transaction.
-func (d *DB) UpdateAlerts(data map[uint64][]byte, done map[uint64]bool) error {
+// UpdateAlerts rewrites the records of ids with fn, in one transaction:
+// fn gets the current record and returns the new one and whether no
+// channel has it still to deliver (it then leaves the pending list). An
+// error from fn aborts the whole update.
+func (d *DB) UpdateAlerts(ids []uint64, fn func(id uint64, data []byte) ([]byte, bool, error)) error {
 	return d.db.Update(func(tx *bolt.Tx) error {
 		ob, pb := tx.Bucket(bktOutbox), tx.Bucket(bktPending)
-		for id, v := range data {
-			if ob.Get(idKey(id)) == nil {
+		for _, id := range ids {
+			v := ob.Get(idKey(id))
+			if v == nil {
 				return fmt.Errorf("alert %d: %w", id, ErrNotFound)
 			}
-			if err := ob.Put(idKey(id), v); err != nil {
+			nv, done, err := fn(id, append([]byte(nil), v...))
+			if err != nil {
+				return fmt.Errorf("alert %d: %w", id, err)
+			}
+			if err := ob.Put(idKey(id), nv); err != nil {
 				return err
 			}
-			if done[id] {
+			if done {
 				if err := pb.Delete(idKey(id)); err != nil {
 					return err
 				}

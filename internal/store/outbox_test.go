@@ -31,11 +31,11 @@ func TestOutboxPendingAndPrune(t *testing.T) {
 		t.Fatalf("the ban's alert %q (its Count must be set in the transaction)", first)
 	}
 	// Deliver all but alert 2; keep 3: alert 2 survives as pending.
-	data, done := map[uint64][]byte{}, map[uint64]bool{}
+	var all []uint64
 	for id := uint64(1); id <= 10; id++ {
-		data[id], done[id] = []byte(`{}`), id != 2
+		all = append(all, id)
 	}
-	if err := d.UpdateAlerts(data, done); err != nil {
+	if err := d.UpdateAlerts(all, func(id uint64, _ []byte) ([]byte, bool, error) { return []byte(`{}`), id != 2, nil }); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := d.PruneAlerts(3); n != 7 || err != nil {
