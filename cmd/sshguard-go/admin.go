@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,17 +18,46 @@ import (
 	"sshguard-go/internal/engine"
 )
 
+// adminConfig loads the configuration file (if there is one, or if
+// --config was given) and takes the database, socket and table from it
+// where no flag was given: the commands then find what the daemon uses.
+func adminConfig(cmd *cobra.Command, o *daemonOpts) (Config, error) {
+	cfg := defaultConfig()
+	if _, err := os.Stat(o.config); err == nil || cmd.Flags().Changed("config") {
+		c, err := LoadConfig(o.config)
+		if err != nil {
+			return cfg, &exitError{2, err}
+		}
+		cfg = c
+	}
+	set := cmd.Flags().Changed
+	if !set("db") {
+		o.db = cfg.State.DB
+	}
+	if !set("socket") {
+		o.socket = cfg.State.Socket
+	}
+	if !set("table") {
+		o.table = cfg.Firewall.Table
+	}
+	cfg.State.DB, cfg.State.Socket, cfg.Firewall.Table = o.db, o.socket, o.table
+	return cfg, nil
+}
+
 // backend returns the running daemon's API, or, when no daemon runs, one
-// that works directly on the store and the kernel set. close releases it.
-func backend(o *daemonOpts) (b control.Backend, close func(), err error) {
-	if c, err := control.Dial(o.socket); err == nil {
+// that works directly on the store and the kernel set, with the
+// configuration's allowlist, ban policy and alert rules (alerts it writes
+// are delivered by the daemon when it next runs). close releases it.
+func backend(ctx context.Context, cfg Config) (b control.Backend, close func(), err error) {
+	if c, err := control.Dial(cfg.State.Socket); err == nil {
 		return c, func() {}, nil
 	}
-	db, err := openStore(o.db)
+	db, err := openStore(cfg.State.DB)
 	if err != nil {
 		return nil, nil, err
 	}
-	nft, err := ban.NewNFTSet(ban.NFTConfig{Table: o.table})
+	f := cfg.Firewall
+	nft, err := ban.NewNFTSet(ban.NFTConfig{Table: f.Table, Priority: f.Priority, Forward: f.Forward, CutConnections: f.CutConnections})
 	if err == nil {
 		if err = nft.Ensure(); err != nil {
 			nft.Close()
@@ -36,14 +67,15 @@ func backend(o *daemonOpts) (b control.Backend, close func(), err error) {
 		db.Close()
 		return nil, nil, err
 	}
-	g := &guard{db: db, started: time.Now(), events: map[string]int64{}}
+	g := &guard{db: db, started: time.Now(), events: map[string]int64{},
+		config: cfg.allowPrefixes(ctx, func(msg string) { fmt.Fprintln(os.Stderr, "warning:", msg) })}
 	allow, err := g.allowlist()
 	if err != nil {
 		nft.Close()
 		db.Close()
 		return nil, nil, err
 	}
-	g.eng = engine.New(engine.Config{}, db, nft, allow, nil, nil)
+	g.eng = engine.New(engineConfig(cfg, nil), db, nft, allow, nil, nil)
 	return g, func() {
 		nft.Close()
 		db.Close()
@@ -53,7 +85,11 @@ func backend(o *daemonOpts) (b control.Backend, close func(), err error) {
 // withBackend wraps a command body that needs a backend.
 func withBackend(o *daemonOpts, f func(b control.Backend, out io.Writer, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
-		b, done, err := backend(o)
+		cfg, err := adminConfig(cmd, o)
+		if err != nil {
+			return err
+		}
+		b, done, err := backend(cmd.Context(), cfg)
 		if err != nil {
 			return err
 		}
@@ -64,8 +100,14 @@ func withBackend(o *daemonOpts, f func(b control.Backend, out io.Writer, args []
 
 func adminCmd(use, short, example string, args cobra.PositionalArgs, o *daemonOpts, f func(control.Backend, io.Writer, []string) error) *cobra.Command {
 	cmd := &cobra.Command{Use: use, Short: short, Example: example, Args: args, RunE: withBackend(o, f)}
-	addStateFlags(cmd, o)
+	addAdminFlags(cmd, o)
 	return cmd
+}
+
+// addAdminFlags adds --config and the state flags, which override it.
+func addAdminFlags(cmd *cobra.Command, o *daemonOpts) {
+	addStateFlags(cmd, o)
+	cmd.Flags().StringVarP(&o.config, "config", "c", DefaultConfig, "configuration file, for the database, socket, table and allowlist")
 }
 
 func newListCmd() *cobra.Command {
@@ -138,15 +180,19 @@ func newBanCmd() *cobra.Command {
 	var d time.Duration
 	var permanent bool
 	var reason string
-	cmd := adminCmd("ban <ip|prefix> [--for DURATION] [--reason TEXT]", "Ban an address or prefix by hand",
+	var cmd *cobra.Command
+	cmd = adminCmd("ban <ip|prefix> [--for DURATION] [--reason TEXT]", "Ban an address or prefix by hand",
 		"  sshguard-go ban 203.0.113.7 --for 24h --reason 'port scan'\n  sshguard-go ban 198.51.100.0/24 --permanent", cobra.ExactArgs(1), &o,
 		func(b control.Backend, out io.Writer, args []string) error {
 			p, err := parsePrefix(args[0])
 			if err != nil {
 				return &exitError{2, err}
 			}
-			if permanent {
+			switch {
+			case permanent:
 				d = 0
+			case !cmd.Flags().Changed("for"):
+				d = -1 // the ban policy's time, escalated for repeat offenders
 			}
 			bi, err := b.Ban(control.BanRequest{Prefix: p, For: d, Reason: reason})
 			if err != nil {
@@ -159,7 +205,7 @@ func newBanCmd() *cobra.Command {
 			fmt.Fprintf(out, "banned %s %s\n", bi.Prefix, until)
 			return nil
 		})
-	cmd.Flags().DurationVar(&d, "for", time.Hour, "ban length")
+	cmd.Flags().DurationVar(&d, "for", 0, "ban length (default: the configured ban time, escalated for repeat offenders)")
 	cmd.Flags().BoolVar(&permanent, "permanent", false, "ban without expiry")
 	cmd.Flags().StringVar(&reason, "reason", "", "why (shown by list)")
 	return cmd
@@ -226,6 +272,9 @@ func newStatusCmd() *cobra.Command {
 		Use: "status [--json]", Short: "Show the daemon's state", Args: cobra.NoArgs,
 		Example: "  sshguard-go status\n  sshguard-go status --json | jq .active_bans",
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := adminConfig(cmd, &o); err != nil {
+				return err
+			}
 			c, err := control.Dial(o.socket)
 			if err != nil {
 				return &exitError{3, err}
@@ -249,7 +298,7 @@ func newStatusCmd() *cobra.Command {
 			return nil
 		},
 	}
-	addStateFlags(cmd, &o)
+	addAdminFlags(cmd, &o)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

@@ -200,7 +200,7 @@ expired. It asks the running daemon, or reads the database when none runs.`,
 			return tw.Flush()
 		}),
 	}
-	addStateFlags(cmd, &o)
+	addAdminFlags(cmd, &o)
 	f := cmd.Flags()
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	f.BoolVar(&pending, "pending", false, "only alerts a channel has still to deliver")

@@ -453,4 +453,35 @@ func TestAdminWithoutDaemon(t *testing.T) {
 	if out, code := sg("allow", "rm", "198.51.100.0/24"); code != 1 {
 		t.Fatalf("allow rm of a missing entry: %d %s", code, out)
 	}
+
+	// Without flags, the commands take the database, socket, table and
+	// allowlist from the configuration file, as the daemon would.
+	cfg := fmt.Sprintf("[ban]\nallow = [\"192.0.2.77\"]\nban_time = \"3h\"\n[firewall]\ntable = \"sgcustom\"\n[state]\ndb = %q\nsocket = %q\n",
+		dir+"/other.db", dir+"/none.sock")
+	if err := os.WriteFile(dir+"/sg.toml", []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sgc := func(args ...string) (string, int) {
+		cmd := exec.Command("ip", append([]string{"netns", "exec", ns, self}, append(args, "--config", dir+"/sg.toml")...)...)
+		cmd.Env = append(os.Environ(), "SG_MAIN=1")
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		return string(out), code
+	}
+	if out, code := sgc("ban", "192.0.2.5"); code != 0 {
+		t.Fatalf("ban with the config: %d %s", code, out)
+	}
+	set, _ = exec.Command("ip", "netns", "exec", ns, "nft", "list", "set", "inet", "sgcustom", "banned4").CombinedOutput()
+	if !strings.Contains(string(set), "192.0.2.5 timeout 3h") {
+		t.Fatalf("the configured table and ban time were not used:\n%s", set)
+	}
+	if out, code := sgc("ban", "192.0.2.77"); code == 0 || !strings.Contains(out, "allowlist") {
+		t.Fatalf("banned an address the configuration allowlists: %d %s", code, out)
+	}
+	if _, err := os.Stat(dir + "/other.db"); err != nil {
+		t.Fatalf("the configured database was not used: %v", err)
+	}
 }
