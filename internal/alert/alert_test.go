@@ -210,6 +210,12 @@ func TestWebhook(t *testing.T) {
 	if err := bad.Send(context.Background(), Render(m, "2.webhook")); !errors.As(err, &perm) {
 		t.Fatalf("a 400 must be permanent: %v", err)
 	}
+	// The URL is the secret of a Slack webhook: errors never show it.
+	srv.Close()
+	secret, _ := NewWebhook(WebhookConfig{URL: srv.URL + "/services/T000/B000/XXXXSECRET"})
+	if err := secret.Send(context.Background(), Render(m, "3.webhook")); err == nil || strings.Contains(err.Error(), "XXXXSECRET") {
+		t.Fatalf("unreachable webhook: %v", err)
+	}
 }
 
 func TestLoginSeverity(t *testing.T) {

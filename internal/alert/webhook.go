@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -71,7 +72,13 @@ func (w *Webhook) Send(ctx context.Context, r Rendered) error {
 	}
 	resp, err := w.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("webhook: %w", err)
+		// The URL is often the secret (Slack, Mattermost): never in an
+		// error, a log line or `sshguard-go alerts`.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = redact(ue.URL)
+		}
+		return fmt.Errorf("webhook %s: %w", redact(w.cfg.URL), err)
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
@@ -83,6 +90,15 @@ func (w *Webhook) Send(ctx context.Context, r Rendered) error {
 		return &PermanentError{err}
 	}
 	return err
+}
+
+// redact keeps a URL's scheme and host only.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(url)"
+	}
+	return u.Scheme + "://" + u.Host + "/..."
 }
 
 func trimTo(s string, n int) string {

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"sshguard-go/internal/alert"
+	"sshguard-go/internal/alerttest"
+	"sshguard-go/internal/store"
+)
+
+func TestDailyReport(t *testing.T) {
+	s := alerttest.StartSMTP(t, alerttest.Options{})
+	dir := t.TempDir()
+	cfg, err := LoadConfig(alertConfig(t, dir, s, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Alerts.DailyReport, cfg.Alerts.ReportHour, cfg.Alerts.Timezone = true, 7, "UTC"
+	db, err := store.Open(filepath.Join(dir, "state.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	day := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	// Yesterday: attempts, a ban, two logins; and one login two days ago.
+	var c store.Counts
+	for i := 0; i < 7; i++ {
+		c.Add("failure", "203.0.113.7", "root", 1)
+	}
+	c.Add("failure", "198.51.100.9", "admin", 1)
+	c.Add("probe", "198.51.100.9", "", 0.5)
+	db.AddCounts(day.Add(10*time.Hour), c)
+	db.RecordBan(&store.Ban{Prefix: netip.MustParsePrefix("203.0.113.7/32"), Start: day.Add(10 * time.Hour), Expires: day.Add(11 * time.Hour), Reason: "7 failed attempts in 10m"})
+	for _, l := range []store.Login{
+		{Time: day.Add(-20 * time.Hour), User: "old", Addr: netip.MustParseAddr("192.0.2.1"), Method: "password"},
+		{Time: day.Add(9 * time.Hour), User: "alice", Addr: netip.MustParseAddr("192.0.2.10"), Method: "publickey", Key: "ED25519 SHA256:abc"},
+		{Time: day.Add(23 * time.Hour), User: "bob", Addr: netip.MustParseAddr("2001:db8::5"), Method: "password"},
+	} {
+		db.RecordLogin(l, func(store.LoginHistory) []byte { return nil })
+	}
+	chans, err := cfg.Alerts.channels()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := alert.NewWorker(cfg.Alerts.workerConfig(), db, chans, nil, nil)
+	at := day.Add(24*time.Hour + 6*time.Hour) // 06:00: before the report hour
+	if err := reportIfDue(db, cfg.Alerts, w, at); err != nil {
+		t.Fatal(err)
+	}
+	at = at.Add(time.Hour + 5*time.Minute) // 07:05
+	for range 2 {                          // the second call the same day makes nothing
+		if err := reportIfDue(db, cfg.Alerts, w, at); err != nil {
+			t.Fatal(err)
+		}
+		at = at.Add(time.Hour)
+	}
+	w.DeliverDue(context.Background())
+	time.Sleep(200 * time.Millisecond)
+	mails := s.Mails()
+	if len(mails) != 1 {
+		t.Fatalf("%d report mails, want 1", len(mails))
+	}
+	m := mails[0]
+	if subj := m.Header.Get("Subject"); subj != "[web-01] daily report: 8 failed attempts, 1 bans, 2 logins" {
+		t.Errorf("subject %q", subj)
+	}
+	for _, want := range []string{"Failed attempts: 8   probes: 1   bans: 1   logins: 2", "203.0.113.7", "root", "7 failed attempts in 10m",
+		"alice from 192.0.2.10 (publickey ED25519 SHA256:abc)", "bob from 2001:db8::5 (password)"} {
+		if !strings.Contains(m.Text, want) {
+			t.Errorf("report lacks %q:\n%s", want, m.Text)
+		}
+	}
+	if strings.Contains(m.Text, "old from") {
+		t.Errorf("report lists a login older than 24 hours:\n%s", m.Text)
+	}
+	// Top addresses are sorted by counted attempts.
+	if i, j := strings.Index(m.Text, "203.0.113.7"), strings.Index(m.Text, "198.51.100.9"); i < 0 || j < 0 || i > j {
+		t.Errorf("top addresses out of order:\n%s", m.Text)
+	}
+}
+
+func TestJournaldLogHasNoTime(t *testing.T) {
+	var plain, journal bytes.Buffer
+	newLogger(&plain, false).Info("banned", "prefix", "192.0.2.1/32")
+	newLogger(&journal, true).Info("banned", "prefix", "192.0.2.1/32")
+	if !strings.HasPrefix(plain.String(), "time=") {
+		t.Errorf("terminal log without time: %q", plain.String())
+	}
+	if journal.String() != "level=INFO msg=banned prefix=192.0.2.1/32\n" {
+		t.Errorf("journald log: %q", journal.String())
+	}
+}
