@@ -416,8 +416,9 @@ func TestAdminWithoutDaemon(t *testing.T) {
 	}
 	ns, _ := roottest.NetNS(t, "sga")
 	dir := t.TempDir()
-	sg := func(args ...string) (string, int) {
-		cmd := exec.Command("ip", append([]string{"netns", "exec", ns, self}, append(args, "--db", dir+"/s.db", "--socket", dir+"/none.sock")...)...)
+	// sgWith runs the CLI in the namespace with args and then extra.
+	sgWith := func(extra []string, args ...string) (string, int) {
+		cmd := exec.Command("ip", append([]string{"netns", "exec", ns, self}, append(args, extra...)...)...)
 		cmd.Env = append(os.Environ(), "SG_MAIN=1")
 		out, err := cmd.CombinedOutput()
 		code := 0
@@ -425,6 +426,9 @@ func TestAdminWithoutDaemon(t *testing.T) {
 			code = ee.ExitCode()
 		}
 		return string(out), code
+	}
+	sg := func(args ...string) (string, int) {
+		return sgWith([]string{"--db", dir + "/s.db", "--socket", dir + "/none.sock"}, args...)
 	}
 	if out, code := sg("ban", "192.0.2.1", "--for", "2h"); code != 0 {
 		t.Fatalf("ban: %d %s", code, out)
@@ -461,16 +465,7 @@ func TestAdminWithoutDaemon(t *testing.T) {
 	if err := os.WriteFile(dir+"/sg.toml", []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sgc := func(args ...string) (string, int) {
-		cmd := exec.Command("ip", append([]string{"netns", "exec", ns, self}, append(args, "--config", dir+"/sg.toml")...)...)
-		cmd.Env = append(os.Environ(), "SG_MAIN=1")
-		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		return string(out), code
-	}
+	sgc := func(args ...string) (string, int) { return sgWith([]string{"--config", dir + "/sg.toml"}, args...) }
 	if out, code := sgc("ban", "192.0.2.5"); code != 0 {
 		t.Fatalf("ban with the config: %d %s", code, out)
 	}
