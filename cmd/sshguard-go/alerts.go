@@ -38,15 +38,14 @@ func warnSecrets(path string, cfg Config, warn func(string)) {
 // Alerts lists the newest alerts from the outbox.
 func (g *guard) Alerts(pending bool, limit int) ([]control.AlertInfo, error) {
 	var out []control.AlertInfo
-	var bad error
 	err := g.db.Alerts(0, func(id uint64, data []byte, isPending bool) bool {
 		if pending && !isPending {
 			return true
 		}
 		m, err := alert.Unmarshal(data)
 		if err != nil {
-			bad = err
-			return true
+			out = append(out, control.AlertInfo{ID: id, Kind: "unreadable", Subject: err.Error(), Pending: isPending})
+			return limit <= 0 || len(out) < limit
 		}
 		ai := control.AlertInfo{ID: id, Time: m.Time, Kind: string(m.Kind), Severity: m.Severity.String(),
 			Subject: alert.Render(m, "").Subject, Pending: isPending, Deliveries: map[string]control.DeliveryInfo{}}
@@ -57,7 +56,7 @@ func (g *guard) Alerts(pending bool, limit int) ([]control.AlertInfo, error) {
 		out = append(out, ai)
 		return limit <= 0 || len(out) < limit
 	})
-	return out, cmp.Or(err, bad)
+	return out, err
 }
 
 // dailyReports writes the daily report into the outbox once a day, at

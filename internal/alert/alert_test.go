@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -570,4 +571,32 @@ func TestChannelsIndependent(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestUnreadableRecord: a damaged outbox record is reported once, leaves
+// the pending list, stays in the history, and does not stop the others.
+func TestUnreadableRecord(t *testing.T) {
+	db := openDB(t, filepath.Join(t.TempDir(), "state.db"))
+	defer db.Close()
+	s := alerttest.StartSMTP(t, alerttest.Options{})
+	var logged strings.Builder
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	w := NewWorker(WorkerConfig{}, db, []Channel{mailer(t, s, "starttls", "")}, nil, log)
+	bad, _ := db.Enqueue([]byte("\x00not json"))
+	w.Enqueue(banMsg("web-01", "192.0.2.1/32"))
+	for range 3 {
+		w.DeliverDue(context.Background())
+	}
+	if n := len(s.Mails()); n != 1 {
+		t.Fatalf("%d mails, want 1", n)
+	}
+	db.Pending(func(id uint64, _ []byte) error { t.Errorf("alert %d still pending", id); return nil })
+	found := false
+	db.Alerts(0, func(id uint64, data []byte, _ bool) bool { found = found || (id == bad && string(data) == "\x00not json"); return true })
+	if !found {
+		t.Error("the damaged record was not kept")
+	}
+	if c := strings.Count(logged.String(), "unreadable alert"); c != 1 {
+		t.Errorf("reported %d times:\n%s", c, logged.String())
+	}
 }

@@ -168,8 +168,7 @@ func (w *Worker) due(name string, now time.Time) ([]entry, error) {
 	err := w.st.Pending(func(id uint64, data []byte) error {
 		m, err := Unmarshal(data)
 		if err != nil {
-			w.log.Error("unreadable alert in the outbox; skipped", "id", id, "err", err)
-			return nil
+			return nil // dropUnrouted takes it off the pending list
 		}
 		if d := m.Deliveries[name]; d != nil && d.State == Pending && !d.Next.After(now) {
 			out = append(out, entry{id, m})
@@ -180,7 +179,8 @@ func (w *Worker) due(name string, now time.Time) ([]entry, error) {
 }
 
 // dropUnrouted marks failed the deliveries to channels that are not
-// configured (any more).
+// configured (any more), and takes records it cannot read off the
+// pending list (reported once; the record stays in the history).
 func (w *Worker) dropUnrouted() error {
 	known := map[string]bool{}
 	for _, o := range w.chans {
@@ -188,12 +188,16 @@ func (w *Worker) dropUnrouted() error {
 	}
 	var ids []uint64
 	err := w.st.Pending(func(id uint64, data []byte) error {
-		if m, err := Unmarshal(data); err == nil {
-			for name, d := range m.Deliveries {
-				if !known[name] && d.State == Pending {
-					ids = append(ids, id)
-					break
-				}
+		m, err := Unmarshal(data)
+		if err != nil {
+			w.log.Error("unreadable alert in the outbox: not delivered, kept in the history", "id", id, "err", err)
+			ids = append(ids, id)
+			return nil
+		}
+		for name, d := range m.Deliveries {
+			if !known[name] && d.State == Pending {
+				ids = append(ids, id)
+				break
 			}
 		}
 		return nil
@@ -204,7 +208,7 @@ func (w *Worker) dropUnrouted() error {
 	return w.st.UpdateAlerts(ids, func(_ uint64, data []byte) ([]byte, bool, error) {
 		m, err := Unmarshal(data)
 		if err != nil {
-			return nil, false, err
+			return data, true, nil
 		}
 		for name, d := range m.Deliveries {
 			if !known[name] && d.State == Pending {
