@@ -592,7 +592,10 @@ func TestUnreadableRecord(t *testing.T) {
 	}
 	db.Pending(func(id uint64, _ []byte) error { t.Errorf("alert %d still pending", id); return nil })
 	found := false
-	db.Alerts(0, func(id uint64, data []byte, _ bool) bool { found = found || (id == bad && string(data) == "\x00not json"); return true })
+	db.Alerts(0, func(id uint64, data []byte, _ bool) bool {
+		found = found || (id == bad && string(data) == "\x00not json")
+		return true
+	})
 	if !found {
 		t.Error("the damaged record was not kept")
 	}
