@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,7 +22,7 @@ import (
 
 // alertConfig is a configuration that sends every alert by email to s,
 // with the password in a file, and retries quickly.
-func alertConfig(t *testing.T, dir string, s *alerttest.SMTP, extra string) string {
+func alertConfig(t testing.TB, dir string, s *alerttest.SMTP, extra string) string {
 	t.Helper()
 	pw := filepath.Join(dir, "smtp-password")
 	if err := os.WriteFile(pw, []byte(s.Password+"\n"), 0o600); err != nil {
@@ -54,7 +55,7 @@ ca_file = %q
 // daemon runs `sshguard-go run` (the test binary as the program) on a
 // log file, with no firewall; no root needed.
 type daemon struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	self string
 	cmd  *exec.Cmd
@@ -345,4 +346,39 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	t.Logf("metrics:\n%s", body)
+}
+
+// BenchmarkLoginAlertLatency measures, over 200 logins, the time from
+// appending an "Accepted" line to the log to the login alert's mail being
+// accepted by an SMTP server (STARTTLS and AUTH on loopback), through the
+// daemon process: tail, parse, engine, login record and outbox in one
+// transaction, worker, go-mail. No root needed.
+//
+//	go test ./cmd/sshguard-go -run XXX -bench LoginAlertLatency -benchtime 1x
+func BenchmarkLoginAlertLatency(b *testing.B) {
+	self, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := alerttest.StartSMTP(b, alerttest.Options{})
+	d := &daemon{t: b, dir: b.TempDir(), self: self}
+	alertConfig(b, d.dir, s, "")
+	d.logf("Server listening on 0.0.0.0 port 22.")
+	d.start()
+	defer d.stop()
+	const n = 200
+	lat := make([]time.Duration, 0, n)
+	b.ResetTimer()
+	for i := range n {
+		start := time.Now()
+		d.logf("Accepted publickey for user%d from 198.51.100.4 port %d ssh2: ED25519 SHA256:x", i, 40000+i)
+		s.Wait(i+1, 10*time.Second)
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(ms(lat[n/2]), "p50-ms")
+	b.ReportMetric(ms(lat[n*99/100]), "p99-ms")
+	b.ReportMetric(ms(lat[n-1]), "max-ms")
 }
