@@ -190,7 +190,7 @@ func readSecret(key, v, file string) (string, error) {
 
 // policy returns the alert rules; the configuration is validated.
 func (a AlertsConfig) policy() *alert.Policy {
-	p := &alert.Policy{Host: a.host(), Dedupe: time.Duration(a.DedupeLogins)}
+	p := &alert.Policy{Host: a.host(), Dedupe: time.Duration(a.DedupeLogins), MaxAge: time.Duration(a.MaxAge)}
 	if a.WorkingHours != "" {
 		p.Hours, _ = alert.ParseWorkingHours(a.WorkingHours, a.WorkingDays, a.Timezone)
 	}

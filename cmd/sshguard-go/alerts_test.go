@@ -218,6 +218,10 @@ func TestLoginAlertRules(t *testing.T) {
 	d.logf("Server listening on 0.0.0.0 port 22.")
 	d.start()
 	defer d.stop()
+	// A login two days old (a backlog) is recorded, not alerted.
+	f, _ := os.OpenFile(d.dir+"/auth.log", os.O_APPEND|os.O_WRONLY, 0)
+	fmt.Fprintf(f, "%s web-01 sshd[4242]: Accepted password for carol from 198.51.100.8 port 50009 ssh2\n", time.Now().Add(-48*time.Hour).Format(time.Stamp))
+	f.Close()
 	d.logf("Accepted publickey for alice from 198.51.100.4 port 50000 ssh2: ED25519 SHA256:x")
 	d.logf("Accepted publickey for alice from 198.51.100.4 port 50002 ssh2: ED25519 SHA256:x")
 	d.logf("Failed password for root from 192.0.2.50 port 40000 ssh2")

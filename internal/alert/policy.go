@@ -22,6 +22,19 @@ type Policy struct {
 	Dedupe time.Duration // one login alert per user and address within this; default 5m
 	Hours  *WorkingHours // nil: no working-hours rule
 	Routes []Route
+	// MaxAge: a login older than this when it is read (a log read from
+	// its start, a long backlog) is recorded but not alerted; default 24h,
+	// the age at which undelivered alerts expire too.
+	MaxAge time.Duration
+}
+
+// Stale reports whether an event at at, read at now, is too old to alert.
+func (p *Policy) Stale(at, now time.Time) bool {
+	maxAge := p.MaxAge
+	if maxAge <= 0 {
+		maxAge = 24 * time.Hour
+	}
+	return now.Sub(at) > maxAge
 }
 
 // History is what was known about a user and a client before a login.

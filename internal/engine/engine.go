@@ -227,7 +227,7 @@ func (e *Engine) login(r *detect.Record) error {
 	e.mu.Unlock()
 	l := store.Login{Time: at, User: strings.Clone(r.User), Addr: r.Addr, Method: strings.Clone(r.Method), Key: strings.Clone(r.Key)}
 	id, err := e.db.RecordLogin(l, func(h store.LoginHistory) []byte {
-		if pol == nil {
+		if pol == nil || pol.Stale(at, now) {
 			return nil
 		}
 		a := alert.Login{Time: l.Time, User: l.User, Addr: l.Addr, Method: l.Method, Key: l.Key, Failed: failed}
