@@ -214,6 +214,16 @@ func (a AlertsConfig) policy() *alert.Policy {
 	return p
 }
 
+// onlyChannels drops the routes to channels not among chans (the
+// channels a running daemon started with; new ones need a restart).
+func onlyChannels(p *alert.Policy, chans []alert.Channel) *alert.Policy {
+	q := *p
+	q.Routes = slices.DeleteFunc(slices.Clone(p.Routes), func(r alert.Route) bool {
+		return !slices.ContainsFunc(chans, func(c alert.Channel) bool { return c.Name() == r.Channel })
+	})
+	return &q
+}
+
 // channels builds the configured channels, reading secrets from files.
 func (a AlertsConfig) channels() ([]alert.Channel, error) {
 	var out []alert.Channel

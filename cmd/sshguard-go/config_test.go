@@ -117,3 +117,21 @@ func TestDurationText(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadKeepsRunningChannels: a channel added to the file and read on
+// SIGHUP gets no alerts until the restart that starts it.
+func TestReloadKeepsRunningChannels(t *testing.T) {
+	p := writeConfig(t, "[alerts.email]\nhost = \"m\"\nfrom = \"a@b.c\"\nto = [\"d@e.f\"]\n[alerts.webhook]\nurl = \"http://127.0.0.1:1/hook\"\n")
+	cfg, err := LoadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chans, err := cfg.Alerts.channels()
+	if err != nil || len(chans) != 2 {
+		t.Fatalf("channels %v %v", chans, err)
+	}
+	pol := onlyChannels(cfg.Alerts.policy(), chans[:1])
+	if len(pol.Routes) != 1 || pol.Routes[0].Channel != "email" || len(cfg.Alerts.policy().Routes) != 2 {
+		t.Fatalf("routes %+v", pol.Routes)
+	}
+}

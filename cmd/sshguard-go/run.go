@@ -348,7 +348,9 @@ func runDaemon(ctx context.Context, cfg Config, o daemonOpts) error {
 				if c, err := effectiveConfigAgain(o); err != nil {
 					log.Error("reload: configuration not changed", "err", err)
 				} else {
-					if !g.eng.Reconfigure(engineConfig(c, worker.Wake)) {
+					ec := engineConfig(c, worker.Wake)
+					ec.Alerts = onlyChannels(ec.Alerts, chans)
+					if !g.eng.Reconfigure(ec) {
 						log.Warn("reload: the new threshold needs more remembered attempts than this run allocated; it takes full effect at the next start")
 					}
 					if c.Log != cfg.Log || c.Firewall != cfg.Firewall || c.State != cfg.State {

@@ -119,10 +119,23 @@ func (w *Worker) Wake() {
 // Run delivers until ctx ends: each channel at once when woken, else
 // every second.
 func (w *Worker) Run(ctx context.Context) error {
-	if err := w.dropUnrouted(); err != nil {
-		w.log.Error("alert outbox", "err", err)
-	}
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // records no channel here can take: once now, then each minute
+		defer wg.Done()
+		tick := time.NewTicker(time.Minute)
+		defer tick.Stop()
+		for {
+			if err := w.dropUnrouted(); err != nil && ctx.Err() == nil {
+				w.log.Error("alert outbox", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
 	for _, o := range w.chans {
 		wg.Add(1)
 		go func() {
