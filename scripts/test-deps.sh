@@ -3,7 +3,9 @@
 # Ubuntu (run as root). .ci/run calls it; so can you before `sudo make test`.
 #   openssh-server/-client, rsyslog, sshpass, iproute2: the live sshd tests in
 #     network namespaces; nftables: nft, to check the kernel set;
-#   systemd: systemd-analyze for the unit's checks;
+#   systemd: systemd-analyze for the unit's checks; debootstrap,
+#     systemd-container: scripts/check-unit.sh runs the service under a real
+#     systemd in a Debian 12 container;
 #   systemd-journal-remote: real journal files for the journald source;
 #   sshguard, fail2ban: the tools `make bench-compare` measures against;
 #   make, gzip: the build.
@@ -12,4 +14,4 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
 	openssh-server openssh-client rsyslog sshpass iproute2 nftables iputils-ping \
-	systemd systemd-journal-remote sshguard fail2ban make gzip >/dev/null
+	systemd systemd-container debootstrap systemd-journal-remote sshguard fail2ban make gzip >/dev/null

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -427,7 +428,7 @@ func newSource(o LogConfig, db *store.DB, g *guard, log *slog.Logger) *source {
 func (s *source) run(ctx context.Context) error {
 	s.log.Info("reading", "source", s.name)
 	if s.o.Journal {
-		j := &detect.Journal{Warn: s.warn}
+		j := &detect.Journal{Warn: s.warn, MachineID: machineID()}
 		if err := s.db.Position("journald", &j.Cursor); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
@@ -442,6 +443,19 @@ func (s *source) run(ctx context.Context) error {
 	return ft.Run(ctx, func(line string, pos detect.Position) {
 		s.line(line, func() { s.pos = pos })
 	})
+}
+
+// machineID returns this machine's ID from /etc/machine-id, or "".
+func machineID() string {
+	b, err := os.ReadFile("/etc/machine-id")
+	if err != nil {
+		return ""
+	}
+	id := strings.TrimSpace(string(b))
+	if len(id) != 32 {
+		return ""
+	}
+	return id
 }
 
 func (s *source) warn(msg string) { s.log.Warn(msg, "source", s.name) }

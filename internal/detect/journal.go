@@ -28,6 +28,13 @@ type Journal struct {
 	// Args are added before the filters, e.g. "--file=/path/x.journal" or
 	// "--directory=/var/log/journal".
 	Args []string
+	// MachineID, when set, reads every boot of this machine's journal
+	// (--merge with a _MACHINE_ID match) instead of journalctl's default
+	// when following: the current boot only. So resuming after a reboot
+	// still reads the end of the previous boot, and the source keeps
+	// working where the boot ID journalctl sees differs from journald's
+	// (a sandboxed service in a container). Remote journals stay out.
+	MachineID string
 	// Warn receives problems that do not stop the source.
 	Warn func(msg string)
 	// Restart is the pause before journalctl is run again; 0 means 1s.
@@ -71,6 +78,9 @@ func (j *Journal) Run(ctx context.Context, emit func(line, cursor string)) error
 // args builds the journalctl command line.
 func (j *Journal) args() []string {
 	a := append([]string{"--follow", "--output=json", "--no-pager", "--quiet"}, j.Args...)
+	if j.MachineID != "" {
+		a = append(a, "--merge", "_MACHINE_ID="+j.MachineID)
+	}
 	switch {
 	case j.Cursor != "":
 		a = append(a, "--after-cursor="+j.Cursor)

@@ -116,3 +116,17 @@ func TestJournalMissingCommand(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestJournalArgsMachineID: with a machine ID, every boot of this machine
+// is read (no implicit current-boot filter), and no remote journal.
+func TestJournalArgsMachineID(t *testing.T) {
+	a := strings.Join((&Journal{MachineID: "c0fbafd06de048e68c2a04de3f36dff1", Cursor: "s=1"}).args(), " ")
+	for _, want := range []string{"--merge", "_MACHINE_ID=c0fbafd06de048e68c2a04de3f36dff1", "--after-cursor=s=1", "SYSLOG_IDENTIFIER=sshd"} {
+		if !strings.Contains(a, want) {
+			t.Errorf("args %q lack %q", a, want)
+		}
+	}
+	if a := strings.Join((&Journal{}).args(), " "); strings.Contains(a, "--merge") {
+		t.Errorf("args without a machine ID: %q", a)
+	}
+}
