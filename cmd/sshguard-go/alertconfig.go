@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/mail"
 	"net/url"
 	"os"
 	"slices"
@@ -135,6 +136,13 @@ func (a AlertsConfig) validate(bad func(key, format string, args ...any)) {
 		if !slices.Contains([]string{"", "plain", "login"}, e.Auth) {
 			bad("alerts.email.auth", "must be plain or login, is %q", e.Auth)
 		}
+		for key, addrs := range map[string][]string{"alerts.email.from": {e.From}, "alerts.email.to": e.To} {
+			for _, a := range addrs {
+				if _, err := mail.ParseAddress(a); a != "" && err != nil {
+					bad(key, "%q is not an email address", a)
+				}
+			}
+		}
 		secret("alerts.email.password", e.Password, e.PasswordFile)
 		route("email", e.Kinds, e.MinSeverity)
 	}
@@ -144,6 +152,13 @@ func (a AlertsConfig) validate(bad func(key, format string, args ...any)) {
 		}
 		if (s.From == "") == (s.MessagingServiceSID == "") {
 			bad("alerts.sms", "set exactly one of from and messaging_service_sid")
+		}
+		for key, nums := range map[string][]string{"alerts.sms.from": {s.From}, "alerts.sms.to": s.To} {
+			for _, n := range nums {
+				if n != "" && !e164(n) {
+					bad(key, "%q is not a phone number in E.164 form (+ and 8 to 15 digits)", n)
+				}
+			}
 		}
 		secret("alerts.sms.auth_token", s.AuthToken, s.AuthTokenFile)
 		route("sms", s.Kinds, s.MinSeverity)
@@ -155,6 +170,19 @@ func (a AlertsConfig) validate(bad func(key, format string, args ...any)) {
 		}
 		route("webhook", w.Kinds, w.MinSeverity)
 	}
+}
+
+// e164 reports whether n is "+" and 8 to 15 digits.
+func e164(n string) bool {
+	if len(n) < 9 || len(n) > 16 || n[0] != '+' {
+		return false
+	}
+	for _, c := range n[1:] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func zoneName(z string) string {

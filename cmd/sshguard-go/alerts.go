@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"os"
@@ -171,7 +170,24 @@ expired. It asks the running daemon, or reads the database when none runs.`,
   sshguard-go alerts --pending
   sshguard-go alerts --json --limit 5 | jq '.[] | {subject, deliveries}'`,
 		Args: cobra.NoArgs,
-		RunE: withBackend(&o, func(b control.Backend, out io.Writer, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := adminConfig(cmd, &o)
+			if err != nil {
+				return err
+			}
+			// The daemon's list, or the database's: no kernel set needed.
+			var b control.Backend
+			if c, err := control.Dial(cfg.State.Socket); err == nil {
+				b = c
+			} else {
+				db, err := openStore(cfg.State.DB)
+				if err != nil {
+					return err
+				}
+				defer db.Close()
+				b = &guard{db: db}
+			}
+			out := cmd.OutOrStdout()
 			list, err := b.Alerts(pending, limit)
 			if err != nil {
 				return err
@@ -197,7 +213,7 @@ expired. It asks the running daemon, or reads the database when none runs.`,
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", a.ID, a.Time.Local().Format(time.DateTime), a.Kind, a.Severity, strings.Join(ds, " "), a.Subject)
 			}
 			return tw.Flush()
-		}),
+		},
 	}
 	addAdminFlags(cmd, &o)
 	f := cmd.Flags()

@@ -197,6 +197,11 @@ func TestDaemonAlertOutage(t *testing.T) {
 	if sent := d.alerts(false); len(sent) != 5 || sent[0].Deliveries["email"].State != "sent" {
 		t.Fatalf("after delivery: %+v", sent)
 	}
+	// Without the daemon, alerts reads the database (no root, no kernel set).
+	d.stop()
+	if list := d.alerts(false); len(list) != 5 || list[0].Deliveries["email"].State != "sent" {
+		t.Fatalf("alerts without the daemon: %+v", list)
+	}
 	// The key fingerprint is in the login mail.
 	for _, m := range mails {
 		if strings.Contains(m.Header.Get("Subject"), "alice") && !strings.Contains(m.Text, "SHA256:AAAAC3NzaC1lZDI1NTE5AAAAIOMq") {

@@ -69,6 +69,8 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"unknown table", "[alert]\nx = 1\n", []string{":1:", "alert"}},
 		{"unknown alert key", "[alerts.email]\nhost = \"m\"\npasword = \"x\"\n", []string{":3:", `"alerts.email.pasword"`}},
 		{"bad severity", "[alerts.sms]\nmin_severity = \"urgent\"\naccount_sid = \"AC1\"\nauth_token = \"t\"\nfrom = \"+1\"\nto = [\"+2\"]\n", []string{"alerts.sms.min_severity", "urgent"}},
+		{"bad email", "[alerts.email]\nhost = \"m\"\nfrom = \"a@b.c\"\nto = [\"admin at example\"]\n", []string{":4:", "alerts.email.to", "admin at example"}},
+		{"bad phone", "[alerts.sms]\naccount_sid = \"AC1\"\nauth_token = \"t\"\nfrom = \"+15005550006\"\nto = [\"0170 123\"]\n", []string{":5:", "alerts.sms.to", "E.164"}},
 		{"bad hours", "[alerts]\nworking_hours = \"8-18\"\n", []string{"alerts.working_hours"}},
 		{"two secrets", "[alerts.email]\nhost = \"m\"\nfrom = \"a@b\"\nto = [\"c@d\"]\npassword = \"x\"\npassword_file = \"/f\"\n", []string{"alerts.email.password", "not both"}},
 		{"bad duration", "[ban]\n\nban_time = \"ten minutes\"\n", []string{":3:", "ban_time", "invalid duration"}},
