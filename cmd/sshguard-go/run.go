@@ -357,7 +357,7 @@ func runDaemon(ctx context.Context, cfg Config, o daemonOpts) error {
 					if c.Log != cfg.Log || c.Firewall != cfg.Firewall || c.State != cfg.State {
 						log.Warn("reload: [log], [firewall] and [state] changes take effect at the next start")
 					}
-					if !reflect.DeepEqual(c.Alerts.masked(), cfg.Alerts.masked()) {
+					if !reflect.DeepEqual(c.Alerts, cfg.Alerts) {
 						log.Warn("reload: alert rules changed now; channel settings and the daily report take effect at the next start")
 					}
 					g.mu.Lock()
