@@ -73,21 +73,7 @@ func (d *DB) RecordLogin(l Login, alert func(LoginHistory) []byte) (uint64, erro
 }
 
 // Logins returns the logins at or after since, oldest first.
-func (d *DB) Logins(since time.Time) ([]Login, error) {
-	var out []Login
-	err := d.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bktLogins).Cursor()
-		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, uint64(since.UnixNano()))); k != nil; k, v = c.Next() {
-			var l Login
-			if err := json.Unmarshal(v, &l); err != nil {
-				return err
-			}
-			out = append(out, l)
-		}
-		return nil
-	})
-	return out, err
-}
+func (d *DB) Logins(since time.Time) ([]Login, error) { return from[Login](d, bktLogins, since) }
 
 // Counts are the events of one hour: per kind, and the counted attempts
 // per client address and per user tried (each map bounded by

@@ -263,16 +263,20 @@ func (d *DB) ActiveBans(now time.Time) ([]Ban, error) {
 }
 
 // History returns the bans that started at or after since, oldest first.
-func (d *DB) History(since time.Time) ([]Ban, error) {
-	var out []Ban
+func (d *DB) History(since time.Time) ([]Ban, error) { return from[Ban](d, bktHistory, since) }
+
+// from decodes the records of a bucket keyed by time (8 bytes of Unix
+// nanoseconds first) from t on, oldest first.
+func from[T any](d *DB, bkt []byte, t time.Time) ([]T, error) {
+	var out []T
 	err := d.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bktHistory).Cursor()
-		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, uint64(since.UnixNano()))); k != nil; k, v = c.Next() {
-			var ban Ban
-			if err := json.Unmarshal(v, &ban); err != nil {
-				return err
+		c := tx.Bucket(bkt).Cursor()
+		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano()))); k != nil; k, v = c.Next() {
+			var rec T
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("%s record: %w", bkt, err)
 			}
-			out = append(out, ban)
+			out = append(out, rec)
 		}
 		return nil
 	})
