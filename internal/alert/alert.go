@@ -110,6 +110,7 @@ type Message struct {
 	Time       time.Time            `json:"time"`
 	Host       string               `json:"host"`
 	Reasons    []string             `json:"reasons,omitempty"` // why the severity was raised
+	Tags       []string             `json:"tags,omitempty"`    // the same, in a word or two (SMS)
 	Ban        *Ban                 `json:"ban,omitempty"`
 	Login      *Login               `json:"login,omitempty"`
 	Report     *Report              `json:"report,omitempty"`

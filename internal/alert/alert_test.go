@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wneessen/go-mail"
 
@@ -264,6 +265,9 @@ func TestLoginSeverity(t *testing.T) {
 				if !strings.Contains(r.Text, reason) {
 					t.Errorf("text does not say %q", reason)
 				}
+			}
+			if len(r.Short) > 160 || len(m.Tags) != tc.reasons || (tc.reasons > 0 && !strings.Contains(r.Short, m.Tags[0])) {
+				t.Errorf("SMS text %q (%d bytes), tags %q", r.Short, len(r.Short), m.Tags)
 			}
 		})
 	}
@@ -601,5 +605,17 @@ func TestUnreadableRecord(t *testing.T) {
 	}
 	if c := strings.Count(logged.String(), "unreadable alert"); c != 1 {
 		t.Errorf("reported %d times:\n%s", c, logged.String())
+	}
+}
+
+// TestClean: attacker text is cut on a character boundary, and control
+// characters (newlines that could start a header) become spaces.
+func TestClean(t *testing.T) {
+	got := clean(strings.Repeat("é", 100), 157)
+	if !utf8.ValidString(got) || len(got) > 160 || !strings.HasSuffix(got, "...") {
+		t.Errorf("cut %q (%d bytes)", got, len(got))
+	}
+	if got := clean("root\r\nBcc: x\x00", 100); got != "root  Bcc: x " {
+		t.Errorf("control characters: %q", got)
 	}
 }

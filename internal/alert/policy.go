@@ -63,8 +63,7 @@ func (p *Policy) route(m *Message) *Message {
 func (p *Policy) BanMessage(b Ban, at time.Time) *Message {
 	m := &Message{Kind: KindBan, Severity: Warning, Time: at, Host: p.Host, Ban: &b}
 	if b.Duration == 0 {
-		m.Severity = High
-		m.Reasons = append(m.Reasons, "permanent ban")
+		m.raise(High, "permanent ban", "permanent")
 	}
 	return p.route(m)
 }
@@ -91,18 +90,24 @@ func (p *Policy) LoginMessage(l Login, h History, at time.Time) *Message {
 	}
 	m := &Message{Kind: KindLogin, Severity: Info, Time: at, Host: p.Host, Login: &l}
 	if l.Failed > 0 {
-		m.Severity = High
-		m.Reasons = append(m.Reasons, fmt.Sprintf("after %g failed attempts from this client in the current window: a brute force may have succeeded", l.Failed))
+		m.raise(High, fmt.Sprintf("after %g failed attempts from this client in the current window: a brute force may have succeeded", l.Failed),
+			fmt.Sprintf("after %g failed", l.Failed))
 	}
 	if p.Hours != nil && p.Hours.Outside(at) {
-		m.Severity = min(m.Severity+1, High)
-		m.Reasons = append(m.Reasons, "outside working hours ("+p.Hours.String()+")")
+		m.raise(m.Severity+1, "outside working hours ("+p.Hours.String()+")", "off-hours")
 	}
 	if !h.SeenNet {
-		m.Severity = min(m.Severity+1, High)
-		m.Reasons = append(m.Reasons, "first login of "+quoteUser(l.User)+" from this network")
+		m.raise(m.Severity+1, "first login of "+quoteUser(l.User)+" from this network", "new network")
 	}
 	return p.route(m)
+}
+
+// raise lifts m to severity s (at most High) and says why, at length and
+// as a tag.
+func (m *Message) raise(s Severity, reason, tag string) {
+	m.Severity = min(max(m.Severity, s), High)
+	m.Reasons = append(m.Reasons, reason)
+	m.Tags = append(m.Tags, tag)
 }
 
 // WorkingHours is the time the administrators expect logins in.

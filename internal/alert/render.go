@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Rendered is a message as the channels send it.
@@ -20,7 +21,7 @@ type Rendered struct {
 	Gist     string   // the subject without the host
 	Text     string   // the plain text body
 	HTML     string   // the same as HTML
-	Short    string   // for SMS: one line, at most 300 bytes
+	Short    string   // for SMS: one line, at most one segment
 	Data     *Message // the structured message (webhook)
 }
 
@@ -41,6 +42,10 @@ type Count struct {
 	N   float64 `json:"n"`
 }
 
+// MaxShort bounds the SMS text: one 160-character segment (the cut adds
+// "...").
+const MaxShort = 157
+
 // MaxReportBans bounds the bans listed one by one in a report.
 const MaxReportBans = 200
 
@@ -54,7 +59,11 @@ func clean(s string, max int) string {
 		return r
 	}, s)
 	if len(s) > max {
-		s = s[:max] + "..."
+		cut := max
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "..."
 	}
 	return s
 }
@@ -219,11 +228,11 @@ func Render(m *Message, id string) Rendered {
 	body := lines(m)
 	text, html := render(m.Host, subject, body)
 	short := m.Host + ": " + g
-	if len(m.Reasons) > 0 {
-		short += " - " + strings.Join(m.Reasons, "; ")
+	if len(m.Tags) > 0 {
+		short += " (" + strings.Join(m.Tags, ", ") + ")"
 	}
 	return Rendered{ID: id, Kind: m.Kind, Severity: m.Severity, Subject: subject, Gist: g, Text: text, HTML: html,
-		Short: clean(short, 300), Data: m}
+		Short: clean(short, MaxShort), Data: m}
 }
 
 // RenderDigest renders many ban messages as one.
@@ -257,7 +266,7 @@ func RenderDigest(host string, bans []*Message, id string) Rendered {
 	subject := "[" + host + "] " + g
 	text, html := render(host, subject, append(head, body...))
 	return Rendered{ID: id, Kind: KindBan, Severity: Warning, Subject: subject, Gist: g, Text: text, HTML: html,
-		Short: clean(fmt.Sprintf("%s: %d bans between %s and %s", host, len(bans), first.Format(time.TimeOnly), last.Format(time.TimeOnly)), 300)}
+		Short: clean(fmt.Sprintf("%s: %d bans between %s and %s", host, len(bans), first.Format(time.TimeOnly), last.Format(time.TimeOnly)), MaxShort)}
 }
 
 func minTime(a, b time.Time) time.Time {
