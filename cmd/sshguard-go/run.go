@@ -61,12 +61,18 @@ func newRunCmd() *cobra.Command {
 		Short: "Run the daemon: follow sshd's log and ban attackers in nftables",
 		Long: `run follows sshd's log (the auth log file if there is one, else journald),
 counts failed attempts per client in a sliding window, and bans offenders in
-the nftables table "inet sshguard-go" with kernel-side expiry. Bans, the
-allowlist and the read position are kept in the state database, so a restart
-or a reboot loses nothing. SIGHUP reloads the allowlist; SIGINT and SIGTERM
-stop it cleanly.`,
+the nftables table "inet sshguard-go" with kernel-side expiry. Every ban and
+every successful login is put in an outbox and sent by the configured alert
+channels (email, SMS, webhook). Bans, the allowlist, alerts and the read
+position are kept in the state database, so a restart or a reboot loses
+nothing.
+
+The configuration file is read at start (flags override it); SIGHUP re-reads
+it (detection, bans, allowlist, alert rules); SIGINT and SIGTERM stop it
+cleanly. With -t it only checks and prints the effective configuration.`,
 		Example: `  sudo sshguard-go run
-  sudo sshguard-go run --dry-run --log /var/log/auth.log`,
+  sudo sshguard-go run --dry-run --log /var/log/auth.log
+  sudo sshguard-go run -t --config ./sshguard-go.toml`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := effectiveConfig(cmd, &o)
 			if err != nil {
