@@ -18,11 +18,15 @@ deb=$(ls -t dist/sshguard-go_*.deb | head -1)
 fail() { echo "check-unit: FAIL: $*" >&2; exit 1; }
 step() { echo "check-unit: $*"; }
 
+# The Debian mirror apt uses here (deb822 or one-line sources), else the default.
+mirror=$(sed -n 's|^URIs: *\(http[^ ]*/debian\)/*$|\1|p; s|^deb  *\(http[^ ]*/debian\)/* .*|\1|p' \
+	/etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | head -1 || true)
+mirror=${mirror:-http://deb.debian.org/debian}
 if [ ! -x "$root/usr/bin/systemctl" ]; then
-	step "debootstrap Debian 12 into $root"
+	step "debootstrap Debian 12 into $root from $mirror"
 	rm -rf "$root"
 	debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,nftables,rsyslog,iproute2,procps \
-		bookworm "$root" >/tmp/check-unit-debootstrap.log 2>&1 || { tail -20 /tmp/check-unit-debootstrap.log; fail "debootstrap"; }
+		bookworm "$root" "$mirror" >/tmp/check-unit-debootstrap.log 2>&1 || { tail -20 /tmp/check-unit-debootstrap.log; fail "debootstrap"; }
 fi
 cp "$deb" "$root/root/sshguard-go.deb"
 
