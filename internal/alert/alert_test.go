@@ -207,6 +207,14 @@ func TestWebhook(t *testing.T) {
 		bodies[0].Alert == nil || bodies[0].Alert.Ban.Prefix.String() != "2001:db8:1:2::/64" || bodies[0].Kind != KindBan {
 		t.Fatalf("webhook got %+v", bodies)
 	}
+	// User names are the attacker's words: no mentions, no links in chat.
+	if err := wh.Send(context.Background(), Render(banMsg("web-01", "192.0.2.8/32", "<!channel>", "@all", "<https://evil.example|click>"), "4.webhook")); err != nil {
+		t.Fatal(err)
+	}
+	if txt := bodies[len(bodies)-1].Text; strings.Contains(txt, "<!channel>") || strings.Contains(txt, "@all") || strings.Contains(txt, "<https://") ||
+		!strings.Contains(txt, "&lt;!channel&gt;") {
+		t.Errorf("webhook text not made inert: %q", txt)
+	}
 	bad, _ := NewWebhook(WebhookConfig{URL: srv.URL})
 	var perm *PermanentError
 	if err := bad.Send(context.Background(), Render(m, "2.webhook")); !errors.As(err, &perm) {

@@ -52,7 +52,7 @@ type WebhookBody struct {
 
 // Send posts r. A 4xx answer other than 408 and 429 is a PermanentError.
 func (w *Webhook) Send(ctx context.Context, r Rendered) error {
-	body := WebhookBody{Text: clean(r.Subject, 300) + "\n" + trimTo(r.Text, 3500), Subject: r.Subject, Kind: r.Kind, Severity: r.Severity}
+	body := WebhookBody{Text: chatSafe(clean(r.Subject, 300) + "\n" + trimTo(r.Text, 3500)), Subject: r.Subject, Kind: r.Kind, Severity: r.Severity}
 	if r.Data != nil {
 		a := *r.Data
 		a.Deliveries = nil
@@ -91,6 +91,12 @@ func (w *Webhook) Send(ctx context.Context, r Rendered) error {
 	}
 	return err
 }
+
+// chatSafe makes text that carries attacker-chosen user names inert in
+// chat systems: &, < and > escaped as Slack requires (no <!channel>, no
+// <url|label> links), and a zero-width space after each @ (no @all or
+// @channel mentions in Mattermost or Slack).
+var chatSafe = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "@", "@\u200b").Replace
 
 // redact keeps a URL's scheme and host only.
 func redact(raw string) string {
