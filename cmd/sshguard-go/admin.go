@@ -18,6 +18,23 @@ import (
 	"sshguard-go/internal/engine"
 )
 
+// printList writes list as a JSON array ([] when empty), or as a table:
+// header, then row(item) for each item, columns separated by tabs.
+func printList[T any](out io.Writer, asJSON bool, list []T, header string, row func(T) string) error {
+	if asJSON {
+		if list == nil {
+			list = []T{}
+		}
+		return json.NewEncoder(out).Encode(list)
+	}
+	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, x := range list {
+		fmt.Fprintln(tw, row(x))
+	}
+	return tw.Flush()
+}
+
 // adminConfig loads the configuration file (if there is one, or if
 // --config was given) and takes the database, socket and table from it
 // where no flag was given: the commands then find what the daemon uses.
@@ -119,22 +136,13 @@ func newListCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				if bans == nil {
-					bans = []control.BanInfo{}
-				}
-				return json.NewEncoder(out).Encode(bans)
-			}
-			tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
-			fmt.Fprintln(tw, "PREFIX\tBANNED SINCE\tEXPIRES IN\tBANS\tREASON\tLAST USER")
-			for _, bi := range bans {
+			return printList(out, asJSON, bans, "PREFIX\tBANNED SINCE\tEXPIRES IN\tBANS\tREASON\tLAST USER", func(bi control.BanInfo) string {
 				left := "never"
 				if !bi.Expires.IsZero() {
 					left = time.Until(bi.Expires).Round(time.Second).String()
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", bi.Prefix, bi.Since.Local().Format(time.DateTime), left, bi.Count, bi.Reason, bi.LastUser)
-			}
-			return tw.Flush()
+				return fmt.Sprintf("%s\t%s\t%s\t%d\t%s\t%s", bi.Prefix, bi.Since.Local().Format(time.DateTime), left, bi.Count, bi.Reason, bi.LastUser)
+			})
 		})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
@@ -250,15 +258,9 @@ func newAllowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return json.NewEncoder(out).Encode(entries)
-			}
-			tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
-			fmt.Fprintln(tw, "PREFIX\tFROM\tCOMMENT")
-			for _, e := range entries {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Prefix, e.Source, e.Comment)
-			}
-			return tw.Flush()
+			return printList(out, asJSON, entries, "PREFIX\tFROM\tCOMMENT", func(e control.AllowInfo) string {
+				return fmt.Sprintf("%s\t%s\t%s", e.Prefix, e.Source, e.Comment)
+			})
 		})
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.AddCommand(add, rm, list)

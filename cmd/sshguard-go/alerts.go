@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -192,15 +190,7 @@ expired. It asks the running daemon, or reads the database when none runs.`,
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				if list == nil {
-					list = []control.AlertInfo{}
-				}
-				return json.NewEncoder(out).Encode(list)
-			}
-			tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tTIME\tKIND\tSEVERITY\tDELIVERY\tSUBJECT")
-			for _, a := range list {
+			return printList(out, asJSON, list, "ID\tTIME\tKIND\tSEVERITY\tDELIVERY\tSUBJECT", func(a control.AlertInfo) string {
 				var ds []string
 				for _, name := range slices.Sorted(maps.Keys(a.Deliveries)) {
 					d := a.Deliveries[name]
@@ -210,9 +200,8 @@ expired. It asks the running daemon, or reads the database when none runs.`,
 					}
 					ds = append(ds, s)
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", a.ID, a.Time.Local().Format(time.DateTime), a.Kind, a.Severity, strings.Join(ds, " "), a.Subject)
-			}
-			return tw.Flush()
+				return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s", a.ID, a.Time.Local().Format(time.DateTime), a.Kind, a.Severity, strings.Join(ds, " "), a.Subject)
+			})
 		},
 	}
 	addAdminFlags(cmd, &o)
