@@ -4,9 +4,11 @@ import (
 	"errors"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"sshguard-go/internal/alert"
 	"sshguard-go/internal/ban"
 	"sshguard-go/internal/detect"
 	"sshguard-go/internal/store"
@@ -281,5 +283,73 @@ func TestRecordedLogBansOnlyTheRealClient(t *testing.T) {
 	}
 	if _, ok := fw.set[netip.MustParsePrefix("10.200.0.2/32")]; !ok {
 		t.Fatalf("kernel set %v", fw.set)
+	}
+}
+
+func success(ip, user string, at time.Time) *detect.Record {
+	r := &detect.Record{Text: "Accepted publickey for " + user + " from " + ip}
+	r.Kind, r.Reason, r.Addr, r.User, r.Method, r.Time = detect.KindSuccess, "accepted", netip.MustParseAddr(ip), user, "publickey", at
+	return r
+}
+
+// outbox returns the alert records in the store, oldest first.
+func outbox(t *testing.T, db *store.DB) []*alert.Message {
+	t.Helper()
+	var out []*alert.Message
+	db.Alerts(0, func(_ uint64, data []byte, _ bool) bool {
+		m, err := alert.Unmarshal(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append([]*alert.Message{m}, out...)
+		return true
+	})
+	return out
+}
+
+// TestLoginAlerts: with the injected clock, a login alert is written with
+// the login; the same user and address within 5 minutes gives none; a
+// login after failed attempts of the same client is high and says so; a
+// ban writes its alert with its escalation level.
+func TestLoginAlerts(t *testing.T) {
+	woken := 0
+	pol := &alert.Policy{Host: "web-01", Routes: []alert.Route{{Channel: "email", Kinds: alert.Kinds}}}
+	e, _, db, c := setup(t, Config{Alerts: pol, Wake: func() { woken++ }}, nil)
+	login := func(ip, user string) {
+		t.Helper()
+		if _, err := e.Handle(success(ip, user, c.t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	login("198.51.100.4", "alice")
+	c.t = c.t.Add(4 * time.Minute)
+	login("198.51.100.4", "alice") // within 5 minutes of the last: no alert
+	c.t = c.t.Add(4 * time.Minute)
+	login("198.51.100.4", "alice") // 4 minutes after the last login, which is what counts: none
+	c.t = c.t.Add(6 * time.Minute)
+	login("198.51.100.4", "alice") // alert, known network now: info
+	for _, u := range []string{"root", "admin"} {
+		e.Handle(failure("192.0.2.50", u, c.t))
+	}
+	login("192.0.2.50", "bob") // after 2 failed attempts: high
+	for _, u := range []string{"a", "b", "c", "d", "e"} {
+		e.Handle(failure("203.0.113.9", u, c.t))
+	}
+	got := outbox(t, db)
+	if len(got) != 4 || woken != 4 {
+		t.Fatalf("%d alerts (woken %d), want 4: %+v", len(got), woken, got)
+	}
+	if got[0].Severity != alert.Warning || got[1].Severity != alert.Info || got[1].Login.User != "alice" {
+		t.Errorf("alice: %v then %v", got[0].Severity, got[1].Severity)
+	}
+	if got[2].Severity != alert.High || got[2].Login.Failed != 2 || !strings.Contains(strings.Join(got[2].Reasons, ";"), "after 2 failed attempts") {
+		t.Errorf("login after failures: %+v", got[2])
+	}
+	if b := got[3].Ban; got[3].Kind != alert.KindBan || b == nil || b.Nth != 1 || b.Attempts != 5 || len(b.Users) != 5 || b.Duration != time.Hour || b.First == "" {
+		t.Errorf("ban alert: %+v", got[3])
+	}
+	logins, _ := db.Logins(time.Time{})
+	if len(logins) != 5 {
+		t.Errorf("%d logins recorded, want 5 (de-duplication drops alerts, not records)", len(logins))
 	}
 }

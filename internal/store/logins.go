@@ -72,7 +72,7 @@ func (d *DB) RecordLogin(l Login, alert func(LoginHistory) []byte) (uint64, erro
 	return id, err
 }
 
-// Logins returns the logins at or after since, oldest first.
+// Logins returns the logins at or after since (zero: all), oldest first.
 func (d *DB) Logins(since time.Time) ([]Login, error) { return from[Login](d, bktLogins, since) }
 
 // Counts are the events of one hour: per kind, and the counted attempts

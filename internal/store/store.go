@@ -262,16 +262,21 @@ func (d *DB) ActiveBans(now time.Time) ([]Ban, error) {
 	return out, err
 }
 
-// History returns the bans that started at or after since, oldest first.
+// History returns the bans that started at or after since (zero: all),
+// oldest first.
 func (d *DB) History(since time.Time) ([]Ban, error) { return from[Ban](d, bktHistory, since) }
 
 // from decodes the records of a bucket keyed by time (8 bytes of Unix
-// nanoseconds first) from t on, oldest first.
+// nanoseconds first) from t on, oldest first; the zero t means all.
 func from[T any](d *DB, bkt []byte, t time.Time) ([]T, error) {
+	var start uint64
+	if t.After(time.Unix(0, 0)) {
+		start = uint64(t.UnixNano())
+	}
 	var out []T
 	err := d.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bkt).Cursor()
-		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano()))); k != nil; k, v = c.Next() {
+		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, start)); k != nil; k, v = c.Next() {
 			var rec T
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return fmt.Errorf("%s record: %w", bkt, err)
