@@ -78,14 +78,39 @@ func (d *daemon) start() {
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatal(err)
 	}
+	waitControl(d.t, d.dir)
+}
+
+// waitControl waits up to 5 s for the daemon's control socket in dir, and
+// fails tb with the daemon's log if it does not answer.
+func waitControl(tb testing.TB, dir string) {
+	tb.Helper()
 	for i := 0; i < 100; i++ {
-		if _, err := control.Dial(d.dir + "/ctl.sock"); err == nil {
+		if _, err := control.Dial(dir + "/ctl.sock"); err == nil {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	b, _ := os.ReadFile(d.dir + "/daemon.log")
-	d.t.Fatalf("daemon did not start:\n%s", b)
+	b, _ := os.ReadFile(dir + "/daemon.log")
+	tb.Fatalf("daemon did not start:\n%s", b)
+}
+
+// startAlertDaemon starts an SMTP server and the daemon, configured by
+// alertConfig (plus extra) to send every alert there; the daemon is
+// stopped when tb ends.
+func startAlertDaemon(tb testing.TB, extra string) (*daemon, *alerttest.SMTP) {
+	tb.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := alerttest.StartSMTP(tb, alerttest.Options{})
+	d := &daemon{t: tb, dir: tb.TempDir(), self: self}
+	alertConfig(tb, d.dir, s, extra)
+	d.logf("Server listening on 0.0.0.0 port 22.")
+	d.start()
+	tb.Cleanup(d.stop)
+	return d, s
 }
 
 func (d *daemon) stop() {
@@ -143,17 +168,8 @@ func (d *daemon) waitAlerts(n int, pending bool) []control.AlertInfo {
 // logins happen, the daemon is restarted in between, the server comes
 // back: every alert arrives exactly once.
 func TestDaemonAlertOutage(t *testing.T) {
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := alerttest.StartSMTP(t, alerttest.Options{})
+	d, s := startAlertDaemon(t, "")
 	s.Stop()
-	d := &daemon{t: t, dir: t.TempDir(), self: self}
-	alertConfig(t, d.dir, s, "")
-	d.logf("Server listening on 0.0.0.0 port 22.")
-	d.start()
-	defer d.stop()
 	for i := 1; i <= 3; i++ {
 		for _, u := range []string{"root", "admin", "oracle"} {
 			d.logf("Failed password for %s from 203.0.113.%d port %d ssh2", u, i, 40000+i)
@@ -213,16 +229,7 @@ func TestDaemonAlertOutage(t *testing.T) {
 // TestLoginAlertRules: a repeated login within 5 minutes gives no second
 // alert; a login after failed attempts is high and says so.
 func TestLoginAlertRules(t *testing.T) {
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := alerttest.StartSMTP(t, alerttest.Options{})
-	d := &daemon{t: t, dir: t.TempDir(), self: self}
-	alertConfig(t, d.dir, s, "")
-	d.logf("Server listening on 0.0.0.0 port 22.")
-	d.start()
-	defer d.stop()
+	d, s := startAlertDaemon(t, "")
 	// A login two days old (a backlog) is recorded, not alerted.
 	f, _ := os.OpenFile(d.dir+"/auth.log", os.O_APPEND|os.O_WRONLY, 0)
 	fmt.Fprintf(f, "%s web-01 sshd[4242]: Accepted password for carol from 198.51.100.8 port 50009 ssh2\n", time.Now().Add(-48*time.Hour).Format(time.Stamp))
@@ -300,17 +307,8 @@ func freePort(t *testing.T) int {
 // TestMetrics scrapes the daemon's /metrics after a ban, a login and an
 // unrecognised sshd line.
 func TestMetrics(t *testing.T) {
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := alerttest.StartSMTP(t, alerttest.Options{})
-	d := &daemon{t: t, dir: t.TempDir(), self: self}
 	port := freePort(t)
-	alertConfig(t, d.dir, s, fmt.Sprintf("[metrics]\nlisten = \"127.0.0.1:%d\"\n", port))
-	d.logf("Server listening on 0.0.0.0 port 22.")
-	d.start()
-	defer d.stop()
+	d, s := startAlertDaemon(t, fmt.Sprintf("[metrics]\nlisten = \"127.0.0.1:%d\"\n", port))
 	for _, u := range []string{"root", "admin", "oracle"} {
 		d.logf("Failed password for %s from 203.0.113.1 port 40000 ssh2", u)
 	}
@@ -365,16 +363,7 @@ func TestMetrics(t *testing.T) {
 //
 //	go test ./cmd/sshguard-go -run XXX -bench LoginAlertLatency -benchtime 1x
 func BenchmarkLoginAlertLatency(b *testing.B) {
-	self, err := os.Executable()
-	if err != nil {
-		b.Fatal(err)
-	}
-	s := alerttest.StartSMTP(b, alerttest.Options{})
-	d := &daemon{t: b, dir: b.TempDir(), self: self}
-	alertConfig(b, d.dir, s, "")
-	d.logf("Server listening on 0.0.0.0 port 22.")
-	d.start()
-	defer d.stop()
+	d, s := startAlertDaemon(b, "")
 	const n = 200
 	lat := make([]time.Duration, 0, n)
 	b.ResetTimer()

@@ -101,14 +101,7 @@ func (l *lab) start() {
 	if out, err := exec.Command("ip", "netns", "exec", l.srv, "nft", "list", "table", "inet", "sshguard-go").CombinedOutput(); err != nil {
 		l.t.Fatalf("READY before the table exists: %v %s", err, out)
 	}
-	for i := 0; i < 100; i++ {
-		if _, err := control.Dial(l.dir + "/ctl.sock"); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	b, _ := os.ReadFile(l.dir + "/daemon.log")
-	l.t.Fatalf("daemon did not start:\n%s", b)
+	waitControl(l.t, l.dir)
 }
 
 func (l *lab) stop() {
