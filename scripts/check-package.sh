@@ -19,7 +19,9 @@ for f in /lib/systemd/system/sshguard-go.service /usr/share/bash-completion/comp
 	/usr/share/zsh/vendor-completions/_sshguard-go /usr/share/fish/vendor_completions.d/sshguard-go.fish; do
 	[ -f "$f" ] || fail "$f not installed"
 done
-dpkg-deb -c "$deb" | grep -q 'usr/share/man/man1/sshguard-go.1.gz' || fail "no man page in the package"
+# Not `dpkg-deb -c | grep -q`: under pipefail, grep leaving early kills dpkg-deb with SIGPIPE.
+contents=$(dpkg-deb -c "$deb")
+grep -q 'usr/share/man/man1/sshguard-go.1.gz' <<<"$contents" || fail "no man page in the package"
 # The installed unit verifies clean (man pages are checked when man can read them).
 man_opt=--man=no
 [ -f /usr/share/man/man1/sshguard-go.1.gz ] && command -v man >/dev/null && man_opt=--man=yes

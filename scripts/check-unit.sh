@@ -60,7 +60,10 @@ attack() {
 # banned IP: the ban is listed and in the kernel set within 5 s.
 banned() {
 	for _ in $(seq 50); do
-		ct sshguard-go list 2>/dev/null | grep -q "^$1/" && ct nft list set inet sshguard-go banned4 | grep -q "$1" && return 0
+		# Output captured first: under pipefail, grep -q leaving early would fail the producer.
+		list=$(ct sshguard-go list 2>/dev/null || true)
+		set4=$(ct nft list set inet sshguard-go banned4 2>/dev/null || true)
+		grep -q "^$1/" <<<"$list" && grep -qF "$1" <<<"$set4" && return 0
 		sleep 0.1
 	done
 	ct journalctl -u sshguard-go --no-pager -n 20 >&2
