@@ -48,7 +48,7 @@ func (g *guard) Alerts(pending bool, limit int) ([]control.AlertInfo, error) {
 			Subject: alert.Render(m, "").Subject, Pending: isPending, Deliveries: map[string]control.DeliveryInfo{}}
 		for name, d := range m.Deliveries {
 			ai.Deliveries[name] = control.DeliveryInfo{State: string(d.State), Attempts: d.Attempts, Sent: d.Sent,
-				Next: d.Next, Digest: d.Digest, Error: d.Error}
+				Next: d.Next, Digest: d.Digest, Error: d.Error, Done: d.Done}
 		}
 		out = append(out, ai)
 		return limit <= 0 || len(out) < limit
@@ -195,7 +195,7 @@ expired. It asks the running daemon, or reads the database when none runs.`,
 				for _, name := range slices.Sorted(maps.Keys(a.Deliveries)) {
 					d := a.Deliveries[name]
 					s := name + ":" + d.State
-					if d.State == "pending" && d.Error != "" {
+					if d.State != "sent" && d.Error != "" {
 						s += fmt.Sprintf("(try %d: %s)", d.Attempts, d.Error)
 					}
 					ds = append(ds, s)

@@ -101,6 +101,7 @@ type Delivery struct {
 	Sent     time.Time `json:"sent,omitzero"`
 	Digest   bool      `json:"digest,omitempty"` // delivered within a digest
 	Error    string    `json:"error,omitempty"`  // the last error
+	Done     []string  `json:"done,omitempty"`   // recipients that have it while others fail
 }
 
 // Message is an alert as kept in the outbox.

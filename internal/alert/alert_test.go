@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -468,6 +469,68 @@ func TestRetryLimits(t *testing.T) {
 	}
 	if r := strings.Join(results, ","); !strings.Contains(r, "down retry") || !strings.Contains(r, "down expired") || !strings.Contains(r, "sms failed") {
 		t.Errorf("results %v", results)
+	}
+}
+
+// TestSMSPartial: when one of several numbers fails, the retry texts only
+// that number (each phone gets the alert once), and a number Twilio
+// refuses for good ends the delivery as failed, naming who got it.
+func TestSMSPartial(t *testing.T) {
+	tw := alerttest.StartTwilio(t)
+	db := openDB(t, filepath.Join(t.TempDir(), "state.db"))
+	defer db.Close()
+	clk := &fakeClock{t: t0}
+	nums := []string{"+15551230001", "+15551230002", "+15551230003"}
+	sms, err := NewSMS(SMSConfig{AccountSID: tw.SID, AuthToken: tw.Token, From: "+15005550006", To: nums, BaseURL: tw.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := NewWorker(WorkerConfig{MaxAge: time.Hour}, db, []Channel{sms}, clk.now, nil)
+	pol := &Policy{Host: "web-01", Routes: []Route{{Channel: "sms", Kinds: Kinds}}}
+	login := pol.LoginMessage(Login{User: "alice", Addr: netip.MustParseAddr("198.51.100.4"), Method: "publickey"}, History{SeenNet: true}, t0)
+	id, err := w.Enqueue(login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delivery := func(id uint64) *Delivery {
+		var d *Delivery
+		db.Alerts(0, func(i uint64, data []byte, _ bool) bool {
+			if i == id {
+				m, _ := Unmarshal(data)
+				d = m.Deliveries["sms"]
+			}
+			return true
+		})
+		return d
+	}
+	count := func() map[string]int {
+		n := map[string]int{}
+		for _, m := range tw.Messages() {
+			n[m.To]++
+		}
+		return n
+	}
+
+	tw.FailTo(nums[1], 503, 20500, "Service unavailable")
+	w.DeliverDue(context.Background())
+	if d := delivery(id); d.State != Pending || !slices.Equal(d.Done, []string{nums[0], nums[2]}) || !strings.Contains(d.Error, "20500") {
+		t.Fatalf("after the first try: %+v", d)
+	}
+	clk.add(time.Hour / 2)
+	w.DeliverDue(context.Background())
+	if d := delivery(id); d.State != Sent {
+		t.Fatalf("after the retry: %+v", d)
+	}
+	if n := count(); len(n) != 3 || n[nums[0]] != 1 || n[nums[1]] != 1 || n[nums[2]] != 1 {
+		t.Errorf("texts per number %v, want one each", n)
+	}
+
+	// One number refused for good, the others reached: failed, with who has it.
+	id, _ = w.Enqueue(pol.LoginMessage(Login{User: "bob", Addr: netip.MustParseAddr("198.51.100.5"), Method: "password"}, History{SeenNet: true}, clk.now()))
+	tw.FailTo(nums[0], 400, 21211, "The 'To' number is not a valid phone number.")
+	w.DeliverDue(context.Background())
+	if d := delivery(id); d.State != Failed || !slices.Equal(d.Done, nums[1:]) || !strings.Contains(d.Error, "21211") {
+		t.Errorf("one number refused: %+v", d)
 	}
 }
 

@@ -23,6 +23,7 @@ type Rendered struct {
 	HTML     string   // the same as HTML
 	Short    string   // for SMS: one line, at most one segment
 	Data     *Message // the structured message (webhook)
+	Done     []string // recipients that already have it (a retry after a partial failure)
 }
 
 // Report is the daily summary.

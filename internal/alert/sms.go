@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -58,42 +59,73 @@ type twilioError struct {
 	Status   int    `json:"status"`
 }
 
-// Send posts r.Short to every recipient. A 4xx answer other than 429 is a
-// PermanentError carrying Twilio's code and message.
+// Send posts r.Short to every recipient not in r.Done. Each recipient is
+// tried even when another fails; a failure is a PartialError naming those
+// that got it, so a retry does not text them twice. A 4xx answer other
+// than 429 is permanent (Twilio's code and message in the error), and the
+// whole send is a PermanentError when every failure was.
 func (s *SMS) Send(ctx context.Context, r Rendered) error {
-	endpoint := strings.TrimRight(s.cfg.BaseURL, "/") + "/2010-04-01/Accounts/" + url.PathEscape(s.cfg.AccountSID) + "/Messages.json"
+	var done []string
+	var errs []error
+	permanent := true
 	for _, to := range s.cfg.To {
-		form := url.Values{"To": {to}, "Body": {r.Short}}
-		if s.cfg.From != "" {
-			form.Set("From", s.cfg.From)
-		} else {
-			form.Set("MessagingServiceSid", s.cfg.MessagingServiceSID)
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
-		if err != nil {
-			return &PermanentError{fmt.Errorf("sms: %w", err)}
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Accept", "application/json")
-		req.SetBasicAuth(s.cfg.AccountSID, s.cfg.AuthToken)
-		resp, err := s.hc.Do(req)
-		if err != nil {
-			return fmt.Errorf("sms to %s: %w", to, err)
-		}
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		resp.Body.Close()
-		if resp.StatusCode/100 == 2 {
+		if slices.Contains(r.Done, to) {
 			continue
 		}
-		err = fmt.Errorf("sms to %s: HTTP %d: %s", to, resp.StatusCode, strings.TrimSpace(string(body)))
-		var te twilioError
-		if json.Unmarshal(body, &te) == nil && te.Message != "" {
-			err = fmt.Errorf("sms to %s: Twilio error %d (HTTP %d): %s %s", to, te.Code, resp.StatusCode, te.Message, te.MoreInfo)
+		err := s.send(ctx, to, r.Short)
+		if err == nil {
+			done = append(done, to)
+			continue
 		}
-		if resp.StatusCode/100 == 4 && resp.StatusCode != http.StatusTooManyRequests {
-			return &PermanentError{err}
-		}
-		return err
+		var perm *PermanentError
+		permanent = permanent && errors.As(err, &perm)
+		errs = append(errs, err)
 	}
-	return nil
+	if len(errs) == 0 {
+		return nil
+	}
+	err := errors.Join(errs...)
+	if permanent {
+		err = &PermanentError{err}
+	}
+	if len(done) > 0 {
+		err = &PartialError{Done: done, Err: err}
+	}
+	return err
+}
+
+// send posts one message to one number.
+func (s *SMS) send(ctx context.Context, to, body string) error {
+	endpoint := strings.TrimRight(s.cfg.BaseURL, "/") + "/2010-04-01/Accounts/" + url.PathEscape(s.cfg.AccountSID) + "/Messages.json"
+	form := url.Values{"To": {to}, "Body": {body}}
+	if s.cfg.From != "" {
+		form.Set("From", s.cfg.From)
+	} else {
+		form.Set("MessagingServiceSid", s.cfg.MessagingServiceSID)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return &PermanentError{fmt.Errorf("sms: %w", err)}
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.SetBasicAuth(s.cfg.AccountSID, s.cfg.AuthToken)
+	resp, err := s.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("sms to %s: %w", to, err)
+	}
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode/100 == 2 {
+		return nil
+	}
+	err = fmt.Errorf("sms to %s: HTTP %d: %s", to, resp.StatusCode, strings.TrimSpace(string(answer)))
+	var te twilioError
+	if json.Unmarshal(answer, &te) == nil && te.Message != "" {
+		err = fmt.Errorf("sms to %s: Twilio error %d (HTTP %d): %s %s", to, te.Code, resp.StatusCode, te.Message, te.MoreInfo)
+	}
+	if resp.StatusCode/100 == 4 && resp.StatusCode != http.StatusTooManyRequests {
+		return &PermanentError{err}
+	}
+	return err
 }

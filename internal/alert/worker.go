@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -23,6 +24,18 @@ type PermanentError struct{ Err error }
 
 func (e *PermanentError) Error() string { return e.Err.Error() }
 func (e *PermanentError) Unwrap() error { return e.Err }
+
+// PartialError is a failed delivery that reached some of the channel's
+// recipients (Done): a retry sends only to the others (Rendered.Done).
+type PartialError struct {
+	Done []string
+	Err  error
+}
+
+func (e *PartialError) Error() string {
+	return fmt.Sprintf("%v (delivered to %s)", e.Err, strings.Join(e.Done, ", "))
+}
+func (e *PartialError) Unwrap() error { return e.Err }
 
 // Store is the outbox the Worker delivers from (store.DB implements it).
 type Store interface {
@@ -294,7 +307,9 @@ func (w *Worker) deliverBans(ctx context.Context, o *outlet, bans []entry, now t
 // is false when the channel failed and is paused.
 func (w *Worker) send(ctx context.Context, o *outlet, e entry, now time.Time) (ok bool, err error) {
 	d := e.m.Deliveries[o.name]
-	serr := o.ch.Send(ctx, Render(e.m, fmt.Sprintf("%d.%s", e.id, o.name)))
+	r := Render(e.m, fmt.Sprintf("%d.%s", e.id, o.name))
+	r.Done = d.Done
+	serr := o.ch.Send(ctx, r)
 	w.outcome(o, d, e.m.Time, serr, now)
 	return serr == nil, w.save(o.name, map[uint64]*Delivery{e.id: d})
 }
@@ -304,7 +319,13 @@ func (w *Worker) sendDigest(ctx context.Context, o *outlet, bans []entry, now ti
 	for i, e := range bans {
 		msgs[i] = e.m
 	}
-	serr := o.ch.Send(ctx, RenderDigest(w.cfg.Host, msgs, fmt.Sprintf("%d-%d.%s", bans[0].id, bans[len(bans)-1].id, o.name)))
+	r := RenderDigest(w.cfg.Host, msgs, fmt.Sprintf("%d-%d.%s", bans[0].id, bans[len(bans)-1].id, o.name))
+	// Retried digests go again only to the recipients none of its bans reached.
+	r.Done = bans[0].m.Deliveries[o.name].Done
+	for _, e := range bans[1:] {
+		r.Done = slices.DeleteFunc(slices.Clone(r.Done), func(to string) bool { return !slices.Contains(e.m.Deliveries[o.name].Done, to) })
+	}
+	serr := o.ch.Send(ctx, r)
 	ds := map[uint64]*Delivery{}
 	for _, e := range bans {
 		d := e.m.Deliveries[o.name]
@@ -338,9 +359,17 @@ func (w *Worker) outcome(o *outlet, d *Delivery, created time.Time, err error, n
 	d.Attempts++
 	result := "sent"
 	var perm *PermanentError
+	var part *PartialError
+	if errors.As(err, &part) {
+		for _, to := range part.Done {
+			if !slices.Contains(d.Done, to) {
+				d.Done = append(d.Done, to)
+			}
+		}
+	}
 	switch {
 	case err == nil:
-		d.State, d.Sent, d.Next, d.Error = Sent, now, time.Time{}, ""
+		d.State, d.Sent, d.Next, d.Error, d.Done = Sent, now, time.Time{}, "", nil
 	case errors.As(err, &perm):
 		d.State, d.Error, result = Failed, err.Error(), "failed"
 		w.log.Error("alert not delivered: the channel refused it", "channel", o.name, "err", err)

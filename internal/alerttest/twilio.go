@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +33,7 @@ type Twilio struct {
 type twilioReply struct {
 	status, code int
 	message      string
+	to           string // only for this number ("" any)
 }
 
 // StartTwilio starts the stand-in, stopped when t ends.
@@ -48,7 +50,15 @@ func StartTwilio(t testing.TB) *Twilio {
 func (tw *Twilio) FailNext(status, code int, message string) {
 	tw.mu.Lock()
 	defer tw.mu.Unlock()
-	tw.fail = append(tw.fail, twilioReply{status, code, message})
+	tw.fail = append(tw.fail, twilioReply{status, code, message, ""})
+}
+
+// FailTo makes the next request for number to get status with Twilio's
+// error code and message.
+func (tw *Twilio) FailTo(to string, status, code int, message string) {
+	tw.mu.Lock()
+	defer tw.mu.Unlock()
+	tw.fail = append(tw.fail, twilioReply{status, code, message, to})
 }
 
 // Messages returns the messages accepted so far.
@@ -68,36 +78,36 @@ func twilioError(w http.ResponseWriter, r twilioReply) {
 func (tw *Twilio) serve(w http.ResponseWriter, r *http.Request) {
 	want := "/2010-04-01/Accounts/" + tw.SID + "/Messages.json"
 	if r.Method != http.MethodPost || r.URL.Path != want {
-		twilioError(w, twilioReply{404, 20404, "The requested resource " + r.URL.Path + " was not found"})
+		twilioError(w, twilioReply{404, 20404, "The requested resource " + r.URL.Path + " was not found", ""})
 		return
 	}
 	if user, pass, ok := r.BasicAuth(); !ok || user != tw.SID || pass != tw.Token {
-		twilioError(w, twilioReply{401, 20003, "Authenticate"})
+		twilioError(w, twilioReply{401, 20003, "Authenticate", ""})
 		return
 	}
 	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") || r.ParseForm() != nil {
-		twilioError(w, twilioReply{400, 20001, "Invalid request body"})
+		twilioError(w, twilioReply{400, 20001, "Invalid request body", ""})
 		return
 	}
 	m := SMS{To: r.PostForm.Get("To"), From: r.PostForm.Get("From"), MessagingServiceSid: r.PostForm.Get("MessagingServiceSid"), Body: r.PostForm.Get("Body")}
 	switch {
 	case m.To == "":
-		twilioError(w, twilioReply{400, 21604, "A 'To' phone number is required."})
+		twilioError(w, twilioReply{400, 21604, "A 'To' phone number is required.", ""})
 		return
 	case m.From == "" && m.MessagingServiceSid == "":
-		twilioError(w, twilioReply{400, 21603, "A 'From' phone number is required."})
+		twilioError(w, twilioReply{400, 21603, "A 'From' phone number is required.", ""})
 		return
 	case m.Body == "":
-		twilioError(w, twilioReply{400, 21602, "Message body is required."})
+		twilioError(w, twilioReply{400, 21602, "Message body is required.", ""})
 		return
 	case len(m.Body) > 1600:
-		twilioError(w, twilioReply{400, 21617, "The concatenated message body exceeds the 1600 character limit."})
+		twilioError(w, twilioReply{400, 21617, "The concatenated message body exceeds the 1600 character limit.", ""})
 		return
 	}
 	tw.mu.Lock()
-	if len(tw.fail) > 0 {
-		f := tw.fail[0]
-		tw.fail = tw.fail[1:]
+	if i := slices.IndexFunc(tw.fail, func(f twilioReply) bool { return f.to == "" || f.to == m.To }); i >= 0 {
+		f := tw.fail[i]
+		tw.fail = slices.Delete(tw.fail, i, i+1)
 		tw.mu.Unlock()
 		twilioError(w, f)
 		return

@@ -77,6 +77,7 @@ type DeliveryInfo struct {
 	Next     time.Time `json:"next,omitzero"`
 	Digest   bool      `json:"digest,omitempty"`
 	Error    string    `json:"error,omitempty"`
+	Done     []string  `json:"done,omitempty"` // recipients reached while others failed
 }
 
 // BanRequest asks for a ban.
