@@ -243,7 +243,7 @@ func (a AlertsConfig) policy() *alert.Policy {
 }
 
 // onlyChannels drops the routes to channels not among chans (the
-// channels a running daemon started with; new ones need a restart).
+// channels running when a reload could not build the new ones).
 func onlyChannels(p *alert.Policy, chans []alert.Channel) *alert.Policy {
 	q := *p
 	q.Routes = slices.DeleteFunc(slices.Clone(p.Routes), func(r alert.Route) bool {

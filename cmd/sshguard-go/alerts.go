@@ -59,11 +59,13 @@ func (g *guard) Alerts(pending bool, limit int) ([]control.AlertInfo, error) {
 // dailyReports writes the daily report into the outbox once a day, at
 // the configured hour in the configured time zone (if enabled), and
 // keeps the alert history bounded.
-func dailyReports(ctx context.Context, db *store.DB, cfg AlertsConfig, w *alert.Worker, log *slog.Logger) {
-	loc, _ := time.LoadLocation(zoneName(cfg.Timezone))
+// conf gives the current settings (a reload changes them).
+func dailyReports(ctx context.Context, db *store.DB, conf func() *AlertsConfig, w *alert.Worker, log *slog.Logger) {
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
 	for {
+		cfg := *conf()
+		loc, _ := time.LoadLocation(zoneName(cfg.Timezone))
 		if n, err := db.PruneAlerts(cfg.History); err != nil {
 			log.Error("prune alert history", "err", err)
 		} else if n > 0 {

@@ -226,6 +226,54 @@ func TestDaemonAlertOutage(t *testing.T) {
 	}
 }
 
+// TestDaemonAlertReload: email configured while the daemon runs, read on
+// SIGHUP, delivers the next login without a restart; a password file
+// rotated to a wrong password and reloaded is read again.
+func TestDaemonAlertReload(t *testing.T) {
+	s := alerttest.StartSMTP(t, alerttest.Options{})
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{t: t, dir: t.TempDir(), self: self}
+	if err := os.WriteFile(d.dir+"/sshguard-go.toml", []byte("[firewall]\nbackend = \"none\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.logf("Server listening on 0.0.0.0 port 22.")
+	d.start()
+	t.Cleanup(d.stop)
+	reload := func(n int) {
+		t.Helper()
+		d.cmd.Process.Signal(syscall.SIGHUP)
+		for i := 0; i < 100; i++ {
+			if b, _ := os.ReadFile(d.dir + "/daemon.log"); strings.Count(string(b), "reloaded alerts") == n {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		b, _ := os.ReadFile(d.dir + "/daemon.log")
+		t.Fatalf("no reload %d in the log:\n%s", n, b)
+	}
+	alertConfig(t, d.dir, s, "")
+	reload(1)
+	d.logf("Accepted publickey for alice from 198.51.100.4 port 50000 ssh2: ED25519 SHA256:x")
+	s.Wait(1, 10*time.Second)
+	if subj := s.Mails()[0].Header.Get("Subject"); !strings.HasPrefix(subj, "[web-01] login: alice from 198.51.100.4 (publickey)") {
+		t.Errorf("subject %q", subj)
+	}
+	// The secret file is read again on reload: a wrong password now fails.
+	os.WriteFile(d.dir+"/smtp-password", []byte("wrong\n"), 0o600)
+	reload(2)
+	d.logf("Accepted publickey for bob from 198.51.100.5 port 50001 ssh2: ED25519 SHA256:y")
+	for i := 0; i < 100; i++ {
+		if list := d.alerts(true); len(list) == 1 && strings.Contains(list[0].Deliveries["email"].Error, "535") {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("the rotated password was not used: %+v (mails %d)", d.alerts(false), len(s.Mails()))
+}
+
 // TestLoginAlertRules: a repeated login within 5 minutes gives no second
 // alert; a login after failed attempts is high and says so.
 func TestLoginAlertRules(t *testing.T) {

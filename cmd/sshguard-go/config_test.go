@@ -120,8 +120,8 @@ func TestDurationText(t *testing.T) {
 	}
 }
 
-// TestReloadKeepsRunningChannels: a channel added to the file and read on
-// SIGHUP gets no alerts until the restart that starts it.
+// TestReloadKeepsRunningChannels: when a reload cannot build the new
+// channels (a secret file gone), routes keep to the channels running.
 func TestReloadKeepsRunningChannels(t *testing.T) {
 	p := writeConfig(t, "[alerts.email]\nhost = \"m\"\nfrom = \"a@b.c\"\nto = [\"d@e.f\"]\n[alerts.webhook]\nurl = \"http://127.0.0.1:1/hook\"\n")
 	cfg, err := LoadConfig(p)

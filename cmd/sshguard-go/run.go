@@ -10,9 +10,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -322,22 +322,21 @@ func runDaemon(ctx context.Context, cfg Config, o daemonOpts) error {
 			}
 		}()
 	}
+	// The worker runs without channels too, so that a reload can add one.
+	var alertsCfg atomic.Pointer[AlertsConfig]
+	alertsCfg.Store(&cfg.Alerts)
 	if len(chans) > 0 {
-		names := make([]string, len(chans))
-		for i, c := range chans {
-			names[i] = c.Name()
-		}
-		log.Info("alerts", "channels", names)
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			worker.Run(ctx)
-		}()
-		go func() {
-			defer wg.Done()
-			dailyReports(ctx, db, cfg.Alerts, worker, log)
-		}()
+		log.Info("alerts", "channels", channelNames(chans))
 	}
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		worker.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		dailyReports(ctx, db, alertsCfg.Load, worker, log)
+	}()
 	sdaemon.SdNotify(false, sdaemon.SdNotifyReady)
 
 	hup := make(chan os.Signal, 1)
@@ -349,22 +348,29 @@ func runDaemon(ctx context.Context, cfg Config, o daemonOpts) error {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				// Detection, ban policy and allowlist change in place,
-				// keeping counters and bans; the log source, firewall
-				// and state settings take effect at the next start.
+				// Detection, ban policy, allowlist and alerts change in
+				// place, keeping counters, bans and the outbox (channels
+				// are rebuilt, so a rotated secret file is read again);
+				// the log source, firewall and state settings take
+				// effect at the next start.
 				if c, err := effectiveConfigAgain(o); err != nil {
 					log.Error("reload: configuration not changed", "err", err)
 				} else {
 					ec := engineConfig(c, worker.Wake)
-					ec.Alerts = onlyChannels(ec.Alerts, chans)
+					if nc, err := c.Alerts.channels(); err != nil {
+						log.Error("reload: alert channels and settings not changed", "err", err)
+						ec.Alerts = onlyChannels(ec.Alerts, chans)
+					} else {
+						chans = nc
+						worker.Reconfigure(c.Alerts.workerConfig(), chans)
+						alertsCfg.Store(&c.Alerts)
+						log.Info("reloaded alerts", "channels", channelNames(chans))
+					}
 					if !g.eng.Reconfigure(ec) {
 						log.Warn("reload: the new threshold needs more remembered attempts than this run allocated; it takes full effect at the next start")
 					}
-					if c.Log != cfg.Log || c.Firewall != cfg.Firewall || c.State != cfg.State {
-						log.Warn("reload: [log], [firewall] and [state] changes take effect at the next start")
-					}
-					if !reflect.DeepEqual(c.Alerts, cfg.Alerts) {
-						log.Warn("reload: alert rules changed now; channel settings and the daily report take effect at the next start")
+					if c.Log != cfg.Log || c.Firewall != cfg.Firewall || c.State != cfg.State || c.Metrics != cfg.Metrics {
+						log.Warn("reload: [log], [firewall], [state] and [metrics] changes take effect at the next start")
 					}
 					g.mu.Lock()
 					g.config = c.allowPrefixes(ctx, warn)
@@ -394,6 +400,15 @@ func runDaemon(ctx context.Context, cfg Config, o daemonOpts) error {
 		return nil
 	}
 	return err
+}
+
+// channelNames lists the channels' names.
+func channelNames(chans []alert.Channel) []string {
+	names := make([]string, len(chans))
+	for i, c := range chans {
+		names[i] = c.Name()
+	}
+	return names
 }
 
 // source feeds the log into the engine and keeps its read position.

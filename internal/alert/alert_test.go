@@ -534,6 +534,83 @@ func TestSMSPartial(t *testing.T) {
 	}
 }
 
+// TestReconfigure: a running Worker takes new channel settings at once: a
+// fixed password delivers what waited for its backoff, a channel added
+// gets the alerts routed to it, a channel removed stops and its pending
+// deliveries end as failed.
+func TestReconfigure(t *testing.T) {
+	s := alerttest.StartSMTP(t, alerttest.Options{})
+	tw := alerttest.StartTwilio(t)
+	db := openDB(t, filepath.Join(t.TempDir(), "state.db"))
+	defer db.Close()
+	wrong := mailer(t, s, "starttls", "plain")
+	wrong.opts = append(wrong.opts[:len(wrong.opts):len(wrong.opts)], mail.WithPassword("wrong"))
+	cfg := WorkerConfig{MinBackoff: time.Hour, MaxBackoff: time.Hour}
+	w := NewWorker(cfg, db, []Channel{wrong}, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("not within 5 s: %s", what)
+			}
+		}
+	}
+	delivery := func(id uint64, ch string) (d Delivery) {
+		db.Alerts(0, func(i uint64, data []byte, _ bool) bool {
+			if i == id {
+				m, _ := Unmarshal(data)
+				if m.Deliveries[ch] != nil {
+					d = *m.Deliveries[ch]
+				}
+			}
+			return true
+		})
+		return d
+	}
+
+	emailOnly := &Policy{Host: "web-01", Routes: []Route{{Channel: "email", Kinds: Kinds}}}
+	both := &Policy{Host: "web-01", Routes: []Route{{Channel: "email", Kinds: Kinds}, {Channel: "sms", Kinds: Kinds}}}
+	login := func(pol *Policy, user string) uint64 {
+		id, err := w.Enqueue(pol.LoginMessage(Login{User: user, Addr: netip.MustParseAddr("192.0.2.10"), Method: "publickey"}, History{SeenNet: true}, time.Now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	first := login(emailOnly, "alice")
+	waitFor("a failed try with the wrong password", func() bool { return delivery(first, "email").Attempts == 1 })
+	if d := delivery(first, "email"); d.State != Pending || !strings.Contains(d.Error, "535") || time.Until(d.Next) < 20*time.Minute {
+		t.Fatalf("after the wrong password: %+v", d)
+	}
+	sms, _ := NewSMS(SMSConfig{AccountSID: tw.SID, AuthToken: tw.Token, From: "+15005550006", To: []string{"+15551230001"}, BaseURL: tw.URL})
+	w.Reconfigure(cfg, []Channel{mailer(t, s, "starttls", "plain"), sms})
+	waitFor("the mail sent after the fix, without waiting for the backoff", func() bool { return len(s.Mails()) == 1 })
+	if d := delivery(first, "email"); d.State != Sent || d.Attempts != 2 {
+		t.Errorf("email after the fix: %+v", d)
+	}
+	login(both, "carol")
+	waitFor("the text through the added channel", func() bool { return len(tw.Messages()) == 1 })
+	waitFor("the second mail", func() bool { return len(s.Mails()) == 2 })
+
+	// Email removed: its pending deliveries end, sms goes on.
+	s.Stop()
+	second := login(both, "bob")
+	waitFor("a failed try with the server down", func() bool { return delivery(second, "email").Attempts == 1 })
+	waitFor("the second text", func() bool { return len(tw.Messages()) == 2 })
+	w.Reconfigure(cfg, []Channel{sms})
+	w.DeliverDue(context.Background()) // the sweep (Run does it each minute)
+	if d := delivery(second, "email"); d.State != Failed || !strings.Contains(d.Error, "not configured") {
+		t.Errorf("email removed: %+v", d)
+	}
+	if d := delivery(second, "sms"); d.State != Sent {
+		t.Errorf("sms: %+v", d)
+	}
+}
+
 type failing struct{ n int }
 
 func (f *failing) Name() string { return "down" }

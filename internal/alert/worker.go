@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -76,13 +77,17 @@ func (c *WorkerConfig) defaults() {
 // Worker delivers the outbox. Each channel delivers on its own, so a
 // mail server that hangs does not hold back text messages; each saves
 // only its own delivery state. Run it once; DeliverDue may be called
-// directly (tests, with an injected clock).
+// directly (tests, with an injected clock). Reconfigure changes the
+// channels and settings of a running Worker.
 type Worker struct {
-	cfg   WorkerConfig
-	st    Store
+	st  Store
+	now func() time.Time
+	log *slog.Logger
+	cfg atomic.Pointer[WorkerConfig]
+
+	mu    sync.Mutex // guards chans, run
 	chans []*outlet
-	now   func() time.Time
-	log   *slog.Logger
+	run   func(*outlet) // starts an outlet's loop while Run runs
 
 	// OnResult, if set, is told every delivery's channel and result
 	// ("sent", "retry", "failed", "expired"). It may be called from
@@ -92,12 +97,14 @@ type Worker struct {
 
 // outlet is one channel and its delivery state.
 type outlet struct {
-	ch   Channel
 	name string
 	wake chan struct{}
+	stop chan struct{} // closed when the channel is no longer configured
 
-	mu         sync.Mutex  // serialises passes; guards what follows
+	mu         sync.Mutex // serialises passes; guards what follows
+	ch         Channel
 	paused     time.Time   // no tries before
+	retryNow   bool        // the next pass ignores the messages' backoff (the channel changed)
 	sent       []time.Time // individual ban alerts sent within the flood window
 	flooding   bool
 	nextDigest time.Time
@@ -105,23 +112,79 @@ type outlet struct {
 
 // NewWorker returns a Worker over st for chans. now may be nil.
 func NewWorker(cfg WorkerConfig, st Store, chans []Channel, now func() time.Time, log *slog.Logger) *Worker {
-	cfg.defaults()
 	if now == nil {
 		now = time.Now
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	w := &Worker{cfg: cfg, st: st, now: now, log: log}
-	for _, c := range chans {
-		w.chans = append(w.chans, &outlet{ch: c, name: c.Name(), wake: make(chan struct{}, 1)})
-	}
+	w := &Worker{st: st, now: now, log: log}
+	w.Reconfigure(cfg, chans)
 	return w
+}
+
+// conf is the current configuration.
+func (w *Worker) conf() *WorkerConfig { return w.cfg.Load() }
+
+// Reconfigure replaces the settings and the channels. A channel whose
+// name is new starts delivering; one no longer given stops after the
+// send in progress, and its pending deliveries are marked failed; one
+// given again is swapped in after the pass in progress and retries what
+// it holds at once (the change may be the fix for its failures). The
+// flood state of a kept channel carries over.
+func (w *Worker) Reconfigure(cfg WorkerConfig, chans []Channel) {
+	cfg.defaults()
+	w.cfg.Store(&cfg)
+	w.mu.Lock()
+	old := map[string]*outlet{}
+	for _, o := range w.chans {
+		old[o.name] = o
+	}
+	w.chans = nil
+	for _, c := range chans {
+		o := old[c.Name()]
+		delete(old, c.Name())
+		if o == nil {
+			o = &outlet{name: c.Name(), ch: c, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+			if w.run != nil {
+				w.run(o)
+			}
+		} else {
+			o.mu.Lock()
+			if o.ch != c {
+				o.ch, o.paused, o.retryNow = c, time.Time{}, true
+			}
+			o.mu.Unlock()
+		}
+		w.chans = append(w.chans, o)
+	}
+	for _, o := range old {
+		close(o.stop)
+	}
+	w.mu.Unlock()
+	w.Wake()
+}
+
+// removed reports whether the channel is no longer configured.
+func (o *outlet) removed() bool {
+	select {
+	case <-o.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// outlets is the current channel set.
+func (w *Worker) outlets() []*outlet {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.chans)
 }
 
 // Wake asks every channel to deliver now (a new message is in the outbox).
 func (w *Worker) Wake() {
-	for _, o := range w.chans {
+	for _, o := range w.outlets() {
 		select {
 		case o.wake <- struct{}{}:
 		default:
@@ -149,7 +212,8 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 		}
 	}()
-	for _, o := range w.chans {
+	w.mu.Lock()
+	w.run = func(o *outlet) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -162,12 +226,22 @@ func (w *Worker) Run(ctx context.Context) error {
 				select {
 				case <-ctx.Done():
 					return
+				case <-o.stop:
+					return
 				case <-o.wake:
 				case <-tick.C:
 				}
 			}
 		}()
 	}
+	for _, o := range w.chans {
+		w.run(o)
+	}
+	w.mu.Unlock()
+	<-ctx.Done()
+	w.mu.Lock()
+	w.run = nil
+	w.mu.Unlock()
 	wg.Wait()
 	return ctx.Err()
 }
@@ -176,7 +250,7 @@ func (w *Worker) Run(ctx context.Context) error {
 // other.
 func (w *Worker) DeliverDue(ctx context.Context) error {
 	errs := []error{w.dropUnrouted()}
-	for _, o := range w.chans {
+	for _, o := range w.outlets() {
 		errs = append(errs, w.pass(ctx, o))
 	}
 	return errors.Join(errs...)
@@ -189,14 +263,14 @@ type entry struct {
 
 // due returns the messages channel name has to deliver at now, oldest
 // first.
-func (w *Worker) due(name string, now time.Time) ([]entry, error) {
+func (w *Worker) due(name string, now time.Time, ignoreBackoff bool) ([]entry, error) {
 	var out []entry
 	err := w.st.Pending(func(id uint64, data []byte) error {
 		m, err := Unmarshal(data)
 		if err != nil {
 			return nil // dropUnrouted takes it off the pending list
 		}
-		if d := m.Deliveries[name]; d != nil && d.State == Pending && !d.Next.After(now) {
+		if d := m.Deliveries[name]; d != nil && d.State == Pending && (ignoreBackoff || !d.Next.After(now)) {
 			out = append(out, entry{id, m})
 		}
 		return nil
@@ -209,7 +283,7 @@ func (w *Worker) due(name string, now time.Time) ([]entry, error) {
 // pending list (reported once; the record stays in the history).
 func (w *Worker) dropUnrouted() error {
 	known := map[string]bool{}
-	for _, o := range w.chans {
+	for _, o := range w.outlets() {
 		known[o.name] = true
 	}
 	var ids []uint64
@@ -254,13 +328,14 @@ func (w *Worker) pass(ctx context.Context, o *outlet) error {
 	if now.Before(o.paused) {
 		return nil
 	}
-	due, err := w.due(o.name, now)
+	due, err := w.due(o.name, now, o.retryNow)
 	if err != nil {
 		return err
 	}
+	o.retryNow = false
 	var bans []entry
 	for _, e := range due {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || o.removed() {
 			return nil
 		}
 		if e.m.Kind == KindBan {
@@ -275,12 +350,16 @@ func (w *Worker) pass(ctx context.Context, o *outlet) error {
 }
 
 func (w *Worker) deliverBans(ctx context.Context, o *outlet, bans []entry, now time.Time) error {
-	o.sent = slices.DeleteFunc(o.sent, func(t time.Time) bool { return now.Sub(t) >= w.cfg.FloodWindow })
+	cfg := w.conf()
+	o.sent = slices.DeleteFunc(o.sent, func(t time.Time) bool { return now.Sub(t) >= cfg.FloodWindow })
 	for len(bans) > 0 && !o.flooding {
-		if len(o.sent) >= w.cfg.FloodRate {
-			o.flooding, o.nextDigest = true, now.Add(w.cfg.DigestInterval)
+		if ctx.Err() != nil || o.removed() {
+			return nil
+		}
+		if len(o.sent) >= cfg.FloodRate {
+			o.flooding, o.nextDigest = true, now.Add(cfg.DigestInterval)
 			w.log.Warn("ban alert flood: gathering ban alerts into digests", "channel", o.name,
-				"rate", fmt.Sprintf("%d per %v", w.cfg.FloodRate, w.cfg.FloodWindow), "digest_every", w.cfg.DigestInterval.String())
+				"rate", fmt.Sprintf("%d per %v", cfg.FloodRate, cfg.FloodWindow), "digest_every", cfg.DigestInterval.String())
 			break
 		}
 		ok, err := w.send(ctx, o, bans[0], now)
@@ -293,8 +372,8 @@ func (w *Worker) deliverBans(ctx context.Context, o *outlet, bans []entry, now t
 	if !o.flooding || now.Before(o.nextDigest) {
 		return nil
 	}
-	o.nextDigest = now.Add(w.cfg.DigestInterval)
-	if len(bans) < w.cfg.FloodRate {
+	o.nextDigest = now.Add(cfg.DigestInterval)
+	if len(bans) < cfg.FloodRate {
 		o.flooding = false // the flood is over; what is held goes as one last digest
 	}
 	if len(bans) == 0 {
@@ -319,7 +398,7 @@ func (w *Worker) sendDigest(ctx context.Context, o *outlet, bans []entry, now ti
 	for i, e := range bans {
 		msgs[i] = e.m
 	}
-	r := RenderDigest(w.cfg.Host, msgs, fmt.Sprintf("%d-%d.%s", bans[0].id, bans[len(bans)-1].id, o.name))
+	r := RenderDigest(w.conf().Host, msgs, fmt.Sprintf("%d-%d.%s", bans[0].id, bans[len(bans)-1].id, o.name))
 	// Retried digests go again only to the recipients none of its bans reached.
 	r.Done = bans[0].m.Deliveries[o.name].Done
 	for _, e := range bans[1:] {
@@ -373,9 +452,9 @@ func (w *Worker) outcome(o *outlet, d *Delivery, created time.Time, err error, n
 	case errors.As(err, &perm):
 		d.State, d.Error, result = Failed, err.Error(), "failed"
 		w.log.Error("alert not delivered: the channel refused it", "channel", o.name, "err", err)
-	case now.Sub(created) >= w.cfg.MaxAge:
+	case now.Sub(created) >= w.conf().MaxAge:
 		d.State, d.Error, result = Expired, err.Error(), "expired"
-		w.log.Error("alert not delivered: still failing at the maximum age", "channel", o.name, "age", w.cfg.MaxAge.String(), "err", err)
+		w.log.Error("alert not delivered: still failing at the maximum age", "channel", o.name, "age", w.conf().MaxAge.String(), "err", err)
 	default:
 		d.Error, result = err.Error(), "retry"
 		d.Next = now.Add(w.backoff(d.Attempts))
@@ -390,11 +469,12 @@ func (w *Worker) outcome(o *outlet, d *Delivery, created time.Time, err error, n
 // backoff is MinBackoff doubled per earlier attempt, at most MaxBackoff,
 // with +-50% jitter so that many daemons do not retry in step.
 func (w *Worker) backoff(attempt int) time.Duration {
-	d := w.cfg.MinBackoff
-	for i := 1; i < attempt && d < w.cfg.MaxBackoff; i++ {
+	cfg := w.conf()
+	d := cfg.MinBackoff
+	for i := 1; i < attempt && d < cfg.MaxBackoff; i++ {
 		d *= 2
 	}
-	d = min(d, w.cfg.MaxBackoff)
+	d = min(d, cfg.MaxBackoff)
 	return time.Duration(float64(d) * (0.5 + rand.Float64()))
 }
 
