@@ -62,7 +62,7 @@ banned() {
 	for _ in $(seq 50); do
 		# Output captured first: under pipefail, grep -q leaving early would fail the producer.
 		list=$(ct sshguard-go list 2>/dev/null || true)
-		set4=$(ct nft list set inet sshguard-go banned4 2>/dev/null || true)
+		set4=$(ct nft list set inet sshguard-go ip4_32 2>/dev/null || true)
 		grep -q "^$1/" <<<"$list" && grep -qF "$1" <<<"$set4" && return 0
 		sleep 0.1
 	done

@@ -73,8 +73,7 @@ func backend(ctx context.Context, cfg Config) (b control.Backend, close func(), 
 	if err != nil {
 		return nil, nil, err
 	}
-	f := cfg.Firewall
-	nft, err := ban.NewNFTSet(ban.NFTConfig{Table: f.Table, Priority: f.Priority, Forward: f.Forward, CutConnections: f.CutConnections})
+	nft, err := ban.NewNFTSet(nftConfig(cfg))
 	if err == nil {
 		if err = nft.Ensure(); err != nil {
 			nft.Close()

@@ -353,7 +353,7 @@ func TestEndToEnd(t *testing.T) {
 	restored := false
 	for i := 0; i < 50 && !restored; i++ {
 		time.Sleep(100 * time.Millisecond)
-		restored = strings.Contains(l.nftSet("banned4"), attacker)
+		restored = strings.Contains(l.nftSet("ip4_32"), attacker)
 	}
 	if !restored {
 		t.Fatal("table and bans not restored within 5 s")
@@ -370,8 +370,8 @@ func TestEndToEnd(t *testing.T) {
 	l.stop()
 	l.sh("ip", "netns", "exec", l.srv, "nft", "delete", "table", "inet", "sshguard-go")
 	l.start()
-	set6 := l.nftSet("banned6")
-	if !strings.Contains(set6, "fd00:209::/64") || !strings.Contains(set6, "expires") {
+	set6 := l.nftSet("ip6_64")
+	if !strings.Contains(set6, "fd00:209:: timeout") || !strings.Contains(set6, "expires") {
 		t.Fatalf("after reboot the kernel set is:\n%s", set6)
 	}
 	if l.reach(server, attacker) {
@@ -433,14 +433,14 @@ func TestAdminWithoutDaemon(t *testing.T) {
 	if !strings.Contains(out, "192.0.2.1/32") || !strings.Contains(out, "2001:db8::5/128") {
 		t.Fatalf("list: %s", out)
 	}
-	set, _ := exec.Command("ip", "netns", "exec", ns, "nft", "list", "set", "inet", "sshguard-go", "banned4").CombinedOutput()
+	set, _ := exec.Command("ip", "netns", "exec", ns, "nft", "list", "set", "inet", "sshguard-go", "ip4_32").CombinedOutput()
 	if !strings.Contains(string(set), "192.0.2.1") {
 		t.Fatalf("kernel set: %s", set)
 	}
 	if out, code := sg("unban", "192.0.2.1", "192.0.2.99"); code != 1 || !strings.Contains(out, "not banned: 192.0.2.99/32") {
 		t.Fatalf("unban with one unknown: %d %s", code, out)
 	}
-	set, _ = exec.Command("ip", "netns", "exec", ns, "nft", "list", "set", "inet", "sshguard-go", "banned4").CombinedOutput()
+	set, _ = exec.Command("ip", "netns", "exec", ns, "nft", "list", "set", "inet", "sshguard-go", "ip4_32").CombinedOutput()
 	if strings.Contains(string(set), "192.0.2.1") {
 		t.Fatalf("still in the kernel set: %s", set)
 	}
@@ -462,7 +462,7 @@ func TestAdminWithoutDaemon(t *testing.T) {
 	if out, code := sgc("ban", "192.0.2.5"); code != 0 {
 		t.Fatalf("ban with the config: %d %s", code, out)
 	}
-	set, _ = exec.Command("ip", "netns", "exec", ns, "nft", "list", "set", "inet", "sgcustom", "banned4").CombinedOutput()
+	set, _ = exec.Command("ip", "netns", "exec", ns, "nft", "list", "set", "inet", "sgcustom", "ip4_32").CombinedOutput()
 	if !strings.Contains(string(set), "192.0.2.5 timeout 3h") {
 		t.Fatalf("the configured table and ban time were not used:\n%s", set)
 	}

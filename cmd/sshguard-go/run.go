@@ -263,8 +263,7 @@ func runDaemon(ctx context.Context, cfg Config, o daemonOpts) error {
 	var fw engine.Firewall = logFirewall{log}
 	var nft *ban.NFTSet
 	if cfg.Firewall.Backend == "nftables" {
-		nft, err = ban.NewNFTSet(ban.NFTConfig{Table: cfg.Firewall.Table, Priority: cfg.Firewall.Priority,
-			Forward: cfg.Firewall.Forward, CutConnections: cfg.Firewall.CutConnections})
+		nft, err = ban.NewNFTSet(nftConfig(cfg))
 		if err != nil {
 			return err
 		}
@@ -400,6 +399,14 @@ func runDaemon(ctx context.Context, cfg Config, o daemonOpts) error {
 		return nil
 	}
 	return err
+}
+
+// nftConfig is the firewall part of cfg, with the prefix lengths bans are
+// made by (the kernel sets are laid out for them).
+func nftConfig(cfg Config) ban.NFTConfig {
+	f := cfg.Firewall
+	return ban.NFTConfig{Table: f.Table, Priority: f.Priority, Forward: f.Forward, CutConnections: f.CutConnections,
+		IPv4Bits: cfg.Detection.IPv4Prefix, IPv6Bits: cfg.Detection.IPv6Prefix}
 }
 
 // channelNames lists the channels' names.

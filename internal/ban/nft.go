@@ -19,6 +19,11 @@ type NFTConfig struct {
 	// the input chain already drops every packet of a banned source, and
 	// a cut connection cannot be resumed after an unban.
 	CutConnections bool
+	// IPv4Bits and IPv6Bits are the prefix lengths the daemon bans by
+	// (default 32 and 64). Bans of exactly these lengths go into hash sets
+	// keyed by the masked address, whose insert time does not grow with
+	// the number of bans; bans of other lengths into interval sets.
+	IPv4Bits, IPv6Bits int
 	// NetNSFd, when non-zero, is an open network namespace to work in
 	// (tests use a fresh one).
 	NetNSFd int

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -89,7 +90,9 @@ func TestNFTCreatesItsTable(t *testing.T) {
 				Flags                     []string
 			}
 			json.Unmarshal(obj["set"], &s)
-			if s.Family != "inet" || s.Table != "sshguard-go" || !strings.Contains(strings.Join(s.Flags, ","), "interval") || !strings.Contains(strings.Join(s.Flags, ","), "timeout") {
+			flags := strings.Join(s.Flags, ",")
+			want := map[string]string{"ip4_32": "timeout", "ip6_64": "timeout", "ip4_nets": "interval,timeout", "ip6_nets": "interval,timeout"}[s.Name]
+			if s.Family != "inet" || s.Table != "sshguard-go" || flags != want {
 				t.Errorf("set %+v", s)
 			}
 			sets++
@@ -107,8 +110,8 @@ func TestNFTCreatesItsTable(t *testing.T) {
 			rules++
 		}
 	}
-	if sets != 2 || chains != 1 || rules != 2 {
-		t.Fatalf("%d sets, %d chains, %d rules; want 2, 1, 2 (ensure twice must not duplicate)", sets, chains, rules)
+	if sets != 4 || chains != 1 || rules != 4 {
+		t.Fatalf("%d sets, %d chains, %d rules; want 4, 1, 4 (ensure twice must not duplicate)", sets, chains, rules)
 	}
 	if ok, err := n.Exists(); err != nil || !ok {
 		t.Fatalf("Exists after Ensure = %v, %v", ok, err)
@@ -192,8 +195,16 @@ func TestNFTBatch100k(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d elements written in %v", count, time.Since(start))
-	if got := len(listed(t, n)); got != count {
-		t.Fatalf("%d elements in the set, want %d", got, count)
+	// Listed at once, while the kernel may still be resizing the hash
+	// table: every element, none twice (a single dump misses some).
+	start = time.Now()
+	els2, err := n.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d elements listed in %v", len(els2), time.Since(start))
+	if got := len(listed(t, n)); got != count || len(els2) != count {
+		t.Fatalf("%d elements in the set (%d listed), want %d", got, len(els2), count)
 	}
 	prefixes := make([]netip.Prefix, 0, count)
 	for _, e := range els {
@@ -211,7 +222,9 @@ func TestNFTBatch100k(t *testing.T) {
 
 // TestNFTDropsTraffic: a client in another namespace, joined by a veth
 // pair, reaches the server until its address is banned, and again after
-// the unban.
+// the unban; over IPv4 and IPv6, for each kind of set: an address (hash
+// set), an IPv6 /64 (hash set, the rule masks the source), and prefixes
+// of other lengths (interval sets).
 func TestNFTDropsTraffic(t *testing.T) {
 	srv, n := testNS(t, NFTConfig{})
 	cli := srv + "-c"
@@ -227,29 +240,89 @@ func TestNFTDropsTraffic(t *testing.T) {
 	run("ip", "link", "add", veth+"a", "netns", srv, "type", "veth", "peer", "name", veth+"b", "netns", cli)
 	run("ip", "-n", srv, "addr", "add", "10.201.0.1/24", "dev", veth+"a")
 	run("ip", "-n", cli, "addr", "add", "10.201.0.2/24", "dev", veth+"b")
+	run("ip", "-n", srv, "addr", "add", "fd00:201::1/64", "dev", veth+"a", "nodad")
+	run("ip", "-n", cli, "addr", "add", "fd00:201::2:3/64", "dev", veth+"b", "nodad")
 	run("ip", "-n", srv, "link", "set", veth+"a", "up")
 	run("ip", "-n", cli, "link", "set", veth+"b", "up")
-	reach := func() bool {
-		return exec.Command("ip", "netns", "exec", cli, "ping", "-c1", "-W1", "10.201.0.1").Run() == nil
+	reach := func(server string) bool {
+		return exec.Command("ip", "netns", "exec", cli, "ping", "-c1", "-W1", server).Run() == nil
 	}
 	if err := n.Ensure(); err != nil {
 		t.Fatal(err)
 	}
-	if !reach() {
-		t.Fatal("client cannot reach the server before any ban")
+	for _, tc := range []struct{ ban, server string }{
+		{"10.201.0.2/32", "10.201.0.1"},
+		{"fd00:201::/64", "fd00:201::1"},
+		{"10.201.0.0/30", "10.201.0.1"},
+		{"fd00:201::2:0/112", "fd00:201::1"},
+		{"fd00:201::2:3/128", "fd00:201::1"},
+	} {
+		if !reach(tc.server) {
+			t.Fatalf("%s: client cannot reach the server before the ban", tc.ban)
+		}
+		client := netip.MustParsePrefix(tc.ban)
+		if err := n.Ban([]Element{{Prefix: client, Timeout: time.Hour}}); err != nil {
+			t.Fatal(err)
+		}
+		if reach(tc.server) {
+			t.Fatalf("%s: banned client still reaches the server", tc.ban)
+		}
+		if _, ok := listed(t, n)[client]; !ok {
+			t.Errorf("%s not listed: %v", tc.ban, listed(t, n))
+		}
+		if err := n.Unban([]netip.Prefix{client}); err != nil {
+			t.Fatal(err)
+		}
+		if !reach(tc.server) {
+			t.Fatalf("%s: client cannot reach the server after the unban", tc.ban)
+		}
 	}
-	client := netip.MustParsePrefix("10.201.0.2/32")
-	if err := n.Ban([]Element{{Prefix: client, Timeout: time.Hour}}); err != nil {
+}
+
+// TestNFTPrefixLengths: with other ban lengths configured, the hash sets
+// follow them (a /24 ban is one hash element, matched through the mask),
+// and the sets of the old layout go at the next Ensure.
+func TestNFTPrefixLengths(t *testing.T) {
+	ns, n := testNS(t, NFTConfig{})
+	if err := n.Ensure(); err != nil {
 		t.Fatal(err)
 	}
-	if reach() {
-		t.Fatal("banned client still reaches the server")
-	}
-	if err := n.Unban([]netip.Prefix{client}); err != nil {
+	f, err := os.Open("/run/netns/" + ns)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !reach() {
-		t.Fatal("client cannot reach the server after the unban")
+	defer f.Close()
+	m, err := NewNFTSet(NFTConfig{IPv4Bits: 24, IPv6Bits: 48, NetNSFd: int(f.Fd())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	js := nftJSON(t, ns)
+	for _, want := range []string{`"ip4_24"`, `"ip6_48"`, `"ip4_nets"`, `"ip6_nets"`} {
+		if !strings.Contains(js, want) {
+			t.Errorf("no set %s:\n%s", want, js)
+		}
+	}
+	if strings.Contains(js, `"ip4_32"`) || strings.Contains(js, `"ip6_64"`) {
+		t.Errorf("sets of the old layout left:\n%s", js)
+	}
+	p4, p6 := netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("2001:db8:7::/48")
+	if err := m.Ban([]Element{{Prefix: p4, Timeout: time.Hour}, {Prefix: p6}}); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := exec.Command("ip", "netns", "exec", ns, "nft", "list", "set", "inet", "sshguard-go", "ip4_24").CombinedOutput()
+	if !strings.Contains(string(out), "198.51.100.0 timeout 1h") {
+		t.Errorf("ip4_24:\n%s", out)
+	}
+	if got := listed(t, m); len(got) != 2 || got[p6].Timeout != 0 || got[p4].Timeout != time.Hour {
+		t.Errorf("listed %v", got)
+	}
+	out, _ = exec.Command("ip", "netns", "exec", ns, "nft", "list", "chain", "inet", "sshguard-go", "input").CombinedOutput()
+	if !strings.Contains(string(out), "ip saddr & 255.255.255.0 == @ip4_24") || !strings.Contains(string(out), "ip6 saddr & ffff:ffff:ffff:: == @ip6_48") {
+		t.Errorf("rules:\n%s", out)
 	}
 }
 
@@ -332,7 +405,7 @@ func TestNFTElementsGoneBehindOurBack(t *testing.T) {
 	if err := n.Ban([]Element{{Prefix: a, Timeout: time.Hour}, {Prefix: b, Timeout: time.Hour}}); err != nil {
 		t.Fatal(err)
 	}
-	nft(t, ns, "delete", "element", "inet", "sshguard-go", "banned4", "{ 192.0.2.9, 192.0.2.10 }")
+	nft(t, ns, "delete", "element", "inet", "sshguard-go", "ip4_32", "{ 192.0.2.9, 192.0.2.10 }")
 	if err := n.Ban([]Element{{Prefix: a, Timeout: 2 * time.Hour}}); err != nil {
 		t.Fatalf("re-ban after the element vanished: %v", err)
 	}
