@@ -13,7 +13,7 @@ PREFIX  ?= /usr/local
 UNITDIR ?= /etc/systemd/system
 DESTDIR ?=
 
-.PHONY: help build test test-short lint bench bench-compare fuzz samples clean man completions deb install
+.PHONY: help build test test-short lint bench bench-compare bench-ban-compare fuzz samples clean man completions deb install
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -36,6 +36,10 @@ bench: ## parser benchmarks (one core)
 
 bench-compare: build ## scan speed beside sshg-parser and fail2ban-regex on one generated file
 	./scripts/bench-compare.sh
+
+bench-ban-compare: build ## log line -> kernel ban beside SSHGuard and fail2ban daemons (root)
+	$(GO) run ./scripts/bancompare -n 50
+	$(GO) run ./scripts/bancompare -n 50 -preload 100000
 
 fuzz: ## fuzz the parser for a minute each
 	$(GO) test ./internal/detect -run XXX -fuzz FuzzSpoof -fuzztime 60s

@@ -7,11 +7,12 @@
 #     systemd-container: scripts/check-unit.sh runs the service under a real
 #     systemd in a Debian 12 container;
 #   systemd-journal-remote: real journal files for the journald source;
-#   sshguard, fail2ban: the tools `make bench-compare` measures against;
+#   sshguard, fail2ban (with python3-pyinotify, which it recommends): the
+#     tools `make bench-compare` and `make bench-ban-compare` measure against;
 #   make, gzip: the build.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
 	openssh-server openssh-client rsyslog sshpass iproute2 nftables iputils-ping \
-	systemd systemd-container debootstrap systemd-journal-remote sshguard fail2ban make gzip >/dev/null
+	systemd systemd-container debootstrap systemd-journal-remote sshguard fail2ban python3-pyinotify make gzip >/dev/null
