@@ -4,7 +4,8 @@
 # network namespace of its own, the package installed there, and the
 # daemon driven through systemctl. Checks: installing neither enables nor
 # starts it; it becomes active (Type=notify); a ban from the auth log and
-# from journald reaches the kernel set; it reads an auth log it does not
+# from journald reaches the kernel set; a real ssh client guessing
+# passwords at the container's real sshd is banned and then dropped; it reads an auth log it does not
 # own (syslog:adm, as on Ubuntu) through the adm group; reload checks the
 # file and keeps the daemon on a broken edit; the watchdog does not fire;
 # a damaged database stops it for good (exit 78, no restart loop); removal
@@ -22,10 +23,10 @@ step() { echo "check-unit: $*"; }
 mirror=$(sed -n 's|^URIs: *\(http[^ ]*/debian\)/*$|\1|p; s|^deb  *\(http[^ ]*/debian\)/* .*|\1|p' \
 	/etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | head -1 || true)
 mirror=${mirror:-http://deb.debian.org/debian}
-if [ ! -x "$root/usr/bin/systemctl" ]; then
+if [ ! -x "$root/usr/bin/systemctl" ] || [ ! -x "$root/usr/sbin/sshd" ] || [ ! -x "$root/usr/bin/sshpass" ]; then
 	step "debootstrap Debian 12 into $root from $mirror"
 	rm -rf "$root"
-	debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,nftables,rsyslog,iproute2,procps \
+	debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,nftables,rsyslog,iproute2,procps,openssh-server,openssh-client,sshpass \
 		bookworm "$root" "$mirror" >/tmp/check-unit-debootstrap.log 2>&1 || { tail -20 /tmp/check-unit-debootstrap.log; fail "debootstrap"; }
 fi
 cp "$deb" "$root/root/sshguard-go.deb"
@@ -115,6 +116,27 @@ ct sh -c 'journalctl -u sshguard-go --no-pager | grep -q "reading source=journal
 sleep 1
 attack 203.0.113.3 5
 banned 203.0.113.3
+
+step "a real sshd: five wrong passwords from a real ssh client, banned, its next connection dropped"
+# Two addresses on the container's loopback device: sshd listens on
+# 10.99.0.1; the client binds 10.99.0.2 (not loopback, so not allowlisted).
+ct ip addr add 10.99.0.1/32 dev lo
+ct ip addr add 10.99.0.2/32 dev lo
+[ "$(ct systemctl is-active ssh)" = active ] || fail "sshd is not running in the container"
+ssh_from() { # ssh_from SRC: one password guess as a user that does not exist
+	ct timeout 10 sshpass -p wrong ssh -b "$1" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+		-o PubkeyAuthentication=no -o PreferredAuthentications=password -o NumberOfPasswordPrompts=1 \
+		-o ConnectTimeout=3 -o LogLevel=ERROR nosuchuser@10.99.0.1 true 2>&1 || true
+}
+for _ in 1 2 3 4 5; do
+	out=$(ssh_from 10.99.0.2)
+	case "$out" in *"Permission denied"*) ;; *) fail "ssh guess: $out" ;; esac
+done
+banned 10.99.0.2
+out=$(ssh_from 10.99.0.2)
+case "$out" in *"timed out"*) ;; *) fail "the banned client still reaches sshd: $out" ;; esac
+out=$(ssh_from 10.99.0.1)
+case "$out" in *"Permission denied"*) ;; *) fail "another client cannot reach sshd: $out" ;; esac
 
 step "the watchdog (30 s) does not fire in 35 s"
 sleep 35
