@@ -182,6 +182,20 @@ func (n *NFTSet) Ensure() error {
 		names = append(names, "forward")
 	}
 	prio := nftables.ChainPriority(n.cfg.Priority)
+	// Chains of ours from another configuration (forward no longer
+	// wanted, another priority, which a chain cannot change) go first.
+	if chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet); err == nil {
+		for _, ch := range chains {
+			if ch.Table.Name != n.cfg.Table {
+				continue
+			}
+			if i := slices.Index(names, ch.Name); i < 0 || ch.Priority == nil || *ch.Priority != prio ||
+				ch.Hooknum == nil || *ch.Hooknum != *hooks[i] {
+				c.FlushChain(ch)
+				c.DelChain(ch)
+			}
+		}
+	}
 	for i, hook := range hooks {
 		policy := nftables.ChainPolicyAccept
 		ch := c.AddChain(&nftables.Chain{

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -276,6 +277,43 @@ func TestNFTDropsTraffic(t *testing.T) {
 		if !reach(tc.server) {
 			t.Fatalf("%s: client cannot reach the server after the unban", tc.ban)
 		}
+	}
+}
+
+// TestNFTLayoutChanges: Ensure takes over a table left by another
+// configuration or an older release: a set of the old layout referenced
+// by an old rule, a forward chain no longer wanted, another priority.
+func TestNFTLayoutChanges(t *testing.T) {
+	ns, _ := testNS(t, NFTConfig{})
+	old := filepath.Join(t.TempDir(), "old.nft")
+	os.WriteFile(old, []byte(`table inet sshguard-go {
+	set banned4 { type ipv4_addr; flags interval,timeout; elements = { 192.0.2.1 timeout 1h } }
+	chain input { type filter hook input priority -10; policy accept; ip saddr @banned4 drop; }
+	chain forward { type filter hook forward priority -10; policy accept; ip saddr @banned4 drop; }
+}
+`), 0o600)
+	nft(t, ns, "-f", old)
+	f, err := os.Open("/run/netns/" + ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := NewNFTSet(NFTConfig{Priority: -20, NetNSFd: int(f.Fd())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Ensure(); err != nil {
+		t.Fatalf("Ensure over the old layout: %v", err)
+	}
+	out, _ := exec.Command("ip", "netns", "exec", ns, "nft", "list", "table", "inet", "sshguard-go").CombinedOutput()
+	js := string(out)
+	if strings.Contains(js, "banned4") || strings.Contains(js, "chain forward") || !strings.Contains(js, "hook input priority -20;") ||
+		!strings.Contains(js, "@ip4_32") {
+		t.Fatalf("after Ensure:\n%s", js)
+	}
+	if ok, err := m.Exists(); !ok || err != nil {
+		t.Fatalf("Exists = %v, %v", ok, err)
 	}
 }
 
