@@ -129,6 +129,28 @@ func TestMailErrors(t *testing.T) {
 	if !errors.As(err, &perm) || !strings.Contains(err.Error(), "no such mailbox") {
 		t.Errorf("rejected recipient: %v (want a permanent error with the server's text)", err)
 	}
+	// One mailbox gone among three: the other two still get the alert,
+	// and the error says who has it; a retry with Done sends nothing.
+	three := mailer(t, s, "starttls", "plain", "admin@example.org", "reject@example.org", "oncall@example.org")
+	before := len(s.Mails())
+	err = three.Send(context.Background(), r)
+	var part *PartialError
+	if !errors.As(err, &part) || !errors.As(err, &perm) || !slices.Equal(part.Done, []string{"admin@example.org", "oncall@example.org"}) ||
+		!strings.Contains(err.Error(), "no such mailbox") {
+		t.Errorf("one recipient refused: %v (want a permanent PartialError for the other two)", err)
+	}
+	var got []string
+	for _, m := range s.Mails()[before:] {
+		got = append(got, m.To...)
+	}
+	if !slices.Equal(got, []string{"admin@example.org", "oncall@example.org"}) {
+		t.Errorf("delivered to %v", got)
+	}
+	r2 := r
+	r2.Done = part.Done
+	if err := mailer(t, s, "starttls", "plain", "admin@example.org", "oncall@example.org").Send(context.Background(), r2); err != nil || len(s.Mails()) != before+2 {
+		t.Errorf("retry with every recipient done: %v, %d mails", err, len(s.Mails())-before)
+	}
 	s.Stop()
 	err = mailer(t, s, "starttls", "plain").Send(context.Background(), r)
 	if err == nil || errors.As(err, &perm) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -97,15 +98,60 @@ func portOr(p, def int) int {
 // Name is "email".
 func (m *Mailer) Name() string { return "email" }
 
-// Send sends r to every recipient in one message. A server's permanent
-// refusal (5xx for the sender, a recipient or the data) is a
-// PermanentError; failures to connect or authenticate are retried.
+// Send sends r in one message to every recipient not in r.Done. A
+// server's permanent refusal (5xx for the sender, a recipient or the
+// data) is a PermanentError; failures to connect or authenticate are
+// retried. A server that refuses one recipient drops the message for all
+// of them, so then each recipient is sent a message of its own: the
+// others get the alert, and the error is a PartialError naming them.
 func (m *Mailer) Send(ctx context.Context, r Rendered) error {
+	var to []string
+	for _, a := range m.cfg.To {
+		if !slices.Contains(r.Done, a) {
+			to = append(to, a)
+		}
+	}
+	if len(to) == 0 {
+		return nil
+	}
+	err := m.send(ctx, r, to)
+	var perm *PermanentError
+	var se *mail.SendError
+	if len(to) < 2 || !errors.As(err, &perm) || !errors.As(err, &se) || se.Reason != mail.ErrSMTPRcptTo {
+		return err
+	}
+	var done []string
+	var errs []error
+	permanent := true
+	for _, a := range to {
+		err := m.send(ctx, r, []string{a})
+		if err == nil {
+			done = append(done, a)
+			continue
+		}
+		errs = append(errs, err)
+		permanent = permanent && errors.As(err, &perm)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	err = errors.Join(errs...)
+	if permanent {
+		err = &PermanentError{err}
+	}
+	if len(done) > 0 {
+		err = &PartialError{Done: done, Err: err}
+	}
+	return err
+}
+
+// send sends r to the recipients to in one SMTP transaction.
+func (m *Mailer) send(ctx context.Context, r Rendered, to []string) error {
 	msg := mail.NewMsg()
 	if err := msg.From(m.cfg.From); err != nil {
 		return &PermanentError{fmt.Errorf("email: from: %w", err)}
 	}
-	if err := msg.To(m.cfg.To...); err != nil {
+	if err := msg.To(to...); err != nil {
 		return &PermanentError{fmt.Errorf("email: to: %w", err)}
 	}
 	if m.cfg.SubjectPrefix != "" {
