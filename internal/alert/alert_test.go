@@ -631,6 +631,29 @@ func TestReconfigure(t *testing.T) {
 	if d := delivery(second, "sms"); d.State != Sent {
 		t.Errorf("sms: %+v", d)
 	}
+
+	// A reload while a channel hangs in a send returns at once, and Wake
+	// (called for every ban and login) does not wait for the send either.
+	hang := &hanging{release: make(chan struct{}), entered: make(chan struct{}, 1)}
+	w.Reconfigure(cfg, []Channel{hang, sms})
+	login(emailOnly, "dave")
+	select {
+	case <-hang.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the hanging channel was not called")
+	}
+	returned := make(chan struct{})
+	go func() {
+		w.Reconfigure(cfg, []Channel{&hanging{release: hang.release}, sms}) // email changed again
+		w.Wake()
+		close(returned)
+	}()
+	select {
+	case <-returned:
+	case <-time.After(2 * time.Second):
+		t.Error("Reconfigure or Wake waited for a hanging send")
+	}
+	close(hang.release)
 }
 
 type failing struct{ n int }
@@ -700,10 +723,16 @@ func TestFlood(t *testing.T) {
 
 // hanging is a channel whose server accepts the connection and never
 // answers.
-type hanging struct{ release chan struct{} }
+type hanging struct{ release, entered chan struct{} }
 
 func (h *hanging) Name() string { return "email" }
 func (h *hanging) Send(ctx context.Context, _ Rendered) error {
+	if h.entered != nil {
+		select {
+		case h.entered <- struct{}{}:
+		default:
+		}
+	}
 	select {
 	case <-h.release:
 	case <-ctx.Done():

@@ -99,7 +99,8 @@ type Worker struct {
 type outlet struct {
 	name string
 	wake chan struct{}
-	stop chan struct{} // closed when the channel is no longer configured
+	stop chan struct{}           // closed when the channel is no longer configured
+	next atomic.Pointer[Channel] // a changed channel, taken at the start of the next pass
 
 	mu         sync.Mutex // serialises passes; guards what follows
 	ch         Channel
@@ -150,11 +151,7 @@ func (w *Worker) Reconfigure(cfg WorkerConfig, chans []Channel) {
 				w.run(o)
 			}
 		} else {
-			o.mu.Lock()
-			if o.ch != c {
-				o.ch, o.paused, o.retryNow = c, time.Time{}, true
-			}
-			o.mu.Unlock()
+			o.next.Store(&c) // not o.mu: a pass may hold it for a whole send
 		}
 		w.chans = append(w.chans, o)
 	}
@@ -324,6 +321,9 @@ func (w *Worker) dropUnrouted() error {
 func (w *Worker) pass(ctx context.Context, o *outlet) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if c := o.next.Swap(nil); c != nil {
+		o.ch, o.paused, o.retryNow = *c, time.Time{}, true
+	}
 	now := w.now()
 	if now.Before(o.paused) {
 		return nil
