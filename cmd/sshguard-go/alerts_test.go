@@ -75,10 +75,33 @@ func (d *daemon) start() {
 		"--db", d.dir+"/state.db", "--socket", d.dir+"/ctl.sock")
 	d.cmd.Env = append(os.Environ(), "SG_MAIN=1")
 	d.cmd.Stdout, d.cmd.Stderr = log, log
-	if err := d.cmd.Start(); err != nil {
-		d.t.Fatal(err)
-	}
+	startReady(d.t, d.cmd, d.dir)
 	waitControl(d.t, d.dir)
+}
+
+// startReady starts the daemon cmd with a systemd notify socket in dir
+// and waits up to 15 s for its READY=1, which it sends once the log
+// source has fixed where it reads from (so the test's next line counts).
+func startReady(tb testing.TB, cmd *exec.Cmd, dir string) {
+	tb.Helper()
+	path := dir + "/notify.sock"
+	os.Remove(path)
+	notify, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer notify.Close()
+	cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+path)
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	notify.SetReadDeadline(time.Now().Add(15 * time.Second))
+	buf := make([]byte, 256)
+	n, err := notify.Read(buf)
+	if err != nil || !strings.Contains(string(buf[:n]), "READY=1") {
+		b, _ := os.ReadFile(dir + "/daemon.log")
+		tb.Fatalf("no READY=1 from the daemon (%v, %q):\n%s", err, buf[:n], b)
+	}
 }
 
 // waitControl waits up to 5 s for the daemon's control socket in dir, and

@@ -75,29 +75,13 @@ func (l *lab) start() {
 	l.t.Helper()
 	os.Remove(l.dir + "/ctl.sock")
 	log, _ := os.OpenFile(l.dir+"/daemon.log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	// systemd's notify socket: READY=1 must arrive once the table exists.
-	notifyPath := l.dir + "/notify.sock"
-	os.Remove(notifyPath)
-	notify, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	defer notify.Close()
 	cmd := exec.Command("ip", "netns", "exec", l.srv, l.self, "run", "--config", l.dir+"/sshguard-go.toml",
 		"--log", l.dir+"/auth.log", "--db", l.dir+"/state.db", "--socket", l.dir+"/ctl.sock")
-	cmd.Env = append(os.Environ(), "SG_MAIN=1", "NOTIFY_SOCKET="+notifyPath)
+	cmd.Env = append(os.Environ(), "SG_MAIN=1")
 	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		l.t.Fatal(err)
-	}
+	// READY=1 must arrive once the table exists (and the log is followed).
+	startReady(l.t, cmd, l.dir)
 	l.daemon = cmd
-	notify.SetReadDeadline(time.Now().Add(5 * time.Second))
-	buf := make([]byte, 256)
-	n, err := notify.Read(buf)
-	if err != nil || !strings.Contains(string(buf[:n]), "READY=1") {
-		b, _ := os.ReadFile(l.dir + "/daemon.log")
-		l.t.Fatalf("no READY=1 from the daemon (%v, %q):\n%s", err, buf[:n], b)
-	}
 	if out, err := exec.Command("ip", "netns", "exec", l.srv, "nft", "list", "table", "inet", "sshguard-go").CombinedOutput(); err != nil {
 		l.t.Fatalf("READY before the table exists: %v %s", err, out)
 	}

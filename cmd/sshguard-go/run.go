@@ -336,7 +336,9 @@ func runDaemon(ctx context.Context, cfg Config, o daemonOpts) error {
 		defer wg.Done()
 		dailyReports(ctx, db, alertsCfg.Load, worker, log)
 	}()
-	sdaemon.SdNotify(false, sdaemon.SdNotifyReady)
+	// READY=1 once the source has fixed where it reads from: a line
+	// appended after `systemctl start` returns is not missed.
+	src.ready = func() { sdaemon.SdNotify(false, sdaemon.SdNotifyReady) }
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -420,10 +422,11 @@ func channelNames(chans []alert.Channel) []string {
 
 // source feeds the log into the engine and keeps its read position.
 type source struct {
-	o   LogConfig
-	db  *store.DB
-	g   *guard
-	log *slog.Logger
+	o     LogConfig
+	db    *store.DB
+	g     *guard
+	log   *slog.Logger
+	ready func() // called once the starting point is fixed
 
 	mu       sync.Mutex // guards scan, pos, cursor, lines, last
 	scan     detect.Scanner
@@ -454,9 +457,14 @@ func newSource(o LogConfig, db *store.DB, g *guard, log *slog.Logger) *source {
 }
 
 func (s *source) run(ctx context.Context) error {
-	s.log.Info("reading", "source", s.name)
+	ready := func() {
+		s.log.Info("reading", "source", s.name)
+		if s.ready != nil {
+			s.ready()
+		}
+	}
 	if s.o.Journal {
-		j := &detect.Journal{Warn: s.warn, MachineID: machineID()}
+		j := &detect.Journal{Warn: s.warn, MachineID: machineID(), Ready: ready}
 		if err := s.db.Position("journald", &j.Cursor); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
@@ -464,7 +472,7 @@ func (s *source) run(ctx context.Context) error {
 			s.line(line, func() { s.cursor = cursor })
 		})
 	}
-	ft := &detect.FileTail{Path: s.name, FromStart: s.o.FromStart, Warn: s.warn}
+	ft := &detect.FileTail{Path: s.name, FromStart: s.o.FromStart, Warn: s.warn, Ready: ready}
 	if err := s.db.Position(s.name, &ft.Start); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}

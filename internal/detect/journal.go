@@ -19,10 +19,14 @@ var JournalPrograms = []string{"sshd", "sshd-session", "sshd-auth", "internal-sf
 // journalctl exits (journald restarted, say) it is started again after the
 // last cursor delivered, so no entry is lost or repeated.
 type Journal struct {
-	// Cursor resumes after this entry; "" starts at the end of the journal
-	// (only new entries), unless FromStart is set.
+	// Cursor resumes after this entry; "" starts with the entries written
+	// from the moment Run is called (none is missed while journalctl
+	// starts), unless FromStart is set.
 	Cursor    string
 	FromStart bool
+	// Ready, if set, is called once the starting point is fixed: entries
+	// written from then on are delivered.
+	Ready func()
 	// Command is the journalctl binary; "" means "journalctl".
 	Command string
 	// Args are added before the filters, e.g. "--file=/path/x.journal" or
@@ -39,12 +43,20 @@ type Journal struct {
 	Warn func(msg string)
 	// Restart is the pause before journalctl is run again; 0 means 1s.
 	Restart time.Duration
+
+	since time.Time // where a start without cursor begins
 }
 
 // Run delivers each journal entry as its JSON line, with the entry's
 // cursor, until ctx is cancelled (it then returns ctx.Err()). It returns an
 // error at once when journalctl cannot be started at all.
 func (j *Journal) Run(ctx context.Context, emit func(line, cursor string)) error {
+	if j.Cursor == "" && !j.FromStart && j.since.IsZero() {
+		j.since = time.Now()
+	}
+	if j.Ready != nil {
+		j.Ready()
+	}
 	first := true
 	for {
 		started, err := j.runOnce(ctx, func(line, cursor string) {
@@ -86,6 +98,8 @@ func (j *Journal) args() []string {
 		a = append(a, "--after-cursor="+j.Cursor)
 	case j.FromStart:
 		a = append(a, "--lines=all")
+	case !j.since.IsZero():
+		a = append(a, fmt.Sprintf("--since=@%d.%06d", j.since.Unix(), j.since.Nanosecond()/1000))
 	default:
 		a = append(a, "--lines=0")
 	}

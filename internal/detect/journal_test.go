@@ -117,6 +117,45 @@ func TestJournalMissingCommand(t *testing.T) {
 	}
 }
 
+// TestJournalStartsAtRun: without a cursor, an entry written after Run
+// was called but before journalctl has started is delivered; one
+// written before Run is not.
+func TestJournalStartsAtRun(t *testing.T) {
+	remote := journalRemote(t)
+	file := filepath.Join(t.TempDir(), "sshd.journal")
+	appendJournal(t, remote, file, 100, "Invalid user old from 192.0.2.1 port 1")
+	time.Sleep(10 * time.Millisecond)
+	var mu sync.Mutex
+	var got []string
+	j := &Journal{Args: []string{"--file=" + file}, Ready: func() {
+		appendJournal(t, remote, file, 101, "Invalid user new from 192.0.2.2 port 2")
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- j.Run(ctx, func(line, _ string) {
+			mu.Lock()
+			got = append(got, line)
+			mu.Unlock()
+		})
+	}()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || !strings.Contains(got[0], "Invalid user new") {
+		t.Fatalf("got %q, want only the entry written after Run", got)
+	}
+}
+
 // TestJournalArgsMachineID: with a machine ID, every boot of this machine
 // is read (no implicit current-boot filter), and no remote journal.
 func TestJournalArgsMachineID(t *testing.T) {

@@ -53,6 +53,10 @@ type FileTail struct {
 	// Warn receives problems that do not stop the tail (a rotated file
 	// that could not be found, for example). nil discards them.
 	Warn func(msg string)
+	// Ready, if set, is called once the starting point is fixed: lines
+	// appended from then on are delivered (without Start or FromStart, the
+	// file's end at that moment).
+	Ready func()
 
 	cur  *os.File // our own handle on the file being followed
 	pos  Position
@@ -78,6 +82,9 @@ func (f *FileTail) Run(ctx context.Context, emit func(line string, pos Position)
 	start, err := f.resume()
 	if err != nil {
 		return err
+	}
+	if f.Ready != nil {
+		f.Ready()
 	}
 	for {
 		stuck, err := f.follow(ctx, start)

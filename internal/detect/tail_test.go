@@ -111,6 +111,23 @@ func TestTailFollowsAndStartsAtEnd(t *testing.T) {
 	}
 }
 
+// TestTailReady: Ready comes once the start is fixed; a line appended
+// then, before the follower runs, is delivered (the daemon's READY=1).
+func TestTailReady(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.log")
+	w := create(t, path)
+	appendLines(t, w, 1, 3)
+	ready := 0
+	fo := startTail(t, &FileTail{Path: path, Ready: func() {
+		ready++
+		appendLines(t, w, 4, 4)
+	}})
+	appendLines(t, w, 5, 5)
+	if got := strings.Join(fo.wait(t, 2), "|"); got != want(4, 5) || ready != 1 {
+		t.Fatalf("got %s, ready called %d times", got, ready)
+	}
+}
+
 func TestTailRenameRotationDrainsOldFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "auth.log")
 	w := create(t, path)
