@@ -40,6 +40,9 @@ func main() {
 	if os.Geteuid() != 0 {
 		fatal(errors.New("needs root (network namespaces, nftables)"))
 	}
+	if *n < 1 || *n > 10000 || *preload < 0 || *preload > 1<<24 {
+		fatal(errors.New("-n must be 1..10000 and -preload 0..16777216"))
+	}
 	if *preload > 0 {
 		fmt.Printf("with %d other addresses in each tool's set\n", *preload)
 	}
