@@ -61,8 +61,12 @@ type daemon struct {
 	cmd  *exec.Cmd
 }
 
-func (d *daemon) sg(args ...string) (string, error) {
-	cmd := exec.Command(d.self, append(args, "--socket", d.dir+"/ctl.sock", "--db", d.dir+"/state.db")...)
+func (d *daemon) sg(args ...string) (string, error) { return cli(d.self, d.dir, args...) }
+
+// cli runs the sshguard-go CLI (the test binary self) with the socket and
+// database of the daemon in dir.
+func cli(self, dir string, args ...string) (string, error) {
+	cmd := exec.Command(self, append(args, "--socket", dir+"/ctl.sock", "--db", dir+"/state.db")...)
 	cmd.Env = append(os.Environ(), "SG_MAIN=1")
 	out, err := cmd.CombinedOutput()
 	return string(out), err

@@ -64,12 +64,7 @@ func (l *lab) sh(args ...string) string {
 }
 
 // sg runs the sshguard-go CLI against the daemon's socket.
-func (l *lab) sg(args ...string) (string, error) {
-	cmd := exec.Command(l.self, append(args, "--socket", l.dir+"/ctl.sock", "--db", l.dir+"/state.db")...)
-	cmd.Env = append(os.Environ(), "SG_MAIN=1")
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
+func (l *lab) sg(args ...string) (string, error) { return cli(l.self, l.dir, args...) }
 
 func (l *lab) start() {
 	l.t.Helper()
