@@ -32,7 +32,7 @@ lint: ## gofmt, go vet
 	$(GO) vet ./...
 
 bench: ## parser benchmarks (one core)
-	$(GO) test ./internal/detect -run XXX -bench . -benchmem -cpu 1
+	$(GO) test ./internal/source -run XXX -bench ScanJSON -benchmem -cpu 1
 
 bench-compare: build ## scan speed beside sshg-parser and fail2ban-regex on one generated file
 	./scripts/bench-compare.sh

@@ -14,8 +14,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"sshguard-go/internal/ban"
+	"sshguard-go/internal/config"
 	"sshguard-go/internal/control"
-	"sshguard-go/internal/engine"
+	"sshguard-go/internal/daemon"
 )
 
 // printList writes list as a JSON array ([] when empty), or as a table:
@@ -38,64 +39,36 @@ func printList[T any](out io.Writer, asJSON bool, list []T, header string, row f
 // adminConfig loads the configuration file (if there is one, or if
 // --config was given) and takes the database, socket and table from it
 // where no flag was given: the commands then find what the daemon uses.
-func adminConfig(cmd *cobra.Command, o *daemonOpts) (Config, error) {
-	cfg := defaultConfig()
-	if _, err := os.Stat(o.config); err == nil || cmd.Flags().Changed("config") {
-		c, err := LoadConfig(o.config)
-		if err != nil {
-			return cfg, &exitError{2, err}
-		}
-		cfg = c
+func adminConfig(cmd *cobra.Command, o *daemonOpts) (*config.Config, error) {
+	cfg, err := config.Load(o.config, cmd.Flags().Changed("config"))
+	if err != nil {
+		return nil, &exitError{2, err}
 	}
 	set := cmd.Flags().Changed
-	if !set("db") {
-		o.db = cfg.State.DB
+	if set("db") {
+		cfg.State.DB = o.db
 	}
-	if !set("socket") {
-		o.socket = cfg.State.Socket
+	if set("socket") {
+		cfg.State.Socket = o.socket
 	}
-	if !set("table") {
-		o.table = cfg.Firewall.Table
+	if set("table") {
+		cfg.Firewall.Table = o.table
 	}
-	cfg.State.DB, cfg.State.Socket, cfg.Firewall.Table = o.db, o.socket, o.table
 	return cfg, nil
 }
 
-// backend returns the running daemon's API, or, when no daemon runs, one
-// that works directly on the store and the kernel set, with the
-// configuration's allowlist, ban policy and alert rules (alerts it writes
-// are delivered by the daemon when it next runs). close releases it.
-func backend(ctx context.Context, cfg Config) (b control.Backend, close func(), err error) {
+// backend returns the running daemon's API or, when no daemon runs, a
+// Service over the database and the kernel set (see daemon.OpenService).
+// close releases it.
+func backend(ctx context.Context, cfg *config.Config) (b control.Backend, close func(), err error) {
 	if c, err := control.Dial(cfg.State.Socket); err == nil {
 		return c, func() {}, nil
 	}
-	db, err := openStore(cfg.State.DB)
+	s, err := daemon.OpenService(ctx, cfg, func(msg string) { fmt.Fprintln(os.Stderr, "warning:", msg) })
 	if err != nil {
 		return nil, nil, err
 	}
-	nft, err := ban.NewNFTSet(nftConfig(cfg))
-	if err == nil {
-		if err = nft.Ensure(); err != nil {
-			nft.Close()
-		}
-	}
-	if err != nil {
-		db.Close()
-		return nil, nil, err
-	}
-	g := &guard{db: db, started: time.Now(), events: map[string]int64{},
-		config: cfg.allowPrefixes(ctx, func(msg string) { fmt.Fprintln(os.Stderr, "warning:", msg) })}
-	allow, err := g.allowlist()
-	if err != nil {
-		nft.Close()
-		db.Close()
-		return nil, nil, err
-	}
-	g.eng = engine.New(engineConfig(cfg, nil), db, nft, allow, nil, nil)
-	return g, func() {
-		nft.Close()
-		db.Close()
-	}, nil
+	return s, func() { s.Close() }, nil
 }
 
 // withBackend wraps a command body that needs a backend.
@@ -123,7 +96,7 @@ func adminCmd(use, short, example string, args cobra.PositionalArgs, o *daemonOp
 // addAdminFlags adds --config and the state flags, which override it.
 func addAdminFlags(cmd *cobra.Command, o *daemonOpts) {
 	addStateFlags(cmd, o)
-	cmd.Flags().StringVarP(&o.config, "config", "c", DefaultConfig, "configuration file, for the database, socket, table and allowlist")
+	cmd.Flags().StringVarP(&o.config, "config", "c", config.DefaultPath, "configuration file, for the database, socket, table and allowlist")
 }
 
 func newListCmd() *cobra.Command {
@@ -154,7 +127,7 @@ func newUnbanCmd() *cobra.Command {
 		func(b control.Backend, out io.Writer, args []string) error {
 			var missing []string
 			for _, a := range args {
-				p, err := parsePrefix(a)
+				p, err := config.ParsePrefix(a)
 				if err != nil {
 					return &exitError{2, err}
 				}
@@ -191,7 +164,7 @@ func newBanCmd() *cobra.Command {
 	cmd = adminCmd("ban <ip|prefix> [--for DURATION] [--reason TEXT]", "Ban an address or prefix by hand",
 		"  sshguard-go ban 203.0.113.7 --for 24h --reason 'port scan'\n  sshguard-go ban 198.51.100.0/24 --permanent", cobra.ExactArgs(1), &o,
 		func(b control.Backend, out io.Writer, args []string) error {
-			p, err := parsePrefix(args[0])
+			p, err := config.ParsePrefix(args[0])
 			if err != nil {
 				return &exitError{2, err}
 			}
@@ -225,7 +198,7 @@ func newAllowCmd() *cobra.Command {
 	add := adminCmd("add <ip|prefix> [--comment TEXT]", "Add to the allowlist (lifts a ban it covers at once)",
 		"  sshguard-go allow add 198.51.100.0/24 --comment office", cobra.ExactArgs(1), &oa,
 		func(b control.Backend, out io.Writer, args []string) error {
-			p, err := parsePrefix(args[0])
+			p, err := config.ParsePrefix(args[0])
 			if err != nil {
 				return &exitError{2, err}
 			}
@@ -238,7 +211,7 @@ func newAllowCmd() *cobra.Command {
 	add.Flags().StringVar(&comment, "comment", "", "a note shown by allow list")
 	rm := adminCmd("rm <ip|prefix>", "Remove from the allowlist", "  sshguard-go allow rm 198.51.100.0/24", cobra.ExactArgs(1), &orm,
 		func(b control.Backend, out io.Writer, args []string) error {
-			p, err := parsePrefix(args[0])
+			p, err := config.ParsePrefix(args[0])
 			if err != nil {
 				return &exitError{2, err}
 			}
@@ -273,10 +246,11 @@ func newStatusCmd() *cobra.Command {
 		Use: "status [--json]", Short: "Show the daemon's state", Args: cobra.NoArgs,
 		Example: "  sshguard-go status\n  sshguard-go status --json | jq .active_bans",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := adminConfig(cmd, &o); err != nil {
+			cfg, err := adminConfig(cmd, &o)
+			if err != nil {
 				return err
 			}
-			c, err := control.Dial(o.socket)
+			c, err := control.Dial(cfg.State.Socket)
 			if err != nil {
 				return &exitError{3, err}
 			}

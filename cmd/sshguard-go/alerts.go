@@ -1,13 +1,9 @@
 package main
 
 import (
-	"cmp"
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -15,146 +11,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"sshguard-go/internal/alert"
+	"sshguard-go/internal/config"
 	"sshguard-go/internal/control"
-	"sshguard-go/internal/store"
 )
-
-// warnSecrets warns when the configuration file holds secrets and others
-// than its owner may read it.
-func warnSecrets(path string, cfg Config, warn func(string)) {
-	st, err := os.Stat(path)
-	if err != nil || !cfg.Alerts.hasSecrets() {
-		return
-	}
-	if st.Mode().Perm()&0o044 != 0 {
-		warn(fmt.Sprintf("%s holds secrets and is readable by others (mode %04o): chmod 600 it, or use the *_file keys (systemd LoadCredential=)",
-			path, st.Mode().Perm()))
-	}
-}
-
-// Alerts lists the newest alerts from the outbox.
-func (g *guard) Alerts(pending bool, limit int) ([]control.AlertInfo, error) {
-	var out []control.AlertInfo
-	err := g.db.Alerts(0, func(id uint64, data []byte, isPending bool) bool {
-		if pending && !isPending {
-			return true
-		}
-		m, err := alert.Unmarshal(data)
-		if err != nil {
-			out = append(out, control.AlertInfo{ID: id, Kind: "unreadable", Subject: err.Error(), Pending: isPending})
-			return limit <= 0 || len(out) < limit
-		}
-		ai := control.AlertInfo{ID: id, Time: m.Time, Kind: string(m.Kind), Severity: m.Severity.String(),
-			Subject: alert.Render(m, "").Subject, Pending: isPending, Deliveries: map[string]control.DeliveryInfo{}}
-		for name, d := range m.Deliveries {
-			ai.Deliveries[name] = control.DeliveryInfo{State: string(d.State), Attempts: d.Attempts, Sent: d.Sent,
-				Next: d.Next, Digest: d.Digest, Error: d.Error, Done: d.Done}
-		}
-		out = append(out, ai)
-		return limit <= 0 || len(out) < limit
-	})
-	return out, err
-}
-
-// dailyReports writes the daily report into the outbox once a day, at
-// the configured hour in the configured time zone (if enabled), and
-// keeps the alert history bounded.
-// conf gives the current settings (a reload changes them).
-func dailyReports(ctx context.Context, db *store.DB, conf func() *AlertsConfig, w *alert.Worker, log *slog.Logger) {
-	tick := time.NewTicker(time.Minute)
-	defer tick.Stop()
-	for {
-		cfg := *conf()
-		loc, _ := time.LoadLocation(zoneName(cfg.Timezone))
-		if n, err := db.PruneAlerts(cfg.History); err != nil {
-			log.Error("prune alert history", "err", err)
-		} else if n > 0 {
-			log.Info("pruned alert history", "deleted", n)
-		}
-		if cfg.DailyReport {
-			if err := reportIfDue(db, cfg, w, time.Now().In(loc)); err != nil {
-				log.Error("daily report", "err", err)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
-}
-
-// reportIfDue enqueues the report of the 24 hours before now if now is
-// past the report hour and today's report was not made yet.
-func reportIfDue(db *store.DB, cfg AlertsConfig, w *alert.Worker, now time.Time) error {
-	day := now.Format(time.DateOnly)
-	var last string
-	if err := db.Position("daily-report", &last); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
-	if now.Hour() < cfg.ReportHour || last == day {
-		return nil
-	}
-	r, err := buildReport(db, now.Add(-24*time.Hour), now)
-	if err != nil {
-		return err
-	}
-	if m := cfg.policy().ReportMessage(r, now); m != nil {
-		if _, err := w.Enqueue(m); err != nil {
-			return err
-		}
-	}
-	return db.SavePosition("daily-report", day)
-}
-
-// buildReport summarises [from, to) from the store.
-func buildReport(db *store.DB, from, to time.Time) (alert.Report, error) {
-	r := alert.Report{From: from, To: to}
-	counts, err := db.CountsBetween(from.Truncate(time.Hour), to)
-	if err != nil {
-		return r, err
-	}
-	r.Kinds = counts.Kinds
-	r.TopAddrs = top(counts.Addrs, 10)
-	users := map[string]float64{}
-	for u, n := range counts.Users {
-		users[u] = float64(n)
-	}
-	r.TopUsers = top(users, 10)
-	bans, err := db.History(from)
-	if err != nil {
-		return r, err
-	}
-	for _, b := range bans {
-		if !b.Start.Before(to) {
-			continue
-		}
-		r.BanCount++
-		if len(r.Bans) < alert.MaxReportBans {
-			var d time.Duration
-			if !b.Expires.IsZero() {
-				d = b.Expires.Sub(b.Start).Round(time.Second)
-			}
-			r.Bans = append(r.Bans, alert.Ban{Prefix: b.Prefix, Attempts: b.Attempts, Users: b.Users, Duration: d, Nth: b.Count, Reason: b.Reason})
-		}
-	}
-	logins, err := db.Logins(from)
-	for _, l := range logins {
-		if l.Time.Before(to) {
-			r.Logins = append(r.Logins, alert.Login{Time: l.Time, User: l.User, Addr: l.Addr, Method: l.Method, Key: l.Key})
-		}
-	}
-	return r, err
-}
-
-func top(m map[string]float64, n int) []alert.Count {
-	keys := slices.SortedFunc(maps.Keys(m), func(a, b string) int { return cmp.Or(cmp.Compare(m[b], m[a]), strings.Compare(a, b)) })
-	var out []alert.Count
-	for _, k := range keys[:min(n, len(keys))] {
-		out = append(out, alert.Count{Key: k, N: m[k]})
-	}
-	return out
-}
 
 func newAlertsCmd() *cobra.Command {
 	var o daemonOpts
@@ -175,18 +34,11 @@ expired. It asks the running daemon, or reads the database when none runs.`,
 			if err != nil {
 				return err
 			}
-			// The daemon's list, or the database's: no kernel set needed.
-			var b control.Backend
-			if c, err := control.Dial(cfg.State.Socket); err == nil {
-				b = c
-			} else {
-				db, err := openStore(cfg.State.DB)
-				if err != nil {
-					return err
-				}
-				defer db.Close()
-				b = &guard{db: db}
+			b, done, err := backend(cmd.Context(), cfg)
+			if err != nil {
+				return err
 			}
+			defer done()
 			out := cmd.OutOrStdout()
 			list, err := b.Alerts(pending, limit)
 			if err != nil {
@@ -216,7 +68,7 @@ expired. It asks the running daemon, or reads the database when none runs.`,
 
 func newAlertCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "alert", Short: "Work with alert channels"}
-	var config, channel string
+	var configPath, channel string
 	test := &cobra.Command{
 		Use:   "test [--channel email|sms|webhook]",
 		Short: "Send a test message through each configured channel",
@@ -228,16 +80,16 @@ any channel failed.`,
   sudo sshguard-go alert test --channel sms --config /etc/sshguard-go/sshguard-go.toml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := LoadConfig(config)
+			cfg, err := config.Load(configPath, true)
 			if err != nil {
 				return &exitError{2, err}
 			}
-			chans, err := cfg.Alerts.channels()
+			chans, err := cfg.Alerts.Channels()
 			if err != nil {
 				return &exitError{2, err}
 			}
 			out := cmd.OutOrStdout()
-			host, failed, tried := cfg.Alerts.host(), 0, 0
+			host, failed, tried := cfg.Alerts.Host(), 0, 0
 			for _, c := range chans {
 				if channel != "" && c.Name() != channel {
 					continue
@@ -256,7 +108,7 @@ any channel failed.`,
 				}
 			}
 			if tried == 0 {
-				return &exitError{2, fmt.Errorf("no alert channel %sis configured in %s", strings.TrimSpace(channel+" "), config)}
+				return &exitError{2, fmt.Errorf("no alert channel %sis configured in %s", strings.TrimSpace(channel+" "), configPath)}
 			}
 			if failed > 0 {
 				return &exitError{1, fmt.Errorf("%d of %d channels failed", failed, tried)}
@@ -264,7 +116,7 @@ any channel failed.`,
 			return nil
 		},
 	}
-	test.Flags().StringVarP(&config, "config", "c", DefaultConfig, "configuration file")
+	test.Flags().StringVarP(&configPath, "config", "c", config.DefaultPath, "configuration file")
 	test.Flags().StringVar(&channel, "channel", "", "only this channel: email, sms or webhook")
 	cmd.AddCommand(test)
 	return cmd

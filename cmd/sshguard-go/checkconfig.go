@@ -2,19 +2,11 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"os"
 
-	"github.com/pelletier/go-toml/v2"
 	"github.com/spf13/cobra"
-)
 
-// printConfig writes cfg as TOML with its secrets masked.
-func printConfig(w io.Writer, cfg Config) error {
-	cfg.Alerts = cfg.Alerts.masked()
-	enc := toml.NewEncoder(w).SetIndentTables(false)
-	return enc.Encode(cfg)
-}
+	"sshguard-go/internal/config"
+)
 
 func newCheckConfigCmd() *cobra.Command {
 	var quiet bool
@@ -33,27 +25,26 @@ running configuration with a failed start.`,
   sshguard-go check-config -q && systemctl reload sshguard-go`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path, explicit := DefaultConfig, len(args) == 1
+			path, explicit := config.DefaultPath, len(args) == 1
 			if explicit {
 				path = args[0]
 			}
-			cfg := defaultConfig()
-			if _, err := os.Stat(path); err == nil || explicit {
-				var err error
-				if cfg, err = LoadConfig(path); err != nil {
-					return &exitError{2, err}
-				}
-				warnSecrets(path, cfg, func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), "warning:", msg) })
-			} else {
-				fmt.Fprintf(cmd.ErrOrStderr(), "%s does not exist: the built-in defaults apply\n", path)
+			cfg, err := config.Load(path, explicit)
+			if err != nil {
+				return &exitError{2, err}
 			}
-			if _, err := cfg.Alerts.channels(); err != nil {
-				return &exitError{2, fmt.Errorf("%s: alerts: %w", path, err)}
+			if cfg.Path == "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s does not exist: the built-in defaults apply\n", path)
+			} else if w := cfg.SecretWarning(); w != "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+			}
+			if err := cfg.Check(); err != nil {
+				return &exitError{2, fmt.Errorf("%s: %w", path, err)}
 			}
 			if quiet {
 				return nil
 			}
-			return printConfig(cmd.OutOrStdout(), cfg)
+			return cfg.Print(cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing when the file is valid")

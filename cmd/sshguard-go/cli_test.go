@@ -192,3 +192,12 @@ func TestCheckConfig(t *testing.T) {
 		t.Fatalf("run -t: %v\n%s", err, out)
 	}
 }
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "sshguard-go.toml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

@@ -19,6 +19,7 @@ import (
 	"sshguard-go/internal/alerttest"
 	"sshguard-go/internal/control"
 	"sshguard-go/internal/roottest"
+	"sshguard-go/internal/testkit"
 )
 
 // TestMain lets the test binary be the sshguard-go binary (SG_MAIN=1) or
@@ -87,15 +88,7 @@ func (l *lab) stop() {
 	if l.daemon == nil {
 		return
 	}
-	l.daemon.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- l.daemon.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		l.daemon.Process.Kill()
-		l.t.Error("daemon did not stop on SIGTERM within 10 s")
-	}
+	testkit.Stop(l.t, l.daemon, 10*time.Second)
 	l.daemon = nil
 }
 

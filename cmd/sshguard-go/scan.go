@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"sshguard-go/internal/detect"
+	"sshguard-go/internal/source"
 )
 
 func newScanCmd() *cobra.Command {
@@ -115,10 +116,11 @@ func scanInputs(names []string, stdin io.Reader, stderr io.Writer, emit func(*de
 	}
 	var s detect.Scanner
 	var failed int
+	var overlong int64
 	prog := startProgress(stderr)
 	defer prog.stop()
 	for _, name := range names {
-		in, err := detect.OpenInput(name, stdin)
+		in, err := source.OpenInput(name, stdin)
 		if err != nil {
 			fmt.Fprintf(stderr, "sshguard-go: %v\n", err)
 			failed++
@@ -129,15 +131,22 @@ func scanInputs(names []string, stdin io.Reader, stderr io.Writer, emit func(*de
 			size = -1
 		}
 		in.Reader = prog.wrap(in.Reader, name, size)
-		if err := s.ScanInput(in, emit); err != nil {
+		if !in.ModTime.IsZero() {
+			s.SetRef(in.ModTime)
+		} else if s.Header.Ref.IsZero() {
+			s.SetRef(time.Now())
+		}
+		err = in.Lines(func(text string, n int64) { s.Line(in.Name, n, text, emit) })
+		overlong += in.Overlong
+		if err != nil {
 			fmt.Fprintf(stderr, "sshguard-go: %s: %v (the lines before it were scanned)\n", name, err)
 			failed++
 		}
 		in.Close()
 	}
 	s.Flush(emit)
-	if s.Stats.Overlong > 0 {
-		fmt.Fprintf(stderr, "sshguard-go: skipped %d lines longer than %d bytes\n", s.Stats.Overlong, detect.MaxLine)
+	if overlong > 0 {
+		fmt.Fprintf(stderr, "sshguard-go: skipped %d lines longer than %d bytes\n", overlong, source.MaxLine)
 	}
 	if failed > 0 {
 		return &exitError{1, fmt.Errorf("%d of %d inputs could not be read completely", failed, len(names))}

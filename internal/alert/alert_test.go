@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -446,6 +447,7 @@ func TestRetryLimits(t *testing.T) {
 	sms, _ := NewSMS(SMSConfig{AccountSID: tw.SID, AuthToken: tw.Token, From: "+15005550006", To: []string{"+15551230001"}, BaseURL: tw.URL})
 	down := &failing{}
 	w := NewWorker(WorkerConfig{MaxAge: time.Hour}, db, []Channel{sms, down}, clk.now, nil)
+	w.Jitter = rand.New(rand.NewPCG(1, 2)).Float64 // repeatable: the attempt count below depends on it
 	var results []string
 	w.OnResult = func(ch, r string) { results = append(results, ch+" "+r) }
 	m := banMsg("web-01", "192.0.2.7/32")

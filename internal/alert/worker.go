@@ -93,6 +93,10 @@ type Worker struct {
 	// ("sent", "retry", "failed", "expired"). It may be called from
 	// several goroutines at once.
 	OnResult func(channel, result string)
+	// Jitter returns a number in [0, 1) that spreads each retry over
+	// 50% to 150% of its backoff; nil means math/rand/v2's Float64. Set
+	// it before Run; it may be called from several goroutines at once.
+	Jitter func() float64
 }
 
 // outlet is one channel and its delivery state.
@@ -475,7 +479,11 @@ func (w *Worker) backoff(attempt int) time.Duration {
 		d *= 2
 	}
 	d = min(d, cfg.MaxBackoff)
-	return time.Duration(float64(d) * (0.5 + rand.Float64()))
+	jitter := w.Jitter
+	if jitter == nil {
+		jitter = rand.Float64
+	}
+	return time.Duration(float64(d) * (0.5 + jitter()))
 }
 
 // Enqueue puts m in the outbox and wakes the worker (for messages that

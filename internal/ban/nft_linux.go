@@ -2,6 +2,7 @@ package ban
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -257,8 +258,9 @@ const chunk = 1024
 // Ban adds elements, chunk prefixes per transaction; a prefix already in
 // the set gets the new timeout (it is deleted and added again in the same
 // transaction, so a longer escalated ban replaces a shorter one
-// atomically).
-func (n *NFTSet) Ban(elems []Element) error {
+// atomically). ctx is checked between chunks: the chunks already written
+// stay.
+func (n *NFTSet) Ban(ctx context.Context, elems []Element) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.ct != nil && len(elems) <= maxCut {
@@ -269,6 +271,9 @@ func (n *NFTSet) Ban(elems []Element) error {
 		defer cutConnections(n.ct, ps) // best effort, once the ban is in place
 	}
 	for len(elems) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		part := elems[:min(chunk, len(elems))]
 		elems = elems[len(part):]
 		err := n.ban(part)
@@ -346,10 +351,13 @@ func (n *NFTSet) prune(now time.Time, added int) {
 // the set (never banned, or already expired in the kernel) are skipped, so
 // they never fail a batch; if an element expires between our view and the
 // delete, the view is reloaded from the kernel and the transaction retried.
-func (n *NFTSet) Unban(prefixes []netip.Prefix) error {
+func (n *NFTSet) Unban(ctx context.Context, prefixes []netip.Prefix) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for len(prefixes) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		part := prefixes[:min(chunk, len(prefixes))]
 		prefixes = prefixes[len(part):]
 		err := n.unban(part)

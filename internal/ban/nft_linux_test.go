@@ -1,6 +1,7 @@
 package ban
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -127,7 +128,7 @@ func TestNFTBanExpireUnban(t *testing.T) {
 	short := netip.MustParsePrefix("192.0.2.1/32")
 	v6 := netip.MustParsePrefix("2001:db8:1:2::/64")
 	perm := netip.MustParsePrefix("198.51.100.0/24")
-	err := n.Ban([]Element{
+	err := n.Ban(context.Background(), []Element{
 		{Prefix: short, Timeout: 2 * time.Second},
 		{Prefix: v6, Timeout: time.Hour},
 		{Prefix: perm},
@@ -150,7 +151,7 @@ func TestNFTBanExpireUnban(t *testing.T) {
 	}
 
 	// A longer ban replaces the shorter one.
-	if err := n.Ban([]Element{{Prefix: v6, Timeout: 2 * time.Hour}}); err != nil {
+	if err := n.Ban(context.Background(), []Element{{Prefix: v6, Timeout: 2 * time.Hour}}); err != nil {
 		t.Fatal(err)
 	}
 	if e := listed(t, n)[v6]; e.Timeout != 2*time.Hour {
@@ -171,7 +172,7 @@ func TestNFTBanExpireUnban(t *testing.T) {
 
 	// Unbanning the expired one, and one never banned, is not an error and
 	// does not stop the rest of the batch.
-	if err := n.Unban([]netip.Prefix{short, netip.MustParsePrefix("203.0.113.9/32"), v6}); err != nil {
+	if err := n.Unban(context.Background(), []netip.Prefix{short, netip.MustParsePrefix("203.0.113.9/32"), v6}); err != nil {
 		t.Fatal(err)
 	}
 	got = listed(t, n)
@@ -192,7 +193,7 @@ func TestNFTBatch100k(t *testing.T) {
 		els = append(els, Element{Prefix: netip.PrefixFrom(a, 32), Timeout: time.Hour})
 	}
 	start := time.Now()
-	if err := n.Ban(els); err != nil {
+	if err := n.Ban(context.Background(), els); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%d elements written in %v", count, time.Since(start))
@@ -212,7 +213,7 @@ func TestNFTBatch100k(t *testing.T) {
 		prefixes = append(prefixes, e.Prefix)
 	}
 	start = time.Now()
-	if err := n.Unban(prefixes); err != nil {
+	if err := n.Unban(context.Background(), prefixes); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%d elements deleted in %v", count, time.Since(start))
@@ -262,7 +263,7 @@ func TestNFTDropsTraffic(t *testing.T) {
 			t.Fatalf("%s: client cannot reach the server before the ban", tc.ban)
 		}
 		client := netip.MustParsePrefix(tc.ban)
-		if err := n.Ban([]Element{{Prefix: client, Timeout: time.Hour}}); err != nil {
+		if err := n.Ban(context.Background(), []Element{{Prefix: client, Timeout: time.Hour}}); err != nil {
 			t.Fatal(err)
 		}
 		if reach(tc.server) {
@@ -271,7 +272,7 @@ func TestNFTDropsTraffic(t *testing.T) {
 		if _, ok := listed(t, n)[client]; !ok {
 			t.Errorf("%s not listed: %v", tc.ban, listed(t, n))
 		}
-		if err := n.Unban([]netip.Prefix{client}); err != nil {
+		if err := n.Unban(context.Background(), []netip.Prefix{client}); err != nil {
 			t.Fatal(err)
 		}
 		if !reach(tc.server) {
@@ -348,7 +349,7 @@ func TestNFTPrefixLengths(t *testing.T) {
 		t.Errorf("sets of the old layout left:\n%s", js)
 	}
 	p4, p6 := netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("2001:db8:7::/48")
-	if err := m.Ban([]Element{{Prefix: p4, Timeout: time.Hour}, {Prefix: p6}}); err != nil {
+	if err := m.Ban(context.Background(), []Element{{Prefix: p4, Timeout: time.Hour}, {Prefix: p6}}); err != nil {
 		t.Fatal(err)
 	}
 	out, _ := exec.Command("ip", "netns", "exec", ns, "nft", "list", "set", "inet", "sshguard-go", "ip4_24").CombinedOutput()
@@ -377,7 +378,7 @@ func TestNFTRestoredAfterTableDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := netip.MustParsePrefix("192.0.2.7/32")
-	if err := n.Ban([]Element{{Prefix: p, Timeout: time.Hour}}); err != nil {
+	if err := n.Ban(context.Background(), []Element{{Prefix: p, Timeout: time.Hour}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := listed(t, n)[p]; !ok {
@@ -415,7 +416,7 @@ func TestNFTCutConnections(t *testing.T) {
 	if before, _ := n.ct.ConntrackTableList(netlink.ConntrackTable, netlink.FAMILY_V4); len(before) != 2 {
 		t.Fatalf("%d conntrack entries created, want 2", len(before))
 	}
-	if err := n.Ban([]Element{{Prefix: netip.MustParsePrefix("192.0.2.1/32"), Timeout: time.Hour}}); err != nil {
+	if err := n.Ban(context.Background(), []Element{{Prefix: netip.MustParsePrefix("192.0.2.1/32"), Timeout: time.Hour}}); err != nil {
 		t.Fatal(err)
 	}
 	flows, err := n.ct.ConntrackTableList(netlink.ConntrackTable, netlink.FAMILY_V4)
@@ -440,17 +441,17 @@ func TestNFTElementsGoneBehindOurBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, b := netip.MustParsePrefix("192.0.2.9/32"), netip.MustParsePrefix("192.0.2.10/32")
-	if err := n.Ban([]Element{{Prefix: a, Timeout: time.Hour}, {Prefix: b, Timeout: time.Hour}}); err != nil {
+	if err := n.Ban(context.Background(), []Element{{Prefix: a, Timeout: time.Hour}, {Prefix: b, Timeout: time.Hour}}); err != nil {
 		t.Fatal(err)
 	}
 	nft(t, ns, "delete", "element", "inet", "sshguard-go", "ip4_32", "{ 192.0.2.9, 192.0.2.10 }")
-	if err := n.Ban([]Element{{Prefix: a, Timeout: 2 * time.Hour}}); err != nil {
+	if err := n.Ban(context.Background(), []Element{{Prefix: a, Timeout: 2 * time.Hour}}); err != nil {
 		t.Fatalf("re-ban after the element vanished: %v", err)
 	}
 	if e := listed(t, n)[a]; e.Timeout != 2*time.Hour {
 		t.Fatalf("element %+v", e)
 	}
-	if err := n.Unban([]netip.Prefix{b, a}); err != nil {
+	if err := n.Unban(context.Background(), []netip.Prefix{b, a}); err != nil {
 		t.Fatalf("unban after an element vanished: %v", err)
 	}
 	if got := listed(t, n); len(got) != 0 {

@@ -3,6 +3,7 @@
 package ban
 
 import (
+	"context"
 	"errors"
 	"net/netip"
 )
@@ -17,9 +18,9 @@ type NFTSet struct{}
 // NewNFTSet returns ErrNotSupported.
 func NewNFTSet(NFTConfig) (*NFTSet, error) { return nil, ErrNotSupported }
 
-func (*NFTSet) Ensure() error              { return ErrNotSupported }
-func (*NFTSet) Exists() (bool, error)      { return false, ErrNotSupported }
-func (*NFTSet) Ban([]Element) error        { return ErrNotSupported }
-func (*NFTSet) Unban([]netip.Prefix) error { return ErrNotSupported }
-func (*NFTSet) List() ([]Element, error)   { return nil, ErrNotSupported }
-func (*NFTSet) Close() error               { return nil }
+func (*NFTSet) Ensure() error                               { return ErrNotSupported }
+func (*NFTSet) Exists() (bool, error)                       { return false, ErrNotSupported }
+func (*NFTSet) Ban(context.Context, []Element) error        { return ErrNotSupported }
+func (*NFTSet) Unban(context.Context, []netip.Prefix) error { return ErrNotSupported }
+func (*NFTSet) List() ([]Element, error)                    { return nil, ErrNotSupported }
+func (*NFTSet) Close() error                                { return nil }

@@ -27,11 +27,7 @@ func TestLiveSSHD(t *testing.T) {
 		t.Fatalf("record-samples.sh: %v\n%s", err, out)
 	}
 	for _, name := range []string{"openssh-9.2-traditional.log", "openssh-9.2-rfc3339.log"} {
-		in, err := OpenInput(filepath.Join(dir, name), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := Scanner{Header: HeaderParser{Ref: time.Now()}}
+		var s Scanner
 		s.OnUnrecognised = func(text string) {
 			if strings.Contains(text, "10.200.0.2") || strings.Contains(text, "fd00:200::2") {
 				t.Errorf("%s: line about the client not recognised: %s", name, text)
@@ -52,11 +48,8 @@ func TestLiveSSHD(t *testing.T) {
 				sftp++
 			}
 		}
-		if err := s.ScanInput(in, emit); err != nil {
-			t.Fatal(err)
-		}
+		scanFile(t, &s, filepath.Join(dir, name), time.Now(), emit)
 		s.Flush(emit)
-		in.Close()
 		// admin, sgtest, root, baduser, the two spoofing names, and the
 		// wrong key: seven guesses over IPv4, one over IPv6.
 		if failures["10.200.0.2"] != 7 || failures["fd00:200::2"] != 1 {

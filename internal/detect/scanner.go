@@ -10,7 +10,6 @@ type Stats struct {
 	Events       int64                 // recognised lines
 	ByKind       [KindNotice + 1]int64 // events per kind
 	Counted      [KindNotice + 1]int64 // counted attempts (failure) and probes (probe)
-	Overlong     int64                 // lines skipped for their length
 }
 
 // Scanner turns lines into correlated Records. It is not safe for
@@ -76,23 +75,10 @@ func (s *Scanner) Flush(emit func(*Record)) {
 	s.Corr.Flush(s.countFn)
 }
 
-// ScanInput reads every line of in. The year of year-less timestamps is
-// inferred against the input's modification time when it has one.
-func (s *Scanner) ScanInput(in *Input, emit func(*Record)) error {
-	if !in.ModTime.IsZero() {
-		s.Header.Ref = in.ModTime
-		s.Header.lastStamp = ""
-	} else if s.Header.Ref.IsZero() {
-		s.Header.Ref = time.Now()
-	}
-	lr := NewLineReader(in)
-	for {
-		line, n, ok := lr.Next()
-		if !ok {
-			break
-		}
-		s.Line(in.Name, n, line, emit)
-	}
-	s.Stats.Overlong += lr.Overlong
-	return lr.Err()
+// SetRef sets the time that the year of year-less timestamps is
+// inferred against (an input file's modification time; now for stdin or a
+// live source), for the lines that follow.
+func (s *Scanner) SetRef(ref time.Time) {
+	s.Header.Ref = ref
+	s.Header.lastStamp = ""
 }

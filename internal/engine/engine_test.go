@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,7 +22,7 @@ type fakeFW struct {
 	calls int
 }
 
-func (f *fakeFW) Ban(els []ban.Element) error {
+func (f *fakeFW) Ban(_ context.Context, els []ban.Element) error {
 	f.calls++
 	for _, e := range els {
 		f.set[e.Prefix] = e.Timeout
@@ -28,18 +30,30 @@ func (f *fakeFW) Ban(els []ban.Element) error {
 	return nil
 }
 
-func (f *fakeFW) Unban(ps []netip.Prefix) error {
+func (f *fakeFW) Unban(_ context.Context, ps []netip.Prefix) error {
 	for _, p := range ps {
 		delete(f.set, p)
 	}
 	return nil
 }
 
+var ctx = context.Background()
+
+// base is the daemon's default weights, with every other setting at its
+// zero value (the defaults of ban.WindowConfig and ban.Policy).
+func base() Config { return Config{FailureWeight: 1, ProbeWeight: 0.5} }
+
+func withAlerts(p *alert.Policy, wake func()) Config {
+	c := base()
+	c.Alerts, c.Wake = p, wake
+	return c
+}
+
 type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
 
-func setup(t *testing.T, cfg Config, allow *ban.Allowlist) (*Engine, *fakeFW, *store.DB, *clock) {
+func setup(t *testing.T, cfg Config, allow *ban.Allowlist) (*Guard, *fakeFW, *store.DB, *clock) {
 	t.Helper()
 	db, err := store.Open(filepath.Join(t.TempDir(), "state.db"), time.Second)
 	if err != nil {
@@ -58,10 +72,10 @@ func failure(ip, user string, at time.Time) *detect.Record {
 }
 
 func TestBanAtThreshold(t *testing.T) {
-	e, fw, db, c := setup(t, Config{}, nil)
+	e, fw, db, c := setup(t, base(), nil)
 	var got *store.Ban
 	for i := 0; i < 5; i++ {
-		b, err := e.Handle(failure("203.0.113.7", []string{"root", "admin"}[i%2], c.t))
+		b, err := e.Handle(ctx, failure("203.0.113.7", []string{"root", "admin"}[i%2], c.t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,18 +100,18 @@ func TestBanAtThreshold(t *testing.T) {
 	r := failure("203.0.113.8", "root", c.t)
 	r.Counted = 0
 	for i := 0; i < 10; i++ {
-		if b, _ := e.Handle(r); b != nil {
+		if b, _ := e.Handle(ctx, r); b != nil {
 			t.Fatal("uncounted lines banned")
 		}
 	}
 }
 
 func TestProbesWeighHalf(t *testing.T) {
-	e, _, _, c := setup(t, Config{}, nil)
+	e, _, _, c := setup(t, base(), nil)
 	for i := 1; i <= 10; i++ {
 		r := failure("198.51.100.9", "", c.t)
 		r.Kind = detect.KindProbe
-		b, _ := e.Handle(r)
+		b, _ := e.Handle(ctx, r)
 		if (b != nil) != (i == 10) {
 			t.Fatalf("probe %d: ban %v", i, b)
 		}
@@ -105,9 +119,9 @@ func TestProbesWeighHalf(t *testing.T) {
 }
 
 func TestIPv6BannedPer64(t *testing.T) {
-	e, fw, _, c := setup(t, Config{}, nil)
+	e, fw, _, c := setup(t, base(), nil)
 	for i, ip := range []string{"2001:db8:7::1", "2001:db8:7::2", "2001:db8:7::a:3", "2001:db8:7::4", "2001:db8:7:0:ffff::5"} {
-		b, _ := e.Handle(failure(ip, "root", c.t))
+		b, _ := e.Handle(ctx, failure(ip, "root", c.t))
 		if (b != nil) != (i == 4) {
 			t.Fatalf("attempt %d: %v", i, b)
 		}
@@ -118,24 +132,24 @@ func TestIPv6BannedPer64(t *testing.T) {
 }
 
 func TestAllowlistedNeverBannedAndLifted(t *testing.T) {
-	e, fw, _, c := setup(t, Config{}, ban.NewAllowlist(netip.MustParsePrefix("192.0.2.0/24")))
+	e, fw, _, c := setup(t, base(), ban.NewAllowlist(netip.MustParsePrefix("192.0.2.0/24")))
 	for i := 0; i < 20; i++ {
-		if b, _ := e.Handle(failure("192.0.2.50", "root", c.t)); b != nil {
+		if b, _ := e.Handle(ctx, failure("192.0.2.50", "root", c.t)); b != nil {
 			t.Fatal("allowlisted address banned")
 		}
 	}
-	if _, err := e.Ban(netip.MustParsePrefix("192.0.2.50/32"), time.Hour, ""); !errors.Is(err, ErrAllowlisted) {
+	if _, err := e.Ban(ctx, netip.MustParsePrefix("192.0.2.50/32"), time.Hour, ""); !errors.Is(err, ErrAllowlisted) {
 		t.Fatalf("manual ban of allowlisted: %v", err)
 	}
 	for i := 0; i < 5; i++ {
-		e.Handle(failure("203.0.113.20", "root", c.t))
+		e.Handle(ctx, failure("203.0.113.20", "root", c.t))
 	}
 	key := netip.MustParsePrefix("203.0.113.20/32")
 	if _, ok := fw.set[key]; !ok {
 		t.Fatal("not banned")
 	}
 	// Allowlisting a banned key lifts its ban at once.
-	if err := e.SetAllowlist(ban.NewAllowlist(netip.MustParsePrefix("203.0.113.0/24"))); err != nil {
+	if err := e.SetAllowlist(ctx, ban.NewAllowlist(netip.MustParsePrefix("203.0.113.0/24"))); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := fw.set[key]; ok {
@@ -144,12 +158,12 @@ func TestAllowlistedNeverBannedAndLifted(t *testing.T) {
 }
 
 func TestEscalationUnbanAndRestore(t *testing.T) {
-	e, fw, db, c := setup(t, Config{}, nil)
+	e, fw, db, c := setup(t, base(), nil)
 	key := netip.MustParsePrefix("203.0.113.30/32")
 	attack := func() *store.Ban {
 		var b *store.Ban
 		for i := 0; i < 5; i++ {
-			b, _ = e.Handle(failure("203.0.113.30", "root", c.t))
+			b, _ = e.Handle(ctx, failure("203.0.113.30", "root", c.t))
 		}
 		return b
 	}
@@ -161,27 +175,27 @@ func TestEscalationUnbanAndRestore(t *testing.T) {
 		t.Fatalf("second ban %+v", b)
 	}
 	// Unban lifts it and forgets the counter: four more attempts do not ban.
-	if err := e.Unban(key); err != nil {
+	if err := e.Unban(ctx, key); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := fw.set[key]; ok {
 		t.Fatal("still in the kernel set")
 	}
 	for i := 0; i < 4; i++ {
-		if b, _ := e.Handle(failure("203.0.113.30", "root", c.t)); b != nil {
+		if b, _ := e.Handle(ctx, failure("203.0.113.30", "root", c.t)); b != nil {
 			t.Fatal("banned again at once after unban")
 		}
 	}
-	if err := e.Unban(key); !errors.Is(err, store.ErrNotFound) {
+	if err := e.Unban(ctx, key); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("unban of a lifted ban: %v", err)
 	}
 	// A reboot: an empty kernel set, the same store, 30 minutes later.
-	e.Ban(netip.MustParsePrefix("198.51.100.0/24"), time.Hour, "by hand")
-	e.Ban(netip.MustParsePrefix("198.51.101.1/32"), 0, "forever")
+	e.Ban(ctx, netip.MustParsePrefix("198.51.100.0/24"), time.Hour, "by hand")
+	e.Ban(ctx, netip.MustParsePrefix("198.51.101.1/32"), 0, "forever")
 	c.t = c.t.Add(30 * time.Minute)
 	fw2 := &fakeFW{set: map[netip.Prefix]time.Duration{}}
-	e2 := New(Config{}, db, fw2, nil, c.now, nil)
-	n, err := e2.Restore()
+	e2 := New(base(), db, fw2, nil, c.now, nil)
+	n, err := e2.Restore(ctx)
 	if err != nil || n != 2 {
 		t.Fatalf("restored %d, %v", n, err)
 	}
@@ -194,23 +208,23 @@ func TestEscalationUnbanAndRestore(t *testing.T) {
 }
 
 func TestReconfigureKeepsCounters(t *testing.T) {
-	e, fw, _, c := setup(t, Config{}, nil)
+	e, fw, _, c := setup(t, base(), nil)
 	for i := 0; i < 3; i++ {
-		e.Handle(failure("203.0.113.50", "root", c.t))
+		e.Handle(ctx, failure("203.0.113.50", "root", c.t))
 	}
 	// Lower the threshold to 4 and lengthen bans: the three attempts
 	// already counted still count.
-	if ok := e.Reconfigure(Config{Window: ban.WindowConfig{Threshold: 4}, Policy: ban.Policy{BanTime: 3 * time.Hour}}); !ok {
+	if ok := e.Reconfigure(Config{FailureWeight: 1, ProbeWeight: 0.5, Window: ban.WindowConfig{Threshold: 4}, Policy: ban.Policy{BanTime: 3 * time.Hour}}); !ok {
 		t.Fatal("Reconfigure refused a lower threshold")
 	}
-	b, _ := e.Handle(failure("203.0.113.50", "root", c.t))
+	b, _ := e.Handle(ctx, failure("203.0.113.50", "root", c.t))
 	if b == nil || b.Expires.Sub(b.Start) != 3*time.Hour {
 		t.Fatalf("ban after reconfigure: %+v", b)
 	}
 	if _, ok := fw.set[netip.MustParsePrefix("203.0.113.50/32")]; !ok {
 		t.Fatal("not in the kernel set")
 	}
-	if e.Reconfigure(Config{Window: ban.WindowConfig{Threshold: 50}}) {
+	if e.Reconfigure(Config{FailureWeight: 1, Window: ban.WindowConfig{Threshold: 50}}) {
 		t.Fatal("a threshold above the remembered events was accepted as fully applied")
 	}
 }
@@ -227,13 +241,13 @@ func (f *listingFW) List() ([]ban.Element, error) {
 }
 
 func TestRestoreAdoptsUnknownKernelElements(t *testing.T) {
-	_, _, db, c := setup(t, Config{}, nil)
+	_, _, db, c := setup(t, base(), nil)
 	fw := &listingFW{fakeFW{set: map[netip.Prefix]time.Duration{
 		netip.MustParsePrefix("203.0.113.40/32"): 2 * time.Hour, // 1 h left
 		netip.MustParsePrefix("203.0.113.41/32"): 0,             // permanent
 	}}}
-	e := New(Config{}, db, fw, nil, c.now, nil)
-	n, err := e.Restore()
+	e := New(base(), db, fw, nil, c.now, nil)
+	n, err := e.Restore(ctx)
 	if err != nil || n != 2 {
 		t.Fatalf("restored %d, %v", n, err)
 	}
@@ -250,7 +264,7 @@ func TestRestoreAdoptsUnknownKernelElements(t *testing.T) {
 		}
 	}
 	// Known now: a second restore adopts nothing new.
-	if _, err := e.Restore(); err != nil {
+	if _, err := e.Restore(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if hist, _ := db.History(c.t.Add(-time.Hour)); len(hist) != 2 {
@@ -261,21 +275,21 @@ func TestRestoreAdoptsUnknownKernelElements(t *testing.T) {
 // TestRecordedLogBansOnlyTheRealClient runs the real recorded log through
 // detection and the engine with a threshold of 5.
 func TestRecordedLogBansOnlyTheRealClient(t *testing.T) {
-	e, fw, _, _ := setup(t, Config{}, nil)
-	in, err := detect.OpenInput("../../testdata/recorded/openssh-9.2-traditional.log", nil)
+	e, fw, _, _ := setup(t, base(), nil)
+	data, err := os.ReadFile("../../testdata/recorded/openssh-9.2-traditional.log")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer in.Close()
 	var s detect.Scanner
 	emit := func(r *detect.Record) {
 		r.Time = time.Time{} // the clock decides
-		if _, err := e.Handle(r); err != nil {
+		if _, err := e.Handle(ctx, r); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.ScanInput(in, emit); err != nil {
-		t.Fatal(err)
+	s.SetRef(time.Now())
+	for i, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+		s.Line("auth.log", int64(i+1), line, emit)
 	}
 	s.Flush(emit)
 	if len(fw.set) != 1 {
@@ -314,10 +328,10 @@ func outbox(t *testing.T, db *store.DB) []*alert.Message {
 func TestLoginAlerts(t *testing.T) {
 	woken := 0
 	pol := &alert.Policy{Host: "web-01", Routes: []alert.Route{{Channel: "email", Kinds: alert.Kinds}}}
-	e, _, db, c := setup(t, Config{Alerts: pol, Wake: func() { woken++ }}, nil)
+	e, _, db, c := setup(t, withAlerts(pol, func() { woken++ }), nil)
 	login := func(ip, user string) {
 		t.Helper()
-		if _, err := e.Handle(success(ip, user, c.t)); err != nil {
+		if _, err := e.Handle(ctx, success(ip, user, c.t)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -329,11 +343,11 @@ func TestLoginAlerts(t *testing.T) {
 	c.t = c.t.Add(6 * time.Minute)
 	login("198.51.100.4", "alice") // alert, known network now: info
 	for _, u := range []string{"root", "admin"} {
-		e.Handle(failure("192.0.2.50", u, c.t))
+		e.Handle(ctx, failure("192.0.2.50", u, c.t))
 	}
 	login("192.0.2.50", "bob") // after 2 failed attempts: high
 	for _, u := range []string{"a", "b", "c", "d", "e"} {
-		e.Handle(failure("203.0.113.9", u, c.t))
+		e.Handle(ctx, failure("203.0.113.9", u, c.t))
 	}
 	got := outbox(t, db)
 	if len(got) != 4 || woken != 4 {

@@ -11,10 +11,15 @@ import (
 	"testing"
 )
 
-// Require skips tb unless it runs as root with tools on $PATH; when
-// CI=true it fails instead, because in CI every root test must run.
+// Require skips tb under -short (which promises neither root nor
+// namespaces), and unless it runs as root with tools on $PATH; when
+// CI=true a missing prerequisite fails tb instead, because in CI every
+// root test must run.
 func Require(tb testing.TB, tools ...string) {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip("needs root and namespaces; skipped under -short")
+	}
 	var missing []string
 	if os.Geteuid() != 0 {
 		missing = append(missing, "root")

@@ -1,10 +1,11 @@
-package detect
+package source
 
 import (
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sshguard-go/internal/testkit"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +26,13 @@ func startTail(t *testing.T, ft *FileTail) *follower {
 	ctx, cancel := context.WithCancel(context.Background())
 	fo := &follower{cancel: cancel, done: make(chan error, 1)}
 	ft.Warn = func(msg string) { t.Log("warning:", msg) }
+	ready, theirs := make(chan struct{}), ft.Ready
+	ft.Ready = func() {
+		if theirs != nil {
+			theirs()
+		}
+		close(ready)
+	}
 	go func() {
 		fo.done <- ft.Run(ctx, func(line string, pos Position) {
 			fo.mu.Lock()
@@ -34,7 +42,12 @@ func startTail(t *testing.T, ft *FileTail) *follower {
 		})
 	}()
 	t.Cleanup(fo.stop)
-	time.Sleep(100 * time.Millisecond) // let the watcher start
+	select { // lines appended from Ready on are delivered
+	case <-ready:
+	case err := <-fo.done:
+		fo.done <- err
+		t.Fatalf("tail stopped before it was ready: %v", err)
+	}
 	return fo
 }
 
@@ -47,24 +60,15 @@ func (fo *follower) stop() {
 // wait returns the lines once there are n of them, or fails after 5 s.
 func (fo *follower) wait(t *testing.T, n int) []string {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
+	testkit.Eventually(t, 5*time.Second, fmt.Sprintf("%d lines", n), func() (bool, string) {
 		fo.mu.Lock()
-		got := append([]string(nil), fo.lines...)
-		fo.mu.Unlock()
-		if len(got) >= n {
-			time.Sleep(150 * time.Millisecond) // catch duplicates arriving late
-			fo.mu.Lock()
-			got = append([]string(nil), fo.lines...)
-			fo.mu.Unlock()
-			return got
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		defer fo.mu.Unlock()
+		return len(fo.lines) >= n, fmt.Sprintf("%d lines: %q", len(fo.lines), fo.lines)
+	})
+	time.Sleep(150 * time.Millisecond) // catch duplicates arriving late
 	fo.mu.Lock()
 	defer fo.mu.Unlock()
-	t.Fatalf("got %d lines, want %d: %q", len(fo.lines), n, fo.lines)
-	return nil
+	return append([]string(nil), fo.lines...)
 }
 
 func (fo *follower) position() Position {

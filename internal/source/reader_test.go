@@ -1,4 +1,4 @@
-package detect
+package source
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sshguard-go/internal/detect"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -88,10 +89,10 @@ func TestScanJunkKeepsRealLines(t *testing.T) {
 	junk = append(junk, bytes.Repeat([]byte{0, 1, 2, 0xff}, 1000)...)
 	junk = append(junk, "\nNov 23 20:14:49 h sshd[1]: Invalid user \xff\xfe from 192.0.2.1 port 1\n"...)
 	junk = append(junk, "Nov 23 20:14:49 h sshd[1]: Failed password for invalid user \xff\xfe from 192.0.2.1 port 1 ssh2\n"...)
-	var s Scanner
-	var recs []Record
+	var s detect.Scanner
+	var recs []detect.Record
 	in := &Input{Name: "junk", Reader: bytes.NewReader(junk)}
-	if err := s.ScanInput(in, func(r *Record) { recs = append(recs, *r) }); err != nil {
+	if err := scanInput(&s, in, func(r *detect.Record) { recs = append(recs, *r) }); err != nil {
 		t.Fatal(err)
 	}
 	if len(recs) != 2 || recs[0].Client() != "192.0.2.1" || recs[0].Line != 3 {
@@ -115,9 +116,9 @@ func TestOpenInputGzipAndErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var s Scanner
+	var s detect.Scanner
 	n := 0
-	if err := s.ScanInput(in, func(*Record) { n++ }); err != nil || n != 1 {
+	if err := scanInput(&s, in, func(*detect.Record) { n++ }); err != nil || n != 1 {
 		t.Fatalf("gzip: %d records, err %v", n, err)
 	}
 	in.Close()
@@ -137,7 +138,7 @@ func TestOpenInputGzipAndErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	n = 0
-	err = s.ScanInput(in, func(*Record) { n++ })
+	err = scanInput(&s, in, func(*detect.Record) { n++ })
 	if err == nil || n == 0 {
 		t.Fatalf("truncated gzip: %d records, err %v", n, err)
 	}
@@ -149,4 +150,12 @@ func TestOpenInputGzipAndErrors(t *testing.T) {
 	if _, err := OpenInput(dir, nil); err == nil || !strings.Contains(err.Error(), "directory") {
 		t.Fatalf("directory: %v", err)
 	}
+}
+
+// scanInput scans every line of in as the scan command does.
+func scanInput(s *detect.Scanner, in *Input, emit func(*detect.Record)) error {
+	if !in.ModTime.IsZero() {
+		s.SetRef(in.ModTime)
+	}
+	return in.Lines(func(text string, n int64) { s.Line(in.Name, n, text, emit) })
 }

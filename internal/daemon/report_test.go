@@ -1,7 +1,6 @@
-package main
+package daemon
 
 import (
-	"bytes"
 	"context"
 	"net/netip"
 	"path/filepath"
@@ -11,13 +10,14 @@ import (
 
 	"sshguard-go/internal/alert"
 	"sshguard-go/internal/alerttest"
+	"sshguard-go/internal/config"
 	"sshguard-go/internal/store"
 )
 
 func TestDailyReport(t *testing.T) {
 	s := alerttest.StartSMTP(t, alerttest.Options{})
 	dir := t.TempDir()
-	cfg, err := LoadConfig(alertConfig(t, dir, s, ""))
+	cfg, err := config.Load(alertConfig(t, dir, s, ""), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,11 +44,11 @@ func TestDailyReport(t *testing.T) {
 	} {
 		db.RecordLogin(l, func(store.LoginHistory) []byte { return nil })
 	}
-	chans, err := cfg.Alerts.channels()
+	chans, err := cfg.Alerts.Channels()
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := alert.NewWorker(cfg.Alerts.workerConfig(), db, chans, nil, nil)
+	w := alert.NewWorker(cfg.Alerts.WorkerConfig(), db, chans, nil, nil)
 	at := day.Add(24*time.Hour + 6*time.Hour) // 06:00: before the report hour
 	if err := reportIfDue(db, cfg.Alerts, w, at); err != nil {
 		t.Fatal(err)
@@ -82,17 +82,5 @@ func TestDailyReport(t *testing.T) {
 	// Top addresses are sorted by counted attempts.
 	if i, j := strings.Index(m.Text, "203.0.113.7"), strings.Index(m.Text, "198.51.100.9"); i < 0 || j < 0 || i > j {
 		t.Errorf("top addresses out of order:\n%s", m.Text)
-	}
-}
-
-func TestJournaldLogHasNoTime(t *testing.T) {
-	var plain, journal bytes.Buffer
-	newLogger(&plain, false).Info("banned", "prefix", "192.0.2.1/32")
-	newLogger(&journal, true).Info("banned", "prefix", "192.0.2.1/32")
-	if !strings.HasPrefix(plain.String(), "time=") {
-		t.Errorf("terminal log without time: %q", plain.String())
-	}
-	if journal.String() != "level=INFO msg=banned prefix=192.0.2.1/32\n" {
-		t.Errorf("journald log: %q", journal.String())
 	}
 }

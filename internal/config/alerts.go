@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"fmt"
@@ -185,6 +185,15 @@ func e164(n string) bool {
 	return true
 }
 
+// Location returns the alerts' time zone; the configuration is validated.
+func (a AlertsConfig) Location() *time.Location {
+	loc, err := time.LoadLocation(zoneName(a.Timezone))
+	if err != nil {
+		return time.Local
+	}
+	return loc
+}
+
 func zoneName(z string) string {
 	if z == "" {
 		return "Local"
@@ -192,8 +201,8 @@ func zoneName(z string) string {
 	return z
 }
 
-// host is the name alerts carry.
-func (a AlertsConfig) host() string {
+// Host is the name alerts carry.
+func (a AlertsConfig) Host() string {
 	if a.Hostname != "" {
 		return a.Hostname
 	}
@@ -216,9 +225,9 @@ func readSecret(key, v, file string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// policy returns the alert rules; the configuration is validated.
-func (a AlertsConfig) policy() *alert.Policy {
-	p := &alert.Policy{Host: a.host(), Dedupe: time.Duration(a.DedupeLogins), MaxAge: time.Duration(a.MaxAge)}
+// Policy returns the alert rules; the configuration is validated.
+func (a AlertsConfig) Policy() *alert.Policy {
+	p := &alert.Policy{Host: a.Host(), Dedupe: time.Duration(a.DedupeLogins), MaxAge: time.Duration(a.MaxAge)}
 	if a.WorkingHours != "" {
 		p.Hours, _ = alert.ParseWorkingHours(a.WorkingHours, a.WorkingDays, a.Timezone)
 	}
@@ -242,18 +251,8 @@ func (a AlertsConfig) policy() *alert.Policy {
 	return p
 }
 
-// onlyChannels drops the routes to channels not among chans (the
-// channels running when a reload could not build the new ones).
-func onlyChannels(p *alert.Policy, chans []alert.Channel) *alert.Policy {
-	q := *p
-	q.Routes = slices.DeleteFunc(slices.Clone(p.Routes), func(r alert.Route) bool {
-		return !slices.ContainsFunc(chans, func(c alert.Channel) bool { return c.Name() == r.Channel })
-	})
-	return &q
-}
-
-// channels builds the configured channels, reading secrets from files.
-func (a AlertsConfig) channels() ([]alert.Channel, error) {
+// Channels builds the configured channels, reading secrets from files.
+func (a AlertsConfig) Channels() ([]alert.Channel, error) {
 	var out []alert.Channel
 	if e := a.Email; e.Host != "" {
 		pw, err := readSecret("alerts.email.password", e.Password, e.PasswordFile)
@@ -293,8 +292,9 @@ func (a AlertsConfig) channels() ([]alert.Channel, error) {
 	return out, nil
 }
 
-func (a AlertsConfig) workerConfig() alert.WorkerConfig {
-	return alert.WorkerConfig{Host: a.host(), MaxAge: time.Duration(a.MaxAge), MinBackoff: time.Duration(a.RetryMin),
+// WorkerConfig returns the delivery settings.
+func (a AlertsConfig) WorkerConfig() alert.WorkerConfig {
+	return alert.WorkerConfig{Host: a.Host(), MaxAge: time.Duration(a.MaxAge), MinBackoff: time.Duration(a.RetryMin),
 		MaxBackoff: time.Duration(a.RetryMax), FloodRate: a.FloodRate, FloodWindow: time.Duration(a.FloodWindow),
 		DigestInterval: time.Duration(a.DigestInterval)}
 }

@@ -1,4 +1,4 @@
-package detect
+package source
 
 import (
 	"bufio"
@@ -170,6 +170,9 @@ type Input struct {
 	Compressed bool
 	io.Reader
 	closers []io.Closer
+
+	// Overlong counts the lines Lines skipped for their length.
+	Overlong int64
 }
 
 // OpenInput opens name for reading ("-" is stdin). Gzip archives are
@@ -208,6 +211,23 @@ func OpenInput(name string, stdin io.Reader) (*Input, error) {
 	}
 	in.Reader = br
 	return in, nil
+}
+
+// Lines calls line with every line of in and its 1-based number, until
+// the end of the input; it returns the read error that ended it early, if
+// any (the lines before it were delivered). Lines longer than MaxLine are
+// skipped and counted in Overlong.
+func (in *Input) Lines(line func(text string, n int64)) error {
+	lr := NewLineReader(in.Reader)
+	for {
+		text, n, ok := lr.Next()
+		if !ok {
+			break
+		}
+		line(text, n)
+	}
+	in.Overlong += lr.Overlong
+	return lr.Err()
 }
 
 // Close closes the file and the decompressor.

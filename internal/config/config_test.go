@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"context"
@@ -20,12 +20,13 @@ func writeConfig(t *testing.T, text string) string {
 }
 
 func TestShippedConfigIsTheDefaults(t *testing.T) {
-	cfg, err := LoadConfig("../../deploy/sshguard-go.toml")
+	cfg, err := Load("../../deploy/sshguard-go.toml", true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := defaultConfig()
+	want := Default()
 	want.Ban.Allow = []string{}
+	want.Path = "../../deploy/sshguard-go.toml"
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("deploy/sshguard-go.toml differs from the defaults:\n got %+v\nwant %+v", cfg, want)
 	}
@@ -42,7 +43,7 @@ allow = ["192.0.2.0/24", "localhost"]
 [firewall]
 backend = "none"
 `)
-	cfg, err := LoadConfig(p)
+	cfg, err := Load(p, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +51,7 @@ backend = "none"
 		time.Duration(cfg.Ban.BanTime) != 24*time.Hour || cfg.Firewall.Backend != "none" || cfg.Detection.IPv6Prefix != 64 {
 		t.Fatalf("config %+v", cfg)
 	}
-	got := cfg.allowPrefixes(context.Background(), func(string) {})
+	got := cfg.AllowPrefixes(context.Background(), func(string) {})
 	var s []string
 	for _, p := range got {
 		s = append(s, p.String())
@@ -83,7 +84,7 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := writeConfig(t, tt.text)
-			_, err := LoadConfig(p)
+			_, err := Load(p, true)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -98,7 +99,7 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 
 func TestValueErrorsNameTheLine(t *testing.T) {
 	p := writeConfig(t, "# comment\n[detection]\nthreshold = 5\nipv6_prefix = 200\n\n[alerts.email]\nhost = \"mail\"\n")
-	_, err := LoadConfig(p)
+	_, err := Load(p, true)
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -120,20 +121,13 @@ func TestDurationText(t *testing.T) {
 	}
 }
 
-// TestReloadKeepsRunningChannels: when a reload cannot build the new
-// channels (a secret file gone), routes keep to the channels running.
-func TestReloadKeepsRunningChannels(t *testing.T) {
-	p := writeConfig(t, "[alerts.email]\nhost = \"m\"\nfrom = \"a@b.c\"\nto = [\"d@e.f\"]\n[alerts.webhook]\nurl = \"http://127.0.0.1:1/hook\"\n")
-	cfg, err := LoadConfig(p)
-	if err != nil {
-		t.Fatal(err)
+func TestLoadMissingFile(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "none.toml")
+	cfg, err := Load(missing, false)
+	if err != nil || cfg.Path != "" || cfg.Detection.Threshold != 5 {
+		t.Fatalf("missing default file: %+v, %v", cfg, err)
 	}
-	chans, err := cfg.Alerts.channels()
-	if err != nil || len(chans) != 2 {
-		t.Fatalf("channels %v %v", chans, err)
-	}
-	pol := onlyChannels(cfg.Alerts.policy(), chans[:1])
-	if len(pol.Routes) != 1 || pol.Routes[0].Channel != "email" || len(cfg.Alerts.policy().Routes) != 2 {
-		t.Fatalf("routes %+v", pol.Routes)
+	if _, err := Load(missing, true); err == nil {
+		t.Fatal("a missing file named by the user was accepted")
 	}
 }

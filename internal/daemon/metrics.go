@@ -1,9 +1,8 @@
-package main
+package daemon
 
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -15,9 +14,10 @@ import (
 	"sshguard-go/internal/detect"
 )
 
-// metrics are the daemon's Prometheus metrics. The counters the daemon
-// keeps anyway (the scanner's stats, the engine's tracked keys) are read
-// at scrape time; bans and alert deliveries are counted as they happen.
+// metrics are the daemon's Prometheus metrics. What the daemon counts
+// anyway (Daemon.Stats: the scanner's counters, the engine's tracked keys,
+// active bans) is read at scrape time, as status reads it; bans and alert
+// deliveries are counted as they happen.
 type metrics struct {
 	reg        *prometheus.Registry
 	bans       *prometheus.CounterVec
@@ -45,26 +45,21 @@ func newMetrics() *metrics {
 	return m
 }
 
-// daemonCollector reads the source's and the engine's state at scrape
-// time.
-type daemonCollector struct {
-	src *source
-	g   *guard
-}
+// statsCollector reads Daemon.Stats at scrape time.
+type statsCollector struct{ stats func() Stats }
 
-func (c daemonCollector) Describe(ch chan<- *prometheus.Desc) {
+func (c statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLines, descEvents, descCounted, descParse, descTracked, descActive} {
 		ch <- d
 	}
 }
 
-func (c daemonCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.src
-	s.mu.Lock()
-	st := s.scan.Stats
-	name := s.name
-	s.mu.Unlock()
-	ch <- prometheus.MustNewConstMetric(descLines, prometheus.CounterValue, float64(st.Lines), name)
+func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.stats()
+	st := s.Scan
+	for _, src := range s.Sources {
+		ch <- prometheus.MustNewConstMetric(descLines, prometheus.CounterValue, float64(src.Lines), src.Name)
+	}
 	for k := detect.KindFailure; k <= detect.KindNotice; k++ {
 		ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(st.ByKind[k]), k.String())
 	}
@@ -72,15 +67,14 @@ func (c daemonCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descCounted, prometheus.CounterValue, float64(st.Counted[k]), k.String())
 	}
 	ch <- prometheus.MustNewConstMetric(descParse, prometheus.CounterValue, float64(st.Unrecognised), "unrecognised")
-	ch <- prometheus.MustNewConstMetric(descParse, prometheus.CounterValue, float64(st.Overlong), "overlong")
-	ch <- prometheus.MustNewConstMetric(descTracked, prometheus.GaugeValue, float64(c.g.eng.Tracked()))
-	if bans, err := c.g.db.ActiveBans(time.Now()); err == nil {
-		ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, float64(len(bans)))
+	ch <- prometheus.MustNewConstMetric(descTracked, prometheus.GaugeValue, float64(s.Tracked))
+	if s.Err == nil {
+		ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, float64(s.ActiveBans))
 	}
 }
 
 // serve answers /metrics on addr until ctx ends.
-func (m *metrics) serve(ctx context.Context, addr string, log *slog.Logger) error {
+func (m *metrics) serve(ctx context.Context, addr string, log func(addr string)) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -92,7 +86,7 @@ func (m *metrics) serve(ctx context.Context, addr string, log *slog.Logger) erro
 		<-ctx.Done()
 		srv.Close()
 	}()
-	log.Info("metrics", "listen", l.Addr().String())
+	log(l.Addr().String())
 	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

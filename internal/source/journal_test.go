@@ -1,4 +1,4 @@
-package detect
+package source
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sshguard-go/internal/detect"
 	"strings"
 	"sync"
 	"testing"
@@ -50,14 +51,14 @@ func TestJournalFollowAndResume(t *testing.T) {
 	appendJournal(t, remote, file, 100, "Invalid user a from 192.0.2.1 port 1", "Failed password for invalid user a from 192.0.2.1 port 1 ssh2")
 
 	var mu sync.Mutex
-	var got []Record
+	var got []detect.Record
 	var cursor string
-	var s Scanner
+	var s detect.Scanner
 	collect := func(line, c string) {
 		mu.Lock()
 		defer mu.Unlock()
 		cursor = c
-		s.Line("journald", 0, line, func(r *Record) { got = append(got, *r) })
+		s.Line("journald", 0, line, func(r *detect.Record) { got = append(got, *r) })
 	}
 	waitFor := func(n int) {
 		t.Helper()

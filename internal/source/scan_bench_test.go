@@ -1,9 +1,10 @@
-package detect
+package source
 
 import (
 	"bytes"
 	"testing"
 
+	"sshguard-go/internal/detect"
 	"sshguard-go/internal/loggen"
 )
 
@@ -11,7 +12,7 @@ import (
 // mixed auth.log: read, parse, classify, correlate, and encode JSON.
 // lines/s is per core (run with -cpu 1); allocs/line should be near zero.
 //
-//	go test ./internal/detect -run XXX -bench ScanJSON -benchmem -cpu 1
+//	go test ./internal/source -run XXX -bench ScanJSON -benchmem -cpu 1
 func BenchmarkScanJSON(b *testing.B) {
 	for _, f := range []struct {
 		name string
@@ -25,17 +26,17 @@ func BenchmarkScanJSON(b *testing.B) {
 			}
 			data := log.Bytes()
 			var out []byte
-			var enc Encoder
+			var enc detect.Encoder
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				var s Scanner
+				var s detect.Scanner
 				in := &Input{Name: "auth.log", Reader: bytes.NewReader(data)}
-				emit := func(r *Record) {
+				emit := func(r *detect.Record) {
 					out = enc.AppendJSON(out[:0], &r.Event, r.Source, r.Line)
 				}
-				if err := s.ScanInput(in, emit); err != nil {
+				if err := scanInput(&s, in, emit); err != nil {
 					b.Fatal(err)
 				}
 				s.Flush(emit)

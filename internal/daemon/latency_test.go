@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -14,7 +14,9 @@ import (
 	"sshguard-go/internal/detect"
 	"sshguard-go/internal/engine"
 	"sshguard-go/internal/roottest"
+	"sshguard-go/internal/source"
 	"sshguard-go/internal/store"
+	"sshguard-go/internal/testkit"
 )
 
 // timedFW passes bans to the kernel and reports when each is in the set
@@ -24,8 +26,8 @@ type timedFW struct {
 	done chan netip.Prefix
 }
 
-func (f timedFW) Ban(els []ban.Element) error {
-	err := f.NFTSet.Ban(els)
+func (f timedFW) Ban(ctx context.Context, els []ban.Element) error {
+	err := f.NFTSet.Ban(ctx, els)
 	for _, e := range els {
 		f.done <- e.Prefix
 	}
@@ -50,9 +52,9 @@ func benchNFT(b *testing.B) *ban.NFTSet {
 // BenchmarkBanLatency measures, over 1,000 bans, the time from appending
 // the threshold-crossing line to the log to the element being in the
 // kernel set, through the daemon's own parts: FileTail (inotify), Scanner,
-// Engine, NFTSet in a fresh network namespace, BoltDB. Root only.
+// engine.Guard, NFTSet in a fresh network namespace, BoltDB. Root only.
 //
-//	sudo go test ./cmd/sshguard-go -run XXX -bench BanLatency -benchtime 1x
+//	sudo go test ./internal/daemon -run XXX -bench BanLatency -benchtime 1x
 func BenchmarkBanLatency(b *testing.B) {
 	for _, pre := range []int{0, 100000} {
 		b.Run(fmt.Sprintf("set=%d", pre), func(b *testing.B) { banLatency(b, pre) })
@@ -67,18 +69,14 @@ func banLatency(b *testing.B, pre int) {
 		for i := range els {
 			els[i] = ban.Element{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{172, 16 + byte(i>>16), byte(i >> 8), byte(i)}), 32), Timeout: time.Hour}
 		}
-		if err := nft.Ban(els); err != nil {
+		if err := nft.Ban(context.Background(), els); err != nil {
 			b.Fatal(err)
 		}
 	}
 	dir := b.TempDir()
-	db, err := store.Open(filepath.Join(dir, "state.db"), time.Second)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
+	db, _ := testkit.OpenDB(b)
 	fw := timedFW{nft, make(chan netip.Prefix, 1)}
-	eng := engine.New(engine.Config{Window: ban.WindowConfig{Threshold: 1}}, db, fw, nil, nil, nil)
+	eng := engine.New(engine.Config{FailureWeight: 1, Window: ban.WindowConfig{Threshold: 1}}, db, fw, nil, nil, nil)
 
 	logPath := filepath.Join(dir, "auth.log")
 	w, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -89,11 +87,12 @@ func banLatency(b *testing.B, pre int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var sc detect.Scanner
-	ft := &detect.FileTail{Path: logPath}
-	go ft.Run(ctx, func(line string, _ detect.Position) {
-		sc.Line("bench", 0, line, func(r *detect.Record) { eng.Handle(r) })
+	ready := make(chan struct{})
+	ft := &source.FileTail{Path: logPath, Ready: func() { close(ready) }}
+	go ft.Run(ctx, func(line string, _ source.Position) {
+		sc.Line("bench", 0, line, func(r *detect.Record) { eng.Handle(ctx, r) })
 	})
-	time.Sleep(200 * time.Millisecond)
+	<-ready
 
 	const bans = 1000
 	lat := make([]time.Duration, 0, bans)
@@ -124,14 +123,10 @@ func banLatency(b *testing.B, pre int) {
 // BenchmarkRestore100k measures a start after a reboot with 100,000 active
 // bans in the database: read them and write them to an empty kernel set.
 //
-//	sudo go test ./cmd/sshguard-go -run XXX -bench Restore100k -benchtime 1x
+//	sudo go test ./internal/daemon -run XXX -bench Restore100k -benchtime 1x
 func BenchmarkRestore100k(b *testing.B) {
 	nft := benchNFT(b)
-	db, err := store.Open(filepath.Join(b.TempDir(), "state.db"), time.Second)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
+	db, _ := testkit.OpenDB(b)
 	now := time.Now()
 	bans := make([]*store.Ban, 0, 100000)
 	for i := 0; i < 100000; i++ {
@@ -141,10 +136,10 @@ func BenchmarkRestore100k(b *testing.B) {
 	if err := db.RecordBans(bans); err != nil {
 		b.Fatal(err)
 	}
-	eng := engine.New(engine.Config{}, db, nft, nil, nil, nil)
+	eng := engine.New(engine.Config{FailureWeight: 1}, db, nft, nil, nil, nil)
 	b.ResetTimer()
 	start := time.Now()
-	n, err := eng.Restore()
+	n, err := eng.Restore(context.Background())
 	elapsed := time.Since(start)
 	b.StopTimer()
 	if err != nil || n != 100000 {

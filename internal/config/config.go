@@ -1,10 +1,17 @@
-package main
+// Package config is the daemon's configuration: one TOML file, strict
+// (an unknown key is an error naming it), every key optional with its
+// default set here and nowhere else. Load reads and validates it; errors
+// name the file, the line and the key. Packages receive plain option
+// structs built from it by the daemon.
+package config
 
 import (
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -15,8 +22,8 @@ import (
 	"github.com/pelletier/go-toml/v2"
 )
 
-// DefaultConfig is where `run` looks for its configuration.
-const DefaultConfig = "/etc/sshguard-go/sshguard-go.toml"
+// DefaultPath is where the commands look for the configuration.
+const DefaultPath = "/etc/sshguard-go/sshguard-go.toml"
 
 // Config is the daemon's configuration file. Every key is optional; the
 // zero file is the defaults.
@@ -28,6 +35,10 @@ type Config struct {
 	State     StateConfig     `toml:"state"`
 	Alerts    AlertsConfig    `toml:"alerts"`
 	Metrics   MetricsConfig   `toml:"metrics"`
+
+	// Path is the file the configuration was read from; "" when the
+	// built-in defaults apply (no file).
+	Path string `toml:"-"`
 }
 
 type MetricsConfig struct {
@@ -76,9 +87,10 @@ type StateConfig struct {
 	Socket string `toml:"socket"`
 }
 
-// defaultConfig returns the built-in defaults.
-func defaultConfig() Config {
-	return Config{
+// Default returns the built-in defaults: the configuration of an empty
+// file. Every default is set here.
+func Default() *Config {
+	return &Config{
 		Detection: DetectionConfig{Threshold: 5, Window: Duration(10 * time.Minute), FailureWeight: 1, ProbeWeight: 0.5,
 			IPv4Prefix: 32, IPv6Prefix: 64, MaxTracked: 1000000},
 		Ban: BanConfig{BanTime: Duration(time.Hour), Factor: 2, MaxBanTime: Duration(7 * 24 * time.Hour),
@@ -86,6 +98,7 @@ func defaultConfig() Config {
 		Firewall: FirewallConfig{Backend: "nftables", Table: "sshguard-go", Priority: -10},
 		State:    StateConfig{DB: "/var/lib/sshguard-go/state.db", Socket: "/run/sshguard-go/control.sock"},
 		Alerts:   defaultAlerts(),
+		Metrics:  MetricsConfig{},
 	}
 }
 
@@ -140,20 +153,31 @@ func (d Duration) MarshalText() ([]byte, error) {
 	return []byte(s), nil
 }
 
-// LoadConfig reads path over the defaults. Unknown keys and bad values are
-// errors that name the key and the line.
-func LoadConfig(path string) (Config, error) {
-	cfg := defaultConfig()
+// Load reads path over the defaults and validates the result. A missing
+// file is the defaults unless explicit (the user named the file), when it
+// is an error. Unknown keys and bad values are errors that name the file,
+// the line and the key.
+func Load(path string, explicit bool) (*Config, error) {
 	data, err := os.ReadFile(path)
-	if err != nil {
-		return cfg, err
+	if errors.Is(err, fs.ErrNotExist) && !explicit {
+		return Default(), nil
 	}
+	if err != nil {
+		return nil, err
+	}
+	return parse(path, data)
+}
+
+// parse reads data, the content of path, over the defaults.
+func parse(path string, data []byte) (*Config, error) {
+	cfg := Default()
+	cfg.Path = path
 	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields().EnableUnmarshalerInterface()
-	if err := dec.Decode(&cfg); err != nil {
-		return cfg, configError(path, err)
+	if err := dec.Decode(cfg); err != nil {
+		return nil, configError(path, err)
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, withLines(path, data, err)
+		return nil, withLines(path, data, err)
 	}
 	return cfg, nil
 }
@@ -238,7 +262,7 @@ func configError(path string, err error) error {
 }
 
 // Validate checks values the types cannot.
-func (c Config) Validate() error {
+func (c *Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, &keyError{key, fmt.Sprintf(format, args...)})
@@ -276,7 +300,7 @@ func (c Config) Validate() error {
 		bad("ban.permanent_after", "must be 0 (never) or more")
 	}
 	for _, a := range b.Allow {
-		if _, err := parsePrefix(a); err != nil && !validHostname(a) {
+		if _, err := ParsePrefix(a); err != nil && !validHostname(a) {
 			bad("ban.allow", "%q is not an address, prefix or host name", a)
 		}
 	}
@@ -307,13 +331,13 @@ func validHostname(s string) bool {
 	return true
 }
 
-// allowPrefixes resolves the allowlist: addresses and prefixes as they
+// AllowPrefixes resolves the allowlist: addresses and prefixes as they
 // are, host names to all their addresses (at start and on reload). A name
 // that does not resolve is reported and skipped.
-func (c Config) allowPrefixes(ctx context.Context, warn func(string)) []netip.Prefix {
+func (c *Config) AllowPrefixes(ctx context.Context, warn func(string)) []netip.Prefix {
 	var out []netip.Prefix
 	for _, a := range c.Ban.Allow {
-		if p, err := parsePrefix(a); err == nil {
+		if p, err := ParsePrefix(a); err == nil {
 			out = append(out, p)
 			continue
 		}
@@ -330,4 +354,51 @@ func (c Config) allowPrefixes(ctx context.Context, warn func(string)) []netip.Pr
 		}
 	}
 	return out
+}
+
+// ParsePrefix accepts an address (as a full-length prefix) or a prefix,
+// IPv4-mapped IPv6 written as IPv4.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return p, fmt.Errorf("%q is not an address or prefix", s)
+	}
+	return p.Masked(), nil
+}
+
+// SecretWarning returns a warning when the file holds secrets and others
+// than its owner may read it, else "".
+func (c *Config) SecretWarning() string {
+	if c.Path == "" || !c.Alerts.hasSecrets() {
+		return ""
+	}
+	st, err := os.Stat(c.Path)
+	if err != nil || st.Mode().Perm()&0o044 == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s holds secrets and is readable by others (mode %04o): chmod 600 it, or use the *_file keys (systemd LoadCredential=)",
+		c.Path, st.Mode().Perm())
+}
+
+// Print writes c as TOML, every key with its value, secrets masked.
+func (c *Config) Print(w io.Writer) error {
+	m := *c
+	m.Alerts = c.Alerts.masked()
+	return toml.NewEncoder(w).SetIndentTables(false).Encode(m)
+}
+
+// Check validates c and builds its alert channels, which reads the secret
+// files: what the daemon would do at start, without starting.
+func (c *Config) Check() error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	if _, err := c.Alerts.Channels(); err != nil {
+		return fmt.Errorf("alerts: %w", err)
+	}
+	return nil
 }

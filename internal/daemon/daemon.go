@@ -1,0 +1,198 @@
+// Package daemon is the application: it opens the state database and the
+// firewall, restores the bans, and runs every long-lived part (the log
+// pipeline, the periodic duties and table watchdog, the alert worker, the
+// daily report, the control socket and the metrics listener) under one
+// errgroup, so that a part that fails stops the daemon with its error
+// instead of leaving it running half-blind. Reload applies a new
+// configuration in place. The CLI uses the same Service (OpenService) when
+// no daemon runs.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	sdaemon "github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/sync/errgroup"
+
+	"sshguard-go/internal/alert"
+	"sshguard-go/internal/ban"
+	"sshguard-go/internal/config"
+	"sshguard-go/internal/control"
+	"sshguard-go/internal/detect"
+	"sshguard-go/internal/engine"
+	"sshguard-go/internal/store"
+)
+
+// Daemon is one running sshguard-go. Make it with New, run it with Run.
+type Daemon struct {
+	cfg     atomic.Pointer[config.Config] // the configuration in force
+	log     *slog.Logger
+	notify  func(state string)
+	started time.Time
+
+	db      *store.DB
+	nft     *ban.NFTSet // nil with backend "none"
+	guard   *engine.Guard
+	svc     *Service
+	pipe    *pipeline
+	worker  *alert.Worker
+	metrics *metrics
+
+	reloadMu sync.Mutex      // serialises Reload
+	chans    []alert.Channel // the channels running; guarded by reloadMu
+	closed   bool
+}
+
+// Option changes how New makes a Daemon.
+type Option func(*Daemon)
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(d *Daemon) { d.log = l } }
+
+// WithNotify sets what receives the systemd notifications (READY=1,
+// WATCHDOG=1, STOPPING=1); the default sends them to $NOTIFY_SOCKET.
+func WithNotify(f func(state string)) Option { return func(d *Daemon) { d.notify = f } }
+
+// New opens the database and the firewall that cfg names, creates the
+// nftables table, builds the alert channels and restores every active ban
+// into the kernel. A damaged database is an error wrapping
+// store.ErrCorrupt. The configuration must be valid (config.Load).
+func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Daemon, err error) {
+	d := &Daemon{log: slog.New(slog.DiscardHandler), started: time.Now(), metrics: newMetrics(),
+		notify: func(state string) { sdaemon.SdNotify(false, state) }}
+	for _, o := range opts {
+		o(d)
+	}
+	d.cfg.Store(cfg)
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	if d.db, err = OpenStore(cfg.State.DB); err != nil {
+		return nil, err
+	}
+	var fw engine.Firewall = logFirewall{d.log}
+	if cfg.Firewall.Backend == "nftables" {
+		if d.nft, err = ban.NewNFTSet(nftConfig(cfg)); err != nil {
+			return nil, err
+		}
+		if err := d.nft.Ensure(); err != nil {
+			return nil, err
+		}
+		fw = d.nft
+	}
+	if w := cfg.SecretWarning(); w != "" {
+		d.log.Warn(w)
+	}
+	if d.chans, err = cfg.Alerts.Channels(); err != nil {
+		return nil, fmt.Errorf("alerts: %w", err)
+	}
+	// The worker runs without channels too, so that a reload can add one.
+	d.worker = alert.NewWorker(cfg.Alerts.WorkerConfig(), d.db, d.chans, nil, d.log)
+	d.worker.OnResult = func(channel, result string) { d.metrics.deliveries.WithLabelValues(channel, result).Inc() }
+	d.guard = engine.New(engineConfig(cfg, d.worker.Wake), d.db, fw, nil, nil, d.log)
+	if d.svc, err = newService(ctx, d.db, d.guard, cfg.AllowPrefixes(ctx, d.warn), d.Stats); err != nil {
+		return nil, err
+	}
+	d.svc.onBan = d.countBan
+	d.pipe = newPipeline(cfg.Log, d.db, d.guard, d.log)
+	d.pipe.onBan = d.countBan
+	// READY=1 once the source has fixed where it reads from: a line
+	// appended after `systemctl start` returns is not missed.
+	d.pipe.ready = func() { d.notify(sdaemon.SdNotifyReady) }
+	n, err := d.guard.Restore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d.log.Info("started", "table", "inet "+cfg.Firewall.Table, "restored_bans", n, "firewall", cfg.Firewall.Backend)
+	if len(d.chans) > 0 {
+		d.log.Info("alerts", "channels", channelNames(d.chans))
+	}
+	return d, nil
+}
+
+func (d *Daemon) warn(msg string)        { d.log.Warn(msg) }
+func (d *Daemon) countBan(origin string) { d.metrics.bans.WithLabelValues(origin).Inc() }
+
+// Run runs the daemon until ctx ends (it then returns nil) or a part
+// fails (it returns that part's error). On the way out it saves the read
+// position and the counts and closes everything New opened.
+func (d *Daemon) Run(ctx context.Context) error {
+	defer d.Close()
+	cfg := d.cfg.Load()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return d.pipe.run(gctx) })
+	g.Go(func() error { return d.maintain(gctx) })
+	g.Go(func() error { return d.worker.Run(gctx) })
+	g.Go(func() error { return d.dailyReports(gctx) })
+	g.Go(func() error { return control.Serve(gctx, cfg.State.Socket, d.svc) })
+	if cfg.Metrics.Listen != "" {
+		d.metrics.reg.MustRegister(statsCollector{d.Stats})
+		g.Go(func() error {
+			err := d.metrics.serve(gctx, cfg.Metrics.Listen, func(addr string) { d.log.Info("metrics", "listen", addr) })
+			if err != nil {
+				return fmt.Errorf("metrics listener: %w", err)
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	d.pipe.savePosition()
+	if err := d.guard.FlushCounts(); err != nil {
+		d.log.Error("save counts", "err", err)
+	}
+	d.notify(sdaemon.SdNotifyStopping)
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		d.log.Info("stopped")
+		return nil
+	}
+	if err == nil && ctx.Err() == nil {
+		err = errors.New("stopped unexpectedly")
+	}
+	return err
+}
+
+// Close releases the database and the firewall. Run calls it; call it
+// yourself only for a Daemon that is not run.
+func (d *Daemon) Close() error {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	var errs []error
+	if d.nft != nil {
+		errs = append(errs, d.nft.Close())
+	}
+	if d.db != nil {
+		errs = append(errs, d.db.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Stats is what the daemon counted; status and metrics both read it.
+type Stats struct {
+	Started    time.Time
+	Sources    []control.SourceStatus
+	Scan       detect.Stats // lines, events per kind, counted attempts, unrecognised lines
+	Tracked    int          // keys being counted
+	ActiveBans int
+	Err        error // reading the active bans failed (ActiveBans is then 0)
+}
+
+// Stats reads the live counters.
+func (d *Daemon) Stats() Stats {
+	src, scan := d.pipe.status()
+	st := Stats{Started: d.started, Sources: []control.SourceStatus{src}, Scan: scan, Tracked: d.guard.Tracked()}
+	bans, err := d.db.ActiveBans(time.Now())
+	st.ActiveBans, st.Err = len(bans), err
+	return st
+}

@@ -1,0 +1,223 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"sshguard-go/internal/alerttest"
+	"sshguard-go/internal/config"
+	"sshguard-go/internal/control"
+	"sshguard-go/internal/testkit"
+)
+
+// alertConfig writes a configuration that sends every alert by email to
+// s, with the password in a file, retries quickly and has no firewall;
+// extra is appended.
+func alertConfig(t testing.TB, dir string, s *alerttest.SMTP, extra string) string {
+	t.Helper()
+	pw := filepath.Join(dir, "smtp-password")
+	if err := os.WriteFile(pw, []byte(s.Password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return writeConfig(t, dir, fmt.Sprintf(`[detection]
+threshold = 3
+[firewall]
+backend = "none"
+[alerts]
+hostname = "web-01"
+retry_min = "200ms"
+retry_max = "1s"
+[alerts.email]
+host = %q
+port = %d
+username = %q
+password_file = %q
+from = "sshguard-go@web-01.example.org"
+to = ["admin@example.org"]
+ca_file = %q
+%s`, s.Host, s.Port, s.User, pw, s.CAFile, extra))
+}
+
+func writeConfig(t testing.TB, dir, text string) string {
+	t.Helper()
+	p := filepath.Join(dir, "sshguard-go.toml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// syncBuffer is a bytes.Buffer safe for the daemon's log.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// harness runs a Daemon in the test's process on a log file in dir, with
+// the configuration dir/sshguard-go.toml; no root needed when its
+// firewall backend is "none".
+type harness struct {
+	t    testing.TB
+	dir  string
+	log  syncBuffer
+	d    *Daemon
+	stop context.CancelFunc
+	done chan error
+}
+
+func newHarness(t testing.TB) *harness {
+	h := &harness{t: t, dir: t.TempDir()}
+	t.Cleanup(h.halt)
+	return h
+}
+
+// config loads dir/sshguard-go.toml with the test's paths.
+func (h *harness) config() *config.Config {
+	h.t.Helper()
+	cfg, err := config.Load(filepath.Join(h.dir, "sshguard-go.toml"), true)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	cfg.Log.File = filepath.Join(h.dir, "auth.log")
+	cfg.State.DB = filepath.Join(h.dir, "state.db")
+	cfg.State.Socket = filepath.Join(h.dir, "ctl.sock")
+	return cfg
+}
+
+// start starts the daemon and waits up to 15 s for its READY=1, which it
+// sends once the log source has fixed where it reads from (so the test's
+// next line counts).
+func (h *harness) start() {
+	h.t.Helper()
+	ready := make(chan struct{})
+	var once sync.Once
+	notify := func(state string) {
+		if state == "READY=1" {
+			once.Do(func() { close(ready) })
+		}
+	}
+	d, err := New(context.Background(), h.config(), WithLogger(slog.New(slog.NewTextHandler(&h.log, nil))), WithNotify(notify))
+	if err != nil {
+		h.t.Fatalf("start: %v\n%s", err, h.log.String())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.d, h.stop, h.done = d, cancel, make(chan error, 1)
+	go func() { h.done <- d.Run(ctx) }()
+	select {
+	case <-ready:
+	case err := <-h.done:
+		h.t.Fatalf("daemon stopped at start: %v\n%s", err, h.log.String())
+	case <-time.After(15 * time.Second):
+		h.t.Fatalf("no READY=1 from the daemon:\n%s", h.log.String())
+	}
+	testkit.Eventually(h.t, 5*time.Second, "control socket", func() (bool, string) {
+		_, err := control.Dial(filepath.Join(h.dir, "ctl.sock"))
+		return err == nil, fmt.Sprint(err)
+	})
+}
+
+// halt stops the daemon, waiting at most 10 s, and fails the test if Run
+// returned an error.
+func (h *harness) halt() {
+	if h.d == nil {
+		return
+	}
+	h.stop()
+	select {
+	case err := <-h.done:
+		if err != nil {
+			h.t.Errorf("daemon: %v\n%s", err, h.log.String())
+		}
+	case <-time.After(10 * time.Second):
+		h.t.Errorf("daemon did not stop within 10 s:\n%s", h.log.String())
+	}
+	h.d = nil
+}
+
+// logf appends an sshd line stamped now to the log.
+func (h *harness) logf(format string, args ...any) {
+	f, err := os.OpenFile(filepath.Join(h.dir, "auth.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "%s web-01 sshd[%d]: %s\n", time.Now().Format(time.Stamp), 1000+time.Now().Nanosecond()%50000, fmt.Sprintf(format, args...))
+}
+
+// client is the control API: the daemon's socket while it runs, else a
+// Service on the database (as the CLI does).
+func (h *harness) client() control.Backend {
+	h.t.Helper()
+	if h.d != nil {
+		c, err := control.Dial(filepath.Join(h.dir, "ctl.sock"))
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		return c
+	}
+	s, err := OpenService(context.Background(), h.config(), func(string) {})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func (h *harness) alerts(pending bool) []control.AlertInfo {
+	h.t.Helper()
+	c := h.client()
+	list, err := c.Alerts(pending, 50)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if s, ok := c.(*Service); ok {
+		s.Close()
+	}
+	return list
+}
+
+// waitAlerts waits up to 10 s for n alerts (pending ones if pending).
+func (h *harness) waitAlerts(n int, pending bool) []control.AlertInfo {
+	h.t.Helper()
+	var list []control.AlertInfo
+	testkit.Eventually(h.t, 10*time.Second, fmt.Sprintf("%d alerts (pending %v)", n, pending), func() (bool, string) {
+		list = h.alerts(pending)
+		return len(list) == n, fmt.Sprintf("%d: %+v\n%s", len(list), list, h.log.String())
+	})
+	return list
+}
+
+// startAlertDaemon starts an SMTP server and the daemon, configured by
+// alertConfig (plus extra) to send every alert there.
+func startAlertDaemon(tb testing.TB, extra string) (*harness, *alerttest.SMTP) {
+	tb.Helper()
+	s := alerttest.StartSMTP(tb, alerttest.Options{})
+	h := newHarness(tb)
+	alertConfig(tb, h.dir, s, extra)
+	h.logf("Server listening on 0.0.0.0 port 22.")
+	h.start()
+	return h, s
+}
+
+// logCount counts the daemon log's lines that contain s.
+func (h *harness) logCount(s string) int { return strings.Count(h.log.String(), s) }

@@ -1,0 +1,46 @@
+package daemon
+
+import (
+	"context"
+
+	"sshguard-go/internal/config"
+)
+
+// Reload applies cfg in place: detection, ban policy, allowlist and alerts
+// change, keeping counters, bans and the outbox (channels are rebuilt, so
+// a rotated secret file is read again). The log source, firewall, state
+// and metrics settings take effect at the next start (a warning says so).
+// When the new channels cannot be built, the alert settings stay as they
+// were and the rest still applies; the error says what was kept.
+func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) error {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	old := d.cfg.Load()
+	next := *cfg
+	ec := engineConfig(&next, d.worker.Wake)
+	chans, chanErr := next.Alerts.Channels()
+	if chanErr != nil {
+		d.log.Error("reload: alert channels and settings not changed", "err", chanErr)
+		next.Alerts = old.Alerts
+		ec.Alerts = onlyChannels(ec.Alerts, d.chans)
+	} else {
+		d.chans = chans
+		d.worker.Reconfigure(next.Alerts.WorkerConfig(), chans)
+		d.log.Info("reloaded alerts", "channels", channelNames(chans))
+	}
+	if !d.guard.Reconfigure(ec) {
+		d.log.Warn("reload: the new threshold needs more remembered attempts than this run allocated; it takes full effect at the next start")
+	}
+	if next.Log != old.Log || next.Firewall != old.Firewall || next.State != old.State || next.Metrics != old.Metrics {
+		d.log.Warn("reload: [log], [firewall], [state] and [metrics] changes take effect at the next start")
+		next.Log, next.Firewall, next.State, next.Metrics = old.Log, old.Firewall, old.State, old.Metrics
+	}
+	d.cfg.Store(&next)
+	n, err := d.svc.setConfigAllow(ctx, next.AllowPrefixes(ctx, d.warn))
+	if err != nil {
+		d.log.Error("reload", "err", err)
+		return err
+	}
+	d.log.Info("reloaded allowlist", "entries", n)
+	return chanErr
+}

@@ -1,0 +1,251 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"sshguard-go/internal/alert"
+	"sshguard-go/internal/ban"
+	"sshguard-go/internal/config"
+	"sshguard-go/internal/control"
+	"sshguard-go/internal/detect"
+	"sshguard-go/internal/engine"
+	"sshguard-go/internal/store"
+)
+
+// Service is what the control API serves: bans, the allowlist, status and
+// alerts, over the engine and the store. The daemon serves it on the
+// control socket; the CLI opens one with OpenService when no daemon runs.
+type Service struct {
+	guard *engine.Guard
+	db    *store.DB
+	stats func() Stats // the daemon's live counters
+
+	mu     sync.Mutex     // guards config
+	config []netip.Prefix // allowlist entries from the configuration and flags
+
+	// onBan, if set, is called for every ban made through the service.
+	onBan   func(origin string)
+	closeFW func() error // set by OpenService
+}
+
+var _ control.Backend = (*Service)(nil)
+
+// newService is the one way a Service is made; configAllow is the
+// allowlist of the configuration, resolved. The engine's allowlist is set
+// from it and the store's.
+func newService(ctx context.Context, db *store.DB, g *engine.Guard, configAllow []netip.Prefix, stats func() Stats) (*Service, error) {
+	s := &Service{guard: g, db: db, stats: stats, config: configAllow}
+	a, err := s.allowlist()
+	if err != nil {
+		return nil, err
+	}
+	return s, g.SetAllowlist(ctx, a)
+}
+
+// OpenService opens the database and the firewall that cfg names and
+// returns a Service over them, for the CLI when no daemon runs: reading
+// (list, alerts) changes nothing, and the kernel table is created only
+// when a ban or unban writes to it. Bans use the configuration's policy
+// and alert rules (alerts written here are delivered by the daemon when it
+// next runs). Close releases it.
+func OpenService(ctx context.Context, cfg *config.Config, warn func(string)) (*Service, error) {
+	db, err := OpenStore(cfg.State.DB)
+	if err != nil {
+		return nil, err
+	}
+	var fw engine.Firewall = logFirewall{slog.New(slog.NewTextHandler(os.Stderr, nil))}
+	var closeFW func() error
+	if cfg.Firewall.Backend == "nftables" {
+		lazy := &lazyFirewall{cfg: nftConfig(cfg)}
+		fw, closeFW = lazy, lazy.Close
+	}
+	g := engine.New(engineConfig(cfg, nil), db, fw, nil, nil, nil)
+	s, err := newService(ctx, db, g, cfg.AllowPrefixes(ctx, warn), nil)
+	if err != nil {
+		if closeFW != nil {
+			closeFW()
+		}
+		db.Close()
+		return nil, err
+	}
+	s.closeFW = closeFW
+	return s, nil
+}
+
+// Close releases what OpenService opened.
+func (s *Service) Close() error {
+	var err error
+	if s.closeFW != nil {
+		err = s.closeFW()
+	}
+	return errors.Join(err, s.db.Close())
+}
+
+// OpenStore opens (creating its directory) the state database at path.
+// A damaged file is reported as store.ErrCorrupt.
+func OpenStore(path string) (*store.DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	return store.Open(path, 2*time.Second)
+}
+
+// banInfo is how the control API shows a recorded ban.
+func banInfo(b store.Ban) control.BanInfo {
+	bi := control.BanInfo{Prefix: b.Prefix, Since: b.Start, Expires: b.Expires, Count: b.Count, Reason: b.Reason}
+	if len(b.Users) > 0 {
+		bi.LastUser = b.Users[len(b.Users)-1]
+	}
+	return bi
+}
+
+func (s *Service) Bans() ([]control.BanInfo, error) {
+	bans, err := s.db.ActiveBans(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]control.BanInfo, 0, len(bans))
+	for _, b := range bans {
+		out = append(out, banInfo(b))
+	}
+	return out, nil
+}
+
+func (s *Service) Ban(r control.BanRequest) (control.BanInfo, error) {
+	b, err := s.guard.Ban(context.Background(), r.Prefix, r.For, r.Reason)
+	if err != nil {
+		return control.BanInfo{}, err
+	}
+	if s.onBan != nil {
+		s.onBan("admin")
+	}
+	return banInfo(*b), nil
+}
+
+func (s *Service) Unban(p netip.Prefix) error {
+	err := s.guard.Unban(context.Background(), p)
+	if errors.Is(err, store.ErrNotFound) {
+		return control.ErrNotFound
+	}
+	return err
+}
+
+// allowlist is loopback, the configured entries and the store's.
+func (s *Service) allowlist() (*ban.Allowlist, error) {
+	entries, err := s.db.Allowlist()
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	ps := append([]netip.Prefix(nil), s.config...)
+	s.mu.Unlock()
+	for _, e := range entries {
+		ps = append(ps, e.Prefix)
+	}
+	return ban.NewAllowlist(ps...), nil
+}
+
+// setConfigAllow replaces the configuration's allowlist entries and
+// applies the result (lifting the bans it now covers).
+func (s *Service) setConfigAllow(ctx context.Context, ps []netip.Prefix) (int, error) {
+	s.mu.Lock()
+	s.config = ps
+	s.mu.Unlock()
+	return s.applyAllowlist(ctx)
+}
+
+// applyAllowlist hands the current allowlist to the engine and returns
+// its size.
+func (s *Service) applyAllowlist(ctx context.Context) (int, error) {
+	a, err := s.allowlist()
+	if err != nil {
+		return 0, err
+	}
+	return len(a.Prefixes()), s.guard.SetAllowlist(ctx, a) // lifts a ban it now covers, at once
+}
+
+func (s *Service) AllowAdd(p netip.Prefix, comment string) error {
+	if err := s.db.Allow(store.AllowEntry{Prefix: p.Masked(), Comment: comment, Added: time.Now()}); err != nil {
+		return err
+	}
+	_, err := s.applyAllowlist(context.Background())
+	return err
+}
+
+func (s *Service) AllowRemove(p netip.Prefix) error {
+	if err := s.db.Disallow(p.Masked()); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return control.ErrNotFound
+		}
+		return err
+	}
+	_, err := s.applyAllowlist(context.Background())
+	return err
+}
+
+func (s *Service) AllowList() ([]control.AllowInfo, error) {
+	var out []control.AllowInfo
+	for _, p := range ban.NewAllowlist().Prefixes() {
+		out = append(out, control.AllowInfo{Prefix: p, Source: "builtin"})
+	}
+	s.mu.Lock()
+	for _, p := range s.config {
+		out = append(out, control.AllowInfo{Prefix: p, Source: "config"})
+	}
+	s.mu.Unlock()
+	entries, err := s.db.Allowlist()
+	for _, e := range entries {
+		out = append(out, control.AllowInfo{Prefix: e.Prefix, Comment: e.Comment, Source: "store"})
+	}
+	return out, err
+}
+
+// Status reads the daemon's live counters (see Daemon.Stats).
+func (s *Service) Status() (control.Status, error) {
+	if s.stats == nil {
+		return control.Status{}, errors.New("status: no daemon is running")
+	}
+	st := s.stats()
+	ev := map[string]int64{}
+	for k, n := range st.Scan.ByKind {
+		if n > 0 {
+			ev[detect.Kind(k).String()] = n
+		}
+	}
+	return control.Status{Started: st.Started, Sources: st.Sources, Tracked: st.Tracked, ActiveBans: st.ActiveBans, Events: ev}, st.Err
+}
+
+// Alerts lists the newest alerts from the outbox.
+func (s *Service) Alerts(pending bool, limit int) ([]control.AlertInfo, error) {
+	var out []control.AlertInfo
+	err := s.db.Alerts(0, func(id uint64, data []byte, isPending bool) bool {
+		if pending && !isPending {
+			return true
+		}
+		out = append(out, alertInfo(id, data, isPending))
+		return limit <= 0 || len(out) < limit
+	})
+	return out, err
+}
+
+// alertInfo is how the control API shows an outbox record.
+func alertInfo(id uint64, data []byte, pending bool) control.AlertInfo {
+	m, err := alert.Unmarshal(data)
+	if err != nil {
+		return control.AlertInfo{ID: id, Kind: "unreadable", Subject: err.Error(), Pending: pending}
+	}
+	ai := control.AlertInfo{ID: id, Time: m.Time, Kind: string(m.Kind), Severity: m.Severity.String(),
+		Subject: alert.Render(m, "").Subject, Pending: pending, Deliveries: map[string]control.DeliveryInfo{}}
+	for name, d := range m.Deliveries {
+		ai.Deliveries[name] = control.DeliveryInfo{State: string(d.State), Attempts: d.Attempts, Sent: d.Sent,
+			Next: d.Next, Digest: d.Digest, Error: d.Error, Done: d.Done}
+	}
+	return ai
+}

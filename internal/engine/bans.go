@@ -1,0 +1,188 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"sshguard-go/internal/ban"
+	"sshguard-go/internal/store"
+)
+
+// ban records and enforces a ban of key. d < 0 means "by policy".
+func (g *Guard) ban(ctx context.Context, key netip.Prefix, reason string, attempts float64, users, lines []string, d time.Duration) (*store.Ban, error) {
+	now := g.now()
+	cfg := g.cfg.Load()
+	off, err := g.db.Offender(key)
+	if err != nil {
+		return nil, fmt.Errorf("ban %s: %w", key, err)
+	}
+	if d < 0 {
+		d, _ = cfg.Policy.Duration(off.Bans, off.LastBan, now)
+	}
+	b := &store.Ban{Prefix: key, Start: now, Reason: reason, Attempts: attempts, Users: users, Evidence: lines}
+	if d > 0 {
+		b.Expires = now.Add(d)
+	}
+	// The kernel first: a ban that is recorded but not enforced would be
+	// a lie in `list`; one enforced but not recorded is restored from
+	// the kernel set at the next start.
+	if err := g.fw.Ban(ctx, []ban.Element{{Prefix: key, Timeout: d}}); err != nil {
+		return nil, fmt.Errorf("ban %s: %w", key, err)
+	}
+	id, err := g.db.RecordBanAlert(b, func(b *store.Ban) []byte {
+		if cfg.Alerts == nil {
+			return nil
+		}
+		return cfg.Alerts.BanMessage(BanAlert(*b), b.Start).Marshal()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ban %s: %w", key, err)
+	}
+	if id != 0 && cfg.Wake != nil {
+		cfg.Wake()
+	}
+	g.log.Info("banned", "prefix", key.String(), "for", durationText(d), "nth", b.Count, "reason", reason, "users", users)
+	return b, nil
+}
+
+// Ban bans p now, for d (0: permanent; negative: by policy), as an
+// administrator asked. It returns ErrAllowlisted if the allowlist covers p.
+func (g *Guard) Ban(ctx context.Context, p netip.Prefix, d time.Duration, reason string) (*store.Ban, error) {
+	p = p.Masked()
+	g.mu.Lock()
+	covered := g.allow.Covers(p)
+	g.mu.Unlock()
+	if covered {
+		return nil, fmt.Errorf("ban %s: %w", p, ErrAllowlisted)
+	}
+	if reason == "" {
+		reason = "banned by the administrator"
+	}
+	return g.ban(ctx, p, reason, 0, nil, nil, d)
+}
+
+// ErrAllowlisted is returned when asked to ban an allowlisted prefix.
+var ErrAllowlisted = errors.New("the prefix is on the allowlist")
+
+// Unban lifts p's ban in the kernel and the store, and forgets its recent
+// attempts so the next typo does not ban again at once. It returns
+// store.ErrNotFound when p had no recorded ban (the kernel element, if
+// any, is still removed).
+func (g *Guard) Unban(ctx context.Context, p netip.Prefix) error {
+	p = p.Masked()
+	if err := g.fw.Unban(ctx, []netip.Prefix{p}); err != nil {
+		return fmt.Errorf("unban %s: %w", p, err)
+	}
+	g.mu.Lock()
+	g.win.Reset(p)
+	delete(g.ev, p)
+	g.mu.Unlock()
+	err := g.db.Lift(p)
+	if err == nil {
+		g.log.Info("unbanned", "prefix", p.String())
+	}
+	return err
+}
+
+// Lister is implemented by firewalls that can list what the kernel holds.
+type Lister interface {
+	List() ([]ban.Element, error)
+}
+
+// Restore puts every active ban of the store back in the kernel with its
+// remaining time (after a reboot the set is empty; after a restart this
+// refreshes it). Bans with less than a second left are left to expire. It
+// returns how many were restored.
+//
+// Elements in the kernel set that the store does not know (the database
+// was lost or replaced while the table stayed) are kept and recorded, with
+// the time the kernel has left for them: dropping them would silently free
+// attackers, and `sshguard-go unban` lifts them like any other ban.
+func (g *Guard) Restore(ctx context.Context) (int, error) {
+	now := g.now()
+	bans, err := g.db.ActiveBans(now)
+	if err != nil {
+		return 0, fmt.Errorf("restore: %w", err)
+	}
+	if l, ok := g.fw.(Lister); ok {
+		adopted, err := g.adopt(l, bans, now)
+		if err != nil {
+			return 0, err
+		}
+		bans = append(bans, adopted...)
+	}
+	els := make([]ban.Element, 0, len(bans))
+	for _, b := range bans {
+		var left time.Duration
+		if !b.Expires.IsZero() {
+			left = b.Expires.Sub(now).Round(time.Second)
+			if left < time.Second {
+				continue
+			}
+		}
+		els = append(els, ban.Element{Prefix: b.Prefix, Timeout: left})
+	}
+	if err := g.fw.Ban(ctx, els); err != nil {
+		return 0, fmt.Errorf("restore %d bans: %w", len(els), err)
+	}
+	return len(els), nil
+}
+
+// adopt records the kernel's elements that no active ban in the store
+// accounts for, and returns the bans it recorded.
+func (g *Guard) adopt(l Lister, bans []store.Ban, now time.Time) ([]store.Ban, error) {
+	els, err := l.List()
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	var adopted []store.Ban
+	known := make(map[netip.Prefix]bool, len(bans))
+	for _, b := range bans {
+		known[b.Prefix] = true
+	}
+	for _, el := range els {
+		if known[el.Prefix] {
+			continue
+		}
+		b := &store.Ban{Prefix: el.Prefix, Start: now, Reason: "found in the kernel set at start"}
+		if el.Timeout > 0 {
+			b.Expires = now.Add(el.Expires)
+		}
+		if err := g.db.RecordBan(b); err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+		adopted = append(adopted, *b)
+		g.log.Warn("adopted a ban the database did not know", "prefix", el.Prefix.String(), "expires_in", el.Expires.String())
+	}
+	return adopted, nil
+}
+
+// SetAllowlist replaces the allowlist and lifts the bans it now covers.
+func (g *Guard) SetAllowlist(ctx context.Context, a *ban.Allowlist) error {
+	g.mu.Lock()
+	g.allow = a
+	g.mu.Unlock()
+	bans, err := g.db.ActiveBans(g.now())
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, b := range bans {
+		if a.Covers(b.Prefix) {
+			if err := g.Unban(ctx, b.Prefix); err != nil && !errors.Is(err, store.ErrNotFound) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func durationText(d time.Duration) string {
+	if d == 0 {
+		return "ever"
+	}
+	return d.String()
+}
