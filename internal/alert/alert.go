@@ -3,7 +3,7 @@
 // until every channel it is routed to (email, SMS, webhook) has delivered
 // it, retries failed deliveries with backoff, gathers floods of bans into
 // digests, and writes the daily report. It stores nothing itself: the
-// outbox is the Store given to the Worker.
+// outbox is the Outbox given to the Worker.
 package alert
 
 import (

@@ -38,8 +38,8 @@ func (e *PartialError) Error() string {
 }
 func (e *PartialError) Unwrap() error { return e.Err }
 
-// Store is the outbox the Worker delivers from (store.DB implements it).
-type Store interface {
+// Outbox is what the Worker delivers from (store.DB implements it).
+type Outbox interface {
 	Pending(fn func(id uint64, data []byte) error) error
 	// UpdateAlerts rewrites records in one transaction; fn returns the
 	// new record and whether it is no longer pending.
@@ -80,7 +80,7 @@ func (c *WorkerConfig) defaults() {
 // directly (tests, with an injected clock). Reconfigure changes the
 // channels and settings of a running Worker.
 type Worker struct {
-	st  Store
+	st  Outbox
 	now func() time.Time
 	log *slog.Logger
 	cfg atomic.Pointer[WorkerConfig]
@@ -116,7 +116,7 @@ type outlet struct {
 }
 
 // NewWorker returns a Worker over st for chans. now may be nil.
-func NewWorker(cfg WorkerConfig, st Store, chans []Channel, now func() time.Time, log *slog.Logger) *Worker {
+func NewWorker(cfg WorkerConfig, st Outbox, chans []Channel, now func() time.Time, log *slog.Logger) *Worker {
 	if now == nil {
 		now = time.Now
 	}

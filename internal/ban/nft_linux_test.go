@@ -458,3 +458,26 @@ func TestNFTElementsGoneBehindOurBack(t *testing.T) {
 		t.Fatalf("left: %v", got)
 	}
 }
+
+// TestNFTUnbanRetriesWhenElementVanished: our view says an element is in
+// the set, but it left behind our back (expired, or deleted with nft):
+// the delete fails with ENOENT in the kernel, and Unban reloads the view
+// and retries instead of failing the unban.
+func TestNFTUnbanRetriesWhenElementVanished(t *testing.T) {
+	ns, n := testNS(t, NFTConfig{})
+	if err := n.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	a, b := netip.MustParsePrefix("192.0.2.21/32"), netip.MustParsePrefix("192.0.2.22/32")
+	if err := n.Ban(context.Background(), []Element{{Prefix: a, Timeout: time.Hour}, {Prefix: b, Timeout: time.Hour}}); err != nil {
+		t.Fatal(err)
+	}
+	listed(t, n) // our view now holds both
+	nft(t, ns, "delete", "element", "inet", "sshguard-go", "ip4_32", "{ 192.0.2.21 }")
+	if err := n.Unban(context.Background(), []netip.Prefix{a, b}); err != nil {
+		t.Fatalf("unban with an element gone behind our back: %v", err)
+	}
+	if got := listed(t, n); len(got) != 0 {
+		t.Fatalf("left: %v", got)
+	}
+}

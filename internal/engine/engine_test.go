@@ -14,6 +14,7 @@ import (
 	"sshguard-go/internal/ban"
 	"sshguard-go/internal/detect"
 	"sshguard-go/internal/store"
+	"sshguard-go/internal/testkit"
 )
 
 // fakeFW records what the engine asked of the kernel.
@@ -365,5 +366,106 @@ func TestLoginAlerts(t *testing.T) {
 	logins, _ := db.Logins(time.Time{})
 	if len(logins) != 5 {
 		t.Errorf("%d logins recorded, want 5 (de-duplication drops alerts, not records)", len(logins))
+	}
+}
+
+// failingFW refuses every write, as a kernel without nftables would.
+type failingFW struct{ fakeFW }
+
+func (f *failingFW) Ban(context.Context, []ban.Element) error {
+	return errors.New("netlink: operation not permitted")
+}
+func (f *failingFW) Unban(context.Context, []netip.Prefix) error {
+	return errors.New("netlink: operation not permitted")
+}
+
+// TestFirewallFailureRecordsNothing: kernel first, store second. A ban
+// the kernel refused is not recorded (list would lie) and not alerted;
+// an unban the kernel refused keeps the ban recorded.
+func TestFirewallFailureRecordsNothing(t *testing.T) {
+	db, _ := testkit.OpenDB(t)
+	c := &clock{time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}
+	pol := &alert.Policy{Host: "web-01", Routes: []alert.Route{{Channel: "email", Kinds: alert.Kinds}}}
+	e := New(withAlerts(pol, nil), db, &failingFW{}, nil, c.now, nil)
+	var err error
+	for range 5 {
+		_, err = e.Handle(ctx, failure("203.0.113.60", "root", c.t))
+	}
+	if err == nil || !strings.Contains(err.Error(), "operation not permitted") {
+		t.Fatalf("ban through a failing firewall: %v", err)
+	}
+	if _, err := e.Ban(ctx, netip.MustParsePrefix("198.51.100.0/24"), time.Hour, ""); err == nil {
+		t.Fatal("manual ban through a failing firewall succeeded")
+	}
+	if bans, _ := db.ActiveBans(c.t); len(bans) != 0 {
+		t.Fatalf("bans recorded without the kernel: %+v", bans)
+	}
+	if got := outbox(t, db); len(got) != 0 {
+		t.Fatalf("alerts for bans that were not made: %+v", got)
+	}
+	// A recorded ban whose unban the kernel refuses stays recorded.
+	e2, _, db2, c2 := setup(t, base(), nil)
+	key := netip.MustParsePrefix("203.0.113.61/32")
+	if _, err := e2.Ban(ctx, key, time.Hour, ""); err != nil {
+		t.Fatal(err)
+	}
+	e3 := New(base(), db2, &failingFW{}, nil, c2.now, nil)
+	if err := e3.Unban(ctx, key); err == nil {
+		t.Fatal("unban through a failing firewall succeeded")
+	}
+	if bans, _ := db2.ActiveBans(c2.t); len(bans) != 1 {
+		t.Fatalf("ban lifted in the store though the kernel kept it: %+v", bans)
+	}
+}
+
+// TestRestoreSkipsAlmostExpired: a ban with less than a second left is
+// left to expire instead of being written with a zero (permanent!) or
+// sub-second timeout.
+func TestRestoreSkipsAlmostExpired(t *testing.T) {
+	e, _, db, c := setup(t, base(), nil)
+	e.Ban(ctx, netip.MustParsePrefix("203.0.113.70/32"), time.Hour, "")
+	e.Ban(ctx, netip.MustParsePrefix("203.0.113.71/32"), 10*time.Second, "")
+	c.t = c.t.Add(9*time.Second + 600*time.Millisecond) // 0.4 s left on .71
+	fw := &fakeFW{set: map[netip.Prefix]time.Duration{}}
+	n, err := New(base(), db, fw, nil, c.now, nil).Restore(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("restored %d, %v; want 1", n, err)
+	}
+	if _, ok := fw.set[netip.MustParsePrefix("203.0.113.71/32")]; ok {
+		t.Fatalf("a ban with 0.4 s left was restored: %v", fw.set)
+	}
+}
+
+// TestFlushCounts: the hourly counts gathered by Handle reach the store
+// at FlushCounts, in the hour of each event's own time, and a second
+// flush adds only what came since.
+func TestFlushCounts(t *testing.T) {
+	e, _, db, c := setup(t, base(), nil)
+	early := c.t.Add(-3 * time.Hour)
+	e.Handle(ctx, failure("203.0.113.80", "root", early))
+	e.Handle(ctx, failure("203.0.113.80", "admin", c.t))
+	probe := failure("198.51.100.80", "", c.t)
+	probe.Kind = detect.KindProbe
+	e.Handle(ctx, probe)
+	if err := e.FlushCounts(); err != nil {
+		t.Fatal(err)
+	}
+	e.Handle(ctx, failure("203.0.113.81", "oracle", c.t))
+	if err := e.FlushCounts(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.FlushCounts(); err != nil { // nothing new: adds nothing
+		t.Fatal(err)
+	}
+	all, err := db.CountsBetween(early.Add(-time.Hour), c.t.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all.Kinds["failure"] != 3 || all.Kinds["probe"] != 1 || all.Addrs["203.0.113.80"] != 2 || all.Addrs["198.51.100.80"] != 0.5 || all.Users["oracle"] != 1 {
+		t.Fatalf("counts %+v", all)
+	}
+	thisHour, _ := db.CountsBetween(c.t.Truncate(time.Hour), c.t.Add(time.Hour))
+	if thisHour.Kinds["failure"] != 2 {
+		t.Fatalf("counts of this hour %+v: the early failure belongs 3 hours back", thisHour)
 	}
 }

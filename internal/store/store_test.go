@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"errors"
 	"net/netip"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 var now = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
@@ -136,5 +139,21 @@ func TestLockedByAnotherOpen(t *testing.T) {
 	_, path := open(t)
 	if _, err := Open(path, 100*time.Millisecond); !errors.Is(err, ErrLocked) {
 		t.Fatalf("err = %v, want ErrLocked", err)
+	}
+}
+
+// TestNewerSchemaRefused: a database written by a newer release is not
+// opened (its layout may differ), and the error says to upgrade.
+func TestNewerSchemaRefused(t *testing.T) {
+	d, path := open(t)
+	if err := d.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bktMeta).Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, SchemaVersion+1))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	_, err := Open(path, time.Second)
+	if err == nil || !strings.Contains(err.Error(), "newer than this sshguard-go understands") || !strings.Contains(err.Error(), path) {
+		t.Fatalf("newer schema: %v", err)
 	}
 }
