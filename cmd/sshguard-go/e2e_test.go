@@ -185,14 +185,12 @@ func (l *lab) bans() map[string]control.BanInfo {
 // waitBan waits up to 5 s for prefix to be listed (or not).
 func (l *lab) waitBan(prefix string, want bool) {
 	l.t.Helper()
-	for i := 0; i < 50; i++ {
-		if _, ok := l.bans()[prefix]; ok == want {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	b, _ := os.ReadFile(l.dir + "/daemon.log")
-	l.t.Fatalf("%s banned = %v after 5 s, want %v\nlist: %v\ndaemon log:\n%s", prefix, !want, want, l.bans(), b)
+	testkit.Eventually(l.t, 5*time.Second, fmt.Sprintf("%s banned = %v", prefix, want), func() (bool, string) {
+		bans := l.bans()
+		_, ok := bans[prefix]
+		b, _ := os.ReadFile(l.dir + "/daemon.log")
+		return ok == want, fmt.Sprintf("list: %v\ndaemon log:\n%s", bans, b)
+	})
 }
 
 func (l *lab) nftSet(name string) string {
@@ -247,20 +245,16 @@ func TestEndToEnd(t *testing.T) {
 	t.Log("five guesses made")
 	l.waitBan(attacker+"/32", true)
 	t.Log("banned")
-	banMail := false
-	for i := 0; i < 50 && !banMail; i++ {
-		for _, m := range smtpd.Mails() {
-			banMail = banMail || strings.HasPrefix(m.Header.Get("Subject"), "[web-01] banned "+attacker+" (")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if !banMail {
+	testkit.Eventually(t, 5*time.Second, "a ban alert mail", func() (bool, string) {
 		var subjects []string
 		for _, m := range smtpd.Mails() {
+			if strings.HasPrefix(m.Header.Get("Subject"), "[web-01] banned "+attacker+" (") {
+				return true, ""
+			}
 			subjects = append(subjects, m.Header.Get("Subject"))
 		}
-		t.Errorf("no ban alert mail; got %q", subjects)
-	}
+		return false, fmt.Sprintf("mails %q", subjects)
+	})
 	if l.reach(server, attacker) {
 		t.Fatal("banned client still connects")
 	}
@@ -322,14 +316,10 @@ func TestEndToEnd(t *testing.T) {
 
 	// Someone deletes our table: restored within 5 s with its bans.
 	l.sh("ip", "netns", "exec", l.srv, "nft", "delete", "table", "inet", "sshguard-go")
-	restored := false
-	for i := 0; i < 50 && !restored; i++ {
-		time.Sleep(100 * time.Millisecond)
-		restored = strings.Contains(l.nftSet("ip4_32"), attacker)
-	}
-	if !restored {
-		t.Fatal("table and bans not restored within 5 s")
-	}
+	testkit.Eventually(t, 5*time.Second, "table and bans restored", func() (bool, string) {
+		set := l.nftSet("ip4_32")
+		return strings.Contains(set, attacker), set
+	})
 
 	// Killing the daemon (SIGKILL) and starting it again keeps every ban.
 	l.kill()

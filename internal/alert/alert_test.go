@@ -24,6 +24,7 @@ import (
 
 	"sshguard-go/internal/alerttest"
 	"sshguard-go/internal/store"
+	"sshguard-go/internal/testkit"
 )
 
 var t0 = time.Date(2026, 11, 24, 14, 0, 0, 0, time.UTC)
@@ -335,19 +336,6 @@ func TestWorkingHoursOvernight(t *testing.T) {
 	}
 }
 
-// clock is an injected, settable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 func openDB(t *testing.T, path string) *store.DB {
 	t.Helper()
 	db, err := store.Open(path, time.Second)
@@ -367,11 +355,11 @@ func TestOutage(t *testing.T) {
 	s.Stop()
 	path := filepath.Join(t.TempDir(), "state.db")
 	db := openDB(t, path)
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	pol := &Policy{Host: "web-01", Routes: []Route{{Channel: "email", Kinds: Kinds}}}
-	w := NewWorker(WorkerConfig{Host: "web-01"}, db, []Channel{mailer(t, s, "starttls", "")}, clk.now, nil)
+	w := NewWorker(WorkerConfig{Host: "web-01"}, db, []Channel{mailer(t, s, "starttls", "")}, clk.Now, nil)
 	for i := range 3 {
-		b := &store.Ban{Prefix: netip.MustParsePrefix(fmt.Sprintf("203.0.113.%d/32", i+1)), Start: clk.now()}
+		b := &store.Ban{Prefix: netip.MustParsePrefix(fmt.Sprintf("203.0.113.%d/32", i+1)), Start: clk.Now()}
 		if _, err := db.RecordBanAlert(b, func(b *store.Ban) []byte {
 			return pol.BanMessage(Ban{Prefix: b.Prefix, Nth: b.Count, Duration: time.Hour}, b.Start).Marshal()
 		}); err != nil {
@@ -380,21 +368,21 @@ func TestOutage(t *testing.T) {
 		if err := w.DeliverDue(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		clk.add(time.Minute)
+		clk.Add(time.Minute)
 	}
 	db.Close() // the daemon restarts
 	db = openDB(t, path)
 	defer db.Close()
-	w = NewWorker(WorkerConfig{Host: "web-01"}, db, []Channel{mailer(t, s, "starttls", "")}, clk.now, nil)
+	w = NewWorker(WorkerConfig{Host: "web-01"}, db, []Channel{mailer(t, s, "starttls", "")}, clk.Now, nil)
 	for _, u := range []string{"alice", "bob"} {
-		l := store.Login{Time: clk.now(), User: u, Addr: netip.MustParseAddr("198.51.100.4"), Method: "publickey"}
+		l := store.Login{Time: clk.Now(), User: u, Addr: netip.MustParseAddr("198.51.100.4"), Method: "publickey"}
 		if _, err := db.RecordLogin(l, func(h store.LoginHistory) []byte {
 			return pol.LoginMessage(Login{User: l.User, Addr: l.Addr, Method: l.Method}, History{SeenNet: h.SeenNet, LastFromAddr: h.LastFromAddr}, l.Time).Marshal()
 		}); err != nil {
 			t.Fatal(err)
 		}
 		w.DeliverDue(context.Background())
-		clk.add(time.Minute)
+		clk.Add(time.Minute)
 	}
 	if n := len(s.Mails()); n != 0 {
 		t.Fatalf("%d mails while the server was down", n)
@@ -422,7 +410,7 @@ func TestOutage(t *testing.T) {
 	}
 	s.Restart()
 	for range 10 { // retries come with backoff: at most 10 min apart
-		clk.add(10 * time.Minute)
+		clk.Add(10 * time.Minute)
 		if err := w.DeliverDue(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -442,17 +430,17 @@ func TestRetryLimits(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	db := openDB(t, path)
 	defer db.Close()
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	tw := alerttest.StartTwilio(t)
 	sms, _ := NewSMS(SMSConfig{AccountSID: tw.SID, AuthToken: tw.Token, From: "+15005550006", To: []string{"+15551230001"}, BaseURL: tw.URL})
 	down := &failing{}
-	w := NewWorker(WorkerConfig{MaxAge: time.Hour}, db, []Channel{sms, down}, clk.now, nil)
+	w := NewWorker(WorkerConfig{MaxAge: time.Hour}, db, []Channel{sms, down}, clk.Now, nil)
 	w.Jitter = rand.New(rand.NewPCG(1, 2)).Float64 // repeatable: the attempt count below depends on it
 	var results []string
 	w.OnResult = func(ch, r string) { results = append(results, ch+" "+r) }
 	m := banMsg("web-01", "192.0.2.7/32")
 	m.Deliveries = map[string]*Delivery{"sms": {State: Pending}, "down": {State: Pending}, "gone": {State: Pending}}
-	m.Time = clk.now()
+	m.Time = clk.Now()
 	tw.FailNext(400, 21211, "The 'To' number is not a valid phone number.")
 	id, _ := w.Enqueue(m)
 	var lastNext time.Time
@@ -462,10 +450,10 @@ func TestRetryLimits(t *testing.T) {
 		var got *Message
 		db.Alerts(1, func(_ uint64, data []byte, _ bool) bool { got, _ = Unmarshal(data); return false })
 		if d := got.Deliveries["down"]; !d.Next.IsZero() && d.Next != lastNext {
-			gaps = append(gaps, d.Next.Sub(clk.now()))
+			gaps = append(gaps, d.Next.Sub(clk.Now()))
 			lastNext = d.Next
 		}
-		clk.add(2 * time.Minute)
+		clk.Add(2 * time.Minute)
 	}
 	var got *Message
 	pending := true
@@ -501,15 +489,15 @@ func TestRetryLimits(t *testing.T) {
 // refuses for good ends the delivery as failed, naming who got it.
 func TestSMSPartial(t *testing.T) {
 	tw := alerttest.StartTwilio(t)
-	db := openDB(t, filepath.Join(t.TempDir(), "state.db"))
+	db, _ := testkit.OpenDB(t)
 	defer db.Close()
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	nums := []string{"+15551230001", "+15551230002", "+15551230003"}
 	sms, err := NewSMS(SMSConfig{AccountSID: tw.SID, AuthToken: tw.Token, From: "+15005550006", To: nums, BaseURL: tw.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := NewWorker(WorkerConfig{MaxAge: time.Hour}, db, []Channel{sms}, clk.now, nil)
+	w := NewWorker(WorkerConfig{MaxAge: time.Hour}, db, []Channel{sms}, clk.Now, nil)
 	pol := &Policy{Host: "web-01", Routes: []Route{{Channel: "sms", Kinds: Kinds}}}
 	login := pol.LoginMessage(Login{User: "alice", Addr: netip.MustParseAddr("198.51.100.4"), Method: "publickey"}, History{SeenNet: true}, t0)
 	id, err := w.Enqueue(login)
@@ -540,7 +528,7 @@ func TestSMSPartial(t *testing.T) {
 	if d := delivery(id); d.State != Pending || !slices.Equal(d.Done, []string{nums[0], nums[2]}) || !strings.Contains(d.Error, "20500") {
 		t.Fatalf("after the first try: %+v", d)
 	}
-	clk.add(time.Hour / 2)
+	clk.Add(time.Hour / 2)
 	w.DeliverDue(context.Background())
 	if d := delivery(id); d.State != Sent {
 		t.Fatalf("after the retry: %+v", d)
@@ -550,7 +538,7 @@ func TestSMSPartial(t *testing.T) {
 	}
 
 	// One number refused for good, the others reached: failed, with who has it.
-	id, _ = w.Enqueue(pol.LoginMessage(Login{User: "bob", Addr: netip.MustParseAddr("198.51.100.5"), Method: "password"}, History{SeenNet: true}, clk.now()))
+	id, _ = w.Enqueue(pol.LoginMessage(Login{User: "bob", Addr: netip.MustParseAddr("198.51.100.5"), Method: "password"}, History{SeenNet: true}, clk.Now()))
 	tw.FailTo(nums[0], 400, 21211, "The 'To' number is not a valid phone number.")
 	w.DeliverDue(context.Background())
 	if d := delivery(id); d.State != Failed || !slices.Equal(d.Done, nums[1:]) || !strings.Contains(d.Error, "21211") {
@@ -565,7 +553,7 @@ func TestSMSPartial(t *testing.T) {
 func TestReconfigure(t *testing.T) {
 	s := alerttest.StartSMTP(t, alerttest.Options{})
 	tw := alerttest.StartTwilio(t)
-	db := openDB(t, filepath.Join(t.TempDir(), "state.db"))
+	db, _ := testkit.OpenDB(t)
 	defer db.Close()
 	wrong := mailer(t, s, "starttls", "plain")
 	wrong.opts = append(wrong.opts[:len(wrong.opts):len(wrong.opts)], mail.WithPassword("wrong"))
@@ -577,11 +565,7 @@ func TestReconfigure(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	waitFor := func(what string, ok func() bool) {
 		t.Helper()
-		for deadline := time.Now().Add(5 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("not within 5 s: %s", what)
-			}
-		}
+		testkit.Eventually(t, 5*time.Second, what, func() (bool, string) { return ok(), "not yet" })
 	}
 	delivery := func(id uint64, ch string) (d Delivery) {
 		db.Alerts(0, func(i uint64, data []byte, _ bool) bool {
@@ -670,31 +654,31 @@ func (f *failing) Send(context.Context, Rendered) error {
 // together list all 1,000; a login during the flood is not delayed.
 func TestFlood(t *testing.T) {
 	s := alerttest.StartSMTP(t, alerttest.Options{})
-	db := openDB(t, filepath.Join(t.TempDir(), "state.db"))
+	db, _ := testkit.OpenDB(t)
 	defer db.Close()
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	cfg := WorkerConfig{Host: "web-01", FloodRate: 10, FloodWindow: time.Minute, DigestInterval: 5 * time.Minute}
-	w := NewWorker(cfg, db, []Channel{mailer(t, s, "starttls", "")}, clk.now, nil)
+	w := NewWorker(cfg, db, []Channel{mailer(t, s, "starttls", "")}, clk.Now, nil)
 	pol := &Policy{Host: "web-01", Routes: []Route{{Channel: "email", Kinds: Kinds}}}
 	for i := range 1000 {
 		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(i / 250), byte(i%250 + 1)}), 32)
-		if _, err := w.Enqueue(pol.BanMessage(Ban{Prefix: p, Attempts: 5, Users: []string{"root"}, Duration: time.Hour, Nth: 1}, clk.now())); err != nil {
+		if _, err := w.Enqueue(pol.BanMessage(Ban{Prefix: p, Attempts: 5, Users: []string{"root"}, Duration: time.Hour, Nth: 1}, clk.Now())); err != nil {
 			t.Fatal(err)
 		}
 		if i == 500 {
-			w.Enqueue(pol.LoginMessage(Login{User: "alice", Addr: netip.MustParseAddr("192.0.2.10"), Method: "publickey"}, History{SeenNet: true}, clk.now()))
+			w.Enqueue(pol.LoginMessage(Login{User: "alice", Addr: netip.MustParseAddr("192.0.2.10"), Method: "publickey"}, History{SeenNet: true}, clk.Now()))
 		}
 		if i%20 == 0 {
 			w.DeliverDue(context.Background())
 		}
-		clk.add(60 * time.Millisecond)
+		clk.Add(60 * time.Millisecond)
 	}
 	w.DeliverDue(context.Background())
 	if n := len(s.Mails()); n != 11 {
 		t.Errorf("%d mails during the flood, want 10 bans and the login", n)
 	}
 	for range 3 {
-		clk.add(5 * time.Minute)
+		clk.Add(5 * time.Minute)
 		w.DeliverDue(context.Background())
 	}
 	mails := s.Mails()
@@ -714,9 +698,9 @@ func TestFlood(t *testing.T) {
 	}
 	db.Pending(func(id uint64, _ []byte) error { t.Errorf("alert %d still pending", id); return nil })
 	// The flood is over: the next ban is alone in its mail again.
-	clk.add(10 * time.Minute)
+	clk.Add(10 * time.Minute)
 	w.DeliverDue(context.Background())
-	w.Enqueue(pol.BanMessage(Ban{Prefix: netip.MustParsePrefix("192.0.2.99/32"), Duration: time.Hour, Nth: 1}, clk.now()))
+	w.Enqueue(pol.BanMessage(Ban{Prefix: netip.MustParsePrefix("192.0.2.99/32"), Duration: time.Hour, Nth: 1}, clk.Now()))
 	w.DeliverDue(context.Background())
 	if last := s.Mails()[len(s.Mails())-1]; !strings.Contains(last.Header.Get("Subject"), "banned 192.0.2.99") {
 		t.Fatalf("after the flood: %q", last.Header.Get("Subject"))
@@ -745,7 +729,7 @@ func (h *hanging) Send(ctx context.Context, _ Rendered) error {
 // TestChannelsIndependent: a mail server that hangs does not hold back
 // the text message of a login.
 func TestChannelsIndependent(t *testing.T) {
-	db := openDB(t, filepath.Join(t.TempDir(), "state.db"))
+	db, _ := testkit.OpenDB(t)
 	defer db.Close()
 	tw := alerttest.StartTwilio(t)
 	sms, _ := NewSMS(SMSConfig{AccountSID: tw.SID, AuthToken: tw.Token, From: "+15005550006", To: []string{"+15551230001"}, BaseURL: tw.URL})
@@ -761,13 +745,10 @@ func TestChannelsIndependent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(tw.Messages()) < 2 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n := len(tw.Messages()); n != 2 {
-		t.Fatalf("%d text messages while the mail server hangs, want 2", n)
-	}
+	testkit.Eventually(t, 5*time.Second, "2 text messages while the mail server hangs", func() (bool, string) {
+		n := len(tw.Messages())
+		return n == 2, fmt.Sprint(n)
+	})
 	// The SMS deliveries are saved; the email ones are untouched.
 	db.Pending(func(id uint64, data []byte) error {
 		m, _ := Unmarshal(data)
@@ -781,7 +762,7 @@ func TestChannelsIndependent(t *testing.T) {
 // TestUnreadableRecord: a damaged outbox record is reported once, leaves
 // the pending list, stays in the history, and does not stop the others.
 func TestUnreadableRecord(t *testing.T) {
-	db := openDB(t, filepath.Join(t.TempDir(), "state.db"))
+	db, _ := testkit.OpenDB(t)
 	defer db.Close()
 	s := alerttest.StartSMTP(t, alerttest.Options{})
 	var logged strings.Builder

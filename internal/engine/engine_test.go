@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -50,20 +49,12 @@ func withAlerts(p *alert.Policy, wake func()) Config {
 	return c
 }
 
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time { return c.t }
-
-func setup(t *testing.T, cfg Config, allow *ban.Allowlist) (*Guard, *fakeFW, *store.DB, *clock) {
+func setup(t *testing.T, cfg Config, allow *ban.Allowlist) (*Guard, *fakeFW, *store.DB, *testkit.Clock) {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), "state.db"), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db, _ := testkit.OpenDB(t)
 	fw := &fakeFW{set: map[netip.Prefix]time.Duration{}}
-	c := &clock{time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}
-	return New(cfg, db, fw, allow, c.now, nil), fw, db, c
+	c := testkit.NewClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
+	return New(cfg, db, fw, allow, c.Now, nil), fw, db, c
 }
 
 func failure(ip, user string, at time.Time) *detect.Record {
@@ -76,7 +67,7 @@ func TestBanAtThreshold(t *testing.T) {
 	e, fw, db, c := setup(t, base(), nil)
 	var got *store.Ban
 	for i := 0; i < 5; i++ {
-		b, err := e.Handle(ctx, failure("203.0.113.7", []string{"root", "admin"}[i%2], c.t))
+		b, err := e.Handle(ctx, failure("203.0.113.7", []string{"root", "admin"}[i%2], c.Now()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +75,7 @@ func TestBanAtThreshold(t *testing.T) {
 			t.Fatalf("banned after %d attempts", i+1)
 		}
 		got = b
-		c.t = c.t.Add(time.Minute)
+		c.Add(time.Minute)
 	}
 	key := netip.MustParsePrefix("203.0.113.7/32")
 	if got == nil || got.Prefix != key || got.Count != 1 || got.Expires.Sub(got.Start) != time.Hour || len(got.Users) != 2 || len(got.Evidence) != 2 {
@@ -93,12 +84,12 @@ func TestBanAtThreshold(t *testing.T) {
 	if fw.set[key] != time.Hour {
 		t.Fatalf("kernel set %v", fw.set)
 	}
-	active, _ := db.ActiveBans(c.t)
+	active, _ := db.ActiveBans(c.Now())
 	if len(active) != 1 {
 		t.Fatalf("store has %d active bans", len(active))
 	}
 	// Lines that did not count an attempt are ignored.
-	r := failure("203.0.113.8", "root", c.t)
+	r := failure("203.0.113.8", "root", c.Now())
 	r.Counted = 0
 	for i := 0; i < 10; i++ {
 		if b, _ := e.Handle(ctx, r); b != nil {
@@ -110,7 +101,7 @@ func TestBanAtThreshold(t *testing.T) {
 func TestProbesWeighHalf(t *testing.T) {
 	e, _, _, c := setup(t, base(), nil)
 	for i := 1; i <= 10; i++ {
-		r := failure("198.51.100.9", "", c.t)
+		r := failure("198.51.100.9", "", c.Now())
 		r.Kind = detect.KindProbe
 		b, _ := e.Handle(ctx, r)
 		if (b != nil) != (i == 10) {
@@ -122,7 +113,7 @@ func TestProbesWeighHalf(t *testing.T) {
 func TestIPv6BannedPer64(t *testing.T) {
 	e, fw, _, c := setup(t, base(), nil)
 	for i, ip := range []string{"2001:db8:7::1", "2001:db8:7::2", "2001:db8:7::a:3", "2001:db8:7::4", "2001:db8:7:0:ffff::5"} {
-		b, _ := e.Handle(ctx, failure(ip, "root", c.t))
+		b, _ := e.Handle(ctx, failure(ip, "root", c.Now()))
 		if (b != nil) != (i == 4) {
 			t.Fatalf("attempt %d: %v", i, b)
 		}
@@ -135,7 +126,7 @@ func TestIPv6BannedPer64(t *testing.T) {
 func TestAllowlistedNeverBannedAndLifted(t *testing.T) {
 	e, fw, _, c := setup(t, base(), ban.NewAllowlist(netip.MustParsePrefix("192.0.2.0/24")))
 	for i := 0; i < 20; i++ {
-		if b, _ := e.Handle(ctx, failure("192.0.2.50", "root", c.t)); b != nil {
+		if b, _ := e.Handle(ctx, failure("192.0.2.50", "root", c.Now())); b != nil {
 			t.Fatal("allowlisted address banned")
 		}
 	}
@@ -143,7 +134,7 @@ func TestAllowlistedNeverBannedAndLifted(t *testing.T) {
 		t.Fatalf("manual ban of allowlisted: %v", err)
 	}
 	for i := 0; i < 5; i++ {
-		e.Handle(ctx, failure("203.0.113.20", "root", c.t))
+		e.Handle(ctx, failure("203.0.113.20", "root", c.Now()))
 	}
 	key := netip.MustParsePrefix("203.0.113.20/32")
 	if _, ok := fw.set[key]; !ok {
@@ -164,14 +155,14 @@ func TestEscalationUnbanAndRestore(t *testing.T) {
 	attack := func() *store.Ban {
 		var b *store.Ban
 		for i := 0; i < 5; i++ {
-			b, _ = e.Handle(ctx, failure("203.0.113.30", "root", c.t))
+			b, _ = e.Handle(ctx, failure("203.0.113.30", "root", c.Now()))
 		}
 		return b
 	}
 	if b := attack(); b == nil || b.Count != 1 {
 		t.Fatalf("first ban %+v", b)
 	}
-	c.t = c.t.Add(2 * time.Hour) // the first ban expired
+	c.Add(2 * time.Hour) // the first ban expired
 	if b := attack(); b == nil || b.Count != 2 || b.Expires.Sub(b.Start) != 2*time.Hour {
 		t.Fatalf("second ban %+v", b)
 	}
@@ -183,7 +174,7 @@ func TestEscalationUnbanAndRestore(t *testing.T) {
 		t.Fatal("still in the kernel set")
 	}
 	for i := 0; i < 4; i++ {
-		if b, _ := e.Handle(ctx, failure("203.0.113.30", "root", c.t)); b != nil {
+		if b, _ := e.Handle(ctx, failure("203.0.113.30", "root", c.Now())); b != nil {
 			t.Fatal("banned again at once after unban")
 		}
 	}
@@ -193,9 +184,9 @@ func TestEscalationUnbanAndRestore(t *testing.T) {
 	// A reboot: an empty kernel set, the same store, 30 minutes later.
 	e.Ban(ctx, netip.MustParsePrefix("198.51.100.0/24"), time.Hour, "by hand")
 	e.Ban(ctx, netip.MustParsePrefix("198.51.101.1/32"), 0, "forever")
-	c.t = c.t.Add(30 * time.Minute)
+	c.Add(30 * time.Minute)
 	fw2 := &fakeFW{set: map[netip.Prefix]time.Duration{}}
-	e2 := New(base(), db, fw2, nil, c.now, nil)
+	e2 := New(base(), db, fw2, nil, c.Now, nil)
 	n, err := e2.Restore(ctx)
 	if err != nil || n != 2 {
 		t.Fatalf("restored %d, %v", n, err)
@@ -211,14 +202,14 @@ func TestEscalationUnbanAndRestore(t *testing.T) {
 func TestReconfigureKeepsCounters(t *testing.T) {
 	e, fw, _, c := setup(t, base(), nil)
 	for i := 0; i < 3; i++ {
-		e.Handle(ctx, failure("203.0.113.50", "root", c.t))
+		e.Handle(ctx, failure("203.0.113.50", "root", c.Now()))
 	}
 	// Lower the threshold to 4 and lengthen bans: the three attempts
 	// already counted still count.
 	if ok := e.Reconfigure(Config{FailureWeight: 1, ProbeWeight: 0.5, Window: ban.WindowConfig{Threshold: 4}, Policy: ban.Policy{BanTime: 3 * time.Hour}}); !ok {
 		t.Fatal("Reconfigure refused a lower threshold")
 	}
-	b, _ := e.Handle(ctx, failure("203.0.113.50", "root", c.t))
+	b, _ := e.Handle(ctx, failure("203.0.113.50", "root", c.Now()))
 	if b == nil || b.Expires.Sub(b.Start) != 3*time.Hour {
 		t.Fatalf("ban after reconfigure: %+v", b)
 	}
@@ -247,18 +238,18 @@ func TestRestoreAdoptsUnknownKernelElements(t *testing.T) {
 		netip.MustParsePrefix("203.0.113.40/32"): 2 * time.Hour, // 1 h left
 		netip.MustParsePrefix("203.0.113.41/32"): 0,             // permanent
 	}}}
-	e := New(base(), db, fw, nil, c.now, nil)
+	e := New(base(), db, fw, nil, c.Now, nil)
 	n, err := e.Restore(ctx)
 	if err != nil || n != 2 {
 		t.Fatalf("restored %d, %v", n, err)
 	}
-	active, _ := db.ActiveBans(c.t)
+	active, _ := db.ActiveBans(c.Now())
 	if len(active) != 2 {
 		t.Fatalf("store has %v", active)
 	}
 	for _, b := range active {
-		if b.Prefix.Addr().String() == "203.0.113.40" && b.Expires.Sub(c.t) != time.Hour {
-			t.Errorf("adopted ban expires in %v, want the kernel's 1h", b.Expires.Sub(c.t))
+		if b.Prefix.Addr().String() == "203.0.113.40" && b.Expires.Sub(c.Now()) != time.Hour {
+			t.Errorf("adopted ban expires in %v, want the kernel's 1h", b.Expires.Sub(c.Now()))
 		}
 		if b.Prefix.Addr().String() == "203.0.113.41" && !b.Expires.IsZero() {
 			t.Errorf("permanent element adopted as %v", b.Expires)
@@ -268,7 +259,7 @@ func TestRestoreAdoptsUnknownKernelElements(t *testing.T) {
 	if _, err := e.Restore(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if hist, _ := db.History(c.t.Add(-time.Hour)); len(hist) != 2 {
+	if hist, _ := db.History(c.Now().Add(-time.Hour)); len(hist) != 2 {
 		t.Fatalf("history %d, want 2", len(hist))
 	}
 }
@@ -332,23 +323,23 @@ func TestLoginAlerts(t *testing.T) {
 	e, _, db, c := setup(t, withAlerts(pol, func() { woken++ }), nil)
 	login := func(ip, user string) {
 		t.Helper()
-		if _, err := e.Handle(ctx, success(ip, user, c.t)); err != nil {
+		if _, err := e.Handle(ctx, success(ip, user, c.Now())); err != nil {
 			t.Fatal(err)
 		}
 	}
 	login("198.51.100.4", "alice")
-	c.t = c.t.Add(4 * time.Minute)
+	c.Add(4 * time.Minute)
 	login("198.51.100.4", "alice") // within 5 minutes of the last: no alert
-	c.t = c.t.Add(4 * time.Minute)
+	c.Add(4 * time.Minute)
 	login("198.51.100.4", "alice") // 4 minutes after the last login, which is what counts: none
-	c.t = c.t.Add(6 * time.Minute)
+	c.Add(6 * time.Minute)
 	login("198.51.100.4", "alice") // alert, known network now: info
 	for _, u := range []string{"root", "admin"} {
-		e.Handle(ctx, failure("192.0.2.50", u, c.t))
+		e.Handle(ctx, failure("192.0.2.50", u, c.Now()))
 	}
 	login("192.0.2.50", "bob") // after 2 failed attempts: high
 	for _, u := range []string{"a", "b", "c", "d", "e"} {
-		e.Handle(ctx, failure("203.0.113.9", u, c.t))
+		e.Handle(ctx, failure("203.0.113.9", u, c.Now()))
 	}
 	got := outbox(t, db)
 	if len(got) != 4 || woken != 4 {
@@ -370,7 +361,7 @@ func TestLoginAlerts(t *testing.T) {
 }
 
 // failingFW refuses every write, as a kernel without nftables would.
-type failingFW struct{ fakeFW }
+type failingFW struct{}
 
 func (f *failingFW) Ban(context.Context, []ban.Element) error {
 	return errors.New("netlink: operation not permitted")
@@ -384,12 +375,12 @@ func (f *failingFW) Unban(context.Context, []netip.Prefix) error {
 // an unban the kernel refused keeps the ban recorded.
 func TestFirewallFailureRecordsNothing(t *testing.T) {
 	db, _ := testkit.OpenDB(t)
-	c := &clock{time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}
+	c := testkit.NewClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
 	pol := &alert.Policy{Host: "web-01", Routes: []alert.Route{{Channel: "email", Kinds: alert.Kinds}}}
-	e := New(withAlerts(pol, nil), db, &failingFW{}, nil, c.now, nil)
+	e := New(withAlerts(pol, nil), db, &failingFW{}, nil, c.Now, nil)
 	var err error
 	for range 5 {
-		_, err = e.Handle(ctx, failure("203.0.113.60", "root", c.t))
+		_, err = e.Handle(ctx, failure("203.0.113.60", "root", c.Now()))
 	}
 	if err == nil || !strings.Contains(err.Error(), "operation not permitted") {
 		t.Fatalf("ban through a failing firewall: %v", err)
@@ -397,7 +388,7 @@ func TestFirewallFailureRecordsNothing(t *testing.T) {
 	if _, err := e.Ban(ctx, netip.MustParsePrefix("198.51.100.0/24"), time.Hour, ""); err == nil {
 		t.Fatal("manual ban through a failing firewall succeeded")
 	}
-	if bans, _ := db.ActiveBans(c.t); len(bans) != 0 {
+	if bans, _ := db.ActiveBans(c.Now()); len(bans) != 0 {
 		t.Fatalf("bans recorded without the kernel: %+v", bans)
 	}
 	if got := outbox(t, db); len(got) != 0 {
@@ -409,11 +400,11 @@ func TestFirewallFailureRecordsNothing(t *testing.T) {
 	if _, err := e2.Ban(ctx, key, time.Hour, ""); err != nil {
 		t.Fatal(err)
 	}
-	e3 := New(base(), db2, &failingFW{}, nil, c2.now, nil)
+	e3 := New(base(), db2, &failingFW{}, nil, c2.Now, nil)
 	if err := e3.Unban(ctx, key); err == nil {
 		t.Fatal("unban through a failing firewall succeeded")
 	}
-	if bans, _ := db2.ActiveBans(c2.t); len(bans) != 1 {
+	if bans, _ := db2.ActiveBans(c2.Now()); len(bans) != 1 {
 		t.Fatalf("ban lifted in the store though the kernel kept it: %+v", bans)
 	}
 }
@@ -425,9 +416,9 @@ func TestRestoreSkipsAlmostExpired(t *testing.T) {
 	e, _, db, c := setup(t, base(), nil)
 	e.Ban(ctx, netip.MustParsePrefix("203.0.113.70/32"), time.Hour, "")
 	e.Ban(ctx, netip.MustParsePrefix("203.0.113.71/32"), 10*time.Second, "")
-	c.t = c.t.Add(9*time.Second + 600*time.Millisecond) // 0.4 s left on .71
+	c.Add(9*time.Second + 600*time.Millisecond) // 0.4 s left on .71
 	fw := &fakeFW{set: map[netip.Prefix]time.Duration{}}
-	n, err := New(base(), db, fw, nil, c.now, nil).Restore(ctx)
+	n, err := New(base(), db, fw, nil, c.Now, nil).Restore(ctx)
 	if err != nil || n != 1 {
 		t.Fatalf("restored %d, %v; want 1", n, err)
 	}
@@ -441,30 +432,30 @@ func TestRestoreSkipsAlmostExpired(t *testing.T) {
 // flush adds only what came since.
 func TestFlushCounts(t *testing.T) {
 	e, _, db, c := setup(t, base(), nil)
-	early := c.t.Add(-3 * time.Hour)
+	early := c.Now().Add(-3 * time.Hour)
 	e.Handle(ctx, failure("203.0.113.80", "root", early))
-	e.Handle(ctx, failure("203.0.113.80", "admin", c.t))
-	probe := failure("198.51.100.80", "", c.t)
+	e.Handle(ctx, failure("203.0.113.80", "admin", c.Now()))
+	probe := failure("198.51.100.80", "", c.Now())
 	probe.Kind = detect.KindProbe
 	e.Handle(ctx, probe)
 	if err := e.FlushCounts(); err != nil {
 		t.Fatal(err)
 	}
-	e.Handle(ctx, failure("203.0.113.81", "oracle", c.t))
+	e.Handle(ctx, failure("203.0.113.81", "oracle", c.Now()))
 	if err := e.FlushCounts(); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.FlushCounts(); err != nil { // nothing new: adds nothing
 		t.Fatal(err)
 	}
-	all, err := db.CountsBetween(early.Add(-time.Hour), c.t.Add(time.Hour))
+	all, err := db.CountsBetween(early.Add(-time.Hour), c.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if all.Kinds["failure"] != 3 || all.Kinds["probe"] != 1 || all.Addrs["203.0.113.80"] != 2 || all.Addrs["198.51.100.80"] != 0.5 || all.Users["oracle"] != 1 {
 		t.Fatalf("counts %+v", all)
 	}
-	thisHour, _ := db.CountsBetween(c.t.Truncate(time.Hour), c.t.Add(time.Hour))
+	thisHour, _ := db.CountsBetween(c.Now().Truncate(time.Hour), c.Now().Add(time.Hour))
 	if thisHour.Kinds["failure"] != 2 {
 		t.Fatalf("counts of this hour %+v: the early failure belongs 3 hours back", thisHour)
 	}

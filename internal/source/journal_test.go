@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sshguard-go/internal/detect"
+	"sshguard-go/internal/testkit"
 	"strings"
 	"sync"
 	"testing"
@@ -62,15 +63,11 @@ func TestJournalFollowAndResume(t *testing.T) {
 	}
 	waitFor := func(n int) {
 		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		testkit.Eventually(t, 10*time.Second, fmt.Sprintf("%d records", n), func() (bool, string) {
 			mu.Lock()
-			k := len(got)
-			mu.Unlock()
-			if k >= n {
-				return
-			}
-		}
-		t.Fatalf("got %d records, want %d", len(got), n)
+			defer mu.Unlock()
+			return len(got) >= n, fmt.Sprint(len(got))
+		})
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -141,15 +138,12 @@ func TestJournalStartsAtRun(t *testing.T) {
 		})
 	}()
 	defer func() { cancel(); <-done }()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	testkit.Eventually(t, 10*time.Second, "an entry", func() (bool, string) {
 		mu.Lock()
-		n := len(got)
-		mu.Unlock()
-		if n > 0 {
-			break
-		}
-	}
-	time.Sleep(300 * time.Millisecond)
+		defer mu.Unlock()
+		return len(got) > 0, "none"
+	})
+	time.Sleep(300 * time.Millisecond) // room for entries that should not come
 	mu.Lock()
 	defer mu.Unlock()
 	if len(got) != 1 || !strings.Contains(got[0], "Invalid user new") {
