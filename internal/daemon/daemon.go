@@ -97,13 +97,11 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Daemon, er
 	// The worker runs without channels too, so that a reload can add one.
 	d.worker = alert.NewWorker(cfg.Alerts.WorkerConfig(), d.db, d.chans, nil, d.log)
 	d.worker.OnResult = func(channel, result string) { d.metrics.deliveries.WithLabelValues(channel, result).Inc() }
-	d.guard = engine.New(engineConfig(cfg, d.worker.Wake), d.db, fw, nil, nil, d.log)
+	d.guard = engine.New(engineConfig(cfg, d.worker.Wake, d.countBan), d.db, fw, nil, nil, d.log)
 	if d.svc, err = newService(ctx, d.db, d.guard, cfg.AllowPrefixes(ctx, d.warn), d.Stats); err != nil {
 		return nil, err
 	}
-	d.svc.onBan = d.countBan
 	d.pipe = newPipeline(cfg.Log, d.db, d.guard, d.log)
-	d.pipe.onBan = d.countBan
 	// READY=1 once the source has fixed where it reads from: a line
 	// appended after `systemctl start` returns is not missed.
 	d.pipe.ready = func() { d.notify(sdaemon.SdNotifyReady) }
@@ -129,6 +127,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	cfg := d.cfg.Load()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.pipe.run(gctx) })
+	g.Go(func() error { return d.guard.Run(gctx) })
 	g.Go(func() error { return d.maintain(gctx) })
 	g.Go(func() error { return d.worker.Run(gctx) })
 	g.Go(func() error { return d.dailyReports(gctx) })

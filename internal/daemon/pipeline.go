@@ -23,14 +23,13 @@ import (
 //
 // A line travels: source (FileTail or Journal) -> pipeline.line ->
 // detect.Scanner (header, classifier, correlator) -> pipeline.handle ->
-// engine.Guard.Handle.
+// engine.Guard.Submit -> (bans) engine.Guard.Run.
 type pipeline struct {
 	cfg   config.LogConfig
 	db    *store.DB
 	guard *engine.Guard
 	log   *slog.Logger
-	ready func()              // called once the starting point is fixed
-	onBan func(origin string) // metrics; may be nil
+	ready func() // called once the starting point is fixed
 	// ctx is for the engine calls made per line: never cancelled, so a
 	// ban decided while the daemon stops is still written.
 	ctx context.Context
@@ -116,14 +115,11 @@ func (p *pipeline) line(text string, setPos func()) {
 	p.posDirty = true
 }
 
-// handle passes one record to the engine. p.mu is held.
+// handle passes one record to the engine, which queues a ban it decides
+// for its committer (engine.Guard.Run). p.mu is held.
 func (p *pipeline) handle(r *detect.Record) {
-	b, err := p.guard.Handle(p.ctx, r)
-	if err != nil {
+	if err := p.guard.Submit(p.ctx, r); err != nil {
 		p.log.Error("handle event", "err", err)
-	}
-	if b != nil && p.onBan != nil {
-		p.onBan("detected")
 	}
 }
 

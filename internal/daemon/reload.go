@@ -17,7 +17,7 @@ func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) error {
 	defer d.reloadMu.Unlock()
 	old := d.cfg.Load()
 	next := *cfg
-	ec := engineConfig(&next, d.worker.Wake)
+	ec := engineConfig(&next, d.worker.Wake, d.countBan)
 	chans, chanErr := next.Alerts.Channels()
 	if chanErr != nil {
 		d.log.Error("reload: alert channels and settings not changed", "err", chanErr)

@@ -30,8 +30,6 @@ type Service struct {
 	mu     sync.Mutex     // guards config
 	config []netip.Prefix // allowlist entries from the configuration and flags
 
-	// onBan, if set, is called for every ban made through the service.
-	onBan   func(origin string)
 	closeFW func() error // set by OpenService
 }
 
@@ -66,7 +64,7 @@ func OpenService(ctx context.Context, cfg *config.Config, warn func(string)) (*S
 		lazy := &lazyFirewall{cfg: nftConfig(cfg)}
 		fw, closeFW = lazy, lazy.Close
 	}
-	g := engine.New(engineConfig(cfg, nil), db, fw, nil, nil, nil)
+	g := engine.New(engineConfig(cfg, nil, nil), db, fw, nil, nil, nil)
 	s, err := newService(ctx, db, g, cfg.AllowPrefixes(ctx, warn), nil)
 	if err != nil {
 		if closeFW != nil {
@@ -122,9 +120,6 @@ func (s *Service) Ban(r control.BanRequest) (control.BanInfo, error) {
 	b, err := s.guard.Ban(context.Background(), r.Prefix, r.For, r.Reason)
 	if err != nil {
 		return control.BanInfo{}, err
-	}
-	if s.onBan != nil {
-		s.onBan("admin")
 	}
 	return banInfo(*b), nil
 }

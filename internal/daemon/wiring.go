@@ -15,15 +15,15 @@ import (
 )
 
 // engineConfig maps the configuration onto the engine's settings; wake is
-// called when an alert was written.
-func engineConfig(cfg *config.Config, wake func()) engine.Config {
+// called when an alert was written, onBan for every ban (both may be nil).
+func engineConfig(cfg *config.Config, wake func(), onBan func(origin string)) engine.Config {
 	d, b := cfg.Detection, cfg.Ban
 	return engine.Config{
 		FailureWeight: d.FailureWeight, ProbeWeight: d.ProbeWeight, V4Bits: d.IPv4Prefix, V6Bits: d.IPv6Prefix,
 		Window: ban.WindowConfig{Window: time.Duration(d.Window), Threshold: d.Threshold, MaxTracked: d.MaxTracked},
 		Policy: ban.Policy{BanTime: time.Duration(b.BanTime), Factor: b.Factor, MaxBanTime: time.Duration(b.MaxBanTime),
 			Remember: time.Duration(b.Remember), PermanentAfter: b.PermanentAfter},
-		Alerts: cfg.Alerts.Policy(), Wake: wake,
+		Alerts: cfg.Alerts.Policy(), Wake: wake, OnBan: onBan,
 	}
 }
 

@@ -11,41 +11,68 @@ import (
 	"sshguard-go/internal/store"
 )
 
-// ban records and enforces a ban of key. d < 0 means "by policy".
-func (g *Guard) ban(ctx context.Context, key netip.Prefix, reason string, attempts float64, users, lines []string, d time.Duration) (*store.Ban, error) {
+// commit enforces and records the bans of batch: their lengths by the
+// policy (or as given), every element in one netlink batch, every record
+// with its alert in one bbolt transaction. The keys of batch are distinct.
+// The kernel first: a ban that is recorded but not enforced would be a lie
+// in `list`; one enforced but not recorded is restored from the kernel set
+// at the next start. It returns the recorded bans, in batch's order.
+func (g *Guard) commit(ctx context.Context, batch []decision) ([]*store.Ban, error) {
 	now := g.now()
 	cfg := g.cfg.Load()
-	off, err := g.db.Offender(key)
+	keys := make([]netip.Prefix, len(batch))
+	for i, d := range batch {
+		keys[i] = d.key
+	}
+	offs, err := g.db.Offenders(keys)
 	if err != nil {
-		return nil, fmt.Errorf("ban %s: %w", key, err)
+		return nil, fmt.Errorf("ban %d prefixes: %w", len(batch), err)
 	}
-	if d < 0 {
-		d, _ = cfg.Policy.Duration(off.Bans, off.LastBan, now)
+	bans := make([]*store.Ban, len(batch))
+	els := make([]ban.Element, len(batch))
+	for i, d := range batch {
+		dur := d.dur
+		if dur < 0 {
+			dur, _ = cfg.Policy.Duration(offs[i].Bans, offs[i].LastBan, now)
+		}
+		b := &store.Ban{Prefix: d.key, Start: now, Reason: d.reason, Attempts: d.sum, Users: d.users, Evidence: d.evidence}
+		if dur > 0 {
+			b.Expires = now.Add(dur)
+		}
+		bans[i], els[i] = b, ban.Element{Prefix: d.key, Timeout: dur}
 	}
-	b := &store.Ban{Prefix: key, Start: now, Reason: reason, Attempts: attempts, Users: users, Evidence: lines}
-	if d > 0 {
-		b.Expires = now.Add(d)
+	if err := g.fw.Ban(ctx, els); err != nil {
+		return nil, fmt.Errorf("ban %s%s: %w", keys[0], more(len(keys)), err)
 	}
-	// The kernel first: a ban that is recorded but not enforced would be
-	// a lie in `list`; one enforced but not recorded is restored from
-	// the kernel set at the next start.
-	if err := g.fw.Ban(ctx, []ban.Element{{Prefix: key, Timeout: d}}); err != nil {
-		return nil, fmt.Errorf("ban %s: %w", key, err)
-	}
-	id, err := g.db.RecordBanAlert(b, func(b *store.Ban) []byte {
+	ids, err := g.db.RecordBanAlerts(bans, func(b *store.Ban) []byte {
 		if cfg.Alerts == nil {
 			return nil
 		}
 		return cfg.Alerts.BanMessage(BanAlert(*b), b.Start).Marshal()
 	})
 	if err != nil {
-		return nil, fmt.Errorf("ban %s: %w", key, err)
+		return nil, fmt.Errorf("ban %s%s: %w", keys[0], more(len(keys)), err)
 	}
-	if id != 0 && cfg.Wake != nil {
+	alerted := false
+	for i, b := range bans {
+		alerted = alerted || ids[i] != 0
+		g.log.Info("banned", "prefix", b.Prefix.String(), "for", durationText(els[i].Timeout), "nth", b.Count, "reason", b.Reason, "users", b.Users)
+		if cfg.OnBan != nil {
+			cfg.OnBan(batch[i].origin)
+		}
+	}
+	if alerted && cfg.Wake != nil {
 		cfg.Wake()
 	}
-	g.log.Info("banned", "prefix", key.String(), "for", durationText(d), "nth", b.Count, "reason", reason, "users", users)
-	return b, nil
+	return bans, nil
+}
+
+// more is " and N more" for a batch of n, or "".
+func more(n int) string {
+	if n <= 1 {
+		return ""
+	}
+	return fmt.Sprintf(" and %d more", n-1)
 }
 
 // Ban bans p now, for d (0: permanent; negative: by policy), as an
@@ -61,7 +88,11 @@ func (g *Guard) Ban(ctx context.Context, p netip.Prefix, d time.Duration, reason
 	if reason == "" {
 		reason = "banned by the administrator"
 	}
-	return g.ban(ctx, p, reason, 0, nil, nil, d)
+	bans, err := g.commit(ctx, []decision{{act: actBan, key: p, reason: reason, dur: d, origin: "admin"}})
+	if err != nil {
+		return nil, err
+	}
+	return bans[0], nil
 }
 
 // ErrAllowlisted is returned when asked to ban an allowlisted prefix.

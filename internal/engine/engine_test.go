@@ -3,9 +3,12 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -459,4 +462,79 @@ func TestFlushCounts(t *testing.T) {
 	if thisHour.Kinds["failure"] != 2 {
 		t.Fatalf("counts of this hour %+v: the early failure belongs 3 hours back", thisHour)
 	}
+}
+
+// gateFW holds its first Ban until released (a slow kernel), and counts
+// the batches and elements it was given.
+type gateFW struct {
+	mu      sync.Mutex
+	gate    chan struct{}
+	batches []int
+	set     map[netip.Prefix]time.Duration
+}
+
+func (f *gateFW) Ban(_ context.Context, els []ban.Element) error {
+	<-f.gate
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.batches = append(f.batches, len(els))
+	for _, e := range els {
+		f.set[e.Prefix] = e.Timeout
+	}
+	return nil
+}
+
+func (f *gateFW) Unban(context.Context, []netip.Prefix) error { return nil }
+
+func (f *gateFW) state() (int, []int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.set), slices.Clone(f.batches)
+}
+
+// TestSubmitGroupsBans: while the kernel is busy with one ban, the bans
+// decided meanwhile are committed together (one netlink batch and one
+// transaction each), none is lost, and the same key twice is escalated as
+// two bans in order; an idle ban goes alone at once.
+func TestSubmitGroupsBans(t *testing.T) {
+	db, _ := testkit.OpenDB(t)
+	c := testkit.NewClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
+	fw := &gateFW{gate: make(chan struct{}), set: map[netip.Prefix]time.Duration{}}
+	cfg := base()
+	cfg.Window.Threshold = 1
+	g := New(cfg, db, fw, nil, c.Now, nil)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- g.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+
+	const n = 3000
+	for i := range n {
+		if err := g.Submit(ctx, failure(fmt.Sprintf("10.1.%d.%d", i/250, i%250+1), "root", c.Now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.Submit(ctx, failure("10.1.0.1", "root", c.Now())) // banned a second time
+	close(fw.gate)
+	testkit.Eventually(t, 10*time.Second, "all bans in the kernel", func() (bool, string) {
+		k, b := fw.state()
+		return k == n, fmt.Sprintf("%d in the set, batches %v", k, b)
+	})
+	_, batches := fw.state()
+	if len(batches) > 20 {
+		t.Fatalf("%d netlink batches for %d bans: not grouped (%v)", len(batches), n, batches)
+	}
+	testkit.Eventually(t, 5*time.Second, "the repeat ban recorded", func() (bool, string) {
+		off, err := db.Offender(netip.MustParsePrefix("10.1.0.1/32"))
+		return err == nil && off.Bans == 2, fmt.Sprintf("%+v %v", off, err)
+	})
+	if bans, _ := db.ActiveBans(c.Now()); len(bans) != n {
+		t.Fatalf("%d bans recorded, want %d", len(bans), n)
+	}
+	// Idle: one ban, alone, without waiting for company.
+	g.Submit(ctx, failure("192.0.2.200", "root", c.Now()))
+	testkit.Eventually(t, time.Second, "the idle ban", func() (bool, string) {
+		k, b := fw.state()
+		return k == n+1 && b[len(b)-1] == 1, fmt.Sprintf("%d, batches %v", k, b)
+	})
 }

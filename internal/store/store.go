@@ -173,16 +173,28 @@ func (d *DB) RecordBans(bans []*Ban) error {
 // (with its Count set); nil or an empty result puts nothing. It returns the
 // outbox id, or 0.
 func (d *DB) RecordBanAlert(b *Ban, alert func(*Ban) []byte) (uint64, error) {
-	var id uint64
+	ids, err := d.RecordBanAlerts([]*Ban{b}, alert)
+	return ids[0], err
+}
+
+// RecordBanAlerts records many bans in one transaction (one disk sync),
+// each as RecordBanAlert does, and returns their outbox ids (0 where
+// alert gave nothing).
+func (d *DB) RecordBanAlerts(bans []*Ban, alert func(*Ban) []byte) ([]uint64, error) {
+	ids := make([]uint64, len(bans))
 	err := d.db.Update(func(tx *bolt.Tx) error {
-		if err := recordBan(tx, b); err != nil {
-			return err
+		for i, b := range bans {
+			if err := recordBan(tx, b); err != nil {
+				return err
+			}
+			var err error
+			if ids[i], err = enqueue(tx, alert(b)); err != nil {
+				return err
+			}
 		}
-		var err error
-		id, err = enqueue(tx, alert(b))
-		return err
+		return nil
 	})
-	return id, err
+	return ids, err
 }
 
 func recordBan(tx *bolt.Tx, b *Ban) error {
@@ -217,6 +229,23 @@ func (d *DB) Offender(p netip.Prefix) (Offender, error) {
 		return json.Unmarshal(v, &off)
 	})
 	return off, err
+}
+
+// Offenders returns the offender records of ps, in one read.
+func (d *DB) Offenders(ps []netip.Prefix) ([]Offender, error) {
+	out := make([]Offender, len(ps))
+	err := d.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bktOffenders)
+		for i, p := range ps {
+			if v := b.Get(pkey(p)); v != nil {
+				if err := json.Unmarshal(v, &out[i]); err != nil {
+					return fmt.Errorf("offender %s: %w", p, err)
+				}
+			}
+		}
+		return nil
+	})
+	return out, err
 }
 
 // Lift removes p's ban. It returns ErrNotFound if p has no recorded ban.

@@ -11,6 +11,14 @@
 // -preload N puts N other addresses into each tool's set (with nft, after
 // the warm-up ban) before measuring: a server during a large campaign.
 //
+// -wave N measures a botnet wave instead: N new addresses, 5 failed
+// passwords each, appended to the log at once; it reports the time until
+// all N are in the kernel set, the daemon's CPU and anonymous memory
+// (RssAnon) during the wave and in the 10 s after it, and the size of its
+// state file.
+//
+//	sudo go run ./scripts/bancompare -tools sshguard-go -wave 100000
+//
 // Needs: apt-get install sshguard fail2ban (python3-pyinotify lets
 // fail2ban follow the file with inotify instead of polling each second).
 package main
@@ -36,12 +44,30 @@ func main() {
 	which := flag.String("tools", "sshguard-go,sshguard,fail2ban", "tools to measure, comma-separated")
 	bin := flag.String("sshguard-go", "./sshguard-go", "the sshguard-go binary")
 	preload := flag.Int("preload", 0, "addresses put into each tool's set before measuring")
+	waveN := flag.Int("wave", 0, "measure a wave of this many new addresses appended at once instead")
+	extra := flag.String("config", "", "TOML appended to sshguard-go's configuration (e.g. alert channels)")
 	flag.Parse()
+	goConfig = *extra
 	if os.Geteuid() != 0 {
 		fatal(errors.New("needs root (network namespaces, nftables)"))
 	}
 	if *n < 1 || *n > 10000 || *preload < 0 || *preload > 1<<24 {
 		fatal(errors.New("-n must be 1..10000 and -preload 0..16777216"))
+	}
+	if *waveN > 0 {
+		if *waveN > 1<<20 {
+			fatal(errors.New("-wave must be at most 1048576"))
+		}
+		for _, name := range strings.Split(*which, ",") {
+			t, ok := tools[name]
+			if !ok {
+				fatal(fmt.Errorf("unknown tool %q", name))
+			}
+			if err := wave(name, t, *waveN, *bin); err != nil {
+				fatal(fmt.Errorf("%s: %w", name, err))
+			}
+		}
+		return
 	}
 	if *preload > 0 {
 		fmt.Printf("with %d other addresses in each tool's set\n", *preload)
@@ -73,10 +99,13 @@ func fatal(err error) {
 // dir; set is where it puts IPv4 bans ("family table set").
 type tool func(ns, dir, log, bin string) (cmd *exec.Cmd, label, set string, err error)
 
+// goConfig is appended to sshguard-go's configuration (-config).
+var goConfig string
+
 var tools = map[string]tool{
 	"sshguard-go": func(ns, dir, log, bin string) (*exec.Cmd, string, string, error) {
 		cfg := filepath.Join(dir, "sshguard-go.toml")
-		if err := os.WriteFile(cfg, []byte("[ban]\nban_time = \"1h\"\n"), 0o600); err != nil {
+		if err := os.WriteFile(cfg, []byte("[ban]\nban_time = \"1h\"\n"+goConfig), 0o600); err != nil {
 			return nil, "", "", err
 		}
 		version := "?"
