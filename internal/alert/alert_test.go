@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -684,7 +685,7 @@ func TestFlood(t *testing.T) {
 	mails := s.Mails()
 	listed := map[string]bool{}
 	logins := 0
-	addr := regexp.MustCompile(`198\.18\.\d+\.\d+`)
+	addr := regexp.MustCompile(`198\.18\.\d+\.[1-9]\d*`) // not the digest's 198.18.0.0/16
 	for _, m := range mails {
 		if strings.Contains(m.Header.Get("Subject"), "login: alice") {
 			logins++
@@ -799,5 +800,102 @@ func TestClean(t *testing.T) {
 	}
 	if got := clean("root\r\nBcc: x\x00", 100); got != "root  Bcc: x " {
 		t.Errorf("control characters: %q", got)
+	}
+}
+
+// countingOutbox counts the records the worker reads.
+type countingOutbox struct {
+	*store.DB
+	read atomic.Int64
+}
+
+func (c *countingOutbox) PendingAfter(after uint64, fn func(uint64, []byte) error) error {
+	return c.DB.PendingAfter(after, func(id uint64, data []byte) error { c.read.Add(1); return fn(id, data) })
+}
+
+func (c *countingOutbox) Records(ids []uint64, fn func(uint64, []byte) error) error {
+	return c.DB.Records(ids, func(id uint64, data []byte) error { c.read.Add(1); return fn(id, data) })
+}
+
+// floodOf enqueues n ban alerts at clk's time, 1 ms apart.
+func floodOf(t *testing.T, w *Worker, clk *testkit.Clock, n int) {
+	t.Helper()
+	pol := &Policy{Host: "web-01", Routes: []Route{{Channel: "email", Kinds: Kinds}}}
+	for i := range n {
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), 32)
+		if _, err := w.Enqueue(pol.BanMessage(Ban{Prefix: p, Attempts: 5, Users: []string{"root"}, Duration: time.Hour, Nth: 1}, clk.Now())); err != nil {
+			t.Fatal(err)
+		}
+		clk.Add(time.Millisecond)
+	}
+}
+
+// TestFloodHeldWithoutReading: while a flood holds thousands of ban
+// alerts for the digest, passes read no record (the daemon was seen at
+// 100% CPU decoding the whole outbox every second); the digest lists the
+// first MaxDigestBans bans, counts the rest and their networks, and
+// stays small.
+func TestFloodHeldWithoutReading(t *testing.T) {
+	s := alerttest.StartSMTP(t, alerttest.Options{})
+	db, _ := testkit.OpenDB(t)
+	ob := &countingOutbox{DB: db}
+	clk := testkit.NewClock(t0)
+	w := NewWorker(WorkerConfig{Host: "web-01", FloodRate: 10, DigestInterval: 5 * time.Minute}, ob, []Channel{mailer(t, s, "starttls", "")}, clk.Now, nil)
+	const n = 3000
+	floodOf(t, w, clk, n)
+	w.DeliverDue(context.Background()) // 10 sent, the flood starts
+	read := ob.read.Load()
+	if read > n+20 {
+		t.Fatalf("%d records read to send 10 and hold %d", read, n-10)
+	}
+	for range 60 {
+		clk.Add(time.Second)
+		w.DeliverDue(context.Background())
+	}
+	if extra := ob.read.Load() - read; extra != 0 {
+		t.Fatalf("%d records read by 60 passes while the flood is held", extra)
+	}
+	clk.Add(5 * time.Minute)
+	w.DeliverDue(context.Background())
+	mails := s.Wait(11, 5*time.Second)
+	digest := mails[10]
+	if subj := digest.Header.Get("Subject"); subj != fmt.Sprintf("[web-01] %d bans (digest)", n-10) {
+		t.Fatalf("digest subject %q", subj)
+	}
+	for _, want := range []string{"... and 1990 more bans", "Networks: 198.18.0.0/16 (2990)", "Users tried: root (2990)"} {
+		if !strings.Contains(digest.Text, want) {
+			t.Errorf("digest lacks %q", want)
+		}
+	}
+	if len(digest.Text) > 200<<10 {
+		t.Errorf("digest text of %d bytes", len(digest.Text))
+	}
+	db.Pending(func(id uint64, _ []byte) error { t.Errorf("alert %d still pending", id); return nil })
+}
+
+// TestFloodSurvivesRestart: the daemon restarted during a flood keeps
+// gathering ban alerts into the digest instead of sending flood_rate
+// single alerts again.
+func TestFloodSurvivesRestart(t *testing.T) {
+	s := alerttest.StartSMTP(t, alerttest.Options{})
+	db, _ := testkit.OpenDB(t)
+	clk := testkit.NewClock(t0)
+	cfg := WorkerConfig{Host: "web-01", FloodRate: 10, DigestInterval: 5 * time.Minute}
+	w := NewWorker(cfg, db, []Channel{mailer(t, s, "starttls", "")}, clk.Now, nil)
+	floodOf(t, w, clk, 30)
+	w.DeliverDue(context.Background())
+	if n := len(s.Mails()); n != 10 {
+		t.Fatalf("%d mails before the restart, want 10", n)
+	}
+	w = NewWorker(cfg, db, []Channel{mailer(t, s, "starttls", "")}, clk.Now, nil) // the restart
+	floodOf(t, w, clk, 30)
+	w.DeliverDue(context.Background())
+	if n := len(s.Mails()); n != 10 {
+		t.Fatalf("%d mails after the restart, want still 10 (the rest held for the digest)", n)
+	}
+	clk.Add(5 * time.Minute)
+	w.DeliverDue(context.Background())
+	if m := s.Wait(11, 5*time.Second)[10]; m.Header.Get("Subject") != "[web-01] 50 bans (digest)" {
+		t.Fatalf("digest %q", m.Header.Get("Subject"))
 	}
 }

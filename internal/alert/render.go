@@ -236,38 +236,115 @@ func Render(m *Message, id string) Rendered {
 		Short: clean(short, MaxShort), Data: m}
 }
 
-// RenderDigest renders many ban messages as one.
-func RenderDigest(host string, bans []*Message, id string) Rendered {
-	first, last := bans[0].Time, bans[0].Time
-	users := map[string]bool{}
-	body := []string{}
-	for _, m := range bans {
-		first, last = minTime(first, m.Time), maxTime(last, m.Time)
-		b := m.Ban
-		for _, u := range b.Users {
-			users[clean(u, 32)] = true
-		}
-		body = append(body, fmt.Sprintf("%s  %-40s %s, ban %d, %g attempts, %s", m.Time.Format(time.DateTime), prefixText(b.Prefix),
+// MaxDigestBans is how many bans a digest lists one per line; the rest
+// are counted, with the users and the networks they share.
+const MaxDigestBans = 1000
+
+// maxDigestKeys bounds the users and networks a digest counts.
+const maxDigestKeys = 10000
+
+// Digest gathers ban alerts into one message without keeping them: a
+// digest of 100,000 bans is their count and time span, the users and
+// networks most tried, and the first MaxDigestBans bans, not a 10 MB mail.
+type Digest struct {
+	host        string
+	n           int
+	first, last time.Time
+	users, nets map[string]int
+	lines       []string
+}
+
+// NewDigest starts an empty digest for host.
+func NewDigest(host string) *Digest {
+	return &Digest{host: host, users: map[string]int{}, nets: map[string]int{}}
+}
+
+// Len is the number of bans added.
+func (d *Digest) Len() int { return d.n }
+
+// Add counts the ban alert m.
+func (d *Digest) Add(m *Message) {
+	b := m.Ban
+	if b == nil {
+		return
+	}
+	if d.n == 0 || m.Time.Before(d.first) {
+		d.first = m.Time
+	}
+	if d.n == 0 || m.Time.After(d.last) {
+		d.last = m.Time
+	}
+	d.n++
+	for _, u := range b.Users {
+		tally(d.users, clean(u, 32))
+	}
+	tally(d.nets, netText(b.Prefix))
+	if len(d.lines) < MaxDigestBans {
+		d.lines = append(d.lines, fmt.Sprintf("%s  %-40s %s, ban %d, %g attempts, %s", m.Time.Format(time.DateTime), prefixText(b.Prefix),
 			durText(b.Duration), b.Nth, b.Attempts, usersText(b.Users, "/")))
 	}
-	top := make([]string, 0, len(users))
-	for u := range users {
-		top = append(top, u)
+}
+
+// tally counts k in m, which holds at most maxDigestKeys keys.
+func tally(m map[string]int, k string) {
+	if _, ok := m[k]; ok || len(m) < maxDigestKeys {
+		m[k]++
 	}
-	slices.Sort(top)
-	if len(top) > 10 {
-		top = append(top[:10], "...")
+}
+
+// netText is the network a digest counts p in: its /16 (IPv4) or /32
+// (IPv6), where botnets and hosting ranges show.
+func netText(p netip.Prefix) string {
+	bits := 16
+	if p.Addr().Is6() {
+		bits = 32
 	}
+	if p.Bits() < bits {
+		return p.String()
+	}
+	n, _ := p.Addr().Prefix(bits)
+	return n.String()
+}
+
+// topCounts returns the n keys of m with the highest counts, as "key (count)".
+func topCounts(m map[string]int, n int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		if m[a] != m[b] {
+			return m[b] - m[a]
+		}
+		return strings.Compare(a, b)
+	})
+	out := make([]string, 0, n)
+	for _, k := range keys[:min(n, len(keys))] {
+		out = append(out, fmt.Sprintf("%s (%d)", k, m[k]))
+	}
+	if len(keys) > n {
+		out = append(out, "...")
+	}
+	return strings.Join(out, ", ")
+}
+
+// Render renders the digest with message id.
+func (d *Digest) Render(id string) Rendered {
 	head := []string{
-		fmt.Sprintf("%d bans from %s to %s (more than the flood limit: gathered into this digest)", len(bans),
-			first.Format(time.DateTime), last.Format(time.DateTime)),
-		"Users tried: " + strings.Join(top, ", "), "",
+		fmt.Sprintf("%d bans from %s to %s (more than the flood limit: gathered into this digest)", d.n,
+			d.first.Format(time.DateTime), d.last.Format(time.DateTime)),
+		"Users tried: " + topCounts(d.users, 10),
+		"Networks: " + topCounts(d.nets, 10), "",
 	}
-	g := fmt.Sprintf("%d bans (digest)", len(bans))
-	subject := "[" + host + "] " + g
-	text, html := render(host, subject, append(head, body...))
+	body := d.lines
+	if d.n > len(d.lines) {
+		body = append(slices.Clone(d.lines), fmt.Sprintf("... and %d more bans (sshguard-go list shows them all)", d.n-len(d.lines)))
+	}
+	g := fmt.Sprintf("%d bans (digest)", d.n)
+	subject := "[" + d.host + "] " + g
+	text, html := render(d.host, subject, append(head, body...))
 	return Rendered{ID: id, Kind: KindBan, Severity: Warning, Subject: subject, Gist: g, Text: text, HTML: html,
-		Short: clean(fmt.Sprintf("%s: %d bans between %s and %s", host, len(bans), first.Format(time.TimeOnly), last.Format(time.TimeOnly)), MaxShort)}
+		Short: clean(fmt.Sprintf("%s: %d bans between %s and %s", d.host, d.n, d.first.Format(time.TimeOnly), d.last.Format(time.TimeOnly)), MaxShort)}
 }
 
 func minTime(a, b time.Time) time.Time {

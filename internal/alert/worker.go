@@ -40,11 +40,19 @@ func (e *PartialError) Unwrap() error { return e.Err }
 
 // Outbox is what the Worker delivers from (store.DB implements it).
 type Outbox interface {
-	Pending(fn func(id uint64, data []byte) error) error
+	// PendingAfter calls fn for the records still to be delivered whose
+	// id is above after, oldest first.
+	PendingAfter(after uint64, fn func(id uint64, data []byte) error) error
+	// Records calls fn with the record of each of ids, in one read.
+	Records(ids []uint64, fn func(id uint64, data []byte) error) error
 	// UpdateAlerts rewrites records in one transaction; fn returns the
 	// new record and whether it is no longer pending.
 	UpdateAlerts(ids []uint64, fn func(id uint64, data []byte) ([]byte, bool, error)) error
 	Enqueue(data []byte) (uint64, error)
+	// SavePosition and Position keep a small JSON value under a name
+	// (a channel's flood state, so a restart does not forget a flood).
+	SavePosition(name string, v any) error
+	Position(name string, v any) error
 }
 
 // WorkerConfig tunes delivery. Zero values mean the defaults.
@@ -76,18 +84,26 @@ func (c *WorkerConfig) defaults() {
 
 // Worker delivers the outbox. Each channel delivers on its own, so a
 // mail server that hangs does not hold back text messages; each saves
-// only its own delivery state. Run it once; DeliverDue may be called
-// directly (tests, with an injected clock). Reconfigure changes the
-// channels and settings of a running Worker.
+// only its own delivery state. Each channel keeps a queue of its pending
+// deliveries (ids and retry times), filled from the outbox once at start
+// and then from what was written since (the pending list is ordered by
+// id), so a pass costs what it sends, not what the outbox holds. Run it
+// once; DeliverDue may be called directly (tests, with an injected
+// clock). Reconfigure changes the channels and settings of a running
+// Worker.
 type Worker struct {
 	st  Outbox
 	now func() time.Time
 	log *slog.Logger
 	cfg atomic.Pointer[WorkerConfig]
 
-	mu    sync.Mutex // guards chans, run
-	chans []*outlet
-	run   func(*outlet) // starts an outlet's loop while Run runs
+	mu      sync.Mutex // guards chans, run, removed
+	chans   []*outlet
+	run     func(*outlet) // starts an outlet's loop while Run runs
+	removed []*outlet     // channels taken out, whose queued deliveries are to be failed
+
+	scanMu sync.Mutex // serialises refresh; guards seen
+	seen   uint64     // the highest outbox id read into the queues
 
 	// OnResult, if set, is told every delivery's channel and result
 	// ("sent", "retry", "failed", "expired"). It may be called from
@@ -101,19 +117,30 @@ type Worker struct {
 
 // outlet is one channel and its delivery state.
 type outlet struct {
-	name string
-	wake chan struct{}
-	stop chan struct{}           // closed when the channel is no longer configured
-	next atomic.Pointer[Channel] // a changed channel, taken at the start of the next pass
+	name   string
+	wake   chan struct{}
+	stop   chan struct{}           // closed when the channel is no longer configured
+	next   atomic.Pointer[Channel] // a changed channel, taken at the start of the next pass
+	bans   *queue                  // pending ban alerts
+	others *queue                  // pending logins, reports, tests
+	loaded atomic.Bool             // the queues hold the records written before the Worker's seen mark
 
-	mu         sync.Mutex // serialises passes; guards what follows
-	ch         Channel
-	paused     time.Time   // no tries before
-	retryNow   bool        // the next pass ignores the messages' backoff (the channel changed)
-	sent       []time.Time // individual ban alerts sent within the flood window
-	flooding   bool
-	nextDigest time.Time
+	mu       sync.Mutex // serialises passes; guards what follows
+	ch       Channel
+	paused   time.Time // no tries before
+	retryNow bool      // the next pass ignores the messages' backoff (the channel changed)
+	flood    floodState
 }
+
+// floodState is a channel's flood control, kept in the store so that a
+// restart during a flood does not send flood_rate single alerts again.
+type floodState struct {
+	Sent       []time.Time `json:"sent,omitempty"` // individual ban alerts sent within the flood window
+	Flooding   bool        `json:"flooding,omitempty"`
+	NextDigest time.Time   `json:"next_digest,omitzero"`
+}
+
+func floodKey(channel string) string { return "alert-flood:" + channel }
 
 // NewWorker returns a Worker over st for chans. now may be nil.
 func NewWorker(cfg WorkerConfig, st Outbox, chans []Channel, now func() time.Time, log *slog.Logger) *Worker {
@@ -150,7 +177,11 @@ func (w *Worker) Reconfigure(cfg WorkerConfig, chans []Channel) {
 		o := old[c.Name()]
 		delete(old, c.Name())
 		if o == nil {
-			o = &outlet{name: c.Name(), ch: c, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+			o = &outlet{name: c.Name(), ch: c, wake: make(chan struct{}, 1), stop: make(chan struct{}),
+				bans: newQueue(), others: newQueue()}
+			if err := w.st.Position(floodKey(o.name), &o.flood); err != nil {
+				o.flood = floodState{} // none kept (or unreadable): no flood
+			}
 			if w.run != nil {
 				w.run(o)
 			}
@@ -161,6 +192,7 @@ func (w *Worker) Reconfigure(cfg WorkerConfig, chans []Channel) {
 	}
 	for _, o := range old {
 		close(o.stop)
+		w.removed = append(w.removed, o)
 	}
 	w.mu.Unlock()
 	w.Wake()
@@ -197,22 +229,6 @@ func (w *Worker) Wake() {
 // every second.
 func (w *Worker) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // records no channel here can take: once now, then each minute
-		defer wg.Done()
-		tick := time.NewTicker(time.Minute)
-		defer tick.Stop()
-		for {
-			if err := w.dropUnrouted(); err != nil && ctx.Err() == nil {
-				w.log.Error("alert outbox", "err", err)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
 	w.mu.Lock()
 	w.run = func(o *outlet) {
 		wg.Add(1)
@@ -239,6 +255,24 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.run(o)
 	}
 	w.mu.Unlock()
+	// With no channel configured, records routed to none are still
+	// settled (failed) once a minute.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(time.Minute)
+		defer tick.Stop()
+		for {
+			if err := w.refresh(); err != nil && ctx.Err() == nil {
+				w.log.Error("alert outbox", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
 	<-ctx.Done()
 	w.mu.Lock()
 	w.run = nil
@@ -250,11 +284,144 @@ func (w *Worker) Run(ctx context.Context) error {
 // DeliverDue makes one delivery pass on every channel, one after the
 // other.
 func (w *Worker) DeliverDue(ctx context.Context) error {
-	errs := []error{w.dropUnrouted()}
+	errs := []error{w.refresh()}
 	for _, o := range w.outlets() {
 		errs = append(errs, w.pass(ctx, o))
 	}
 	return errors.Join(errs...)
+}
+
+// refresh brings the channels' queues up to date with the outbox: a new
+// channel's queues are filled with the pending records routed to it (one
+// read of the outbox), every queue gets the records written since the
+// last refresh, and deliveries to channels that are not configured (any
+// more) are marked failed, as are records that cannot be read (taken off
+// the pending list; they stay in the history).
+func (w *Worker) refresh() error {
+	w.scanMu.Lock()
+	defer w.scanMu.Unlock()
+	w.mu.Lock()
+	outs, removed := slices.Clone(w.chans), w.removed
+	w.removed = nil
+	w.mu.Unlock()
+	known := map[string]*outlet{}
+	var fresh map[string]*outlet
+	for _, o := range outs {
+		known[o.name] = o
+		if !o.loaded.Load() {
+			if fresh == nil {
+				fresh = map[string]*outlet{}
+			}
+			fresh[o.name] = o
+		}
+	}
+	var unrouted []uint64
+	var unreadable []uint64
+	file := func(id uint64, data []byte, to map[string]*outlet, isNew bool) {
+		m, err := Unmarshal(data)
+		if err != nil {
+			if isNew {
+				w.log.Error("unreadable alert in the outbox: not delivered, kept in the history", "id", id, "err", err)
+				unreadable = append(unreadable, id)
+			}
+			return
+		}
+		for name, d := range m.Deliveries {
+			if d.State != Pending {
+				continue
+			}
+			if o := to[name]; o != nil {
+				o.queueFor(m.Kind).add(item{id: id, next: d.Next})
+			} else if isNew && known[name] == nil {
+				unrouted = append(unrouted, id)
+			}
+		}
+	}
+	if fresh != nil && w.seen > 0 {
+		err := w.st.PendingAfter(0, func(id uint64, data []byte) error {
+			if id <= w.seen {
+				file(id, data, fresh, false)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, o := range fresh {
+		o.loaded.Store(true)
+	}
+	err := w.st.PendingAfter(w.seen, func(id uint64, data []byte) error {
+		file(id, data, known, true)
+		w.seen = id
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, o := range removed {
+		// Wait for the pass in progress: its outcome is saved first.
+		o.mu.Lock()
+		ids := append(o.bans.clear(), o.others.clear()...)
+		o.mu.Unlock()
+		if known[o.name] == nil {
+			unrouted = append(unrouted, ids...)
+		}
+	}
+	return errors.Join(w.failUnrouted(known, unrouted), w.dropUnreadable(unreadable))
+}
+
+// queueFor is the queue of messages of kind k.
+func (o *outlet) queueFor(k Kind) *queue {
+	if k == KindBan {
+		return o.bans
+	}
+	return o.others
+}
+
+// failUnrouted marks failed, in the records of ids, the pending
+// deliveries to channels not among known.
+func (w *Worker) failUnrouted(known map[string]*outlet, ids []uint64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	return w.update(ids, func(_ uint64, data []byte) ([]byte, bool, error) {
+		m, err := Unmarshal(data)
+		if err != nil {
+			return data, true, nil
+		}
+		for name, d := range m.Deliveries {
+			if known[name] == nil && d.State == Pending {
+				d.State, d.Error = Failed, "channel "+name+" is not configured"
+			}
+		}
+		return m.Marshal(), m.Done(), nil
+	})
+}
+
+// dropUnreadable takes records that cannot be read off the pending list.
+func (w *Worker) dropUnreadable(ids []uint64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return w.update(ids, func(_ uint64, data []byte) ([]byte, bool, error) { return data, true, nil })
+}
+
+// updateChunk bounds the records rewritten in one transaction.
+const updateChunk = 1000
+
+// update runs UpdateAlerts over ids in chunks.
+func (w *Worker) update(ids []uint64, fn func(id uint64, data []byte) ([]byte, bool, error)) error {
+	for len(ids) > 0 {
+		n := min(updateChunk, len(ids))
+		if err := w.st.UpdateAlerts(ids[:n], fn); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
 }
 
 type entry struct {
@@ -262,62 +429,21 @@ type entry struct {
 	m  *Message
 }
 
-// due returns the messages channel name has to deliver at now, oldest
-// first.
-func (w *Worker) due(name string, now time.Time, ignoreBackoff bool) ([]entry, error) {
+// load reads the records of ids that channel name still has to deliver;
+// ids whose delivery has ended are left out.
+func (w *Worker) load(name string, ids []uint64) ([]entry, error) {
 	var out []entry
-	err := w.st.Pending(func(id uint64, data []byte) error {
+	err := w.st.Records(ids, func(id uint64, data []byte) error {
 		m, err := Unmarshal(data)
 		if err != nil {
-			return nil // dropUnrouted takes it off the pending list
+			return nil
 		}
-		if d := m.Deliveries[name]; d != nil && d.State == Pending && (ignoreBackoff || !d.Next.After(now)) {
+		if d := m.Deliveries[name]; d != nil && d.State == Pending {
 			out = append(out, entry{id, m})
 		}
 		return nil
 	})
 	return out, err
-}
-
-// dropUnrouted marks failed the deliveries to channels that are not
-// configured (any more), and takes records it cannot read off the
-// pending list (reported once; the record stays in the history).
-func (w *Worker) dropUnrouted() error {
-	known := map[string]bool{}
-	for _, o := range w.outlets() {
-		known[o.name] = true
-	}
-	var ids []uint64
-	err := w.st.Pending(func(id uint64, data []byte) error {
-		m, err := Unmarshal(data)
-		if err != nil {
-			w.log.Error("unreadable alert in the outbox: not delivered, kept in the history", "id", id, "err", err)
-			ids = append(ids, id)
-			return nil
-		}
-		for name, d := range m.Deliveries {
-			if !known[name] && d.State == Pending {
-				ids = append(ids, id)
-				break
-			}
-		}
-		return nil
-	})
-	if err != nil || len(ids) == 0 {
-		return err
-	}
-	return w.st.UpdateAlerts(ids, func(_ uint64, data []byte) ([]byte, bool, error) {
-		m, err := Unmarshal(data)
-		if err != nil {
-			return data, true, nil
-		}
-		for name, d := range m.Deliveries {
-			if !known[name] && d.State == Pending {
-				d.State, d.Error = Failed, "channel "+name+" is not configured"
-			}
-		}
-		return m.Marshal(), m.Done(), nil
-	})
 }
 
 // pass sends what channel o has due: other kinds first, one by one; then
@@ -329,61 +455,98 @@ func (w *Worker) pass(ctx context.Context, o *outlet) error {
 		o.ch, o.paused, o.retryNow = *c, time.Time{}, true
 	}
 	now := w.now()
-	if now.Before(o.paused) {
+	if now.Before(o.paused) || o.removed() {
 		return nil
 	}
-	due, err := w.due(o.name, now, o.retryNow)
-	if err != nil {
+	if err := w.refresh(); err != nil {
 		return err
 	}
+	all := o.retryNow
 	o.retryNow = false
-	var bans []entry
-	for _, e := range due {
+	others := o.others.take(now, all)
+	for i, id := range others {
 		if ctx.Err() != nil || o.removed() {
+			o.others.putBack(others[i:])
 			return nil
 		}
-		if e.m.Kind == KindBan {
-			bans = append(bans, e)
-			continue
+		es, err := w.load(o.name, []uint64{id})
+		if err != nil {
+			o.others.putBack(others[i:])
+			return err
 		}
-		if ok, err := w.send(ctx, o, e, now); !ok || err != nil {
+		if len(es) == 0 {
+			continue // ended meanwhile
+		}
+		if ok, err := w.send(ctx, o, es[0], now); !ok || err != nil {
+			o.others.putBack(others[i+1:])
 			return err
 		}
 	}
-	return w.deliverBans(ctx, o, bans, now)
+	return w.deliverBans(ctx, o, now, all)
 }
 
-func (w *Worker) deliverBans(ctx context.Context, o *outlet, bans []entry, now time.Time) error {
+func (w *Worker) deliverBans(ctx context.Context, o *outlet, now time.Time, all bool) error {
 	cfg := w.conf()
-	o.sent = slices.DeleteFunc(o.sent, func(t time.Time) bool { return now.Sub(t) >= cfg.FloodWindow })
-	for len(bans) > 0 && !o.flooding {
+	f := &o.flood
+	kept := slices.DeleteFunc(slices.Clone(f.Sent), func(t time.Time) bool { return now.Sub(t) >= cfg.FloodWindow })
+	if len(kept) != len(f.Sent) {
+		f.Sent = kept
+		w.saveFlood(o)
+	}
+	if f.Flooding && now.Before(f.NextDigest) {
+		return nil // held for the digest: not even read
+	}
+	bans := o.bans.take(now, all)
+	for len(bans) > 0 && !f.Flooding {
 		if ctx.Err() != nil || o.removed() {
+			o.bans.putBack(bans)
 			return nil
 		}
-		if len(o.sent) >= cfg.FloodRate {
-			o.flooding, o.nextDigest = true, now.Add(cfg.DigestInterval)
+		if len(f.Sent) >= cfg.FloodRate {
+			f.Flooding, f.NextDigest = true, now.Add(cfg.DigestInterval)
+			w.saveFlood(o)
 			w.log.Warn("ban alert flood: gathering ban alerts into digests", "channel", o.name,
 				"rate", fmt.Sprintf("%d per %v", cfg.FloodRate, cfg.FloodWindow), "digest_every", cfg.DigestInterval.String())
-			break
+			o.bans.putBack(bans)
+			return nil
 		}
-		ok, err := w.send(ctx, o, bans[0], now)
-		if !ok || err != nil {
+		es, err := w.load(o.name, bans[:1])
+		if err != nil {
+			o.bans.putBack(bans)
 			return err
 		}
-		o.sent = append(o.sent, now)
 		bans = bans[1:]
-	}
-	if !o.flooding || now.Before(o.nextDigest) {
-		return nil
-	}
-	o.nextDigest = now.Add(cfg.DigestInterval)
-	if len(bans) < cfg.FloodRate {
-		o.flooding = false // the flood is over; what is held goes as one last digest
+		if len(es) == 0 {
+			continue
+		}
+		ok, err := w.send(ctx, o, es[0], now)
+		if !ok || err != nil {
+			o.bans.putBack(bans)
+			return err
+		}
+		f.Sent = append(f.Sent, now)
+		w.saveFlood(o)
 	}
 	if len(bans) == 0 {
+		if f.Flooding && !now.Before(f.NextDigest) {
+			f.Flooding = false // the flood is over and nothing is held
+			w.saveFlood(o)
+		}
 		return nil
 	}
+	f.NextDigest = now.Add(cfg.DigestInterval)
+	if len(bans) < cfg.FloodRate {
+		f.Flooding = false // the flood is over; what is held goes as one last digest
+	}
+	w.saveFlood(o)
 	return w.sendDigest(ctx, o, bans, now)
+}
+
+// saveFlood keeps o's flood state in the store.
+func (w *Worker) saveFlood(o *outlet) {
+	if err := w.st.SavePosition(floodKey(o.name), o.flood); err != nil {
+		w.log.Error("save flood state", "channel", o.name, "err", err)
+	}
 }
 
 // send delivers one message on one channel and records the outcome. ok
@@ -393,30 +556,70 @@ func (w *Worker) send(ctx context.Context, o *outlet, e entry, now time.Time) (o
 	r := Render(e.m, fmt.Sprintf("%d.%s", e.id, o.name))
 	r.Done = d.Done
 	serr := o.ch.Send(ctx, r)
-	w.outcome(o, d, e.m.Time, serr, now)
+	result := w.outcome(o, d, e.m.Time, serr, now)
+	w.report(o, d, result, 1)
+	w.counted(o, result)
+	if d.State == Pending {
+		o.queueFor(e.m.Kind).add(item{id: e.id, next: d.Next})
+	}
 	return serr == nil, w.save(o.name, map[uint64]*Delivery{e.id: d})
 }
 
-func (w *Worker) sendDigest(ctx context.Context, o *outlet, bans []entry, now time.Time) error {
-	msgs := make([]*Message, len(bans))
-	for i, e := range bans {
-		msgs[i] = e.m
+// sendDigest sends the ban alerts ids as one digest, reading them in
+// chunks (a digest of 100,000 bans never holds them all), and records the
+// outcome in each.
+func (w *Worker) sendDigest(ctx context.Context, o *outlet, ids []uint64, now time.Time) error {
+	dg := NewDigest(w.conf().Host)
+	var done []string // recipients every ban reached already (a retried digest skips them)
+	var sent []uint64
+	for chunk := range slices.Chunk(ids, updateChunk) {
+		es, err := w.load(o.name, chunk)
+		if err != nil {
+			o.bans.putBack(ids)
+			return err
+		}
+		for _, e := range es {
+			d := e.m.Deliveries[o.name]
+			if len(sent) == 0 {
+				done = slices.Clone(d.Done)
+			} else {
+				done = slices.DeleteFunc(done, func(to string) bool { return !slices.Contains(d.Done, to) })
+			}
+			dg.Add(e.m)
+			sent = append(sent, e.id)
+		}
 	}
-	r := RenderDigest(w.conf().Host, msgs, fmt.Sprintf("%d-%d.%s", bans[0].id, bans[len(bans)-1].id, o.name))
-	// Retried digests go again only to the recipients none of its bans reached.
-	r.Done = bans[0].m.Deliveries[o.name].Done
-	for _, e := range bans[1:] {
-		r.Done = slices.DeleteFunc(slices.Clone(r.Done), func(to string) bool { return !slices.Contains(e.m.Deliveries[o.name].Done, to) })
+	if len(sent) == 0 {
+		return nil
 	}
+	r := dg.Render(fmt.Sprintf("%d-%d.%s", sent[0], sent[len(sent)-1], o.name))
+	r.Done = done
 	serr := o.ch.Send(ctx, r)
-	ds := map[uint64]*Delivery{}
-	for _, e := range bans {
-		d := e.m.Deliveries[o.name]
-		w.outcome(o, d, e.m.Time, serr, now)
+	var last *Delivery
+	results := map[string]int{}
+	err := w.update(sent, func(id uint64, data []byte) ([]byte, bool, error) {
+		m, err := Unmarshal(data)
+		if err != nil {
+			return nil, false, err
+		}
+		d := m.Deliveries[o.name]
+		if d == nil {
+			return data, m.Done(), nil
+		}
+		result := w.outcome(o, d, m.Time, serr, now)
+		results[result]++
+		w.counted(o, result)
+		last = d
 		d.Digest = serr == nil
-		ds[e.id] = d
+		if d.State == Pending {
+			o.bans.add(item{id: id, next: d.Next})
+		}
+		return m.Marshal(), m.Done(), nil
+	})
+	for result, n := range results {
+		w.report(o, last, result, n)
 	}
-	return w.save(o.name, ds)
+	return err
 }
 
 // save writes channel name's deliveries into their records, leaving the
@@ -427,7 +630,7 @@ func (w *Worker) save(name string, ds map[uint64]*Delivery) error {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	return w.st.UpdateAlerts(ids, func(id uint64, data []byte) ([]byte, bool, error) {
+	return w.update(ids, func(id uint64, data []byte) ([]byte, bool, error) {
 		m, err := Unmarshal(data)
 		if err != nil {
 			return nil, false, err
@@ -437,10 +640,10 @@ func (w *Worker) save(name string, ds map[uint64]*Delivery) error {
 	})
 }
 
-// outcome records a send's result in d.
-func (w *Worker) outcome(o *outlet, d *Delivery, created time.Time, err error, now time.Time) {
+// outcome records a send's result in d and returns it: "sent", "retry",
+// "failed" or "expired". A retry pauses the channel until d's next try.
+func (w *Worker) outcome(o *outlet, d *Delivery, created time.Time, err error, now time.Time) string {
 	d.Attempts++
-	result := "sent"
 	var perm *PermanentError
 	var part *PartialError
 	if errors.As(err, &part) {
@@ -453,18 +656,36 @@ func (w *Worker) outcome(o *outlet, d *Delivery, created time.Time, err error, n
 	switch {
 	case err == nil:
 		d.State, d.Sent, d.Next, d.Error, d.Done = Sent, now, time.Time{}, "", nil
+		return "sent"
 	case errors.As(err, &perm):
-		d.State, d.Error, result = Failed, err.Error(), "failed"
-		w.log.Error("alert not delivered: the channel refused it", "channel", o.name, "err", err)
+		d.State, d.Error = Failed, err.Error()
+		return "failed"
 	case now.Sub(created) >= w.conf().MaxAge:
-		d.State, d.Error, result = Expired, err.Error(), "expired"
-		w.log.Error("alert not delivered: still failing at the maximum age", "channel", o.name, "age", w.conf().MaxAge.String(), "err", err)
-	default:
-		d.Error, result = err.Error(), "retry"
-		d.Next = now.Add(w.backoff(d.Attempts))
-		o.paused = d.Next
-		w.log.Warn("alert delivery failed; will retry", "channel", o.name, "attempt", d.Attempts, "next", d.Next.Format(time.RFC3339), "err", err)
+		d.State, d.Error = Expired, err.Error()
+		return "expired"
 	}
+	d.Error = err.Error()
+	d.Next = now.Add(w.backoff(d.Attempts))
+	if d.Next.After(o.paused) {
+		o.paused = d.Next
+	}
+	return "retry"
+}
+
+// report logs a delivery's result (n deliveries for a digest).
+func (w *Worker) report(o *outlet, d *Delivery, result string, n int) {
+	switch result {
+	case "failed":
+		w.log.Error("alert not delivered: the channel refused it", "channel", o.name, "alerts", n, "err", d.Error)
+	case "expired":
+		w.log.Error("alert not delivered: still failing at the maximum age", "channel", o.name, "alerts", n, "age", w.conf().MaxAge.String(), "err", d.Error)
+	case "retry":
+		w.log.Warn("alert delivery failed; will retry", "channel", o.name, "alerts", n, "attempt", d.Attempts, "next", d.Next.Format(time.RFC3339), "err", d.Error)
+	}
+}
+
+// counted tells OnResult.
+func (w *Worker) counted(o *outlet, result string) {
 	if w.OnResult != nil {
 		w.OnResult(o.name, result)
 	}

@@ -43,16 +43,41 @@ func (d *DB) Enqueue(data []byte) (uint64, error) {
 
 // Pending calls fn for every alert that is still to be delivered, oldest
 // first. data is a copy fn may keep.
-func (d *DB) Pending(fn func(id uint64, data []byte) error) error {
+func (d *DB) Pending(fn func(id uint64, data []byte) error) error { return d.PendingAfter(0, fn) }
+
+// PendingAfter calls fn for every alert still to be delivered whose id is
+// above after, oldest first: what was written since the caller last
+// looked, found by the pending list's order without reading the rest.
+func (d *DB) PendingAfter(after uint64, fn func(id uint64, data []byte) error) error {
 	return d.db.View(func(tx *bolt.Tx) error {
 		ob := tx.Bucket(bktOutbox)
-		return tx.Bucket(bktPending).ForEach(func(k, _ []byte) error {
+		c := tx.Bucket(bktPending).Cursor()
+		for k, _ := c.Seek(idKey(after + 1)); k != nil; k, _ = c.Next() {
 			v := ob.Get(k)
 			if v == nil {
-				return nil
+				continue
 			}
-			return fn(binary.BigEndian.Uint64(k), append([]byte(nil), v...))
-		})
+			if err := fn(binary.BigEndian.Uint64(k), append([]byte(nil), v...)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Records calls fn with the record of each of ids that exists, in one
+// read; data is a copy fn may keep.
+func (d *DB) Records(ids []uint64, fn func(id uint64, data []byte) error) error {
+	return d.db.View(func(tx *bolt.Tx) error {
+		ob := tx.Bucket(bktOutbox)
+		for _, id := range ids {
+			if v := ob.Get(idKey(id)); v != nil {
+				if err := fn(id, append([]byte(nil), v...)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	})
 }
 

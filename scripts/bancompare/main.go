@@ -46,6 +46,7 @@ func main() {
 	preload := flag.Int("preload", 0, "addresses put into each tool's set before measuring")
 	waveN := flag.Int("wave", 0, "measure a wave of this many new addresses appended at once instead")
 	extra := flag.String("config", "", "TOML appended to sshguard-go's configuration (e.g. alert channels)")
+	flag.BoolVar(&waveWebhook, "webhook", false, "with -wave: sshguard-go sends ban alerts to a webhook receiver in its namespace")
 	flag.Parse()
 	goConfig = *extra
 	if os.Geteuid() != 0 {

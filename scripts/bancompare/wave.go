@@ -1,6 +1,12 @@
 package main
 
 import (
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"sync/atomic"
+
 	"bufio"
 	"fmt"
 	"os"
@@ -11,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vishvananda/netns"
 )
 
 // wave appends n new attackers (5 failed passwords each) to the log in one
@@ -22,6 +30,22 @@ func wave(name string, t tool, n int, bin string) error {
 		return fmt.Errorf("ip netns add: %v: %s", err, out)
 	}
 	defer exec.Command("ip", "netns", "del", ns).Run()
+	exec.Command("ip", "-n", ns, "link", "set", "lo", "up").Run()
+	var hooks atomic.Int64
+	if waveWebhook && name == "sshguard-go" {
+		// A webhook receiver inside the namespace: every ban alert (or
+		// digest) the daemon sends arrives here.
+		l, err := listenIn(ns, "127.0.0.1:9999")
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		go http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			hooks.Add(1)
+		}))
+		goConfig += "\n[alerts.webhook]\nurl = \"http://127.0.0.1:9999/hook\"\nkinds = [\"ban\", \"login\"]\n"
+	}
 	dir, err := os.MkdirTemp("", "wave-"+name+"-")
 	if err != nil {
 		return err
@@ -105,8 +129,12 @@ func wave(name string, t tool, n int, bin string) error {
 	if st, err := os.Stat(filepath.Join(dir, "state.db")); err == nil {
 		size = fmt.Sprintf("%.1f MB", float64(st.Size())/1e6)
 	}
-	fmt.Printf("%s: %d addresses (%d lines) banned in %.2f s (%.0f bans/s), CPU %.1f s during; after: %.1f%% CPU; RssAnon peak %d MB during, %d MB after; state file %s\n",
-		label, n, 5*n, took.Seconds(), float64(n)/took.Seconds(), float64(cpuWave)/100, cpuAfter, peakAnon>>10, anonAfter>>10, size)
+	webhook := ""
+	if waveWebhook && name == "sshguard-go" {
+		webhook = fmt.Sprintf("; %d webhook requests", hooks.Load())
+	}
+	fmt.Printf("%s: %d addresses (%d lines) banned in %.2f s (%.0f bans/s), CPU %.1f s during; after: %.1f%% CPU; RssAnon peak %d MB during, %d MB after; state file %s%s\n",
+		label, n, 5*n, took.Seconds(), float64(n)/took.Seconds(), float64(cpuWave)/100, cpuAfter, peakAnon>>10, anonAfter>>10, size, webhook)
 	return nil
 }
 
@@ -182,4 +210,28 @@ func rssAnon(pids []int) int64 {
 		fh.Close()
 	}
 	return sum
+}
+
+// waveWebhook turns on a webhook alert channel for sshguard-go (-webhook).
+var waveWebhook bool
+
+// listenIn listens on addr inside network namespace ns.
+func listenIn(ns, addr string) (net.Listener, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return nil, err
+	}
+	defer orig.Close()
+	h, err := netns.GetFromName(ns)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	if err := netns.Set(h); err != nil {
+		return nil, err
+	}
+	defer netns.Set(orig)
+	return net.Listen("tcp", addr)
 }
