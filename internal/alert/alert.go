@@ -106,13 +106,18 @@ type Delivery struct {
 
 // Message is an alert as kept in the outbox.
 type Message struct {
-	Kind       Kind                 `json:"kind"`
-	Severity   Severity             `json:"severity"`
-	Time       time.Time            `json:"time"`
-	Host       string               `json:"host"`
-	Reasons    []string             `json:"reasons,omitempty"` // why the severity was raised
-	Tags       []string             `json:"tags,omitempty"`    // the same, in a word or two (SMS)
-	Ban        *Ban                 `json:"ban,omitempty"`
+	Kind     Kind      `json:"kind"`
+	Severity Severity  `json:"severity"`
+	Time     time.Time `json:"time"`
+	Host     string    `json:"host"`
+	Reasons  []string  `json:"reasons,omitempty"` // why the severity was raised
+	Tags     []string  `json:"tags,omitempty"`    // the same, in a word or two (SMS)
+	Ban      *Ban      `json:"ban,omitempty"`
+	// BanRef, instead of Ban, refers to the ban where it is recorded (the
+	// store's history): a wave of 100,000 bans is not stored twice. The
+	// Worker's Resolve (and whoever renders the record) turns it into
+	// Ban.
+	BanRef     []byte               `json:"ban_ref,omitempty"`
 	Login      *Login               `json:"login,omitempty"`
 	Report     *Report              `json:"report,omitempty"`
 	Text       string               `json:"text,omitempty"` // test messages
@@ -127,6 +132,22 @@ func (m *Message) Done() bool {
 		}
 	}
 	return true
+}
+
+// ResolveBan fills m.Ban from m.BanRef with resolve (nil: no details).
+// A ban that can no longer be found is rendered with what the message
+// itself says.
+func (m *Message) ResolveBan(resolve func(ref []byte) (*Ban, error)) {
+	if m.Ban != nil || len(m.BanRef) == 0 {
+		return
+	}
+	if resolve != nil {
+		if b, err := resolve(m.BanRef); err == nil {
+			m.Ban = b
+			return
+		}
+	}
+	m.Ban = &Ban{Reason: "(the ban's record is no longer kept)"}
 }
 
 // Marshal encodes m for the outbox; a nil m gives nil.

@@ -113,6 +113,10 @@ type Worker struct {
 	// 50% to 150% of its backoff; nil means math/rand/v2's Float64. Set
 	// it before Run; it may be called from several goroutines at once.
 	Jitter func() float64
+	// Resolve turns a message's BanRef into its Ban (see Message.BanRef);
+	// nil, or an error, renders the ban alert without its details. Set it
+	// before Run.
+	Resolve func(ref []byte) (*Ban, error)
 }
 
 // outlet is one channel and its delivery state.
@@ -429,8 +433,8 @@ type entry struct {
 	m  *Message
 }
 
-// load reads the records of ids that channel name still has to deliver;
-// ids whose delivery has ended are left out.
+// load reads the records of ids that channel name still has to deliver,
+// with their bans resolved; ids whose delivery has ended are left out.
 func (w *Worker) load(name string, ids []uint64) ([]entry, error) {
 	var out []entry
 	err := w.st.Records(ids, func(id uint64, data []byte) error {
@@ -443,6 +447,11 @@ func (w *Worker) load(name string, ids []uint64) ([]entry, error) {
 		}
 		return nil
 	})
+	// Resolved after the read: Resolve reads the store too, and a read
+	// transaction inside another can deadlock with a writer.
+	for _, e := range out {
+		e.m.ResolveBan(w.Resolve)
+	}
 	return out, err
 }
 

@@ -97,6 +97,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Daemon, er
 	// The worker runs without channels too, so that a reload can add one.
 	d.worker = alert.NewWorker(cfg.Alerts.WorkerConfig(), d.db, d.chans, nil, d.log)
 	d.worker.OnResult = func(channel, result string) { d.metrics.deliveries.WithLabelValues(channel, result).Inc() }
+	d.worker.Resolve = engine.Resolver(d.db)
 	d.guard = engine.New(engineConfig(cfg, d.worker.Wake, d.countBan), d.db, fw, nil, nil, d.log)
 	if d.svc, err = newService(ctx, d.db, d.guard, cfg.AllowPrefixes(ctx, d.warn), d.Stats); err != nil {
 		return nil, err
@@ -191,7 +192,6 @@ type Stats struct {
 func (d *Daemon) Stats() Stats {
 	src, scan := d.pipe.status()
 	st := Stats{Started: d.started, Sources: []control.SourceStatus{src}, Scan: scan, Tracked: d.guard.Tracked()}
-	bans, err := d.db.ActiveBans(time.Now())
-	st.ActiveBans, st.Err = len(bans), err
+	st.ActiveBans, st.Err = d.db.CountActive(time.Now())
 	return st
 }

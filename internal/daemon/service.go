@@ -219,23 +219,35 @@ func (s *Service) Status() (control.Status, error) {
 
 // Alerts lists the newest alerts from the outbox.
 func (s *Service) Alerts(pending bool, limit int) ([]control.AlertInfo, error) {
-	var out []control.AlertInfo
+	type record struct {
+		id      uint64
+		data    []byte
+		pending bool
+	}
+	var recs []record
 	err := s.db.Alerts(0, func(id uint64, data []byte, isPending bool) bool {
 		if pending && !isPending {
 			return true
 		}
-		out = append(out, alertInfo(id, data, isPending))
-		return limit <= 0 || len(out) < limit
+		recs = append(recs, record{id, data, isPending})
+		return limit <= 0 || len(recs) < limit
 	})
+	// Rendered after the read: resolving a ban reads the store too, and a
+	// read transaction inside another can deadlock with a writer.
+	out := make([]control.AlertInfo, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, alertInfo(r.id, r.data, r.pending, engine.Resolver(s.db)))
+	}
 	return out, err
 }
 
 // alertInfo is how the control API shows an outbox record.
-func alertInfo(id uint64, data []byte, pending bool) control.AlertInfo {
+func alertInfo(id uint64, data []byte, pending bool, resolve func([]byte) (*alert.Ban, error)) control.AlertInfo {
 	m, err := alert.Unmarshal(data)
 	if err != nil {
 		return control.AlertInfo{ID: id, Kind: "unreadable", Subject: err.Error(), Pending: pending}
 	}
+	m.ResolveBan(resolve)
 	ai := control.AlertInfo{ID: id, Time: m.Time, Kind: string(m.Kind), Severity: m.Severity.String(),
 		Subject: alert.Render(m, "").Subject, Pending: pending, Deliveries: map[string]control.DeliveryInfo{}}
 	for name, d := range m.Deliveries {

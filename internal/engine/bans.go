@@ -18,7 +18,9 @@ import (
 // in `list`; one enforced but not recorded is restored from the kernel set
 // at the next start. It returns the recorded bans, in batch's order.
 func (g *Guard) commit(ctx context.Context, batch []decision) ([]*store.Ban, error) {
-	now := g.now()
+	// Milliseconds are precise enough for a ban, and its records are
+	// shorter (100,000 of them in a wave).
+	now := g.now().Truncate(time.Millisecond)
 	cfg := g.cfg.Load()
 	keys := make([]netip.Prefix, len(batch))
 	for i, d := range batch {
@@ -48,7 +50,11 @@ func (g *Guard) commit(ctx context.Context, batch []decision) ([]*store.Ban, err
 		if cfg.Alerts == nil {
 			return nil
 		}
-		return cfg.Alerts.BanMessage(BanAlert(*b), b.Start).Marshal()
+		m := cfg.Alerts.BanMessage(BanAlert(*b), b.Start)
+		if m != nil { // the alert refers to the ban's record instead of copying it
+			m.Ban, m.BanRef = nil, store.BanRef(b)
+		}
+		return m.Marshal()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ban %s%s: %w", keys[0], more(len(keys)), err)

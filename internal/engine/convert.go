@@ -23,3 +23,16 @@ func BanAlert(b store.Ban) alert.Ban {
 func LoginAlert(l store.Login, failed float64) alert.Login {
 	return alert.Login{Time: l.Time, User: l.User, Addr: l.Addr, Method: l.Method, Key: l.Key, Failed: failed}
 }
+
+// Resolver returns the function that gives a ban alert its ban from the
+// store (alert.Worker.Resolve).
+func Resolver(db *store.DB) func(ref []byte) (*alert.Ban, error) {
+	return func(ref []byte) (*alert.Ban, error) {
+		b, err := db.BanByRef(ref)
+		if err != nil {
+			return nil, err
+		}
+		a := BanAlert(b)
+		return &a, nil
+	}
+}

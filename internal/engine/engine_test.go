@@ -301,7 +301,8 @@ func success(ip, user string, at time.Time) *detect.Record {
 	return r
 }
 
-// outbox returns the alert records in the store, oldest first.
+// outbox returns the alert records in the store, oldest first, their bans
+// resolved as the worker resolves them.
 func outbox(t *testing.T, db *store.DB) []*alert.Message {
 	t.Helper()
 	var out []*alert.Message
@@ -310,6 +311,10 @@ func outbox(t *testing.T, db *store.DB) []*alert.Message {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if m.Kind == alert.KindBan && (m.Ban != nil || len(m.BanRef) == 0) {
+			t.Errorf("ban alert %+v holds a copy of the ban instead of a reference to it", m)
+		}
+		m.ResolveBan(Resolver(db))
 		out = append([]*alert.Message{m}, out...)
 		return true
 	})

@@ -60,7 +60,7 @@ func (d *DB) RecordLogin(l Login, alert func(LoginHistory) []byte) (uint64, erro
 			}
 		}
 		k := append(append(stamp[:8:8], l.User+"\x00"...), l.Addr.String()...)
-		if err := putJSON(tx.Bucket(bktLogins), k, l); err != nil {
+		if err := putJSON(appendOnly(tx, bktLogins), k, l); err != nil {
 			return err
 		}
 		var err error

@@ -20,7 +20,7 @@ func enqueue(tx *bolt.Tx, data []byte) (uint64, error) {
 	if len(data) == 0 {
 		return 0, nil
 	}
-	ob := tx.Bucket(bktOutbox)
+	ob := appendOnly(tx, bktOutbox)
 	id, err := ob.NextSequence()
 	if err != nil {
 		return 0, err
@@ -28,7 +28,7 @@ func enqueue(tx *bolt.Tx, data []byte) (uint64, error) {
 	if err := ob.Put(idKey(id), data); err != nil {
 		return 0, err
 	}
-	return id, tx.Bucket(bktPending).Put(idKey(id), nil)
+	return id, appendOnly(tx, bktPending).Put(idKey(id), nil)
 }
 
 // Enqueue adds an alert to the outbox, pending, and returns its id.

@@ -5,12 +5,15 @@
 package store
 
 import (
+	"bytes"
+	"compress/flate"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -18,7 +21,7 @@ import (
 )
 
 // SchemaVersion is the layout this code reads and writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 var (
 	// ErrNotFound is returned when a ban, allowlist entry or position
@@ -34,8 +37,9 @@ var (
 
 var (
 	bktMeta      = []byte("meta")
-	bktBans      = []byte("bans")      // prefix -> Ban (active or expired, until pruned)
-	bktHistory   = []byte("history")   // start time + prefix -> Ban
+	bktBans      = []byte("bans")      // prefix -> expiry + history key of its ban in force (bans.go)
+	bktExpiry    = []byte("expiry")    // expiry time + prefix -> nothing, for the bans in force that expire
+	bktHistory   = []byte("history")   // start time + prefix -> Ban, every ban with its evidence
 	bktOffenders = []byte("offenders") // prefix -> Offender
 	bktAllow     = []byte("allow")     // prefix -> AllowEntry
 	bktPositions = []byte("positions") // source name -> raw position
@@ -46,7 +50,7 @@ var (
 	bktLogins  = []byte("logins")  // time + user + address -> Login
 	bktSeen    = []byte("seen")    // user NUL address-or-network -> last login time
 	bktDaily   = []byte("daily")   // UTC hour "2006-01-02T15" -> Counts
-	buckets    = [][]byte{bktMeta, bktBans, bktHistory, bktOffenders, bktAllow, bktPositions, bktOutbox, bktPending, bktLogins, bktSeen, bktDaily}
+	buckets    = [][]byte{bktMeta, bktBans, bktExpiry, bktHistory, bktOffenders, bktAllow, bktPositions, bktOutbox, bktPending, bktLogins, bktSeen, bktDaily}
 )
 
 // DB is an open state database.
@@ -54,21 +58,6 @@ type DB struct {
 	db   *bolt.DB
 	path string
 }
-
-// Ban is a ban as recorded.
-type Ban struct {
-	Prefix   netip.Prefix `json:"prefix"`
-	Start    time.Time    `json:"start"`
-	Expires  time.Time    `json:"expires,omitzero"` // zero: permanent
-	Count    int          `json:"count"`            // the nth ban of this prefix
-	Reason   string       `json:"reason"`
-	Attempts float64      `json:"attempts"`
-	Users    []string     `json:"users,omitempty"`
-	Evidence []string     `json:"evidence,omitempty"` // first and last lines
-}
-
-// Active reports whether b is in force at now.
-func (b Ban) Active(now time.Time) bool { return b.Expires.IsZero() || now.Before(b.Expires) }
 
 // Offender is what escalation needs to know about a prefix.
 type Offender struct {
@@ -102,6 +91,9 @@ func Open(path string, timeout time.Duration) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	// Grow the file 2 MB at a time (bbolt's default is 16 MB): the file
+	// then tracks what it holds, which is what an administrator sees.
+	db.AllocSize = 2 << 20
 	d := &DB{db: db, path: path}
 	if err := d.init(); err != nil {
 		db.Close()
@@ -126,13 +118,25 @@ func (d *DB) init() error {
 		}
 		meta := tx.Bucket(bktMeta)
 		v := meta.Get([]byte("schema"))
+		var have uint32
 		switch {
 		case v == nil:
-			return meta.Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, SchemaVersion))
+			have = SchemaVersion // a new file
 		case len(v) != 4:
 			return fmt.Errorf("schema version record is %d bytes", len(v))
-		case binary.BigEndian.Uint32(v) > SchemaVersion:
-			return fmt.Errorf("schema version %d is newer than this sshguard-go understands (%d); upgrade sshguard-go", binary.BigEndian.Uint32(v), SchemaVersion)
+		default:
+			have = binary.BigEndian.Uint32(v)
+		}
+		if have > SchemaVersion {
+			return fmt.Errorf("schema version %d is newer than this sshguard-go understands (%d); upgrade sshguard-go", have, SchemaVersion)
+		}
+		if have < 2 {
+			if err := migrateBans(tx); err != nil {
+				return fmt.Errorf("migrate to schema 2: %w", err)
+			}
+		}
+		if have != SchemaVersion || v == nil {
+			return meta.Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, SchemaVersion))
 		}
 		return nil
 	})
@@ -150,164 +154,15 @@ func (d *DB) Path() string { return d.path }
 
 func pkey(p netip.Prefix) []byte { return []byte(p.Masked().String()) }
 
-// RecordBan stores b as the active ban of its prefix, appends it to the
-// history and counts it for the offender, in one transaction. b.Count is
-// set from the offender record (1 for a first ban).
-func (d *DB) RecordBan(b *Ban) error { return d.RecordBans([]*Ban{b}) }
-
-// RecordBans records many bans in one transaction (one disk sync), as
-// RecordBan does for one.
-func (d *DB) RecordBans(bans []*Ban) error {
-	return d.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range bans {
-			if err := recordBan(tx, b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// RecordBanAlert records b as RecordBan does and, in the same
-// transaction, puts in the outbox what alert returns for the recorded ban
-// (with its Count set); nil or an empty result puts nothing. It returns the
-// outbox id, or 0.
-func (d *DB) RecordBanAlert(b *Ban, alert func(*Ban) []byte) (uint64, error) {
-	ids, err := d.RecordBanAlerts([]*Ban{b}, alert)
-	return ids[0], err
-}
-
-// RecordBanAlerts records many bans in one transaction (one disk sync),
-// each as RecordBanAlert does, and returns their outbox ids (0 where
-// alert gave nothing).
-func (d *DB) RecordBanAlerts(bans []*Ban, alert func(*Ban) []byte) ([]uint64, error) {
-	ids := make([]uint64, len(bans))
-	err := d.db.Update(func(tx *bolt.Tx) error {
-		for i, b := range bans {
-			if err := recordBan(tx, b); err != nil {
-				return err
-			}
-			var err error
-			if ids[i], err = enqueue(tx, alert(b)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return ids, err
-}
-
-func recordBan(tx *bolt.Tx, b *Ban) error {
-	k := pkey(b.Prefix)
-	var off Offender
-	if v := tx.Bucket(bktOffenders).Get(k); v != nil {
-		if err := json.Unmarshal(v, &off); err != nil {
-			return fmt.Errorf("offender %s: %w", k, err)
-		}
-	}
-	off.Bans++
-	off.LastBan = b.Start
-	b.Count = off.Bans
-	if err := putJSON(tx.Bucket(bktOffenders), k, off); err != nil {
-		return err
-	}
-	if err := putJSON(tx.Bucket(bktBans), k, b); err != nil {
-		return err
-	}
-	hk := binary.BigEndian.AppendUint64(nil, uint64(b.Start.UnixNano()))
-	return putJSON(tx.Bucket(bktHistory), append(hk, k...), b)
-}
-
-// Offender returns the offender record of p (zero if never banned).
-func (d *DB) Offender(p netip.Prefix) (Offender, error) {
-	var off Offender
-	err := d.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bktOffenders).Get(pkey(p))
-		if v == nil {
-			return nil
-		}
-		return json.Unmarshal(v, &off)
-	})
-	return off, err
-}
-
-// Offenders returns the offender records of ps, in one read.
-func (d *DB) Offenders(ps []netip.Prefix) ([]Offender, error) {
-	out := make([]Offender, len(ps))
-	err := d.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bktOffenders)
-		for i, p := range ps {
-			if v := b.Get(pkey(p)); v != nil {
-				if err := json.Unmarshal(v, &out[i]); err != nil {
-					return fmt.Errorf("offender %s: %w", p, err)
-				}
-			}
-		}
-		return nil
-	})
-	return out, err
-}
-
-// Lift removes p's ban. It returns ErrNotFound if p has no recorded ban.
-func (d *DB) Lift(p netip.Prefix) error {
-	return d.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bktBans)
-		if b.Get(pkey(p)) == nil {
-			return ErrNotFound
-		}
-		return b.Delete(pkey(p))
-	})
-}
-
-// ActiveBans returns the bans in force at now, and removes expired ones
-// from the active bucket (they stay in the history).
-func (d *DB) ActiveBans(now time.Time) ([]Ban, error) {
-	var out []Ban
-	err := d.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bktBans)
-		var expired [][]byte
-		err := b.ForEach(func(k, v []byte) error {
-			var ban Ban
-			if err := json.Unmarshal(v, &ban); err != nil {
-				return fmt.Errorf("ban %s: %w", k, err)
-			}
-			if ban.Active(now) {
-				out = append(out, ban)
-			} else {
-				expired = append(expired, append([]byte(nil), k...))
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, k := range expired {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return out, err
-}
-
-// History returns the bans that started at or after since (zero: all),
-// oldest first.
-func (d *DB) History(since time.Time) ([]Ban, error) { return from[Ban](d, bktHistory, since) }
-
 // from decodes the records of a bucket keyed by time (8 bytes of Unix
 // nanoseconds first) from t on, oldest first; the zero t means all.
 func from[T any](d *DB, bkt []byte, t time.Time) ([]T, error) {
-	var start uint64
-	if t.After(time.Unix(0, 0)) {
-		start = uint64(t.UnixNano())
-	}
 	var out []T
 	err := d.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bkt).Cursor()
-		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, start)); k != nil; k, v = c.Next() {
+		for k, v := c.Seek(timeKey(t)); k != nil; k, v = c.Next() {
 			var rec T
-			if err := json.Unmarshal(v, &rec); err != nil {
+			if err := unpack(v, &rec); err != nil {
 				return fmt.Errorf("%s record: %w", bkt, err)
 			}
 			out = append(out, rec)
@@ -315,6 +170,15 @@ func from[T any](d *DB, bkt []byte, t time.Time) ([]T, error) {
 		return nil
 	})
 	return out, err
+}
+
+// timeKey is the 8-byte big-endian Unix nanoseconds of t (0 before 1970).
+func timeKey(t time.Time) []byte {
+	var n uint64
+	if t.After(time.Unix(0, 0)) {
+		n = uint64(t.UnixNano())
+	}
+	return binary.BigEndian.AppendUint64(nil, n)
 }
 
 // Allow adds or replaces an allowlist entry.
@@ -370,10 +234,75 @@ func (d *DB) Position(source string, pos any) error {
 	})
 }
 
+// appendOnly returns the bucket name of tx, set to fill its pages: its
+// keys grow (times, sequence numbers), so new keys land on the last page,
+// and bbolt's default (split pages half full, for random inserts) would
+// leave every page half empty.
+func appendOnly(tx *bolt.Tx, name []byte) *bolt.Bucket {
+	b := tx.Bucket(name)
+	b.FillPercent = 1
+	return b
+}
+
+// dense returns the bucket name of tx, set to fill its pages to 90% when
+// they split instead of bbolt's 50%: a wave inserts 100,000 prefixes at
+// once, and half-empty pages doubled the file. Later inserts into a full
+// page split it again; bbolt merges pages that deletes left under 25%.
+func dense(tx *bolt.Tx, name []byte) *bolt.Bucket {
+	b := tx.Bucket(name)
+	b.FillPercent = 0.9
+	return b
+}
+
 func putJSON(b *bolt.Bucket, k []byte, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
 	return b.Put(k, data)
+}
+
+// Records longer than this are stored deflated (a ban's history record
+// with its evidence lines: 417 bytes of JSON become 226), marked by a
+// first byte that JSON never starts with.
+const (
+	compressOver   = 256
+	markCompressed = 0x01
+)
+
+var flaters = sync.Pool{New: func() any {
+	w, _ := flate.NewWriter(nil, flate.BestSpeed)
+	return w
+}}
+
+// putPacked stores v as JSON, deflated when long.
+func putPacked(b *bolt.Bucket, k []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if len(data) > compressOver {
+		var buf bytes.Buffer
+		buf.WriteByte(markCompressed)
+		w := flaters.Get().(*flate.Writer)
+		w.Reset(&buf)
+		w.Write(data)
+		err := w.Close()
+		flaters.Put(w)
+		if err != nil {
+			return err
+		}
+		data = buf.Bytes()
+	}
+	return b.Put(k, data)
+}
+
+// unpack decodes a value stored by putJSON or putPacked into v.
+func unpack(data []byte, v any) error {
+	if len(data) > 0 && data[0] == markCompressed {
+		r := flate.NewReader(bytes.NewReader(data[1:]))
+		defer r.Close()
+		return json.NewDecoder(r).Decode(v)
+	}
+	return json.Unmarshal(data, v)
 }

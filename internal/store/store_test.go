@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"net/netip"
 	"os"
@@ -155,5 +156,83 @@ func TestNewerSchemaRefused(t *testing.T) {
 	_, err := Open(path, time.Second)
 	if err == nil || !strings.Contains(err.Error(), "newer than this sshguard-go understands") || !strings.Contains(err.Error(), path) {
 		t.Fatalf("newer schema: %v", err)
+	}
+}
+
+// TestMigrateSchema1: a database of the first layout (every ban copied in
+// full in the bans bucket) opens with its bans in force, re-indexed.
+func TestMigrateSchema1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	raw, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b1 := Ban{Prefix: netip.MustParsePrefix("203.0.113.7/32"), Start: now, Expires: now.Add(time.Hour), Count: 2, Reason: "5 failed attempts in 10m0s",
+		Attempts: 5, Users: []string{"root", "admin"}, Evidence: []string{"first", "last"}}
+	b2 := Ban{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Start: now, Count: 1, Reason: "by hand"} // permanent
+	err = raw.Update(func(tx *bolt.Tx) error {
+		meta, _ := tx.CreateBucket(bktMeta)
+		meta.Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, 1))
+		bans, _ := tx.CreateBucket(bktBans)
+		hist, _ := tx.CreateBucket(bktHistory)
+		for _, b := range []Ban{b1, b2} {
+			v, _ := json.Marshal(b)
+			bans.Put(pkey(b.Prefix), v)
+			hist.Put(append(binary.BigEndian.AppendUint64(nil, uint64(b.Start.UnixNano())), pkey(b.Prefix)...), v)
+		}
+		return nil
+	})
+	raw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	active, err := d.ActiveBans(now.Add(time.Minute))
+	if err != nil || len(active) != 2 {
+		t.Fatalf("after migration: %+v, %v", active, err)
+	}
+	if n, _ := d.CountActive(now.Add(2 * time.Hour)); n != 1 {
+		t.Fatalf("%d in force after the first expired, want the permanent one", n)
+	}
+	if err := d.Lift(b2.Prefix); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestExpiryIndex: expired bans leave the index without their records
+// being read, a longer re-ban of a prefix replaces its expiry, and the
+// history keeps every ban with its evidence.
+func TestExpiryIndex(t *testing.T) {
+	d, _ := open(t)
+	a, b, c := netip.MustParsePrefix("192.0.2.1/32"), netip.MustParsePrefix("192.0.2.2/32"), netip.MustParsePrefix("192.0.2.3/32")
+	for _, x := range []*Ban{
+		{Prefix: a, Start: now, Expires: now.Add(time.Hour), Evidence: []string{"a line"}},
+		{Prefix: b, Start: now, Expires: now.Add(2 * time.Hour)},
+		{Prefix: c, Start: now}, // permanent
+		{Prefix: a, Start: now.Add(time.Second), Expires: now.Add(4 * time.Hour)}, // escalated
+	} {
+		if err := d.RecordBan(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		at   time.Duration
+		want int
+	}{{0, 3}, {90 * time.Minute, 3}, {3 * time.Hour, 2}, {5 * time.Hour, 1}} {
+		if n, err := d.CountActive(now.Add(tc.at)); err != nil || n != tc.want {
+			t.Errorf("at +%v: %d in force (%v), want %d", tc.at, n, err, tc.want)
+		}
+	}
+	hist, err := d.History(time.Time{})
+	if err != nil || len(hist) != 4 || hist[0].Evidence[0] != "a line" {
+		t.Fatalf("history %+v, %v", hist, err)
+	}
+	ref := BanRef(&hist[0])
+	if got, err := d.BanByRef(ref); err != nil || got.Prefix != a || len(got.Evidence) != 1 {
+		t.Fatalf("BanByRef: %+v, %v", got, err)
 	}
 }

@@ -1,0 +1,332 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// A ban is stored once, in full, in the history (with its evidence). The
+// bans bucket indexes the ones in force: prefix -> expiry and history key;
+// the expiry bucket orders those that expire, so that expired ones are
+// found without reading the others. A ban alert in the outbox refers to
+// its history record (BanRef) instead of copying it.
+
+// Ban is a ban as recorded.
+type Ban struct {
+	Prefix   netip.Prefix `json:"prefix"`
+	Start    time.Time    `json:"start"`
+	Expires  time.Time    `json:"expires,omitzero"` // zero: permanent
+	Count    int          `json:"count"`            // the nth ban of this prefix
+	Reason   string       `json:"reason"`
+	Attempts float64      `json:"attempts"`
+	Users    []string     `json:"users,omitempty"`
+	Evidence []string     `json:"evidence,omitempty"` // first and last lines
+}
+
+// Active reports whether b is in force at now.
+func (b Ban) Active(now time.Time) bool { return b.Expires.IsZero() || now.Before(b.Expires) }
+
+// BanRef is the reference to b's history record (valid once b is
+// recorded, or from within RecordBanAlerts' alert function): what a ban
+// alert keeps instead of a copy of the ban. See BanByRef.
+func BanRef(b *Ban) []byte {
+	return append(timeKey(b.Start), pkey(b.Prefix)...)
+}
+
+// BanByRef returns the ban recorded under ref, or ErrNotFound (the
+// history record was pruned).
+func (d *DB) BanByRef(ref []byte) (Ban, error) {
+	var b Ban
+	err := d.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bktHistory).Get(ref)
+		if v == nil {
+			return ErrNotFound
+		}
+		return unpack(v, &b)
+	})
+	return b, err
+}
+
+// activeValue is the bans bucket's value: the expiry (Unix nanoseconds, 0
+// for permanent) and the history key.
+func activeValue(b *Ban) []byte {
+	var exp uint64
+	if !b.Expires.IsZero() {
+		exp = uint64(b.Expires.UnixNano())
+	}
+	return append(binary.BigEndian.AppendUint64(nil, exp), BanRef(b)...)
+}
+
+// parseActive splits a bans bucket value; ok is false for a value of
+// another layout.
+func parseActive(v []byte) (exp uint64, ref []byte, ok bool) {
+	if len(v) < 16 || v[0] == '{' {
+		return 0, nil, false
+	}
+	return binary.BigEndian.Uint64(v), v[8:], true
+}
+
+func expiryKey(exp uint64, k []byte) []byte {
+	return append(binary.BigEndian.AppendUint64(nil, exp), k...)
+}
+
+// RecordBan stores b as the active ban of its prefix, appends it to the
+// history and counts it for the offender, in one transaction. b.Count is
+// set from the offender record (1 for a first ban).
+func (d *DB) RecordBan(b *Ban) error { return d.RecordBans([]*Ban{b}) }
+
+// RecordBans records many bans in one transaction (one disk sync), as
+// RecordBan does for one.
+func (d *DB) RecordBans(bans []*Ban) error {
+	_, err := d.RecordBanAlerts(bans, func(*Ban) []byte { return nil })
+	return err
+}
+
+// RecordBanAlert records b as RecordBan does and, in the same
+// transaction, puts in the outbox what alert returns for the recorded ban
+// (with its Count set); nil or an empty result puts nothing. It returns the
+// outbox id, or 0.
+func (d *DB) RecordBanAlert(b *Ban, alert func(*Ban) []byte) (uint64, error) {
+	ids, err := d.RecordBanAlerts([]*Ban{b}, alert)
+	return ids[0], err
+}
+
+// RecordBanAlerts records many bans in one transaction (one disk sync),
+// each as RecordBanAlert does, and returns their outbox ids (0 where
+// alert gave nothing).
+func (d *DB) RecordBanAlerts(bans []*Ban, alert func(*Ban) []byte) ([]uint64, error) {
+	ids := make([]uint64, len(bans))
+	err := d.db.Update(func(tx *bolt.Tx) error {
+		for i, b := range bans {
+			if err := recordBan(tx, b); err != nil {
+				return err
+			}
+			var err error
+			if ids[i], err = enqueue(tx, alert(b)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// recordBan counts b for its offender (setting b.Count), writes its
+// history record and makes it the prefix's ban in force.
+func recordBan(tx *bolt.Tx, b *Ban) error {
+	k := pkey(b.Prefix)
+	var off Offender
+	if v := tx.Bucket(bktOffenders).Get(k); v != nil {
+		if err := json.Unmarshal(v, &off); err != nil {
+			return fmt.Errorf("offender %s: %w", k, err)
+		}
+	}
+	off.Bans++
+	off.LastBan = b.Start
+	b.Count = off.Bans
+	if err := putJSON(dense(tx, bktOffenders), k, off); err != nil {
+		return err
+	}
+	if err := putPacked(appendOnly(tx, bktHistory), BanRef(b), b); err != nil {
+		return err
+	}
+	if err := unindex(tx, k); err != nil {
+		return err
+	}
+	v := activeValue(b)
+	if err := dense(tx, bktBans).Put(k, v); err != nil {
+		return err
+	}
+	if exp, _, _ := parseActive(v); exp != 0 {
+		return dense(tx, bktExpiry).Put(expiryKey(exp, k), nil)
+	}
+	return nil
+}
+
+// unindex removes prefix k's ban in force, if any, from the indexes.
+func unindex(tx *bolt.Tx, k []byte) error {
+	bb := tx.Bucket(bktBans)
+	v := bb.Get(k)
+	if v == nil {
+		return nil
+	}
+	if exp, _, ok := parseActive(v); ok && exp != 0 {
+		if err := tx.Bucket(bktExpiry).Delete(expiryKey(exp, k)); err != nil {
+			return err
+		}
+	}
+	return bb.Delete(k)
+}
+
+// Offender returns the offender record of p (zero if never banned).
+func (d *DB) Offender(p netip.Prefix) (Offender, error) {
+	offs, err := d.Offenders([]netip.Prefix{p})
+	return offs[0], err
+}
+
+// Offenders returns the offender records of ps, in one read.
+func (d *DB) Offenders(ps []netip.Prefix) ([]Offender, error) {
+	out := make([]Offender, len(ps))
+	err := d.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bktOffenders)
+		for i, p := range ps {
+			if v := b.Get(pkey(p)); v != nil {
+				if err := json.Unmarshal(v, &out[i]); err != nil {
+					return fmt.Errorf("offender %s: %w", p, err)
+				}
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Lift removes p's ban. It returns ErrNotFound if p has no ban in force
+// (the history keeps it).
+func (d *DB) Lift(p netip.Prefix) error {
+	return d.db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bktBans).Get(pkey(p)) == nil {
+			return ErrNotFound
+		}
+		return unindex(tx, pkey(p))
+	})
+}
+
+// expire takes the bans that expired by now out of the indexes: it reads
+// only those (the expiry index is ordered by time).
+func expire(tx *bolt.Tx, now time.Time) error {
+	c := tx.Bucket(bktExpiry).Cursor()
+	limit := timeKey(now)
+	var done [][]byte
+	for k, _ := c.First(); k != nil && bytes.Compare(k[:8], limit) <= 0; k, _ = c.Next() {
+		done = append(done, append([]byte(nil), k...))
+	}
+	bb, eb := tx.Bucket(bktBans), tx.Bucket(bktExpiry)
+	for _, k := range done {
+		if err := eb.Delete(k); err != nil {
+			return err
+		}
+		// The prefix's entry, unless a newer ban replaced it.
+		if v := bb.Get(k[8:]); v != nil {
+			if exp, _, ok := parseActive(v); ok && bytes.Equal(binary.BigEndian.AppendUint64(nil, exp), k[:8]) {
+				if err := bb.Delete(k[8:]); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// expire runs expire in a write transaction, when there is something to
+// expire (a write transaction costs a disk sync).
+func (d *DB) expire(now time.Time) error {
+	due := false
+	d.db.View(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(bktExpiry).Cursor().First()
+		due = k != nil && bytes.Compare(k[:8], timeKey(now)) <= 0
+		return nil
+	})
+	if !due {
+		return nil
+	}
+	return d.db.Update(func(tx *bolt.Tx) error { return expire(tx, now) })
+}
+
+// CountActive returns how many bans are in force at now (after taking the
+// expired ones out): no ban record is read.
+func (d *DB) CountActive(now time.Time) (int, error) {
+	if err := d.expire(now); err != nil {
+		return 0, err
+	}
+	n := 0
+	err := d.db.View(func(tx *bolt.Tx) error {
+		// Stats counts the committed pages (not a write transaction's
+		// changes, hence the second transaction).
+		n = tx.Bucket(bktBans).Stats().KeyN
+		return nil
+	})
+	return n, err
+}
+
+// ActiveBans returns the bans in force at now, and takes expired ones out
+// of the index (they stay in the history).
+func (d *DB) ActiveBans(now time.Time) ([]Ban, error) {
+	if err := d.expire(now); err != nil {
+		return nil, err
+	}
+	var out []Ban
+	err := d.db.View(func(tx *bolt.Tx) error {
+		hb := tx.Bucket(bktHistory)
+		return tx.Bucket(bktBans).ForEach(func(k, v []byte) error {
+			_, ref, ok := parseActive(v)
+			if !ok {
+				return fmt.Errorf("ban %s: a record of another layout", k)
+			}
+			var b Ban
+			if h := hb.Get(ref); h == nil {
+				return fmt.Errorf("ban %s: its history record is missing", k)
+			} else if err := unpack(h, &b); err != nil {
+				return fmt.Errorf("ban %s: %w", k, err)
+			}
+			if b.Active(now) {
+				b.Evidence = nil // the list does not carry it
+				out = append(out, b)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// History returns the bans that started at or after since (zero: all),
+// oldest first.
+func (d *DB) History(since time.Time) ([]Ban, error) { return from[Ban](d, bktHistory, since) }
+
+// migrateBans turns the bans bucket of schema 1 (prefix -> the ban in
+// full, also copied in the history) into the index of schema 2.
+func migrateBans(tx *bolt.Tx) error {
+	bb := tx.Bucket(bktBans)
+	type old struct {
+		k []byte
+		b Ban
+	}
+	var all []old
+	err := bb.ForEach(func(k, v []byte) error {
+		var b Ban
+		if err := json.Unmarshal(v, &b); err != nil {
+			return fmt.Errorf("ban %s: %w", k, err)
+		}
+		all = append(all, old{append([]byte(nil), k...), b})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, o := range all {
+		if err := bb.Delete(o.k); err != nil {
+			return err
+		}
+		if tx.Bucket(bktHistory).Get(BanRef(&o.b)) == nil {
+			if err := putJSON(tx.Bucket(bktHistory), BanRef(&o.b), o.b); err != nil {
+				return err
+			}
+		}
+		v := activeValue(&o.b)
+		if err := bb.Put(o.k, v); err != nil {
+			return err
+		}
+		if exp, _, _ := parseActive(v); exp != 0 {
+			if err := tx.Bucket(bktExpiry).Put(expiryKey(exp, o.k), nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
