@@ -6,8 +6,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sshguard-go/internal/store"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -200,4 +202,22 @@ func writeConfig(t *testing.T, text string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+func TestDBCompact(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "state.db")
+	d, err := store.Open(db, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = run(t, "", "db", "compact", "--db", db, "--config", "../../deploy/sshguard-go.toml")
+	if exitCode(err) != 1 || !strings.Contains(err.Error(), "stop it first") {
+		t.Fatalf("compact of a database in use: %v", err)
+	}
+	d.Close()
+	out, _, err := run(t, "", "db", "compact", "--db", db, "--config", "../../deploy/sshguard-go.toml")
+	if err != nil || !strings.Contains(out, " MB -> ") {
+		t.Fatalf("compact: %v\n%s", err, out)
+	}
 }

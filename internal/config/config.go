@@ -85,6 +85,12 @@ type FirewallConfig struct {
 type StateConfig struct {
 	DB     string `toml:"db"`
 	Socket string `toml:"socket"`
+	// How long the database keeps what protection no longer needs
+	// (offenders are kept for ban.remember).
+	History      Duration `toml:"history"`       // ban history
+	Logins       Duration `toml:"logins"`        // login records
+	Counts       Duration `toml:"counts"`        // hourly counts
+	CountsDetail Duration `toml:"counts_detail"` // hourly counts with every address and user (then the top 20)
 }
 
 // Default returns the built-in defaults: the configuration of an empty
@@ -96,7 +102,9 @@ func Default() *Config {
 		Ban: BanConfig{BanTime: Duration(time.Hour), Factor: 2, MaxBanTime: Duration(7 * 24 * time.Hour),
 			Remember: Duration(30 * 24 * time.Hour)},
 		Firewall: FirewallConfig{Backend: "nftables", Table: "sshguard-go", Priority: -10},
-		State:    StateConfig{DB: "/var/lib/sshguard-go/state.db", Socket: "/run/sshguard-go/control.sock"},
+		State: StateConfig{DB: "/var/lib/sshguard-go/state.db", Socket: "/run/sshguard-go/control.sock",
+			History: Duration(90 * 24 * time.Hour), Logins: Duration(365 * 24 * time.Hour), Counts: Duration(400 * 24 * time.Hour),
+			CountsDetail: Duration(35 * 24 * time.Hour)},
 		Alerts:   defaultAlerts(),
 		Metrics:  MetricsConfig{},
 	}
@@ -309,6 +317,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Firewall.Table == "" {
 		bad("firewall.table", "must not be empty")
+	}
+	for key, d := range map[string]Duration{"state.history": c.State.History, "state.logins": c.State.Logins,
+		"state.counts": c.State.Counts, "state.counts_detail": c.State.CountsDetail} {
+		if d < Duration(24*time.Hour) {
+			bad(key, "must be at least 1d")
+		}
+	}
+	if c.State.CountsDetail > c.State.Counts {
+		bad("state.counts_detail", "must be at most state.counts")
 	}
 	c.Alerts.validate(bad)
 	if l := c.Metrics.Listen; l != "" {

@@ -132,6 +132,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return d.maintain(gctx) })
 	g.Go(func() error { return d.worker.Run(gctx) })
 	g.Go(func() error { return d.dailyReports(gctx) })
+	g.Go(func() error { return d.housekeeping(gctx) })
 	g.Go(func() error { return control.Serve(gctx, cfg.State.Socket, d.svc) })
 	if cfg.Metrics.Listen != "" {
 		d.metrics.reg.MustRegister(statsCollector{d.Stats})

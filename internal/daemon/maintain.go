@@ -2,19 +2,28 @@ package daemon
 
 import (
 	"context"
+	"sshguard-go/internal/config"
+	"sshguard-go/internal/store"
 	"time"
 
 	sdaemon "github.com/coreos/go-systemd/v22/daemon"
 )
 
+// countsEvery is how often the hourly counts gathered in memory are
+// merged into the store: each merge rewrites the hour's record (up to
+// 5,000 addresses and users), so not every 2 s.
+const countsEvery = time.Minute
+
 // maintain runs the periodic duties every 2 s until ctx ends: save the
-// read position and the hourly counts, flush records held for an address
-// on an idle log, restore the table if someone deleted it (a missing table
-// is noticed within 5 s), and ping the systemd watchdog.
+// read position, flush records held for an address on an idle log,
+// restore the table if someone deleted it (a missing table is noticed
+// within 5 s), ping the systemd watchdog; and every minute the hourly
+// counts.
 func (d *Daemon) maintain(ctx context.Context) error {
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	watchdog, _ := sdaemon.SdWatchdogEnabled(false)
+	lastCounts := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -22,8 +31,11 @@ func (d *Daemon) maintain(ctx context.Context) error {
 		case <-tick.C:
 		}
 		d.pipe.savePosition()
-		if err := d.guard.FlushCounts(); err != nil {
-			d.log.Error("save counts", "err", err)
+		if time.Since(lastCounts) >= countsEvery {
+			lastCounts = time.Now()
+			if err := d.guard.FlushCounts(); err != nil {
+				d.log.Error("save counts", "err", err)
+			}
 		}
 		d.pipe.flushIdle()
 		d.checkTable(ctx)
@@ -54,5 +66,33 @@ func (d *Daemon) checkTable(ctx context.Context) {
 		d.log.Error("restore bans", "err", err)
 	} else {
 		d.log.Info("table restored", "bans", n)
+	}
+}
+
+// retention is how long the store keeps what, by cfg.
+func retention(cfg *config.Config) store.Retention {
+	return store.Retention{History: time.Duration(cfg.State.History), Offenders: time.Duration(cfg.Ban.Remember),
+		Logins: time.Duration(cfg.State.Logins), Counts: time.Duration(cfg.State.Counts), CountsDetail: time.Duration(cfg.State.CountsDetail)}
+}
+
+// housekeeping prunes the store by the retention settings at start and
+// every hour until ctx ends, in small transactions, so that a year of
+// uptime does not grow the file past what the retention keeps.
+func (d *Daemon) housekeeping(ctx context.Context) error {
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		start := time.Now()
+		n, err := d.db.Prune(start, retention(d.cfg.Load()))
+		if err != nil {
+			d.log.Error("prune the state database", "err", err)
+		} else if n > 0 {
+			d.log.Info("pruned the state database", "records", n, "took", time.Since(start).Round(time.Millisecond).String())
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
 	}
 }

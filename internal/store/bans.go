@@ -126,11 +126,17 @@ func recordBan(tx *bolt.Tx, b *Ban) error {
 		if err := json.Unmarshal(v, &off); err != nil {
 			return fmt.Errorf("offender %s: %w", k, err)
 		}
+		if err := tx.Bucket(bktLastBan).Delete(append(timeKey(off.LastBan), k...)); err != nil {
+			return err
+		}
 	}
 	off.Bans++
 	off.LastBan = b.Start
 	b.Count = off.Bans
 	if err := putJSON(dense(tx, bktOffenders), k, off); err != nil {
+		return err
+	}
+	if err := appendOnly(tx, bktLastBan).Put(append(timeKey(b.Start), k...), nil); err != nil {
 		return err
 	}
 	if err := putPacked(appendOnly(tx, bktHistory), BanRef(b), b); err != nil {
@@ -290,15 +296,26 @@ func (d *DB) ActiveBans(now time.Time) ([]Ban, error) {
 func (d *DB) History(since time.Time) ([]Ban, error) { return from[Ban](d, bktHistory, since) }
 
 // migrateBans turns the bans bucket of schema 1 (prefix -> the ban in
-// full, also copied in the history) into the index of schema 2.
+// full, also copied in the history) into the index of schema 2, and
+// indexes the offenders by their last ban.
 func migrateBans(tx *bolt.Tx) error {
+	err := tx.Bucket(bktOffenders).ForEach(func(k, v []byte) error {
+		var off Offender
+		if err := json.Unmarshal(v, &off); err != nil {
+			return fmt.Errorf("offender %s: %w", k, err)
+		}
+		return tx.Bucket(bktLastBan).Put(append(timeKey(off.LastBan), k...), nil)
+	})
+	if err != nil {
+		return err
+	}
 	bb := tx.Bucket(bktBans)
 	type old struct {
 		k []byte
 		b Ban
 	}
 	var all []old
-	err := bb.ForEach(func(k, v []byte) error {
+	err = bb.ForEach(func(k, v []byte) error {
 		var b Ban
 		if err := json.Unmarshal(v, &b); err != nil {
 			return fmt.Errorf("ban %s: %w", k, err)

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"cmp"
+	"slices"
 	"encoding/json"
 	"strings"
 	"time"
@@ -101,4 +103,31 @@ func (d *DB) CountsBetween(from, to time.Time) (Counts, error) {
 		return nil
 	})
 	return sum, err
+}
+
+// thinKeep is how many addresses and users an hour keeps once thinned.
+const thinKeep = 20
+
+// thin keeps c's thinKeep biggest addresses and users; the rest are added
+// to "other". It reports whether c changed.
+func (c *Counts) thin() bool {
+	return thinMap(c.Addrs) || thinMap(c.Users)
+}
+
+func thinMap[V int64 | float64](m map[string]V) bool {
+	if len(m) <= thinKeep+1 {
+		return false
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		if k != "other" {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(m[b], m[a]), strings.Compare(a, b)) })
+	for _, k := range keys[thinKeep:] {
+		m["other"] += m[k]
+		delete(m, k)
+	}
+	return true
 }

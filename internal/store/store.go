@@ -41,6 +41,7 @@ var (
 	bktExpiry    = []byte("expiry")    // expiry time + prefix -> nothing, for the bans in force that expire
 	bktHistory   = []byte("history")   // start time + prefix -> Ban, every ban with its evidence
 	bktOffenders = []byte("offenders") // prefix -> Offender
+	bktLastBan   = []byte("lastban")   // last ban time + prefix -> nothing: offenders by age, for pruning
 	bktAllow     = []byte("allow")     // prefix -> AllowEntry
 	bktPositions = []byte("positions") // source name -> raw position
 	// Alerts, logins and counts (outbox.go, logins.go). Buckets added
@@ -50,7 +51,7 @@ var (
 	bktLogins  = []byte("logins")  // time + user + address -> Login
 	bktSeen    = []byte("seen")    // user NUL address-or-network -> last login time
 	bktDaily   = []byte("daily")   // UTC hour "2006-01-02T15" -> Counts
-	buckets    = [][]byte{bktMeta, bktBans, bktExpiry, bktHistory, bktOffenders, bktAllow, bktPositions, bktOutbox, bktPending, bktLogins, bktSeen, bktDaily}
+	buckets    = [][]byte{bktMeta, bktBans, bktExpiry, bktHistory, bktOffenders, bktLastBan, bktAllow, bktPositions, bktOutbox, bktPending, bktLogins, bktSeen, bktDaily}
 )
 
 // DB is an open state database.
