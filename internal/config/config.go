@@ -105,8 +105,8 @@ func Default() *Config {
 		State: StateConfig{DB: "/var/lib/sshguard-go/state.db", Socket: "/run/sshguard-go/control.sock",
 			History: Duration(90 * 24 * time.Hour), Logins: Duration(365 * 24 * time.Hour), Counts: Duration(400 * 24 * time.Hour),
 			CountsDetail: Duration(35 * 24 * time.Hour)},
-		Alerts:   defaultAlerts(),
-		Metrics:  MetricsConfig{},
+		Alerts:  defaultAlerts(),
+		Metrics: MetricsConfig{},
 	}
 }
 

@@ -2,8 +2,8 @@ package store
 
 import (
 	"cmp"
-	"slices"
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 
