@@ -434,4 +434,37 @@ func TestAdminWithoutDaemon(t *testing.T) {
 	if _, err := os.Stat(dir + "/other.db"); err != nil {
 		t.Fatalf("the configured database was not used: %v", err)
 	}
+
+	// The administrator's own table: read-only commands leave it alone,
+	// writing ones refuse it, and nothing in it changes.
+	rules := dir + "/filter.nft"
+	os.WriteFile(rules, []byte(debianFilter), 0o600)
+	if out, err := exec.Command("ip", "netns", "exec", ns, "nft", "-f", rules).CombinedOutput(); err != nil {
+		t.Fatalf("nft -f: %v %s", err, out)
+	}
+	listFilter := func() string {
+		out, _ := exec.Command("ip", "netns", "exec", ns, "nft", "list", "table", "inet", "filter").CombinedOutput()
+		return string(out)
+	}
+	before := listFilter()
+	ft := []string{"--db", dir + "/f.db", "--socket", dir + "/none.sock", "--table", "filter"}
+	if out, code := sgWith(ft, "list"); code != 0 {
+		t.Fatalf("list --table filter: %d %s", code, out)
+	}
+	if out, code := sgWith(ft, "ban", "192.0.2.9"); code == 0 || !strings.Contains(out, "was not created by sshguard-go") {
+		t.Fatalf("ban into the administrator's table: %d %s", code, out)
+	}
+	if after := listFilter(); after != before {
+		t.Fatalf("inet filter changed:\n%s\nwas:\n%s", after, before)
+	}
 }
+
+// debianFilter is a table like Debian's /etc/nftables.conf with a policy
+// of drop and a set of its own.
+const debianFilter = `table inet filter {
+	set admins { type ipv4_addr; elements = { 192.0.2.200 } }
+	chain input { type filter hook input priority filter; policy drop; ip saddr @admins accept; }
+	chain forward { type filter hook forward priority filter; policy drop; }
+	chain output { type filter hook output priority filter; policy accept; }
+}
+`

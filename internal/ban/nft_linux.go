@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -94,8 +95,13 @@ type banSet struct {
 	bits int // the length of a hash set's prefixes; 0 for an interval set
 }
 
+// setComment marks the sets sshguard-go creates: a table is taken for
+// sshguard-go's only when what it holds is marked so (or carries the names
+// of an earlier release's sets).
+const setComment = "sshguard-go"
+
 func newBanSet(t *nftables.Table, v6 bool, bits int) *banSet {
-	s := &nftables.Set{Table: t, KeyType: nftables.TypeIPAddr, HasTimeout: true, Name: "ip4_"}
+	s := &nftables.Set{Table: t, KeyType: nftables.TypeIPAddr, HasTimeout: true, Name: "ip4_", Comment: setComment}
 	if v6 {
 		s.KeyType, s.Name = nftables.TypeIP6Addr, "ip6_"
 	}
@@ -166,9 +172,16 @@ func (n *NFTSet) Close() error {
 // Ensure creates the table, sets, chains and rules if they are missing, and
 // repairs the chains' rules, in one atomic batch. Existing set elements are
 // kept.
+//
+// A table of that name that sshguard-go did not create (the
+// administrator's `inet filter`, a typo in firewall.table) is refused with
+// ErrForeignTable, and nothing in it is touched.
 func (n *NFTSet) Ensure() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if err := n.checkOwned(); err != nil {
+		return err
+	}
 	c := n.conn
 	c.AddTable(n.table)
 	for _, s := range n.sets {
@@ -221,6 +234,74 @@ func (n *NFTSet) Ensure() error {
 		return fmt.Errorf("nftables: create table %s: %w", n.cfg.Table, err)
 	}
 	n.known = nil // the table may have been recreated empty
+	return nil
+}
+
+// ErrForeignTable is returned by Ensure when a table of the configured
+// name exists and was not created by sshguard-go.
+var ErrForeignTable = errors.New("the table exists and was not created by sshguard-go")
+
+// ourSetName reports whether name is a set name some release of
+// sshguard-go used (its sets carry no mark before this one).
+func ourSetName(name string) bool {
+	if name == "banned4" || name == "banned6" {
+		return true
+	}
+	for _, p := range []string{"ip4_", "ip6_"} {
+		if rest, ok := strings.CutPrefix(name, p); ok {
+			if rest == "nets" {
+				return true
+			}
+			_, err := strconv.Atoi(rest)
+			return err == nil
+		}
+	}
+	return false
+}
+
+// checkOwned returns nil if our table does not exist or is one that
+// sshguard-go made: its sets are ours (marked, or named as a release of
+// ours named them) and its chains are input or forward base chains of
+// ours (filter, policy accept). An empty table is not ours.
+func (n *NFTSet) checkOwned() error {
+	t, err := n.conn.ListTableOfFamily(n.cfg.Table, nftables.TableFamilyINet)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("nftables: list table %s: %w", n.cfg.Table, err)
+	}
+	foreign := func(what string) error {
+		return fmt.Errorf("nftables table inet %s: %w (it holds %s); sshguard-go only manages a table of its own: set firewall.table (or --table) to a name no other table has",
+			n.cfg.Table, ErrForeignTable, what)
+	}
+	sets, err := n.conn.GetSets(t)
+	if err != nil {
+		return fmt.Errorf("nftables: list sets of %s: %w", n.cfg.Table, err)
+	}
+	for _, s := range sets {
+		if s.Comment != setComment && !ourSetName(s.Name) {
+			return foreign(fmt.Sprintf("set %q", s.Name))
+		}
+	}
+	chains, err := n.conn.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return fmt.Errorf("nftables: list chains: %w", err)
+	}
+	mine := 0
+	for _, ch := range chains {
+		if ch.Table.Name != n.cfg.Table {
+			continue
+		}
+		if (ch.Name != "input" && ch.Name != "forward") || ch.Hooknum == nil || ch.Type != nftables.ChainTypeFilter ||
+			(ch.Policy != nil && *ch.Policy != nftables.ChainPolicyAccept) {
+			return foreign(fmt.Sprintf("chain %q", ch.Name))
+		}
+		mine++
+	}
+	if mine == 0 && len(sets) == 0 {
+		return foreign("nothing sshguard-go made")
+	}
 	return nil
 }
 

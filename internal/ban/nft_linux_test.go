@@ -3,6 +3,7 @@ package ban
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -479,5 +480,42 @@ func TestNFTUnbanRetriesWhenElementVanished(t *testing.T) {
 	}
 	if got := listed(t, n); len(got) != 0 {
 		t.Fatalf("left: %v", got)
+	}
+}
+
+// TestNFTRefusesForeignTable: Ensure leaves a table it did not create
+// exactly as it was; a table made by an earlier release (unmarked sets of
+// its names, an input chain of ours) is still taken over.
+func TestNFTRefusesForeignTable(t *testing.T) {
+	ns, n := testNS(t, NFTConfig{Table: "filter"})
+	nft(t, ns, "add", "table", "inet", "filter")
+	nft(t, ns, "add", "set", "inet", "filter", "admins", "{ type ipv4_addr; }")
+	nft(t, ns, "add", "chain", "inet", "filter", "input", "{ type filter hook input priority 0; policy drop; }")
+	before := nftJSON(t, ns)
+	if err := n.Ensure(); !errors.Is(err, ErrForeignTable) || !strings.Contains(err.Error(), `set "admins"`) {
+		t.Fatalf("Ensure on the administrator's table: %v", err)
+	}
+	if err := n.Ban(context.Background(), []Element{{Prefix: netip.MustParsePrefix("192.0.2.1/32"), Timeout: time.Hour}}); err == nil {
+		t.Fatal("banned into a table not ours")
+	}
+	if after := nftJSON(t, ns); after != before {
+		t.Fatalf("the table changed:\n%s\nwas:\n%s", after, before)
+	}
+	// An empty table of that name is not ours either.
+	nft(t, ns, "delete", "table", "inet", "filter")
+	nft(t, ns, "add", "table", "inet", "filter")
+	if err := n.Ensure(); !errors.Is(err, ErrForeignTable) {
+		t.Fatalf("Ensure on an empty table: %v", err)
+	}
+	// An earlier release's table: unmarked sets named as ours.
+	nft(t, ns, "delete", "table", "inet", "filter")
+	nft(t, ns, "add", "table", "inet", "filter")
+	nft(t, ns, "add", "set", "inet", "filter", "banned4", "{ type ipv4_addr; flags interval, timeout; }")
+	nft(t, ns, "add", "chain", "inet", "filter", "input", "{ type filter hook input priority -10; policy accept; }")
+	if err := n.Ensure(); err != nil {
+		t.Fatalf("Ensure on an earlier release's table: %v", err)
+	}
+	if js := nftJSON(t, ns); strings.Contains(js, `"banned4"`) || !strings.Contains(js, `"ip4_32"`) {
+		t.Fatalf("old layout not replaced:\n%s", js)
 	}
 }
