@@ -132,6 +132,12 @@ func (w *Window) Add(p netip.Prefix, t time.Time, weight float64) (sum float64, 
 	if sec < 0 {
 		sec = 0 // before the first event we saw: counts as the first second
 	}
+	if sec >= math.MaxUint32 {
+		// 136 years after the first event: that one was stamped in another
+		// era (a line dated 0001-01-01). What is kept is meaningless now.
+		w.rebase(t.Unix())
+		sec = 1
+	}
 	k := keyOf(p)
 	i, ok := w.index[k]
 	if !ok {
@@ -155,6 +161,15 @@ func (w *Window) Add(p netip.Prefix, t time.Time, weight float64) (sum float64, 
 	return float64(total) / weightUnit, total >= w.threshold
 }
 
+// rebase makes second now-1 the base and forgets every key's events.
+func (w *Window) rebase(now int64) {
+	w.base = now - 1
+	for _, i := range w.index {
+		e := w.ent(i)
+		e.head, e.n = 0, 0
+	}
+}
+
 // total is entry i's weight in the window ending at second sec.
 func (w *Window) total(i uint32, sec int64) uint32 {
 	e := w.ent(i)
@@ -176,7 +191,11 @@ func (w *Window) Sum(p netip.Prefix, t time.Time) float64 {
 	if !ok {
 		return 0
 	}
-	return float64(w.total(i, max(t.Unix()-w.base, 0))) / weightUnit
+	sec := t.Unix() - w.base
+	if sec >= math.MaxUint32 {
+		return 0
+	}
+	return float64(w.total(i, max(sec, 0))) / weightUnit
 }
 
 // Reset forgets p's attempts (after a ban, or an unban: the next typo must

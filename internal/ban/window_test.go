@@ -170,3 +170,19 @@ func TestWindowSum(t *testing.T) {
 		t.Fatalf("sum after the first left the window %g, want 1", s)
 	}
 }
+
+// TestWindowAncientFirstEvent: a first event stamped 0001-01-01 does not
+// make every later event fall outside the counter's range.
+func TestWindowAncientFirstEvent(t *testing.T) {
+	w := NewWindow(WindowConfig{Window: 10 * time.Minute, Threshold: 5})
+	p := netip.MustParsePrefix("203.0.113.1/32")
+	w.Add(p, time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), 1)
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	reached := false
+	for i := range 5 {
+		_, reached = w.Add(p, now.Add(time.Duration(i)*time.Second), 1)
+	}
+	if !reached {
+		t.Fatal("5 attempts in 5 s after an ancient first stamp did not reach the threshold")
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -125,7 +126,7 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	}
 	if mult != 0 {
 		n, err := strconv.Atoi(s[:len(s)-1])
-		if err != nil || n < 0 {
+		if err != nil || n < 0 || n > int(math.MaxInt64/mult) {
 			return fmt.Errorf("invalid duration %q (use e.g. 10m, 1h, 7d)", s)
 		}
 		*d = Duration(time.Duration(n) * mult)
@@ -269,24 +270,49 @@ func configError(path string, err error) error {
 	return fmt.Errorf("%s: %w", path, err)
 }
 
+// maxWeight is the heaviest weight the counter stores (one byte in
+// twentieths); maxThreshold the most 255 of them add up to.
+const (
+	maxWeight    = 12.75
+	maxThreshold = 255 * maxWeight
+)
+
 // Validate checks values the types cannot.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, &keyError{key, fmt.Sprintf(format, args...)})
 	}
+	// Written as !(in range) so that NaN, which compares false with
+	// everything, is out of every range.
+	inRange := func(key string, v, lo, hi float64, loOpen bool) bool {
+		ok := v <= hi && (v > lo || !loOpen && v == lo)
+		if !ok {
+			open := "["
+			if loOpen {
+				open = "("
+			}
+			bad(key, "must be a number in %s%g, %g], is %g", open, lo, hi, v)
+		}
+		return ok
+	}
 	d := c.Detection
-	if d.Threshold <= 0 {
-		bad("detection.threshold", "must be above 0, is %g", d.Threshold)
+	fw := inRange("detection.failure_weight", d.FailureWeight, 0, maxWeight, true)
+	pw := inRange("detection.probe_weight", d.ProbeWeight, 0, maxWeight, false)
+	if inRange("detection.threshold", d.Threshold, 0, maxThreshold, true) && fw && pw {
+		// The counter remembers at most 255 attempts per address: a
+		// threshold the lightest counted weight cannot reach in 255 would
+		// never ban.
+		lightest := d.FailureWeight
+		if d.ProbeWeight > 0 {
+			lightest = min(lightest, d.ProbeWeight)
+		}
+		if d.Threshold/lightest > 255 {
+			bad("detection.threshold", "%g needs more than 255 attempts of weight %g (the most the counter remembers per address); raise the weights or lower it", d.Threshold, lightest)
+		}
 	}
-	if d.Window <= 0 {
-		bad("detection.window", "must be above 0")
-	}
-	if d.FailureWeight <= 0 || d.FailureWeight > 12.75 {
-		bad("detection.failure_weight", "must be in (0, 12.75], is %g", d.FailureWeight)
-	}
-	if d.ProbeWeight < 0 || d.ProbeWeight > 12.75 {
-		bad("detection.probe_weight", "must be in [0, 12.75], is %g", d.ProbeWeight)
+	if d.Window < Duration(time.Second) || d.Window > Duration(30*24*time.Hour) {
+		bad("detection.window", "must be 1s to 30d, is %s", time.Duration(d.Window))
 	}
 	if d.IPv4Prefix < 8 || d.IPv4Prefix > 32 {
 		bad("detection.ipv4_prefix", "must be 8..32, is %d", d.IPv4Prefix)
@@ -301,9 +327,7 @@ func (c *Config) Validate() error {
 	if b.BanTime <= 0 || b.MaxBanTime < b.BanTime {
 		bad("ban.ban_time", "must be above 0 and at most ban.max_ban_time")
 	}
-	if b.Factor < 1 {
-		bad("ban.factor", "must be at least 1, is %g", b.Factor)
-	}
+	inRange("ban.factor", b.Factor, 1, 100, false)
 	if b.PermanentAfter < 0 {
 		bad("ban.permanent_after", "must be 0 (never) or more")
 	}

@@ -80,6 +80,15 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"bad allow", "[ban]\nallow = [\"not an address!\"]\n", []string{"ban.allow", "not an address!"}},
 		{"bad backend", "[firewall]\nbackend = \"iptables\"\n", []string{"firewall.backend"}},
 		{"syntax", "[detection\n", []string{":1:"}},
+		{"infinite threshold", "[detection]\nthreshold = inf\n", []string{":2:", "detection.threshold", "+Inf"}},
+		{"NaN threshold", "[detection]\nthreshold = nan\n", []string{":2:", "detection.threshold", "NaN"}},
+		{"overflowing threshold", "[detection]\nthreshold = 214748364.8\n", []string{":2:", "detection.threshold"}},
+		{"unreachable threshold", "[detection]\nthreshold = 200\n", []string{":2:", "more than 255 attempts"}},
+		{"NaN weight", "[detection]\nfailure_weight = nan\n", []string{":2:", "detection.failure_weight", "NaN"}},
+		{"NaN probe weight", "[detection]\nprobe_weight = nan\n", []string{":2:", "detection.probe_weight"}},
+		{"sub-second window", "[detection]\nwindow = \"999ms\"\n", []string{":2:", "detection.window", "1s to 30d"}},
+		{"NaN factor", "[ban]\nfactor = nan\n", []string{":2:", "ban.factor", "NaN"}},
+		{"overflowing duration", "[ban]\nmax_ban_time = \"99999999999w\"\n", []string{":2:", "max_ban_time", "invalid duration"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

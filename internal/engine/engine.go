@@ -295,9 +295,15 @@ func (g *Guard) decide(r *detect.Record) decision {
 		reason: fmt.Sprintf("%g failed attempts in %v", sum, cfg.window())}
 }
 
-// eventTime is t, or now when t is unknown or in the future.
+// maxEventAge is how far in the past an event's own time is believed;
+// older stamps (a line dated 0001-01-01, a forged or broken clock) count
+// as now.
+const maxEventAge = 365 * 24 * time.Hour
+
+// eventTime is t, or now when t is unknown, in the future or implausibly
+// old.
 func (g *Guard) eventTime(t time.Time) time.Time {
-	if now := g.now(); t.IsZero() || t.After(now) {
+	if now := g.now(); t.IsZero() || t.After(now) || now.Sub(t) > maxEventAge {
 		return now
 	}
 	return t

@@ -543,3 +543,16 @@ func TestSubmitGroupsBans(t *testing.T) {
 		return k == n+1 && b[len(b)-1] == 1, fmt.Sprintf("%d, batches %v", k, b)
 	})
 }
+
+// TestAncientStampCountsAsNow: one line stamped 0001-01-01 does not stop
+// the next 20 failures from banning (it counts as now).
+func TestAncientStampCountsAsNow(t *testing.T) {
+	e, fw, _, c := setup(t, base(), nil)
+	e.Handle(ctx, failure("198.51.100.1", "root", time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)))
+	for i := range 20 {
+		e.Handle(ctx, failure(fmt.Sprintf("203.0.113.%d", 100+i/5), "root", c.Now()))
+	}
+	if len(fw.set) != 4 {
+		t.Fatalf("%d bans after 20 failures from 4 addresses, want 4: %v", len(fw.set), fw.set)
+	}
+}
