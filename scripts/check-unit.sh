@@ -114,8 +114,14 @@ ct systemctl restart sshguard-go
 active
 ct sh -c 'journalctl -u sshguard-go --no-pager | grep -q "reading source=journald"' || fail "not reading journald"
 sleep 1
+# logger -t sshd writes entries tagged sshd that sshd did not write (any
+# local user can): journald's trusted fields tell, and they ban nobody.
 attack 203.0.113.3 5
-banned 203.0.113.3
+sleep 3
+list=$(ct sshguard-go list 2>/dev/null || true)
+if grep -q "^203.0.113.3/" <<<"$list"; then fail "a forged journal entry (logger -t sshd) was believed"; fi
+status=$(ct sshguard-go status 2>/dev/null || true)
+grep -q "untrusted lines 5" <<<"$status" || fail "the forged entries are not counted: $status"
 
 step "a real sshd: five wrong passwords from a real ssh client, banned, its next connection dropped"
 # Two addresses on the container's loopback device: sshd listens on

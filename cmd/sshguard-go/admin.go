@@ -266,7 +266,7 @@ func newStatusCmd() *cobra.Command {
 			for _, s := range st.Sources {
 				fmt.Fprintf(out, "source %s: %d lines, at %s\n", s.Name, s.Lines, s.Position)
 			}
-			fmt.Fprintf(out, "tracked keys %d, active bans %d\n", st.Tracked, st.ActiveBans)
+			fmt.Fprintf(out, "tracked keys %d, active bans %d, untrusted lines %d\n", st.Tracked, st.ActiveBans, st.Untrusted)
 			for k, v := range st.Events {
 				fmt.Fprintf(out, "  %-14s %d\n", k, v)
 			}

@@ -56,6 +56,9 @@ type Status struct {
 	Tracked    int              `json:"tracked"`
 	ActiveBans int              `json:"active_bans"`
 	Events     map[string]int64 `json:"events"`
+	// Untrusted counts journal entries tagged sshd that sshd did not
+	// write (logger -t sshd): read, not believed.
+	Untrusted int64 `json:"untrusted_lines"`
 }
 
 // AlertInfo is an alert as `sshguard-go alerts` lists it.

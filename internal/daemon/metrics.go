@@ -29,6 +29,7 @@ var (
 	descEvents  = prometheus.NewDesc("sshguard_events_total", "Recognised sshd events, per kind.", []string{"kind"}, nil)
 	descCounted = prometheus.NewDesc("sshguard_attempts_counted_total", "Counted attempts (one per guess or per probing connection), per kind.", []string{"kind"}, nil)
 	descParse   = prometheus.NewDesc("sshguard_parse_errors_total", "sshd lines not understood, per reason (unrecognised shape, overlong line).", []string{"reason"}, nil)
+	descUntrust = prometheus.NewDesc("sshguard_untrusted_lines_total", "Journal entries tagged sshd that sshd did not write (logger -t sshd by a local user): not believed.", nil, nil)
 	descTracked = prometheus.NewDesc("sshguard_tracked_keys", "Client addresses (or /64s) whose attempts are being counted.", nil, nil)
 	descActive  = prometheus.NewDesc("sshguard_active_bans", "Bans in force.", nil, nil)
 )
@@ -49,7 +50,7 @@ func newMetrics() *metrics {
 type statsCollector struct{ stats func() Stats }
 
 func (c statsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLines, descEvents, descCounted, descParse, descTracked, descActive} {
+	for _, d := range []*prometheus.Desc{descLines, descEvents, descCounted, descParse, descUntrust, descTracked, descActive} {
 		ch <- d
 	}
 }
@@ -67,6 +68,7 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descCounted, prometheus.CounterValue, float64(st.Counted[k]), k.String())
 	}
 	ch <- prometheus.MustNewConstMetric(descParse, prometheus.CounterValue, float64(st.Unrecognised), "unrecognised")
+	ch <- prometheus.MustNewConstMetric(descUntrust, prometheus.CounterValue, float64(st.Untrusted))
 	ch <- prometheus.MustNewConstMetric(descTracked, prometheus.GaugeValue, float64(s.Tracked))
 	if s.Err == nil {
 		ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, float64(s.ActiveBans))

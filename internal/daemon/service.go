@@ -214,7 +214,8 @@ func (s *Service) Status() (control.Status, error) {
 			ev[detect.Kind(k).String()] = n
 		}
 	}
-	return control.Status{Started: st.Started, Sources: st.Sources, Tracked: st.Tracked, ActiveBans: st.ActiveBans, Events: ev}, st.Err
+	return control.Status{Started: st.Started, Sources: st.Sources, Tracked: st.Tracked, ActiveBans: st.ActiveBans, Events: ev,
+		Untrusted: st.Scan.Untrusted}, st.Err
 }
 
 // Alerts lists the newest alerts from the outbox.

@@ -219,9 +219,9 @@ func TestClassifyShapes(t *testing.T) {
 			KindFailure, "failed_password", "203.0.113.7", "root", 41536, ""},
 		{"bare pam message", "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.7  user=root",
 			KindFailure, "pam_auth_failure", "203.0.113.7", "root", 0, ""},
-		{"journal json", `{"__CURSOR":"s=1","__REALTIME_TIMESTAMP":"1700000000000000","_HOSTNAME":"web","SYSLOG_IDENTIFIER":"sshd","_PID":"6699","MESSAGE":"Failed password for root from 203.0.113.7 port 41536 ssh2"}`,
+		{"journal json", `{"__CURSOR":"s=1","__REALTIME_TIMESTAMP":"1700000000000000","_HOSTNAME":"web","SYSLOG_IDENTIFIER":"sshd","_COMM":"sshd","_UID":"0","_PID":"6699","MESSAGE":"Failed password for root from 203.0.113.7 port 41536 ssh2"}`,
 			KindFailure, "failed_password", "203.0.113.7", "root", 41536, ""},
-		{"journal json bytes", `{"__REALTIME_TIMESTAMP":"1700000000000000","_HOSTNAME":"web","SYSLOG_IDENTIFIER":"sshd","_PID":"6699","MESSAGE":[73,110,118,97,108,105,100,32,117,115,101,114,32,255,32,102,114,111,109,32,49,46,50,46,51,46,52,32,112,111,114,116,32,53]}`,
+		{"journal json bytes", `{"__REALTIME_TIMESTAMP":"1700000000000000","_HOSTNAME":"web","SYSLOG_IDENTIFIER":"sshd","_COMM":"sshd","_UID":"0","_PID":"6699","MESSAGE":[73,110,118,97,108,105,100,32,117,115,101,114,32,255,32,102,114,111,109,32,49,46,50,46,51,46,52,32,112,111,114,116,32,53]}`,
 			KindFailure, "invalid_user", "1.2.3.4", "\ufffd", 5, ""},
 		{"crlf", "Nov 23 20:14:49 web sshd[6699]: Invalid user ubnt from 203.0.113.9 port 33111\r",
 			KindFailure, "invalid_user", "203.0.113.9", "ubnt", 33111, ""},
@@ -292,5 +292,31 @@ func TestEncoderTimes(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("%s: want %s", got, want)
 		}
+	}
+}
+
+// TestForgedJournalEntries: `logger -t sshd` by a local user writes an
+// entry tagged sshd; journald's trusted fields say who wrote it, and such
+// entries give no event (they would ban the address they name, or fake a
+// login alert). They are counted.
+func TestForgedJournalEntries(t *testing.T) {
+	lines := []string{
+		`{"__REALTIME_TIMESTAMP":"1700000000000000","SYSLOG_IDENTIFIER":"sshd","SYSLOG_PID":"1","_COMM":"logger","_UID":"1000","_PID":"777","MESSAGE":"Failed password for root from 192.0.2.1 port 22 ssh2"}`,
+		`{"__REALTIME_TIMESTAMP":"1700000000000000","SYSLOG_IDENTIFIER":"sshd","_COMM":"sshd","_UID":"1000","_PID":"778","MESSAGE":"Accepted password for root from 192.0.2.1 port 22 ssh2"}`,
+		`{"__REALTIME_TIMESTAMP":"1700000000000000","SYSLOG_IDENTIFIER":"sshd","_PID":"779","MESSAGE":"Failed password for root from 192.0.2.1 port 22 ssh2"}`,
+		`{"__REALTIME_TIMESTAMP":"1700000000000000","SYSLOG_IDENTIFIER":"sshd","SYSLOG_PID":"1","_COMM":"sshd","_UID":"0","_PID":"4242","MESSAGE":"Failed password for root from 203.0.113.9 port 22 ssh2"}`,
+		`{"__REALTIME_TIMESTAMP":"1700000000000000","SYSLOG_IDENTIFIER":"sshd-session","_COMM":"sshd-session","_UID":"0","_SYSTEMD_UNIT":"ssh.service","_PID":"4243","MESSAGE":"Accepted publickey for alice from 203.0.113.10 port 22 ssh2"}`,
+	}
+	var s Scanner
+	var got []Record
+	for i, l := range lines {
+		s.Line("journal", int64(i+1), l, func(r *Record) { got = append(got, *r) })
+	}
+	s.Flush(func(r *Record) { got = append(got, *r) })
+	if s.Stats.Untrusted != 3 || len(got) != 2 {
+		t.Fatalf("untrusted %d, records %+v", s.Stats.Untrusted, got)
+	}
+	if got[0].Client() != "203.0.113.9" || got[0].PID != 4242 || got[1].Client() != "203.0.113.10" {
+		t.Fatalf("records %+v (the pid is journald's _PID, not SYSLOG_PID)", got)
 	}
 }

@@ -197,7 +197,7 @@ func TestTimestampFormats(t *testing.T) {
 		"2026-11-23T15:14:49.561999-0500 h sshd[1]: Invalid user a from 192.0.2.1",
 		"2026-11-23T20:14:49.561999Z h sshd[1]: Invalid user a from 192.0.2.1",
 		"<38>1 2026-11-23T20:14:49.561999Z h sshd 1 - - Invalid user a from 192.0.2.1",
-		`{"__REALTIME_TIMESTAMP":"1795464889561999","SYSLOG_IDENTIFIER":"sshd","_PID":"1","_HOSTNAME":"h","MESSAGE":"Invalid user a from 192.0.2.1"}`,
+		`{"__REALTIME_TIMESTAMP":"1795464889561999","SYSLOG_IDENTIFIER":"sshd","_COMM":"sshd","_UID":"0","_PID":"1","_HOSTNAME":"h","MESSAGE":"Invalid user a from 192.0.2.1"}`,
 	} {
 		p := HeaderParser{Loc: time.UTC}
 		h, ok := p.Parse(line)

@@ -15,6 +15,11 @@ type Header struct {
 	Program string // "" when the line is a bare message (journalctl -o cat)
 	PID     int
 	Msg     string
+	// Untrusted is set (with ok false from Parse) for a journal entry
+	// that names an sshd program but was not written by sshd: any local
+	// user can log with `logger -t sshd`, and journald's trusted fields
+	// (_COMM, _UID, _SYSTEMD_UNIT) tell.
+	Untrusted bool
 }
 
 // HeaderParser parses line headers. It is not safe for concurrent use: it
@@ -403,6 +408,8 @@ type journalEntry struct {
 	SyslogPID  json.RawMessage `json:"SYSLOG_PID"`
 	Identifier json.RawMessage `json:"SYSLOG_IDENTIFIER"`
 	Comm       json.RawMessage `json:"_COMM"`
+	UID        json.RawMessage `json:"_UID"`
+	Unit       json.RawMessage `json:"_SYSTEMD_UNIT"`
 	Hostname   json.RawMessage `json:"_HOSTNAME"`
 	Realtime   json.RawMessage `json:"__REALTIME_TIMESTAMP"`
 	Cursor     json.RawMessage `json:"__CURSOR"`
@@ -438,6 +445,23 @@ func journalValue(raw json.RawMessage) string {
 	return ""
 }
 
+// trustedEntry reports whether journald's trusted fields say that sshd
+// wrote an entry tagged program: the process is sshd (or its session or
+// auth helper) running as root, or it runs in the ssh service's unit;
+// sftp-server, which runs as the user, vouches only for its own lines
+// (transfers, never counted).
+func trustedEntry(program, comm, uid, unit string) bool {
+	switch {
+	case unit == "ssh.service" || unit == "sshd.service":
+		return true
+	case uid == "0" && (comm == "sshd" || comm == "sshd-session" || comm == "sshd-auth"):
+		return true
+	case program == "sftp-server" && comm == "sftp-server":
+		return true
+	}
+	return false
+}
+
 func (p *HeaderParser) parseJSON(line string) (Header, bool) {
 	var e journalEntry
 	if err := json.Unmarshal([]byte(line), &e); err != nil || len(e.Message) == 0 {
@@ -451,12 +475,13 @@ func (p *HeaderParser) parseJSON(line string) (Header, bool) {
 	if !knownProgram(h.Program) {
 		return h, false
 	}
-	h.Host = journalValue(e.Hostname)
-	pid := journalValue(e.SyslogPID)
-	if pid == "" {
-		pid = journalValue(e.PID)
+	if !trustedEntry(h.Program, journalValue(e.Comm), journalValue(e.UID), journalValue(e.Unit)) {
+		h.Untrusted = true
+		return h, false
 	}
-	h.PID, _ = strconv.Atoi(pid)
+	h.Host = journalValue(e.Hostname)
+	// journald's _PID, not SYSLOG_PID, which the writer chooses.
+	h.PID, _ = strconv.Atoi(journalValue(e.PID))
 	if us, err := strconv.ParseInt(journalValue(e.Realtime), 10, 64); err == nil {
 		loc := p.Loc
 		if loc == nil {

@@ -7,6 +7,7 @@ type Stats struct {
 	Lines        int64                 // lines read
 	SSHDLines    int64                 // lines whose tag is one of sshd's programs
 	Unrecognised int64                 // sshd lines no shape matched
+	Untrusted    int64                 // journal entries tagged sshd that sshd did not write
 	Events       int64                 // recognised lines
 	ByKind       [KindNotice + 1]int64 // events per kind
 	Counted      [KindNotice + 1]int64 // counted attempts (failure) and probes (probe)
@@ -41,6 +42,9 @@ func (s *Scanner) Line(source string, n int64, text string, emit func(*Record)) 
 	s.Stats.Lines++
 	h, ok := s.Header.Parse(text)
 	if !ok {
+		if h.Untrusted {
+			s.Stats.Untrusted++
+		}
 		return
 	}
 	if h.Program != "" {

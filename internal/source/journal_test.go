@@ -36,7 +36,7 @@ func appendJournal(t *testing.T, remote, file string, pid int, msgs ...string) {
 	t.Helper()
 	var b strings.Builder
 	for i, m := range msgs {
-		fmt.Fprintf(&b, "__REALTIME_TIMESTAMP=%d\n__MONOTONIC_TIMESTAMP=%d\n_BOOT_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME=jhost\nSYSLOG_IDENTIFIER=%s\n_PID=%d\nMESSAGE=%s\n\n",
+		fmt.Fprintf(&b, "__REALTIME_TIMESTAMP=%d\n__MONOTONIC_TIMESTAMP=%d\n_BOOT_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME=jhost\nSYSLOG_IDENTIFIER=%s\n_COMM=sshd\n_UID=0\n_PID=%d\nMESSAGE=%s\n\n",
 			time.Now().UnixMicro()+int64(i), time.Now().UnixMicro(), "sshd", pid, m)
 	}
 	in := filepath.Join(t.TempDir(), "in.export")
