@@ -1,6 +1,7 @@
 package ban
 
 import (
+	"slices"
 	"math"
 	"net/netip"
 	"time"
@@ -59,25 +60,46 @@ type Allowlist struct {
 	prefixes []netip.Prefix
 }
 
-// NewAllowlist returns an allowlist of loopback and entries.
+// builtin are never banned: loopback; link-local addresses, whose ban
+// (fe80::/64 after five failures from a neighbour) cuts neighbour
+// discovery and with it the host's IPv6; multicast and the unspecified
+// address, which no client connects from.
+var builtin = []netip.Prefix{
+	netip.MustParsePrefix("127.0.0.0/8"),
+	netip.MustParsePrefix("::1/128"),
+	netip.MustParsePrefix("169.254.0.0/16"),
+	netip.MustParsePrefix("fe80::/10"),
+	netip.MustParsePrefix("224.0.0.0/4"),
+	netip.MustParsePrefix("ff00::/8"),
+	netip.MustParsePrefix("0.0.0.0/32"),
+	netip.MustParsePrefix("::/128"),
+}
+
+// NewAllowlist returns an allowlist of the built-in entries (loopback,
+// link-local, multicast, unspecified) and entries.
 func NewAllowlist(entries ...netip.Prefix) *Allowlist {
-	a := &Allowlist{prefixes: []netip.Prefix{
-		netip.MustParsePrefix("127.0.0.0/8"),
-		netip.MustParsePrefix("::1/128"),
-	}}
+	a := &Allowlist{prefixes: slices.Clone(builtin)}
 	for _, e := range entries {
-		a.prefixes = append(a.prefixes, e.Masked())
+		a.prefixes = append(a.prefixes, Unmap(e))
 	}
 	return a
+}
+
+// Unmap returns p with an IPv4-mapped IPv6 prefix (::ffff:192.0.2.0/120)
+// written as the IPv4 prefix it is (192.0.2.0/24), masked; kernel sets,
+// the allowlist and the store all speak of IPv4 as IPv4.
+func Unmap(p netip.Prefix) netip.Prefix {
+	if a := p.Addr(); a.Is4In6() {
+		return netip.PrefixFrom(a.Unmap(), max(0, p.Bits()-96)).Masked()
+	}
+	return p.Masked()
 }
 
 // Covers reports whether banning key would ban an allowlisted address:
 // key and an entry overlap (an allowlisted /32 inside a /64 ban key, or an
 // address inside an allowlisted /24).
 func (a *Allowlist) Covers(key netip.Prefix) bool {
-	if key.Addr().Is4In6() {
-		key = netip.PrefixFrom(key.Addr().Unmap(), max(0, key.Bits()-96))
-	}
+	key = Unmap(key)
 	for _, p := range a.prefixes {
 		if p.Overlaps(key) {
 			return true

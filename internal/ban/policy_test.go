@@ -57,3 +57,20 @@ func TestAllowlist(t *testing.T) {
 		}
 	}
 }
+
+func TestAllowlistBuiltinAndMapped(t *testing.T) {
+	a := NewAllowlist(netip.MustParsePrefix("::ffff:192.0.2.0/120"))
+	for _, p := range []string{"192.0.2.5/32", "::ffff:192.0.2.7/128", "fe80::/64", "169.254.10.1/32", "ff02::1/128", "224.0.0.251/32", "::/128", "127.0.0.1/32"} {
+		if !a.Covers(netip.MustParsePrefix(p)) {
+			t.Errorf("%s not covered", p)
+		}
+	}
+	for _, p := range []string{"192.0.3.5/32", "2001:db8::/64", "203.0.113.1/32"} {
+		if a.Covers(netip.MustParsePrefix(p)) {
+			t.Errorf("%s covered", p)
+		}
+	}
+	if got := Unmap(netip.MustParsePrefix("::ffff:192.0.2.0/120")); got.String() != "192.0.2.0/24" {
+		t.Errorf("Unmap: %v", got)
+	}
+}

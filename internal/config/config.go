@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sshguard-go/internal/ban"
 	"strconv"
 	"strings"
 	"time"
@@ -397,18 +398,21 @@ func (c *Config) AllowPrefixes(ctx context.Context, warn func(string)) []netip.P
 	return out
 }
 
-// ParsePrefix accepts an address (as a full-length prefix) or a prefix,
-// IPv4-mapped IPv6 written as IPv4.
+// ParsePrefix accepts an address (as a full-length prefix) or a prefix;
+// IPv4-mapped IPv6 addresses and prefixes are written as IPv4.
 func ParsePrefix(s string) (netip.Prefix, error) {
 	if a, err := netip.ParseAddr(s); err == nil {
-		a = a.Unmap()
+		a = a.Unmap().WithZone("")
 		return netip.PrefixFrom(a, a.BitLen()), nil
 	}
 	p, err := netip.ParsePrefix(s)
 	if err != nil {
 		return p, fmt.Errorf("%q is not an address or prefix", s)
 	}
-	return p.Masked(), nil
+	if p.Addr().Zone() != "" {
+		return p, fmt.Errorf("%q: a prefix has no zone", s)
+	}
+	return ban.Unmap(p), nil
 }
 
 // SecretWarning returns a warning when the file holds secrets and others

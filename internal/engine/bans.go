@@ -84,7 +84,7 @@ func more(n int) string {
 // Ban bans p now, for d (0: permanent; negative: by policy), as an
 // administrator asked. It returns ErrAllowlisted if the allowlist covers p.
 func (g *Guard) Ban(ctx context.Context, p netip.Prefix, d time.Duration, reason string) (*store.Ban, error) {
-	p = p.Masked()
+	p = ban.Unmap(p)
 	g.mu.Lock()
 	covered := g.allow.Covers(p)
 	g.mu.Unlock()
@@ -109,7 +109,7 @@ var ErrAllowlisted = errors.New("the prefix is on the allowlist")
 // store.ErrNotFound when p had no recorded ban (the kernel element, if
 // any, is still removed).
 func (g *Guard) Unban(ctx context.Context, p netip.Prefix) error {
-	p = p.Masked()
+	p = ban.Unmap(p)
 	if err := g.fw.Unban(ctx, []netip.Prefix{p}); err != nil {
 		return fmt.Errorf("unban %s: %w", p, err)
 	}

@@ -556,3 +556,18 @@ func TestAncientStampCountsAsNow(t *testing.T) {
 		t.Fatalf("%d bans after 20 failures from 4 addresses, want 4: %v", len(fw.set), fw.set)
 	}
 }
+
+// TestLinkLocalNeverBanned: failures from a neighbour's link-local
+// address ban nothing (fe80::/64 in the set would cut neighbour discovery).
+func TestLinkLocalNeverBanned(t *testing.T) {
+	e, fw, _, c := setup(t, base(), nil)
+	for i := range 20 {
+		r := failure("fe80::1", "root", c.Now())
+		r.Addr = netip.MustParseAddr("fe80::1%eth0")
+		e.Handle(ctx, r)
+		e.Handle(ctx, failure(fmt.Sprintf("ff02::%d", i%2+1), "root", c.Now()))
+	}
+	if len(fw.set) != 0 {
+		t.Fatalf("banned %v", fw.set)
+	}
+}
