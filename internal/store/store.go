@@ -76,8 +76,19 @@ type AllowEntry struct {
 // Open opens or creates the database at path with mode 0600. It waits at
 // most timeout for another process's lock and then returns ErrLocked; a
 // damaged file gives ErrCorrupt with the file named and what to do.
-func Open(path string, timeout time.Duration) (*DB, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+func Open(path string, timeout time.Duration) (d *DB, err error) {
+	// bbolt asserts its pages' consistency with panics: a damaged file is
+	// reported as damaged, with what to do, instead of a crash.
+	var db *bolt.DB
+	defer func() {
+		if r := recover(); r != nil {
+			if db != nil {
+				db.Close()
+			}
+			d, err = nil, corrupt(path, fmt.Errorf("%v", r))
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
 	if err != nil {
 		switch {
 		case errors.Is(err, bolterr.ErrTimeout):
@@ -95,7 +106,7 @@ func Open(path string, timeout time.Duration) (*DB, error) {
 	// Grow the file 2 MB at a time (bbolt's default is 16 MB): the file
 	// then tracks what it holds, which is what an administrator sees.
 	db.AllocSize = 2 << 20
-	d := &DB{db: db, path: path}
+	d = &DB{db: db, path: path}
 	if err := d.init(); err != nil {
 		db.Close()
 		return nil, err
