@@ -62,6 +62,9 @@ type DetectionConfig struct {
 	ProbeWeight   float64  `toml:"probe_weight"`
 	IPv4Prefix    int      `toml:"ipv4_prefix"`
 	IPv6Prefix    int      `toml:"ipv6_prefix"`
+	WideV6        int      `toml:"wide_prefix_v6"` // 0: off
+	WideV4        int      `toml:"wide_prefix_v4"` // 0: off
+	WideThreshold float64  `toml:"wide_threshold"`
 	MaxTracked    int      `toml:"max_tracked"`
 }
 
@@ -100,7 +103,7 @@ type StateConfig struct {
 func Default() *Config {
 	return &Config{
 		Detection: DetectionConfig{Threshold: 5, Window: Duration(10 * time.Minute), FailureWeight: 1, ProbeWeight: 0.5,
-			IPv4Prefix: 32, IPv6Prefix: 64, MaxTracked: 1000000},
+			IPv4Prefix: 32, IPv6Prefix: 64, WideV6: 48, WideThreshold: 20, MaxTracked: 1000000},
 		Ban: BanConfig{BanTime: Duration(time.Hour), Factor: 2, MaxBanTime: Duration(7 * 24 * time.Hour),
 			Remember: Duration(30 * 24 * time.Hour)},
 		Firewall: FirewallConfig{Backend: "nftables", Table: "sshguard-go", Priority: -10},
@@ -320,6 +323,21 @@ func (c *Config) Validate() error {
 	}
 	if d.IPv6Prefix < 16 || d.IPv6Prefix > 128 {
 		bad("detection.ipv6_prefix", "must be 16..128, is %d", d.IPv6Prefix)
+	}
+	if d.WideV6 != 0 && (d.WideV6 < 16 || d.WideV6 >= d.IPv6Prefix) {
+		bad("detection.wide_prefix_v6", "must be 0 (off) or 16 to less than detection.ipv6_prefix (%d), is %d", d.IPv6Prefix, d.WideV6)
+	}
+	if d.WideV4 != 0 && (d.WideV4 < 8 || d.WideV4 >= d.IPv4Prefix) {
+		bad("detection.wide_prefix_v4", "must be 0 (off) or 8 to less than detection.ipv4_prefix (%d), is %d", d.IPv4Prefix, d.WideV4)
+	}
+	if (d.WideV6 != 0 || d.WideV4 != 0) && inRange("detection.wide_threshold", d.WideThreshold, 0, maxThreshold, true) && fw && pw {
+		lightest := d.FailureWeight
+		if d.ProbeWeight > 0 {
+			lightest = min(lightest, d.ProbeWeight)
+		}
+		if d.WideThreshold/lightest > 255 {
+			bad("detection.wide_threshold", "%g needs more than 255 attempts of weight %g (the most the counter remembers per prefix)", d.WideThreshold, lightest)
+		}
 	}
 	if d.MaxTracked < 1000 {
 		bad("detection.max_tracked", "must be at least 1000, is %d", d.MaxTracked)

@@ -20,6 +20,7 @@ func engineConfig(cfg *config.Config, wake func(), onBan func(origin string)) en
 	d, b := cfg.Detection, cfg.Ban
 	return engine.Config{
 		FailureWeight: d.FailureWeight, ProbeWeight: d.ProbeWeight, V4Bits: d.IPv4Prefix, V6Bits: d.IPv6Prefix,
+		WideV4: d.WideV4, WideV6: d.WideV6, Wide: ban.WindowConfig{Threshold: d.WideThreshold},
 		Window: ban.WindowConfig{Window: time.Duration(d.Window), Threshold: d.Threshold, MaxTracked: d.MaxTracked},
 		Policy: ban.Policy{BanTime: time.Duration(b.BanTime), Factor: b.Factor, MaxBanTime: time.Duration(b.MaxBanTime),
 			Remember: time.Duration(b.Remember), PermanentAfter: b.PermanentAfter},

@@ -36,7 +36,13 @@ type Config struct {
 	ProbeWeight   float64
 	V4Bits        int // ban key length for IPv4; 0 means 32
 	V6Bits        int // ban key length for IPv6; 0 means 64
-	Window        ban.WindowConfig
+	// WideV4 and WideV6 are the lengths of the wider prefixes attempts are
+	// also counted per (an IPv6 attacker rotates through the /64s of its
+	// /48); 0 counts none. Wide is their window (its Window field is
+	// taken from Window).
+	WideV4, WideV6 int
+	Wide           ban.WindowConfig
+	Window         ban.WindowConfig
 	Policy        ban.Policy
 	// Alerts decides the alerts written to the outbox with each ban and
 	// login; nil writes none.
@@ -62,6 +68,7 @@ type Guard struct {
 
 	mu     sync.Mutex // guards everything below
 	win    *ban.Window
+	wide   *ban.Window // per wide prefix
 	allow  *ban.Allowlist
 	ev     map[netip.Prefix]*evidence
 	counts map[time.Time]*store.Counts // per hour, until FlushCounts
@@ -94,7 +101,8 @@ func New(cfg Config, db *store.DB, fw Firewall, allow *ban.Allowlist, now func()
 	if allow == nil {
 		allow = ban.NewAllowlist()
 	}
-	g := &Guard{db: db, fw: fw, now: now, log: log, win: ban.NewWindow(cfg.Window), allow: allow,
+	cfg.Wide.Window, cfg.Wide.MinWeight, cfg.Wide.MaxTracked = cfg.Window.Window, cfg.Window.MinWeight, cfg.Window.MaxTracked
+	g := &Guard{db: db, fw: fw, now: now, log: log, win: ban.NewWindow(cfg.Window), wide: ban.NewWindow(cfg.Wide), allow: allow,
 		ev: map[netip.Prefix]*evidence{}, counts: map[time.Time]*store.Counts{},
 		queue: make(chan decision, queueLen), stopped: make(chan struct{})}
 	g.cfg.Store(&cfg)
@@ -127,18 +135,23 @@ type decision struct {
 // records and alerts a login, and bans r's client when it crosses the
 // threshold. It returns the new ban, or nil.
 func (g *Guard) Handle(ctx context.Context, r *detect.Record) (*store.Ban, error) {
-	d := g.decide(r)
-	switch d.act {
-	case actLogin:
-		return nil, g.login(ctx, r, d.failed)
-	case actBan:
-		bans, err := g.commit(ctx, []decision{d})
-		if err != nil {
-			return nil, err
+	d, wide := g.decide(r)
+	var first *store.Ban
+	for _, d := range []decision{d, wide} {
+		switch d.act {
+		case actLogin:
+			return nil, g.login(ctx, r, d.failed)
+		case actBan:
+			bans, err := g.commit(ctx, []decision{d})
+			if err != nil {
+				return first, err
+			}
+			if first == nil {
+				first = bans[0]
+			}
 		}
-		return bans[0], nil
 	}
-	return nil, nil
+	return first, nil
 }
 
 // queueLen bounds the bans decided and not yet committed; Submit waits
@@ -154,17 +167,19 @@ const maxBatch = 4096
 // wave of 100,000 addresses costs a few hundred transactions, not 100,000
 // disk syncs. When Run is not running (stopped), Submit commits at once.
 func (g *Guard) Submit(ctx context.Context, r *detect.Record) error {
-	d := g.decide(r)
-	switch d.act {
-	case actLogin:
-		return g.login(ctx, r, d.failed)
-	case actBan:
-		select {
-		case g.queue <- d:
-			return nil
-		case <-g.stopped:
-			_, err := g.commit(ctx, []decision{d})
-			return err
+	d, wide := g.decide(r)
+	for _, d := range []decision{d, wide} {
+		switch d.act {
+		case actLogin:
+			return g.login(ctx, r, d.failed)
+		case actBan:
+			select {
+			case g.queue <- d:
+			case <-g.stopped:
+				if _, err := g.commit(ctx, []decision{d}); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil
@@ -255,8 +270,9 @@ func (cfg *Config) weight(r *detect.Record) float64 {
 	return 0
 }
 
-// decide counts r and judges it; it only touches memory.
-func (g *Guard) decide(r *detect.Record) decision {
+// decide counts r and judges it: what to do for its client, and whether
+// the client's wide prefix is to be banned too. It only touches memory.
+func (g *Guard) decide(r *detect.Record) (client, wide decision) {
 	cfg := g.cfg.Load()
 	w := cfg.weight(r)
 	at := g.eventTime(r.Time)
@@ -264,15 +280,45 @@ func (g *Guard) decide(r *detect.Record) decision {
 	defer g.mu.Unlock()
 	g.count(r, w)
 	if !r.Addr.IsValid() {
-		return decision{}
+		return decision{}, decision{}
 	}
 	key := ban.ClientKey(r.Addr, cfg.V4Bits, cfg.V6Bits)
 	if r.Kind == detect.KindSuccess {
-		return decision{act: actLogin, failed: g.win.Sum(key, at)}
+		return decision{act: actLogin, failed: g.win.Sum(key, at)}, decision{}
 	}
 	if w <= 0 || g.allow.Covers(key) {
+		return decision{}, decision{}
+	}
+	return g.judge(cfg, r, key, at, w), g.judgeWide(cfg, r, at, w)
+}
+
+// judgeWide counts r's attempt for its client's wide prefix (if that is
+// counted) and returns the ban of the prefix when it reaches the wide
+// threshold. g.mu is held.
+func (g *Guard) judgeWide(cfg *Config, r *detect.Record, at time.Time, w float64) decision {
+	bits := cfg.WideV6
+	if r.Addr.Unmap().Is4() {
+		bits = cfg.WideV4
+	}
+	if bits == 0 {
 		return decision{}
 	}
+	key := ban.ClientKey(r.Addr, bits, bits)
+	if g.allow.Covers(key) {
+		return decision{}
+	}
+	sum, reached := g.wide.Add(key, at, w)
+	if !reached {
+		return decision{}
+	}
+	g.wide.Reset(key)
+	return decision{act: actBan, key: key, sum: sum, evidence: []string{strings.Clone(r.Text)}, dur: -1, origin: "detected",
+		reason: fmt.Sprintf("%g failed attempts from %s in %v", sum, key, cfg.window())}
+}
+
+// judge adds r's attempt to its client's window and returns the client's
+// ban when it reaches the threshold. g.mu is held.
+func (g *Guard) judge(cfg *Config, r *detect.Record, key netip.Prefix, at time.Time, w float64) decision {
 	ev := g.evidenceFor(key)
 	if ev.first == "" {
 		ev.first = strings.Clone(r.Text)
@@ -368,10 +414,15 @@ func (g *Guard) Reconfigure(cfg Config) bool {
 	if threshold <= 0 {
 		threshold = 5
 	}
+	wideThreshold := cfg.Wide.Threshold
+	if wideThreshold <= 0 {
+		wideThreshold = 5
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.cfg.Store(&cfg)
-	return g.win.SetLimits(cfg.window(), threshold)
+	ok := g.win.SetLimits(cfg.window(), threshold)
+	return g.wide.SetLimits(cfg.window(), wideThreshold) && ok
 }
 
 // Tracked returns how many keys are being counted.

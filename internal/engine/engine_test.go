@@ -571,3 +571,34 @@ func TestLinkLocalNeverBanned(t *testing.T) {
 		t.Fatalf("banned %v", fw.set)
 	}
 }
+
+// TestWidePrefixBanned: an IPv6 attacker rotating through the /64s of
+// its /56 (4 guesses from each of 50) stays under the per-/64 threshold;
+// counted per /48 too, it is banned there.
+func TestWidePrefixBanned(t *testing.T) {
+	cfg := base()
+	cfg.WideV6, cfg.Wide.Threshold = 48, 20
+	e, fw, _, c := setup(t, cfg, nil)
+	for n := range 50 {
+		for range 4 {
+			e.Handle(ctx, failure(fmt.Sprintf("2001:db8:77:%x::1", n), "root", c.Now()))
+		}
+		c.Add(time.Second)
+	}
+	if len(fw.set) != 1 {
+		t.Fatalf("kernel set %v, want the /48 only", fw.set)
+	}
+	if _, ok := fw.set[netip.MustParsePrefix("2001:db8:77::/48")]; !ok {
+		t.Fatalf("kernel set %v", fw.set)
+	}
+	// Off: nothing.
+	e2, fw2, _, c2 := setup(t, base(), nil)
+	for n := range 50 {
+		for range 4 {
+			e2.Handle(ctx, failure(fmt.Sprintf("2001:db8:77:%x::1", n), "root", c2.Now()))
+		}
+	}
+	if len(fw2.set) != 0 {
+		t.Fatalf("banned with wide prefixes off: %v", fw2.set)
+	}
+}
