@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -13,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"sshguard-go/internal/ban"
 	"sshguard-go/internal/config"
 	"sshguard-go/internal/control"
 	"sshguard-go/internal/daemon"
@@ -131,21 +131,19 @@ func newUnbanCmd() *cobra.Command {
 				if err != nil {
 					return &exitError{2, err}
 				}
-				// An address is unbanned under the key it was banned as.
-				if p.IsSingleIP() && p.Addr().Is6() {
-					if err := b.Unban(p); err == nil {
-						fmt.Fprintf(out, "unbanned %s\n", p)
-						continue
-					}
-					p = ban.ClientKey(p.Addr(), 0, 0)
-				}
-				switch err := b.Unban(p); {
+				switch lifted, err := b.Unban(p); {
 				case errors.Is(err, control.ErrNotFound):
 					missing = append(missing, p.String())
 				case err != nil:
 					return err
 				default:
-					fmt.Fprintf(out, "unbanned %s\n", p)
+					for _, l := range lifted {
+						if l == p {
+							fmt.Fprintf(out, "unbanned %s\n", l)
+						} else {
+							fmt.Fprintf(out, "unbanned %s (it holds %s)\n", l, p.Addr())
+						}
+					}
 				}
 			}
 			if len(missing) > 0 {
@@ -158,10 +156,10 @@ func newUnbanCmd() *cobra.Command {
 func newBanCmd() *cobra.Command {
 	var o daemonOpts
 	var d time.Duration
-	var permanent bool
+	var permanent, force bool
 	var reason string
 	var cmd *cobra.Command
-	cmd = adminCmd("ban <ip|prefix> [--for DURATION] [--reason TEXT]", "Ban an address or prefix by hand",
+	cmd = adminCmd("ban <ip|prefix> [--for DURATION|--permanent] [--reason TEXT] [--force]", "Ban an address or prefix by hand",
 		"  sshguard-go ban 203.0.113.7 --for 24h --reason 'port scan'\n  sshguard-go ban 198.51.100.0/24 --permanent", cobra.ExactArgs(1), &o,
 		func(b control.Backend, out io.Writer, args []string) error {
 			p, err := config.ParsePrefix(args[0])
@@ -169,12 +167,19 @@ func newBanCmd() *cobra.Command {
 				return &exitError{2, err}
 			}
 			switch {
+			case permanent && cmd.Flags().Changed("for"):
+				return &exitError{2, errors.New("--for and --permanent: give one")}
 			case permanent:
 				d = 0
 			case !cmd.Flags().Changed("for"):
 				d = -1 // the ban policy's time, escalated for repeat offenders
+			case d < time.Second:
+				return &exitError{2, fmt.Errorf("--for %v: a ban lasts at least 1s (for no expiry, use --permanent)", d)}
 			}
-			bi, err := b.Ban(control.BanRequest{Prefix: p, For: d, Reason: reason})
+			if own := ownSession(); own.IsValid() && p.Contains(own) && !force {
+				return &exitError{2, fmt.Errorf("%s holds %s, the address of your own SSH session (SSH_CLIENT): you would lock yourself out; --force if you mean it", p, own)}
+			}
+			bi, err := b.Ban(control.BanRequest{Prefix: p, For: d, Reason: reason, Force: force})
 			if err != nil {
 				return err
 			}
@@ -185,10 +190,25 @@ func newBanCmd() *cobra.Command {
 			fmt.Fprintf(out, "banned %s %s\n", bi.Prefix, until)
 			return nil
 		})
-	cmd.Flags().DurationVar(&d, "for", 0, "ban length (default: the configured ban time, escalated for repeat offenders)")
+	cmd.Flags().DurationVar(&d, "for", 0, "ban length, at least 1s (default: the configured ban time, escalated for repeat offenders)")
 	cmd.Flags().BoolVar(&permanent, "permanent", false, "ban without expiry")
+	cmd.Flags().BoolVar(&force, "force", false, "ban a prefix wider than /16 (IPv4) or /32 (IPv6), or one holding your own SSH session's address")
 	cmd.Flags().StringVar(&reason, "reason", "", "why (shown by list)")
 	return cmd
+}
+
+// ownSession is the client address of the SSH session the command runs
+// in (SSH_CLIENT="address port localport"), or the zero Addr.
+func ownSession() netip.Addr {
+	f := strings.Fields(os.Getenv("SSH_CLIENT"))
+	if len(f) == 0 {
+		return netip.Addr{}
+	}
+	a, err := netip.ParseAddr(f[0])
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a.Unmap().WithZone("")
 }
 
 func newAllowCmd() *cobra.Command {

@@ -221,3 +221,26 @@ func TestDBCompact(t *testing.T) {
 		t.Fatalf("compact: %v\n%s", err, out)
 	}
 }
+
+// TestBanFlags: --for must be at least 1s, --permanent is the only way to
+// no expiry, and the caller's own SSH session is not banned without
+// --force.
+func TestBanFlags(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, "[firewall]\nbackend = \"none\"\n")
+	args := func(a ...string) []string {
+		return append(a, "--db", filepath.Join(dir, "s.db"), "--socket", filepath.Join(dir, "none.sock"), "--config", cfg)
+	}
+	for _, bad := range [][]string{{"--for", "1ns"}, {"--for", "0"}, {"--for", "-1h"}, {"--for", "1h", "--permanent"}} {
+		if _, _, err := run(t, "", args(append([]string{"ban", "203.0.113.7"}, bad...)...)...); exitCode(err) != 2 {
+			t.Errorf("ban %v: %v", bad, err)
+		}
+	}
+	t.Setenv("SSH_CLIENT", "203.0.113.9 51234 22")
+	if _, _, err := run(t, "", args("ban", "203.0.113.0/24", "--for", "1h")...); exitCode(err) != 2 || !strings.Contains(err.Error(), "your own SSH session") {
+		t.Fatalf("ban of the caller's own network: %v", err)
+	}
+	if out, _, err := run(t, "", args("ban", "203.0.113.0/24", "--for", "1h", "--force")...); err != nil || !strings.Contains(out, "banned 203.0.113.0/24") {
+		t.Fatalf("forced: %v %s", err, out)
+	}
+}

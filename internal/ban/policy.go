@@ -60,13 +60,17 @@ type Allowlist struct {
 	prefixes []netip.Prefix
 }
 
-// builtin are never banned: loopback; link-local addresses, whose ban
+// builtin are never banned: loopback (nor any prefix holding it), and
+// the special ranges (no ban inside them): link-local addresses, whose ban
 // (fe80::/64 after five failures from a neighbour) cuts neighbour
 // discovery and with it the host's IPv6; multicast and the unspecified
 // address, which no client connects from.
 var builtin = []netip.Prefix{
 	netip.MustParsePrefix("127.0.0.0/8"),
 	netip.MustParsePrefix("::1/128"),
+}
+
+var special = []netip.Prefix{
 	netip.MustParsePrefix("169.254.0.0/16"),
 	netip.MustParsePrefix("fe80::/10"),
 	netip.MustParsePrefix("224.0.0.0/4"),
@@ -85,6 +89,10 @@ func NewAllowlist(entries ...netip.Prefix) *Allowlist {
 	return a
 }
 
+// Special returns the ranges no ban may fall inside (link-local,
+// multicast, unspecified).
+func Special() []netip.Prefix { return slices.Clone(special) }
+
 // Unmap returns p with an IPv4-mapped IPv6 prefix (::ffff:192.0.2.0/120)
 // written as the IPv4 prefix it is (192.0.2.0/24), masked; kernel sets,
 // the allowlist and the store all speak of IPv4 as IPv4.
@@ -100,6 +108,11 @@ func Unmap(p netip.Prefix) netip.Prefix {
 // address inside an allowlisted /24).
 func (a *Allowlist) Covers(key netip.Prefix) bool {
 	key = Unmap(key)
+	for _, p := range special {
+		if p.Bits() <= key.Bits() && p.Contains(key.Addr()) {
+			return true
+		}
+	}
 	for _, p := range a.prefixes {
 		if p.Overlaps(key) {
 			return true

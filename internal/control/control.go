@@ -86,15 +86,20 @@ type DeliveryInfo struct {
 // BanRequest asks for a ban.
 type BanRequest struct {
 	Prefix netip.Prefix  `json:"prefix"`
-	For    time.Duration `json:"for"` // 0: permanent; negative: by policy
+	For    time.Duration `json:"for"` // 0: permanent; negative: by policy; else at least 1s
 	Reason string        `json:"reason,omitempty"`
+	// Force allows a prefix wider than the manual minimum (/16, /32).
+	Force bool `json:"force,omitempty"`
 }
 
 // Backend is what the control API exposes.
 type Backend interface {
 	Bans() ([]BanInfo, error)
 	Ban(BanRequest) (BanInfo, error)
-	Unban(netip.Prefix) error
+	// Unban lifts the ban of p or, for an address with no ban of its
+	// own, the bans that contain it (the /24 or /64 it was banned by), and
+	// returns the prefixes lifted; ErrNotFound when none.
+	Unban(netip.Prefix) ([]netip.Prefix, error)
 	AllowAdd(p netip.Prefix, comment string) error
 	AllowRemove(netip.Prefix) error
 	AllowList() ([]AllowInfo, error)
@@ -156,7 +161,8 @@ func Handler(b Backend) http.Handler {
 	mux.HandleFunc("DELETE /v1/bans/{prefix...}", func(w http.ResponseWriter, r *http.Request) {
 		p, ok := prefixParam(w, r)
 		if ok {
-			reply(w, struct{}{}, b.Unban(p))
+			v, err := b.Unban(p)
+			reply(w, v, err)
 		}
 	})
 	mux.HandleFunc("GET /v1/allow", func(w http.ResponseWriter, r *http.Request) {
@@ -284,7 +290,11 @@ func (c *Client) Ban(r BanRequest) (BanInfo, error) {
 	return v, c.do("POST", "/v1/bans", r, &v)
 }
 
-func (c *Client) Unban(p netip.Prefix) error { return c.do("DELETE", "/v1/bans/"+p.String(), nil, nil) }
+func (c *Client) Unban(p netip.Prefix) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	err := c.do("DELETE", "/v1/bans/"+p.String(), nil, &out)
+	return out, err
+}
 
 func (c *Client) AllowAdd(p netip.Prefix, comment string) error {
 	return c.do("POST", "/v1/allow", AllowInfo{Prefix: p, Comment: comment}, nil)

@@ -117,6 +117,9 @@ func (s *Service) Bans() ([]control.BanInfo, error) {
 }
 
 func (s *Service) Ban(r control.BanRequest) (control.BanInfo, error) {
+	if err := engine.CheckManual(r.Prefix, r.Force); err != nil {
+		return control.BanInfo{}, err
+	}
 	b, err := s.guard.Ban(context.Background(), r.Prefix, r.For, r.Reason)
 	if err != nil {
 		return control.BanInfo{}, err
@@ -124,8 +127,38 @@ func (s *Service) Ban(r control.BanRequest) (control.BanInfo, error) {
 	return banInfo(*b), nil
 }
 
-func (s *Service) Unban(p netip.Prefix) error {
-	err := s.guard.Unban(context.Background(), p)
+func (s *Service) Unban(p netip.Prefix) ([]netip.Prefix, error) {
+	ctx := context.Background()
+	p = ban.Unmap(p)
+	err := s.guard.Unban(ctx, p)
+	if err == nil {
+		return []netip.Prefix{p}, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) || !p.IsSingleIP() {
+		return nil, notFound(err)
+	}
+	// An address banned by its /24 or /64 (ipv4_prefix, ipv6_prefix), or
+	// inside a prefix banned by hand.
+	bans, err := s.db.ActiveBans(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	var lifted []netip.Prefix
+	for _, b := range bans {
+		if b.Prefix.Contains(p.Addr()) {
+			if err := s.guard.Unban(ctx, b.Prefix); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return lifted, err
+			}
+			lifted = append(lifted, b.Prefix)
+		}
+	}
+	if len(lifted) == 0 {
+		return nil, control.ErrNotFound
+	}
+	return lifted, nil
+}
+
+func notFound(err error) error {
 	if errors.Is(err, store.ErrNotFound) {
 		return control.ErrNotFound
 	}
@@ -187,7 +220,7 @@ func (s *Service) AllowRemove(p netip.Prefix) error {
 
 func (s *Service) AllowList() ([]control.AllowInfo, error) {
 	var out []control.AllowInfo
-	for _, p := range ban.NewAllowlist().Prefixes() {
+	for _, p := range append(ban.NewAllowlist().Prefixes(), ban.Special()...) {
 		out = append(out, control.AllowInfo{Prefix: p, Source: "builtin"})
 	}
 	s.mu.Lock()

@@ -83,8 +83,18 @@ func more(n int) string {
 
 // Ban bans p now, for d (0: permanent; negative: by policy), as an
 // administrator asked. It returns ErrAllowlisted if the allowlist covers p.
+//
+// d between 0 and 1s is refused: the kernel keeps timeouts in
+// milliseconds, and a timeout that rounds to 0 is an element without
+// expiry that no ban record accounts for.
 func (g *Guard) Ban(ctx context.Context, p netip.Prefix, d time.Duration, reason string) (*store.Ban, error) {
 	p = ban.Unmap(p)
+	if d > 0 && d < time.Second {
+		return nil, fmt.Errorf("ban %s for %v: a ban lasts at least 1s (0 is permanent)", p, d)
+	}
+	if p.Bits() == 0 {
+		return nil, fmt.Errorf("ban %s: that is every address", p)
+	}
 	g.mu.Lock()
 	covered := g.allow.Covers(p)
 	g.mu.Unlock()
@@ -103,6 +113,31 @@ func (g *Guard) Ban(ctx context.Context, p netip.Prefix, d time.Duration, reason
 
 // ErrAllowlisted is returned when asked to ban an allowlisted prefix.
 var ErrAllowlisted = errors.New("the prefix is on the allowlist")
+
+// The narrowest prefixes a ban by hand may be without force: wider ones
+// (ban 128.0.0.0/1) cut off a good part of the Internet by a typo.
+const (
+	MinManualV4 = 16
+	MinManualV6 = 32
+)
+
+// CheckManual returns an error if p is too wide to ban by hand: /0
+// always (it would ban everyone), and prefixes wider than MinManualV4 or
+// MinManualV6 unless force.
+func CheckManual(p netip.Prefix, force bool) error {
+	p = ban.Unmap(p)
+	if p.Bits() == 0 {
+		return fmt.Errorf("ban %s: that is every address", p)
+	}
+	min := MinManualV6
+	if p.Addr().Is4() {
+		min = MinManualV4
+	}
+	if p.Bits() < min && !force {
+		return fmt.Errorf("ban %s: wider than /%d; give --force if you mean it", p, min)
+	}
+	return nil
+}
 
 // Unban lifts p's ban in the kernel and the store, and forgets its recent
 // attempts so the next typo does not ban again at once. It returns
