@@ -1,9 +1,9 @@
 package ban
 
 import (
-	"slices"
 	"math"
 	"net/netip"
+	"slices"
 	"time"
 )
 

@@ -43,7 +43,7 @@ type Config struct {
 	WideV4, WideV6 int
 	Wide           ban.WindowConfig
 	Window         ban.WindowConfig
-	Policy        ban.Policy
+	Policy         ban.Policy
 	// Alerts decides the alerts written to the outbox with each ban and
 	// login; nil writes none.
 	Alerts *alert.Policy
