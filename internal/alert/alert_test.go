@@ -899,3 +899,62 @@ func TestFloodSurvivesRestart(t *testing.T) {
 		t.Fatalf("digest %q", m.Header.Get("Subject"))
 	}
 }
+
+// TestWebhookMarkupAndSecrets: Markdown in a user name (an image that a
+// chat system would fetch: a tracking beacon; links; emphasis) reaches
+// the webhook's text inert; a redirect is not followed with the custom
+// headers; a webhook URL or an SMS base URL never appears in an error.
+func TestWebhookMarkupAndSecrets(t *testing.T) {
+	var got []WebhookBody
+	var redirected atomic.Int64
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Api-Key") != "" {
+			redirected.Add(1)
+		}
+	}))
+	defer other.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/moved" {
+			http.Redirect(w, r, other.URL+"/steal", http.StatusTemporaryRedirect)
+			return
+		}
+		var b WebhookBody
+		json.NewDecoder(r.Body).Decode(&b)
+		got = append(got, b)
+	}))
+	defer srv.Close()
+	wh, err := NewWebhook(WebhookConfig{URL: srv.URL + "/hook"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wh.Send(context.Background(), Render(banMsg("web-01", "192.0.2.8/32", "![x](http://track.example/p.png)", "**boss**", "[click](https://evil.example)", "`rm -rf`"), "5.webhook")); err != nil {
+		t.Fatal(err)
+	}
+	txt := got[0].Text
+	for _, markup := range []string{"![", "](", "**", "http://track", "https://evil", "`rm"} {
+		if strings.Contains(txt, markup) {
+			t.Errorf("webhook text carries %q:\n%s", markup, txt)
+		}
+	}
+	if !strings.HasPrefix(txt, "[web-01] banned 192.0.2.8") {
+		t.Errorf("the subject was mangled: %q", txt)
+	}
+	moved, _ := NewWebhook(WebhookConfig{URL: srv.URL + "/moved", Headers: map[string]string{"X-Api-Key": "k"}})
+	if err := moved.Send(context.Background(), Render(banMsg("web-01", "192.0.2.9/32"), "6.webhook")); err == nil || redirected.Load() != 0 {
+		t.Fatalf("redirect: %v, the other host got the header %d times", err, redirected.Load())
+	}
+	// Secrets in URLs stay out of every error.
+	for _, u := range []string{"https:///services/SECRETTOKEN", "hxxps://hooks.example.org/SECRETTOKEN", "https://hooks.example.org/\x7fSECRETTOKEN"} {
+		if _, err := NewWebhook(WebhookConfig{URL: u}); err == nil || strings.Contains(err.Error(), "SECRETTOKEN") {
+			t.Errorf("bad URL: %v", err)
+		}
+	}
+	down, _ := NewWebhook(WebhookConfig{URL: "http://127.0.0.1:1/services/SECRETTOKEN"})
+	if err := down.Send(context.Background(), Render(banMsg("web-01", "192.0.2.9/32"), "7.webhook")); err == nil || strings.Contains(err.Error(), "SECRETTOKEN") {
+		t.Errorf("unreachable webhook: %v", err)
+	}
+	sms, _ := NewSMS(SMSConfig{AccountSID: "AC1", AuthToken: "t", From: "+15005550006", To: []string{"+15551230001"}, BaseURL: "http://user:SECRETPASS@127.0.0.1:1"})
+	if err := sms.Send(context.Background(), Render(banMsg("web-01", "192.0.2.9/32"), "8.sms")); err == nil || strings.Contains(err.Error(), "SECRETPASS") {
+		t.Errorf("unreachable SMS API: %v", err)
+	}
+}

@@ -45,7 +45,7 @@ func NewSMS(cfg SMSConfig) (*SMS, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 20 * time.Second
 	}
-	return &SMS{cfg: cfg, hc: &http.Client{Timeout: cfg.Timeout}}, nil
+	return &SMS{cfg: cfg, hc: noRedirects(cfg.Timeout)}, nil
 }
 
 // Name is "sms".
@@ -105,13 +105,17 @@ func (s *SMS) send(ctx context.Context, to, body string) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
-		return &PermanentError{fmt.Errorf("sms: %w", err)}
+		return &PermanentError{fmt.Errorf("sms: base URL %s is not usable", redact(s.cfg.BaseURL))}
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	req.SetBasicAuth(s.cfg.AccountSID, s.cfg.AuthToken)
 	resp, err := s.hc.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = redact(ue.URL) // base_url may carry a user and password
+		}
 		return fmt.Errorf("sms to %s: %w", to, err)
 	}
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))

@@ -28,14 +28,23 @@ type Webhook struct {
 }
 
 // NewWebhook checks cfg and returns a Webhook.
+// The URL is often the secret (Slack, Mattermost): no error says it.
 func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
-	if !strings.HasPrefix(cfg.URL, "http://") && !strings.HasPrefix(cfg.URL, "https://") {
-		return nil, errors.New("webhook: url must start with http:// or https://")
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, errors.New("webhook: url is not an http:// or https:// URL (not shown: it may be the secret)")
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 20 * time.Second
 	}
-	return &Webhook{cfg: cfg, hc: &http.Client{Timeout: cfg.Timeout}}, nil
+	return &Webhook{cfg: cfg, hc: noRedirects(cfg.Timeout)}, nil
+}
+
+// noRedirects is an HTTP client that follows no redirect: a webhook or
+// API that answers 3xx is not delivered to, and the headers set for it
+// (tokens) never reach another host.
+func noRedirects(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
 // Name is "webhook".
@@ -64,7 +73,7 @@ func (w *Webhook) Send(ctx context.Context, r Rendered) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.cfg.URL, bytes.NewReader(data))
 	if err != nil {
-		return &PermanentError{fmt.Errorf("webhook: %w", err)}
+		return &PermanentError{fmt.Errorf("webhook %s: the URL is not usable", redact(w.cfg.URL))}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	for k, v := range w.cfg.Headers {
@@ -86,22 +95,30 @@ func (w *Webhook) Send(ctx context.Context, r Rendered) error {
 		return nil
 	}
 	err = fmt.Errorf("webhook: HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(msg)))
-	if resp.StatusCode/100 == 4 && resp.StatusCode != 408 && resp.StatusCode != 429 {
+	if resp.StatusCode/100 == 3 {
+		err = fmt.Errorf("webhook: HTTP %d: redirected to another location, not followed (give the final URL)", resp.StatusCode)
+	}
+	if resp.StatusCode/100 == 4 && resp.StatusCode != 408 && resp.StatusCode != 429 || resp.StatusCode/100 == 3 {
 		return &PermanentError{err}
 	}
 	return err
 }
 
-// chatSafe makes text that carries attacker-chosen user names inert in
-// chat systems: &, < and > escaped as Slack requires (no <!channel>, no
-// <url|label> links), and a zero-width space after each @ (no @all or
-// @channel mentions in Mattermost or Slack).
-var chatSafe = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "@", "@\u200b").Replace
+// chatSafe makes text that carries attacker-chosen user names and log
+// lines inert in chat systems: &, < and > escaped as Slack requires (no
+// <!channel>, no <url|label> links); a zero-width space after each @ (no
+// @all or @channel mentions), inside "://" (no link, no preview fetching
+// an attacker's image: a tracking beacon), and after Markdown's markers
+// (no **emphasis**, `code`, ~~strike~~, [links](...) or ![images](...)
+// in Mattermost, Rocket.Chat or Slack's mrkdwn).
+var chatSafe = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "@", "@\u200b",
+	"://", ":\u200b//", "*", "*\u200b", "_", "_\u200b", "~", "~\u200b", "`", "`\u200b", "](", "]\u200b(", "![", "!\u200b[").Replace
 
-// redact keeps a URL's scheme and host only.
+// redact keeps a URL's scheme and host only (no user, password, path or
+// query: where the secrets are).
 func redact(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil {
+	if err != nil || u.Host == "" {
 		return "(url)"
 	}
 	return u.Scheme + "://" + u.Host + "/..."

@@ -314,8 +314,15 @@ func (a AlertsConfig) masked() AlertsConfig {
 	if m.SMS.AuthToken != "" {
 		m.SMS.AuthToken = mask
 	}
-	if u, err := url.Parse(m.Webhook.URL); err == nil && m.Webhook.URL != "" {
-		m.Webhook.URL = u.Scheme + "://" + u.Host + "/" + mask
+	if m.Webhook.URL != "" {
+		m.Webhook.URL = mask
+		if u, err := url.Parse(a.Webhook.URL); err == nil && u.Host != "" {
+			m.Webhook.URL = u.Scheme + "://" + u.Host + "/" + mask
+		}
+	}
+	if u, err := url.Parse(m.SMS.BaseURL); err == nil && u.User != nil {
+		u.User = url.User(mask)
+		m.SMS.BaseURL = u.String()
 	}
 	if len(m.Webhook.Headers) > 0 {
 		m.Webhook.Headers = map[string]string{}

@@ -140,3 +140,34 @@ func TestLoadMissingFile(t *testing.T) {
 		t.Fatal("a missing file named by the user was accepted")
 	}
 }
+
+// TestPrintMasksSecrets: what check-config and run -t print holds no
+// password, token, webhook path or user info in a URL.
+func TestPrintMasksSecrets(t *testing.T) {
+	p := writeConfig(t, `[alerts.sms]
+account_sid = "AC1"
+auth_token = "TOKENSECRET"
+from = "+15005550006"
+to = ["+15551230001"]
+base_url = "https://proxyuser:PROXYSECRET@sms-proxy.example.org"
+[alerts.webhook]
+url = "https://hooks.example.org/services/HOOKSECRET"
+headers = { "X-Api-Key" = "KEYSECRET" }
+`)
+	cfg, err := Load(p, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := cfg.Print(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"TOKENSECRET", "PROXYSECRET", "proxyuser", "HOOKSECRET", "KEYSECRET"} {
+		if strings.Contains(b.String(), secret) {
+			t.Errorf("printed %s:\n%s", secret, b.String())
+		}
+	}
+	if !strings.Contains(b.String(), "sms-proxy.example.org") {
+		t.Errorf("the host went too:\n%s", b.String())
+	}
+}
