@@ -117,12 +117,25 @@ var ErrNotFound = errors.New("not found")
 var ErrNoDaemon = errors.New("no daemon is running")
 
 // Serve answers requests for b on the unix socket path (mode 0600) until
-// ctx ends.
+// ctx ends. It refuses a directory that others may write to (they could
+// put their own socket in its place) and a path that is not a socket (a
+// typo in --socket must not delete a file).
 func Serve(ctx context.Context, path string, b Backend) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("control socket: %w", err)
 	}
-	os.Remove(path) // a stale socket from a crash
+	if st, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	} else if st.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("control socket: directory %s is writable by others (mode %04o): use a directory only root may write (the default %s)", dir, st.Mode().Perm(), filepath.Dir(DefaultSocket))
+	}
+	switch st, err := os.Lstat(path); {
+	case err == nil && st.Mode()&os.ModeSocket == 0:
+		return fmt.Errorf("control socket: %s exists and is not a socket; not removed", path)
+	case err == nil:
+		os.Remove(path) // a stale socket from a crash
+	}
 	l, err := net.Listen("unix", path)
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)

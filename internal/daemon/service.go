@@ -3,10 +3,12 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -120,11 +122,41 @@ func (s *Service) Ban(r control.BanRequest) (control.BanInfo, error) {
 	if err := engine.CheckManual(r.Prefix, r.Force); err != nil {
 		return control.BanInfo{}, err
 	}
+	if err := s.checkOverlap(ban.Unmap(r.Prefix)); err != nil {
+		return control.BanInfo{}, err
+	}
 	b, err := s.guard.Ban(context.Background(), r.Prefix, r.For, r.Reason)
 	if err != nil {
 		return control.BanInfo{}, err
 	}
 	return banInfo(*b), nil
+}
+
+// checkOverlap refuses a ban that overlaps a ban in force of another
+// length (the kernel keeps no overlapping intervals, and said only "file
+// exists"); the same prefix again is a renewal.
+func (s *Service) checkOverlap(p netip.Prefix) error {
+	bans, err := s.db.ActiveBans(time.Now())
+	if err != nil {
+		return err
+	}
+	var inside []string
+	for _, b := range bans {
+		switch {
+		case b.Prefix == p:
+		case b.Prefix.Overlaps(p) && b.Prefix.Bits() < p.Bits():
+			return fmt.Errorf("ban %s: it is inside the ban of %s already (unban that first to ban %s alone)", p, b.Prefix, p)
+		case b.Prefix.Overlaps(p):
+			inside = append(inside, b.Prefix.String())
+		}
+	}
+	if len(inside) > 0 {
+		if len(inside) > 5 {
+			inside = append(inside[:5], fmt.Sprintf("and %d more", len(inside)-5))
+		}
+		return fmt.Errorf("ban %s: it holds bans in force (%s); unban them first", p, strings.Join(inside, ", "))
+	}
+	return nil
 }
 
 func (s *Service) Unban(p netip.Prefix) ([]netip.Prefix, error) {

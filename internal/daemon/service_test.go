@@ -57,12 +57,38 @@ func TestManualBanLimits(t *testing.T) {
 		{"2000::/3", false, time.Hour, "wider than /32"},
 		{"203.0.113.7/32", false, time.Nanosecond, "at least 1s"},
 		{"203.0.113.7/32", false, 999 * time.Millisecond, "at least 1s"},
-		{"128.0.0.0/1", true, time.Hour, ""},
 		{"203.0.113.8/32", false, time.Second, ""},
+		{"10.0.0.0/8", true, time.Hour, ""},
 	} {
 		_, err := s.Ban(control.BanRequest{Prefix: netip.MustParsePrefix(tc.prefix), For: tc.d, Force: tc.force})
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("ban %s force %v for %v: %v, want %q", tc.prefix, tc.force, tc.d, err, tc.want)
 		}
+	}
+}
+
+// TestOverlappingBansExplained: a ban inside or around one in force is
+// refused with the ban it meets (the kernel said only "file exists"); the
+// same prefix again renews it. With backend "none" no firewall is opened.
+func TestOverlappingBansExplained(t *testing.T) {
+	s := service(t, "")
+	if s.closeFW != nil {
+		t.Fatal("the CLI's Service opened a firewall with backend \"none\"")
+	}
+	ban := func(p string) error {
+		_, err := s.Ban(control.BanRequest{Prefix: netip.MustParsePrefix(p), For: time.Hour})
+		return err
+	}
+	if err := ban("198.51.100.0/24"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ban("198.51.100.0/25"); err == nil || !strings.Contains(err.Error(), "inside the ban of 198.51.100.0/24") {
+		t.Errorf("narrower: %v", err)
+	}
+	if err := ban("198.51.0.0/16"); err == nil || !strings.Contains(err.Error(), "holds bans in force (198.51.100.0/24)") {
+		t.Errorf("wider: %v", err)
+	}
+	if err := ban("198.51.100.0/24"); err != nil {
+		t.Errorf("renewal: %v", err)
 	}
 }
