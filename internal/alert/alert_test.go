@@ -958,3 +958,27 @@ func TestWebhookMarkupAndSecrets(t *testing.T) {
 		t.Errorf("unreachable SMS API: %v", err)
 	}
 }
+
+// TestMessageIDsUnique: alert 1 of two hosts sharing a sender address,
+// and of a database recreated on one host, have different Message-IDs
+// (mail systems drop or thread messages by it).
+func TestMessageIDsUnique(t *testing.T) {
+	s := alerttest.StartSMTP(t, alerttest.Options{})
+	for _, wc := range []WorkerConfig{{Host: "web-01"}, {Host: "web-02"}, {Host: "web-01"}} {
+		db, _ := testkit.OpenDB(t) // each a new database: alert id 1 again
+		wc.Instance = db.Instance()
+		w := NewWorker(wc, db, []Channel{mailer(t, s, "starttls", "")}, nil, nil)
+		if id, err := w.Enqueue(banMsg(wc.Host, "192.0.2.1/32")); err != nil || id != 1 {
+			t.Fatalf("enqueue: %d %v", id, err)
+		}
+		w.DeliverDue(context.Background())
+	}
+	ids := map[string]bool{}
+	for _, m := range s.Wait(3, 5*time.Second) {
+		id := m.Header.Get("Message-Id")
+		if ids[id] || !strings.Contains(id, "web-0") {
+			t.Fatalf("Message-ID %q repeated or without the host (%v)", id, ids)
+		}
+		ids[id] = true
+	}
+}

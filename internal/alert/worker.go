@@ -57,7 +57,12 @@ type Outbox interface {
 
 // WorkerConfig tunes delivery. Zero values mean the defaults.
 type WorkerConfig struct {
-	Host           string
+	Host string
+	// Instance is the outbox's own random id (store.DB.Instance): with the
+	// host name it makes each message's id (the email Message-ID) unique
+	// across hosts sharing a sender address and across a recreated
+	// database.
+	Instance       string
 	MaxAge         time.Duration // retries stop for messages older than this; default 24h
 	MinBackoff     time.Duration // first retry after about this; default 10s
 	MaxBackoff     time.Duration // retries at most this far apart; default 10m
@@ -551,6 +556,27 @@ func (w *Worker) deliverBans(ctx context.Context, o *outlet, now time.Time, all 
 	return w.sendDigest(ctx, o, bans, now)
 }
 
+// messageID is the id of outbox record(s) ids on channel name: unique per
+// host and database.
+func (w *Worker) messageID(ids, name string) string {
+	cfg := w.conf()
+	id := ids + "." + name + "." + idAtom(cfg.Host)
+	if cfg.Instance != "" {
+		id += "." + idAtom(cfg.Instance)
+	}
+	return id
+}
+
+// idAtom keeps what a Message-ID's left part may hold of s.
+func idAtom(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 128 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+			return r
+		}
+		return -1
+	}, s)
+}
+
 // saveFlood keeps o's flood state in the store.
 func (w *Worker) saveFlood(o *outlet) {
 	if err := w.st.SavePosition(floodKey(o.name), o.flood); err != nil {
@@ -562,7 +588,7 @@ func (w *Worker) saveFlood(o *outlet) {
 // is false when the channel failed and is paused.
 func (w *Worker) send(ctx context.Context, o *outlet, e entry, now time.Time) (ok bool, err error) {
 	d := e.m.Deliveries[o.name]
-	r := Render(e.m, fmt.Sprintf("%d.%s", e.id, o.name))
+	r := Render(e.m, w.messageID(fmt.Sprint(e.id), o.name))
 	r.Done = d.Done
 	serr := o.ch.Send(ctx, r)
 	result := w.outcome(o, d, e.m.Time, serr, now)
@@ -601,7 +627,7 @@ func (w *Worker) sendDigest(ctx context.Context, o *outlet, ids []uint64, now ti
 	if len(sent) == 0 {
 		return nil
 	}
-	r := dg.Render(fmt.Sprintf("%d-%d.%s", sent[0], sent[len(sent)-1], o.name))
+	r := dg.Render(w.messageID(fmt.Sprintf("%d-%d", sent[0], sent[len(sent)-1]), o.name))
 	r.Done = done
 	serr := o.ch.Send(ctx, r)
 	var last *Delivery

@@ -95,7 +95,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Daemon, er
 		return nil, fmt.Errorf("alerts: %w", err)
 	}
 	// The worker runs without channels too, so that a reload can add one.
-	d.worker = alert.NewWorker(cfg.Alerts.WorkerConfig(), d.db, d.chans, nil, d.log)
+	d.worker = alert.NewWorker(d.workerConfig(cfg), d.db, d.chans, nil, d.log)
 	d.worker.OnResult = func(channel, result string) { d.metrics.deliveries.WithLabelValues(channel, result).Inc() }
 	d.worker.Resolve = engine.Resolver(d.db)
 	d.guard = engine.New(engineConfig(cfg, d.worker.Wake, d.countBan), d.db, fw, nil, nil, d.log)
@@ -115,6 +115,13 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Daemon, er
 		d.log.Info("alerts", "channels", channelNames(d.chans))
 	}
 	return d, nil
+}
+
+// workerConfig is cfg's delivery settings, with this database's id.
+func (d *Daemon) workerConfig(cfg *config.Config) alert.WorkerConfig {
+	wc := cfg.Alerts.WorkerConfig()
+	wc.Instance = d.db.Instance()
+	return wc
 }
 
 func (d *Daemon) warn(msg string)        { d.log.Warn(msg) }

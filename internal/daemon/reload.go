@@ -25,7 +25,7 @@ func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) error {
 		ec.Alerts = onlyChannels(ec.Alerts, d.chans)
 	} else {
 		d.chans = chans
-		d.worker.Reconfigure(next.Alerts.WorkerConfig(), chans)
+		d.worker.Reconfigure(d.workerConfig(&next), chans)
 		d.log.Info("reloaded alerts", "channels", channelNames(chans))
 	}
 	if !d.guard.Reconfigure(ec) {

@@ -7,7 +7,9 @@ package store
 import (
 	"bytes"
 	"compress/flate"
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -147,6 +149,13 @@ func (d *DB) init() error {
 				return fmt.Errorf("migrate to schema 2: %w", err)
 			}
 		}
+		if meta.Get([]byte("instance")) == nil {
+			id := make([]byte, 8)
+			rand.Read(id)
+			if err := meta.Put([]byte("instance"), []byte(hex.EncodeToString(id))); err != nil {
+				return err
+			}
+		}
 		if have != SchemaVersion || v == nil {
 			return meta.Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, SchemaVersion))
 		}
@@ -156,6 +165,18 @@ func (d *DB) init() error {
 		return fmt.Errorf("open store %s: %w", d.path, err)
 	}
 	return nil
+}
+
+// Instance returns the database's own random id, made when it was
+// created: what tells apart the alerts of two databases (two hosts, or a
+// database recreated) whose outbox ids are the same.
+func (d *DB) Instance() string {
+	var id string
+	d.db.View(func(tx *bolt.Tx) error {
+		id = string(tx.Bucket(bktMeta).Get([]byte("instance")))
+		return nil
+	})
+	return id
 }
 
 // Close closes the database.
