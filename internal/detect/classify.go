@@ -655,11 +655,15 @@ func penaltyDrop(rest string, e *Event) bool {
 	if p, _, ok := strings.Cut(rest, " "); ok {
 		c.port, _ = atoiPort(p)
 	}
-	reason := "penalty_drop"
-	if strings.Contains(rest, "past MaxStartups") {
-		reason = "maxstartups_drop"
+	// "past MaxStartups" (OpenSSH 9.8 and later: "past Maxstartups"): sshd
+	// dropped the connection because too many were unauthenticated at
+	// once: its load, not something this client did (during a flood the
+	// dropped are often innocent), so it is a notice, never counted.
+	if i := strings.Index(rest, "past Max"); i >= 0 && strings.EqualFold(rest[i:], "past MaxStartups") {
+		set(e, KindNotice, "maxstartups_drop", c)
+		return true
 	}
-	set(e, KindProbe, reason, c)
+	set(e, KindProbe, "penalty_drop", c)
 	return true
 }
 

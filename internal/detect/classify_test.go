@@ -159,7 +159,9 @@ func TestClassifyShapes(t *testing.T) {
 		{"penalty drop v6", "Nov 23 20:14:49 web sshd[1234]: drop connection #3 from [2001:db8::9]:5000 on [2001:db8::1]:22 penalty: exceeded LoginGraceTime",
 			KindProbe, "penalty_drop", "2001:db8::9", "", 5000, ""},
 		{"maxstartups drop", "Nov 23 20:14:49 web sshd[1234]: drop connection #11 from [203.0.113.9]:5000 on [192.0.2.1]:22 past MaxStartups",
-			KindProbe, "maxstartups_drop", "203.0.113.9", "", 5000, ""},
+			KindNotice, "maxstartups_drop", "203.0.113.9", "", 5000, ""},
+		{"maxstartups drop, lower case s", "Nov 23 20:14:49 web sshd[1234]: drop connection #11 from [203.0.113.9]:5000 on [192.0.2.1]:22 past Maxstartups",
+			KindNotice, "maxstartups_drop", "203.0.113.9", "", 5000, ""},
 		// success and sessions
 		{"accepted password", "Nov 23 20:14:49 web sshd[6699]: Accepted password for alice from 198.51.100.4 port 50000 ssh2",
 			KindSuccess, "accepted", "198.51.100.4", "alice", 50000, ""},
