@@ -19,10 +19,13 @@ deb=$(ls -t dist/sshguard-go_*.deb | head -1)
 fail() { echo "check-unit: FAIL: $*" >&2; exit 1; }
 step() { echo "check-unit: $*"; }
 
-# The Debian mirror apt uses here (deb822 or one-line sources), else the default.
+# The Debian mirror apt uses on this machine (deb822 or one-line sources):
+# the only one this machine is known to reach.
 mirror=$(sed -n 's|^URIs: *\(http[^ ]*/debian\)/*$|\1|p; s|^deb  *\(http[^ ]*/debian\)/* .*|\1|p' \
 	/etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | head -1 || true)
-mirror=${mirror:-http://deb.debian.org/debian}
+if [ -z "$mirror" ] && [ ! -x "$root/usr/bin/systemctl" ]; then
+	fail "no Debian mirror in /etc/apt/sources.list or /etc/apt/sources.list.d/*.sources to debootstrap from (a 'deb http.../debian bookworm main' line or a deb822 URIs: entry)"
+fi
 if [ ! -x "$root/usr/bin/systemctl" ] || [ ! -x "$root/usr/sbin/sshd" ] || [ ! -x "$root/usr/bin/sshpass" ]; then
 	step "debootstrap Debian 12 into $root from $mirror"
 	rm -rf "$root"
