@@ -13,7 +13,7 @@ PREFIX  ?= /usr/local
 UNITDIR ?= /etc/systemd/system
 DESTDIR ?=
 
-.PHONY: help build test test-short bench-smoke lint bench bench-compare bench-ban-compare fuzz samples clean man completions deb install
+.PHONY: help build test test-short bench-smoke lint bench bench-compare bench-ban-compare bench-wave bench-year fuzz samples clean man completions deb install
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -43,6 +43,15 @@ bench-compare: build ## scan speed beside sshg-parser and fail2ban-regex on one 
 bench-ban-compare: build ## log line -> kernel ban beside SSHGuard and fail2ban daemons (root)
 	$(GO) run ./scripts/bancompare -n 50
 	$(GO) run ./scripts/bancompare -n 50 -preload 100000
+
+bench-wave: build ## a botnet wave: 10,000 and 100,000 new addresses at once, beside SSHGuard on 10,000 (root; SSHGuard takes minutes)
+	$(GO) run ./scripts/bancompare -tools sshguard-go -wave 10000
+	$(GO) run ./scripts/bancompare -tools sshguard-go -wave 100000
+	$(GO) run ./scripts/bancompare -tools sshguard-go -wave 100000 -webhook
+	$(GO) run ./scripts/bancompare -tools sshguard -wave 10000
+
+bench-year: ## a year of a busy server against the state database: its size at days 30, 90, 180, 365
+	$(GO) test ./internal/store -run XXX -bench 'Year|StateSize' -benchtime 1x
 
 fuzz: ## fuzz the parser for a minute each
 	$(GO) test ./internal/detect -run XXX -fuzz FuzzSpoof -fuzztime 60s
