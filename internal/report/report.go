@@ -1,0 +1,184 @@
+// Package report summarises detected events per client address: counted
+// failed attempts and probes, logins, users tried, first and last seen.
+// The offline report command prints it; what the daemon and its API count
+// must agree with it.
+package report
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"sshguard-go/internal/detect"
+)
+
+// maxUsers bounds the distinct user names kept per address; the count
+// beyond it is still exact in UsersMore.
+const maxUsers = 200
+
+// Client is one address's line in a report.
+type Client struct {
+	Client    string
+	Failed    int64 // counted failed attempts
+	Probes    int64 // counted probes
+	Successes int64
+	Users     []string // distinct users tried or logged in, in first-seen order
+	usersSet  map[string]struct{}
+	UsersMore int64 // distinct users beyond maxUsers
+	First     time.Time
+	Last      time.Time
+}
+
+func (c *Client) Add(r *detect.Record) {
+	switch r.Kind {
+	case detect.KindFailure:
+		c.Failed += int64(r.Counted)
+	case detect.KindProbe:
+		c.Probes += int64(r.Counted)
+	case detect.KindSuccess:
+		c.Successes++
+	}
+	if r.User != "" && (r.Kind == detect.KindFailure || r.Kind == detect.KindSuccess) {
+		if _, ok := c.usersSet[r.User]; !ok {
+			if len(c.Users) < maxUsers {
+				u := strings.Clone(r.User)
+				c.usersSet[u] = struct{}{}
+				c.Users = append(c.Users, u)
+			} else {
+				c.UsersMore++ // may count a name twice past the bound; documented as approximate
+			}
+		}
+	}
+	if !r.Time.IsZero() {
+		if c.First.IsZero() || r.Time.Before(c.First) {
+			c.First = r.Time
+		}
+		if r.Time.After(c.Last) {
+			c.Last = r.Time
+		}
+	}
+}
+
+// Summary gathers Clients by address. Its zero value is empty and ready.
+type Summary struct {
+	byClient map[string]*Client
+	// Since, when set, leaves out events before it (and events without a
+	// time).
+	Since time.Time
+}
+
+// Add counts r for its client (records without one are left out).
+func (s *Summary) Add(r *detect.Record) {
+	if !s.Since.IsZero() && (r.Time.IsZero() || r.Time.Before(s.Since)) {
+		return
+	}
+	key := r.Client()
+	if key == "" {
+		return
+	}
+	if s.byClient == nil {
+		s.byClient = map[string]*Client{}
+	}
+	c := s.byClient[key]
+	if c == nil {
+		c = &Client{Client: strings.Clone(key), usersSet: map[string]struct{}{}}
+		s.byClient[c.Client] = c
+	}
+	c.Add(r)
+}
+
+// Sorted returns the clients by failed attempts, then probes, then logins,
+// then address.
+func (s *Summary) Sorted() []*Client {
+	list := make([]*Client, 0, len(s.byClient))
+	for _, c := range s.byClient {
+		list = append(list, c)
+	}
+	slices.SortFunc(list, func(a, b *Client) int {
+		return cmp.Or(cmp.Compare(b.Failed, a.Failed), cmp.Compare(b.Probes, a.Probes),
+			cmp.Compare(b.Successes, a.Successes), strings.Compare(a.Client, b.Client))
+	})
+	return list
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Format(time.RFC3339)
+}
+
+// WriteText writes list as a table.
+func WriteText(w io.Writer, list []*Client) {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "ADDRESS\tFAILED\tPROBES\tLOGINS\tFIRST SEEN\tLAST SEEN\tUSERS")
+	for _, c := range list {
+		users := make([]string, 0, min(len(c.Users), 5))
+		for i, u := range c.Users {
+			if i == 5 {
+				break
+			}
+			users = append(users, strconv.Quote(u))
+		}
+		more := ""
+		if n := int64(len(c.Users)) - int64(len(users)) + c.UsersMore; n > 0 {
+			more = fmt.Sprintf(" +%d more", n)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s%s\n", c.Client, c.Failed, c.Probes, c.Successes,
+			fmtTime(c.First), fmtTime(c.Last), strings.Join(users, ","), more)
+	}
+	tw.Flush()
+}
+
+// WriteJSON writes list as a JSON object keyed by address, in list's order.
+func WriteJSON(w io.Writer, list []*Client) {
+	var b []byte
+	b = append(b, '{')
+	for i, c := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, "\n  "...)
+		b = strconv.AppendQuote(b, c.Client)
+		b = append(b, `: {"failed": `...)
+		b = strconv.AppendInt(b, c.Failed, 10)
+		b = append(b, `, "probes": `...)
+		b = strconv.AppendInt(b, c.Probes, 10)
+		b = append(b, `, "successes": `...)
+		b = strconv.AppendInt(b, c.Successes, 10)
+		b = append(b, `, "users": [`...)
+		for j, u := range c.Users {
+			if j > 0 {
+				b = append(b, ", "...)
+			}
+			b = detect.AppendJSONString(b, u)
+		}
+		b = append(b, `], "users_more": `...)
+		b = strconv.AppendInt(b, c.UsersMore, 10)
+		b = append(b, `, "first_seen": `...)
+		b = appendJSONTime(b, c.First)
+		b = append(b, `, "last_seen": `...)
+		b = appendJSONTime(b, c.Last)
+		b = append(b, '}')
+		if len(b) > 64<<10 {
+			w.Write(b)
+			b = b[:0]
+		}
+	}
+	b = append(b, "\n}\n"...)
+	w.Write(b)
+}
+
+func appendJSONTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(b, "null"...)
+	}
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}
