@@ -74,13 +74,6 @@ func (q *queue) putBack(ids []uint64) {
 	}
 }
 
-// len is the number of deliveries queued.
-func (q *queue) len() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.ids)
-}
-
 // clear empties the queue and returns what it held.
 func (q *queue) clear() []uint64 {
 	q.mu.Lock()

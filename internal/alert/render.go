@@ -347,16 +347,3 @@ func (d *Digest) Render(id string) Rendered {
 		Short: clean(fmt.Sprintf("%s: %d bans between %s and %s", d.host, d.n, d.first.Format(time.TimeOnly), d.last.Format(time.TimeOnly)), MaxShort)}
 }
 
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
-}
