@@ -346,4 +346,3 @@ func (d *Digest) Render(id string) Rendered {
 	return Rendered{ID: id, Kind: KindBan, Severity: Warning, Subject: subject, Gist: g, Text: text, HTML: html,
 		Short: clean(fmt.Sprintf("%s: %d bans between %s and %s", d.host, d.n, d.first.Format(time.TimeOnly), d.last.Format(time.TimeOnly)), MaxShort)}
 }
-
