@@ -369,10 +369,10 @@ func (w *Worker) refresh() error {
 		return err
 	}
 	for _, o := range removed {
-		// Wait for the pass in progress: its outcome is saved first.
-		o.mu.Lock()
+		// Not under o.mu: a pass of o in progress may be waiting for
+		// scanMu. What it sends meanwhile is saved after, and failing
+		// only touches deliveries still pending.
 		ids := append(o.bans.clear(), o.others.clear()...)
-		o.mu.Unlock()
 		if known[o.name] == nil {
 			unrouted = append(unrouted, ids...)
 		}
