@@ -59,25 +59,44 @@ func sshdEscape(s string) string {
 	return b.String()
 }
 
+// spoofHeaders are the headers the messages are tried under: every
+// format the header parser knows, and those with no tag (the message is
+// then found where the header ends).
+var spoofHeaders = []string{
+	"Nov 23 20:14:49 web sshd[6699]: ",
+	"Nov 3 20:14:49 web sshd[6699]: ",
+	"Nov 23 20:14:49 web auth.info sshd[6699]: ",
+	"2026-11-23 20:14:49 web sshd[6699]: ",
+	"2026-11-23_20:14:49.12345 auth.info: sshd[6699]: ",
+	"2026-11-23_20:14:49.12345 auth.info: ",
+	"2026-11-23T20:14:49.123456789Z stderr F ",
+	"Sun 2026-11-23 20:14:49 UTC web sshd[6699]: ",
+	"1795464889.561999 web sshd[6699]: ",
+	"<38>Nov 23 20:14:49 web sshd[6699]: ",
+	"",
+}
+
 func checkSpoof(t *testing.T, user, other string) {
 	real := netip.MustParseAddr("10.200.0.2")
 	user, other = sshdEscape(user), sshdEscape(other)
 	for _, tpl := range spoofTemplates {
-		msg := strings.ReplaceAll(strings.ReplaceAll(tpl.msg, "{U}", user), "{K}", other)
-		line := "Nov 23 20:14:49 web sshd[6699]: " + msg
-		e, ok := parseOne(t, line)
-		if !ok {
-			t.Errorf("not recognised: %q", line)
-			continue
-		}
-		if e.ClientHost != "" {
-			t.Errorf("%q: client host %q taken from attacker text", line, e.ClientHost)
-		}
-		switch {
-		case e.Addr == real:
-		case !e.Addr.IsValid() && tpl.mayBeAmbi && e.Ambiguous:
-		default:
-			t.Errorf("%q: ip = %v (ambiguous=%v), want %v", line, e.Addr, e.Ambiguous, real)
+		for _, head := range spoofHeaders {
+			msg := strings.ReplaceAll(strings.ReplaceAll(tpl.msg, "{U}", user), "{K}", other)
+			line := head + msg
+			e, ok := parseOne(t, line)
+			if !ok {
+				t.Errorf("not recognised: %q", line)
+				continue
+			}
+			if e.ClientHost != "" {
+				t.Errorf("%q: client host %q taken from attacker text", line, e.ClientHost)
+			}
+			switch {
+			case e.Addr == real:
+			case !e.Addr.IsValid() && tpl.mayBeAmbi && e.Ambiguous:
+			default:
+				t.Errorf("%q: ip = %v (ambiguous=%v), want %v", line, e.Addr, e.Ambiguous, real)
+			}
 		}
 	}
 }

@@ -74,53 +74,187 @@ func (p *HeaderParser) Parse(line string) (Header, bool) {
 		return p.parseJSON(line)
 	case c == '<':
 		return p.parsePRI(line)
-	case c >= 'A' && c <= 'S' && len(line) >= 16 && line[3] == ' ' && line[6] == ' ' && line[9] == ':':
-		if t, rest, ok := p.parseBSDStamp(line); ok {
+	case c >= 'A' && c <= 'W':
+		if t, rest, ok := p.parseBSD(line); ok {
 			h.Time = t
 			return p.parseTagged(h, rest, true)
+		}
+		// journalctl -o short-full: "Sat 2026-11-28 07:01:02 UTC host ..."
+		if len(line) > 24 && line[3] == ' ' && line[8] == '-' {
+			if t, rest, ok := p.parseSpacedISO(line[4:]); ok {
+				if sp := strings.IndexByte(rest, ' '); sp > 0 && isZoneName(rest[:sp]) {
+					h.Time = t
+					return p.parseTagged(h, rest[sp+1:], true)
+				}
+			}
 		}
 	case c >= '0' && c <= '9' && len(line) > 20 && line[4] == '-' && line[10] == 'T':
 		if sp := strings.IndexByte(line, ' '); sp > 0 {
 			if t, ok := p.parseISO(line[:sp]); ok {
 				h.Time = t
-				return p.parseTagged(h, line[sp+1:], true)
+				rest := line[sp+1:]
+				// A container runtime's log (CRI): "<time> stderr F <line>".
+				if len(rest) > 9 && (strings.HasPrefix(rest, "stderr ") || strings.HasPrefix(rest, "stdout ")) &&
+					(rest[7] == 'F' || rest[7] == 'P') && rest[8] == ' ' {
+					return p.parseTagged(h, rest[9:], false)
+				}
+				return p.parseTagged(h, rest, true)
 			}
+		}
+	case c >= '0' && c <= '9' && len(line) > 20 && line[4] == '-' && (line[10] == ' ' || line[10] == '_'):
+		// "2026-11-28 07:01:02[.frac] host ..." and socklog's
+		// "2026-11-28_07:01:02.25000 auth.info: ...".
+		if t, rest, ok := p.parseSpacedISO(line); ok {
+			h.Time = t
+			return p.parseTagged(h, rest, true)
+		}
+	case c >= '1' && c <= '9' && len(line) > 12 && line[10] == '.':
+		// journalctl -o short-unix: "1795849262.123456 host ...".
+		if t, rest, ok := parseUnix(line); ok {
+			h.Time = t
+			return p.parseTagged(h, rest, true)
 		}
 	}
 	return p.parseTagged(h, line, false)
+}
+
+// parseBSD parses a traditional syslog stamp at the start of line, its
+// day padded ("Nov  3") or not ("Nov 3"), and returns the rest.
+func (p *HeaderParser) parseBSD(line string) (time.Time, string, bool) {
+	switch {
+	case len(line) >= 16 && line[3] == ' ' && line[6] == ' ' && line[9] == ':':
+		return p.parseBSDStamp(line)
+	case len(line) >= 15 && line[3] == ' ' && line[5] == ' ' && line[8] == ':':
+		return p.parseBSDStamp(line[:4] + " " + line[4:])
+	}
+	return time.Time{}, "", false
+}
+
+// parseSpacedISO parses "2026-11-28 07:01:02[.frac]" (or with '_' between
+// date and time) and returns the rest after the space that follows.
+func (p *HeaderParser) parseSpacedISO(s string) (time.Time, string, bool) {
+	if len(s) < 20 {
+		return time.Time{}, "", false
+	}
+	end := 19
+	if s[end] == '.' {
+		end++
+		for end < len(s) && s[end] >= '0' && s[end] <= '9' {
+			end++
+		}
+	}
+	if end >= len(s) || s[end] != ' ' {
+		return time.Time{}, "", false
+	}
+	t, ok := p.parseISO(s[:end])
+	return t, s[end+1:], ok
+}
+
+// parseUnix parses "1795849262[.123456] " (seconds since the epoch).
+func parseUnix(s string) (time.Time, string, bool) {
+	sp := strings.IndexByte(s, ' ')
+	if sp < 10 {
+		return time.Time{}, "", false
+	}
+	sec, frac, _ := strings.Cut(s[:sp], ".")
+	n, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil || len(frac) > 9 {
+		return time.Time{}, "", false
+	}
+	ns := 0
+	for i := 0; i < 9; i++ {
+		ns *= 10
+		if i < len(frac) {
+			if frac[i] < '0' || frac[i] > '9' {
+				return time.Time{}, "", false
+			}
+			ns += int(frac[i] - '0')
+		}
+	}
+	return time.Unix(n, int64(ns)), s[sp+1:], true
+}
+
+// isZoneName reports whether z looks like a time zone abbreviation
+// (UTC, CET, EST, +03).
+func isZoneName(z string) bool {
+	if len(z) < 2 || len(z) > 6 {
+		return false
+	}
+	for i := 0; i < len(z); i++ {
+		if c := z[i]; !(c >= 'A' && c <= 'Z' || c == '+' || c == '-' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// facilities and levels are syslog's, as busybox and socklog write them
+// before the tag ("auth.info").
+var (
+	facilities = map[string]bool{"kern": true, "user": true, "mail": true, "daemon": true, "auth": true, "syslog": true, "lpr": true,
+		"news": true, "uucp": true, "cron": true, "authpriv": true, "ftp": true, "local0": true, "local1": true, "local2": true,
+		"local3": true, "local4": true, "local5": true, "local6": true, "local7": true}
+	levels = map[string]bool{"emerg": true, "alert": true, "crit": true, "err": true, "error": true, "warning": true, "warn": true,
+		"notice": true, "info": true, "debug": true}
+)
+
+// isFacilityLevel reports whether tok is "facility.level" (and whether it
+// ends in a colon, as socklog writes it before the message).
+func isFacilityLevel(tok string) (ok, colon bool) {
+	tok, colon = strings.CutSuffix(tok, ":")
+	f, l, found := strings.Cut(tok, ".")
+	return found && facilities[f] && levels[l], colon
 }
 
 // parseTagged parses "[host ]tag: msg". stamped tells whether a timestamp
 // preceded it: then a line without an sshd tag is someone else's; without
 // one, it may be a bare message.
 func (p *HeaderParser) parseTagged(h Header, s string, stamped bool) (Header, bool) {
-	sp := strings.IndexByte(s, ' ')
-	if sp < 0 {
-		if stamped {
-			return h, false
+	// Before the tag may stand a host and a facility.level (busybox:
+	// "host auth.info sshd[1]:"; socklog: "auth.info: sshd[1]:", or the
+	// bare message after it).
+	rest, host := s, ""
+	for tok := 0; tok < 3; tok++ {
+		sp := strings.IndexByte(rest, ' ')
+		if sp < 0 {
+			break
 		}
-		h.Msg = s
-		return h, true
-	}
-	first := s[:sp]
-	if prog, pid, ok := parseTag(first); ok {
-		h.Program, h.PID = prog, pid
-		h.Msg = trimSolarisID(s[sp+1:])
-		return h, knownProgram(prog)
-	}
-	rest := s[sp+1:]
-	if sp2 := strings.IndexByte(rest, ' '); sp2 > 0 {
-		if prog, pid, ok := parseTag(rest[:sp2]); ok {
-			h.Host, h.Program, h.PID = first, prog, pid
-			h.Msg = trimSolarisID(rest[sp2+1:])
+		word := rest[:sp]
+		if prog, pid, ok := parseTag(word); ok {
+			h.Host, h.Program, h.PID = host, prog, pid
+			h.Msg = trimSolarisID(rest[sp+1:])
 			return h, knownProgram(prog)
 		}
+		if fl, colon := isFacilityLevel(word); fl {
+			rest = rest[sp+1:]
+			if colon && stamped {
+				// socklog: a bare message may follow.
+				return p.parseTagged(Header{Time: h.Time, Host: host}, rest, false)
+			}
+			continue
+		}
+		if tok > 0 || !stamped && tok == 0 && !looksLikeHost(word) {
+			break
+		}
+		host, rest = word, rest[sp+1:]
 	}
 	if stamped {
 		return h, false
 	}
 	h.Msg = s
 	return h, true
+}
+
+// looksLikeHost reports whether w could be the host field of a line with
+// no timestamp: letters, digits, '.', '-', ':' (an address), '_'.
+func looksLikeHost(w string) bool {
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == ':' || c == '_') {
+			return false
+		}
+	}
+	return w != ""
 }
 
 // parseTag parses a syslog tag: "sshd[123]:", "sshd:", "[sshd]:" or
@@ -183,11 +317,9 @@ func (p *HeaderParser) parsePRI(line string) (Header, bool) {
 	rest := line[end+1:]
 	if !strings.HasPrefix(rest, "1 ") {
 		var h Header
-		if len(rest) >= 16 && rest[3] == ' ' && rest[6] == ' ' && rest[9] == ':' {
-			if t, r, ok := p.parseBSDStamp(rest); ok {
-				h.Time = t
-				return p.parseTagged(h, r, true)
-			}
+		if t, r, ok := p.parseBSD(rest); ok {
+			h.Time = t
+			return p.parseTagged(h, r, true)
 		}
 		return p.parseTagged(h, rest, false)
 	}
@@ -267,9 +399,13 @@ var months = map[string]time.Month{
 func (p *HeaderParser) parseBSDStamp(s string) (time.Time, string, bool) {
 	stamp := s[:15]
 	rest := s[15:]
+	var frac time.Duration // journalctl -o short-precise: ".123456"
 	if len(rest) > 0 && rest[0] == '.' {
-		i := 1
+		i, scale := 1, time.Second
 		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			if scale /= 10; scale > 0 {
+				frac += time.Duration(rest[i]-'0') * scale
+			}
 			i++
 		}
 		rest = rest[i:]
@@ -279,7 +415,7 @@ func (p *HeaderParser) parseBSDStamp(s string) (time.Time, string, bool) {
 	}
 	rest = rest[1:]
 	if stamp == p.lastStamp {
-		return p.lastTime, rest, true
+		return p.lastTime.Add(frac), rest, true
 	}
 	mon, ok := months[stamp[:3]]
 	if !ok || stamp[12] != ':' {
@@ -306,7 +442,7 @@ func (p *HeaderParser) parseBSDStamp(s string) (time.Time, string, bool) {
 		t = time.Date(p.Ref.Year()-1, mon, day, hh, mm, ss, 0, loc)
 	}
 	p.lastStamp, p.lastTime = stamp, t
-	return t, rest, true
+	return t.Add(frac), rest, true
 }
 
 // num2 parses two digits; a leading space counts as zero ("Nov  3").
@@ -324,7 +460,7 @@ func num2(s string) (int, bool) {
 // parseISO parses RFC 3339 timestamps as rsyslog and journalctl write them:
 // 2026-11-23T20:14:49[.frac](Z|+00:00|+0000), and without an offset in Loc.
 func (p *HeaderParser) parseISO(s string) (time.Time, bool) {
-	if len(s) < 19 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+	if len(s) < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ' && s[10] != '_') || s[13] != ':' || s[16] != ':' {
 		return time.Time{}, false
 	}
 	if s[:19] == p.isoSec {
