@@ -11,7 +11,9 @@ import (
 // client, and the time, host and pid where the header has them.
 func TestHeaderFormats(t *testing.T) {
 	ref := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
-	at := func(mon time.Month, d, hh, mm, ss, ns int) time.Time { return time.Date(2026, mon, d, hh, mm, ss, ns, time.UTC) }
+	at := func(mon time.Month, d, hh, mm, ss, ns int) time.Time {
+		return time.Date(2026, mon, d, hh, mm, ss, ns, time.UTC)
+	}
 	const msg = "Failed password for root from 203.0.113.2 port 40002 ssh2"
 	tests := []struct {
 		name, line string
