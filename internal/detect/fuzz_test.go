@@ -163,6 +163,7 @@ func checkAddrInLine(t *testing.T, line string, e *Event) {
 	if !e.Addr.IsValid() {
 		return
 	}
+	line = strings.TrimSuffix(line, "\r") // as Parse takes it
 	if countAddr(line, e) <= countAddr(e.User, e) {
 		t.Errorf("address %v of %q not found outside the user field %q", e.Addr, line, e.User)
 	}
