@@ -51,12 +51,22 @@ func Classify(msg string, e *Event) bool {
 		if rest, ok := strings.CutPrefix(msg, "Unable to negotiate with "); ok {
 			return headProbe(rest, e, "unable_to_negotiate")
 		}
+		if strings.HasPrefix(msg, "Unable to negotiate a ") {
+			e.Kind, e.Reason = KindProbe, "unable_to_negotiate" // address from the connection
+			return true
+		}
 	case 'R':
 		if rest, ok := strings.CutPrefix(msg, "ROOT LOGIN REFUSED FROM "); ok {
 			return rootRefused(rest, e)
 		}
 		if rest, ok := strings.CutPrefix(msg, "Received disconnect from "); ok {
 			return receivedDisconnect(rest, e, preauth)
+		}
+		if strings.HasPrefix(msg, "Read from socket failed: ") && preauth {
+			// fatal: an older sshd's end of a connection before
+			// authentication; the address comes from the connection.
+			e.Kind, e.Reason = KindProbe, "read_failed_preauth"
+			return true
 		}
 	case 'C':
 		if rest, ok := strings.CutPrefix(msg, "Connection closed by "); ok {
@@ -100,6 +110,16 @@ func Classify(msg string, e *Event) bool {
 			return true
 		}
 	case 'T':
+		if rest, ok := strings.CutPrefix(msg, "Timeout before authentication for connection from "); ok {
+			// OpenSSH 6.x: "... from <client> to <server>, pid = <n>".
+			a, _, found := strings.Cut(rest, " to ")
+			c, ok := parseClient(a)
+			if !found || !ok {
+				return false
+			}
+			set(e, KindProbe, "auth_timeout", c)
+			return true
+		}
 		if rest, ok := strings.CutPrefix(msg, "Timeout before authentication for "); ok {
 			return tailProbe(rest, e, "auth_timeout")
 		}
@@ -120,6 +140,17 @@ func Classify(msg string, e *Event) bool {
 	case 'S':
 		if rest, ok := strings.CutPrefix(msg, "Starting session: "); ok {
 			return startingSession(rest, e)
+		}
+		if rest, ok := strings.CutPrefix(msg, "SSH: Server;Ltype: "); ok {
+			return patchedConnection(rest, e)
+		}
+	case 'n':
+		// fatal: "no matching mac found: client ... server ... [preauth]"
+		// (and cipher, kex, host key): older sshd; the address comes
+		// from the connection.
+		if strings.HasPrefix(msg, "no matching ") && strings.Contains(msg, " found") {
+			e.Kind, e.Reason = KindProbe, "unable_to_negotiate"
+			return true
 		}
 	case 'd':
 		if rest, ok := strings.CutPrefix(msg, "drop connection #"); ok {
@@ -216,7 +247,11 @@ func failReason(method string) string {
 // those every possible split is tried and the line is ambiguous when they
 // disagree.
 func splitSSH2(s string) (userPart string, c client, key string, ambiguous, ok bool) {
-	if body, found := strings.CutSuffix(s, " ssh2"); found {
+	body, found := strings.CutSuffix(s, " ssh2")
+	if !found {
+		body, found = strings.CutSuffix(s, " ssh1") // OpenSSH before 7.4
+	}
+	if found {
 		userPart, c, ok = tailAddrPort(body, " from ")
 		return userPart, c, "", false, ok
 	}
@@ -355,7 +390,16 @@ func pamUpper(msg string, e *Event) bool {
 // <host>", written by sshd's PAM glue.
 func pamError(rest string, e *Event) bool {
 	reason := ""
+	// Older sshd (and some distributions' PAM glue) add the address the
+	// client connected to: "... from <client> via <server address>".
+	if i := strings.LastIndex(rest, " via "); i >= 0 {
+		if _, ok := parseClient(rest[i+5:]); ok {
+			rest = rest[:i]
+		}
+	}
 	if r, ok := strings.CutPrefix(rest, "Authentication failure for "); ok {
+		reason, rest = "pam_auth_failure", r
+	} else if r, ok := strings.CutPrefix(rest, "authentication failure for "); ok {
 		reason, rest = "pam_auth_failure", r
 	} else if r, ok := strings.CutPrefix(rest, "User not known to the underlying authentication module for "); ok {
 		reason, rest = "pam_user_unknown", r
@@ -576,6 +620,28 @@ func connectionFrom(rest string, e *Event) bool {
 		// handled elsewhere; anything else is not ours.
 		return false
 	}
+	set(e, KindNotice, "connection_from", c)
+	return true
+}
+
+// patchedConnection parses the connection line of patched builds:
+// "SSH: Server;Ltype: Version;Remote: <addr>-<port>;Protocol: 2.0;Client:
+// <client version>". Only the client version, last, is the client's text.
+func patchedConnection(rest string, e *Event) bool {
+	_, rest, ok := strings.Cut(rest, ";Remote: ")
+	if !ok {
+		return false
+	}
+	remote, _, _ := strings.Cut(rest, ";")
+	i := strings.LastIndexByte(remote, '-')
+	if i < 0 {
+		return false
+	}
+	c, ok := parseClient(remote[:i])
+	if !ok {
+		return false
+	}
+	c.port, _ = atoiPort(remote[i+1:])
 	set(e, KindNotice, "connection_from", c)
 	return true
 }

@@ -32,6 +32,8 @@ var spoofTemplates = []struct {
 	{"error: maximum authentication attempts exceeded for invalid user {U} from 10.200.0.2 port 41536 ssh2 [preauth]", false},
 	{"error: PAM: Authentication failure for illegal user {U} from 10.200.0.2", false},
 	{"error: PAM: User not known to the underlying authentication module for illegal user {U} from 10.200.0.2", false},
+	{"error: PAM: Authentication failure for illegal user {U} from 10.200.0.2 via 203.0.113.1", false},
+	{"Failed password for {U} from 10.200.0.2 port 41536 ssh1", false},
 	{"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=10.200.0.2  user={U}", false},
 	{"PAM 2 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost=10.200.0.2  user={U}", false},
 	{"Received disconnect from 10.200.0.2 port 41536:3: {K} Auth fail [preauth]", false},
