@@ -175,7 +175,7 @@ func countAddr(s string, e *Event) int {
 	n := 0
 	for _, tok := range addrTokens(s) {
 		first, _, _ := strings.Cut(tok.s, ":")
-		for _, cand := range []string{tok.s, strings.TrimSuffix(tok.s, ":"), tok.s[:max(0, strings.LastIndexByte(tok.s, ':'))], first} {
+		for _, cand := range []string{tok.s, strings.TrimSuffix(tok.s, ":"), tok.s[:max(0, strings.LastIndexByte(tok.s, ':'))], first, tok.s[:max(0, strings.LastIndexByte(tok.s, '-'))]} {
 			if c, ok := parseClient(cand); ok && c.addr == e.Addr {
 				n++
 				break
