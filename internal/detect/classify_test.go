@@ -9,17 +9,9 @@ import (
 // parseOne runs the header parser and the classifier on one line.
 func parseOne(t testing.TB, line string) (Event, bool) {
 	t.Helper()
-	var p HeaderParser
-	h, ok := p.Parse(line)
-	if !ok {
-		return Event{}, false
-	}
+	var s Scanner
 	var e Event
-	if !Classify(h.Msg, &e) {
-		return Event{}, false
-	}
-	e.Time, e.Host, e.Program, e.PID = h.Time, h.Host, h.Program, h.PID
-	return e, true
+	return e, s.parse(line, &e) == parsed
 }
 
 func TestClassifyShapes(t *testing.T) {

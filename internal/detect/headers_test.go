@@ -59,3 +59,38 @@ func TestHeaderFormats(t *testing.T) {
 		})
 	}
 }
+
+// TestUnknownHeaders: behind a header no parser knows, sshd's tag or
+// message is still found (the time is the file's: the previous line's);
+// another program's line quoting sshd gives nothing, and a line naming
+// sshd that gives no event is reported as such.
+func TestUnknownHeaders(t *testing.T) {
+	lines := []struct {
+		line, ip string
+		pid      int
+	}{
+		{"Nov 28 07:01:02 web1 sshd[1]: Connection from 192.0.2.9 port 1 on 192.0.2.1 port 22", "192.0.2.9", 1},
+		{"[2026/11/28 07:01:02] myhost sshd[4000]: Failed password for root from 203.0.113.30 port 1 ssh2", "203.0.113.30", 4000},
+		{"[2026/11/28 07:01:02] INFO Failed password for root from 203.0.113.31 port 1 ssh2", "203.0.113.31", 0},
+		{"[2026/11/28 07:01:02] cron[12]: sshd[1]: Failed password for root from 10.9.9.9 port 1 ssh2", "", 0},
+		{"app: user said Failed password for root from 10.9.9.8 port 22 ssh2", "", 0},
+		{"2026-11-28 07:01:02,123 web login handler: Failed password for root from 10.9.9.7 port 22 ssh2", "", 0},
+	}
+	s := Scanner{Header: HeaderParser{Loc: time.UTC, Ref: time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)}}
+	var unrecognised []string
+	s.OnUnrecognised = func(text, reason string) { unrecognised = append(unrecognised, reason) }
+	for i, l := range lines {
+		var got []Record
+		s.Line("f", int64(i+1), l.line, func(r *Record) { got = append(got, *r) })
+		switch {
+		case l.ip == "" && len(got) != 0:
+			t.Errorf("%q: %+v", l.line, got)
+		case l.ip != "" && (len(got) != 1 || got[0].Client() != l.ip || got[0].PID != l.pid || got[0].Time.IsZero()):
+			t.Errorf("%q: %+v", l.line, got)
+		}
+	}
+	s.Line("f", 9, "<<odd>> sshd[7]: a message no sshd writes", func(*Record) {})
+	if len(unrecognised) != 1 || unrecognised[0] != string(UnknownShape) {
+		t.Errorf("unrecognised %v", unrecognised)
+	}
+}

@@ -1,12 +1,16 @@
 package detect
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Stats counts what a Scanner has seen.
 type Stats struct {
 	Lines        int64                 // lines read
 	SSHDLines    int64                 // lines whose tag is one of sshd's programs
-	Unrecognised int64                 // sshd lines no shape matched
+	Unrecognised int64                 // sshd lines no shape matched (UnknownShape)
+	UnknownHead  int64                 // lines naming sshd whose header is not understood (UnknownHeader)
 	Untrusted    int64                 // journal entries tagged sshd that sshd did not write
 	Events       int64                 // recognised lines
 	ByKind       [KindNotice + 1]int64 // events per kind
@@ -19,13 +23,17 @@ type Scanner struct {
 	Header HeaderParser
 	Corr   Correlator
 	Stats  Stats
-	// OnUnrecognised, when set, receives each line of an sshd program
-	// that no shape matched (for debug logging and tests).
-	OnUnrecognised func(text string)
+	// OnUnrecognised, when set, receives each line that names an sshd
+	// program yet gave no event, and why: UnknownShape (the message is not
+	// one the classifier knows) or UnknownHeader (sshd's tag is in the
+	// line, but not where a known header puts it). For scan
+	// --unrecognised, debug logging and tests.
+	OnUnrecognised func(text, reason string)
 
-	rec     Record        // scratch record, reused for every line
-	out     func(*Record) // the caller's emit for the current call
-	countFn func(*Record) // s.count as a func value, made once
+	rec      Record        // scratch record, reused for every line
+	lastTime time.Time     // of the last line with a time
+	out      func(*Record) // the caller's emit for the current call
+	countFn  func(*Record) // s.count as a func value, made once
 }
 
 // count updates the stats and passes r on.
@@ -40,34 +48,166 @@ func (s *Scanner) count(r *Record) {
 // Correlator.Add for why that may be a held earlier record, or none).
 func (s *Scanner) Line(source string, n int64, text string, emit func(*Record)) {
 	s.Stats.Lines++
-	h, ok := s.Header.Parse(text)
-	if !ok {
-		if h.Untrusted {
-			s.Stats.Untrusted++
-		}
-		return
-	}
-	if h.Program != "" {
-		s.Stats.SSHDLines++
-	}
 	r := &s.rec
 	*r = Record{}
-	if !Classify(h.Msg, &r.Event) {
-		if h.Program != "" {
-			s.Stats.Unrecognised++
-			if s.OnUnrecognised != nil {
-				s.OnUnrecognised(text)
-			}
-		}
+	switch res := s.parse(text, &r.Event); res {
+	case parsed:
+	case untrusted:
+		s.Stats.Untrusted++
+		return
+	case notSSHD:
+		return
+	default:
+		s.unrecognised(text, string(res))
 		return
 	}
-	r.Time, r.Host, r.Program, r.PID = h.Time, h.Host, h.Program, h.PID
+	if r.Program != "" {
+		s.Stats.SSHDLines++
+	}
+	if r.Time.IsZero() {
+		r.Time = s.lastTime // an unknown header: the file's clock where it stands
+	} else {
+		s.lastTime = r.Time
+	}
 	r.Source, r.Line, r.Text = source, n, text
 	if s.countFn == nil {
 		s.countFn = s.count
 	}
 	s.out = emit
 	s.Corr.Add(r, s.countFn)
+}
+
+// parseResult is what parse made of a line: parsed, or why not.
+type parseResult string
+
+const (
+	parsed    parseResult = ""
+	untrusted parseResult = "untrusted"
+	notSSHD   parseResult = "not_sshd"
+)
+
+// parse reads one line into e (time, host, program, pid, and what
+// Classify fills in): through the header parsers, else sshd's tag found
+// behind an unknown header, else a bare message found where such a header
+// ends. It returns parsed, untrusted, notSSHD, or UnknownShape or
+// UnknownHeader for a line that names sshd and gives no event.
+func (s *Scanner) parse(text string, e *Event) parseResult {
+	h, ok := s.Header.Parse(text)
+	switch {
+	case !ok && h.Untrusted:
+		return untrusted
+	case !ok && h.Program != "":
+		return notSSHD // another program's line
+	case !ok || (h.Program == "" && !Classify(h.Msg, e)):
+		// No header parser knows the line, or its start is no message:
+		// sshd's tag or message may stand behind an unknown header.
+		*e = Event{}
+		var res parseResult
+		if h, res = afterUnknownHeader(text, e); res != parsed {
+			return res
+		}
+	case !Classify(h.Msg, e):
+		return UnknownShape
+	}
+	e.Time, e.Host, e.Program, e.PID = h.Time, h.Host, h.Program, h.PID
+	return parsed
+}
+
+// maxHeaderWords bounds the words of an unknown header before sshd's tag
+// or message: a header is short; a long prefix is some other program's
+// text, which may quote an sshd message.
+const maxHeaderWords = 6
+
+// headerWord reports whether w can be a word of a log header (a time, a
+// host, a level, a bracketed field), and not a tag of another program
+// ("name[pid]:") or a sentence's word ending in a colon.
+func headerWord(w string) bool {
+	if strings.HasSuffix(w, ":") {
+		if fl, _ := isFacilityLevel(w); !fl {
+			return false
+		}
+	}
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("[]()<>._:/+-,@=", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// afterUnknownHeader reads a line whose header no parser knows, word by
+// word, at most maxHeaderWords header words deep: at the first word that
+// is a program's tag, the line is that program's (an sshd program's
+// message follows it); at the first word where the classifier knows a
+// message, that is the message. The earliest wins: what a client chose (a
+// user name) stands after the message's start, never before it.
+func afterUnknownHeader(line string, e *Event) (Header, parseResult) {
+	rest := line
+	for w := 0; w <= maxHeaderWords; w++ {
+		sp := strings.IndexByte(rest, ' ')
+		if sp < 0 {
+			break
+		}
+		word := rest[:sp]
+		if prog, pid, ok := parseTag(word); ok {
+			h := Header{Program: prog, PID: pid, Msg: trimSolarisID(rest[sp+1:])}
+			switch {
+			case !knownProgram(prog):
+				return h, notSSHD
+			case !Classify(h.Msg, e):
+				return h, UnknownShape
+			}
+			return h, parsed
+		}
+		if w > 0 && Classify(rest, e) {
+			return Header{Msg: rest}, parsed
+		}
+		if !headerWord(word) {
+			break
+		}
+		rest = rest[sp+1:]
+	}
+	if namesSSHD(line) {
+		return Header{}, UnknownHeader
+	}
+	return Header{}, notSSHD
+}
+
+// Why a line naming sshd gave no event.
+const (
+	UnknownShape  parseResult = "unknown_shape"
+	UnknownHeader parseResult = "unknown_header"
+)
+
+func (s *Scanner) unrecognised(text, reason string) {
+	if reason == string(UnknownShape) {
+		s.Stats.Unrecognised++
+	} else {
+		s.Stats.UnknownHead++
+	}
+	if s.OnUnrecognised != nil {
+		s.OnUnrecognised(text, reason)
+	}
+}
+
+// namesSSHD reports whether line carries an sshd program's tag somewhere
+// ("sshd[", "sshd:", "sshd-session[", ...): a line of sshd's that a
+// header parser did not understand.
+func namesSSHD(line string) bool {
+	for i := 0; ; {
+		j := strings.Index(line[i:], "sshd")
+		if j < 0 {
+			return false
+		}
+		k := i + j + 4
+		rest := line[k:]
+		rest = strings.TrimPrefix(strings.TrimPrefix(rest, "-session"), "-auth")
+		if strings.HasPrefix(rest, "[") || strings.HasPrefix(rest, ": ") {
+			return true
+		}
+		i = k
+	}
 }
 
 // Flush emits the records still held back for their address.
