@@ -287,6 +287,8 @@ func newStatusCmd() *cobra.Command {
 				fmt.Fprintf(out, "source %s: %d lines, at %s\n", s.Name, s.Lines, s.Position)
 			}
 			fmt.Fprintf(out, "tracked keys %d, active bans %d, untrusted lines %d\n", st.Tracked, st.ActiveBans, st.Untrusted)
+			fmt.Fprintf(out, "lines naming sshd without an event: %d unknown shape, %d unknown header (sshguard-go scan --unrecognised shows them)\n",
+				st.Unrecognised["unknown_shape"], st.Unrecognised["unknown_header"])
 			for k, v := range st.Events {
 				fmt.Fprintf(out, "  %-14s %d\n", k, v)
 			}

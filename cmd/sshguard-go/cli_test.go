@@ -244,3 +244,20 @@ func TestBanFlags(t *testing.T) {
 		t.Fatalf("forced: %v %s", err, out)
 	}
 }
+
+func TestScanUnrecognised(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "auth.log")
+	os.WriteFile(log, []byte("Nov 23 20:14:49 h sshd[1]: Invalid user a from 192.0.2.1 port 1\n"+
+		"Nov 23 20:14:49 h sshd[2]: a message no sshd writes\n"+
+		"Nov 23 20:14:49 h cron[3]: sshd[4]: not ours\n"+
+		"{{weird}} h sshd_x[5] sshd[6] no tag where one belongs\n"), 0o644)
+	out, _, err := run(t, "", "scan", "--unrecognised", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := log + ":2: unknown_shape: Nov 23 20:14:49 h sshd[2]: a message no sshd writes\n" +
+		log + ":4: unknown_header: {{weird}} h sshd_x[5] sshd[6] no tag where one belongs\n"
+	if out != want {
+		t.Fatalf("scan --unrecognised:\n%s\nwant:\n%s", out, want)
+	}
+}

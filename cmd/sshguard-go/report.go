@@ -29,7 +29,7 @@ Addresses are sorted by failed attempts, then probes.`,
 			if since > 0 {
 				sum.Since = time.Now().Add(-since)
 			}
-			err := scanInputs(args, cmd.InOrStdin(), cmd.ErrOrStderr(), sum.Add)
+			err := scanInputs(args, cmd.InOrStdin(), cmd.ErrOrStderr(), sum.Add, nil)
 			list := sum.Sorted()
 			if top > 0 && len(list) > top {
 				list = list[:top]

@@ -16,7 +16,7 @@ import (
 )
 
 func newScanCmd() *cobra.Command {
-	var asJSON bool
+	var asJSON, unrec bool
 	cmd := &cobra.Command{
 		Use:   "scan [--json] [FILE|-]...",
 		Short: "List the sshd events in log files",
@@ -26,10 +26,16 @@ recognised sshd event, in input order.
 
 With --json each line is a JSON object with the fields file, line, time,
 host, program, pid, kind, reason, ip, port, user, and counted (1 when the
-line counts a failed attempt or probe of its connection).`,
+line counts a failed attempt or probe of its connection).
+
+With --unrecognised it prints instead every line that names sshd (or
+sshd-session, sshd-auth) yet gave no event, as FILE:LINE: REASON: TEXT, the
+reason being unknown_shape (a message the classifier does not know) or
+unknown_header (sshd's tag where no known header puts it): what to report.`,
 		Example: `  sshguard-go scan /var/log/auth.log
   sshguard-go scan --json /var/log/auth.log.2.gz | jq 'select(.kind=="success")'
-  journalctl -u ssh -o json | sshguard-go scan --json -`,
+  journalctl -u ssh -o json | sshguard-go scan --json -
+  sshguard-go scan --unrecognised /var/log/auth.log`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w := bufio.NewWriterSize(cmd.OutOrStdout(), 256<<10)
 			var buf []byte
@@ -43,7 +49,15 @@ line counts a failed attempt or probe of its connection).`,
 				buf = append(buf, '\n')
 				w.Write(buf)
 			}
-			err := scanInputs(args, cmd.InOrStdin(), cmd.ErrOrStderr(), emit)
+			var onUnrec func(string, int64, string, string)
+			if unrec {
+				emit = func(*detect.Record) {}
+				onUnrec = func(source string, n int64, text, reason string) {
+					q := strconv.QuoteToGraphic(text) // control characters escaped, as sshd does
+					fmt.Fprintf(w, "%s:%d: %s: %s\n", source, n, reason, q[1:len(q)-1])
+				}
+			}
+			err := scanInputs(args, cmd.InOrStdin(), cmd.ErrOrStderr(), emit, onUnrec)
 			if ferr := w.Flush(); ferr != nil && err == nil {
 				err = ferr
 			}
@@ -51,6 +65,7 @@ line counts a failed attempt or probe of its connection).`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per event")
+	cmd.Flags().BoolVar(&unrec, "unrecognised", false, "print the lines that name sshd and gave no event, with the reason")
 	return cmd
 }
 
@@ -110,11 +125,12 @@ func appendPadded(b []byte, s string, n int) []byte {
 // split across a rotation boundary is still joined. An input that cannot
 // be read is reported and skipped; the others are still scanned, and the
 // error is returned at the end (exit status 1).
-func scanInputs(names []string, stdin io.Reader, stderr io.Writer, emit func(*detect.Record)) error {
+func scanInputs(names []string, stdin io.Reader, stderr io.Writer, emit func(*detect.Record), onUnrec func(string, int64, string, string)) error {
 	if len(names) == 0 {
 		names = []string{"-"}
 	}
 	var s detect.Scanner
+	s.OnUnrecognised = onUnrec
 	var failed int
 	var overlong int64
 	prog := startProgress(stderr)

@@ -59,6 +59,9 @@ type Status struct {
 	// Untrusted counts journal entries tagged sshd that sshd did not
 	// write (logger -t sshd): read, not believed.
 	Untrusted int64 `json:"untrusted_lines"`
+	// Unrecognised counts the lines naming sshd that gave no event, by
+	// reason (unknown_shape, unknown_header).
+	Unrecognised map[string]int64 `json:"unrecognised_lines"`
 }
 
 // AlertInfo is an alert as `sshguard-go alerts` lists it.

@@ -198,7 +198,7 @@ func TestMetrics(t *testing.T) {
 		`sshguard_attempts_counted_total{kind="failure"} 3`,
 		`sshguard_alert_deliveries_total{channel="email",result="sent"} 2`,
 		`sshguard_active_bans 1`,
-		`sshguard_parse_errors_total{reason="unrecognised"} 1`,
+		`sshguard_parse_errors_total{reason="unknown_shape"} 1`,
 		fmt.Sprintf(`sshguard_lines_read_total{source=%q} 5`, filepath.Join(h.dir, "auth.log")), // the line before the first start is not read
 		`sshguard_tracked_keys 0`,
 		`process_resident_memory_bytes`,

@@ -28,7 +28,7 @@ var (
 	descLines   = prometheus.NewDesc("sshguard_lines_read_total", "Log lines read, per source.", []string{"source"}, nil)
 	descEvents  = prometheus.NewDesc("sshguard_events_total", "Recognised sshd events, per kind.", []string{"kind"}, nil)
 	descCounted = prometheus.NewDesc("sshguard_attempts_counted_total", "Counted attempts (one per guess or per probing connection), per kind.", []string{"kind"}, nil)
-	descParse   = prometheus.NewDesc("sshguard_parse_errors_total", "sshd lines not understood, per reason (unrecognised shape, overlong line).", []string{"reason"}, nil)
+	descParse   = prometheus.NewDesc("sshguard_parse_errors_total", "Lines naming sshd that gave no event, per reason (unknown_shape: a message not known; unknown_header: sshd's tag where no known header puts it). sshguard-go scan --unrecognised shows them.", []string{"reason"}, nil)
 	descUntrust = prometheus.NewDesc("sshguard_untrusted_lines_total", "Journal entries tagged sshd that sshd did not write (logger -t sshd by a local user): not believed.", nil, nil)
 	descTracked = prometheus.NewDesc("sshguard_tracked_keys", "Client addresses (or /64s) whose attempts are being counted.", nil, nil)
 	descActive  = prometheus.NewDesc("sshguard_active_bans", "Bans in force.", nil, nil)
@@ -67,7 +67,8 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, k := range []detect.Kind{detect.KindFailure, detect.KindProbe} {
 		ch <- prometheus.MustNewConstMetric(descCounted, prometheus.CounterValue, float64(st.Counted[k]), k.String())
 	}
-	ch <- prometheus.MustNewConstMetric(descParse, prometheus.CounterValue, float64(st.Unrecognised), "unrecognised")
+	ch <- prometheus.MustNewConstMetric(descParse, prometheus.CounterValue, float64(st.Unrecognised), "unknown_shape")
+	ch <- prometheus.MustNewConstMetric(descParse, prometheus.CounterValue, float64(st.UnknownHead), "unknown_header")
 	ch <- prometheus.MustNewConstMetric(descUntrust, prometheus.CounterValue, float64(st.Untrusted))
 	ch <- prometheus.MustNewConstMetric(descTracked, prometheus.GaugeValue, float64(s.Tracked))
 	if s.Err == nil {

@@ -98,7 +98,7 @@ func TestUnrecognisedAreKnownBenign(t *testing.T) {
 	seen := map[string]int{}
 	for _, name := range append(files, more...) {
 		s := Scanner{Header: HeaderParser{Loc: time.UTC}}
-		s.OnUnrecognised = func(text, reason string) {
+		s.OnUnrecognised = func(_ string, _ int64, text, reason string) {
 			for _, b := range knownBenign {
 				if strings.Contains(text, b) {
 					seen[b]++

@@ -78,7 +78,7 @@ func TestUnknownHeaders(t *testing.T) {
 	}
 	s := Scanner{Header: HeaderParser{Loc: time.UTC, Ref: time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)}}
 	var unrecognised []string
-	s.OnUnrecognised = func(text, reason string) { unrecognised = append(unrecognised, reason) }
+	s.OnUnrecognised = func(_ string, _ int64, text, reason string) { unrecognised = append(unrecognised, reason) }
 	for i, l := range lines {
 		var got []Record
 		s.Line("f", int64(i+1), l.line, func(r *Record) { got = append(got, *r) })

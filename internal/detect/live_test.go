@@ -28,7 +28,7 @@ func TestLiveSSHD(t *testing.T) {
 	}
 	for _, name := range []string{"openssh-9.2-traditional.log", "openssh-9.2-rfc3339.log"} {
 		var s Scanner
-		s.OnUnrecognised = func(text, _ string) {
+		s.OnUnrecognised = func(_ string, _ int64, text, _ string) {
 			if strings.Contains(text, "10.200.0.2") || strings.Contains(text, "fd00:200::2") {
 				t.Errorf("%s: line about the client not recognised: %s", name, text)
 			}

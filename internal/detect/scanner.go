@@ -28,7 +28,7 @@ type Scanner struct {
 	// one the classifier knows) or UnknownHeader (sshd's tag is in the
 	// line, but not where a known header puts it). For scan
 	// --unrecognised, debug logging and tests.
-	OnUnrecognised func(text, reason string)
+	OnUnrecognised func(source string, n int64, text, reason string)
 
 	rec      Record        // scratch record, reused for every line
 	lastTime time.Time     // of the last line with a time
@@ -58,7 +58,7 @@ func (s *Scanner) Line(source string, n int64, text string, emit func(*Record)) 
 	case notSSHD:
 		return
 	default:
-		s.unrecognised(text, string(res))
+		s.unrecognised(source, n, text, string(res))
 		return
 	}
 	if r.Program != "" {
@@ -180,14 +180,14 @@ const (
 	UnknownHeader parseResult = "unknown_header"
 )
 
-func (s *Scanner) unrecognised(text, reason string) {
+func (s *Scanner) unrecognised(source string, n int64, text, reason string) {
 	if reason == string(UnknownShape) {
 		s.Stats.Unrecognised++
 	} else {
 		s.Stats.UnknownHead++
 	}
 	if s.OnUnrecognised != nil {
-		s.OnUnrecognised(text, reason)
+		s.OnUnrecognised(source, n, text, reason)
 	}
 }
 
