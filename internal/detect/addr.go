@@ -35,7 +35,7 @@ func parseClient(tok string) (client, bool) {
 		return client{}, false
 	}
 	if a, err := netip.ParseAddr(tok); err == nil {
-		return client{addr: a.WithZone("").Unmap()}, true
+		return client{addr: a.Unmap()}, true // an IPv6 zone (fe80::1%eth0) is kept: it says which link
 	}
 	letter := false
 	for i := 0; i < len(tok); i++ {

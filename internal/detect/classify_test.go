@@ -191,7 +191,7 @@ func TestClassifyShapes(t *testing.T) {
 		{"ipv4 mapped", "Nov 23 20:14:49 web sshd[6699]: Failed password for root from ::ffff:203.0.113.7 port 41536 ssh2",
 			KindFailure, "failed_password", "203.0.113.7", "root", 41536, ""},
 		{"ipv6 zone", "Nov 23 20:14:49 web sshd[6699]: Failed password for root from fe80::1%eth0 port 41536 ssh2",
-			KindFailure, "failed_password", "fe80::1", "root", 41536, ""},
+			KindFailure, "failed_password", "fe80::1%eth0", "root", 41536, ""},
 		// program tags and formats
 		{"sshd-session", "2026-11-23T20:14:49.561999+00:00 web sshd-session[6699]: Failed password for root from 203.0.113.7 port 41536 ssh2",
 			KindFailure, "failed_password", "203.0.113.7", "root", 41536, ""},

@@ -63,7 +63,7 @@ type Event struct {
 	Kind   Kind
 	Reason string // a stable snake_case name of the message shape
 
-	Addr       netip.Addr // the client address, IPv4-mapped IPv6 unmapped, zone removed
+	Addr       netip.Addr // the client address, IPv4-mapped IPv6 unmapped, an IPv6 zone kept
 	ClientHost string     // the client's name when sshd logged a name instead of an address
 	Port       int        // the client port, 0 when not logged
 	User       string     // the user name as logged (attacker-controlled for failures)

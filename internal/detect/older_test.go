@@ -1,6 +1,9 @@
 package detect
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestOlderOpenSSH: message variants of OpenSSH 6.x and 7.x, still on
 // long-term-support systems, give their events with the client's
@@ -72,5 +75,18 @@ func TestAddresslessFatal(t *testing.T) {
 				t.Errorf("%q after %q: %+v", fatal, first, got)
 			}
 		}
+	}
+}
+
+// TestZoneKept: a link-local client's zone stays in its address (and in
+// scan --json's ip): it says which link.
+func TestZoneKept(t *testing.T) {
+	e, ok := parseOne(t, "Nov 28 07:01:02 h sshd[1]: Failed password for root from fe80::1%eth0 port 22 ssh2")
+	if !ok || e.Addr.String() != "fe80::1%eth0" {
+		t.Fatalf("%v %v", e.Addr, ok)
+	}
+	var enc Encoder
+	if out := string(enc.AppendJSON(nil, &e, "f", 1)); !strings.Contains(out, `"ip":"fe80::1%eth0"`) {
+		t.Fatalf("json %s", out)
 	}
 }
