@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Times sshguard-go scan --json, SSHGuard's sshg-parser and fail2ban-regex
-# on the same generated auth.log, each pinned to one core, in one run.
+# on the same generated auth.logs (a mixed one, a quarter unrelated lines;
+# and an attack-dense one, three in four lines an sshd attack event), each
+# pinned to one core, in one run.
 #   LINES=1000000 F2B_LINES=200000 ./scripts/bench-compare.sh
 # Needs: apt-get install sshguard fail2ban; ./sshguard-go built (make build).
 set -euo pipefail
@@ -8,9 +10,8 @@ lines=${LINES:-1000000}
 f2b_lines=${F2B_LINES:-200000}   # fail2ban-regex is slow: time it on a prefix
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-go run ./scripts/genlog -n "$lines" >"$dir/auth.log"
-head -n "$f2b_lines" "$dir/auth.log" >"$dir/auth-f2b.log"
-cat "$dir/auth.log" >/dev/null # warm the page cache
+go run ./scripts/genlog -n "$lines" >"$dir/mixed.log"
+go run ./scripts/genlog -n "$lines" -dense >"$dir/dense.log"
 
 secs() { /usr/bin/time -f %e "$@" 2>&1 >/dev/null | tail -1; }
 best() { # best of three runs
@@ -23,12 +24,19 @@ best() { # best of three runs
 }
 rate() { awk -v n="$1" -v s="$2" 'BEGIN{ if (s <= 0) s = 0.001; printf "%.0f", n / s }'; }
 
-sg=$(best env GOMAXPROCS=1 taskset -c 0 ./sshguard-go scan --json "$dir/auth.log")
-sgp=$(best taskset -c 0 sh -c "/usr/libexec/sshguard/sshg-parser < '$dir/auth.log'")
-f2b=$(secs taskset -c 0 fail2ban-regex "$dir/auth-f2b.log" /etc/fail2ban/filter.d/sshd.conf)
-
-printf '%-34s %10s %8s %14s\n' tool lines seconds lines/s
-printf '%-34s %10d %8s %14s\n' "sshguard-go scan --json (1 core)" "$lines" "$sg" "$(rate "$lines" "$sg")"
-printf '%-34s %10d %8s %14s\n' "sshg-parser (sshguard $(dpkg-query -W -f='${Version}' sshguard 2>/dev/null))" "$lines" "$sgp" "$(rate "$lines" "$sgp")"
-printf '%-34s %10d %8s %14s\n' "fail2ban-regex ($(fail2ban-regex --version | head -1 | awk '{print $2}'))" "$f2b_lines" "$f2b" "$(rate "$f2b_lines" "$f2b")"
-awk -v a="$sg" -v b="$sgp" -v n="$lines" -v c="$f2b" -v m="$f2b_lines" 'BEGIN{printf "sshguard-go is %.1fx sshg-parser and %.0fx fail2ban-regex\n", b/a, (n/a)/(m/c)}'
+for log in mixed dense; do
+	f="$dir/$log.log"
+	head -n "$f2b_lines" "$f" >"$dir/$log-f2b.log"
+	cat "$f" >/dev/null # warm the page cache
+	sg=$(best env GOMAXPROCS=1 taskset -c 0 ./sshguard-go scan --json "$f")
+	rp=$(best env GOMAXPROCS=1 taskset -c 0 ./sshguard-go report --json "$f")
+	sgp=$(best taskset -c 0 sh -c "/usr/libexec/sshguard/sshg-parser < '$f'")
+	f2b=$(secs taskset -c 0 fail2ban-regex "$dir/$log-f2b.log" /etc/fail2ban/filter.d/sshd.conf)
+	echo "== $log.log"
+	printf '%-34s %10s %8s %14s\n' tool lines seconds lines/s
+	printf '%-34s %10d %8s %14s\n' "sshguard-go scan --json (1 core)" "$lines" "$sg" "$(rate "$lines" "$sg")"
+	printf '%-34s %10d %8s %14s\n' "sshguard-go report --json (1 core)" "$lines" "$rp" "$(rate "$lines" "$rp")"
+	printf '%-34s %10d %8s %14s\n' "sshg-parser (sshguard $(dpkg-query -W -f='${Version}' sshguard 2>/dev/null))" "$lines" "$sgp" "$(rate "$lines" "$sgp")"
+	printf '%-34s %10d %8s %14s\n' "fail2ban-regex ($(fail2ban-regex --version | head -1 | awk '{print $2}'))" "$f2b_lines" "$f2b" "$(rate "$f2b_lines" "$f2b")"
+	awk -v a="$sg" -v b="$sgp" -v n="$lines" -v c="$f2b" -v m="$f2b_lines" 'BEGIN{printf "sshguard-go scan is %.1fx sshg-parser and %.0fx fail2ban-regex\n", b/a, (n/a)/(m/c)}'
+done

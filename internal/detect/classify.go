@@ -96,9 +96,18 @@ func Classify(msg string, e *Event) bool {
 			return tailProbe(rest, e, "no_identification")
 		}
 	case 'B':
-		if rest, ok := strings.CutPrefix(msg, "Bad protocol version identification '"); ok {
+		if rest, ok := strings.CutPrefix(msg, "Bad protocol version identification '"); ok && tailProbeFrom(rest, e, "bad_protocol_version") {
 			// The client's version string stands on the left.
-			return tailProbeFrom(rest, e, "bad_protocol_version")
+			return true
+		}
+		if rest, ok := strings.CutPrefix(msg, "Bad protocol version identification "); ok {
+			// Older sshd: the version string unquoted, no port.
+			_, c, ok := tailAddr(rest, " from ")
+			if !ok {
+				return false
+			}
+			set(e, KindProbe, "bad_protocol_version", c)
+			return true
 		}
 	case 'b':
 		if rest, ok := strings.CutPrefix(msg, "banner exchange: Connection from "); ok {

@@ -40,6 +40,7 @@ var spoofTemplates = []struct {
 	{"Received disconnect from 10.200.0.2 port 41536:11: {K} [preauth]", false},
 	{"Unable to negotiate with 10.200.0.2 port 41536: no matching key exchange method found. Their offer: {K} [preauth]", false},
 	{"Bad protocol version identification '{K}' from 10.200.0.2 port 41536", false},
+	{"Bad protocol version identification {K} from 10.200.0.2", false},
 	{"ssh_dispatch_run_fatal: Connection from invalid user {U} 10.200.0.2 port 41536: Broken pipe [preauth]", false},
 	{"banner exchange: Connection from 10.200.0.2 port 41536: invalid format", false},
 }

@@ -27,6 +27,8 @@ func TestOlderOpenSSH(t *testing.T) {
 		{"error: PAM: Authentication failure for illegal user admin from 198.51.100.7 via 203.0.113.1", KindFailure, "pam_auth_failure", "198.51.100.7", "admin", 1, false},
 		{"error: PAM: User not known to the underlying authentication module for illegal user guest from 198.51.100.8", KindFailure, "pam_user_unknown", "198.51.100.8", "guest", 1, false},
 		{"Failed password for root from 198.51.100.9 port 22 ssh1", KindFailure, "failed_password", "198.51.100.9", "root", 1, false},
+		{"Bad protocol version identification GET / HTTP/1.1 from 198.51.100.10", KindProbe, "bad_protocol_version", "198.51.100.10", "", 1, false},
+		{"error: PAM: Authentication error for illegal user ftp from 198.51.100.11", KindFailure, "pam_error", "198.51.100.11", "ftp", 1, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.msg, func(t *testing.T) {

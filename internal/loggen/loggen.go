@@ -36,6 +36,48 @@ func Write(w io.Writer, n int, seed uint64, f Format) error {
 	return g.w.Flush()
 }
 
+// WriteDense writes n lines of an attack-dense auth.log: three in four
+// lines an sshd attack event (failed passwords and keys, invalid users,
+// pre-auth disconnects, probes, from many addresses), the rest unrelated.
+func WriteDense(w io.Writer, n int, seed uint64, f Format) error {
+	g := &gen{
+		w:   bufio.NewWriterSize(w, 1<<20),
+		rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		t:   time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
+		f:   f,
+		pid: 10000,
+		max: n,
+	}
+	for g.n < n {
+		g.denseStep()
+	}
+	return g.w.Flush()
+}
+
+func (g *gen) denseStep() {
+	if g.rnd.IntN(4) == 0 {
+		g.unrelated()
+		return
+	}
+	g.pid++
+	pid, ip, port := g.pid, g.ip(), 1024+g.rnd.IntN(60000)
+	user := users[g.rnd.IntN(len(users))]
+	switch g.rnd.IntN(6) {
+	case 0:
+		g.line("sshd", pid, fmt.Sprintf("Failed password for root from %s port %d ssh2", ip, port))
+	case 1:
+		g.line("sshd", pid, fmt.Sprintf("Failed password for invalid user %s from %s port %d ssh2", user, ip, port))
+	case 2:
+		g.line("sshd", pid, fmt.Sprintf("Invalid user %s from %s port %d", user, ip, port))
+	case 3:
+		g.line("sshd", pid, fmt.Sprintf("Connection closed by authenticating user %s %s port %d [preauth]", user, ip, port))
+	case 4:
+		g.line("sshd", pid, fmt.Sprintf("Disconnected from invalid user %s %s port %d [preauth]", user, ip, port))
+	default:
+		g.line("sshd", pid, fmt.Sprintf("Unable to negotiate with %s port %d: no matching host key type found. Their offer: ssh-rsa [preauth]", ip, port))
+	}
+}
+
 type gen struct {
 	w   *bufio.Writer
 	rnd *rand.Rand

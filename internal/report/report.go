@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,15 +44,22 @@ func (c *Client) Add(r *detect.Record) {
 	case detect.KindSuccess:
 		c.Successes++
 	}
-	if r.User != "" && (r.Kind == detect.KindFailure || r.Kind == detect.KindSuccess) {
-		if _, ok := c.usersSet[r.User]; !ok {
-			if len(c.Users) < maxUsers {
-				u := strings.Clone(r.User)
+	if r.User != "" && (r.Kind == detect.KindFailure || r.Kind == detect.KindSuccess) && !c.tried(r.User) {
+		if len(c.Users) < maxUsers {
+			u := strings.Clone(r.User)
+			if c.usersSet != nil {
 				c.usersSet[u] = struct{}{}
-				c.Users = append(c.Users, u)
-			} else {
-				c.UsersMore++ // may count a name twice past the bound; documented as approximate
+			} else if len(c.Users) == smallUsers {
+				// Past a few names a set finds them; most clients try few
+				// (a map per client doubled report's time on a wave).
+				c.usersSet = make(map[string]struct{}, 2*smallUsers)
+				for _, v := range append(c.Users, u) {
+					c.usersSet[v] = struct{}{}
+				}
 			}
+			c.Users = append(c.Users, u)
+		} else {
+			c.UsersMore++ // may count a name twice past the bound; documented as approximate
 		}
 	}
 	if !r.Time.IsZero() {
@@ -64,9 +72,23 @@ func (c *Client) Add(r *detect.Record) {
 	}
 }
 
+// smallUsers is how many user names a client's list holds before a set
+// is made to look them up.
+const smallUsers = 8
+
+// tried reports whether c has u among its users.
+func (c *Client) tried(u string) bool {
+	if c.usersSet != nil {
+		_, ok := c.usersSet[u]
+		return ok
+	}
+	return slices.Contains(c.Users, u)
+}
+
 // Summary gathers Clients by address. Its zero value is empty and ready.
 type Summary struct {
-	byClient map[string]*Client
+	byAddr   map[netip.Addr]*Client // clients by address: no string made per event
+	byClient map[string]*Client     // clients known by name only
 	// Since, when set, leaves out events before it (and events without a
 	// time).
 	Since time.Time
@@ -77,17 +99,26 @@ func (s *Summary) Add(r *detect.Record) {
 	if !s.Since.IsZero() && (r.Time.IsZero() || r.Time.Before(s.Since)) {
 		return
 	}
-	key := r.Client()
-	if key == "" {
+	var c *Client
+	switch {
+	case r.Addr.IsValid():
+		if c = s.byAddr[r.Addr]; c == nil {
+			if s.byAddr == nil {
+				s.byAddr = map[netip.Addr]*Client{}
+			}
+			c = &Client{Client: r.Addr.String()}
+			s.byAddr[r.Addr] = c
+		}
+	case r.ClientHost != "":
+		if c = s.byClient[r.ClientHost]; c == nil {
+			if s.byClient == nil {
+				s.byClient = map[string]*Client{}
+			}
+			c = &Client{Client: strings.Clone(r.ClientHost)}
+			s.byClient[c.Client] = c
+		}
+	default:
 		return
-	}
-	if s.byClient == nil {
-		s.byClient = map[string]*Client{}
-	}
-	c := s.byClient[key]
-	if c == nil {
-		c = &Client{Client: strings.Clone(key), usersSet: map[string]struct{}{}}
-		s.byClient[c.Client] = c
 	}
 	c.Add(r)
 }
@@ -95,13 +126,26 @@ func (s *Summary) Add(r *detect.Record) {
 // Sorted returns the clients by failed attempts, then probes, then logins,
 // then address.
 func (s *Summary) Sorted() []*Client {
-	list := make([]*Client, 0, len(s.byClient))
+	list := make([]*Client, 0, len(s.byAddr)+len(s.byClient))
+	for _, c := range s.byAddr {
+		list = append(list, c)
+	}
 	for _, c := range s.byClient {
 		list = append(list, c)
 	}
 	slices.SortFunc(list, func(a, b *Client) int {
-		return cmp.Or(cmp.Compare(b.Failed, a.Failed), cmp.Compare(b.Probes, a.Probes),
-			cmp.Compare(b.Successes, a.Successes), strings.Compare(a.Client, b.Client))
+		// Written out, not with cmp.Or, which compares the names of every
+		// pair (most clients tie on the counts).
+		if c := cmp.Compare(b.Failed, a.Failed); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.Probes, a.Probes); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.Successes, a.Successes); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Client, b.Client)
 	})
 	return list
 }
@@ -144,7 +188,7 @@ func WriteJSON(w io.Writer, list []*Client) {
 			b = append(b, ',')
 		}
 		b = append(b, "\n  "...)
-		b = strconv.AppendQuote(b, c.Client)
+		b = detect.AppendJSONString(b, c.Client)
 		b = append(b, `: {"failed": `...)
 		b = strconv.AppendInt(b, c.Failed, 10)
 		b = append(b, `, "probes": `...)

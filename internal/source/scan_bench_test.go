@@ -2,6 +2,7 @@ package source
 
 import (
 	"bytes"
+	"io"
 	"testing"
 
 	"sshguard-go/internal/detect"
@@ -15,13 +16,15 @@ import (
 //	go test ./internal/source -run XXX -bench ScanJSON -benchmem -cpu 1
 func BenchmarkScanJSON(b *testing.B) {
 	for _, f := range []struct {
-		name string
-		f    loggen.Format
-	}{{"traditional", loggen.Traditional}, {"rfc3339", loggen.RFC3339}} {
+		name  string
+		f     loggen.Format
+		write func(io.Writer, int, uint64, loggen.Format) error
+	}{{"traditional", loggen.Traditional, loggen.Write}, {"rfc3339", loggen.RFC3339, loggen.Write},
+		{"attack-dense", loggen.Traditional, loggen.WriteDense}} {
 		b.Run(f.name, func(b *testing.B) {
 			var log bytes.Buffer
 			const lines = 200000
-			if err := loggen.Write(&log, lines, 1, f.f); err != nil {
+			if err := f.write(&log, lines, 1, f.f); err != nil {
 				b.Fatal(err)
 			}
 			data := log.Bytes()
