@@ -647,10 +647,11 @@ func patchedConnection(rest string, e *Event) bool {
 		return false
 	}
 	c, ok := parseClient(remote[:i])
-	if !ok {
+	port, okp := atoiPort(remote[i+1:])
+	if !ok || !okp {
 		return false
 	}
-	c.port, _ = atoiPort(remote[i+1:])
+	c.port = port
 	set(e, KindNotice, "connection_from", c)
 	return true
 }
