@@ -5,7 +5,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,38 +13,6 @@ import (
 	"sshguard-go/internal/control"
 	"sshguard-go/internal/testkit"
 )
-
-// alertConfig is a configuration that sends every alert by email to s,
-// with the password in a file, and retries quickly.
-func alertConfig(t testing.TB, dir string, s *alerttest.SMTP, extra string) string {
-	t.Helper()
-	pw := filepath.Join(dir, "smtp-password")
-	if err := os.WriteFile(pw, []byte(s.Password+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := fmt.Sprintf(`[detection]
-threshold = 3
-[firewall]
-backend = "none"
-[alerts]
-hostname = "web-01"
-retry_min = "200ms"
-retry_max = "1s"
-[alerts.email]
-host = %q
-port = %d
-username = %q
-password_file = %q
-from = "sshguard-go@web-01.example.org"
-to = ["admin@example.org"]
-ca_file = %q
-%s`, s.Host, s.Port, s.User, pw, s.CAFile, extra)
-	p := filepath.Join(dir, "sshguard-go.toml")
-	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 // cli runs the sshguard-go CLI (the test binary self) with the socket and
 // database of the daemon in dir.
@@ -98,7 +65,7 @@ func TestAlertTestCommand(t *testing.T) {
 	s := alerttest.StartSMTP(t, alerttest.Options{})
 	tw := alerttest.StartTwilio(t)
 	dir := t.TempDir()
-	p := alertConfig(t, dir, s, fmt.Sprintf(`[alerts.sms]
+	p := alerttest.WriteConfig(t, dir, s, fmt.Sprintf(`[alerts.sms]
 account_sid = %q
 auth_token = %q
 from = "+15005550006"

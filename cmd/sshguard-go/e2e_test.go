@@ -219,7 +219,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Log("lab up")
 	// Alerts go to a real SMTP server listening in the server's namespace.
 	smtpd := alerttest.StartSMTP(t, alerttest.Options{Listen: listenIn(t, l.srv)})
-	alertConfig(t, l.dir, smtpd, "")
+	alerttest.WriteConfig(t, l.dir, smtpd, "")
 	if err := os.WriteFile(l.dir+"/sshguard-go.toml", []byte("[ban]\nallow = []\n"+alertTables(t, l.dir)), 0o600); err != nil {
 		t.Fatal(err)
 	}

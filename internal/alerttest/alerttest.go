@@ -320,3 +320,37 @@ func selfSigned(t testing.TB) (tls.Certificate, string) {
 	}
 	return cert, path
 }
+
+// WriteConfig writes dir/sshguard-go.toml: a configuration that sends
+// every alert by email to s (the password in dir/smtp-password), retries
+// quickly, bans after 3 attempts and has no firewall (no root needed);
+// extra is appended. It returns the file's path.
+func WriteConfig(t testing.TB, dir string, s *SMTP, extra string) string {
+	t.Helper()
+	pw := filepath.Join(dir, "smtp-password")
+	if err := os.WriteFile(pw, []byte(s.Password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`[detection]
+threshold = 3
+[firewall]
+backend = "none"
+[alerts]
+hostname = "web-01"
+retry_min = "200ms"
+retry_max = "1s"
+[alerts.email]
+host = %q
+port = %d
+username = %q
+password_file = %q
+from = "sshguard-go@web-01.example.org"
+to = ["admin@example.org"]
+ca_file = %q
+%s`, s.Host, s.Port, s.User, pw, s.CAFile, extra)
+	p := filepath.Join(dir, "sshguard-go.toml")
+	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

@@ -107,7 +107,7 @@ func TestDaemonAlertReload(t *testing.T) {
 		}
 		return err
 	}
-	alertConfig(t, h.dir, s, "")
+	alerttest.WriteConfig(t, h.dir, s, "")
 	if err := reload(1); err != nil {
 		t.Fatal(err)
 	}

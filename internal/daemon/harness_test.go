@@ -18,34 +18,6 @@ import (
 	"sshguard-go/internal/testkit"
 )
 
-// alertConfig writes a configuration that sends every alert by email to
-// s, with the password in a file, retries quickly and has no firewall;
-// extra is appended.
-func alertConfig(t testing.TB, dir string, s *alerttest.SMTP, extra string) string {
-	t.Helper()
-	pw := filepath.Join(dir, "smtp-password")
-	if err := os.WriteFile(pw, []byte(s.Password+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return writeConfig(t, dir, fmt.Sprintf(`[detection]
-threshold = 3
-[firewall]
-backend = "none"
-[alerts]
-hostname = "web-01"
-retry_min = "200ms"
-retry_max = "1s"
-[alerts.email]
-host = %q
-port = %d
-username = %q
-password_file = %q
-from = "sshguard-go@web-01.example.org"
-to = ["admin@example.org"]
-ca_file = %q
-%s`, s.Host, s.Port, s.User, pw, s.CAFile, extra))
-}
-
 func writeConfig(t testing.TB, dir, text string) string {
 	t.Helper()
 	p := filepath.Join(dir, "sshguard-go.toml")
@@ -213,7 +185,7 @@ func startAlertDaemon(tb testing.TB, extra string) (*harness, *alerttest.SMTP) {
 	tb.Helper()
 	s := alerttest.StartSMTP(tb, alerttest.Options{})
 	h := newHarness(tb)
-	alertConfig(tb, h.dir, s, extra)
+	alerttest.WriteConfig(tb, h.dir, s, extra)
 	h.logf("Server listening on 0.0.0.0 port 22.")
 	h.start()
 	return h, s

@@ -17,7 +17,7 @@ import (
 func TestDailyReport(t *testing.T) {
 	s := alerttest.StartSMTP(t, alerttest.Options{})
 	dir := t.TempDir()
-	cfg, err := config.Load(alertConfig(t, dir, s, ""), true)
+	cfg, err := config.Load(alerttest.WriteConfig(t, dir, s, ""), true)
 	if err != nil {
 		t.Fatal(err)
 	}

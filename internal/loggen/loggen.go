@@ -22,7 +22,11 @@ const (
 
 // Write writes n lines generated from seed to w.
 func Write(w io.Writer, n int, seed uint64, f Format) error {
-	g := &gen{
+	return newGen(w, n, seed, f).run((*gen).step)
+}
+
+func newGen(w io.Writer, n int, seed uint64, f Format) *gen {
+	return &gen{
 		w:   bufio.NewWriterSize(w, 1<<20),
 		rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		t:   time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
@@ -30,8 +34,12 @@ func Write(w io.Writer, n int, seed uint64, f Format) error {
 		pid: 10000,
 		max: n,
 	}
-	for g.n < n {
-		g.step()
+}
+
+// run calls step until the lines wanted are written.
+func (g *gen) run(step func(*gen)) error {
+	for g.n < g.max {
+		step(g)
 	}
 	return g.w.Flush()
 }
@@ -40,18 +48,7 @@ func Write(w io.Writer, n int, seed uint64, f Format) error {
 // lines an sshd attack event (failed passwords and keys, invalid users,
 // pre-auth disconnects, probes, from many addresses), the rest unrelated.
 func WriteDense(w io.Writer, n int, seed uint64, f Format) error {
-	g := &gen{
-		w:   bufio.NewWriterSize(w, 1<<20),
-		rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		t:   time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
-		f:   f,
-		pid: 10000,
-		max: n,
-	}
-	for g.n < n {
-		g.denseStep()
-	}
-	return g.w.Flush()
+	return newGen(w, n, seed, f).run((*gen).denseStep)
 }
 
 func (g *gen) denseStep() {

@@ -194,23 +194,12 @@ func measure(name string, t tool, n, preload int, bin string) ([]time.Duration, 
 	if err != nil {
 		return nil, "", err
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out, _ := os.Create(filepath.Join(dir, "daemon.out"))
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
+	stop, err := startGroup(cmd, filepath.Join(dir, "daemon.out"))
+	if err != nil {
 		return nil, "", err
 	}
-	defer func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	}()
+	defer stop(10 * time.Second)
+
 	time.Sleep(3 * time.Second) // every tool is up and following the file
 
 	attack := func(i int) (time.Duration, error) {
@@ -327,4 +316,32 @@ func monitor(ns string) (*events, func(), error) {
 	}()
 	time.Sleep(200 * time.Millisecond) // the monitor is listening
 	return e, func() { cmd.Process.Kill(); cmd.Wait() }, nil
+}
+
+// startGroup starts cmd in a process group of its own with its output in
+// file, and returns what stops the group: SIGTERM, and SIGKILL after
+// timeout.
+func startGroup(cmd *exec.Cmd, file string) (stop func(timeout time.Duration), err error) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		out.Close()
+		return nil, err
+	}
+	return func(timeout time.Duration) {
+		defer out.Close()
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(timeout):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	}, nil
 }

@@ -62,23 +62,12 @@ func wave(name string, t tool, n int, bin string) error {
 	if err != nil {
 		return err
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out, _ := os.Create(filepath.Join(dir, "daemon.out"))
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
+	stop, err := startGroup(cmd, filepath.Join(dir, "daemon.out"))
+	if err != nil {
 		return err
 	}
-	defer func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	}()
+	defer stop(20 * time.Second)
+
 	time.Sleep(3 * time.Second) // up and following the file
 
 	// The lines, written in one go (as fast as the file system takes them).
