@@ -44,7 +44,24 @@ func (g *Guard) commit(ctx context.Context, batch []decision) ([]*store.Ban, err
 		bans[i], els[i] = b, ban.Element{Prefix: d.key, Timeout: dur}
 	}
 	if err := g.fw.Ban(ctx, els); err != nil {
-		return nil, fmt.Errorf("ban %s%s: %w", keys[0], more(len(keys)), err)
+		if len(els) == 1 {
+			return nil, fmt.Errorf("ban %s: %w", keys[0], err)
+		}
+		// One element the kernel refuses (one overlapping a prefix banned
+		// by hand, say) must not sink the batch: each goes alone, and
+		// only those in the kernel are recorded.
+		var kept []int
+		for i := range els {
+			if err := g.fw.Ban(ctx, els[i:i+1]); err != nil {
+				g.log.Error("ban", "prefix", keys[i].String(), "err", err)
+				continue
+			}
+			kept = append(kept, i)
+		}
+		if len(kept) == 0 {
+			return nil, fmt.Errorf("ban %s%s: %w", keys[0], more(len(keys)), err)
+		}
+		batch, bans, els = pick(batch, kept), pick(bans, kept), pick(els, kept)
 	}
 	ids, err := g.db.RecordBanAlerts(bans, func(b *store.Ban) []byte {
 		if cfg.Alerts == nil {
@@ -71,6 +88,15 @@ func (g *Guard) commit(ctx context.Context, batch []decision) ([]*store.Ban, err
 		cfg.Wake()
 	}
 	return bans, nil
+}
+
+// pick returns the elements of s at the indexes idx.
+func pick[T any](s []T, idx []int) []T {
+	out := make([]T, len(idx))
+	for i, j := range idx {
+		out[i] = s[j]
+	}
+	return out
 }
 
 // more is " and N more" for a batch of n, or "".

@@ -602,3 +602,39 @@ func TestWidePrefixBanned(t *testing.T) {
 		t.Fatalf("banned with wide prefixes off: %v", fw2.set)
 	}
 }
+
+// pickyFW refuses one prefix, as the kernel refuses an element that
+// overlaps an interval already in the set.
+type pickyFW struct {
+	fakeFW
+	refuse netip.Prefix
+}
+
+func (f *pickyFW) Ban(ctx context.Context, els []ban.Element) error {
+	for _, e := range els {
+		if e.Prefix == f.refuse {
+			return errors.New("netlink: file exists")
+		}
+	}
+	return f.fakeFW.Ban(ctx, els)
+}
+
+// TestBatchSurvivesOneRefusal: one element the kernel refuses does not
+// sink the other bans of its batch; it alone is not recorded.
+func TestBatchSurvivesOneRefusal(t *testing.T) {
+	db, _ := testkit.OpenDB(t)
+	c := testkit.NewClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
+	fw := &pickyFW{fakeFW: fakeFW{set: map[netip.Prefix]time.Duration{}}, refuse: netip.MustParsePrefix("10.0.0.3/32")}
+	g := New(base(), db, fw, nil, c.Now, nil)
+	var batch []decision
+	for i := 1; i <= 5; i++ {
+		batch = append(batch, decision{act: actBan, key: netip.MustParsePrefix(fmt.Sprintf("10.0.0.%d/32", i)), dur: time.Hour, origin: "detected"})
+	}
+	bans, err := g.commit(ctx, batch)
+	if err != nil || len(bans) != 4 || len(fw.set) != 4 {
+		t.Fatalf("%d bans, %d in the kernel, %v", len(bans), len(fw.set), err)
+	}
+	if active, _ := db.ActiveBans(c.Now()); len(active) != 4 {
+		t.Fatalf("%d recorded", len(active))
+	}
+}
