@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sshguard-go/internal/loggen"
 	"sshguard-go/internal/store"
 	"strings"
 	"testing"
@@ -259,5 +261,49 @@ func TestScanUnrecognised(t *testing.T) {
 		log + ":4: unknown_header: {{weird}} h sshd_x[5] sshd[6] no tag where one belongs\n"
 	if out != want {
 		t.Fatalf("scan --unrecognised:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+// TestParallelInputs: -j reads inputs at once; scan keeps the input
+// order, and report's merged summary is the one read in sequence.
+func TestParallelInputs(t *testing.T) {
+	dir := t.TempDir()
+	var files []string
+	for i := range 4 {
+		p := filepath.Join(dir, fmt.Sprintf("auth.log.%d", i))
+		var b strings.Builder
+		if err := loggen.Write(&b, 3000, uint64(i+1), loggen.Traditional); err != nil {
+			t.Fatal(err)
+		}
+		// A host of its own per file: no connection runs across two files
+		// (read one after the other, they would be joined).
+		os.WriteFile(p, []byte(strings.ReplaceAll(b.String(), " web-01 ", fmt.Sprintf(" web-%d ", i))), 0o644)
+		files = append(files, p)
+	}
+	cfg := writeConfig(t, "")
+	for _, cmd := range [][]string{{"scan", "--json"}, {"report", "--json", "--config", cfg}} {
+		one, _, err1 := run(t, "", append(append(cmd, "-j", "1"), files...)...)
+		four, _, err4 := run(t, "", append(append(cmd, "-j", "4"), files...)...)
+		if err1 != nil || err4 != nil || one != four || len(one) < 1000 {
+			t.Fatalf("%v: -j 1 and -j 4 differ (%v %v, %d and %d bytes)", cmd, err1, err4, len(one), len(four))
+		}
+	}
+}
+
+// TestReportThresholdAllow: --threshold keeps the addresses whose weighted
+// attempts reach it; the allowlist (configuration and --allow) leaves
+// addresses out, counted on standard error.
+func TestReportThresholdAllow(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "auth.log")
+	var b strings.Builder
+	for i, ip := range []string{"192.0.2.1", "192.0.2.1", "192.0.2.1", "198.51.100.7", "198.51.100.7", "198.51.100.7", "203.0.113.5"} {
+		fmt.Fprintf(&b, "Nov 23 20:14:%02d h sshd[%d]: Failed password for root from %s port 1 ssh2\n", i, 100+i, ip)
+	}
+	os.WriteFile(log, []byte(b.String()), 0o644)
+	cfg := writeConfig(t, "[ban]\nallow = [\"192.0.2.0/24\"]\n")
+	out, stderr, err := run(t, "", "report", "--json", "--config", cfg, "--threshold", "2", "--allow", "203.0.113.0/24", log)
+	if err != nil || !strings.Contains(out, `"198.51.100.7"`) || strings.Contains(out, "192.0.2.1") || strings.Contains(out, "203.0.113.5") ||
+		!strings.Contains(stderr, "2 allowlisted addresses left out") {
+		t.Fatalf("%v\n%s\n%s", err, out, stderr)
 	}
 }

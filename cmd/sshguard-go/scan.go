@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -12,11 +13,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"sshguard-go/internal/detect"
+	"sshguard-go/internal/report"
 	"sshguard-go/internal/source"
 )
 
 func newScanCmd() *cobra.Command {
 	var asJSON, unrec bool
+	var jobs int
 	cmd := &cobra.Command{
 		Use:   "scan [--json] [FILE|-]...",
 		Short: "List the sshd events in log files",
@@ -38,26 +41,35 @@ unknown_header (sshd's tag where no known header puts it): what to report.`,
   sshguard-go scan --unrecognised /var/log/auth.log`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w := bufio.NewWriterSize(cmd.OutOrStdout(), 256<<10)
-			var buf []byte
-			var enc detect.Encoder
-			emit := func(r *detect.Record) {
+			format := func(buf []byte, enc *detect.Encoder, r *detect.Record) []byte {
 				if asJSON {
-					buf = enc.AppendJSON(buf[:0], &r.Event, r.Source, r.Line)
+					buf = enc.AppendJSON(buf, &r.Event, r.Source, r.Line)
 				} else {
-					buf = appendText(buf[:0], r)
+					buf = appendText(buf, r)
 				}
-				buf = append(buf, '\n')
-				w.Write(buf)
+				return append(buf, '\n')
 			}
-			var onUnrec func(string, int64, string, string)
+			in := inputs(cmd, args, jobs)
 			if unrec {
-				emit = func(*detect.Record) {}
-				onUnrec = func(source string, n int64, text, reason string) {
+				in.Jobs = 1 // the lines in input order
+				in.Unrecognised = func(source string, n int64, text, reason string) {
 					q := strconv.QuoteToGraphic(text) // control characters escaped, as sshd does
 					fmt.Fprintf(w, "%s:%d: %s: %s\n", source, n, reason, q[1:len(q)-1])
 				}
 			}
-			err := scanInputs(args, cmd.InOrStdin(), cmd.ErrOrStderr(), emit, onUnrec)
+			var err error
+			if in.Jobs <= 1 {
+				var buf []byte
+				var enc detect.Encoder
+				err = scanInputs(cmd, in, func(int) func(*detect.Record) {
+					if unrec {
+						return func(*detect.Record) {}
+					}
+					return func(r *detect.Record) { buf = format(buf[:0], &enc, r); w.Write(buf) }
+				}, nil)
+			} else {
+				err = scanOrdered(cmd, in, w, format)
+			}
 			if ferr := w.Flush(); ferr != nil && err == nil {
 				err = ferr
 			}
@@ -66,7 +78,51 @@ unknown_header (sshd's tag where no known header puts it): what to report.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per event")
 	cmd.Flags().BoolVar(&unrec, "unrecognised", false, "print the lines that name sshd and gave no event, with the reason")
+	addJobsFlag(cmd, &jobs)
 	return cmd
+}
+
+// addJobsFlag adds -j.
+func addJobsFlag(cmd *cobra.Command, jobs *int) {
+	cmd.Flags().IntVarP(jobs, "jobs", "j", runtime.NumCPU(), "inputs read at once, each on its own (1: one after the other, a connection split across two files joined)")
+}
+
+// inputs is what scan and report read.
+func inputs(cmd *cobra.Command, args []string, jobs int) report.Inputs {
+	if len(args) == 0 {
+		args = []string{"-"}
+	}
+	return report.Inputs{Names: args, Stdin: cmd.InOrStdin(), Jobs: min(jobs, len(args))}
+}
+
+// scanOrdered reads the inputs in parallel, each one's output into a
+// file of its own, and copies those to w in input order.
+func scanOrdered(cmd *cobra.Command, in report.Inputs, w io.Writer, format func([]byte, *detect.Encoder, *detect.Record) []byte) error {
+	tmp := make([]*os.File, len(in.Names))
+	outs := make([]*bufio.Writer, len(in.Names))
+	for i := range tmp {
+		f, err := os.CreateTemp("", "sshguard-go-scan-*")
+		if err != nil {
+			return err
+		}
+		os.Remove(f.Name()) // gone when closed
+		defer f.Close()
+		tmp[i], outs[i] = f, bufio.NewWriterSize(f, 256<<10)
+	}
+	err := scanInputs(cmd, in, func(i int) func(*detect.Record) {
+		var buf []byte
+		var enc detect.Encoder
+		return func(r *detect.Record) { buf = format(buf[:0], &enc, r); outs[i].Write(buf) }
+	}, func(i int) { outs[i].Flush() })
+	for _, f := range tmp {
+		if _, serr := f.Seek(0, io.SeekStart); serr != nil {
+			return serr
+		}
+		if _, cerr := io.Copy(w, f); cerr != nil {
+			return cerr
+		}
+	}
+	return err
 }
 
 // appendText formats r as one readable line.
@@ -121,51 +177,24 @@ func appendPadded(b []byte, s string, n int) []byte {
 	return append(b, ' ')
 }
 
-// scanInputs runs one Scanner over every input in order, so a connection
-// split across a rotation boundary is still joined. An input that cannot
-// be read is reported and skipped; the others are still scanned, and the
-// error is returned at the end (exit status 1).
-func scanInputs(names []string, stdin io.Reader, stderr io.Writer, emit func(*detect.Record), onUnrec func(string, int64, string, string)) error {
-	if len(names) == 0 {
-		names = []string{"-"}
-	}
-	var s detect.Scanner
-	s.OnUnrecognised = onUnrec
-	var failed int
-	var overlong int64
+// scanInputs reads in (see report.Inputs.Scan), with a progress line on
+// a terminal when one input is read at a time. An input that cannot be
+// read is reported and skipped; the others are still read, and the error
+// is returned at the end (exit status 1).
+func scanInputs(cmd *cobra.Command, in report.Inputs, emitFor func(int) func(*detect.Record), done func(int)) error {
+	stderr := cmd.ErrOrStderr()
 	prog := startProgress(stderr)
 	defer prog.stop()
-	for _, name := range names {
-		in, err := source.OpenInput(name, stdin)
-		if err != nil {
-			fmt.Fprintf(stderr, "sshguard-go: %v\n", err)
-			failed++
-			continue
-		}
-		size := in.Size
-		if in.Compressed {
-			size = -1
-		}
-		in.Reader = prog.wrap(in.Reader, name, size)
-		if !in.ModTime.IsZero() {
-			s.SetRef(in.ModTime)
-		} else if s.Header.Ref.IsZero() {
-			s.SetRef(time.Now())
-		}
-		err = in.Lines(func(text string, n int64) { s.Line(in.Name, n, text, emit) })
-		overlong += in.Overlong
-		if err != nil {
-			fmt.Fprintf(stderr, "sshguard-go: %s: %v (the lines before it were scanned)\n", name, err)
-			failed++
-		}
-		in.Close()
+	in.Wrap = prog.wrap
+	res := in.Scan(emitFor, done)
+	for _, e := range res.Errors {
+		fmt.Fprintf(stderr, "sshguard-go: %s\n", e)
 	}
-	s.Flush(emit)
-	if overlong > 0 {
-		fmt.Fprintf(stderr, "sshguard-go: skipped %d lines longer than %d bytes\n", overlong, source.MaxLine)
+	if res.Overlong > 0 {
+		fmt.Fprintf(stderr, "sshguard-go: skipped %d lines longer than %d bytes\n", res.Overlong, source.MaxLine)
 	}
-	if failed > 0 {
-		return &exitError{1, fmt.Errorf("%d of %d inputs could not be read completely", failed, len(names))}
+	if res.Failed > 0 {
+		return &exitError{1, fmt.Errorf("%d of %d inputs could not be read completely", res.Failed, len(in.Names))}
 	}
 	return nil
 }

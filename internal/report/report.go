@@ -123,6 +123,57 @@ func (s *Summary) Add(r *detect.Record) {
 	c.Add(r)
 }
 
+// Merge adds the clients of o to s (the summaries of inputs read apart).
+func (s *Summary) Merge(o *Summary) {
+	for a, oc := range o.byAddr {
+		if c := s.byAddr[a]; c != nil {
+			c.merge(oc)
+		} else {
+			if s.byAddr == nil {
+				s.byAddr = map[netip.Addr]*Client{}
+			}
+			s.byAddr[a] = oc
+		}
+	}
+	for h, oc := range o.byClient {
+		if c := s.byClient[h]; c != nil {
+			c.merge(oc)
+		} else {
+			if s.byClient == nil {
+				s.byClient = map[string]*Client{}
+			}
+			s.byClient[h] = oc
+		}
+	}
+}
+
+// merge adds o's counts and users to c.
+func (c *Client) merge(o *Client) {
+	c.Failed += o.Failed
+	c.Probes += o.Probes
+	c.Successes += o.Successes
+	c.UsersMore += o.UsersMore
+	for _, u := range o.Users {
+		if c.tried(u) {
+			continue
+		}
+		if len(c.Users) >= maxUsers {
+			c.UsersMore++
+			continue
+		}
+		if c.usersSet != nil {
+			c.usersSet[u] = struct{}{}
+		}
+		c.Users = append(c.Users, u)
+	}
+	if !o.First.IsZero() && (c.First.IsZero() || o.First.Before(c.First)) {
+		c.First = o.First
+	}
+	if o.Last.After(c.Last) {
+		c.Last = o.Last
+	}
+}
+
 // Sorted returns the clients by failed attempts, then probes, then logins,
 // then address.
 func (s *Summary) Sorted() []*Client {

@@ -1,0 +1,122 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"sshguard-go/internal/detect"
+	"sshguard-go/internal/source"
+)
+
+// Inputs reads log inputs for scan and report.
+type Inputs struct {
+	Names []string  // files, gzip archives, "-" for Stdin
+	Stdin io.Reader // read for "-"
+	// Jobs is how many inputs are read at once, each with its own
+	// Scanner (a connection split across two files is then not joined).
+	// 1 (or less) reads them one after the other with one Scanner.
+	Jobs int
+	// Wrap, if set, wraps each input's reader (progress display); only
+	// with Jobs <= 1.
+	Wrap func(r io.Reader, name string, size int64) io.Reader
+	// Unrecognised, if set, receives the lines naming sshd that gave no
+	// event (see detect.Scanner.OnUnrecognised).
+	Unrecognised func(source string, n int64, text, reason string)
+}
+
+// Result is what reading the inputs met along the way.
+type Result struct {
+	Failed   int      // inputs that could not be read completely
+	Errors   []string // their errors, in input order
+	Overlong int64    // lines skipped for their length
+}
+
+// Scan reads every input. emitFor(i) returns the function that receives
+// the records of input i (called from the goroutine reading it); with
+// Jobs <= 1 every input's records go to emitFor(0)'s function, in order.
+// done(i), if set, is called once input i is read (in any order).
+func (in Inputs) Scan(emitFor func(i int) func(*detect.Record), done func(i int)) Result {
+	var res Result
+	errs := make([]string, len(in.Names))
+	failed := make([]bool, len(in.Names))
+	var overlong sync.Mutex
+	scanOne := func(s *detect.Scanner, i int, emit func(*detect.Record)) {
+		name := in.Names[i]
+		src, err := source.OpenInput(name, in.Stdin)
+		if err != nil {
+			errs[i], failed[i] = err.Error(), true
+			return
+		}
+		defer src.Close()
+		if in.Wrap != nil && in.Jobs <= 1 {
+			size := src.Size
+			if src.Compressed {
+				size = -1
+			}
+			src.Reader = in.Wrap(src.Reader, name, size)
+		}
+		if !src.ModTime.IsZero() {
+			s.SetRef(src.ModTime)
+		} else if s.Header.Ref.IsZero() {
+			s.SetRef(time.Now())
+		}
+		err = src.Lines(func(text string, n int64) { s.Line(src.Name, n, text, emit) })
+		overlong.Lock()
+		res.Overlong += src.Overlong
+		overlong.Unlock()
+		if err != nil {
+			errs[i], failed[i] = fmt.Sprintf("%s: %v (the lines before it were scanned)", name, err), true
+		}
+	}
+	if in.Jobs <= 1 {
+		var s detect.Scanner
+		s.OnUnrecognised = in.Unrecognised
+		emit := emitFor(0)
+		for i := range in.Names {
+			scanOne(&s, i, emit)
+			if done != nil && i < len(in.Names)-1 {
+				done(i)
+			}
+		}
+		s.Flush(emit)
+		if done != nil && len(in.Names) > 0 {
+			done(len(in.Names) - 1)
+		}
+	} else {
+		var wg sync.WaitGroup
+		var unrecMu sync.Mutex
+		sem := make(chan struct{}, in.Jobs)
+		for i := range in.Names {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				var s detect.Scanner
+				if in.Unrecognised != nil {
+					s.OnUnrecognised = func(source string, n int64, text, reason string) {
+						unrecMu.Lock()
+						defer unrecMu.Unlock()
+						in.Unrecognised(source, n, text, reason)
+					}
+				}
+				emit := emitFor(i)
+				scanOne(&s, i, emit)
+				s.Flush(emit)
+				if done != nil {
+					done(i)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	for i, e := range errs {
+		if failed[i] {
+			res.Failed++
+			res.Errors = append(res.Errors, e)
+		}
+	}
+	return res
+}
