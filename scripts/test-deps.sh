@@ -9,10 +9,10 @@
 #   systemd-journal-remote: real journal files for the journald source;
 #   sshguard, fail2ban (with python3-pyinotify, which it recommends): the
 #     tools `make bench-compare` and `make bench-ban-compare` measure against;
-#   make, gzip: the build.
+#   make, gzip: the build; bzip2: a bzip2 archive for the input tests.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
 	openssh-server openssh-client rsyslog sshpass iproute2 nftables iputils-ping \
-	systemd systemd-container debootstrap systemd-journal-remote sshguard fail2ban python3-pyinotify make gzip >/dev/null
+	systemd systemd-container debootstrap systemd-journal-remote sshguard fail2ban python3-pyinotify make gzip bzip2 >/dev/null

@@ -1,6 +1,8 @@
 package source
 
 import (
+	"compress/bzip2"
+
 	"bufio"
 	"bytes"
 	"compress/gzip"
@@ -10,6 +12,9 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
 )
 
 // LineReader reads newline-terminated lines in large blocks and hands them
@@ -159,8 +164,9 @@ func hasOverlong(b []byte) bool {
 	return false
 }
 
-// Input is an offline log source: a plain file, a gzip archive (recognised
-// by its magic bytes, whatever its name), or standard input.
+// Input is an offline log source: a plain file, a compressed archive
+// (gzip, zstd, bzip2 or xz, recognised by its magic bytes, whatever its
+// name), an object in S3, or standard input.
 type Input struct {
 	Name    string    // as given; "-" is stdin
 	ModTime time.Time // zero for stdin
@@ -197,21 +203,63 @@ func OpenInput(name string, stdin io.Reader) (*Input, error) {
 		}
 		r = f
 	}
-	br := bufio.NewReaderSize(r, 64<<10)
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			in.Close()
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		in.closers = append(in.closers, zr)
-		in.Reader = zr
-		in.Compressed = true
-		return in, nil
+	if err := in.decompress(r); err != nil {
+		in.Close()
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	in.Reader = br
 	return in, nil
 }
+
+// NewInput makes an Input of r, named name, decompressed by its content;
+// closing the Input closes c too (nil: nothing to close).
+func NewInput(name string, r io.Reader, c io.Closer) (*Input, error) {
+	in := &Input{Name: name, Size: -1}
+	if c != nil {
+		in.closers = append(in.closers, c)
+	}
+	if err := in.decompress(r); err != nil {
+		in.Close()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return in, nil
+}
+
+// decompress sets in.Reader to r, decompressed when its first bytes say
+// it is gzip, zstd, bzip2 or xz.
+func (in *Input) decompress(r io.Reader) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	magic, _ := br.Peek(6)
+	var zr io.Reader
+	var err error
+	switch {
+	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
+		var g *gzip.Reader
+		if g, err = gzip.NewReader(br); err == nil {
+			in.closers, zr = append(in.closers, g), g
+		}
+	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		var z *zstd.Decoder
+		if z, err = zstd.NewReader(br, zstd.WithDecoderConcurrency(1)); err == nil {
+			in.closers, zr = append(in.closers, closerFunc(func() error { z.Close(); return nil })), z
+		}
+	case bytes.HasPrefix(magic, []byte("BZh")):
+		zr = bzip2.NewReader(br)
+	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
+		zr, err = xz.NewReader(br)
+	default:
+		in.Reader = br
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	in.Reader, in.Compressed = zr, true
+	return nil
+}
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
 
 // Lines calls line with every line of in and its 1-based number, until
 // the end of the input; it returns the read error that ended it early, if

@@ -5,11 +5,15 @@ import (
 	"compress/gzip"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sshguard-go/internal/detect"
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
 )
 
 func readAll(t *testing.T, r io.Reader) ([]string, []int64, *LineReader) {
@@ -158,4 +162,40 @@ func scanInput(s *detect.Scanner, in *Input, emit func(*detect.Record)) error {
 		s.SetRef(in.ModTime)
 	}
 	return in.Lines(func(text string, n int64) { s.Line(in.Name, n, text, emit) })
+}
+
+// TestOpenInputCompressions: gzip, zstd, bzip2 and xz archives are read by
+// their content, whatever their names; a plain file as it is.
+func TestOpenInputCompressions(t *testing.T) {
+	const text = "Nov 23 20:14:49 h sshd[1]: Invalid user a from 192.0.2.1 port 1\nNov 23 20:14:50 h sshd[2]: Invalid user b from 192.0.2.2 port 2\n"
+	dir := t.TempDir()
+	var gz, zs, xzb bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(text))
+	zw.Close()
+	enc, _ := zstd.NewWriter(&zs)
+	enc.Write([]byte(text))
+	enc.Close()
+	xw, _ := xz.NewWriter(&xzb)
+	xw.Write([]byte(text))
+	xw.Close()
+	files := map[string][]byte{"plain": []byte(text), "a.1": gz.Bytes(), "b.1": zs.Bytes(), "c.1": xzb.Bytes()}
+	if bz, err := exec.Command("sh", "-c", "printf '%s' \"$0\" | bzip2", text).Output(); err == nil {
+		files["d.1"] = bz
+	} else if os.Getenv("CI") == "true" {
+		t.Fatalf("bzip2: %v", err)
+	}
+	for name, data := range files {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, data, 0o644)
+		in, err := OpenInput(p, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var lines []string
+		if err := in.Lines(func(l string, _ int64) { lines = append(lines, l) }); err != nil || strings.Join(lines, "\n")+"\n" != text {
+			t.Errorf("%s: %q %v", name, lines, err)
+		}
+		in.Close()
+	}
 }
