@@ -22,9 +22,10 @@ func newReportCmd() *cobra.Command {
 		threshold  float64
 		allow      []string
 		configPath string
+		endpoint   string
 	)
 	cmd := &cobra.Command{
-		Use:   "report [--json] [--top N] [--since DURATION] [--threshold N] [--allow PREFIX]... [-j N] [FILE|-]...",
+		Use:   "report [--json] [--top N] [--since DURATION] [--threshold N] [--allow PREFIX]... [-j N] [FILE|-|s3://BUCKET/PREFIX]...",
 		Short: "Summarise failed attempts, probes and logins per client address",
 		Long: `report reads log files like scan and prints one line per client address:
 counted failed attempts (each guess once, however many lines it wrote),
@@ -37,7 +38,8 @@ listed (failed attempts and probes by the weights of the configuration,
 ban.allow and --allow) are left out and counted on standard error.`,
 		Example: `  sshguard-go report --top 20 /var/log/auth.log*
   sshguard-go report --since 24h --json /var/log/auth.log | jq 'to_entries[0]'
-  sshguard-go report --threshold 10 --allow 198.51.100.0/24 -j 4 /var/log/auth.log*`,
+  sshguard-go report --threshold 10 --allow 198.51.100.0/24 -j 4 /var/log/auth.log*
+  sshguard-go report --since 24h --threshold 10 s3://logs/web-01/auth/`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := config.Load(configPath, cmd.Flags().Changed("config"))
 			if err != nil {
@@ -52,16 +54,19 @@ ban.allow and --allow) are left out and counted on standard error.`,
 				entries = append(entries, p)
 			}
 			allowed := ban.NewAllowlist(entries...)
-			in := inputs(cmd, args, jobs)
+			var since0 time.Time
+			if since > 0 {
+				since0 = time.Now().Add(-since)
+			}
+			in, err := inputs(cmd, args, jobs, endpoint, since0)
+			if err != nil {
+				return err
+			}
 			n := 1 // one summary per input read on its own, merged below
 			if in.Jobs > 1 {
 				n = len(in.Names)
 			}
 			sums := make([]report.Summary, n)
-			var since0 time.Time
-			if since > 0 {
-				since0 = time.Now().Add(-since)
-			}
 			err = scanInputs(cmd, in, func(i int) func(*detect.Record) {
 				s := &sums[min(i, len(sums)-1)]
 				s.Since = since0
@@ -110,6 +115,6 @@ ban.allow and --allow) are left out and counted on standard error.`,
 	f.Float64Var(&threshold, "threshold", 0, "only addresses whose weighted attempts reach this")
 	f.StringSliceVar(&allow, "allow", nil, "leave out this address or prefix (repeatable; the configuration's ban.allow too)")
 	f.StringVarP(&configPath, "config", "c", config.DefaultPath, "configuration file, for the weights and the allowlist")
-	addJobsFlag(cmd, &jobs)
+	addInputFlags(cmd, &jobs, &endpoint)
 	return cmd
 }

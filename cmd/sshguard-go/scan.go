@@ -20,6 +20,7 @@ import (
 func newScanCmd() *cobra.Command {
 	var asJSON, unrec bool
 	var jobs int
+	var endpoint string
 	cmd := &cobra.Command{
 		Use:   "scan [--json] [FILE|-]...",
 		Short: "List the sshd events in log files",
@@ -49,7 +50,10 @@ unknown_header (sshd's tag where no known header puts it): what to report.`,
 				}
 				return append(buf, '\n')
 			}
-			in := inputs(cmd, args, jobs)
+			in, err := inputs(cmd, args, jobs, endpoint, time.Time{})
+			if err != nil {
+				return err
+			}
 			if unrec {
 				in.Jobs = 1 // the lines in input order
 				in.Unrecognised = func(source string, n int64, text, reason string) {
@@ -57,7 +61,6 @@ unknown_header (sshd's tag where no known header puts it): what to report.`,
 					fmt.Fprintf(w, "%s:%d: %s: %s\n", source, n, reason, q[1:len(q)-1])
 				}
 			}
-			var err error
 			if in.Jobs <= 1 {
 				var buf []byte
 				var enc detect.Encoder
@@ -78,7 +81,7 @@ unknown_header (sshd's tag where no known header puts it): what to report.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per event")
 	cmd.Flags().BoolVar(&unrec, "unrecognised", false, "print the lines that name sshd and gave no event, with the reason")
-	addJobsFlag(cmd, &jobs)
+	addInputFlags(cmd, &jobs, &endpoint)
 	return cmd
 }
 
@@ -87,12 +90,52 @@ func addJobsFlag(cmd *cobra.Command, jobs *int) {
 	cmd.Flags().IntVarP(jobs, "jobs", "j", runtime.NumCPU(), "inputs read at once, each on its own (1: one after the other, a connection split across two files joined)")
 }
 
-// inputs is what scan and report read.
-func inputs(cmd *cobra.Command, args []string, jobs int) report.Inputs {
+// addInputFlags adds -j and --s3-endpoint.
+func addInputFlags(cmd *cobra.Command, jobs *int, endpoint *string) {
+	addJobsFlag(cmd, jobs)
+	cmd.Flags().StringVar(endpoint, "s3-endpoint", "", "S3-compatible store for s3:// inputs (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)")
+}
+
+// inputs is what scan and report read: files, archives, - for standard
+// input, and s3://bucket/prefix (every object under it, in key order;
+// those last modified before since are not fetched).
+func inputs(cmd *cobra.Command, args []string, jobs int, endpoint string, since time.Time) (report.Inputs, error) {
 	if len(args) == 0 {
 		args = []string{"-"}
 	}
-	return report.Inputs{Names: args, Stdin: cmd.InOrStdin(), Jobs: min(jobs, len(args))}
+	in := report.Inputs{Stdin: cmd.InOrStdin()}
+	var client *source.S3
+	objects := map[string]source.Object{}
+	for _, a := range args {
+		if !source.IsS3(a) {
+			in.Names = append(in.Names, a)
+			continue
+		}
+		if client == nil {
+			var err error
+			if client, err = source.NewS3(cmd.Context(), endpoint); err != nil {
+				return in, &exitError{2, err}
+			}
+		}
+		list, err := client.List(cmd.Context(), a, since)
+		if err != nil {
+			return in, &exitError{1, err}
+		}
+		for _, o := range list {
+			objects[o.URL()] = o
+			in.Names = append(in.Names, o.URL())
+		}
+	}
+	if client != nil {
+		in.Open = func(name string) (*source.Input, error) {
+			if o, ok := objects[name]; ok {
+				return client.Open(cmd.Context(), o)
+			}
+			return source.OpenInput(name, in.Stdin)
+		}
+	}
+	in.Jobs = min(jobs, max(1, len(in.Names)))
+	return in, nil
 }
 
 // scanOrdered reads the inputs in parallel, each one's output into a

@@ -24,6 +24,9 @@ type Inputs struct {
 	// Unrecognised, if set, receives the lines naming sshd that gave no
 	// event (see detect.Scanner.OnUnrecognised).
 	Unrecognised func(source string, n int64, text, reason string)
+	// Open opens a name; nil means source.OpenInput (files, archives,
+	// stdin). S3 objects are opened by the caller's.
+	Open func(name string) (*source.Input, error)
 }
 
 // Result is what reading the inputs met along the way.
@@ -44,7 +47,11 @@ func (in Inputs) Scan(emitFor func(i int) func(*detect.Record), done func(i int)
 	var overlong sync.Mutex
 	scanOne := func(s *detect.Scanner, i int, emit func(*detect.Record)) {
 		name := in.Names[i]
-		src, err := source.OpenInput(name, in.Stdin)
+		open := in.Open
+		if open == nil {
+			open = func(name string) (*source.Input, error) { return source.OpenInput(name, in.Stdin) }
+		}
+		src, err := open(name)
 		if err != nil {
 			errs[i], failed[i] = err.Error(), true
 			return
