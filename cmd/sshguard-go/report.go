@@ -2,14 +2,19 @@ package main
 
 import (
 	"bufio"
+	"cmp"
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"sshguard-go/internal/alert"
 	"sshguard-go/internal/ban"
 	"sshguard-go/internal/config"
+	"sshguard-go/internal/control"
+	"sshguard-go/internal/daemon"
 	"sshguard-go/internal/detect"
 	"sshguard-go/internal/report"
 )
@@ -23,6 +28,10 @@ func newReportCmd() *cobra.Command {
 		allow      []string
 		configPath string
 		endpoint   string
+		notify     bool
+		banThem    bool
+		banFor     time.Duration
+		o          daemonOpts
 	)
 	cmd := &cobra.Command{
 		Use:   "report [--json] [--top N] [--since DURATION] [--threshold N] [--allow PREFIX]... [-j N] [FILE|-|s3://BUCKET/PREFIX]...",
@@ -77,24 +86,36 @@ ban.allow and --allow) are left out and counted on standard error.`,
 				sum.Merge(&sums[i])
 			}
 			list := sum.Sorted()
+			weights := report.Weights{Failure: cfg.Detection.FailureWeight, Probe: cfg.Detection.ProbeWeight}
 			if threshold > 0 || len(entries) > 0 {
-				kept, left := list[:0], 0
-				for _, c := range list {
-					if a, err := netip.ParseAddr(c.Client); err == nil && allowed.Covers(netip.PrefixFrom(a.WithZone(""), a.BitLen())) {
-						left++
-						continue
-					}
-					if float64(c.Failed)*cfg.Detection.FailureWeight+float64(c.Probes)*cfg.Detection.ProbeWeight >= threshold {
-						kept = append(kept, c)
-					}
-				}
-				list = kept
+				var left int
+				list, left = report.Filter(list, threshold, weights, allowed)
 				if left > 0 {
 					fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: %d allowlisted addresses left out\n", left)
 				}
 			}
+			if (notify || banThem) && threshold <= 0 {
+				return &exitError{2, errors.New("--notify and --ban need --threshold")}
+			}
 			if top > 0 && len(list) > top {
 				list = list[:top]
+			}
+			window := "all"
+			if since > 0 {
+				text, _ := config.Duration(since).MarshalText()
+				window = "the last " + string(text)
+			}
+			if notify {
+				a := alert.Archive{Window: window, Inputs: in.Names, Threshold: threshold, Offenders: report.Offenders(list, weights)}
+				if nerr := notifyArchive(cmd, cfg, a); nerr != nil && err == nil {
+					err = nerr
+				}
+			}
+			if banThem {
+				o.config = configPath
+				if berr := banArchive(cmd, &o, list, banFor, window); berr != nil && err == nil {
+					err = berr
+				}
 			}
 			w := bufio.NewWriter(cmd.OutOrStdout())
 			if asJSON {
@@ -115,6 +136,68 @@ ban.allow and --allow) are left out and counted on standard error.`,
 	f.Float64Var(&threshold, "threshold", 0, "only addresses whose weighted attempts reach this")
 	f.StringSliceVar(&allow, "allow", nil, "leave out this address or prefix (repeatable; the configuration's ban.allow too)")
 	f.StringVarP(&configPath, "config", "c", config.DefaultPath, "configuration file, for the weights and the allowlist")
+	f.BoolVar(&notify, "notify", false, "send the addresses over --threshold through the configured alert channels (nothing when none)")
+	f.BoolVar(&banThem, "ban", false, "ban the addresses over --threshold (through the running daemon, else as sshguard-go ban does)")
+	f.DurationVar(&banFor, "for", 0, "with --ban: the ban's length (default: the configured ban time, escalated)")
+	addStateFlags(cmd, &o)
 	addInputFlags(cmd, &jobs, &endpoint)
 	return cmd
+}
+
+// notifyArchive sends the addresses over the threshold through the
+// channels that take reports; nothing when there are none.
+func notifyArchive(cmd *cobra.Command, cfg *config.Config, a alert.Archive) error {
+	m := cfg.Alerts.Policy().ArchiveMessage(a, time.Now())
+	if m == nil {
+		fmt.Fprintln(cmd.ErrOrStderr(), "sshguard-go: nothing to notify")
+		return nil
+	}
+	results, err := daemon.SendNow(cmd.Context(), cfg, m)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	failed := 0
+	for name, serr := range results {
+		if serr != nil {
+			failed++
+			fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: notify %s: %v\n", name, serr)
+		} else {
+			fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: notified %s\n", name)
+		}
+	}
+	if failed > 0 {
+		return &exitError{1, fmt.Errorf("%d of %d channels failed", failed, len(results))}
+	}
+	return nil
+}
+
+// banArchive bans the addresses over the threshold through the daemon (or
+// the database and kernel set when none runs); the allowlist applies.
+func banArchive(cmd *cobra.Command, o *daemonOpts, list []*report.Client, d time.Duration, window string) error {
+	cfg, err := adminConfig(cmd, o)
+	if err != nil {
+		return err
+	}
+	b, done, err := backend(cmd.Context(), cfg)
+	if err != nil {
+		return err
+	}
+	defer done()
+	reqs := make([]control.BanRequest, 0, len(list))
+	for _, c := range list {
+		if p, err := config.ParsePrefix(c.Client); err == nil { // not a client known by name only
+			reqs = append(reqs, control.BanRequest{Prefix: p, For: cmp.Or(d, -1), Reason: fmt.Sprintf("archive: %d failed attempts in %s", c.Failed, window)})
+		}
+	}
+	banned, errs := control.BanAll(b, reqs)
+	for _, bi := range banned { // on stderr: stdout is the report (JSON with --json)
+		fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: banned %s\n", bi.Prefix)
+	}
+	for _, e := range errs {
+		fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: not banned: %v\n", e)
+	}
+	if len(errs) > 0 {
+		return &exitError{1, fmt.Errorf("%d of %d addresses not banned", len(errs), len(reqs))}
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -22,6 +23,10 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 
+	"sshguard-go/internal/alerttest"
+	"sshguard-go/internal/config"
+	"sshguard-go/internal/control"
+	"sshguard-go/internal/daemon"
 	"sshguard-go/internal/loggen"
 	"sshguard-go/internal/testkit"
 )
@@ -141,4 +146,74 @@ func TestS3Archives(t *testing.T) {
 	if err != nil || gets.Load() != 1 || !strings.Contains(out, "192.0.2.77") {
 		t.Fatalf("--since: %d GETs, %v\n%s", gets.Load(), err, out)
 	}
+}
+
+// TestReportNotifyAndBan: report --notify sends one message with the
+// addresses over the threshold through the configured channels (a real
+// SMTP server and a webhook here), and nothing when nobody crosses it;
+// report --ban bans them through the running daemon, the allowlist
+// applying.
+func TestReportNotifyAndBan(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "auth.log")
+	var b strings.Builder
+	for i := range 12 {
+		for _, ip := range []string{"203.0.113.50", "198.51.100.60"} {
+			fmt.Fprintf(&b, "Nov 23 20:14:%02d h sshd[%d]: Failed password for root%d from %s port 1 ssh2\n", i, 100+i, i%3, ip)
+		}
+	}
+	b.WriteString("Nov 23 20:15:00 h sshd[999]: Failed password for root from 192.0.2.200 port 1 ssh2\n")
+	os.WriteFile(log, []byte(b.String()), 0o644)
+	smtpd := alerttest.StartSMTP(t, alerttest.Options{})
+	var hooks []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		hooks = append(hooks, string(body))
+	}))
+	defer hook.Close()
+	cfg := alerttest.WriteConfig(t, dir, smtpd, fmt.Sprintf("[alerts.webhook]\nurl = %q\nkinds = [\"report\"]\n[ban]\nallow = [\"198.51.100.0/24\"]\n", hook.URL))
+	_, stderr, err := run(t, "", "report", "--config", cfg, "--threshold", "10", "--notify", log)
+	if err != nil || !strings.Contains(stderr, "notified email") || !strings.Contains(stderr, "notified webhook") {
+		t.Fatalf("--notify: %v\n%s", err, stderr)
+	}
+	m := smtpd.Wait(1, 5*time.Second)[0]
+	if !strings.Contains(m.Header.Get("Subject"), "archives: 1 addresses reached 10 attempts") || !strings.Contains(m.Text, "203.0.113.50") ||
+		strings.Contains(m.Text, "198.51.100.60") || len(hooks) != 1 || !strings.Contains(hooks[0], "203.0.113.50") {
+		t.Fatalf("mail %q\n%s\nhooks %q", m.Header.Get("Subject"), m.Text, hooks)
+	}
+	if _, stderr, _ := run(t, "", "report", "--config", cfg, "--threshold", "50", "--notify", log); !strings.Contains(stderr, "nothing to notify") || len(smtpd.Mails()) != 1 {
+		t.Fatalf("nobody over 50: %s, %d mails", stderr, len(smtpd.Mails()))
+	}
+
+	// --ban through a running daemon (no firewall: backend none).
+	d, err := daemon.New(context.Background(), mustLoad(t, cfg, dir), daemon.WithNotify(func(string) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitControl(t, dir)
+	_, out, err := run(t, "", "report", "--config", cfg, "--threshold", "10", "--ban", "--for", "2h",
+		"--socket", dir+"/ctl.sock", "--db", dir+"/state.db", "--allow", "203.0.113.99", log)
+	if err != nil || !strings.Contains(out, "sshguard-go: banned 203.0.113.50/32\n") || strings.Count(out, "banned") != 1 {
+		t.Fatalf("--ban: %v\n%s", err, out)
+	}
+	c, _ := control.Dial(dir + "/ctl.sock")
+	bans, _ := c.Bans()
+	if len(bans) != 1 || bans[0].Reason != "archive: 12 failed attempts in all" || bans[0].Expires.Sub(bans[0].Since) != 2*time.Hour {
+		t.Fatalf("daemon's bans %+v", bans)
+	}
+}
+
+// mustLoad loads cfg with the test's paths in dir.
+func mustLoad(t *testing.T, cfg, dir string) *config.Config {
+	t.Helper()
+	c, err := config.Load(cfg, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.State.DB, c.State.Socket, c.Log.File = dir+"/state.db", dir+"/ctl.sock", dir+"/auth.log"
+	return c
 }

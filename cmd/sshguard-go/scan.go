@@ -2,12 +2,10 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
-	"io"
-	"os"
 	"runtime"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -46,7 +44,7 @@ unknown_header (sshd's tag where no known header puts it): what to report.`,
 				if asJSON {
 					buf = enc.AppendJSON(buf, &r.Event, r.Source, r.Line)
 				} else {
-					buf = appendText(buf, r)
+					buf = r.AppendText(buf)
 				}
 				return append(buf, '\n')
 			}
@@ -71,7 +69,8 @@ unknown_header (sshd's tag where no known header puts it): what to report.`,
 					return func(r *detect.Record) { buf = format(buf[:0], &enc, r); w.Write(buf) }
 				}, nil)
 			} else {
-				err = scanOrdered(cmd, in, w, format)
+				res, serr := in.ScanOrdered(w, format)
+				err = cmp.Or(serr, inputErrors(cmd, in, res))
 			}
 			if ferr := w.Flush(); ferr != nil && err == nil {
 				err = ferr
@@ -138,98 +137,21 @@ func inputs(cmd *cobra.Command, args []string, jobs int, endpoint string, since 
 	return in, nil
 }
 
-// scanOrdered reads the inputs in parallel, each one's output into a
-// file of its own, and copies those to w in input order.
-func scanOrdered(cmd *cobra.Command, in report.Inputs, w io.Writer, format func([]byte, *detect.Encoder, *detect.Record) []byte) error {
-	tmp := make([]*os.File, len(in.Names))
-	outs := make([]*bufio.Writer, len(in.Names))
-	for i := range tmp {
-		f, err := os.CreateTemp("", "sshguard-go-scan-*")
-		if err != nil {
-			return err
-		}
-		os.Remove(f.Name()) // gone when closed
-		defer f.Close()
-		tmp[i], outs[i] = f, bufio.NewWriterSize(f, 256<<10)
-	}
-	err := scanInputs(cmd, in, func(i int) func(*detect.Record) {
-		var buf []byte
-		var enc detect.Encoder
-		return func(r *detect.Record) { buf = format(buf[:0], &enc, r); outs[i].Write(buf) }
-	}, func(i int) { outs[i].Flush() })
-	for _, f := range tmp {
-		if _, serr := f.Seek(0, io.SeekStart); serr != nil {
-			return serr
-		}
-		if _, cerr := io.Copy(w, f); cerr != nil {
-			return cerr
-		}
-	}
-	return err
-}
-
-// appendText formats r as one readable line.
-func appendText(b []byte, r *detect.Record) []byte {
-	if r.Time.IsZero() {
-		b = append(b, "-                   "...)
-	} else {
-		b = r.Time.AppendFormat(b, "2006-01-02 15:04:05")
-	}
-	b = append(b, ' ')
-	b = appendPadded(b, r.Kind.String(), 13)
-	b = appendPadded(b, r.Reason, 28)
-	c := r.Client()
-	if c == "" {
-		c = "?"
-	}
-	if r.Port != 0 {
-		if r.Addr.Is6() {
-			c = "[" + c + "]"
-		}
-		c += ":" + strconv.Itoa(r.Port)
-	}
-	b = appendPadded(b, c, 24)
-	if r.User != "" {
-		b = append(b, "user="...)
-		b = strconv.AppendQuote(b, r.User)
-		b = append(b, ' ')
-	}
-	if r.Method != "" {
-		b = append(b, "method="...)
-		b = append(b, r.Method...)
-		b = append(b, ' ')
-	}
-	if r.Path != "" {
-		b = append(b, "path="...)
-		b = strconv.AppendQuote(b, r.Path)
-		b = append(b, ' ')
-	}
-	if r.Counted > 0 {
-		b = append(b, "counted "...)
-	}
-	b = append(b, r.Source...)
-	b = append(b, ':')
-	return strconv.AppendInt(b, r.Line, 10)
-}
-
-func appendPadded(b []byte, s string, n int) []byte {
-	b = append(b, s...)
-	for i := len(s); i < n; i++ {
-		b = append(b, ' ')
-	}
-	return append(b, ' ')
-}
-
 // scanInputs reads in (see report.Inputs.Scan), with a progress line on
 // a terminal when one input is read at a time. An input that cannot be
 // read is reported and skipped; the others are still read, and the error
 // is returned at the end (exit status 1).
 func scanInputs(cmd *cobra.Command, in report.Inputs, emitFor func(int) func(*detect.Record), done func(int)) error {
+	prog := report.StartProgress(cmd.ErrOrStderr())
+	defer prog.Stop()
+	in.Wrap = prog.Wrap
+	return inputErrors(cmd, in, in.Scan(emitFor, done))
+}
+
+// inputErrors reports what reading the inputs met, and returns an error
+// (exit status 1) when an input could not be read completely.
+func inputErrors(cmd *cobra.Command, in report.Inputs, res report.Result) error {
 	stderr := cmd.ErrOrStderr()
-	prog := startProgress(stderr)
-	defer prog.stop()
-	in.Wrap = prog.wrap
-	res := in.Scan(emitFor, done)
 	for _, e := range res.Errors {
 		fmt.Fprintf(stderr, "sshguard-go: %s\n", e)
 	}
@@ -240,73 +162,4 @@ func scanInputs(cmd *cobra.Command, in report.Inputs, emitFor func(int) func(*de
 		return &exitError{1, fmt.Errorf("%d of %d inputs could not be read completely", res.Failed, len(in.Names))}
 	}
 	return nil
-}
-
-// progress prints how far the inputs have been read, on a terminal only.
-type progress struct {
-	on   bool
-	out  io.Writer
-	n    atomic.Int64
-	done chan struct{}
-	name atomic.Value
-	size atomic.Int64
-}
-
-func startProgress(stderr io.Writer) *progress {
-	p := &progress{out: stderr, done: make(chan struct{})}
-	if f, ok := stderr.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			p.on = true
-		}
-	}
-	if !p.on {
-		return p
-	}
-	go func() {
-		t := time.NewTicker(250 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-p.done:
-				fmt.Fprint(p.out, "\r\033[K")
-				return
-			case <-t.C:
-				name, _ := p.name.Load().(string)
-				mb := float64(p.n.Load()) / (1 << 20)
-				if size := p.size.Load(); size > 0 {
-					fmt.Fprintf(p.out, "\r\033[K%s: %.0f of %.0f MB (%.0f%%)", name, mb, float64(size)/(1<<20), 100*float64(p.n.Load())/float64(size))
-				} else {
-					fmt.Fprintf(p.out, "\r\033[K%s: %.0f MB read", name, mb)
-				}
-			}
-		}
-	}()
-	return p
-}
-
-func (p *progress) wrap(r io.Reader, name string, size int64) io.Reader {
-	if !p.on {
-		return r
-	}
-	p.name.Store(name)
-	p.size.Store(size)
-	p.n.Store(0)
-	return countingReader{r, &p.n}
-}
-
-func (p *progress) stop() {
-	if p.on {
-		close(p.done)
-	}
-}
-
-type countingReader struct {
-	r io.Reader
-	n *atomic.Int64
-}
-
-func (c countingReader) Read(b []byte) (int, error) {
-	n, err := c.r.Read(b)
-	c.n.Add(int64(n))
-	return n, err
 }

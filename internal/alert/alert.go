@@ -83,6 +83,35 @@ type Login struct {
 	Failed float64    `json:"failed,omitempty"` // counted failed attempts of the client in the current window
 }
 
+// Archive is what an analysis of log archives found (report --notify):
+// the addresses above a threshold in a window.
+type Archive struct {
+	Window    string     `json:"window"` // "the last 24h", or "all"
+	Inputs    []string   `json:"inputs"`
+	Threshold float64    `json:"threshold"`
+	Offenders []Offender `json:"offenders"`
+	Allowed   int        `json:"allowed,omitempty"` // addresses above it left out by the allowlist
+}
+
+// Offender is one address above an Archive's threshold.
+type Offender struct {
+	Addr     string   `json:"addr"`
+	Attempts float64  `json:"attempts"` // weighted
+	Failed   int64    `json:"failed"`
+	Probes   int64    `json:"probes"`
+	Users    []string `json:"users,omitempty"`
+}
+
+// ArchiveMessage returns the alert for an archive analysis, routed as a
+// report (warning), or nil if no channel takes reports or nobody crossed
+// the threshold.
+func (p *Policy) ArchiveMessage(a Archive, at time.Time) *Message {
+	if len(a.Offenders) == 0 {
+		return nil
+	}
+	return p.route(&Message{Kind: KindReport, Severity: Warning, Time: at, Host: p.Host, Archive: &a})
+}
+
 // State is a channel's delivery state of one message.
 type State string
 
@@ -120,6 +149,7 @@ type Message struct {
 	BanRef     []byte               `json:"ban_ref,omitempty"`
 	Login      *Login               `json:"login,omitempty"`
 	Report     *Report              `json:"report,omitempty"`
+	Archive    *Archive             `json:"archive,omitempty"`
 	Text       string               `json:"text,omitempty"` // test messages
 	Deliveries map[string]*Delivery `json:"deliveries"`
 }

@@ -114,6 +114,8 @@ func gist(m *Message) string {
 			s += " [" + strings.ToUpper(m.Severity.String()) + "]"
 		}
 		return s
+	case m.Archive != nil:
+		return fmt.Sprintf("archives: %d addresses reached %g attempts in %s", len(m.Archive.Offenders), m.Archive.Threshold, m.Archive.Window)
 	case m.Report != nil:
 		r := m.Report
 		return fmt.Sprintf("daily report: %d failed attempts, %d bans, %d logins",
@@ -158,6 +160,21 @@ func lines(m *Message) []string {
 		}
 	case m.Report != nil:
 		out = append(out, reportLines(m.Report)...)
+	case m.Archive != nil:
+		a := m.Archive
+		add("Window: %s   threshold: %g weighted attempts", a.Window, a.Threshold)
+		add("Inputs: %s", clean(strings.Join(a.Inputs, " "), 500))
+		if a.Allowed > 0 {
+			add("Allowlisted addresses above it, left out: %d", a.Allowed)
+		}
+		add("")
+		shown := a.Offenders[:min(len(a.Offenders), MaxDigestBans)]
+		for _, o := range shown {
+			add("  %-40s %g (%d failed, %d probes) %s", o.Addr, o.Attempts, o.Failed, o.Probes, usersText(o.Users, "/"))
+		}
+		if len(a.Offenders) > len(shown) {
+			add("  ... and %d more", len(a.Offenders)-len(shown))
+		}
 	default:
 		add("%s", clean(m.Text, 2000))
 	}

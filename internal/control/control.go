@@ -338,3 +338,17 @@ func (c *Client) Status() (Status, error) {
 	var v Status
 	return v, c.do("GET", "/v1/status", nil, &v)
 }
+
+// BanAll asks b for each ban of reqs and returns those made and the errors
+// of the others (an allowlisted address, say).
+func BanAll(b Backend, reqs []BanRequest) (banned []BanInfo, errs []error) {
+	for _, r := range reqs {
+		bi, err := b.Ban(r)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		banned = append(banned, bi)
+	}
+	return banned, errs
+}

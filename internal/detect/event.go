@@ -286,3 +286,55 @@ func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }
+
+// AppendText appends r as one readable line (scan without --json).
+func (r *Record) AppendText(b []byte) []byte {
+	if r.Time.IsZero() {
+		b = append(b, "-                   "...)
+	} else {
+		b = r.Time.AppendFormat(b, "2006-01-02 15:04:05")
+	}
+	b = append(b, ' ')
+	b = appendPadded(b, r.Kind.String(), 13)
+	b = appendPadded(b, r.Reason, 28)
+	c := r.Client()
+	if c == "" {
+		c = "?"
+	}
+	if r.Port != 0 {
+		if r.Addr.Is6() {
+			c = "[" + c + "]"
+		}
+		c += ":" + strconv.Itoa(r.Port)
+	}
+	b = appendPadded(b, c, 24)
+	if r.User != "" {
+		b = append(b, "user="...)
+		b = strconv.AppendQuote(b, r.User)
+		b = append(b, ' ')
+	}
+	if r.Method != "" {
+		b = append(b, "method="...)
+		b = append(b, r.Method...)
+		b = append(b, ' ')
+	}
+	if r.Path != "" {
+		b = append(b, "path="...)
+		b = strconv.AppendQuote(b, r.Path)
+		b = append(b, ' ')
+	}
+	if r.Counted > 0 {
+		b = append(b, "counted "...)
+	}
+	b = append(b, r.Source...)
+	b = append(b, ':')
+	return strconv.AppendInt(b, r.Line, 10)
+}
+
+func appendPadded(b []byte, s string, n int) []byte {
+	b = append(b, s...)
+	for i := len(s); i < n; i++ {
+		b = append(b, ' ')
+	}
+	return append(b, ' ')
+}

@@ -1,8 +1,10 @@
 package report
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"time"
 
@@ -126,4 +128,35 @@ func (in Inputs) Scan(emitFor func(i int) func(*detect.Record), done func(i int)
 		}
 	}
 	return res
+}
+
+// ScanOrdered reads the inputs at once (Jobs), each one's output (format
+// of each record) into a file of its own, and copies those to w in input
+// order.
+func (in Inputs) ScanOrdered(w io.Writer, format func([]byte, *detect.Encoder, *detect.Record) []byte) (Result, error) {
+	tmp := make([]*os.File, len(in.Names))
+	outs := make([]*bufio.Writer, len(in.Names))
+	for i := range tmp {
+		f, err := os.CreateTemp("", "sshguard-go-scan-*")
+		if err != nil {
+			return Result{}, err
+		}
+		os.Remove(f.Name()) // gone when closed
+		defer f.Close()
+		tmp[i], outs[i] = f, bufio.NewWriterSize(f, 256<<10)
+	}
+	res := in.Scan(func(i int) func(*detect.Record) {
+		var buf []byte
+		var enc detect.Encoder
+		return func(r *detect.Record) { buf = format(buf[:0], &enc, r); outs[i].Write(buf) }
+	}, func(i int) { outs[i].Flush() })
+	for _, f := range tmp {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return res, err
+		}
+		if _, err := io.Copy(w, f); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
 }

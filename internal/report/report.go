@@ -10,6 +10,8 @@ import (
 	"io"
 	"net/netip"
 	"slices"
+	"sshguard-go/internal/alert"
+	"sshguard-go/internal/ban"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -276,4 +278,38 @@ func appendJSONTime(b []byte, t time.Time) []byte {
 	b = append(b, '"')
 	b = t.AppendFormat(b, time.RFC3339Nano)
 	return append(b, '"')
+}
+
+// Weights are what a failed attempt and a probe count for (the
+// configuration's detection weights).
+type Weights struct{ Failure, Probe float64 }
+
+// Attempts is c's weighted attempts.
+func (w Weights) Attempts(c *Client) float64 {
+	return float64(c.Failed)*w.Failure + float64(c.Probes)*w.Probe
+}
+
+// Filter keeps the clients of list whose weighted attempts reach
+// threshold and that allowed does not cover; it returns them and how many
+// the allowlist left out.
+func Filter(list []*Client, threshold float64, w Weights, allowed *ban.Allowlist) (kept []*Client, left int) {
+	for _, c := range list {
+		if a, err := netip.ParseAddr(c.Client); err == nil && allowed.Covers(netip.PrefixFrom(a.WithZone(""), a.BitLen())) {
+			left++
+			continue
+		}
+		if w.Attempts(c) >= threshold {
+			kept = append(kept, c)
+		}
+	}
+	return kept, left
+}
+
+// Offenders is list for an alert (report --notify).
+func Offenders(list []*Client, w Weights) []alert.Offender {
+	out := make([]alert.Offender, 0, len(list))
+	for _, c := range list {
+		out = append(out, alert.Offender{Addr: c.Client, Failed: c.Failed, Probes: c.Probes, Users: c.Users[:min(len(c.Users), 8)], Attempts: w.Attempts(c)})
+	}
+	return out
 }
