@@ -24,6 +24,7 @@ func newReportCmd() *cobra.Command {
 		asJSON     bool
 		top, jobs  int
 		since      time.Duration
+		until      time.Duration
 		threshold  float64
 		allow      []string
 		configPath string
@@ -34,7 +35,7 @@ func newReportCmd() *cobra.Command {
 		o          daemonOpts
 	)
 	cmd := &cobra.Command{
-		Use:   "report [--json] [--top N] [--since DURATION] [--threshold N] [--allow PREFIX]... [-j N] [FILE|-|s3://BUCKET/PREFIX]...",
+		Use:   "report [--json] [--top N] [--since DURATION] [--until DURATION] [--threshold N] [--allow PREFIX]... [-j N] [FILE|-|s3://BUCKET/PREFIX]...",
 		Short: "Summarise failed attempts, probes and logins per client address",
 		Long: `report reads log files like scan and prints one line per client address:
 counted failed attempts (each guess once, however many lines it wrote),
@@ -79,6 +80,9 @@ ban.allow and --allow) are left out and counted on standard error.`,
 			err = scanInputs(cmd, in, func(i int) func(*detect.Record) {
 				s := &sums[min(i, len(sums)-1)]
 				s.Since = since0
+				if until > 0 {
+					s.Until = time.Now().Add(-until)
+				}
 				return s.Add
 			}, nil)
 			sum := &sums[0]
@@ -132,7 +136,8 @@ ban.allow and --allow) are left out and counted on standard error.`,
 	f := cmd.Flags()
 	f.BoolVar(&asJSON, "json", false, "print a JSON object keyed by address")
 	f.IntVar(&top, "top", 0, "show only the first N addresses")
-	f.DurationVar(&since, "since", 0, "only count events newer than this (e.g. 24h)")
+	f.DurationVar(&since, "since", 0, "only count events newer than this (e.g. 24h); older archives are not fetched")
+	f.DurationVar(&until, "until", 0, "only count events older than this (e.g. 1h: up to an hour ago)")
 	f.Float64Var(&threshold, "threshold", 0, "only addresses whose weighted attempts reach this")
 	f.StringSliceVar(&allow, "allow", nil, "leave out this address or prefix (repeatable; the configuration's ban.allow too)")
 	f.StringVarP(&configPath, "config", "c", config.DefaultPath, "configuration file, for the weights and the allowlist")

@@ -94,11 +94,14 @@ type Summary struct {
 	// Since, when set, leaves out events before it (and events without a
 	// time).
 	Since time.Time
+	// Until, when set, leaves out events at or after it (and events
+	// without a time).
+	Until time.Time
 }
 
 // Add counts r for its client (records without one are left out).
 func (s *Summary) Add(r *detect.Record) {
-	if !s.Since.IsZero() && (r.Time.IsZero() || r.Time.Before(s.Since)) {
+	if !s.Since.IsZero() && (r.Time.IsZero() || r.Time.Before(s.Since)) || !s.Until.IsZero() && (r.Time.IsZero() || !r.Time.Before(s.Until)) {
 		return
 	}
 	var c *Client

@@ -35,3 +35,14 @@ func TestSummary(t *testing.T) {
 		t.Fatalf("JSON %s", b.String())
 	}
 }
+
+func TestSummaryUntil(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	s := Summary{Since: now.Add(-2 * time.Hour), Until: now.Add(-time.Hour)}
+	s.Add(rec(detect.KindFailure, "192.0.2.1", "root", 1, now.Add(-90*time.Minute)))
+	s.Add(rec(detect.KindFailure, "192.0.2.2", "root", 1, now.Add(-30*time.Minute))) // after Until
+	s.Add(rec(detect.KindFailure, "192.0.2.3", "root", 1, now.Add(-3*time.Hour)))    // before Since
+	if list := s.Sorted(); len(list) != 1 || list[0].Client != "192.0.2.1" {
+		t.Fatalf("%+v", list)
+	}
+}
