@@ -138,6 +138,30 @@ func TestReportTopAndSince(t *testing.T) {
 	}
 }
 
+// TestScanWindow: scan --since and --until print only the events in the
+// span, whether the inputs are read one after the other or at once.
+func TestScanWindow(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now().UTC()
+	var names []string
+	for i, ago := range []time.Duration{3 * time.Hour, 90 * time.Minute, 10 * time.Minute} {
+		name := filepath.Join(dir, fmt.Sprintf("auth.log.%d", i))
+		line := fmt.Sprintf("%s h sshd[1]: Invalid user a from 192.0.2.%d port 1\n", now.Add(-ago).Format(time.RFC3339), i+1)
+		os.WriteFile(name, []byte(line), 0o644)
+		names = append(names, name)
+	}
+	for _, j := range []string{"1", "4"} {
+		out, _, err := run(t, "", append([]string{"scan", "-j", j, "--since", "2h", "--until", "1h"}, names...)...)
+		if err != nil || strings.Count(out, "\n") != 1 || !strings.Contains(out, "192.0.2.2") {
+			t.Fatalf("-j %s: err %v\n%s", j, err, out)
+		}
+		out, _, err = run(t, "", append([]string{"scan", "-j", j, "--since", "2h"}, names...)...)
+		if err != nil || strings.Count(out, "\n") != 2 || strings.Contains(out, "192.0.2.1") {
+			t.Fatalf("-j %s --since: err %v\n%s", j, err, out)
+		}
+	}
+}
+
 func TestRunRefusesDamagedDatabase(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "state.db")

@@ -64,11 +64,8 @@ ban.allow and --allow) are left out and counted on standard error.`,
 				entries = append(entries, p)
 			}
 			allowed := ban.NewAllowlist(entries...)
-			var since0 time.Time
-			if since > 0 {
-				since0 = time.Now().Add(-since)
-			}
-			in, err := inputs(cmd, args, jobs, endpoint, since0)
+			win := report.Back(time.Now(), since, until)
+			in, err := inputs(cmd, args, jobs, endpoint, win.Since)
 			if err != nil {
 				return err
 			}
@@ -79,10 +76,7 @@ ban.allow and --allow) are left out and counted on standard error.`,
 			sums := make([]report.Summary, n)
 			err = scanInputs(cmd, in, func(i int) func(*detect.Record) {
 				s := &sums[min(i, len(sums)-1)]
-				s.Since = since0
-				if until > 0 {
-					s.Until = time.Now().Add(-until)
-				}
+				s.Window = win
 				return s.Add
 			}, nil)
 			sum := &sums[0]
@@ -136,8 +130,6 @@ ban.allow and --allow) are left out and counted on standard error.`,
 	f := cmd.Flags()
 	f.BoolVar(&asJSON, "json", false, "print a JSON object keyed by address")
 	f.IntVar(&top, "top", 0, "show only the first N addresses")
-	f.DurationVar(&since, "since", 0, "only count events newer than this (e.g. 24h); older archives are not fetched")
-	f.DurationVar(&until, "until", 0, "only count events older than this (e.g. 1h: up to an hour ago)")
 	f.Float64Var(&threshold, "threshold", 0, "only addresses whose weighted attempts reach this")
 	f.StringSliceVar(&allow, "allow", nil, "leave out this address or prefix (repeatable; the configuration's ban.allow too)")
 	f.StringVarP(&configPath, "config", "c", config.DefaultPath, "configuration file, for the weights and the allowlist")
@@ -146,6 +138,7 @@ ban.allow and --allow) are left out and counted on standard error.`,
 	f.DurationVar(&banFor, "for", 0, "with --ban: the ban's length (default: the configured ban time, escalated)")
 	addStateFlags(cmd, &o)
 	addInputFlags(cmd, &jobs, &endpoint)
+	addWindowFlags(cmd, &since, &until)
 	return cmd
 }
 

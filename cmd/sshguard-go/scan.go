@@ -19,12 +19,14 @@ func newScanCmd() *cobra.Command {
 	var asJSON, unrec bool
 	var jobs int
 	var endpoint string
+	var since, until time.Duration
 	cmd := &cobra.Command{
-		Use:   "scan [--json] [FILE|-]...",
+		Use:   "scan [--json] [--since DURATION] [--until DURATION] [-j N] [FILE|-|s3://BUCKET/PREFIX]...",
 		Short: "List the sshd events in log files",
-		Long: `scan reads log files (plain, .gz, or - for standard input; standard input
-when no file is given) in any supported format and prints one line per
-recognised sshd event, in input order.
+		Long: `scan reads log files (plain or compressed, - for standard input, the default;
+s3://BUCKET/PREFIX for every object under it) in any supported format and
+prints one line per recognised sshd event, in input order; with --since and
+--until only the events in that span of time.
 
 With --json each line is a JSON object with the fields file, line, time,
 host, program, pid, kind, reason, ip, port, user, and counted (1 when the
@@ -40,7 +42,11 @@ unknown_header (sshd's tag where no known header puts it): what to report.`,
   sshguard-go scan --unrecognised /var/log/auth.log`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w := bufio.NewWriterSize(cmd.OutOrStdout(), 256<<10)
+			win := report.Back(time.Now(), since, until)
 			format := func(buf []byte, enc *detect.Encoder, r *detect.Record) []byte {
+				if !win.Holds(r.Time) {
+					return buf
+				}
 				if asJSON {
 					buf = enc.AppendJSON(buf, &r.Event, r.Source, r.Line)
 				} else {
@@ -48,7 +54,7 @@ unknown_header (sshd's tag where no known header puts it): what to report.`,
 				}
 				return append(buf, '\n')
 			}
-			in, err := inputs(cmd, args, jobs, endpoint, time.Time{})
+			in, err := inputs(cmd, args, jobs, endpoint, win.Since)
 			if err != nil {
 				return err
 			}
@@ -81,6 +87,7 @@ unknown_header (sshd's tag where no known header puts it): what to report.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per event")
 	cmd.Flags().BoolVar(&unrec, "unrecognised", false, "print the lines that name sshd and gave no event, with the reason")
 	addInputFlags(cmd, &jobs, &endpoint)
+	addWindowFlags(cmd, &since, &until)
 	return cmd
 }
 
@@ -95,9 +102,16 @@ func addInputFlags(cmd *cobra.Command, jobs *int, endpoint *string) {
 	cmd.Flags().StringVar(endpoint, "s3-endpoint", "", "S3-compatible store for s3:// inputs (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)")
 }
 
+// addWindowFlags adds --since and --until.
+func addWindowFlags(cmd *cobra.Command, since, until *time.Duration) {
+	cmd.Flags().DurationVar(since, "since", 0, "only events newer than this (e.g. 24h); older archives in S3 are not fetched")
+	cmd.Flags().DurationVar(until, "until", 0, "only events older than this (e.g. 1h: up to an hour ago)")
+}
+
 // inputs is what scan and report read: files, archives, - for standard
 // input, and s3://bucket/prefix (every object under it, in key order;
 // those last modified before since are not fetched).
+
 func inputs(cmd *cobra.Command, args []string, jobs int, endpoint string, since time.Time) (report.Inputs, error) {
 	if len(args) == 0 {
 		args = []string{"-"}

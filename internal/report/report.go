@@ -91,17 +91,37 @@ func (c *Client) tried(u string) bool {
 type Summary struct {
 	byAddr   map[netip.Addr]*Client // clients by address: no string made per event
 	byClient map[string]*Client     // clients known by name only
-	// Since, when set, leaves out events before it (and events without a
-	// time).
-	Since time.Time
-	// Until, when set, leaves out events at or after it (and events
-	// without a time).
-	Until time.Time
+	Window                          // the events counted
+}
+
+// Window holds the times from Since (when set) up to, not including, Until
+// (when set). A window with either bound holds no zero time: an event whose
+// time is unknown is not known to fall inside it.
+type Window struct{ Since, Until time.Time }
+
+// Back is the window from since before now up to until before now; a zero
+// duration leaves its bound open.
+func Back(now time.Time, since, until time.Duration) (w Window) {
+	if since > 0 {
+		w.Since = now.Add(-since)
+	}
+	if until > 0 {
+		w.Until = now.Add(-until)
+	}
+	return w
+}
+
+// Holds reports whether t falls inside w.
+func (w Window) Holds(t time.Time) bool {
+	if w.Since.IsZero() && w.Until.IsZero() {
+		return true
+	}
+	return !t.IsZero() && !t.Before(w.Since) && (w.Until.IsZero() || t.Before(w.Until))
 }
 
 // Add counts r for its client (records without one are left out).
 func (s *Summary) Add(r *detect.Record) {
-	if !s.Since.IsZero() && (r.Time.IsZero() || r.Time.Before(s.Since)) || !s.Until.IsZero() && (r.Time.IsZero() || !r.Time.Before(s.Until)) {
+	if !s.Holds(r.Time) {
 		return
 	}
 	var c *Client
