@@ -468,3 +468,66 @@ const debianFilter = `table inet filter {
 	chain output { type filter hook output priority filter; policy accept; }
 }
 `
+
+// TestReportBanInNamespace: report --ban puts the archive's offenders in
+// the kernel set of a daemon running in a fresh network namespace, the
+// allowlist applying; with the daemon stopped, it bans as sshguard-go ban
+// does, in the database and the kernel.
+func TestReportBanInNamespace(t *testing.T) {
+	roottest.Require(t, "ip", "nft")
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, _ := roottest.NetNS(t, "sgr")
+	dir := t.TempDir()
+	archive := filepath.Join(dir, "archive.log")
+	var b strings.Builder
+	for i := range 12 {
+		for _, ip := range []string{"203.0.113.50", "198.51.100.60"} {
+			fmt.Fprintf(&b, "Nov 23 20:14:%02d h sshd[%d]: Failed password for root from %s port 1 ssh2\n", i, 100+i, ip)
+		}
+	}
+	os.WriteFile(archive, []byte(b.String()), 0o644)
+	os.WriteFile(dir+"/auth.log", nil, 0o644)
+	cfg := dir + "/sg.toml"
+	os.WriteFile(cfg, []byte("[ban]\nallow = [\"198.51.100.0/24\"]\n"), 0o600)
+	sg := func(args ...string) (string, error) {
+		cmd := exec.Command("ip", append([]string{"netns", "exec", ns, self}, append(args, "--config", cfg, "--db", dir+"/state.db", "--socket", dir+"/ctl.sock")...)...)
+		cmd.Env = append(os.Environ(), "SG_MAIN=1")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	set := func() string {
+		out, _ := exec.Command("ip", "netns", "exec", ns, "nft", "list", "set", "inet", "sshguard-go", "ip4_32").CombinedOutput()
+		return string(out)
+	}
+
+	log, _ := os.Create(dir + "/daemon.log")
+	defer log.Close()
+	d := exec.Command("ip", "netns", "exec", ns, self, "run", "--config", cfg, "--log", dir+"/auth.log", "--db", dir+"/state.db", "--socket", dir+"/ctl.sock")
+	d.Env = append(os.Environ(), "SG_MAIN=1")
+	d.Stdout, d.Stderr = log, log
+	startReady(t, d, dir)
+	waitControl(t, dir)
+	out, err := sg("report", "--threshold", "10", "--ban", "--for", "2h", archive)
+	if err != nil || !strings.Contains(out, "banned 203.0.113.50/32") || strings.Contains(out, "banned 198.51.100.60") {
+		t.Fatalf("report --ban: %v\n%s", err, out)
+	}
+	if s := set(); !strings.Contains(s, "203.0.113.50") || strings.Contains(s, "198.51.100.60") {
+		t.Fatalf("kernel set after report --ban:\n%s", s)
+	}
+	if out, _ := sg("list"); !strings.Contains(out, "archive: 12 failed attempts in all") {
+		t.Fatalf("list:\n%s", out)
+	}
+
+	// Without a daemon: the same ban, straight into the database and set.
+	testkit.Stop(t, d, 10*time.Second)
+	if _, err := sg("unban", "203.0.113.50"); err != nil || strings.Contains(set(), "203.0.113.50") {
+		t.Fatalf("unban without daemon: %v\n%s", err, set())
+	}
+	out, err = sg("report", "--threshold", "10", "--ban", archive)
+	if err != nil || !strings.Contains(out, "banned 203.0.113.50/32") || !strings.Contains(set(), "203.0.113.50") {
+		t.Fatalf("report --ban without daemon: %v\n%s\n%s", err, out, set())
+	}
+}
