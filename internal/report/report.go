@@ -6,17 +6,16 @@ package report
 
 import (
 	"cmp"
-	"fmt"
 	"io"
 	"net/netip"
 	"slices"
-	"sshguard-go/internal/alert"
-	"sshguard-go/internal/ban"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
+	"sshguard-go/internal/alert"
+	"sshguard-go/internal/ban"
 	"sshguard-go/internal/detect"
 )
 
@@ -35,6 +34,7 @@ type Client struct {
 	UsersMore int64 // distinct users beyond maxUsers
 	First     time.Time
 	Last      time.Time
+	addr      netip.Addr // Client's address, when it is one
 }
 
 func (c *Client) Add(r *detect.Record) {
@@ -131,7 +131,7 @@ func (s *Summary) Add(r *detect.Record) {
 			if s.byAddr == nil {
 				s.byAddr = map[netip.Addr]*Client{}
 			}
-			c = &Client{Client: r.Addr.String()}
+			c = &Client{Client: r.Addr.String(), addr: r.Addr}
 			s.byAddr[r.Addr] = c
 		}
 	case r.ClientHost != "":
@@ -200,59 +200,123 @@ func (c *Client) merge(o *Client) {
 }
 
 // Sorted returns the clients by failed attempts, then probes, then logins,
-// then address.
+// then address (in numeric order; clients known by name only after them, by
+// name).
 func (s *Summary) Sorted() []*Client {
-	list := make([]*Client, 0, len(s.byAddr)+len(s.byClient))
+	// Sorted by keys held in one array, not through the pointers: with
+	// hundreds of thousands of clients, most tied on the counts, following
+	// each pointer to compare cost more than the rest of the report.
+	type key struct {
+		failed, probes, successes int64
+		addr                      netip.Addr
+		c                         *Client
+	}
+	keys := make([]key, 0, len(s.byAddr)+len(s.byClient))
 	for _, c := range s.byAddr {
-		list = append(list, c)
+		keys = append(keys, key{c.Failed, c.Probes, c.Successes, c.addr, c})
 	}
 	for _, c := range s.byClient {
-		list = append(list, c)
+		keys = append(keys, key{c.Failed, c.Probes, c.Successes, c.addr, c})
 	}
-	slices.SortFunc(list, func(a, b *Client) int {
-		// Written out, not with cmp.Or, which compares the names of every
-		// pair (most clients tie on the counts).
-		if c := cmp.Compare(b.Failed, a.Failed); c != 0 {
+	slices.SortFunc(keys, func(a, b key) int {
+		// Written out, not with cmp.Or, which compares every field of
+		// every pair (most clients tie on the counts).
+		if c := cmp.Compare(b.failed, a.failed); c != 0 {
 			return c
 		}
-		if c := cmp.Compare(b.Probes, a.Probes); c != 0 {
+		if c := cmp.Compare(b.probes, a.probes); c != 0 {
 			return c
 		}
-		if c := cmp.Compare(b.Successes, a.Successes); c != 0 {
+		if c := cmp.Compare(b.successes, a.successes); c != 0 {
 			return c
 		}
-		return strings.Compare(a.Client, b.Client)
+		if av, bv := a.addr.IsValid(), b.addr.IsValid(); av && bv {
+			return a.addr.Compare(b.addr)
+		} else if av != bv {
+			if av {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.c.Client, b.c.Client)
 	})
+	list := make([]*Client, len(keys))
+	for i := range keys {
+		list[i] = keys[i].c
+	}
 	return list
 }
 
-func fmtTime(t time.Time) string {
-	if t.IsZero() {
-		return "-"
+// WriteText writes list as a table, its columns as wide as their widest
+// cell plus two spaces (as text/tabwriter lays them out, without holding
+// the whole table in it: a wave's report has hundreds of thousands of rows).
+func WriteText(w io.Writer, list []*Client) {
+	header := [...]string{"ADDRESS", "FAILED", "PROBES", "LOGINS", "FIRST SEEN", "LAST SEEN"}
+	var width [len(header)]int
+	for i, h := range header {
+		width[i] = len(h)
 	}
-	return t.Format(time.RFC3339)
+	var cells [len(header)][]byte
+	row := func(c *Client) {
+		for i := range cells {
+			cells[i] = cells[i][:0]
+		}
+		cells[0] = append(cells[0], c.Client...)
+		cells[1] = strconv.AppendInt(cells[1], c.Failed, 10)
+		cells[2] = strconv.AppendInt(cells[2], c.Probes, 10)
+		cells[3] = strconv.AppendInt(cells[3], c.Successes, 10)
+		cells[4] = appendTime(cells[4], c.First)
+		cells[5] = appendTime(cells[5], c.Last)
+	}
+	for _, c := range list {
+		row(c)
+		for i, cell := range cells {
+			width[i] = max(width[i], utf8.RuneCount(cell))
+		}
+	}
+	var b []byte
+	pad := func(i int, cell []byte) {
+		b = append(b, cell...)
+		for n := width[i] + 2 - utf8.RuneCount(cell); n > 0; n-- {
+			b = append(b, ' ')
+		}
+	}
+	for i, h := range header {
+		pad(i, []byte(h))
+	}
+	b = append(b, "USERS\n"...)
+	for _, c := range list {
+		row(c)
+		for i, cell := range cells {
+			pad(i, cell)
+		}
+		shown := min(len(c.Users), 5)
+		for i, u := range c.Users[:shown] {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendQuote(b, u)
+		}
+		if n := int64(len(c.Users)-shown) + c.UsersMore; n > 0 {
+			b = append(b, " +"...)
+			b = strconv.AppendInt(b, n, 10)
+			b = append(b, " more"...)
+		}
+		b = append(b, '\n')
+		if len(b) > 64<<10 {
+			w.Write(b)
+			b = b[:0]
+		}
+	}
+	w.Write(b)
 }
 
-// WriteText writes list as a table.
-func WriteText(w io.Writer, list []*Client) {
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "ADDRESS\tFAILED\tPROBES\tLOGINS\tFIRST SEEN\tLAST SEEN\tUSERS")
-	for _, c := range list {
-		users := make([]string, 0, min(len(c.Users), 5))
-		for i, u := range c.Users {
-			if i == 5 {
-				break
-			}
-			users = append(users, strconv.Quote(u))
-		}
-		more := ""
-		if n := int64(len(c.Users)) - int64(len(users)) + c.UsersMore; n > 0 {
-			more = fmt.Sprintf(" +%d more", n)
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s%s\n", c.Client, c.Failed, c.Probes, c.Successes,
-			fmtTime(c.First), fmtTime(c.Last), strings.Join(users, ","), more)
+// appendTime appends t in RFC 3339, or - when it is unknown.
+func appendTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(b, '-')
 	}
-	tw.Flush()
+	return t.AppendFormat(b, time.RFC3339)
 }
 
 // WriteJSON writes list as a JSON object keyed by address, in list's order.

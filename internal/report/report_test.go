@@ -1,9 +1,13 @@
 package report
 
 import (
+	"bytes"
+	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
+	"text/tabwriter"
 	"time"
 
 	"sshguard-go/internal/detect"
@@ -61,5 +65,51 @@ func TestWindow(t *testing.T) {
 	}
 	if w.Holds(time.Time{}) || Back(now, 0, time.Hour).Holds(time.Time{}) {
 		t.Error("a bounded window holds an event without a time")
+	}
+}
+
+// TestWriteTextLayout: the table is laid out as text/tabwriter lays it out
+// (its columns as wide as their widest cell plus two spaces), non-ASCII
+// names and unknown times included.
+func TestWriteTextLayout(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	var s Summary
+	for i := range 40 {
+		s.Add(rec(detect.KindFailure, fmt.Sprintf("192.0.2.%d", i), fmt.Sprintf("user%d", i%7), 1+i%3, now.Add(time.Duration(i)*time.Minute)))
+	}
+	for i := range 9 {
+		s.Add(rec(detect.KindFailure, "2001:db8:ffff:ffff::1234", fmt.Sprintf("u\"%d", i), 1000, time.Time{}))
+	}
+	r := &detect.Record{}
+	r.Kind, r.User, r.Time, r.ClientHost = detect.KindSuccess, "bjørn", now, "hôte-été.example"
+	s.Add(r)
+	list := s.Sorted()
+	var got, want bytes.Buffer
+	WriteText(&got, list)
+	tw := tabwriter.NewWriter(&want, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "ADDRESS\tFAILED\tPROBES\tLOGINS\tFIRST SEEN\tLAST SEEN\tUSERS")
+	tm := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.Format(time.RFC3339)
+	}
+	for _, c := range list {
+		var users []string
+		for _, u := range c.Users[:min(5, len(c.Users))] {
+			users = append(users, strconv.Quote(u))
+		}
+		more := ""
+		if n := int64(len(c.Users)-len(users)) + c.UsersMore; n > 0 {
+			more = fmt.Sprintf(" +%d more", n)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s%s\n", c.Client, c.Failed, c.Probes, c.Successes, tm(c.First), tm(c.Last), strings.Join(users, ","), more)
+	}
+	tw.Flush()
+	if got.String() != want.String() {
+		t.Fatalf("got:\n%s\nwant:\n%s", got.String(), want.String())
+	}
+	if !strings.Contains(got.String(), "+4 more") || !strings.Contains(got.String(), "hôte-été.example") {
+		t.Fatalf("table:\n%s", got.String())
 	}
 }
