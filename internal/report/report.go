@@ -91,6 +91,7 @@ func (c *Client) tried(u string) bool {
 type Summary struct {
 	byAddr   map[netip.Addr]*Client // clients by address: no string made per event
 	byClient map[string]*Client     // clients known by name only
+	slab     []Client               // where new clients go: one allocation per slabSize
 	Window                          // the events counted
 }
 
@@ -131,7 +132,8 @@ func (s *Summary) Add(r *detect.Record) {
 			if s.byAddr == nil {
 				s.byAddr = map[netip.Addr]*Client{}
 			}
-			c = &Client{Client: r.Addr.String(), addr: r.Addr}
+			c = s.newClient()
+			c.Client, c.addr = r.Addr.String(), r.Addr
 			s.byAddr[r.Addr] = c
 		}
 	case r.ClientHost != "":
@@ -139,13 +141,26 @@ func (s *Summary) Add(r *detect.Record) {
 			if s.byClient == nil {
 				s.byClient = map[string]*Client{}
 			}
-			c = &Client{Client: strings.Clone(r.ClientHost)}
+			c = s.newClient()
+			c.Client = strings.Clone(r.ClientHost)
 			s.byClient[c.Client] = c
 		}
 	default:
 		return
 	}
 	c.Add(r)
+}
+
+// slabSize is how many clients are allocated at once.
+const slabSize = 1024
+
+// newClient returns a zero Client that stays where it is.
+func (s *Summary) newClient() *Client {
+	if len(s.slab) == cap(s.slab) {
+		s.slab = make([]Client, 0, slabSize) // the full one stays, referenced by its clients
+	}
+	s.slab = s.slab[:len(s.slab)+1]
+	return &s.slab[len(s.slab)-1]
 }
 
 // Merge adds the clients of o to s (the summaries of inputs read apart).
