@@ -13,7 +13,7 @@ PREFIX  ?= /usr/local
 UNITDIR ?= /etc/systemd/system
 DESTDIR ?=
 
-.PHONY: help build test test-short bench-smoke lint bench bench-compare bench-ban-compare bench-wave bench-year fuzz samples clean man completions deb install
+.PHONY: help build test test-short bench-smoke lint bench bench-compare bench-archive bench-ban-compare bench-wave bench-year fuzz samples clean man completions deb install
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ bench: ## parser benchmarks (one core)
 
 bench-compare: build ## scan speed beside sshg-parser and fail2ban-regex on one generated file
 	./scripts/bench-compare.sh
+
+bench-archive: build ## report on one file and on 16, -j 1 and -j 2, beside scan --json and sshg-parser (lines/s, peak memory)
+	./scripts/bench-archive.sh
 
 bench-ban-compare: build ## log line -> kernel ban beside SSHGuard and fail2ban daemons (root)
 	$(GO) run ./scripts/bancompare -n 50

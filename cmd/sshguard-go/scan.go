@@ -108,9 +108,10 @@ func addWindowFlags(cmd *cobra.Command, since, until *time.Duration) {
 	cmd.Flags().DurationVar(until, "until", 0, "only events older than this (e.g. 1h: up to an hour ago)")
 }
 
-// inputs is what scan and report read: files, archives, - for standard
-// input, and s3://bucket/prefix (every object under it, in key order;
-// those last modified before since are not fetched).
+// inputs is what scan and report read: files (quoted patterns expanded),
+// archives, - for standard input, and s3://bucket/prefix (every object
+// under it, in key order; those last modified before since are not
+// fetched).
 
 func inputs(cmd *cobra.Command, args []string, jobs int, endpoint string, since time.Time) (report.Inputs, error) {
 	if len(args) == 0 {
@@ -121,7 +122,7 @@ func inputs(cmd *cobra.Command, args []string, jobs int, endpoint string, since 
 	objects := map[string]source.Object{}
 	for _, a := range args {
 		if !source.IsS3(a) {
-			in.Names = append(in.Names, a)
+			in.Names = append(in.Names, source.Glob(a)...)
 			continue
 		}
 		if client == nil {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -126,6 +127,23 @@ func (lr *LineReader) fill() {
 func (lr *LineReader) cut(from, to int) {
 	lr.block = dropOverlong(lr.buf[from:to], &lr.Overlong)
 	lr.n = copy(lr.buf, lr.buf[to:lr.n])
+}
+
+// Glob expands a file name holding *, ? or [ that names no file as the
+// shell would (for timers and cron jobs that run without one), in name
+// order; a pattern that matches nothing, or a plain name, is kept as it is,
+// to be reported when it is opened.
+func Glob(name string) []string {
+	if !strings.ContainsAny(name, "*?[") {
+		return []string{name}
+	}
+	if _, err := os.Lstat(name); err == nil {
+		return []string{name}
+	}
+	if m, err := filepath.Glob(name); err == nil && len(m) > 0 {
+		return m
+	}
+	return []string{name}
 }
 
 // dropOverlong returns b as a string without lines longer than MaxLine.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sshguard-go/internal/detect"
 	"strings"
 	"testing"
@@ -197,5 +198,31 @@ func TestOpenInputCompressions(t *testing.T) {
 			t.Errorf("%s: %q %v", name, lines, err)
 		}
 		in.Close()
+	}
+}
+
+func TestGlob(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"auth.log", "auth.log.1", "auth.log.2.gz", "other.log", "odd[1].log"} {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for pattern, want := range map[string][]string{
+		"auth.log*":  {"auth.log", "auth.log.1", "auth.log.2.gz"},
+		"auth.log":   {"auth.log"},
+		"none*":      {"none*"},      // kept: opening it reports it
+		"odd[1].log": {"odd[1].log"}, // a file by that very name
+		"-":          {"-"},
+	} {
+		if pattern != "-" {
+			pattern = filepath.Join(dir, pattern)
+			for i := range want {
+				want[i] = filepath.Join(dir, want[i])
+			}
+		}
+		if got := Glob(pattern); !slices.Equal(got, want) {
+			t.Errorf("Glob(%q) = %q, want %q", pattern, got, want)
+		}
 	}
 }
