@@ -64,6 +64,9 @@ ban.allow and --allow) are left out and counted on standard error.`,
 				entries = append(entries, p)
 			}
 			allowed := ban.NewAllowlist(entries...)
+			if err := report.CheckFlags(threshold, since, until, jobs, top); err != nil {
+				return &exitError{2, err}
+			}
 			win := report.Back(time.Now(), since, until)
 			in, err := inputs(cmd, args, jobs, endpoint, win.Since)
 			if err != nil {

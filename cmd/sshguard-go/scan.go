@@ -42,6 +42,9 @@ unknown_header (sshd's tag where no known header puts it): what to report.`,
   sshguard-go scan --unrecognised /var/log/auth.log`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w := bufio.NewWriterSize(cmd.OutOrStdout(), 256<<10)
+			if err := report.CheckFlags(0, since, until, jobs, 0); err != nil {
+				return &exitError{2, err}
+			}
 			win := report.Back(time.Now(), since, until)
 			format := func(buf []byte, enc *detect.Encoder, r *detect.Record) []byte {
 				if !win.Holds(r.Time) {

@@ -6,7 +6,9 @@ package report
 
 import (
 	"cmp"
+	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -110,6 +112,39 @@ func Back(now time.Time, since, until time.Duration) (w Window) {
 		w.Until = now.Add(-until)
 	}
 	return w
+}
+
+// CheckFlags refuses the values of scan's and report's flags that would
+// make a report quietly empty or whole: a threshold that is not a finite
+// count (NaN passes every "> 0" test), a negative or empty window, no jobs.
+func CheckFlags(threshold float64, since, until time.Duration, jobs, top int) error {
+	switch {
+	case math.IsNaN(threshold) || math.IsInf(threshold, 0) || threshold < 0:
+		return fmt.Errorf("--threshold %v: give a number of attempts, 0 or more", threshold)
+	case since < 0:
+		return fmt.Errorf("--since %s: give how long ago, a positive duration (e.g. 24h)", short(since))
+	case until < 0:
+		return fmt.Errorf("--until %s: give how long ago, a positive duration (e.g. 1h)", short(until))
+	case since > 0 && until >= since:
+		return fmt.Errorf("--since %s --until %s: the window is empty, it ends before it starts (--since 24h --until 1h is from a day ago to an hour ago)", short(since), short(until))
+	case jobs < 1:
+		return fmt.Errorf("-j %d: read at least 1 input at a time", jobs)
+	case top < 0:
+		return fmt.Errorf("--top %d: give 0 (all) or more", top)
+	}
+	return nil
+}
+
+// short is d as a person writes it: 2h, not 2h0m0s.
+func short(d time.Duration) string {
+	t := d.String()
+	if strings.HasSuffix(t, "m0s") {
+		t = strings.TrimSuffix(t, "0s")
+	}
+	if strings.HasSuffix(t, "h0m") {
+		t = strings.TrimSuffix(t, "0m")
+	}
+	return t
 }
 
 // Holds reports whether t falls inside w.

@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -111,5 +112,31 @@ func TestWriteTextLayout(t *testing.T) {
 	}
 	if !strings.Contains(got.String(), "+4 more") || !strings.Contains(got.String(), "hôte-été.example") {
 		t.Fatalf("table:\n%s", got.String())
+	}
+}
+
+func TestCheckFlags(t *testing.T) {
+	for _, c := range []struct {
+		threshold    float64
+		since, until time.Duration
+		jobs, top    int
+		want         string
+	}{
+		{10, 24 * time.Hour, time.Hour, 4, 5, ""},
+		{0, 0, 0, 1, 0, ""},
+		{math.NaN(), 0, 0, 1, 0, "--threshold NaN"},
+		{math.Inf(1), 0, 0, 1, 0, "--threshold +Inf"},
+		{-3, 0, 0, 1, 0, "--threshold -3"},
+		{0, -time.Hour, 0, 1, 0, "--since -1h:"},
+		{0, 0, -90 * time.Minute, 1, 0, "--until -1h30m:"},
+		{0, time.Hour, 2 * time.Hour, 1, 0, "--since 1h --until 2h: the window is empty"},
+		{0, time.Hour, time.Hour, 1, 0, "the window is empty"},
+		{0, 0, 0, 0, 0, "-j 0"},
+		{0, 0, 0, 1, -1, "--top -1"},
+	} {
+		err := CheckFlags(c.threshold, c.since, c.until, c.jobs, c.top)
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%+v: %v, want %q", c, err, c.want)
+		}
 	}
 }
