@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -95,10 +96,19 @@ type BanRequest struct {
 	Force bool `json:"force,omitempty"`
 }
 
+// BanResult is the outcome of one BanRequest of many: the ban, or why not.
+type BanResult struct {
+	Ban   *BanInfo `json:"ban,omitempty"`
+	Error string   `json:"error,omitempty"`
+}
+
 // Backend is what the control API exposes.
 type Backend interface {
 	Bans() ([]BanInfo, error)
 	Ban(BanRequest) (BanInfo, error)
+	// BanMany makes many bans at once (report --ban), each as Ban would,
+	// and returns their outcomes in order.
+	BanMany([]BanRequest) ([]BanResult, error)
 	// Unban lifts the ban of p or, for an address with no ban of its
 	// own, the bans that contain it (the /24 or /64 it was banned by), and
 	// returns the prefixes lifted; ErrNotFound when none.
@@ -172,6 +182,18 @@ func Handler(b Backend) http.Handler {
 			return
 		}
 		v, err := b.Ban(req)
+		reply(w, v, err)
+	})
+	mux.HandleFunc("POST /v1/bans/batch", func(w http.ResponseWriter, r *http.Request) {
+		var reqs []BanRequest
+		if !decode(w, r, &reqs) {
+			return
+		}
+		if len(reqs) > MaxBatch {
+			http.Error(w, fmt.Sprintf("bad request: %d bans, at most %d at a time", len(reqs), MaxBatch), http.StatusBadRequest)
+			return
+		}
+		v, err := b.BanMany(reqs)
 		reply(w, v, err)
 	})
 	mux.HandleFunc("DELETE /v1/bans/{prefix...}", func(w http.ResponseWriter, r *http.Request) {
@@ -306,6 +328,17 @@ func (c *Client) Ban(r BanRequest) (BanInfo, error) {
 	return v, c.do("POST", "/v1/bans", r, &v)
 }
 
+func (c *Client) BanMany(reqs []BanRequest) ([]BanResult, error) {
+	var v []BanResult
+	if err := c.do("POST", "/v1/bans/batch", reqs, &v); err != nil {
+		return nil, err
+	}
+	if len(v) != len(reqs) {
+		return nil, fmt.Errorf("daemon: %d outcomes for %d bans", len(v), len(reqs))
+	}
+	return v, nil
+}
+
 func (c *Client) Unban(p netip.Prefix) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	err := c.do("DELETE", "/v1/bans/"+p.String(), nil, &out)
@@ -339,16 +372,28 @@ func (c *Client) Status() (Status, error) {
 	return v, c.do("GET", "/v1/status", nil, &v)
 }
 
-// BanAll asks b for each ban of reqs and returns those made and the errors
-// of the others (an allowlisted address, say).
+// MaxBatch is the most bans one BanMany call takes (its request stays
+// well under the API's 1 MiB limit).
+const MaxBatch = 2048
+
+// BanAll asks b for the bans of reqs, MaxBatch at a time, and returns
+// those made and the errors of the others (an allowlisted address, say).
 func BanAll(b Backend, reqs []BanRequest) (banned []BanInfo, errs []error) {
-	for _, r := range reqs {
-		bi, err := b.Ban(r)
+	for chunk := range slices.Chunk(reqs, MaxBatch) {
+		res, err := b.BanMany(chunk)
 		if err != nil {
-			errs = append(errs, err)
+			for _, r := range chunk {
+				errs = append(errs, fmt.Errorf("ban %s: %w", r.Prefix, err))
+			}
 			continue
 		}
-		banned = append(banned, bi)
+		for _, r := range res {
+			if r.Ban == nil {
+				errs = append(errs, errors.New(r.Error))
+				continue
+			}
+			banned = append(banned, *r.Ban)
+		}
 	}
 	return banned, errs
 }

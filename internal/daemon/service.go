@@ -132,22 +132,99 @@ func (s *Service) Ban(r control.BanRequest) (control.BanInfo, error) {
 	return banInfo(*b), nil
 }
 
+// BanMany makes the bans of reqs as Ban does, with one look at the bans in
+// force for all of them and one netlink batch and transaction per 4,096.
+func (s *Service) BanMany(reqs []control.BanRequest) ([]control.BanResult, error) {
+	idx, err := s.banIndex()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]control.BanResult, len(reqs))
+	var ms []engine.Manual
+	var at []int // ms[i] is reqs[at[i]]
+	for i, r := range reqs {
+		err := engine.CheckManual(r.Prefix, r.Force)
+		if err == nil {
+			err = idx.check(ban.Unmap(r.Prefix))
+		}
+		if err != nil {
+			out[i].Error = err.Error()
+			continue
+		}
+		ms = append(ms, engine.Manual{Prefix: r.Prefix, For: r.For, Reason: r.Reason})
+		at = append(at, i)
+	}
+	bans, errs := s.guard.BanMany(context.Background(), ms)
+	for i, b := range bans {
+		if errs[i] != nil {
+			out[at[i]].Error = errs[i].Error()
+			continue
+		}
+		bi := banInfo(*b)
+		out[at[i]].Ban = &bi
+	}
+	return out, nil
+}
+
 // checkOverlap refuses a ban that overlaps a ban in force of another
 // length (the kernel keeps no overlapping intervals, and said only "file
 // exists"); the same prefix again is a renewal.
 func (s *Service) checkOverlap(p netip.Prefix) error {
-	bans, err := s.db.ActiveBans(time.Now())
+	idx, err := s.banIndex()
 	if err != nil {
 		return err
 	}
-	var inside []string
+	return idx.check(p)
+}
+
+// banIndex indexes the bans in force for overlapIndex.check.
+func (s *Service) banIndex() (*overlapIndex, error) {
+	bans, err := s.db.ActiveBans(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	x := &overlapIndex{exact: make(map[netip.Prefix]bool, len(bans))}
 	for _, b := range bans {
+		x.exact[b.Prefix] = true
+		x.all = append(x.all, b.Prefix)
+		if !b.Prefix.IsSingleIP() {
+			x.wide[b.Prefix.Bits()] = true
+		}
+	}
+	return x, nil
+}
+
+// overlapIndex answers checkOverlap for an address in time independent of
+// the bans in force (a lookup per prefix length in use), and for a prefix
+// by looking at each of them.
+type overlapIndex struct {
+	exact map[netip.Prefix]bool
+	all   []netip.Prefix
+	wide  [129]bool // the lengths of the bans in force wider than one address
+}
+
+func (x *overlapIndex) check(p netip.Prefix) error {
+	if p.IsSingleIP() {
+		// Only a wider ban can hold an address; the address itself is a
+		// renewal.
+		for bits := range p.Bits() {
+			if !x.wide[bits] {
+				continue
+			}
+			if w, _ := p.Addr().Prefix(bits); x.exact[w] {
+				return fmt.Errorf("ban %s: it is inside the ban of %s already (unban that first to ban %s alone)", p, w, p)
+			}
+		}
+		return nil
+	}
+	var inside []string
+	for _, b := range x.all {
 		switch {
-		case b.Prefix == p:
-		case b.Prefix.Overlaps(p) && b.Prefix.Bits() < p.Bits():
-			return fmt.Errorf("ban %s: it is inside the ban of %s already (unban that first to ban %s alone)", p, b.Prefix, p)
-		case b.Prefix.Overlaps(p):
-			inside = append(inside, b.Prefix.String())
+		case b == p:
+		case b.Overlaps(p) && b.Bits() < p.Bits():
+			return fmt.Errorf("ban %s: it is inside the ban of %s already (unban that first to ban %s alone)", p, b, p)
+		case b.Overlaps(p):
+			inside = append(inside, b.String())
 		}
 	}
 	if len(inside) > 0 {

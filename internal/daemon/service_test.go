@@ -3,12 +3,14 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"sshguard-go/internal/control"
+	"sshguard-go/internal/testkit"
 )
 
 // service opens a Service as the CLI does with no daemon, on a
@@ -90,5 +92,115 @@ func TestOverlappingBansExplained(t *testing.T) {
 	}
 	if err := ban("198.51.100.0/24"); err != nil {
 		t.Errorf("renewal: %v", err)
+	}
+}
+
+// TestBanMany: many bans by hand at once (report --ban) through the
+// control socket, in batches: each made or refused as Ban would, in
+// order, the allowlist, overlaps, duplicates and limits applying.
+func TestBanMany(t *testing.T) {
+	s := service(t, "[ban]\nallow = [\"192.0.2.0/24\"]\n")
+	if _, err := s.Ban(control.BanRequest{Prefix: netip.MustParsePrefix("198.51.100.0/24"), For: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	// An address inside a prefix banned: found without looking at every ban.
+	if _, err := s.Ban(control.BanRequest{Prefix: netip.MustParsePrefix("198.51.100.9/32"), For: time.Hour}); err == nil || !strings.Contains(err.Error(), "inside the ban of 198.51.100.0/24") {
+		t.Fatalf("address inside a banned prefix: %v", err)
+	}
+	path := t.TempDir() + "/ctl.sock"
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- control.Serve(ctx, path, s) }()
+	defer func() { cancel(); <-done }()
+	var c *control.Client
+	testkit.Eventually(t, 5*time.Second, "the control socket", func() (bool, string) {
+		var err error
+		c, err = control.Dial(path)
+		return err == nil, fmt.Sprint(err)
+	})
+
+	const n = 5000 // more than two batches of control.MaxBatch
+	var reqs []control.BanRequest
+	for i := range n {
+		reqs = append(reqs, control.BanRequest{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 7}), 32), For: 2 * time.Hour, Reason: "archive: 12 failed attempts in 1h"})
+	}
+	refused := map[string]string{
+		"192.0.2.5/32":    "allowlist",
+		"198.51.100.9/32": "inside the ban of 198.51.100.0/24",
+		"0.0.0.0/0":       "every address",
+		"10.0.0.0/8":      "--force",
+	}
+	for p := range refused {
+		reqs = append(reqs, control.BanRequest{Prefix: netip.MustParsePrefix(p), For: time.Hour})
+	}
+	banned, errs := control.BanAll(c, reqs)
+	if len(banned) != n || len(errs) != len(refused) {
+		t.Fatalf("%d banned, errors %v", len(banned), errs)
+	}
+	for i, b := range banned {
+		if b.Prefix != reqs[i].Prefix || b.Reason != reqs[i].Reason || b.Expires.Sub(b.Since) != 2*time.Hour {
+			t.Fatalf("ban %d: %+v for %+v", i, b, reqs[i])
+		}
+	}
+	for _, err := range errs {
+		p, _, _ := strings.Cut(strings.TrimPrefix(err.Error(), "ban "), ":")
+		if want, ok := refused[strings.Fields(p)[0]]; !ok || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v: want %q", err, want)
+		}
+	}
+	if bans, _ := c.Bans(); len(bans) != n+1 {
+		t.Fatalf("%d bans in force, want %d", len(bans), n+1)
+	}
+	// In one call, results in order; the same prefix twice made once.
+	twice := []control.BanRequest{{Prefix: netip.MustParsePrefix("203.0.113.1/32")}, {Prefix: netip.MustParsePrefix("192.0.2.9/32")}, {Prefix: netip.MustParsePrefix("203.0.113.1/32")}}
+	res, err := s.BanMany(twice)
+	if err != nil || len(res) != 3 || res[0].Ban == nil || res[0].Ban.Prefix != twice[0].Prefix || !strings.Contains(res[1].Error, "allowlist") || !strings.Contains(res[2].Error, "asked for twice") {
+		t.Fatalf("BanMany: %v %+v", err, res)
+	}
+	// Asked again: renewals.
+	if banned, errs := control.BanAll(c, reqs[:n]); len(banned) != n || len(errs) != 0 {
+		t.Fatalf("renewals: %d banned, errors %v", len(banned), errs)
+	}
+}
+
+// BenchmarkBanMany: report --ban's path for 10,000 addresses, through the
+// control socket into a real state file (no firewall), in bans/s.
+//
+//	go test ./internal/daemon -run XXX -bench BanMany -benchtime 1x
+func BenchmarkBanMany(b *testing.B) {
+	for b.Loop() {
+		b.StopTimer()
+		h := newHarness(b)
+		writeConfig(b, h.dir, "[firewall]\nbackend = \"none\"\n")
+		s, err := OpenService(context.Background(), h.config(), func(string) {})
+		if err != nil {
+			b.Fatal(err)
+		}
+		path := h.dir + "/bench.sock"
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- control.Serve(ctx, path, s) }()
+		var c *control.Client
+		testkit.Eventually(b, 5*time.Second, "the control socket", func() (bool, string) {
+			c, err = control.Dial(path)
+			return err == nil, fmt.Sprint(err)
+		})
+		const n = 10000
+		reqs := make([]control.BanRequest, n)
+		for i := range reqs {
+			reqs[i] = control.BanRequest{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 32), For: time.Hour}
+		}
+		b.StartTimer()
+		start := time.Now()
+		banned, errs := control.BanAll(c, reqs)
+		b.ReportMetric(n/time.Since(start).Seconds(), "bans/s")
+		b.StopTimer()
+		if len(banned) != n || len(errs) != 0 {
+			b.Fatalf("%d banned, %d errors", len(banned), len(errs))
+		}
+		cancel()
+		<-done
+		s.Close()
+		b.StartTimer()
 	}
 }

@@ -114,27 +114,82 @@ func more(n int) string {
 // milliseconds, and a timeout that rounds to 0 is an element without
 // expiry that no ban record accounts for.
 func (g *Guard) Ban(ctx context.Context, p netip.Prefix, d time.Duration, reason string) (*store.Ban, error) {
-	p = ban.Unmap(p)
-	if d > 0 && d < time.Second {
-		return nil, fmt.Errorf("ban %s for %v: a ban lasts at least 1s (0 is permanent)", p, d)
+	bans, errs := g.BanMany(ctx, []Manual{{Prefix: p, For: d, Reason: reason}})
+	return bans[0], errs[0]
+}
+
+// Manual is a ban an administrator asks for (see Ban).
+type Manual struct {
+	Prefix netip.Prefix
+	For    time.Duration // 0: permanent; negative: by policy
+	Reason string
+}
+
+// manualBatch is how many bans by hand go into one netlink batch and one
+// transaction, as the group commit of detected bans.
+const manualBatch = 4096
+
+// BanMany makes the bans of ms as Ban makes one, at the cost of one
+// netlink batch and one transaction per manualBatch bans (a report of an
+// archive may hand over tens of thousands). It returns, in ms's order,
+// each ban or the error that prevented it.
+func (g *Guard) BanMany(ctx context.Context, ms []Manual) ([]*store.Ban, []error) {
+	bans, errs := make([]*store.Ban, len(ms)), make([]error, len(ms))
+	var batch []decision
+	var at []int // batch[i] is ms[at[i]]
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		made, err := g.commit(ctx, batch)
+		byKey := make(map[netip.Prefix]*store.Ban, len(made))
+		for _, b := range made {
+			byKey[b.Prefix] = b
+		}
+		for i, d := range batch {
+			switch b := byKey[d.key]; {
+			case b != nil:
+				bans[at[i]] = b
+			case err != nil:
+				errs[at[i]] = err
+			default:
+				errs[at[i]] = fmt.Errorf("ban %s: the firewall refused it (the daemon's log says why)", d.key)
+			}
+		}
+		batch, at = batch[:0], at[:0]
 	}
-	if p.Bits() == 0 {
-		return nil, fmt.Errorf("ban %s: that is every address", p)
-	}
+	seen := make(map[netip.Prefix]bool, len(ms))
 	g.mu.Lock()
-	covered := g.allow.Covers(p)
+	allow := g.allow
 	g.mu.Unlock()
-	if covered {
-		return nil, fmt.Errorf("ban %s: %w", p, ErrAllowlisted)
+	for i, m := range ms {
+		p := ban.Unmap(m.Prefix)
+		switch {
+		case m.For > 0 && m.For < time.Second:
+			errs[i] = fmt.Errorf("ban %s for %v: a ban lasts at least 1s (0 is permanent)", p, m.For)
+		case p.Bits() == 0:
+			errs[i] = fmt.Errorf("ban %s: that is every address", p)
+		case allow.Covers(p):
+			errs[i] = fmt.Errorf("ban %s: %w", p, ErrAllowlisted)
+		case seen[p]:
+			errs[i] = fmt.Errorf("ban %s: asked for twice", p)
+		}
+		if errs[i] != nil {
+			continue
+		}
+		seen[p] = true
+		reason := m.Reason
+		if reason == "" {
+			reason = "banned by the administrator"
+		}
+		batch = append(batch, decision{act: actBan, key: p, reason: reason, dur: m.For, origin: "admin"})
+		at = append(at, i)
+		if len(batch) == manualBatch {
+			flush()
+		}
 	}
-	if reason == "" {
-		reason = "banned by the administrator"
-	}
-	bans, err := g.commit(ctx, []decision{{act: actBan, key: p, reason: reason, dur: d, origin: "admin"}})
-	if err != nil {
-		return nil, err
-	}
-	return bans[0], nil
+	flush()
+	return bans, errs
 }
 
 // ErrAllowlisted is returned when asked to ban an allowlisted prefix.
