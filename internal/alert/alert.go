@@ -91,6 +91,7 @@ type Archive struct {
 	Threshold float64    `json:"threshold"`
 	Offenders []Offender `json:"offenders"`
 	Allowed   int        `json:"allowed,omitempty"` // addresses above it left out by the allowlist
+	More      int        `json:"more,omitempty"`    // offenders beyond those listed (MaxDigestBans)
 }
 
 // Offender is one address above an Archive's threshold.
@@ -108,6 +109,9 @@ type Offender struct {
 func (p *Policy) ArchiveMessage(a Archive, at time.Time) *Message {
 	if len(a.Offenders) == 0 {
 		return nil
+	}
+	if n := len(a.Offenders); n > MaxDigestBans { // the first, most active ones: a wave makes no 10 MB message
+		a.Offenders, a.More = a.Offenders[:MaxDigestBans:MaxDigestBans], a.More+n-MaxDigestBans
 	}
 	return p.route(&Message{Kind: KindReport, Severity: Warning, Time: at, Host: p.Host, Archive: &a})
 }

@@ -982,3 +982,24 @@ func TestMessageIDsUnique(t *testing.T) {
 		ids[id] = true
 	}
 }
+
+// TestArchiveMessageBounded: a report of a wave in the archives makes a
+// message of bounded size: the first MaxDigestBans offenders listed (and
+// carried in the webhook's JSON), the rest counted.
+func TestArchiveMessageBounded(t *testing.T) {
+	a := Archive{Window: "the last 1h", Threshold: 10}
+	for i := range 100000 {
+		a.Offenders = append(a.Offenders, Offender{Addr: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String(), Attempts: 12, Failed: 12, Users: []string{"root"}})
+	}
+	m := (&Policy{Host: "web-01", Routes: []Route{{Channel: "webhook", Kinds: Kinds}}}).ArchiveMessage(a, t0)
+	r := Render(m, "1.webhook")
+	if len(m.Archive.Offenders) != MaxDigestBans || m.Archive.More != 100000-MaxDigestBans || len(a.Offenders) != 100000 {
+		t.Fatalf("%d listed, %d more", len(m.Archive.Offenders), m.Archive.More)
+	}
+	if !strings.Contains(r.Subject, "100000 addresses reached 10 attempts") || !strings.Contains(r.Text, "... and 99000 more") {
+		t.Fatalf("subject %q, text ends %q", r.Subject, r.Text[max(0, len(r.Text)-200):])
+	}
+	if data := m.Marshal(); len(data) > 200<<10 {
+		t.Fatalf("the message is %d bytes", len(data))
+	}
+}

@@ -115,7 +115,7 @@ func gist(m *Message) string {
 		}
 		return s
 	case m.Archive != nil:
-		return fmt.Sprintf("archives: %d addresses reached %g attempts in %s", len(m.Archive.Offenders), m.Archive.Threshold, m.Archive.Window)
+		return fmt.Sprintf("archives: %d addresses reached %g attempts in %s", len(m.Archive.Offenders)+m.Archive.More, m.Archive.Threshold, m.Archive.Window)
 	case m.Report != nil:
 		r := m.Report
 		return fmt.Sprintf("daily report: %d failed attempts, %d bans, %d logins",
@@ -172,8 +172,8 @@ func lines(m *Message) []string {
 		for _, o := range shown {
 			add("  %-40s %g (%d failed, %d probes) %s", o.Addr, o.Attempts, o.Failed, o.Probes, usersText(o.Users, "/"))
 		}
-		if len(a.Offenders) > len(shown) {
-			add("  ... and %d more", len(a.Offenders)-len(shown))
+		if n := len(a.Offenders) - len(shown) + a.More; n > 0 {
+			add("  ... and %d more", n)
 		}
 	default:
 		add("%s", clean(m.Text, 2000))
