@@ -15,7 +15,6 @@ import (
 	"sshguard-go/internal/config"
 	"sshguard-go/internal/control"
 	"sshguard-go/internal/daemon"
-	"sshguard-go/internal/detect"
 	"sshguard-go/internal/report"
 )
 
@@ -72,21 +71,9 @@ ban.allow and --allow) are left out and counted on standard error.`,
 			if err != nil {
 				return err
 			}
-			n := 1 // one summary per input read on its own, merged below
-			if in.Jobs > 1 {
-				n = len(in.Names)
-			}
-			sums := make([]report.Summary, n)
-			err = scanInputs(cmd, in, func(i int) func(*detect.Record) {
-				s := &sums[min(i, len(sums)-1)]
-				s.Window = win
-				return s.Add
-			}, nil)
-			sum := &sums[0]
-			for i := 1; i < len(sums); i++ {
-				sum.Merge(&sums[i])
-			}
-			list := sum.Sorted()
+			col := report.NewCollector(win, min(in.Jobs, len(in.Names)))
+			err = scanInputs(cmd, in, col.EmitFor, nil)
+			list := col.Sorted()
 			weights := report.Weights{Failure: cfg.Detection.FailureWeight, Probe: cfg.Detection.ProbeWeight}
 			if threshold > 0 || len(entries) > 0 {
 				var left int

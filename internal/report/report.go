@@ -39,18 +39,36 @@ type Client struct {
 	addr      netip.Addr // Client's address, when it is one
 }
 
-func (c *Client) Add(r *detect.Record) {
-	switch r.Kind {
+// Add counts r for c.
+func (c *Client) Add(r *detect.Record) { c.add(eventOf(r)) }
+
+// event is what a Summary counts of a record: a third of its size, for
+// the batches a Collector hands its workers.
+type event struct {
+	addr    netip.Addr
+	host    string // the client's name when sshd logged no address
+	user    string
+	time    time.Time
+	kind    detect.Kind
+	counted int32
+}
+
+func eventOf(r *detect.Record) event {
+	return event{addr: r.Addr, host: r.ClientHost, user: r.User, time: r.Time, kind: r.Kind, counted: int32(r.Counted)}
+}
+
+func (c *Client) add(r event) {
+	switch r.kind {
 	case detect.KindFailure:
-		c.Failed += int64(r.Counted)
+		c.Failed += int64(r.counted)
 	case detect.KindProbe:
-		c.Probes += int64(r.Counted)
+		c.Probes += int64(r.counted)
 	case detect.KindSuccess:
 		c.Successes++
 	}
-	if r.User != "" && (r.Kind == detect.KindFailure || r.Kind == detect.KindSuccess) && !c.tried(r.User) {
+	if r.user != "" && (r.kind == detect.KindFailure || r.kind == detect.KindSuccess) && !c.tried(r.user) {
 		if len(c.Users) < maxUsers {
-			u := strings.Clone(r.User)
+			u := strings.Clone(r.user)
 			if c.usersSet != nil {
 				c.usersSet[u] = struct{}{}
 			} else if len(c.Users) == smallUsers {
@@ -66,12 +84,12 @@ func (c *Client) Add(r *detect.Record) {
 			c.UsersMore++ // may count a name twice past the bound; documented as approximate
 		}
 	}
-	if !r.Time.IsZero() {
-		if c.First.IsZero() || r.Time.Before(c.First) {
-			c.First = r.Time
+	if !r.time.IsZero() {
+		if c.First.IsZero() || r.time.Before(c.First) {
+			c.First = r.time
 		}
-		if r.Time.After(c.Last) {
-			c.Last = r.Time
+		if r.time.After(c.Last) {
+			c.Last = r.time
 		}
 	}
 }
@@ -157,33 +175,36 @@ func (w Window) Holds(t time.Time) bool {
 
 // Add counts r for its client (records without one are left out).
 func (s *Summary) Add(r *detect.Record) {
-	if !s.Holds(r.Time) {
-		return
+	if s.Holds(r.Time) {
+		s.add(eventOf(r))
 	}
+}
+
+func (s *Summary) add(r event) {
 	var c *Client
 	switch {
-	case r.Addr.IsValid():
-		if c = s.byAddr[r.Addr]; c == nil {
+	case r.addr.IsValid():
+		if c = s.byAddr[r.addr]; c == nil {
 			if s.byAddr == nil {
 				s.byAddr = map[netip.Addr]*Client{}
 			}
 			c = s.newClient()
-			c.Client, c.addr = r.Addr.String(), r.Addr
-			s.byAddr[r.Addr] = c
+			c.Client, c.addr = r.addr.String(), r.addr
+			s.byAddr[r.addr] = c
 		}
-	case r.ClientHost != "":
-		if c = s.byClient[r.ClientHost]; c == nil {
+	case r.host != "":
+		if c = s.byClient[r.host]; c == nil {
 			if s.byClient == nil {
 				s.byClient = map[string]*Client{}
 			}
 			c = s.newClient()
-			c.Client = strings.Clone(r.ClientHost)
+			c.Client = strings.Clone(r.host)
 			s.byClient[c.Client] = c
 		}
 	default:
 		return
 	}
-	c.Add(r)
+	c.add(r)
 }
 
 // slabSize is how many clients are allocated at once.
@@ -253,14 +274,22 @@ func (c *Client) merge(o *Client) {
 // then address (in numeric order; clients known by name only after them, by
 // name).
 func (s *Summary) Sorted() []*Client {
-	// Sorted by keys held in one array, not through the pointers: with
-	// hundreds of thousands of clients, most tied on the counts, following
-	// each pointer to compare cost more than the rest of the report.
-	type key struct {
-		failed, probes, successes int64
-		addr                      netip.Addr
-		c                         *Client
-	}
+	keys := s.keys()
+	slices.SortFunc(keys, compareKeys)
+	return clients(keys)
+}
+
+// key is what Sorted orders a client by, held in one array rather than
+// reached through the pointers: with hundreds of thousands of clients,
+// most tied on the counts, following each pointer to compare cost more
+// than the rest of the report.
+type key struct {
+	failed, probes, successes int64
+	addr                      netip.Addr
+	c                         *Client
+}
+
+func (s *Summary) keys() []key {
 	keys := make([]key, 0, len(s.byAddr)+len(s.byClient))
 	for _, c := range s.byAddr {
 		keys = append(keys, key{c.Failed, c.Probes, c.Successes, c.addr, c})
@@ -268,28 +297,33 @@ func (s *Summary) Sorted() []*Client {
 	for _, c := range s.byClient {
 		keys = append(keys, key{c.Failed, c.Probes, c.Successes, c.addr, c})
 	}
-	slices.SortFunc(keys, func(a, b key) int {
-		// Written out, not with cmp.Or, which compares every field of
-		// every pair (most clients tie on the counts).
-		if c := cmp.Compare(b.failed, a.failed); c != 0 {
-			return c
+	return keys
+}
+
+func compareKeys(a, b key) int {
+	// Written out, not with cmp.Or, which compares every field of every
+	// pair (most clients tie on the counts).
+	if c := cmp.Compare(b.failed, a.failed); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.probes, a.probes); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.successes, a.successes); c != 0 {
+		return c
+	}
+	if av, bv := a.addr.IsValid(), b.addr.IsValid(); av && bv {
+		return a.addr.Compare(b.addr)
+	} else if av != bv {
+		if av {
+			return -1
 		}
-		if c := cmp.Compare(b.probes, a.probes); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(b.successes, a.successes); c != 0 {
-			return c
-		}
-		if av, bv := a.addr.IsValid(), b.addr.IsValid(); av && bv {
-			return a.addr.Compare(b.addr)
-		} else if av != bv {
-			if av {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(a.c.Client, b.c.Client)
-	})
+		return 1
+	}
+	return strings.Compare(a.c.Client, b.c.Client)
+}
+
+func clients(keys []key) []*Client {
 	list := make([]*Client, len(keys))
 	for i := range keys {
 		list[i] = keys[i].c

@@ -1,0 +1,75 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"sshguard-go/internal/detect"
+	"sshguard-go/internal/loggen"
+)
+
+// TestCollectorEqualsSummary: a Collector's workers, whatever their
+// number and however many inputs are read at once, give the report one
+// Summary gives, byte for byte, clients known by name included, and
+// apply the window the same way.
+func TestCollectorEqualsSummary(t *testing.T) {
+	dir := t.TempDir()
+	var names []string
+	for i := range 3 {
+		var b bytes.Buffer
+		write := loggen.Write
+		if i == 1 {
+			write = loggen.WriteDense
+		}
+		if err := write(&b, 4000, uint64(i+7), loggen.Traditional); err != nil {
+			t.Fatal(err)
+		}
+		for j := range 40 { // clients known by name only
+			fmt.Fprintf(&b, "Nov 23 20:14:%02d f%d sshd[%d]: Failed password for root from host-%d.example port 1 ssh2\n", j%60, i, 9000+j, j%7)
+		}
+		names = append(names, filepath.Join(dir, fmt.Sprintf("auth.log.%d", i)))
+		if err := os.WriteFile(names[i], b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	report := func(l []*Client) string {
+		var b bytes.Buffer
+		WriteJSON(&b, l)
+		return b.String()
+	}
+	for _, w := range []Window{{}, {Since: time.Date(2026, 11, 1, 0, 4, 0, 0, time.Local), Until: time.Date(2026, 11, 1, 0, 9, 0, 0, time.Local)}} {
+		// One Summary over the inputs read one after the other; one per
+		// input, merged in order, when read at once.
+		var s Summary
+		s.Window = w
+		Inputs{Names: names, Jobs: 1}.Scan(func(int) func(*detect.Record) { return s.Add }, nil)
+		t.Logf("window %v: %d addresses, %d names", w, len(s.byAddr), len(s.byClient))
+		if len(s.byAddr) < 500 || w == (Window{}) && (len(s.byAddr) < 3000 || len(s.byClient) != 7) {
+			t.Fatalf("a poor sample: %d addresses, %d names", len(s.byAddr), len(s.byClient))
+		}
+		sums := make([]Summary, len(names))
+		Inputs{Names: names, Jobs: 3}.Scan(func(i int) func(*detect.Record) { sums[i].Window = w; return sums[i].Add }, nil)
+		for i := 1; i < len(sums); i++ {
+			sums[0].Merge(&sums[i])
+		}
+		wants := map[int]string{1: report(s.Sorted()), 3: report(sums[0].Sorted())}
+		for _, procs := range []int{1, 2, 5} {
+			for _, jobs := range []int{1, 3} {
+				want := wants[jobs]
+				old := runtime.GOMAXPROCS(procs)
+				c := NewCollector(w, jobs)
+				Inputs{Names: names, Jobs: jobs}.Scan(c.EmitFor, nil)
+				got := report(c.Sorted())
+				runtime.GOMAXPROCS(old)
+				if got != want {
+					t.Fatalf("window %v, %d workers, -j %d: the report differs (%d bytes, want %d)", w, procs, jobs, len(got), len(want))
+				}
+			}
+		}
+	}
+}
