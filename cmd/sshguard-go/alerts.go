@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -29,17 +30,7 @@ expired. It asks the running daemon, or reads the database when none runs.`,
   sshguard-go alerts --pending
   sshguard-go alerts --json --limit 5 | jq '.[] | {subject, deliveries}'`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := adminConfig(cmd, &o)
-			if err != nil {
-				return err
-			}
-			b, done, err := backend(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			defer done()
-			out := cmd.OutOrStdout()
+		RunE: withBackend(&o, func(b control.Backend, out io.Writer, _ []string) error {
 			list, err := b.Alerts(pending, limit)
 			if err != nil {
 				return err
@@ -56,7 +47,7 @@ expired. It asks the running daemon, or reads the database when none runs.`,
 				}
 				return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s", a.ID, a.Time.Local().Format(time.DateTime), a.Kind, a.Severity, strings.Join(ds, " "), a.Subject)
 			})
-		},
+		}),
 	}
 	addAdminFlags(cmd, &o)
 	f := cmd.Flags()

@@ -7,13 +7,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sshguard-go/internal/loggen"
-	"sshguard-go/internal/store"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"sshguard-go/internal/loggen"
+	"sshguard-go/internal/store"
+	"sshguard-go/internal/testkit"
 )
 
 // run executes the CLI with args and returns stdout, stderr and the error.
@@ -196,7 +198,7 @@ func TestHelpHasExamples(t *testing.T) {
 }
 
 func TestCheckConfig(t *testing.T) {
-	p := writeConfig(t, "[alerts.email]\nhost = \"mail.example.org\"\nfrom = \"a@example.org\"\nto = [\"b@example.org\"]\nusername = \"u\"\npassword = \"hunter2\"\n[alerts.webhook]\nurl = \"https://hooks.example.org/services/T000/B000/XXXXSECRET\"\n")
+	p := testkit.WriteConfig(t, "[alerts.email]\nhost = \"mail.example.org\"\nfrom = \"a@example.org\"\nto = [\"b@example.org\"]\nusername = \"u\"\npassword = \"hunter2\"\n[alerts.webhook]\nurl = \"https://hooks.example.org/services/T000/B000/XXXXSECRET\"\n")
 	out, _, err := run(t, "", "check-config", p)
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +212,7 @@ func TestCheckConfig(t *testing.T) {
 	if !strings.Contains(stderr, "holds secrets and is readable by others") {
 		t.Errorf("no warning about a world-readable file with secrets: %q", stderr)
 	}
-	bad := writeConfig(t, "[ban]\nban_time = \"1h\"\nfactor = 0.5\n")
+	bad := testkit.WriteConfig(t, "[ban]\nban_time = \"1h\"\nfactor = 0.5\n")
 	_, _, err = run(t, "", "check-config", bad)
 	if exitCode(err) != 2 || !strings.Contains(err.Error(), bad+":3: ban.factor") {
 		t.Fatalf("bad file: %v", err)
@@ -219,15 +221,6 @@ func TestCheckConfig(t *testing.T) {
 	if err != nil || !strings.Contains(out, "threshold = 3.0") {
 		t.Fatalf("run -t: %v\n%s", err, out)
 	}
-}
-
-func writeConfig(t *testing.T, text string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "sshguard-go.toml")
-	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 func TestDBCompact(t *testing.T) {
@@ -253,7 +246,7 @@ func TestDBCompact(t *testing.T) {
 // --force.
 func TestBanFlags(t *testing.T) {
 	dir := t.TempDir()
-	cfg := writeConfig(t, "[firewall]\nbackend = \"none\"\n")
+	cfg := testkit.WriteConfig(t, "[firewall]\nbackend = \"none\"\n")
 	args := func(a ...string) []string {
 		return append(a, "--db", filepath.Join(dir, "s.db"), "--socket", filepath.Join(dir, "none.sock"), "--config", cfg)
 	}
@@ -304,7 +297,7 @@ func TestParallelInputs(t *testing.T) {
 		os.WriteFile(p, []byte(strings.ReplaceAll(b.String(), " web-01 ", fmt.Sprintf(" web-%d ", i))), 0o644)
 		files = append(files, p)
 	}
-	cfg := writeConfig(t, "")
+	cfg := testkit.WriteConfig(t, "")
 	for _, cmd := range [][]string{{"scan", "--json"}, {"report", "--json", "--config", cfg}} {
 		one, _, err1 := run(t, "", append(append(cmd, "-j", "1"), files...)...)
 		four, _, err4 := run(t, "", append(append(cmd, "-j", "4"), files...)...)
@@ -324,7 +317,7 @@ func TestReportThresholdAllow(t *testing.T) {
 		fmt.Fprintf(&b, "Nov 23 20:14:%02d h sshd[%d]: Failed password for root from %s port 1 ssh2\n", i, 100+i, ip)
 	}
 	os.WriteFile(log, []byte(b.String()), 0o644)
-	cfg := writeConfig(t, "[ban]\nallow = [\"192.0.2.0/24\"]\n")
+	cfg := testkit.WriteConfig(t, "[ban]\nallow = [\"192.0.2.0/24\"]\n")
 	out, stderr, err := run(t, "", "report", "--json", "--config", cfg, "--threshold", "2", "--allow", "203.0.113.0/24", log)
 	if err != nil || !strings.Contains(out, `"198.51.100.7"`) || strings.Contains(out, "192.0.2.1") || strings.Contains(out, "203.0.113.5") ||
 		!strings.Contains(stderr, "2 allowlisted addresses left out") {

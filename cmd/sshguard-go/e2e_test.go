@@ -8,13 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/vishvananda/netns"
 
 	"sshguard-go/internal/alerttest"
 	"sshguard-go/internal/control"
@@ -47,6 +44,14 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// selfIn runs this test binary as sshguard-go with args in the network
+// namespace ns.
+func selfIn(ns, self string, args ...string) *exec.Cmd {
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, self}, args...)...)
+	cmd.Env = append(os.Environ(), "SG_MAIN=1")
+	return cmd
+}
+
 type lab struct {
 	t        *testing.T
 	dir      string
@@ -71,9 +76,8 @@ func (l *lab) start() {
 	l.t.Helper()
 	os.Remove(l.dir + "/ctl.sock")
 	log, _ := os.OpenFile(l.dir+"/daemon.log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	cmd := exec.Command("ip", "netns", "exec", l.srv, l.self, "run", "--config", l.dir+"/sshguard-go.toml",
+	cmd := selfIn(l.srv, l.self, "run", "--config", l.dir+"/sshguard-go.toml",
 		"--log", l.dir+"/auth.log", "--db", l.dir+"/state.db", "--socket", l.dir+"/ctl.sock")
-	cmd.Env = append(os.Environ(), "SG_MAIN=1")
 	cmd.Stdout, cmd.Stderr = log, log
 	// READY=1 must arrive once the table exists (and the log is followed).
 	startReady(l.t, cmd, l.dir)
@@ -120,30 +124,6 @@ func (l *lab) login(server, user, password, bind string) (string, error) {
 		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5",
 		"-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no", "-b", bind, "-l", user, server, "true").CombinedOutput()
 	return string(out), err
-}
-
-// listenIn returns a listen function that opens its socket in the named
-// network namespace (the socket stays there; the thread goes back).
-func listenIn(t *testing.T, ns string) func(string) (net.Listener, error) {
-	return func(addr string) (net.Listener, error) {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			return nil, err
-		}
-		defer orig.Close()
-		h, err := netns.GetFromName(ns)
-		if err != nil {
-			return nil, err
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			return nil, err
-		}
-		defer netns.Set(orig)
-		return net.Listen("tcp", addr)
-	}
 }
 
 // alertTables returns the [alerts] part of the configuration alertConfig
@@ -218,7 +198,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 	t.Log("lab up")
 	// Alerts go to a real SMTP server listening in the server's namespace.
-	smtpd := alerttest.StartSMTP(t, alerttest.Options{Listen: listenIn(t, l.srv)})
+	smtpd := alerttest.StartSMTP(t, alerttest.Options{Listen: func(addr string) (net.Listener, error) { return roottest.ListenIn(l.srv, addr) }})
 	alerttest.WriteConfig(t, l.dir, smtpd, "")
 	if err := os.WriteFile(l.dir+"/sshguard-go.toml", []byte("[ban]\nallow = []\n"+alertTables(t, l.dir)), 0o600); err != nil {
 		t.Fatal(err)
@@ -373,9 +353,7 @@ func TestAdminWithoutDaemon(t *testing.T) {
 	dir := t.TempDir()
 	// sgWith runs the CLI in the namespace with args and then extra.
 	sgWith := func(extra []string, args ...string) (string, int) {
-		cmd := exec.Command("ip", append([]string{"netns", "exec", ns, self}, append(args, extra...)...)...)
-		cmd.Env = append(os.Environ(), "SG_MAIN=1")
-		out, err := cmd.CombinedOutput()
+		out, err := selfIn(ns, self, append(args, extra...)...).CombinedOutput()
 		code := 0
 		if ee, ok := err.(*exec.ExitError); ok {
 			code = ee.ExitCode()
@@ -493,9 +471,7 @@ func TestReportBanInNamespace(t *testing.T) {
 	cfg := dir + "/sg.toml"
 	os.WriteFile(cfg, []byte("[ban]\nallow = [\"198.51.100.0/24\"]\n"), 0o600)
 	sg := func(args ...string) (string, error) {
-		cmd := exec.Command("ip", append([]string{"netns", "exec", ns, self}, append(args, "--config", cfg, "--db", dir+"/state.db", "--socket", dir+"/ctl.sock")...)...)
-		cmd.Env = append(os.Environ(), "SG_MAIN=1")
-		out, err := cmd.CombinedOutput()
+		out, err := selfIn(ns, self, append(args, "--config", cfg, "--db", dir+"/state.db", "--socket", dir+"/ctl.sock")...).CombinedOutput()
 		return string(out), err
 	}
 	set := func() string {
@@ -505,8 +481,7 @@ func TestReportBanInNamespace(t *testing.T) {
 
 	log, _ := os.Create(dir + "/daemon.log")
 	defer log.Close()
-	d := exec.Command("ip", "netns", "exec", ns, self, "run", "--config", cfg, "--log", dir+"/auth.log", "--db", dir+"/state.db", "--socket", dir+"/ctl.sock")
-	d.Env = append(os.Environ(), "SG_MAIN=1")
+	d := selfIn(ns, self, "run", "--config", cfg, "--log", dir+"/auth.log", "--db", dir+"/state.db", "--socket", dir+"/ctl.sock")
 	d.Stdout, d.Stderr = log, log
 	startReady(t, d, dir)
 	waitControl(t, dir)

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"time"
 
@@ -162,30 +163,23 @@ func notifyArchive(cmd *cobra.Command, cfg *config.Config, a alert.Archive) erro
 // banArchive bans the addresses over the threshold through the daemon (or
 // the database and kernel set when none runs); the allowlist applies.
 func banArchive(cmd *cobra.Command, o *daemonOpts, list []*report.Client, d time.Duration, window string) error {
-	cfg, err := adminConfig(cmd, o)
-	if err != nil {
-		return err
-	}
-	b, done, err := backend(cmd.Context(), cfg)
-	if err != nil {
-		return err
-	}
-	defer done()
-	reqs := make([]control.BanRequest, 0, len(list))
-	for _, c := range list {
-		if p, err := config.ParsePrefix(c.Client); err == nil { // not a client known by name only
-			reqs = append(reqs, control.BanRequest{Prefix: p, For: cmp.Or(d, -1), Reason: fmt.Sprintf("archive: %d failed attempts in %s", c.Failed, window)})
+	return withBackend(o, func(b control.Backend, _ io.Writer, _ []string) error {
+		reqs := make([]control.BanRequest, 0, len(list))
+		for _, c := range list {
+			if p, err := config.ParsePrefix(c.Client); err == nil { // not a client known by name only
+				reqs = append(reqs, control.BanRequest{Prefix: p, For: cmp.Or(d, -1), Reason: fmt.Sprintf("archive: %d failed attempts in %s", c.Failed, window)})
+			}
 		}
-	}
-	banned, errs := control.BanAll(b, reqs)
-	for _, bi := range banned { // on stderr: stdout is the report (JSON with --json)
-		fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: banned %s\n", bi.Prefix)
-	}
-	for _, e := range errs {
-		fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: not banned: %v\n", e)
-	}
-	if len(errs) > 0 {
-		return &exitError{1, fmt.Errorf("%d of %d addresses not banned", len(errs), len(reqs))}
-	}
-	return nil
+		banned, errs := control.BanAll(b, reqs)
+		for _, bi := range banned { // on stderr: stdout is the report (JSON with --json)
+			fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: banned %s\n", bi.Prefix)
+		}
+		for _, e := range errs {
+			fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: not banned: %v\n", e)
+		}
+		if len(errs) > 0 {
+			return &exitError{1, fmt.Errorf("%d of %d addresses not banned", len(errs), len(reqs))}
+		}
+		return nil
+	})(cmd, nil)
 }

@@ -86,7 +86,7 @@ func TestS3Archives(t *testing.T) {
 		os.WriteFile(p, data.Bytes(), 0o644)
 		local = append([]string{p}, local...) // key order: auth.log.1 .. auth.log.4
 	}
-	cfg := writeConfig(t, "")
+	cfg := testkit.WriteConfig(t, "")
 	fromS3, _, err := run(t, "", "report", "--json", "--config", cfg, "-j", "1", "s3://logs/web/")
 	if err != nil {
 		t.Fatal(err)

@@ -2,22 +2,14 @@ package config
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
-)
 
-func writeConfig(t *testing.T, text string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "sshguard-go.toml")
-	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+	"sshguard-go/internal/testkit"
+)
 
 func TestShippedConfigIsTheDefaults(t *testing.T) {
 	cfg, err := Load("../../deploy/sshguard-go.toml", true)
@@ -33,7 +25,7 @@ func TestShippedConfigIsTheDefaults(t *testing.T) {
 }
 
 func TestConfigValues(t *testing.T) {
-	p := writeConfig(t, `
+	p := testkit.WriteConfig(t, `
 [detection]
 threshold = 3
 window = "2w"
@@ -92,7 +84,7 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := writeConfig(t, tt.text)
+			p := testkit.WriteConfig(t, tt.text)
 			_, err := Load(p, true)
 			if err == nil {
 				t.Fatal("no error")
@@ -107,7 +99,7 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 }
 
 func TestValueErrorsNameTheLine(t *testing.T) {
-	p := writeConfig(t, "# comment\n[detection]\nthreshold = 5\nipv6_prefix = 200\n\n[alerts.email]\nhost = \"mail\"\n")
+	p := testkit.WriteConfig(t, "# comment\n[detection]\nthreshold = 5\nipv6_prefix = 200\n\n[alerts.email]\nhost = \"mail\"\n")
 	_, err := Load(p, true)
 	if err == nil {
 		t.Fatal("no error")
@@ -144,7 +136,7 @@ func TestLoadMissingFile(t *testing.T) {
 // TestPrintMasksSecrets: what check-config and run -t print holds no
 // password, token, webhook path or user info in a URL.
 func TestPrintMasksSecrets(t *testing.T) {
-	p := writeConfig(t, `[alerts.sms]
+	p := testkit.WriteConfig(t, `[alerts.sms]
 account_sid = "AC1"
 auth_token = "TOKENSECRET"
 from = "+15005550006"

@@ -183,12 +183,12 @@ func (s *Service) banIndex() (*overlapIndex, error) {
 	if err != nil {
 		return nil, err
 	}
-	x := &overlapIndex{exact: make(map[netip.Prefix]bool, len(bans))}
+	x := &overlapIndex{wide: map[netip.Prefix]bool{}}
 	for _, b := range bans {
-		x.exact[b.Prefix] = true
 		x.all = append(x.all, b.Prefix)
 		if !b.Prefix.IsSingleIP() {
-			x.wide[b.Prefix.Bits()] = true
+			x.wide[b.Prefix] = true
+			x.lens[b.Prefix.Bits()] = true
 		}
 	}
 	return x, nil
@@ -198,9 +198,9 @@ func (s *Service) banIndex() (*overlapIndex, error) {
 // the bans in force (a lookup per prefix length in use), and for a prefix
 // by looking at each of them.
 type overlapIndex struct {
-	exact map[netip.Prefix]bool
-	all   []netip.Prefix
-	wide  [129]bool // the lengths of the bans in force wider than one address
+	all  []netip.Prefix
+	wide map[netip.Prefix]bool // the bans in force wider than one address
+	lens [129]bool             // their lengths
 }
 
 func (x *overlapIndex) check(p netip.Prefix) error {
@@ -208,11 +208,8 @@ func (x *overlapIndex) check(p netip.Prefix) error {
 		// Only a wider ban can hold an address; the address itself is a
 		// renewal.
 		for bits := range p.Bits() {
-			if !x.wide[bits] {
-				continue
-			}
-			if w, _ := p.Addr().Prefix(bits); x.exact[w] {
-				return fmt.Errorf("ban %s: it is inside the ban of %s already (unban that first to ban %s alone)", p, w, p)
+			if w, _ := p.Addr().Prefix(bits); x.lens[bits] && x.wide[w] {
+				return insideErr(p, w)
 			}
 		}
 		return nil
@@ -222,7 +219,7 @@ func (x *overlapIndex) check(p netip.Prefix) error {
 		switch {
 		case b == p:
 		case b.Overlaps(p) && b.Bits() < p.Bits():
-			return fmt.Errorf("ban %s: it is inside the ban of %s already (unban that first to ban %s alone)", p, b, p)
+			return insideErr(p, b)
 		case b.Overlaps(p):
 			inside = append(inside, b.String())
 		}
@@ -234,6 +231,10 @@ func (x *overlapIndex) check(p netip.Prefix) error {
 		return fmt.Errorf("ban %s: it holds bans in force (%s); unban them first", p, strings.Join(inside, ", "))
 	}
 	return nil
+}
+
+func insideErr(p, wider netip.Prefix) error {
+	return fmt.Errorf("ban %s: it is inside the ban of %s already (unban that first to ban %s alone)", p, wider, p)
 }
 
 func (s *Service) Unban(p netip.Prefix) ([]netip.Prefix, error) {

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"encoding/binary"
 	"hash/maphash"
 	"maps"
 	"runtime"
@@ -99,9 +100,8 @@ func (f *feeder) add(r *detect.Record) {
 	switch {
 	case r.Addr.IsValid():
 		b := r.Addr.As16()
-		h := uint64(b[8])<<56 | uint64(b[9])<<48 | uint64(b[10])<<40 | uint64(b[11])<<32 | uint64(b[12])<<24 | uint64(b[13])<<16 | uint64(b[14])<<8 | uint64(b[15])
-		h ^= uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 | uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
-		i = int((h * 0x9E3779B97F4A7C15 >> 32) % uint64(len(f.batches)))
+		h := binary.BigEndian.Uint64(b[:8]) ^ binary.BigEndian.Uint64(b[8:])
+		i = int((h * 0x9E3779B97F4A7C15 >> 32) % uint64(len(f.batches))) // Fibonacci hashing: every bit counts
 	case r.ClientHost != "":
 		i = int(maphash.String(hostSeed, r.ClientHost) % uint64(len(f.batches)))
 	default:

@@ -6,9 +6,13 @@ package roottest
 import (
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"testing"
+
+	"github.com/vishvananda/netns"
 )
 
 // Require skips tb under -short (which promises neither root nor
@@ -55,4 +59,26 @@ func NetNS(tb testing.TB, prefix string) (string, *os.File) {
 	}
 	tb.Cleanup(func() { f.Close() })
 	return name, f
+}
+
+// ListenIn listens on the TCP address addr inside the named network
+// namespace ns: the socket stays there, the thread goes back.
+func ListenIn(ns, addr string) (net.Listener, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return nil, err
+	}
+	defer orig.Close()
+	h, err := netns.GetFromName(ns)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	if err := netns.Set(h); err != nil {
+		return nil, err
+	}
+	defer netns.Set(orig)
+	return net.Listen("tcp", addr)
 }

@@ -158,3 +158,14 @@ func StartS3(tb testing.TB) *S3 {
 	tb.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(s.Dir, "none"))
 	return s
 }
+
+// WriteConfig writes text as a configuration file in a temporary
+// directory of tb and returns its path.
+func WriteConfig(tb testing.TB, text string) string {
+	tb.Helper()
+	p := filepath.Join(tb.TempDir(), "sshguard-go.toml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}

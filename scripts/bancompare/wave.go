@@ -1,24 +1,21 @@
 package main
 
 import (
-	"io"
-	"net"
-	"net/http"
-	"runtime"
-	"sync/atomic"
-
 	"bufio"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/vishvananda/netns"
+	"sshguard-go/internal/roottest"
 )
 
 // wave appends n new attackers (5 failed passwords each) to the log in one
@@ -35,7 +32,7 @@ func wave(name string, t tool, n int, bin string) error {
 	if waveWebhook && name == "sshguard-go" {
 		// A webhook receiver inside the namespace: every ban alert (or
 		// digest) the daemon sends arrives here.
-		l, err := listenIn(ns, "127.0.0.1:9999")
+		l, err := roottest.ListenIn(ns, "127.0.0.1:9999")
 		if err != nil {
 			return err
 		}
@@ -213,24 +210,3 @@ func rssAnon(pids []int) int64 {
 
 // waveWebhook turns on a webhook alert channel for sshguard-go (-webhook).
 var waveWebhook bool
-
-// listenIn listens on addr inside network namespace ns.
-func listenIn(ns, addr string) (net.Listener, error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return nil, err
-	}
-	defer orig.Close()
-	h, err := netns.GetFromName(ns)
-	if err != nil {
-		return nil, err
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		return nil, err
-	}
-	defer netns.Set(orig)
-	return net.Listen("tcp", addr)
-}
