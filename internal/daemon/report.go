@@ -4,9 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"maps"
-	"slices"
-	"strings"
 	"time"
 
 	"sshguard-go/internal/alert"
@@ -73,12 +70,12 @@ func buildReport(db *store.DB, from, to time.Time) (alert.Report, error) {
 		return r, err
 	}
 	r.Kinds = counts.Kinds
-	r.TopAddrs = top(counts.Addrs, 10)
-	users := map[string]float64{}
-	for u, n := range counts.Users {
-		users[u] = float64(n)
+	for _, k := range store.Top(counts.Addrs, 10, store.Tries.Cmp) {
+		r.TopAddrs = append(r.TopAddrs, alert.Count{Key: k, N: float64(counts.Addrs[k].Failed)})
 	}
-	r.TopUsers = top(users, 10)
+	for _, k := range store.Top(counts.Users, 10, func(a, b int64) int { return cmp.Compare(b, a) }) {
+		r.TopUsers = append(r.TopUsers, alert.Count{Key: k, N: float64(counts.Users[k])})
+	}
 	bans, err := db.History(from)
 	if err != nil {
 		return r, err
@@ -101,13 +98,4 @@ func buildReport(db *store.DB, from, to time.Time) (alert.Report, error) {
 		}
 	}
 	return r, err
-}
-
-func top(m map[string]float64, n int) []alert.Count {
-	keys := slices.SortedFunc(maps.Keys(m), func(a, b string) int { return cmp.Or(cmp.Compare(m[b], m[a]), strings.Compare(a, b)) })
-	var out []alert.Count
-	for _, k := range keys[:min(n, len(keys))] {
-		out = append(out, alert.Count{Key: k, N: m[k]})
-	}
-	return out
 }

@@ -31,10 +31,10 @@ func TestDailyReport(t *testing.T) {
 	// Yesterday: attempts, a ban, two logins; and one login two days ago.
 	var c store.Counts
 	for i := 0; i < 7; i++ {
-		c.Add("failure", "203.0.113.7", "root", 1)
+		c.Add("failure", "203.0.113.7", "root", true, false)
 	}
-	c.Add("failure", "198.51.100.9", "admin", 1)
-	c.Add("probe", "198.51.100.9", "", 0.5)
+	c.Add("failure", "198.51.100.9", "admin", true, false)
+	c.Add("probe", "198.51.100.9", "", false, true)
 	db.AddCounts(day.Add(10*time.Hour), c)
 	db.RecordBan(&store.Ban{Prefix: netip.MustParsePrefix("203.0.113.7/32"), Start: day.Add(10 * time.Hour), Expires: day.Add(11 * time.Hour), Reason: "7 failed attempts in 10m"})
 	for _, l := range []store.Login{

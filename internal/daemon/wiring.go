@@ -24,7 +24,7 @@ func engineConfig(cfg *config.Config, wake func(), onBan func(origin string)) en
 		Window: ban.WindowConfig{Window: time.Duration(d.Window), Threshold: d.Threshold, MaxTracked: d.MaxTracked},
 		Policy: ban.Policy{BanTime: time.Duration(b.BanTime), Factor: b.Factor, MaxBanTime: time.Duration(b.MaxBanTime),
 			Remember: time.Duration(b.Remember), PermanentAfter: b.PermanentAfter},
-		Alerts: cfg.Alerts.Policy(), Wake: wake, OnBan: onBan,
+		Alerts: cfg.Alerts.Policy(), Wake: wake, OnBan: onBan, Loc: cfg.Alerts.Location(),
 	}
 }
 

@@ -76,6 +76,7 @@ func (g *Guard) commit(ctx context.Context, batch []decision) ([]*store.Ban, err
 	if err != nil {
 		return nil, fmt.Errorf("ban %s%s: %w", keys[0], more(len(keys)), err)
 	}
+	g.countBans(bans)
 	alerted := false
 	for i, b := range bans {
 		alerted = alerted || ids[i] != 0

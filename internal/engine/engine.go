@@ -8,6 +8,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -53,6 +54,8 @@ type Config struct {
 	// OnBan, if set, is called for every ban made, with its origin
 	// ("detected" or "admin"; for metrics).
 	OnBan func(origin string)
+	// Loc is where days begin and end for the counts (nil: UTC).
+	Loc *time.Location
 }
 
 // Guard decides and enforces bans. It is safe for concurrent use.
@@ -72,6 +75,8 @@ type Guard struct {
 	allow  *ban.Allowlist
 	ev     map[netip.Prefix]*evidence
 	counts map[time.Time]*store.Counts // per hour, until FlushCounts
+	seen   seen                        // connections and addresses counted this hour and day
+	seed   maphash.Seed
 }
 
 // evidence is what a ban will say about its key.
@@ -103,7 +108,7 @@ func New(cfg Config, db *store.DB, fw Firewall, allow *ban.Allowlist, now func()
 	}
 	cfg.Wide.Window, cfg.Wide.MinWeight, cfg.Wide.MaxTracked = cfg.Window.Window, cfg.Window.MinWeight, cfg.Window.MaxTracked
 	g := &Guard{db: db, fw: fw, now: now, log: log, win: ban.NewWindow(cfg.Window), wide: ban.NewWindow(cfg.Wide), allow: allow,
-		ev: map[netip.Prefix]*evidence{}, counts: map[time.Time]*store.Counts{},
+		ev: map[netip.Prefix]*evidence{}, counts: map[time.Time]*store.Counts{}, seed: maphash.MakeSeed(),
 		queue: make(chan decision, queueLen), stopped: make(chan struct{})}
 	g.cfg.Store(&cfg)
 	return g
@@ -278,7 +283,7 @@ func (g *Guard) decide(r *detect.Record) (client, wide decision) {
 	at := g.eventTime(r.Time)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.count(r, w)
+	g.count(r)
 	if !r.Addr.IsValid() {
 		return decision{}, decision{}
 	}

@@ -460,7 +460,8 @@ func TestFlushCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if all.Kinds["failure"] != 3 || all.Kinds["probe"] != 1 || all.Addrs["203.0.113.80"] != 2 || all.Addrs["198.51.100.80"] != 0.5 || all.Users["oracle"] != 1 {
+	if all.Kinds["failure"] != 3 || all.Kinds["probe"] != 1 || all.Addrs["203.0.113.80"] != (store.Tries{Failed: 2}) || all.Addrs["198.51.100.80"] != (store.Tries{Probes: 1}) ||
+		all.Users["oracle"] != 1 || all.Failed != 3 || all.Probes != 1 {
 		t.Fatalf("counts %+v", all)
 	}
 	thisHour, _ := db.CountsBetween(c.Now().Truncate(time.Hour), c.Now().Add(time.Hour))
@@ -636,5 +637,47 @@ func TestBatchSurvivesOneRefusal(t *testing.T) {
 	}
 	if active, _ := db.ActiveBans(c.Now()); len(active) != 4 {
 		t.Fatalf("%d recorded", len(active))
+	}
+}
+
+// TestCountsDistinct: connections (host and pid) and addresses are counted
+// once per hour and once per day, days ending at midnight in the
+// configured zone; bans count in the hour they start.
+func TestCountsDistinct(t *testing.T) {
+	cfg := base()
+	cfg.Loc = time.FixedZone("UTC+2", 2*3600)
+	e, _, db, c := setup(t, cfg, nil)
+	// 21:10 UTC is 23:10 in the zone; 22:10 UTC the next day there.
+	at := time.Date(2026, 11, 24, 21, 10, 0, 0, time.UTC)
+	rec := func(ip string, pid int, at time.Time) {
+		r := failure(ip, "root", at)
+		r.Host, r.PID = "web1", pid
+		e.Handle(ctx, r)
+	}
+	rec("192.0.2.1", 100, at)
+	rec("192.0.2.1", 100, at.Add(time.Minute))    // same connection, same address
+	rec("192.0.2.2", 101, at.Add(2*time.Minute))  // another of each
+	rec("192.0.2.1", 102, at.Add(30*time.Minute)) // a new connection, a known address
+	rec("192.0.2.1", 102, at.Add(time.Hour))      // the next hour (and day, in the zone)
+	rec("192.0.2.3", 103, at.Add(time.Hour))
+	c.Set(at.Add(time.Hour))
+	if _, err := e.Ban(ctx, netip.MustParsePrefix("198.51.100.0/24"), time.Hour, "by hand"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.FlushCounts(); err != nil {
+		t.Fatal(err)
+	}
+	var hours []store.Counts
+	db.Hours(at.Add(-time.Hour), at.Add(2*time.Hour), func(_ time.Time, h store.Counts) { hours = append(hours, h) })
+	if len(hours) != 2 {
+		t.Fatalf("%d hours", len(hours))
+	}
+	h1, h2 := hours[0], hours[1]
+	if h1.Conns != 3 || h1.Addresses != 2 || h1.DayConns != 3 || h1.DayAddresses != 2 || h1.Failed != 4 || h1.Bans != 0 {
+		t.Errorf("first hour %+v", h1)
+	}
+	// A new day in the zone: the known connection and address count again.
+	if h2.Conns != 2 || h2.Addresses != 2 || h2.DayConns != 2 || h2.DayAddresses != 2 || h2.Bans != 1 {
+		t.Errorf("second hour %+v", h2)
 	}
 }

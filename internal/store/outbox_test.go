@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"testing"
@@ -98,23 +99,32 @@ func TestLoginHistory(t *testing.T) {
 func TestHourlyCounts(t *testing.T) {
 	d, _ := open(t)
 	var c Counts
-	c.Add("failure", "192.0.2.1", "root", 1)
-	c.Add("failure", "192.0.2.1", "admin", 1)
-	c.Add("probe", "192.0.2.2", "", 0.5)
-	c.Add("success", "192.0.2.3", "alice", 0)
+	c.Add("failure", "192.0.2.1", "root", true, false)
+	c.Add("failure", "192.0.2.1", "admin", true, false)
+	c.Add("failure", "192.0.2.1", "admin", false, false) // a line of a guess already counted
+	c.Add("probe", "192.0.2.2", "", false, true)
+	c.Add("success", "192.0.2.3", "alice", false, false)
+	c.Bans, c.Conns, c.DayConns = 1, 3, 2
 	d.AddCounts(now, c)
 	d.AddCounts(now.Add(10*time.Minute), c)
 	d.AddCounts(now.Add(2*time.Hour), c)
 	sum, err := d.CountsBetween(now, now.Add(time.Hour))
-	if err != nil || sum.Kinds["failure"] != 4 || sum.Addrs["192.0.2.1"] != 4 || sum.Addrs["192.0.2.2"] != 1 || sum.Users["root"] != 2 || sum.Users["alice"] != 0 {
+	if err != nil || sum.Kinds["failure"] != 6 || sum.Addrs["192.0.2.1"] != (Tries{4, 0}) || sum.Addrs["192.0.2.2"] != (Tries{0, 2}) ||
+		sum.Users["root"] != 2 || sum.Users["alice"] != 0 || sum.Failed != 4 || sum.Probes != 2 || sum.Logins != 2 || sum.Bans != 2 || sum.Conns != 6 || sum.DayConns != 4 {
 		t.Fatalf("counts %+v %v", sum, err)
 	}
 	// Bounded: keys beyond MaxCountKeys are counted as "other".
 	var big Counts
 	for i := 0; i < MaxCountKeys+10; i++ {
-		big.Add("failure", fmt.Sprintf("10.0.%d.%d", i/256, i%256), "", 1)
+		big.Add("failure", fmt.Sprintf("10.0.%d.%d", i/256, i%256), "", true, false)
 	}
-	if len(big.Addrs) != MaxCountKeys+1 || big.Addrs["other"] != 10 {
-		t.Fatalf("%d addresses, other %g", len(big.Addrs), big.Addrs["other"])
+	if len(big.Addrs) != MaxCountKeys+1 || big.Addrs["other"] != (Tries{10, 0}) {
+		t.Fatalf("%d addresses, other %v", len(big.Addrs), big.Addrs["other"])
+	}
+	// An hour written before probes were kept apart: its weighted number
+	// reads as failed attempts.
+	var old Counts
+	if err := json.Unmarshal([]byte(`{"kinds":{"failure":3},"addrs":{"192.0.2.9":2.5}}`), &old); err != nil || old.Addrs["192.0.2.9"] != (Tries{3, 0}) {
+		t.Fatalf("legacy hour: %+v %v", old, err)
 	}
 }

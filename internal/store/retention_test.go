@@ -26,7 +26,7 @@ func TestPrune(t *testing.T) {
 	for _, at := range []time.Time{old, young} {
 		d.RecordLogin(Login{Time: at, User: "alice", Addr: netip.MustParseAddr("192.0.2.1")}, func(LoginHistory) []byte { return nil })
 		var c Counts
-		c.Add("failure", "10.0.0.1", "root", 1)
+		c.Add("failure", "10.0.0.1", "root", true, false)
 		d.AddCounts(at, c)
 	}
 	rt := Retention{History: 90 * 24 * time.Hour, Offenders: 30 * 24 * time.Hour, Logins: 90 * 24 * time.Hour, Counts: 90 * 24 * time.Hour}
@@ -106,7 +106,7 @@ func TestThinCounts(t *testing.T) {
 		var c Counts
 		for i := range 100 {
 			for range i + 1 { // address i has i+1 attempts
-				c.Add("failure", fmt.Sprintf("10.0.0.%d", i), fmt.Sprintf("user%d", i), 1)
+				c.Add("failure", fmt.Sprintf("10.0.0.%d", i), fmt.Sprintf("user%d", i), true, false)
 			}
 		}
 		d.AddCounts(at, c)
@@ -116,7 +116,8 @@ func TestThinCounts(t *testing.T) {
 		t.Fatalf("thinned %d (%v), want 1 hour", n, err)
 	}
 	oldC, _ := d.CountsBetween(old.Truncate(time.Hour), old.Add(time.Hour))
-	if len(oldC.Addrs) != 21 || oldC.Addrs["10.0.0.99"] != 100 || oldC.Addrs["10.0.0.0"] != 0 || oldC.Addrs["other"] != 3240 || oldC.Kinds["failure"] != 5050 {
+	if len(oldC.Addrs) != 21 || oldC.Addrs["10.0.0.99"].Failed != 100 || oldC.Addrs["10.0.0.0"].Failed != 0 || oldC.Addrs["other"].Failed != 3240 ||
+		oldC.Kinds["failure"] != 5050 || len(oldC.Users) != 21 || oldC.Users["other"] != 3240 || oldC.Failed != 5050 {
 		t.Fatalf("old hour: %d addresses, %v", len(oldC.Addrs), oldC.Addrs)
 	}
 	youngC, _ := d.CountsBetween(young.Truncate(time.Hour), young.Add(time.Hour))

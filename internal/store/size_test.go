@@ -111,7 +111,7 @@ func BenchmarkYear(b *testing.B) {
 			for h := range 24 {
 				var c store.Counts
 				for k := range 1000 {
-					c.Add("failure", fmt.Sprintf("10.%d.%d.%d", h, k/250, k%250), "root", 1)
+					c.Add("failure", fmt.Sprintf("10.%d.%d.%d", h, k/250, k%250), "root", true, false)
 				}
 				db.AddCounts(at.Add(time.Duration(h)*time.Hour), c)
 			}
