@@ -62,7 +62,9 @@ func (t *Tries) UnmarshalJSON(b []byte) error {
 }
 
 // Cmp orders tries by failed attempts, then probes, most first.
-func (t Tries) Cmp(o Tries) int { return cmp.Or(cmp.Compare(o.Failed, t.Failed), cmp.Compare(o.Probes, t.Probes)) }
+func (t Tries) Cmp(o Tries) int {
+	return cmp.Or(cmp.Compare(o.Failed, t.Failed), cmp.Compare(o.Probes, t.Probes))
+}
 
 // MaxCountKeys bounds the addresses and the users kept per hour.
 const MaxCountKeys = 5000
