@@ -377,7 +377,7 @@ func TestOutage(t *testing.T) {
 	w = NewWorker(WorkerConfig{Host: "web-01"}, db, []Channel{mailer(t, s, "starttls", "")}, clk.Now, nil)
 	for _, u := range []string{"alice", "bob"} {
 		l := store.Login{Time: clk.Now(), User: u, Addr: netip.MustParseAddr("198.51.100.4"), Method: "publickey"}
-		if _, err := db.RecordLogin(l, func(h store.LoginHistory) []byte {
+		if _, err := db.RecordLogin(l, func(h store.LoginHistory, _ *store.Login) []byte {
 			return pol.LoginMessage(Login{User: l.User, Addr: l.Addr, Method: l.Method}, History{SeenNet: h.SeenNet, LastFromAddr: h.LastFromAddr}, l.Time).Marshal()
 		}); err != nil {
 			t.Fatal(err)

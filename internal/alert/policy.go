@@ -88,18 +88,28 @@ func (p *Policy) LoginMessage(l Login, h History, at time.Time) *Message {
 	if !h.LastFromAddr.IsZero() && !at.Before(h.LastFromAddr) && at.Sub(h.LastFromAddr) < dedupe {
 		return nil
 	}
-	m := &Message{Kind: KindLogin, Severity: Info, Time: at, Host: p.Host, Login: &l}
+	return p.route(p.JudgeLogin(l, h, at))
+}
+
+// JudgeLogin is the login alert before routing: its severity, reasons and
+// tags, whatever the channels and the de-duplication. A nil Policy judges
+// as one without working hours.
+func (p *Policy) JudgeLogin(l Login, h History, at time.Time) *Message {
+	m := &Message{Kind: KindLogin, Severity: Info, Time: at, Login: &l}
+	if p != nil {
+		m.Host = p.Host
+	}
 	if l.Failed > 0 {
 		m.raise(High, fmt.Sprintf("after %g failed attempts from this client in the current window: a brute force may have succeeded", l.Failed),
 			fmt.Sprintf("after %g failed", l.Failed))
 	}
-	if p.Hours != nil && p.Hours.Outside(at) {
+	if p != nil && p.Hours != nil && p.Hours.Outside(at) {
 		m.raise(m.Severity+1, "outside working hours ("+p.Hours.String()+")", "off-hours")
 	}
 	if !h.SeenNet {
 		m.raise(m.Severity+1, "first login of "+quoteUser(l.User)+" from this network", "new network")
 	}
-	return p.route(m)
+	return m
 }
 
 // raise lifts m to severity s (at most High) and says why, at length and

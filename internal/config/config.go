@@ -37,6 +37,7 @@ type Config struct {
 	State     StateConfig     `toml:"state"`
 	Alerts    AlertsConfig    `toml:"alerts"`
 	Metrics   MetricsConfig   `toml:"metrics"`
+	API       APIConfig       `toml:"api"`
 
 	// Path is the file the configuration was read from; "" when the
 	// built-in defaults apply (no file).
@@ -112,6 +113,7 @@ func Default() *Config {
 			CountsDetail: Duration(35 * 24 * time.Hour)},
 		Alerts:  defaultAlerts(),
 		Metrics: MetricsConfig{},
+		API:     APIConfig{Events: 1000},
 	}
 }
 
@@ -371,6 +373,7 @@ func (c *Config) Validate() error {
 		bad("state.counts_detail", "must be at most state.counts")
 	}
 	c.Alerts.validate(bad)
+	c.API.validate(bad)
 	if l := c.Metrics.Listen; l != "" {
 		if _, port, err := net.SplitHostPort(l); err != nil || port == "" {
 			bad("metrics.listen", "%q is not host:port (e.g. 127.0.0.1:9611)", l)

@@ -42,7 +42,7 @@ func TestDailyReport(t *testing.T) {
 		{Time: day.Add(9 * time.Hour), User: "alice", Addr: netip.MustParseAddr("192.0.2.10"), Method: "publickey", Key: "ED25519 SHA256:abc"},
 		{Time: day.Add(23 * time.Hour), User: "bob", Addr: netip.MustParseAddr("2001:db8::5"), Method: "password"},
 	} {
-		db.RecordLogin(l, func(store.LoginHistory) []byte { return nil })
+		db.RecordLogin(l, func(store.LoginHistory, *store.Login) []byte { return nil })
 	}
 	chans, err := cfg.Alerts.Channels()
 	if err != nil {

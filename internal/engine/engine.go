@@ -390,11 +390,14 @@ func (g *Guard) login(ctx context.Context, r *detect.Record, failed float64) err
 	at := g.eventTime(r.Time)
 	cfg := g.cfg.Load()
 	l := store.Login{Time: at, User: strings.Clone(r.User), Addr: r.Addr, Method: strings.Clone(r.Method), Key: strings.Clone(r.Key)}
-	id, err := g.db.RecordLogin(l, func(h store.LoginHistory) []byte {
+	id, err := g.db.RecordLogin(l, func(h store.LoginHistory, rec *store.Login) []byte {
+		ah := alert.History{LastFromAddr: h.LastFromAddr, SeenNet: h.SeenNet}
+		j := cfg.Alerts.JudgeLogin(LoginAlert(l, failed), ah, at)
+		rec.Severity, rec.Tags = j.Severity.String(), j.Tags
 		if cfg.Alerts == nil || cfg.Alerts.Stale(at, now) {
 			return nil
 		}
-		return cfg.Alerts.LoginMessage(LoginAlert(l, failed), alert.History{LastFromAddr: h.LastFromAddr, SeenNet: h.SeenNet}, at).Marshal()
+		return cfg.Alerts.LoginMessage(LoginAlert(l, failed), ah, at).Marshal()
 	})
 	if err != nil {
 		return fmt.Errorf("record login of %q from %s: %w", l.User, l.Addr, err)

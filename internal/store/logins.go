@@ -15,6 +15,10 @@ type Login struct {
 	Addr   netip.Addr `json:"addr"`
 	Method string     `json:"method,omitempty"`
 	Key    string     `json:"key,omitempty"` // key type and fingerprint
+	// Severity ("info", "warning", "high") and Tags are how the login was
+	// judged when it was recorded.
+	Severity string   `json:"severity,omitempty"`
+	Tags     []string `json:"tags,omitempty"`
 }
 
 // LoginHistory is what the store knew about a user and a client before a
@@ -38,9 +42,10 @@ func LoginNet(a netip.Addr) netip.Prefix {
 func seenKey(user, what string) []byte { return []byte(user + "\x00" + what) }
 
 // RecordLogin records l and, in the same transaction, puts in the outbox
-// what alert returns given the history before l (nil or empty: nothing).
-// It returns the outbox id, or 0.
-func (d *DB) RecordLogin(l Login, alert func(LoginHistory) []byte) (uint64, error) {
+// what alert returns given the history before l (nil or empty: nothing);
+// alert may set l's judgement (Severity, Tags) before l is written. It
+// returns the outbox id, or 0.
+func (d *DB) RecordLogin(l Login, alert func(LoginHistory, *Login) []byte) (uint64, error) {
 	var id uint64
 	err := d.db.Update(func(tx *bolt.Tx) error {
 		seen := tx.Bucket(bktSeen)
@@ -59,12 +64,13 @@ func (d *DB) RecordLogin(l Login, alert func(LoginHistory) []byte) (uint64, erro
 				return err
 			}
 		}
+		msg := alert(h, &l)
 		k := append(append(stamp[:8:8], l.User+"\x00"...), l.Addr.String()...)
 		if err := putJSON(appendOnly(tx, bktLogins), k, l); err != nil {
 			return err
 		}
 		var err error
-		id, err = enqueue(tx, alert(h))
+		id, err = enqueue(tx, msg)
 		return err
 	})
 	return id, err

@@ -63,7 +63,7 @@ func TestLoginHistory(t *testing.T) {
 	d, _ := open(t)
 	var got []LoginHistory
 	rec := func(user, addr string, at time.Time) {
-		_, err := d.RecordLogin(Login{Time: at, User: user, Addr: netip.MustParseAddr(addr)}, func(h LoginHistory) []byte {
+		_, err := d.RecordLogin(Login{Time: at, User: user, Addr: netip.MustParseAddr(addr)}, func(h LoginHistory, _ *Login) []byte {
 			got = append(got, h)
 			return nil
 		})

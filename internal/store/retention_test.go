@@ -24,7 +24,7 @@ func TestPrune(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, at := range []time.Time{old, young} {
-		d.RecordLogin(Login{Time: at, User: "alice", Addr: netip.MustParseAddr("192.0.2.1")}, func(LoginHistory) []byte { return nil })
+		d.RecordLogin(Login{Time: at, User: "alice", Addr: netip.MustParseAddr("192.0.2.1")}, func(LoginHistory, *Login) []byte { return nil })
 		var c Counts
 		c.Add("failure", "10.0.0.1", "root", true, false)
 		d.AddCounts(at, c)

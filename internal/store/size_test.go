@@ -106,7 +106,7 @@ func BenchmarkYear(b *testing.B) {
 			}
 			for i := range 20 {
 				db.RecordLogin(store.Login{Time: at.Add(time.Duration(i) * time.Hour), User: fmt.Sprintf("user%d", i%5),
-					Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(day)})}, func(store.LoginHistory) []byte { return nil })
+					Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(day)})}, func(store.LoginHistory, *store.Login) []byte { return nil })
 			}
 			for h := range 24 {
 				var c store.Counts
