@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	_ "time/tzdata" // time zones by name on systems without a zoneinfo database
 
 	"sshguard-go/internal/alert"
 )
@@ -201,7 +202,7 @@ func zoneName(z string) string {
 	return z
 }
 
-// Host is the name alerts carry.
+// Host is the name alerts (and the API) carry.
 func (a AlertsConfig) Host() string {
 	if a.Hostname != "" {
 		return a.Hostname

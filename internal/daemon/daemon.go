@@ -10,6 +10,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"sshguard-go/internal/alert"
+	"sshguard-go/internal/api"
 	"sshguard-go/internal/ban"
 	"sshguard-go/internal/config"
 	"sshguard-go/internal/control"
@@ -43,6 +45,10 @@ type Daemon struct {
 	pipe    *pipeline
 	worker  *alert.Worker
 	metrics *metrics
+	events  *api.Events // the last events, for the API
+	api     *api.Server // nil when api.listen is off
+	apiTLS  *tls.Config
+	apiAddr atomic.Value // string: where the API listens
 
 	reloadMu sync.Mutex      // serialises Reload
 	chans    []alert.Channel // the channels running; guarded by reloadMu
@@ -102,7 +108,12 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Daemon, er
 	if d.svc, err = newService(ctx, d.db, d.guard, cfg.AllowPrefixes(ctx, d.warn), d.Stats); err != nil {
 		return nil, err
 	}
+	d.events = api.NewEvents(cfg.API.Events)
+	if d.api, d.apiTLS, err = d.newAPI(cfg); err != nil {
+		return nil, err
+	}
 	d.pipe = newPipeline(cfg.Log, d.db, d.guard, d.log)
+	d.pipe.events = d.events
 	// READY=1 once the source has fixed where it reads from: a line
 	// appended after `systemctl start` returns is not missed.
 	d.pipe.ready = func() { d.notify(sdaemon.SdNotifyReady) }
@@ -141,6 +152,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return d.dailyReports(gctx) })
 	g.Go(func() error { return d.housekeeping(gctx) })
 	g.Go(func() error { return control.Serve(gctx, cfg.State.Socket, d.svc) })
+	if d.api != nil {
+		g.Go(func() error { return d.serveAPI(gctx, cfg.API.Listen) })
+	}
 	if cfg.Metrics.Listen != "" {
 		d.metrics.reg.MustRegister(statsCollector{d.Stats})
 		g.Go(func() error {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"sshguard-go/internal/api"
 	"sshguard-go/internal/config"
 	"sshguard-go/internal/control"
 	"sshguard-go/internal/detect"
@@ -25,11 +26,12 @@ import (
 // detect.Scanner (header, classifier, correlator) -> pipeline.handle ->
 // engine.Guard.Submit -> (bans) engine.Guard.Run.
 type pipeline struct {
-	cfg   config.LogConfig
-	db    *store.DB
-	guard *engine.Guard
-	log   *slog.Logger
-	ready func() // called once the starting point is fixed
+	cfg    config.LogConfig
+	db     *store.DB
+	guard  *engine.Guard
+	log    *slog.Logger
+	ready  func()      // called once the starting point is fixed
+	events *api.Events // each record is kept here too (nil: not kept)
 	// ctx is for the engine calls made per line: never cancelled, so a
 	// ban decided while the daemon stops is still written.
 	ctx context.Context
@@ -118,6 +120,17 @@ func (p *pipeline) line(text string, setPos func()) {
 // handle passes one record to the engine, which queues a ban it decides
 // for its committer (engine.Guard.Run). p.mu is held.
 func (p *pipeline) handle(r *detect.Record) {
+	if p.events != nil {
+		at := r.Time
+		if at.IsZero() {
+			at = time.Now()
+		}
+		ip := ""
+		if r.Addr.IsValid() {
+			ip = r.Addr.String()
+		}
+		p.events.Add(at, r.Kind.String(), r.Reason, ip, r.User)
+	}
 	if err := p.guard.Submit(p.ctx, r); err != nil {
 		p.log.Error("handle event", "err", err)
 	}

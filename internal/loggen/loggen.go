@@ -25,6 +25,15 @@ func Write(w io.Writer, n int, seed uint64, f Format) error {
 	return newGen(w, n, seed, f).run((*gen).step)
 }
 
+// WriteSpan writes n lines like Write, from start on, with up to gap
+// between lines (Write's gap is 400 ms): a log of days for day-by-day
+// counts.
+func WriteSpan(w io.Writer, n int, seed uint64, f Format, start time.Time, gap time.Duration) error {
+	g := newGen(w, n, seed, f)
+	g.t, g.gap = start, gap
+	return g.run((*gen).step)
+}
+
 func newGen(w io.Writer, n int, seed uint64, f Format) *gen {
 	return &gen{
 		w:   bufio.NewWriterSize(w, 1<<20),
@@ -33,6 +42,7 @@ func newGen(w io.Writer, n int, seed uint64, f Format) *gen {
 		f:   f,
 		pid: 10000,
 		max: n,
+		gap: 400 * time.Millisecond,
 	}
 }
 
@@ -83,6 +93,7 @@ type gen struct {
 	n   int // lines written
 	max int // lines wanted
 	pid int
+	gap time.Duration // the most between two lines
 }
 
 var users = []string{"root", "admin", "test", "user", "oracle", "postgres", "ubuntu", "pi", "git", "guest", "ftpuser", "deploy"}
@@ -98,7 +109,7 @@ func (g *gen) line(prog string, pid int, msg string) {
 	if g.n >= g.max {
 		return
 	}
-	g.t = g.t.Add(time.Duration(g.rnd.IntN(400)) * time.Millisecond)
+	g.t = g.t.Add(time.Duration(g.rnd.Int64N(int64(g.gap/time.Millisecond))) * time.Millisecond)
 	if g.f == RFC3339 {
 		g.w.WriteString(g.t.Format("2006-01-02T15:04:05.000000-07:00"))
 	} else {

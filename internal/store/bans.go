@@ -267,6 +267,12 @@ func (d *DB) ActiveBans(now time.Time) ([]Ban, error) {
 	if err := d.expire(now); err != nil {
 		return nil, err
 	}
+	return d.InForce(now)
+}
+
+// InForce returns the bans in force at now, like ActiveBans, but only
+// reads: expired records are left for the next ActiveBans to remove.
+func (d *DB) InForce(now time.Time) ([]Ban, error) {
 	var out []Ban
 	err := d.db.View(func(tx *bolt.Tx) error {
 		hb := tx.Bucket(bktHistory)
@@ -287,6 +293,26 @@ func (d *DB) ActiveBans(now time.Time) ([]Ban, error) {
 			}
 			return nil
 		})
+	})
+	return out, err
+}
+
+// Banned returns which of addrs a ban in force at now covers (a ban of
+// the address or of any prefix holding it): at most 129 lookups each.
+func (d *DB) Banned(addrs []netip.Addr, now time.Time) (map[netip.Addr]bool, error) {
+	out := map[netip.Addr]bool{}
+	err := d.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bktBans)
+		for _, a := range addrs {
+			for bits := a.BitLen(); bits >= 0; bits-- {
+				exp, _, ok := parseActive(b.Get(pkey(netip.PrefixFrom(a, bits))))
+				if ok && (exp == 0 || int64(exp) > now.UnixNano()) {
+					out[a] = true
+					break
+				}
+			}
+		}
+		return nil
 	})
 	return out, err
 }

@@ -1,0 +1,391 @@
+// Package api is the daemon's read-only HTTP API and its dashboard: what
+// the state database knows (hourly counts, bans, logins) and the recent
+// events, as JSON with stable names, dates in the daemon's time zone. A
+// request reads hourly buckets, never the event history.
+package api
+
+import (
+	"cmp"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"sshguard-go/internal/store"
+)
+
+// Server answers the API of one host.
+type Server struct {
+	DB     *store.DB
+	Host   string
+	Loc    *time.Location // days begin at midnight here
+	Events *Events        // recent events (nil: none)
+	Token  string         // "" : no bearer token asked
+	Now    func() time.Time
+}
+
+// Day is one day's (or one hour's) numbers.
+type Day struct {
+	Date        string `json:"date,omitempty"` // YYYY-MM-DD, a day
+	Hour        string `json:"hour,omitempty"` // RFC 3339, an hour
+	Failed      int64  `json:"failed"`         // counted failed attempts
+	Probes      int64  `json:"probes"`         // counted probes
+	Connections int64  `json:"connections"`    // distinct sshd connections (host and pid)
+	Logins      int64  `json:"logins"`
+	Bans        int64  `json:"bans"`      // bans started
+	Addresses   int64  `json:"addresses"` // distinct client addresses
+	Hours       []Day  `json:"hours,omitempty"`
+}
+
+// Add adds o's numbers to d.
+func (d *Day) Add(o Day) {
+	d.Failed += o.Failed
+	d.Probes += o.Probes
+	d.Connections += o.Connections
+	d.Logins += o.Logins
+	d.Bans += o.Bans
+	d.Addresses += o.Addresses
+}
+
+// Summary is the answer of /api/v1/summary.
+type Summary struct {
+	Host         string      `json:"host"`
+	Timezone     string      `json:"timezone"`
+	From         string      `json:"from"`
+	To           string      `json:"to"`
+	Days         []Day       `json:"days"`
+	TopAddresses []AddrCount `json:"top_addresses"`
+	TopUsers     []UserCount `json:"top_users"`
+}
+
+type AddrCount struct {
+	IP     string `json:"ip"`
+	Failed int64  `json:"failed"`
+	Probes int64  `json:"probes"`
+	Banned bool   `json:"banned"`
+}
+
+type UserCount struct {
+	User   string `json:"user"`
+	Failed int64  `json:"failed"`
+}
+
+// Ban is an active ban.
+type Ban struct {
+	Prefix   string     `json:"prefix"`
+	Reason   string     `json:"reason"`
+	Since    time.Time  `json:"since"`
+	Expires  *time.Time `json:"expires"` // null: permanent
+	Attempts float64    `json:"attempts"`
+	Nth      int        `json:"nth"`
+	Users    []string   `json:"users"`
+}
+
+// Bans is the answer of /api/v1/bans.
+type Bans struct {
+	Total int   `json:"total"`
+	Bans  []Ban `json:"bans"`
+}
+
+// Login is a successful login.
+type Login struct {
+	Time     time.Time `json:"time"`
+	User     string    `json:"user"`
+	IP       string    `json:"ip"`
+	Method   string    `json:"method"`
+	Key      string    `json:"key"`
+	Severity string    `json:"severity"`
+	Tags     []string  `json:"tags"`
+}
+
+// Limits of one request.
+const (
+	topAddresses = 20
+	topUsers     = 20
+	maxDays      = 400   // a summary's range
+	maxList      = 10000 // bans, logins, events per answer
+	defaultList  = 1000
+)
+
+// Handler serves the API, its documents and the dashboard.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for path, f := range s.routes() {
+		mux.Handle("GET "+path, s.auth(f))
+	}
+	mux.HandleFunc("GET /api/v1/openapi.json", serveOpenAPI)
+	mux.HandleFunc("GET /api/docs", serveDocs)
+	mux.Handle("GET /assets/", http.StripPrefix("/assets/", Assets()))
+	mux.HandleFunc("GET /{$}", Page("index.html"))
+	return Secure(mux)
+}
+
+// routes are the API's endpoints, each documented in openapi.json.
+func (s *Server) routes() map[string]func(*http.Request) (any, error) {
+	return map[string]func(*http.Request) (any, error){
+		"/api/v1/summary": s.summary, "/api/v1/days/{date}": s.day, "/api/v1/bans": s.bans,
+		"/api/v1/logins": s.logins, "/api/v1/events": s.events,
+	}
+}
+
+// Secure sets the headers every answer carries: nothing loads from
+// another origin, no framing, no sniffing.
+func Secure(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// auth asks for the bearer token, when one is set.
+func (s *Server) auth(f func(*http.Request) (any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.Token != "" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.Token)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="sshguard-go"`)
+				WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "a valid bearer token is needed"})
+				return
+			}
+		}
+		v, err := f(r)
+		if err != nil {
+			code := http.StatusInternalServerError
+			if errors.As(err, new(badRequest)) {
+				code = http.StatusBadRequest
+			}
+			WriteJSON(w, code, map[string]string{"error": err.Error()})
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		WriteJSON(w, http.StatusOK, v)
+	})
+}
+
+type badRequest struct{ error }
+
+func bad(format string, args ...any) error { return badRequest{fmt.Errorf(format, args...)} }
+
+// WriteJSON writes v with code.
+func WriteJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Server) loc() *time.Location {
+	if s.Loc == nil {
+		return time.Local
+	}
+	return s.Loc
+}
+
+// midnight is the start of date's day.
+func (s *Server) midnight(date string) (time.Time, error) {
+	t, err := time.ParseInLocation(time.DateOnly, date, s.loc())
+	if err != nil {
+		return t, bad("date %q: want YYYY-MM-DD", date)
+	}
+	return t, nil
+}
+
+func (s *Server) today() time.Time {
+	y, m, d := s.now().In(s.loc()).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, s.loc())
+}
+
+// dateOf is the day hour h (a UTC hour's start) belongs to.
+func (s *Server) dateOf(h time.Time) string { return h.In(s.loc()).Format(time.DateOnly) }
+
+func hourDay(c store.Counts) Day {
+	return Day{Failed: c.Failed, Probes: c.Probes, Connections: c.Conns, Logins: c.Logins, Bans: c.Bans, Addresses: c.Addresses}
+}
+
+// dayPart is what an hour adds to its day: the connections and addresses
+// first seen that day.
+func dayPart(c store.Counts) Day {
+	d := hourDay(c)
+	d.Connections, d.Addresses = c.DayConns, c.DayAddresses
+	return d
+}
+
+func (s *Server) summary(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	to, from := s.today(), s.today().AddDate(0, 0, -6)
+	var err error
+	if v := q.Get("to"); v != "" {
+		if to, err = s.midnight(v); err != nil {
+			return nil, err
+		}
+		if q.Get("from") == "" {
+			from = to.AddDate(0, 0, -6)
+		}
+	}
+	if v := q.Get("from"); v != "" {
+		if from, err = s.midnight(v); err != nil {
+			return nil, err
+		}
+	}
+	if to.Before(from) {
+		return nil, bad("from %s is after to %s", from.Format(time.DateOnly), to.Format(time.DateOnly))
+	}
+	if to.Sub(from) > maxDays*24*time.Hour {
+		return nil, bad("at most %d days at once", maxDays)
+	}
+	out := Summary{Host: s.Host, Timezone: s.loc().String(), From: from.Format(time.DateOnly), To: to.Format(time.DateOnly),
+		TopAddresses: []AddrCount{}, TopUsers: []UserCount{}}
+	index := map[string]int{}
+	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
+		index[d.Format(time.DateOnly)] = len(out.Days)
+		out.Days = append(out.Days, Day{Date: d.Format(time.DateOnly)})
+	}
+	var sum store.Counts
+	err = s.DB.Hours(from, to.AddDate(0, 0, 1), func(h time.Time, c store.Counts) {
+		if i, ok := index[s.dateOf(h)]; ok {
+			out.Days[i].Add(dayPart(c))
+			sum.Merge(c)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	keys := store.Top(sum.Addrs, topAddresses, store.Tries.Cmp)
+	addrs := make([]netip.Addr, 0, len(keys))
+	for _, k := range keys {
+		if a, err := netip.ParseAddr(k); err == nil {
+			addrs = append(addrs, a)
+		}
+	}
+	banned, err := s.DB.Banned(addrs, s.now())
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		a, _ := netip.ParseAddr(k)
+		t := sum.Addrs[k]
+		out.TopAddresses = append(out.TopAddresses, AddrCount{IP: k, Failed: t.Failed, Probes: t.Probes, Banned: banned[a]})
+	}
+	for _, u := range store.Top(sum.Users, topUsers, func(a, b int64) int { return cmp.Compare(b, a) }) {
+		out.TopUsers = append(out.TopUsers, UserCount{User: u, Failed: sum.Users[u]})
+	}
+	return out, nil
+}
+
+func (s *Server) day(r *http.Request) (any, error) {
+	start, err := s.midnight(r.PathValue("date"))
+	if err != nil {
+		return nil, err
+	}
+	end := start.AddDate(0, 0, 1)
+	out := Day{Date: start.Format(time.DateOnly), Hours: []Day{}}
+	byHour := map[int64]store.Counts{}
+	err = s.DB.Hours(start, end, func(h time.Time, c store.Counts) {
+		byHour[h.Unix()] = c
+		out.Add(dayPart(c))
+	})
+	// Every hour of the day, in the zone (23 or 25 when clocks change).
+	for h := start; h.Before(end); h = h.Add(time.Hour) {
+		d := hourDay(byHour[h.Truncate(time.Hour).Unix()])
+		d.Hour = h.Format(time.RFC3339)
+		out.Hours = append(out.Hours, d)
+	}
+	return out, err
+}
+
+// list reads the since and limit parameters.
+func list(r *http.Request, since time.Time) (time.Time, int, error) {
+	q := r.URL.Query()
+	limit := defaultList
+	if v := q.Get("since"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return since, 0, bad("since %q: want RFC 3339, e.g. 2026-11-28T00:00:00Z", v)
+		}
+		since = t
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxList {
+			return since, 0, bad("limit %q: want 1 to %d", v, maxList)
+		}
+		limit = n
+	}
+	return since, limit, nil
+}
+
+func (s *Server) bans(r *http.Request) (any, error) {
+	_, limit, err := list(r, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	all, err := s.DB.InForce(now)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(all, func(a, b store.Ban) int { return b.Start.Compare(a.Start) })
+	out := Bans{Total: len(all), Bans: []Ban{}}
+	for _, b := range all[:min(limit, len(all))] {
+		v := Ban{Prefix: b.Prefix.String(), Reason: b.Reason, Since: b.Start.In(s.loc()), Attempts: b.Attempts, Nth: b.Count, Users: b.Users}
+		if !b.Expires.IsZero() {
+			e := b.Expires.In(s.loc())
+			v.Expires = &e
+		}
+		if v.Users == nil {
+			v.Users = []string{}
+		}
+		out.Bans = append(out.Bans, v)
+	}
+	return out, nil
+}
+
+func (s *Server) logins(r *http.Request) (any, error) {
+	since, limit, err := list(r, s.now().Add(-7*24*time.Hour))
+	if err != nil {
+		return nil, err
+	}
+	ls, err := s.DB.Logins(since)
+	if err != nil {
+		return nil, err
+	}
+	out := []Login{}
+	for i := len(ls) - 1; i >= 0 && len(out) < limit; i-- { // newest first
+		l := ls[i]
+		v := Login{Time: l.Time.In(s.loc()), User: l.User, IP: l.Addr.String(), Method: l.Method, Key: l.Key, Severity: l.Severity, Tags: l.Tags}
+		if v.Tags == nil {
+			v.Tags = []string{}
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func (s *Server) events(r *http.Request) (any, error) {
+	since, limit, err := list(r, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	out := s.Events.Since(since, limit)
+	for i := range out {
+		out[i].Time = out[i].Time.In(s.loc())
+	}
+	return out, nil
+}

@@ -1,0 +1,68 @@
+// The host dashboard: this daemon's days, hours, attackers, bans, logins.
+"use strict";
+
+(() => {
+  const { get, el, rows, fmt, left, chart, every, secs, dateSecs } = SG;
+  const red = "#d1242f", amber = "#bf8700";
+
+  function figures(day, bans) {
+    const box = document.getElementById("today");
+    box.replaceChildren();
+    const fig = (label, n, id) => {
+      const d = el("div", [el("b", fmt(n)), el("span", label)], "figure");
+      d.id = id;
+      box.append(d);
+    };
+    fig("failed today", day.failed, "fig-failed");
+    fig("probes today", day.probes, "fig-probes");
+    fig("addresses today", day.addresses, "fig-addresses");
+    fig("logins today", day.logins, "fig-logins");
+    fig("bans in force", bans.total, "fig-bans");
+  }
+
+  async function refresh() {
+    const month = await get("api/v1/summary?" + new URLSearchParams({ from: back(29), to: back(0) }));
+    const week = await get("api/v1/summary?" + new URLSearchParams({ from: back(6), to: back(0) }));
+    const want = (location.hash.match(/day=(\d{4}-\d\d-\d\d)/) || [])[1];
+    const days = want ? [await get("api/v1/days/" + want)] : [await get("api/v1/days/" + back(1)), await get("api/v1/days/" + back(0))];
+    const bans = await get("api/v1/bans?limit=100");
+    const logins = await get("api/v1/logins?limit=50");
+
+    document.getElementById("host").textContent = month.host;
+    document.getElementById("zone").textContent = month.timezone;
+    document.title = month.host + " · sshguard-go";
+    figures(month.days[month.days.length - 1], bans);
+
+    chart("perday", month.days.map((d) => dateSecs(d.date)), [
+      { label: "failed", color: red, data: month.days.map((d) => d.failed) },
+      { label: "probes", color: amber, data: month.days.map((d) => d.probes) },
+    ]);
+    let hours = days.flatMap((d) => d.hours);
+    if (!want) {
+      const now = Date.now() / 1000;
+      hours = hours.filter((h) => secs(h.hour) > now - 48 * 3600 && secs(h.hour) <= now);
+    }
+    document.getElementById("hourly-title").replaceChildren("Attempts per hour ", el("small", want ? want : "last 48 hours"));
+    chart("perhour", hours.map((h) => secs(h.hour)), [
+      { label: "failed", color: red, data: hours.map((h) => h.failed) },
+      { label: "probes", color: amber, data: hours.map((h) => h.probes) },
+    ], { hourly: true });
+
+    rows("addrs", week.top_addresses.map((a) => [a.ip, a.failed, a.probes, a.banned ? el("span", "banned", "tag bad") : ""]), 4);
+    rows("users", week.top_users.map((u) => [u.user, u.failed]), 2);
+    document.getElementById("bancount").textContent = fmt(bans.total) + " in force";
+    rows("bans", bans.bans.map((b) => [b.prefix, left(b.expires), b.reason]), 3);
+    rows("logins", logins.map((l) => [new Date(l.time).toLocaleString(), l.user, l.ip, el("span", l.severity + (l.tags.length ? " · " + l.tags.join(", ") : ""), "tag " + l.severity)]), 4);
+    document.body.dataset.loaded = "1";
+  }
+
+  // back is the date n days before today, in the browser's zone (the
+  // daemon answers in its own; a day apart at most around midnight).
+  function back(n) {
+    const d = new Date(Date.now() - n * 86400000);
+    return d.getFullYear() + "-" + String(d.getMonth() + 1).padStart(2, "0") + "-" + String(d.getDate()).padStart(2, "0");
+  }
+
+  addEventListener("hashchange", () => refresh().catch((e) => SG.state(e.message, true)));
+  every(30000, refresh);
+})();

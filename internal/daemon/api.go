@@ -1,0 +1,63 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"sshguard-go/internal/api"
+	"sshguard-go/internal/config"
+)
+
+// newAPI builds the API server of cfg (nil when api.listen is off),
+// reading its token and certificates now: a daemon that cannot serve
+// them safely does not start.
+func (d *Daemon) newAPI(cfg *config.Config) (*api.Server, *tls.Config, error) {
+	if cfg.API.Listen == "" {
+		return nil, nil, nil
+	}
+	tok, err := cfg.API.Token()
+	if err != nil {
+		return nil, nil, err
+	}
+	tc, err := cfg.API.TLS()
+	if err != nil {
+		return nil, nil, err
+	}
+	return &api.Server{DB: d.db, Host: cfg.Alerts.Host(), Loc: cfg.Alerts.Location(), Events: d.events, Token: tok}, tc, nil
+}
+
+// serveAPI serves the API until ctx ends.
+func (d *Daemon) serveAPI(ctx context.Context, addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("api listener: %w", err)
+	}
+	srv := &http.Server{Handler: d.api.Handler(), ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10, TLSConfig: d.apiTLS}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	scheme := "http"
+	if d.apiTLS != nil {
+		scheme = "https"
+		l = tls.NewListener(l, d.apiTLS)
+	}
+	d.apiAddr.Store(l.Addr().String())
+	d.log.Info("api", "url", scheme+"://"+l.Addr().String()+"/", "token", d.api.Token != "", "client_certificates", d.apiTLS != nil && d.apiTLS.ClientCAs != nil)
+	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("api: %w", err)
+	}
+	return nil
+}
+
+// APIAddr is the address the API listens on, once it does ("" before).
+func (d *Daemon) APIAddr() string {
+	a, _ := d.apiAddr.Load().(string)
+	return a
+}

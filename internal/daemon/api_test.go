@@ -1,0 +1,279 @@
+package daemon
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"sshguard-go/internal/api"
+	"sshguard-go/internal/config"
+	"sshguard-go/internal/detect"
+	"sshguard-go/internal/loggen"
+	"sshguard-go/internal/report"
+	"sshguard-go/internal/testkit"
+)
+
+// getJSON reads url into v, with token as bearer when set; it returns the
+// status.
+func getJSON(t *testing.T, c *http.Client, url, token string, v any) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == 200 && v != nil {
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// TestAPIAgreesWithReport: a daemon reads a generated log of six days
+// from its start; its API's days, top addresses and users equal what the
+// offline report counts from the same file, day by day in the daemon's
+// time zone (UTC+3 here, so that days are not UTC days).
+func TestAPIAgreesWithReport(t *testing.T) {
+	const lines, zone = 6000, "Etc/GMT-3"
+	h := newHarness(t)
+	f, err := os.Create(filepath.Join(h.dir, "auth.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 11, 1, 17, 0, 0, 0, time.UTC)
+	if err := loggen.WriteSpan(f, lines, 7, loggen.RFC3339, start, 3*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	writeConfig(t, h.dir, `[log]
+from_start = true
+[detection]
+threshold = 3
+[firewall]
+backend = "none"
+[alerts]
+timezone = "`+zone+`"
+hostname = "web-01"
+[api]
+listen = "127.0.0.1:0"
+`)
+	h.start()
+	testkit.Eventually(t, 20*time.Second, "every line read", func() (bool, string) {
+		n := h.d.Stats().Scan.Lines
+		return n == lines, fmt.Sprint(n, " lines")
+	})
+	// The counts reach the database every minute and at the end: read
+	// them from a second run, which finds nothing new to read.
+	h.halt()
+	h.start()
+	base := "http://" + h.d.APIAddr()
+
+	// What the offline report makes of the file, per day in the zone.
+	loc, _ := time.LoadLocation(zone)
+	type dayWant struct {
+		sum   *report.Summary
+		conns map[string]bool
+	}
+	want := map[string]*dayWant{}
+	week := &report.Summary{}
+	var sc detect.Scanner
+	emit := func(r *detect.Record) {
+		d := r.Time.In(loc).Format(time.DateOnly)
+		w := want[d]
+		if w == nil {
+			y, m, dd := r.Time.In(loc).Date()
+			mid := time.Date(y, m, dd, 0, 0, 0, 0, loc)
+			w = &dayWant{sum: &report.Summary{Window: report.Window{Since: mid, Until: mid.AddDate(0, 0, 1)}}, conns: map[string]bool{}}
+			want[d] = w
+		}
+		w.sum.Add(r)
+		week.Add(r)
+		if r.PID != 0 {
+			w.conns[fmt.Sprint(r.Host, r.PID)] = true
+		}
+	}
+	rf, _ := os.Open(filepath.Join(h.dir, "auth.log"))
+	s := bufio.NewScanner(rf)
+	for n := int64(1); s.Scan(); n++ {
+		sc.Line("auth.log", n, s.Text(), emit)
+	}
+	sc.Flush(emit)
+	rf.Close()
+
+	var got api.Summary
+	first, last := start.In(loc).Format(time.DateOnly), start.Add(7*24*time.Hour).In(loc).Format(time.DateOnly)
+	if code := getJSON(t, http.DefaultClient, base+"/api/v1/summary?from="+first+"&to="+last, "", &got); code != 200 {
+		t.Fatalf("summary: %d", code)
+	}
+	if got.Host != "web-01" || got.Timezone != zone || len(got.Days) != 8 {
+		t.Fatalf("summary head: %s %s %d days", got.Host, got.Timezone, len(got.Days))
+	}
+	days := 0
+	for _, d := range got.Days {
+		w := want[d.Date]
+		var exp api.Day
+		if w != nil {
+			days++
+			for _, c := range w.sum.Sorted() {
+				exp.Failed += c.Failed
+				exp.Probes += c.Probes
+				exp.Logins += c.Successes
+				exp.Addresses++
+			}
+			exp.Connections = int64(len(w.conns))
+		}
+		exp.Date, d.Bans = d.Date, 0 // bans start when the daemon reads: today
+		if !reflect.DeepEqual(d, exp) {
+			t.Errorf("%s: API %+v, report %+v", d.Date, d, exp)
+		}
+		// The day's hours add up to the day (connections and addresses
+		// are distinct per hour: at least the day's).
+		var one api.Day
+		getJSON(t, http.DefaultClient, base+"/api/v1/days/"+d.Date, "", &one)
+		var sum api.Day
+		for _, hr := range one.Hours {
+			sum.Add(hr)
+		}
+		if len(one.Hours) != 24 || sum.Failed != d.Failed || sum.Probes != d.Probes || sum.Logins != d.Logins || sum.Addresses < d.Addresses {
+			t.Errorf("%s by the hour: %d hours, sum %+v, day %+v", d.Date, len(one.Hours), sum, d)
+		}
+	}
+	if days < 5 {
+		t.Fatalf("the log covers %d days of the summary, want at least 5", days)
+	}
+
+	// Top addresses: each with the report's counts, none left out that
+	// has more.
+	counts := map[string][2]int64{}
+	for _, c := range week.Sorted() {
+		counts[c.Client] = [2]int64{c.Failed, c.Probes}
+	}
+	if len(got.TopAddresses) != 20 {
+		t.Fatalf("%d top addresses", len(got.TopAddresses))
+	}
+	in := map[string]bool{}
+	for _, a := range got.TopAddresses {
+		in[a.IP] = true
+		if c := counts[a.IP]; c != [2]int64{a.Failed, a.Probes} {
+			t.Errorf("top %s: API %d/%d, report %d/%d", a.IP, a.Failed, a.Probes, c[0], c[1])
+		}
+	}
+	lowest := got.TopAddresses[19]
+	for ip, c := range counts {
+		if !in[ip] && (c[0] > lowest.Failed || c[0] == lowest.Failed && c[1] > lowest.Probes) {
+			t.Errorf("%s (%d/%d) ranks above the last of the top (%+v)", ip, c[0], c[1], lowest)
+		}
+	}
+
+	// Bans: all started today, as many as the daemon made; each top
+	// address banned exactly when a ban covers it.
+	var bans api.Bans
+	getJSON(t, http.DefaultClient, base+"/api/v1/bans", "", &bans)
+	var today api.Summary
+	getJSON(t, http.DefaultClient, base+"/api/v1/summary?from="+time.Now().In(loc).Format(time.DateOnly), "", &today)
+	if bans.Total == 0 || today.Days[len(today.Days)-1].Bans != int64(bans.Total) {
+		t.Errorf("%d bans in force, %+v today", bans.Total, today.Days)
+	}
+	nBanned := 0
+	for _, a := range got.TopAddresses {
+		covered := false
+		for _, b := range bans.Bans {
+			covered = covered || netip.MustParsePrefix(b.Prefix).Contains(netip.MustParseAddr(a.IP))
+		}
+		if a.Banned != covered {
+			t.Errorf("%s banned %v, covered by a ban %v", a.IP, a.Banned, covered)
+		}
+		if a.Banned {
+			nBanned++
+		}
+	}
+	if nBanned == 0 {
+		t.Error("no top address is banned")
+	}
+}
+
+// TestAPIAuth: off loopback the configuration needs credentials; a token
+// is checked (none or a wrong one: 401, and the dashboard page itself
+// holds no data so it loads); with client certificates, one signed by
+// another CA is refused in the handshake; every endpoint refuses writes.
+func TestAPIAuth(t *testing.T) {
+	dir := t.TempDir()
+	for _, listen := range []string{"0.0.0.0:9612", "192.0.2.1:9612", ":9612", "[::]:9612"} {
+		p := writeConfig(t, dir, "[api]\nlisten = \""+listen+"\"\n")
+		_, err := config.Load(p, true)
+		if err == nil || !strings.Contains(err.Error(), "api.listen") || !strings.Contains(err.Error(), "token_file") {
+			t.Errorf("listen %s without credentials: %v", listen, err)
+		}
+	}
+
+	h := newHarness(t)
+	tok := "0123456789abcdef0123456789abcdef"
+	os.WriteFile(filepath.Join(h.dir, "token"), []byte(tok+"\n"), 0o600)
+	writeConfig(t, h.dir, "[firewall]\nbackend = \"none\"\n[api]\nlisten = \"127.0.0.1:0\"\ntoken_file = \""+filepath.Join(h.dir, "token")+"\"\n")
+	h.logf("Server listening on 0.0.0.0 port 22.")
+	h.start()
+	base := "http://" + h.d.APIAddr()
+	for _, c := range []struct {
+		path, token string
+		want        int
+	}{
+		{"/api/v1/summary", "", 401}, {"/api/v1/summary", "wrong", 401}, {"/api/v1/summary", tok[:31], 401},
+		{"/api/v1/bans", "", 401}, {"/api/v1/events", tok + "x", 401},
+		{"/api/v1/summary", tok, 200}, {"/api/v1/bans", tok, 200}, {"/api/v1/logins", tok, 200}, {"/api/v1/events", tok, 200},
+		{"/api/v1/days/2026-11-28", tok, 200}, {"/api/v1/days/2026-13-28", tok, 400}, {"/api/v1/summary?from=x", tok, 400},
+		{"/api/v1/summary?from=2020-01-01&to=2026-01-01", tok, 400}, {"/api/v1/events?limit=0", tok, 400},
+		{"/", "", 200}, {"/api/docs", "", 200}, {"/api/v1/openapi.json", "", 200}, {"/assets/app.js", "", 200},
+	} {
+		if got := getJSON(t, http.DefaultClient, base+c.path, c.token, nil); got != c.want {
+			t.Errorf("GET %s with token %q: %d, want %d", c.path, c.token, got, c.want)
+		}
+	}
+	for _, m := range []string{"POST", "PUT", "DELETE"} {
+		req, _ := http.NewRequest(m, base+"/api/v1/bans", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("%s /api/v1/bans: %v %v", m, resp.Status, err)
+		}
+	}
+	h.halt()
+
+	// Client certificates.
+	ca, other := testkit.NewCA(t, "sshguard-go test CA"), testkit.NewCA(t, "another CA")
+	srv := ca.Issue(t, "127.0.0.1", h.dir, "server")
+	good, bad := ca.Issue(t, "admin", h.dir, "client"), other.Issue(t, "admin", h.dir, "stranger")
+	writeConfig(t, h.dir, fmt.Sprintf("[firewall]\nbackend = \"none\"\n[api]\nlisten = \"127.0.0.1:0\"\ntls_cert = %q\ntls_key = %q\nclient_ca = %q\n",
+		srv.Cert, srv.Key, ca.File))
+	h.start()
+	base = "https://" + h.d.APIAddr()
+	for _, c := range []struct {
+		name string
+		cert *testkit.Pair
+		ok   bool
+	}{{"signed by the CA", good, true}, {"signed by another CA", bad, false}, {"no certificate", nil, false}} {
+		cl := ca.Client(t, c.cert)
+		resp, err := cl.Get(base + "/api/v1/summary")
+		if c.ok && (err != nil || resp.StatusCode != 200) {
+			t.Errorf("%s: %v", c.name, err)
+		}
+		if !c.ok && err == nil {
+			t.Errorf("%s: %s, want a refused handshake", c.name, resp.Status)
+		}
+		if resp != nil {
+			resp.Body.Close()
+		}
+	}
+}
