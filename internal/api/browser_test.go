@@ -1,0 +1,131 @@
+package api
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"sshguard-go/internal/browsertest"
+	"sshguard-go/internal/store"
+	"sshguard-go/internal/testkit"
+)
+
+// liveServer is an API on a database with 30 days of attacks up to now,
+// bans in force and logins of each severity.
+func liveServer(t *testing.T) (*httptest.Server, *Server) {
+	t.Helper()
+	db, _ := testkit.OpenDB(t)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	now := time.Now()
+	for h := 30 * 24; h >= 0; h-- {
+		var c store.Counts
+		n := 5 + rnd.IntN(40)
+		if h%24 > 18 {
+			n *= 4 // evenings are busy
+		}
+		for i := range n {
+			ip := fmt.Sprintf("203.0.113.%d", rnd.IntN(30))
+			if i%5 == 0 {
+				c.Add("probe", ip, "", false, true)
+				continue
+			}
+			c.Add("failure", ip, []string{"root", "admin", "oracle", "ubuntu", "test"}[rnd.IntN(5)], true, false)
+		}
+		c.Conns, c.Addresses, c.DayConns, c.DayAddresses = int64(n), int64(n/3), int64(n), int64(n/10)
+		db.AddCounts(now.Add(-time.Duration(h)*time.Hour), c)
+	}
+	for i := range 3 {
+		db.RecordBan(&store.Ban{Prefix: netip.MustParsePrefix(fmt.Sprintf("203.0.113.%d/32", i)), Start: now.Add(-time.Duration(i) * time.Minute),
+			Expires: now.Add(time.Duration(i+1) * time.Hour), Reason: fmt.Sprintf("%d failed attempts in 10m", 5+i)})
+	}
+	db.RecordBan(&store.Ban{Prefix: netip.MustParsePrefix("2001:db8:bad::/48"), Start: now, Reason: "permanent after 5 bans"})
+	for i, sev := range []string{"info", "warning", "high"} {
+		db.RecordLogin(store.Login{Time: now.Add(-time.Duration(i) * time.Hour), User: "alice", Addr: netip.MustParseAddr("198.51.100.7"), Method: "publickey",
+			Key: "ED25519 SHA256:abc"}, func(_ store.LoginHistory, l *store.Login) []byte {
+			l.Severity = sev
+			if sev != "info" {
+				l.Tags = []string{"new network"}
+			}
+			return nil
+		})
+	}
+	s := &Server{DB: db, Host: "web-01", Loc: time.Local, Events: NewEvents(10)}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	return ts, s
+}
+
+// TestDashboardInBrowser: the host dashboard in a real headless Chromium,
+// as on a desktop in light mode and on a phone in dark mode: no console
+// error, no request off the page's origin, both charts drawn, and the
+// numbers shown are the API's.
+func TestDashboardInBrowser(t *testing.T) {
+	ts, _ := liveServer(t)
+	week := get[Summary](t, ts.URL+"/api/v1/summary")
+	bans := get[Bans](t, ts.URL+"/api/v1/bans")
+	for _, c := range []struct {
+		name          string
+		width, height int
+		dark          bool
+	}{{"dashboard-host", 1280, 900, false}, {"dashboard-host-phone-dark", 390, 844, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			p := browsertest.Open(t, ts.URL+"/", c.width, c.height, c.dark)
+			p.Do(chromedp.WaitReady(`body[data-loaded="1"]`))
+			if blank := p.Blank("#perday canvas, #perhour canvas"); len(blank) != 2 || blank[0] || blank[1] {
+				t.Errorf("charts blank: %v", blank)
+			}
+			text := func(sel string) string {
+				return browsertest.Eval[string](p, fmt.Sprintf("document.querySelector(%q).textContent", sel))
+			}
+			today := week.Days[len(week.Days)-1]
+			if got := text("#fig-failed b"); got != fmt.Sprint(today.Failed) && got != fmtThousands(today.Failed) {
+				t.Errorf("failed today shown %q, API %d", got, today.Failed)
+			}
+			if got := text("#fig-bans b"); got != fmt.Sprint(bans.Total) {
+				t.Errorf("bans shown %q, API %d", got, bans.Total)
+			}
+			if got := text("#addrs tbody tr td"); got != week.TopAddresses[0].IP {
+				t.Errorf("first address %q, API %q", got, week.TopAddresses[0].IP)
+			}
+			if got := text("#users tbody tr td:nth-child(2)"); got != fmt.Sprint(week.TopUsers[0].Failed) {
+				t.Errorf("first user's count %q, API %d", got, week.TopUsers[0].Failed)
+			}
+			if got := browsertest.Eval[int](p, `document.querySelectorAll("#bans tbody tr").length`); got != bans.Total {
+				t.Errorf("%d ban rows, API %d", got, bans.Total)
+			}
+			if got := text("#logins tbody"); !strings.Contains(got, "high") || !strings.Contains(got, "new network") {
+				t.Errorf("logins %q", got)
+			}
+			if c.dark {
+				if bg := browsertest.Eval[string](p, `getComputedStyle(document.body).backgroundColor`); bg != "rgb(13, 17, 23)" {
+					t.Errorf("dark mode background %s", bg)
+				}
+				if w := browsertest.Eval[int](p, `document.documentElement.scrollWidth`); w > c.width {
+					t.Errorf("the page is %d px wide on a %d px phone", w, c.width)
+				}
+			}
+			p.Screenshot(c.name)
+			if pr := p.Problems(); len(pr) > 0 {
+				t.Errorf("console: %q", pr)
+			}
+			if f := p.Foreign(ts.URL); len(f) > 0 {
+				t.Errorf("requests to another origin: %q", f)
+			}
+		})
+	}
+}
+
+// fmtThousands writes n as the page does (en: 1,234).
+func fmtThousands(n int64) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
