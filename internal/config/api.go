@@ -26,6 +26,14 @@ type APIConfig struct {
 // maxAPIEvents bounds api.events.
 const maxAPIEvents = 100000
 
+// Check validates a on its own (the fleet aggregator's listener takes
+// the same settings as flags); errors name the keys.
+func (a APIConfig) Check() error {
+	var errs []error
+	a.validate(func(key, format string, args ...any) { errs = append(errs, &keyError{key, fmt.Sprintf(format, args...)}) })
+	return errors.Join(errs...)
+}
+
 func (a APIConfig) validate(bad func(key, format string, args ...any)) {
 	if a.Events < 0 || a.Events > maxAPIEvents {
 		bad("api.events", "must be in [0, %d], is %d", maxAPIEvents, a.Events)

@@ -187,14 +187,23 @@ func Load(path string, explicit bool) (*Config, error) {
 func parse(path string, data []byte) (*Config, error) {
 	cfg := Default()
 	cfg.Path = path
-	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields().EnableUnmarshalerInterface()
-	if err := dec.Decode(cfg); err != nil {
-		return nil, configError(path, err)
+	if err := Decode(path, data, cfg); err != nil {
+		return nil, err
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, withLines(path, data, err)
 	}
 	return cfg, nil
+}
+
+// Decode reads the TOML data of path into v, strictly (an unknown key is
+// an error), with errors that name the file, the line and the key.
+func Decode(path string, data []byte, v any) error {
+	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields().EnableUnmarshalerInterface()
+	if err := dec.Decode(v); err != nil {
+		return configError(path, err)
+	}
+	return nil
 }
 
 // keyError is a bad value of a configuration key.

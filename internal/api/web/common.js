@@ -80,7 +80,8 @@ const SG = (() => {
     const bars = uPlot.paths.bars({ size: [0.8, 40] });
     const o = {
       width: box.clientWidth || 600, height: 220,
-      scales: { x: { time: true } },
+      // Half a bar's room at each end, so the first and last bars show whole.
+      scales: { x: { time: true, range: (u, min, max) => { const pad = opts && opts.hourly ? 1800 : 43200; return [min - pad, max + pad]; } } },
       axes: [Object.assign({}, axis, opts && opts.hourly ? {} : { values: (u, ts) => ts.map((t) => new Date(t * 1000).toISOString().slice(5, 10)) }), axis],
       series: [{}].concat(series.map((s) => ({ label: s.label, stroke: s.color, fill: s.color + "99", paths: bars, points: { show: false } }))),
       legend: { show: true },

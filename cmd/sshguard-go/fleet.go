@@ -1,0 +1,116 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"sshguard-go/internal/config"
+	"sshguard-go/internal/fleet"
+)
+
+func newFleetCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "fleet", Short: "See many hosts at once: their APIs, summed"}
+	var hosts string
+	open := func() (*fleet.Fleet, error) {
+		f, err := fleet.Load(hosts)
+		if err != nil {
+			return nil, err
+		}
+		return fleet.New(f)
+	}
+	var date string
+	var asJSON bool
+	summary := &cobra.Command{
+		Use:   "summary",
+		Short: "Print every host's numbers of a day and the fleet's total",
+		Long: `fleet summary asks the API of every host in hosts.toml (at most 32 at once,
+each within its timeout) for a day and prints a row per host and the total
+over the hosts that answered. A host that is down, slow or answers garbage is
+listed with the reason; the exit status is then 1.`,
+		Example: `  sshguard-go fleet summary --hosts /etc/sshguard-go/hosts.toml --date 2026-11-28`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fl, err := open()
+			if err != nil {
+				return err
+			}
+			s, err := fl.Summary(cmd.Context(), date)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				enc.Encode(s)
+			} else {
+				fleet.WriteTable(cmd.OutOrStdout(), s)
+			}
+			if s.Failed > 0 {
+				return &exitError{1, fmt.Errorf("%d of %d hosts did not answer", s.Failed, len(s.Hosts))}
+			}
+			return nil
+		},
+	}
+	summary.Flags().StringVar(&date, "date", time.Now().Format(time.DateOnly), "the day, YYYY-MM-DD")
+	summary.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	var listen config.APIConfig
+	serve := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the fleet dashboard and the fleet's API",
+		Long: `fleet serve serves the fleet dashboard at /, the fleet's summary at
+/api/v1/fleet/summary?date=YYYY-MM-DD, and each host's own dashboard at
+/hosts/NAME/, proxied with the host's credentials from hosts.toml (the browser
+needs no access to the hosts). Answers are cached for the file's "cache"
+setting. Off loopback it needs --token-file or client certificates, as the
+daemon's API does.`,
+		Example: `  sshguard-go fleet serve --hosts /etc/sshguard-go/hosts.toml --listen 127.0.0.1:9700`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := listen.Check(); err != nil {
+				return errors.New(flagNames(err.Error()))
+			}
+			fl, err := open()
+			if err != nil {
+				return err
+			}
+			tok, err := listen.Token()
+			if err != nil {
+				return errors.New(flagNames(err.Error()))
+			}
+			tc, err := listen.TLS()
+			if err != nil {
+				return errors.New(flagNames(err.Error()))
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return fleet.Serve(ctx, listen.Listen, fl.Handler(tok), tc, func(url string) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "fleet view at %s\n", url)
+			})
+		},
+	}
+	f := serve.Flags()
+	f.StringVar(&listen.Listen, "listen", "127.0.0.1:9700", "address to serve on")
+	f.StringVar(&listen.TokenFile, "token-file", "", "a file holding the bearer token clients must send")
+	f.StringVar(&listen.TLSCert, "tls-cert", "", "serve HTTPS with this certificate")
+	f.StringVar(&listen.TLSKey, "tls-key", "", "and this key")
+	f.StringVar(&listen.ClientCA, "client-ca", "", "ask clients for a certificate signed by this CA")
+	cmd.PersistentFlags().StringVar(&hosts, "hosts", "/etc/sshguard-go/hosts.toml", "the hosts file")
+	cmd.AddCommand(summary, serve)
+	return cmd
+}
+
+// flagNames words the API settings' errors as serve's flags.
+func flagNames(s string) string {
+	r := strings.NewReplacer("api.listen", "--listen", "api.token_file", "--token-file", "api.tls_cert", "--tls-cert",
+		"api.tls_key", "--tls-key", "api.client_ca", "--client-ca", "tls_cert and tls_key", "--tls-cert and --tls-key",
+		"needs tls_cert and tls_key", "needs --tls-cert and --tls-key", "api.token_file:", "--token-file:")
+	return r.Replace(s)
+}

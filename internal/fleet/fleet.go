@@ -1,0 +1,213 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"sshguard-go/internal/api"
+)
+
+// Days is how many days, up to the date asked, the fleet's chart shows.
+const Days = 14
+
+// maxAnswer bounds what one host's answer may weigh.
+const maxAnswer = 4 << 20
+
+// HostDay is one host's answer for a date.
+type HostDay struct {
+	Name  string   `json:"name"`
+	OK    bool     `json:"ok"`
+	Error string   `json:"error"`
+	Day   *api.Day `json:"day"`        // null when the host did not answer
+	MS    int64    `json:"latency_ms"` // how long it took
+	days  []api.Day
+}
+
+// Summary is the fleet's answer for a date.
+type Summary struct {
+	Date     string    `json:"date"`
+	Hosts    []HostDay `json:"hosts"`
+	Total    api.Day   `json:"total"` // over the hosts that answered
+	Answered int       `json:"answered"`
+	Failed   int       `json:"failed"`
+	Days     []api.Day `json:"days"` // the fleet's last days up to date, summed over the hosts that answered
+}
+
+// Fleet asks the hosts of a hosts.toml. It is safe for concurrent use.
+type Fleet struct {
+	clients []*client
+	byName  map[string]*client
+	timeout time.Duration
+	ttl     time.Duration
+	sem     chan struct{} // bounds the requests in flight
+	now     func() time.Time
+
+	group singleflight.Group // one fetch per date at a time
+	mu    sync.Mutex
+	cache map[string]cached
+}
+
+type cached struct {
+	s  *Summary
+	at time.Time
+}
+
+// New makes the aggregator of f.
+func New(f *File) (*Fleet, error) {
+	fl := &Fleet{byName: map[string]*client{}, timeout: time.Duration(f.Timeout), ttl: time.Duration(f.Cache),
+		sem: make(chan struct{}, f.Concurrency), now: time.Now, cache: map[string]cached{}}
+	for _, h := range f.Hosts {
+		c, err := newClient(h, fl.timeout)
+		if err != nil {
+			return nil, err
+		}
+		fl.clients = append(fl.clients, c)
+		fl.byName[h.Name] = c
+	}
+	return fl, nil
+}
+
+// Summary is the fleet's day date (YYYY-MM-DD), from the cache when it is
+// younger than the cache setting.
+func (f *Fleet) Summary(ctx context.Context, date string) (*Summary, error) {
+	day, err := time.Parse(time.DateOnly, date)
+	if err != nil {
+		return nil, fmt.Errorf("date %q: want YYYY-MM-DD", date)
+	}
+	f.mu.Lock()
+	c, ok := f.cache[date]
+	f.mu.Unlock()
+	if ok && f.now().Sub(c.at) < f.ttl {
+		return c.s, nil
+	}
+	v, err, _ := f.group.Do(date, func() (any, error) {
+		s := f.fetch(context.WithoutCancel(ctx), day)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for k, c := range f.cache { // keep the cache small: drop the stale
+			if f.now().Sub(c.at) >= f.ttl {
+				delete(f.cache, k)
+			}
+		}
+		if len(f.cache) < 64 {
+			f.cache[date] = cached{s, f.now()}
+		}
+		return s, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*Summary), nil
+}
+
+// fetch asks every host, at most cap(f.sem) at once.
+func (f *Fleet) fetch(ctx context.Context, day time.Time) *Summary {
+	date := day.Format(time.DateOnly)
+	s := &Summary{Date: date, Hosts: make([]HostDay, len(f.clients))}
+	q := url.Values{"from": {day.AddDate(0, 0, -(Days - 1)).Format(time.DateOnly)}, "to": {date}}.Encode()
+	var wg sync.WaitGroup
+	for i, c := range f.clients {
+		wg.Add(1)
+		f.sem <- struct{}{}
+		go func() {
+			defer func() { <-f.sem; wg.Done() }()
+			s.Hosts[i] = f.ask(ctx, c, q, date)
+		}()
+	}
+	wg.Wait()
+	for d := day.AddDate(0, 0, -(Days - 1)); !d.After(day); d = d.AddDate(0, 0, 1) {
+		s.Days = append(s.Days, api.Day{Date: d.Format(time.DateOnly)})
+	}
+	for _, h := range s.Hosts {
+		if !h.OK {
+			s.Failed++
+			continue
+		}
+		s.Answered++
+		s.Total.Add(*h.Day)
+		for _, d := range h.days {
+			for i := range s.Days {
+				if s.Days[i].Date == d.Date {
+					s.Days[i].Add(d)
+				}
+			}
+		}
+	}
+	s.Total.Date = date
+	return s
+}
+
+// ask gets one host's summary of the days up to date.
+func (f *Fleet) ask(ctx context.Context, c *client, query, date string) HostDay {
+	start := time.Now()
+	hd := HostDay{Name: c.Name}
+	var sum api.Summary
+	err := c.get(ctx, "/api/v1/summary?"+query, &sum)
+	hd.MS = time.Since(start).Milliseconds()
+	if err == nil {
+		for _, d := range sum.Days {
+			if d.Date == date {
+				hd.Day = &d
+			}
+		}
+		if hd.Day == nil {
+			err = fmt.Errorf("its answer has no day %s", date)
+		}
+	}
+	if err != nil {
+		hd.Error, hd.Day = err.Error(), nil
+		return hd
+	}
+	hd.OK, hd.days = true, sum.Days
+	return hd
+}
+
+// get reads path of the host's API into v.
+func (c *client) get(ctx context.Context, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", c.base+path, nil)
+	if err != nil {
+		return err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL is the host's, already named
+		}
+		if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+			return fmt.Errorf("no answer within %v", c.http.Timeout)
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	body := io.LimitReader(resp.Body, maxAnswer)
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		json.NewDecoder(body).Decode(&e)
+		if e.Error != "" {
+			return fmt.Errorf("%s: %s", resp.Status, e.Error)
+		}
+		return errors.New(resp.Status)
+	}
+	if err := json.NewDecoder(body).Decode(v); err != nil {
+		return fmt.Errorf("its answer is not the API's JSON: %v", err)
+	}
+	return nil
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}

@@ -1,0 +1,56 @@
+package fleet
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"text/tabwriter"
+	"time"
+
+	"sshguard-go/internal/api"
+)
+
+// WriteTable writes s as a table: a row per host, then the total.
+func WriteTable(w io.Writer, s *Summary) {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintf(tw, "HOST\tSTATE\tFAILED\tPROBES\tCONNECTIONS\tADDRESSES\tBANS\tLOGINS\tMS\tERROR\n")
+	row := func(name, state string, d api.Day, ms string, errText string) {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", name, state, d.Failed, d.Probes, d.Connections, d.Addresses, d.Bans, d.Logins, ms, errText)
+	}
+	for _, h := range s.Hosts {
+		if h.OK {
+			row(h.Name, "up", *h.Day, fmt.Sprint(h.MS), "")
+		} else {
+			fmt.Fprintf(tw, "%s\tdown\t-\t-\t-\t-\t-\t-\t%d\t%s\n", h.Name, h.MS, h.Error)
+		}
+	}
+	row(fmt.Sprintf("TOTAL %s", s.Date), fmt.Sprintf("%d/%d up", s.Answered, len(s.Hosts)), s.Total, "", "")
+	tw.Flush()
+}
+
+// Serve serves h on addr (with tc when set) until ctx ends; ready is told
+// the URL once it listens.
+func Serve(ctx context.Context, addr string, h http.Handler, tc *tls.Config, ready func(url string)) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	if tc != nil {
+		l, scheme = tls.NewListener(l, tc), "https"
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	ready(scheme + "://" + l.Addr().String() + "/")
+	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
