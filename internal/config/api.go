@@ -30,7 +30,9 @@ const maxAPIEvents = 100000
 // the same settings as flags); errors name the keys.
 func (a APIConfig) Check() error {
 	var errs []error
-	a.validate(func(key, format string, args ...any) { errs = append(errs, &keyError{key, fmt.Sprintf(format, args...)}) })
+	a.validate(func(key, format string, args ...any) {
+		errs = append(errs, &keyError{key, fmt.Sprintf(format, args...)})
+	})
 	return errors.Join(errs...)
 }
 
