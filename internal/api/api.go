@@ -28,6 +28,11 @@ type Server struct {
 	Events *Events        // recent events (nil: none)
 	Token  string         // "" : no bearer token asked
 	Now    func() time.Time
+	// Counts, if set, is where the hourly counts are read (the daemon's
+	// engine: the database's and those not written yet); else DB.
+	Counts interface {
+		Hours(from, to time.Time, fn func(hour time.Time, c store.Counts)) error
+	}
 }
 
 // Day is one day's (or one hour's) numbers.
@@ -215,6 +220,14 @@ func (s *Server) today() time.Time {
 // dateOf is the day hour h (a UTC hour's start) belongs to.
 func (s *Server) dateOf(h time.Time) string { return h.In(s.loc()).Format(time.DateOnly) }
 
+// hours calls fn with each hour in [from, to) that has counts.
+func (s *Server) hours(from, to time.Time, fn func(hour time.Time, c store.Counts)) error {
+	if s.Counts != nil {
+		return s.Counts.Hours(from, to, fn)
+	}
+	return s.DB.Hours(from, to, fn)
+}
+
 func hourDay(c store.Counts) Day {
 	return Day{Failed: c.Failed, Probes: c.Probes, Connections: c.Conns, Logins: c.Logins, Bans: c.Bans, Addresses: c.Addresses}
 }
@@ -258,7 +271,7 @@ func (s *Server) summary(r *http.Request) (any, error) {
 		out.Days = append(out.Days, Day{Date: d.Format(time.DateOnly)})
 	}
 	var sum store.Counts
-	err = s.DB.Hours(from, to.AddDate(0, 0, 1), func(h time.Time, c store.Counts) {
+	err = s.hours(from, to.AddDate(0, 0, 1), func(h time.Time, c store.Counts) {
 		if i, ok := index[s.dateOf(h)]; ok {
 			out.Days[i].Add(dayPart(c))
 			sum.Merge(c)
@@ -297,7 +310,7 @@ func (s *Server) day(r *http.Request) (any, error) {
 	end := start.AddDate(0, 0, 1)
 	out := Day{Date: start.Format(time.DateOnly), Hours: []Day{}}
 	byHour := map[int64]store.Counts{}
-	err = s.DB.Hours(start, end, func(h time.Time, c store.Counts) {
+	err = s.hours(start, end, func(h time.Time, c store.Counts) {
 		byHour[h.Unix()] = c
 		out.Add(dayPart(c))
 	})

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -28,16 +29,26 @@ func (d *Daemon) newAPI(cfg *config.Config) (*api.Server, *tls.Config, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return &api.Server{DB: d.db, Host: cfg.Alerts.Host(), Loc: cfg.Alerts.Location(), Events: d.events, Token: tok}, tc, nil
+	return &api.Server{DB: d.db, Host: cfg.Alerts.Host(), Loc: cfg.Alerts.Location(), Events: d.events, Token: tok,
+		Counts: d.guard}, tc, nil
 }
 
-// serveAPI serves the API until ctx ends.
-func (d *Daemon) serveAPI(ctx context.Context, addr string) error {
+// listenAPI opens the API's socket (at start: a port taken stops the
+// daemon there, and APIAddr is known once New returns).
+func (d *Daemon) listenAPI(addr string) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("api listener: %w", err)
 	}
-	srv := &http.Server{Handler: d.api.Handler(), ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second,
+	d.apiLn = l
+	d.apiAddr.Store(l.Addr().String())
+	return nil
+}
+
+// serveAPI serves the API until ctx ends.
+func (d *Daemon) serveAPI(ctx context.Context) error {
+	l := d.apiLn
+	srv := &http.Server{ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug), Handler: d.api.Handler(), ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second,
 		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10, TLSConfig: d.apiTLS}
 	go func() {
 		<-ctx.Done()
@@ -48,7 +59,6 @@ func (d *Daemon) serveAPI(ctx context.Context, addr string) error {
 		scheme = "https"
 		l = tls.NewListener(l, d.apiTLS)
 	}
-	d.apiAddr.Store(l.Addr().String())
 	d.log.Info("api", "url", scheme+"://"+l.Addr().String()+"/", "token", d.api.Token != "", "client_certificates", d.apiTLS != nil && d.apiTLS.ClientCAs != nil)
 	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("api: %w", err)

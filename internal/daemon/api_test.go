@@ -75,14 +75,18 @@ listen = "127.0.0.1:0"
 		n := h.d.Stats().Scan.Lines
 		return n == lines, fmt.Sprint(n, " lines")
 	})
-	// The counts reach the database every minute and at the end: read
-	// them from a second run, which finds nothing new to read.
+	// The counts reach the database every minute and at the end; the API
+	// adds those still in memory. The same answer while the daemon runs
+	// and from a second run, which finds nothing new to read.
+	loc, _ := time.LoadLocation(zone)
+	first, last := start.In(loc).Format(time.DateOnly), start.Add(7*24*time.Hour).In(loc).Format(time.DateOnly)
+	var live api.Summary
+	getJSON(t, http.DefaultClient, "http://"+h.d.APIAddr()+"/api/v1/summary?from="+first+"&to="+last, "", &live)
 	h.halt()
 	h.start()
 	base := "http://" + h.d.APIAddr()
 
 	// What the offline report makes of the file, per day in the zone.
-	loc, _ := time.LoadLocation(zone)
 	type dayWant struct {
 		sum   *report.Summary
 		conns map[string]bool
@@ -114,12 +118,14 @@ listen = "127.0.0.1:0"
 	rf.Close()
 
 	var got api.Summary
-	first, last := start.In(loc).Format(time.DateOnly), start.Add(7*24*time.Hour).In(loc).Format(time.DateOnly)
 	if code := getJSON(t, http.DefaultClient, base+"/api/v1/summary?from="+first+"&to="+last, "", &got); code != 200 {
 		t.Fatalf("summary: %d", code)
 	}
 	if got.Host != "web-01" || got.Timezone != zone || len(got.Days) != 8 {
 		t.Fatalf("summary head: %s %s %d days", got.Host, got.Timezone, len(got.Days))
+	}
+	if !reflect.DeepEqual(live.Days, got.Days) {
+		t.Errorf("live %+v\nafter a restart %+v", live.Days, got.Days)
 	}
 	days := 0
 	for _, d := range got.Days {

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +49,7 @@ type Daemon struct {
 	events  *api.Events // the last events, for the API
 	api     *api.Server // nil when api.listen is off
 	apiTLS  *tls.Config
+	apiLn   net.Listener // the API's socket, open from New on
 	apiAddr atomic.Value // string: where the API listens
 
 	reloadMu sync.Mutex      // serialises Reload
@@ -112,6 +114,11 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Daemon, er
 	if d.api, d.apiTLS, err = d.newAPI(cfg); err != nil {
 		return nil, err
 	}
+	if d.api != nil {
+		if err := d.listenAPI(cfg.API.Listen); err != nil {
+			return nil, err
+		}
+	}
 	d.pipe = newPipeline(cfg.Log, d.db, d.guard, d.log)
 	d.pipe.events = d.events
 	// READY=1 once the source has fixed where it reads from: a line
@@ -153,7 +160,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return d.housekeeping(gctx) })
 	g.Go(func() error { return control.Serve(gctx, cfg.State.Socket, d.svc) })
 	if d.api != nil {
-		g.Go(func() error { return d.serveAPI(gctx, cfg.API.Listen) })
+		g.Go(func() error { return d.serveAPI(gctx) })
 	}
 	if cfg.Metrics.Listen != "" {
 		d.metrics.reg.MustRegister(statsCollector{d.Stats})
@@ -191,6 +198,9 @@ func (d *Daemon) Close() error {
 	}
 	d.closed = true
 	var errs []error
+	if d.apiLn != nil {
+		d.apiLn.Close() // served or not
+	}
 	if d.nft != nil {
 		errs = append(errs, d.nft.Close())
 	}

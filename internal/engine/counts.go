@@ -3,6 +3,8 @@ package engine
 import (
 	"errors"
 	"hash/maphash"
+	"maps"
+	"slices"
 	"time"
 
 	"sshguard-go/internal/detect"
@@ -56,8 +58,44 @@ func (g *Guard) hour(at time.Time) *store.Counts {
 	return c
 }
 
+// Hours calls fn with each hour in [from, to) that has counts, in time
+// order: the store's plus those gathered since the last flush, so that a
+// reader is never a minute behind. A flush waits for it (and it for a
+// flush): nothing is counted twice or missed.
+func (g *Guard) Hours(from, to time.Time, fn func(hour time.Time, c store.Counts)) error {
+	g.flushMu.RLock()
+	defer g.flushMu.RUnlock()
+	byHour := map[int64]*store.Counts{}
+	add := func(h time.Time, c store.Counts) {
+		if h.Before(from) || !h.Before(to) {
+			return
+		}
+		if cur := byHour[h.Unix()]; cur != nil {
+			cur.Merge(c)
+		} else {
+			byHour[h.Unix()] = &c
+		}
+	}
+	if err := g.db.Hours(from, to, add); err != nil {
+		return err
+	}
+	g.mu.Lock()
+	for h, c := range g.counts {
+		var cp store.Counts
+		cp.Merge(*c)
+		add(h, cp)
+	}
+	g.mu.Unlock()
+	for _, k := range slices.Sorted(maps.Keys(byHour)) {
+		fn(time.Unix(k, 0).UTC(), *byHour[k])
+	}
+	return nil
+}
+
 // FlushCounts adds the counts gathered since the last flush to the store.
 func (g *Guard) FlushCounts() error {
+	g.flushMu.Lock()
+	defer g.flushMu.Unlock()
 	g.mu.Lock()
 	counts := g.counts
 	g.counts = map[time.Time]*store.Counts{}

@@ -69,6 +69,8 @@ type Guard struct {
 	queue   chan decision // bans decided by Submit, committed by Run
 	stopped chan struct{} // closed when Run returns
 
+	flushMu sync.RWMutex // held by FlushCounts, read by Hours
+
 	mu     sync.Mutex // guards everything below
 	win    *ban.Window
 	wide   *ban.Window // per wide prefix
