@@ -270,3 +270,11 @@ func TestProxy(t *testing.T) {
 		}
 	}
 }
+
+// TestDeployExample: the hosts file shipped as an example loads.
+func TestDeployExample(t *testing.T) {
+	f, err := Load("../../deploy/hosts.toml")
+	if err != nil || len(f.Hosts) != 2 || f.Hosts[1].CertFile == "" || time.Duration(f.Timeout) != 5*time.Second {
+		t.Fatalf("%+v %v", f, err)
+	}
+}
