@@ -8,8 +8,8 @@ import (
 
 // Reload applies cfg in place: detection, ban policy, allowlist and alerts
 // change, keeping counters, bans and the outbox (channels are rebuilt, so
-// a rotated secret file is read again). The log source, firewall, state
-// and metrics settings take effect at the next start (a warning says so).
+// a rotated secret file is read again). The log source, firewall, state,
+// metrics and API settings take effect at the next start (a warning says so).
 // When the new channels cannot be built, the alert settings stay as they
 // were and the rest still applies; the error says what was kept.
 func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) error {
@@ -31,9 +31,9 @@ func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) error {
 	if !d.guard.Reconfigure(ec) {
 		d.log.Warn("reload: the new threshold needs more remembered attempts than this run allocated; it takes full effect at the next start")
 	}
-	if next.Log != old.Log || next.Firewall != old.Firewall || next.State != old.State || next.Metrics != old.Metrics {
-		d.log.Warn("reload: [log], [firewall], [state] and [metrics] changes take effect at the next start")
-		next.Log, next.Firewall, next.State, next.Metrics = old.Log, old.Firewall, old.State, old.Metrics
+	if next.Log != old.Log || next.Firewall != old.Firewall || next.State != old.State || next.Metrics != old.Metrics || next.API != old.API {
+		d.log.Warn("reload: [log], [firewall], [state], [metrics] and [api] changes take effect at the next start")
+		next.Log, next.Firewall, next.State, next.Metrics, next.API = old.Log, old.Firewall, old.State, old.Metrics, old.API
 	}
 	d.cfg.Store(&next)
 	n, err := d.svc.setConfigAllow(ctx, next.AllowPrefixes(ctx, d.warn))
