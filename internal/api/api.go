@@ -154,13 +154,8 @@ func Secure(h http.Handler) http.Handler {
 // auth asks for the bearer token, when one is set.
 func (s *Server) auth(f func(*http.Request) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.Token != "" {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.Token)) != 1 {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="sshguard-go"`)
-				WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "a valid bearer token is needed"})
-				return
-			}
+		if !Authorized(w, r, s.Token) {
+			return
 		}
 		v, err := f(r)
 		if err != nil {
@@ -174,6 +169,22 @@ func (s *Server) auth(f func(*http.Request) (any, error)) http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		WriteJSON(w, http.StatusOK, v)
 	})
+}
+
+// Authorized reports whether r carries token as its bearer token (any
+// request does when token is ""); if not, it has answered 401. The
+// comparison takes the same time whatever the token sent.
+func Authorized(w http.ResponseWriter, r *http.Request, token string) bool {
+	if token == "" {
+		return true
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if ok && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1 {
+		return true
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="sshguard-go"`)
+	WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "a valid bearer token is needed"})
+	return false
 }
 
 type badRequest struct{ error }

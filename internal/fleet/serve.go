@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"crypto/subtle"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -20,15 +19,9 @@ func (f *Fleet) Handler(token string) http.Handler {
 	mux := http.NewServeMux()
 	auth := func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if token != "" {
-				got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-				if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-					w.Header().Set("WWW-Authenticate", `Bearer realm="sshguard-go fleet"`)
-					api.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "a valid bearer token is needed"})
-					return
-				}
+			if api.Authorized(w, r, token) {
+				h.ServeHTTP(w, r)
 			}
-			h.ServeHTTP(w, r)
 		})
 	}
 	mux.Handle("GET /api/v1/fleet/summary", auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
