@@ -6,10 +6,12 @@ package report
 
 import (
 	"cmp"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -112,6 +114,8 @@ type Summary struct {
 	byAddr   map[netip.Addr]*Client // clients by address: no string made per event
 	byClient map[string]*Client     // clients known by name only
 	slab     []Client               // where new clients go: one allocation per slabSize
+	slabs    [][]Client             // every slab, the current one last: the clients in memory order
+	adopted  bool                   // Merge took clients of another summary: they are in no slab here
 	Window                          // the events counted
 }
 
@@ -214,8 +218,10 @@ const slabSize = 1024
 func (s *Summary) newClient() *Client {
 	if len(s.slab) == cap(s.slab) {
 		s.slab = make([]Client, 0, slabSize) // the full one stays, referenced by its clients
+		s.slabs = append(s.slabs, nil)
 	}
 	s.slab = s.slab[:len(s.slab)+1]
+	s.slabs[len(s.slabs)-1] = s.slab
 	return &s.slab[len(s.slab)-1]
 }
 
@@ -228,7 +234,7 @@ func (s *Summary) Merge(o *Summary) {
 			if s.byAddr == nil {
 				s.byAddr = map[netip.Addr]*Client{}
 			}
-			s.byAddr[a] = oc
+			s.byAddr[a], s.adopted = oc, true
 		}
 	}
 	for h, oc := range o.byClient {
@@ -238,7 +244,7 @@ func (s *Summary) Merge(o *Summary) {
 			if s.byClient == nil {
 				s.byClient = map[string]*Client{}
 			}
-			s.byClient[h] = oc
+			s.byClient[h], s.adopted = oc, true
 		}
 	}
 }
@@ -284,43 +290,99 @@ func (s *Summary) Sorted() []*Client {
 // most tied on the counts, following each pointer to compare cost more
 // than the rest of the report.
 type key struct {
-	failed, probes, successes int64
-	addr                      netip.Addr
-	c                         *Client
+	w1     uint64 // the counts, packed so that more sorts first, and the family
+	hi, lo uint64 // the address's 128 bits (IPv4 mapped)
+	c      *Client
+}
+
+// Bits of the counts in key.w1; a count past its bits is clamped there
+// and compared in full on a tie (compareKeys).
+const (
+	failedBits  = 23
+	probesBits  = 19
+	successBits = 19
+)
+
+func clamp(n int64, bits uint) (uint64, bool) {
+	if max := int64(1)<<bits - 1; n >= max {
+		return uint64(max), true
+	}
+	return uint64(max(n, 0)), false
+}
+
+// keyOf is c's sort key: 32 bytes compared as three integers, most of
+// the time (a wave's report sorts hundreds of thousands, most tied on
+// the counts).
+func keyOf(c *Client) key {
+	f, fs := clamp(c.Failed, failedBits)
+	p, ps := clamp(c.Probes, probesBits)
+	sc, ss := clamp(c.Successes, successBits)
+	counts := f<<(probesBits+successBits) | p<<successBits | sc
+	var sat uint64 // a count clamped: this key compares its counts in full
+	if fs || ps || ss {
+		sat = 1
+	}
+	fam := uint64(3) // a name, no address: after the addresses
+	k := key{c: c}
+	if c.addr.IsValid() {
+		b := c.addr.As16()
+		k.hi, k.lo = binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+		fam = 2
+		if c.addr.Is4() {
+			fam = 1 // IPv4 before IPv6, as netip orders them
+		}
+	}
+	k.w1 = (^counts&(1<<61-1))<<3 | sat<<2 | fam
+	return k
 }
 
 func (s *Summary) keys() []key {
 	keys := make([]key, 0, len(s.byAddr)+len(s.byClient))
+	if !s.adopted { // the slabs hold every client: read them in order, not the maps at random
+		for _, slab := range s.slabs {
+			for i := range slab {
+				keys = append(keys, keyOf(&slab[i]))
+			}
+		}
+		return keys
+	}
 	for _, c := range s.byAddr {
-		keys = append(keys, key{c.Failed, c.Probes, c.Successes, c.addr, c})
+		keys = append(keys, keyOf(c))
 	}
 	for _, c := range s.byClient {
-		keys = append(keys, key{c.Failed, c.Probes, c.Successes, c.addr, c})
+		keys = append(keys, keyOf(c))
 	}
 	return keys
 }
 
 func compareKeys(a, b key) int {
-	// Written out, not with cmp.Or, which compares every field of every
-	// pair (most clients tie on the counts).
-	if c := cmp.Compare(b.failed, a.failed); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(b.probes, a.probes); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(b.successes, a.successes); c != 0 {
-		return c
-	}
-	if av, bv := a.addr.IsValid(), b.addr.IsValid(); av && bv {
-		return a.addr.Compare(b.addr)
-	} else if av != bv {
-		if av {
+	if (a.w1|b.w1)&4 != 0 { // a count past its bits (rare): the counts in full, then the family
+		if c := cmp.Or(cmp.Compare(b.c.Failed, a.c.Failed), cmp.Compare(b.c.Probes, a.c.Probes), cmp.Compare(b.c.Successes, a.c.Successes),
+			cmp.Compare(a.w1&3, b.w1&3)); c != 0 {
+			return c
+		}
+	} else if a.w1 != b.w1 {
+		if a.w1 < b.w1 {
 			return -1
 		}
 		return 1
 	}
-	return strings.Compare(a.c.Client, b.c.Client)
+	if a.w1&3 == 3 {
+		return strings.Compare(a.c.Client, b.c.Client)
+	}
+	if a.hi != b.hi {
+		if a.hi < b.hi {
+			return -1
+		}
+		return 1
+	}
+	if a.lo != b.lo {
+		if a.lo < b.lo {
+			return -1
+		}
+		return 1
+	}
+	return a.c.addr.Compare(b.c.addr) // zones
 }
 
 func clients(keys []key) []*Client {
@@ -404,42 +466,83 @@ func appendTime(b []byte, t time.Time) []byte {
 }
 
 // WriteJSON writes list as a JSON object keyed by address, in list's order.
+// Pieces of the list are encoded on every core at once and written in
+// order (a wave's report has hundreds of thousands of clients).
 func WriteJSON(w io.Writer, list []*Client) {
-	var b []byte
-	b = append(b, '{')
-	for i, c := range list {
-		if i > 0 {
+	w.Write([]byte{'{'})
+	inOrder(w, list, jsonPiece, func(b []byte, c *Client, first bool) []byte {
+		if !first {
 			b = append(b, ',')
 		}
-		b = append(b, "\n  "...)
-		b = detect.AppendJSONString(b, c.Client)
-		b = append(b, `: {"failed": `...)
-		b = strconv.AppendInt(b, c.Failed, 10)
-		b = append(b, `, "probes": `...)
-		b = strconv.AppendInt(b, c.Probes, 10)
-		b = append(b, `, "successes": `...)
-		b = strconv.AppendInt(b, c.Successes, 10)
-		b = append(b, `, "users": [`...)
-		for j, u := range c.Users {
-			if j > 0 {
-				b = append(b, ", "...)
-			}
-			b = detect.AppendJSONString(b, u)
+		return appendClientJSON(b, c)
+	})
+	w.Write([]byte("\n}\n"))
+}
+
+// jsonPiece is how many clients one piece of WriteJSON's output holds.
+const jsonPiece = 4096
+
+// inOrder writes f of every client of list to w, in list's order; pieces
+// of n clients are encoded at once on every core, at most two per core in
+// memory. first is true for the list's first client.
+func inOrder(w io.Writer, list []*Client, n int, f func(b []byte, c *Client, first bool) []byte) {
+	workers := runtime.GOMAXPROCS(0)
+	pieces := make(chan chan []byte, 2*workers) // in list order; each gets its bytes
+	free := make(chan []byte, 3*workers)        // buffers written out, for reuse: no garbage
+	go func() {
+		defer close(pieces)
+		sem := make(chan struct{}, workers)
+		for start := 0; start < len(list); start += n {
+			out := make(chan []byte, 1)
+			pieces <- out
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem }()
+				var b []byte
+				select {
+				case b = <-free:
+				default:
+				}
+				for i, c := range list[start:min(start+n, len(list))] {
+					b = f(b, c, start+i == 0)
+				}
+				out <- b
+			}()
 		}
-		b = append(b, `], "users_more": `...)
-		b = strconv.AppendInt(b, c.UsersMore, 10)
-		b = append(b, `, "first_seen": `...)
-		b = appendJSONTime(b, c.First)
-		b = append(b, `, "last_seen": `...)
-		b = appendJSONTime(b, c.Last)
-		b = append(b, '}')
-		if len(b) > 64<<10 {
-			w.Write(b)
-			b = b[:0]
+	}()
+	for out := range pieces {
+		b := <-out
+		w.Write(b)
+		select {
+		case free <- b[:0]:
+		default:
 		}
 	}
-	b = append(b, "\n}\n"...)
-	w.Write(b)
+}
+
+func appendClientJSON(b []byte, c *Client) []byte {
+	b = append(b, "\n  "...)
+	b = detect.AppendJSONString(b, c.Client)
+	b = append(b, `: {"failed": `...)
+	b = strconv.AppendInt(b, c.Failed, 10)
+	b = append(b, `, "probes": `...)
+	b = strconv.AppendInt(b, c.Probes, 10)
+	b = append(b, `, "successes": `...)
+	b = strconv.AppendInt(b, c.Successes, 10)
+	b = append(b, `, "users": [`...)
+	for j, u := range c.Users {
+		if j > 0 {
+			b = append(b, ", "...)
+		}
+		b = detect.AppendJSONString(b, u)
+	}
+	b = append(b, `], "users_more": `...)
+	b = strconv.AppendInt(b, c.UsersMore, 10)
+	b = append(b, `, "first_seen": `...)
+	b = appendJSONTime(b, c.First)
+	b = append(b, `, "last_seen": `...)
+	b = appendJSONTime(b, c.Last)
+	return append(b, '}')
 }
 
 func appendJSONTime(b []byte, t time.Time) []byte {

@@ -2,9 +2,12 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -137,6 +140,66 @@ func TestCheckFlags(t *testing.T) {
 		err := CheckFlags(c.threshold, c.since, c.until, c.jobs, c.top)
 		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
 			t.Errorf("%+v: %v, want %q", c, err, c.want)
+		}
+	}
+}
+
+// TestSortOrder: the packed keys sort as the rule says: failed, probes,
+// logins (most first), then IPv4 before IPv6 by address, zones by name,
+// names after addresses; counts past the packed bits still compare in
+// full. Checked against the rule written plainly, on random clients.
+func TestSortOrder(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	var s Summary
+	seen := map[string]bool{}
+	for len(seen) < 5000 {
+		var a netip.Addr
+		switch rnd.IntN(4) {
+		case 0:
+			a = netip.AddrFrom4([4]byte{10, byte(rnd.IntN(3)), byte(rnd.IntN(256)), byte(rnd.IntN(256))})
+		case 1:
+			a = netip.MustParseAddr(fmt.Sprintf("2001:db8::%x", rnd.IntN(4000)))
+		case 2:
+			a = netip.MustParseAddr(fmt.Sprintf("fe80::%x%%eth%d", rnd.IntN(3), rnd.IntN(2)))
+		}
+		huge := []int64{0, 1, 2, 1<<23 - 2, 1 << 23, 1<<23 + 5, 1 << 40}
+		c := s.newClient()
+		c.Failed, c.Probes, c.Successes = huge[rnd.IntN(len(huge))], huge[rnd.IntN(3)]+int64(rnd.IntN(2))<<19, int64(rnd.IntN(2))
+		if a.IsValid() {
+			c.Client, c.addr = a.String(), a
+			if s.byAddr == nil {
+				s.byAddr = map[netip.Addr]*Client{}
+			}
+			s.byAddr[a] = c
+		} else {
+			c.Client = fmt.Sprint("host-", rnd.IntN(100000))
+			if s.byClient == nil {
+				s.byClient = map[string]*Client{}
+			}
+			s.byClient[c.Client] = c
+		}
+		seen[c.Client] = true
+	}
+	got := s.Sorted()
+	want := slices.Clone(got)
+	slices.SortFunc(want, func(a, b *Client) int {
+		if c := cmp.Or(cmp.Compare(b.Failed, a.Failed), cmp.Compare(b.Probes, a.Probes), cmp.Compare(b.Successes, a.Successes)); c != 0 {
+			return c
+		}
+		switch av, bv := a.addr.IsValid(), b.addr.IsValid(); {
+		case av && bv:
+			return a.addr.Compare(b.addr)
+		case av:
+			return -1
+		case bv:
+			return 1
+		}
+		return strings.Compare(a.Client, b.Client)
+	})
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("at %d: %s (%d/%d/%d), want %s (%d/%d/%d)", i, got[i].Client, got[i].Failed, got[i].Probes, got[i].Successes,
+				want[i].Client, want[i].Failed, want[i].Probes, want[i].Successes)
 		}
 	}
 }
