@@ -402,40 +402,35 @@ func WriteText(w io.Writer, list []*Client) {
 	for i, h := range header {
 		width[i] = len(h)
 	}
-	var cells [len(header)][]byte
-	row := func(c *Client) {
-		for i := range cells {
-			cells[i] = cells[i][:0]
-		}
-		cells[0] = append(cells[0], c.Client...)
-		cells[1] = strconv.AppendInt(cells[1], c.Failed, 10)
-		cells[2] = strconv.AppendInt(cells[2], c.Probes, 10)
-		cells[3] = strconv.AppendInt(cells[3], c.Successes, 10)
-		cells[4] = appendTime(cells[4], c.First)
-		cells[5] = appendTime(cells[5], c.Last)
-	}
+	// The widths, measured without writing the cells out.
 	for _, c := range list {
-		row(c)
-		for i, cell := range cells {
-			width[i] = max(width[i], utf8.RuneCount(cell))
-		}
+		width[0] = max(width[0], utf8.RuneCountInString(c.Client))
+		width[1] = max(width[1], digits(c.Failed))
+		width[2] = max(width[2], digits(c.Probes))
+		width[3] = max(width[3], digits(c.Successes))
+		width[4] = max(width[4], timeWidth(c.First))
+		width[5] = max(width[5], timeWidth(c.Last))
 	}
-	var b []byte
-	pad := func(i int, cell []byte) {
+	pad := func(b []byte, i int, cell []byte) []byte {
 		b = append(b, cell...)
 		for n := width[i] + 2 - utf8.RuneCount(cell); n > 0; n-- {
 			b = append(b, ' ')
 		}
+		return b
 	}
+	var head []byte
 	for i, h := range header {
-		pad(i, []byte(h))
+		head = pad(head, i, []byte(h))
 	}
-	b = append(b, "USERS\n"...)
-	for _, c := range list {
-		row(c)
-		for i, cell := range cells {
-			pad(i, cell)
-		}
+	w.Write(append(head, "USERS\n"...))
+	inOrder(w, list, jsonPiece, func(b []byte, c *Client, _ bool) []byte {
+		var cell [32]byte
+		b = pad(b, 0, []byte(c.Client))
+		b = pad(b, 1, strconv.AppendInt(cell[:0], c.Failed, 10))
+		b = pad(b, 2, strconv.AppendInt(cell[:0], c.Probes, 10))
+		b = pad(b, 3, strconv.AppendInt(cell[:0], c.Successes, 10))
+		b = pad(b, 4, appendTime(cell[:0], c.First))
+		b = pad(b, 5, appendTime(cell[:0], c.Last))
 		shown := min(len(c.Users), 5)
 		for i, u := range c.Users[:shown] {
 			if i > 0 {
@@ -448,13 +443,35 @@ func WriteText(w io.Writer, list []*Client) {
 			b = strconv.AppendInt(b, n, 10)
 			b = append(b, " more"...)
 		}
-		b = append(b, '\n')
-		if len(b) > 64<<10 {
-			w.Write(b)
-			b = b[:0]
-		}
+		return append(b, '\n')
+	})
+}
+
+// digits is how wide n is written in decimal.
+func digits(n int64) int {
+	w := 1
+	if n < 0 {
+		w, n = 2, -n
 	}
-	w.Write(b)
+	for ; n >= 10; n /= 10 {
+		w++
+	}
+	return w
+}
+
+// timeWidth is how wide appendTime writes t: RFC 3339 is 20 characters
+// with "Z", 25 with an offset, for years of four digits.
+func timeWidth(t time.Time) int {
+	if t.IsZero() {
+		return 1
+	}
+	if y := t.Year(); y < 1000 || y > 9999 {
+		return len(appendTime(nil, t))
+	}
+	if _, off := t.Zone(); off == 0 {
+		return 20
+	}
+	return 25
 }
 
 // appendTime appends t in RFC 3339, or - when it is unknown.

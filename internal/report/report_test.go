@@ -203,3 +203,18 @@ func TestSortOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestWidths: the widths WriteText measures are those it writes.
+func TestWidths(t *testing.T) {
+	for _, tm := range []time.Time{{}, time.Date(2026, 11, 30, 1, 2, 3, 4, time.UTC), time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("x", 5*3600+1800)),
+		time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("utc-ish", 0)), time.Date(999, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(12026, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		if w := timeWidth(tm); w != len(appendTime(nil, tm)) {
+			t.Errorf("%v: width %d, written %q", tm, w, appendTime(nil, tm))
+		}
+	}
+	for _, n := range []int64{0, 9, 10, 99, 100, 123456789, -1, -10} {
+		if d := digits(n); d != len(strconv.FormatInt(n, 10)) {
+			t.Errorf("%d: %d digits", n, d)
+		}
+	}
+}
