@@ -11,14 +11,14 @@ import (
 	"sshguard-go/internal/detect"
 )
 
-// Collector summarises what Inputs.Scan reads. With one scanner, the
-// Summary is split by client across workers, one per core: the scanner
-// hands them records in batches and goes on parsing while they count, and
-// the shards, which share no client, are sorted at once and merged; one
-// input is then summarised on every core. With inputs read at once (-j),
-// each has a Summary of its own, merged in input order at the end, so that
-// the users of a client stay in a fixed order (first seen in the inputs
-// as given).
+// Collector summarises what Inputs.Scan reads, split by client into
+// shards, one per core, which share no client: they are sorted at once
+// and merged. With one scanner, a worker per shard counts: the scanner
+// hands them records in batches and goes on parsing, so one input is
+// summarised on every core. With inputs read at once (-j), each input's
+// scanner counts into shards of its own; at the end each shard is merged
+// across the inputs in input order (the shards at once), so that the users
+// of a client stay in a fixed order (first seen in the inputs as given).
 type Collector struct {
 	window  Window
 	shards  []Summary
@@ -27,7 +27,7 @@ type Collector struct {
 	feeder  *feeder
 
 	mu       sync.Mutex
-	perInput map[int]*Summary // with inputs read at once
+	perInput map[int][]Summary // with inputs read at once: each input's shards
 }
 
 // batchSize is how many events a scanner gathers for a worker before
@@ -41,7 +41,7 @@ var hostSeed = maphash.MakeSeed()
 // worker per core (none on one core: the scanner counts itself).
 func NewCollector(w Window, jobs int) *Collector {
 	if jobs > 1 {
-		return &Collector{window: w, perInput: map[int]*Summary{}}
+		return &Collector{window: w, perInput: map[int][]Summary{}}
 	}
 	n := runtime.GOMAXPROCS(0)
 	if n == 1 {
@@ -65,11 +65,15 @@ func NewCollector(w Window, jobs int) *Collector {
 // (Inputs.Scan's emitFor).
 func (c *Collector) EmitFor(i int) func(*detect.Record) {
 	if c.perInput != nil {
-		s := &Summary{Window: c.window}
+		shards := make([]Summary, runtime.GOMAXPROCS(0))
 		c.mu.Lock()
-		c.perInput[i] = s
+		c.perInput[i] = shards
 		c.mu.Unlock()
-		return s.Add
+		return func(r *detect.Record) {
+			if k, ok := shardOf(r, len(shards)); ok && c.window.Holds(r.Time) {
+				shards[k].add(eventOf(r))
+			}
+		}
 	}
 	if c.feeder != nil {
 		panic("report: a Collector for one scanner asked for a second")
@@ -96,15 +100,8 @@ func (f *feeder) add(r *detect.Record) {
 	if !f.c.window.Holds(r.Time) {
 		return
 	}
-	var i int
-	switch {
-	case r.Addr.IsValid():
-		b := r.Addr.As16()
-		h := binary.BigEndian.Uint64(b[:8]) ^ binary.BigEndian.Uint64(b[8:])
-		i = int((h * 0x9E3779B97F4A7C15 >> 32) % uint64(len(f.batches))) // Fibonacci hashing: every bit counts
-	case r.ClientHost != "":
-		i = int(maphash.String(hostSeed, r.ClientHost) % uint64(len(f.batches)))
-	default:
+	i, ok := shardOf(r, len(f.batches))
+	if !ok {
 		return
 	}
 	if f.batches[i] == nil {
@@ -117,15 +114,38 @@ func (f *feeder) add(r *detect.Record) {
 	}
 }
 
+// shardOf is the shard of n that counts r's client (false: r has none).
+func shardOf(r *detect.Record, n int) (int, bool) {
+	switch {
+	case r.Addr.IsValid():
+		b := r.Addr.As16()
+		h := binary.BigEndian.Uint64(b[:8]) ^ binary.BigEndian.Uint64(b[8:])
+		return int((h * 0x9E3779B97F4A7C15 >> 32) % uint64(n)), true // Fibonacci hashing: every bit counts
+	case r.ClientHost != "":
+		return int(maphash.String(hostSeed, r.ClientHost) % uint64(n)), true
+	}
+	return 0, false
+}
+
 // Sorted waits for the counting to end and returns the clients in
 // Summary.Sorted's order. Call it once, after the scanners are done.
 func (c *Collector) Sorted() []*Client {
+	var wg sync.WaitGroup
 	if c.perInput != nil {
-		var sum Summary
-		for _, i := range slices.Sorted(maps.Keys(c.perInput)) {
-			sum.Merge(c.perInput[i])
+		inputs := slices.Sorted(maps.Keys(c.perInput))
+		c.shards = make([]Summary, runtime.GOMAXPROCS(0))
+		for k := range c.shards {
+			wg.Go(func() {
+				for n, i := range inputs {
+					if n == 0 {
+						c.shards[k] = c.perInput[i][k] // the first as it is: no copy
+						continue
+					}
+					c.shards[k].Merge(&c.perInput[i][k])
+				}
+			})
 		}
-		return sum.Sorted()
+		wg.Wait()
 	}
 	if c.feeder != nil {
 		for i, b := range c.feeder.batches {
@@ -139,7 +159,6 @@ func (c *Collector) Sorted() []*Client {
 	}
 	c.workers.Wait()
 	runs := make([][]key, len(c.shards))
-	var wg sync.WaitGroup
 	for i := range c.shards {
 		wg.Go(func() {
 			runs[i] = c.shards[i].keys()
