@@ -136,6 +136,19 @@ func Classify(msg string, e *Event) bool {
 			e.Kind, e.Reason = KindProbe, "auth_timeout"
 			return true
 		}
+		if rest, ok := strings.CutPrefix(msg, "Timeout, client not responding from "); ok {
+			// ClientAliveCountMax reached: "[user <user> ]<addr> port <n>".
+			head, c, ok := tailAddrPort(rest, " ")
+			if !ok {
+				return false
+			}
+			set(e, KindSessionClose, "timeout", c)
+			if u, ok := strings.CutPrefix(head, "user "); ok {
+				e.User = u
+				e.Reason = "timeout_user"
+			}
+			return true
+		}
 	case 's':
 		if rest, ok := strings.CutPrefix(msg, "ssh_dispatch_run_fatal: Connection from "); ok {
 			return dispatchFatal(rest, e)
