@@ -22,11 +22,14 @@ const (
 	KindBan    Kind = "ban"
 	KindLogin  Kind = "login"
 	KindReport Kind = "report"
-	KindTest   Kind = "test"
+	// KindSession: the audit trail's alerts: a targeted guess at a local
+	// account, a session that moved many bytes or lasted long.
+	KindSession Kind = "session"
+	KindTest    Kind = "test"
 )
 
 // Kinds are the kinds a route may name.
-var Kinds = []Kind{KindBan, KindLogin, KindReport}
+var Kinds = []Kind{KindBan, KindLogin, KindReport, KindSession}
 
 // Severity orders alerts; a route receives those at or above its minimum.
 type Severity int
@@ -81,6 +84,25 @@ type Login struct {
 	Method string     `json:"method,omitempty"`
 	Key    string     `json:"key,omitempty"`    // key type and fingerprint
 	Failed float64    `json:"failed,omitempty"` // counted failed attempts of the client in the current window
+}
+
+// Session is what a session alert tells.
+type Session struct {
+	What   string        `json:"what"` // "targeted", "transfer", "long"
+	User   string        `json:"user"`
+	Addr   string        `json:"addr"`
+	Method string        `json:"method,omitempty"`
+	Start  time.Time     `json:"start,omitzero"`
+	Failed int64         `json:"failed,omitempty"`   // targeted: the failed attempts against the account
+	Bytes  int64         `json:"bytes,omitempty"`    // transfer: bytes moved so far
+	Lasted time.Duration `json:"duration,omitempty"` // long: how long so far
+	Limit  string        `json:"limit,omitempty"`    // the setting crossed, as written
+}
+
+// SessionMessage returns a session alert (a warning), or nil if no
+// channel takes the kind.
+func (p *Policy) SessionMessage(s Session, at time.Time) *Message {
+	return p.route(&Message{Kind: KindSession, Severity: Warning, Time: at, Host: p.Host, Session: &s})
 }
 
 // Archive is what an analysis of log archives found (report --notify):
@@ -154,6 +176,7 @@ type Message struct {
 	Login      *Login               `json:"login,omitempty"`
 	Report     *Report              `json:"report,omitempty"`
 	Archive    *Archive             `json:"archive,omitempty"`
+	Session    *Session             `json:"session,omitempty"`
 	Text       string               `json:"text,omitempty"` // test messages
 	Deliveries map[string]*Delivery `json:"deliveries"`
 }

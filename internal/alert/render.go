@@ -86,6 +86,19 @@ func durText(d time.Duration) string {
 	return "for " + d.String()
 }
 
+// bytesText writes n bytes in the unit that suits it.
+func bytesText(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
 func usersText(users []string, sep string) string {
 	out := make([]string, 0, len(users))
 	for _, u := range users {
@@ -114,6 +127,15 @@ func gist(m *Message) string {
 			s += " [" + strings.ToUpper(m.Severity.String()) + "]"
 		}
 		return s
+	case m.Session != nil:
+		a := m.Session
+		switch a.What {
+		case "targeted":
+			return fmt.Sprintf("targeted guess: %d failed attempts at local account %s from %s", a.Failed, clean(a.User, 32), a.Addr)
+		case "transfer":
+			return fmt.Sprintf("session of %s from %s moved %s", clean(a.User, 32), a.Addr, bytesText(a.Bytes))
+		}
+		return fmt.Sprintf("session of %s from %s open for %s", clean(a.User, 32), a.Addr, a.Lasted.Round(time.Second))
 	case m.Archive != nil:
 		return fmt.Sprintf("archives: %d addresses reached %g attempts in %s", len(m.Archive.Offenders)+m.Archive.More, m.Archive.Threshold, m.Archive.Window)
 	case m.Report != nil:
@@ -160,6 +182,26 @@ func lines(m *Message) []string {
 		}
 	case m.Report != nil:
 		out = append(out, reportLines(m.Report)...)
+	case m.Session != nil:
+		a := m.Session
+		add("User: %s", clean(a.User, 64))
+		add("From: %s", a.Addr)
+		if a.Method != "" {
+			add("Method: %s", clean(a.Method, 64))
+		}
+		if !a.Start.IsZero() {
+			add("Session start: %s", a.Start.Format(time.RFC3339))
+		}
+		switch a.What {
+		case "targeted":
+			add("Failed attempts at this local account from this address: %d", a.Failed)
+			add("A real account was guessed at, not a dictionary name. See: sshguard-go history %s", clean(a.User, 64))
+		case "transfer":
+			add("Bytes moved (sftp/scp, both ways): %d, more than transfer_alert_bytes = %s", a.Bytes, a.Limit)
+		default:
+			add("Open for %s, longer than session_alert_after = %s", a.Lasted.Round(time.Second), a.Limit)
+		}
+		add("All sessions: sshguard-go sessions --user %s", clean(a.User, 64))
 	case m.Archive != nil:
 		a := m.Archive
 		add("Window: %s   threshold: %g weighted attempts", a.Window, a.Threshold)

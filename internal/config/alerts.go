@@ -17,23 +17,28 @@ import (
 // channel. A channel is on when its address is set (email.host,
 // sms.account_sid, webhook.url).
 type AlertsConfig struct {
-	Hostname       string        `toml:"hostname"`
-	DedupeLogins   Duration      `toml:"dedupe_logins"`
-	WorkingHours   string        `toml:"working_hours"`
-	WorkingDays    []string      `toml:"working_days"`
-	Timezone       string        `toml:"timezone"`
-	FloodRate      int           `toml:"flood_rate"`
-	FloodWindow    Duration      `toml:"flood_window"`
-	DigestInterval Duration      `toml:"digest_interval"`
-	RetryMin       Duration      `toml:"retry_min"`
-	RetryMax       Duration      `toml:"retry_max"`
-	MaxAge         Duration      `toml:"max_age"`
-	History        int           `toml:"history"`
-	DailyReport    bool          `toml:"daily_report"`
-	ReportHour     int           `toml:"report_hour"`
-	Email          EmailConfig   `toml:"email"`
-	SMS            SMSConfig     `toml:"sms"`
-	Webhook        WebhookConfig `toml:"webhook"`
+	Hostname       string   `toml:"hostname"`
+	DedupeLogins   Duration `toml:"dedupe_logins"`
+	WorkingHours   string   `toml:"working_hours"`
+	WorkingDays    []string `toml:"working_days"`
+	Timezone       string   `toml:"timezone"`
+	FloodRate      int      `toml:"flood_rate"`
+	FloodWindow    Duration `toml:"flood_window"`
+	DigestInterval Duration `toml:"digest_interval"`
+	RetryMin       Duration `toml:"retry_min"`
+	RetryMax       Duration `toml:"retry_max"`
+	MaxAge         Duration `toml:"max_age"`
+	History        int      `toml:"history"`
+	DailyReport    bool     `toml:"daily_report"`
+	ReportHour     int      `toml:"report_hour"`
+	// The audit trail's alerts (kind "session"), each off by default.
+	TargetedFailures   bool          `toml:"targeted_failures"`    // a failed attempt at an existing local account
+	LocalMinUID        int           `toml:"local_min_uid"`        // the accounts that count as local: uid at least this
+	TransferAlertBytes int64         `toml:"transfer_alert_bytes"` // a session moving more (0: off)
+	SessionAlertAfter  Duration      `toml:"session_alert_after"`  // a session open longer (0: off)
+	Email              EmailConfig   `toml:"email"`
+	SMS                SMSConfig     `toml:"sms"`
+	Webhook            WebhookConfig `toml:"webhook"`
 }
 
 type EmailConfig struct {
@@ -73,15 +78,15 @@ type WebhookConfig struct {
 }
 
 func defaultAlerts() AlertsConfig {
-	all := []string{"ban", "login", "report"}
+	all := []string{"ban", "login", "report", "session"}
 	return AlertsConfig{
 		DedupeLogins: Duration(5 * time.Minute), WorkingDays: []string{"mon", "tue", "wed", "thu", "fri"}, Timezone: "Local",
 		FloodRate: 10, FloodWindow: Duration(time.Minute), DigestInterval: Duration(15 * time.Minute),
 		RetryMin: Duration(10 * time.Second), RetryMax: Duration(10 * time.Minute), MaxAge: Duration(24 * time.Hour),
-		History: 10000, ReportHour: 7,
+		History: 10000, ReportHour: 7, LocalMinUID: 1000,
 		Email:   EmailConfig{TLS: "starttls", To: []string{}, Kinds: all, MinSeverity: "info"},
-		SMS:     SMSConfig{To: []string{}, BaseURL: "https://api.twilio.com", Kinds: []string{"login"}, MinSeverity: "info"},
-		Webhook: WebhookConfig{Headers: map[string]string{}, Kinds: []string{"ban", "login"}, MinSeverity: "info"},
+		SMS:     SMSConfig{To: []string{}, BaseURL: "https://api.twilio.com", Kinds: []string{"login", "session"}, MinSeverity: "info"},
+		Webhook: WebhookConfig{Headers: map[string]string{}, Kinds: []string{"ban", "login", "session"}, MinSeverity: "info"},
 	}
 }
 
@@ -89,7 +94,7 @@ func (a AlertsConfig) validate(bad func(key, format string, args ...any)) {
 	route := func(table string, kinds []string, sev string) {
 		for _, k := range kinds {
 			if !slices.Contains(alert.Kinds, alert.Kind(k)) {
-				bad("alerts."+table+".kinds", "%q is not one of ban, login, report", k)
+				bad("alerts."+table+".kinds", "%q is not one of ban, login, report, session", k)
 			}
 		}
 		if _, err := alert.ParseSeverity(sev); err != nil {
@@ -120,6 +125,15 @@ func (a AlertsConfig) validate(bad func(key, format string, args ...any)) {
 	}
 	if a.RetryMax < a.RetryMin {
 		bad("alerts.retry_max", "must be at least alerts.retry_min")
+	}
+	if a.TransferAlertBytes < 0 {
+		bad("alerts.transfer_alert_bytes", "must be 0 (off) or a number of bytes, is %d", a.TransferAlertBytes)
+	}
+	if a.SessionAlertAfter != 0 && a.SessionAlertAfter < Duration(time.Minute) {
+		bad("alerts.session_alert_after", "must be 0 (off) or at least 1m, is %v", time.Duration(a.SessionAlertAfter))
+	}
+	if a.LocalMinUID < 0 {
+		bad("alerts.local_min_uid", "must be at least 0, is %d", a.LocalMinUID)
 	}
 	if a.ReportHour < 0 || a.ReportHour > 23 {
 		bad("alerts.report_hour", "must be 0..23, is %d", a.ReportHour)

@@ -38,6 +38,7 @@ type Config struct {
 	Alerts    AlertsConfig    `toml:"alerts"`
 	Metrics   MetricsConfig   `toml:"metrics"`
 	API       APIConfig       `toml:"api"`
+	Audit     AuditConfig     `toml:"audit"`
 
 	// Path is the file the configuration was read from; "" when the
 	// built-in defaults apply (no file).
@@ -97,7 +98,29 @@ type StateConfig struct {
 	Logins       Duration `toml:"logins"`        // login records
 	Counts       Duration `toml:"counts"`        // hourly counts
 	CountsDetail Duration `toml:"counts_detail"` // hourly counts with every address and user (then the top 20)
+	Sessions     Duration `toml:"sessions"`      // session records
 }
+
+// AuditConfig is where the commands of sessions come from.
+type AuditConfig struct {
+	// Log is auditd's log: "auto" (/var/log/audit/audit.log when it
+	// exists), "" (off), or a path.
+	Log string `toml:"log"`
+}
+
+// AuditLog is the audit log to follow, "" when none.
+func (a AuditConfig) AuditLog() string {
+	if a.Log != "auto" {
+		return a.Log
+	}
+	if _, err := os.Stat(DefaultAuditLog); err == nil {
+		return DefaultAuditLog
+	}
+	return ""
+}
+
+// DefaultAuditLog is where auditd writes.
+const DefaultAuditLog = "/var/log/audit/audit.log"
 
 // Default returns the built-in defaults: the configuration of an empty
 // file. Every default is set here.
@@ -110,10 +133,11 @@ func Default() *Config {
 		Firewall: FirewallConfig{Backend: "nftables", Table: "sshguard-go", Priority: -10},
 		State: StateConfig{DB: "/var/lib/sshguard-go/state.db", Socket: "/run/sshguard-go/control.sock",
 			History: Duration(90 * 24 * time.Hour), Logins: Duration(365 * 24 * time.Hour), Counts: Duration(400 * 24 * time.Hour),
-			CountsDetail: Duration(35 * 24 * time.Hour)},
+			CountsDetail: Duration(35 * 24 * time.Hour), Sessions: Duration(365 * 24 * time.Hour)},
 		Alerts:  defaultAlerts(),
 		Metrics: MetricsConfig{},
 		API:     APIConfig{Events: 1000},
+		Audit:   AuditConfig{Log: "auto"},
 	}
 }
 
@@ -373,7 +397,7 @@ func (c *Config) Validate() error {
 		bad("firewall.table", "must not be empty")
 	}
 	for key, d := range map[string]Duration{"state.history": c.State.History, "state.logins": c.State.Logins,
-		"state.counts": c.State.Counts, "state.counts_detail": c.State.CountsDetail} {
+		"state.counts": c.State.Counts, "state.counts_detail": c.State.CountsDetail, "state.sessions": c.State.Sessions} {
 		if d < Duration(24*time.Hour) {
 			bad(key, "must be at least 1d")
 		}

@@ -46,6 +46,7 @@ type Daemon struct {
 	pipe    *pipeline
 	worker  *alert.Worker
 	metrics *metrics
+	sess    *sessions   // the audit trail
 	events  *api.Events // the last events, for the API
 	api     *api.Server // nil when api.listen is off
 	apiTLS  *tls.Config
@@ -121,6 +122,10 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Daemon, er
 	}
 	d.pipe = newPipeline(cfg.Log, d.db, d.guard, d.log)
 	d.pipe.events = d.events
+	if d.sess, err = newSessions(d.db, d.log, d.worker, d.cfg.Load); err != nil {
+		return nil, err
+	}
+	d.pipe.sessions = d.sess
 	// READY=1 once the source has fixed where it reads from: a line
 	// appended after `systemctl start` returns is not missed.
 	d.pipe.ready = func() { d.notify(sdaemon.SdNotifyReady) }
@@ -162,6 +167,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.api != nil {
 		g.Go(func() error { return d.serveAPI(gctx) })
 	}
+	if path := cfg.Audit.AuditLog(); path != "" {
+		g.Go(func() error {
+			// Sessions go on without their commands: not a reason to stop.
+			if err := d.sess.followAudit(gctx, path); err != nil && gctx.Err() == nil {
+				d.log.Error("audit log: sessions are kept without their commands", "path", path, "err", err)
+			}
+			return nil
+		})
+	}
 	if cfg.Metrics.Listen != "" {
 		d.metrics.reg.MustRegister(statsCollector{d.Stats})
 		g.Go(func() error {
@@ -174,6 +188,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	err := g.Wait()
 	d.pipe.savePosition()
+	d.sess.saveAuditPosition()
 	if err := d.guard.FlushCounts(); err != nil {
 		d.log.Error("save counts", "err", err)
 	}
@@ -224,6 +239,9 @@ type Stats struct {
 func (d *Daemon) Stats() Stats {
 	src, scan := d.pipe.status()
 	st := Stats{Started: d.started, Sources: []control.SourceStatus{src}, Scan: scan, Tracked: d.guard.Tracked()}
+	if a, ok := d.sess.status(); ok {
+		st.Sources = append(st.Sources, a)
+	}
 	st.ActiveBans, st.Err = d.db.CountActive(time.Now())
 	return st
 }

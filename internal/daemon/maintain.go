@@ -31,6 +31,8 @@ func (d *Daemon) maintain(ctx context.Context) error {
 		case <-tick.C:
 		}
 		d.pipe.savePosition()
+		d.sess.saveAuditPosition()
+		d.sess.sweep()
 		if time.Since(lastCounts) >= countsEvery {
 			lastCounts = time.Now()
 			if err := d.guard.FlushCounts(); err != nil {
@@ -72,7 +74,8 @@ func (d *Daemon) checkTable(ctx context.Context) {
 // retention is how long the store keeps what, by cfg.
 func retention(cfg *config.Config) store.Retention {
 	return store.Retention{History: time.Duration(cfg.State.History), Offenders: time.Duration(cfg.Ban.Remember),
-		Logins: time.Duration(cfg.State.Logins), Counts: time.Duration(cfg.State.Counts), CountsDetail: time.Duration(cfg.State.CountsDetail)}
+		Logins: time.Duration(cfg.State.Logins), Counts: time.Duration(cfg.State.Counts), CountsDetail: time.Duration(cfg.State.CountsDetail),
+		Sessions: time.Duration(cfg.State.Sessions)}
 }
 
 // housekeeping prunes the store by the retention settings at start and

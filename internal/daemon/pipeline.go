@@ -26,12 +26,13 @@ import (
 // detect.Scanner (header, classifier, correlator) -> pipeline.handle ->
 // engine.Guard.Submit -> (bans) engine.Guard.Run.
 type pipeline struct {
-	cfg    config.LogConfig
-	db     *store.DB
-	guard  *engine.Guard
-	log    *slog.Logger
-	ready  func()      // called once the starting point is fixed
-	events *api.Events // each record is kept here too (nil: not kept)
+	cfg      config.LogConfig
+	db       *store.DB
+	guard    *engine.Guard
+	log      *slog.Logger
+	ready    func()      // called once the starting point is fixed
+	events   *api.Events // each record is kept here too (nil: not kept)
+	sessions *sessions   // and joined into sessions (nil: not)
 	// ctx is for the engine calls made per line: never cancelled, so a
 	// ban decided while the daemon stops is still written.
 	ctx context.Context
@@ -120,6 +121,9 @@ func (p *pipeline) line(text string, setPos func()) {
 // handle passes one record to the engine, which queues a ban it decides
 // for its committer (engine.Guard.Run). p.mu is held.
 func (p *pipeline) handle(r *detect.Record) {
+	if p.sessions != nil {
+		p.sessions.record(r)
+	}
 	if p.events != nil {
 		at := r.Time
 		if at.IsZero() {

@@ -19,6 +19,7 @@ type Retention struct {
 	Offenders time.Duration // offender records after their last ban (the policy's memory)
 	Logins    time.Duration // login records and the marks of users' known sources
 	Counts    time.Duration // hourly counts
+	Sessions  time.Duration // session records (by their start)
 	// CountsDetail is how long an hour keeps all its addresses and users
 	// (up to MaxCountKeys each); older hours keep their 20 biggest and
 	// the totals, until Counts.
@@ -47,6 +48,7 @@ func (d *DB) Prune(now time.Time, rt Retention) (int, error) {
 		{rt.Offenders, bktLastBan, timeKey, pruneOffender},
 		{rt.Logins, bktLogins, timeKey, nil},
 		{rt.Counts, bktDaily, hourKey, nil},
+		{rt.Sessions, bktSessions, timeKey, pruneSession},
 	}
 	for _, s := range steps {
 		if s.keep <= 0 {

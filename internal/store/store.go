@@ -53,7 +53,11 @@ var (
 	bktLogins  = []byte("logins")  // time + user + address -> Login
 	bktSeen    = []byte("seen")    // user NUL address-or-network -> last login time
 	bktDaily   = []byte("daily")   // UTC hour "2006-01-02T15" -> Counts
-	buckets    = [][]byte{bktMeta, bktBans, bktExpiry, bktHistory, bktOffenders, bktLastBan, bktAllow, bktPositions, bktOutbox, bktPending, bktLogins, bktSeen, bktDaily}
+	// Sessions (sessions.go).
+	bktSessions = []byte("sessions") // start time + host NUL pid -> session (opaque)
+	bktLive     = []byte("live")     // the same key -> nothing, while the session is open
+	buckets     = [][]byte{bktMeta, bktBans, bktExpiry, bktHistory, bktOffenders, bktLastBan, bktAllow, bktPositions, bktOutbox, bktPending, bktLogins, bktSeen, bktDaily,
+		bktSessions, bktLive}
 )
 
 // DB is an open state database.
