@@ -120,6 +120,11 @@ type Backend interface {
 	// Alerts returns the newest alerts (at most limit; only those still
 	// to be delivered if pending).
 	Alerts(pending bool, limit int) ([]AlertInfo, error)
+	// Sessions returns the sessions q selects, oldest first, as the
+	// records the daemon stores them (internal/session decodes them).
+	Sessions(q SessionQuery) ([]json.RawMessage, error)
+	// History returns what is known of user.
+	History(user string) (History, error)
 }
 
 // ErrNotFound is returned (and sent as 404) when a ban or allowlist entry
@@ -233,6 +238,7 @@ func Handler(b Backend) http.Handler {
 		v, err := b.Alerts(r.URL.Query().Get("pending") == "1", limit)
 		reply(w, v, err)
 	})
+	sessionsHandlers(mux, b)
 	return mux
 }
 

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"sshguard-go/internal/config"
+	"sshguard-go/internal/control"
+	"sshguard-go/internal/detect"
+	"sshguard-go/internal/session"
+	"sshguard-go/internal/source"
+)
+
+func newSessionsCmd() *cobra.Command {
+	var (
+		o        daemonOpts
+		f        session.Filter
+		since    config.Duration
+		asJSON   bool
+		asCSV    bool
+		audit    []string
+		endpoint string
+	)
+	cmd := &cobra.Command{
+		Use:   "sessions [--json|--csv] [--user U] [--ip A] [--since D] [--active] [FILE|s3://...]... [--audit AUDIT_LOG]...",
+		Short: "The audit trail: every SSH session, its transfers and commands",
+		Long: `sessions lists SSH sessions: who logged in, from where (address and port),
+how (method and key), from when to when, how the session ended (logout,
+disconnect, timeout, killed, daemon_restart, unknown), the files it
+transferred by sftp or scp and, when auditd logs execve, the commands it
+ran. Without files it asks the running daemon (or reads the state database
+when none runs); --active shows who is logged in now. With files it builds
+the same from sshd's logs read offline, and from auditd's logs given with
+--audit.`,
+		Example: `  sudo sshguard-go sessions --active
+  sudo sshguard-go sessions --user alice --since 7d
+  sudo sshguard-go sessions --json | jq '.[] | select(.transfers | length > 0)'
+  sshguard-go sessions --csv /var/log/auth.log* --audit /var/log/audit/audit.log`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if since > 0 {
+				f.Since = time.Now().Add(-time.Duration(since))
+			}
+			var list []*session.Session
+			var err error
+			if len(args) > 0 {
+				list, err = offlineSessions(cmd, args, audit, endpoint)
+			} else if len(audit) > 0 {
+				return &exitError{2, errors.New("--audit goes with sshd's log files")}
+			} else {
+				list, err = storedSessions(cmd, &o, f)
+			}
+			if list == nil {
+				return err
+			}
+			kept := list[:0]
+			for _, s := range list {
+				if f.Keep(s) {
+					kept = append(kept, s)
+				}
+			}
+			out := cmd.OutOrStdout()
+			switch {
+			case asJSON:
+				session.WriteJSON(out, kept)
+			case asCSV:
+				session.WriteCSV(out, kept, time.Now())
+			default:
+				session.WriteText(out, kept, time.Now())
+			}
+			return err
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.User, "user", "", "only this user's sessions")
+	fl.StringVar(&f.IP, "ip", "", "only sessions from this address")
+	fl.Var(&durationFlag{&since}, "since", "only sessions that started this long ago or later (e.g. 24h, 7d)")
+	fl.BoolVar(&f.Active, "active", false, "only the sessions open now: who is logged in")
+	fl.BoolVar(&asJSON, "json", false, "print JSON")
+	fl.BoolVar(&asCSV, "csv", false, "print CSV")
+	fl.StringArrayVar(&audit, "audit", nil, "auditd's log, for the commands (with files; repeat for rotated ones, oldest first)")
+	fl.StringVar(&endpoint, "s3-endpoint", "", "S3-compatible store for s3:// inputs")
+	cmd.MarkFlagsMutuallyExclusive("json", "csv")
+	addAdminFlags(cmd, &o)
+	return cmd
+}
+
+// storedSessions asks the daemon (or the database) for the sessions f
+// selects.
+func storedSessions(cmd *cobra.Command, o *daemonOpts, f session.Filter) ([]*session.Session, error) {
+	var list []*session.Session
+	err := withBackend(o, func(b control.Backend, _ io.Writer, _ []string) error {
+		raw, err := b.Sessions(control.SessionQuery{User: f.User, IP: f.IP, Since: f.Since, Active: f.Active, Limit: 100000})
+		if err != nil {
+			return err
+		}
+		for _, r := range raw {
+			s, err := session.Unmarshal(r)
+			if err != nil {
+				return fmt.Errorf("a session record: %w", err)
+			}
+			list = append(list, s)
+		}
+		return nil
+	})(cmd, nil)
+	if err != nil {
+		return nil, err
+	}
+	return append([]*session.Session{}, list...), nil
+}
+
+// offlineSessions builds the sessions of sshd's logs (args) and auditd's
+// (audit).
+func offlineSessions(cmd *cobra.Command, args, audit []string, endpoint string) ([]*session.Session, error) {
+	o := session.NewOffline()
+	for _, name := range audit {
+		for _, n := range source.Glob(name) {
+			in, err := source.OpenInput(n, cmd.InOrStdin())
+			if err != nil {
+				return nil, err
+			}
+			err = in.Lines(func(text string, _ int64) { o.AuditLine(text) })
+			in.Close()
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", n, err)
+			}
+		}
+	}
+	in, err := inputs(cmd, args, 1, endpoint, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	err = scanInputs(cmd, in, func(int) func(*detect.Record) { return o.Record }, nil)
+	return o.Sessions(), err
+}
+
+func newHistoryCmd() *cobra.Command {
+	var o daemonOpts
+	var asJSON bool
+	cmd := adminCmd("history USER [--json]", "A user's logins, sources, methods, failed attempts and transfers",
+		"  sudo sshguard-go history alice\n  sudo sshguard-go history alice --json | jq .sources", cobra.ExactArgs(1), &o,
+		func(b control.Backend, out io.Writer, args []string) error {
+			h, err := b.History(args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(out, h)
+			}
+			writeHistory(out, h)
+			return nil
+		})
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// writeHistory prints h for a person.
+func writeHistory(w io.Writer, h control.History) {
+	fmt.Fprintf(w, "User %s: %d logins, %d failed attempts at the account (in the kept hourly counts)\n", h.User, len(h.Logins), h.Failed)
+	fmt.Fprintf(w, "Sources: %s\nMethods: %s\n", counts(h.Sources), counts(h.Methods))
+	if len(h.FailedDays) > 0 {
+		days := make([]string, 0, len(h.FailedDays))
+		for d := range h.FailedDays {
+			days = append(days, d)
+		}
+		sort.Sort(sort.Reverse(sort.StringSlice(days)))
+		var parts []string
+		for _, d := range days[:min(len(days), 14)] {
+			parts = append(parts, fmt.Sprintf("%s %d", d, h.FailedDays[d]))
+		}
+		fmt.Fprintf(w, "Failed attempts by day (latest first): %s\n", strings.Join(parts, ", "))
+	}
+	fmt.Fprintln(w, "\nLogins (latest last):")
+	for _, l := range h.Logins[max(0, len(h.Logins)-50):] {
+		fmt.Fprintf(w, "  %s  %-39s %-10s %s\n", l.Time.Format(time.RFC3339), l.IP, l.Method, l.Severity)
+	}
+	fmt.Fprintln(w, "\nSessions with transfers:")
+	for _, r := range h.Sessions {
+		s, err := session.Unmarshal(r)
+		if err != nil || len(s.Transfers) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "  %s from %s:\n", s.Start.Format(time.RFC3339), s.IP)
+		for _, t := range s.Transfers {
+			fmt.Fprintf(w, "    %s  read %d  written %d\n", t.Path, t.BytesRead, t.BytesWritten)
+		}
+	}
+}
+
+// counts writes "a 3, b 1", the most first.
+func counts(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] || m[keys[i]] == m[keys[j]] && keys[i] < keys[j] })
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// durationFlag is a flag taking what the configuration takes: 10m, 24h, 7d.
+type durationFlag struct{ d *config.Duration }
+
+func (f *durationFlag) String() string {
+	if f.d == nil {
+		return "0s"
+	}
+	b, _ := f.d.MarshalText()
+	return string(b)
+}
+func (f *durationFlag) Set(s string) error { return f.d.UnmarshalText([]byte(s)) }
+func (f *durationFlag) Type() string       { return "duration" }

@@ -1,0 +1,69 @@
+package daemon
+
+import (
+	"encoding/json"
+	"time"
+
+	"sshguard-go/internal/control"
+	"sshguard-go/internal/session"
+	"sshguard-go/internal/store"
+)
+
+// Sessions returns the stored sessions q selects, oldest first; with a
+// limit, the newest that many.
+func (s *Service) Sessions(q control.SessionQuery) ([]json.RawMessage, error) {
+	out := []json.RawMessage{}
+	keep := func(v []byte) bool {
+		if q.User != "" || q.IP != "" {
+			ss, err := session.Unmarshal(v)
+			if err != nil || (q.User != "" && ss.User != q.User) || (q.IP != "" && ss.IP != q.IP) {
+				return true
+			}
+		}
+		out = append(out, json.RawMessage(append([]byte(nil), v...)))
+		if q.Limit > 0 && len(out) > 2*q.Limit { // the newest are kept: drop the oldest in bulk
+			out = append(out[:0], out[len(out)-q.Limit:]...)
+		}
+		return true
+	}
+	var err error
+	if q.Active {
+		err = s.db.ActiveSessions(keep)
+	} else {
+		err = s.db.Sessions(q.Since, keep)
+	}
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[len(out)-q.Limit:]
+	}
+	return out, err
+}
+
+// History gathers what the store knows of user.
+func (s *Service) History(user string) (control.History, error) {
+	h := control.History{User: user, Logins: []control.LoginInfo{}, Sources: map[string]int{}, Methods: map[string]int{},
+		FailedDays: map[string]int64{}}
+	logins, err := s.db.Logins(time.Time{})
+	if err != nil {
+		return h, err
+	}
+	for _, l := range logins {
+		if l.User != user {
+			continue
+		}
+		h.Logins = append(h.Logins, control.LoginInfo{Time: l.Time, IP: l.Addr.String(), Method: l.Method, Key: l.Key, Severity: l.Severity})
+		h.Sources[l.Addr.String()]++
+		h.Methods[l.Method]++
+	}
+	err = s.db.Hours(time.Time{}, time.Now().Add(time.Hour), func(hour time.Time, c store.Counts) {
+		if n := c.Users[user]; n > 0 {
+			h.Failed += n
+			h.FailedDays[hour.Format(time.DateOnly)] += n
+		}
+	})
+	if err != nil {
+		return h, err
+	}
+	ss, err := s.Sessions(control.SessionQuery{User: user})
+	h.Sessions = ss
+	return h, err
+}

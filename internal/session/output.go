@@ -1,0 +1,109 @@
+package session
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Filter keeps the sessions of user and from ip when set, that started
+// at or after since, and only the open ones when active.
+type Filter struct {
+	User   string
+	IP     string
+	Since  time.Time
+	Active bool
+}
+
+// Keep reports whether f keeps s.
+func (f Filter) Keep(s *Session) bool {
+	return (f.User == "" || s.User == f.User) && (f.IP == "" || s.IP == f.IP) && !s.Start.Before(f.Since) && (!f.Active || s.Active)
+}
+
+// WriteJSON writes list as a JSON array.
+func WriteJSON(w io.Writer, list []*Session) error {
+	if list == nil {
+		list = []*Session{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // commands keep their > and &
+	return enc.Encode(list)
+}
+
+// duration is s's length so far (now: the end of an open one).
+func duration(s *Session, now time.Time) time.Duration {
+	if s.End != nil {
+		return s.End.Sub(s.Start).Round(time.Second)
+	}
+	return now.Sub(s.Start).Round(time.Second)
+}
+
+// WriteText writes list as a table, one session a line; with active the
+// table of who is logged in now.
+func WriteText(w io.Writer, list []*Session, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "START\tDURATION\tUSER\tFROM\tMETHOD\tEND\tTRANSFERS\tCOMMANDS")
+	for _, s := range list {
+		end := s.EndReason
+		if s.Active {
+			end = "(active)"
+		}
+		tr := "-"
+		if n := len(s.Transfers) + s.TransfersMore; n > 0 {
+			tr = fmt.Sprintf("%d (%s)", n, humanBytes(s.Bytes()))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", s.Start.Format(time.RFC3339), duration(s, now), quote(s.User),
+			net(s), s.Method, end, tr, len(s.Commands)+s.CommandsMore)
+	}
+	tw.Flush()
+}
+
+// WriteCSV writes list as CSV with a header line.
+func WriteCSV(w io.Writer, list []*Session, now time.Time) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"start", "end", "duration_s", "user", "ip", "port", "method", "key", "end_reason", "active", "transfers", "bytes_read", "bytes_written", "commands", "host", "pid"})
+	for _, s := range list {
+		end := ""
+		if s.End != nil {
+			end = s.End.Format(time.RFC3339Nano)
+		}
+		var rd, wr int64
+		for _, t := range s.Transfers {
+			rd, wr = rd+t.BytesRead, wr+t.BytesWritten
+		}
+		cw.Write([]string{s.Start.Format(time.RFC3339Nano), end, strconv.FormatFloat(duration(s, now).Seconds(), 'f', 0, 64), s.User, s.IP,
+			strconv.Itoa(s.Port), s.Method, s.Key, s.EndReason, strconv.FormatBool(s.Active), strconv.Itoa(len(s.Transfers) + s.TransfersMore),
+			strconv.FormatInt(rd, 10), strconv.FormatInt(wr, 10), strconv.Itoa(len(s.Commands) + s.CommandsMore), s.Host, strconv.Itoa(s.PID)})
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func net(s *Session) string { return s.IP + " port " + strconv.Itoa(s.Port) }
+
+// quote shows a user name as it is, or quoted when it has spaces or
+// control characters (names come from the log).
+func quote(u string) string {
+	if u != "" && !strings.ContainsFunc(u, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return u
+	}
+	return strconv.Quote(u)
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
