@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # A test lab of real parts for end-to-end tests:
-#   lab.sh up DIR NAME    server namespace NAME-s (10.200.9.1, fd00:209::1) with
-#                         rsyslogd writing DIR/auth.log and sshd on port 22;
-#                         client namespace NAME-c (10.200.9.2 and .3,
-#                         fd00:209::2) joined by a veth pair; user sgtest with
-#                         password right-password.
+#   lab.sh up DIR NAME [pam]
+#                         server namespace NAME-s (10.200.9.1, fd00:209::1) with
+#                         rsyslogd writing DIR/auth.log and sshd on port 22
+#                         (with PAM when "pam" is given: its session lines and
+#                         pam_loginuid), sftp by internal-sftp; client namespace
+#                         NAME-c (10.200.9.2 and .3, fd00:209::2) joined by a
+#                         veth pair; user sgtest with password right-password
+#                         and the key DIR/userkey.
 #   lab.sh down DIR NAME  stops sshd and rsyslogd, deletes the namespaces.
 # Needs root, openssh-server, rsyslog, iproute2. rsyslogd listens on a socket
 # of its own, which sshd sees as /dev/log in a private mount namespace (an
 # empty /dev/log is created as the mount point if the host has none).
 set -euo pipefail
-cmd=$1 dir=$2 name=$3
+cmd=$1 dir=$2 name=$3 pam=no
+[ "${4:-}" = pam ] && pam=yes
 srv=$name-s cli=$name-c
 
 down() {
@@ -52,19 +56,23 @@ rsyslogd -f "$dir/rsyslog.conf" -i "$dir/rsyslog.pid" </dev/null >/dev/null 2>&1
 for _ in $(seq 50); do [ -S "$dir/log" ] && break; sleep 0.1; done
 
 ssh-keygen -q -t ed25519 -N '' -f "$dir/hostkey" <<<y >/dev/null
+ssh-keygen -q -t ed25519 -N '' -f "$dir/userkey" <<<y >/dev/null
 id sgtest >/dev/null 2>&1 || useradd -m -s /bin/bash sgtest
 echo 'sgtest:right-password' | chpasswd
+install -d -m 700 -o sgtest ~sgtest/.ssh
+install -m 600 -o sgtest "$dir/userkey.pub" ~sgtest/.ssh/authorized_keys
 cat >"$dir/sshd_config" <<EOF
 Port 22
 HostKey $dir/hostkey
 PidFile $dir/sshd.pid
-UsePAM no
+UsePAM $pam
 PasswordAuthentication yes
 KbdInteractiveAuthentication no
 PermitRootLogin no
 MaxAuthTries 6
 SyslogFacility AUTH
 LogLevel INFO
+Subsystem sftp internal-sftp -l INFO
 EOF
 mkdir -p /run/sshd
 # The mount point for our socket. It is left in place: removing it would
