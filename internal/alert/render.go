@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -35,7 +36,26 @@ type Report struct {
 	Bans     []Ban            `json:"bans,omitempty"` // at most MaxReportBans
 	BanCount int              `json:"ban_count"`
 	Logins   []Login          `json:"logins,omitempty"`
+	// Sessions that started in the report's day (at most
+	// MaxReportSessions), and how many there were.
+	Sessions     []ReportSession `json:"sessions,omitempty"`
+	SessionCount int             `json:"session_count,omitempty"`
 }
+
+// ReportSession is one session in the daily report.
+type ReportSession struct {
+	User     string        `json:"user"`
+	Addr     string        `json:"addr"`
+	Start    time.Time     `json:"start"`
+	Duration time.Duration `json:"duration"` // so far, when Open
+	Open     bool          `json:"open,omitempty"`
+	End      string        `json:"end_reason,omitempty"`
+	Bytes    int64         `json:"bytes,omitempty"`
+	Commands int           `json:"commands,omitempty"`
+}
+
+// MaxReportSessions bounds the sessions listed in a report.
+const MaxReportSessions = 200
 
 // Count is a key and how often it was seen.
 type Count struct {
@@ -256,6 +276,21 @@ func reportLines(r *Report) []string {
 			key = " " + clean(l.Key, 80)
 		}
 		add("  %s  %s from %s (%s%s)", l.Time.Format(time.DateTime), clean(l.User, 32), l.Addr, clean(l.Method, 32), key)
+	}
+	if r.SessionCount > 0 {
+		add("")
+		add("Sessions (%d): who, from where, how long, bytes by sftp/scp, commands", r.SessionCount)
+		for _, s := range r.Sessions {
+			end := s.End
+			if s.Open {
+				end = "still open"
+			}
+			add("  %s  %-16s from %-39s %9s  %s  %s bytes, %d commands", s.Start.Format(time.DateTime), clean(s.User, 32), s.Addr,
+				s.Duration.Round(time.Second), end, strconv.FormatInt(s.Bytes, 10), s.Commands)
+		}
+		if r.SessionCount > len(r.Sessions) {
+			add("  ... and %d more (sshguard-go sessions)", r.SessionCount-len(r.Sessions))
+		}
 	}
 	return out
 }

@@ -9,6 +9,7 @@ import (
 	"sshguard-go/internal/alert"
 	"sshguard-go/internal/config"
 	"sshguard-go/internal/engine"
+	"sshguard-go/internal/session"
 	"sshguard-go/internal/store"
 )
 
@@ -97,5 +98,26 @@ func buildReport(db *store.DB, from, to time.Time) (alert.Report, error) {
 			r.Logins = append(r.Logins, engine.LoginAlert(l, 0))
 		}
 	}
+	if err != nil {
+		return r, err
+	}
+	err = db.Sessions(from, func(v []byte) bool {
+		s, err := session.Unmarshal(v)
+		if err != nil || !s.Start.Before(to) {
+			return err == nil
+		}
+		r.SessionCount++
+		if len(r.Sessions) < alert.MaxReportSessions {
+			rs := alert.ReportSession{User: s.User, Addr: s.IP, Start: s.Start, Open: s.Active, End: s.EndReason, Bytes: s.Bytes(),
+				Commands: len(s.Commands) + s.CommandsMore}
+			if s.End != nil {
+				rs.Duration = s.End.Sub(s.Start)
+			} else {
+				rs.Duration = to.Sub(s.Start)
+			}
+			r.Sessions = append(r.Sessions, rs)
+		}
+		return true
+	})
 	return r, err
 }

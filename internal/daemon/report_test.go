@@ -11,6 +11,7 @@ import (
 	"sshguard-go/internal/alert"
 	"sshguard-go/internal/alerttest"
 	"sshguard-go/internal/config"
+	"sshguard-go/internal/session"
 	"sshguard-go/internal/store"
 )
 
@@ -44,6 +45,16 @@ func TestDailyReport(t *testing.T) {
 	} {
 		db.RecordLogin(l, func(store.LoginHistory, *store.Login) []byte { return nil })
 	}
+	// Sessions: one of yesterday with a transfer, one still open, one older.
+	end := day.Add(9*time.Hour + 90*time.Second)
+	for _, ss := range []*session.Session{
+		{Host: "web-01", PID: 10, User: "alice", IP: "192.0.2.10", Port: 1, Start: day.Add(9 * time.Hour), End: &end, EndReason: session.EndLogout,
+			Transfers: []session.Transfer{{Path: "/x", BytesWritten: 4096}}},
+		{Host: "web-01", PID: 11, User: "bob", IP: "2001:db8::5", Port: 2, Start: day.Add(23 * time.Hour), Active: true},
+		{Host: "web-01", PID: 12, User: "old", IP: "192.0.2.1", Port: 3, Start: day.Add(-20 * time.Hour), Active: true},
+	} {
+		db.PutSession(store.SessionKey(ss.Start, ss.Host, ss.PID), ss.Marshal(), ss.Active)
+	}
 	chans, err := cfg.Alerts.Channels()
 	if err != nil {
 		t.Fatal(err)
@@ -71,12 +82,13 @@ func TestDailyReport(t *testing.T) {
 		t.Errorf("subject %q", subj)
 	}
 	for _, want := range []string{"Failed attempts: 8   probes: 1   bans: 1   logins: 2", "203.0.113.7", "root", "7 failed attempts in 10m",
-		"alice from 192.0.2.10 (publickey ED25519 SHA256:abc)", "bob from 2001:db8::5 (password)"} {
+		"alice from 192.0.2.10 (publickey ED25519 SHA256:abc)", "bob from 2001:db8::5 (password)", "Sessions (2)",
+		"1m30s  logout  4096 bytes", "still open"} {
 		if !strings.Contains(m.Text, want) {
 			t.Errorf("report lacks %q:\n%s", want, m.Text)
 		}
 	}
-	if strings.Contains(m.Text, "old from") {
+	if strings.Contains(m.Text, "old from") || strings.Contains(m.Text, "old  ") {
 		t.Errorf("report lists a login older than 24 hours:\n%s", m.Text)
 	}
 	// Top addresses are sorted by counted attempts.
