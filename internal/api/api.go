@@ -135,7 +135,7 @@ func (s *Server) Handler() http.Handler {
 func (s *Server) routes() map[string]func(*http.Request) (any, error) {
 	return map[string]func(*http.Request) (any, error){
 		"/api/v1/summary": s.summary, "/api/v1/days/{date}": s.day, "/api/v1/bans": s.bans,
-		"/api/v1/logins": s.logins, "/api/v1/events": s.events,
+		"/api/v1/logins": s.logins, "/api/v1/events": s.events, "/api/v1/sessions": s.sessions,
 	}
 }
 
@@ -412,4 +412,38 @@ func (s *Server) events(r *http.Request) (any, error) {
 		out[i].Time = out[i].Time.In(s.loc())
 	}
 	return out, nil
+}
+
+// defaultSessions is how many sessions /api/v1/sessions returns unless
+// asked for fewer or more.
+const defaultSessions = 100
+
+// sessions lists the audit trail's sessions, newest first: the open ones
+// with active=1, else those that started at or after since.
+func (s *Server) sessions(r *http.Request) (any, error) {
+	since, limit, err := list(r, s.now().Add(-7*24*time.Hour))
+	if err != nil {
+		return nil, err
+	}
+	if r.URL.Query().Get("limit") == "" {
+		limit = defaultSessions
+	}
+	var all []json.RawMessage
+	keep := func(v []byte) bool {
+		all = append(all, json.RawMessage(append([]byte(nil), v...)))
+		if len(all) > 2*limit {
+			all = append(all[:0], all[len(all)-limit:]...)
+		}
+		return true
+	}
+	if r.URL.Query().Get("active") == "1" {
+		err = s.DB.ActiveSessions(keep)
+	} else {
+		err = s.DB.Sessions(since, keep)
+	}
+	out := []json.RawMessage{}
+	for i := len(all) - 1; i >= 0 && len(out) < limit; i-- {
+		out = append(out, all[i])
+	}
+	return out, err
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"sshguard-go/internal/session"
 	"sshguard-go/internal/store"
 	"sshguard-go/internal/testkit"
 )
@@ -34,6 +35,15 @@ func server(t *testing.T) *httptest.Server {
 	db.RecordBan(&store.Ban{Prefix: netip.MustParsePrefix("192.0.2.1/32"), Start: now.Add(-time.Minute), Reason: "forever"})
 	db.RecordLogin(store.Login{Time: now.Add(-time.Hour), User: "alice", Addr: netip.MustParseAddr("198.51.100.1"), Method: "publickey"},
 		func(store.LoginHistory, *store.Login) []byte { return nil })
+	end := now.Add(-50 * time.Minute)
+	for _, ss := range []*session.Session{
+		{Host: "web-01", PID: 10, User: "alice", IP: "198.51.100.1", Port: 5000, Method: "publickey", Key: "ED25519 SHA256:abc", Start: now.Add(-time.Hour),
+			End: &end, Duration: 600, EndReason: session.EndLogout, AuditID: 7, Alerted: []string{"transfer"},
+			Transfers: []session.Transfer{{Time: end, Path: "/home/alice/x", BytesWritten: 10}}, Commands: []session.Command{{Time: end, Argv: []string{"id"}, Cwd: "/"}}},
+		{Host: "web-01", PID: 11, User: "bob", IP: "198.51.100.2", Port: 5001, Method: "password", Start: now.Add(-time.Minute), Active: true},
+	} {
+		db.PutSession(store.SessionKey(ss.Start, ss.Host, ss.PID), ss.Marshal(), ss.Active)
+	}
 	ev := NewEvents(3)
 	for i := range 5 { // the ring keeps the last 3
 		ev.Add(now.Add(time.Duration(i)*time.Second), "failure", "failed_password", "203.0.113.7", fmt.Sprint("user", i))
@@ -128,6 +138,8 @@ func TestOpenAPI(t *testing.T) {
 				q = append(q, "from=2026-11-27")
 			case p.Name == "to":
 				q = append(q, "to=2026-11-28")
+			case p.Name == "active":
+				q = append(q, "active=0")
 			case p.Name == "limit":
 				q = append(q, "limit=10")
 			default:
@@ -210,6 +222,12 @@ func TestEndpoints(t *testing.T) {
 	}
 	if l := get[[]Login](t, ts.URL+"/api/v1/logins?since=2026-11-28T15:00:00Z"); len(l) != 0 {
 		t.Errorf("logins since: %+v", l)
+	}
+	if ss := get[[]map[string]any](t, ts.URL+"/api/v1/sessions"); len(ss) != 2 || ss[0]["user"] != "bob" || ss[1]["end_reason"] != "logout" {
+		t.Errorf("sessions %v", ss)
+	}
+	if ss := get[[]map[string]any](t, ts.URL+"/api/v1/sessions?active=1"); len(ss) != 1 || ss[0]["user"] != "bob" {
+		t.Errorf("active sessions %v", ss)
 	}
 	ev := get[[]Event](t, ts.URL+"/api/v1/events")
 	if len(ev) != 3 || ev[0].User != "user4" || ev[2].User != "user2" {

@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"sshguard-go/internal/browsertest"
+	"sshguard-go/internal/session"
 	"sshguard-go/internal/store"
 	"sshguard-go/internal/testkit"
 )
@@ -54,6 +55,16 @@ func liveServer(t *testing.T) (*httptest.Server, *Server) {
 			}
 			return nil
 		})
+	}
+	end := now.Add(-2 * time.Hour)
+	for _, ss := range []*session.Session{
+		{Host: "web-01", PID: 20, User: "alice", IP: "198.51.100.7", Port: 50000, Method: "publickey", Start: now.Add(-3 * time.Hour), End: &end,
+			Duration: 3600, EndReason: session.EndLogout, Transfers: []session.Transfer{{Path: "/srv/backup.tar", BytesRead: 52428800}},
+			Commands: []session.Command{{Argv: []string{"tar", "cf", "-", "/srv"}}}},
+		{Host: "web-01", PID: 21, User: "bob", IP: "198.51.100.8", Port: 50001, Method: "password", Start: now.Add(-10 * time.Minute), Active: true,
+			Transfers: []session.Transfer{}, Commands: []session.Command{}},
+	} {
+		db.PutSession(store.SessionKey(ss.Start, ss.Host, ss.PID), ss.Marshal(), ss.Active)
 	}
 	s := &Server{DB: db, Host: "web-01", Loc: time.Local, Events: NewEvents(10)}
 	ts := httptest.NewServer(s.Handler())
@@ -101,6 +112,12 @@ func TestDashboardInBrowser(t *testing.T) {
 			}
 			if got := text("#logins tbody"); !strings.Contains(got, "high") || !strings.Contains(got, "new network") {
 				t.Errorf("logins %q", got)
+			}
+			if got := text("#active tbody"); !strings.Contains(got, "bob") || strings.Contains(got, "alice") {
+				t.Errorf("logged in now: %q", got)
+			}
+			if got := text("#sessions tbody"); !strings.Contains(got, "logout") || !strings.Contains(got, "52428800") || !strings.Contains(got, "open") {
+				t.Errorf("last sessions: %q", got)
 			}
 			if c.dark {
 				if bg := browsertest.Eval[string](p, `getComputedStyle(document.body).backgroundColor`); bg != "rgb(13, 17, 23)" {

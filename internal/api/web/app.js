@@ -27,6 +27,8 @@
     const days = want ? [await get("api/v1/days/" + want)] : [await get("api/v1/days/" + back(1)), await get("api/v1/days/" + back(0))];
     const bans = await get("api/v1/bans?limit=100");
     const logins = await get("api/v1/logins?limit=50");
+    const active = await get("api/v1/sessions?active=1&limit=100");
+    const sessions = await get("api/v1/sessions?limit=30");
 
     document.getElementById("host").textContent = month.host;
     document.getElementById("zone").textContent = month.timezone;
@@ -53,6 +55,12 @@
     document.getElementById("bancount").textContent = fmt(bans.total) + " in force";
     rows("bans", bans.bans.map((b) => [b.prefix, left(b.expires), b.reason]), 3);
     rows("logins", logins.map((l) => [new Date(l.time).toLocaleString(), l.user, l.ip, el("span", l.severity + (l.tags.length ? " · " + l.tags.join(", ") : ""), "tag " + l.severity)]), 4);
+    document.getElementById("activecount").textContent = active.length + " open";
+    rows("active", active.map((s) => [s.user, s.ip, new Date(s.start).toLocaleString(), s.method]), 4);
+    const bytes = (s) => s.transfers.reduce((n, t) => n + t.bytes_read + t.bytes_written, 0);
+    const lasted = (s) => SG.left(new Date(Date.now() + (s.active ? Date.now() - Date.parse(s.start) : s.duration_s * 1000)).toISOString());
+    rows("sessions", sessions.map((s) => [new Date(s.start).toLocaleString(), s.user, s.ip, lasted(s),
+      s.active ? el("span", "open", "tag ok") : s.end_reason, bytes(s), s.commands.length + (s.commands_more || 0)]), 7);
     document.body.dataset.loaded = "1";
   }
 
