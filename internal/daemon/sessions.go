@@ -189,7 +189,7 @@ func (s *sessions) sweep() {
 		}
 		s.check(ss, now)
 	}
-	s.t.Expire(now.Add(-time.Minute))
+	s.t.ExpireOld(time.Minute)
 }
 
 // saveAuditPosition stores how far the audit log was read.

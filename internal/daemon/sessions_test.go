@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"sshguard-go/internal/alerttest"
+	"sshguard-go/internal/detect"
 	"sshguard-go/internal/session"
 	"sshguard-go/internal/store"
 	"sshguard-go/internal/testkit"
@@ -154,4 +155,62 @@ func TestSessionAlerts(t *testing.T) {
 			t.Errorf("no mail with %q in %q", w, subjects)
 		}
 	}
+}
+
+// TestSessionsFromAuditLog: the daemon follows an audit log beside the
+// auth log; the recorded sessions, their lines appended to both (the
+// audit records after sshd's, as a slow audit log would bring them), end
+// up stored with the commands the offline builder finds in the same files.
+func TestSessionsFromAuditLog(t *testing.T) {
+	h := newHarness(t)
+	audit := filepath.Join(h.dir, "audit.log")
+	os.WriteFile(audit, nil, 0o600)
+	writeConfig(t, h.dir, fmt.Sprintf("[firewall]\nbackend = \"none\"\n[audit]\nlog = %q\n", audit))
+	h.logf("Server listening on 0.0.0.0 port 22.")
+	h.start()
+	testkit.Eventually(t, 5*time.Second, "the audit log followed", func() (bool, string) {
+		_, ok := h.d.sess.status()
+		return ok, ""
+	})
+	appendFile := func(dst, src string) {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, _ := os.OpenFile(dst, os.O_APPEND|os.O_WRONLY, 0o644)
+		f.Write(b)
+		f.Close()
+	}
+	appendFile(filepath.Join(h.dir, "auth.log"), "../../testdata/sessions/auth.log")
+	testkit.Eventually(t, 5*time.Second, "five sessions ended", func() (bool, string) {
+		ss := stored(t, h.d)
+		return len(ss) == 5 && !ss[4].Active, fmt.Sprint(len(ss))
+	})
+	appendFile(audit, "../../testdata/sessions/audit.log")
+	o := session.NewOffline()
+	for _, name := range []string{"audit.log", "auth.log"} {
+		b, _ := os.ReadFile("../../testdata/sessions/" + name)
+		var sc detect.Scanner
+		for _, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+			if name == "audit.log" {
+				o.AuditLine(line)
+			} else {
+				sc.Line(name, 0, line, o.Record)
+			}
+		}
+		sc.Flush(o.Record)
+	}
+	want := o.Sessions()
+	testkit.Eventually(t, 5*time.Second, "the commands joined", func() (bool, string) {
+		h.d.sess.sweep() // flushes the audit event being gathered
+		got := stored(t, h.d)
+		var diff []string
+		for i, s := range got {
+			if len(s.Commands) != len(want[i].Commands) || s.AuditID != want[i].AuditID || s.EndReason != want[i].EndReason {
+				diff = append(diff, fmt.Sprintf("session %d: %d commands (audit %d), offline %d (audit %d)", i+1, len(s.Commands), s.AuditID,
+					len(want[i].Commands), want[i].AuditID))
+			}
+		}
+		return len(got) == len(want) && len(diff) == 0, strings.Join(diff, "; ")
+	})
 }

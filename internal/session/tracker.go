@@ -42,8 +42,10 @@ type Tracker struct {
 	peers  map[peer]*Session // by host, client address and port
 	kids   map[conn]*Session // by host and the pid of its sftp server
 	audits map[int64]*Session
-	ended  []*Session // ended, still taking auditd's late commands
+	ended  []*Session // ended a moment ago, still taking auditd's late records (until Expire)
 	order  []*Session // open ones as they came (and ended ones not yet skipped): the oldest gives way
+
+	latest time.Time // the newest time either log has shown: the clock Expire goes by
 
 	logins map[int][]Login  // LOGIN records before their session's "Accepted"
 	execs  map[int64][]Exec // commands before their session's LOGIN
@@ -105,6 +107,9 @@ func (t *Tracker) oldest() *Session {
 
 // Record takes one of sshd's records.
 func (t *Tracker) Record(r *detect.Record) {
+	if r.Time.After(t.latest) {
+		t.latest = r.Time
+	}
 	if r.PID == 0 {
 		return // nothing to join it to
 	}
@@ -221,6 +226,10 @@ func (t *Tracker) end(s *Session, at time.Time, why string) {
 		}
 	}
 	s.end(at, why)
+	if len(t.ended) >= MaxOpen { // a flood of short sessions: the oldest stop taking late records
+		t.Expire(t.ended[len(t.ended)/2].End.Add(time.Nanosecond))
+	}
+	t.ended = append(t.ended, s)
 	if len(t.order) > 2*len(t.open)+1024 { // drop the ended ones: amortised O(1) a session
 		keep := make([]*Session, 0, len(t.open))
 		for _, o := range t.order {
@@ -229,9 +238,6 @@ func (t *Tracker) end(s *Session, at time.Time, why string) {
 			}
 		}
 		t.order = keep
-	}
-	if s.AuditID != 0 {
-		t.ended = append(t.ended, s)
 	}
 	if t.OnEnd != nil {
 		t.OnEnd(s)
@@ -245,8 +251,13 @@ func (t *Tracker) End(s *Session, at time.Time, why string) {
 	}
 }
 
-// Expire stops following the commands of the sessions that ended before
-// before (their audit session is over).
+// ExpireOld stops following the late records of the sessions that ended
+// more than grace before the newest time the logs have shown (a log read
+// from long ago expires by its own clock, not the wall's).
+func (t *Tracker) ExpireOld(grace time.Duration) { t.Expire(t.latest.Add(-grace)) }
+
+// Expire stops following the late records of the sessions that ended
+// before before (their audit session is over).
 func (t *Tracker) Expire(before time.Time) {
 	keep := t.ended[:0]
 	for _, s := range t.ended {
@@ -262,9 +273,19 @@ func (t *Tracker) Expire(before time.Time) {
 	t.ended = keep
 }
 
-// Login takes auditd's LOGIN record of a session.
+// Login takes auditd's LOGIN record of a session (open, or ended a
+// moment ago: the two logs are read apart).
 func (t *Tracker) Login(l Login) {
+	if l.Time.After(t.latest) {
+		t.latest = l.Time
+	}
 	for _, s := range t.open {
+		if s.PID == l.PID && near(s.Start, l.Time) && s.AuditID == 0 {
+			t.setAudit(s, l.Ses)
+			return
+		}
+	}
+	for _, s := range t.ended {
 		if s.PID == l.PID && near(s.Start, l.Time) && s.AuditID == 0 {
 			t.setAudit(s, l.Ses)
 			return
@@ -301,13 +322,19 @@ func (t *Tracker) setAudit(s *Session, ses int64) {
 	}
 	t.nexecs -= len(t.execs[ses])
 	delete(t.execs, ses)
-	if t.OnStart != nil && s.Active {
+	switch {
+	case s.Active && t.OnStart != nil:
 		t.OnStart(s)
+	case !s.Active && t.OnEnd != nil:
+		t.OnEnd(s) // ended before its LOGIN came: written again, with its commands
 	}
 }
 
 // Exec takes one command auditd logged.
 func (t *Tracker) Exec(e Exec) {
+	if e.Time.After(t.latest) {
+		t.latest = e.Time
+	}
 	if s := t.audits[e.Ses]; s != nil {
 		s.command(e.Command)
 		if !s.Active && t.OnEnd != nil {
