@@ -21,6 +21,7 @@ down() {
 	for p in sshd rsyslog; do
 		[ -f "$dir/$p.pid" ] && kill "$(cat "$dir/$p.pid")" 2>/dev/null || true
 	done
+	rm -rf "/tmp/sg-lab-keys-$name"
 	ip netns del "$srv" 2>/dev/null || true
 	ip netns del "$cli" 2>/dev/null || true
 	return 0
@@ -59,8 +60,12 @@ ssh-keygen -q -t ed25519 -N '' -f "$dir/hostkey" <<<y >/dev/null
 ssh-keygen -q -t ed25519 -N '' -f "$dir/userkey" <<<y >/dev/null
 id sgtest >/dev/null 2>&1 || useradd -m -s /bin/bash sgtest
 echo 'sgtest:right-password' | chpasswd
-install -d -m 700 -o sgtest ~sgtest/.ssh
-install -m 600 -o sgtest "$dir/userkey.pub" ~sgtest/.ssh/authorized_keys
+# The lab's own authorised keys, not ~sgtest/.ssh: labs and the recording
+# scripts run at the same time (go test runs packages at once). sshd reads
+# the file as the user, so it lies where sgtest may read it.
+keys=/tmp/sg-lab-keys-$name
+mkdir -p -m 755 "$keys"
+install -m 644 "$dir/userkey.pub" "$keys/authorized_keys"
 cat >"$dir/sshd_config" <<EOF
 Port 22
 HostKey $dir/hostkey
@@ -73,6 +78,8 @@ MaxAuthTries 6
 SyslogFacility AUTH
 LogLevel INFO
 Subsystem sftp internal-sftp -l INFO
+AuthorizedKeysFile $keys/authorized_keys
+StrictModes no
 EOF
 mkdir -p /run/sshd
 # The mount point for our socket. It is left in place: removing it would

@@ -43,6 +43,7 @@ type sessions struct {
 	auditName  string          // the audit log followed, "" when none
 	auditPos   source.Position // and how far
 	auditDirty bool
+	auditLast  time.Time // when the last audit line came
 	audit      session.AuditParser
 }
 
@@ -163,7 +164,7 @@ func (s *sessions) auditLine(line string, pos source.Position) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.audit.Line(line, s.t.Login, s.t.Exec)
-	s.auditPos, s.auditDirty = pos, true
+	s.auditPos, s.auditDirty, s.auditLast = pos, true, time.Now()
 }
 
 // sweepAfter is how long a session's sshd may be gone with the session
@@ -177,7 +178,9 @@ func (s *sessions) sweep() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	s.audit.Flush(s.t.Exec)
+	if time.Since(s.auditLast) > time.Second { // the event being gathered is complete: auditd writes one at once
+		s.audit.Flush(s.t.Exec)
+	}
 	for _, ss := range s.t.Open() {
 		if ss.Host == s.host && now.Sub(ss.LastSeen()) > sweepAfter && !s.alive(ss.PID) {
 			why := session.EndKilled
