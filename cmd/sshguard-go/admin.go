@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -102,11 +103,18 @@ func addAdminFlags(cmd *cobra.Command, o *daemonOpts) {
 func newListCmd() *cobra.Command {
 	var o daemonOpts
 	var asJSON bool
-	cmd := adminCmd("list [--json]", "List active bans", "  sshguard-go list\n  sshguard-go list --json | jq '.[].prefix'", cobra.NoArgs, &o,
+	var origin string
+	cmd := adminCmd("list [--json] [--origin detected|admin|archive|fleet]", "List active bans",
+		"  sshguard-go list\n  sshguard-go list --json | jq '.[].prefix'\n  sshguard-go list --origin fleet", cobra.NoArgs, &o,
 		func(b control.Backend, out io.Writer, _ []string) error {
 			bans, err := b.Bans()
 			if err != nil {
 				return err
+			}
+			if origin != "" { // "fleet" takes every fleet:<host>
+				bans = slices.DeleteFunc(bans, func(bi control.BanInfo) bool {
+					return bi.Origin != origin && !strings.HasPrefix(bi.Origin, origin+":")
+				})
 			}
 			return printList(out, asJSON, bans, "PREFIX\tBANNED SINCE\tEXPIRES IN\tBANS\tREASON\tLAST USER", func(bi control.BanInfo) string {
 				left := "never"
@@ -117,6 +125,7 @@ func newListCmd() *cobra.Command {
 			})
 		})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().StringVar(&origin, "origin", "", "only the bans of this origin (fleet: those other hosts shared)")
 	return cmd
 }
 

@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -13,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"sshguard-go/internal/config"
+	"sshguard-go/internal/control"
 	"sshguard-go/internal/fleet"
 )
 
@@ -102,8 +106,54 @@ daemon's API does.`,
 	f.StringVar(&listen.TLSCert, "tls-cert", "", "serve HTTPS with this certificate")
 	f.StringVar(&listen.TLSKey, "tls-key", "", "and this key")
 	f.StringVar(&listen.ClientCA, "client-ca", "", "ask clients for a certificate signed by this CA")
-	cmd.PersistentFlags().StringVar(&hosts, "hosts", "/etc/sshguard-go/hosts.toml", "the hosts file")
-	cmd.AddCommand(summary, serve)
+	summary.Flags().StringVar(&hosts, "hosts", "/etc/sshguard-go/hosts.toml", "the hosts file")
+	serve.Flags().StringVar(&hosts, "hosts", "/etc/sshguard-go/hosts.toml", "the hosts file")
+	cmd.AddCommand(summary, serve, newFleetStatusCmd())
+	return cmd
+}
+
+func newFleetStatusCmd() *cobra.Command {
+	var o daemonOpts
+	var asJSON bool
+	cmd := adminCmd("status [--json]", "The running daemon's ban sharing: server, stream, lag, bans received per host",
+		"  sudo sshguard-go fleet status", cobra.NoArgs, &o,
+		func(b control.Backend, out io.Writer, _ []string) error {
+			raw, err := b.Fleet()
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				_, err := fmt.Fprintf(out, "%s\n", raw)
+				return err
+			}
+			var st *fleet.Status
+			if err := json.Unmarshal(raw, &st); err != nil {
+				return err
+			}
+			if st == nil {
+				fmt.Fprintln(out, "fleet: off (no fleet.nats_url, or no daemon running)")
+				return nil
+			}
+			server := st.Server
+			if server == "" {
+				server = "(not connected)"
+			}
+			fmt.Fprintf(out, "name %s, server %s, stream %s\npublished %d, waiting to publish %d, others' bans not yet applied %d\n",
+				st.Name, server, st.Stream, st.Published, st.Pending, st.Lag)
+			if st.LastError != "" {
+				fmt.Fprintf(out, "last error: %s\n", st.LastError)
+			}
+			hosts := slices.Sorted(maps.Keys(st.Received))
+			for _, h := range hosts {
+				var parts []string
+				for _, k := range slices.Sorted(maps.Keys(st.Received[h])) {
+					parts = append(parts, fmt.Sprintf("%s %d", k, st.Received[h][k]))
+				}
+				fmt.Fprintf(out, "  from %s: %s\n", h, strings.Join(parts, ", "))
+			}
+			return nil
+		})
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
 

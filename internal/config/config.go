@@ -39,6 +39,7 @@ type Config struct {
 	Metrics   MetricsConfig   `toml:"metrics"`
 	API       APIConfig       `toml:"api"`
 	Audit     AuditConfig     `toml:"audit"`
+	Fleet     FleetConfig     `toml:"fleet"`
 
 	// Path is the file the configuration was read from; "" when the
 	// built-in defaults apply (no file).
@@ -138,6 +139,7 @@ func Default() *Config {
 		Metrics: MetricsConfig{},
 		API:     APIConfig{Events: 1000},
 		Audit:   AuditConfig{Log: "auto"},
+		Fleet:   defaultFleet(),
 	}
 }
 
@@ -407,6 +409,7 @@ func (c *Config) Validate() error {
 	}
 	c.Alerts.validate(bad)
 	c.API.validate(bad)
+	c.Fleet.validate(bad)
 	if l := c.Metrics.Listen; l != "" {
 		if _, port, err := net.SplitHostPort(l); err != nil || port == "" {
 			bad("metrics.listen", "%q is not host:port (e.g. 127.0.0.1:9611)", l)

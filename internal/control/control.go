@@ -34,6 +34,7 @@ type BanInfo struct {
 	Count    int          `json:"count"`
 	Reason   string       `json:"reason"`
 	LastUser string       `json:"last_user,omitempty"`
+	Origin   string       `json:"origin,omitempty"` // detected, admin, archive, fleet:<host>
 }
 
 // AllowInfo is an allowlist entry.
@@ -125,6 +126,9 @@ type Backend interface {
 	Sessions(q SessionQuery) ([]json.RawMessage, error)
 	// History returns what is known of user.
 	History(user string) (History, error)
+	// Fleet returns the fleet's ban sharing status as JSON (null when it
+	// is off).
+	Fleet() (json.RawMessage, error)
 }
 
 // ErrNotFound is returned (and sent as 404) when a ban or allowlist entry
@@ -239,6 +243,10 @@ func Handler(b Backend) http.Handler {
 		reply(w, v, err)
 	})
 	sessionsHandlers(mux, b)
+	mux.HandleFunc("GET /v1/fleet", func(w http.ResponseWriter, r *http.Request) {
+		v, err := b.Fleet()
+		reply(w, v, err)
+	})
 	return mux
 }
 
@@ -371,6 +379,12 @@ func (c *Client) Alerts(pending bool, limit int) ([]AlertInfo, error) {
 		p = "1"
 	}
 	return v, c.do("GET", "/v1/alerts?pending="+p+"&limit="+strconv.Itoa(limit), nil, &v)
+}
+
+// Fleet asks the daemon for its fleet status.
+func (c *Client) Fleet() (json.RawMessage, error) {
+	var v json.RawMessage
+	return v, c.do("GET", "/v1/fleet", nil, &v)
 }
 
 func (c *Client) Status() (Status, error) {

@@ -29,6 +29,7 @@ import (
 	"sshguard-go/internal/control"
 	"sshguard-go/internal/detect"
 	"sshguard-go/internal/engine"
+	"sshguard-go/internal/fleet"
 	"sshguard-go/internal/store"
 )
 
@@ -46,9 +47,10 @@ type Daemon struct {
 	pipe    *pipeline
 	worker  *alert.Worker
 	metrics *metrics
-	sess    *sessions   // the audit trail
-	events  *api.Events // the last events, for the API
-	api     *api.Server // nil when api.listen is off
+	sess    *sessions     // the audit trail
+	sharer  *fleet.Sharer // bans shared across the fleet (nil: off)
+	events  *api.Events   // the last events, for the API
+	api     *api.Server   // nil when api.listen is off
 	apiTLS  *tls.Config
 	apiLn   net.Listener // the API's socket, open from New on
 	apiAddr atomic.Value // string: where the API listens
@@ -107,10 +109,19 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Daemon, er
 	d.worker = alert.NewWorker(d.workerConfig(cfg), d.db, d.chans, nil, d.log)
 	d.worker.OnResult = func(channel, result string) { d.metrics.deliveries.WithLabelValues(channel, result).Inc() }
 	d.worker.Resolve = engine.Resolver(d.db)
-	d.guard = engine.New(engineConfig(cfg, d.worker.Wake, d.countBan), d.db, fw, nil, nil, d.log)
+	ec := engineConfig(cfg, d.worker.Wake, d.countBan)
+	d.guard = engine.New(ec, d.db, fw, nil, nil, d.log)
+	if d.sharer, err = d.newSharer(cfg); err != nil {
+		return nil, err
+	}
+	if d.sharer != nil {
+		d.share(&ec, cfg)
+		d.guard.Reconfigure(ec)
+	}
 	if d.svc, err = newService(ctx, d.db, d.guard, cfg.AllowPrefixes(ctx, d.warn), d.Stats); err != nil {
 		return nil, err
 	}
+	d.svc.fleet = d.fleetStatus
 	d.events = api.NewEvents(cfg.API.Events)
 	if d.api, d.apiTLS, err = d.newAPI(cfg); err != nil {
 		return nil, err
@@ -166,6 +177,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return control.Serve(gctx, cfg.State.Socket, d.svc) })
 	if d.api != nil {
 		g.Go(func() error { return d.serveAPI(gctx) })
+	}
+	if d.sharer != nil {
+		g.Go(func() error {
+			// An outage of the fleet never stops local banning.
+			if err := d.sharer.Run(gctx); err != nil && gctx.Err() == nil {
+				d.log.Error("fleet: bans are not shared", "err", err)
+			}
+			return nil
+		})
 	}
 	if path := cfg.Audit.AuditLog(); path != "" {
 		g.Go(func() error {
@@ -232,7 +252,8 @@ type Stats struct {
 	Scan       detect.Stats // lines, events per kind, counted attempts, unrecognised lines
 	Tracked    int          // keys being counted
 	ActiveBans int
-	Err        error // reading the active bans failed (ActiveBans is then 0)
+	Err        error         // reading the active bans failed (ActiveBans is then 0)
+	Fleet      *fleet.Status // the fleet's ban sharing (nil: off)
 }
 
 // Stats reads the live counters.
@@ -241,6 +262,10 @@ func (d *Daemon) Stats() Stats {
 	st := Stats{Started: d.started, Sources: []control.SourceStatus{src}, Scan: scan, Tracked: d.guard.Tracked()}
 	if a, ok := d.sess.status(); ok {
 		st.Sources = append(st.Sources, a)
+	}
+	if d.sharer != nil {
+		f := d.sharer.Status()
+		st.Fleet = &f
 	}
 	st.ActiveBans, st.Err = d.db.CountActive(time.Now())
 	return st

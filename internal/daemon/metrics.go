@@ -49,8 +49,17 @@ func newMetrics() *metrics {
 // statsCollector reads Daemon.Stats at scrape time.
 type statsCollector struct{ stats func() Stats }
 
+// The fleet's ban sharing.
+var (
+	descFleetPublished = prometheus.NewDesc("sshguard_fleet_published_total", "Bans and unbans of this host published to the fleet.", nil, nil)
+	descFleetPending   = prometheus.NewDesc("sshguard_fleet_pending", "Bans and unbans of this host waiting to be published.", nil, nil)
+	descFleetLag       = prometheus.NewDesc("sshguard_fleet_lag", "Other hosts' bans in the stream not yet applied here.", nil, nil)
+	descFleetReceived  = prometheus.NewDesc("sshguard_fleet_received_total", "Other hosts' bans and unbans, by origin host and result (applied, refused_allowlist, refused_wide, expired, already, unbanned, kept, garbage, failed).", []string{"origin", "result"}, nil)
+)
+
 func (c statsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLines, descEvents, descCounted, descParse, descUntrust, descTracked, descActive} {
+	for _, d := range []*prometheus.Desc{descLines, descEvents, descCounted, descParse, descUntrust, descTracked, descActive,
+		descFleetPublished, descFleetPending, descFleetLag, descFleetReceived} {
 		ch <- d
 	}
 }
@@ -73,6 +82,16 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descTracked, prometheus.GaugeValue, float64(s.Tracked))
 	if s.Err == nil {
 		ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, float64(s.ActiveBans))
+	}
+	if f := s.Fleet; f != nil {
+		ch <- prometheus.MustNewConstMetric(descFleetPublished, prometheus.CounterValue, float64(f.Published))
+		ch <- prometheus.MustNewConstMetric(descFleetPending, prometheus.GaugeValue, float64(f.Pending))
+		ch <- prometheus.MustNewConstMetric(descFleetLag, prometheus.GaugeValue, float64(f.Lag))
+		for host, m := range f.Received {
+			for result, n := range m {
+				ch <- prometheus.MustNewConstMetric(descFleetReceived, prometheus.CounterValue, float64(n), host, result)
+			}
+		}
 	}
 }
 

@@ -18,6 +18,7 @@ func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) error {
 	old := d.cfg.Load()
 	next := *cfg
 	ec := engineConfig(&next, d.worker.Wake, d.countBan)
+	d.share(&ec, old) // the fleet's settings take effect at the next start
 	chans, chanErr := next.Alerts.Channels()
 	if chanErr != nil {
 		d.log.Error("reload: alert channels and settings not changed", "err", chanErr)
@@ -31,9 +32,9 @@ func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) error {
 	if !d.guard.Reconfigure(ec) {
 		d.log.Warn("reload: the new threshold needs more remembered attempts than this run allocated; it takes full effect at the next start")
 	}
-	if next.Log != old.Log || next.Firewall != old.Firewall || next.State != old.State || next.Metrics != old.Metrics || next.API != old.API {
-		d.log.Warn("reload: [log], [firewall], [state], [metrics] and [api] changes take effect at the next start")
-		next.Log, next.Firewall, next.State, next.Metrics, next.API = old.Log, old.Firewall, old.State, old.Metrics, old.API
+	if next.Log != old.Log || next.Firewall != old.Firewall || next.State != old.State || next.Metrics != old.Metrics || next.API != old.API || next.Fleet != old.Fleet {
+		d.log.Warn("reload: [log], [firewall], [state], [metrics], [api] and [fleet] changes take effect at the next start")
+		next.Log, next.Firewall, next.State, next.Metrics, next.API, next.Fleet = old.Log, old.Firewall, old.State, old.Metrics, old.API, old.Fleet
 	}
 	d.cfg.Store(&next)
 	n, err := d.svc.setConfigAllow(ctx, next.AllowPrefixes(ctx, d.warn))

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,7 @@ type Service struct {
 	guard *engine.Guard
 	db    *store.DB
 	stats func() Stats // the daemon's live counters
+	fleet func() (json.RawMessage, error)
 
 	mu     sync.Mutex     // guards config
 	config []netip.Prefix // allowlist entries from the configuration and flags
@@ -99,11 +101,23 @@ func OpenStore(path string) (*store.DB, error) {
 
 // banInfo is how the control API shows a recorded ban.
 func banInfo(b store.Ban) control.BanInfo {
-	bi := control.BanInfo{Prefix: b.Prefix, Since: b.Start, Expires: b.Expires, Count: b.Count, Reason: b.Reason}
+	bi := control.BanInfo{Prefix: b.Prefix, Since: b.Start, Expires: b.Expires, Count: b.Count, Reason: b.Reason, Origin: b.Origin}
 	if len(b.Users) > 0 {
 		bi.LastUser = b.Users[len(b.Users)-1]
 	}
 	return bi
+}
+
+// Fleet is the daemon's fleet status (null without a daemon or a fleet).
+func (s *Service) Fleet() (json.RawMessage, error) {
+	if s.fleet == nil {
+		return json.RawMessage("null"), nil
+	}
+	v, err := s.fleet()
+	if v == nil && err == nil {
+		v = json.RawMessage("null")
+	}
+	return v, err
 }
 
 func (s *Service) Bans() ([]control.BanInfo, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"sshguard-go/internal/ban"
@@ -37,7 +38,7 @@ func (g *Guard) commit(ctx context.Context, batch []decision) ([]*store.Ban, err
 		if dur < 0 {
 			dur, _ = cfg.Policy.Duration(offs[i].Bans, offs[i].LastBan, now)
 		}
-		b := &store.Ban{Prefix: d.key, Start: now, Reason: d.reason, Attempts: d.sum, Users: d.users, Evidence: d.evidence}
+		b := &store.Ban{Prefix: d.key, Start: now, Reason: d.reason, Attempts: d.sum, Users: d.users, Evidence: d.evidence, Origin: d.origin}
 		if dur > 0 {
 			b.Expires = now.Add(dur)
 		}
@@ -63,7 +64,16 @@ func (g *Guard) commit(ctx context.Context, batch []decision) ([]*store.Ban, err
 		}
 		batch, bans, els = pick(batch, kept), pick(bans, kept), pick(els, kept)
 	}
-	ids, err := g.db.RecordBanAlerts(bans, func(b *store.Ban) []byte {
+	var share func(*store.Ban) []byte
+	if cfg.Share != nil {
+		share = func(b *store.Ban) []byte {
+			if strings.HasPrefix(b.Origin, "fleet:") { // another host's: never sent back
+				return nil
+			}
+			return cfg.Share(b)
+		}
+	}
+	ids, err := g.db.RecordBansShared(bans, func(b *store.Ban) []byte {
 		if cfg.Alerts == nil {
 			return nil
 		}
@@ -72,7 +82,7 @@ func (g *Guard) commit(ctx context.Context, batch []decision) ([]*store.Ban, err
 			m.Ban, m.BanRef = nil, store.BanRef(b)
 		}
 		return m.Marshal()
-	})
+	}, share)
 	if err != nil {
 		return nil, fmt.Errorf("ban %s%s: %w", keys[0], more(len(keys)), err)
 	}
@@ -119,11 +129,13 @@ func (g *Guard) Ban(ctx context.Context, p netip.Prefix, d time.Duration, reason
 	return bans[0], errs[0]
 }
 
-// Manual is a ban an administrator asks for (see Ban).
+// Manual is a ban an administrator asks for (see Ban), or another host
+// of the fleet shared (Origin "fleet:<host>").
 type Manual struct {
 	Prefix netip.Prefix
 	For    time.Duration // 0: permanent; negative: by policy
 	Reason string
+	Origin string // "" is "admin"
 }
 
 // manualBatch is how many bans by hand go into one netlink batch and one
@@ -183,7 +195,11 @@ func (g *Guard) BanMany(ctx context.Context, ms []Manual) ([]*store.Ban, []error
 		if reason == "" {
 			reason = "banned by the administrator"
 		}
-		batch = append(batch, decision{act: actBan, key: p, reason: reason, dur: m.For, origin: "admin"})
+		origin := m.Origin
+		if origin == "" {
+			origin = "admin"
+		}
+		batch = append(batch, decision{act: actBan, key: p, reason: reason, dur: m.For, origin: origin})
 		at = append(at, i)
 		if len(batch) == manualBatch {
 			flush()
@@ -191,6 +207,13 @@ func (g *Guard) BanMany(ctx context.Context, ms []Manual) ([]*store.Ban, []error
 	}
 	flush()
 	return bans, errs
+}
+
+// Allowlisted reports whether the allowlist covers p.
+func (g *Guard) Allowlisted(p netip.Prefix) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.allow.Covers(ban.Unmap(p))
 }
 
 // ErrAllowlisted is returned when asked to ban an allowlisted prefix.
@@ -225,7 +248,13 @@ func CheckManual(p netip.Prefix, force bool) error {
 // attempts so the next typo does not ban again at once. It returns
 // store.ErrNotFound when p had no recorded ban (the kernel element, if
 // any, is still removed).
-func (g *Guard) Unban(ctx context.Context, p netip.Prefix) error {
+func (g *Guard) Unban(ctx context.Context, p netip.Prefix) error { return g.unban(ctx, p, true) }
+
+// UnbanRemote lifts p's ban as another host of the fleet asked: not
+// shared again.
+func (g *Guard) UnbanRemote(ctx context.Context, p netip.Prefix) error { return g.unban(ctx, p, false) }
+
+func (g *Guard) unban(ctx context.Context, p netip.Prefix, share bool) error {
 	p = ban.Unmap(p)
 	if err := g.fw.Unban(ctx, []netip.Prefix{p}); err != nil {
 		return fmt.Errorf("unban %s: %w", p, err)
@@ -234,7 +263,11 @@ func (g *Guard) Unban(ctx context.Context, p netip.Prefix) error {
 	g.win.Reset(p)
 	delete(g.ev, p)
 	g.mu.Unlock()
-	err := g.db.Lift(p)
+	var msg []byte
+	if cfg := g.cfg.Load(); share && cfg.ShareUnban != nil {
+		msg = cfg.ShareUnban(p)
+	}
+	err := g.db.LiftShared(p, msg)
 	if err == nil {
 		g.log.Info("unbanned", "prefix", p.String())
 	}

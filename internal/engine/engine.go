@@ -56,6 +56,11 @@ type Config struct {
 	OnBan func(origin string)
 	// Loc is where days begin and end for the counts (nil: UTC).
 	Loc *time.Location
+	// Share, if set, gives what the fleet must hear of a ban made here
+	// (not of one another host shared), and ShareUnban of an unban here:
+	// written in the ban's own transaction (store.RecordBansShared).
+	Share      func(*store.Ban) []byte
+	ShareUnban func(netip.Prefix) []byte
 }
 
 // Guard decides and enforces bans. It is safe for concurrent use.

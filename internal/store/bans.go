@@ -27,6 +27,9 @@ type Ban struct {
 	Attempts float64      `json:"attempts"`
 	Users    []string     `json:"users,omitempty"`
 	Evidence []string     `json:"evidence,omitempty"` // first and last lines
+	// Origin is who made it: "detected", "admin", "archive", or
+	// "fleet:<host>" for a ban another host of the fleet shared.
+	Origin string `json:"origin,omitempty"`
 }
 
 // Active reports whether b is in force at now.
@@ -101,6 +104,14 @@ func (d *DB) RecordBanAlert(b *Ban, alert func(*Ban) []byte) (uint64, error) {
 // each as RecordBanAlert does, and returns their outbox ids (0 where
 // alert gave nothing).
 func (d *DB) RecordBanAlerts(bans []*Ban, alert func(*Ban) []byte) ([]uint64, error) {
+	return d.RecordBansShared(bans, alert, nil)
+}
+
+// RecordBansShared is RecordBanAlerts that also puts, in the same
+// transaction, what share returns for each ban (nil: nothing) in the
+// share outbox, for the fleet (a ban is never recorded but not shared,
+// nor shared but not recorded).
+func (d *DB) RecordBansShared(bans []*Ban, alert, share func(*Ban) []byte) ([]uint64, error) {
 	ids := make([]uint64, len(bans))
 	err := d.db.Update(func(tx *bolt.Tx) error {
 		for i, b := range bans {
@@ -110,6 +121,11 @@ func (d *DB) RecordBanAlerts(bans []*Ban, alert func(*Ban) []byte) ([]uint64, er
 			var err error
 			if ids[i], err = enqueue(tx, alert(b)); err != nil {
 				return err
+			}
+			if share != nil {
+				if err := enqueueIn(tx, bktShare, share(b)); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -195,13 +211,37 @@ func (d *DB) Offenders(ps []netip.Prefix) ([]Offender, error) {
 
 // Lift removes p's ban. It returns ErrNotFound if p has no ban in force
 // (the history keeps it).
-func (d *DB) Lift(p netip.Prefix) error {
+func (d *DB) Lift(p netip.Prefix) error { return d.LiftShared(p, nil) }
+
+// LiftShared is Lift that also puts share (unless nil) in the share
+// outbox, in the same transaction.
+func (d *DB) LiftShared(p netip.Prefix, share []byte) error {
 	return d.db.Update(func(tx *bolt.Tx) error {
 		if tx.Bucket(bktBans).Get(pkey(p)) == nil {
 			return ErrNotFound
 		}
+		if err := enqueueIn(tx, bktShare, share); err != nil {
+			return err
+		}
 		return unindex(tx, pkey(p))
 	})
+}
+
+// ActiveBan returns p's ban in force, or ErrNotFound.
+func (d *DB) ActiveBan(p netip.Prefix, now time.Time) (Ban, error) {
+	var b Ban
+	err := d.db.View(func(tx *bolt.Tx) error {
+		exp, ref, ok := parseActive(tx.Bucket(bktBans).Get(pkey(p)))
+		if !ok || exp != 0 && int64(exp) <= now.UnixNano() {
+			return ErrNotFound
+		}
+		h := tx.Bucket(bktHistory).Get(ref)
+		if h == nil {
+			return ErrNotFound
+		}
+		return unpack(h, &b)
+	})
+	return b, err
 }
 
 // expire takes the bans that expired by now out of the indexes: it reads

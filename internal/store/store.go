@@ -56,8 +56,10 @@ var (
 	// Sessions (sessions.go).
 	bktSessions = []byte("sessions") // start time + host NUL pid -> session (opaque)
 	bktLive     = []byte("live")     // the same key -> nothing, while the session is open
-	buckets     = [][]byte{bktMeta, bktBans, bktExpiry, bktHistory, bktOffenders, bktLastBan, bktAllow, bktPositions, bktOutbox, bktPending, bktLogins, bktSeen, bktDaily,
-		bktSessions, bktLive}
+	// Fleet (share.go).
+	bktShare = []byte("share") // sequence -> a ban or unban to publish to the fleet (opaque)
+	buckets  = [][]byte{bktMeta, bktBans, bktExpiry, bktHistory, bktOffenders, bktLastBan, bktAllow, bktPositions, bktOutbox, bktPending, bktLogins, bktSeen, bktDaily,
+		bktSessions, bktLive, bktShare}
 )
 
 // DB is an open state database.

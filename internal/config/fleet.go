@@ -1,0 +1,113 @@
+package config
+
+import (
+	"os"
+	"strings"
+	"time"
+)
+
+// FleetConfig is the sharing of bans across a fleet through NATS
+// JetStream; off while NATSURL is "".
+type FleetConfig struct {
+	NATSURL      string `toml:"nats_url"` // one URL or several, comma-separated
+	Name         string `toml:"name"`     // this host in the fleet ("" = the host name)
+	CredsFile    string `toml:"creds_file"`
+	NKeyFile     string `toml:"nkey_file"`
+	TokenFile    string `toml:"token_file"`
+	User         string `toml:"user"`
+	PasswordFile string `toml:"password_file"`
+	CAFile       string `toml:"ca_file"`
+	CertFile     string `toml:"cert_file"`
+	KeyFile      string `toml:"key_file"`
+	Stream       string `toml:"stream"`
+	Share        bool   `toml:"share"` // publish this host's bans and unbans
+	Apply        bool   `toml:"apply"` // enforce the others'
+	MinPrefixV4  int    `toml:"min_prefix_v4"`
+	MinPrefixV6  int    `toml:"min_prefix_v6"`
+	// Fleet-wide counting: attempts counted on every host add up per
+	// address in a second window; the host whose count reaches
+	// FleetThreshold bans and shares.
+	CountFleetwide bool     `toml:"count_fleetwide"`
+	FleetThreshold float64  `toml:"fleet_threshold"`
+	FleetWindow    Duration `toml:"fleet_window"`
+}
+
+func defaultFleet() FleetConfig {
+	return FleetConfig{Stream: "SSHGUARD_BANS", Share: true, Apply: true, MinPrefixV4: 24, MinPrefixV6: 48,
+		FleetThreshold: 20, FleetWindow: Duration(time.Hour)}
+}
+
+// HostName is this host's name in the fleet.
+func (f FleetConfig) HostName() string {
+	if f.Name != "" {
+		return f.Name
+	}
+	h, err := os.Hostname()
+	if err != nil {
+		return "localhost"
+	}
+	h, _, _ = strings.Cut(h, ".")
+	return h
+}
+
+// URLs are the NATS servers to connect to.
+func (f FleetConfig) URLs() []string {
+	var out []string
+	for _, u := range strings.Split(f.NATSURL, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func (f FleetConfig) validate(bad func(key, format string, args ...any)) {
+	if f.MinPrefixV4 < 1 || f.MinPrefixV4 > 32 {
+		bad("fleet.min_prefix_v4", "must be in [1, 32], is %d", f.MinPrefixV4)
+	}
+	if f.MinPrefixV6 < 1 || f.MinPrefixV6 > 128 {
+		bad("fleet.min_prefix_v6", "must be in [1, 128], is %d", f.MinPrefixV6)
+	}
+	if f.NATSURL == "" {
+		return
+	}
+	for _, u := range f.URLs() {
+		if !strings.Contains(u, "://") {
+			bad("fleet.nats_url", "%q: want nats://host:4222 (or tls://, several comma-separated)", u)
+		}
+	}
+	if n := f.HostName(); !validFleetName(n) {
+		bad("fleet.name", "%q: want letters, digits, '-' or '_' (it is a subject token)", n)
+	}
+	if !validFleetName(f.Stream) {
+		bad("fleet.stream", "%q: want letters, digits, '-' or '_'", f.Stream)
+	}
+	if (f.CertFile == "") != (f.KeyFile == "") {
+		bad("fleet.cert_file", "cert_file and key_file go together")
+	}
+	if f.User != "" && f.PasswordFile == "" {
+		bad("fleet.password_file", "user needs password_file")
+	}
+	if f.CountFleetwide {
+		if !(f.FleetThreshold >= 1 && f.FleetThreshold <= maxThreshold) {
+			bad("fleet.fleet_threshold", "must be a number in [1, %g], is %g", maxThreshold, f.FleetThreshold)
+		}
+		if f.FleetWindow < Duration(time.Second) {
+			bad("fleet.fleet_window", "must be at least 1s")
+		}
+	}
+}
+
+// validFleetName reports whether s can be a NATS subject token and a
+// consumer name.
+func validFleetName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}

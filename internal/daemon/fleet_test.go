@@ -1,0 +1,200 @@
+package daemon
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"sshguard-go/internal/control"
+	"sshguard-go/internal/fleet"
+	"sshguard-go/internal/testkit"
+)
+
+// natsServer is a real NATS server with JetStream in the test's process,
+// on a port and a store directory that survive a restart.
+type natsServer struct {
+	t    *testing.T
+	opts server.Options
+	srv  *server.Server
+}
+
+func startNATS(t *testing.T) *natsServer {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	n := &natsServer{t: t, opts: server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true}}
+	n.start()
+	t.Cleanup(n.stop)
+	return n
+}
+
+func (n *natsServer) start() {
+	n.t.Helper()
+	opts := n.opts
+	s, err := server.NewServer(&opts)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		n.t.Fatal("NATS server not ready")
+	}
+	n.srv = s
+}
+
+func (n *natsServer) stop() {
+	if n.srv != nil {
+		n.srv.Shutdown()
+		n.srv.WaitForShutdown()
+		n.srv = nil
+	}
+}
+
+func (n *natsServer) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.opts.Port) }
+
+// fleetHost starts a daemon named name in the fleet of n, with extra
+// configuration.
+func fleetHost(t *testing.T, n *natsServer, name, extra string) *harness {
+	t.Helper()
+	h := newHarness(t)
+	writeConfig(t, h.dir, fmt.Sprintf("[detection]\nthreshold = 3\n[firewall]\nbackend = \"none\"\n[audit]\nlog = \"\"\n%s\n[fleet]\nnats_url = %q\nname = %q\n", extra, n.url(), name))
+	h.logf("Server listening on 0.0.0.0 port 22.")
+	h.start()
+	return h
+}
+
+// bans is h's bans in force by prefix.
+func (h *harness) bans() map[string]control.BanInfo {
+	h.t.Helper()
+	list, err := h.client().Bans()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	out := map[string]control.BanInfo{}
+	for _, b := range list {
+		out[b.Prefix.String()] = b
+	}
+	return out
+}
+
+// waitBan waits until h has (or has not) a ban of prefix.
+func (h *harness) waitBan(prefix string, want bool) control.BanInfo {
+	h.t.Helper()
+	var b control.BanInfo
+	testkit.Eventually(h.t, 10*time.Second, fmt.Sprintf("ban of %s %v", prefix, want), func() (bool, string) {
+		var ok bool
+		b, ok = h.bans()[prefix]
+		st := h.fleet()
+		return ok == want, fmt.Sprintf("%+v", st)
+	})
+	return b
+}
+
+func (h *harness) fleet() fleet.Status {
+	raw, err := h.client().Fleet()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var st fleet.Status
+	json.Unmarshal(raw, &st)
+	return st
+}
+
+func (h *harness) attack(ip string) {
+	for i := range 3 {
+		h.logf("Failed password for root from %s port %d ssh2", ip, 40000+i)
+	}
+}
+
+// TestFleetShares: a ban on one host appears on the others (origin
+// fleet:a, the remaining time); unban propagates; an allowlist refuses it
+// on its host only; a /8 from a remote host is refused; with the NATS
+// server down banning goes on and what was queued is published once it is
+// back; a host that joins later replays what is in force; nothing is
+// applied twice.
+func TestFleetShares(t *testing.T) {
+	n := startNATS(t)
+	a := fleetHost(t, n, "a", "")
+	b := fleetHost(t, n, "b", "[ban]\nallow = [\"203.0.113.60\"]")
+	c := fleetHost(t, n, "c", "")
+
+	a.attack("203.0.113.50")
+	ab := a.waitBan("203.0.113.50/32", true)
+	for _, h := range []*harness{b, c} {
+		got := h.waitBan("203.0.113.50/32", true)
+		if got.Origin != "fleet:a" || !strings.HasPrefix(got.Reason, "fleet: a: ") || got.Expires.Sub(ab.Expires).Abs() > 2*time.Second {
+			t.Errorf("shared ban %+v, a's %+v", got, ab)
+		}
+	}
+	if bb := b.bans()["203.0.113.50/32"]; a.bans()["203.0.113.50/32"].Origin != "detected" || bb.Origin != "fleet:a" {
+		t.Errorf("origins: a %q, b %q", a.bans()["203.0.113.50/32"].Origin, bb.Origin)
+	}
+
+	// Allowlisted on b: c bans it, b refuses and counts it.
+	a.attack("203.0.113.60")
+	c.waitBan("203.0.113.60/32", true)
+	testkit.Eventually(t, 10*time.Second, "b refuses the allowlisted one", func() (bool, string) {
+		st := b.fleet()
+		return st.Received["a"]["refused_allowlist"] == 1, fmt.Sprintf("%+v", st)
+	})
+	if _, ok := b.bans()["203.0.113.60/32"]; ok {
+		t.Fatal("b banned an address of its allowlist")
+	}
+
+	// A /8 by hand on a: refused elsewhere.
+	if _, err := a.client().Ban(control.BanRequest{Prefix: netip.MustParsePrefix("10.0.0.0/8"), For: time.Hour, Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 10*time.Second, "c refuses the /8", func() (bool, string) {
+		st := c.fleet()
+		return st.Received["a"]["refused_wide"] == 1, fmt.Sprintf("%+v", st)
+	})
+
+	// Unban on a: lifted on c (and on b, which had it too).
+	if _, err := a.client().Unban(netip.MustParsePrefix("203.0.113.50/32")); err != nil {
+		t.Fatal(err)
+	}
+	c.waitBan("203.0.113.50/32", false)
+	b.waitBan("203.0.113.50/32", false)
+
+	// The NATS server goes down: a bans on; its bans wait and go out later.
+	n.stop()
+	a.attack("203.0.113.70")
+	a.waitBan("203.0.113.70/32", true)
+	testkit.Eventually(t, 5*time.Second, "a's ban queued", func() (bool, string) {
+		st := a.fleet()
+		return st.Pending >= 1 && st.Server == "", fmt.Sprintf("%+v", st)
+	})
+	n.start()
+	c.waitBan("203.0.113.70/32", true)
+	b.waitBan("203.0.113.70/32", true)
+
+	// d joins: it replays the stream and ends with what is in force.
+	d := fleetHost(t, n, "d", "")
+	d.waitBan("203.0.113.70/32", true)
+	d.waitBan("203.0.113.60/32", true)
+	testkit.Eventually(t, 10*time.Second, "d replayed all", func() (bool, string) {
+		st := d.fleet()
+		return st.Lag == 0 && st.Received["a"]["refused_wide"] == 1, fmt.Sprintf("%+v", st)
+	})
+	if _, ok := d.bans()["203.0.113.50/32"]; ok {
+		t.Error("d applied a ban that was lifted before it joined")
+	}
+	// Nothing twice: c applied a's three bans once each.
+	if st := c.fleet(); st.Received["a"]["applied"] != 3 || st.Published != 0 {
+		t.Errorf("c: %+v", st)
+	}
+	if st := a.fleet(); st.Published != 5 { // .50, .60, the /8, the unban of .50, .70
+		t.Errorf("a published %d", st.Published)
+	}
+}

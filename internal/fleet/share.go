@@ -1,0 +1,520 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"sshguard-go/internal/store"
+)
+
+// Shared bans: each host publishes its bans and unbans on
+// sshguard.bans.<host> in a JetStream stream, from a share outbox written
+// in the ban's own transaction (store.RecordBansShared), in order, with
+// the outbox id as Nats-Msg-Id (a repeat after an outage is dropped by the
+// server). Each host reads the others' through a durable consumer of its
+// own and enforces them with their remaining time, origin fleet:<host>,
+// never sharing them again; its allowlist and its limits on width win.
+
+// subjectPrefix is the subjects' common part; the last token is the host.
+const subjectPrefix = "sshguard.bans."
+
+// Message is one ban or unban on the wire.
+type Message struct {
+	V        int          `json:"v"`
+	Kind     string       `json:"kind"` // "ban" or "unban"
+	Prefix   netip.Prefix `json:"prefix"`
+	Start    time.Time    `json:"start,omitzero"`
+	Expires  time.Time    `json:"expires,omitzero"` // zero: permanent
+	Reason   string       `json:"reason,omitempty"`
+	Attempts float64      `json:"attempts,omitempty"`
+	Origin   string       `json:"origin,omitempty"` // detected, admin, archive
+}
+
+// BanMessage is what the fleet hears of b.
+func BanMessage(b *store.Ban) []byte {
+	m, _ := json.Marshal(Message{V: 1, Kind: "ban", Prefix: b.Prefix, Start: b.Start, Expires: b.Expires, Reason: b.Reason, Attempts: b.Attempts, Origin: b.Origin})
+	return m
+}
+
+// UnbanMessage is what the fleet hears of the lifting of p's ban.
+func UnbanMessage(p netip.Prefix) []byte {
+	m, _ := json.Marshal(Message{V: 1, Kind: "unban", Prefix: p, Start: time.Now()})
+	return m
+}
+
+// Remote is a ban another host shared, to enforce here.
+type Remote struct {
+	Prefix netip.Prefix
+	For    time.Duration // 0: permanent
+	Reason string
+	Origin string // "fleet:<host>"
+}
+
+// Applier enforces what the others share (the daemon's engine).
+type Applier interface {
+	// BanRemote makes the bans (one transaction, one netlink batch per
+	// few thousand) and returns each one's error.
+	BanRemote(ctx context.Context, bans []Remote) []error
+	// UnbanRemote lifts p's ban.
+	UnbanRemote(ctx context.Context, p netip.Prefix) error
+	// Allowed reports whether the allowlist covers p.
+	Allowed(p netip.Prefix) bool
+}
+
+// ShareConfig is how a Sharer reaches the fleet.
+type ShareConfig struct {
+	URLs         []string
+	Name         string // this host: its subject token and its consumer
+	Stream       string
+	Share, Apply bool
+	MinV4, MinV6 int
+	MaxAge       time.Duration // how long the stream keeps a ban (the longest ban)
+	Options      []nats.Option // credentials and TLS
+	Instance     string        // this database's id: the Nats-Msg-Id prefix
+}
+
+// Counts are what a Sharer did, per origin host for what it received.
+type Counts struct {
+	Published int64                       `json:"published"`
+	Received  map[string]map[string]int64 `json:"received"` // host -> applied, refused_allowlist, refused_wide, expired, already, unbanned, kept, garbage
+}
+
+// Sharer publishes and applies shared bans. It is safe for concurrent use.
+type Sharer struct {
+	cfg   ShareConfig
+	db    *store.DB
+	apply Applier
+	log   *slog.Logger
+	wake  chan struct{}
+	now   func() time.Time
+
+	mu        sync.Mutex
+	nc        *nats.Conn
+	counts    Counts
+	lag       uint64
+	lastError string
+}
+
+// NewSharer returns a Sharer; Run connects it.
+func NewSharer(cfg ShareConfig, db *store.DB, apply Applier, log *slog.Logger) *Sharer {
+	return &Sharer{cfg: cfg, db: db, apply: apply, log: log, wake: make(chan struct{}, 1), now: time.Now,
+		counts: Counts{Received: map[string]map[string]int64{}}}
+}
+
+// Wake tells the publisher that the share outbox has something new.
+func (s *Sharer) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Status is the Sharer's state for `fleet status`.
+type Status struct {
+	Name      string `json:"name"`
+	Server    string `json:"server"` // the server connected to, "" when not
+	Stream    string `json:"stream"`
+	Pending   int    `json:"pending"` // bans of this host not yet published
+	Lag       uint64 `json:"lag"`     // others' bans not yet applied here
+	LastError string `json:"last_error,omitempty"`
+	Counts
+}
+
+// Status reports what the Sharer did and where it stands.
+func (s *Sharer) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Status{Name: s.cfg.Name, Stream: s.cfg.Stream, Lag: s.lag, LastError: s.lastError,
+		Counts: Counts{Published: s.counts.Published, Received: map[string]map[string]int64{}}}
+	for h, m := range s.counts.Received {
+		st.Received[h] = map[string]int64{}
+		for k, v := range m {
+			st.Received[h][k] = v
+		}
+	}
+	if s.nc != nil && s.nc.IsConnected() {
+		st.Server = s.nc.ConnectedUrlRedacted()
+	}
+	st.Pending, _ = s.db.SharePending()
+	return st
+}
+
+func (s *Sharer) count(host, what string, n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.counts.Received[host]
+	if m == nil {
+		if len(s.counts.Received) >= 10000 { // a garbage flood of host names
+			host = "other"
+			if m = s.counts.Received[host]; m == nil {
+				m = map[string]int64{}
+				s.counts.Received[host] = m
+			}
+		} else {
+			m = map[string]int64{}
+			s.counts.Received[host] = m
+		}
+	}
+	m[what] += n
+}
+
+func (s *Sharer) fail(what string, err error) {
+	s.mu.Lock()
+	s.lastError = what + ": " + err.Error()
+	s.mu.Unlock()
+	s.log.Warn("fleet: "+what, "err", err)
+}
+
+// Run connects to NATS (retrying while the servers are down), makes sure
+// the stream exists, and publishes and applies until ctx ends. Local
+// banning never waits for it.
+func (s *Sharer) Run(ctx context.Context) error {
+	opts := append([]nats.Option{nats.Name("sshguard-go " + s.cfg.Name), nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second), nats.Timeout(5 * time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				s.log.Warn("fleet: disconnected from NATS", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { s.log.Info("fleet: connected again", "server", nc.ConnectedUrlRedacted()); s.Wake() }),
+	}, s.cfg.Options...)
+	nc, err := nats.Connect(strings.Join(s.cfg.URLs, ","), opts...)
+	if err != nil {
+		return fmt.Errorf("fleet: %w", err)
+	}
+	s.mu.Lock()
+	s.nc = nc
+	s.mu.Unlock()
+	defer nc.Close()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(1024))
+	if err != nil {
+		return fmt.Errorf("fleet: %w", err)
+	}
+	for { // the stream, once the server answers
+		if err := s.ensureStream(ctx, js); err == nil {
+			break
+		} else if ctx.Err() == nil {
+			s.fail("stream "+s.cfg.Stream, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(2 * time.Second):
+		}
+	}
+	s.log.Info("fleet: sharing bans", "stream", s.cfg.Stream, "name", s.cfg.Name, "share", s.cfg.Share, "apply", s.cfg.Apply)
+	var wg sync.WaitGroup
+	if s.cfg.Share {
+		wg.Go(func() { s.publish(ctx, js) })
+	}
+	if s.cfg.Apply {
+		wg.Go(func() { s.consume(ctx, js) })
+	}
+	wg.Wait()
+	return nil
+}
+
+func (s *Sharer) ensureStream(ctx context.Context, js jetstream.JetStream) error {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	maxAge := s.cfg.MaxAge
+	if maxAge <= 0 {
+		maxAge = 7 * 24 * time.Hour
+	}
+	_, err := js.CreateOrUpdateStream(cctx, jetstream.StreamConfig{
+		Name: s.cfg.Stream, Subjects: []string{subjectPrefix + ">"}, Storage: jetstream.FileStorage,
+		MaxAge: maxAge, MaxMsgsPerSubject: 2_000_000, Discard: jetstream.DiscardOld, Duplicates: 10 * time.Minute,
+		MaxMsgSize: 64 << 10,
+		Description: "sshguard-go: bans shared across the fleet (sshguard.bans.<host>)",
+	})
+	return err
+}
+
+// publishBatch is how many bans go out before their acknowledgements are
+// awaited.
+const publishBatch = 512
+
+// publish sends the share outbox in order until ctx ends.
+func (s *Sharer) publish(ctx context.Context, js jetstream.JetStream) {
+	subject := subjectPrefix + s.cfg.Name
+	for ctx.Err() == nil {
+		sent, err := s.publishOnce(ctx, js, subject)
+		if err != nil && ctx.Err() == nil {
+			s.fail("publish", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		if sent > 0 {
+			continue // more may wait
+		}
+		select {
+		case <-ctx.Done():
+		case <-s.wake:
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// publishOnce publishes what the outbox holds (up to publishBatch) and
+// deletes what the server acknowledged. An unban goes alone, after the
+// bans before it are acknowledged: the stream keeps their order.
+func (s *Sharer) publishOnce(ctx context.Context, js jetstream.JetStream, subject string) (int, error) {
+	type entry struct {
+		id   uint64
+		data []byte
+	}
+	var batch []entry
+	err := s.db.Shared(publishBatch, func(id uint64, data []byte) bool {
+		batch = append(batch, entry{id, data})
+		return !strings.Contains(string(data), `"kind":"unban"`)
+	})
+	if err != nil || len(batch) == 0 {
+		return 0, err
+	}
+	futures := make([]jetstream.PubAckFuture, len(batch))
+	for i, e := range batch {
+		msg := &nats.Msg{Subject: subject, Data: e.data}
+		futures[i], err = js.PublishMsgAsync(msg, jetstream.WithMsgID(s.cfg.Instance+":"+strconv.FormatUint(e.id, 10)))
+		if err != nil {
+			batch, futures = batch[:i], futures[:i]
+			break
+		}
+	}
+	var last uint64
+	acked := 0
+	for i, f := range futures {
+		select {
+		case <-f.Ok():
+			last, acked = batch[i].id, acked+1
+			continue
+		case e := <-f.Err():
+			err = e
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-time.After(10 * time.Second):
+			err = errors.New("no acknowledgement within 10s")
+		}
+		break
+	}
+	if acked > 0 {
+		if perr := s.db.Published(last); perr != nil {
+			return 0, perr
+		}
+		s.mu.Lock()
+		s.counts.Published += int64(acked)
+		s.mu.Unlock()
+	}
+	return acked, err
+}
+
+// fetchBatch is how many of the others' bans are applied at once.
+const fetchBatch = 1024
+
+// consume applies the others' bans until ctx ends.
+func (s *Sharer) consume(ctx context.Context, js jetstream.JetStream) {
+	var cons jetstream.Consumer
+	for ctx.Err() == nil {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		c, err := js.CreateOrUpdateConsumer(cctx, s.cfg.Stream, jetstream.ConsumerConfig{
+			Durable: "host-" + s.cfg.Name, FilterSubject: subjectPrefix + ">", DeliverPolicy: jetstream.DeliverAllPolicy,
+			AckPolicy: jetstream.AckAllPolicy, MaxAckPending: 4 * fetchBatch, AckWait: time.Minute,
+			Description: "sshguard-go on " + s.cfg.Name + ": the others' bans",
+		})
+		cancel()
+		if err == nil {
+			cons = c
+			break
+		}
+		s.fail("consumer", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Second):
+		}
+	}
+	for ctx.Err() == nil {
+		batch, err := cons.Fetch(fetchBatch, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			if ctx.Err() == nil {
+				s.fail("fetch", err)
+				time.Sleep(time.Second)
+			}
+			continue
+		}
+		var msgs []jetstream.Msg
+		for m := range batch.Messages() {
+			msgs = append(msgs, m)
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
+			s.fail("fetch", err)
+		}
+		if len(msgs) == 0 {
+			s.updateLag(ctx, cons)
+			continue
+		}
+		s.applyAll(ctx, msgs)
+		if err := msgs[len(msgs)-1].Ack(); err != nil { // AckAll: every one before it too
+			s.fail("ack", err)
+		}
+		s.updateLag(ctx, cons)
+	}
+}
+
+func (s *Sharer) updateLag(ctx context.Context, cons jetstream.Consumer) {
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if info, err := cons.Info(cctx); err == nil {
+		s.mu.Lock()
+		s.lag = info.NumPending
+		s.mu.Unlock()
+	}
+}
+
+// applyAll applies msgs in order: runs of bans at once, unbans one by one.
+func (s *Sharer) applyAll(ctx context.Context, msgs []jetstream.Msg) {
+	var bans []Remote
+	var hosts []string
+	flush := func() {
+		if len(bans) == 0 {
+			return
+		}
+		errs := s.apply.BanRemote(ctx, bans)
+		for i, err := range errs {
+			if err != nil {
+				s.count(hosts[i], "failed", 1)
+				s.log.Warn("fleet: remote ban not applied", "prefix", bans[i].Prefix.String(), "from", hosts[i], "err", err)
+				continue
+			}
+			s.count(hosts[i], "applied", 1)
+		}
+		bans, hosts = bans[:0], hosts[:0]
+	}
+	now := s.now()
+	for _, m := range msgs {
+		host := strings.TrimPrefix(m.Subject(), subjectPrefix)
+		if host == s.cfg.Name || host == m.Subject() {
+			continue // ours, or not a host's subject
+		}
+		var msg Message
+		if err := json.Unmarshal(m.Data(), &msg); err != nil || !msg.Prefix.IsValid() || msg.V != 1 {
+			s.count(host, "garbage", 1)
+			continue
+		}
+		p := msg.Prefix.Masked()
+		if msg.Kind == "unban" {
+			flush()
+			s.unban(ctx, host, p)
+			continue
+		}
+		if why := s.refuse(p, msg, now); why != "" {
+			s.count(host, why, 1)
+			if why != "expired" && why != "already" {
+				s.log.Warn("fleet: remote ban refused", "prefix", p.String(), "from", host, "why", why)
+			}
+			continue
+		}
+		var d time.Duration
+		if !msg.Expires.IsZero() {
+			d = msg.Expires.Sub(now).Round(time.Millisecond)
+		}
+		reason := "fleet: " + host + ": " + msg.Reason
+		if len(reason) > 300 {
+			reason = reason[:300]
+		}
+		bans = append(bans, Remote{Prefix: p, For: d, Reason: reason, Origin: "fleet:" + host})
+		hosts = append(hosts, host)
+		if len(bans) == fetchBatch {
+			flush()
+		}
+	}
+	flush()
+}
+
+// refuse says why a remote ban is not applied here ("" : it is).
+func (s *Sharer) refuse(p netip.Prefix, m Message, now time.Time) string {
+	switch {
+	case !m.Expires.IsZero() && m.Expires.Sub(now) < time.Second:
+		return "expired"
+	case p.Addr().Is4() && p.Bits() < s.cfg.MinV4, p.Addr().Is6() && p.Bits() < s.cfg.MinV6:
+		return "refused_wide"
+	case s.apply.Allowed(p):
+		return "refused_allowlist"
+	}
+	if b, err := s.db.ActiveBan(p, now); err == nil && (b.Expires.IsZero() || !m.Expires.IsZero() && !b.Expires.Before(m.Expires)) {
+		return "already" // in force here at least as long
+	}
+	return ""
+}
+
+// unban lifts p's ban when it is the one host shared.
+func (s *Sharer) unban(ctx context.Context, host string, p netip.Prefix) {
+	b, err := s.db.ActiveBan(p, s.now())
+	if err != nil || b.Origin != "fleet:"+host {
+		s.count(host, "kept", 1) // not its ban here (ours, another's, or none)
+		return
+	}
+	if err := s.apply.UnbanRemote(ctx, p); err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.fail("unban "+p.String(), err)
+		return
+	}
+	s.count(host, "unbanned", 1)
+}
+
+// Options reads the credentials and TLS files of the configuration into
+// NATS options.
+func Options(creds, nkey, tokenFile, user, passwordFile, ca, cert, key string) ([]nats.Option, error) {
+	var opts []nats.Option
+	read := func(key, path string) (string, error) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("fleet.%s: %w", key, err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	if creds != "" {
+		opts = append(opts, nats.UserCredentials(creds))
+	}
+	if nkey != "" {
+		o, err := nats.NkeyOptionFromSeed(nkey)
+		if err != nil {
+			return nil, fmt.Errorf("fleet.nkey_file: %w", err)
+		}
+		opts = append(opts, o)
+	}
+	if tokenFile != "" {
+		t, err := read("token_file", tokenFile)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, nats.Token(t))
+	}
+	if user != "" {
+		pw, err := read("password_file", passwordFile)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, nats.UserInfo(user, pw))
+	}
+	if ca != "" {
+		opts = append(opts, nats.RootCAs(ca))
+	}
+	if cert != "" {
+		opts = append(opts, nats.ClientCert(cert, key))
+	}
+	return opts, nil
+}
