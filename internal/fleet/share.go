@@ -188,7 +188,10 @@ func (s *Sharer) Run(ctx context.Context) error {
 				s.log.Warn("fleet: disconnected from NATS", "err", err)
 			}
 		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { s.log.Info("fleet: connected again", "server", nc.ConnectedUrlRedacted()); s.Wake() }),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			s.log.Info("fleet: connected again", "server", nc.ConnectedUrlRedacted())
+			s.Wake()
+		}),
 	}, s.cfg.Options...)
 	nc, err := nats.Connect(strings.Join(s.cfg.URLs, ","), opts...)
 	if err != nil {
@@ -236,7 +239,7 @@ func (s *Sharer) ensureStream(ctx context.Context, js jetstream.JetStream) error
 	_, err := js.CreateOrUpdateStream(cctx, jetstream.StreamConfig{
 		Name: s.cfg.Stream, Subjects: []string{subjectPrefix + ">"}, Storage: jetstream.FileStorage,
 		MaxAge: maxAge, MaxMsgsPerSubject: 2_000_000, Discard: jetstream.DiscardOld, Duplicates: 10 * time.Minute,
-		MaxMsgSize: 64 << 10,
+		MaxMsgSize:  64 << 10,
 		Description: "sshguard-go: bans shared across the fleet (sshguard.bans.<host>)",
 	})
 	return err
