@@ -140,6 +140,10 @@ func newFleetStatusCmd() *cobra.Command {
 			}
 			fmt.Fprintf(out, "name %s, server %s, stream %s\npublished %d, waiting to publish %d, others' bans not yet applied %d\n",
 				st.Name, server, st.Stream, st.Published, st.Pending, st.Lag)
+			if c := st.Fleetwide; c != nil {
+				fmt.Fprintf(out, "fleet-wide counting: %d attempts sent (%d bytes), %d dropped, %d received, %d addresses tracked\n",
+					c.Sent, c.Bytes, c.Dropped, c.Received, c.Tracked)
+			}
 			if st.LastError != "" {
 				fmt.Fprintf(out, "last error: %s\n", st.LastError)
 			}

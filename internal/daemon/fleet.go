@@ -24,7 +24,11 @@ func (d *Daemon) newSharer(cfg *config.Config) (*fleet.Sharer, error) {
 	}
 	sc := fleet.ShareConfig{URLs: f.URLs(), Name: f.HostName(), Stream: f.Stream, Share: f.Share, Apply: f.Apply,
 		MinV4: f.MinPrefixV4, MinV6: f.MinPrefixV6, MaxAge: time.Duration(cfg.Ban.MaxBanTime), Options: opts, Instance: d.db.Instance()}
-	return fleet.NewSharer(sc, d.db, applier{d.guard}, d.log), nil
+	sh := fleet.NewSharer(sc, d.db, applier{d.guard}, d.log)
+	if f.CountFleetwide {
+		sh.Counter = fleet.NewCounter(sc.Name, f.FleetThreshold, time.Duration(f.FleetWindow), cfg.Detection.MaxTracked)
+	}
+	return sh, nil
 }
 
 // share sets ec to write what the fleet must hear of this host's bans and
@@ -32,6 +36,9 @@ func (d *Daemon) newSharer(cfg *config.Config) (*fleet.Sharer, error) {
 func (d *Daemon) share(ec *engine.Config, cfg *config.Config) {
 	if d.sharer == nil || !cfg.Fleet.Share {
 		return
+	}
+	if d.sharer.Counter != nil {
+		ec.OnAttempt = d.sharer.Counter.Local
 	}
 	ec.Share = fleet.BanMessage
 	ec.ShareUnban = fleet.UnbanMessage
@@ -60,6 +67,11 @@ func (a applier) UnbanRemote(ctx context.Context, p netip.Prefix) error {
 	return a.g.UnbanRemote(ctx, p)
 }
 func (a applier) Allowed(p netip.Prefix) bool { return a.g.Allowlisted(p) }
+
+func (a applier) BanHere(ctx context.Context, p netip.Prefix, reason string) error {
+	_, errs := a.g.BanMany(ctx, []engine.Manual{{Prefix: p, For: -1, Reason: reason, Origin: "fleetwide"}})
+	return errs[0]
+}
 
 // fleetStatus is the sharer's status as JSON for the control API (nil
 // when the fleet is off).

@@ -198,3 +198,63 @@ func TestFleetShares(t *testing.T) {
 		t.Errorf("a published %d", st.Published)
 	}
 }
+
+// TestFleetwideCounting: three hosts, a slow attacker making 2 attempts on
+// each (below every host's threshold of 3): with count_fleetwide and a
+// fleet threshold of 6 it is banned on all three; without, on none.
+func TestFleetwideCounting(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		t.Run(fmt.Sprint("count_fleetwide=", on), func(t *testing.T) {
+			n := startNATS(t)
+			extra := ""
+			if on {
+				extra = "count_fleetwide = true\nfleet_threshold = 6\nfleet_window = \"1h\"\n"
+			}
+			var hosts []*harness
+			for _, name := range []string{"a", "b", "c"} {
+				h := newHarness(t)
+				writeConfig(t, h.dir, fmt.Sprintf("[detection]\nthreshold = 3\n[firewall]\nbackend = \"none\"\n[audit]\nlog = \"\"\n[fleet]\nnats_url = %q\nname = %q\n%s",
+					n.url(), name, extra))
+				h.logf("Server listening on 0.0.0.0 port 22.")
+				h.start()
+				hosts = append(hosts, h)
+			}
+			if on { // every host subscribed to the others' attempts
+				testkit.Eventually(t, 10*time.Second, "connected", func() (bool, string) {
+					for _, h := range hosts {
+						if st := h.fleet(); st.Server == "" || st.Fleetwide == nil {
+							return false, fmt.Sprintf("%+v", st)
+						}
+					}
+					return true, ""
+				})
+				time.Sleep(500 * time.Millisecond)
+			}
+			for i, h := range hosts {
+				for j := range 2 {
+					h.logf("Failed password for root from 198.51.100.99 port %d ssh2", 41000+10*i+j)
+				}
+			}
+			if !on {
+				time.Sleep(2 * time.Second)
+				for _, h := range hosts {
+					if _, ok := h.bans()["198.51.100.99/32"]; ok {
+						t.Fatal("banned with fleet-wide counting off")
+					}
+				}
+				return
+			}
+			for _, h := range hosts {
+				h.waitBan("198.51.100.99/32", true)
+			}
+			// Banned once, by one host, shared to the others.
+			origins := map[string]int{}
+			for _, h := range hosts {
+				origins[h.bans()["198.51.100.99/32"].Origin]++
+			}
+			if origins["fleetwide"] < 1 {
+				t.Errorf("origins %v", origins)
+			}
+		})
+	}
+}

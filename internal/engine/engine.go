@@ -61,6 +61,10 @@ type Config struct {
 	// written in the ban's own transaction (store.RecordBansShared).
 	Share      func(*store.Ban) []byte
 	ShareUnban func(netip.Prefix) []byte
+	// OnAttempt, if set, is told every counted attempt of a client the
+	// allowlist does not cover (the fleet-wide count). Called with the
+	// engine's lock held: it must not call back.
+	OnAttempt func(key netip.Prefix, at time.Time, weight float64)
 }
 
 // Guard decides and enforces bans. It is safe for concurrent use.
@@ -300,6 +304,9 @@ func (g *Guard) decide(r *detect.Record) (client, wide decision) {
 	}
 	if w <= 0 || g.allow.Covers(key) {
 		return decision{}, decision{}
+	}
+	if cfg.OnAttempt != nil {
+		cfg.OnAttempt(key, at, w)
 	}
 	return g.judge(cfg, r, key, at, w), g.judgeWide(cfg, r, at, w)
 }

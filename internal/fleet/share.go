@@ -71,6 +71,9 @@ type Applier interface {
 	UnbanRemote(ctx context.Context, p netip.Prefix) error
 	// Allowed reports whether the allowlist covers p.
 	Allowed(p netip.Prefix) bool
+	// BanHere bans p by this host's policy for reason (the fleet-wide
+	// count crossed), shared as this host's.
+	BanHere(ctx context.Context, p netip.Prefix, reason string) error
 }
 
 // ShareConfig is how a Sharer reaches the fleet.
@@ -99,6 +102,9 @@ type Sharer struct {
 	log   *slog.Logger
 	wake  chan struct{}
 	now   func() time.Time
+
+	// Counter, when set, is the fleet-wide window (count_fleetwide).
+	Counter *Counter
 
 	mu        sync.Mutex
 	nc        *nats.Conn
@@ -130,6 +136,7 @@ type Status struct {
 	Lag       uint64 `json:"lag"`     // others' bans not yet applied here
 	LastError string `json:"last_error,omitempty"`
 	Counts
+	Fleetwide *CountStatus `json:"fleetwide,omitempty"` // fleet-wide counting, when on
 }
 
 // Status reports what the Sharer did and where it stands.
@@ -148,6 +155,10 @@ func (s *Sharer) Status() Status {
 		st.Server = s.nc.ConnectedUrlRedacted()
 	}
 	st.Pending, _ = s.db.SharePending()
+	if s.Counter != nil {
+		c := s.Counter.Status()
+		st.Fleetwide = &c
+	}
 	return st
 }
 
@@ -225,8 +236,48 @@ func (s *Sharer) Run(ctx context.Context) error {
 	if s.cfg.Apply {
 		wg.Go(func() { s.consume(ctx, js) })
 	}
+	if s.Counter != nil {
+		wg.Go(func() { s.countFleetwide(ctx, nc) })
+	}
 	wg.Wait()
 	return nil
+}
+
+// countFleetwide publishes this host's attempts every 100 ms, takes the
+// others', and bans what crosses the fleet threshold, until ctx ends.
+func (s *Sharer) countFleetwide(ctx context.Context, nc *nats.Conn) {
+	c := s.Counter
+	own := attemptsPrefix + s.cfg.Name
+	sub, err := nc.Subscribe(attemptsPrefix+">", func(m *nats.Msg) {
+		if m.Subject == own {
+			return
+		}
+		if err := c.receive(m.Data); err != nil {
+			s.count(strings.TrimPrefix(m.Subject, attemptsPrefix), "garbage_attempts", 1)
+		}
+	})
+	if err != nil {
+		s.fail("subscribe to the fleet's attempts", err)
+		return
+	}
+	defer sub.Unsubscribe()
+	sub.SetPendingLimits(1000, 64<<20) // a slow host drops batches, it does not grow
+	tick := time.NewTicker(countEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			c.flush(nc)
+		case e := <-c.bans:
+			sum := e.Timeout.Seconds()
+			reason := fmt.Sprintf("fleet-wide: %g attempts across the fleet in %v", sum, c.window)
+			if err := s.apply.BanHere(ctx, e.Prefix, reason); err != nil {
+				s.log.Warn("fleet: fleet-wide ban", "prefix", e.Prefix.String(), "err", err)
+			}
+		}
+	}
 }
 
 func (s *Sharer) ensureStream(ctx context.Context, js jetstream.JetStream) error {
