@@ -19,12 +19,12 @@ import (
 // natsServer is a real NATS server with JetStream in the test's process,
 // on a port and a store directory that survive a restart.
 type natsServer struct {
-	t    *testing.T
+	t    testing.TB
 	opts server.Options
 	srv  *server.Server
 }
 
-func startNATS(t *testing.T) *natsServer {
+func startNATS(t testing.TB) *natsServer {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -64,7 +64,7 @@ func (n *natsServer) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.
 
 // fleetHost starts a daemon named name in the fleet of n, with extra
 // configuration.
-func fleetHost(t *testing.T, n *natsServer, name, extra string) *harness {
+func fleetHost(t testing.TB, n *natsServer, name, extra string) *harness {
 	t.Helper()
 	h := newHarness(t)
 	writeConfig(t, h.dir, fmt.Sprintf("[detection]\nthreshold = 3\n[firewall]\nbackend = \"none\"\n[audit]\nlog = \"\"\n%s\n[fleet]\nnats_url = %q\nname = %q\n", extra, n.url(), name))

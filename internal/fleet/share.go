@@ -401,31 +401,42 @@ func (s *Sharer) consume(ctx context.Context, js jetstream.JetStream) {
 		case <-time.After(2 * time.Second):
 		}
 	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(fetchBatch))
+	if err != nil {
+		s.fail("consume", err)
+		return
+	}
+	defer it.Stop()
+	go func() { <-ctx.Done(); it.Stop() }()
 	for ctx.Err() == nil {
-		batch, err := cons.Fetch(fetchBatch, jetstream.FetchMaxWait(time.Second))
+		// The first as soon as it comes, then what is there already (a
+		// replay of many comes in runs, applied at once).
+		m, err := it.Next(jetstream.NextMaxWait(time.Second))
 		if err != nil {
-			if ctx.Err() == nil {
-				s.fail("fetch", err)
-				time.Sleep(time.Second)
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return
 			}
-			continue
-		}
-		var msgs []jetstream.Msg
-		for m := range batch.Messages() {
-			msgs = append(msgs, m)
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
-			s.fail("fetch", err)
-		}
-		if len(msgs) == 0 {
+			if !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
+				s.fail("consume", err)
+			}
 			s.updateLag(ctx, cons)
 			continue
+		}
+		msgs := []jetstream.Msg{m}
+		for len(msgs) < fetchBatch {
+			m, err := it.Next(jetstream.NextMaxWait(2 * time.Millisecond))
+			if err != nil {
+				break
+			}
+			msgs = append(msgs, m)
 		}
 		s.applyAll(ctx, msgs)
 		if err := msgs[len(msgs)-1].Ack(); err != nil { // AckAll: every one before it too
 			s.fail("ack", err)
 		}
-		s.updateLag(ctx, cons)
+		if len(msgs) < fetchBatch {
+			s.updateLag(ctx, cons)
+		}
 	}
 }
 
