@@ -1,8 +1,12 @@
 package daemon
 
 import (
+	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,4 +104,51 @@ func mustBans(b *testing.B, h *harness) []control.BanInfo {
 		b.Fatal(err)
 	}
 	return list
+}
+
+// BenchmarkFleetwideWave: with fleet-wide counting on, a wave of 100,000
+// new addresses (one failed attempt each) hits host a; reported: what a
+// published (attempts, bytes), dropped, and what b received, and how long
+// a took to read the wave. The batches (at most 5,000 attempts a 100 ms)
+// keep the others from being flooded.
+func BenchmarkFleetwideWave(b *testing.B) {
+	const wave = 100000
+	for b.Loop() {
+		n := startNATS(b)
+		extra := "count_fleetwide = true\nfleet_threshold = 6\n"
+		mk := func(name string) *harness {
+			h := newHarness(b)
+			writeConfig(b, h.dir, fmt.Sprintf("[firewall]\nbackend = \"none\"\n[audit]\nlog = \"\"\n[fleet]\nnats_url = %q\nname = %q\n%s", n.url(), name, extra))
+			h.logf("Server listening on 0.0.0.0 port 22.")
+			h.start()
+			return h
+		}
+		a, h := mk("a"), mk("b")
+		for h.fleet().Server == "" || a.fleet().Server == "" {
+			time.Sleep(50 * time.Millisecond)
+		}
+		var sb strings.Builder
+		stamp := time.Now().Format(time.Stamp)
+		for i := range wave {
+			fmt.Fprintf(&sb, "%s web-01 sshd[%d]: Failed password for invalid user x from 10.%d.%d.%d port 22 ssh2\n", stamp, 1000+i, 1+i>>16, (i>>8)&255, i&255)
+		}
+		start := time.Now()
+		f, _ := os.OpenFile(filepath.Join(a.dir, "auth.log"), os.O_APPEND|os.O_WRONLY, 0o644)
+		f.WriteString(sb.String())
+		f.Close()
+		for a.d.Stats().Scan.Lines < wave {
+			time.Sleep(20 * time.Millisecond)
+		}
+		read := time.Since(start)
+		time.Sleep(time.Second) // the last batches
+		sa, sbst := a.fleet().Fleetwide, h.fleet().Fleetwide
+		b.ReportMetric(read.Seconds(), "read-s")
+		b.ReportMetric(float64(sa.Sent), "sent")
+		b.ReportMetric(float64(sa.Dropped), "dropped")
+		b.ReportMetric(float64(sa.Bytes)/1e6, "MB-sent")
+		b.ReportMetric(float64(sbst.Received), "b-received")
+		if sa.Sent+sa.Dropped != wave {
+			b.Fatalf("a counted %d+%d attempts of %d", sa.Sent, sa.Dropped, wave)
+		}
+	}
 }

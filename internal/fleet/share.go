@@ -316,10 +316,10 @@ func (s *Sharer) publish(ctx context.Context, js jetstream.JetStream) {
 		if sent > 0 {
 			continue // more may wait
 		}
-		select {
+		select { // woken by each ban; unbans are looked for every second
 		case <-ctx.Done():
 		case <-s.wake:
-		case <-time.After(5 * time.Second):
+		case <-time.After(time.Second):
 		}
 	}
 }
