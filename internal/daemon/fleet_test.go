@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -179,6 +181,13 @@ func TestFleetShares(t *testing.T) {
 	c.waitBan("203.0.113.70/32", true)
 	b.waitBan("203.0.113.70/32", true)
 
+	// c is away while a bans, and catches up when it is back.
+	c.halt()
+	a.attack("203.0.113.80")
+	a.waitBan("203.0.113.80/32", true)
+	c.start()
+	c.waitBan("203.0.113.80/32", true)
+
 	// d joins: it replays the stream and ends with what is in force.
 	d := fleetHost(t, n, "d", "")
 	d.waitBan("203.0.113.70/32", true)
@@ -190,11 +199,21 @@ func TestFleetShares(t *testing.T) {
 	if _, ok := d.bans()["203.0.113.50/32"]; ok {
 		t.Error("d applied a ban that was lifted before it joined")
 	}
-	// Nothing twice: c applied a's three bans once each.
-	if st := c.fleet(); st.Received["a"]["applied"] != 3 || st.Published != 0 {
+	// Nothing twice: c applied a's bans once each (its counts restart
+	// with it: .80 since; the database has .60, .70 and .80 from a).
+	if st := c.fleet(); st.Received["a"]["applied"] != 1 || st.Published != 0 {
 		t.Errorf("c: %+v", st)
 	}
-	if st := a.fleet(); st.Published != 5 { // .50, .60, the /8, the unban of .50, .70
+	var fromA int
+	for _, bi := range c.bans() {
+		if bi.Origin == "fleet:a" {
+			fromA++
+		}
+	}
+	if fromA != 3 {
+		t.Errorf("c has %d bans from a, want 3 (.60, .70, .80)", fromA)
+	}
+	if st := a.fleet(); st.Published != 6 { // .50, .60, the /8, the unban of .50, .70, .80
 		t.Errorf("a published %d", st.Published)
 	}
 }
@@ -256,5 +275,40 @@ func TestFleetwideCounting(t *testing.T) {
 				t.Errorf("origins %v", origins)
 			}
 		})
+	}
+}
+
+// TestFleetCredentials: a server that asks for a token: a host with the
+// wrong one is not connected (and says why) yet bans locally; those with
+// the right one share.
+func TestFleetCredentials(t *testing.T) {
+	n := startNATS(t)
+	n.stop()
+	n.opts.Authorization = "s3cret-fleet-token"
+	n.start()
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good"), filepath.Join(dir, "bad")
+	os.WriteFile(good, []byte("s3cret-fleet-token\n"), 0o600)
+	os.WriteFile(bad, []byte("guess\n"), 0o600)
+	// fleetHost's [fleet] table comes last: the token goes after it.
+	withToken := func(name, file string) *harness {
+		h := newHarness(t)
+		writeConfig(t, h.dir, fmt.Sprintf("[detection]\nthreshold = 3\n[firewall]\nbackend = \"none\"\n[audit]\nlog = \"\"\n[fleet]\nnats_url = %q\nname = %q\ntoken_file = %q\n",
+			n.url(), name, file))
+		h.logf("Server listening on 0.0.0.0 port 22.")
+		h.start()
+		return h
+	}
+	a, b, x := withToken("a", good), withToken("b", good), withToken("x", bad)
+	x.attack("203.0.113.90")
+	x.waitBan("203.0.113.90/32", true) // banning goes on without the fleet
+	testkit.Eventually(t, 10*time.Second, "x says why it is not connected", func() (bool, string) {
+		st := x.fleet()
+		return st.Server == "" && st.Pending == 1, fmt.Sprintf("%+v", st)
+	})
+	a.attack("203.0.113.91")
+	b.waitBan("203.0.113.91/32", true)
+	if _, ok := b.bans()["203.0.113.90/32"]; ok {
+		t.Error("a host with a wrong token shared a ban")
 	}
 }
