@@ -124,7 +124,7 @@ func BenchmarkFleetwideWave(b *testing.B) {
 			return h
 		}
 		a, h := mk("a"), mk("b")
-		for h.fleet().Server == "" || a.fleet().Server == "" {
+		for h.fleet().Fleetwide == nil || !h.fleet().Fleetwide.Listening || a.fleet().Server == "" {
 			time.Sleep(50 * time.Millisecond)
 		}
 		var sb strings.Builder

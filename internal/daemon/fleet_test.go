@@ -241,13 +241,12 @@ func TestFleetwideCounting(t *testing.T) {
 			if on { // every host subscribed to the others' attempts
 				testkit.Eventually(t, 10*time.Second, "connected", func() (bool, string) {
 					for _, h := range hosts {
-						if st := h.fleet(); st.Server == "" || st.Fleetwide == nil {
+						if st := h.fleet(); st.Server == "" || st.Fleetwide == nil || !st.Fleetwide.Listening {
 							return false, fmt.Sprintf("%+v", st)
 						}
 					}
 					return true, ""
 				})
-				time.Sleep(500 * time.Millisecond)
 			}
 			for i, h := range hosts {
 				for j := range 2 {

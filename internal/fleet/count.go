@@ -42,13 +42,14 @@ type Counter struct {
 	window    time.Duration
 	bans      chan ban.Element // keys that reached the threshold, for the banner
 
-	mu      sync.Mutex
-	win     *ban.Window
-	buf     []attempt
-	dropped int64 // attempts not published (batches full)
-	remote  int64 // attempts received from the others
-	sent    int64
-	bytes   int64 // published
+	mu         sync.Mutex
+	win        *ban.Window
+	buf        []attempt
+	dropped    int64 // attempts not published (batches full)
+	remote     int64 // attempts received from the others
+	sent       int64
+	bytes      int64 // published
+	subscribed bool  // to the others' attempts
 }
 
 // NewCounter returns the fleet-wide window of threshold attempts in
@@ -134,11 +135,13 @@ type CountStatus struct {
 	Dropped  int64 `json:"dropped"`
 	Received int64 `json:"received"`
 	Tracked  int   `json:"tracked"`
+	// Listening is set once the others' attempts are subscribed to.
+	Listening bool `json:"listening"`
 }
 
 // Status reports the counter's figures.
 func (c *Counter) Status() CountStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return CountStatus{Sent: c.sent, Bytes: c.bytes, Dropped: c.dropped, Received: c.remote, Tracked: c.win.Len()}
+	return CountStatus{Sent: c.sent, Bytes: c.bytes, Dropped: c.dropped, Received: c.remote, Tracked: c.win.Len(), Listening: c.subscribed}
 }

@@ -262,6 +262,11 @@ func (s *Sharer) countFleetwide(ctx context.Context, nc *nats.Conn) {
 	}
 	defer sub.Unsubscribe()
 	sub.SetPendingLimits(1000, 64<<20) // a slow host drops batches, it does not grow
+	if err := nc.Flush(); err == nil { // the server has the subscription
+		c.mu.Lock()
+		c.subscribed = true
+		c.mu.Unlock()
+	}
 	tick := time.NewTicker(countEvery)
 	defer tick.Stop()
 	for {
