@@ -116,7 +116,7 @@ func TestDashboardInBrowser(t *testing.T) {
 			if got := text("#active tbody"); !strings.Contains(got, "bob") || strings.Contains(got, "alice") {
 				t.Errorf("logged in now: %q", got)
 			}
-			if got := text("#sessions tbody"); !strings.Contains(got, "logout") || !strings.Contains(got, "52428800") || !strings.Contains(got, "open") {
+			if got := text("#sessions tbody"); !strings.Contains(got, "logout") || !strings.Contains(got, "50.0 MiB") || !strings.Contains(got, "open") {
 				t.Errorf("last sessions: %q", got)
 			}
 			if c.dark {

@@ -58,6 +58,17 @@ const SG = (() => {
 
   const fmt = (n) => Number(n).toLocaleString("en");
 
+  // bytes writes n bytes in the unit that suits it.
+  function bytes(n) {
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) {
+      n /= 1024;
+      i++;
+    }
+    return (i ? n.toFixed(1) : String(n)) + " " + units[i];
+  }
+
   // left says how long until t (an RFC 3339 time), or "permanent".
   function left(t) {
     if (!t) return "permanent";
@@ -109,5 +120,5 @@ const SG = (() => {
   const secs = (iso) => Date.parse(iso) / 1000;
   const dateSecs = (d) => Date.parse(d + "T12:00:00Z") / 1000; // a day's bar, whatever the zone
 
-  return { get, el, rows, fmt, left, chart, every, state, secs, dateSecs };
+  return { get, el, rows, fmt, bytes, left, chart, every, state, secs, dateSecs };
 })();
