@@ -66,23 +66,41 @@ listed with the reason; the exit status is then 1.`,
 	summary.Flags().StringVar(&date, "date", time.Now().Format(time.DateOnly), "the day, YYYY-MM-DD")
 	summary.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	var listen config.APIConfig
+	var natsURL, natsCreds, natsToken, natsCA string
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the fleet dashboard and the fleet's API",
 		Long: `fleet serve serves the fleet dashboard at /, the fleet's summary at
 /api/v1/fleet/summary?date=YYYY-MM-DD, and each host's own dashboard at
 /hosts/NAME/, proxied with the host's credentials from hosts.toml (the browser
-needs no access to the hosts). Answers are cached for the file's "cache"
+needs no access to the hosts). With --nats it asks no host: every daemon with
+fleet sharing puts its last days in the NATS key-value bucket
+SSHGUARD_SUMMARIES every minute, and the view is built from it (for fleets of
+thousands; the hosts' own dashboards are then not proxied). Answers are cached for the file's "cache"
 setting. Off loopback it needs --token-file or client certificates, as the
 daemon's API does.`,
-		Example: `  sshguard-go fleet serve --hosts /etc/sshguard-go/hosts.toml --listen 127.0.0.1:9700`,
-		Args:    cobra.NoArgs,
+		Example: `  sshguard-go fleet serve --hosts /etc/sshguard-go/hosts.toml --listen 127.0.0.1:9700
+  sshguard-go fleet serve --nats nats://nats.example.net:4222 --nats-creds /etc/sshguard-go/fleet.creds`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := listen.Check(); err != nil {
 				return errors.New(flagNames(err.Error()))
 			}
-			fl, err := open()
-			if err != nil {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			var fl *fleet.Fleet
+			var err error
+			if natsURL != "" {
+				opts, err := fleet.Options(natsCreds, "", natsToken, "", "", natsCA, "", "")
+				if err != nil {
+					return err
+				}
+				src, err := fleet.WatchSummaries(ctx, strings.Split(natsURL, ","), opts...)
+				if err != nil {
+					return fmt.Errorf("--nats: %w", err)
+				}
+				fl = fleet.NewFromKV(src)
+			} else if fl, err = open(); err != nil {
 				return err
 			}
 			tok, err := listen.Token()
@@ -93,8 +111,6 @@ daemon's API does.`,
 			if err != nil {
 				return errors.New(flagNames(err.Error()))
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
 			return fleet.Serve(ctx, listen.Listen, fl.Handler(tok), tc, func(url string) {
 				fmt.Fprintf(cmd.ErrOrStderr(), "fleet view at %s\n", url)
 			})
@@ -106,6 +122,10 @@ daemon's API does.`,
 	f.StringVar(&listen.TLSCert, "tls-cert", "", "serve HTTPS with this certificate")
 	f.StringVar(&listen.TLSKey, "tls-key", "", "and this key")
 	f.StringVar(&listen.ClientCA, "client-ca", "", "ask clients for a certificate signed by this CA")
+	f.StringVar(&natsURL, "nats", "", "build the view from the hosts' summaries in NATS (fleet sharing on) instead of asking each host in --hosts")
+	f.StringVar(&natsCreds, "nats-creds", "", "NATS credentials file")
+	f.StringVar(&natsToken, "nats-token-file", "", "a file holding the NATS token")
+	f.StringVar(&natsCA, "nats-ca", "", "the CA of the NATS server's certificate")
 	summary.Flags().StringVar(&hosts, "hosts", "/etc/sshguard-go/hosts.toml", "the hosts file")
 	serve.Flags().StringVar(&hosts, "hosts", "/etc/sshguard-go/hosts.toml", "the hosts file")
 	cmd.AddCommand(summary, serve, newFleetStatusCmd())

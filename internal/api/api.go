@@ -274,6 +274,18 @@ func (s *Server) summary(r *http.Request) (any, error) {
 	if to.Sub(from) > maxDays*24*time.Hour {
 		return nil, bad("at most %d days at once", maxDays)
 	}
+	return s.Summary(from, to)
+}
+
+// LastDays is the summary of the last n days, today included.
+func (s *Server) LastDays(n int) (Summary, error) {
+	return s.Summary(s.today().AddDate(0, 0, -(n-1)), s.today())
+}
+
+// Summary is the answer of /api/v1/summary for the days from from to to
+// (midnights in the server's zone).
+func (s *Server) Summary(from, to time.Time) (Summary, error) {
+	var err error
 	out := Summary{Host: s.Host, Timezone: s.loc().String(), From: from.Format(time.DateOnly), To: to.Format(time.DateOnly),
 		TopAddresses: []AddrCount{}, TopUsers: []UserCount{}}
 	index := map[string]int{}
@@ -289,7 +301,7 @@ func (s *Server) summary(r *http.Request) (any, error) {
 		}
 	})
 	if err != nil {
-		return nil, err
+		return Summary{}, err
 	}
 	keys := store.Top(sum.Addrs, topAddresses, store.Tries.Cmp)
 	addrs := make([]netip.Addr, 0, len(keys))
@@ -300,7 +312,7 @@ func (s *Server) summary(r *http.Request) (any, error) {
 	}
 	banned, err := s.DB.Banned(addrs, s.now())
 	if err != nil {
-		return nil, err
+		return Summary{}, err
 	}
 	for _, k := range keys {
 		a, _ := netip.ParseAddr(k)

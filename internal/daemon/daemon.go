@@ -179,6 +179,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		g.Go(func() error { return d.serveAPI(gctx) })
 	}
 	if d.sharer != nil {
+		sum := &api.Server{DB: d.db, Host: cfg.Fleet.HostName(), Loc: cfg.Alerts.Location(), Counts: d.guard}
+		g.Go(func() error {
+			d.sharer.PublishSummaries(gctx, func() (api.Summary, error) { return sum.LastDays(fleet.Days) })
+			return nil
+		})
 		g.Go(func() error {
 			// An outage of the fleet never stops local banning.
 			if err := d.sharer.Run(gctx); err != nil && gctx.Err() == nil {

@@ -311,3 +311,31 @@ func TestFleetCredentials(t *testing.T) {
 		t.Error("a host with a wrong token shared a ban")
 	}
 }
+
+// TestFleetSummariesKV: hosts sharing bans put their summaries in the
+// key-value bucket; the fleet view built from it (fleet serve --nats)
+// lists them with their day, asking no host.
+func TestFleetSummariesKV(t *testing.T) {
+	old := fleet.SummaryEvery
+	fleet.SummaryEvery = 200 * time.Millisecond
+	t.Cleanup(func() { fleet.SummaryEvery = old })
+	n := startNATS(t)
+	a := fleetHost(t, n, "a", "")
+	fleetHost(t, n, "b", "")
+	a.attack("203.0.113.40")
+	src, err := fleet.WatchSummaries(t.Context(), []string{n.url()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := fleet.NewFromKV(src)
+	today := time.Now().Format(time.DateOnly)
+	var s *fleet.Summary
+	testkit.Eventually(t, 10*time.Second, "both hosts in the view", func() (bool, string) {
+		s, _ = fl.Summary(t.Context(), today)
+		b, _ := json.Marshal(s)
+		return s.Answered == 2 && s.Total.Failed >= 3, string(b)
+	})
+	if s.Hosts[0].Name != "a" || s.Hosts[0].Day.Failed < 3 || s.Hosts[1].Name != "b" || len(s.Days) != fleet.Days {
+		t.Errorf("%+v", s)
+	}
+}

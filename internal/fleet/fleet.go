@@ -51,6 +51,8 @@ type Fleet struct {
 	sem     chan struct{} // bounds the requests in flight
 	now     func() time.Time
 
+	kv *KVSource // the summaries' bucket instead of asking the hosts (fleet serve --nats)
+
 	group singleflight.Group // one fetch per date at a time
 	mu    sync.Mutex
 	cache map[string]cached
@@ -109,8 +111,17 @@ func (f *Fleet) Summary(ctx context.Context, date string) (*Summary, error) {
 	return v.(*Summary), nil
 }
 
+// NewFromKV makes the fleet view of the summaries' bucket src: no host is
+// asked (nor proxied).
+func NewFromKV(src *KVSource) *Fleet {
+	return &Fleet{byName: map[string]*client{}, kv: src, ttl: time.Second, now: time.Now, cache: map[string]cached{}}
+}
+
 // fetch asks every host, at most cap(f.sem) at once.
 func (f *Fleet) fetch(ctx context.Context, day time.Time) *Summary {
+	if f.kv != nil {
+		return f.kv.summary(day)
+	}
 	date := day.Format(time.DateOnly)
 	s := &Summary{Date: date, Hosts: make([]HostDay, len(f.clients))}
 	q := url.Values{"from": {day.AddDate(0, 0, -(Days - 1)).Format(time.DateOnly)}, "to": {date}}.Encode()
@@ -124,6 +135,12 @@ func (f *Fleet) fetch(ctx context.Context, day time.Time) *Summary {
 		}()
 	}
 	wg.Wait()
+	total(s, day)
+	return s
+}
+
+// total sums the hosts that answered into s's total and days.
+func total(s *Summary, day time.Time) {
 	for d := day.AddDate(0, 0, -(Days - 1)); !d.After(day); d = d.AddDate(0, 0, 1) {
 		s.Days = append(s.Days, api.Day{Date: d.Format(time.DateOnly)})
 	}
@@ -142,8 +159,7 @@ func (f *Fleet) fetch(ctx context.Context, day time.Time) *Summary {
 			}
 		}
 	}
-	s.Total.Date = date
-	return s
+	s.Total.Date = s.Date
 }
 
 // ask gets one host's summary of the days up to date.

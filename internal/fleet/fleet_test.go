@@ -278,3 +278,24 @@ func TestDeployExample(t *testing.T) {
 		t.Fatalf("%+v %v", f, err)
 	}
 }
+
+// TestKVStale: in the view built from the summaries' bucket, a host whose
+// summary is older than 3 minutes, or unreadable, is listed down with why;
+// the total is over the others.
+func TestKVStale(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	day := api.Summary{Days: []api.Day{{Date: "2026-11-30", Failed: 7}}}
+	src := &KVSource{now: func() time.Time { return now }, hosts: map[string]HostSummary{
+		"fresh": {Updated: now.Add(-time.Minute), Summary: day},
+		"stale": {Updated: now.Add(-time.Hour), Summary: day},
+	}, bad: map[string]string{"broken": "its summary is not the API's JSON"}}
+	s := src.summary(now)
+	if len(s.Hosts) != 3 || s.Answered != 1 || s.Failed != 2 || s.Total.Failed != 7 {
+		t.Fatalf("%+v", s)
+	}
+	for _, h := range s.Hosts {
+		if (h.Name == "fresh") != h.OK || h.Name == "stale" && !strings.HasPrefix(h.Error, "no summary since") {
+			t.Errorf("%+v", h)
+		}
+	}
+}

@@ -108,6 +108,7 @@ type Sharer struct {
 
 	mu        sync.Mutex
 	nc        *nats.Conn
+	js        jetstream.JetStream
 	counts    Counts
 	lag       uint64
 	lastError string
@@ -216,6 +217,9 @@ func (s *Sharer) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("fleet: %w", err)
 	}
+	s.mu.Lock()
+	s.js = js
+	s.mu.Unlock()
 	for { // the stream, once the server answers
 		if err := s.ensureStream(ctx, js); err == nil {
 			break

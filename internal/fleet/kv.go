@@ -1,0 +1,200 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"sshguard-go/internal/api"
+)
+
+// Summaries in a key-value bucket: each host with fleet sharing puts its
+// last days there every minute (key: its name), and `fleet serve --nats`
+// builds the fleet view from the bucket, watching it, without asking any
+// host: for fleets of thousands.
+
+// SummaryBucket is the key-value bucket of the hosts' summaries.
+const SummaryBucket = "SSHGUARD_SUMMARIES"
+
+// summaryTTL is how long a host's summary stays without an update.
+const summaryTTL = 7 * 24 * time.Hour
+
+// staleAfter is how old a summary may be before its host is shown down.
+const staleAfter = 3 * time.Minute
+
+// HostSummary is one host's entry in the bucket.
+type HostSummary struct {
+	Updated time.Time   `json:"updated"`
+	Summary api.Summary `json:"summary"`
+}
+
+func summaryKV(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return js.CreateOrUpdateKeyValue(cctx, jetstream.KeyValueConfig{Bucket: SummaryBucket, TTL: summaryTTL, History: 1,
+		MaxValueSize: 1 << 20, Storage: jetstream.FileStorage, Description: "sshguard-go: each host's last days (key: the host)"})
+}
+
+// SummaryEvery is how often a host puts its summary in the bucket.
+var SummaryEvery = time.Minute
+
+// PublishSummaries puts summary() into the bucket now and every
+// SummaryEvery until ctx ends (quietly skipping while NATS is away).
+func (s *Sharer) PublishSummaries(ctx context.Context, summary func() (api.Summary, error)) {
+	var kv jetstream.KeyValue
+	tick := time.NewTicker(SummaryEvery)
+	defer tick.Stop()
+	for {
+		s.mu.Lock()
+		js := s.js
+		s.mu.Unlock()
+		if js != nil {
+			var err error
+			if kv == nil {
+				kv, err = summaryKV(ctx, js)
+			}
+			if err == nil {
+				var sum api.Summary
+				if sum, err = summary(); err == nil {
+					data, _ := json.Marshal(HostSummary{Updated: time.Now(), Summary: sum})
+					cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+					_, err = kv.Put(cctx, s.cfg.Name, data)
+					cancel()
+				}
+			}
+			if err != nil && ctx.Err() == nil {
+				s.fail("summary", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// KVSource is the fleet view's data from the bucket, kept up to date by a
+// watcher. It is safe for concurrent use.
+type KVSource struct {
+	mu    sync.Mutex
+	hosts map[string]HostSummary
+	bad   map[string]string // host -> why its entry is unreadable
+	nc    *nats.Conn
+	now   func() time.Time
+}
+
+// maxKVHosts bounds the hosts a KVSource keeps.
+const maxKVHosts = 100000
+
+// WatchSummaries connects to NATS and follows the bucket until ctx ends.
+func WatchSummaries(ctx context.Context, urls []string, opts ...nats.Option) (*KVSource, error) {
+	nc, err := nats.Connect(strings.Join(urls, ","), append([]nats.Option{nats.Name("sshguard-go fleet serve"), nats.MaxReconnects(-1)}, opts...)...)
+	if err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	kv, err := summaryKV(ctx, js)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("bucket %s: %w", SummaryBucket, err)
+	}
+	w, err := kv.WatchAll(ctx)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	src := &KVSource{hosts: map[string]HostSummary{}, bad: map[string]string{}, nc: nc, now: time.Now}
+	go func() {
+		defer nc.Close()
+		defer w.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e != nil {
+					src.update(e)
+				}
+			}
+		}
+	}()
+	return src, nil
+}
+
+func (k *KVSource) update(e jetstream.KeyValueEntry) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	host := e.Key()
+	if e.Operation() != jetstream.KeyValuePut {
+		delete(k.hosts, host)
+		delete(k.bad, host)
+		return
+	}
+	if _, ok := k.hosts[host]; !ok && len(k.hosts)+len(k.bad) >= maxKVHosts {
+		return
+	}
+	var hs HostSummary
+	if err := json.Unmarshal(e.Value(), &hs); err != nil {
+		k.bad[host] = "its summary is not the API's JSON: " + err.Error()
+		delete(k.hosts, host)
+		return
+	}
+	delete(k.bad, host)
+	k.hosts[host] = hs
+}
+
+// summary builds the fleet's day date from the bucket.
+func (k *KVSource) summary(day time.Time) *Summary {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	date := day.Format(time.DateOnly)
+	s := &Summary{Date: date, Hosts: []HostDay{}}
+	names := make([]string, 0, len(k.hosts)+len(k.bad))
+	for h := range k.hosts {
+		names = append(names, h)
+	}
+	for h := range k.bad {
+		names = append(names, h)
+	}
+	slices.Sort(names)
+	now := k.now()
+	for _, h := range names {
+		hd := HostDay{Name: h}
+		hs, ok := k.hosts[h]
+		switch {
+		case !ok:
+			hd.Error = k.bad[h]
+		case now.Sub(hs.Updated) > staleAfter:
+			hd.Error = "no summary since " + hs.Updated.Format(time.RFC3339)
+		default:
+			for _, d := range hs.Summary.Days {
+				if d.Date == date {
+					hd.Day = &d
+				}
+			}
+			if hd.Day == nil {
+				hd.Error = "its summary has no day " + date
+			} else {
+				hd.OK, hd.days = true, hs.Summary.Days
+			}
+		}
+		s.Hosts = append(s.Hosts, hd)
+	}
+	total(s, day)
+	return s
+}
