@@ -182,6 +182,7 @@ func (l *lab) nftSet(name string) string {
 // run there holding its table, a real ssh client in another namespace.
 func TestEndToEnd(t *testing.T) {
 	roottest.Require(t, "sshd", "rsyslogd", "sshpass", "ssh", "ip", "nft", "unshare")
+	roottest.Lock(t, "sgtest") // the account the labs log in as: one lab at a time
 	if testing.Short() {
 		t.Skip("-short")
 	}

@@ -43,12 +43,7 @@ func TestFleetInNamespaces(t *testing.T) {
 	hosts.WriteString("timeout = \"1s\"\n")
 	for i := 1; i <= 3; i++ {
 		ns, _ := roottest.NetNS(t, fmt.Sprintf("sgf%d", i))
-		veth := fmt.Sprintf("sgf%d%d", i, os.Getpid()%10000)
-		sh("ip", "link", "add", veth+"a", "netns", ns, "type", "veth", "peer", "name", veth+"b", "netns", agg)
-		sh("ip", "-n", ns, "addr", "add", fmt.Sprintf("10.211.%d.1/24", i), "dev", veth+"a")
-		sh("ip", "-n", agg, "addr", "add", fmt.Sprintf("10.211.%d.2/24", i), "dev", veth+"b")
-		sh("ip", "-n", ns, "link", "set", veth+"a", "up")
-		sh("ip", "-n", agg, "link", "set", veth+"b", "up")
+		roottest.Link(t, ns, agg, fmt.Sprintf("10.211.%d.1/24", i), fmt.Sprintf("10.211.%d.2/24", i))
 		sh("ip", "-n", ns, "link", "set", "lo", "up")
 
 		// Host i: 3*i failed guesses from one address, one login.

@@ -43,12 +43,7 @@ func BenchmarkFleetKernelLatency(b *testing.B) {
 		var bFd *os.File
 		for i, name := range []string{"a", "b"} {
 			ns, fd := roottest.NetNS(b, "sgb"+name)
-			veth := fmt.Sprintf("sgbv%d%d", i, os.Getpid()%10000)
-			run("ip", "link", "add", veth+"a", "netns", ns, "type", "veth", "peer", "name", veth+"b", "netns", hub)
-			run("ip", "-n", ns, "addr", "add", fmt.Sprintf("10.213.%d.2/24", i), "dev", veth+"a")
-			run("ip", "-n", hub, "addr", "add", fmt.Sprintf("10.213.%d.1/24", i), "dev", veth+"b")
-			run("ip", "-n", ns, "link", "set", veth+"a", "up")
-			run("ip", "-n", hub, "link", "set", veth+"b", "up")
+			roottest.Link(b, ns, hub, fmt.Sprintf("10.213.%d.2/24", i), fmt.Sprintf("10.213.%d.1/24", i))
 			dir := b.TempDir()
 			os.WriteFile(dir+"/sg.toml", []byte(fmt.Sprintf("[audit]\nlog = \"\"\n[fleet]\nnats_url = \"nats://10.213.%d.1:4222\"\nname = %q\n", i, name)), 0o600)
 			os.WriteFile(dir+"/auth.log", nil, 0o644)

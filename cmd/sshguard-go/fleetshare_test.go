@@ -21,6 +21,7 @@ import (
 // there too.
 func TestFleetSharingEndToEnd(t *testing.T) {
 	roottest.Require(t, "sshd", "rsyslogd", "sshpass", "ssh", "ip", "nft", "unshare", "nats-server")
+	roottest.Lock(t, "sgtest") // the account the labs log in as: one lab at a time
 	if testing.Short() {
 		t.Skip("-short")
 	}
@@ -38,12 +39,7 @@ func TestFleetSharingEndToEnd(t *testing.T) {
 	hub, _ := roottest.NetNS(t, "sgnh")
 	l.sh("ip", "-n", hub, "link", "set", "lo", "up")
 	join := func(ns string, i int) string { // a veth pair ns <-> hub; the hub's address
-		veth := fmt.Sprintf("sgn%d%d", i, os.Getpid()%10000)
-		l.sh("ip", "link", "add", veth+"a", "netns", ns, "type", "veth", "peer", "name", veth+"b", "netns", hub)
-		l.sh("ip", "-n", ns, "addr", "add", fmt.Sprintf("10.212.%d.2/24", i), "dev", veth+"a")
-		l.sh("ip", "-n", hub, "addr", "add", fmt.Sprintf("10.212.%d.1/24", i), "dev", veth+"b")
-		l.sh("ip", "-n", ns, "link", "set", veth+"a", "up")
-		l.sh("ip", "-n", hub, "link", "set", veth+"b", "up")
+		roottest.Link(t, ns, hub, fmt.Sprintf("10.212.%d.2/24", i), fmt.Sprintf("10.212.%d.1/24", i))
 		return fmt.Sprintf("nats://10.212.%d.1:4222", i)
 	}
 	nats := exec.Command("ip", "netns", "exec", hub, "nats-server", "-js", "-sd", t.TempDir(), "-a", "0.0.0.0", "-p", "4222")

@@ -24,6 +24,7 @@ import (
 // end reason, and "sessions FILE" offline agrees on the same log.
 func TestSessionsEndToEnd(t *testing.T) {
 	roottest.Require(t, "sshd", "rsyslogd", "sshpass", "ssh", "sftp", "ip", "nft", "unshare", "pkill")
+	roottest.Lock(t, "sgtest") // the account the labs log in as: one lab at a time
 	if testing.Short() {
 		t.Skip("-short")
 	}

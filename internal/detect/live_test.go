@@ -17,6 +17,7 @@ import (
 // never attributed to the addresses they carry, logins and sftp seen.
 func TestLiveSSHD(t *testing.T) {
 	roottest.Require(t, "sshd", "rsyslogd", "sshpass", "ip", "ssh")
+	roottest.Lock(t, "sgtest") // the account the labs log in as: one lab at a time
 	if testing.Short() {
 		t.Skip("-short")
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"syscall"
 	"testing"
 
 	"github.com/vishvananda/netns"
@@ -81,4 +82,40 @@ func ListenIn(ns, addr string) (net.Listener, error) {
 	}
 	defer netns.Set(orig)
 	return net.Listen("tcp", addr)
+}
+
+// Link joins the named namespaces a and b with a veth pair, gives a's end
+// the address aAddr and b's end bAddr (CIDR, e.g. "10.212.1.2/24"), and
+// brings both up. The pair goes with the namespaces.
+func Link(tb testing.TB, a, b, aAddr, bAddr string) {
+	tb.Helper()
+	veth := fmt.Sprintf("sgl%d", rand.IntN(1e8))
+	for _, args := range [][]string{
+		{"link", "add", veth + "a", "netns", a, "type", "veth", "peer", "name", veth + "b", "netns", b},
+		{"-n", a, "addr", "add", aAddr, "dev", veth + "a"},
+		{"-n", b, "addr", "add", bAddr, "dev", veth + "b"},
+		{"-n", a, "link", "set", veth + "a", "up"},
+		{"-n", b, "link", "set", veth + "b", "up"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			tb.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+}
+
+// Lock holds the machine-wide lock name until tb ends: tests of different
+// packages (go test runs them at once) that share something of the
+// machine, such as the sgtest account that the labs with a real sshd set
+// up and log in as, take turns.
+func Lock(tb testing.TB, name string) {
+	tb.Helper()
+	f, err := os.OpenFile("/run/sshguard-go-test-"+name+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { f.Close() }) // closing releases it
 }
