@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -153,61 +151,11 @@ func newHistoryCmd() *cobra.Command {
 			if asJSON {
 				return writeJSON(out, h)
 			}
-			writeHistory(out, h)
+			session.WriteHistory(out, h)
 			return nil
 		})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
-}
-
-// writeHistory prints h for a person.
-func writeHistory(w io.Writer, h control.History) {
-	fmt.Fprintf(w, "User %s: %d logins, %d failed attempts at the account (in the kept hourly counts)\n", h.User, len(h.Logins), h.Failed)
-	fmt.Fprintf(w, "Sources: %s\nMethods: %s\n", counts(h.Sources), counts(h.Methods))
-	if len(h.FailedDays) > 0 {
-		days := make([]string, 0, len(h.FailedDays))
-		for d := range h.FailedDays {
-			days = append(days, d)
-		}
-		sort.Sort(sort.Reverse(sort.StringSlice(days)))
-		var parts []string
-		for _, d := range days[:min(len(days), 14)] {
-			parts = append(parts, fmt.Sprintf("%s %d", d, h.FailedDays[d]))
-		}
-		fmt.Fprintf(w, "Failed attempts by day (latest first): %s\n", strings.Join(parts, ", "))
-	}
-	fmt.Fprintln(w, "\nLogins (latest last):")
-	for _, l := range h.Logins[max(0, len(h.Logins)-50):] {
-		fmt.Fprintf(w, "  %s  %-39s %-10s %s\n", l.Time.Format(time.RFC3339), l.IP, l.Method, l.Severity)
-	}
-	fmt.Fprintln(w, "\nSessions with transfers:")
-	for _, r := range h.Sessions {
-		s, err := session.Unmarshal(r)
-		if err != nil || len(s.Transfers) == 0 {
-			continue
-		}
-		fmt.Fprintf(w, "  %s from %s:\n", s.Start.Format(time.RFC3339), s.IP)
-		for _, t := range s.Transfers {
-			fmt.Fprintf(w, "    %s  read %d  written %d\n", t.Path, t.BytesRead, t.BytesWritten)
-		}
-	}
-}
-
-// counts writes "a 3, b 1", the most first.
-func counts(m map[string]int) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] || m[keys[i]] == m[keys[j]] && keys[i] < keys[j] })
-	var parts []string
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
-	}
-	if len(parts) == 0 {
-		return "none"
-	}
-	return strings.Join(parts, ", ")
 }
 
 func writeJSON(w io.Writer, v any) error {
