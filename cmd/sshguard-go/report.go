@@ -57,15 +57,15 @@ ban.allow and --allow) are left out and counted on standard error.`,
 			}
 			var entries []netip.Prefix
 			for _, a := range append(cfg.Ban.Allow, allow...) {
-				p, err := config.ParsePrefix(a)
-				if err != nil {
-					continue // a host name: not resolved offline
+				if p, err := config.ParsePrefix(a); err == nil { // a host name is not resolved offline
+					entries = append(entries, p)
 				}
-				entries = append(entries, p)
 			}
-			allowed := ban.NewAllowlist(entries...)
 			if err := report.CheckFlags(threshold, since, until, jobs, top); err != nil {
 				return &exitError{2, err}
+			}
+			if (notify || banThem) && threshold <= 0 {
+				return &exitError{2, errors.New("--notify and --ban need --threshold")}
 			}
 			win := report.Back(time.Now(), since, until)
 			in, err := inputs(cmd, args, jobs, endpoint, win.Since)
@@ -74,37 +74,23 @@ ban.allow and --allow) are left out and counted on standard error.`,
 			}
 			col := report.NewCollector(win, min(in.Jobs, len(in.Names)))
 			err = scanInputs(cmd, in, col.EmitFor, nil)
-			list := col.Sorted()
-			weights := report.Weights{Failure: cfg.Detection.FailureWeight, Probe: cfg.Detection.ProbeWeight}
-			if threshold > 0 || len(entries) > 0 {
-				var left int
-				list, left = report.Filter(list, threshold, weights, allowed)
-				if left > 0 {
-					fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: %d allowlisted addresses left out\n", left)
-				}
+			sel := report.Selection{Threshold: threshold, Top: top,
+				Weights: report.Weights{Failure: cfg.Detection.FailureWeight, Probe: cfg.Detection.ProbeWeight}}
+			if len(entries) > 0 {
+				sel.Allowed = ban.NewAllowlist(entries...)
 			}
-			if (notify || banThem) && threshold <= 0 {
-				return &exitError{2, errors.New("--notify and --ban need --threshold")}
+			list, left := sel.Select(col.Sorted())
+			if left > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: %d allowlisted addresses left out\n", left)
 			}
-			if top > 0 && len(list) > top {
-				list = list[:top]
-			}
-			window := "all"
-			if since > 0 {
-				text, _ := config.Duration(since).MarshalText()
-				window = "the last " + string(text)
-			}
+			window := report.WindowText(since)
 			if notify {
-				a := alert.Archive{Window: window, Inputs: in.Names, Threshold: threshold, Offenders: report.Offenders(list, weights)}
-				if nerr := notifyArchive(cmd, cfg, a); nerr != nil && err == nil {
-					err = nerr
-				}
+				a := alert.Archive{Window: window, Inputs: in.Names, Threshold: threshold, Offenders: report.Offenders(list, sel.Weights)}
+				err = cmp.Or(err, notifyArchive(cmd, cfg, a))
 			}
 			if banThem {
 				o.config = configPath
-				if berr := banArchive(cmd, &o, list, banFor, window); berr != nil && err == nil {
-					err = berr
-				}
+				err = cmp.Or(err, banArchive(cmd, &o, report.BanRequests(list, banFor, window)))
 			}
 			w := bufio.NewWriter(cmd.OutOrStdout())
 			if asJSON {
@@ -112,10 +98,7 @@ ban.allow and --allow) are left out and counted on standard error.`,
 			} else {
 				report.WriteText(w, list)
 			}
-			if ferr := w.Flush(); ferr != nil && err == nil {
-				err = ferr
-			}
-			return err
+			return cmp.Or(err, w.Flush())
 		},
 	}
 	f := cmd.Flags()
@@ -160,18 +143,12 @@ func notifyArchive(cmd *cobra.Command, cfg *config.Config, a alert.Archive) erro
 	return nil
 }
 
-// banArchive bans the addresses over the threshold through the daemon (or
-// the database and kernel set when none runs); the allowlist applies.
-func banArchive(cmd *cobra.Command, o *daemonOpts, list []*report.Client, d time.Duration, window string) error {
+// banArchive asks the daemon (or the database and kernel set when none
+// runs) for reqs, and says on stderr what it banned: stdout is the report.
+func banArchive(cmd *cobra.Command, o *daemonOpts, reqs []control.BanRequest) error {
 	return withBackend(o, func(b control.Backend, _ io.Writer, _ []string) error {
-		reqs := make([]control.BanRequest, 0, len(list))
-		for _, c := range list {
-			if p, err := config.ParsePrefix(c.Client); err == nil { // not a client known by name only
-				reqs = append(reqs, control.BanRequest{Prefix: p, For: cmp.Or(d, -1), Reason: fmt.Sprintf("archive: %d failed attempts in %s", c.Failed, window)})
-			}
-		}
 		banned, errs := control.BanAll(b, reqs)
-		for _, bi := range banned { // on stderr: stdout is the report (JSON with --json)
+		for _, bi := range banned {
 			fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: banned %s\n", bi.Prefix)
 		}
 		for _, e := range errs {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"cmp"
+	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -111,47 +112,17 @@ func addWindowFlags(cmd *cobra.Command, since, until *time.Duration) {
 	cmd.Flags().DurationVar(until, "until", 0, "only events older than this (e.g. 1h: up to an hour ago)")
 }
 
-// inputs is what scan and report read: files (quoted patterns expanded),
-// archives, - for standard input, and s3://bucket/prefix (every object
-// under it, in key order; those last modified before since are not
-// fetched).
-
+// inputs resolves what scan and report read (report.Open), with its
+// exit status: 2 when the S3 client cannot be set up, 1 when listing fails.
 func inputs(cmd *cobra.Command, args []string, jobs int, endpoint string, since time.Time) (report.Inputs, error) {
-	if len(args) == 0 {
-		args = []string{"-"}
+	in, err := report.Open(cmd.Context(), args, cmd.InOrStdin(), jobs, endpoint, since)
+	var setup *report.SetupError
+	switch {
+	case errors.As(err, &setup):
+		return in, &exitError{2, err}
+	case err != nil:
+		return in, &exitError{1, err}
 	}
-	in := report.Inputs{Stdin: cmd.InOrStdin()}
-	var client *source.S3
-	objects := map[string]source.Object{}
-	for _, a := range args {
-		if !source.IsS3(a) {
-			in.Names = append(in.Names, source.Glob(a)...)
-			continue
-		}
-		if client == nil {
-			var err error
-			if client, err = source.NewS3(cmd.Context(), endpoint); err != nil {
-				return in, &exitError{2, err}
-			}
-		}
-		list, err := client.List(cmd.Context(), a, since)
-		if err != nil {
-			return in, &exitError{1, err}
-		}
-		for _, o := range list {
-			objects[o.URL()] = o
-			in.Names = append(in.Names, o.URL())
-		}
-	}
-	if client != nil {
-		in.Open = func(name string) (*source.Input, error) {
-			if o, ok := objects[name]; ok {
-				return client.Open(cmd.Context(), o)
-			}
-			return source.OpenInput(name, in.Stdin)
-		}
-	}
-	in.Jobs = min(jobs, max(1, len(in.Names)))
 	return in, nil
 }
 

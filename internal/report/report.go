@@ -20,6 +20,8 @@ import (
 
 	"sshguard-go/internal/alert"
 	"sshguard-go/internal/ban"
+	"sshguard-go/internal/config"
+	"sshguard-go/internal/control"
 	"sshguard-go/internal/detect"
 )
 
@@ -594,6 +596,57 @@ func Filter(list []*Client, threshold float64, w Weights, allowed *ban.Allowlist
 		}
 	}
 	return kept, left
+}
+
+// Selection is what a report keeps of its clients.
+type Selection struct {
+	Threshold float64        // weighted attempts at least this (0: all)
+	Weights   Weights        // what a failed attempt and a probe weigh
+	Allowed   *ban.Allowlist // left out (nil: only the built-in loopback and the like, when a threshold is set)
+	Top       int            // the first this many (0: all)
+}
+
+// Select keeps what s asks of list (sorted), and says how many
+// allowlisted clients it left out.
+func (s Selection) Select(list []*Client) (kept []*Client, left int) {
+	if s.Threshold > 0 || s.Allowed != nil {
+		allowed := s.Allowed
+		if allowed == nil {
+			allowed = ban.NewAllowlist()
+		}
+		list, left = Filter(list, s.Threshold, s.Weights, allowed)
+	}
+	if s.Top > 0 && len(list) > s.Top {
+		list = list[:s.Top]
+	}
+	return list, left
+}
+
+// WindowText names the window of --since d for a message: "the last
+// 24h", or "all" when d is 0.
+func WindowText(d time.Duration) string {
+	if d <= 0 {
+		return "all"
+	}
+	text, _ := config.Duration(d).MarshalText() // as the configuration writes it: 30d, 1h
+	return "the last " + string(text)
+}
+
+// BanRequests are the bans report --ban asks for: list's addresses (not
+// the clients known by name only), for d (0: by the ban policy, escalated),
+// with the reason "archive: N failed attempts in WINDOW".
+func BanRequests(list []*Client, d time.Duration, window string) []control.BanRequest {
+	if d == 0 {
+		d = -1
+	}
+	reqs := make([]control.BanRequest, 0, len(list))
+	for _, c := range list {
+		if c.addr.IsValid() {
+			reqs = append(reqs, control.BanRequest{Prefix: netip.PrefixFrom(c.addr.WithZone(""), c.addr.BitLen()), For: d,
+				Reason: fmt.Sprintf("archive: %d failed attempts in %s", c.Failed, window)})
+		}
+	}
+	return reqs
 }
 
 // Offenders is list for an alert (report --notify).

@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"sshguard-go/internal/ban"
 	"sshguard-go/internal/detect"
 )
 
@@ -216,5 +217,54 @@ func TestWidths(t *testing.T) {
 		if d := digits(n); d != len(strconv.FormatInt(n, 10)) {
 			t.Errorf("%d: %d digits", n, d)
 		}
+	}
+}
+
+// TestSelectAndBan: the threshold by weight, the allowlist (and the
+// built-in loopback) left out and counted, the top N; the bans asked for
+// the addresses only, by policy unless a length is given.
+func TestSelectAndBan(t *testing.T) {
+	var s Summary
+	add := func(client string, failed, probes int64) {
+		c := s.newClient()
+		c.Client, c.Failed, c.Probes = client, failed, probes
+		if a, err := netip.ParseAddr(client); err == nil {
+			c.addr = a
+			if s.byAddr == nil {
+				s.byAddr = map[netip.Addr]*Client{}
+			}
+			s.byAddr[a] = c
+		} else {
+			if s.byClient == nil {
+				s.byClient = map[string]*Client{}
+			}
+			s.byClient[client] = c
+		}
+	}
+	add("203.0.113.1", 10, 0)
+	add("203.0.113.2", 4, 4) // 4 + 4*0.5 = 6
+	add("203.0.113.3", 2, 0)
+	add("127.0.0.1", 50, 0)
+	add("198.51.100.9", 30, 0)
+	add("scanner.example", 20, 0)
+	w := Weights{Failure: 1, Probe: 0.5}
+	kept, left := Selection{Threshold: 6, Weights: w}.Select(s.Sorted())
+	if len(kept) != 4 || left != 1 { // loopback left out by the built-in allowlist
+		t.Fatalf("threshold: %d kept, %d left", len(kept), left)
+	}
+	kept, left = Selection{Threshold: 6, Weights: w, Allowed: ban.NewAllowlist(netip.MustParsePrefix("198.51.100.0/24")), Top: 2}.Select(s.Sorted())
+	if len(kept) != 2 || left != 2 || kept[0].Client != "scanner.example" || kept[1].Client != "203.0.113.1" {
+		t.Fatalf("allowlist and top: %d kept (%v), %d left", len(kept), kept, left)
+	}
+	if all, left := (Selection{}).Select(s.Sorted()); len(all) != 6 || left != 0 {
+		t.Fatalf("no selection: %d, %d", len(all), left)
+	}
+	reqs := BanRequests(kept, 0, WindowText(30*24*time.Hour))
+	if len(reqs) != 1 || reqs[0].Prefix != netip.MustParsePrefix("203.0.113.1/32") || reqs[0].For != -1 ||
+		reqs[0].Reason != "archive: 10 failed attempts in the last 30d" {
+		t.Fatalf("%+v", reqs)
+	}
+	if r := BanRequests(kept, time.Hour, WindowText(0)); r[0].For != time.Hour || !strings.HasSuffix(r[0].Reason, "in all") {
+		t.Fatalf("%+v", r)
 	}
 }
