@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"maps"
@@ -11,9 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"sshguard-go/internal/alert"
 	"sshguard-go/internal/config"
 	"sshguard-go/internal/control"
+	"sshguard-go/internal/daemon"
 )
 
 func newAlertsCmd() *cobra.Command {
@@ -75,27 +74,18 @@ any channel failed.`,
 			if err != nil {
 				return &exitError{2, err}
 			}
-			chans, err := cfg.Alerts.Channels()
+			results, err := daemon.SendTest(cmd.Context(), cfg, channel)
 			if err != nil {
 				return &exitError{2, err}
 			}
 			out := cmd.OutOrStdout()
-			host, failed, tried := cfg.Alerts.Host(), 0, 0
-			for _, c := range chans {
-				if channel != "" && c.Name() != channel {
-					continue
-				}
-				tried++
-				m := &alert.Message{Kind: alert.KindTest, Severity: alert.High, Time: time.Now(), Host: host,
-					Text: "This is a test message from sshguard-go on " + host + ". If you read it, the " + c.Name() + " channel works."}
-				ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
-				err := c.Send(ctx, alert.Render(m, fmt.Sprintf("test-%d.%s", time.Now().UnixNano(), c.Name())))
-				cancel()
-				if err != nil {
+			failed, tried := 0, len(results)
+			for _, name := range slices.Sorted(maps.Keys(results)) {
+				if err := results[name]; err != nil {
 					failed++
-					fmt.Fprintf(out, "%s: FAILED: %v\n", c.Name(), err)
+					fmt.Fprintf(out, "%s: FAILED: %v\n", name, err)
 				} else {
-					fmt.Fprintf(out, "%s: sent\n", c.Name())
+					fmt.Fprintf(out, "%s: sent\n", name)
 				}
 			}
 			if tried == 0 {

@@ -13,17 +13,42 @@ import (
 // cfg that its routing names (m.Deliveries), and returns each channel's
 // error (nil: sent). For commands that run once (report --notify).
 func SendNow(ctx context.Context, cfg *config.Config, m *alert.Message) (map[string]error, error) {
+	return send(ctx, cfg, func(name string) *alert.Message {
+		if _, routed := m.Deliveries[name]; routed {
+			return m
+		}
+		return nil
+	})
+}
+
+// SendTest sends a test message through each channel of cfg (only
+// channel, when not ""), now, and returns each one's error (nil: sent).
+func SendTest(ctx context.Context, cfg *config.Config, channel string) (map[string]error, error) {
+	host := cfg.Alerts.Host()
+	return send(ctx, cfg, func(name string) *alert.Message {
+		if channel != "" && name != channel {
+			return nil
+		}
+		return &alert.Message{Kind: alert.KindTest, Severity: alert.High, Time: time.Now(), Host: host,
+			Text: "This is a test message from sshguard-go on " + host + ". If you read it, the " + name + " channel works."}
+	})
+}
+
+// send sends what msg gives for each channel of cfg (nil: nothing), each
+// within a minute.
+func send(ctx context.Context, cfg *config.Config, msg func(channel string) *alert.Message) (map[string]error, error) {
 	chans, err := cfg.Alerts.Channels()
 	if err != nil {
 		return nil, fmt.Errorf("alerts: %w", err)
 	}
 	out := map[string]error{}
 	for _, c := range chans {
-		if _, routed := m.Deliveries[c.Name()]; !routed {
+		m := msg(c.Name())
+		if m == nil {
 			continue
 		}
 		sctx, cancel := context.WithTimeout(ctx, time.Minute)
-		out[c.Name()] = c.Send(sctx, alert.Render(m, fmt.Sprintf("archive-%d.%s.%s", m.Time.UnixNano(), c.Name(), cfg.Alerts.Host())))
+		out[c.Name()] = c.Send(sctx, alert.Render(m, fmt.Sprintf("%s-%d.%s.%s", m.Kind, m.Time.UnixNano(), c.Name(), cfg.Alerts.Host())))
 		cancel()
 	}
 	return out, nil
