@@ -3,8 +3,8 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,7 +13,6 @@ import (
 	"sshguard-go/internal/control"
 	"sshguard-go/internal/detect"
 	"sshguard-go/internal/session"
-	"sshguard-go/internal/source"
 )
 
 func newSessionsCmd() *cobra.Command {
@@ -46,33 +45,38 @@ the same from sshd's logs read offline, and from auditd's logs given with
 				f.Since = time.Now().Add(-time.Duration(since))
 			}
 			var list []*session.Session
-			var err error
-			if len(args) > 0 {
-				list, err = offlineSessions(cmd, args, audit, endpoint)
-			} else if len(audit) > 0 {
+			var readErr error // inputs not read completely: the rest is printed, exit 1
+			switch {
+			case len(args) > 0:
+				o := session.NewOffline()
+				if err := o.ReadAudit(audit, cmd.InOrStdin()); err != nil {
+					return err
+				}
+				in, err := inputs(cmd, args, 1, endpoint, time.Time{})
+				if err != nil {
+					return err
+				}
+				readErr = scanInputs(cmd, in, func(int) func(*detect.Record) { return o.Record }, nil)
+				list = o.Sessions()
+			case len(audit) > 0:
 				return &exitError{2, errors.New("--audit goes with sshd's log files")}
-			} else {
-				list, err = storedSessions(cmd, &o, f)
-			}
-			if list == nil {
-				return err
-			}
-			kept := list[:0]
-			for _, s := range list {
-				if f.Keep(s) {
-					kept = append(kept, s)
+			default:
+				var err error
+				if list, err = storedSessions(cmd, &o, f); err != nil {
+					return err
 				}
 			}
+			list = slices.DeleteFunc(list, func(s *session.Session) bool { return !f.Keep(s) })
 			out := cmd.OutOrStdout()
 			switch {
 			case asJSON:
-				session.WriteJSON(out, kept)
+				session.WriteJSON(out, list)
 			case asCSV:
-				session.WriteCSV(out, kept, time.Now())
+				session.WriteCSV(out, list, time.Now())
 			default:
-				session.WriteText(out, kept, time.Now())
+				session.WriteText(out, list, time.Now())
 			}
-			return err
+			return readErr
 		},
 	}
 	fl := cmd.Flags()
@@ -91,51 +95,15 @@ the same from sshd's logs read offline, and from auditd's logs given with
 
 // storedSessions asks the daemon (or the database) for the sessions f
 // selects.
-func storedSessions(cmd *cobra.Command, o *daemonOpts, f session.Filter) ([]*session.Session, error) {
-	var list []*session.Session
-	err := withBackend(o, func(b control.Backend, _ io.Writer, _ []string) error {
+func storedSessions(cmd *cobra.Command, o *daemonOpts, f session.Filter) (list []*session.Session, err error) {
+	err = withBackend(o, func(b control.Backend, _ io.Writer, _ []string) error {
 		raw, err := b.Sessions(control.SessionQuery{User: f.User, IP: f.IP, Since: f.Since, Active: f.Active, Limit: 100000})
-		if err != nil {
-			return err
+		if err == nil {
+			list, err = session.DecodeAll(raw)
 		}
-		for _, r := range raw {
-			s, err := session.Unmarshal(r)
-			if err != nil {
-				return fmt.Errorf("a session record: %w", err)
-			}
-			list = append(list, s)
-		}
-		return nil
+		return err
 	})(cmd, nil)
-	if err != nil {
-		return nil, err
-	}
-	return append([]*session.Session{}, list...), nil
-}
-
-// offlineSessions builds the sessions of sshd's logs (args) and auditd's
-// (audit).
-func offlineSessions(cmd *cobra.Command, args, audit []string, endpoint string) ([]*session.Session, error) {
-	o := session.NewOffline()
-	for _, name := range audit {
-		for _, n := range source.Glob(name) {
-			in, err := source.OpenInput(n, cmd.InOrStdin())
-			if err != nil {
-				return nil, err
-			}
-			err = in.Lines(func(text string, _ int64) { o.AuditLine(text) })
-			in.Close()
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", n, err)
-			}
-		}
-	}
-	in, err := inputs(cmd, args, 1, endpoint, time.Time{})
-	if err != nil {
-		return nil, err
-	}
-	err = scanInputs(cmd, in, func(int) func(*detect.Record) { return o.Record }, nil)
-	return o.Sessions(), err
+	return list, err
 }
 
 func newHistoryCmd() *cobra.Command {

@@ -1,9 +1,12 @@
 package session
 
 import (
+	"fmt"
+	"io"
 	"slices"
 
 	"sshguard-go/internal/detect"
+	"sshguard-go/internal/source"
 )
 
 // Offline builds the sessions of logs read after the fact ("sessions
@@ -31,6 +34,25 @@ func NewOffline() *Offline {
 	}
 	o.t.OnStart, o.t.OnEnd = keep, keep
 	return o
+}
+
+// ReadAudit reads auditd's logs names (patterns expanded, archives by
+// content), before any of sshd's records.
+func (o *Offline) ReadAudit(names []string, stdin io.Reader) error {
+	for _, name := range names {
+		for _, n := range source.Glob(name) {
+			in, err := source.OpenInput(n, stdin)
+			if err != nil {
+				return err
+			}
+			err = in.Lines(func(text string, _ int64) { o.AuditLine(text) })
+			in.Close()
+			if err != nil {
+				return fmt.Errorf("%s: %w", n, err)
+			}
+		}
+	}
+	return nil
 }
 
 // AuditLine reads one line of auditd's log.

@@ -8,6 +8,7 @@ package session
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -131,6 +132,19 @@ func Unmarshal(b []byte) (*Session, error) {
 		s.Commands = []Command{}
 	}
 	return s, nil
+}
+
+// DecodeAll decodes stored sessions (the control API's answer).
+func DecodeAll(raw []json.RawMessage) ([]*Session, error) {
+	list := make([]*Session, 0, len(raw))
+	for _, r := range raw {
+		s, err := Unmarshal(r)
+		if err != nil {
+			return nil, fmt.Errorf("a session record: %w", err)
+		}
+		list = append(list, s)
+	}
+	return list, nil
 }
 
 // end closes s at at for why.
