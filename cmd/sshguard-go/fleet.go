@@ -2,12 +2,10 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -21,13 +19,6 @@ import (
 func newFleetCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "fleet", Short: "See many hosts at once: their APIs, summed"}
 	var hosts string
-	open := func() (*fleet.Fleet, error) {
-		f, err := fleet.Load(hosts)
-		if err != nil {
-			return nil, err
-		}
-		return fleet.New(f)
-	}
 	var date string
 	var asJSON bool
 	summary := &cobra.Command{
@@ -40,7 +31,7 @@ listed with the reason; the exit status is then 1.`,
 		Example: `  sshguard-go fleet summary --hosts /etc/sshguard-go/hosts.toml --date 2026-11-28`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fl, err := open()
+			fl, err := fleet.OpenView(cmd.Context(), hosts, fleet.NATS{})
 			if err != nil {
 				return err
 			}
@@ -63,8 +54,8 @@ listed with the reason; the exit status is then 1.`,
 	}
 	summary.Flags().StringVar(&date, "date", time.Now().Format(time.DateOnly), "the day, YYYY-MM-DD")
 	summary.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	var listen config.APIConfig
-	var natsURL, natsCreds, natsToken, natsCA string
+	listen := config.APIConfig{AsFlags: true}
+	var nats fleet.NATS
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the fleet dashboard and the fleet's API",
@@ -82,32 +73,21 @@ daemon's API does.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := listen.Check(); err != nil {
-				return errors.New(flagNames(err.Error()))
+				return err
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			var fl *fleet.Fleet
-			var err error
-			if natsURL != "" {
-				opts, err := fleet.Options(natsCreds, "", natsToken, "", "", natsCA, "", "")
-				if err != nil {
-					return err
-				}
-				src, err := fleet.WatchSummaries(ctx, strings.Split(natsURL, ","), opts...)
-				if err != nil {
-					return fmt.Errorf("--nats: %w", err)
-				}
-				fl = fleet.NewFromKV(src)
-			} else if fl, err = open(); err != nil {
+			fl, err := fleet.OpenView(ctx, hosts, nats)
+			if err != nil {
 				return err
 			}
 			tok, err := listen.Token()
 			if err != nil {
-				return errors.New(flagNames(err.Error()))
+				return err
 			}
 			tc, err := listen.TLS()
 			if err != nil {
-				return errors.New(flagNames(err.Error()))
+				return err
 			}
 			return fleet.Serve(ctx, listen.Listen, fl.Handler(tok), tc, func(url string) {
 				fmt.Fprintf(cmd.ErrOrStderr(), "fleet view at %s\n", url)
@@ -120,10 +100,10 @@ daemon's API does.`,
 	f.StringVar(&listen.TLSCert, "tls-cert", "", "serve HTTPS with this certificate")
 	f.StringVar(&listen.TLSKey, "tls-key", "", "and this key")
 	f.StringVar(&listen.ClientCA, "client-ca", "", "ask clients for a certificate signed by this CA")
-	f.StringVar(&natsURL, "nats", "", "build the view from the hosts' summaries in NATS (fleet sharing on) instead of asking each host in --hosts")
-	f.StringVar(&natsCreds, "nats-creds", "", "NATS credentials file")
-	f.StringVar(&natsToken, "nats-token-file", "", "a file holding the NATS token")
-	f.StringVar(&natsCA, "nats-ca", "", "the CA of the NATS server's certificate")
+	f.StringVar(&nats.URL, "nats", "", "build the view from the hosts' summaries in NATS (fleet sharing on) instead of asking each host in --hosts")
+	f.StringVar(&nats.CredsFile, "nats-creds", "", "NATS credentials file")
+	f.StringVar(&nats.TokenFile, "nats-token-file", "", "a file holding the NATS token")
+	f.StringVar(&nats.CAFile, "nats-ca", "", "the CA of the NATS server's certificate")
 	summary.Flags().StringVar(&hosts, "hosts", "/etc/sshguard-go/hosts.toml", "the hosts file")
 	serve.Flags().StringVar(&hosts, "hosts", "/etc/sshguard-go/hosts.toml", "the hosts file")
 	cmd.AddCommand(summary, serve, newFleetStatusCmd())
@@ -153,12 +133,4 @@ func newFleetStatusCmd() *cobra.Command {
 		})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
-}
-
-// flagNames words the API settings' errors as serve's flags.
-func flagNames(s string) string {
-	r := strings.NewReplacer("api.listen", "--listen", "api.token_file", "--token-file", "api.tls_cert", "--tls-cert",
-		"api.tls_key", "--tls-key", "api.client_ca", "--client-ca", "tls_cert and tls_key", "--tls-cert and --tls-key",
-		"needs tls_cert and tls_key", "needs --tls-cert and --tls-key", "api.token_file:", "--token-file:")
-	return r.Replace(s)
 }

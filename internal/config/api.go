@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 )
 
 // APIConfig is the read-only HTTP API and dashboard of the daemon.
@@ -21,6 +22,19 @@ type APIConfig struct {
 	ClientCA  string `toml:"client_ca"` // with TLS: clients must show a certificate it signed
 	// Events is how many recent events the API keeps in memory.
 	Events int `toml:"events"`
+
+	// AsFlags words the errors with command-line flags (--token-file)
+	// instead of the file's keys (api.token_file): fleet serve takes the
+	// same settings as flags.
+	AsFlags bool `toml:"-"`
+}
+
+// key is how errors name setting k ("token_file").
+func (a APIConfig) key(k string) string {
+	if a.AsFlags {
+		return "--" + strings.ReplaceAll(k, "_", "-")
+	}
+	return "api." + k
 }
 
 // maxAPIEvents bounds api.events.
@@ -38,24 +52,25 @@ func (a APIConfig) Check() error {
 
 func (a APIConfig) validate(bad func(key, format string, args ...any)) {
 	if a.Events < 0 || a.Events > maxAPIEvents {
-		bad("api.events", "must be in [0, %d], is %d", maxAPIEvents, a.Events)
+		bad(a.key("events"), "must be in [0, %d], is %d", maxAPIEvents, a.Events)
 	}
 	if (a.TLSCert == "") != (a.TLSKey == "") {
-		bad("api.tls_cert", "tls_cert and tls_key go together")
+		bad(a.key("tls_cert"), "%s and %s go together", a.key("tls_cert"), a.key("tls_key"))
 	}
 	if a.ClientCA != "" && a.TLSCert == "" {
-		bad("api.client_ca", "needs tls_cert and tls_key (client certificates are checked over TLS)")
+		bad(a.key("client_ca"), "needs %s and %s (client certificates are checked over TLS)", a.key("tls_cert"), a.key("tls_key"))
 	}
 	if a.Listen == "" {
 		return
 	}
 	host, port, err := net.SplitHostPort(a.Listen)
 	if err != nil || port == "" {
-		bad("api.listen", "%q is not host:port (e.g. 127.0.0.1:9612)", a.Listen)
+		bad(a.key("listen"), "%q is not host:port (e.g. 127.0.0.1:9612)", a.Listen)
 		return
 	}
 	if !Loopback(host) && a.TokenFile == "" && a.ClientCA == "" {
-		bad("api.listen", "%q is reachable from other machines: set api.token_file, or api.tls_cert, api.tls_key and api.client_ca", a.Listen)
+		bad(a.key("listen"), "%q is reachable from other machines: set %s, or %s, %s and %s", a.Listen,
+			a.key("token_file"), a.key("tls_cert"), a.key("tls_key"), a.key("client_ca"))
 	}
 }
 
@@ -73,9 +88,13 @@ func (a APIConfig) Token() (string, error) {
 	if a.TokenFile == "" {
 		return "", nil
 	}
-	tok, err := readSecret("api.token", "", a.TokenFile)
-	if err == nil && len(tok) < 16 {
-		err = fmt.Errorf("api.token_file: %s holds %d characters; use at least 16 (e.g. openssl rand -hex 32)", a.TokenFile, len(tok))
+	b, err := os.ReadFile(a.TokenFile)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", a.key("token_file"), err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if len(tok) < 16 {
+		err = fmt.Errorf("%s: %s holds %d characters; use at least 16 (e.g. openssl rand -hex 32)", a.key("token_file"), a.TokenFile, len(tok))
 	}
 	return tok, err
 }
@@ -87,17 +106,17 @@ func (a APIConfig) TLS() (*tls.Config, error) {
 	}
 	cert, err := tls.LoadX509KeyPair(a.TLSCert, a.TLSKey)
 	if err != nil {
-		return nil, fmt.Errorf("api.tls_cert: %w", err)
+		return nil, fmt.Errorf("%s: %w", a.key("tls_cert"), err)
 	}
 	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if a.ClientCA != "" {
 		pem, err := os.ReadFile(a.ClientCA)
 		if err != nil {
-			return nil, fmt.Errorf("api.client_ca: %w", err)
+			return nil, fmt.Errorf("%s: %w", a.key("client_ca"), err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, errors.New("api.client_ca: " + a.ClientCA + " holds no PEM certificate")
+			return nil, fmt.Errorf("%s: %s holds no PEM certificate", a.key("client_ca"), a.ClientCA)
 		}
 		c.ClientCAs, c.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}

@@ -163,3 +163,26 @@ headers = { "X-Api-Key" = "KEYSECRET" }
 		t.Errorf("the host went too:\n%s", b.String())
 	}
 }
+
+// TestAPIAsFlags: the API settings' errors name the file's keys, or the
+// flags fleet serve takes them as.
+func TestAPIAsFlags(t *testing.T) {
+	for _, c := range []struct {
+		a    APIConfig
+		want []string
+	}{
+		{APIConfig{Listen: "0.0.0.0:9612"}, []string{"api.listen:", "set api.token_file, or api.tls_cert, api.tls_key and api.client_ca"}},
+		{APIConfig{Listen: "0.0.0.0:9612", AsFlags: true}, []string{"--listen:", "set --token-file, or --tls-cert, --tls-key and --client-ca"}},
+		{APIConfig{TLSCert: "/c", AsFlags: true}, []string{"--tls-cert: --tls-cert and --tls-key go together"}},
+	} {
+		err := c.a.Check()
+		for _, w := range c.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%+v: %v, want %q", c.a, err, w)
+			}
+		}
+	}
+	if _, err := (APIConfig{TokenFile: "/nonexistent", AsFlags: true}).Token(); err == nil || !strings.HasPrefix(err.Error(), "--token-file: ") {
+		t.Errorf("token: %v", err)
+	}
+}

@@ -198,3 +198,30 @@ func (k *KVSource) summary(day time.Time) *Summary {
 	total(s, day)
 	return s
 }
+
+// NATS is how fleet serve --nats reaches the summaries' bucket.
+type NATS struct {
+	URL, CredsFile, TokenFile, CAFile string // URL: one or several, comma-separated
+}
+
+// OpenView is the fleet view fleet serve shows: built from the summaries'
+// bucket when n.URL is set (watched until ctx ends), else by asking the
+// hosts of the hosts file.
+func OpenView(ctx context.Context, hostsFile string, n NATS) (*Fleet, error) {
+	if n.URL == "" {
+		f, err := Load(hostsFile)
+		if err != nil {
+			return nil, err
+		}
+		return New(f)
+	}
+	opts, err := Options(n.CredsFile, "", n.TokenFile, "", "", n.CAFile, "", "")
+	if err != nil {
+		return nil, err
+	}
+	src, err := WatchSummaries(ctx, strings.Split(n.URL, ","), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("--nats: %w", err)
+	}
+	return NewFromKV(src), nil
+}
