@@ -161,20 +161,7 @@ func runDaemon(ctx context.Context, cfg *config.Config, reload func() (*config.C
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				if c, err := reload(); err != nil {
-					log.Error("reload: configuration not changed", "err", err)
-				} else {
-					d.Reload(ctx, c) // logs what it could not apply
-				}
-			}
-		}
-	}()
+	go d.ReloadOn(ctx, hup, reload)
 	return d.Run(ctx)
 }
 

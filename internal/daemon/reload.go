@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"os"
 
 	"sshguard-go/internal/config"
 )
@@ -44,4 +45,22 @@ func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) error {
 	}
 	d.log.Info("reloaded allowlist", "entries", n)
 	return chanErr
+}
+
+// ReloadOn reloads with what load reads each time a value comes on
+// signals (SIGHUP), until ctx ends; a file that does not load leaves the
+// configuration as it is (logged).
+func (d *Daemon) ReloadOn(ctx context.Context, signals <-chan os.Signal, load func() (*config.Config, error)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-signals:
+			if c, err := load(); err != nil {
+				d.log.Error("reload: configuration not changed", "err", err)
+			} else {
+				d.Reload(ctx, c) // logs what it could not apply
+			}
+		}
+	}
 }
