@@ -60,6 +60,31 @@ type lab struct {
 	self     string
 }
 
+// newLab brings up the lab (scripts/lab.sh: a real sshd and rsyslog in
+// one namespace, a client namespace), with PAM when pam is set, taken
+// down when t ends; tools are what the test needs besides the lab's own.
+func newLab(t *testing.T, prefix string, pam bool, tools ...string) *lab {
+	t.Helper()
+	roottest.Require(t, append([]string{"sshd", "rsyslogd", "sshpass", "ssh", "ip", "nft", "unshare"}, tools...)...)
+	roottest.Lock(t, "sgtest") // the account the labs log in as: one lab at a time
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("%s%d", prefix, os.Getpid()%100000)
+	l := &lab{t: t, dir: t.TempDir(), srv: name + "-s", cli: name + "-c", self: self}
+	args := []string{"bash", "../../scripts/lab.sh", "up", l.dir, name}
+	if pam {
+		args = append(args, "pam")
+	}
+	l.sh(args...)
+	t.Cleanup(func() {
+		l.stop()
+		exec.Command("bash", "../../scripts/lab.sh", "down", l.dir, name).Run()
+	})
+	return l
+}
+
 func (l *lab) sh(args ...string) string {
 	l.t.Helper()
 	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
@@ -181,22 +206,7 @@ func (l *lab) nftSet(name string) string {
 // TestEndToEnd: real sshd and rsyslog in a server namespace, sshguard-go
 // run there holding its table, a real ssh client in another namespace.
 func TestEndToEnd(t *testing.T) {
-	roottest.Require(t, "sshd", "rsyslogd", "sshpass", "ssh", "ip", "nft", "unshare")
-	roottest.Lock(t, "sgtest") // the account the labs log in as: one lab at a time
-	if testing.Short() {
-		t.Skip("-short")
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("sge%d", os.Getpid()%100000)
-	l := &lab{t: t, dir: t.TempDir(), srv: name + "-s", cli: name + "-c", self: self}
-	l.sh("bash", "../../scripts/lab.sh", "up", l.dir, name)
-	t.Cleanup(func() {
-		l.stop()
-		exec.Command("bash", "../../scripts/lab.sh", "down", l.dir, name).Run()
-	})
+	l := newLab(t, "sge", false)
 	t.Log("lab up")
 	// Alerts go to a real SMTP server listening in the server's namespace.
 	smtpd := alerttest.StartSMTP(t, alerttest.Options{Listen: func(addr string) (net.Listener, error) { return roottest.ListenIn(l.srv, addr) }})

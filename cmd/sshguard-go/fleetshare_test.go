@@ -20,22 +20,7 @@ import (
 // address appears in b's and c's kernel sets; its unban on a lifts it
 // there too.
 func TestFleetSharingEndToEnd(t *testing.T) {
-	roottest.Require(t, "sshd", "rsyslogd", "sshpass", "ssh", "ip", "nft", "unshare", "nats-server")
-	roottest.Lock(t, "sgtest") // the account the labs log in as: one lab at a time
-	if testing.Short() {
-		t.Skip("-short")
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("sgn%d", os.Getpid()%100000)
-	l := &lab{t: t, dir: t.TempDir(), srv: name + "-s", cli: name + "-c", self: self}
-	l.sh("bash", "../../scripts/lab.sh", "up", l.dir, name)
-	t.Cleanup(func() {
-		l.stop()
-		exec.Command("bash", "../../scripts/lab.sh", "down", l.dir, name).Run()
-	})
+	l := newLab(t, "sgn", false, "nats-server")
 	hub, _ := roottest.NetNS(t, "sgnh")
 	l.sh("ip", "-n", hub, "link", "set", "lo", "up")
 	join := func(ns string, i int) string { // a veth pair ns <-> hub; the hub's address
@@ -69,7 +54,7 @@ func TestFleetSharingEndToEnd(t *testing.T) {
 		os.WriteFile(dir+"/auth.log", nil, 0o644)
 		log, _ := os.Create(dir + "/daemon.log")
 		t.Cleanup(func() { log.Close() })
-		d := selfIn(ns, self, "run", "--config", dir+"/sg.toml", "--log", dir+"/auth.log", "--db", dir+"/state.db", "--socket", dir+"/ctl.sock")
+		d := selfIn(ns, l.self, "run", "--config", dir+"/sg.toml", "--log", dir+"/auth.log", "--db", dir+"/state.db", "--socket", dir+"/ctl.sock")
 		d.Stdout, d.Stderr = log, log
 		startReady(t, d, dir)
 		t.Cleanup(func() { testkit.Stop(t, d, 10*time.Second) })

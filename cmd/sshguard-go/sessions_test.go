@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"sshguard-go/internal/roottest"
 	"sshguard-go/internal/session"
 	"sshguard-go/internal/testkit"
 )
@@ -23,22 +22,7 @@ import (
 // with its user, address, method, key fingerprint, bytes, duration and
 // end reason, and "sessions FILE" offline agrees on the same log.
 func TestSessionsEndToEnd(t *testing.T) {
-	roottest.Require(t, "sshd", "rsyslogd", "sshpass", "ssh", "sftp", "ip", "nft", "unshare", "pkill")
-	roottest.Lock(t, "sgtest") // the account the labs log in as: one lab at a time
-	if testing.Short() {
-		t.Skip("-short")
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("sgs%d", os.Getpid()%100000)
-	l := &lab{t: t, dir: t.TempDir(), srv: name + "-s", cli: name + "-c", self: self}
-	l.sh("bash", "../../scripts/lab.sh", "up", l.dir, name, "pam")
-	t.Cleanup(func() {
-		l.stop()
-		exec.Command("bash", "../../scripts/lab.sh", "down", l.dir, name).Run()
-	})
+	l := newLab(t, "sgs", true, "sftp", "pkill")
 	os.WriteFile(l.dir+"/sshguard-go.toml", []byte("[audit]\nlog = \"\"\n"), 0o600)
 	l.start()
 	const server, client = "10.200.9.1", "10.200.9.3"
