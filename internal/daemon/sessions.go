@@ -230,16 +230,23 @@ func sshdAlive(pid int) bool {
 }
 
 // localAccounts returns the names of path's accounts with a uid of at
-// least minUID, read again when the file changes.
+// least minUID, read again when the file changes (looked at every 10 s
+// at most: it is asked on every failed attempt at a local account) or
+// minUID does (a reload).
 func localAccounts(path string, minUID func() int) func() map[string]bool {
-	var mod time.Time
+	var mod, checked time.Time
 	var users map[string]bool
+	var uidFor int
 	return func() map[string]bool {
+		if users != nil && minUID() == uidFor && time.Since(checked) < 10*time.Second {
+			return users
+		}
+		checked = time.Now()
 		st, err := os.Stat(path)
 		if err != nil {
 			return nil
 		}
-		if users != nil && st.ModTime().Equal(mod) {
+		if users != nil && minUID() == uidFor && st.ModTime().Equal(mod) {
 			return users
 		}
 		f, err := os.Open(path)
@@ -247,7 +254,7 @@ func localAccounts(path string, minUID func() int) func() map[string]bool {
 			return nil
 		}
 		defer f.Close()
-		users, mod = map[string]bool{}, st.ModTime()
+		users, mod, uidFor = map[string]bool{}, st.ModTime(), minUID()
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
 			fields := strings.Split(sc.Text(), ":")

@@ -214,3 +214,19 @@ func TestSessionsFromAuditLog(t *testing.T) {
 		return len(got) == len(want) && len(diff) == 0, strings.Join(diff, "; ")
 	})
 }
+
+// TestLocalAccounts: the accounts of a passwd file from a uid on
+// (nobody left out), read again when the threshold changes.
+func TestLocalAccounts(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "passwd")
+	os.WriteFile(p, []byte("root:x:0:0::/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\nnobody:x:65534:65534::/:/usr/sbin/nologin\nsvc:x:999:999::/:/bin/false\n"), 0o644)
+	min := 1000
+	users := localAccounts(p, func() int { return min })
+	if u := users(); len(u) != 1 || !u["alice"] {
+		t.Fatalf("%v", u)
+	}
+	min = 0
+	if u := users(); len(u) != 3 || !u["root"] || !u["svc"] || u["nobody"] {
+		t.Fatalf("after the threshold changed: %v", u)
+	}
+}

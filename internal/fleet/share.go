@@ -344,7 +344,9 @@ func (s *Sharer) publishOnce(ctx context.Context, js jetstream.JetStream, subjec
 	var batch []entry
 	err := s.db.Shared(publishBatch, func(id uint64, data []byte) bool {
 		batch = append(batch, entry{id, data})
-		return !strings.Contains(string(data), `"kind":"unban"`)
+		var m struct{ Kind string }
+		json.Unmarshal(data, &m)
+		return m.Kind != "unban" // an unban ends the run
 	})
 	if err != nil || len(batch) == 0 {
 		return 0, err
