@@ -240,7 +240,7 @@ func (s *Server) hours(from, to time.Time, fn func(hour time.Time, c store.Count
 }
 
 func hourDay(c store.Counts) Day {
-	return Day{Failed: c.Failed, Probes: c.Probes, Connections: c.Conns, Logins: c.Logins, Bans: c.Bans, Addresses: c.Addresses}
+	return Day{Failed: c.Failed, Probes: c.Probes, Connections: c.Conns, Logins: c.Logins(), Bans: c.Bans, Addresses: c.Addresses}
 }
 
 // dayPart is what an hour adds to its day: the connections and addresses

@@ -24,8 +24,7 @@ type Counts struct {
 
 	Failed int64 `json:"failed,omitempty"` // counted failed attempts
 	Probes int64 `json:"probes,omitempty"` // counted probes
-	Logins int64 `json:"logins,omitempty"`
-	Bans   int64 `json:"bans,omitempty"` // bans started
+	Bans   int64 `json:"bans,omitempty"`   // bans started
 	// Conns and Addresses are the distinct connections (host and sshd
 	// pid) and client addresses that logged in this hour; DayConns and
 	// DayAddresses those of them seen first in their day (in the daemon's
@@ -35,6 +34,9 @@ type Counts struct {
 	DayConns     int64 `json:"day_conns,omitempty"`
 	DayAddresses int64 `json:"day_addresses,omitempty"`
 }
+
+// Logins is the hour's successful logins.
+func (c *Counts) Logins() int64 { return c.Kinds["success"] }
 
 // Tries are an address's counted failed attempts and probes.
 type Tries struct{ Failed, Probes int64 }
@@ -80,9 +82,6 @@ func (c *Counts) init() {
 func (c *Counts) Add(kind, addr, user string, failed, probe bool) {
 	c.init()
 	c.Kinds[kind]++
-	if kind == "success" {
-		c.Logins++
-	}
 	switch {
 	case failed:
 		c.Failed++
@@ -122,7 +121,6 @@ func (c *Counts) Merge(o Counts) {
 	}
 	c.Failed += o.Failed
 	c.Probes += o.Probes
-	c.Logins += o.Logins
 	c.Bans += o.Bans
 	c.Conns += o.Conns
 	c.Addresses += o.Addresses

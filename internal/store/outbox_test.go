@@ -110,7 +110,7 @@ func TestHourlyCounts(t *testing.T) {
 	d.AddCounts(now.Add(2*time.Hour), c)
 	sum, err := d.CountsBetween(now, now.Add(time.Hour))
 	if err != nil || sum.Kinds["failure"] != 6 || sum.Addrs["192.0.2.1"] != (Tries{4, 0}) || sum.Addrs["192.0.2.2"] != (Tries{0, 2}) ||
-		sum.Users["root"] != 2 || sum.Users["alice"] != 0 || sum.Failed != 4 || sum.Probes != 2 || sum.Logins != 2 || sum.Bans != 2 || sum.Conns != 6 || sum.DayConns != 4 {
+		sum.Users["root"] != 2 || sum.Users["alice"] != 0 || sum.Failed != 4 || sum.Probes != 2 || sum.Logins() != 2 || sum.Bans != 2 || sum.Conns != 6 || sum.DayConns != 4 {
 		t.Fatalf("counts %+v %v", sum, err)
 	}
 	// Bounded: keys beyond MaxCountKeys are counted as "other".
