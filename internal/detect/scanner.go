@@ -47,19 +47,30 @@ func (s *Scanner) count(r *Record) {
 // Line parses one line and calls emit for each record that is ready (see
 // Correlator.Add for why that may be a held earlier record, or none).
 func (s *Scanner) Line(source string, n int64, text string, emit func(*Record)) {
+	if s.Parse(source, n, text, &s.rec) {
+		s.Feed(&s.rec, emit)
+	}
+}
+
+// Parse is Line's first half: it reads one line into r and reports
+// whether r holds an event, which Feed then takes. The halves may run on
+// two goroutines, one line's Feed beside a later line's Parse (a
+// pipeline): Parse keeps the header's state and its own Stats fields
+// (Lines, SSHDLines, Untrusted, Unrecognised, UnknownHead), Feed the
+// correlator and the others; OnUnrecognised is called from Parse.
+func (s *Scanner) Parse(source string, n int64, text string, r *Record) bool {
 	s.Stats.Lines++
-	r := &s.rec
 	*r = Record{}
 	switch res := s.parse(text, &r.Event); res {
 	case parsed:
 	case untrusted:
 		s.Stats.Untrusted++
-		return
+		return false
 	case notSSHD:
-		return
+		return false
 	default:
 		s.unrecognised(source, n, text, string(res))
-		return
+		return false
 	}
 	if r.Program != "" {
 		s.Stats.SSHDLines++
@@ -70,6 +81,12 @@ func (s *Scanner) Line(source string, n int64, text string, emit func(*Record)) 
 		s.lastTime = r.Time
 	}
 	r.Source, r.Line, r.Text = source, n, text
+	return true
+}
+
+// Feed is Line's second half: it correlates r (filled by Parse) and calls
+// emit for each record that is ready. r may be reused once it returns.
+func (s *Scanner) Feed(r *Record, emit func(*Record)) {
 	if s.countFn == nil {
 		s.countFn = s.count
 	}

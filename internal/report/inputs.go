@@ -47,7 +47,8 @@ func (in Inputs) Scan(emitFor func(i int) func(*detect.Record), done func(i int)
 	errs := make([]string, len(in.Names))
 	failed := make([]bool, len(in.Names))
 	var overlong sync.Mutex
-	scanOne := func(s *detect.Scanner, i int, emit func(*detect.Record)) {
+	// read reads input i's lines into line, with s's header state.
+	read := func(s *detect.Scanner, i int, line func(name string, text string, n int64)) {
 		name := in.Names[i]
 		open := in.Open
 		if open == nil {
@@ -71,7 +72,7 @@ func (in Inputs) Scan(emitFor func(i int) func(*detect.Record), done func(i int)
 		} else if s.Header.Ref.IsZero() {
 			s.SetRef(time.Now())
 		}
-		err = src.Lines(func(text string, n int64) { s.Line(src.Name, n, text, emit) })
+		err = src.Lines(func(text string, n int64) { line(src.Name, text, n) })
 		overlong.Lock()
 		res.Overlong += src.Overlong
 		overlong.Unlock()
@@ -82,17 +83,11 @@ func (in Inputs) Scan(emitFor func(i int) func(*detect.Record), done func(i int)
 	if in.Jobs <= 1 {
 		var s detect.Scanner
 		s.OnUnrecognised = in.Unrecognised
-		emit := emitFor(0)
-		for i := range in.Names {
-			scanOne(&s, i, emit)
-			if done != nil && i < len(in.Names)-1 {
-				done(i)
-			}
+		inputs := make([]int, len(in.Names))
+		for i := range inputs {
+			inputs[i] = i
 		}
-		s.Flush(emit)
-		if done != nil && len(in.Names) > 0 {
-			done(len(in.Names) - 1)
-		}
+		pipeline(&s, inputs, read, emitFor(0), done)
 	} else {
 		var wg sync.WaitGroup
 		var unrecMu sync.Mutex
@@ -111,12 +106,7 @@ func (in Inputs) Scan(emitFor func(i int) func(*detect.Record), done func(i int)
 						in.Unrecognised(source, n, text, reason)
 					}
 				}
-				emit := emitFor(i)
-				scanOne(&s, i, emit)
-				s.Flush(emit)
-				if done != nil {
-					done(i)
-				}
+				pipeline(&s, []int{i}, read, emitFor(i), done)
 			}()
 		}
 		wg.Wait()
@@ -128,6 +118,68 @@ func (in Inputs) Scan(emitFor func(i int) func(*detect.Record), done func(i int)
 		}
 	}
 	return res
+}
+
+// pipeline reads inputs one after the other with s, in two stages: this
+// goroutine reads and parses the lines into batches of records, another
+// correlates them and calls emit (Scanner.Parse and Feed), so that an
+// input is scanned on two cores. done(i), if set, is called once input
+// i's records are emitted (the last input's after s is flushed).
+func pipeline(s *detect.Scanner, inputs []int, read func(*detect.Scanner, int, func(name, text string, n int64)), emit func(*detect.Record), done func(int)) {
+	type batch struct {
+		recs []detect.Record
+		end  int // the input that ends with this batch, or -1
+	}
+	const size = 256
+	full := make(chan *batch, 8)
+	free := make(chan *batch, 10)
+	for range cap(free) {
+		free <- &batch{recs: make([]detect.Record, 0, size)}
+	}
+	last := -1
+	if len(inputs) > 0 {
+		last = inputs[len(inputs)-1]
+	}
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		for b := range full {
+			for k := range b.recs {
+				s.Feed(&b.recs[k], emit)
+			}
+			if b.end >= 0 && b.end != last && done != nil {
+				done(b.end)
+			}
+			b.recs = b.recs[:0]
+			free <- b
+		}
+		s.Flush(emit)
+		if done != nil && last >= 0 {
+			done(last)
+		}
+	}()
+	b := <-free
+	b.end = -1
+	for _, i := range inputs {
+		read(s, i, func(name, text string, n int64) {
+			b.recs = b.recs[:len(b.recs)+1]
+			if !s.Parse(name, n, text, &b.recs[len(b.recs)-1]) {
+				b.recs = b.recs[:len(b.recs)-1]
+				return
+			}
+			if len(b.recs) == size {
+				full <- b
+				b = <-free
+				b.end = -1
+			}
+		})
+		b.end = i
+		full <- b
+		b = <-free
+		b.end = -1
+	}
+	close(full)
+	<-fed
 }
 
 // ScanOrdered reads the inputs at once (Jobs), each one's output (format
