@@ -37,7 +37,7 @@ func TestCollectorEqualsSummary(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	report := func(l []*Client) string {
+	report := func(l *List) string {
 		var b bytes.Buffer
 		WriteJSON(&b, l)
 		return b.String()
@@ -48,16 +48,16 @@ func TestCollectorEqualsSummary(t *testing.T) {
 		var s Summary
 		s.Window = w
 		Inputs{Names: names, Jobs: 1}.Scan(func(int) func(*detect.Record) { return s.Add }, nil)
-		t.Logf("window %v: %d addresses, %d names", w, len(s.byAddr), len(s.byClient))
-		if len(s.byAddr) < 500 || w == (Window{}) && (len(s.byAddr) < 3000 || len(s.byClient) != 7) {
-			t.Fatalf("a poor sample: %d addresses, %d names", len(s.byAddr), len(s.byClient))
+		t.Logf("window %v: %d clients, %d names", w, s.Len(), len(s.byRaw))
+		if s.Len() < 500 || w == (Window{}) && (s.Len() < 3000 || len(s.byRaw) != 7) {
+			t.Fatalf("a poor sample: %d clients, %d names", s.Len(), len(s.byRaw))
 		}
 		sums := make([]Summary, len(names))
 		Inputs{Names: names, Jobs: 3}.Scan(func(i int) func(*detect.Record) { sums[i].Window = w; return sums[i].Add }, nil)
 		for i := 1; i < len(sums); i++ {
 			sums[0].Merge(&sums[i])
 		}
-		wants := map[int]string{1: report(s.Sorted()), 3: report(sums[0].Sorted())}
+		wants := map[int]string{1: report(s.List()), 3: report(sums[0].List())}
 		for _, procs := range []int{1, 2, 5} {
 			for _, jobs := range []int{1, 3} {
 				want := wants[jobs]

@@ -5,14 +5,11 @@
 package report
 
 import (
-	"cmp"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
 	"net/netip"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,102 +21,6 @@ import (
 	"sshguard-go/internal/control"
 	"sshguard-go/internal/detect"
 )
-
-// maxUsers bounds the distinct user names kept per address; the count
-// beyond it is still exact in UsersMore.
-const maxUsers = 200
-
-// Client is one address's line in a report.
-type Client struct {
-	Client    string
-	Failed    int64 // counted failed attempts
-	Probes    int64 // counted probes
-	Successes int64
-	Users     []string // distinct users tried or logged in, in first-seen order
-	usersSet  map[string]struct{}
-	UsersMore int64 // distinct users beyond maxUsers
-	First     time.Time
-	Last      time.Time
-	addr      netip.Addr // Client's address, when it is one
-}
-
-// Add counts r for c.
-func (c *Client) Add(r *detect.Record) { c.add(eventOf(r)) }
-
-// event is what a Summary counts of a record: a third of its size, for
-// the batches a Collector hands its workers.
-type event struct {
-	addr    netip.Addr
-	host    string // the client's name when sshd logged no address
-	user    string
-	time    time.Time
-	kind    detect.Kind
-	counted int32
-}
-
-func eventOf(r *detect.Record) event {
-	return event{addr: r.Addr, host: r.ClientHost, user: r.User, time: r.Time, kind: r.Kind, counted: int32(r.Counted)}
-}
-
-func (c *Client) add(r event) {
-	switch r.kind {
-	case detect.KindFailure:
-		c.Failed += int64(r.counted)
-	case detect.KindProbe:
-		c.Probes += int64(r.counted)
-	case detect.KindSuccess:
-		c.Successes++
-	}
-	if r.user != "" && (r.kind == detect.KindFailure || r.kind == detect.KindSuccess) && !c.tried(r.user) {
-		if len(c.Users) < maxUsers {
-			u := strings.Clone(r.user)
-			if c.usersSet != nil {
-				c.usersSet[u] = struct{}{}
-			} else if len(c.Users) == smallUsers {
-				// Past a few names a set finds them; most clients try few
-				// (a map per client doubled report's time on a wave).
-				c.usersSet = make(map[string]struct{}, 2*smallUsers)
-				for _, v := range append(c.Users, u) {
-					c.usersSet[v] = struct{}{}
-				}
-			}
-			c.Users = append(c.Users, u)
-		} else {
-			c.UsersMore++ // may count a name twice past the bound; documented as approximate
-		}
-	}
-	if !r.time.IsZero() {
-		if c.First.IsZero() || r.time.Before(c.First) {
-			c.First = r.time
-		}
-		if r.time.After(c.Last) {
-			c.Last = r.time
-		}
-	}
-}
-
-// smallUsers is how many user names a client's list holds before a set
-// is made to look them up.
-const smallUsers = 8
-
-// tried reports whether c has u among its users.
-func (c *Client) tried(u string) bool {
-	if c.usersSet != nil {
-		_, ok := c.usersSet[u]
-		return ok
-	}
-	return slices.Contains(c.Users, u)
-}
-
-// Summary gathers Clients by address. Its zero value is empty and ready.
-type Summary struct {
-	byAddr   map[netip.Addr]*Client // clients by address: no string made per event
-	byClient map[string]*Client     // clients known by name only
-	slab     []Client               // where new clients go: one allocation per slabSize
-	slabs    [][]Client             // every slab, the current one last: the clients in memory order
-	adopted  bool                   // Merge took clients of another summary: they are in no slab here
-	Window                          // the events counted
-}
 
 // Window holds the times from Since (when set) up to, not including, Until
 // (when set). A window with either bound holds no zero time: an event whose
@@ -179,268 +80,65 @@ func (w Window) Holds(t time.Time) bool {
 	return !t.IsZero() && !t.Before(w.Since) && (w.Until.IsZero() || t.Before(w.Until))
 }
 
-// Add counts r for its client (records without one are left out).
-func (s *Summary) Add(r *detect.Record) {
-	if s.Holds(r.Time) {
-		s.add(eventOf(r))
-	}
-}
-
-func (s *Summary) add(r event) {
-	var c *Client
-	switch {
-	case r.addr.IsValid():
-		if c = s.byAddr[r.addr]; c == nil {
-			if s.byAddr == nil {
-				s.byAddr = map[netip.Addr]*Client{}
-			}
-			c = s.newClient()
-			c.Client, c.addr = r.addr.String(), r.addr
-			s.byAddr[r.addr] = c
-		}
-	case r.host != "":
-		if c = s.byClient[r.host]; c == nil {
-			if s.byClient == nil {
-				s.byClient = map[string]*Client{}
-			}
-			c = s.newClient()
-			c.Client = strings.Clone(r.host)
-			s.byClient[c.Client] = c
-		}
-	default:
-		return
-	}
-	c.add(r)
-}
-
-// slabSize is how many clients are allocated at once.
-const slabSize = 1024
-
-// newClient returns a zero Client that stays where it is.
-func (s *Summary) newClient() *Client {
-	if len(s.slab) == cap(s.slab) {
-		s.slab = make([]Client, 0, slabSize) // the full one stays, referenced by its clients
-		s.slabs = append(s.slabs, nil)
-	}
-	s.slab = s.slab[:len(s.slab)+1]
-	s.slabs[len(s.slabs)-1] = s.slab
-	return &s.slab[len(s.slab)-1]
-}
-
-// Merge adds the clients of o to s (the summaries of inputs read apart).
-func (s *Summary) Merge(o *Summary) {
-	for a, oc := range o.byAddr {
-		if c := s.byAddr[a]; c != nil {
-			c.merge(oc)
-		} else {
-			if s.byAddr == nil {
-				s.byAddr = map[netip.Addr]*Client{}
-			}
-			s.byAddr[a], s.adopted = oc, true
-		}
-	}
-	for h, oc := range o.byClient {
-		if c := s.byClient[h]; c != nil {
-			c.merge(oc)
-		} else {
-			if s.byClient == nil {
-				s.byClient = map[string]*Client{}
-			}
-			s.byClient[h], s.adopted = oc, true
-		}
-	}
-}
-
-// merge adds o's counts and users to c.
-func (c *Client) merge(o *Client) {
-	c.Failed += o.Failed
-	c.Probes += o.Probes
-	c.Successes += o.Successes
-	c.UsersMore += o.UsersMore
-	for _, u := range o.Users {
-		if c.tried(u) {
-			continue
-		}
-		if len(c.Users) >= maxUsers {
-			c.UsersMore++
-			continue
-		}
-		if c.usersSet != nil {
-			c.usersSet[u] = struct{}{}
-		}
-		c.Users = append(c.Users, u)
-	}
-	if !o.First.IsZero() && (c.First.IsZero() || o.First.Before(c.First)) {
-		c.First = o.First
-	}
-	if o.Last.After(c.Last) {
-		c.Last = o.Last
-	}
-}
-
-// Sorted returns the clients by failed attempts, then probes, then logins,
-// then address (in numeric order; clients known by name only after them, by
-// name).
-func (s *Summary) Sorted() []*Client {
-	keys := s.keys()
-	slices.SortFunc(keys, compareKeys)
-	return clients(keys)
-}
-
-// key is what Sorted orders a client by, held in one array rather than
-// reached through the pointers: with hundreds of thousands of clients,
-// most tied on the counts, following each pointer to compare cost more
-// than the rest of the report.
-type key struct {
-	w1     uint64 // the counts, packed so that more sorts first, and the family
-	hi, lo uint64 // the address's 128 bits (IPv4 mapped)
-	c      *Client
-}
-
-// Bits of the counts in key.w1; a count past its bits is clamped there
-// and compared in full on a tie (compareKeys).
-const (
-	failedBits  = 23
-	probesBits  = 19
-	successBits = 19
-)
-
-func clamp(n int64, bits uint) (uint64, bool) {
-	if max := int64(1)<<bits - 1; n >= max {
-		return uint64(max), true
-	}
-	return uint64(max(n, 0)), false
-}
-
-// keyOf is c's sort key: 32 bytes compared as three integers, most of
-// the time (a wave's report sorts hundreds of thousands, most tied on
-// the counts).
-func keyOf(c *Client) key {
-	f, fs := clamp(c.Failed, failedBits)
-	p, ps := clamp(c.Probes, probesBits)
-	sc, ss := clamp(c.Successes, successBits)
-	counts := f<<(probesBits+successBits) | p<<successBits | sc
-	var sat uint64 // a count clamped: this key compares its counts in full
-	if fs || ps || ss {
-		sat = 1
-	}
-	fam := uint64(3) // a name, no address: after the addresses
-	k := key{c: c}
-	if c.addr.IsValid() {
-		b := c.addr.As16()
-		k.hi, k.lo = binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
-		fam = 2
-		if c.addr.Is4() {
-			fam = 1 // IPv4 before IPv6, as netip orders them
-		}
-	}
-	k.w1 = (^counts&(1<<61-1))<<3 | sat<<2 | fam
-	return k
-}
-
-func (s *Summary) keys() []key {
-	keys := make([]key, 0, len(s.byAddr)+len(s.byClient))
-	if !s.adopted { // the slabs hold every client: read them in order, not the maps at random
-		for _, slab := range s.slabs {
-			for i := range slab {
-				keys = append(keys, keyOf(&slab[i]))
-			}
-		}
-		return keys
-	}
-	for _, c := range s.byAddr {
-		keys = append(keys, keyOf(c))
-	}
-	for _, c := range s.byClient {
-		keys = append(keys, keyOf(c))
-	}
-	return keys
-}
-
-func compareKeys(a, b key) int {
-	if (a.w1|b.w1)&4 != 0 { // a count past its bits (rare): the counts in full, then the family
-		if c := cmp.Or(cmp.Compare(b.c.Failed, a.c.Failed), cmp.Compare(b.c.Probes, a.c.Probes), cmp.Compare(b.c.Successes, a.c.Successes),
-			cmp.Compare(a.w1&3, b.w1&3)); c != 0 {
-			return c
-		}
-	} else if a.w1 != b.w1 {
-		if a.w1 < b.w1 {
-			return -1
-		}
-		return 1
-	}
-	if a.w1&3 == 3 {
-		return strings.Compare(a.c.Client, b.c.Client)
-	}
-	if a.hi != b.hi {
-		if a.hi < b.hi {
-			return -1
-		}
-		return 1
-	}
-	if a.lo != b.lo {
-		if a.lo < b.lo {
-			return -1
-		}
-		return 1
-	}
-	return a.c.addr.Compare(b.c.addr) // zones
-}
-
-func clients(keys []key) []*Client {
-	list := make([]*Client, len(keys))
-	for i := range keys {
-		list[i] = keys[i].c
-	}
-	return list
-}
-
-// WriteText writes list as a table, its columns as wide as their widest
+// WriteText writes l as a table, its columns as wide as their widest
 // cell plus two spaces (as text/tabwriter lays them out, without holding
 // the whole table in it: a wave's report has hundreds of thousands of rows).
-func WriteText(w io.Writer, list []*Client) {
+func WriteText(w io.Writer, l *List) {
 	header := [...]string{"ADDRESS", "FAILED", "PROBES", "LOGINS", "FIRST SEEN", "LAST SEEN"}
 	var width [len(header)]int
 	for i, h := range header {
 		width[i] = len(h)
 	}
-	// The widths, measured without writing the cells out.
-	for _, c := range list {
-		width[0] = max(width[0], utf8.RuneCountInString(c.Client))
-		width[1] = max(width[1], digits(c.Failed))
-		width[2] = max(width[2], digits(c.Probes))
-		width[3] = max(width[3], digits(c.Successes))
-		width[4] = max(width[4], timeWidth(c.First))
-		width[5] = max(width[5], timeWidth(c.Last))
+	// The widths, measured without writing the cells out (the addresses'
+	// written into a scratch buffer, not made into strings).
+	var cell []byte
+	s := l.s
+	for _, j := range l.order {
+		c := s.at(j)
+		cell = s.appendText(cell[:0], c)
+		width[0] = max(width[0], utf8.RuneCount(cell))
+		width[1] = max(width[1], digits(c.failed))
+		width[2] = max(width[2], digits(c.probes))
+		width[3] = max(width[3], digits(c.successes))
+		width[4] = max(width[4], stampWidth(c.first, c.timed))
+		width[5] = max(width[5], stampWidth(c.last, c.timed))
 	}
-	pad := func(b []byte, i int, cell []byte) []byte {
-		b = append(b, cell...)
-		for n := width[i] + 2 - utf8.RuneCount(cell); n > 0; n-- {
+	pad := func(b []byte, i, from int) []byte {
+		for n := width[i] + 2 - utf8.RuneCount(b[from:]); n > 0; n-- {
 			b = append(b, ' ')
 		}
 		return b
 	}
 	var head []byte
 	for i, h := range header {
-		head = pad(head, i, []byte(h))
+		n := len(head)
+		head = pad(append(head, h...), i, n)
 	}
 	w.Write(append(head, "USERS\n"...))
-	inOrder(w, list, jsonPiece, func(b []byte, c *Client, _ bool) []byte {
-		var cell [32]byte
-		b = pad(b, 0, []byte(c.Client))
-		b = pad(b, 1, strconv.AppendInt(cell[:0], c.Failed, 10))
-		b = pad(b, 2, strconv.AppendInt(cell[:0], c.Probes, 10))
-		b = pad(b, 3, strconv.AppendInt(cell[:0], c.Successes, 10))
-		b = pad(b, 4, appendTime(cell[:0], c.First))
-		b = pad(b, 5, appendTime(cell[:0], c.Last))
-		shown := min(len(c.Users), 5)
-		for i, u := range c.Users[:shown] {
-			if i > 0 {
-				b = append(b, ',')
+	l.inOrder(w, func(b []byte, c *rec, _ bool, f *stampFormat) []byte {
+		n := len(b)
+		b = pad(s.appendText(b, c), 0, n)
+		n = len(b)
+		b = pad(strconv.AppendInt(b, c.failed, 10), 1, n)
+		n = len(b)
+		b = pad(strconv.AppendInt(b, c.probes, 10), 2, n)
+		n = len(b)
+		b = pad(strconv.AppendInt(b, c.successes, 10), 3, n)
+		n = len(b)
+		b = pad(f.append(b, c.first, c.timed, false), 4, n)
+		n = len(b)
+		b = pad(f.append(b, c.last, c.timed, false), 5, n)
+		shown := 0
+		s.eachUser(c, func(id uint32) {
+			if shown < 5 {
+				if shown > 0 {
+					b = append(b, ',')
+				}
+				b = strconv.AppendQuote(b, s.users[id])
 			}
-			b = strconv.AppendQuote(b, u)
-		}
-		if n := int64(len(c.Users)-shown) + c.UsersMore; n > 0 {
+			shown++
+		})
+		if n := int64(max(shown-5, 0)) + c.usersMore; n > 0 {
 			b = append(b, " +"...)
 			b = strconv.AppendInt(b, n, 10)
 			b = append(b, " more"...)
@@ -461,57 +159,76 @@ func digits(n int64) int {
 	return w
 }
 
-// timeWidth is how wide appendTime writes t: RFC 3339 is 20 characters
-// with "Z", 25 with an offset, for years of four digits.
-func timeWidth(t time.Time) int {
-	if t.IsZero() {
+// stampWidth is how wide stampFormat writes st in RFC 3339: 20
+// characters with "Z", 25 with an offset, for years of four digits; 1
+// for "-", an unknown time.
+func stampWidth(st stamp, known bool) int {
+	if !known {
 		return 1
 	}
-	if y := t.Year(); y < 1000 || y > 9999 {
-		return len(appendTime(nil, t))
+	if !st.fourDigitYear() {
+		return len(st.time().AppendFormat(nil, time.RFC3339))
 	}
-	if _, off := t.Zone(); off == 0 {
+	if st.off == 0 {
 		return 20
 	}
 	return 25
 }
 
-// appendTime appends t in RFC 3339, or - when it is unknown.
-func appendTime(b []byte, t time.Time) []byte {
-	if t.IsZero() {
-		return append(b, '-')
-	}
-	return t.AppendFormat(b, time.RFC3339)
-}
-
-// WriteJSON writes list as a JSON object keyed by address, in list's order.
-// Pieces of the list are encoded on every core at once and written in
-// order (a wave's report has hundreds of thousands of clients).
-func WriteJSON(w io.Writer, list []*Client) {
+// WriteJSON writes l as a JSON object keyed by address, in l's order.
+func WriteJSON(w io.Writer, l *List) {
 	w.Write([]byte{'{'})
-	inOrder(w, list, jsonPiece, func(b []byte, c *Client, first bool) []byte {
+	s := l.s
+	l.inOrder(w, func(b []byte, c *rec, first bool, f *stampFormat) []byte {
 		if !first {
 			b = append(b, ',')
 		}
-		return appendClientJSON(b, c)
+		b = append(b, "\n  "...)
+		if c.name != 0 {
+			b = detect.AppendJSONString(b, s.names[c.name-1])
+		} else { // an address needs no escaping
+			b = append(s.addrOf(c).AppendTo(append(b, '"')), '"')
+		}
+		b = append(b, `: {"failed": `...)
+		b = strconv.AppendInt(b, c.failed, 10)
+		b = append(b, `, "probes": `...)
+		b = strconv.AppendInt(b, c.probes, 10)
+		b = append(b, `, "successes": `...)
+		b = strconv.AppendInt(b, c.successes, 10)
+		b = append(b, `, "users": [`...)
+		n := 0
+		s.eachUser(c, func(id uint32) {
+			if n > 0 {
+				b = append(b, ", "...)
+			}
+			b = detect.AppendJSONString(b, s.users[id])
+			n++
+		})
+		b = append(b, `], "users_more": `...)
+		b = strconv.AppendInt(b, c.usersMore, 10)
+		b = append(b, `, "first_seen": `...)
+		b = f.appendJSON(b, c.first, c.timed)
+		b = append(b, `, "last_seen": `...)
+		b = f.appendJSON(b, c.last, c.timed)
+		return append(b, '}')
 	})
 	w.Write([]byte("\n}\n"))
 }
 
-// jsonPiece is how many clients one piece of WriteJSON's output holds.
-const jsonPiece = 4096
+// piece is how many clients one piece of the writers' output holds.
+const piece = 4096
 
-// inOrder writes f of every client of list to w, in list's order; pieces
-// of n clients are encoded at once on every core, at most two per core in
-// memory. first is true for the list's first client.
-func inOrder(w io.Writer, list []*Client, n int, f func(b []byte, c *Client, first bool) []byte) {
+// inOrder writes f of every client of l to w, in l's order; pieces of
+// clients are written at once on every core, at most two per core in
+// memory, and copied out in order. first is true for l's first client.
+func (l *List) inOrder(w io.Writer, f func(b []byte, c *rec, first bool, sf *stampFormat) []byte) {
 	workers := runtime.GOMAXPROCS(0)
 	pieces := make(chan chan []byte, 2*workers) // in list order; each gets its bytes
 	free := make(chan []byte, 3*workers)        // buffers written out, for reuse: no garbage
 	go func() {
 		defer close(pieces)
 		sem := make(chan struct{}, workers)
-		for start := 0; start < len(list); start += n {
+		for start := 0; start < len(l.order); start += piece {
 			out := make(chan []byte, 1)
 			pieces <- out
 			sem <- struct{}{}
@@ -522,8 +239,9 @@ func inOrder(w io.Writer, list []*Client, n int, f func(b []byte, c *Client, fir
 				case b = <-free:
 				default:
 				}
-				for i, c := range list[start:min(start+n, len(list))] {
-					b = f(b, c, start+i == 0)
+				var sf stampFormat
+				for i, j := range l.order[start:min(start+piece, len(l.order))] {
+					b = f(b, l.s.at(j), start+i == 0, &sf)
 				}
 				out <- b
 			}()
@@ -539,38 +257,98 @@ func inOrder(w io.Writer, list []*Client, n int, f func(b []byte, c *Client, fir
 	}
 }
 
-func appendClientJSON(b []byte, c *Client) []byte {
-	b = append(b, "\n  "...)
-	b = detect.AppendJSONString(b, c.Client)
-	b = append(b, `: {"failed": `...)
-	b = strconv.AppendInt(b, c.Failed, 10)
-	b = append(b, `, "probes": `...)
-	b = strconv.AppendInt(b, c.Probes, 10)
-	b = append(b, `, "successes": `...)
-	b = strconv.AppendInt(b, c.Successes, 10)
-	b = append(b, `, "users": [`...)
-	for j, u := range c.Users {
-		if j > 0 {
-			b = append(b, ", "...)
-		}
-		b = detect.AppendJSONString(b, u)
-	}
-	b = append(b, `], "users_more": `...)
-	b = strconv.AppendInt(b, c.UsersMore, 10)
-	b = append(b, `, "first_seen": `...)
-	b = appendJSONTime(b, c.First)
-	b = append(b, `, "last_seen": `...)
-	b = appendJSONTime(b, c.Last)
-	return append(b, '}')
+// stampFormat writes stamps in RFC 3339 as time.Time.AppendFormat does,
+// the date of the last day it wrote kept: the clients of a report are
+// written by the million, most of them from a few days.
+type stampFormat struct {
+	day  int64 // days since 1970 of date, in the zone's local time; valid with ok
+	date [11]byte
+	ok   bool
 }
 
-func appendJSONTime(b []byte, t time.Time) []byte {
-	if t.IsZero() {
+// append appends st in RFC 3339 (with nanos: RFC3339Nano), or "-" when
+// it is not known.
+func (f *stampFormat) append(b []byte, st stamp, known, nanos bool) []byte {
+	if !known {
+		return append(b, '-')
+	}
+	local := st.sec + int64(st.off)
+	day := local / 86400
+	if local%86400 < 0 {
+		day--
+	}
+	if !st.fourDigitYear() { // as time writes them
+		layout := time.RFC3339
+		if nanos {
+			layout = time.RFC3339Nano
+		}
+		return st.time().AppendFormat(b, layout)
+	}
+	if !f.ok || day != f.day {
+		time.Unix(day*86400, 0).UTC().AppendFormat(f.date[:0], "2006-01-02T")
+		f.day, f.ok = day, true
+	}
+	b = append(b, f.date[:]...)
+	sec := local - day*86400
+	b = append2(b, int(sec/3600))
+	b = append(b, ':')
+	b = append2(b, int(sec/60%60))
+	b = append(b, ':')
+	b = append2(b, int(sec%60))
+	if nanos && st.nsec != 0 {
+		var frac [10]byte
+		frac[0] = '.'
+		n := int(st.nsec)
+		for i := 9; i > 0; i-- {
+			frac[i] = byte('0' + n%10)
+			n /= 10
+		}
+		end := 10
+		for frac[end-1] == '0' {
+			end--
+		}
+		b = append(b, frac[:end]...)
+	}
+	if st.off == 0 {
+		return append(b, 'Z')
+	}
+	zone := st.off / 60 // minutes, as time writes it
+	if zone < 0 {
+		b = append(b, '-')
+		zone = -zone
+	} else {
+		b = append(b, '+')
+	}
+	b = append2(b, int(zone/60))
+	b = append(b, ':')
+	return append2(b, int(zone%60))
+}
+
+// The local times, in seconds since 1970, of the years 1000 and 10000.
+var (
+	year1000  = time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	year10000 = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+)
+
+// fourDigitYear reports whether st's year, in its zone, has four digits.
+func (st stamp) fourDigitYear() bool {
+	local := st.sec + int64(st.off)
+	return local >= year1000 && local < year10000
+}
+
+// appendJSON appends st in RFC3339Nano between quotes, or null.
+func (f *stampFormat) appendJSON(b []byte, st stamp, known bool) []byte {
+	if !known {
 		return append(b, "null"...)
 	}
 	b = append(b, '"')
-	b = t.AppendFormat(b, time.RFC3339Nano)
+	b = f.append(b, st, true, true)
 	return append(b, '"')
+}
+
+// append2 appends n (0..99) in two digits.
+func append2(b []byte, n int) []byte {
+	return append(b, byte('0'+n/10), byte('0'+n%10))
 }
 
 // Weights are what a failed attempt and a probe count for (the
@@ -582,20 +360,8 @@ func (w Weights) Attempts(c *Client) float64 {
 	return float64(c.Failed)*w.Failure + float64(c.Probes)*w.Probe
 }
 
-// Filter keeps the clients of list whose weighted attempts reach
-// threshold and that allowed does not cover; it returns them and how many
-// the allowlist left out.
-func Filter(list []*Client, threshold float64, w Weights, allowed *ban.Allowlist) (kept []*Client, left int) {
-	for _, c := range list {
-		if a, err := netip.ParseAddr(c.Client); err == nil && allowed.Covers(netip.PrefixFrom(a.WithZone(""), a.BitLen())) {
-			left++
-			continue
-		}
-		if w.Attempts(c) >= threshold {
-			kept = append(kept, c)
-		}
-	}
-	return kept, left
+func (w Weights) attempts(c *rec) float64 {
+	return float64(c.failed)*w.Failure + float64(c.probes)*w.Probe
 }
 
 // Selection is what a report keeps of its clients.
@@ -606,20 +372,34 @@ type Selection struct {
 	Top       int            // the first this many (0: all)
 }
 
-// Select keeps what s asks of list (sorted), and says how many
+// Select keeps what sel asks of l, in l's order, and says how many
 // allowlisted clients it left out.
-func (s Selection) Select(list []*Client) (kept []*Client, left int) {
-	if s.Threshold > 0 || s.Allowed != nil {
-		allowed := s.Allowed
+func (sel Selection) Select(l *List) (kept *List, left int) {
+	kept = l
+	if sel.Threshold > 0 || sel.Allowed != nil {
+		allowed := sel.Allowed
 		if allowed == nil {
 			allowed = ban.NewAllowlist()
 		}
-		list, left = Filter(list, s.Threshold, s.Weights, allowed)
+		kept = &List{s: l.s}
+		for _, j := range l.order {
+			c := l.s.at(j)
+			if c.fam != famName {
+				a := l.s.addrOf(c).WithZone("")
+				if allowed.Covers(netip.PrefixFrom(a, a.BitLen())) {
+					left++
+					continue
+				}
+			}
+			if sel.Weights.attempts(c) >= sel.Threshold {
+				kept.order = append(kept.order, j)
+			}
+		}
 	}
-	if s.Top > 0 && len(list) > s.Top {
-		list = list[:s.Top]
+	if sel.Top > 0 && len(kept.order) > sel.Top {
+		kept = &List{s: l.s, order: kept.order[:sel.Top]}
 	}
-	return list, left
+	return kept, left
 }
 
 // WindowText names the window of --since d for a message: "the last
@@ -632,27 +412,29 @@ func WindowText(d time.Duration) string {
 	return "the last " + string(text)
 }
 
-// BanRequests are the bans report --ban asks for: list's addresses (not
+// BanRequests are the bans report --ban asks for: l's addresses (not
 // the clients known by name only), for d (0: by the ban policy, escalated),
 // with the reason "archive: N failed attempts in WINDOW".
-func BanRequests(list []*Client, d time.Duration, window string) []control.BanRequest {
+func BanRequests(l *List, d time.Duration, window string) []control.BanRequest {
 	if d == 0 {
 		d = -1
 	}
-	reqs := make([]control.BanRequest, 0, len(list))
-	for _, c := range list {
-		if c.addr.IsValid() {
-			reqs = append(reqs, control.BanRequest{Prefix: netip.PrefixFrom(c.addr.WithZone(""), c.addr.BitLen()), For: d,
-				Reason: fmt.Sprintf("archive: %d failed attempts in %s", c.Failed, window)})
+	reqs := make([]control.BanRequest, 0, len(l.order))
+	for _, j := range l.order {
+		c := l.s.at(j)
+		if c.fam != famName {
+			a := l.s.addrOf(c).WithZone("")
+			reqs = append(reqs, control.BanRequest{Prefix: netip.PrefixFrom(a, a.BitLen()), For: d,
+				Reason: fmt.Sprintf("archive: %d failed attempts in %s", c.failed, window)})
 		}
 	}
 	return reqs
 }
 
-// Offenders is list for an alert (report --notify).
-func Offenders(list []*Client, w Weights) []alert.Offender {
-	out := make([]alert.Offender, 0, len(list))
-	for _, c := range list {
+// Offenders is l for an alert (report --notify).
+func Offenders(l *List, w Weights) []alert.Offender {
+	out := make([]alert.Offender, 0, len(l.order))
+	for _, c := range l.Clients() {
 		out = append(out, alert.Offender{Addr: c.Client, Failed: c.Failed, Probes: c.Probes, Users: c.Users[:min(len(c.Users), 8)], Attempts: w.Attempts(c)})
 	}
 	return out

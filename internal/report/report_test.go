@@ -18,7 +18,7 @@ import (
 	"sshguard-go/internal/detect"
 )
 
-func rec(kind detect.Kind, ip, user string, counted int, at time.Time) *detect.Record {
+func record(kind detect.Kind, ip, user string, counted int, at time.Time) *detect.Record {
 	r := &detect.Record{}
 	r.Kind, r.Addr, r.User, r.Counted, r.Time = kind, netip.MustParseAddr(ip), user, counted, at
 	return r
@@ -27,19 +27,19 @@ func rec(kind detect.Kind, ip, user string, counted int, at time.Time) *detect.R
 func TestSummary(t *testing.T) {
 	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	s := Summary{Window: Window{Since: now.Add(-time.Hour)}}
-	s.Add(rec(detect.KindFailure, "192.0.2.1", "root", 1, now))
-	s.Add(rec(detect.KindFailure, "192.0.2.1", "root", 0, now)) // a second line of the same guess
-	s.Add(rec(detect.KindProbe, "192.0.2.2", "", 1, now))
-	s.Add(rec(detect.KindProbe, "192.0.2.2", "", 1, now))
-	s.Add(rec(detect.KindFailure, "192.0.2.3", "admin", 1, now.Add(-2*time.Hour))) // before Since
-	s.Add(rec(detect.KindSuccess, "192.0.2.1", "alice", 0, now))
+	s.Add(record(detect.KindFailure, "192.0.2.1", "root", 1, now))
+	s.Add(record(detect.KindFailure, "192.0.2.1", "root", 0, now)) // a second line of the same guess
+	s.Add(record(detect.KindProbe, "192.0.2.2", "", 1, now))
+	s.Add(record(detect.KindProbe, "192.0.2.2", "", 1, now))
+	s.Add(record(detect.KindFailure, "192.0.2.3", "admin", 1, now.Add(-2*time.Hour))) // before Since
+	s.Add(record(detect.KindSuccess, "192.0.2.1", "alice", 0, now))
 	list := s.Sorted()
 	if len(list) != 2 || list[0].Client != "192.0.2.1" || list[0].Failed != 1 || list[0].Successes != 1 ||
 		strings.Join(list[0].Users, ",") != "root,alice" || list[1].Probes != 2 {
 		t.Fatalf("summary %+v %+v", list[0], list[1])
 	}
 	var b strings.Builder
-	WriteJSON(&b, list)
+	WriteJSON(&b, s.List())
 	if !strings.Contains(b.String(), `"192.0.2.1": {"failed": 1, "probes": 0, "successes": 1, "users": ["root", "alice"]`) {
 		t.Fatalf("JSON %s", b.String())
 	}
@@ -48,9 +48,9 @@ func TestSummary(t *testing.T) {
 func TestSummaryUntil(t *testing.T) {
 	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	s := Summary{Window: Window{Since: now.Add(-2 * time.Hour), Until: now.Add(-time.Hour)}}
-	s.Add(rec(detect.KindFailure, "192.0.2.1", "root", 1, now.Add(-90*time.Minute)))
-	s.Add(rec(detect.KindFailure, "192.0.2.2", "root", 1, now.Add(-30*time.Minute))) // after Until
-	s.Add(rec(detect.KindFailure, "192.0.2.3", "root", 1, now.Add(-3*time.Hour)))    // before Since
+	s.Add(record(detect.KindFailure, "192.0.2.1", "root", 1, now.Add(-90*time.Minute)))
+	s.Add(record(detect.KindFailure, "192.0.2.2", "root", 1, now.Add(-30*time.Minute))) // after Until
+	s.Add(record(detect.KindFailure, "192.0.2.3", "root", 1, now.Add(-3*time.Hour)))    // before Since
 	if list := s.Sorted(); len(list) != 1 || list[0].Client != "192.0.2.1" {
 		t.Fatalf("%+v", list)
 	}
@@ -80,17 +80,17 @@ func TestWriteTextLayout(t *testing.T) {
 	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	var s Summary
 	for i := range 40 {
-		s.Add(rec(detect.KindFailure, fmt.Sprintf("192.0.2.%d", i), fmt.Sprintf("user%d", i%7), 1+i%3, now.Add(time.Duration(i)*time.Minute)))
+		s.Add(record(detect.KindFailure, fmt.Sprintf("192.0.2.%d", i), fmt.Sprintf("user%d", i%7), 1+i%3, now.Add(time.Duration(i)*time.Minute)))
 	}
 	for i := range 9 {
-		s.Add(rec(detect.KindFailure, "2001:db8:ffff:ffff::1234", fmt.Sprintf("u\"%d", i), 1000, time.Time{}))
+		s.Add(record(detect.KindFailure, "2001:db8:ffff:ffff::1234", fmt.Sprintf("u\"%d", i), 1000, time.Time{}))
 	}
 	r := &detect.Record{}
 	r.Kind, r.User, r.Time, r.ClientHost = detect.KindSuccess, "bjørn", now, "hôte-été.example"
 	s.Add(r)
 	list := s.Sorted()
 	var got, want bytes.Buffer
-	WriteText(&got, list)
+	WriteText(&got, s.List())
 	tw := tabwriter.NewWriter(&want, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "ADDRESS\tFAILED\tPROBES\tLOGINS\tFIRST SEEN\tLAST SEEN\tUSERS")
 	tm := func(t time.Time) string {
@@ -152,34 +152,21 @@ func TestCheckFlags(t *testing.T) {
 func TestSortOrder(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(3, 4))
 	var s Summary
-	seen := map[string]bool{}
-	for len(seen) < 5000 {
-		var a netip.Addr
+	for s.Len() < 5000 {
+		var i int32
 		switch rnd.IntN(4) {
 		case 0:
-			a = netip.AddrFrom4([4]byte{10, byte(rnd.IntN(3)), byte(rnd.IntN(256)), byte(rnd.IntN(256))})
+			i = s.findAddr(netip.AddrFrom4([4]byte{10, byte(rnd.IntN(3)), byte(rnd.IntN(256)), byte(rnd.IntN(256))}))
 		case 1:
-			a = netip.MustParseAddr(fmt.Sprintf("2001:db8::%x", rnd.IntN(4000)))
+			i = s.findAddr(netip.MustParseAddr(fmt.Sprintf("2001:db8::%x", rnd.IntN(4000))))
 		case 2:
-			a = netip.MustParseAddr(fmt.Sprintf("fe80::%x%%eth%d", rnd.IntN(3), rnd.IntN(2)))
+			i = s.findAddr(netip.MustParseAddr(fmt.Sprintf("fe80::%x%%eth%d", rnd.IntN(3), rnd.IntN(2))))
+		default:
+			i = s.raw(fmt.Sprint("host-", rnd.IntN(100000)), netip.Addr{})
 		}
 		huge := []int64{0, 1, 2, 1<<23 - 2, 1 << 23, 1<<23 + 5, 1 << 40}
-		c := s.newClient()
-		c.Failed, c.Probes, c.Successes = huge[rnd.IntN(len(huge))], huge[rnd.IntN(3)]+int64(rnd.IntN(2))<<19, int64(rnd.IntN(2))
-		if a.IsValid() {
-			c.Client, c.addr = a.String(), a
-			if s.byAddr == nil {
-				s.byAddr = map[netip.Addr]*Client{}
-			}
-			s.byAddr[a] = c
-		} else {
-			c.Client = fmt.Sprint("host-", rnd.IntN(100000))
-			if s.byClient == nil {
-				s.byClient = map[string]*Client{}
-			}
-			s.byClient[c.Client] = c
-		}
-		seen[c.Client] = true
+		c := s.at(i)
+		c.failed, c.probes, c.successes = huge[rnd.IntN(len(huge))], huge[rnd.IntN(3)]+int64(rnd.IntN(2))<<19, int64(rnd.IntN(2))
 	}
 	got := s.Sorted()
 	want := slices.Clone(got)
@@ -187,31 +174,60 @@ func TestSortOrder(t *testing.T) {
 		if c := cmp.Or(cmp.Compare(b.Failed, a.Failed), cmp.Compare(b.Probes, a.Probes), cmp.Compare(b.Successes, a.Successes)); c != 0 {
 			return c
 		}
-		switch av, bv := a.addr.IsValid(), b.addr.IsValid(); {
-		case av && bv:
-			return a.addr.Compare(b.addr)
-		case av:
+		aa, aerr := netip.ParseAddr(a.Client)
+		ba, berr := netip.ParseAddr(b.Client)
+		switch {
+		case aerr == nil && berr == nil:
+			return aa.Compare(ba)
+		case aerr == nil:
 			return -1
-		case bv:
+		case berr == nil:
 			return 1
 		}
 		return strings.Compare(a.Client, b.Client)
 	})
 	for i := range got {
-		if got[i] != want[i] {
+		if got[i].Client != want[i].Client {
 			t.Fatalf("at %d: %s (%d/%d/%d), want %s (%d/%d/%d)", i, got[i].Client, got[i].Failed, got[i].Probes, got[i].Successes,
 				want[i].Client, want[i].Failed, want[i].Probes, want[i].Successes)
 		}
 	}
 }
 
-// TestWidths: the widths WriteText measures are those it writes.
-func TestWidths(t *testing.T) {
-	for _, tm := range []time.Time{{}, time.Date(2026, 11, 30, 1, 2, 3, 4, time.UTC), time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("x", 5*3600+1800)),
-		time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("utc-ish", 0)), time.Date(999, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(12026, 1, 1, 0, 0, 0, 0, time.UTC)} {
-		if w := timeWidth(tm); w != len(appendTime(nil, tm)) {
-			t.Errorf("%v: width %d, written %q", tm, w, appendTime(nil, tm))
+// TestStampFormat: stamps are written as time.Time.AppendFormat writes
+// them in RFC 3339 and RFC3339Nano, whatever the zone, the fraction and
+// the year, and the widths WriteText measures are those it writes.
+func TestStampFormat(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(5, 6))
+	zones := []*time.Location{time.UTC, time.FixedZone("x", 5*3600+1800), time.FixedZone("utc-ish", 0), time.FixedZone("", -30),
+		time.FixedZone("lmt", -(17*60 + 30)), time.FixedZone("", -9*3600), time.FixedZone("", 14*3600)}
+	if ny, err := time.LoadLocation("America/New_York"); err == nil {
+		zones = append(zones, ny)
+	}
+	times := []time.Time{time.Date(2026, 11, 30, 1, 2, 3, 4, time.UTC), time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(999, 12, 31, 23, 59, 59, 0, time.UTC), time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(12026, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(1969, 12, 31, 23, 59, 59, 500, time.UTC), time.Date(-5, 3, 1, 0, 0, 0, 0, time.UTC)}
+	for range 2000 {
+		times = append(times, time.Unix(rnd.Int64N(4e9)-1e9, rnd.Int64N(1e9)*int64(rnd.IntN(2))))
+	}
+	var f stampFormat
+	for _, tm := range times {
+		for _, z := range zones {
+			tm := tm.In(z)
+			st := stampOf(tm)
+			for _, layout := range []string{time.RFC3339, time.RFC3339Nano} {
+				want := tm.AppendFormat(nil, layout)
+				if got := f.append(nil, st, true, layout == time.RFC3339Nano); string(got) != string(want) {
+					t.Fatalf("%v in %s: %q, want %q", tm, layout, got, want)
+				}
+			}
+			if w := stampWidth(st, true); w != len(tm.AppendFormat(nil, time.RFC3339)) {
+				t.Errorf("%v: width %d, written %q", tm, w, tm.AppendFormat(nil, time.RFC3339))
+			}
 		}
+	}
+	if got := f.append(nil, stamp{}, false, false); string(got) != "-" || stampWidth(stamp{}, false) != 1 {
+		t.Errorf("an unknown time: %q", got)
 	}
 	for _, n := range []int64{0, 9, 10, 99, 100, 123456789, -1, -10} {
 		if d := digits(n); d != len(strconv.FormatInt(n, 10)) {
@@ -226,20 +242,13 @@ func TestWidths(t *testing.T) {
 func TestSelectAndBan(t *testing.T) {
 	var s Summary
 	add := func(client string, failed, probes int64) {
-		c := s.newClient()
-		c.Client, c.Failed, c.Probes = client, failed, probes
+		var i int32
 		if a, err := netip.ParseAddr(client); err == nil {
-			c.addr = a
-			if s.byAddr == nil {
-				s.byAddr = map[netip.Addr]*Client{}
-			}
-			s.byAddr[a] = c
+			i = s.findAddr(a)
 		} else {
-			if s.byClient == nil {
-				s.byClient = map[string]*Client{}
-			}
-			s.byClient[client] = c
+			i = s.raw(client, netip.Addr{})
 		}
+		s.at(i).failed, s.at(i).probes = failed, probes
 	}
 	add("203.0.113.1", 10, 0)
 	add("203.0.113.2", 4, 4) // 4 + 4*0.5 = 6
@@ -248,16 +257,16 @@ func TestSelectAndBan(t *testing.T) {
 	add("198.51.100.9", 30, 0)
 	add("scanner.example", 20, 0)
 	w := Weights{Failure: 1, Probe: 0.5}
-	kept, left := Selection{Threshold: 6, Weights: w}.Select(s.Sorted())
-	if len(kept) != 4 || left != 1 { // loopback left out by the built-in allowlist
-		t.Fatalf("threshold: %d kept, %d left", len(kept), left)
+	kept, left := Selection{Threshold: 6, Weights: w}.Select(s.List())
+	if kept.Len() != 4 || left != 1 { // loopback left out by the built-in allowlist
+		t.Fatalf("threshold: %d kept, %d left", kept.Len(), left)
 	}
-	kept, left = Selection{Threshold: 6, Weights: w, Allowed: ban.NewAllowlist(netip.MustParsePrefix("198.51.100.0/24")), Top: 2}.Select(s.Sorted())
-	if len(kept) != 2 || left != 2 || kept[0].Client != "scanner.example" || kept[1].Client != "203.0.113.1" {
-		t.Fatalf("allowlist and top: %d kept (%v), %d left", len(kept), kept, left)
+	kept, left = Selection{Threshold: 6, Weights: w, Allowed: ban.NewAllowlist(netip.MustParsePrefix("198.51.100.0/24")), Top: 2}.Select(s.List())
+	if kc := kept.Clients(); len(kc) != 2 || left != 2 || kc[0].Client != "scanner.example" || kc[1].Client != "203.0.113.1" {
+		t.Fatalf("allowlist and top: %d kept (%v), %d left", kept.Len(), kept.Clients(), left)
 	}
-	if all, left := (Selection{}).Select(s.Sorted()); len(all) != 6 || left != 0 {
-		t.Fatalf("no selection: %d, %d", len(all), left)
+	if all, left := (Selection{}).Select(s.List()); all.Len() != 6 || left != 0 {
+		t.Fatalf("no selection: %d, %d", all.Len(), left)
 	}
 	reqs := BanRequests(kept, 0, WindowText(30*24*time.Hour))
 	if len(reqs) != 1 || reqs[0].Prefix != netip.MustParsePrefix("203.0.113.1/32") || reqs[0].For != -1 ||
@@ -267,4 +276,48 @@ func TestSelectAndBan(t *testing.T) {
 	if r := BanRequests(kept, time.Hour, WindowText(0)); r[0].For != time.Hour || !strings.HasSuffix(r[0].Reason, "in all") {
 		t.Fatalf("%+v", r)
 	}
+}
+
+// TestAddrTable: addresses that differ in one part only (the last bits
+// of an IPv4 range, the interface IDs of one IPv6 /64, the prefixes
+// before a fixed ID) are each found again at their own position; IPv4
+// and the same bits as IPv4-mapped IPv6 are two clients; the table
+// stays at most 70% full and probes stay short.
+func TestAddrTable(t *testing.T) {
+	var s Summary
+	var addrs []netip.Addr
+	for i := range 30000 {
+		addrs = append(addrs,
+			netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}),
+			netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 8: byte(i >> 24), 9: byte(i >> 16), 14: byte(i >> 8), 15: byte(i)}),
+			netip.AddrFrom16([16]byte{0x20, 0x02, byte(i >> 8), byte(i), 15: 1}))
+	}
+	addrs = append(addrs, netip.MustParseAddr("::ffff:10.0.0.1"), netip.MustParseAddr("fe80::1%eth0"))
+	for round := range 2 {
+		for i, a := range addrs {
+			if got := s.findAddr(a); got != int32(i) {
+				t.Fatalf("round %d: %v at %d, want %d", round, a, got, i)
+			}
+		}
+	}
+	if s.Len() != len(addrs) {
+		t.Fatalf("%d clients, want %d", s.Len(), len(addrs))
+	}
+	tab := &s.byAddr
+	if 10*tab.n > 7*len(tab.slots) {
+		t.Fatalf("%d keys in %d slots", tab.n, len(tab.slots))
+	}
+	longest, run := 0, 0 // the longest run of used slots bounds every probe
+	for _, sl := range append(tab.slots, tab.slots...) {
+		if sl.i == 0 {
+			run = 0
+			continue
+		}
+		run++
+		longest = max(longest, run)
+	}
+	if longest > 200 {
+		t.Fatalf("a run of %d used slots", longest)
+	}
+	t.Logf("%d keys, %d slots, longest run %d", tab.n, len(tab.slots), longest)
 }
