@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -89,19 +90,33 @@ func WriteText(w io.Writer, l *List) {
 	for i, h := range header {
 		width[i] = len(h)
 	}
-	// The widths, measured without writing the cells out (the addresses'
-	// written into a scratch buffer, not made into strings).
-	var cell []byte
+	// The widths, measured without writing the cells out (the addresses
+	// written into a scratch buffer, not made into strings), a share of
+	// the clients on each core.
 	s := l.s
-	for _, j := range l.order {
-		c := s.at(j)
-		cell = s.appendText(cell[:0], c)
-		width[0] = max(width[0], utf8.RuneCount(cell))
-		width[1] = max(width[1], digits(c.failed))
-		width[2] = max(width[2], digits(c.probes))
-		width[3] = max(width[3], digits(c.successes))
-		width[4] = max(width[4], stampWidth(c.first, c.timed))
-		width[5] = max(width[5], stampWidth(c.last, c.timed))
+	shares := make([][len(header)]int, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for k := range shares {
+		wg.Go(func() {
+			var cell []byte
+			w := &shares[k]
+			for _, j := range l.order[k*len(l.order)/len(shares) : (k+1)*len(l.order)/len(shares)] {
+				c := s.at(j)
+				cell = s.appendText(cell[:0], c)
+				w[0] = max(w[0], utf8.RuneCount(cell))
+				w[1] = max(w[1], digits(c.failed))
+				w[2] = max(w[2], digits(c.probes))
+				w[3] = max(w[3], digits(c.successes))
+				w[4] = max(w[4], stampWidth(c.first, c.timed))
+				w[5] = max(w[5], stampWidth(c.last, c.timed))
+			}
+		})
+	}
+	wg.Wait()
+	for _, w := range shares {
+		for i := range width {
+			width[i] = max(width[i], w[i])
+		}
 	}
 	pad := func(b []byte, i, from int) []byte {
 		for n := width[i] + 2 - utf8.RuneCount(b[from:]); n > 0; n-- {
