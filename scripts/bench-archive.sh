@@ -8,10 +8,10 @@ set -euo pipefail
 lines=${LINES:-1000000}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-run() { # label, command...: best of three by time, with its max RSS
+run() { # label, command...: best of five by time, with its max RSS
 	local label=$1 best= rss=
 	shift
-	for _ in 1 2 3; do
+	for _ in 1 2 3 4 5; do
 		local out s m
 		out=$(/usr/bin/time -f '%e %M' "$@" 2>&1 >/dev/null | tail -1)
 		read -r s m <<<"$out"
@@ -34,6 +34,8 @@ for log in mixed dense; do
 	run "report, 1 file" ./sshguard-go report -j 1 "$one"
 	run "report --json -j 1, 16 files" ./sshguard-go report --json -j 1 "${many[@]}"
 	run "report --json -j 2, 16 files" ./sshguard-go report --json -j 2 "${many[@]}"
+	run "scan --json -j 1, 16 files" ./sshguard-go scan --json -j 1 "${many[@]}"
+	run "scan --json -j 2, 16 files" ./sshguard-go scan --json -j 2 "${many[@]}"
 	run "sshg-parser, 1 file" sh -c "/usr/libexec/sshguard/sshg-parser < '$one'"
 	run "sshg-parser, 16 files" sh -c "cat '$dir/$log'/auth.log.* | /usr/libexec/sshguard/sshg-parser"
 done

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -148,11 +149,12 @@ func TestCheckFlags(t *testing.T) {
 // TestSortOrder: the packed keys sort as the rule says: failed, probes,
 // logins (most first), then IPv4 before IPv6 by address, zones by name,
 // names after addresses; counts past the packed bits still compare in
-// full. Checked against the rule written plainly, on random clients.
+// full. Checked against the rule written plainly, on random clients,
+// enough of them for the sort to split them across 4 goroutines.
 func TestSortOrder(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(3, 4))
 	var s Summary
-	for s.Len() < 5000 {
+	for s.Len() < 40000 {
 		var i int32
 		switch rnd.IntN(4) {
 		case 0:
@@ -168,6 +170,7 @@ func TestSortOrder(t *testing.T) {
 		c := s.at(i)
 		c.failed, c.probes, c.successes = huge[rnd.IntN(len(huge))], huge[rnd.IntN(3)]+int64(rnd.IntN(2))<<19, int64(rnd.IntN(2))
 	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
 	got := s.Sorted()
 	want := slices.Clone(got)
 	slices.SortFunc(want, func(a, b *Client) int {

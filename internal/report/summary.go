@@ -400,29 +400,9 @@ func (s *Summary) List() *List {
 		}
 		return s.compareKeys(a, b)
 	}
-	// Sorted in pieces at once, then merged in pairs, the pairs at once.
-	n := min(runtime.GOMAXPROCS(0), max(len(keys)/4096, 1))
-	runs := make([][]key, n)
-	var wg sync.WaitGroup
-	for i := range runs {
-		runs[i] = keys[i*len(keys)/n : (i+1)*len(keys)/n]
-		wg.Go(func() { slices.SortFunc(runs[i], cmpKeys) })
-	}
-	wg.Wait()
-	for len(runs) > 1 {
-		next := make([][]key, (len(runs)+1)/2)
-		for i := range next {
-			if 2*i+1 == len(runs) {
-				next[i] = runs[2*i]
-				continue
-			}
-			wg.Go(func() { next[i] = mergeKeys(runs[2*i], runs[2*i+1], cmpKeys) })
-		}
-		wg.Wait()
-		runs = next
-	}
+	sortKeys(keys, cmpKeys, runtime.GOMAXPROCS(0))
 	l := &List{s: s, order: make([]int32, len(keys))}
-	for i, k := range runs[0] {
+	for i, k := range keys {
 		l.order[i] = k.i
 	}
 	return l
@@ -545,15 +525,29 @@ func (s *Summary) zone(c *rec) string {
 	return s.addrOf(c).Zone()
 }
 
-// mergeKeys merges two sorted runs.
-func mergeKeys(a, b []key, compare func(a, b key) int) []key {
-	out := make([]key, 0, len(a)+len(b))
-	for len(a) > 0 && len(b) > 0 {
-		if compare(b[0], a[0]) < 0 {
-			out, b = append(out, b[0]), b[1:]
-		} else {
-			out, a = append(out, a[0]), a[1:]
+// sortKeys sorts keys on up to cores goroutines: split around a pivot,
+// the parts sorted at once (no merge, no second array).
+func sortKeys(keys []key, compare func(a, b key) int, cores int) {
+	if cores <= 1 || len(keys) < 16384 {
+		slices.SortFunc(keys, compare)
+		return
+	}
+	// The pivot: the median of 31 keys spread over the array.
+	var sample [31]key
+	for i := range sample {
+		sample[i] = keys[i*(len(keys)-1)/(len(sample)-1)]
+	}
+	slices.SortFunc(sample[:], compare)
+	pivot := sample[len(sample)/2]
+	p := 0 // keys[:p] sort before the pivot
+	for j := range keys {
+		if compare(keys[j], pivot) < 0 {
+			keys[p], keys[j] = keys[j], keys[p]
+			p++
 		}
 	}
-	return append(append(out, a...), b...)
+	var wg sync.WaitGroup
+	wg.Go(func() { sortKeys(keys[:p], compare, cores/2) })
+	sortKeys(keys[p:], compare, cores-cores/2)
+	wg.Wait()
 }
