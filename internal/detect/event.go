@@ -203,20 +203,26 @@ func (enc *Encoder) appendTime(dst []byte, t time.Time) []byte {
 		}
 	}
 	dst = append(dst, enc.head...)
-	if ns := t.Nanosecond(); ns != 0 {
-		var frac [10]byte
-		frac[0] = '.'
-		for i := 9; i >= 1; i-- {
-			frac[i] = byte('0' + ns%10)
-			ns /= 10
-		}
-		n := 10
-		for frac[n-1] == '0' {
-			n--
-		}
-		dst = append(dst, frac[:n]...)
+	return append(AppendFraction(dst, t.Nanosecond()), enc.zone...)
+}
+
+// AppendFraction appends ns nanoseconds as time.RFC3339Nano writes
+// them: a dot and the digits without trailing zeros, nothing for 0.
+func AppendFraction(dst []byte, ns int) []byte {
+	if ns == 0 {
+		return dst
 	}
-	return append(dst, enc.zone...)
+	var frac [10]byte
+	frac[0] = '.'
+	for i := 9; i >= 1; i-- {
+		frac[i] = byte('0' + ns%10)
+		ns /= 10
+	}
+	n := 10
+	for frac[n-1] == '0' {
+		n--
+	}
+	return append(dst, frac[:n]...)
 }
 
 // append2 appends n as two digits and then sep.

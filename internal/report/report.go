@@ -310,19 +310,8 @@ func (f *stampFormat) append(b []byte, st stamp, known, nanos bool) []byte {
 	b = append2(b, int(sec/60%60))
 	b = append(b, ':')
 	b = append2(b, int(sec%60))
-	if nanos && st.nsec != 0 {
-		var frac [10]byte
-		frac[0] = '.'
-		n := int(st.nsec)
-		for i := 9; i > 0; i-- {
-			frac[i] = byte('0' + n%10)
-			n /= 10
-		}
-		end := 10
-		for frac[end-1] == '0' {
-			end--
-		}
-		b = append(b, frac[:end]...)
+	if nanos {
+		b = detect.AppendFraction(b, int(st.nsec))
 	}
 	if st.off == 0 {
 		return append(b, 'Z')
