@@ -72,8 +72,8 @@ ban.allow and --allow) are left out and counted on standard error.`,
 			if err != nil {
 				return err
 			}
-			col := report.NewCollector(win, min(in.Jobs, len(in.Names)))
-			err = scanInputs(cmd, in, col.EmitFor, nil)
+			col := report.NewCollector(win, in.Jobs, len(in.Names))
+			err = scanInputs(cmd, in, col.EmitFor, col.Done)
 			sel := report.Selection{Threshold: threshold, Top: top,
 				Weights: report.Weights{Failure: cfg.Detection.FailureWeight, Probe: cfg.Detection.ProbeWeight}}
 			if len(entries) > 0 {

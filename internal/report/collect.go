@@ -1,136 +1,129 @@
 package report
 
 import (
-	"hash/maphash"
-	"maps"
-	"runtime"
-	"slices"
 	"sync"
 
 	"sshguard-go/internal/detect"
 )
 
-// Collector summarises what Inputs.Scan reads. Inputs read one after the
-// other are counted into one Summary by a goroutine of its own, which the
-// scanner hands its events in batches (the scanner goes on correlating:
-// a third stage beside Scan's two). Inputs read at once (-j) are counted
-// by each input's scanner into summaries of its own, one per core, split
-// by client; at the end each shard is merged across the inputs in input
-// order, the shards at once (so that the users of a client stay in a
-// fixed order: first seen in the inputs as given), and the shards, which
-// share no client, are put one after the other.
+// Collector summarises what Inputs.Scan reads into one Summary, counted by
+// a goroutine of its own that the scanners hand their events in batches
+// (a stage beside each scanner's two). It counts the inputs in input
+// order, whatever order they are read in, so that the users of a client
+// stay in a fixed order (first seen in the inputs as given): inputs read
+// at once (-j N) each have a queue, and an input starts only once the
+// counting has reached the input N before it, so that at most N inputs'
+// batches wait in memory.
 type Collector struct {
-	window  Window
-	one     *Summary // inputs read one after the other
-	batch   []event
-	full    chan []event
-	free    chan []event
-	counted chan struct{}
+	s       *Summary
+	queues  []chan []event // one per input read at once; one for inputs read one after the other
+	batches [][]event      // the batch each queue's input is filling
+	free    chan []event   // batches counted, for reuse
+	counted chan struct{}  // closed when every queue is counted
 
-	mu       sync.Mutex
-	perInput map[int][]Summary // inputs read at once: each one's shards
+	mu      sync.Mutex
+	reached int        // the queue being counted
+	moved   *sync.Cond // signalled when reached moves
+	ahead   int        // how many inputs may be read beyond the one being counted
 }
 
-// batchSize is how many events the scanner gathers before handing them
-// over.
-const batchSize = 512
+// batchSize is how many events a scanner gathers before handing them
+// over; queueBatches how many an input's queue holds (about 10 MB).
+const (
+	batchSize    = 512
+	queueBatches = 256
+)
 
 // NewCollector returns a Collector of the events in w for Inputs that
-// read jobs inputs at once.
-func NewCollector(w Window, jobs int) *Collector {
+// read jobs of their inputs inputs at once.
+func NewCollector(w Window, jobs, inputs int) *Collector {
+	n, depth := 1, 8
 	if jobs > 1 {
-		return &Collector{window: w, perInput: map[int][]Summary{}}
+		n, depth = max(inputs, 1), queueBatches
 	}
-	c := &Collector{window: w, one: &Summary{Window: w}, full: make(chan []event, 8), free: make(chan []event, 10), counted: make(chan struct{})}
-	for range cap(c.free) {
-		c.free <- make([]event, 0, batchSize)
+	c := &Collector{s: &Summary{Window: w}, queues: make([]chan []event, n), batches: make([][]event, n),
+		free: make(chan []event, 2*depth), counted: make(chan struct{}), ahead: jobs - 1}
+	c.moved = sync.NewCond(&c.mu)
+	for i := range c.queues {
+		c.queues[i] = make(chan []event, depth)
 	}
-	c.batch = <-c.free
 	go func() {
 		defer close(c.counted)
-		for b := range c.full {
-			for k := range b {
-				c.one.add(&b[k])
+		for i, q := range c.queues {
+			c.mu.Lock()
+			c.reached = i
+			c.moved.Broadcast()
+			c.mu.Unlock()
+			for b := range q {
+				for k := range b {
+					c.s.add(&b[k])
+				}
+				select {
+				case c.free <- b[:0]:
+				default:
+				}
 			}
-			c.free <- b[:0]
 		}
 	}()
 	return c
 }
 
 // EmitFor returns the function that counts the records of input i
-// (Inputs.Scan's emitFor).
+// (Inputs.Scan's emitFor); with inputs read at once it first waits until
+// the counting is at most c.ahead inputs behind.
 func (c *Collector) EmitFor(i int) func(*detect.Record) {
-	if c.one != nil {
-		return c.emit
-	}
-	shards := make([]Summary, runtime.GOMAXPROCS(0))
-	for k := range shards {
-		shards[k].Window = c.window
-	}
-	c.mu.Lock()
-	c.perInput[i] = shards
-	c.mu.Unlock()
-	return func(r *detect.Record) {
-		if k, ok := shardOf(r, len(shards)); ok {
-			shards[k].Add(r)
+	if len(c.queues) == 1 {
+		i = 0
+	} else {
+		c.mu.Lock()
+		for c.reached < i-c.ahead {
+			c.moved.Wait()
 		}
+		c.mu.Unlock()
+	}
+	return func(r *detect.Record) {
+		if !c.s.Holds(r.Time) {
+			return
+		}
+		b := c.batches[i]
+		if b == nil {
+			select {
+			case b = <-c.free:
+			default:
+				b = make([]event, 0, batchSize)
+			}
+		}
+		b = append(b, eventOf(r))
+		if len(b) == batchSize {
+			c.queues[i] <- b
+			b = nil
+		}
+		c.batches[i] = b
 	}
 }
 
-var shardSeed = maphash.MakeSeed()
-
-// shardOf is the shard of n that counts r's client (false: r has none).
-func shardOf(r *detect.Record, n int) (int, bool) {
-	switch {
-	case r.Addr.IsValid():
-		return int(maphash.Comparable(shardSeed, r.Addr) % uint64(n)), true
-	case r.ClientHost != "":
-		return int(maphash.String(shardSeed, r.ClientHost) % uint64(n)), true
+// Done tells c that input i is read (Inputs.Scan's done).
+func (c *Collector) Done(i int) {
+	if len(c.queues) > 1 {
+		c.close(i)
 	}
-	return 0, false
 }
 
-func (c *Collector) emit(r *detect.Record) {
-	if !c.window.Holds(r.Time) {
-		return
+// close hands over queue i's last batch and closes it.
+func (c *Collector) close(i int) {
+	if len(c.batches[i]) > 0 {
+		c.queues[i] <- c.batches[i]
 	}
-	c.batch = append(c.batch, eventOf(r))
-	if len(c.batch) == batchSize {
-		c.full <- c.batch
-		c.batch = <-c.free
-	}
+	c.batches[i] = nil
+	close(c.queues[i])
 }
 
 // Sorted returns the clients in report order. Call it once, after the
 // scanners are done.
 func (c *Collector) Sorted() *List {
-	if c.one != nil {
-		c.full <- c.batch
-		close(c.full)
-		<-c.counted
-		return c.one.List()
+	if len(c.queues) == 1 {
+		c.close(0)
 	}
-	inputs := slices.Sorted(maps.Keys(c.perInput))
-	merged := make([]*Summary, runtime.GOMAXPROCS(0))
-	var wg sync.WaitGroup
-	for k := range merged {
-		wg.Go(func() {
-			s := &Summary{Window: c.window}
-			for _, i := range inputs {
-				if s.Len() == 0 {
-					s = &c.perInput[i][k] // the first as it is: no copy
-					continue
-				}
-				s.Merge(&c.perInput[i][k])
-			}
-			merged[k] = s
-		})
-	}
-	wg.Wait()
-	all := merged[0]
-	for _, s := range merged[1:] {
-		all.concat(s)
-	}
-	return all.List()
+	<-c.counted
+	return c.s.List()
 }

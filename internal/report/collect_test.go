@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,8 +63,8 @@ func TestCollectorEqualsSummary(t *testing.T) {
 			for _, jobs := range []int{1, 3} {
 				want := wants[jobs]
 				old := runtime.GOMAXPROCS(procs)
-				c := NewCollector(w, jobs)
-				Inputs{Names: names, Jobs: jobs}.Scan(c.EmitFor, nil)
+				c := NewCollector(w, jobs, len(names))
+				Inputs{Names: names, Jobs: jobs}.Scan(c.EmitFor, c.Done)
 				got := report(c.Sorted())
 				runtime.GOMAXPROCS(old)
 				if got != want {
@@ -72,4 +73,61 @@ func TestCollectorEqualsSummary(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestCollectorAhead: inputs read at once are counted in input order
+// however unequal they are (a large first one, small ones after it, one
+// that cannot be opened): the report equals the inputs' summaries merged
+// in order, and no input starts more than jobs-1 inputs ahead of the one
+// being counted.
+func TestCollectorAhead(t *testing.T) {
+	dir := t.TempDir()
+	var names []string
+	for i := range 12 {
+		var b bytes.Buffer
+		n, write := 300, loggen.Write
+		if i == 0 {
+			n, write = 30000, loggen.WriteDense
+		}
+		if err := write(&b, n, uint64(i+40), loggen.Traditional); err != nil {
+			t.Fatal(err)
+		}
+		name := filepath.Join(dir, fmt.Sprintf("auth.log.%02d", i))
+		names = append(names, name)
+		if i == 5 {
+			continue // missing
+		}
+		if err := os.WriteFile(name, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sums := make([]Summary, len(names))
+	Inputs{Names: names, Jobs: 4}.Scan(func(i int) func(*detect.Record) { return sums[i].Add }, nil)
+	for i := 1; i < len(sums); i++ {
+		sums[0].Merge(&sums[i])
+	}
+	var want, got bytes.Buffer
+	WriteJSON(&want, sums[0].List())
+	const jobs = 3
+	c := NewCollector(Window{}, jobs, len(names))
+	var worst int
+	var mu sync.Mutex
+	res := Inputs{Names: names, Jobs: jobs}.Scan(func(i int) func(*detect.Record) {
+		emit := c.EmitFor(i)
+		c.mu.Lock()
+		ahead := i - c.reached
+		c.mu.Unlock()
+		mu.Lock()
+		worst = max(worst, ahead)
+		mu.Unlock()
+		return emit
+	}, c.Done)
+	WriteJSON(&got, c.Sorted())
+	if res.Failed != 1 || got.String() != want.String() {
+		t.Fatalf("%d failed; the report differs (%d bytes, want %d)", res.Failed, got.Len(), want.Len())
+	}
+	if worst > jobs-1 {
+		t.Fatalf("an input started %d inputs ahead of the counting", worst)
+	}
+	t.Logf("%d bytes of report; inputs started at most %d ahead", got.Len(), worst)
 }

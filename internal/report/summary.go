@@ -305,36 +305,6 @@ func (s *Summary) Merge(o *Summary) {
 	}
 }
 
-// concat adds the clients of o, which s does not have (shards split by
-// client), after s's: no lookup, a copy. s is then only listed (its
-// clients are not found by address any more).
-func (s *Summary) concat(o *Summary) {
-	ids := make([]uint32, len(o.users))
-	for i, u := range o.users {
-		ids[i] = s.id(u)
-	}
-	for i := range o.n {
-		c := *o.at(i)
-		if c.user0 != 0 {
-			c.user0 = ids[c.user0-1] + 1
-		}
-		if c.more != 0 {
-			more := make([]uint32, len(o.more[c.more-1]))
-			for k, id := range o.more[c.more-1] {
-				more[k] = ids[id]
-			}
-			s.more = append(s.more, more)
-			c.more = uint32(len(s.more))
-		}
-		if c.name != 0 {
-			s.names = append(s.names, o.names[c.name-1])
-			c.name = uint32(len(s.names))
-		}
-		s.push(c)
-	}
-	s.byAddr, s.byRaw = addrTable{}, nil
-}
-
 // eachUser calls f with each of c's user ids, in first-seen order.
 func (s *Summary) eachUser(c *rec, f func(id uint32)) {
 	if c.user0 == 0 {
