@@ -273,12 +273,15 @@ func (l *List) inOrder(w io.Writer, f func(b []byte, c *rec, first bool, sf *sta
 }
 
 // stampFormat writes stamps in RFC 3339 as time.Time.AppendFormat does,
-// the date of the last day it wrote kept: the clients of a report are
-// written by the million, most of them from a few days.
+// the dates of the days it wrote kept (8 of them, by the day's number):
+// the clients of a report are written by the million, most of them from
+// a few days, in address order.
 type stampFormat struct {
-	day  int64 // days since 1970 of date, in the zone's local time; valid with ok
-	date [11]byte
-	ok   bool
+	days [8]struct {
+		day  int64 // days since 1970, in the zone's local time; valid with ok
+		date [11]byte
+		ok   bool
+	}
 }
 
 // append appends st in RFC 3339 (with nanos: RFC3339Nano), or "-" when
@@ -299,11 +302,12 @@ func (f *stampFormat) append(b []byte, st stamp, known, nanos bool) []byte {
 		}
 		return st.time().AppendFormat(b, layout)
 	}
-	if !f.ok || day != f.day {
-		time.Unix(day*86400, 0).UTC().AppendFormat(f.date[:0], "2006-01-02T")
-		f.day, f.ok = day, true
+	d := &f.days[day&7]
+	if !d.ok || d.day != day {
+		time.Unix(day*86400, 0).UTC().AppendFormat(d.date[:0], "2006-01-02T")
+		d.day, d.ok = day, true
 	}
-	b = append(b, f.date[:]...)
+	b = append(b, d.date[:]...)
 	sec := local - day*86400
 	b = append2(b, int(sec/3600))
 	b = append(b, ':')
