@@ -324,3 +324,122 @@ func TestAddrTable(t *testing.T) {
 	}
 	t.Logf("%d keys, %d slots, longest run %d", tab.n, len(tab.slots), longest)
 }
+
+// TestSummaryAgainstReference: a Summary counts as the rule written
+// plainly does (a map of clients by their text), over random events:
+// IPv4, IPv6, IPv4-mapped and zoned addresses, names, every kind, users
+// past the bound of 200, times in several zones and unknown times; and
+// summaries of three parts merged in order count as one over all.
+func TestSummaryAgainstReference(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(7, 8))
+	zones := []*time.Location{time.UTC, time.FixedZone("", 3600), time.FixedZone("x", -5*3600-1800), time.Local}
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	events := func(n, users int) []*detect.Record {
+		var out []*detect.Record
+		for range n {
+			r := &detect.Record{}
+			switch rnd.IntN(6) {
+			case 0, 1:
+				r.Addr = netip.AddrFrom4([4]byte{192, 0, 2, byte(rnd.IntN(200))})
+			case 2:
+				r.Addr = netip.MustParseAddr(fmt.Sprintf("2001:db8::%x", rnd.IntN(300)))
+			case 3:
+				r.Addr = netip.MustParseAddr(fmt.Sprintf("::ffff:192.0.2.%d", rnd.IntN(20)))
+			case 4:
+				r.Addr = netip.MustParseAddr(fmt.Sprintf("fe80::%x%%eth%d", rnd.IntN(5), rnd.IntN(2)))
+			default:
+				if rnd.IntN(10) > 0 {
+					r.ClientHost = fmt.Sprintf("host-%d.example", rnd.IntN(50))
+				}
+			}
+			r.Kind = []detect.Kind{detect.KindFailure, detect.KindProbe, detect.KindSuccess, detect.KindSessionClose}[rnd.IntN(4)]
+			r.Counted = rnd.IntN(3)
+			if rnd.IntN(5) > 0 {
+				r.User = fmt.Sprint("u", rnd.IntN(users))
+			}
+			if rnd.IntN(20) > 0 {
+				r.Time = base.Add(time.Duration(rnd.Int64N(3*24*3600e9))).In(zones[rnd.IntN(len(zones))])
+			}
+			out = append(out, r)
+		}
+		return out
+	}
+	reference := func(recs []*detect.Record) map[string]*Client {
+		ref := map[string]*Client{}
+		for _, r := range recs {
+			k := r.ClientHost
+			if r.Addr.IsValid() {
+				k = r.Addr.String()
+			}
+			if k == "" {
+				continue
+			}
+			c := ref[k]
+			if c == nil {
+				c = &Client{Client: k}
+				ref[k] = c
+			}
+			switch r.Kind {
+			case detect.KindFailure:
+				c.Failed += int64(r.Counted)
+			case detect.KindProbe:
+				c.Probes += int64(r.Counted)
+			case detect.KindSuccess:
+				c.Successes++
+			}
+			if r.User != "" && (r.Kind == detect.KindFailure || r.Kind == detect.KindSuccess) && !slices.Contains(c.Users, r.User) {
+				if len(c.Users) < maxUsers {
+					c.Users = append(c.Users, r.User)
+				} else {
+					c.UsersMore++
+				}
+			}
+			if !r.Time.IsZero() {
+				if c.First.IsZero() || r.Time.Before(c.First) {
+					c.First = r.Time
+				}
+				if r.Time.After(c.Last) {
+					c.Last = r.Time
+				}
+			}
+		}
+		return ref
+	}
+	check := func(name string, got []*Client, ref map[string]*Client) {
+		t.Helper()
+		if len(got) != len(ref) {
+			t.Fatalf("%s: %d clients, want %d", name, len(got), len(ref))
+		}
+		for _, c := range got {
+			w := ref[c.Client]
+			if w == nil {
+				t.Fatalf("%s: %s is no client", name, c.Client)
+			}
+			_, off := c.First.Zone()
+			_, woff := w.First.Zone()
+			if c.Failed != w.Failed || c.Probes != w.Probes || c.Successes != w.Successes || c.UsersMore != w.UsersMore ||
+				!slices.Equal(c.Users, w.Users) || !c.First.Equal(w.First) || !c.Last.Equal(w.Last) || off != woff {
+				t.Fatalf("%s: %+v, want %+v", name, c, w)
+			}
+		}
+	}
+	all := events(60000, 400) // some clients try more than 200 users
+	var s Summary
+	for _, r := range all {
+		s.Add(r)
+	}
+	ref := reference(all)
+	check("one summary", s.Sorted(), ref)
+	if slices.IndexFunc(s.Sorted(), func(c *Client) bool { return c.UsersMore > 0 }) < 0 {
+		t.Fatal("no client went past the bound of users")
+	}
+
+	all = events(60000, 60)
+	var parts [3]Summary
+	for i, r := range all {
+		parts[i*3/len(all)].Add(r)
+	}
+	parts[0].Merge(&parts[1])
+	parts[0].Merge(&parts[2])
+	check("merged", parts[0].Sorted(), reference(all))
+}
