@@ -358,7 +358,7 @@ func TestSummaryAgainstReference(t *testing.T) {
 				r.User = fmt.Sprint("u", rnd.IntN(users))
 			}
 			if rnd.IntN(20) > 0 {
-				r.Time = base.Add(time.Duration(rnd.Int64N(3*24*3600e9))).In(zones[rnd.IntN(len(zones))])
+				r.Time = base.Add(time.Duration(rnd.Int64N(3 * 24 * 3600e9))).In(zones[rnd.IntN(len(zones))])
 			}
 			out = append(out, r)
 		}
