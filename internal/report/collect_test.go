@@ -6,12 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"sshguard-go/internal/detect"
 	"sshguard-go/internal/loggen"
+	"sshguard-go/internal/source"
 )
 
 // TestCollectorEqualsSummary: a Collector's workers, whatever their
@@ -130,4 +132,76 @@ func TestCollectorAhead(t *testing.T) {
 		t.Fatalf("an input started %d inputs ahead of the counting", worst)
 	}
 	t.Logf("%d bytes of report; inputs started at most %d ahead", got.Len(), worst)
+}
+
+// TestStagedReading: reading in stages (parse on one goroutine, correlate
+// on another, inputs one after the other or at once) gives the records
+// Scanner.Line gives line by line, in order, and the same lines that
+// name sshd yet gave no event: on the recorded OpenSSH logs, the samples,
+// and a generated log with lines of unknown headers (which take the time
+// of the line before them) and lines naming sshd in no known shape.
+func TestStagedReading(t *testing.T) {
+	names, _ := filepath.Glob("../../testdata/recorded/*.log")
+	samples, _ := filepath.Glob("../../testdata/samples/*")
+	names = append(names, samples...)
+	var b bytes.Buffer
+	if err := loggen.Write(&b, 5000, 3, loggen.Traditional); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		fmt.Fprintf(&b, "weird-header %d sshd[%d]: Failed password for root from 198.51.100.%d port 22 ssh2\n", i, 7000+i, i%50)
+		fmt.Fprintf(&b, "Nov 23 20:14:%02d h sshd[%d]: a message no sshd writes %d\n", i%60, 8000+i, i)
+	}
+	gen := filepath.Join(t.TempDir(), "generated.log")
+	if err := os.WriteFile(gen, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	names = append(names, gen)
+	if len(names) < 4 {
+		t.Fatalf("inputs: %v", names)
+	}
+	format := func(r *detect.Record) string {
+		var enc detect.Encoder // one each: the inputs read at once format at once
+		return string(enc.AppendJSON(nil, &r.Event, r.Source, r.Line)) + r.Time.String() + "\n"
+	}
+	// Line by line, each input with its file's time as reference.
+	lineByLine := func(names []string) (recs, unrec string) {
+		var out, un strings.Builder
+		var s detect.Scanner
+		s.OnUnrecognised = func(source string, n int64, text, reason string) { fmt.Fprintln(&un, source, n, reason) }
+		emit := func(r *detect.Record) { out.WriteString(format(r)) }
+		for _, name := range names {
+			src, err := source.OpenInput(name, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.SetRef(src.ModTime)
+			if err := src.Lines(func(text string, n int64) { s.Line(src.Name, n, text, emit) }); err != nil {
+				t.Fatal(err)
+			}
+			src.Close()
+		}
+		s.Flush(emit)
+		return out.String(), un.String()
+	}
+	want, wantUn := lineByLine(names)
+	if !strings.Contains(wantUn, "unknown_shape") || strings.Count(want, "198.51.100.") < 300 {
+		t.Fatalf("a poor sample:\n%s", wantUn)
+	}
+	var got, un strings.Builder
+	res := Inputs{Names: names, Jobs: 1, Unrecognised: func(source string, n int64, text, reason string) { fmt.Fprintln(&un, source, n, reason) }}.
+		Scan(func(int) func(*detect.Record) { return func(r *detect.Record) { got.WriteString(format(r)) } }, nil)
+	if res.Failed != 0 || got.String() != want || un.String() != wantUn {
+		t.Fatalf("-j 1: %d failed; records equal: %v; unrecognised equal: %v", res.Failed, got.String() == want, un.String() == wantUn)
+	}
+	// At once: each input on its own equals that input read line by line.
+	outs := make([]strings.Builder, len(names))
+	Inputs{Names: names, Jobs: 3}.Scan(func(i int) func(*detect.Record) {
+		return func(r *detect.Record) { outs[i].WriteString(format(r)) }
+	}, nil)
+	for i, name := range names {
+		if w, _ := lineByLine([]string{name}); outs[i].String() != w {
+			t.Fatalf("-j 3, %s: the records differ", name)
+		}
+	}
 }
