@@ -24,7 +24,9 @@ type Inputs struct {
 	// with Jobs <= 1.
 	Wrap func(r io.Reader, name string, size int64) io.Reader
 	// Unrecognised, if set, receives the lines naming sshd that gave no
-	// event (see detect.Scanner.OnUnrecognised).
+	// event (see detect.Scanner.OnUnrecognised), in input order with
+	// Jobs <= 1. It is called from the goroutine that parses, while
+	// another emits the records: what the two share needs a lock.
 	Unrecognised func(source string, n int64, text, reason string)
 	// Open opens a name; nil means source.OpenInput (files, archives,
 	// stdin). S3 objects are opened by the caller's.
