@@ -46,8 +46,9 @@ func TestCollectorEqualsSummary(t *testing.T) {
 		return b.String()
 	}
 	for _, w := range []Window{{}, {Since: time.Date(2026, 11, 1, 0, 4, 0, 0, time.Local), Until: time.Date(2026, 11, 1, 0, 9, 0, 0, time.Local)}} {
-		// One Summary over the inputs read one after the other; one per
-		// input, merged in order, when read at once.
+		// One Summary over the inputs read one after the other; read at
+		// once, each input's records counted after those of the inputs
+		// before it.
 		var s Summary
 		s.Window = w
 		Inputs{Names: names, Jobs: 1}.Scan(func(int) func(*detect.Record) { return s.Add }, nil)
@@ -55,12 +56,7 @@ func TestCollectorEqualsSummary(t *testing.T) {
 		if s.Len() < 500 || w == (Window{}) && (s.Len() < 3000 || len(s.byRaw) != 7) {
 			t.Fatalf("a poor sample: %d clients, %d names", s.Len(), len(s.byRaw))
 		}
-		sums := make([]Summary, len(names))
-		Inputs{Names: names, Jobs: 3}.Scan(func(i int) func(*detect.Record) { sums[i].Window = w; return sums[i].Add }, nil)
-		for i := 1; i < len(sums); i++ {
-			sums[0].Merge(&sums[i])
-		}
-		wants := map[int]string{1: report(s.List()), 3: report(sums[0].List())}
+		wants := map[int]string{1: report(s.List()), 3: report(countInOrder(names, 3, w).List())}
 		for _, procs := range []int{1, 2, 5} {
 			for _, jobs := range []int{1, 3} {
 				want := wants[jobs]
@@ -79,8 +75,8 @@ func TestCollectorEqualsSummary(t *testing.T) {
 
 // TestCollectorAhead: inputs read at once are counted in input order
 // however unequal they are (a large first one, small ones after it, one
-// that cannot be opened): the report equals the inputs' summaries merged
-// in order, and no input starts more than jobs-1 inputs ahead of the one
+// that cannot be opened): the report equals the inputs' records counted
+// in input order (countInOrder), and no input starts more than jobs-1 inputs ahead of the one
 // being counted.
 func TestCollectorAhead(t *testing.T) {
 	dir := t.TempDir()
@@ -103,13 +99,8 @@ func TestCollectorAhead(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sums := make([]Summary, len(names))
-	Inputs{Names: names, Jobs: 4}.Scan(func(i int) func(*detect.Record) { return sums[i].Add }, nil)
-	for i := 1; i < len(sums); i++ {
-		sums[0].Merge(&sums[i])
-	}
 	var want, got bytes.Buffer
-	WriteJSON(&want, sums[0].List())
+	WriteJSON(&want, countInOrder(names, 4, Window{}).List())
 	const jobs = 3
 	c := NewCollector(Window{}, jobs, len(names))
 	var worst int
@@ -204,4 +195,21 @@ func TestStagedReading(t *testing.T) {
 			t.Fatalf("-j 3, %s: the records differ", name)
 		}
 	}
+}
+
+// countInOrder reads the inputs jobs at a time, each with a scanner of
+// its own, and counts each input's records after those of the inputs
+// before it: what a Collector does, written plainly.
+func countInOrder(names []string, jobs int, w Window) *Summary {
+	recs := make([][]detect.Record, len(names))
+	Inputs{Names: names, Jobs: jobs}.Scan(func(i int) func(*detect.Record) {
+		return func(r *detect.Record) { recs[i] = append(recs[i], *r) }
+	}, nil)
+	s := &Summary{Window: w}
+	for _, rs := range recs {
+		for k := range rs {
+			s.Add(&rs[k])
+		}
+	}
+	return s
 }

@@ -363,11 +363,7 @@ func append2(b []byte, n int) []byte {
 // configuration's detection weights).
 type Weights struct{ Failure, Probe float64 }
 
-// Attempts is c's weighted attempts.
-func (w Weights) Attempts(c *Client) float64 {
-	return float64(c.Failed)*w.Failure + float64(c.Probes)*w.Probe
-}
-
+// attempts is c's weighted attempts.
 func (w Weights) attempts(c *rec) float64 {
 	return float64(c.failed)*w.Failure + float64(c.probes)*w.Probe
 }
@@ -442,8 +438,10 @@ func BanRequests(l *List, d time.Duration, window string) []control.BanRequest {
 // Offenders is l for an alert (report --notify).
 func Offenders(l *List, w Weights) []alert.Offender {
 	out := make([]alert.Offender, 0, len(l.order))
-	for _, c := range l.Clients() {
-		out = append(out, alert.Offender{Addr: c.Client, Failed: c.Failed, Probes: c.Probes, Users: c.Users[:min(len(c.Users), 8)], Attempts: w.Attempts(c)})
+	for _, j := range l.order {
+		r := l.s.at(j)
+		c := l.s.client(r)
+		out = append(out, alert.Offender{Addr: c.Client, Failed: c.Failed, Probes: c.Probes, Users: c.Users[:min(len(c.Users), 8)], Attempts: w.attempts(r)})
 	}
 	return out
 }

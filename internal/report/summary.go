@@ -266,45 +266,6 @@ func (s *Summary) addUser(c *rec, id uint32) {
 	*more = append(*more, id)
 }
 
-// Merge adds the clients of o to s (the summaries of inputs read apart):
-// o's new clients after s's, in o's order, and each client's users in
-// the order s, then o, first saw them.
-func (s *Summary) Merge(o *Summary) {
-	ids := make([]uint32, len(o.users)) // o's user ids in s
-	for i, u := range o.users {
-		ids[i] = s.id(u)
-	}
-	s.byAddr.reserve(int(s.n + o.n))
-	for i := range o.n {
-		oc := o.at(i)
-		var j int32
-		if oc.fam == famName {
-			j = s.raw(o.names[oc.name-1], netip.Addr{})
-		} else {
-			j = s.findAddr(o.addrOf(oc))
-		}
-		c := s.at(j)
-		c.failed += oc.failed
-		c.probes += oc.probes
-		c.successes += oc.successes
-		c.usersMore += oc.usersMore
-		o.eachUser(oc, func(id uint32) { s.addUser(c, ids[id]) })
-		if oc.timed {
-			switch {
-			case !c.timed:
-				c.first, c.last, c.timed = oc.first, oc.last, true
-			default:
-				if oc.first.before(c.first) {
-					c.first = oc.first
-				}
-				if c.last.before(oc.last) {
-					c.last = oc.last
-				}
-			}
-		}
-	}
-}
-
 // eachUser calls f with each of c's user ids, in first-seen order.
 func (s *Summary) eachUser(c *rec, f func(id uint32)) {
 	if c.user0 == 0 {

@@ -63,17 +63,6 @@ func (t *addrTable) find(hi, lo uint64, fam uint8, next int32, same func(i int32
 	}
 }
 
-// reserve makes room for n keys in all, at once.
-func (t *addrTable) reserve(n int) {
-	size := max(1024, len(t.slots))
-	for 10*n > 7*size {
-		size *= 2
-	}
-	if size > len(t.slots) {
-		t.resize(size)
-	}
-}
-
 // resize makes the table size slots (a power of two) and puts the keys
 // back: their home slots keep their order, so the writes go forward.
 func (t *addrTable) resize(size int) {
