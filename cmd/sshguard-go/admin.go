@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,20 +57,6 @@ func adminConfig(cmd *cobra.Command, o *daemonOpts) (*config.Config, error) {
 	return cfg, nil
 }
 
-// backend returns the running daemon's API or, when no daemon runs, a
-// Service over the database and the kernel set (see daemon.OpenService).
-// close releases it.
-func backend(ctx context.Context, cfg *config.Config) (b control.Backend, close func(), err error) {
-	if c, err := control.Dial(cfg.State.Socket); err == nil {
-		return c, func() {}, nil
-	}
-	s, err := daemon.OpenService(ctx, cfg, func(msg string) { fmt.Fprintln(os.Stderr, "warning:", msg) })
-	if err != nil {
-		return nil, nil, err
-	}
-	return s, func() { s.Close() }, nil
-}
-
 // withBackend wraps a command body that needs a backend.
 func withBackend(o *daemonOpts, f func(b control.Backend, out io.Writer, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
@@ -79,7 +64,7 @@ func withBackend(o *daemonOpts, f func(b control.Backend, out io.Writer, args []
 		if err != nil {
 			return err
 		}
-		b, done, err := backend(cmd.Context(), cfg)
+		b, done, err := daemon.Connect(cmd.Context(), cfg, func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), "warning:", msg) })
 		if err != nil {
 			return err
 		}

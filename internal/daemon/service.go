@@ -51,6 +51,21 @@ func newService(ctx context.Context, db *store.DB, g *engine.Guard, configAllow 
 	return s, g.SetAllowlist(ctx, a)
 }
 
+// Connect returns what the CLI's commands work through: the running
+// daemon's API (cfg's control socket) or, when no daemon answers there, a
+// Service over the database and the kernel set (OpenService). close
+// releases it.
+func Connect(ctx context.Context, cfg *config.Config, warn func(string)) (b control.Backend, close func(), err error) {
+	if c, err := control.Dial(cfg.State.Socket); err == nil {
+		return c, func() {}, nil
+	}
+	s, err := OpenService(ctx, cfg, warn)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, func() { s.Close() }, nil
+}
+
 // OpenService opens the database and the firewall that cfg names and
 // returns a Service over them, for the CLI when no daemon runs: reading
 // (list, alerts) changes nothing, and the kernel table is created only
