@@ -40,9 +40,9 @@ listed with the reason; the exit status is then 1.`,
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				enc.Encode(s)
+				if err := writeJSON(cmd.OutOrStdout(), s); err != nil {
+					return err
+				}
 			} else {
 				fleet.WriteTable(cmd.OutOrStdout(), s)
 			}

@@ -82,7 +82,7 @@ the same from sshd's logs read offline, and from auditd's logs given with
 	fl := cmd.Flags()
 	fl.StringVar(&f.User, "user", "", "only this user's sessions")
 	fl.StringVar(&f.IP, "ip", "", "only sessions from this address")
-	fl.Var(&durationFlag{&since}, "since", "only sessions that started this long ago or later (e.g. 24h, 7d)")
+	fl.Var(&since, "since", "only sessions that started this long ago or later (e.g. 24h, 7d)")
 	fl.BoolVar(&f.Active, "active", false, "only the sessions open now: who is logged in")
 	fl.BoolVar(&asJSON, "json", false, "print JSON")
 	fl.BoolVar(&asCSV, "csv", false, "print CSV")
@@ -131,16 +131,3 @@ func writeJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
-
-// durationFlag is a flag taking what the configuration takes: 10m, 24h, 7d.
-type durationFlag struct{ d *config.Duration }
-
-func (f *durationFlag) String() string {
-	if f.d == nil {
-		return "0s"
-	}
-	b, _ := f.d.MarshalText()
-	return string(b)
-}
-func (f *durationFlag) Set(s string) error { return f.d.UnmarshalText([]byte(s)) }
-func (f *durationFlag) Type() string       { return "duration" }

@@ -194,6 +194,19 @@ func (d Duration) MarshalText() ([]byte, error) {
 	return []byte(s), nil
 }
 
+// String, Set and Type make *Duration a command-line flag value (pflag's
+// Value) that takes what the configuration takes: 10m, 24h, 7d.
+func (d *Duration) String() string {
+	b, _ := d.MarshalText()
+	return string(b)
+}
+
+// Set parses s as UnmarshalText does.
+func (d *Duration) Set(s string) error { return d.UnmarshalText([]byte(s)) }
+
+// Type names the flag's kind in help text.
+func (d *Duration) Type() string { return "duration" }
+
 // Load reads path over the defaults and validates the result. A missing
 // file is the defaults unless explicit (the user named the file), when it
 // is an error. Unknown keys and bad values are errors that name the file,

@@ -115,10 +115,18 @@ func TestDurationText(t *testing.T) {
 	for d, want := range map[time.Duration]string{10 * time.Minute: "10m", time.Hour: "1h", 90 * time.Minute: "1h30m",
 		7 * 24 * time.Hour: "1w", 3 * 24 * time.Hour: "3d", 10 * time.Second: "10s", 200 * time.Millisecond: "200ms"} {
 		b, _ := Duration(d).MarshalText()
-		var back Duration
+		var back, flag Duration
 		if string(b) != want || back.UnmarshalText(b) != nil || time.Duration(back) != d {
 			t.Errorf("%v: %q (back %v), want %q", d, b, time.Duration(back), want)
 		}
+		// As a command-line flag: the same forms.
+		if err := flag.Set(want); err != nil || time.Duration(flag) != d || flag.String() != want {
+			t.Errorf("flag %q: %v, %v", want, time.Duration(flag), err)
+		}
+	}
+	var flag Duration
+	if err := flag.Set("3x"); err == nil || flag.Type() != "duration" {
+		t.Errorf("flag 3x: %v", err)
 	}
 }
 
