@@ -6,13 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"sshguard-go/internal/alert"
-	"sshguard-go/internal/ban"
 	"sshguard-go/internal/config"
 	"sshguard-go/internal/control"
 	"sshguard-go/internal/daemon"
@@ -55,11 +53,9 @@ ban.allow and --allow) are left out and counted on standard error.`,
 			if err != nil {
 				return &exitError{2, err}
 			}
-			var entries []netip.Prefix
-			for _, a := range append(cfg.Ban.Allow, allow...) {
-				if p, err := config.ParsePrefix(a); err == nil { // a host name is not resolved offline
-					entries = append(entries, p)
-				}
+			allowed, err := report.Allowlist(cfg.Ban.Allow, allow)
+			if err != nil {
+				return &exitError{2, err}
 			}
 			if err := report.CheckFlags(threshold, since, until, jobs, top); err != nil {
 				return &exitError{2, err}
@@ -74,11 +70,8 @@ ban.allow and --allow) are left out and counted on standard error.`,
 			}
 			col := report.NewCollector(win, in.Jobs, len(in.Names))
 			err = scanInputs(cmd, in, col.EmitFor, col.Done)
-			sel := report.Selection{Threshold: threshold, Top: top,
+			sel := report.Selection{Threshold: threshold, Top: top, Allowed: allowed,
 				Weights: report.Weights{Failure: cfg.Detection.FailureWeight, Probe: cfg.Detection.ProbeWeight}}
-			if len(entries) > 0 {
-				sel.Allowed = ban.NewAllowlist(entries...)
-			}
 			list, left := sel.Select(col.Sorted())
 			if left > 0 {
 				fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: %d allowlisted addresses left out\n", left)

@@ -368,6 +368,29 @@ func (w Weights) attempts(c *rec) float64 {
 	return float64(c.failed)*w.Failure + float64(c.probes)*w.Probe
 }
 
+// Allowlist is what a report leaves out: the configuration's ban.allow
+// (its host names are not resolved offline: left out) and the addresses
+// and prefixes given (--allow); nil when there are none.
+func Allowlist(configured, given []string) (*ban.Allowlist, error) {
+	var entries []netip.Prefix
+	for _, a := range configured {
+		if p, err := config.ParsePrefix(a); err == nil {
+			entries = append(entries, p)
+		}
+	}
+	for _, a := range given {
+		p, err := config.ParsePrefix(a)
+		if err != nil {
+			return nil, fmt.Errorf("--allow: %w", err)
+		}
+		entries = append(entries, p)
+	}
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	return ban.NewAllowlist(entries...), nil
+}
+
 // Selection is what a report keeps of its clients.
 type Selection struct {
 	Threshold float64        // weighted attempts at least this (0: all)

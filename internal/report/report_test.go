@@ -434,3 +434,20 @@ func TestSummaryAgainstReference(t *testing.T) {
 	}
 
 }
+
+// TestAllowlist: the configuration's host names are left out offline,
+// its addresses and prefixes and the --allow ones kept; an --allow value
+// that is no address or prefix is refused, naming the flag.
+func TestAllowlist(t *testing.T) {
+	a, err := Allowlist([]string{"office.example", "10.0.0.0/8"}, []string{"192.0.2.7"})
+	if err != nil || a == nil || !a.Covers(netip.MustParsePrefix("10.1.2.3/32")) || !a.Covers(netip.MustParsePrefix("192.0.2.7/32")) ||
+		a.Covers(netip.MustParsePrefix("192.0.2.8/32")) {
+		t.Fatalf("%v, %v", a, err)
+	}
+	if a, err := Allowlist([]string{"office.example"}, nil); a != nil || err != nil {
+		t.Fatalf("only a host name: %v, %v", a, err)
+	}
+	if _, err := Allowlist(nil, []string{"10.0.0.0/33"}); err == nil || !strings.Contains(err.Error(), `--allow: "10.0.0.0/33"`) {
+		t.Fatalf("a bad --allow: %v", err)
+	}
+}
