@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"sshguard-go/internal/control"
+	"sshguard-go/internal/testkit"
 )
 
 // BenchmarkFleetBanLatency: a ban on host a (made by hand through its
@@ -46,12 +47,7 @@ func BenchmarkFleetBanLatency(b *testing.B) {
 			}
 			lat = append(lat, time.Since(start))
 		}
-		slices.Sort(lat)
-		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
-		if p99 := lat[len(lat)*99/100]; p99 > 50*time.Millisecond {
-			b.Fatalf("p99 %v, the goal is under 50 ms", p99)
-		}
+		testkit.ReportLatency(b, lat, 50*time.Millisecond)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -168,4 +169,16 @@ func WriteConfig(tb testing.TB, text string) string {
 		tb.Fatal(err)
 	}
 	return p
+}
+
+// ReportLatency reports the median and the 99th percentile of lat (in
+// ms, as p50-ms and p99-ms) and fails b when the 99th is above goal.
+func ReportLatency(b *testing.B, lat []time.Duration, goal time.Duration) {
+	slices.Sort(lat)
+	p99 := lat[len(lat)*99/100]
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
+	if p99 > goal {
+		b.Fatalf("p99 %v, the goal is under %v", p99, goal)
+	}
 }
