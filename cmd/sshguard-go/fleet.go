@@ -14,6 +14,7 @@ import (
 	"sshguard-go/internal/config"
 	"sshguard-go/internal/control"
 	"sshguard-go/internal/fleet"
+	"sshguard-go/internal/share"
 )
 
 func newFleetCmd() *cobra.Command {
@@ -124,11 +125,11 @@ func newFleetStatusCmd() *cobra.Command {
 				_, err := fmt.Fprintf(out, "%s\n", raw)
 				return err
 			}
-			var st *fleet.Status
+			var st *share.Status
 			if err := json.Unmarshal(raw, &st); err != nil {
 				return err
 			}
-			fleet.WriteStatus(out, st)
+			share.WriteStatus(out, st)
 			return nil
 		})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")

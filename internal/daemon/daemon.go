@@ -29,7 +29,7 @@ import (
 	"sshguard-go/internal/control"
 	"sshguard-go/internal/detect"
 	"sshguard-go/internal/engine"
-	"sshguard-go/internal/fleet"
+	"sshguard-go/internal/share"
 	"sshguard-go/internal/store"
 )
 
@@ -48,7 +48,7 @@ type Daemon struct {
 	worker  *alert.Worker
 	metrics *metrics
 	sess    *sessions     // the audit trail
-	sharer  *fleet.Sharer // bans shared across the fleet (nil: off)
+	sharer  *share.Sharer // bans shared across the fleet (nil: off)
 	events  *api.Events   // the last events, for the API
 	api     *api.Server   // nil when api.listen is off
 	apiTLS  *tls.Config
@@ -181,7 +181,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.sharer != nil {
 		sum := &api.Server{DB: d.db, Host: cfg.Fleet.HostName(), Loc: cfg.Alerts.Location(), Counts: d.guard}
 		g.Go(func() error {
-			d.sharer.PublishSummaries(gctx, func() (api.Summary, error) { return sum.LastDays(fleet.Days) })
+			d.sharer.PublishSummaries(gctx, func() (api.Summary, error) { return sum.LastDays(share.SummaryDays) })
 			return nil
 		})
 		g.Go(func() error {
@@ -258,7 +258,7 @@ type Stats struct {
 	Tracked    int          // keys being counted
 	ActiveBans int
 	Err        error         // reading the active bans failed (ActiveBans is then 0)
-	Fleet      *fleet.Status // the fleet's ban sharing (nil: off)
+	Fleet      *share.Status // the fleet's ban sharing (nil: off)
 }
 
 // Stats reads the live counters.

@@ -8,25 +8,25 @@ import (
 
 	"sshguard-go/internal/config"
 	"sshguard-go/internal/engine"
-	"sshguard-go/internal/fleet"
+	"sshguard-go/internal/share"
 )
 
 // newSharer builds the fleet's ban sharing of cfg (nil when
 // fleet.nats_url is off), reading its credential files now.
-func (d *Daemon) newSharer(cfg *config.Config) (*fleet.Sharer, error) {
+func (d *Daemon) newSharer(cfg *config.Config) (*share.Sharer, error) {
 	f := cfg.Fleet
 	if f.NATSURL == "" {
 		return nil, nil
 	}
-	opts, err := fleet.Options(f.CredsFile, f.NKeyFile, f.TokenFile, f.User, f.PasswordFile, f.CAFile, f.CertFile, f.KeyFile)
+	opts, err := share.Options(f.CredsFile, f.NKeyFile, f.TokenFile, f.User, f.PasswordFile, f.CAFile, f.CertFile, f.KeyFile)
 	if err != nil {
 		return nil, err
 	}
-	sc := fleet.ShareConfig{URLs: f.URLs(), Name: f.HostName(), Stream: f.Stream, Share: f.Share, Apply: f.Apply,
+	sc := share.ShareConfig{URLs: f.URLs(), Name: f.HostName(), Stream: f.Stream, Share: f.Share, Apply: f.Apply,
 		MinV4: f.MinPrefixV4, MinV6: f.MinPrefixV6, MaxAge: time.Duration(cfg.Ban.MaxBanTime), Options: opts, Instance: d.db.Instance()}
-	sh := fleet.NewSharer(sc, d.db, applier{d.guard}, d.log)
+	sh := share.NewSharer(sc, d.db, applier{d.guard}, d.log)
 	if f.CountFleetwide {
-		sh.Counter = fleet.NewCounter(sc.Name, f.FleetThreshold, time.Duration(f.FleetWindow), cfg.Detection.MaxTracked)
+		sh.Counter = share.NewCounter(sc.Name, f.FleetThreshold, time.Duration(f.FleetWindow), cfg.Detection.MaxTracked)
 	}
 	return sh, nil
 }
@@ -40,8 +40,8 @@ func (d *Daemon) share(ec *engine.Config, cfg *config.Config) {
 	if d.sharer.Counter != nil {
 		ec.OnAttempt = d.sharer.Counter.Local
 	}
-	ec.Share = fleet.BanMessage
-	ec.ShareUnban = fleet.UnbanMessage
+	ec.Share = share.BanMessage
+	ec.ShareUnban = share.UnbanMessage
 	onBan := ec.OnBan
 	ec.OnBan = func(origin string) {
 		if onBan != nil {
@@ -54,7 +54,7 @@ func (d *Daemon) share(ec *engine.Config, cfg *config.Config) {
 // applier enforces the others' bans through the engine.
 type applier struct{ g *engine.Guard }
 
-func (a applier) BanRemote(ctx context.Context, bans []fleet.Remote) []error {
+func (a applier) BanRemote(ctx context.Context, bans []share.Remote) []error {
 	ms := make([]engine.Manual, len(bans))
 	for i, b := range bans {
 		ms[i] = engine.Manual{Prefix: b.Prefix, For: b.For, Reason: b.Reason, Origin: b.Origin}

@@ -15,6 +15,7 @@ import (
 
 	"sshguard-go/internal/control"
 	"sshguard-go/internal/fleet"
+	"sshguard-go/internal/share"
 	"sshguard-go/internal/testkit"
 )
 
@@ -102,12 +103,12 @@ func (h *harness) waitBan(prefix string, want bool) control.BanInfo {
 	return b
 }
 
-func (h *harness) fleet() fleet.Status {
+func (h *harness) fleet() share.Status {
 	raw, err := h.client().Fleet()
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	var st fleet.Status
+	var st share.Status
 	json.Unmarshal(raw, &st)
 	return st
 }
@@ -316,9 +317,9 @@ func TestFleetCredentials(t *testing.T) {
 // key-value bucket; the fleet view built from it (fleet serve --nats)
 // lists them with their day, asking no host.
 func TestFleetSummariesKV(t *testing.T) {
-	old := fleet.SummaryEvery
-	fleet.SummaryEvery = 200 * time.Millisecond
-	t.Cleanup(func() { fleet.SummaryEvery = old })
+	old := share.SummaryEvery
+	share.SummaryEvery = 200 * time.Millisecond
+	t.Cleanup(func() { share.SummaryEvery = old })
 	n := startNATS(t)
 	a := fleetHost(t, n, "a", "")
 	fleetHost(t, n, "b", "")
@@ -327,7 +328,7 @@ func TestFleetSummariesKV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fl := fleet.NewFromKV(src)
+	fl := fleet.NewView(src, time.Second)
 	today := time.Now().Format(time.DateOnly)
 	var s *fleet.Summary
 	testkit.Eventually(t, 10*time.Second, "both hosts in the view", func() (bool, string) {

@@ -14,10 +14,11 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"sshguard-go/internal/api"
+	"sshguard-go/internal/share"
 )
 
 // Days is how many days, up to the date asked, the fleet's chart shows.
-const Days = 14
+const Days = share.SummaryDays
 
 // maxAnswer bounds what one host's answer may weigh.
 const maxAnswer = 4 << 20
@@ -42,20 +43,35 @@ type Summary struct {
 	Days     []api.Day `json:"days"` // the fleet's last days up to date, summed over the hosts that answered
 }
 
-// Fleet asks the hosts of a hosts.toml. It is safe for concurrent use.
-type Fleet struct {
-	clients []*client
-	byName  map[string]*client
-	timeout time.Duration
-	ttl     time.Duration
-	sem     chan struct{} // bounds the requests in flight
-	now     func() time.Time
+// Source is where the fleet view's numbers come from: the hosts' own
+// APIs (hosts.toml, *Hosts) or the summaries' bucket (*KVSource).
+type Source interface {
+	// Summary is the fleet's day: every host, with what it said or why
+	// it said nothing.
+	Summary(ctx context.Context, day time.Time) *Summary
+	// Proxy answers path of the named host's API (a GET), or is nil when
+	// the source has no such host to ask.
+	Proxy(name, path string) http.Handler
+}
 
-	kv *KVSource // the summaries' bucket instead of asking the hosts (fleet serve --nats)
+// Fleet is the fleet view over a Source, its answers cached and one fetch
+// per date at a time. It is safe for concurrent use.
+type Fleet struct {
+	src Source
+	ttl time.Duration
+	now func() time.Time
 
 	group singleflight.Group // one fetch per date at a time
 	mu    sync.Mutex
 	cache map[string]cached
+}
+
+// Hosts asks the hosts of a hosts.toml. It is safe for concurrent use.
+type Hosts struct {
+	clients []*client
+	byName  map[string]*client
+	timeout time.Duration
+	sem     chan struct{} // bounds the requests in flight
 }
 
 type cached struct {
@@ -65,17 +81,21 @@ type cached struct {
 
 // New makes the aggregator of f.
 func New(f *File) (*Fleet, error) {
-	fl := &Fleet{byName: map[string]*client{}, timeout: time.Duration(f.Timeout), ttl: time.Duration(f.Cache),
-		sem: make(chan struct{}, f.Concurrency), now: time.Now, cache: map[string]cached{}}
-	for _, h := range f.Hosts {
-		c, err := newClient(h, fl.timeout)
+	h := &Hosts{byName: map[string]*client{}, timeout: time.Duration(f.Timeout), sem: make(chan struct{}, f.Concurrency)}
+	for _, host := range f.Hosts {
+		c, err := newClient(host, h.timeout)
 		if err != nil {
 			return nil, err
 		}
-		fl.clients = append(fl.clients, c)
-		fl.byName[h.Name] = c
+		h.clients = append(h.clients, c)
+		h.byName[host.Name] = c
 	}
-	return fl, nil
+	return NewView(h, time.Duration(f.Cache)), nil
+}
+
+// NewView makes the fleet view of src, its answers reused for ttl.
+func NewView(src Source, ttl time.Duration) *Fleet {
+	return &Fleet{src: src, ttl: ttl, now: time.Now, cache: map[string]cached{}}
 }
 
 // Summary is the fleet's day date (YYYY-MM-DD), from the cache when it is
@@ -92,7 +112,7 @@ func (f *Fleet) Summary(ctx context.Context, date string) (*Summary, error) {
 		return c.s, nil
 	}
 	v, err, _ := f.group.Do(date, func() (any, error) {
-		s := f.fetch(context.WithoutCancel(ctx), day)
+		s := f.src.Summary(context.WithoutCancel(ctx), day)
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		for k, c := range f.cache { // keep the cache small: drop the stale
@@ -111,32 +131,32 @@ func (f *Fleet) Summary(ctx context.Context, date string) (*Summary, error) {
 	return v.(*Summary), nil
 }
 
-// NewFromKV makes the fleet view of the summaries' bucket src: no host is
-// asked (nor proxied).
-func NewFromKV(src *KVSource) *Fleet {
-	return &Fleet{byName: map[string]*client{}, kv: src, ttl: time.Second, now: time.Now, cache: map[string]cached{}}
-}
-
-// fetch asks every host, at most cap(f.sem) at once.
-func (f *Fleet) fetch(ctx context.Context, day time.Time) *Summary {
-	if f.kv != nil {
-		return f.kv.summary(day)
-	}
+// Summary asks every host, at most cap(h.sem) at once.
+func (h *Hosts) Summary(ctx context.Context, day time.Time) *Summary {
 	date := day.Format(time.DateOnly)
-	s := &Summary{Date: date, Hosts: make([]HostDay, len(f.clients))}
+	s := &Summary{Date: date, Hosts: make([]HostDay, len(h.clients))}
 	q := url.Values{"from": {day.AddDate(0, 0, -(Days - 1)).Format(time.DateOnly)}, "to": {date}}.Encode()
 	var wg sync.WaitGroup
-	for i, c := range f.clients {
+	for i, c := range h.clients {
 		wg.Add(1)
-		f.sem <- struct{}{}
+		h.sem <- struct{}{}
 		go func() {
-			defer func() { <-f.sem; wg.Done() }()
-			s.Hosts[i] = f.ask(ctx, c, q, date)
+			defer func() { <-h.sem; wg.Done() }()
+			s.Hosts[i] = ask(ctx, c, q, date)
 		}()
 	}
 	wg.Wait()
 	total(s, day)
 	return s
+}
+
+// Proxy forwards a GET of path to the named host, or is nil.
+func (h *Hosts) Proxy(name, path string) http.Handler {
+	c := h.byName[name]
+	if c == nil {
+		return nil
+	}
+	return c.proxy(path)
 }
 
 // total sums the hosts that answered into s's total and days.
@@ -163,7 +183,7 @@ func total(s *Summary, day time.Time) {
 }
 
 // ask gets one host's summary of the days up to date.
-func (f *Fleet) ask(ctx context.Context, c *client, query, date string) HostDay {
+func ask(ctx context.Context, c *client, query, date string) HostDay {
 	start := time.Now()
 	hd := HostDay{Name: c.Name}
 	var sum api.Summary

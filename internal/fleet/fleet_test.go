@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"sshguard-go/internal/api"
+	"sshguard-go/internal/share"
 	"sshguard-go/internal/store"
 	"sshguard-go/internal/testkit"
 )
@@ -285,34 +286,17 @@ func TestDeployExample(t *testing.T) {
 func TestKVStale(t *testing.T) {
 	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	day := api.Summary{Days: []api.Day{{Date: "2026-11-30", Failed: 7}}}
-	src := &KVSource{now: func() time.Time { return now }, hosts: map[string]HostSummary{
+	src := &KVSource{now: func() time.Time { return now }, hosts: map[string]share.HostSummary{
 		"fresh": {Updated: now.Add(-time.Minute), Summary: day},
 		"stale": {Updated: now.Add(-time.Hour), Summary: day},
 	}, bad: map[string]string{"broken": "its summary is not the API's JSON"}}
-	s := src.summary(now)
+	s := src.Summary(context.Background(), now)
 	if len(s.Hosts) != 3 || s.Answered != 1 || s.Failed != 2 || s.Total.Failed != 7 {
 		t.Fatalf("%+v", s)
 	}
 	for _, h := range s.Hosts {
 		if (h.Name == "fresh") != h.OK || h.Name == "stale" && !strings.HasPrefix(h.Error, "no summary since") {
 			t.Errorf("%+v", h)
-		}
-	}
-}
-
-// TestWriteStatus: fleet status in words, off and on.
-func TestWriteStatus(t *testing.T) {
-	var b strings.Builder
-	WriteStatus(&b, nil)
-	if !strings.Contains(b.String(), "fleet: off") {
-		t.Errorf("%q", b.String())
-	}
-	b.Reset()
-	WriteStatus(&b, &Status{Name: "web-02", Stream: "SSHGUARD_BANS", Lag: 4, Counts: Counts{Published: 12,
-		Received: map[string]map[string]int64{"web-01": {"applied": 41, "refused_allowlist": 1}}}})
-	for _, want := range []string{"name web-02, server (not connected)", "published 12", "not yet applied 4", "from web-01: applied 41, refused_allowlist 1"} {
-		if !strings.Contains(b.String(), want) {
-			t.Errorf("no %q in %q", want, b.String())
 		}
 	}
 }

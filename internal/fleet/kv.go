@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -12,80 +13,17 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"sshguard-go/internal/api"
+	"sshguard-go/internal/share"
 )
-
-// Summaries in a key-value bucket: each host with fleet sharing puts its
-// last days there every minute (key: its name), and `fleet serve --nats`
-// builds the fleet view from the bucket, watching it, without asking any
-// host: for fleets of thousands.
-
-// SummaryBucket is the key-value bucket of the hosts' summaries.
-const SummaryBucket = "SSHGUARD_SUMMARIES"
-
-// summaryTTL is how long a host's summary stays without an update.
-const summaryTTL = 7 * 24 * time.Hour
 
 // staleAfter is how old a summary may be before its host is shown down.
 const staleAfter = 3 * time.Minute
-
-// HostSummary is one host's entry in the bucket.
-type HostSummary struct {
-	Updated time.Time   `json:"updated"`
-	Summary api.Summary `json:"summary"`
-}
-
-func summaryKV(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	return js.CreateOrUpdateKeyValue(cctx, jetstream.KeyValueConfig{Bucket: SummaryBucket, TTL: summaryTTL, History: 1,
-		MaxValueSize: 1 << 20, Storage: jetstream.FileStorage, Description: "sshguard-go: each host's last days (key: the host)"})
-}
-
-// SummaryEvery is how often a host puts its summary in the bucket.
-var SummaryEvery = time.Minute
-
-// PublishSummaries puts summary() into the bucket now and every
-// SummaryEvery until ctx ends (quietly skipping while NATS is away).
-func (s *Sharer) PublishSummaries(ctx context.Context, summary func() (api.Summary, error)) {
-	var kv jetstream.KeyValue
-	tick := time.NewTicker(SummaryEvery)
-	defer tick.Stop()
-	for {
-		s.mu.Lock()
-		js := s.js
-		s.mu.Unlock()
-		if js != nil {
-			var err error
-			if kv == nil {
-				kv, err = summaryKV(ctx, js)
-			}
-			if err == nil {
-				var sum api.Summary
-				if sum, err = summary(); err == nil {
-					data, _ := json.Marshal(HostSummary{Updated: time.Now(), Summary: sum})
-					cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-					_, err = kv.Put(cctx, s.cfg.Name, data)
-					cancel()
-				}
-			}
-			if err != nil && ctx.Err() == nil {
-				s.fail("summary", err)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
-}
 
 // KVSource is the fleet view's data from the bucket, kept up to date by a
 // watcher. It is safe for concurrent use.
 type KVSource struct {
 	mu    sync.Mutex
-	hosts map[string]HostSummary
+	hosts map[string]share.HostSummary
 	bad   map[string]string // host -> why its entry is unreadable
 	nc    *nats.Conn
 	now   func() time.Time
@@ -105,17 +43,17 @@ func WatchSummaries(ctx context.Context, urls []string, opts ...nats.Option) (*K
 		nc.Close()
 		return nil, err
 	}
-	kv, err := summaryKV(ctx, js)
+	kv, err := share.OpenSummaries(ctx, js)
 	if err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("bucket %s: %w", SummaryBucket, err)
+		return nil, fmt.Errorf("bucket %s: %w", share.SummaryBucket, err)
 	}
 	w, err := kv.WatchAll(ctx)
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
-	src := &KVSource{hosts: map[string]HostSummary{}, bad: map[string]string{}, nc: nc, now: time.Now}
+	src := &KVSource{hosts: map[string]share.HostSummary{}, bad: map[string]string{}, nc: nc, now: time.Now}
 	go func() {
 		defer nc.Close()
 		defer w.Stop()
@@ -148,7 +86,7 @@ func (k *KVSource) update(e jetstream.KeyValueEntry) {
 	if _, ok := k.hosts[host]; !ok && len(k.hosts)+len(k.bad) >= maxKVHosts {
 		return
 	}
-	var hs HostSummary
+	var hs share.HostSummary
 	if err := json.Unmarshal(e.Value(), &hs); err != nil {
 		k.bad[host] = "its summary is not the API's JSON: " + err.Error()
 		delete(k.hosts, host)
@@ -158,8 +96,8 @@ func (k *KVSource) update(e jetstream.KeyValueEntry) {
 	k.hosts[host] = hs
 }
 
-// summary builds the fleet's day date from the bucket.
-func (k *KVSource) summary(day time.Time) *Summary {
+// Summary builds the fleet's day from the bucket.
+func (k *KVSource) Summary(_ context.Context, day time.Time) *Summary {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	date := day.Format(time.DateOnly)
@@ -199,6 +137,9 @@ func (k *KVSource) summary(day time.Time) *Summary {
 	return s
 }
 
+// Proxy is nil: the bucket holds no host's API to ask.
+func (k *KVSource) Proxy(name, path string) http.Handler { return nil }
+
 // NATS is how fleet serve --nats reaches the summaries' bucket.
 type NATS struct {
 	URL, CredsFile, TokenFile, CAFile string // URL: one or several, comma-separated
@@ -215,7 +156,7 @@ func OpenView(ctx context.Context, hostsFile string, n NATS) (*Fleet, error) {
 		}
 		return New(f)
 	}
-	opts, err := Options(n.CredsFile, "", n.TokenFile, "", "", n.CAFile, "", "")
+	opts, err := share.Options(n.CredsFile, "", n.TokenFile, "", "", n.CAFile, "", "")
 	if err != nil {
 		return nil, err
 	}
@@ -223,5 +164,5 @@ func OpenView(ctx context.Context, hostsFile string, n NATS) (*Fleet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--nats: %w", err)
 	}
-	return NewFromKV(src), nil
+	return NewView(src, time.Second), nil
 }

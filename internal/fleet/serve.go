@@ -38,19 +38,20 @@ func (f *Fleet) Handler(token string) http.Handler {
 		api.WriteJSON(w, http.StatusOK, s)
 	})))
 	mux.Handle("GET /hosts/{name}/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := f.byName[r.PathValue("name")]
-		if c == nil {
+		name := r.PathValue("name")
+		rest := strings.TrimPrefix(r.URL.Path, "/hosts/"+name)
+		p := f.src.Proxy(name, rest)
+		if p == nil {
 			http.NotFound(w, r)
 			return
 		}
-		rest := strings.TrimPrefix(r.URL.Path, "/hosts/"+c.Name)
 		// The host's pages and assets carry no data: only its API asks
 		// for the aggregator's token.
 		if strings.HasPrefix(rest, "/api/v1/") && rest != "/api/v1/openapi.json" {
-			auth(c.proxy(rest)).ServeHTTP(w, r)
+			auth(p).ServeHTTP(w, r)
 			return
 		}
-		c.proxy(rest).ServeHTTP(w, r)
+		p.ServeHTTP(w, r)
 	}))
 	mux.HandleFunc("GET /hosts/{name}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, r.URL.Path+"/", http.StatusMovedPermanently)

@@ -1,4 +1,4 @@
-package fleet
+package share
 
 import (
 	"encoding/json"

@@ -1,4 +1,8 @@
-package fleet
+// Package share is the fleet's ban sharing over NATS JetStream: each
+// host publishes its bans from a share outbox and applies the others'
+// through the engine's gate; fleet-wide counting (count.go); and each
+// host's summary put in a key-value bucket for the fleet view.
+package share
 
 import (
 	"context"
@@ -7,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -549,48 +552,4 @@ func (s *Sharer) unban(ctx context.Context, host string, p netip.Prefix) {
 		return
 	}
 	s.count(host, "unbanned", 1)
-}
-
-// Options reads the credentials and TLS files of the configuration into
-// NATS options.
-func Options(creds, nkey, tokenFile, user, passwordFile, ca, cert, key string) ([]nats.Option, error) {
-	var opts []nats.Option
-	read := func(key, path string) (string, error) {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return "", fmt.Errorf("fleet.%s: %w", key, err)
-		}
-		return strings.TrimSpace(string(b)), nil
-	}
-	if creds != "" {
-		opts = append(opts, nats.UserCredentials(creds))
-	}
-	if nkey != "" {
-		o, err := nats.NkeyOptionFromSeed(nkey)
-		if err != nil {
-			return nil, fmt.Errorf("fleet.nkey_file: %w", err)
-		}
-		opts = append(opts, o)
-	}
-	if tokenFile != "" {
-		t, err := read("token_file", tokenFile)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, nats.Token(t))
-	}
-	if user != "" {
-		pw, err := read("password_file", passwordFile)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, nats.UserInfo(user, pw))
-	}
-	if ca != "" {
-		opts = append(opts, nats.RootCAs(ca))
-	}
-	if cert != "" {
-		opts = append(opts, nats.ClientCert(cert, key))
-	}
-	return opts, nil
 }

@@ -1,0 +1,39 @@
+package share
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// WriteStatus prints a daemon's fleet status (sshguard-go fleet status);
+// nil is "off".
+func WriteStatus(out io.Writer, st *Status) {
+	if st == nil {
+		fmt.Fprintln(out, "fleet: off (no fleet.nats_url, or no daemon running)")
+		return
+	}
+	server := st.Server
+	if server == "" {
+		server = "(not connected)"
+	}
+	fmt.Fprintf(out, "name %s, server %s, stream %s\npublished %d, waiting to publish %d, others' bans not yet applied %d\n",
+		st.Name, server, st.Stream, st.Published, st.Pending, st.Lag)
+	if c := st.Fleetwide; c != nil {
+		fmt.Fprintf(out, "fleet-wide counting: %d attempts sent (%d bytes), %d dropped, %d received, %d addresses tracked\n",
+			c.Sent, c.Bytes, c.Dropped, c.Received, c.Tracked)
+	}
+	if st.LastError != "" {
+		fmt.Fprintf(out, "last error: %s\n", st.LastError)
+	}
+	hosts := slices.Sorted(maps.Keys(st.Received))
+	for _, h := range hosts {
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(st.Received[h])) {
+			parts = append(parts, fmt.Sprintf("%s %d", k, st.Received[h][k]))
+		}
+		fmt.Fprintf(out, "  from %s: %s\n", h, strings.Join(parts, ", "))
+	}
+}
