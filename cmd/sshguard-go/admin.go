@@ -163,19 +163,16 @@ func newBanCmd() *cobra.Command {
 			switch {
 			case permanent && cmd.Flags().Changed("for"):
 				return &exitError{2, errors.New("--for and --permanent: give one")}
-			case permanent:
-				d = 0
 			case !cmd.Flags().Changed("for"):
-				d = -1 // the ban policy's time, escalated for repeat offenders
+				d = 0 // the ban policy's time, escalated for repeat offenders
 			case d < time.Second:
 				return &exitError{2, fmt.Errorf("--for %v: a ban lasts at least 1s (for no expiry, use --permanent)", d)}
 			}
-			if own := ownSession(); own.IsValid() && p.Contains(own) && !force {
-				return &exitError{2, fmt.Errorf("%s holds %s, the address of your own SSH session (SSH_CLIENT): you would lock yourself out; --force if you mean it", p, own)}
-			}
-			bi, err := b.Ban(control.BanRequest{Prefix: p, For: d, Reason: reason, Force: force})
+			// The daemon's gate decides: the width, your own session, the
+			// allowlist, the bans in force.
+			bi, err := b.Ban(control.BanRequest{Prefix: p, For: d, Permanent: permanent, Reason: reason, Force: force, Self: ownSession()})
 			if err != nil {
-				return err
+				return &exitError{1, err}
 			}
 			until := "permanently"
 			if !bi.Expires.IsZero() {

@@ -83,7 +83,7 @@ ban.allow and --allow) are left out and counted on standard error.`,
 			}
 			if banThem {
 				o.config = configPath
-				err = cmp.Or(err, banArchive(cmd, &o, report.BanRequests(list, banFor, window)))
+				err = cmp.Or(err, banArchive(cmd, &o, report.BanRequests(list, banFor, window, ownSession())))
 			}
 			w := bufio.NewWriter(cmd.OutOrStdout())
 			if asJSON {

@@ -34,6 +34,9 @@ func (p Policy) withDefaults() Policy {
 	return p
 }
 
+// MaxBan is the longest ban p makes (MaxBanTime, or its default).
+func (p Policy) MaxBan() time.Duration { return p.withDefaults().MaxBanTime }
+
 // Duration returns the length of a new ban at now for a key banned
 // earlier prevBans times, the last at lastBan, and its number (1 for a
 // first ban). d is 0 for a permanent ban. Earlier bans older than Remember

@@ -30,11 +30,17 @@ type FleetConfig struct {
 	CountFleetwide bool     `toml:"count_fleetwide"`
 	FleetThreshold float64  `toml:"fleet_threshold"`
 	FleetWindow    Duration `toml:"fleet_window"`
+	// FleetQuorum is how many hosts must have seen an address's attempts
+	// before the fleet's count bans it: one member alone never decides.
+	FleetQuorum int `toml:"fleet_quorum"`
 }
+
+// maxQuorum is the largest fleet_quorum (the hosts kept per address).
+const maxQuorum = 4
 
 func defaultFleet() FleetConfig {
 	return FleetConfig{Stream: "SSHGUARD_BANS", Share: true, Apply: true, MinPrefixV4: 24, MinPrefixV6: 48,
-		FleetThreshold: 20, FleetWindow: Duration(time.Hour)}
+		FleetThreshold: 20, FleetWindow: Duration(time.Hour), FleetQuorum: 2}
 }
 
 // HostName is this host's name in the fleet.
@@ -94,6 +100,9 @@ func (f FleetConfig) validate(bad func(key, format string, args ...any)) {
 		}
 		if f.FleetWindow < Duration(time.Second) {
 			bad("fleet.fleet_window", "must be at least 1s")
+		}
+		if f.FleetQuorum < 1 || f.FleetQuorum > maxQuorum {
+			bad("fleet.fleet_quorum", "must be in [1, %d], is %d", maxQuorum, f.FleetQuorum)
 		}
 	}
 }

@@ -91,10 +91,18 @@ type DeliveryInfo struct {
 // BanRequest asks for a ban.
 type BanRequest struct {
 	Prefix netip.Prefix  `json:"prefix"`
-	For    time.Duration `json:"for"` // 0: permanent; negative: by policy; else at least 1s
-	Reason string        `json:"reason,omitempty"`
-	// Force allows a prefix wider than the manual minimum (/16, /32).
+	For    time.Duration `json:"for"` // at least 1s, at most ban.max_ban_time; 0: by the ban policy
+	// Permanent asks for a ban without end (For is then ignored).
+	Permanent bool   `json:"permanent,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	// Origin is "admin" (by hand; "" too) or "archive" (report --ban).
+	Origin string `json:"origin,omitempty"`
+	// Force allows a prefix wider than the manual minimum (/16, /32), or
+	// one holding Self.
 	Force bool `json:"force,omitempty"`
+	// Self is the address of the caller's own SSH session (SSH_CLIENT):
+	// never banned without Force.
+	Self netip.Addr `json:"self,omitzero"`
 }
 
 // BanResult is the outcome of one BanRequest of many: the ban, or why not.

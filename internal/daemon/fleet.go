@@ -3,12 +3,14 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/netip"
 	"time"
 
 	"sshguard-go/internal/config"
 	"sshguard-go/internal/engine"
 	"sshguard-go/internal/share"
+	"sshguard-go/internal/store"
 )
 
 // newSharer builds the fleet's ban sharing of cfg (nil when
@@ -23,10 +25,13 @@ func (d *Daemon) newSharer(cfg *config.Config) (*share.Sharer, error) {
 		return nil, err
 	}
 	sc := share.ShareConfig{URLs: f.URLs(), Name: f.HostName(), Stream: f.Stream, Share: f.Share, Apply: f.Apply,
-		MinV4: f.MinPrefixV4, MinV6: f.MinPrefixV6, MaxAge: time.Duration(cfg.Ban.MaxBanTime), Options: opts, Instance: d.db.Instance()}
+		MaxAge: time.Duration(cfg.Ban.MaxBanTime), Options: opts, Instance: d.db.Instance()}
 	sh := share.NewSharer(sc, d.db, applier{d.guard}, d.log)
 	if f.CountFleetwide {
-		sh.Counter = share.NewCounter(sc.Name, f.FleetThreshold, time.Duration(f.FleetWindow), cfg.Detection.MaxTracked)
+		d := cfg.Detection
+		sh.Counter = share.NewCounter(share.CountConfig{Name: sc.Name, Threshold: f.FleetThreshold, Window: time.Duration(f.FleetWindow),
+			Quorum: f.FleetQuorum, HostCap: d.Threshold, V4Bits: d.IPv4Prefix, V6Bits: d.IPv6Prefix, WideV4: d.WideV4, WideV6: d.WideV6,
+			MaxTracked: d.MaxTracked})
 	}
 	return sh, nil
 }
@@ -51,26 +56,45 @@ func (d *Daemon) share(ec *engine.Config, cfg *config.Config) {
 	}
 }
 
-// applier enforces the others' bans through the engine.
+// applier enforces the others' bans through the engine's gate.
 type applier struct{ g *engine.Guard }
 
-func (a applier) BanRemote(ctx context.Context, bans []share.Remote) []error {
-	ms := make([]engine.Manual, len(bans))
+func (a applier) BanRemote(ctx context.Context, bans []share.Remote) ([]string, []error) {
+	reqs := make([]engine.Request, len(bans))
 	for i, b := range bans {
-		ms[i] = engine.Manual{Prefix: b.Prefix, For: b.For, Reason: b.Reason, Origin: b.Origin}
+		reqs[i] = engine.Request{Prefix: b.Prefix, Until: b.Until, Reason: b.Reason, Origin: engine.PeerOrigin(b.Host)}
 	}
-	_, errs := a.g.BanMany(ctx, ms)
-	return errs
+	_, errs := a.g.BanMany(ctx, reqs)
+	return refusalCodes(errs), errs
 }
 
-func (a applier) UnbanRemote(ctx context.Context, p netip.Prefix) error {
-	return a.g.UnbanRemote(ctx, p)
+func (a applier) UnbanRemote(ctx context.Context, p netip.Prefix, host string) (bool, error) {
+	err := a.g.UnbanRemote(ctx, p, engine.PeerOrigin(host))
+	switch {
+	case errors.Is(err, engine.ErrNotTheirs), errors.Is(err, store.ErrNotFound):
+		return true, nil
+	case err != nil:
+		return false, err
+	}
+	return false, nil
 }
-func (a applier) Allowed(p netip.Prefix) bool { return a.g.Allowlisted(p) }
 
-func (a applier) BanHere(ctx context.Context, p netip.Prefix, reason string) error {
-	_, errs := a.g.BanMany(ctx, []engine.Manual{{Prefix: p, For: -1, Reason: reason, Origin: "fleetwide"}})
-	return errs[0]
+func (a applier) BanHere(ctx context.Context, p netip.Prefix, reason string) (string, error) {
+	_, errs := a.g.BanMany(ctx, []engine.Request{{Prefix: p, Reason: reason, Origin: engine.Fleetwide}})
+	return refusalCodes(errs)[0], errs[0]
+}
+
+// refusalCodes are the gate's codes of errs ("" where an error is no
+// refusal, or none).
+func refusalCodes(errs []error) []string {
+	codes := make([]string, len(errs))
+	for i, err := range errs {
+		var r *engine.Refusal
+		if errors.As(err, &r) {
+			codes[i] = r.Code
+		}
+	}
+	return codes
 }
 
 // fleetStatus is the sharer's status as JSON for the control API (nil

@@ -1,15 +1,14 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -148,122 +147,39 @@ func (s *Service) Bans() ([]control.BanInfo, error) {
 }
 
 func (s *Service) Ban(r control.BanRequest) (control.BanInfo, error) {
-	if err := engine.CheckManual(r.Prefix, r.Force); err != nil {
-		return control.BanInfo{}, err
-	}
-	if err := s.checkOverlap(ban.Unmap(r.Prefix)); err != nil {
-		return control.BanInfo{}, err
-	}
-	b, err := s.guard.Ban(context.Background(), r.Prefix, r.For, r.Reason)
+	res, err := s.BanMany([]control.BanRequest{r})
 	if err != nil {
 		return control.BanInfo{}, err
 	}
-	return banInfo(*b), nil
+	if res[0].Error != "" {
+		return control.BanInfo{}, errors.New(res[0].Error)
+	}
+	return *res[0].Ban, nil
 }
 
-// BanMany makes the bans of reqs as Ban does, with one look at the bans in
-// force for all of them and one netlink batch and transaction per 4,096.
+// BanMany passes each request through the engine's gate (by hand or from
+// an archive) and makes those it admits, one netlink batch and
+// transaction per 4,096.
 func (s *Service) BanMany(reqs []control.BanRequest) ([]control.BanResult, error) {
-	idx, err := s.banIndex()
-	if err != nil {
-		return nil, err
-	}
 	out := make([]control.BanResult, len(reqs))
-	var ms []engine.Manual
-	var at []int // ms[i] is reqs[at[i]]
+	ms := make([]engine.Request, len(reqs))
 	for i, r := range reqs {
-		err := engine.CheckManual(r.Prefix, r.Force)
-		if err == nil {
-			err = idx.check(ban.Unmap(r.Prefix))
+		ms[i] = engine.Request{Prefix: r.Prefix, For: r.For, Permanent: r.Permanent, Reason: r.Reason,
+			Origin: cmp.Or(r.Origin, engine.Admin), Force: r.Force, Self: r.Self}
+		if ms[i].Origin != engine.Admin && ms[i].Origin != engine.Archive {
+			ms[i].Origin = "by hand as " + ms[i].Origin // the gate refuses it
 		}
-		if err != nil {
-			out[i].Error = err.Error()
-			continue
-		}
-		ms = append(ms, engine.Manual{Prefix: r.Prefix, For: r.For, Reason: r.Reason})
-		at = append(at, i)
 	}
 	bans, errs := s.guard.BanMany(context.Background(), ms)
 	for i, b := range bans {
 		if errs[i] != nil {
-			out[at[i]].Error = errs[i].Error()
+			out[i].Error = errs[i].Error()
 			continue
 		}
 		bi := banInfo(*b)
-		out[at[i]].Ban = &bi
+		out[i].Ban = &bi
 	}
 	return out, nil
-}
-
-// checkOverlap refuses a ban that overlaps a ban in force of another
-// length (the kernel keeps no overlapping intervals, and said only "file
-// exists"); the same prefix again is a renewal.
-func (s *Service) checkOverlap(p netip.Prefix) error {
-	idx, err := s.banIndex()
-	if err != nil {
-		return err
-	}
-	return idx.check(p)
-}
-
-// banIndex indexes the bans in force for overlapIndex.check.
-func (s *Service) banIndex() (*overlapIndex, error) {
-	bans, err := s.db.ActiveBans(time.Now())
-	if err != nil {
-		return nil, err
-	}
-	x := &overlapIndex{wide: map[netip.Prefix]bool{}}
-	for _, b := range bans {
-		x.all = append(x.all, b.Prefix)
-		if !b.Prefix.IsSingleIP() {
-			x.wide[b.Prefix] = true
-			x.lens[b.Prefix.Bits()] = true
-		}
-	}
-	return x, nil
-}
-
-// overlapIndex answers checkOverlap for an address in time independent of
-// the bans in force (a lookup per prefix length in use), and for a prefix
-// by looking at each of them.
-type overlapIndex struct {
-	all  []netip.Prefix
-	wide map[netip.Prefix]bool // the bans in force wider than one address
-	lens [129]bool             // their lengths
-}
-
-func (x *overlapIndex) check(p netip.Prefix) error {
-	if p.IsSingleIP() {
-		// Only a wider ban can hold an address; the address itself is a
-		// renewal.
-		for bits := range p.Bits() {
-			if w, _ := p.Addr().Prefix(bits); x.lens[bits] && x.wide[w] {
-				return insideErr(p, w)
-			}
-		}
-		return nil
-	}
-	var inside []string
-	for _, b := range x.all {
-		switch {
-		case b == p:
-		case b.Overlaps(p) && b.Bits() < p.Bits():
-			return insideErr(p, b)
-		case b.Overlaps(p):
-			inside = append(inside, b.String())
-		}
-	}
-	if len(inside) > 0 {
-		if len(inside) > 5 {
-			inside = append(inside[:5], fmt.Sprintf("and %d more", len(inside)-5))
-		}
-		return fmt.Errorf("ban %s: it holds bans in force (%s); unban them first", p, strings.Join(inside, ", "))
-	}
-	return nil
-}
-
-func insideErr(p, wider netip.Prefix) error {
-	return fmt.Errorf("ban %s: it is inside the ban of %s already (unban that first to ban %s alone)", p, wider, p)
 }
 
 func (s *Service) Unban(p netip.Prefix) ([]netip.Prefix, error) {

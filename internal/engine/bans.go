@@ -1,80 +1,175 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
-	"strings"
+	"slices"
 	"time"
 
 	"sshguard-go/internal/ban"
 	"sshguard-go/internal/store"
 )
 
-// commit enforces and records the bans of batch: their lengths by the
-// policy (or as given), every element in one netlink batch, every record
-// with its alert in one bbolt transaction. The keys of batch are distinct.
-// The kernel first: a ban that is recorded but not enforced would be a lie
-// in `list`; one enforced but not recorded is restored from the kernel set
-// at the next start. It returns the recorded bans, in batch's order.
-func (g *Guard) commit(ctx context.Context, batch []decision) ([]*store.Ban, error) {
-	// Milliseconds are precise enough for a ban, and its records are
-	// shorter (100,000 of them in a wave).
-	now := g.now().Truncate(time.Millisecond)
+// commit enforces and records the bans of batch, which the gate
+// admitted: their lengths (by the policy where their way in left it to
+// it), every element in one netlink batch, every record with its alert in
+// one bbolt transaction. The kernel first: a ban that is recorded but not
+// enforced would be a lie in `list`; one enforced but not recorded is
+// restored from the kernel set at the next start. It returns, in batch's
+// order, each ban made or the error that prevented it; a decision whose
+// hold the gate no longer has (lifted while it waited) is not made.
+func (g *Guard) commit(ctx context.Context, batch []decision) ([]*store.Ban, []error) {
+	g.commitMu.Lock()
+	defer g.commitMu.Unlock()
+	bans, errs := make([]*store.Ban, len(batch)), make([]error, len(batch))
+	batch, at := g.stillHeld(batch, errs)
+	if len(batch) == 0 {
+		return bans, errs
+	}
+	made, err := g.write(ctx, batch)
+	g.settle(batch, made)
+	for i, j := range at {
+		switch {
+		case made[i] != nil:
+			bans[j] = made[i]
+		case err != nil:
+			errs[j] = err
+		default:
+			errs[j] = fmt.Errorf("ban %s: the firewall refused it (the daemon's log says why)", batch[i].key)
+		}
+	}
+	return bans, errs
+}
+
+// stillHeld returns the decisions of batch the gate still holds, and
+// where each was in batch; the others get their error in errs.
+func (g *Guard) stillHeld(batch []decision, errs []error) ([]decision, []int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	kept, at := make([]decision, 0, len(batch)), make([]int, 0, len(batch))
+	for i, d := range batch {
+		if h, ok := g.idx.bans[d.key]; !ok || h.seq != d.seq {
+			errs[i] = refuse(d.key, RefusedLifted, "lifted before it was written")
+			continue
+		}
+		kept, at = append(kept, d), append(at, i)
+	}
+	return kept, at
+}
+
+// settle puts what commit made into the index, and lets go of the holds
+// of what it did not make.
+func (g *Guard) settle(batch []decision, made []*store.Ban) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i, d := range batch {
+		if h, ok := g.idx.bans[d.key]; !ok || h.seq != d.seq {
+			continue // lifted meanwhile
+		}
+		if b := made[i]; b != nil {
+			g.idx.put(d.key, held{expires: expiresNano(b.Expires), origin: d.origin, seq: d.seq})
+		} else {
+			g.idx.del(d.key)
+		}
+	}
+}
+
+func expiresNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// write makes batch's bans in the kernel and the store, and returns them
+// in batch's order (nil where the kernel refused one). A ban starts at its
+// decision's time: a backlog's ban at its line's. One whose end is
+// already past (a backlog's, long ago) is recorded, so that it counts for
+// escalation as it would have live, but neither enforced, alerted nor
+// shared.
+func (g *Guard) write(ctx context.Context, batch []decision) ([]*store.Ban, error) {
 	cfg := g.cfg.Load()
+	now := g.now()
 	keys := make([]netip.Prefix, len(batch))
 	for i, d := range batch {
 		keys[i] = d.key
 	}
 	offs, err := g.db.Offenders(keys)
 	if err != nil {
-		return nil, fmt.Errorf("ban %d prefixes: %w", len(batch), err)
+		return nil, fmt.Errorf("ban %s%s: %w", keys[0], more(len(keys)), err)
 	}
 	bans := make([]*store.Ban, len(batch))
-	els := make([]ban.Element, len(batch))
+	var els []ban.Element
+	var in []int // els[k] is bans[in[k]]
 	for i, d := range batch {
-		dur := d.dur
-		if dur < 0 {
-			dur, _ = cfg.Policy.Duration(offs[i].Bans, offs[i].LastBan, now)
-		}
-		b := &store.Ban{Prefix: d.key, Start: now, Reason: d.reason, Attempts: d.sum, Users: d.users, Evidence: d.evidence, Origin: d.origin}
-		if dur > 0 {
-			b.Expires = now.Add(dur)
-		}
-		bans[i], els[i] = b, ban.Element{Prefix: d.key, Timeout: dur}
-	}
-	if err := g.fw.Ban(ctx, els); err != nil {
-		if len(els) == 1 {
-			return nil, fmt.Errorf("ban %s: %w", keys[0], err)
-		}
-		// One element the kernel refuses (one overlapping a prefix banned
-		// by hand, say) must not sink the batch: each goes alone, and
-		// only those in the kernel are recorded.
-		var kept []int
-		for i := range els {
-			if err := g.fw.Ban(ctx, els[i:i+1]); err != nil {
-				g.log.Error("ban", "prefix", keys[i].String(), "err", err)
+		// Milliseconds are precise enough for a ban, and its records
+		// are shorter (100,000 of them in a wave).
+		start := d.at.Truncate(time.Millisecond)
+		dur, permanent := cfg.length(&d, offs[i].Bans, offs[i].LastBan)
+		b := &store.Ban{Prefix: d.key, Start: start, Reason: d.reason, Attempts: d.sum, Users: d.users, Evidence: d.evidence, Origin: d.origin}
+		el := ban.Element{Prefix: d.key}
+		if !permanent {
+			b.Expires = start.Add(max(dur, time.Second))
+			// Never an element without a timeout for a ban with an end;
+			// whole seconds, as Restore writes them.
+			if el.Timeout = b.Expires.Sub(now).Round(time.Second); el.Timeout < time.Second {
+				bans[i] = b // over already
 				continue
 			}
-			kept = append(kept, i)
 		}
-		if len(kept) == 0 {
-			return nil, fmt.Errorf("ban %s%s: %w", keys[0], more(len(keys)), err)
+		bans[i] = b
+		els, in = append(els, el), append(in, i)
+	}
+	if len(els) > 0 {
+		if err := g.fw.Ban(ctx, els); err != nil {
+			if len(batch) == 1 {
+				return make([]*store.Ban, 1), fmt.Errorf("ban %s: %w", keys[0], err)
+			}
+			// One element the kernel refuses must not sink the batch:
+			// each goes alone, and only those in the kernel are recorded.
+			for k := range els {
+				if err := g.fw.Ban(ctx, els[k:k+1]); err != nil {
+					g.log.Error("ban", "prefix", els[k].Prefix.String(), "err", err)
+					bans[in[k]] = nil
+				}
+			}
 		}
-		batch, bans, els = pick(batch, kept), pick(bans, kept), pick(els, kept)
+	}
+	if err := g.record(cfg, slices.DeleteFunc(slices.Clone(bans), func(b *store.Ban) bool { return b == nil }), now); err != nil {
+		return make([]*store.Ban, len(batch)), fmt.Errorf("ban %s%s: %w", keys[0], more(len(keys)), err)
+	}
+	for _, b := range bans {
+		if b != nil {
+			g.log.Info("banned", "prefix", b.Prefix.String(), "for", durationText(b), "nth", b.Count, "origin", b.Origin, "reason", b.Reason, "users", b.Users)
+			if cfg.OnBan != nil {
+				cfg.OnBan(b.Origin)
+			}
+		}
+	}
+	return bans, nil
+}
+
+// record writes bans, their alerts and what the fleet hears of them in
+// one transaction; a ban over by now gets neither.
+func (g *Guard) record(cfg *Config, bans []*store.Ban, now time.Time) error {
+	if len(bans) == 0 {
+		return nil
 	}
 	var share func(*store.Ban) []byte
 	if cfg.Share != nil {
 		share = func(b *store.Ban) []byte {
-			if strings.HasPrefix(b.Origin, "fleet:") { // another host's: never sent back
+			if IsPeer(b.Origin) || !b.Active(now) { // another host's: never sent back
 				return nil
 			}
 			return cfg.Share(b)
 		}
 	}
 	ids, err := g.db.RecordBansShared(bans, func(b *store.Ban) []byte {
-		if cfg.Alerts == nil {
+		if cfg.Alerts == nil || !b.Active(now) {
 			return nil
 		}
 		m := cfg.Alerts.BanMessage(BanAlert(*b), b.Start)
@@ -84,30 +179,13 @@ func (g *Guard) commit(ctx context.Context, batch []decision) ([]*store.Ban, err
 		return m.Marshal()
 	}, share)
 	if err != nil {
-		return nil, fmt.Errorf("ban %s%s: %w", keys[0], more(len(keys)), err)
+		return err
 	}
 	g.countBans(bans)
-	alerted := false
-	for i, b := range bans {
-		alerted = alerted || ids[i] != 0
-		g.log.Info("banned", "prefix", b.Prefix.String(), "for", durationText(els[i].Timeout), "nth", b.Count, "reason", b.Reason, "users", b.Users)
-		if cfg.OnBan != nil {
-			cfg.OnBan(batch[i].origin)
-		}
-	}
-	if alerted && cfg.Wake != nil {
+	if slices.ContainsFunc(ids, func(id uint64) bool { return id != 0 }) && cfg.Wake != nil {
 		cfg.Wake()
 	}
-	return bans, nil
-}
-
-// pick returns the elements of s at the indexes idx.
-func pick[T any](s []T, idx []int) []T {
-	out := make([]T, len(idx))
-	for i, j := range idx {
-		out[i] = s[j]
-	}
-	return out
+	return nil
 }
 
 // more is " and N more" for a batch of n, or "".
@@ -118,95 +196,76 @@ func more(n int) string {
 	return fmt.Sprintf(" and %d more", n-1)
 }
 
-// Ban bans p now, for d (0: permanent; negative: by policy), as an
-// administrator asked. It returns ErrAllowlisted if the allowlist covers p.
-//
-// d between 0 and 1s is refused: the kernel keeps timeouts in
-// milliseconds, and a timeout that rounds to 0 is an element without
-// expiry that no ban record accounts for.
+// Ban bans p now, for d (0 or less: by this host's policy), as an
+// administrator asked: BanMany of one Request.
 func (g *Guard) Ban(ctx context.Context, p netip.Prefix, d time.Duration, reason string) (*store.Ban, error) {
-	bans, errs := g.BanMany(ctx, []Manual{{Prefix: p, For: d, Reason: reason}})
+	bans, errs := g.BanMany(ctx, []Request{{Prefix: p, For: d, Reason: reason, Origin: Admin}})
 	return bans[0], errs[0]
 }
 
-// Manual is a ban an administrator asks for (see Ban), or another host
-// of the fleet shared (Origin "fleet:<host>").
-type Manual struct {
-	Prefix netip.Prefix
-	For    time.Duration // 0: permanent; negative: by policy
-	Reason string
-	Origin string // "" is "admin"
-}
-
-// manualBatch is how many bans by hand go into one netlink batch and one
-// transaction, as the group commit of detected bans.
+// manualBatch is how many requested bans go into one netlink batch and
+// one transaction, as the group commit of detected bans.
 const manualBatch = 4096
 
-// BanMany makes the bans of ms as Ban makes one, at the cost of one
-// netlink batch and one transaction per manualBatch bans (a report of an
-// archive may hand over tens of thousands). It returns, in ms's order,
-// each ban or the error that prevented it.
-func (g *Guard) BanMany(ctx context.Context, ms []Manual) ([]*store.Ban, []error) {
-	bans, errs := make([]*store.Ban, len(ms)), make([]error, len(ms))
-	var batch []decision
-	var at []int // batch[i] is ms[at[i]]
-	flush := func() {
-		if len(batch) == 0 {
-			return
+// BanMany passes each request through the gate and makes those it admits,
+// at the cost of one netlink batch and one transaction per manualBatch
+// bans (a report of an archive may hand over tens of thousands, a peer a
+// replay of its history). It returns, in reqs' order, each ban made or
+// why not (a *Refusal when the gate refused it).
+func (g *Guard) BanMany(ctx context.Context, reqs []Request) ([]*store.Ban, []error) {
+	bans, errs := make([]*store.Ban, len(reqs)), make([]error, len(reqs))
+	if err := g.load(); err != nil {
+		for i := range errs {
+			errs[i] = err
 		}
-		made, err := g.commit(ctx, batch)
-		byKey := make(map[netip.Prefix]*store.Ban, len(made))
-		for _, b := range made {
-			byKey[b.Prefix] = b
-		}
-		for i, d := range batch {
-			switch b := byKey[d.key]; {
-			case b != nil:
-				bans[at[i]] = b
-			case err != nil:
-				errs[at[i]] = err
-			default:
-				errs[at[i]] = fmt.Errorf("ban %s: the firewall refused it (the daemon's log says why)", d.key)
-			}
-		}
-		batch, at = batch[:0], at[:0]
+		return bans, errs
 	}
-	seen := make(map[netip.Prefix]bool, len(ms))
-	g.mu.Lock()
-	allow := g.allow
-	g.mu.Unlock()
-	for i, m := range ms {
-		p := ban.Unmap(m.Prefix)
-		switch {
-		case m.For > 0 && m.For < time.Second:
-			errs[i] = fmt.Errorf("ban %s for %v: a ban lasts at least 1s (0 is permanent)", p, m.For)
-		case p.Bits() == 0:
-			errs[i] = fmt.Errorf("ban %s: that is every address", p)
-		case allow.Covers(p):
-			errs[i] = fmt.Errorf("ban %s: %w", p, ErrAllowlisted)
-		case seen[p]:
-			errs[i] = fmt.Errorf("ban %s: asked for twice", p)
-		}
-		if errs[i] != nil {
+	for lo := 0; lo < len(reqs); lo += manualBatch {
+		hi := min(lo+manualBatch, len(reqs))
+		batch, at := g.admitAll(reqs[lo:hi], errs[lo:hi])
+		if len(batch) == 0 {
 			continue
 		}
-		seen[p] = true
-		reason := m.Reason
-		if reason == "" {
-			reason = "banned by the administrator"
-		}
-		origin := m.Origin
-		if origin == "" {
-			origin = "admin"
-		}
-		batch = append(batch, decision{act: actBan, key: p, reason: reason, dur: m.For, origin: origin})
-		at = append(at, i)
-		if len(batch) == manualBatch {
-			flush()
+		made, cerrs := g.commit(ctx, batch)
+		for i, j := range at {
+			bans[lo+j], errs[lo+j] = made[i], cerrs[i]
 		}
 	}
-	flush()
 	return bans, errs
+}
+
+// admitAll passes reqs through the gate, under one hold of the lock, and
+// returns the decisions admitted with where each was in reqs; the
+// refusals go into errs.
+func (g *Guard) admitAll(reqs []Request, errs []error) ([]decision, []int) {
+	cfg := g.cfg.Load()
+	now := g.now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var batch []decision
+	var at []int
+	seen := make(map[netip.Prefix]bool, len(reqs))
+	for i, r := range reqs {
+		d := decision{act: actBan, key: r.Prefix, at: now, reason: r.Reason, origin: r.Origin, dur: r.For,
+			permanent: r.Permanent, until: r.Until, force: r.Force, self: r.Self}
+		if d.reason == "" {
+			d.reason = "banned by the administrator"
+		}
+		if d.dur <= 0 {
+			d.dur = -1
+		}
+		var why *Refusal
+		if p := ban.Unmap(r.Prefix); seen[p] {
+			why = refuse(p, RefusedTwice, "asked for twice")
+		} else if why = g.admit(cfg, &d); why == nil {
+			seen[d.key] = true
+			batch, at = append(batch, d), append(at, i)
+			continue
+		}
+		g.refuse[r.Origin+" "+why.Code]++
+		errs[i] = why
+	}
+	return batch, at
 }
 
 // Allowlisted reports whether the allowlist covers p.
@@ -219,59 +278,109 @@ func (g *Guard) Allowlisted(p netip.Prefix) bool {
 // ErrAllowlisted is returned when asked to ban an allowlisted prefix.
 var ErrAllowlisted = errors.New("the prefix is on the allowlist")
 
-// The narrowest prefixes a ban by hand may be without force: wider ones
-// (ban 128.0.0.0/1) cut off a good part of the Internet by a typo.
-const (
-	MinManualV4 = 16
-	MinManualV6 = 32
-)
-
-// CheckManual returns an error if p is too wide to ban by hand: /0
-// always (it would ban everyone), and prefixes wider than MinManualV4 or
-// MinManualV6 unless force.
-func CheckManual(p netip.Prefix, force bool) error {
-	p = ban.Unmap(p)
-	if p.Bits() == 0 {
-		return fmt.Errorf("ban %s: that is every address", p)
-	}
-	min := MinManualV6
-	if p.Addr().Is4() {
-		min = MinManualV4
-	}
-	if p.Bits() < min && !force {
-		return fmt.Errorf("ban %s: wider than /%d; give --force if you mean it", p, min)
-	}
-	return nil
+// Refused returns how many bans the gate refused, by "origin code"
+// (peers' origins as they are).
+func (g *Guard) Refused() map[string]int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return maps.Clone(g.refuse)
 }
 
-// Unban lifts p's ban in the kernel and the store, and forgets its recent
-// attempts so the next typo does not ban again at once. It returns
-// store.ErrNotFound when p had no recorded ban (the kernel element, if
-// any, is still removed).
-func (g *Guard) Unban(ctx context.Context, p netip.Prefix) error { return g.unban(ctx, p, true) }
+// Unban lifts p's ban in the kernel and the store, whoever made it, as an
+// administrator asked, and forgets its recent attempts so the next typo
+// does not ban again at once. It returns store.ErrNotFound when p had no
+// recorded ban (the kernel element, if any, is still removed).
+func (g *Guard) Unban(ctx context.Context, p netip.Prefix) error { return g.unban(ctx, p, "") }
 
-// UnbanRemote lifts p's ban as another host of the fleet asked: not
-// shared again.
-func (g *Guard) UnbanRemote(ctx context.Context, p netip.Prefix) error { return g.unban(ctx, p, false) }
+// ErrNotTheirs is UnbanRemote's answer for a ban the peer did not make
+// (made here, by another peer, or none in force).
+var ErrNotTheirs = errors.New("not that peer's ban")
 
-func (g *Guard) unban(ctx context.Context, p netip.Prefix, share bool) error {
+// UnbanRemote lifts p's ban as the peer origin (PeerOrigin(host)) asked:
+// only a ban that peer made, and never shared again. Any other ban of p is
+// kept (ErrNotTheirs).
+func (g *Guard) UnbanRemote(ctx context.Context, p netip.Prefix, origin string) error {
+	if err := g.load(); err != nil {
+		return err
+	}
+	return g.unban(ctx, p, origin)
+}
+
+// unban lifts p's ban; a peer (by) only its own.
+func (g *Guard) unban(ctx context.Context, p netip.Prefix, by string) error {
 	p = ban.Unmap(p)
+	g.commitMu.Lock()
+	defer g.commitMu.Unlock()
+	if by != "" {
+		g.mu.Lock()
+		h, ok := g.idx.get(p, g.now().UnixNano())
+		g.mu.Unlock()
+		if !ok || h.origin != by || h.expires == pending {
+			return ErrNotTheirs
+		}
+	}
 	if err := g.fw.Unban(ctx, []netip.Prefix{p}); err != nil {
 		return fmt.Errorf("unban %s: %w", p, err)
 	}
 	g.mu.Lock()
+	g.idx.del(p)
 	g.win.Reset(p)
 	delete(g.ev, p)
 	g.mu.Unlock()
 	var msg []byte
-	if cfg := g.cfg.Load(); share && cfg.ShareUnban != nil {
+	if cfg := g.cfg.Load(); by == "" && cfg.ShareUnban != nil {
 		msg = cfg.ShareUnban(p)
 	}
 	err := g.db.LiftShared(p, msg)
 	if err == nil {
-		g.log.Info("unbanned", "prefix", p.String())
+		g.log.Info("unbanned", "prefix", p.String(), "by", cmp.Or(by, "admin"))
 	}
 	return err
+}
+
+// load fills the gate's index with the store's bans in force, once
+// (Restore does it at the daemon's start; a command run without a daemon
+// does it at its first ban).
+func (g *Guard) load() error {
+	g.loadMu.Lock()
+	defer g.loadMu.Unlock()
+	if g.loaded {
+		return nil
+	}
+	bans, err := g.db.ActiveBans(g.now())
+	if err != nil {
+		return fmt.Errorf("read the bans in force: %w", err)
+	}
+	g.hold(bans)
+	g.loaded = true
+	return nil
+}
+
+// hold puts bans in force into the index, where it has none of theirs
+// (a decision waiting to be written keeps its hold).
+func (g *Guard) hold(bans []store.Ban) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, b := range bans {
+		p := ban.Unmap(b.Prefix)
+		if _, ok := g.idx.bans[p]; ok {
+			continue
+		}
+		g.idx.seq++
+		g.idx.put(p, held{expires: expiresNano(b.Expires), origin: b.Origin, seq: g.idx.seq})
+	}
+}
+
+// Prune forgets the bans that ended, in the log's time as far as it was
+// read (a backlog read from its start still sees the bans of its past).
+func (g *Guard) Prune() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	t := g.now()
+	if !g.latest.IsZero() && g.latest.Before(t) {
+		t = g.latest
+	}
+	g.idx.prune(t.Add(-time.Minute).UnixNano())
 }
 
 // Lister is implemented by firewalls that can list what the kernel holds.
@@ -315,6 +424,10 @@ func (g *Guard) Restore(ctx context.Context) (int, error) {
 	if err := g.fw.Ban(ctx, els); err != nil {
 		return 0, fmt.Errorf("restore %d bans: %w", len(els), err)
 	}
+	g.loadMu.Lock()
+	g.hold(bans)
+	g.loaded = true
+	g.loadMu.Unlock()
 	return len(els), nil
 }
 
@@ -367,9 +480,9 @@ func (g *Guard) SetAllowlist(ctx context.Context, a *ban.Allowlist) error {
 	return errors.Join(errs...)
 }
 
-func durationText(d time.Duration) string {
-	if d == 0 {
+func durationText(b *store.Ban) string {
+	if b.Expires.IsZero() {
 		return "ever"
 	}
-	return d.String()
+	return b.Expires.Sub(b.Start).String()
 }

@@ -65,6 +65,9 @@ type Config struct {
 	// allowlist does not cover (the fleet-wide count). Called with the
 	// engine's lock held: it must not call back.
 	OnAttempt func(key netip.Prefix, at time.Time, weight float64)
+	// PeerMinV4 and PeerMinV6 are the widest prefixes a peer's ban may
+	// have (fleet.min_prefix_v4, _v6); 0: 24 and 48.
+	PeerMinV4, PeerMinV6 int
 }
 
 // Guard decides and enforces bans. It is safe for concurrent use.
@@ -76,7 +79,13 @@ type Guard struct {
 	log *slog.Logger
 
 	queue   chan decision // bans decided by Submit, committed by Run
-	stopped chan struct{} // closed when Run returns
+	closing chan struct{} // closed when Run stops taking from queue
+	qmu     sync.RWMutex  // Submit sends under the read lock; Run's end takes the write lock
+	closed  bool          // Run has ended: Submit commits itself (qmu guards it)
+
+	commitMu sync.Mutex // one commit or lift at a time, in the order the gate admitted them
+	loadMu   sync.Mutex // guards loaded
+	loaded   bool       // the index holds the store's bans in force
 
 	flushMu sync.RWMutex // held by FlushCounts, read by Hours
 
@@ -88,6 +97,9 @@ type Guard struct {
 	counts map[time.Time]*store.Counts // per hour, until FlushCounts
 	seen   seen                        // connections and addresses counted this hour and day
 	seed   maphash.Seed
+	idx    *index           // the bans in force, as the gate sees them
+	latest time.Time        // the newest event time seen: how far the log has been read
+	refuse map[string]int64 // bans the gate refused, by origin and code
 }
 
 // evidence is what a ban will say about its key.
@@ -120,7 +132,7 @@ func New(cfg Config, db *store.DB, fw Firewall, allow *ban.Allowlist, now func()
 	cfg.Wide.Window, cfg.Wide.MinWeight, cfg.Wide.MaxTracked = cfg.Window.Window, cfg.Window.MinWeight, cfg.Window.MaxTracked
 	g := &Guard{db: db, fw: fw, now: now, log: log, win: ban.NewWindow(cfg.Window), wide: ban.NewWindow(cfg.Wide), allow: allow,
 		ev: map[netip.Prefix]*evidence{}, counts: map[time.Time]*store.Counts{}, seed: maphash.MakeSeed(),
-		queue: make(chan decision, queueLen), stopped: make(chan struct{})}
+		queue: make(chan decision, queueLen), closing: make(chan struct{}), idx: newIndex(), refuse: map[string]int64{}}
 	g.cfg.Store(&cfg)
 	return g
 }
@@ -134,23 +146,34 @@ const (
 	actBan
 )
 
-// decision is what Handle decided under the lock, acted on outside it.
+// decision is a ban (or a login) decided, acted on outside the lock.
 type decision struct {
 	act      action
 	key      netip.Prefix
+	at       time.Time // when it is made: the event's own time, or now
 	reason   string
 	sum      float64       // ban: the weighted attempts in the window
 	users    []string      // ban: users tried
 	evidence []string      // ban: first and last line
 	failed   float64       // login: the client's failed attempts in the window
-	dur      time.Duration // ban: its length; negative: by policy
-	origin   string        // ban: "detected" or "admin"
+	origin   string        // ban: Detected, Admin, Archive, Fleetwide or a peer's
+	dur      time.Duration // ban: its length; negative: by this host's policy
+	// permanent: a ban without end (by hand, or by the policy's
+	// permanent_after); never a zero dur.
+	permanent bool
+	until     time.Time  // a peer's: the end its host gave
+	force     bool       // by hand: wider than the manual minimum, or holding self
+	self      netip.Addr // by hand: the caller's own SSH session
+	seq       uint64     // the gate's hold on key
 }
 
 // Handle counts r (for the hourly counts, and its attempt for its client),
 // records and alerts a login, and bans r's client when it crosses the
 // threshold. It returns the new ban, or nil.
 func (g *Guard) Handle(ctx context.Context, r *detect.Record) (*store.Ban, error) {
+	if err := g.load(); err != nil {
+		return nil, err
+	}
 	d, wide := g.decide(r)
 	var first *store.Ban
 	for _, d := range []decision{d, wide} {
@@ -158,9 +181,9 @@ func (g *Guard) Handle(ctx context.Context, r *detect.Record) (*store.Ban, error
 		case actLogin:
 			return nil, g.login(ctx, r, d.failed)
 		case actBan:
-			bans, err := g.commit(ctx, []decision{d})
-			if err != nil {
-				return first, err
+			bans, errs := g.commit(ctx, []decision{d})
+			if errs[0] != nil {
+				return first, errs[0]
 			}
 			if first == nil {
 				first = bans[0]
@@ -181,19 +204,21 @@ const maxBatch = 4096
 // Submit does what Handle does, but a ban it decides is handed to Run,
 // which commits the bans of a backlog together: the daemon's path, so a
 // wave of 100,000 addresses costs a few hundred transactions, not 100,000
-// disk syncs. When Run is not running (stopped), Submit commits at once.
+// disk syncs. When Run has stopped (or is stopping), Submit commits
+// itself: no ban decided is lost.
 func (g *Guard) Submit(ctx context.Context, r *detect.Record) error {
+	if err := g.load(); err != nil {
+		return err
+	}
 	d, wide := g.decide(r)
 	for _, d := range []decision{d, wide} {
 		switch d.act {
 		case actLogin:
 			return g.login(ctx, r, d.failed)
 		case actBan:
-			select {
-			case g.queue <- d:
-			case <-g.stopped:
-				if _, err := g.commit(ctx, []decision{d}); err != nil {
-					return err
+			if !g.enqueue(d) {
+				if _, errs := g.commit(ctx, []decision{d}); errs[0] != nil {
+					return errs[0]
 				}
 			}
 		}
@@ -201,52 +226,57 @@ func (g *Guard) Submit(ctx context.Context, r *detect.Record) error {
 	return nil
 }
 
+// enqueue hands d to Run, and reports false when Run no longer takes
+// bans (the caller commits d itself).
+func (g *Guard) enqueue(d decision) bool {
+	g.qmu.RLock()
+	defer g.qmu.RUnlock()
+	if g.closed {
+		return false
+	}
+	select {
+	case g.queue <- d:
+		return true
+	case <-g.closing: // Run is ending: it may never take d
+		return false
+	}
+}
+
 // Run commits the bans Submit queues until ctx ends: one at a time when
 // they come one at a time (no added latency), and as many as are waiting
-// (up to maxBatch, keys distinct) in one batch while a backlog exists. On
-// the way out it commits what is still queued. It returns nil.
+// (up to maxBatch) in one batch while a backlog exists. On the way out it
+// commits what is still queued, and Submit commits by itself from then
+// on. It returns nil.
 func (g *Guard) Run(ctx context.Context) error {
-	defer close(g.stopped)
 	// A ban decided is committed even while the daemon stops.
 	cctx := context.WithoutCancel(ctx)
-	var next *decision // the head of the next batch, held back as a repeated key
 	for {
-		batch := make([]decision, 0, 16)
-		if next != nil {
-			batch, next = append(batch, *next), nil
-		} else {
-			select {
-			case d := <-g.queue:
-				batch = append(batch, d)
-			case <-ctx.Done():
-				g.drain()
-				return nil
-			}
-		}
-		batch, next = g.gather(batch)
-		if _, err := g.commit(cctx, batch); err != nil {
-			g.log.Error("commit bans", "err", err)
+		select {
+		case d := <-g.queue:
+			g.commitLogged(cctx, g.gather([]decision{d}))
+		case <-ctx.Done():
+			close(g.closing) // a Submit waiting on a full queue commits itself
+			g.qmu.Lock()     // and every send under way has ended
+			g.closed = true
+			g.qmu.Unlock()
+			g.drain()
+			return nil
 		}
 	}
 }
 
-// gather adds the queued bans to batch, up to maxBatch, and stops before a
-// key already in it (returned as next: its escalation must see the first).
-func (g *Guard) gather(batch []decision) (_ []decision, next *decision) {
-	keys := map[netip.Prefix]bool{batch[0].key: true}
+// gather adds the queued bans to batch, up to maxBatch. A key is never
+// in the queue twice: the gate holds it from its decision to its commit.
+func (g *Guard) gather(batch []decision) []decision {
 	for len(batch) < maxBatch {
 		select {
 		case d := <-g.queue:
-			if keys[d.key] {
-				return batch, &d
-			}
-			keys[d.key] = true
 			batch = append(batch, d)
 		default:
-			return batch, nil
+			return batch
 		}
 	}
-	return batch, nil
+	return batch
 }
 
 // drain commits what is queued when Run stops; the daemon's context is
@@ -257,17 +287,18 @@ func (g *Guard) drain() {
 	for {
 		select {
 		case d := <-g.queue:
-			batch, next := g.gather([]decision{d})
-			if _, err := g.commit(ctx, batch); err != nil {
-				g.log.Error("commit bans", "err", err)
-			}
-			if next != nil {
-				if _, err := g.commit(ctx, []decision{*next}); err != nil {
-					g.log.Error("commit bans", "err", err)
-				}
-			}
+			g.commitLogged(ctx, g.gather([]decision{d}))
 		default:
 			return
+		}
+	}
+}
+
+func (g *Guard) commitLogged(ctx context.Context, batch []decision) {
+	_, errs := g.commit(ctx, batch)
+	for i, err := range errs {
+		if err != nil {
+			g.log.Error("ban", "prefix", batch[i].key.String(), "err", err)
 		}
 	}
 }
@@ -294,6 +325,9 @@ func (g *Guard) decide(r *detect.Record) (client, wide decision) {
 	at := g.eventTime(r.Time)
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if at.After(g.latest) {
+		g.latest = at
+	}
 	g.count(r)
 	if !r.Addr.IsValid() {
 		return decision{}, decision{}
@@ -331,8 +365,20 @@ func (g *Guard) judgeWide(cfg *Config, r *detect.Record, at time.Time, w float64
 		return decision{}
 	}
 	g.wide.Reset(key)
-	return decision{act: actBan, key: key, sum: sum, evidence: []string{strings.Clone(r.Text)}, dur: -1, origin: "detected",
-		reason: fmt.Sprintf("%g failed attempts from %s in %v", sum, key, cfg.window())}
+	return g.detected(cfg, decision{act: actBan, key: key, at: at, sum: sum, evidence: []string{strings.Clone(r.Text)}, dur: -1, origin: Detected,
+		reason: fmt.Sprintf("%g failed attempts from %s in %v", sum, key, cfg.window())})
+}
+
+// detected passes a ban the window decided through the gate: a refusal
+// (banned already, in the log's time, say) is counted and nothing is
+// done. g.mu is held.
+func (g *Guard) detected(cfg *Config, d decision) decision {
+	if r := g.admit(cfg, &d); r != nil {
+		g.refuse[d.origin+" "+r.Code]++
+		g.log.Debug("not banned", "prefix", d.key.String(), "code", r.Code, "why", r.Why)
+		return decision{}
+	}
+	return d
 }
 
 // judge adds r's attempt to its client's window and returns the client's
@@ -356,8 +402,8 @@ func (g *Guard) judge(cfg *Config, r *detect.Record, key netip.Prefix, at time.T
 	if ev.last != ev.first {
 		lines = append(lines, ev.last)
 	}
-	return decision{act: actBan, key: key, sum: sum, users: ev.users, evidence: lines, dur: -1, origin: "detected",
-		reason: fmt.Sprintf("%g failed attempts in %v", sum, cfg.window())}
+	return g.detected(cfg, decision{act: actBan, key: key, at: at, sum: sum, users: ev.users, evidence: lines, dur: -1, origin: Detected,
+		reason: fmt.Sprintf("%g failed attempts in %v", sum, cfg.window())})
 }
 
 // maxEventAge is how far in the past an event's own time is believed;

@@ -186,7 +186,9 @@ func TestEscalationUnbanAndRestore(t *testing.T) {
 	}
 	// A reboot: an empty kernel set, the same store, 30 minutes later.
 	e.Ban(ctx, netip.MustParsePrefix("198.51.100.0/24"), time.Hour, "by hand")
-	e.Ban(ctx, netip.MustParsePrefix("198.51.101.1/32"), 0, "forever")
+	if _, errs := e.BanMany(ctx, []Request{{Prefix: netip.MustParsePrefix("198.51.101.1/32"), Permanent: true, Reason: "forever", Origin: Admin}}); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
 	c.Add(30 * time.Minute)
 	fw2 := &fakeFW{set: map[netip.Prefix]time.Duration{}}
 	e2 := New(base(), db, fw2, nil, c.Now, nil)
@@ -520,22 +522,23 @@ func TestSubmitGroupsBans(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	g.Submit(ctx, failure("10.1.0.1", "root", c.Now())) // banned a second time
-	close(fw.gate)
-	testkit.Eventually(t, 10*time.Second, "all bans in the kernel", func() (bool, string) {
-		k, b := fw.state()
-		return k == n, fmt.Sprintf("%d in the set, batches %v", k, b)
-	})
-	_, batches := fw.state()
-	if len(batches) > 20 {
-		t.Fatalf("%d netlink batches for %d bans: not grouped (%v)", len(batches), n, batches)
+	// Its ban is decided and waits in the queue: a second decision for
+	// it is refused by the gate (banned already), not made again.
+	g.Submit(ctx, failure("10.1.0.1", "root", c.Now()))
+	if r := g.Refused(); r["detected already"] != 1 {
+		t.Fatalf("the repeat decision: %v", r)
 	}
-	testkit.Eventually(t, 5*time.Second, "the repeat ban recorded", func() (bool, string) {
-		off, err := db.Offender(netip.MustParsePrefix("10.1.0.1/32"))
-		return err == nil && off.Bans == 2, fmt.Sprintf("%+v %v", off, err)
+	close(fw.gate)
+	testkit.Eventually(t, time.Minute, "every ban recorded", func() (bool, string) {
+		bans, err := db.ActiveBans(c.Now())
+		return len(bans) == n, fmt.Sprintf("%d recorded, %v", len(bans), err)
 	})
-	if bans, _ := db.ActiveBans(c.Now()); len(bans) != n {
-		t.Fatalf("%d bans recorded, want %d", len(bans), n)
+	k, batches := fw.state()
+	if k != n || len(batches) > 20 {
+		t.Fatalf("%d in the set, %d netlink batches for %d bans: not grouped (%v)", k, len(batches), n, batches)
+	}
+	if off, err := db.Offender(netip.MustParsePrefix("10.1.0.1/32")); err != nil || off.Bans != 1 {
+		t.Fatalf("the repeat ban recorded: %+v %v", off, err)
 	}
 	// Idle: one ban, alone, without waiting for company.
 	g.Submit(ctx, failure("192.0.2.200", "root", c.Now()))
@@ -627,13 +630,18 @@ func TestBatchSurvivesOneRefusal(t *testing.T) {
 	c := testkit.NewClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
 	fw := &pickyFW{fakeFW: fakeFW{set: map[netip.Prefix]time.Duration{}}, refuse: netip.MustParsePrefix("10.0.0.3/32")}
 	g := New(base(), db, fw, nil, c.Now, nil)
-	var batch []decision
+	var reqs []Request
 	for i := 1; i <= 5; i++ {
-		batch = append(batch, decision{act: actBan, key: netip.MustParsePrefix(fmt.Sprintf("10.0.0.%d/32", i)), dur: time.Hour, origin: "detected"})
+		reqs = append(reqs, Request{Prefix: netip.MustParsePrefix(fmt.Sprintf("10.0.0.%d/32", i)), For: time.Hour, Origin: Admin})
 	}
-	bans, err := g.commit(ctx, batch)
-	if err != nil || len(bans) != 4 || len(fw.set) != 4 {
-		t.Fatalf("%d bans, %d in the kernel, %v", len(bans), len(fw.set), err)
+	bans, errs := g.BanMany(ctx, reqs)
+	for i := range bans {
+		if (bans[i] == nil) != (i == 2) || (errs[i] == nil) != (i != 2) {
+			t.Fatalf("ban %d: %v, %v", i, bans[i], errs[i])
+		}
+	}
+	if len(fw.set) != 4 {
+		t.Fatalf("%d in the kernel", len(fw.set))
 	}
 	if active, _ := db.ActiveBans(c.Now()); len(active) != 4 {
 		t.Fatalf("%d recorded", len(active))

@@ -441,17 +441,15 @@ func WindowText(d time.Duration) string {
 
 // BanRequests are the bans report --ban asks for: l's addresses (not
 // the clients known by name only), for d (0: by the ban policy, escalated),
-// with the reason "archive: N failed attempts in WINDOW".
-func BanRequests(l *List, d time.Duration, window string) []control.BanRequest {
-	if d == 0 {
-		d = -1
-	}
+// with the reason "archive: N failed attempts in WINDOW", origin archive,
+// never self (the address of the caller's own SSH session) without force.
+func BanRequests(l *List, d time.Duration, window string, self netip.Addr) []control.BanRequest {
 	reqs := make([]control.BanRequest, 0, len(l.order))
 	for _, j := range l.order {
 		c := l.s.at(j)
 		if c.fam != famName {
 			a := l.s.addrOf(c).WithZone("")
-			reqs = append(reqs, control.BanRequest{Prefix: netip.PrefixFrom(a, a.BitLen()), For: d,
+			reqs = append(reqs, control.BanRequest{Prefix: netip.PrefixFrom(a, a.BitLen()), For: max(d, 0), Origin: "archive", Self: self,
 				Reason: fmt.Sprintf("archive: %d failed attempts in %s", c.failed, window)})
 		}
 	}

@@ -271,12 +271,13 @@ func TestSelectAndBan(t *testing.T) {
 	if all, left := (Selection{}).Select(s.List()); all.Len() != 6 || left != 0 {
 		t.Fatalf("no selection: %d, %d", all.Len(), left)
 	}
-	reqs := BanRequests(kept, 0, WindowText(30*24*time.Hour))
-	if len(reqs) != 1 || reqs[0].Prefix != netip.MustParsePrefix("203.0.113.1/32") || reqs[0].For != -1 ||
+	self := netip.MustParseAddr("198.51.100.4")
+	reqs := BanRequests(kept, 0, WindowText(30*24*time.Hour), self)
+	if len(reqs) != 1 || reqs[0].Prefix != netip.MustParsePrefix("203.0.113.1/32") || reqs[0].For != 0 || reqs[0].Origin != "archive" || reqs[0].Self != self ||
 		reqs[0].Reason != "archive: 10 failed attempts in the last 30d" {
 		t.Fatalf("%+v", reqs)
 	}
-	if r := BanRequests(kept, time.Hour, WindowText(0)); r[0].For != time.Hour || !strings.HasSuffix(r[0].Reason, "in all") {
+	if r := BanRequests(kept, time.Hour, WindowText(0), netip.Addr{}); r[0].For != time.Hour || !strings.HasSuffix(r[0].Reason, "in all") {
 		t.Fatalf("%+v", r)
 	}
 }

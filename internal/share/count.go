@@ -3,6 +3,7 @@ package share
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/netip"
 	"sync"
 	"time"
@@ -14,9 +15,15 @@ import (
 
 // Fleet-wide counting: every host publishes the attempts it counts,
 // batched every 100 ms, on sshguard.attempts.<host> (plain NATS: a count
-// is worth nothing later), and keeps a second sliding window per address
-// over the whole fleet; the host whose window reaches the fleet threshold
-// bans, and shares the ban as any other.
+// is worth nothing later), and keeps a second window per address over the
+// whole fleet. So that no one member steers it, an address is banned
+// fleet-wide only when its attempts reach the fleet threshold AND come
+// from at least Quorum hosts (this one among them), each host's attempts
+// counting for at most HostCap (the detection threshold: a host that saw
+// more has banned on its own); a reported prefix must be of a length
+// this host counts by; and a peer that sends more than a host can (the
+// publisher's own bound, 50,000 a second) is throttled and counted. The
+// ban then passes the engine's gate like every other.
 
 const (
 	attemptsPrefix = "sshguard.attempts."
@@ -25,6 +32,15 @@ const (
 	// of 100,000 addresses on one host reaches the others as at most
 	// 50,000 a second (the rest dropped and counted), not all at once.
 	maxBatch = 5000
+	// peerRate is the most attempts a second one peer's are taken: what
+	// an honest publisher sends at most.
+	peerRate = maxBatch * float64(time.Second/countEvery)
+	// maxSlots is how many hosts are kept per address, and so the
+	// largest quorum.
+	MaxQuorum = 4
+	maxSlots  = MaxQuorum
+	// maxPeers bounds the peers counted (a flood of host names).
+	maxPeers = 10000
 )
 
 // attempt is one counted attempt on the wire: address (or prefix),
@@ -35,29 +51,92 @@ type attempt struct {
 	T int64        `json:"t"`
 }
 
+// CountConfig is the fleet-wide window.
+type CountConfig struct {
+	Name      string        // this host
+	Threshold float64       // fleet.fleet_threshold
+	Window    time.Duration // fleet.fleet_window
+	Quorum    int           // fleet.fleet_quorum: distinct hosts (1..MaxQuorum; 0: 2)
+	// HostCap is the most one host's attempts on an address count for
+	// (detection.threshold).
+	HostCap float64
+	// Widths are the prefix lengths this host counts by (its client keys
+	// and wide prefixes, per family); a reported prefix of another length
+	// is refused.
+	V4Bits, V6Bits, WideV4, WideV6 int
+	MaxTracked                     int // addresses kept at once
+}
+
 // Counter is the fleet-wide window. It is safe for concurrent use.
 type Counter struct {
-	name      string
-	threshold float64
-	window    time.Duration
-	bans      chan ban.Element // keys that reached the threshold, for the banner
+	cfg  CountConfig
+	bans chan FleetBan // prefixes that reached the threshold, for the banner
+	now  func() time.Time
 
-	mu         sync.Mutex
-	win        *ban.Window
-	buf        []attempt
-	dropped    int64 // attempts not published (batches full)
-	remote     int64 // attempts received from the others
-	sent       int64
-	bytes      int64 // published
-	subscribed bool  // to the others' attempts
+	mu      sync.Mutex
+	cur     map[countKey]*slots // the addresses counted, two generations:
+	old     map[countKey]*slots // the older is dropped whole when the newer fills
+	peers   map[string]*peer
+	buf     []attempt
+	dropped int64 // attempts not published (batches full)
+	remote  int64 // attempts taken from the others
+	sent    int64
+	bytes   int64 // published
+	// subscribed is set once the others' attempts are subscribed to.
+	subscribed bool
 }
 
-// NewCounter returns the fleet-wide window of threshold attempts in
-// window, tracking at most maxTracked addresses.
-func NewCounter(name string, threshold float64, window time.Duration, maxTracked int) *Counter {
-	return &Counter{name: name, threshold: threshold, window: window, bans: make(chan ban.Element, 1024),
-		win: ban.NewWindow(ban.WindowConfig{Window: window, Threshold: threshold, MaxTracked: maxTracked})}
+// FleetBan is a prefix the fleet's attempts put over the threshold.
+type FleetBan struct {
+	Prefix   netip.Prefix
+	Attempts float64
+	Hosts    int
 }
+
+// countKey is a prefix as a map key without a pointer.
+type countKey struct {
+	a    [16]byte
+	bits uint8
+}
+
+// slots are the hosts that reported attempts on one address: a sliding
+// window per host, estimated from two buckets of the window's length (the
+// current one and the one before, weighed by how much of it the window
+// still covers).
+type slots [maxSlots]slot
+
+type slot struct {
+	host      uint32 // 0: empty; a peer's id (1 is this host)
+	bucket    uint32 // the current bucket's number (seconds / window)
+	cur, prev float32
+}
+
+// peer is what a peer sent: its id and its bucket of tokens.
+type peer struct {
+	id        uint32
+	tokens    float64
+	at        time.Time
+	throttled int64
+	refused   int64 // attempts of a length this host does not count by, or garbage
+}
+
+// NewCounter returns the fleet-wide window of cfg.
+func NewCounter(cfg CountConfig) *Counter {
+	if cfg.Quorum <= 0 {
+		cfg.Quorum = 2
+	}
+	cfg.Quorum = min(cfg.Quorum, MaxQuorum)
+	if cfg.HostCap <= 0 {
+		cfg.HostCap = 5
+	}
+	if cfg.MaxTracked <= 0 {
+		cfg.MaxTracked = 1000000
+	}
+	return &Counter{cfg: cfg, bans: make(chan FleetBan, 1024), now: time.Now,
+		cur: map[countKey]*slots{}, old: map[countKey]*slots{}, peers: map[string]*peer{}}
+}
+
+func keyOf(p netip.Prefix) countKey { return countKey{p.Addr().As16(), uint8(p.Bits())} }
 
 // Local counts an attempt this host counted (the engine's OnAttempt): in
 // the fleet window, and for the others.
@@ -69,22 +148,125 @@ func (c *Counter) Local(p netip.Prefix, at time.Time, w float64) {
 	} else {
 		c.dropped++
 	}
-	c.add(p, at, w)
+	c.add(1, p, at, w)
 }
 
-// add counts an attempt in the fleet window. c.mu is held.
-func (c *Counter) add(p netip.Prefix, at time.Time, w float64) {
-	if sum, reached := c.win.Add(p, at, w); reached {
-		c.win.Reset(p)
+// allowed reports whether p is of a length this host counts by.
+func (c *Counter) allowed(p netip.Prefix) bool {
+	if p.Addr().Is4() {
+		return p.Bits() == cmpOr(c.cfg.V4Bits, 32) || p.Bits() == c.cfg.WideV4
+	}
+	return p.Bits() == cmpOr(c.cfg.V6Bits, 64) || p.Bits() == c.cfg.WideV6
+}
+
+func cmpOr(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+// entry returns p's slots, making them when make is set. c.mu is held.
+func (c *Counter) entry(k countKey, make bool) *slots {
+	if s := c.cur[k]; s != nil {
+		return s
+	}
+	s := c.old[k]
+	if s == nil && !make {
+		return nil
+	}
+	if s != nil {
+		delete(c.old, k)
+	} else {
+		s = &slots{}
+	}
+	if len(c.cur) >= max(c.cfg.MaxTracked/2, 1) {
+		c.old, c.cur = c.cur, map[countKey]*slots{}
+	}
+	c.cur[k] = s
+	return s
+}
+
+// add counts an attempt of host on p at at, and hands the prefix to the
+// banner when the fleet's count reaches the threshold from a quorum of
+// hosts. c.mu is held.
+func (c *Counter) add(host uint32, p netip.Prefix, at time.Time, w float64) {
+	k := keyOf(p)
+	s := c.entry(k, true)
+	win := max(int64(c.cfg.Window/time.Second), 1)
+	sec := at.Unix()
+	b := uint32(sec / win)
+	frac := float64(sec%win) / float64(win) // how far into the current bucket
+	i := s.find(host)
+	sl := &s[i]
+	if sl.host != host {
+		*sl = slot{host: host, bucket: b}
+	}
+	switch {
+	case b == sl.bucket:
+	case b == sl.bucket+1:
+		sl.bucket, sl.prev, sl.cur = b, sl.cur, 0
+	case b > sl.bucket:
+		sl.bucket, sl.prev, sl.cur = b, 0, 0
+	case b+1 == sl.bucket: // a late attempt, of the bucket before
+		sl.prev += float32(w)
+		w = 0
+	default:
+		return // older than the window
+	}
+	sl.cur += float32(w)
+	sum, hosts := 0.0, 0
+	for j := range s {
+		if e := s[j].estimate(b, frac); e > 0 {
+			sum += min(e, c.cfg.HostCap)
+			hosts++
+		}
+	}
+	if sum >= c.cfg.Threshold && hosts >= c.cfg.Quorum {
+		*s = slots{}
 		select {
-		case c.bans <- ban.Element{Prefix: p, Timeout: time.Duration(sum * float64(time.Second))}: // the sum rides in Timeout
+		case c.bans <- FleetBan{Prefix: p, Attempts: math.Round(sum*100) / 100, Hosts: hosts}:
 		default: // the banner is behind: the next attempt trips it again
 		}
 	}
 }
 
-// receive takes a batch another host published.
-func (c *Counter) receive(data []byte) error {
+// find returns the slot of host, else an empty one, else the one whose
+// host counts least.
+func (s *slots) find(host uint32) int {
+	free, least := -1, 0
+	for i := range s {
+		switch {
+		case s[i].host == host:
+			return i
+		case s[i].host == 0 && free < 0:
+			free = i
+		case s[i].cur+s[i].prev < s[least].cur+s[least].prev:
+			least = i
+		}
+	}
+	if free >= 0 {
+		return free
+	}
+	return least
+}
+
+// estimate is the slot's attempts within the window ending in bucket b,
+// frac into it.
+func (sl *slot) estimate(b uint32, frac float64) float64 {
+	switch {
+	case sl.host == 0:
+		return 0
+	case sl.bucket == b:
+		return float64(sl.cur) + float64(sl.prev)*(1-frac)
+	case sl.bucket+1 == b:
+		return float64(sl.cur) * (1 - frac)
+	}
+	return 0
+}
+
+// receive takes a batch the peer host published.
+func (c *Counter) receive(host string, data []byte) error {
 	var batch []attempt
 	if err := json.Unmarshal(data, &batch); err != nil {
 		return err
@@ -94,16 +276,43 @@ func (c *Counter) receive(data []byte) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := time.Now()
+	pr := c.peer(host)
+	if pr == nil {
+		return fmt.Errorf("more than %d peers", maxPeers)
+	}
+	now := c.now()
+	pr.tokens = min(pr.tokens+now.Sub(pr.at).Seconds()*peerRate, peerRate)
+	pr.at = now
 	for _, a := range batch {
+		if pr.tokens < 1 {
+			pr.throttled++
+			continue
+		}
+		pr.tokens--
 		at := time.UnixMilli(a.T)
-		if !a.P.IsValid() || !(a.W > 0 && a.W <= 12.75) || at.After(now.Add(time.Minute)) || at.Before(now.Add(-c.window)) {
-			continue // a forged weight, a NaN, a time out of the window
+		p := ban.Unmap(a.P)
+		if !p.IsValid() || !c.allowed(p) || !(a.W > 0 && a.W <= 12.75) || at.After(now.Add(time.Minute)) || at.Before(now.Add(-c.cfg.Window)) {
+			pr.refused++ // a forged weight or width, a NaN, a time out of the window
+			continue
 		}
 		c.remote++
-		c.add(a.P.Masked(), at, a.W)
+		c.add(pr.id, p, at, a.W)
 	}
 	return nil
+}
+
+// peer returns host's record, made at its first batch (nil past
+// maxPeers). c.mu is held.
+func (c *Counter) peer(host string) *peer {
+	pr := c.peers[host]
+	if pr == nil {
+		if len(c.peers) >= maxPeers {
+			return nil
+		}
+		pr = &peer{id: uint32(len(c.peers)) + 2, tokens: peerRate, at: c.now()}
+		c.peers[host] = pr
+	}
+	return pr
 }
 
 // flush publishes what was counted here since the last flush.
@@ -116,7 +325,7 @@ func (c *Counter) flush(nc *nats.Conn) {
 		return
 	}
 	data, _ := json.Marshal(buf)
-	if err := nc.Publish(attemptsPrefix+c.name, data); err != nil {
+	if err := nc.Publish(attemptsPrefix+c.cfg.Name, data); err != nil {
 		c.mu.Lock()
 		c.dropped += int64(len(buf))
 		c.mu.Unlock()
@@ -135,6 +344,11 @@ type CountStatus struct {
 	Dropped  int64 `json:"dropped"`
 	Received int64 `json:"received"`
 	Tracked  int   `json:"tracked"`
+	Quorum   int   `json:"quorum"`
+	// Throttled and Refused are the attempts not taken, per peer: over
+	// the rate a host can send, or of a width, weight or time refused.
+	Throttled map[string]int64 `json:"throttled,omitempty"`
+	Refused   map[string]int64 `json:"refused,omitempty"`
 	// Listening is set once the others' attempts are subscribed to.
 	Listening bool `json:"listening"`
 }
@@ -143,5 +357,21 @@ type CountStatus struct {
 func (c *Counter) Status() CountStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return CountStatus{Sent: c.sent, Bytes: c.bytes, Dropped: c.dropped, Received: c.remote, Tracked: c.win.Len(), Listening: c.subscribed}
+	st := CountStatus{Sent: c.sent, Bytes: c.bytes, Dropped: c.dropped, Received: c.remote, Tracked: len(c.cur) + len(c.old),
+		Quorum: c.cfg.Quorum, Listening: c.subscribed}
+	for h, p := range c.peers {
+		if p.throttled > 0 {
+			if st.Throttled == nil {
+				st.Throttled = map[string]int64{}
+			}
+			st.Throttled[h] = p.throttled
+		}
+		if p.refused > 0 {
+			if st.Refused == nil {
+				st.Refused = map[string]int64{}
+			}
+			st.Refused[h] = p.refused
+		}
+	}
+	return st
 }

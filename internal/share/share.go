@@ -57,26 +57,26 @@ func UnbanMessage(p netip.Prefix) []byte {
 	return m
 }
 
-// Remote is a ban another host shared, to enforce here.
+// Remote is a ban another host shared, to pass through this host's gate.
 type Remote struct {
 	Prefix netip.Prefix
-	For    time.Duration // 0: permanent
+	Until  time.Time // when its host said it ends; zero: it said nothing
 	Reason string
-	Origin string // "fleet:<host>"
+	Host   string // the host that shared it
 }
 
-// Applier enforces what the others share (the daemon's engine).
+// Applier enforces what the others share: the daemon's engine, whose gate
+// decides (the allowlist, the widths, the bans in force, the lengths).
 type Applier interface {
-	// BanRemote makes the bans (one transaction, one netlink batch per
-	// few thousand) and returns each one's error.
-	BanRemote(ctx context.Context, bans []Remote) []error
-	// UnbanRemote lifts p's ban.
-	UnbanRemote(ctx context.Context, p netip.Prefix) error
-	// Allowed reports whether the allowlist covers p.
-	Allowed(p netip.Prefix) bool
+	// BanRemote passes the bans through the gate and makes those it
+	// admits; it returns each one's refusal code ("" : made) and error.
+	BanRemote(ctx context.Context, bans []Remote) (codes []string, errs []error)
+	// UnbanRemote lifts p's ban if host made it; kept is true when the
+	// ban in force is not host's (made here, by another, or none).
+	UnbanRemote(ctx context.Context, p netip.Prefix, host string) (kept bool, err error)
 	// BanHere bans p by this host's policy for reason (the fleet-wide
-	// count crossed), shared as this host's.
-	BanHere(ctx context.Context, p netip.Prefix, reason string) error
+	// count crossed), shared as this host's; code is the gate's refusal.
+	BanHere(ctx context.Context, p netip.Prefix, reason string) (code string, err error)
 }
 
 // ShareConfig is how a Sharer reaches the fleet.
@@ -85,7 +85,6 @@ type ShareConfig struct {
 	Name         string // this host: its subject token and its consumer
 	Stream       string
 	Share, Apply bool
-	MinV4, MinV6 int
 	MaxAge       time.Duration // how long the stream keeps a ban (the longest ban)
 	Options      []nats.Option // credentials and TLS
 	Instance     string        // this database's id: the Nats-Msg-Id prefix
@@ -94,7 +93,7 @@ type ShareConfig struct {
 // Counts are what a Sharer did, per origin host for what it received.
 type Counts struct {
 	Published int64                       `json:"published"`
-	Received  map[string]map[string]int64 `json:"received"` // host -> applied, refused_allowlist, refused_wide, expired, already, unbanned, kept, garbage
+	Received  map[string]map[string]int64 `json:"received"` // host -> applied, refused_<code>, expired, already, unbanned, kept, garbage, failed
 }
 
 // Sharer publishes and applies shared bans. It is safe for concurrent use.
@@ -259,8 +258,9 @@ func (s *Sharer) countFleetwide(ctx context.Context, nc *nats.Conn) {
 		if m.Subject == own {
 			return
 		}
-		if err := c.receive(m.Data); err != nil {
-			s.count(strings.TrimPrefix(m.Subject, attemptsPrefix), "garbage_attempts", 1)
+		host := strings.TrimPrefix(m.Subject, attemptsPrefix)
+		if err := c.receive(host, m.Data); err != nil {
+			s.count(host, "garbage_attempts", 1)
 		}
 	})
 	if err != nil {
@@ -283,9 +283,8 @@ func (s *Sharer) countFleetwide(ctx context.Context, nc *nats.Conn) {
 		case <-tick.C:
 			c.flush(nc)
 		case e := <-c.bans:
-			sum := e.Timeout.Seconds()
-			reason := fmt.Sprintf("fleet-wide: %g attempts across the fleet in %v", sum, c.window)
-			if err := s.apply.BanHere(ctx, e.Prefix, reason); err != nil {
+			reason := fmt.Sprintf("fleet-wide: %g attempts from %d hosts in %v", e.Attempts, e.Hosts, c.cfg.Window)
+			if code, err := s.apply.BanHere(ctx, e.Prefix, reason); err != nil && code != "already" {
 				s.log.Warn("fleet: fleet-wide ban", "prefix", e.Prefix.String(), "err", err)
 			}
 		}
@@ -465,25 +464,30 @@ func (s *Sharer) updateLag(ctx context.Context, cons jetstream.Consumer) {
 }
 
 // applyAll applies msgs in order: runs of bans at once, unbans one by one.
+// Each ban passes the engine's gate; here only the message is read.
 func (s *Sharer) applyAll(ctx context.Context, msgs []jetstream.Msg) {
 	var bans []Remote
-	var hosts []string
 	flush := func() {
 		if len(bans) == 0 {
 			return
 		}
-		errs := s.apply.BanRemote(ctx, bans)
-		for i, err := range errs {
-			if err != nil {
-				s.count(hosts[i], "failed", 1)
-				s.log.Warn("fleet: remote ban not applied", "prefix", bans[i].Prefix.String(), "from", hosts[i], "err", err)
-				continue
+		codes, errs := s.apply.BanRemote(ctx, bans)
+		for i, code := range codes {
+			switch {
+			case code == "" && errs[i] == nil:
+				s.count(bans[i].Host, "applied", 1)
+			case code == "":
+				s.count(bans[i].Host, "failed", 1)
+				s.log.Warn("fleet: remote ban not applied", "prefix", bans[i].Prefix.String(), "from", bans[i].Host, "err", errs[i])
+			default:
+				s.count(bans[i].Host, receivedCode(code), 1)
+				if code != "expired" && code != "already" {
+					s.log.Warn("fleet: remote ban refused", "prefix", bans[i].Prefix.String(), "from", bans[i].Host, "why", errs[i])
+				}
 			}
-			s.count(hosts[i], "applied", 1)
 		}
-		bans, hosts = bans[:0], hosts[:0]
+		bans = bans[:0]
 	}
-	now := s.now()
 	for _, m := range msgs {
 		host := strings.TrimPrefix(m.Subject(), subjectPrefix)
 		if host == s.cfg.Name || host == m.Subject() {
@@ -494,29 +498,16 @@ func (s *Sharer) applyAll(ctx context.Context, msgs []jetstream.Msg) {
 			s.count(host, "garbage", 1)
 			continue
 		}
-		p := msg.Prefix.Masked()
 		if msg.Kind == "unban" {
 			flush()
-			s.unban(ctx, host, p)
+			s.unban(ctx, host, msg.Prefix)
 			continue
-		}
-		if why := s.refuse(p, msg, now); why != "" {
-			s.count(host, why, 1)
-			if why != "expired" && why != "already" {
-				s.log.Warn("fleet: remote ban refused", "prefix", p.String(), "from", host, "why", why)
-			}
-			continue
-		}
-		var d time.Duration
-		if !msg.Expires.IsZero() {
-			d = msg.Expires.Sub(now).Round(time.Millisecond)
 		}
 		reason := "fleet: " + host + ": " + msg.Reason
 		if len(reason) > 300 {
 			reason = reason[:300]
 		}
-		bans = append(bans, Remote{Prefix: p, For: d, Reason: reason, Origin: "fleet:" + host})
-		hosts = append(hosts, host)
+		bans = append(bans, Remote{Prefix: msg.Prefix, Until: msg.Expires, Reason: reason, Host: host})
 		if len(bans) == fetchBatch {
 			flush()
 		}
@@ -524,32 +515,24 @@ func (s *Sharer) applyAll(ctx context.Context, msgs []jetstream.Msg) {
 	flush()
 }
 
-// refuse says why a remote ban is not applied here ("" : it is).
-func (s *Sharer) refuse(p netip.Prefix, m Message, now time.Time) string {
-	switch {
-	case !m.Expires.IsZero() && m.Expires.Sub(now) < time.Second:
-		return "expired"
-	case p.Addr().Is4() && p.Bits() < s.cfg.MinV4, p.Addr().Is6() && p.Bits() < s.cfg.MinV6:
-		return "refused_wide"
-	case s.apply.Allowed(p):
-		return "refused_allowlist"
+// receivedCode is how a refusal is counted in Status: "already" and
+// "expired" as they are, the others as refused_<code>.
+func receivedCode(code string) string {
+	if code == "already" || code == "expired" {
+		return code
 	}
-	if b, err := s.db.ActiveBan(p, now); err == nil && (b.Expires.IsZero() || !m.Expires.IsZero() && !b.Expires.Before(m.Expires)) {
-		return "already" // in force here at least as long
-	}
-	return ""
+	return "refused_" + code
 }
 
 // unban lifts p's ban when it is the one host shared.
 func (s *Sharer) unban(ctx context.Context, host string, p netip.Prefix) {
-	b, err := s.db.ActiveBan(p, s.now())
-	if err != nil || b.Origin != "fleet:"+host {
-		s.count(host, "kept", 1) // not its ban here (ours, another's, or none)
-		return
-	}
-	if err := s.apply.UnbanRemote(ctx, p); err != nil && !errors.Is(err, store.ErrNotFound) {
+	kept, err := s.apply.UnbanRemote(ctx, p, host)
+	switch {
+	case err != nil:
 		s.fail("unban "+p.String(), err)
-		return
+	case kept:
+		s.count(host, "kept", 1) // not its ban here (ours, another's, or none)
+	default:
+		s.count(host, "unbanned", 1)
 	}
-	s.count(host, "unbanned", 1)
 }

@@ -22,8 +22,14 @@ func WriteStatus(out io.Writer, st *Status) {
 	fmt.Fprintf(out, "name %s, server %s, stream %s\npublished %d, waiting to publish %d, others' bans not yet applied %d\n",
 		st.Name, server, st.Stream, st.Published, st.Pending, st.Lag)
 	if c := st.Fleetwide; c != nil {
-		fmt.Fprintf(out, "fleet-wide counting: %d attempts sent (%d bytes), %d dropped, %d received, %d addresses tracked\n",
-			c.Sent, c.Bytes, c.Dropped, c.Received, c.Tracked)
+		fmt.Fprintf(out, "fleet-wide counting (quorum %d hosts): %d attempts sent (%d bytes), %d dropped, %d received, %d addresses tracked\n",
+			c.Quorum, c.Sent, c.Bytes, c.Dropped, c.Received, c.Tracked)
+		for _, h := range slices.Sorted(maps.Keys(c.Throttled)) {
+			fmt.Fprintf(out, "  attempts from %s throttled: %d\n", h, c.Throttled[h])
+		}
+		for _, h := range slices.Sorted(maps.Keys(c.Refused)) {
+			fmt.Fprintf(out, "  attempts from %s refused (width, weight or time): %d\n", h, c.Refused[h])
+		}
 	}
 	if st.LastError != "" {
 		fmt.Fprintf(out, "last error: %s\n", st.LastError)

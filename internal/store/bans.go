@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -31,6 +32,10 @@ type Ban struct {
 	// "fleet:<host>" for a ban another host of the fleet shared.
 	Origin string `json:"origin,omitempty"`
 }
+
+// Shared reports whether b is a ban another host of the fleet shared: it
+// never counts for this host's escalation.
+func (b Ban) Shared() bool { return strings.HasPrefix(b.Origin, "fleet:") }
 
 // Active reports whether b is in force at now.
 func (b Ban) Active(now time.Time) bool { return b.Expires.IsZero() || now.Before(b.Expires) }
@@ -133,10 +138,15 @@ func (d *DB) RecordBansShared(bans []*Ban, alert, share func(*Ban) []byte) ([]ui
 	return ids, err
 }
 
-// recordBan counts b for its offender (setting b.Count), writes its
-// history record and makes it the prefix's ban in force.
+// recordBan counts b for its offender (setting b.Count; a shared ban is
+// not counted, its Count is 0), writes its history record and makes it
+// the prefix's ban in force.
 func recordBan(tx *bolt.Tx, b *Ban) error {
 	k := pkey(b.Prefix)
+	if b.Shared() {
+		b.Count = 0
+		return putBan(tx, k, b)
+	}
 	var off Offender
 	if v := tx.Bucket(bktOffenders).Get(k); v != nil {
 		if err := json.Unmarshal(v, &off); err != nil {
@@ -155,6 +165,12 @@ func recordBan(tx *bolt.Tx, b *Ban) error {
 	if err := appendOnly(tx, bktLastBan).Put(append(timeKey(b.Start), k...), nil); err != nil {
 		return err
 	}
+	return putBan(tx, k, b)
+}
+
+// putBan writes b's history record and makes it the ban in force of its
+// prefix (key k).
+func putBan(tx *bolt.Tx, k []byte, b *Ban) error {
 	if err := putPacked(appendOnly(tx, bktHistory), BanRef(b), b); err != nil {
 		return err
 	}

@@ -309,10 +309,14 @@ const (
 	markCompressed = 0x01
 )
 
-var flaters = sync.Pool{New: func() any {
-	w, _ := flate.NewWriter(nil, flate.BestSpeed)
-	return w
-}}
+// flater is one deflate writer for every record (making one costs
+// 600 KB): bbolt runs one write transaction at a time anyway. (A
+// sync.Pool dropped it at every collection under the race detector, and
+// a wave's records took seconds.)
+var flater struct {
+	sync.Mutex
+	w *flate.Writer
+}
 
 // putPacked stores v as JSON, deflated when long.
 func putPacked(b *bolt.Bucket, k []byte, v any) error {
@@ -323,11 +327,14 @@ func putPacked(b *bolt.Bucket, k []byte, v any) error {
 	if len(data) > compressOver {
 		var buf bytes.Buffer
 		buf.WriteByte(markCompressed)
-		w := flaters.Get().(*flate.Writer)
-		w.Reset(&buf)
-		w.Write(data)
-		err := w.Close()
-		flaters.Put(w)
+		flater.Lock()
+		if flater.w == nil {
+			flater.w, _ = flate.NewWriter(nil, flate.BestSpeed)
+		}
+		flater.w.Reset(&buf)
+		flater.w.Write(data)
+		err := flater.w.Close()
+		flater.Unlock()
 		if err != nil {
 			return err
 		}
