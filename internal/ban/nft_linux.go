@@ -341,7 +341,16 @@ const chunk = 1024
 // transaction, so a longer escalated ban replaces a shorter one
 // atomically). ctx is checked between chunks: the chunks already written
 // stay.
+//
+// A timeout between 0 and 1s is refused: the kernel keeps milliseconds,
+// and one that rounds to 0 would be an element without end that no ban
+// accounts for (0 itself is a permanent ban, asked for as such).
 func (n *NFTSet) Ban(ctx context.Context, elems []Element) error {
+	for _, e := range elems {
+		if e.Timeout < 0 || e.Timeout > 0 && e.Timeout < time.Second {
+			return fmt.Errorf("nftables: %s: a timeout of %v (at least 1s, or 0 for a permanent ban)", e.Prefix, e.Timeout)
+		}
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.ct != nil && len(elems) <= maxCut {

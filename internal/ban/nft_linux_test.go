@@ -180,6 +180,17 @@ func TestNFTBanExpireUnban(t *testing.T) {
 	if _, ok := got[v6]; ok || len(got) != 1 {
 		t.Fatalf("after unban: %v", got)
 	}
+
+	// A timeout under a second would round to none in the kernel: refused,
+	// nothing written.
+	for _, d := range []time.Duration{500 * time.Microsecond, 999 * time.Millisecond, -time.Second} {
+		if err := n.Ban(context.Background(), []Element{{Prefix: short, Timeout: d}}); err == nil {
+			t.Errorf("a timeout of %v taken", d)
+		}
+	}
+	if _, ok := listed(t, n)[short]; ok {
+		t.Fatal("an element of a refused timeout is in the set")
+	}
 }
 
 func TestNFTBatch100k(t *testing.T) {

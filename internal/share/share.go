@@ -396,13 +396,7 @@ const fetchBatch = 1024
 func (s *Sharer) consume(ctx context.Context, js jetstream.JetStream) {
 	var cons jetstream.Consumer
 	for ctx.Err() == nil {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		c, err := js.CreateOrUpdateConsumer(cctx, s.cfg.Stream, jetstream.ConsumerConfig{
-			Durable: "host-" + s.cfg.Name, FilterSubject: subjectPrefix + ">", DeliverPolicy: jetstream.DeliverAllPolicy,
-			AckPolicy: jetstream.AckAllPolicy, MaxAckPending: 4 * fetchBatch, AckWait: time.Minute,
-			Description: "sshguard-go on " + s.cfg.Name + ": the others' bans",
-		})
-		cancel()
+		c, err := s.consumer(ctx, js)
 		if err == nil {
 			cons = c
 			break
@@ -451,6 +445,34 @@ func (s *Sharer) consume(ctx context.Context, js jetstream.JetStream) {
 			s.updateLag(ctx, cons)
 		}
 	}
+}
+
+// consumer makes this host's durable consumer of the others' bans. One
+// left with messages delivered and never acknowledged (this host's
+// previous run pulled them, then stopped) is made again from its
+// acknowledged floor: else the server would hold them back until their
+// acknowledgement wait ran out, and a shared ban would arrive that much
+// late after every restart.
+func (s *Sharer) consumer(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cc := jetstream.ConsumerConfig{
+		Durable: "host-" + s.cfg.Name, FilterSubject: subjectPrefix + ">", DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy: jetstream.AckAllPolicy, MaxAckPending: 4 * fetchBatch, AckWait: time.Minute,
+		Description: "sshguard-go on " + s.cfg.Name + ": the others' bans",
+	}
+	if c, err := js.Consumer(cctx, s.cfg.Stream, cc.Durable); err == nil {
+		info := c.CachedInfo()
+		if info.NumAckPending == 0 { // where it starts cannot change
+			cc.DeliverPolicy, cc.OptStartSeq = info.Config.DeliverPolicy, info.Config.OptStartSeq
+			return js.CreateOrUpdateConsumer(cctx, s.cfg.Stream, cc)
+		}
+		if err := js.DeleteConsumer(cctx, s.cfg.Stream, cc.Durable); err != nil {
+			return nil, err
+		}
+		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, info.AckFloor.Stream+1
+	}
+	return js.CreateOrUpdateConsumer(cctx, s.cfg.Stream, cc)
 }
 
 func (s *Sharer) updateLag(ctx context.Context, cons jetstream.Consumer) {
