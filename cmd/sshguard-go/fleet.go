@@ -61,12 +61,15 @@ listed with the reason; the exit status is then 1.`,
 		Use:   "serve",
 		Short: "Serve the fleet dashboard and the fleet's API",
 		Long: `fleet serve serves the fleet dashboard at /, the fleet's summary at
-/api/v1/fleet/summary?date=YYYY-MM-DD, and each host's own dashboard at
-/hosts/NAME/, proxied with the host's credentials from hosts.toml (the browser
-needs no access to the hosts). With --nats it asks no host: every daemon with
+/api/v1/fleet/summary?date=YYYY-MM-DD, and each host's dashboard at
+/hosts/NAME/: the aggregator's own copy of the page, which reads the host's API
+JSON through /hosts/NAME/api/v1/..., asked with the host's credentials from
+hosts.toml (the browser needs no access to the hosts). Nothing but that JSON is
+ever asked of a host or passed on from it: no page or script of a host's runs
+on the aggregator's origin. With --nats it asks no host: every daemon with
 fleet sharing puts its last days in the NATS key-value bucket
 SSHGUARD_SUMMARIES every minute, and the view is built from it (for fleets of
-thousands; the hosts' own dashboards are then not proxied). Answers are cached for the file's "cache"
+thousands; the hosts' dashboards are then not served). Answers are cached for the file's "cache"
 setting. Off loopback it needs --token-file or client certificates, as the
 daemon's API does.`,
 		Example: `  sshguard-go fleet serve --hosts /etc/sshguard-go/hosts.toml --listen 127.0.0.1:9700

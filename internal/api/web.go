@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -41,6 +42,27 @@ var openapi []byte
 func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(openapi)
+}
+
+// OpenAPI serves the API's OpenAPI document, as embedded in this binary.
+func OpenAPI() http.HandlerFunc { return serveOpenAPI }
+
+// Docs serves the API's documentation page, as embedded in this binary.
+// Its links are relative: it works under any prefix that also serves
+// assets/ and v1/openapi.json beside it (the fleet aggregator's
+// /hosts/NAME/).
+func Docs() http.HandlerFunc { return serveDocs }
+
+// Endpoints are the patterns of the API's JSON endpoints, all GET (e.g.
+// "/api/v1/days/{date}"), sorted: the paths the fleet aggregator may ask
+// a host for.
+func Endpoints() []string {
+	var out []string
+	for p := range new(Server).routes() {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // The parts of the OpenAPI document the docs page shows.
@@ -81,9 +103,9 @@ var docsPage = template.Must(template.New("docs").Funcs(template.FuncMap{
 	"short": func(ref string) string { return ref[strings.LastIndexByte(ref, '/')+1:] },
 }).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.Info.Title}}</title><link rel="stylesheet" href="/assets/style.css"></head>
+<title>{{.Info.Title}}</title><link rel="stylesheet" href="../assets/style.css"></head>
 <body class="docs"><header><h1>{{.Info.Title}} <small>{{.Info.Version}}</small></h1></header><main>
-<p>{{.Info.Description}}</p><p>The machine-readable document: <a href="/api/v1/openapi.json">/api/v1/openapi.json</a> (OpenAPI 3.1).</p>
+<p>{{.Info.Description}}</p><p>The machine-readable document: <a href="v1/openapi.json">/api/v1/openapi.json</a> (OpenAPI 3.1).</p>
 {{range $path, $ops := .Paths}}{{range $method, $op := $ops}}<section class="card"><h2><code>{{$method}} {{$path}}</code></h2>
 <p>{{$op.Summary}}. {{$op.Description}}</p>
 {{if $op.Parameters}}<table><tr><th>Parameter</th><th>In</th><th>Type</th><th></th></tr>

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"sync"
@@ -49,9 +50,25 @@ type Source interface {
 	// Summary is the fleet's day: every host, with what it said or why
 	// it said nothing.
 	Summary(ctx context.Context, day time.Time) *Summary
-	// Proxy answers path of the named host's API (a GET), or is nil when
-	// the source has no such host to ask.
-	Proxy(name, path string) http.Handler
+	// API is the named host's API, or nil when the source has no such
+	// host to ask (the aggregator then answers 404 for /hosts/NAME/).
+	API(name string) HostAPI
+}
+
+// HostAPI asks one host's API, with the host's credentials.
+type HostAPI interface {
+	// Ask GETs path (with its query, e.g. "/api/v1/bans?limit=100") and
+	// returns what the host answered, whatever it is: a redirect is not
+	// followed, a body over maxAnswer is an error. Judging the answer is
+	// the caller's (see Handler).
+	Ask(ctx context.Context, path string) (*Answer, error)
+}
+
+// Answer is a host's answer to one request.
+type Answer struct {
+	Status int
+	Type   string // the media type of its Content-Type, e.g. "application/json"
+	Body   []byte // at most maxAnswer bytes
 }
 
 // Fleet is the fleet view over a Source, its answers cached and one fetch
@@ -150,13 +167,13 @@ func (h *Hosts) Summary(ctx context.Context, day time.Time) *Summary {
 	return s
 }
 
-// Proxy forwards a GET of path to the named host, or is nil.
-func (h *Hosts) Proxy(name, path string) http.Handler {
+// API is the named host's, or nil.
+func (h *Hosts) API(name string) HostAPI {
 	c := h.byName[name]
 	if c == nil {
-		return nil
+		return nil // not a nil *client in a non-nil HostAPI
 	}
-	return c.proxy(path)
+	return c
 }
 
 // total sums the hosts that answered into s's total and days.
@@ -209,10 +226,32 @@ func ask(ctx context.Context, c *client, query, date string) HostDay {
 
 // get reads path of the host's API into v.
 func (c *client) get(ctx context.Context, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", c.base+path, nil)
+	a, err := c.Ask(ctx, path)
 	if err != nil {
 		return err
 	}
+	if a.Status != http.StatusOK {
+		var e struct{ Error string }
+		json.Unmarshal(a.Body, &e)
+		if e.Error != "" {
+			return fmt.Errorf("%d %s: %s", a.Status, http.StatusText(a.Status), e.Error)
+		}
+		return fmt.Errorf("%d %s", a.Status, http.StatusText(a.Status))
+	}
+	if err := json.Unmarshal(a.Body, v); err != nil {
+		return fmt.Errorf("its answer is not the API's JSON: %v", err)
+	}
+	return nil
+}
+
+// Ask GETs path of the host's API with its token; no header of the
+// browser's is passed on.
+func (c *client) Ask(ctx context.Context, path string) (*Answer, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", c.base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
@@ -223,24 +262,24 @@ func (c *client) get(ctx context.Context, path string, v any) error {
 			err = ue.Err // the URL is the host's, already named
 		}
 		if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
-			return fmt.Errorf("no answer within %v", c.http.Timeout)
+			return nil, fmt.Errorf("no answer within %v", c.http.Timeout)
 		}
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
-	body := io.LimitReader(resp.Body, maxAnswer)
-	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		json.NewDecoder(body).Decode(&e)
-		if e.Error != "" {
-			return fmt.Errorf("%s: %s", resp.Status, e.Error)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	if err != nil {
+		if isTimeout(err) {
+			return nil, fmt.Errorf("no answer within %v", c.http.Timeout)
 		}
-		return errors.New(resp.Status)
+		return nil, fmt.Errorf("its answer broke off: %v", err)
 	}
-	if err := json.NewDecoder(body).Decode(v); err != nil {
-		return fmt.Errorf("its answer is not the API's JSON: %v", err)
+	if len(body) > maxAnswer {
+		return nil, fmt.Errorf("its answer is over %d MiB", maxAnswer>>20)
 	}
-	return nil
+	a := &Answer{Status: resp.StatusCode, Body: body}
+	a.Type, _, _ = mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	return a, nil
 }
 
 func isTimeout(err error) bool {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,6 +25,16 @@ import (
 type host struct {
 	url      string
 	requests atomic.Int64
+
+	mu    sync.Mutex
+	paths []string // every request's path, in order
+}
+
+// seen is every path the host was asked for.
+func (h *host) seen() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.paths...)
 }
 
 func startHost(tb testing.TB, n int, token string, delay time.Duration) *host {
@@ -45,6 +56,9 @@ func startHost(tb testing.TB, n int, token string, delay time.Duration) *host {
 	srv := (&api.Server{DB: db, Host: "h", Loc: time.Local, Token: token}).Handler()
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.requests.Add(1)
+		h.mu.Lock()
+		h.paths = append(h.paths, r.URL.Path)
+		h.mu.Unlock()
 		time.Sleep(delay)
 		srv.ServeHTTP(w, r)
 	}))
@@ -213,9 +227,10 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
-// TestProxy: a host's pages and API through the aggregator, with the
-// host's token put in and the browser's taken out; the aggregator's own
-// token guards the data.
+// TestProxy: a host's API through the aggregator, with the host's token
+// put in and the browser's taken out; the aggregator's own token guards
+// the data. The host's dashboard and assets are the aggregator's own: the
+// host is asked for its API only.
 func TestProxy(t *testing.T) {
 	tok := "host-token-xxxxxxxxxxxxxxxxxxxx"
 	h := startHost(t, 7, tok, 0)
@@ -259,6 +274,10 @@ func TestProxy(t *testing.T) {
 		{"/hosts/web-01/api/v1/summary", tok, 401, "token"}, // the host's token is not the fleet's
 		{"/hosts/web-01/", "", 200, "assets/app.js"},
 		{"/hosts/web-01/assets/app.js", "", 200, "refresh"},
+		{"/hosts/web-01/api/docs", "", 200, "openapi.json"},
+		{"/hosts/web-01/api/v1/openapi.json", "", 200, `"openapi"`},
+		{"/hosts/web-01/api/v1/days/" + time.Now().Format(time.DateOnly), fleetTok, 200, `"hours"`},
+		{"/hosts/web-01/api/v1/summary?from=2026-01-01&to=2025-01-01", fleetTok, 400, "is after to"},
 		{"/hosts/nobody/", "", 404, ""},
 		{"/api/v1/fleet/summary", fleetTok, 200, `"answered": 1`},
 		{"/api/v1/fleet/summary", "", 401, ""},
@@ -268,6 +287,11 @@ func TestProxy(t *testing.T) {
 		code, body := get(c.path, c.token)
 		if code != c.code || !strings.Contains(body, c.has) {
 			t.Errorf("GET %s: %d, want %d with %q:\n%.300s", c.path, code, c.code, c.has, body)
+		}
+	}
+	for _, p := range h.seen() {
+		if !strings.HasPrefix(p, "/api/v1/") || p == "/api/v1/openapi.json" {
+			t.Errorf("the host was asked %s", p)
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -137,8 +136,8 @@ func (k *KVSource) Summary(_ context.Context, day time.Time) *Summary {
 	return s
 }
 
-// Proxy is nil: the bucket holds no host's API to ask.
-func (k *KVSource) Proxy(name, path string) http.Handler { return nil }
+// API is nil: the bucket holds no host's API to ask.
+func (k *KVSource) API(name string) HostAPI { return nil }
 
 // NATS is how fleet serve --nats reaches the summaries' bucket.
 type NATS struct {

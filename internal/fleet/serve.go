@@ -1,9 +1,11 @@
 package fleet
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -11,10 +13,23 @@ import (
 )
 
 // Handler serves the fleet dashboard at /, the fleet's summary at
-// /api/v1/fleet/summary?date=, and each host's own dashboard and API at
-// /hosts/NAME/ (proxied with the host's credentials: the browser needs
-// no access to the hosts). token, when set, is asked of every request but
-// the static pages.
+// /api/v1/fleet/summary?date=, and each host's dashboard at /hosts/NAME/.
+// token, when set, is asked of every request for data; the pages and
+// their assets load without it.
+//
+// A host is trusted with its numbers, never with the browser. The fleet
+// token sits in the tab's session storage on this origin, and on this
+// origin /hosts/OTHER/api/v1/... carries the other hosts' credentials: a
+// script of a host's running here could read and use both. So no host's
+// page, script or style is ever served here: /hosts/NAME/ is this
+// binary's own host dashboard (the files internal/api embeds), its assets
+// and the API's documents too, and that page reads the host's data
+// through /hosts/NAME/api/v1/..., the one thing asked of the host: a GET
+// of one of its API's JSON endpoints (api.Endpoints), nothing else. The
+// answer passes only if it is JSON (see hostAnswer) and goes out as
+// application/json, nosniff, under a sandboxing CSP: no browser runs it,
+// and were it opened as a page it would have no origin, no storage. The
+// dashboard writes the host's strings with textContent, never as HTML.
 func (f *Fleet) Handler(token string) http.Handler {
 	mux := http.NewServeMux()
 	auth := func(h http.Handler) http.Handler {
@@ -24,7 +39,7 @@ func (f *Fleet) Handler(token string) http.Handler {
 			}
 		})
 	}
-	mux.Handle("GET /api/v1/fleet/summary", auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /api/v1/fleet/summary", sandboxed(auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		date := r.URL.Query().Get("date")
 		if date == "" {
 			date = time.Now().Format(time.DateOnly)
@@ -36,23 +51,32 @@ func (f *Fleet) Handler(token string) http.Handler {
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		api.WriteJSON(w, http.StatusOK, s)
+	}))))
+
+	// A host's pages: the aggregator's own files, for a host it can ask.
+	known := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if f.src.API(r.PathValue("name")) == nil {
+				http.NotFound(w, r)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	mux.Handle("GET /hosts/{name}/{$}", known(api.Page("index.html")))
+	mux.Handle("GET /hosts/{name}/assets/{file...}", known(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r2 := *r
+		r2.URL = &url.URL{Path: "/" + r.PathValue("file")}
+		api.Assets().ServeHTTP(w, &r2)
 	})))
-	mux.Handle("GET /hosts/{name}/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := r.PathValue("name")
-		rest := strings.TrimPrefix(r.URL.Path, "/hosts/"+name)
-		p := f.src.Proxy(name, rest)
-		if p == nil {
-			http.NotFound(w, r)
-			return
-		}
-		// The host's pages and assets carry no data: only its API asks
-		// for the aggregator's token.
-		if strings.HasPrefix(rest, "/api/v1/") && rest != "/api/v1/openapi.json" {
-			auth(p).ServeHTTP(w, r)
-			return
-		}
-		p.ServeHTTP(w, r)
-	}))
+	mux.Handle("GET /hosts/{name}/api/docs", known(api.Docs()))
+	mux.Handle("GET /hosts/{name}/api/v1/openapi.json", known(api.OpenAPI()))
+	// A host's data: its API's JSON, and only that.
+	for _, p := range api.Endpoints() {
+		mux.Handle("GET /hosts/{name}"+p, sandboxed(auth(f.hostJSON(p))))
+	}
+	// Anything else under a host is nothing: never asked of the host.
+	mux.HandleFunc("GET /hosts/{name}/", http.NotFound)
 	mux.HandleFunc("GET /hosts/{name}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, r.URL.Path+"/", http.StatusMovedPermanently)
 	})
@@ -61,24 +85,91 @@ func (f *Fleet) Handler(token string) http.Handler {
 	return api.Secure(mux)
 }
 
-// proxy forwards a GET to path on the host, with the host's credentials
-// in place of the browser's.
-func (c *client) proxy(path string) http.Handler {
-	target, _ := url.Parse(c.base)
-	return &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.Out.URL.Scheme, pr.Out.URL.Host = target.Scheme, target.Host
-			pr.Out.URL.Path, pr.Out.URL.RawPath = strings.TrimSuffix(target.Path, "/")+path, ""
-			pr.Out.Host = target.Host
-			pr.Out.Header.Del("Authorization")
-			pr.Out.Header.Del("Cookie")
-			if c.token != "" {
-				pr.Out.Header.Set("Authorization", "Bearer "+c.token)
-			}
-		},
-		Transport: c.http.Transport,
-		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
-			api.WriteJSON(w, http.StatusBadGateway, map[string]string{"error": "host " + c.Name + ": " + err.Error()})
-		},
+// sandboxCSP is the policy of the answers that carry a host's data: were
+// one opened as a page, it would run nothing, load nothing and have an
+// opaque origin (no storage, no cookies, no same-origin requests).
+const sandboxCSP = "sandbox; default-src 'none'; frame-ancestors 'none'"
+
+// sandboxed sets the headers of a JSON answer that holds a host's data
+// before h answers, its errors included.
+func sandboxed(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", sandboxCSP)
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Cache-Control", "no-store")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// hostJSON asks the named host for the API endpoint pattern (its
+// wildcards filled from the request's, the query passed as is) and
+// answers with what hostAnswer lets through, or a 502 naming the host.
+// No header of the browser's goes to the host, none of the host's comes
+// back: the answer's headers are the aggregator's.
+func (f *Fleet) hostJSON(pattern string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		h := f.src.API(name)
+		if h == nil {
+			writeJSON(w, http.StatusNotFound, errorBody("no host "+name))
+			return
+		}
+		path := fill(pattern, r)
+		if r.URL.RawQuery != "" {
+			path += "?" + r.URL.RawQuery
+		}
+		a, err := h.Ask(r.Context(), path)
+		if err == nil {
+			err = hostAnswer(a)
+		}
+		if err != nil {
+			writeJSON(w, http.StatusBadGateway, errorBody("host "+name+": "+err.Error()))
+			return
+		}
+		writeJSON(w, a.Status, a.Body)
+	})
+}
+
+// hostAnswer is nil when a host's answer may go to the browser: JSON
+// (said and checked), not a redirect, not its refusal of the
+// aggregator's own credentials (which the browser would take for a
+// refusal of its token).
+func hostAnswer(a *Answer) error {
+	switch {
+	case a.Status < 200 || a.Status >= 300 && a.Status < 400:
+		return fmt.Errorf("it answered %d %s, not the API's JSON (a redirect is not followed)", a.Status, http.StatusText(a.Status))
+	case a.Status == http.StatusUnauthorized || a.Status == http.StatusForbidden:
+		return fmt.Errorf("it refused the aggregator's credentials (%d %s)", a.Status, http.StatusText(a.Status))
+	case a.Type != "application/json":
+		return fmt.Errorf("its answer is %q, not JSON", a.Type)
+	case !json.Valid(a.Body):
+		return fmt.Errorf("its answer is not JSON")
 	}
+	return nil
+}
+
+// fill is pattern (e.g. "/api/v1/days/{date}") with each wildcard the
+// request's value, escaped: the host is asked that endpoint, no other.
+func fill(pattern string, r *http.Request) string {
+	parts := strings.Split(pattern, "/")
+	for i, p := range parts {
+		if strings.HasPrefix(p, "{") && strings.HasSuffix(p, "}") {
+			parts[i] = url.PathEscape(r.PathValue(strings.Trim(p, "{}.")))
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+func errorBody(msg string) []byte {
+	b, _ := json.Marshal(map[string]string{"error": msg})
+	return append(b, '\n')
+}
+
+// writeJSON writes body, JSON, with code; sandboxed has set the rest.
+func writeJSON(w http.ResponseWriter, code int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(code)
+	w.Write(body)
 }

@@ -71,6 +71,20 @@
     return d.getFullYear() + "-" + String(d.getMonth() + 1).padStart(2, "0") + "-" + String(d.getDate()).padStart(2, "0");
   }
 
-  addEventListener("hashchange", () => refresh().catch((e) => SG.state(e.message, true)));
+  // Under the fleet aggregator (/hosts/NAME/), the way back to the
+  // fleet's page, on the day shown.
+  function fleetLink() {
+    if (!location.pathname.startsWith("/hosts/")) return;
+    const want = (location.hash.match(/day=(\d{4}-\d\d-\d\d)/) || [])[1];
+    const box = document.getElementById("fleet");
+    box.querySelector("a").href = "../../" + (want ? "?date=" + want : "");
+    box.hidden = false;
+  }
+
+  addEventListener("hashchange", () => {
+    fleetLink();
+    refresh().catch((e) => SG.state(e.message, true));
+  });
+  fleetLink();
   every(30000, refresh);
 })();

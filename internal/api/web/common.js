@@ -31,7 +31,10 @@ const SG = (() => {
     };
   }
 
-  // el makes an element with text, or with children.
+  // el makes an element with text, or with children. Text is set with
+  // textContent: what a host answers (names, reasons, users) is never
+  // parsed as HTML, here or anywhere in these pages. The fleet aggregator
+  // serves these same pages for every host (internal/fleet's Handler).
   function el(tag, content, cls) {
     const e = document.createElement(tag);
     if (cls) e.className = cls;
