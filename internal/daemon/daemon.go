@@ -42,6 +42,7 @@ type Daemon struct {
 
 	db      *store.DB
 	nft     *ban.NFTSet // nil with backend "none"
+	netns   int         // the network namespace of nft (0: this process's)
 	guard   *engine.Guard
 	svc     *Service
 	pipe    *pipeline
@@ -70,6 +71,10 @@ func WithLogger(l *slog.Logger) Option { return func(d *Daemon) { d.log = l } }
 // WATCHDOG=1, STOPPING=1); the default sends them to $NOTIFY_SOCKET.
 func WithNotify(f func(state string)) Option { return func(d *Daemon) { d.notify = f } }
 
+// WithNetNS puts the daemon's nftables table in the network namespace
+// open as fd (tests give each daemon a fresh one).
+func WithNetNS(fd int) Option { return func(d *Daemon) { d.netns = fd } }
+
 // New opens the database and the firewall that cfg names, creates the
 // nftables table, builds the alert channels and restores every active ban
 // into the kernel. A damaged database is an error wrapping
@@ -91,7 +96,9 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Daemon, er
 	}
 	var fw engine.Firewall = logFirewall{d.log}
 	if cfg.Firewall.Backend == "nftables" {
-		if d.nft, err = ban.NewNFTSet(nftConfig(cfg)); err != nil {
+		nc := nftConfig(cfg)
+		nc.NetNSFd = d.netns
+		if d.nft, err = ban.NewNFTSet(nc); err != nil {
 			return nil, err
 		}
 		if err := d.nft.Ensure(); err != nil {

@@ -38,6 +38,7 @@ func (d *Daemon) maintain(ctx context.Context) error {
 			if err := d.guard.FlushCounts(); err != nil {
 				d.log.Error("save counts", "err", err)
 			}
+			d.guard.Prune()
 		}
 		d.pipe.flushIdle()
 		d.checkTable(ctx)
