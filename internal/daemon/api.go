@@ -29,8 +29,9 @@ func (d *Daemon) newAPI(cfg *config.Config) (*api.Server, *tls.Config, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	host, _, _ := net.SplitHostPort(cfg.API.Listen)
 	return &api.Server{DB: d.db, Host: cfg.Alerts.Host(), Loc: cfg.Alerts.Location(), Events: d.events, Token: tok,
-		Counts: d.guard}, tc, nil
+		OpenCounts: config.Loopback(host), Counts: d.guard}, tc, nil
 }
 
 // listenAPI opens the API's socket (at start: a port taken stops the
