@@ -3,7 +3,9 @@ package daemon
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -225,8 +227,8 @@ token_file = "`+filepath.Join(h.dir, "token")+`"
 // sessions, events or bans, and on loopback only on those; the dashboard
 // page itself holds no data so it loads); off loopback the counts need
 // it too; with client certificates, one signed by another CA is refused
-// in the handshake and one signed by the CA opens every path; every
-// endpoint refuses writes.
+// in the handshake and one signed by the CA opens every path (and the
+// daemon makes no token of its own); every endpoint refuses writes.
 func TestAPIAuth(t *testing.T) {
 	dir := t.TempDir()
 	for _, listen := range []string{"0.0.0.0:9612", "192.0.2.1:9612", ":9612", "[::]:9612"} {
@@ -297,6 +299,9 @@ func TestAPIAuth(t *testing.T) {
 		srv.Cert, srv.Key, ca.File))
 	h.start()
 	base = "https://" + h.d.APIAddr()
+	if _, err := os.Lstat(filepath.Join(h.dir, "api.token")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("with client certificates and no token_file, the daemon made a token: %v", err)
+	}
 	for _, c := range []struct {
 		name string
 		cert *testkit.Pair
