@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -26,8 +27,16 @@ type Server struct {
 	Host   string
 	Loc    *time.Location // days begin at midnight here
 	Events *Events        // recent events (nil: none)
-	Token  string         // "" : no bearer token asked
-	Now    func() time.Time
+	// Token is the bearer token that opens the Private routes (and the
+	// Counts ones where they are not open); "": none does, and only a
+	// client certificate verified by the TLS configuration opens them.
+	Token string
+	// OpenCounts serves the Counts routes without credentials, to
+	// connections made to a loopback address: the daemon sets it when
+	// the API listens on loopback only. The Private routes always need
+	// credentials.
+	OpenCounts bool
+	Now        func() time.Time
 	// Counts, if set, is where the hourly counts are read (the daemon's
 	// engine: the database's and those not written yet); else DB.
 	Counts interface {
@@ -118,24 +127,87 @@ const (
 	defaultList  = 1000
 )
 
+// Access is who may read a route.
+type Access int
+
+const (
+	_ Access = iota // not decided: Handler refuses to start
+	// Static routes hold no data (the pages, their assets, the API's
+	// documents): anyone reads them, wherever the API listens.
+	Static
+	// Counts routes hold the aggregate counts (per day and hour, the top
+	// addresses and users): anyone on this machine reads them when the API
+	// listens on loopback (Server.OpenCounts); else they are Private.
+	Counts
+	// Private routes name individual logins, sessions and their commands,
+	// events and bans: only the bearer token or a verified client
+	// certificate opens them, wherever the API listens.
+	Private
+)
+
+func (a Access) String() string {
+	switch a {
+	case Static:
+		return "static"
+	case Counts:
+		return "counts"
+	case Private:
+		return "private"
+	}
+	return fmt.Sprintf("Access(%d)", int(a))
+}
+
+// Route is one path Handler serves (a net/http pattern, GET only) and
+// who may read it.
+type Route struct {
+	Path   string
+	Access Access
+}
+
+// route is a Route and what serves it: data, an endpoint documented in
+// openapi.json, or page.
+type route struct {
+	Route
+	data func(*http.Request) (any, error)
+	page http.Handler
+}
+
+// Routes lists every path Handler serves, with its access.
+func Routes() []Route {
+	var out []Route
+	for _, rt := range (&Server{}).routes() {
+		out = append(out, rt.Route)
+	}
+	return out
+}
+
 // Handler serves the API, its documents and the dashboard.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	for path, f := range s.routes() {
-		mux.Handle("GET "+path, s.auth(f))
+	for _, rt := range s.routes() {
+		h := rt.page
+		if rt.data != nil {
+			h = serveData(rt.data)
+		}
+		mux.Handle("GET "+rt.Path, s.guard(rt.Access, h))
 	}
-	mux.HandleFunc("GET /api/v1/openapi.json", serveOpenAPI)
-	mux.HandleFunc("GET /api/docs", serveDocs)
-	mux.Handle("GET /assets/", http.StripPrefix("/assets/", Assets()))
-	mux.HandleFunc("GET /{$}", Page("index.html"))
 	return Secure(mux)
 }
 
-// routes are the API's endpoints, each documented in openapi.json.
-func (s *Server) routes() map[string]func(*http.Request) (any, error) {
-	return map[string]func(*http.Request) (any, error){
-		"/api/v1/summary": s.summary, "/api/v1/days/{date}": s.day, "/api/v1/bans": s.bans,
-		"/api/v1/logins": s.logins, "/api/v1/events": s.events, "/api/v1/sessions": s.sessions,
+// routes is every path served. An endpoint (data) is documented in
+// openapi.json, its security there as its access here.
+func (s *Server) routes() []route {
+	return []route{
+		{Route{"/api/v1/summary", Counts}, s.summary, nil},
+		{Route{"/api/v1/days/{date}", Counts}, s.day, nil},
+		{Route{"/api/v1/bans", Private}, s.bans, nil},
+		{Route{"/api/v1/logins", Private}, s.logins, nil},
+		{Route{"/api/v1/events", Private}, s.events, nil},
+		{Route{"/api/v1/sessions", Private}, s.sessions, nil},
+		{Route{"/api/v1/openapi.json", Static}, nil, http.HandlerFunc(serveOpenAPI)},
+		{Route{"/api/docs", Static}, nil, http.HandlerFunc(serveDocs)},
+		{Route{"/assets/", Static}, nil, http.StripPrefix("/assets/", Assets())},
+		{Route{"/{$}", Static}, nil, Page("index.html")},
 	}
 }
 
@@ -151,12 +223,42 @@ func Secure(h http.Handler) http.Handler {
 	})
 }
 
-// auth asks for the bearer token, when one is set.
-func (s *Server) auth(f func(*http.Request) (any, error)) http.Handler {
+// guard serves h to the requests access lets in, and answers 401 to the
+// others.
+func (s *Server) guard(access Access, h http.Handler) http.Handler {
+	switch access {
+	case Static:
+		return h
+	case Counts, Private:
+	default:
+		panic(fmt.Sprintf("api: a route with no access decided (%v)", access))
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !Authorized(w, r, s.Token) {
+		if access == Counts && s.OpenCounts && toLoopback(r) || s.credentials(r) {
+			h.ServeHTTP(w, r)
 			return
 		}
+		unauthorized(w)
+	})
+}
+
+// credentials reports whether r carries the server's bearer token or
+// came over TLS with a client certificate the configuration verified.
+func (s *Server) credentials(r *http.Request) bool {
+	return bearer(r, s.Token) || r.TLS != nil && len(r.TLS.VerifiedChains) > 0
+}
+
+// toLoopback reports whether r came on a connection made to a loopback
+// address (a listener on 0.0.0.0 also takes connections to 127.0.0.1:
+// OpenCounts alone says where the API listens).
+func toLoopback(r *http.Request) bool {
+	a, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr)
+	return ok && a.AddrPort().Addr().Unmap().IsLoopback()
+}
+
+// serveData answers with f's value as JSON, never cached.
+func serveData(f func(*http.Request) (any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v, err := f(r)
 		if err != nil {
 			code := http.StatusInternalServerError
@@ -175,16 +277,26 @@ func (s *Server) auth(f func(*http.Request) (any, error)) http.Handler {
 // request does when token is ""); if not, it has answered 401. The
 // comparison takes the same time whatever the token sent.
 func Authorized(w http.ResponseWriter, r *http.Request, token string) bool {
-	if token == "" {
+	if token == "" || bearer(r, token) {
 		return true
+	}
+	unauthorized(w)
+	return false
+}
+
+// bearer reports whether r carries token as its bearer token (never when
+// token is ""), in a time that does not depend on what was sent.
+func bearer(r *http.Request, token string) bool {
+	if token == "" {
+		return false
 	}
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if ok && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1 {
-		return true
-	}
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
+}
+
+func unauthorized(w http.ResponseWriter) {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="sshguard-go"`)
 	WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "a valid bearer token is needed"})
-	return false
 }
 
 type badRequest struct{ error }

@@ -18,9 +18,20 @@ import (
 
 var now = time.Date(2026, 11, 28, 15, 30, 0, 0, time.UTC)
 
+// testToken is the bearer token of the tests' servers.
+const testToken = "test-token-0123456789abcdef"
+
 // server is an API on a fresh database with one hour of counts, a ban, a
 // login and two events.
 func server(t *testing.T) *httptest.Server {
+	t.Helper()
+	ts := httptest.NewServer(testServer(t).Handler())
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// testServer is server's Server, not serving yet.
+func testServer(t *testing.T) *Server {
 	t.Helper()
 	db, _ := testkit.OpenDB(t)
 	var c store.Counts
@@ -48,10 +59,7 @@ func server(t *testing.T) *httptest.Server {
 	for i := range 5 { // the ring keeps the last 3
 		ev.Add(now.Add(time.Duration(i)*time.Second), "failure", "failed_password", "203.0.113.7", fmt.Sprint("user", i))
 	}
-	s := &Server{DB: db, Host: "web-01", Loc: time.UTC, Events: ev, Now: func() time.Time { return now }}
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(ts.Close)
-	return ts
+	return &Server{DB: db, Host: "web-01", Loc: time.UTC, Events: ev, Now: func() time.Time { return now }, Token: testToken, OpenCounts: true}
 }
 
 type schema struct {
@@ -64,6 +72,7 @@ type schema struct {
 
 type document struct {
 	Paths map[string]map[string]struct {
+		Security   []map[string][]string
 		Parameters []struct{ Name, In string }
 		Responses  map[string]struct {
 			Content map[string]struct{ Schema *schema }
@@ -113,8 +122,20 @@ func TestOpenAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	var served, documented []string
-	for p := range (&Server{}).routes() {
-		served = append(served, p)
+	for _, rt := range (&Server{}).routes() {
+		if rt.data == nil {
+			continue // a page or a document
+		}
+		served = append(served, rt.Path)
+		// The document's security says what the route's access does:
+		// the token (or a certificate) always, or none on loopback.
+		sec := doc.Paths[rt.Path]["get"].Security
+		open := slices.ContainsFunc(sec, func(m map[string][]string) bool { return len(m) == 0 })
+		bearer := slices.ContainsFunc(sec, func(m map[string][]string) bool { _, ok := m["bearer"]; return ok })
+		cert := slices.ContainsFunc(sec, func(m map[string][]string) bool { _, ok := m["clientCertificate"]; return ok })
+		if !bearer || !cert || open != (rt.Access == Counts) {
+			t.Errorf("%s (%v): security %v", rt.Path, rt.Access, sec)
+		}
 	}
 	for p := range doc.Paths {
 		documented = append(documented, p)
@@ -147,10 +168,7 @@ func TestOpenAPI(t *testing.T) {
 			}
 		}
 		for _, u := range []string{url, url + "?" + strings.Join(q, "&")} {
-			resp, err := http.Get(ts.URL + u)
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp := fetch(t, ts.URL+u, testToken)
 			var v any
 			json.NewDecoder(resp.Body).Decode(&v)
 			resp.Body.Close()
@@ -163,12 +181,27 @@ func TestOpenAPI(t *testing.T) {
 	}
 }
 
-func get[T any](t *testing.T, url string) T {
+// fetch GETs url, with token as the bearer token unless "".
+func fetch(t *testing.T, url, token string) *http.Response {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequest("GET", url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// get reads url's JSON, with the tests' token.
+func get[T any](t *testing.T, url string) T {
+	t.Helper()
+	resp := fetch(t, url, testToken)
 	defer resp.Body.Close()
 	var v T
 	if resp.StatusCode != 200 {

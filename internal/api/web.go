@@ -58,8 +58,10 @@ func Docs() http.HandlerFunc { return serveDocs }
 // a host for.
 func Endpoints() []string {
 	var out []string
-	for p := range new(Server).routes() {
-		out = append(out, p)
+	for _, rt := range new(Server).routes() {
+		if rt.data != nil {
+			out = append(out, rt.Path)
+		}
 	}
 	slices.Sort(out)
 	return out
@@ -70,6 +72,7 @@ type apiDoc struct {
 	Info  struct{ Title, Version, Description string }
 	Paths map[string]map[string]struct {
 		Summary, Description string
+		Security             []map[string][]string
 		Parameters           []struct {
 			Name, In, Description string
 			Required              bool
@@ -101,6 +104,11 @@ type apiDoc struct {
 
 var docsPage = template.Must(template.New("docs").Funcs(template.FuncMap{
 	"short": func(ref string) string { return ref[strings.LastIndexByte(ref, '/')+1:] },
+	// open: an empty requirement among the alternatives (no credentials
+	// on loopback).
+	"open": func(sec []map[string][]string) bool {
+		return slices.ContainsFunc(sec, func(m map[string][]string) bool { return len(m) == 0 })
+	},
 }).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Info.Title}}</title><link rel="stylesheet" href="../assets/style.css"></head>
@@ -108,6 +116,7 @@ var docsPage = template.Must(template.New("docs").Funcs(template.FuncMap{
 <p>{{.Info.Description}}</p><p>The machine-readable document: <a href="v1/openapi.json">/api/v1/openapi.json</a> (OpenAPI 3.1).</p>
 {{range $path, $ops := .Paths}}{{range $method, $op := $ops}}<section class="card"><h2><code>{{$method}} {{$path}}</code></h2>
 <p>{{$op.Summary}}. {{$op.Description}}</p>
+{{if $op.Security}}<p><b>Credentials</b>: {{if open $op.Security}}none when the API listens on loopback; elsewhere the bearer token or a client certificate{{else}}the bearer token or a client certificate, wherever the API listens{{end}}.</p>{{end}}
 {{if $op.Parameters}}<table><tr><th>Parameter</th><th>In</th><th>Type</th><th></th></tr>
 {{range $op.Parameters}}<tr><td><code>{{.Name}}</code>{{if .Required}} (required){{end}}</td><td>{{.In}}</td><td>{{.Schema.Type}} {{.Schema.Format}}</td><td>{{.Description}}</td></tr>{{end}}</table>{{end}}
 {{range $code, $r := $op.Responses}}<p><b>{{$code}}</b>: {{$r.Description}}{{range $r.Content}}{{if .Schema.Ref}} (<a href="#{{short .Schema.Ref}}">{{short .Schema.Ref}}</a>){{end}}{{end}}</p>{{end}}

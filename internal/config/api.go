@@ -15,8 +15,11 @@ import (
 type APIConfig struct {
 	// Listen is host:port; "" is off. Off loopback it needs a token or
 	// client certificates.
-	Listen    string `toml:"listen"`
-	TokenFile string `toml:"token_file"` // a bearer token clients must send
+	Listen string `toml:"listen"`
+	// TokenFile holds the bearer token clients send. The daemon makes
+	// its own (api.token next to the database) when it is "" and
+	// ClientCA too; fleet serve asks none then.
+	TokenFile string `toml:"token_file"`
 	TLSCert   string `toml:"tls_cert"`
 	TLSKey    string `toml:"tls_key"`
 	ClientCA  string `toml:"client_ca"` // with TLS: clients must show a certificate it signed

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"sshguard-go/internal/api"
@@ -16,7 +17,9 @@ import (
 
 // newAPI builds the API server of cfg (nil when api.listen is off),
 // reading its token and certificates now: a daemon that cannot serve
-// them safely does not start.
+// them safely does not start. Without api.token_file and api.client_ca
+// the token is the daemon's own, made once next to the database
+// (apiTokenFile).
 func (d *Daemon) newAPI(cfg *config.Config) (*api.Server, *tls.Config, error) {
 	if cfg.API.Listen == "" {
 		return nil, nil, nil
@@ -25,12 +28,31 @@ func (d *Daemon) newAPI(cfg *config.Config) (*api.Server, *tls.Config, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	d.apiTokenFile = cfg.API.TokenFile
+	switch {
+	case cfg.API.TokenFile != "":
+		if st, err := os.Stat(cfg.API.TokenFile); err == nil && st.Mode().Perm()&0o004 != 0 {
+			d.log.Warn("api.token_file is readable by every user: anyone on this machine can read the sessions, logins, events and bans; chmod o-r it",
+				"file", cfg.API.TokenFile, "mode", fmt.Sprintf("%04o", st.Mode().Perm()))
+		}
+	case cfg.API.ClientCA == "":
+		path := apiTokenFile(cfg)
+		var made bool
+		if tok, made, err = ownToken(path); err != nil {
+			return nil, nil, err
+		}
+		if made {
+			d.log.Info("api: made a token; clients send it as Authorization: Bearer", "file", path)
+		}
+		d.apiTokenFile = path
+	}
 	tc, err := cfg.API.TLS()
 	if err != nil {
 		return nil, nil, err
 	}
+	host, _, _ := net.SplitHostPort(cfg.API.Listen)
 	return &api.Server{DB: d.db, Host: cfg.Alerts.Host(), Loc: cfg.Alerts.Location(), Events: d.events, Token: tok,
-		Counts: d.guard}, tc, nil
+		OpenCounts: config.Loopback(host), Counts: d.guard}, tc, nil
 }
 
 // listenAPI opens the API's socket (at start: a port taken stops the
@@ -59,7 +81,8 @@ func (d *Daemon) serveAPI(ctx context.Context) error {
 		scheme = "https"
 		l = tls.NewListener(l, d.apiTLS)
 	}
-	d.log.Info("api", "url", scheme+"://"+l.Addr().String()+"/", "token", d.api.Token != "", "client_certificates", d.apiTLS != nil && d.apiTLS.ClientCAs != nil)
+	d.log.Info("api", "url", scheme+"://"+l.Addr().String()+"/", "token_file", d.apiTokenFile, "client_certificates", d.apiTLS != nil && d.apiTLS.ClientCAs != nil,
+		"counts_without_credentials", d.api.OpenCounts)
 	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("api: %w", err)
 	}

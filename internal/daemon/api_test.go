@@ -3,7 +3,10 @@ package daemon
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -57,6 +60,8 @@ func TestAPIAgreesWithReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
+	tok := "0123456789abcdef0123456789abcdef"
+	os.WriteFile(filepath.Join(h.dir, "token"), []byte(tok+"\n"), 0o600)
 	writeConfig(t, h.dir, `[log]
 from_start = true
 [detection]
@@ -68,6 +73,7 @@ timezone = "`+zone+`"
 hostname = "web-01"
 [api]
 listen = "127.0.0.1:0"
+token_file = "`+filepath.Join(h.dir, "token")+`"
 `)
 	h.start()
 	testkit.Eventually(t, 20*time.Second, "every line read", func() (bool, string) {
@@ -203,7 +209,9 @@ listen = "127.0.0.1:0"
 		}
 	}
 	var bans api.Bans
-	getJSON(t, http.DefaultClient, base+"/api/v1/bans", "", &bans)
+	if code := getJSON(t, http.DefaultClient, base+"/api/v1/bans", tok, &bans); code != 200 {
+		t.Fatalf("bans: %d", code)
+	}
 	if bans.Total != 0 {
 		t.Errorf("%d bans in force a month after the log's last line", bans.Total)
 	}
@@ -215,9 +223,12 @@ listen = "127.0.0.1:0"
 }
 
 // TestAPIAuth: off loopback the configuration needs credentials; a token
-// is checked (none or a wrong one: 401, and the dashboard page itself
-// holds no data so it loads); with client certificates, one signed by
-// another CA is refused in the handshake; every endpoint refuses writes.
+// is checked (none or a wrong one: 401 on every path that names logins,
+// sessions, events or bans, and on loopback only on those; the dashboard
+// page itself holds no data so it loads); off loopback the counts need
+// it too; with client certificates, one signed by another CA is refused
+// in the handshake and one signed by the CA opens every path (and the
+// daemon makes no token of its own); every endpoint refuses writes.
 func TestAPIAuth(t *testing.T) {
 	dir := t.TempDir()
 	for _, listen := range []string{"0.0.0.0:9612", "192.0.2.1:9612", ":9612", "[::]:9612"} {
@@ -239,8 +250,9 @@ func TestAPIAuth(t *testing.T) {
 		path, token string
 		want        int
 	}{
-		{"/api/v1/summary", "", 401}, {"/api/v1/summary", "wrong", 401}, {"/api/v1/summary", tok[:31], 401},
-		{"/api/v1/bans", "", 401}, {"/api/v1/events", tok + "x", 401},
+		{"/api/v1/summary", "", 200}, {"/api/v1/summary", "wrong", 200}, {"/api/v1/days/2026-11-28", "", 200},
+		{"/api/v1/bans", "", 401}, {"/api/v1/events", tok + "x", 401}, {"/api/v1/sessions", tok[:31], 401},
+		{"/api/v1/sessions?active=1", "", 401}, {"/api/v1/logins", "wrong", 401}, {"/api/v1/sessions", tok, 200},
 		{"/api/v1/summary", tok, 200}, {"/api/v1/bans", tok, 200}, {"/api/v1/logins", tok, 200}, {"/api/v1/events", tok, 200},
 		{"/api/v1/days/2026-11-28", tok, 200}, {"/api/v1/days/2026-13-28", tok, 400}, {"/api/v1/summary?from=x", tok, 400},
 		{"/api/v1/summary?from=2020-01-01&to=2026-01-01", tok, 400}, {"/api/v1/events?limit=0", tok, 400},
@@ -260,6 +272,25 @@ func TestAPIAuth(t *testing.T) {
 	}
 	h.halt()
 
+	// Off loopback (every address: the test reaches it on 127.0.0.1) the
+	// counts need the token too.
+	writeConfig(t, h.dir, "[firewall]\nbackend = \"none\"\n[api]\nlisten = \"0.0.0.0:0\"\ntoken_file = \""+filepath.Join(h.dir, "token")+"\"\n")
+	h.start()
+	_, port, _ := net.SplitHostPort(h.d.APIAddr())
+	base = "http://127.0.0.1:" + port
+	for _, c := range []struct {
+		path, token string
+		want        int
+	}{
+		{"/api/v1/summary", "", 401}, {"/api/v1/summary", "wrong", 401}, {"/api/v1/days/2026-11-28", "", 401}, {"/api/v1/sessions", "", 401},
+		{"/api/v1/summary", tok, 200}, {"/api/v1/sessions", tok, 200}, {"/", "", 200}, {"/assets/app.js", "", 200},
+	} {
+		if got := getJSON(t, http.DefaultClient, base+c.path, c.token, nil); got != c.want {
+			t.Errorf("off loopback: GET %s with token %q: %d, want %d", c.path, c.token, got, c.want)
+		}
+	}
+	h.halt()
+
 	// Client certificates.
 	ca, other := testkit.NewCA(t, "sshguard-go test CA"), testkit.NewCA(t, "another CA")
 	srv := ca.Issue(t, "127.0.0.1", h.dir, "server")
@@ -268,15 +299,20 @@ func TestAPIAuth(t *testing.T) {
 		srv.Cert, srv.Key, ca.File))
 	h.start()
 	base = "https://" + h.d.APIAddr()
+	if _, err := os.Lstat(filepath.Join(h.dir, "api.token")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("with client certificates and no token_file, the daemon made a token: %v", err)
+	}
 	for _, c := range []struct {
 		name string
 		cert *testkit.Pair
 		ok   bool
 	}{{"signed by the CA", good, true}, {"signed by another CA", bad, false}, {"no certificate", nil, false}} {
 		cl := ca.Client(t, c.cert)
-		resp, err := cl.Get(base + "/api/v1/summary")
-		if c.ok && (err != nil || resp.StatusCode != 200) {
+		resp, err := cl.Get(base + "/api/v1/sessions")
+		if c.ok && err != nil {
 			t.Errorf("%s: %v", c.name, err)
+		} else if c.ok && resp.StatusCode != 200 {
+			t.Errorf("%s: %s", c.name, resp.Status)
 		}
 		if !c.ok && err == nil {
 			t.Errorf("%s: %s, want a refused handshake", c.name, resp.Status)

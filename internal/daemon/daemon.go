@@ -56,6 +56,8 @@ type Daemon struct {
 	apiLn   net.Listener // the API's socket, open from New on
 	apiAddr atomic.Value // string: where the API listens
 
+	apiTokenFile string // the API's token ("": none, client certificates only)
+
 	reloadMu sync.Mutex      // serialises Reload
 	chans    []alert.Channel // the channels running; guarded by reloadMu
 	closed   bool

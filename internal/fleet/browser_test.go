@@ -22,9 +22,12 @@ import (
 // dashboard through the aggregator, which draws its charts too and links
 // back to the fleet.
 func TestFleetDashboardInBrowser(t *testing.T) {
-	a, b := startHost(t, 12, "", 0), startHost(t, 30, "", 0)
-	file := writeFile(t, "hosts.toml", fmt.Sprintf("timeout = \"1s\"\n[[host]]\nname = \"web-01\"\nurl = %q\n[[host]]\nname = \"web-02\"\nurl = %q\n[[host]]\nname = \"db-01\"\nurl = \"http://%s\"\n",
-		a.url, b.url, deadAddr(t)))
+	// The hosts' own dashboards show their logins and sessions only with
+	// their tokens, which the aggregator puts in.
+	tokA, tokB := "token-of-web-01-xxxxxxxxxxxxxxxx", "token-of-web-02-xxxxxxxxxxxxxxxx"
+	a, b := startHost(t, 12, tokA, 0), startHost(t, 30, tokB, 0)
+	file := writeFile(t, "hosts.toml", fmt.Sprintf("timeout = \"1s\"\n[[host]]\nname = \"web-01\"\nurl = %q\ntoken_file = %q\n[[host]]\nname = \"web-02\"\nurl = %q\ntoken_file = %q\n[[host]]\nname = \"db-01\"\nurl = \"http://%s\"\n",
+		a.url, writeFile(t, "a.token", tokA), b.url, writeFile(t, "b.token", tokB), deadAddr(t)))
 	f, _ := Load(file)
 	fl, err := New(f)
 	if err != nil {

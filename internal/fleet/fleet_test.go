@@ -53,7 +53,9 @@ func startHost(tb testing.TB, n int, token string, delay time.Duration) *host {
 		}
 	}
 	h := &host{}
-	srv := (&api.Server{DB: db, Host: "h", Loc: time.Local, Token: token}).Handler()
+	// As the daemon serves it on loopback: the counts open, the rest
+	// behind the token.
+	srv := (&api.Server{DB: db, Host: "h", Loc: time.Local, Token: token, OpenCounts: true}).Handler()
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.requests.Add(1)
 		h.mu.Lock()

@@ -31,7 +31,7 @@ type File struct {
 type Host struct {
 	Name      string `toml:"name"`
 	URL       string `toml:"url"`        // the host's API, e.g. https://web-01:9612
-	TokenFile string `toml:"token_file"` // its api.token_file's content
+	TokenFile string `toml:"token_file"` // its API token (api.token_file's, or the api.token its daemon made)
 	CAFile    string `toml:"ca_file"`    // the CA its TLS certificate is signed by
 	CertFile  string `toml:"cert_file"`  // a client certificate, when it asks for one
 	KeyFile   string `toml:"key_file"`

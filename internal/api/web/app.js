@@ -9,7 +9,7 @@
     const box = document.getElementById("today");
     box.replaceChildren();
     const fig = (label, n, id) => {
-      const d = el("div", [el("b", fmt(n)), el("span", label)], "figure");
+      const d = el("div", [el("b", n === null ? "–" : fmt(n)), el("span", label)], "figure");
       d.id = id;
       box.append(d);
     };
@@ -17,23 +17,24 @@
     fig("probes today", day.probes, "fig-probes");
     fig("addresses today", day.addresses, "fig-addresses");
     fig("logins today", day.logins, "fig-logins");
-    fig("bans in force", bans.total, "fig-bans");
+    fig("bans in force", bans ? bans.total : null, "fig-bans");
   }
 
+  let lastBans = null; // the bans' figure until they load again
+
+  // refresh draws the counts first (on loopback they need no token), then
+  // what needs the token: bans, logins, sessions (a 401 asks for it).
   async function refresh() {
     const month = await get("api/v1/summary?" + new URLSearchParams({ from: back(29), to: back(0) }));
     const week = await get("api/v1/summary?" + new URLSearchParams({ from: back(6), to: back(0) }));
     const want = (location.hash.match(/day=(\d{4}-\d\d-\d\d)/) || [])[1];
     const days = want ? [await get("api/v1/days/" + want)] : [await get("api/v1/days/" + back(1)), await get("api/v1/days/" + back(0))];
-    const bans = await get("api/v1/bans?limit=100");
-    const logins = await get("api/v1/logins?limit=50");
-    const active = await get("api/v1/sessions?active=1&limit=100");
-    const sessions = await get("api/v1/sessions?limit=30");
 
     document.getElementById("host").textContent = month.host;
     document.getElementById("zone").textContent = month.timezone;
     document.title = month.host + " · sshguard-go";
-    figures(month.days[month.days.length - 1], bans);
+    const today = month.days[month.days.length - 1];
+    figures(today, lastBans);
 
     chart("perday", month.days.map((d) => dateSecs(d.date)), [
       { label: "failed", color: red, data: month.days.map((d) => d.failed) },
@@ -52,6 +53,13 @@
 
     rows("addrs", week.top_addresses.map((a) => [a.ip, a.failed, a.probes, a.banned ? el("span", "banned", "tag bad") : ""]), 4);
     rows("users", week.top_users.map((u) => [u.user, u.failed]), 2);
+    document.body.dataset.counts = "1";
+
+    const bans = await get("api/v1/bans?limit=100");
+    const logins = await get("api/v1/logins?limit=50");
+    const active = await get("api/v1/sessions?active=1&limit=100");
+    const sessions = await get("api/v1/sessions?limit=30");
+    figures(today, (lastBans = bans));
     document.getElementById("bancount").textContent = fmt(bans.total) + " in force";
     rows("bans", bans.bans.map((b) => [b.prefix, left(b.expires), b.reason]), 3);
     rows("logins", logins.map((l) => [new Date(l.time).toLocaleString(), l.user, l.ip, el("span", l.severity + (l.tags.length ? " · " + l.tags.join(", ") : ""), "tag " + l.severity)]), 4);
