@@ -56,14 +56,14 @@ func Docs() http.HandlerFunc { return serveDocs }
 // Endpoints are the patterns of the API's JSON endpoints, all GET (e.g.
 // "/api/v1/days/{date}"), sorted: the paths the fleet aggregator may ask
 // a host for.
-func Endpoints() []string {
-	var out []string
+func Endpoints() []Route {
+	var out []Route
 	for _, rt := range new(Server).routes() {
 		if rt.data != nil {
-			out = append(out, rt.Path)
+			out = append(out, rt.Route)
 		}
 	}
-	slices.Sort(out)
+	slices.SortFunc(out, func(a, b Route) int { return strings.Compare(a.Path, b.Path) })
 	return out
 }
 

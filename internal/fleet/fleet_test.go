@@ -326,3 +326,39 @@ func TestKVStale(t *testing.T) {
 		}
 	}
 }
+
+// TestNoTokenOnlyCounts: an aggregator without a token of its own (on
+// loopback) passes a host's counts, never its bans, logins, events or
+// sessions: it would hand them, with the host's token, to every user of
+// its machine. The host is not even asked.
+func TestNoTokenOnlyCounts(t *testing.T) {
+	tok := "host-token-xxxxxxxxxxxxxxxxxxxx"
+	h := startHost(t, 7, tok, 0)
+	f, _ := Load(writeFile(t, "hosts.toml", fmt.Sprintf("[[host]]\nname = \"web-01\"\nurl = %q\ntoken_file = %q\n", h.url, writeFile(t, "t", tok))))
+	fl, err := New(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agg := httptest.NewServer(fl.Handler(""))
+	defer agg.Close()
+	for _, rt := range api.Endpoints() {
+		path := strings.Replace(rt.Path, "{date}", time.Now().Format(time.DateOnly), 1)
+		resp, err := http.Get(agg.URL + "/hosts/web-01" + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		want := http.StatusOK
+		if rt.Access == api.Private {
+			want = http.StatusForbidden
+		}
+		if resp.StatusCode != want {
+			t.Errorf("%s (%v): %d, want %d", path, rt.Access, resp.StatusCode, want)
+		}
+	}
+	for _, p := range h.seen() {
+		if !strings.HasPrefix(p, "/api/v1/summary") && !strings.HasPrefix(p, "/api/v1/days/") {
+			t.Errorf("the host was asked for %s", p)
+		}
+	}
+}

@@ -72,8 +72,17 @@ func (f *Fleet) Handler(token string) http.Handler {
 	mux.Handle("GET /hosts/{name}/api/docs", known(api.Docs()))
 	mux.Handle("GET /hosts/{name}/api/v1/openapi.json", known(api.OpenAPI()))
 	// A host's data: its API's JSON, and only that.
-	for _, p := range api.Endpoints() {
-		mux.Handle("GET /hosts/{name}"+p, sandboxed(auth(f.hostJSON(p))))
+	for _, rt := range api.Endpoints() {
+		h := f.hostJSON(rt.Path)
+		if rt.Access == api.Private && token == "" {
+			// Without a token of its own the aggregator would hand every
+			// host's logins, sessions and commands to anyone on its
+			// machine: only the counts pass.
+			h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				writeJSON(w, http.StatusForbidden, errorBody("fleet serve runs without --token-file: a host's bans, logins, events and sessions are not shown"))
+			})
+		}
+		mux.Handle("GET /hosts/{name}"+rt.Path, sandboxed(auth(h)))
 	}
 	// Anything else under a host is nothing: never asked of the host.
 	mux.HandleFunc("GET /hosts/{name}/", http.NotFound)
