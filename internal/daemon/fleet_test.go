@@ -255,7 +255,11 @@ func TestFleetwideCounting(t *testing.T) {
 				}
 			}
 			if !on {
-				time.Sleep(2 * time.Second)
+				for _, h := range hosts { // each has read and judged its lines
+					testkit.Eventually(t, 10*time.Second, "the attempts read", func() (bool, string) {
+						return h.d.guard.Tracked() == 1, fmt.Sprint(h.d.guard.Tracked())
+					})
+				}
 				for _, h := range hosts {
 					if _, ok := h.bans()["198.51.100.99/32"]; ok {
 						t.Fatal("banned with fleet-wide counting off")

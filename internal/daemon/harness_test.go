@@ -55,6 +55,7 @@ type harness struct {
 	d    *Daemon
 	stop context.CancelFunc
 	done chan error
+	opts []Option // more options for New
 }
 
 func newHarness(t testing.TB) *harness {
@@ -88,7 +89,8 @@ func (h *harness) start() {
 			once.Do(func() { close(ready) })
 		}
 	}
-	d, err := New(context.Background(), h.config(), WithLogger(slog.New(slog.NewTextHandler(&h.log, nil))), WithNotify(notify))
+	opts := append([]Option{WithLogger(slog.New(slog.NewTextHandler(&h.log, nil))), WithNotify(notify)}, h.opts...)
+	d, err := New(context.Background(), h.config(), opts...)
 	if err != nil {
 		h.t.Fatalf("start: %v\n%s", err, h.log.String())
 	}

@@ -104,6 +104,7 @@ func TestSessionAlerts(t *testing.T) {
 	h.d.sess.mu.Lock()
 	h.d.sess.users = func() map[string]bool { return map[string]bool{"alice": true} }
 	h.d.sess.mu.Unlock()
+	read := h.d.Stats().Scan.Lines
 	h.sessionLine(5001, "Failed password for alice from 203.0.113.5 port 40000 ssh2")
 	h.sessionLine(5002, "Failed password for alice from 203.0.113.5 port 40001 ssh2") // de-duplicated
 	h.sessionLine(5003, "Failed password for root from 203.0.113.5 port 40002 ssh2")  // not a local account here
@@ -113,9 +114,11 @@ func TestSessionAlerts(t *testing.T) {
 	fmt.Fprintf(f, "%s %s internal-sftp[5011]: session opened for local user alice from [198.51.100.7]\n", stamp, h.d.sess.host)
 	fmt.Fprintf(f, "%s %s internal-sftp[5011]: close \"/home/alice/db.dump\" bytes read 250000 written 0\n", stamp, h.d.sess.host)
 	f.Close()
-	testkit.Eventually(t, 5*time.Second, "the transfer counted", func() (bool, string) {
-		ss := stored(t, h.d)
-		return len(ss) == 1, fmt.Sprint(len(ss))
+	// The six lines read (the transfer's among them) before the clock
+	// moves on: a sweep first would end the session before its transfer.
+	testkit.Eventually(t, 5*time.Second, "every line read", func() (bool, string) {
+		n := h.d.Stats().Scan.Lines
+		return n == read+6 && len(stored(t, h.d)) == 1, fmt.Sprint(n-read, " of 6")
 	})
 	h.d.sess.mu.Lock()
 	h.d.sess.now = func() time.Time { return time.Now().Add(2 * time.Minute) }

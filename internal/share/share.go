@@ -489,6 +489,7 @@ func (s *Sharer) updateLag(ctx context.Context, cons jetstream.Consumer) {
 // Each ban passes the engine's gate; here only the message is read.
 func (s *Sharer) applyAll(ctx context.Context, msgs []jetstream.Msg) {
 	var bans []Remote
+	at := map[hostPrefix]int{} // where each host's prefix is in bans
 	flush := func() {
 		if len(bans) == 0 {
 			return
@@ -509,6 +510,7 @@ func (s *Sharer) applyAll(ctx context.Context, msgs []jetstream.Msg) {
 			}
 		}
 		bans = bans[:0]
+		clear(at)
 	}
 	for _, m := range msgs {
 		host := strings.TrimPrefix(m.Subject(), subjectPrefix)
@@ -529,12 +531,27 @@ func (s *Sharer) applyAll(ctx context.Context, msgs []jetstream.Msg) {
 		if len(reason) > 300 {
 			reason = reason[:300]
 		}
-		bans = append(bans, Remote{Prefix: msg.Prefix, Until: msg.Expires, Reason: reason, Host: host})
+		r := Remote{Prefix: msg.Prefix, Until: msg.Expires, Reason: reason, Host: host}
+		// A host's later word on a prefix replaces its earlier one in
+		// the same run (the gate would refuse the second as asked twice).
+		k := hostPrefix{host, r.Prefix}
+		if i, ok := at[k]; ok {
+			s.count(host, "already", 1)
+			bans[i] = r
+			continue
+		}
+		at[k] = len(bans)
+		bans = append(bans, r)
 		if len(bans) == fetchBatch {
 			flush()
 		}
 	}
 	flush()
+}
+
+type hostPrefix struct {
+	host   string
+	prefix netip.Prefix
 }
 
 // receivedCode is how a refusal is counted in Status: "already" and
