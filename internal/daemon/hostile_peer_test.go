@@ -227,7 +227,10 @@ fleet_quorum = 2
 	testkit.Eventually(t, 20*time.Second, "the attempts taken", func() (bool, string) {
 		st := b.fleet().Fleetwide
 		taken = st.Received
-		return st.Refused["evil"] == 4 && st.Throttled["evil"] > 0 && st.Received+st.Throttled["evil"] == 2+150000, fmt.Sprintf("%+v", st)
+		// How many are throttled depends on how fast they come (a unit
+		// test with a clock of its own checks that): each is taken or
+		// throttled, none lost.
+		return st.Refused["evil"] == 4 && st.Received+st.Throttled["evil"] == 2+150000, fmt.Sprintf("%+v", st)
 	})
 	// One real attempt on a too: 3 (evil's 25.5, capped at b's threshold)
 	// and a's 1 make 4, under the fleet threshold of 6.
