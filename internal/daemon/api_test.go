@@ -80,6 +80,9 @@ token_file = "`+filepath.Join(h.dir, "token")+`"
 		n := h.d.Stats().Scan.Lines
 		return n == lines, fmt.Sprint(n, " lines")
 	})
+	if err := h.d.guard.Sync(t.Context()); err != nil { // the bans and logins decided are written
+		t.Fatal(err)
+	}
 	// The counts reach the database every minute and at the end; the API
 	// adds those still in memory. The same answer while the daemon runs
 	// and from a second run, which finds nothing new to read.

@@ -201,6 +201,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return nil
 		})
 	}
+	g.Go(func() error { d.sess.w.run(gctx); return nil })
 	if path := cfg.Audit.AuditLog(); path != "" {
 		g.Go(func() error {
 			// Sessions go on without their commands: not a reason to stop.
@@ -223,6 +224,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	err := g.Wait()
 	d.pipe.savePosition()
 	d.sess.saveAuditPosition()
+	d.sess.w.flush()
 	if err := d.guard.FlushCounts(); err != nil {
 		d.log.Error("save counts", "err", err)
 	}

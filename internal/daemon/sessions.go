@@ -34,6 +34,7 @@ type sessions struct {
 	alive  func(pid int) bool     // whether an sshd of this host still runs
 	users  func() map[string]bool // the local accounts (targeted guesses)
 	now    func() time.Time
+	w      *sessionWriter // writes the records in groups
 
 	mu       sync.Mutex // guards everything below
 	t        *session.Tracker
@@ -54,7 +55,7 @@ const maxTargeted = 10000
 func newSessions(db *store.DB, log *slog.Logger, worker *alert.Worker, cfg func() *config.Config) (*sessions, error) {
 	host, _ := os.Hostname()
 	host, _, _ = strings.Cut(host, ".")
-	s := &sessions{db: db, log: log, worker: worker, cfg: cfg, host: host, alive: sshdAlive, now: time.Now,
+	s := &sessions{db: db, log: log, worker: worker, cfg: cfg, host: host, alive: sshdAlive, now: time.Now, w: newSessionWriter(db, log),
 		t: session.NewTracker(), targeted: map[string]time.Time{}, failed: map[string]int64{}}
 	s.users = localAccounts("/etc/passwd", func() int { return cfg().Alerts.LocalMinUID })
 	s.t.OnStart = func(ss *session.Session) { s.store(ss, true) }
@@ -79,11 +80,9 @@ func newSessions(db *store.DB, log *slog.Logger, worker *alert.Worker, cfg func(
 	return s, err
 }
 
-// store writes ss's record (active while open).
+// store hands ss's record (active while open) to the writer.
 func (s *sessions) store(ss *session.Session, active bool) {
-	if err := s.db.PutSession(store.SessionKey(ss.Start, ss.Host, ss.PID), ss.Marshal(), active); err != nil {
-		s.log.Error("store session", "user", ss.User, "from", ss.IP, "err", err)
-	}
+	s.w.put(store.SessionKey(ss.Start, ss.Host, ss.PID), ss.Marshal(), active)
 }
 
 // record takes one of sshd's records.
@@ -193,6 +192,7 @@ func (s *sessions) sweep() {
 		s.check(ss, now)
 	}
 	s.t.ExpireOld(time.Minute)
+	s.w.flush() // what the sweep ended is on disk when it returns
 }
 
 // saveAuditPosition stores how far the audit log was read.

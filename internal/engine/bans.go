@@ -14,15 +14,58 @@ import (
 	"sshguard-go/internal/store"
 )
 
-// commit enforces and records the bans of batch, which the gate
-// admitted: their lengths (by the policy where their way in left it to
-// it), every element in one netlink batch, every record with its alert in
-// one bbolt transaction. The kernel first: a ban that is recorded but not
-// enforced would be a lie in `list`; one enforced but not recorded is
-// restored from the kernel set at the next start. It returns, in batch's
-// order, each ban made or the error that prevented it; a decision whose
-// hold the gate no longer has (lifted while it waited) is not made.
+// commit writes what batch decided: its logins (one transaction) and its
+// bans (commitBans). It returns, in batch's order, each ban made (nil for
+// a login) or the error that prevented it.
 func (g *Guard) commit(ctx context.Context, batch []decision) ([]*store.Ban, []error) {
+	bans, errs := make([]*store.Ban, len(batch)), make([]error, len(batch))
+	var li, bi []int
+	for i, d := range batch {
+		switch d.act {
+		case actLogin:
+			li = append(li, i)
+		case actBan:
+			bi = append(bi, i)
+		case actSync:
+			defer close(d.synced)
+		}
+	}
+	if len(li) > 0 {
+		err := g.logins(pick(batch, li))
+		for _, i := range li {
+			errs[i] = err
+		}
+	}
+	if len(bi) > 0 {
+		made, berrs := g.commitBans(ctx, pick(batch, bi))
+		for k, i := range bi {
+			bans[i], errs[i] = made[k], berrs[k]
+		}
+	}
+	return bans, errs
+}
+
+// pick returns the elements of s at the indexes idx.
+func pick[T any](s []T, idx []int) []T {
+	if len(idx) == len(s) {
+		return s
+	}
+	out := make([]T, len(idx))
+	for i, j := range idx {
+		out[i] = s[j]
+	}
+	return out
+}
+
+// commitBans enforces and records the bans of batch, which the gate
+// admitted with their lengths: every element in one netlink batch, every
+// record with its alert in one bbolt transaction. The kernel first: a ban
+// that is recorded but not enforced would be a lie in `list`; one
+// enforced but not recorded is restored from the kernel set at the next
+// start. It returns, in batch's order, each ban made or the error that
+// prevented it; a decision whose hold the gate no longer has (lifted
+// while it waited) is not made.
+func (g *Guard) commitBans(ctx context.Context, batch []decision) ([]*store.Ban, []error) {
 	g.commitMu.Lock()
 	defer g.commitMu.Unlock()
 	bans, errs := make([]*store.Ban, len(batch)), make([]error, len(batch))
@@ -45,35 +88,79 @@ func (g *Guard) commit(ctx context.Context, batch []decision) ([]*store.Ban, []e
 	return bans, errs
 }
 
-// stillHeld returns the decisions of batch the gate still holds, and
-// where each was in batch; the others get their error in errs.
+// admitDetected passes a ban the window decided through the gate, with
+// the prefix's record of earlier bans read first (outside the lock): a
+// refusal (banned already, in the log's time, say) is counted and nothing
+// is done.
+func (g *Guard) admitDetected(d *decision) bool {
+	off, err := g.db.Offender(ban.Unmap(d.key))
+	if err != nil {
+		g.log.Error("read the offender record", "prefix", d.key.String(), "err", err)
+	}
+	cfg := g.cfg.Load()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if r := g.admit(cfg, d, off); r != nil {
+		g.refuse[d.origin+" "+r.Code]++
+		g.log.Debug("not banned", "prefix", d.key.String(), "code", r.Code, "why", r.Why)
+		return false
+	}
+	return true
+}
+
+// stillHeld returns the decisions of batch still to be written, and
+// where each was in batch: not those whose prefix was lifted (unban, the
+// allowlist) since they were decided, nor those a newer decision on the
+// same prefix already replaced in the kernel and the store; the others
+// get their error in errs.
 func (g *Guard) stillHeld(batch []decision, errs []error) ([]decision, []int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	kept, at := make([]decision, 0, len(batch)), make([]int, 0, len(batch))
 	for i, d := range batch {
-		if h, ok := g.idx.bans[d.key]; !ok || h.seq != d.seq {
+		h, ok := g.idx.bans[d.key]
+		switch {
+		case !ok || h.lifted >= d.seq:
 			errs[i] = refuse(d.key, RefusedLifted, "lifted before it was written")
-			continue
+		case h.done > d.seq:
+			errs[i] = refuse(d.key, RefusedAlready, "a newer ban of it was written first")
+		default:
+			kept, at = append(kept, d), append(at, i)
 		}
-		kept, at = append(kept, d), append(at, i)
 	}
 	return kept, at
 }
 
-// settle puts what commit made into the index, and lets go of the holds
-// of what it did not make.
+// settle puts what commit made into the index: a ban written is the
+// prefix's in force unless a newer decision holds it; one not written
+// gives the prefix back to what its decision replaced.
 func (g *Guard) settle(batch []decision, made []*store.Ban) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for i, d := range batch {
-		if h, ok := g.idx.bans[d.key]; !ok || h.seq != d.seq {
+		h, ok := g.idx.bans[d.key]
+		if !ok || h.lifted >= d.seq {
 			continue // lifted meanwhile
 		}
+		newest := h.seq == d.seq
 		if b := made[i]; b != nil {
-			g.idx.put(d.key, held{expires: expiresNano(b.Expires), origin: d.origin, seq: d.seq})
+			h.done = max(h.done, d.seq)
+			if newest {
+				h.expires, h.start, h.nth = expiresNano(b.Expires), b.Start.UnixNano(), int32(b.Count)
+				delete(g.idx.before, d.key)
+			}
+			g.idx.put(d.key, h)
+			continue
+		}
+		if !newest {
+			continue
+		}
+		if e, ok := g.idx.before[d.key]; ok {
+			e.seq, e.done, e.lifted = h.seq, h.done, h.lifted
+			g.idx.put(d.key, e)
+			delete(g.idx.before, d.key)
 		} else {
-			g.idx.del(d.key)
+			g.idx.lift(d.key) // nothing before it: no ban
 		}
 	}
 }
@@ -98,10 +185,6 @@ func (g *Guard) write(ctx context.Context, batch []decision) ([]*store.Ban, erro
 	for i, d := range batch {
 		keys[i] = d.key
 	}
-	offs, err := g.db.Offenders(keys)
-	if err != nil {
-		return nil, fmt.Errorf("ban %s%s: %w", keys[0], more(len(keys)), err)
-	}
 	bans := make([]*store.Ban, len(batch))
 	var els []ban.Element
 	var in []int // els[k] is bans[in[k]]
@@ -109,11 +192,10 @@ func (g *Guard) write(ctx context.Context, batch []decision) ([]*store.Ban, erro
 		// Milliseconds are precise enough for a ban, and its records
 		// are shorter (100,000 of them in a wave).
 		start := d.at.Truncate(time.Millisecond)
-		dur, permanent := cfg.length(&d, offs[i].Bans, offs[i].LastBan)
 		b := &store.Ban{Prefix: d.key, Start: start, Reason: d.reason, Attempts: d.sum, Users: d.users, Evidence: d.evidence, Origin: d.origin}
 		el := ban.Element{Prefix: d.key}
-		if !permanent {
-			b.Expires = start.Add(max(dur, time.Second))
+		if !d.permanent {
+			b.Expires = start.Add(max(d.dur, time.Second))
 			// Never an element without a timeout for a ban with an end;
 			// whole seconds, as Restore writes them.
 			if el.Timeout = b.Expires.Sub(now).Round(time.Second); el.Timeout < time.Second {
@@ -240,6 +322,17 @@ func (g *Guard) BanMany(ctx context.Context, reqs []Request) ([]*store.Ban, []er
 func (g *Guard) admitAll(reqs []Request, errs []error) ([]decision, []int) {
 	cfg := g.cfg.Load()
 	now := g.now()
+	keys := make([]netip.Prefix, len(reqs))
+	for i, r := range reqs {
+		keys[i] = ban.Unmap(r.Prefix)
+	}
+	offs, err := g.db.Offenders(keys) // for the lengths by policy
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return nil, nil
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var batch []decision
@@ -255,9 +348,9 @@ func (g *Guard) admitAll(reqs []Request, errs []error) ([]decision, []int) {
 			d.dur = -1
 		}
 		var why *Refusal
-		if p := ban.Unmap(r.Prefix); seen[p] {
-			why = refuse(p, RefusedTwice, "asked for twice")
-		} else if why = g.admit(cfg, &d); why == nil {
+		if seen[keys[i]] {
+			why = refuse(keys[i], RefusedTwice, "asked for twice")
+		} else if why = g.admit(cfg, &d, offs[i]); why == nil {
 			seen[d.key] = true
 			batch, at = append(batch, d), append(at, i)
 			continue
@@ -315,7 +408,7 @@ func (g *Guard) unban(ctx context.Context, p netip.Prefix, by string) error {
 		g.mu.Lock()
 		h, ok := g.idx.get(p, g.now().UnixNano())
 		g.mu.Unlock()
-		if !ok || h.origin != by || h.expires == pending {
+		if !ok || h.origin != by {
 			return ErrNotTheirs
 		}
 	}
@@ -323,7 +416,7 @@ func (g *Guard) unban(ctx context.Context, p netip.Prefix, by string) error {
 		return fmt.Errorf("unban %s: %w", p, err)
 	}
 	g.mu.Lock()
-	g.idx.del(p)
+	g.idx.lift(p)
 	g.win.Reset(p)
 	delete(g.ev, p)
 	g.mu.Unlock()
@@ -367,7 +460,7 @@ func (g *Guard) hold(bans []store.Ban) {
 			continue
 		}
 		g.idx.seq++
-		g.idx.put(p, held{expires: expiresNano(b.Expires), origin: b.Origin, seq: g.idx.seq})
+		g.idx.put(p, held{expires: expiresNano(b.Expires), start: b.Start.UnixNano(), origin: b.Origin, seq: g.idx.seq, done: g.idx.seq, nth: int32(b.Count)})
 	}
 }
 

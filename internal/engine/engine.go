@@ -144,6 +144,7 @@ const (
 	actNone action = iota
 	actLogin
 	actBan
+	actSync // Sync's mark: everything queued before it is committed
 )
 
 // decision is a ban (or a login) decided, acted on outside the lock.
@@ -165,32 +166,51 @@ type decision struct {
 	force     bool       // by hand: wider than the manual minimum, or holding self
 	self      netip.Addr // by hand: the caller's own SSH session
 	seq       uint64     // the gate's hold on key
+	login     store.Login   // login: the record
+	synced    chan struct{} // sync: closed once committed
 }
 
 // Handle counts r (for the hourly counts, and its attempt for its client),
 // records and alerts a login, and bans r's client when it crosses the
-// threshold. It returns the new ban, or nil.
+// threshold, before it returns: Submit without the committer. It returns
+// the new ban, or nil.
 func (g *Guard) Handle(ctx context.Context, r *detect.Record) (*store.Ban, error) {
-	if err := g.load(); err != nil {
+	ds, err := g.decideAll(r)
+	if err != nil || len(ds) == 0 {
 		return nil, err
 	}
-	d, wide := g.decide(r)
+	bans, errs := g.commit(ctx, ds)
 	var first *store.Ban
-	for _, d := range []decision{d, wide} {
-		switch d.act {
-		case actLogin:
-			return nil, g.login(ctx, r, d.failed)
-		case actBan:
-			bans, errs := g.commit(ctx, []decision{d})
-			if errs[0] != nil {
-				return first, errs[0]
-			}
-			if first == nil {
-				first = bans[0]
-			}
+	for i, b := range bans {
+		if errs[i] != nil {
+			return first, errs[i]
+		}
+		if first == nil {
+			first = b
 		}
 	}
 	return first, nil
+}
+
+// decideAll counts r and returns what follows from it, the gate passed:
+// its login, or the bans of its client and its wide prefix.
+func (g *Guard) decideAll(r *detect.Record) ([]decision, error) {
+	if err := g.load(); err != nil {
+		return nil, err
+	}
+	client, wide := g.decide(r)
+	var out []decision
+	for _, d := range []decision{client, wide} {
+		switch d.act {
+		case actLogin:
+			out = append(out, d)
+		case actBan:
+			if g.admitDetected(&d) {
+				out = append(out, d)
+			}
+		}
+	}
+	return out, nil
 }
 
 // queueLen bounds the bans decided and not yet committed; Submit waits
@@ -201,25 +221,20 @@ const queueLen = 16384
 // transaction.
 const maxBatch = 4096
 
-// Submit does what Handle does, but a ban it decides is handed to Run,
-// which commits the bans of a backlog together: the daemon's path, so a
-// wave of 100,000 addresses costs a few hundred transactions, not 100,000
-// disk syncs. When Run has stopped (or is stopping), Submit commits
-// itself: no ban decided is lost.
+// Submit does what Handle does, but what it decides (bans and logins) is
+// handed to Run, which commits a backlog's together: the daemon's path,
+// so a wave of 100,000 addresses or a month of logins costs a few hundred
+// transactions, not one disk sync each. When Run has stopped (or is
+// stopping), Submit commits itself: nothing decided is lost.
 func (g *Guard) Submit(ctx context.Context, r *detect.Record) error {
-	if err := g.load(); err != nil {
+	ds, err := g.decideAll(r)
+	if err != nil {
 		return err
 	}
-	d, wide := g.decide(r)
-	for _, d := range []decision{d, wide} {
-		switch d.act {
-		case actLogin:
-			return g.login(ctx, r, d.failed)
-		case actBan:
-			if !g.enqueue(d) {
-				if _, errs := g.commit(ctx, []decision{d}); errs[0] != nil {
-					return errs[0]
-				}
+	for _, d := range ds {
+		if !g.enqueue(d) {
+			if _, errs := g.commit(ctx, []decision{d}); errs[0] != nil {
+				return errs[0]
 			}
 		}
 	}
@@ -265,6 +280,21 @@ func (g *Guard) Run(ctx context.Context) error {
 	}
 }
 
+// Sync returns once everything Submit queued before it is committed (or
+// ctx ends): what a reader of the store needs before it compares.
+func (g *Guard) Sync(ctx context.Context) error {
+	d := decision{act: actSync, synced: make(chan struct{})}
+	if !g.enqueue(d) {
+		return nil // Submit commits by itself: done already
+	}
+	select {
+	case <-d.synced:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // gather adds the queued bans to batch, up to maxBatch. A key is never
 // in the queue twice: the gate holds it from its decision to its commit.
 func (g *Guard) gather(batch []decision) []decision {
@@ -297,7 +327,11 @@ func (g *Guard) drain() {
 func (g *Guard) commitLogged(ctx context.Context, batch []decision) {
 	_, errs := g.commit(ctx, batch)
 	for i, err := range errs {
-		if err != nil {
+		switch {
+		case err == nil:
+		case batch[i].act == actLogin:
+			g.log.Error("login", "user", batch[i].login.User, "from", batch[i].login.Addr.String(), "err", err)
+		default:
 			g.log.Error("ban", "prefix", batch[i].key.String(), "err", err)
 		}
 	}
@@ -334,7 +368,8 @@ func (g *Guard) decide(r *detect.Record) (client, wide decision) {
 	}
 	key := ban.ClientKey(r.Addr, cfg.V4Bits, cfg.V6Bits)
 	if r.Kind == detect.KindSuccess {
-		return decision{act: actLogin, failed: g.win.Sum(key, at)}, decision{}
+		return decision{act: actLogin, at: at, failed: g.win.Sum(key, at),
+			login: store.Login{Time: at, User: strings.Clone(r.User), Addr: r.Addr, Method: strings.Clone(r.Method), Key: strings.Clone(r.Key)}}, decision{}
 	}
 	if w <= 0 || g.allow.Covers(key) {
 		return decision{}, decision{}
@@ -365,20 +400,8 @@ func (g *Guard) judgeWide(cfg *Config, r *detect.Record, at time.Time, w float64
 		return decision{}
 	}
 	g.wide.Reset(key)
-	return g.detected(cfg, decision{act: actBan, key: key, at: at, sum: sum, evidence: []string{strings.Clone(r.Text)}, dur: -1, origin: Detected,
-		reason: fmt.Sprintf("%g failed attempts from %s in %v", sum, key, cfg.window())})
-}
-
-// detected passes a ban the window decided through the gate: a refusal
-// (banned already, in the log's time, say) is counted and nothing is
-// done. g.mu is held.
-func (g *Guard) detected(cfg *Config, d decision) decision {
-	if r := g.admit(cfg, &d); r != nil {
-		g.refuse[d.origin+" "+r.Code]++
-		g.log.Debug("not banned", "prefix", d.key.String(), "code", r.Code, "why", r.Why)
-		return decision{}
-	}
-	return d
+	return decision{act: actBan, key: key, at: at, sum: sum, evidence: []string{strings.Clone(r.Text)}, dur: -1, origin: Detected,
+		reason: fmt.Sprintf("%g failed attempts from %s in %v", sum, key, cfg.window())}
 }
 
 // judge adds r's attempt to its client's window and returns the client's
@@ -402,8 +425,8 @@ func (g *Guard) judge(cfg *Config, r *detect.Record, key netip.Prefix, at time.T
 	if ev.last != ev.first {
 		lines = append(lines, ev.last)
 	}
-	return g.detected(cfg, decision{act: actBan, key: key, at: at, sum: sum, users: ev.users, evidence: lines, dur: -1, origin: Detected,
-		reason: fmt.Sprintf("%g failed attempts in %v", sum, cfg.window())})
+	return decision{act: actBan, key: key, at: at, sum: sum, users: ev.users, evidence: lines, dur: -1, origin: Detected,
+		reason: fmt.Sprintf("%g failed attempts in %v", sum, cfg.window())}
 }
 
 // maxEventAge is how far in the past an event's own time is believed;
@@ -439,31 +462,39 @@ func (g *Guard) evidenceFor(key netip.Prefix) *evidence {
 	return ev
 }
 
-// login records a successful login and writes its alert in the same
-// transaction. The alert says how many failed attempts the client made in
-// the current window (a brute force that may have succeeded).
-func (g *Guard) login(ctx context.Context, r *detect.Record, failed float64) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
+// logins records the logins of batch, each with its alert, in one
+// transaction. An alert says how many failed attempts the client made in
+// the current window (a brute force that may have succeeded); a login
+// older than the alerts' max_age when read (a backlog) is recorded, not
+// alerted.
+func (g *Guard) logins(batch []decision) error {
 	now := g.now()
-	at := g.eventTime(r.Time)
 	cfg := g.cfg.Load()
-	l := store.Login{Time: at, User: strings.Clone(r.User), Addr: r.Addr, Method: strings.Clone(r.Method), Key: strings.Clone(r.Key)}
-	id, err := g.db.RecordLogin(l, func(h store.LoginHistory, rec *store.Login) []byte {
+	ls := make([]store.Login, len(batch))
+	for i, d := range batch {
+		ls[i] = d.login
+	}
+	i := 0
+	ids, err := g.db.RecordLogins(ls, func(h store.LoginHistory, rec *store.Login) []byte {
+		d := batch[i]
+		i++
 		ah := alert.History{LastFromAddr: h.LastFromAddr, SeenNet: h.SeenNet}
-		j := cfg.Alerts.JudgeLogin(LoginAlert(l, failed), ah, at)
+		j := cfg.Alerts.JudgeLogin(LoginAlert(d.login, d.failed), ah, d.at)
 		rec.Severity, rec.Tags = j.Severity.String(), j.Tags
-		if cfg.Alerts == nil || cfg.Alerts.Stale(at, now) {
+		if cfg.Alerts == nil || cfg.Alerts.Stale(d.at, now) {
 			return nil
 		}
-		return cfg.Alerts.LoginMessage(LoginAlert(l, failed), ah, at).Marshal()
+		return cfg.Alerts.LoginMessage(LoginAlert(d.login, d.failed), ah, d.at).Marshal()
 	})
 	if err != nil {
-		return fmt.Errorf("record login of %q from %s: %w", l.User, l.Addr, err)
+		return fmt.Errorf("record %d logins (%q from %s first): %w", len(ls), ls[0].User, ls[0].Addr, err)
 	}
-	g.log.Info("login", "user", l.User, "from", l.Addr.String(), "method", l.Method, "failed_before", failed, "alert", id != 0)
-	if id != 0 && cfg.Wake != nil {
+	alerted := false
+	for k, l := range ls {
+		alerted = alerted || ids[k] != 0
+		g.log.Info("login", "user", l.User, "from", l.Addr.String(), "method", l.Method, "failed_before", batch[k].failed, "alert", ids[k] != 0)
+	}
+	if alerted && cfg.Wake != nil {
 		cfg.Wake()
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"sshguard-go/internal/ban"
+	"sshguard-go/internal/store"
 )
 
 // The gate: every ban, whatever way it comes in (this host's window, its
@@ -103,15 +104,17 @@ const (
 // held is a ban in force (or decided and not yet written) as the gate
 // sees it.
 type held struct {
-	expires int64  // Unix nanoseconds; 0: permanent; pending: decided, its length not known yet
+	expires int64  // Unix nanoseconds; 0: permanent
+	start   int64  // Unix nanoseconds
 	origin  string // who made it
-	seq     uint64 // which decision holds it
+	seq     uint64 // the newest decision on it
+	done    uint64 // the newest decision on it written
+	lifted  uint64 // the newest decision on it when it was lifted (earlier ones are not written)
+	nth     int32  // the prefix's bans made here so far, this one included (0: a peer's)
 }
 
-const pending = -1
-
 // active reports whether h is in force at t (Unix nanoseconds).
-func (h held) active(t int64) bool { return h.expires == 0 || h.expires == pending || h.expires > t }
+func (h held) active(t int64) bool { return h.expires == 0 || h.expires > t }
 
 // index is the bans in force (and those decided and still to be
 // written), by prefix, with the prefix lengths in use per family, so that
@@ -121,9 +124,34 @@ type index struct {
 	bans  map[netip.Prefix]held
 	byLen [2][129]map[netip.Prefix]struct{} // per family (0: IPv4), per length
 	seq   uint64
+	// before is what a decision not yet written replaced (a renewal, a
+	// ban after one that ended in the log's time): put back if it fails.
+	before map[netip.Prefix]held
 }
 
-func newIndex() *index { return &index{bans: map[netip.Prefix]held{}} }
+func newIndex() *index {
+	return &index{bans: map[netip.Prefix]held{}, before: map[netip.Prefix]held{}}
+}
+
+// hold makes d the newest decision on p, in force as h says, keeping what
+// the index knows of the decisions before it.
+func (x *index) hold(p netip.Prefix, h held) {
+	if e, ok := x.bans[p]; ok {
+		h.done, h.lifted = e.done, e.lifted
+		if e.seq == e.done { // the one it replaces was written
+			x.before[p] = e
+		}
+	}
+	x.put(p, h)
+}
+
+// lift forgets p's ban: every decision on p made so far is not written.
+func (x *index) lift(p netip.Prefix) {
+	delete(x.before, p)
+	if e, ok := x.bans[p]; ok {
+		x.put(p, held{expires: 1, seq: e.seq, done: e.done, lifted: x.seq}) // ended long ago: pruned
+	}
+}
 
 func family(p netip.Prefix) int {
 	if p.Addr().Is4() {
@@ -230,11 +258,14 @@ func (cfg *Config) hashed(p netip.Prefix) bool {
 // admit decides whether d may be made at its time d.at: its prefix
 // normalised first (IPv4-mapped written as IPv4, masked), then the width
 // its way in allows, the caller's own session, the allowlist and the
-// special ranges, the bans in force, and for the lengths given by a peer
-// or by hand, their bounds. When it may, d's prefix is held in the index
-// under a new sequence number (a second decision for it is then refused
-// as already banned while the first waits to be written). g.mu is held.
-func (g *Guard) admit(cfg *Config, d *decision) *Refusal {
+// special ranges, the bans in force, and its length: by hand or by a
+// peer within their bounds, else by this host's policy, escalated by the
+// prefix's bans before (off, the store's record, and those decided and
+// not yet written). When it may, d's prefix is held in the index under a
+// new sequence number: a second decision for it is refused as banned
+// already while the first is in force (in the log's time), written or
+// not. g.mu is held.
+func (g *Guard) admit(cfg *Config, d *decision, off store.Offender) *Refusal {
 	p := ban.Unmap(d.key)
 	d.key = p
 	if !p.IsValid() {
@@ -274,9 +305,22 @@ func (g *Guard) admit(cfg *Config, d *decision) *Refusal {
 			return refuse(p, RefusedHolds, "it holds bans in force (%s); unban them first", listText(in))
 		}
 	}
+	var nth int32
+	if !IsPeer(d.origin) {
+		prev, last := off.Bans, off.LastBan
+		if h, ok := g.idx.bans[p]; ok && int(h.nth) > prev {
+			prev, last = int(h.nth), time.Unix(0, h.start)
+		}
+		d.dur, d.permanent = cfg.length(d, prev, last)
+		nth = int32(prev + 1)
+	}
 	g.idx.seq++
 	d.seq = g.idx.seq
-	g.idx.put(p, held{expires: pending, origin: d.origin, seq: d.seq})
+	h := held{start: d.at.UnixNano(), origin: d.origin, seq: d.seq, nth: nth}
+	if !d.permanent {
+		h.expires = d.at.Add(d.dur).UnixNano()
+	}
+	g.idx.hold(p, h)
 	return nil
 }
 
@@ -354,16 +398,17 @@ func replaces(d *decision, e held) bool {
 	case d.origin == Admin:
 		return true
 	case IsPeer(d.origin):
-		return e.origin == d.origin && e.expires != 0 && e.expires != pending && d.until.UnixNano() > e.expires
+		return e.origin == d.origin && e.expires != 0 && d.until.UnixNano() > e.expires
 	}
 	return false
 }
 
-// length is how long d's ban lasts when its way in left it to this
-// host's policy, for a prefix banned before as off says: never under 1s
-// (the kernel keeps milliseconds, and a timeout that rounds to 0 would be
-// an element without end), never over max_ban_time, permanent only when
-// the policy says so (permanent_after).
+// length is how long d's ban lasts: as its way in gave it, or when that
+// left it to this host's policy, for a prefix banned prevBans times
+// before, the last at lastBan: never under 1s (the kernel keeps
+// milliseconds, and a timeout that rounds to 0 would be an element
+// without end), never over max_ban_time, permanent only when the policy
+// says so (permanent_after).
 func (cfg *Config) length(d *decision, prevBans int, lastBan time.Time) (time.Duration, bool) {
 	if d.dur >= 0 || d.permanent {
 		return d.dur, d.permanent
@@ -386,11 +431,8 @@ func originText(o string) string {
 }
 
 func untilText(h held) string {
-	switch h.expires {
-	case 0:
+	if h.expires == 0 {
 		return ", permanent"
-	case pending:
-		return ", being written"
 	}
 	return ", until " + time.Unix(0, h.expires).UTC().Format(time.RFC3339)
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -298,12 +299,32 @@ func (s *Sharer) ensureStream(ctx context.Context, js jetstream.JetStream) error
 	if maxAge <= 0 {
 		maxAge = 7 * 24 * time.Hour
 	}
-	_, err := js.CreateOrUpdateStream(cctx, jetstream.StreamConfig{
+	want := jetstream.StreamConfig{
 		Name: s.cfg.Stream, Subjects: []string{subjectPrefix + ">"}, Storage: jetstream.FileStorage,
 		MaxAge: maxAge, MaxMsgsPerSubject: 2_000_000, Discard: jetstream.DiscardOld, Duplicates: 10 * time.Minute,
 		MaxMsgSize:  64 << 10,
 		Description: "sshguard-go: bans shared across the fleet (sshguard.bans.<host>)",
-	})
+	}
+	// Made by the first host; the others change it only where it differs
+	// (every host updating it at its start raced with the others'
+	// consumers in the server, and needs a permission a host may lack).
+	st, err := js.Stream(cctx, s.cfg.Stream)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		_, err = js.CreateStream(cctx, want)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return nil // another host made it meanwhile
+		}
+		return err
+	case err != nil:
+		return err
+	}
+	have := st.CachedInfo().Config
+	if slices.Equal(have.Subjects, want.Subjects) && have.MaxAge == want.MaxAge && have.MaxMsgsPerSubject == want.MaxMsgsPerSubject &&
+		have.Discard == want.Discard && have.Duplicates == want.Duplicates && have.MaxMsgSize == want.MaxMsgSize {
+		return nil
+	}
+	_, err = js.UpdateStream(cctx, want)
 	return err
 }
 

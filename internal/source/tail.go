@@ -86,6 +86,7 @@ func (f *FileTail) Run(ctx context.Context, emit func(line string, pos Position)
 	if f.Ready != nil {
 		f.Ready()
 	}
+	start = f.catchUp(ctx, start)
 	for {
 		stuck, err := f.follow(ctx, start)
 		if !stuck {
@@ -102,6 +103,53 @@ func (f *FileTail) Run(ctx context.Context, emit func(line string, pos Position)
 		}
 		start = f.pos.Offset
 	}
+}
+
+// maxCatchUpLine bounds a line read while catching up: longer ones are
+// cut there (sshd writes none past a few KiB; a forged one must not take
+// the daemon's memory).
+const maxCatchUpLine = 64 << 10
+
+// catchUp delivers the complete lines of the file we hold from offset
+// start to its end, read in large blocks through our own descriptor: a
+// backlog (a first start with FromStart, a restart after downtime) is read
+// at the speed of the disk, not a line per round trip through the
+// follower and its checks. It returns the offset after the last line
+// delivered, where the follower takes over.
+func (f *FileTail) catchUp(ctx context.Context, start int64) int64 {
+	if f.cur == nil || f.pos.Offset != start {
+		return start
+	}
+	if _, err := f.cur.Seek(start, io.SeekStart); err != nil {
+		return start
+	}
+	r := bufio.NewReaderSize(f.cur, maxCatchUpLine)
+	p := f.pos
+	var long []byte // a line longer than the buffer, cut at maxCatchUpLine
+	for n := 0; ; n++ {
+		if n%4096 == 0 && ctx.Err() != nil {
+			break
+		}
+		line, err := r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			if long == nil {
+				long = append([]byte(nil), line...)
+			}
+			p.Offset += int64(len(line))
+			continue
+		}
+		if err != nil {
+			break // an incomplete last line is left for the writer to finish
+		}
+		p.Offset += int64(len(line))
+		text := trimNL(string(line))
+		if long != nil {
+			text, long = string(long), nil
+		}
+		f.pos = p
+		f.emit(text, p)
+	}
+	return f.pos.Offset
 }
 
 // follow runs one nxadm/tail follower from offset start until ctx ends, it

@@ -227,3 +227,38 @@ func TestTailWaitsForMissingFile(t *testing.T) {
 		t.Fatalf("got %s", got)
 	}
 }
+
+// TestTailCatchUp: a backlog is read through our own descriptor to its
+// end, each line with the position after it; a line longer than
+// maxCatchUpLine is cut there; an incomplete last line waits for its
+// writer; what comes after is followed as usual, and a restart from the
+// last position neither skips nor repeats.
+func TestTailCatchUp(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.log")
+	w := create(t, path)
+	appendLines(t, w, 1, 3)
+	fmt.Fprintf(w, "%s\n", strings.Repeat("x", 3*maxCatchUpLine))
+	appendLines(t, w, 4, 5000)
+	fmt.Fprint(w, "line 5001 half") // no newline yet
+	fo := startTail(t, &FileTail{Path: path, FromStart: true})
+	lines := fo.wait(t, 5001)
+	if len(lines) != 5001 || lines[0] != "line 1" || len(lines[3]) != maxCatchUpLine || lines[4] != "line 4" || lines[5000] != "line 5000" {
+		t.Fatalf("%d lines; the long one %d bytes; last %q", len(lines), len(lines[3]), lines[len(lines)-1])
+	}
+	st, _ := os.Stat(path)
+	if p := fo.position(); p.Offset != st.Size()-int64(len("line 5001 half")) {
+		t.Fatalf("position %+v, size %d", p, st.Size())
+	}
+	fmt.Fprint(w, "\n")
+	appendLines(t, w, 5002, 5002)
+	if got := fo.wait(t, 5003); len(got) != 5003 || got[5001] != "line 5001 half" || got[5002] != "line 5002" {
+		t.Fatalf("after the backlog: %q", got[5000:])
+	}
+	pos := fo.position()
+	fo.stop()
+	appendLines(t, w, 5003, 5003)
+	fo2 := startTail(t, &FileTail{Path: path, Start: pos})
+	if got := fo2.wait(t, 1); len(got) != 1 || got[0] != "line 5003" {
+		t.Fatalf("after a restart: %q", got)
+	}
+}

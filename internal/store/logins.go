@@ -46,34 +46,48 @@ func seenKey(user, what string) []byte { return []byte(user + "\x00" + what) }
 // alert may set l's judgement (Severity, Tags) before l is written. It
 // returns the outbox id, or 0.
 func (d *DB) RecordLogin(l Login, alert func(LoginHistory, *Login) []byte) (uint64, error) {
-	var id uint64
+	ids, err := d.RecordLogins([]Login{l}, alert)
+	return ids[0], err
+}
+
+// RecordLogins records ls in order, each as RecordLogin does (each sees
+// the history the ones before it made), in one transaction: a backlog's
+// logins cost one disk sync, not one each. alert is called once per
+// login, in order.
+func (d *DB) RecordLogins(ls []Login, alert func(LoginHistory, *Login) []byte) ([]uint64, error) {
+	ids := make([]uint64, len(ls))
 	err := d.db.Update(func(tx *bolt.Tx) error {
 		seen := tx.Bucket(bktSeen)
-		addrKey := seenKey(l.User, l.Addr.String())
-		netKey := seenKey(l.User, LoginNet(l.Addr).String())
-		userKey := seenKey(l.User, "")
-		var h LoginHistory
-		if v := seen.Get(addrKey); len(v) == 8 {
-			h.LastFromAddr = time.Unix(0, int64(binary.BigEndian.Uint64(v)))
-		}
-		h.SeenNet = seen.Get(netKey) != nil
-		h.SeenUser = seen.Get(userKey) != nil
-		stamp := binary.BigEndian.AppendUint64(nil, uint64(l.Time.UnixNano()))
-		for _, k := range [][]byte{addrKey, netKey, userKey} {
-			if err := seen.Put(k, stamp); err != nil {
+		for i := range ls {
+			l := &ls[i]
+			addrKey := seenKey(l.User, l.Addr.String())
+			netKey := seenKey(l.User, LoginNet(l.Addr).String())
+			userKey := seenKey(l.User, "")
+			var h LoginHistory
+			if v := seen.Get(addrKey); len(v) == 8 {
+				h.LastFromAddr = time.Unix(0, int64(binary.BigEndian.Uint64(v)))
+			}
+			h.SeenNet = seen.Get(netKey) != nil
+			h.SeenUser = seen.Get(userKey) != nil
+			stamp := binary.BigEndian.AppendUint64(nil, uint64(l.Time.UnixNano()))
+			for _, k := range [][]byte{addrKey, netKey, userKey} {
+				if err := seen.Put(k, stamp); err != nil {
+					return err
+				}
+			}
+			msg := alert(h, l)
+			k := append(append(stamp[:8:8], l.User+"\x00"...), l.Addr.String()...)
+			if err := putJSON(appendOnly(tx, bktLogins), k, l); err != nil {
+				return err
+			}
+			var err error
+			if ids[i], err = enqueue(tx, msg); err != nil {
 				return err
 			}
 		}
-		msg := alert(h, &l)
-		k := append(append(stamp[:8:8], l.User+"\x00"...), l.Addr.String()...)
-		if err := putJSON(appendOnly(tx, bktLogins), k, l); err != nil {
-			return err
-		}
-		var err error
-		id, err = enqueue(tx, msg)
-		return err
+		return nil
 	})
-	return id, err
+	return ids, err
 }
 
 // Logins returns the logins at or after since (zero: all), oldest first.

@@ -20,15 +20,35 @@ func SessionKey(start time.Time, host string, pid int) []byte {
 // PutSession writes a session's record: at its start (active) and at its
 // end (not), over the same key.
 func (d *DB) PutSession(key, value []byte, active bool) error {
+	return d.PutSessions([]SessionPut{{key, value, active}})
+}
+
+// SessionPut is one session record to write (PutSessions).
+type SessionPut struct {
+	Key, Value []byte
+	Active     bool // open: listed by ActiveSessions
+}
+
+// PutSessions writes many session records in one transaction, each as
+// PutSession does.
+func (d *DB) PutSessions(ps []SessionPut) error {
 	return d.db.Update(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bktSessions).Put(key, value); err != nil {
-			return err
-		}
 		live := tx.Bucket(bktLive)
-		if active {
-			return live.Put(key, nil)
+		for _, p := range ps {
+			if err := tx.Bucket(bktSessions).Put(p.Key, p.Value); err != nil {
+				return err
+			}
+			var err error
+			if p.Active {
+				err = live.Put(p.Key, nil)
+			} else {
+				err = live.Delete(p.Key)
+			}
+			if err != nil {
+				return err
+			}
 		}
-		return live.Delete(key)
+		return nil
 	})
 }
 
