@@ -162,10 +162,10 @@ type decision struct {
 	// permanent: a ban without end (by hand, or by the policy's
 	// permanent_after); never a zero dur.
 	permanent bool
-	until     time.Time  // a peer's: the end its host gave
-	force     bool       // by hand: wider than the manual minimum, or holding self
-	self      netip.Addr // by hand: the caller's own SSH session
-	seq       uint64     // the gate's hold on key
+	until     time.Time     // a peer's: the end its host gave
+	force     bool          // by hand: wider than the manual minimum, or holding self
+	self      netip.Addr    // by hand: the caller's own SSH session
+	seq       uint64        // the gate's hold on key
 	login     store.Login   // login: the record
 	synced    chan struct{} // sync: closed once committed
 }
