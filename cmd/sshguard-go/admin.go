@@ -116,27 +116,63 @@ func newListCmd() *cobra.Command {
 
 func newUnbanCmd() *cobra.Command {
 	var o daemonOpts
-	return adminCmd("unban <ip|prefix>...", "Lift bans (kernel and store) and reset their counters",
-		"  sshguard-go unban 203.0.113.7 2001:db8:1:2::/64", cobra.MinimumNArgs(1), &o,
+	var all, asJSON bool
+	var origin string
+	cmd := adminCmd("unban <ip|prefix>... | --all [--origin O]", "Lift bans (kernel and store) and reset their counters",
+		"  sshguard-go unban 203.0.113.7 2001:db8:1:2::/64\n  sshguard-go unban 198.51.100.0/24     # and the bans inside it\n  sshguard-go unban --all --origin fleet", cobra.ArbitraryArgs, &o,
 		func(b control.Backend, out io.Writer, args []string) error {
+			type lifted struct {
+				Asked  string         `json:"asked"`
+				Lifted []netip.Prefix `json:"lifted"`
+			}
+			var done []lifted
 			var missing []string
+			switch {
+			case all && len(args) > 0:
+				return &exitError{2, errors.New("--all or prefixes: give one")}
+			case !all && origin != "":
+				return &exitError{2, errors.New("--origin goes with --all")}
+			case !all && len(args) == 0:
+				return &exitError{2, errors.New("give the addresses or prefixes to unban, or --all")}
+			case all:
+				ps, err := b.UnbanAll(origin)
+				if err != nil {
+					return err
+				}
+				done = append(done, lifted{"all", ps})
+			}
 			for _, a := range args {
 				p, err := config.ParsePrefix(a)
 				if err != nil {
 					return &exitError{2, err}
 				}
-				switch lifted, err := b.Unban(p); {
+				switch ps, err := b.Unban(p); {
 				case errors.Is(err, control.ErrNotFound):
 					missing = append(missing, p.String())
 				case err != nil:
 					return err
 				default:
-					for _, l := range lifted {
-						if l == p {
+					done = append(done, lifted{p.String(), ps})
+				}
+			}
+			if asJSON {
+				if err := writeJSON(out, map[string]any{"unbanned": done, "not_banned": missing}); err != nil {
+					return err
+				}
+			} else {
+				for _, d := range done {
+					for _, l := range d.Lifted {
+						switch {
+						case d.Asked == "all" || l.String() == d.Asked:
 							fmt.Fprintf(out, "unbanned %s\n", l)
-						} else {
-							fmt.Fprintf(out, "unbanned %s (it holds %s)\n", l, p.Addr())
+						case l.Bits() > netip.MustParsePrefix(d.Asked).Bits():
+							fmt.Fprintf(out, "unbanned %s (inside %s)\n", l, d.Asked)
+						default:
+							fmt.Fprintf(out, "unbanned %s (it holds %s)\n", l, d.Asked)
 						}
+					}
+					if d.Asked == "all" && len(d.Lifted) == 0 {
+						fmt.Fprintln(out, "no ban in force to lift")
 					}
 				}
 			}
@@ -145,12 +181,16 @@ func newUnbanCmd() *cobra.Command {
 			}
 			return nil
 		})
+	cmd.Flags().BoolVar(&all, "all", false, "lift every ban in force (with --origin: only those of that origin)")
+	cmd.Flags().StringVar(&origin, "origin", "", "with --all: only the bans of this origin (detected, admin, archive, fleetwide, fleet, fleet:HOST)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print what was lifted as JSON")
+	return cmd
 }
 
 func newBanCmd() *cobra.Command {
 	var o daemonOpts
 	var d time.Duration
-	var permanent, force bool
+	var permanent, force, asJSON bool
 	var reason string
 	var cmd *cobra.Command
 	cmd = adminCmd("ban <ip|prefix> [--for DURATION|--permanent] [--reason TEXT] [--force]", "Ban an address or prefix by hand",
@@ -174,18 +214,34 @@ func newBanCmd() *cobra.Command {
 			if err != nil {
 				return &exitError{1, err}
 			}
+			if asJSON {
+				return writeJSON(out, bi)
+			}
 			until := "permanently"
 			if !bi.Expires.IsZero() {
 				until = "until " + bi.Expires.Local().Format(time.DateTime)
 			}
-			fmt.Fprintf(out, "banned %s %s\n", bi.Prefix, until)
+			verb := "banned"
+			if bi.DryRun {
+				verb = "dry run (firewall.backend = \"none\"): would ban"
+			}
+			fmt.Fprintf(out, "%s %s %s\n", verb, bi.Prefix, until)
 			return nil
 		})
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the ban made as JSON")
 	cmd.Flags().DurationVar(&d, "for", 0, "ban length, at least 1s (default: the configured ban time, escalated for repeat offenders)")
 	cmd.Flags().BoolVar(&permanent, "permanent", false, "ban without expiry")
 	cmd.Flags().BoolVar(&force, "force", false, "ban a prefix wider than /16 (IPv4) or /32 (IPv6), or one holding your own SSH session's address")
 	cmd.Flags().StringVar(&reason, "reason", "", "why (shown by list)")
 	return cmd
+}
+
+// banUntil is when bi ends, in words.
+func banUntil(bi control.BanInfo) string {
+	if bi.Expires.IsZero() {
+		return "permanent"
+	}
+	return "until " + bi.Expires.Local().Format("2006-01-02 15:04:05 MST")
 }
 
 // ownSession is the client address of the SSH session the command runs
@@ -206,34 +262,52 @@ func newAllowCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "allow", Short: "Edit the allowlist (addresses never banned)"}
 	var oa, orm, ol daemonOpts
 	var comment string
-	add := adminCmd("add <ip|prefix> [--comment TEXT]", "Add to the allowlist (lifts a ban it covers at once)",
-		"  sshguard-go allow add 198.51.100.0/24 --comment office", cobra.ExactArgs(1), &oa,
+	var force, addJSON, rmJSON bool
+	add := adminCmd("add <ip|prefix> [--comment TEXT] [--force]", "Add to the allowlist (lifts the bans it covers at once, naming them)",
+		"  sshguard-go allow add 198.51.100.0/24 --comment office\n  sshguard-go allow add 10.1.2.3 --force   # inside a wider ban: lifts that whole ban", cobra.ExactArgs(1), &oa,
 		func(b control.Backend, out io.Writer, args []string) error {
 			p, err := config.ParsePrefix(args[0])
 			if err != nil {
 				return &exitError{2, err}
 			}
-			if err := b.AllowAdd(p, comment); err != nil {
-				return err
+			res, err := b.AllowAdd(control.AllowRequest{Prefix: p, Comment: comment, Force: force})
+			if err != nil {
+				return &exitError{1, err}
 			}
-			fmt.Fprintf(out, "allowed %s\n", p)
+			if addJSON {
+				return writeJSON(out, res)
+			}
+			fmt.Fprintf(out, "allowed %s\n", res.Prefix)
+			for _, bi := range res.Lifted {
+				fmt.Fprintf(out, "lifted the ban of %s (%s, %s)\n", bi.Prefix, bi.Origin, banUntil(bi))
+			}
 			return nil
 		})
 	add.Flags().StringVar(&comment, "comment", "", "a note shown by allow list")
-	rm := adminCmd("rm <ip|prefix>", "Remove from the allowlist", "  sshguard-go allow rm 198.51.100.0/24", cobra.ExactArgs(1), &orm,
+	add.Flags().BoolVar(&force, "force", false, "also lift a ban wider than the entry that holds it")
+	add.Flags().BoolVar(&addJSON, "json", false, "print the entry and the bans it lifted as JSON")
+	rm := adminCmd("rm <ip|prefix>", "Remove from the allowlist (makes again the bans it lifted, if they have not ended)", "  sshguard-go allow rm 198.51.100.0/24", cobra.ExactArgs(1), &orm,
 		func(b control.Backend, out io.Writer, args []string) error {
 			p, err := config.ParsePrefix(args[0])
 			if err != nil {
 				return &exitError{2, err}
 			}
-			if err := b.AllowRemove(p); errors.Is(err, control.ErrNotFound) {
+			res, err := b.AllowRemove(p)
+			if errors.Is(err, control.ErrNotFound) {
 				return &exitError{1, fmt.Errorf("%s is not on the allowlist (entries from the configuration are removed there)", p)}
 			} else if err != nil {
 				return err
 			}
+			if rmJSON {
+				return writeJSON(out, res)
+			}
 			fmt.Fprintf(out, "removed %s\n", p)
+			for _, bi := range res.Restored {
+				fmt.Fprintf(out, "banned %s again (%s; it was lifted when %s was allowed)\n", bi.Prefix, banUntil(bi), p)
+			}
 			return nil
 		})
+	rm.Flags().BoolVar(&rmJSON, "json", false, "print the bans made again as JSON")
 	var asJSON bool
 	list := adminCmd("list [--json]", "Show the allowlist", "  sshguard-go allow list", cobra.NoArgs, &ol,
 		func(b control.Backend, out io.Writer, _ []string) error {

@@ -259,7 +259,7 @@ func TestBanFlags(t *testing.T) {
 	if _, _, err := run(t, "", args("ban", "203.0.113.0/24", "--for", "1h")...); exitCode(err) != 1 || !strings.Contains(err.Error(), "your own SSH session") {
 		t.Fatalf("ban of the caller's own network: %v", err)
 	}
-	if out, _, err := run(t, "", args("ban", "203.0.113.0/24", "--for", "1h", "--force")...); err != nil || !strings.Contains(out, "banned 203.0.113.0/24") {
+	if out, _, err := run(t, "", args("ban", "203.0.113.0/24", "--for", "1h", "--force")...); err != nil || !strings.Contains(out, "dry run (firewall.backend = \"none\"): would ban 203.0.113.0/24") {
 		t.Fatalf("forced: %v %s", err, out)
 	}
 }

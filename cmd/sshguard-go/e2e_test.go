@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 		c.Close()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	os.Exit(roottest.RunGuarded(m)) // and no table left in the host's ruleset
 }
 
 // selfIn runs this test binary as sshguard-go with args in the network

@@ -142,7 +142,11 @@ func banArchive(cmd *cobra.Command, o *daemonOpts, reqs []control.BanRequest) er
 	return withBackend(o, func(b control.Backend, _ io.Writer, _ []string) error {
 		banned, errs := control.BanAll(b, reqs)
 		for _, bi := range banned {
-			fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: banned %s\n", bi.Prefix)
+			verb := "banned"
+			if bi.DryRun {
+				verb = "dry run: would ban"
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: %s %s\n", verb, bi.Prefix)
 		}
 		for _, e := range errs {
 			fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: not banned: %v\n", e)

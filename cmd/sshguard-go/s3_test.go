@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,6 +26,7 @@ import (
 	"github.com/ulikunitz/xz"
 
 	"sshguard-go/internal/alerttest"
+	"sshguard-go/internal/ban"
 	"sshguard-go/internal/config"
 	"sshguard-go/internal/control"
 	"sshguard-go/internal/daemon"
@@ -185,8 +188,9 @@ func TestReportNotifyAndBan(t *testing.T) {
 		t.Fatalf("nobody over 50: %s, %d mails", stderr, len(smtpd.Mails()))
 	}
 
-	// --ban through a running daemon (no firewall: backend none).
-	d, err := daemon.New(context.Background(), mustLoad(t, cfg, dir), daemon.WithNotify(func(string) {}))
+	// --ban through a running daemon (its kernel set in memory).
+	fw := &memFW{set: map[netip.Prefix]time.Duration{}}
+	d, err := daemon.New(context.Background(), mustLoad(t, cfg, dir), daemon.WithNotify(func(string) {}), daemon.WithFirewall(fw))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,9 +206,36 @@ func TestReportNotifyAndBan(t *testing.T) {
 	}
 	c, _ := control.Dial(dir + "/ctl.sock")
 	bans, _ := c.Bans()
-	if len(bans) != 1 || bans[0].Reason != "archive: 12 failed attempts in all" || bans[0].Expires.Sub(bans[0].Since) != 2*time.Hour {
+	if len(bans) != 1 || bans[0].Reason != "archive: 12 failed attempts in all" || bans[0].Expires.Sub(bans[0].Since) != 2*time.Hour || bans[0].Origin != "archive" {
 		t.Fatalf("daemon's bans %+v", bans)
 	}
+	if fw.set[netip.MustParsePrefix("203.0.113.50/32")] != 2*time.Hour {
+		t.Fatalf("kernel set %v", fw.set)
+	}
+}
+
+// memFW is a kernel set in memory, for a daemon in the test's process.
+type memFW struct {
+	mu  sync.Mutex
+	set map[netip.Prefix]time.Duration
+}
+
+func (f *memFW) Ban(_ context.Context, els []ban.Element) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range els {
+		f.set[e.Prefix] = e.Timeout
+	}
+	return nil
+}
+
+func (f *memFW) Unban(_ context.Context, ps []netip.Prefix) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, p := range ps {
+		delete(f.set, p)
+	}
+	return nil
 }
 
 // mustLoad loads cfg with the test's paths in dir.

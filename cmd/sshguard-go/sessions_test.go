@@ -71,14 +71,26 @@ func TestSessionsEndToEnd(t *testing.T) {
 	// 3. A session killed on the server: the children of its sshd.
 	killed := ssh("sleep 30")
 	killed.Start()
-	active := waitSessions("the sleeping session open", func(l []*session.Session) bool { return len(l) == 1 }, "--active")
+	// The third session, open; the two before it ended (their records are
+	// written within a moment of their lines).
+	open := func(n int) func([]*session.Session) bool {
+		return func(l []*session.Session) bool {
+			for i, s := range l {
+				if s.Active != (i == n-1) {
+					return false
+				}
+			}
+			return len(l) == n
+		}
+	}
+	all := waitSessions("the sleeping session open", open(3))
 	time.Sleep(time.Second)
-	l.sh("pkill", "-KILL", "-P", fmt.Sprint(active[0].PID))
+	l.sh("pkill", "-KILL", "-P", fmt.Sprint(all[2].PID))
 	killed.Wait()
 	// 4. A session open across a restart of the daemon.
 	long := ssh("sleep 4")
 	long.Start()
-	waitSessions("the second sleeping session open", func(l []*session.Session) bool { return len(l) == 1 }, "--active")
+	waitSessions("the second sleeping session open", open(4))
 	l.stop()
 	l.start()
 	if err := long.Wait(); err != nil {

@@ -74,6 +74,9 @@ type Ban struct {
 	Reason   string        `json:"reason,omitempty"`
 	First    string        `json:"first,omitempty"` // first evidence line
 	Last     string        `json:"last,omitempty"`  // last evidence line
+	// DryRun: a dry run (firewall.backend = "none") would have made this
+	// ban; nothing was banned.
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 // Login is what a login alert tells.

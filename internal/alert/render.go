@@ -132,14 +132,18 @@ func gist(m *Message) string {
 	switch {
 	case m.Ban != nil:
 		b := m.Ban
+		verb := "banned"
+		if b.DryRun {
+			verb = "dry run: would ban"
+		}
 		if b.Attempts > 0 {
-			s := fmt.Sprintf("banned %s (%g failed attempts", prefixText(b.Prefix), b.Attempts)
+			s := fmt.Sprintf("%s %s (%g failed attempts", verb, prefixText(b.Prefix), b.Attempts)
 			if len(b.Users) > 0 {
 				s += ", " + usersText(b.Users, "/")
 			}
 			return s + ")"
 		}
-		return fmt.Sprintf("banned %s (%s)", prefixText(b.Prefix), clean(b.Reason, 80))
+		return fmt.Sprintf("%s %s (%s)", verb, prefixText(b.Prefix), clean(b.Reason, 80))
 	case m.Login != nil:
 		l := m.Login
 		s := fmt.Sprintf("login: %s from %s (%s)", clean(l.User, 32), l.Addr, clean(l.Method, 40))

@@ -333,8 +333,6 @@ func WriteConfig(t testing.TB, dir string, s *SMTP, extra string) string {
 	}
 	cfg := fmt.Sprintf(`[detection]
 threshold = 3
-[firewall]
-backend = "none"
 [alerts]
 hostname = "web-01"
 retry_min = "200ms"

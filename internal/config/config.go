@@ -56,6 +56,9 @@ type LogConfig struct {
 	File      string `toml:"file"`       // "" = /var/log/auth.log or /var/log/secure, else journald
 	Journal   bool   `toml:"journal"`    // read journald even if a file exists
 	FromStart bool   `toml:"from_start"` // first start: read the file from its beginning
+	// Wait: a configured file that does not exist yet is waited for
+	// (with a warning every minute) instead of stopping the start.
+	Wait bool `toml:"wait"`
 }
 
 type DetectionConfig struct {

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -34,7 +35,10 @@ type BanInfo struct {
 	Count    int          `json:"count"`
 	Reason   string       `json:"reason"`
 	LastUser string       `json:"last_user,omitempty"`
-	Origin   string       `json:"origin,omitempty"` // detected, admin, archive, fleet:<host>
+	Origin   string       `json:"origin,omitempty"` // detected, admin, archive, fleetwide, fleet:<host>
+	// DryRun: a dry run's (firewall.backend = "none"): would have been
+	// banned, is not.
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 // AllowInfo is an allowlist entry.
@@ -49,6 +53,14 @@ type SourceStatus struct {
 	Name     string `json:"name"`
 	Position string `json:"position"`
 	Lines    int64  `json:"lines"`
+	// State is starting, reading, waiting (for a file that does not exist
+	// yet, log.wait) or failed; Why says what it waits for or why it failed.
+	State string `json:"state,omitempty"`
+	Why   string `json:"why,omitempty"`
+	// Behind is how many bytes of the file are not read yet (a file).
+	Behind int64 `json:"behind,omitempty"`
+	// Newest is the newest time a line read bore: how far the log is read.
+	Newest time.Time `json:"newest,omitzero"`
 }
 
 // Status is what `sshguard-go status` shows.
@@ -64,6 +76,30 @@ type Status struct {
 	// Unrecognised counts the lines naming sshd that gave no event, by
 	// reason (unknown_shape, unknown_header).
 	Unrecognised map[string]int64 `json:"unrecognised_lines"`
+	// DryRun: firewall.backend = "none": what it would ban is kept apart
+	// (list --dry-run), nothing is banned.
+	DryRun bool   `json:"dry_run"`
+	Policy Policy `json:"policy"`
+	// BansByOrigin are the bans in force by origin ("fleet": the other
+	// hosts'); BansSinceStart those made since the daemon started.
+	BansByOrigin   map[string]int   `json:"bans_by_origin"`
+	BansSinceStart map[string]int64 `json:"bans_since_start"`
+}
+
+// Policy is the ban policy in force, as status shows it.
+type Policy struct {
+	Threshold      float64 `json:"threshold"`
+	Window         string  `json:"window"`
+	BanTime        string  `json:"ban_time"`
+	Factor         float64 `json:"factor"`
+	MaxBanTime     string  `json:"max_ban_time"`
+	Remember       string  `json:"remember"`
+	PermanentAfter int     `json:"permanent_after,omitempty"`
+	WideV4         int     `json:"wide_prefix_v4,omitempty"`
+	WideV6         int     `json:"wide_prefix_v6,omitempty"`
+	WideThreshold  float64 `json:"wide_threshold,omitempty"`
+	Backend        string  `json:"backend"`
+	Table          string  `json:"table"`
 }
 
 // AlertInfo is an alert as `sshguard-go alerts` lists it.
@@ -105,6 +141,22 @@ type BanRequest struct {
 	Self netip.Addr `json:"self,omitzero"`
 }
 
+// AllowRequest asks for an allowlist entry.
+type AllowRequest struct {
+	Prefix  netip.Prefix `json:"prefix"`
+	Comment string       `json:"comment,omitempty"`
+	// Force lifts the bans in force wider than the entry (that hold it);
+	// without it they make AllowAdd fail, naming them.
+	Force bool `json:"force,omitempty"`
+}
+
+// AllowResult is what an allowlist change did to the bans.
+type AllowResult struct {
+	Prefix   netip.Prefix `json:"prefix"`
+	Lifted   []BanInfo    `json:"lifted"`   // bans the new entry lifted
+	Restored []BanInfo    `json:"restored"` // bans made again when the entry went
+}
+
 // BanResult is the outcome of one BanRequest of many: the ban, or why not.
 type BanResult struct {
 	Ban   *BanInfo `json:"ban,omitempty"`
@@ -114,16 +166,26 @@ type BanResult struct {
 // Backend is what the control API exposes.
 type Backend interface {
 	Bans() ([]BanInfo, error)
+	// DryRunBans returns what a dry run (firewall.backend = "none") would
+	// have in force now: kept apart from the bans, marked DryRun.
+	DryRunBans() ([]BanInfo, error)
 	Ban(BanRequest) (BanInfo, error)
 	// BanMany makes many bans at once (report --ban), each as Ban would,
 	// and returns their outcomes in order.
 	BanMany([]BanRequest) ([]BanResult, error)
-	// Unban lifts the ban of p or, for an address with no ban of its
-	// own, the bans that contain it (the /24 or /64 it was banned by), and
-	// returns the prefixes lifted; ErrNotFound when none.
+	// Unban lifts the ban of p and the bans inside p or, for an address,
+	// the bans that hold it (the /24 or /64 it was banned by), and returns
+	// the prefixes lifted; ErrNotFound when none.
 	Unban(netip.Prefix) ([]netip.Prefix, error)
-	AllowAdd(p netip.Prefix, comment string) error
-	AllowRemove(netip.Prefix) error
+	// UnbanAll lifts every ban in force, of origin only when it is not
+	// "" ("fleet" is every fleet:<host>), and returns those lifted.
+	UnbanAll(origin string) ([]netip.Prefix, error)
+	// AllowAdd adds an entry and lifts the bans in force it covers
+	// (naming them); one wider than the entry only with Force.
+	AllowAdd(AllowRequest) (AllowResult, error)
+	// AllowRemove removes an entry and makes again the bans it lifted
+	// that have not ended.
+	AllowRemove(netip.Prefix) (AllowResult, error)
 	AllowList() ([]AllowInfo, error)
 	Status() (Status, error)
 	// Alerts returns the newest alerts (at most limit; only those still
@@ -193,6 +255,10 @@ func Handler(b Backend) http.Handler {
 		v, err := b.Bans()
 		reply(w, v, err)
 	})
+	mux.HandleFunc("GET /v1/bans/dryrun", func(w http.ResponseWriter, r *http.Request) {
+		v, err := b.DryRunBans()
+		reply(w, v, err)
+	})
 	mux.HandleFunc("POST /v1/bans", func(w http.ResponseWriter, r *http.Request) {
 		var req BanRequest
 		if !decode(w, r, &req) {
@@ -225,17 +291,23 @@ func Handler(b Backend) http.Handler {
 		reply(w, v, err)
 	})
 	mux.HandleFunc("POST /v1/allow", func(w http.ResponseWriter, r *http.Request) {
-		var req AllowInfo
+		var req AllowRequest
 		if !decode(w, r, &req) {
 			return
 		}
-		reply(w, struct{}{}, b.AllowAdd(req.Prefix, req.Comment))
+		v, err := b.AllowAdd(req)
+		reply(w, v, err)
 	})
 	mux.HandleFunc("DELETE /v1/allow/{prefix...}", func(w http.ResponseWriter, r *http.Request) {
 		p, ok := prefixParam(w, r)
 		if ok {
-			reply(w, struct{}{}, b.AllowRemove(p))
+			v, err := b.AllowRemove(p)
+			reply(w, v, err)
 		}
+	})
+	mux.HandleFunc("DELETE /v1/bans", func(w http.ResponseWriter, r *http.Request) {
+		v, err := b.UnbanAll(r.URL.Query().Get("origin"))
+		reply(w, v, err)
 	})
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		v, err := b.Status()
@@ -345,6 +417,11 @@ func (c *Client) Bans() ([]BanInfo, error) {
 	return v, c.do("GET", "/v1/bans", nil, &v)
 }
 
+func (c *Client) DryRunBans() ([]BanInfo, error) {
+	var v []BanInfo
+	return v, c.do("GET", "/v1/bans/dryrun", nil, &v)
+}
+
 func (c *Client) Ban(r BanRequest) (BanInfo, error) {
 	var v BanInfo
 	return v, c.do("POST", "/v1/bans", r, &v)
@@ -367,12 +444,20 @@ func (c *Client) Unban(p netip.Prefix) ([]netip.Prefix, error) {
 	return out, err
 }
 
-func (c *Client) AllowAdd(p netip.Prefix, comment string) error {
-	return c.do("POST", "/v1/allow", AllowInfo{Prefix: p, Comment: comment}, nil)
+func (c *Client) UnbanAll(origin string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	err := c.do("DELETE", "/v1/bans?origin="+url.QueryEscape(origin), nil, &out)
+	return out, err
 }
 
-func (c *Client) AllowRemove(p netip.Prefix) error {
-	return c.do("DELETE", "/v1/allow/"+p.String(), nil, nil)
+func (c *Client) AllowAdd(r AllowRequest) (AllowResult, error) {
+	var v AllowResult
+	return v, c.do("POST", "/v1/allow", r, &v)
+}
+
+func (c *Client) AllowRemove(p netip.Prefix) (AllowResult, error) {
+	var v AllowResult
+	return v, c.do("DELETE", "/v1/allow/"+p.String(), nil, &v)
 }
 
 func (c *Client) AllowList() ([]AllowInfo, error) {

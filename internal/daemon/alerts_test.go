@@ -96,7 +96,7 @@ func TestDaemonAlertOutage(t *testing.T) {
 func TestDaemonAlertReload(t *testing.T) {
 	s := alerttest.StartSMTP(t, alerttest.Options{})
 	h := newHarness(t)
-	writeConfig(t, h.dir, "[firewall]\nbackend = \"none\"\n")
+	writeConfig(t, h.dir, "")
 	h.logf("Server listening on 0.0.0.0 port 22.")
 	h.start()
 	reload := func(n int) error {

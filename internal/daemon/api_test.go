@@ -66,8 +66,6 @@ func TestAPIAgreesWithReport(t *testing.T) {
 from_start = true
 [detection]
 threshold = 3
-[firewall]
-backend = "none"
 [alerts]
 timezone = "`+zone+`"
 hostname = "web-01"
@@ -245,7 +243,7 @@ func TestAPIAuth(t *testing.T) {
 	h := newHarness(t)
 	tok := "0123456789abcdef0123456789abcdef"
 	os.WriteFile(filepath.Join(h.dir, "token"), []byte(tok+"\n"), 0o600)
-	writeConfig(t, h.dir, "[firewall]\nbackend = \"none\"\n[api]\nlisten = \"127.0.0.1:0\"\ntoken_file = \""+filepath.Join(h.dir, "token")+"\"\n")
+	writeConfig(t, h.dir, "[api]\nlisten = \"127.0.0.1:0\"\ntoken_file = \""+filepath.Join(h.dir, "token")+"\"\n")
 	h.logf("Server listening on 0.0.0.0 port 22.")
 	h.start()
 	base := "http://" + h.d.APIAddr()
@@ -277,7 +275,7 @@ func TestAPIAuth(t *testing.T) {
 
 	// Off loopback (every address: the test reaches it on 127.0.0.1) the
 	// counts need the token too.
-	writeConfig(t, h.dir, "[firewall]\nbackend = \"none\"\n[api]\nlisten = \"0.0.0.0:0\"\ntoken_file = \""+filepath.Join(h.dir, "token")+"\"\n")
+	writeConfig(t, h.dir, "[api]\nlisten = \"0.0.0.0:0\"\ntoken_file = \""+filepath.Join(h.dir, "token")+"\"\n")
 	h.start()
 	_, port, _ := net.SplitHostPort(h.d.APIAddr())
 	base = "http://127.0.0.1:" + port
@@ -298,7 +296,7 @@ func TestAPIAuth(t *testing.T) {
 	ca, other := testkit.NewCA(t, "sshguard-go test CA"), testkit.NewCA(t, "another CA")
 	srv := ca.Issue(t, "127.0.0.1", h.dir, "server")
 	good, bad := ca.Issue(t, "admin", h.dir, "client"), other.Issue(t, "admin", h.dir, "stranger")
-	writeConfig(t, h.dir, fmt.Sprintf("[firewall]\nbackend = \"none\"\n[api]\nlisten = \"127.0.0.1:0\"\ntls_cert = %q\ntls_key = %q\nclient_ca = %q\n",
+	writeConfig(t, h.dir, fmt.Sprintf("[api]\nlisten = \"127.0.0.1:0\"\ntls_cert = %q\ntls_key = %q\nclient_ca = %q\n",
 		srv.Cert, srv.Key, ca.File))
 	h.start()
 	base = "https://" + h.d.APIAddr()
@@ -336,7 +334,7 @@ func TestAPIRecordedLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(h.dir, "auth.log"), rec, 0o644)
-	writeConfig(t, h.dir, "[log]\nfrom_start = true\n[firewall]\nbackend = \"none\"\n[alerts]\ntimezone = \"UTC\"\n[api]\nlisten = \"127.0.0.1:0\"\n")
+	writeConfig(t, h.dir, "[log]\nfrom_start = true\n[alerts]\ntimezone = \"UTC\"\n[api]\nlisten = \"127.0.0.1:0\"\n")
 	h.start()
 	lines := int64(strings.Count(string(rec), "\n"))
 	testkit.Eventually(t, 10*time.Second, "every line read", func() (bool, string) {

@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 	if v := os.Getenv(localUserEnv); v != "" {
 		os.Exit(asLocalUser(v))
 	}
-	os.Exit(m.Run())
+	os.Exit(roottest.RunGuarded(m)) // and no table left in the host's ruleset
 }
 
 // localUserAsk is what the unprivileged client is asked to do: read the
@@ -124,7 +124,7 @@ func TestAPIAsLocalUser(t *testing.T) {
 		func(store.LoginHistory, *store.Login) []byte { return nil })
 	db.Close()
 
-	writeConfig(t, h.dir, "[firewall]\nbackend = \"none\"\n[alerts]\nhostname = \"web-01\"\n[api]\nlisten = \"127.0.0.1:0\"\n")
+	writeConfig(t, h.dir, "[alerts]\nhostname = \"web-01\"\n[api]\nlisten = \"127.0.0.1:0\"\n")
 	h.logf("Failed password for root from 203.0.113.9 port 40000 ssh2")
 	h.start()
 	base := "http://" + h.d.APIAddr()
@@ -237,7 +237,7 @@ func copyFile(t *testing.T, from, to string, mode os.FileMode) {
 func TestAPITokenFile(t *testing.T) {
 	h := newHarness(t)
 	path := filepath.Join(h.dir, "api.token")
-	writeConfig(t, h.dir, "[firewall]\nbackend = \"none\"\n[api]\nlisten = \"127.0.0.1:0\"\n")
+	writeConfig(t, h.dir, "[api]\nlisten = \"127.0.0.1:0\"\n")
 	h.start()
 	st, err := os.Lstat(path)
 	if err != nil {
@@ -289,7 +289,7 @@ func TestAPITokenFile(t *testing.T) {
 	// nothing then.
 	own := "explicit-token-0123456789abcdef"
 	os.WriteFile(filepath.Join(h.dir, "token"), []byte(own+"\n"), 0o600)
-	writeConfig(t, h.dir, "[firewall]\nbackend = \"none\"\n[api]\nlisten = \"127.0.0.1:0\"\ntoken_file = \""+filepath.Join(h.dir, "token")+"\"\n")
+	writeConfig(t, h.dir, "[api]\nlisten = \"127.0.0.1:0\"\ntoken_file = \""+filepath.Join(h.dir, "token")+"\"\n")
 	h.start()
 	base = "http://" + h.d.APIAddr()
 	if got := getJSON(t, http.DefaultClient, base+"/api/v1/sessions", own, nil); got != 200 {
@@ -314,7 +314,7 @@ func TestAPITokenFile(t *testing.T) {
 	h.halt()
 
 	// What is refused.
-	writeConfig(t, h.dir, "[firewall]\nbackend = \"none\"\n[api]\nlisten = \"127.0.0.1:0\"\n")
+	writeConfig(t, h.dir, "[api]\nlisten = \"127.0.0.1:0\"\n")
 	refused := func(t *testing.T, want string) {
 		t.Helper()
 		d, err := New(context.Background(), h.config(), WithLogger(slog.New(slog.DiscardHandler)), WithNotify(func(string) {}))

@@ -137,7 +137,7 @@ func TestBacklogReadLikeLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeConfig(t, h.dir, "[log]\nfrom_start = true\n[firewall]\nbackend = \"none\"\n[audit]\nlog = \"\"\n")
+	writeConfig(t, h.dir, "[log]\nfrom_start = true\n[audit]\nlog = \"\"\n")
 	h.start()
 	testkit.Eventually(t, time.Minute, "every line read", func() (bool, string) {
 		n := h.d.Stats().Scan.Lines
@@ -241,7 +241,7 @@ func BenchmarkBacklog(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		writeConfig(b, h.dir, "[log]\nfrom_start = true\n[firewall]\nbackend = \"none\"\n[audit]\nlog = \"\"\n")
+		writeConfig(b, h.dir, "[log]\nfrom_start = true\n[audit]\nlog = \"\"\n")
 		t0 := time.Now()
 		h.start()
 		testkit.Eventually(b, 5*time.Minute, "every line read", func() (bool, string) {

@@ -9,11 +9,13 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -40,9 +42,13 @@ type Daemon struct {
 	notify  func(state string)
 	started time.Time
 
-	db      *store.DB
-	nft     *ban.NFTSet // nil with backend "none"
-	netns   int         // the network namespace of nft (0: this process's)
+	db    *store.DB
+	nft   *ban.NFTSet     // nil with backend "none"
+	netns int             // the network namespace of nft (0: this process's)
+	fw    engine.Firewall // given by WithFirewall
+
+	madeMu  sync.Mutex
+	made    map[string]int64 // bans made since the start, by origin
 	guard   *engine.Guard
 	svc     *Service
 	pipe    *pipeline
@@ -73,6 +79,10 @@ func WithLogger(l *slog.Logger) Option { return func(d *Daemon) { d.log = l } }
 // WATCHDOG=1, STOPPING=1); the default sends them to $NOTIFY_SOCKET.
 func WithNotify(f func(state string)) Option { return func(d *Daemon) { d.notify = f } }
 
+// WithFirewall makes fw the daemon's firewall in place of nftables (with
+// backend "nftables"): tests without root or a namespace.
+func WithFirewall(fw engine.Firewall) Option { return func(d *Daemon) { d.fw = fw } }
+
 // WithNetNS puts the daemon's nftables table in the network namespace
 // open as fd (tests give each daemon a fresh one).
 func WithNetNS(fd int) Option { return func(d *Daemon) { d.netns = fd } }
@@ -82,7 +92,7 @@ func WithNetNS(fd int) Option { return func(d *Daemon) { d.netns = fd } }
 // into the kernel. A damaged database is an error wrapping
 // store.ErrCorrupt. The configuration must be valid (config.Load).
 func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Daemon, err error) {
-	d := &Daemon{log: slog.New(slog.DiscardHandler), started: time.Now(), metrics: newMetrics(),
+	d := &Daemon{log: slog.New(slog.DiscardHandler), started: time.Now(), metrics: newMetrics(), made: map[string]int64{},
 		notify: func(state string) { sdaemon.SdNotify(false, state) }}
 	for _, o := range opts {
 		o(d)
@@ -97,7 +107,10 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Daemon, er
 		return nil, err
 	}
 	var fw engine.Firewall = logFirewall{d.log}
-	if cfg.Firewall.Backend == "nftables" {
+	switch {
+	case cfg.Firewall.Backend == "nftables" && d.fw != nil:
+		fw = d.fw
+	case cfg.Firewall.Backend == "nftables":
 		nc := nftConfig(cfg)
 		nc.NetNSFd = d.netns
 		if d.nft, err = ban.NewNFTSet(nc); err != nil {
@@ -167,8 +180,16 @@ func (d *Daemon) workerConfig(cfg *config.Config) alert.WorkerConfig {
 	return wc
 }
 
-func (d *Daemon) warn(msg string)        { d.log.Warn(msg) }
-func (d *Daemon) countBan(origin string) { d.metrics.bans.WithLabelValues(origin).Inc() }
+func (d *Daemon) warn(msg string) { d.log.Warn(msg) }
+func (d *Daemon) countBan(origin string) {
+	if engine.IsPeer(origin) {
+		origin = "fleet" // one label for the fleet's hosts: bounded
+	}
+	d.metrics.bans.WithLabelValues(origin).Inc()
+	d.madeMu.Lock()
+	d.made[origin]++
+	d.madeMu.Unlock()
+}
 
 // Run runs the daemon until ctx ends (it then returns nil) or a part
 // fails (it returns that part's error). On the way out it saves the read
@@ -270,6 +291,10 @@ type Stats struct {
 	ActiveBans int
 	Err        error         // reading the active bans failed (ActiveBans is then 0)
 	Fleet      *share.Status // the fleet's ban sharing (nil: off)
+	DryRun     bool
+	Policy     control.Policy
+	InForce    map[string]int   // bans in force by origin
+	Made       map[string]int64 // bans made since the start, by origin ("fleet": the fleet's hosts)
 }
 
 // Stats reads the live counters.
@@ -284,5 +309,29 @@ func (d *Daemon) Stats() Stats {
 		st.Fleet = &f
 	}
 	st.ActiveBans, st.Err = d.db.CountActive(time.Now())
+	cfg := d.cfg.Load()
+	st.DryRun, st.Policy = d.guard.DryRun(), policyOf(cfg)
+	st.InForce, st.Made = map[string]int{}, map[string]int64{}
+	if bans, err := d.guard.InForce(); err == nil {
+		for _, b := range bans {
+			o := b.Origin
+			if engine.IsPeer(o) {
+				o = "fleet"
+			}
+			st.InForce[cmp.Or(o, "kernel")]++
+		}
+	}
+	d.madeMu.Lock()
+	maps.Copy(st.Made, d.made)
+	d.madeMu.Unlock()
 	return st
+}
+
+// policyOf is the ban policy of cfg as status shows it.
+func policyOf(cfg *config.Config) control.Policy {
+	text := func(d config.Duration) string { b, _ := d.MarshalText(); return string(b) }
+	dt, b := cfg.Detection, cfg.Ban
+	return control.Policy{Threshold: dt.Threshold, Window: text(dt.Window), BanTime: text(b.BanTime), Factor: b.Factor,
+		MaxBanTime: text(b.MaxBanTime), Remember: text(b.Remember), PermanentAfter: b.PermanentAfter,
+		WideV4: dt.WideV4, WideV6: dt.WideV6, WideThreshold: dt.WideThreshold, Backend: cfg.Firewall.Backend, Table: cfg.Firewall.Table}
 }

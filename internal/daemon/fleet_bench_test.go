@@ -114,7 +114,7 @@ func BenchmarkFleetwideWave(b *testing.B) {
 		extra := "count_fleetwide = true\nfleet_threshold = 6\n"
 		mk := func(name string) *harness {
 			h := newHarness(b)
-			writeConfig(b, h.dir, fmt.Sprintf("[firewall]\nbackend = \"none\"\n[audit]\nlog = \"\"\n[fleet]\nnats_url = %q\nname = %q\n%s", n.url(), name, extra))
+			writeConfig(b, h.dir, fmt.Sprintf("[audit]\nlog = \"\"\n[fleet]\nnats_url = %q\nname = %q\n%s", n.url(), name, extra))
 			h.logf("Server listening on 0.0.0.0 port 22.")
 			h.start()
 			return h

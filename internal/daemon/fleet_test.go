@@ -70,7 +70,7 @@ func (n *natsServer) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.
 func fleetHost(t testing.TB, n *natsServer, name, extra string) *harness {
 	t.Helper()
 	h := newHarness(t)
-	writeConfig(t, h.dir, fmt.Sprintf("[detection]\nthreshold = 3\n[firewall]\nbackend = \"none\"\n[audit]\nlog = \"\"\n%s\n[fleet]\nnats_url = %q\nname = %q\n", extra, n.url(), name))
+	writeConfig(t, h.dir, fmt.Sprintf("[detection]\nthreshold = 3\n[audit]\nlog = \"\"\n%s\n[fleet]\nnats_url = %q\nname = %q\n", extra, n.url(), name))
 	h.logf("Server listening on 0.0.0.0 port 22.")
 	h.start()
 	return h
@@ -233,7 +233,7 @@ func TestFleetwideCounting(t *testing.T) {
 			var hosts []*harness
 			for _, name := range []string{"a", "b", "c"} {
 				h := newHarness(t)
-				writeConfig(t, h.dir, fmt.Sprintf("[detection]\nthreshold = 3\n[firewall]\nbackend = \"none\"\n[audit]\nlog = \"\"\n[fleet]\nnats_url = %q\nname = %q\n%s",
+				writeConfig(t, h.dir, fmt.Sprintf("[detection]\nthreshold = 3\n[audit]\nlog = \"\"\n[fleet]\nnats_url = %q\nname = %q\n%s",
 					n.url(), name, extra))
 				h.logf("Server listening on 0.0.0.0 port 22.")
 				h.start()
@@ -297,7 +297,7 @@ func TestFleetCredentials(t *testing.T) {
 	// fleetHost's [fleet] table comes last: the token goes after it.
 	withToken := func(name, file string) *harness {
 		h := newHarness(t)
-		writeConfig(t, h.dir, fmt.Sprintf("[detection]\nthreshold = 3\n[firewall]\nbackend = \"none\"\n[audit]\nlog = \"\"\n[fleet]\nnats_url = %q\nname = %q\ntoken_file = %q\n",
+		writeConfig(t, h.dir, fmt.Sprintf("[detection]\nthreshold = 3\n[audit]\nlog = \"\"\n[fleet]\nnats_url = %q\nname = %q\ntoken_file = %q\n",
 			n.url(), name, file))
 		h.logf("Server listening on 0.0.0.0 port 22.")
 		h.start()

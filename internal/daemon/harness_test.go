@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,8 +14,10 @@ import (
 	"time"
 
 	"sshguard-go/internal/alerttest"
+	"sshguard-go/internal/ban"
 	"sshguard-go/internal/config"
 	"sshguard-go/internal/control"
+	"sshguard-go/internal/engine"
 	"sshguard-go/internal/testkit"
 )
 
@@ -46,8 +49,9 @@ func (s *syncBuffer) String() string {
 }
 
 // harness runs a Daemon in the test's process on a log file in dir, with
-// the configuration dir/sshguard-go.toml; no root needed when its
-// firewall backend is "none".
+// the configuration dir/sshguard-go.toml, and a firewall in memory (fw)
+// in place of nftables: no root needed. A test sets fw to nil for the
+// real one (with WithNetNS), or backend "none" for a dry run.
 type harness struct {
 	t    testing.TB
 	dir  string
@@ -55,11 +59,52 @@ type harness struct {
 	d    *Daemon
 	stop context.CancelFunc
 	done chan error
-	opts []Option // more options for New
+	opts  []Option // more options for New
+	fw    *memFirewall
+	netns int // the fd of the test's network namespace, with fw nil
+}
+
+// useNetNS gives h the real nftables in the network namespace open as fd,
+// instead of the firewall in memory.
+func (h *harness) useNetNS(fd int) {
+	h.fw, h.netns = nil, fd
+	h.opts = append(h.opts, WithNetNS(fd))
+}
+
+// memFirewall is a kernel set in memory: what is banned, for how long.
+type memFirewall struct {
+	mu  sync.Mutex
+	set map[netip.Prefix]time.Duration
+}
+
+func (f *memFirewall) Ban(_ context.Context, els []ban.Element) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range els {
+		f.set[e.Prefix] = e.Timeout
+	}
+	return nil
+}
+
+func (f *memFirewall) Unban(_ context.Context, ps []netip.Prefix) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, p := range ps {
+		delete(f.set, p)
+	}
+	return nil
+}
+
+// has reports whether p is in the set.
+func (f *memFirewall) has(p string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.set[netip.MustParsePrefix(p)]
+	return ok
 }
 
 func newHarness(t testing.TB) *harness {
-	h := &harness{t: t, dir: t.TempDir()}
+	h := &harness{t: t, dir: t.TempDir(), fw: &memFirewall{set: map[netip.Prefix]time.Duration{}}}
 	t.Cleanup(h.halt)
 	return h
 }
@@ -89,7 +134,16 @@ func (h *harness) start() {
 			once.Do(func() { close(ready) })
 		}
 	}
+	if f, err := os.OpenFile(filepath.Join(h.dir, "auth.log"), os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+		f.Close() // a machine's auth log exists (a missing one stops the start)
+	}
 	opts := append([]Option{WithLogger(slog.New(slog.NewTextHandler(&h.log, nil))), WithNotify(notify)}, h.opts...)
+	switch {
+	case h.fw != nil:
+		opts = append(opts, WithFirewall(h.fw))
+	case h.netns == 0 && h.config().Firewall.Backend == "nftables":
+		h.t.Fatal("a harness without its firewall in memory needs its namespace (useNetNS): tests never touch the host's nftables")
+	}
 	d, err := New(context.Background(), h.config(), opts...)
 	if err != nil {
 		h.t.Fatalf("start: %v\n%s", err, h.log.String())
@@ -149,7 +203,13 @@ func (h *harness) client() control.Backend {
 		}
 		return c
 	}
-	s, err := OpenService(context.Background(), h.config(), func(string) {})
+	var fw engine.Firewall // nil: nftables, in the test's namespace
+	if h.fw != nil {
+		fw = h.fw
+	} else if h.netns == 0 {
+		h.t.Fatal("a harness without its firewall in memory needs its namespace (useNetNS): tests never touch the host's nftables")
+	}
+	s, err := openService(context.Background(), h.config(), func(string) {}, fw, h.netns)
 	if err != nil {
 		h.t.Fatal(err)
 	}

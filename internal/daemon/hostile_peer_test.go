@@ -85,7 +85,7 @@ func TestHostilePeer(t *testing.T) {
 	n := startNATS(t)
 	_, nsf := roottest.NetNS(t, "sghp")
 	b := newHarness(t)
-	b.opts = []Option{WithNetNS(int(nsf.Fd()))}
+	b.useNetNS(int(nsf.Fd()))
 	writeConfig(t, b.dir, fmt.Sprintf(`[detection]
 threshold = 3
 [ban]
@@ -102,7 +102,7 @@ fleet_quorum = 2
 	b.logf("Server listening on 0.0.0.0 port 22.")
 	b.start()
 	a := newHarness(t)
-	writeConfig(t, a.dir, fmt.Sprintf("[detection]\nthreshold = 3\n[firewall]\nbackend = \"none\"\n[audit]\nlog = \"\"\n[fleet]\nnats_url = %q\nname = \"a\"\ncount_fleetwide = true\nfleet_threshold = 6\n", n.url()))
+	writeConfig(t, a.dir, fmt.Sprintf("[detection]\nthreshold = 3\n[audit]\nlog = \"\"\n[fleet]\nnats_url = %q\nname = \"a\"\ncount_fleetwide = true\nfleet_threshold = 6\n", n.url()))
 	a.logf("Server listening on 0.0.0.0 port 22.")
 	a.start()
 	testkit.Eventually(t, 10*time.Second, "connected", func() (bool, string) {

@@ -45,31 +45,58 @@ type pipeline struct {
 	lines    int64
 	last     time.Time // when the last line came
 	posDirty bool
+	state    string    // starting, reading, waiting, failed
+	why      string    // what it waits for, or why it failed
+	newest   time.Time // the newest time a line read bore
 }
 
 func newPipeline(cfg config.LogConfig, db *store.DB, g *engine.Guard, log *slog.Logger) *pipeline {
-	p := &pipeline{cfg: cfg, db: db, guard: g, log: log, ctx: context.Background()}
+	p := &pipeline{cfg: cfg, db: db, guard: g, log: log, ctx: context.Background(), state: "starting"}
 	p.scan.Header.Now = time.Now
-	if !cfg.Journal && cfg.File == "" {
-		for _, f := range []string{"/var/log/auth.log", "/var/log/secure"} {
-			if _, err := os.Stat(f); err == nil {
-				p.cfg.File = f
-				break
-			}
-		}
-	}
-	p.name = p.cfg.File
-	if p.cfg.Journal || p.name == "" {
-		p.cfg.Journal, p.name = true, "journald"
-	}
+	src := resolveSource(cfg)
+	p.cfg.File, p.cfg.Journal, p.name = src.file, src.journal, src.String()
 	return p
 }
 
 // run follows the source until ctx ends (it then returns ctx.Err()) or the
 // source fails.
 func (p *pipeline) run(ctx context.Context) error {
+	err := p.follow(ctx)
+	if err != nil && ctx.Err() == nil {
+		p.setState("failed", err.Error())
+	}
+	return err
+}
+
+func (p *pipeline) setState(state, why string) {
+	p.mu.Lock()
+	p.state, p.why = state, why
+	p.mu.Unlock()
+}
+
+// waitFor warns every minute while the log file does not exist (log.wait),
+// until it does or ctx ends.
+func (p *pipeline) waitFor(ctx context.Context) {
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		if _, err := os.Stat(p.name); err == nil {
+			return
+		}
+		p.setState("waiting", p.name+" does not exist yet")
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			p.log.Warn("waiting for the log file to appear (log.wait)", "file", p.name)
+		}
+	}
+}
+
+func (p *pipeline) follow(ctx context.Context) error {
 	ready := func() {
 		p.log.Info("reading", "source", p.name)
+		p.setState("reading", "")
 		if p.ready != nil {
 			p.ready()
 		}
@@ -82,6 +109,18 @@ func (p *pipeline) run(ctx context.Context) error {
 		return j.Run(ctx, func(line, cursor string) {
 			p.line(line, func() { p.cursor = cursor })
 		})
+	}
+	if _, err := os.Stat(p.name); errors.Is(err, os.ErrNotExist) {
+		if !p.cfg.Wait {
+			return fmt.Errorf("log.file: %s does not exist (a typo? to wait for it to appear, set [log] wait = true)", p.name)
+		}
+		p.log.Warn("the log file does not exist yet; waiting for it (log.wait)", "file", p.name)
+		ready = func() { // ready now: lines are read from its start once it appears
+			if p.ready != nil {
+				p.ready()
+			}
+		}
+		go p.waitFor(ctx)
 	}
 	ft := &source.FileTail{Path: p.name, FromStart: p.cfg.FromStart, Warn: p.warn, Ready: ready}
 	if err := p.db.Position(p.name, &ft.Start); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -113,6 +152,9 @@ func (p *pipeline) line(text string, setPos func()) {
 	defer p.mu.Unlock()
 	p.lines++
 	p.last = time.Now()
+	if p.state != "reading" {
+		p.state, p.why = "reading", ""
+	}
 	p.scan.Line(p.name, p.lines, text, p.handle)
 	setPos()
 	p.posDirty = true
@@ -121,6 +163,9 @@ func (p *pipeline) line(text string, setPos func()) {
 // handle passes one record to the engine, which queues a ban it decides
 // for its committer (engine.Guard.Run). p.mu is held.
 func (p *pipeline) handle(r *detect.Record) {
+	if r.Time.After(p.newest) {
+		p.newest = r.Time
+	}
 	if p.sessions != nil {
 		p.sessions.record(r)
 	}
@@ -154,11 +199,14 @@ func (p *pipeline) flushIdle() {
 func (p *pipeline) status() (control.SourceStatus, detect.Stats) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	pos := p.cursor
+	st := control.SourceStatus{Name: p.name, Position: p.cursor, Lines: p.lines, State: p.state, Why: p.why, Newest: p.newest}
 	if !p.cfg.Journal {
-		pos = fmt.Sprintf("inode %d offset %d", p.pos.Ino, p.pos.Offset)
+		st.Position = fmt.Sprintf("inode %d offset %d", p.pos.Ino, p.pos.Offset)
+		if fi, err := os.Stat(p.name); err == nil && fi.Size() >= p.pos.Offset {
+			st.Behind = fi.Size() - p.pos.Offset
+		}
 	}
-	return control.SourceStatus{Name: p.name, Position: pos, Lines: p.lines}, p.scan.Stats
+	return st, p.scan.Stats
 }
 
 // savePosition stores the read position if it moved.

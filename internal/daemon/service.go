@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -72,14 +75,24 @@ func Connect(ctx context.Context, cfg *config.Config, warn func(string)) (b cont
 // and alert rules (alerts written here are delivered by the daemon when it
 // next runs). Close releases it.
 func OpenService(ctx context.Context, cfg *config.Config, warn func(string)) (*Service, error) {
+	return openService(ctx, cfg, warn, nil, 0)
+}
+
+// openService is OpenService with fw in place of nftables when not nil,
+// or nftables in the network namespace netns when not 0 (tests).
+func openService(ctx context.Context, cfg *config.Config, warn func(string), fw engine.Firewall, netns int) (*Service, error) {
 	db, err := OpenStore(cfg.State.DB)
 	if err != nil {
 		return nil, err
 	}
-	var fw engine.Firewall = logFirewall{slog.New(slog.NewTextHandler(os.Stderr, nil))}
 	var closeFW func() error
-	if cfg.Firewall.Backend == "nftables" {
-		lazy := &lazyFirewall{cfg: nftConfig(cfg)}
+	switch {
+	case cfg.Firewall.Backend == "none":
+		fw = logFirewall{slog.New(slog.NewTextHandler(os.Stderr, nil))}
+	case fw == nil:
+		nc := nftConfig(cfg)
+		nc.NetNSFd = netns
+		lazy := &lazyFirewall{cfg: nc}
 		fw, closeFW = lazy, lazy.Close
 	}
 	g := engine.New(engineConfig(cfg, nil, nil), db, fw, nil, nil, nil)
@@ -134,8 +147,25 @@ func (s *Service) Fleet() (json.RawMessage, error) {
 	return v, err
 }
 
+// Bans lists the bans in force; in a dry run, what it would have in
+// force (marked).
 func (s *Service) Bans() ([]control.BanInfo, error) {
-	bans, err := s.db.ActiveBans(time.Now())
+	if s.guard.DryRun() {
+		return s.DryRunBans()
+	}
+	return bansInfo(s.db.ActiveBans(time.Now()))
+}
+
+// DryRunBans lists what a dry run would have in force now.
+func (s *Service) DryRunBans() ([]control.BanInfo, error) {
+	out, err := bansInfo(s.db.DryRunBans(time.Now()))
+	for i := range out {
+		out[i].DryRun = true
+	}
+	return out, err
+}
+
+func bansInfo(bans []store.Ban, err error) ([]control.BanInfo, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -177,40 +207,80 @@ func (s *Service) BanMany(reqs []control.BanRequest) ([]control.BanResult, error
 			continue
 		}
 		bi := banInfo(*b)
+		bi.DryRun = s.guard.DryRun()
 		out[i].Ban = &bi
 	}
 	return out, nil
 }
 
+// Unban lifts p's ban and the bans inside p; for an address with no ban
+// of its own, the bans that hold it (its /24 or /64, a prefix banned by
+// hand).
 func (s *Service) Unban(p netip.Prefix) ([]netip.Prefix, error) {
-	ctx := context.Background()
-	p = ban.Unmap(p)
-	err := s.guard.Unban(ctx, p)
-	if err == nil {
-		return []netip.Prefix{p}, nil
-	}
-	if !errors.Is(err, store.ErrNotFound) || !p.IsSingleIP() {
-		return nil, notFound(err)
-	}
-	// An address banned by its /24 or /64 (ipv4_prefix, ipv6_prefix), or
-	// inside a prefix banned by hand.
-	bans, err := s.db.ActiveBans(time.Now())
+	own, inside, holding, err := s.guard.BansAt(p)
 	if err != nil {
 		return nil, err
 	}
-	var lifted []netip.Prefix
-	for _, b := range bans {
-		if b.Prefix.Contains(p.Addr()) {
-			if err := s.guard.Unban(ctx, b.Prefix); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return lifted, err
-			}
-			lifted = append(lifted, b.Prefix)
+	var ps []netip.Prefix
+	if own != nil {
+		ps = append(ps, own.Prefix)
+	}
+	for _, b := range inside {
+		ps = append(ps, b.Prefix)
+	}
+	if own == nil && ban.Unmap(p).IsSingleIP() {
+		for _, b := range holding {
+			ps = append(ps, b.Prefix)
 		}
 	}
-	if len(lifted) == 0 {
+	if len(ps) == 0 {
+		// Not in force: its kernel element, if any (a ban made behind our
+		// back), is still removed.
+		if _, err := s.guard.UnbanMany(context.Background(), []netip.Prefix{ban.Unmap(p)}); err != nil {
+			return nil, err
+		}
 		return nil, control.ErrNotFound
 	}
-	return lifted, nil
+	return s.guard.UnbanMany(context.Background(), ps)
+}
+
+// UnbanAll lifts every ban in force, or those of origin ("fleet": of
+// every host of the fleet).
+func (s *Service) UnbanAll(origin string) ([]netip.Prefix, error) {
+	bans, err := s.guard.InForce()
+	if err != nil {
+		return nil, err
+	}
+	var ps []netip.Prefix
+	for _, b := range bans {
+		if origin == "" || b.Origin == origin || origin == "fleet" && engine.IsPeer(b.Origin) {
+			ps = append(ps, b.Prefix)
+		}
+	}
+	if len(ps) == 0 {
+		return nil, nil
+	}
+	return s.guard.UnbanMany(context.Background(), ps)
+}
+
+// records returns the stored bans in force (a dry run's in a dry run) of
+// the prefixes of bs.
+func (s *Service) records(bs []engine.Banned) ([]store.Ban, error) {
+	if len(bs) == 0 {
+		return nil, nil
+	}
+	var all []store.Ban
+	var err error
+	if s.guard.DryRun() {
+		all, err = s.db.DryRunBans(time.Now())
+	} else {
+		all, err = s.db.ActiveBans(time.Now())
+	}
+	want := map[netip.Prefix]bool{}
+	for _, b := range bs {
+		want[b.Prefix] = true
+	}
+	return slices.DeleteFunc(all, func(b store.Ban) bool { return !want[b.Prefix] }), err
 }
 
 func notFound(err error) error {
@@ -254,23 +324,103 @@ func (s *Service) applyAllowlist(ctx context.Context) (int, error) {
 	return len(a.Prefixes()), s.guard.SetAllowlist(ctx, a) // lifts a ban it now covers, at once
 }
 
-func (s *Service) AllowAdd(p netip.Prefix, comment string) error {
-	if err := s.db.Allow(store.AllowEntry{Prefix: p.Masked(), Comment: comment, Added: time.Now()}); err != nil {
-		return err
+// AllowAdd adds r's entry and lifts the bans in force it covers, naming
+// them; a ban wider than the entry (which would lift more than the entry
+// says) only with r.Force. The entry remembers what it lifted, for
+// AllowRemove.
+func (s *Service) AllowAdd(r control.AllowRequest) (control.AllowResult, error) {
+	p := ban.Unmap(r.Prefix)
+	res := control.AllowResult{Prefix: p}
+	own, inside, holding, err := s.guard.BansAt(p)
+	if err != nil {
+		return res, err
 	}
-	_, err := s.applyAllowlist(context.Background())
-	return err
+	if len(holding) > 0 && !r.Force {
+		var names []string
+		for _, b := range holding {
+			names = append(names, fmt.Sprintf("%s (%s, %s)", b.Prefix, b.Origin, untilText(b.Expires)))
+		}
+		return res, fmt.Errorf("allow %s: it is inside the ban of %s, which is wider than the entry: adding it lifts that whole ban; give --force if you mean it, or unban %s alone",
+			p, strings.Join(names, ", "), p)
+	}
+	covered := append(inside, holding...)
+	if own != nil {
+		covered = append(covered, *own)
+	}
+	lifted, err := s.records(covered)
+	if err != nil {
+		return res, err
+	}
+	e := store.AllowEntry{Prefix: p, Comment: r.Comment, Added: time.Now(), Lifted: lifted[:min(len(lifted), store.MaxLifted)]}
+	if err := s.db.Allow(e); err != nil {
+		return res, err
+	}
+	if _, err := s.applyAllowlist(context.Background()); err != nil {
+		return res, err
+	}
+	for _, b := range lifted {
+		res.Lifted = append(res.Lifted, banInfo(b))
+	}
+	return res, nil
 }
 
-func (s *Service) AllowRemove(p netip.Prefix) error {
-	if err := s.db.Disallow(p.Masked()); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return control.ErrNotFound
-		}
-		return err
+func untilText(t time.Time) string {
+	if t.IsZero() {
+		return "permanent"
 	}
-	_, err := s.applyAllowlist(context.Background())
-	return err
+	return "until " + t.Format(time.RFC3339)
+}
+
+// AllowRemove removes p's entry, and makes again (by hand, for the time
+// they had left) the bans it lifted that have not ended and that the
+// allowlist no longer covers.
+func (s *Service) AllowRemove(p netip.Prefix) (control.AllowResult, error) {
+	p = ban.Unmap(p)
+	res := control.AllowResult{Prefix: p}
+	entries, err := s.db.Allowlist()
+	if err != nil {
+		return res, err
+	}
+	var entry store.AllowEntry
+	for _, e := range entries {
+		if e.Prefix == p {
+			entry = e
+		}
+	}
+	if err := s.db.Disallow(p); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return res, control.ErrNotFound
+		}
+		return res, err
+	}
+	if _, err := s.applyAllowlist(context.Background()); err != nil {
+		return res, err
+	}
+	now := time.Now()
+	var reqs []engine.Request
+	for _, b := range entry.Lifted {
+		if !b.Active(now) {
+			continue
+		}
+		r := engine.Request{Prefix: b.Prefix, Permanent: b.Expires.IsZero(), Origin: engine.Admin, Force: true,
+			Reason: "made again at allow rm " + p.String() + ": " + b.Reason}
+		if !r.Permanent {
+			r.For = max(b.Expires.Sub(now).Round(time.Second), time.Second)
+		}
+		reqs = append(reqs, r)
+	}
+	if len(reqs) == 0 {
+		return res, nil
+	}
+	bans, errs := s.guard.BanMany(context.Background(), reqs)
+	for i, b := range bans {
+		if errs[i] == nil {
+			bi := banInfo(*b)
+			bi.DryRun = s.guard.DryRun()
+			res.Restored = append(res.Restored, bi)
+		}
+	}
+	return res, nil
 }
 
 func (s *Service) AllowList() ([]control.AllowInfo, error) {
@@ -303,7 +453,8 @@ func (s *Service) Status() (control.Status, error) {
 		}
 	}
 	return control.Status{Started: st.Started, Sources: st.Sources, Tracked: st.Tracked, ActiveBans: st.ActiveBans, Events: ev,
-		Untrusted: st.Scan.Untrusted, Unrecognised: map[string]int64{"unknown_shape": st.Scan.Unrecognised, "unknown_header": st.Scan.UnknownHead}}, st.Err
+		Untrusted: st.Scan.Untrusted, Unrecognised: map[string]int64{"unknown_shape": st.Scan.Unrecognised, "unknown_header": st.Scan.UnknownHead},
+		DryRun: st.DryRun, Policy: st.Policy, BansByOrigin: st.InForce, BansSinceStart: st.Made}, st.Err
 }
 
 // Alerts lists the newest alerts from the outbox.

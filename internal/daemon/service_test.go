@@ -14,7 +14,8 @@ import (
 )
 
 // service opens a Service as the CLI does with no daemon, on a
-// configuration with no firewall.
+// configuration with no firewall (a dry run: the gate's rules are the
+// same, its bans are kept apart).
 func service(t *testing.T, extra string) *Service {
 	t.Helper()
 	h := newHarness(t)
@@ -171,7 +172,7 @@ func BenchmarkBanMany(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		h := newHarness(b)
-		writeConfig(b, h.dir, "[firewall]\nbackend = \"none\"\n")
+		writeConfig(b, h.dir, "[firewall]\nbackend = \"none\"\n") // no firewall: a dry run's bans
 		s, err := OpenService(context.Background(), h.config(), func(string) {})
 		if err != nil {
 			b.Fatal(err)

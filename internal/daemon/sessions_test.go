@@ -47,7 +47,7 @@ func stored(t *testing.T, d *Daemon) []*session.Session {
 // killed; one whose sshd still runs stays open.
 func TestSessionSweep(t *testing.T) {
 	h := newHarness(t)
-	writeConfig(t, h.dir, "[firewall]\nbackend = \"none\"\n[audit]\nlog = \"\"\n")
+	writeConfig(t, h.dir, "[audit]\nlog = \"\"\n")
 	host, _ := os.Hostname()
 	host, _, _ = strings.Cut(host, ".")
 	db, err := store.Open(filepath.Join(h.dir, "state.db"), time.Second)
@@ -168,7 +168,7 @@ func TestSessionsFromAuditLog(t *testing.T) {
 	h := newHarness(t)
 	audit := filepath.Join(h.dir, "audit.log")
 	os.WriteFile(audit, nil, 0o600)
-	writeConfig(t, h.dir, fmt.Sprintf("[firewall]\nbackend = \"none\"\n[audit]\nlog = %q\n", audit))
+	writeConfig(t, h.dir, fmt.Sprintf("[audit]\nlog = %q\n", audit))
 	h.logf("Server listening on 0.0.0.0 port 22.")
 	h.start()
 	testkit.Eventually(t, 5*time.Second, "the audit log followed", func() (bool, string) {

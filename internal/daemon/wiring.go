@@ -26,6 +26,7 @@ func engineConfig(cfg *config.Config, wake func(), onBan func(origin string)) en
 			Remember: time.Duration(b.Remember), PermanentAfter: b.PermanentAfter},
 		Alerts: cfg.Alerts.Policy(), Wake: wake, OnBan: onBan, Loc: cfg.Alerts.Location(),
 		PeerMinV4: cfg.Fleet.MinPrefixV4, PeerMinV6: cfg.Fleet.MinPrefixV6,
+		DryRun: cfg.Firewall.Backend == "none",
 	}
 }
 

@@ -221,7 +221,16 @@ func (g *Guard) write(ctx context.Context, batch []decision) ([]*store.Ban, erro
 			}
 		}
 	}
-	if err := g.record(cfg, slices.DeleteFunc(slices.Clone(bans), func(b *store.Ban) bool { return b == nil }), now); err != nil {
+	record := g.record
+	if cfg.DryRun {
+		record = g.recordDryRun
+		for i, b := range bans {
+			if b != nil {
+				b.Count = int(batch[i].nth)
+			}
+		}
+	}
+	if err := record(cfg, slices.DeleteFunc(slices.Clone(bans), func(b *store.Ban) bool { return b == nil }), now); err != nil {
 		return make([]*store.Ban, len(batch)), fmt.Errorf("ban %s%s: %w", keys[0], more(len(keys)), err)
 	}
 	for _, b := range bans {
@@ -264,6 +273,30 @@ func (g *Guard) record(cfg *Config, bans []*store.Ban, now time.Time) error {
 		return err
 	}
 	g.countBans(bans)
+	if slices.ContainsFunc(ids, func(id uint64) bool { return id != 0 }) && cfg.Wake != nil {
+		cfg.Wake()
+	}
+	return nil
+}
+
+// recordDryRun keeps what a dry run would have banned apart from the bans
+// (store.RecordDryRun), with its alert ("dry run: would ban"); nothing is
+// shared, nor counted as a ban.
+func (g *Guard) recordDryRun(cfg *Config, bans []*store.Ban, now time.Time) error {
+	if len(bans) == 0 {
+		return nil
+	}
+	ids, err := g.db.RecordDryRun(bans, func(b *store.Ban) []byte {
+		if cfg.Alerts == nil || !b.Active(now) {
+			return nil
+		}
+		a := BanAlert(*b)
+		a.DryRun = true
+		return cfg.Alerts.BanMessage(a, b.Start).Marshal()
+	})
+	if err != nil {
+		return err
+	}
 	if slices.ContainsFunc(ids, func(id uint64) bool { return id != 0 }) && cfg.Wake != nil {
 		cfg.Wake()
 	}
@@ -402,8 +435,6 @@ func (g *Guard) UnbanRemote(ctx context.Context, p netip.Prefix, origin string) 
 // unban lifts p's ban; a peer (by) only its own.
 func (g *Guard) unban(ctx context.Context, p netip.Prefix, by string) error {
 	p = ban.Unmap(p)
-	g.commitMu.Lock()
-	defer g.commitMu.Unlock()
 	if by != "" {
 		g.mu.Lock()
 		h, ok := g.idx.get(p, g.now().UnixNano())
@@ -412,23 +443,118 @@ func (g *Guard) unban(ctx context.Context, p netip.Prefix, by string) error {
 			return ErrNotTheirs
 		}
 	}
-	if err := g.fw.Unban(ctx, []netip.Prefix{p}); err != nil {
-		return fmt.Errorf("unban %s: %w", p, err)
+	lifted, err := g.lift(ctx, []netip.Prefix{p}, by == "")
+	if err == nil && len(lifted) == 0 {
+		err = store.ErrNotFound
 	}
-	g.mu.Lock()
-	g.idx.lift(p)
-	g.win.Reset(p)
-	delete(g.ev, p)
-	g.mu.Unlock()
-	var msg []byte
-	if cfg := g.cfg.Load(); by == "" && cfg.ShareUnban != nil {
-		msg = cfg.ShareUnban(p)
-	}
-	err := g.db.LiftShared(p, msg)
 	if err == nil {
 		g.log.Info("unbanned", "prefix", p.String(), "by", cmp.Or(by, "admin"))
 	}
 	return err
+}
+
+// UnbanMany lifts the bans of ps, whoever made them, as an administrator
+// asked, in one netlink batch (per 1,024) and one transaction, and
+// returns those that had a ban (the kernel's elements are removed in any
+// case).
+func (g *Guard) UnbanMany(ctx context.Context, ps []netip.Prefix) ([]netip.Prefix, error) {
+	for i := range ps {
+		ps[i] = ban.Unmap(ps[i])
+	}
+	lifted, err := g.lift(ctx, ps, true)
+	for _, p := range lifted {
+		g.log.Info("unbanned", "prefix", p.String(), "by", "admin")
+	}
+	return lifted, err
+}
+
+// lift removes ps from the kernel, the gate and the store (a dry run's
+// record in a dry run), forgets their recent attempts, and tells the
+// fleet when share.
+func (g *Guard) lift(ctx context.Context, ps []netip.Prefix, share bool) ([]netip.Prefix, error) {
+	g.commitMu.Lock()
+	defer g.commitMu.Unlock()
+	if err := g.fw.Unban(ctx, ps); err != nil {
+		return nil, fmt.Errorf("unban %s%s: %w", ps[0], more(len(ps)), err)
+	}
+	g.mu.Lock()
+	for _, p := range ps {
+		g.idx.lift(p)
+		g.win.Reset(p)
+		delete(g.ev, p)
+	}
+	g.mu.Unlock()
+	cfg := g.cfg.Load()
+	if cfg.DryRun {
+		return g.db.LiftDryRun(ps)
+	}
+	var msg func(netip.Prefix) []byte
+	if share && cfg.ShareUnban != nil {
+		msg = cfg.ShareUnban
+	}
+	return g.db.LiftMany(ps, msg)
+}
+
+// Banned is a ban in force as the gate holds it.
+type Banned struct {
+	Prefix  netip.Prefix
+	Origin  string
+	Expires time.Time // zero: permanent
+}
+
+// BansAt returns the bans in force of p itself, those inside it
+// (narrower), and those holding it (wider).
+func (g *Guard) BansAt(p netip.Prefix) (own *Banned, inside, holding []Banned, err error) {
+	if err := g.load(); err != nil {
+		return nil, nil, nil, err
+	}
+	p = ban.Unmap(p)
+	t := g.now().UnixNano()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	banned := func(q netip.Prefix, h held) Banned {
+		b := Banned{Prefix: q, Origin: h.origin}
+		if h.expires != 0 {
+			b.Expires = time.Unix(0, h.expires)
+		}
+		return b
+	}
+	if h, ok := g.idx.get(p, t); ok {
+		b := banned(p, h)
+		own = &b
+	}
+	for _, q := range g.idx.narrower(p, t, func(int) bool { return true }) {
+		h, _ := g.idx.get(q, t)
+		inside = append(inside, banned(q, h))
+	}
+	for bits := range p.Bits() {
+		w, _ := p.Addr().Prefix(bits)
+		if h, ok := g.idx.get(w, t); ok {
+			holding = append(holding, banned(w, h))
+		}
+	}
+	return own, inside, holding, nil
+}
+
+// InForce lists the bans in force as the gate holds them.
+func (g *Guard) InForce() ([]Banned, error) {
+	if err := g.load(); err != nil {
+		return nil, err
+	}
+	t := g.now().UnixNano()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]Banned, 0, len(g.idx.bans))
+	for p, h := range g.idx.bans {
+		if h.active(t) {
+			b := Banned{Prefix: p, Origin: h.origin}
+			if h.expires != 0 {
+				b.Expires = time.Unix(0, h.expires)
+			}
+			out = append(out, b)
+		}
+	}
+	return out, nil
 }
 
 // load fills the gate's index with the store's bans in force, once
@@ -440,13 +566,22 @@ func (g *Guard) load() error {
 	if g.loaded {
 		return nil
 	}
-	bans, err := g.db.ActiveBans(g.now())
+	bans, err := g.inForce(g.now())
 	if err != nil {
 		return fmt.Errorf("read the bans in force: %w", err)
 	}
 	g.hold(bans)
 	g.loaded = true
 	return nil
+}
+
+// inForce is the store's bans in force at now: a dry run's own, else the
+// real ones.
+func (g *Guard) inForce(now time.Time) ([]store.Ban, error) {
+	if g.cfg.Load().DryRun {
+		return g.db.DryRunBans(now)
+	}
+	return g.db.ActiveBans(now)
 }
 
 // hold puts bans in force into the index, where it has none of theirs
@@ -492,6 +627,9 @@ type Lister interface {
 // attackers, and `sshguard-go unban` lifts them like any other ban.
 func (g *Guard) Restore(ctx context.Context) (int, error) {
 	now := g.now()
+	if g.cfg.Load().DryRun { // nothing of a dry run's goes into the kernel
+		return 0, g.load()
+	}
 	bans, err := g.db.ActiveBans(now)
 	if err != nil {
 		return 0, fmt.Errorf("restore: %w", err)
@@ -558,7 +696,7 @@ func (g *Guard) SetAllowlist(ctx context.Context, a *ban.Allowlist) error {
 	g.mu.Lock()
 	g.allow = a
 	g.mu.Unlock()
-	bans, err := g.db.ActiveBans(g.now())
+	bans, err := g.inForce(g.now())
 	if err != nil {
 		return err
 	}

@@ -68,6 +68,11 @@ type Config struct {
 	// PeerMinV4 and PeerMinV6 are the widest prefixes a peer's ban may
 	// have (fleet.min_prefix_v4, _v6); 0: 24 and 48.
 	PeerMinV4, PeerMinV6 int
+	// DryRun decides as a real run would and keeps what it would ban
+	// apart (store.RecordDryRun): never a ban in force, never restored,
+	// shared or counted. The firewall given is then one that changes
+	// nothing. Set at New, not by Reconfigure.
+	DryRun bool
 }
 
 // Guard decides and enforces bans. It is safe for concurrent use.
@@ -166,6 +171,7 @@ type decision struct {
 	force     bool          // by hand: wider than the manual minimum, or holding self
 	self      netip.Addr    // by hand: the caller's own SSH session
 	seq       uint64        // the gate's hold on key
+	nth       int32         // ban: the prefix's bans made here with this one
 	login     store.Login   // login: the record
 	synced    chan struct{} // sync: closed once committed
 }
@@ -507,6 +513,7 @@ func (g *Guard) logins(batch []decision) error {
 // made with; that part takes full effect at the next start.
 func (g *Guard) Reconfigure(cfg Config) bool {
 	old := g.cfg.Load()
+	cfg.DryRun = old.DryRun // the firewall was chosen at the start
 	cfg.Window.MinWeight = old.Window.MinWeight
 	cfg.Window.MaxTracked = old.Window.MaxTracked
 	threshold := cfg.Window.Threshold
@@ -523,6 +530,9 @@ func (g *Guard) Reconfigure(cfg Config) bool {
 	ok := g.win.SetLimits(cfg.window(), threshold)
 	return g.wide.SetLimits(cfg.window(), wideThreshold) && ok
 }
+
+// DryRun reports whether g keeps its bans as a dry run's.
+func (g *Guard) DryRun() bool { return g.cfg.Load().DryRun }
 
 // Tracked returns how many keys are being counted.
 func (g *Guard) Tracked() int {

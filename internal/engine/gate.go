@@ -315,7 +315,7 @@ func (g *Guard) admit(cfg *Config, d *decision, off store.Offender) *Refusal {
 		nth = int32(prev + 1)
 	}
 	g.idx.seq++
-	d.seq = g.idx.seq
+	d.seq, d.nth = g.idx.seq, nth
 	h := held{start: d.at.UnixNano(), origin: d.origin, seq: d.seq, nth: nth}
 	if !d.permanent {
 		h.expires = d.at.Add(d.dur).UnixNano()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,11 +34,13 @@ func TestFleetDashboardInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	agg := httptest.NewServer(fl.Handler(""))
+	const fleetTok = "fleet-token-yyyyyyyyyyyyyyyyyy"
+	agg := httptest.NewServer(fl.Handler(fleetTok))
 	defer agg.Close()
 	s, _ := fl.Summary(t.Context(), time.Now().Format(time.DateOnly))
 
 	p := browsertest.Open(t, agg.URL+"/", 1280, 800, false)
+	p.Do(chromedp.WaitVisible("#login"), chromedp.SendKeys("#token", fleetTok), chromedp.Click("#login button"))
 	p.Do(chromedp.WaitReady(`body[data-loaded="1"]`))
 	text := func(sel string) string {
 		return browsertest.Eval[string](p, fmt.Sprintf("document.querySelector(%q).textContent", sel))
@@ -71,7 +74,11 @@ func TestFleetDashboardInBrowser(t *testing.T) {
 	if blank := p.Blank("#perday canvas, #perhour canvas"); len(blank) != 2 || blank[0] || blank[1] {
 		t.Errorf("host charts blank: %v", blank)
 	}
-	if pr := p.Problems(); len(pr) > 0 {
+	// The one error expected: the first summary's 401, which asked for the
+	// token.
+	if pr := slices.DeleteFunc(p.Problems(), func(s string) bool {
+		return strings.Contains(s, "401 (Unauthorized)") && strings.Contains(s, "/api/v1/fleet/summary")
+	}); len(pr) > 0 {
 		t.Errorf("console: %q", pr)
 	}
 	// Its "← fleet" link goes back to the fleet's page, on the same day.
@@ -82,6 +89,17 @@ func TestFleetDashboardInBrowser(t *testing.T) {
 	})
 	if fr := p.Foreign(agg.URL); len(fr) > 0 {
 		t.Errorf("requests off the aggregator: %q", fr)
+	}
+
+	// Without a token of its own the aggregator shows a host's counts,
+	// and says why its bans, logins and sessions are not there.
+	open := httptest.NewServer(fl.Handler(""))
+	defer open.Close()
+	q := browsertest.Open(t, open.URL+"/hosts/web-02/", 1280, 800, false)
+	q.Do(chromedp.WaitReady(`body[data-loaded="1"]`))
+	note := browsertest.Eval[string](q, `document.getElementById("closed").hidden ? "" : document.getElementById("closed").textContent`)
+	if got := browsertest.Eval[string](q, `document.querySelector("#fig-failed b").textContent`); got != "30" || !strings.Contains(note, "without --token-file") {
+		t.Errorf("without a token: %q failed shown, note %q", got, note)
 	}
 }
 

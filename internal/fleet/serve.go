@@ -79,7 +79,11 @@ func (f *Fleet) Handler(token string) http.Handler {
 			// host's logins, sessions and commands to anyone on its
 			// machine: only the counts pass.
 			h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				writeJSON(w, http.StatusForbidden, errorBody("fleet serve runs without --token-file: a host's bans, logins, events and sessions are not shown"))
+				if f.src.API(r.PathValue("name")) == nil {
+					writeJSON(w, http.StatusNotFound, errorBody("no host "+r.PathValue("name")))
+					return
+				}
+				writeJSON(w, http.StatusForbidden, errorBody("fleet serve runs without --token-file: a host's bans, logins, events and sessions are not shown here"))
 			})
 		}
 		mux.Handle("GET /hosts/{name}"+rt.Path, sandboxed(auth(h)))

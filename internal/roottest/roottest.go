@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -118,4 +120,39 @@ func Lock(tb testing.TB, name string) {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { f.Close() }) // closing releases it
+}
+
+// RunGuarded runs the tests of m and fails them if they left a table of
+// sshguard-go's in the host's own nftables ruleset (tests work in network
+// namespaces of their own; a table that was there before is not theirs).
+// A package's TestMain calls os.Exit(roottest.RunGuarded(m)).
+func RunGuarded(m *testing.M) int {
+	had := hostTables()
+	code := m.Run()
+	if os.Geteuid() != 0 {
+		return code
+	}
+	for _, t := range hostTables() {
+		if !slices.Contains(had, t) {
+			fmt.Fprintf(os.Stderr, "FAIL: the tests left table %s in the host's nftables ruleset (delete it: nft delete table %s)\n", t, t)
+			code = 1
+		}
+	}
+	return code
+}
+
+// hostTables lists the tables of the host's ruleset that sshguard-go's
+// tests make ("inet sshguard-go", "inet sg..."), nil without nft.
+func hostTables() []string {
+	out, err := exec.Command("nft", "list", "tables").Output()
+	if err != nil {
+		return nil
+	}
+	var tables []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "table" && (strings.HasPrefix(f[2], "sshguard") || strings.HasPrefix(f[2], "sg")) {
+			tables = append(tables, f[1]+" "+f[2])
+		}
+	}
+	return tables
 }

@@ -47,6 +47,47 @@ type Journal struct {
 	since time.Time // where a start without cursor begins
 }
 
+// CheckJournal reports whether journalctl (command; "" is "journalctl")
+// runs here and can read a journal, as this user, with args (see
+// Journal.Args): nil, or an error that says why not and what to do.
+func CheckJournal(ctx context.Context, command string, args ...string) error {
+	if command == "" {
+		command = "journalctl"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, command, append([]string{"--header", "--no-pager"}, args...)...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &limited{&out, 64 << 10}, &limited{&out, 64 << 10}
+	err := cmd.Run()
+	text := out.String()
+	switch {
+	case errors.Is(err, exec.ErrNotFound):
+		return fmt.Errorf("journald: %s is not installed", command)
+	case strings.Contains(text, "insufficient permissions") || strings.Contains(text, "Permission denied"):
+		return errors.New("journald: this user may not read the journal: run as root (sudo), or in the group systemd-journal")
+	case strings.Contains(text, "File path:"):
+		return nil // a journal it can read (an error after it: the output was cut)
+	case err != nil:
+		return fmt.Errorf("journald: %s --header: %v: %s", command, err, strings.TrimSpace(text))
+	}
+	return errors.New("journald: there are no journal files to read (is systemd-journald running, with Storage= other than none?)")
+}
+
+// limited writes at most n bytes to w and drops the rest.
+type limited struct {
+	w io.Writer
+	n int
+}
+
+func (l *limited) Write(p []byte) (int, error) {
+	if k := min(len(p), l.n); k > 0 {
+		l.w.Write(p[:k])
+		l.n -= k
+	}
+	return len(p), nil
+}
+
 // Run delivers each journal entry as its JSON line, with the entry's
 // cursor, until ctx is cancelled (it then returns ctx.Err()). It returns an
 // error at once when journalctl cannot be started at all.

@@ -232,15 +232,41 @@ func (d *DB) Lift(p netip.Prefix) error { return d.LiftShared(p, nil) }
 // LiftShared is Lift that also puts share (unless nil) in the share
 // outbox, in the same transaction.
 func (d *DB) LiftShared(p netip.Prefix, share []byte) error {
-	return d.db.Update(func(tx *bolt.Tx) error {
-		if tx.Bucket(bktBans).Get(pkey(p)) == nil {
-			return ErrNotFound
+	var fn func(netip.Prefix) []byte
+	if share != nil {
+		fn = func(netip.Prefix) []byte { return share }
+	}
+	lifted, err := d.LiftMany([]netip.Prefix{p}, fn)
+	if err == nil && len(lifted) == 0 {
+		err = ErrNotFound
+	}
+	return err
+}
+
+// LiftMany removes the bans of ps in one transaction, putting in the
+// share outbox what share returns for each (nil: share nothing), and
+// returns those that had a ban in force.
+func (d *DB) LiftMany(ps []netip.Prefix, share func(netip.Prefix) []byte) ([]netip.Prefix, error) {
+	var lifted []netip.Prefix
+	err := d.db.Update(func(tx *bolt.Tx) error {
+		lifted = lifted[:0]
+		for _, p := range ps {
+			if tx.Bucket(bktBans).Get(pkey(p)) == nil {
+				continue
+			}
+			if share != nil {
+				if err := enqueueIn(tx, bktShare, share(p)); err != nil {
+					return err
+				}
+			}
+			if err := unindex(tx, pkey(p)); err != nil {
+				return err
+			}
+			lifted = append(lifted, p)
 		}
-		if err := enqueueIn(tx, bktShare, share); err != nil {
-			return err
-		}
-		return unindex(tx, pkey(p))
+		return nil
 	})
+	return lifted, err
 }
 
 // ActiveBan returns p's ban in force, or ErrNotFound.

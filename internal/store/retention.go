@@ -38,6 +38,11 @@ func (d *DB) Prune(now time.Time, rt Retention) (int, error) {
 	if err := d.expire(now); err != nil {
 		return 0, err
 	}
+	if n, err := d.pruneDryRun(now); err != nil {
+		return n, err
+	} else {
+		total += n
+	}
 	steps := []struct {
 		keep   time.Duration
 		bucket []byte

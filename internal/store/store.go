@@ -58,8 +58,10 @@ var (
 	bktLive     = []byte("live")     // the same key -> nothing, while the session is open
 	// Fleet (share.go).
 	bktShare = []byte("share") // sequence -> a ban or unban to publish to the fleet (opaque)
+	// Dry run (dryrun.go).
+	bktDryRun = []byte("dryrun") // prefix -> the ban a dry run would have made, its newest
 	buckets  = [][]byte{bktMeta, bktBans, bktExpiry, bktHistory, bktOffenders, bktLastBan, bktAllow, bktPositions, bktOutbox, bktPending, bktLogins, bktSeen, bktDaily,
-		bktSessions, bktLive, bktShare}
+		bktSessions, bktLive, bktShare, bktDryRun}
 )
 
 // DB is an open state database.
@@ -79,7 +81,14 @@ type AllowEntry struct {
 	Prefix  netip.Prefix `json:"prefix"`
 	Comment string       `json:"comment,omitempty"`
 	Added   time.Time    `json:"added"`
+	// Lifted are the bans in force the entry lifted when it was added
+	// (at most MaxLifted), made again when it is removed if they have not
+	// ended by then.
+	Lifted []Ban `json:"lifted,omitempty"`
 }
+
+// MaxLifted bounds the bans an allowlist entry remembers having lifted.
+const MaxLifted = 1000
 
 // Open opens or creates the database at path with mode 0600. It waits at
 // most timeout for another process's lock and then returns ErrLocked; a

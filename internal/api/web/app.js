@@ -55,10 +55,10 @@
     rows("users", week.top_users.map((u) => [u.user, u.failed]), 2);
     document.body.dataset.counts = "1";
 
-    const bans = await get("api/v1/bans?limit=100");
-    const logins = await get("api/v1/logins?limit=50");
-    const active = await get("api/v1/sessions?active=1&limit=100");
-    const sessions = await get("api/v1/sessions?limit=30");
+    const bans = await SG.getOr("api/v1/bans?limit=100", { total: 0, bans: [] });
+    const logins = await SG.getOr("api/v1/logins?limit=50", []);
+    const active = await SG.getOr("api/v1/sessions?active=1&limit=100", []);
+    const sessions = await SG.getOr("api/v1/sessions?limit=30", []);
     figures(today, (lastBans = bans));
     document.getElementById("bancount").textContent = fmt(bans.total) + " in force";
     rows("bans", bans.bans.map((b) => [b.prefix, left(b.expires), b.reason]), 3);

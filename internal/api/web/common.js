@@ -15,8 +15,29 @@ const SG = (() => {
       throw new Error("this host asks for its API token");
     }
     const body = await r.json().catch(() => null);
-    if (!r.ok) throw new Error((body && body.error) || r.status + " " + r.statusText);
+    if (!r.ok) {
+      const e = new Error((body && body.error) || r.status + " " + r.statusText);
+      e.status = r.status;
+      throw e;
+    }
     return body;
+  }
+
+  // getOr is get, but where the data is closed to this page (403: a fleet
+  // aggregator without a token of its own passes only the counts) it
+  // gives fallback, and the page says why.
+  async function getOr(path, fallback) {
+    try {
+      return await get(path);
+    } catch (e) {
+      if (e.status !== 403) throw e;
+      const n = document.getElementById("closed");
+      if (n) {
+        n.textContent = e.message;
+        n.hidden = false;
+      }
+      return fallback;
+    }
   }
 
   function askToken() {
@@ -123,5 +144,5 @@ const SG = (() => {
   const secs = (iso) => Date.parse(iso) / 1000;
   const dateSecs = (d) => Date.parse(d + "T12:00:00Z") / 1000; // a day's bar, whatever the zone
 
-  return { get, el, rows, fmt, bytes, left, chart, every, state, secs, dateSecs };
+  return { get, getOr, el, rows, fmt, bytes, left, chart, every, state, secs, dateSecs };
 })();

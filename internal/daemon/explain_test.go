@@ -1,0 +1,198 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"sshguard-go/internal/control"
+	"sshguard-go/internal/source"
+	"sshguard-go/internal/testkit"
+)
+
+// TestDryRunKeptApart: a dry run (backend "none") decides as a real run
+// would, and keeps what it would ban apart: listed marked as a dry run's,
+// never a ban in force, never restored by the real run that follows on
+// the same database, which bans the same client afresh.
+func TestDryRunKeptApart(t *testing.T) {
+	h := newHarness(t)
+	writeConfig(t, h.dir, "[detection]\nthreshold = 3\n[firewall]\nbackend = \"none\"\n[audit]\nlog = \"\"\n")
+	h.start()
+	h.attack("203.0.113.77")
+	dry := h.waitBan("203.0.113.77/32", true)
+	if !dry.DryRun || dry.Origin != "detected" {
+		t.Fatalf("the dry run's ban %+v", dry)
+	}
+	if st, err := h.client().Status(); err != nil || !st.DryRun {
+		t.Fatalf("status of a dry run: %+v %v", st, err)
+	}
+	if active, _ := h.d.db.ActiveBans(time.Now()); len(active) != 0 {
+		t.Fatalf("the dry run stored bans in force: %+v", active)
+	}
+	h.attack("203.0.113.77") // banned already, in the dry run too
+	testkit.Eventually(t, 10*time.Second, "the second attack judged", func() (bool, string) {
+		r := h.d.guard.Refused()
+		return r["detected already"] == 1, fmt.Sprint(r)
+	})
+	h.halt()
+
+	// The real run on the same database.
+	writeConfig(t, h.dir, "[detection]\nthreshold = 3\n[audit]\nlog = \"\"\n")
+	h.start()
+	if len(h.fw.set) != 0 {
+		t.Fatalf("the real run restored the dry run's bans: %v", h.fw.set)
+	}
+	if bans := h.bans(); len(bans) != 0 {
+		t.Fatalf("the real run lists %v", bans)
+	}
+	dr, err := h.client().DryRunBans()
+	if err != nil || len(dr) != 1 || dr[0].Prefix != netip.MustParsePrefix("203.0.113.77/32") || !dr[0].DryRun {
+		t.Fatalf("list --dry-run: %+v %v", dr, err)
+	}
+	if st, _ := h.client().Status(); st.DryRun {
+		t.Fatal("the real run says dry run")
+	}
+	h.attack("203.0.113.77")
+	if b := h.waitBan("203.0.113.77/32", true); b.DryRun || b.Count != 1 || !h.fw.has("203.0.113.77/32") {
+		t.Fatalf("the real run's ban %+v, kernel %v", b, h.fw.set)
+	}
+}
+
+// TestMissingSourceStopsStart: a log file that does not exist (a typo)
+// stops the start with an error naming it, and check-config says so; with
+// log.wait the daemon waits for it (status: waiting, why) and reads it
+// once it appears; journald that cannot be read is an error that says
+// why.
+func TestMissingSourceStopsStart(t *testing.T) {
+	h := newHarness(t)
+	writeConfig(t, h.dir, "[audit]\nlog = \"\"\n")
+	cfg := h.config()
+	cfg.Log.File = filepath.Join(h.dir, "auth.lgo")
+	if _, err := CheckSource(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "auth.lgo does not exist") {
+		t.Fatalf("check: %v", err)
+	}
+	d, err := New(context.Background(), cfg, WithFirewall(h.fw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "auth.lgo does not exist") {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the daemon runs on a log file that does not exist")
+	}
+	d.Close()
+
+	// log.wait: it waits, and says so.
+	writeConfig(t, h.dir, "[log]\nwait = true\nfile = \""+filepath.Join(h.dir, "late.log")+"\"\n[audit]\nlog = \"\"\n")
+	h2 := &harness{t: t, dir: h.dir, fw: h.fw}
+	cfg = h2.config()
+	cfg.Log.File = filepath.Join(h.dir, "late.log")
+	if name, err := CheckSource(context.Background(), cfg); err != nil || name != cfg.Log.File {
+		t.Fatalf("check with log.wait: %s %v", name, err)
+	}
+	d, err = New(context.Background(), cfg, WithFirewall(h.fw), WithNotify(func(string) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done = make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done; d.Close() }()
+	testkit.Eventually(t, 10*time.Second, "waiting", func() (bool, string) {
+		st := d.Stats().Sources[0]
+		return st.State == "waiting" && strings.Contains(st.Why, "late.log does not exist"), fmt.Sprintf("%+v", st)
+	})
+	os.WriteFile(cfg.Log.File, []byte(time.Now().Format(time.Stamp)+" web-01 sshd[9]: Failed password for root from 203.0.113.9 port 1 ssh2\n"), 0o644)
+	testkit.Eventually(t, 10*time.Second, "reading", func() (bool, string) {
+		st := d.Stats().Sources[0]
+		return st.State == "reading" && st.Lines == 1 && st.Behind == 0 && !st.Newest.IsZero(), fmt.Sprintf("%+v", st)
+	})
+
+	// journald that cannot be read.
+	checkJournal := func(bin string) error { return source.CheckJournal(context.Background(), bin) }
+	bin := filepath.Join(h.dir, "journalctl")
+	os.WriteFile(bin, []byte("#!/bin/sh\necho 'No journal files were opened due to insufficient permissions.' >&2\n"), 0o755)
+	if err := checkJournal(bin); err == nil || !strings.Contains(err.Error(), "run as root") {
+		t.Errorf("journald unreadable: %v", err)
+	}
+	os.WriteFile(bin, []byte("#!/bin/sh\necho 'No journal files were found.' >&2\n"), 0o755)
+	if err := checkJournal(bin); err == nil || !strings.Contains(err.Error(), "no journal files") {
+		t.Errorf("no journal: %v", err)
+	}
+	if err := checkJournal(filepath.Join(h.dir, "nothing-here")); err == nil || !strings.Contains(err.Error(), "not installed") && !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("no journalctl: %v", err)
+	}
+}
+
+// TestAllowAndUnbanExplain: allow add of an address inside a wider ban in
+// force names that ban and asks for --force; with it, or for bans inside
+// the entry, it says which it lifted; allow rm makes those bans again for
+// the time they had left; unban of a prefix lifts the bans inside it;
+// unban --all --origin lifts only that origin's.
+func TestAllowAndUnbanExplain(t *testing.T) {
+	h := newHarness(t)
+	writeConfig(t, h.dir, "[detection]\nthreshold = 3\n[audit]\nlog = \"\"\n")
+	h.start()
+	c := h.client()
+	ban := func(p string, r control.BanRequest) {
+		t.Helper()
+		r.Prefix = netip.MustParsePrefix(p)
+		if _, err := c.Ban(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ban("10.0.0.0/8", control.BanRequest{For: time.Hour, Force: true})
+	_, err := c.AllowAdd(control.AllowRequest{Prefix: netip.MustParsePrefix("10.1.2.3/32")})
+	if err == nil || !strings.Contains(err.Error(), "inside the ban of 10.0.0.0/8") || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("allow add inside a wider ban: %v", err)
+	}
+	if !h.fw.has("10.0.0.0/8") {
+		t.Fatal("the /8 was lifted without --force")
+	}
+	res, err := c.AllowAdd(control.AllowRequest{Prefix: netip.MustParsePrefix("10.1.2.3/32"), Force: true})
+	if err != nil || len(res.Lifted) != 1 || res.Lifted[0].Prefix != netip.MustParsePrefix("10.0.0.0/8") || h.fw.has("10.0.0.0/8") {
+		t.Fatalf("allow add --force: %+v %v", res, err)
+	}
+
+	// A /24 over a permanent ban of one address: lifted and named; allow
+	// rm makes it again, permanent still.
+	ban("198.51.100.7/32", control.BanRequest{Permanent: true, Reason: "by hand"})
+	res, err = c.AllowAdd(control.AllowRequest{Prefix: netip.MustParsePrefix("198.51.100.0/24")})
+	if err != nil || len(res.Lifted) != 1 || res.Lifted[0].Prefix.String() != "198.51.100.7/32" || h.fw.has("198.51.100.7/32") {
+		t.Fatalf("allow add over a permanent ban: %+v %v", res, err)
+	}
+	res, err = c.AllowRemove(netip.MustParsePrefix("198.51.100.0/24"))
+	if err != nil || len(res.Restored) != 1 || !res.Restored[0].Expires.IsZero() || !h.fw.has("198.51.100.7/32") {
+		t.Fatalf("allow rm: %+v %v", res, err)
+	}
+
+	// unban of a prefix lifts what is inside it.
+	ban("203.0.113.5/32", control.BanRequest{For: time.Hour})
+	ban("203.0.113.6/32", control.BanRequest{For: time.Hour})
+	lifted, err := c.Unban(netip.MustParsePrefix("203.0.113.0/24"))
+	if err != nil || len(lifted) != 2 || h.fw.has("203.0.113.5/32") || h.fw.has("203.0.113.6/32") {
+		t.Fatalf("unban 203.0.113.0/24: %v %v", lifted, err)
+	}
+
+	// unban --all --origin detected: only the detected ones.
+	h.attack("192.0.2.44")
+	h.waitBan("192.0.2.44/32", true)
+	lifted, err = c.UnbanAll("detected")
+	if err != nil || len(lifted) != 1 || lifted[0].String() != "192.0.2.44/32" || !h.fw.has("198.51.100.7/32") {
+		t.Fatalf("unban --all --origin detected: %v %v", lifted, err)
+	}
+	lifted, err = c.UnbanAll("")
+	if err != nil || len(lifted) != 1 || len(h.fw.set) != 0 {
+		t.Fatalf("unban --all: %v %v, kernel %v", lifted, err, h.fw.set)
+	}
+}
