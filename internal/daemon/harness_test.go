@@ -53,12 +53,12 @@ func (s *syncBuffer) String() string {
 // in place of nftables: no root needed. A test sets fw to nil for the
 // real one (with WithNetNS), or backend "none" for a dry run.
 type harness struct {
-	t    testing.TB
-	dir  string
-	log  syncBuffer
-	d    *Daemon
-	stop context.CancelFunc
-	done chan error
+	t     testing.TB
+	dir   string
+	log   syncBuffer
+	d     *Daemon
+	stop  context.CancelFunc
+	done  chan error
 	opts  []Option // more options for New
 	fw    *memFirewall
 	netns int // the fd of the test's network namespace, with fw nil

@@ -60,7 +60,7 @@ var (
 	bktShare = []byte("share") // sequence -> a ban or unban to publish to the fleet (opaque)
 	// Dry run (dryrun.go).
 	bktDryRun = []byte("dryrun") // prefix -> the ban a dry run would have made, its newest
-	buckets  = [][]byte{bktMeta, bktBans, bktExpiry, bktHistory, bktOffenders, bktLastBan, bktAllow, bktPositions, bktOutbox, bktPending, bktLogins, bktSeen, bktDaily,
+	buckets   = [][]byte{bktMeta, bktBans, bktExpiry, bktHistory, bktOffenders, bktLastBan, bktAllow, bktPositions, bktOutbox, bktPending, bktLogins, bktSeen, bktDaily,
 		bktSessions, bktLive, bktShare, bktDryRun}
 )
 
