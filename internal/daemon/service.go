@@ -55,12 +55,16 @@ func newService(ctx context.Context, db *store.DB, g *engine.Guard, configAllow 
 // Service over the database and the kernel set (OpenService). close
 // releases it.
 func Connect(ctx context.Context, cfg *config.Config, warn func(string)) (b control.Backend, close func(), err error) {
-	if c, err := control.Dial(cfg.State.Socket); err == nil {
+	c, err := control.Dial(cfg.State.Socket)
+	if err == nil {
 		return c, func() {}, nil
+	}
+	if !errors.Is(err, control.ErrNoDaemon) {
+		return nil, nil, err // the socket is there, and not for this user
 	}
 	s, err := OpenService(ctx, cfg, warn)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, RootHint(err)
 	}
 	return s, func() { s.Close() }, nil
 }
@@ -135,7 +139,7 @@ func (s *Service) Fleet() (json.RawMessage, error) {
 }
 
 func (s *Service) Bans() ([]control.BanInfo, error) {
-	bans, err := s.db.ActiveBans(time.Now())
+	bans, err := s.db.InForce(time.Now()) // only reads: OpenReader's database is read-only
 	if err != nil {
 		return nil, err
 	}
