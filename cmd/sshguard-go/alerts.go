@@ -82,7 +82,7 @@ any channel failed.`,
 			for _, name := range slices.Sorted(maps.Keys(results)) {
 				if err := results[name]; err != nil {
 					failed++
-					fmt.Fprintf(out, "%s: FAILED: %v\n", name, err)
+					fmt.Fprintf(out, "%s: FAILED: %s\n", name, safe(err.Error())) // the server's words
 				} else {
 					fmt.Fprintf(out, "%s: sent\n", name)
 				}

@@ -19,6 +19,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"sshguard-go/internal/alerttest"
 	"sshguard-go/internal/control"
 	"sshguard-go/internal/roottest"
 	"sshguard-go/internal/session"
@@ -447,4 +448,18 @@ func TestAsNonRoot(t *testing.T) {
 	if code == 0 || !strings.Contains(out, "run as root") || !strings.Contains(out, "nftables") {
 		t.Errorf("ban as uid 65534: exit %d\n%s", code, out)
 	}
+}
+
+// TestServerErrorsSafe: alert test prints a server's error escaped.
+func TestServerErrorsSafe(t *testing.T) {
+	s := alerttest.StartSMTP(t, alerttest.Options{})
+	tw := alerttest.StartTwilio(t)
+	p := alerttest.WriteConfig(t, t.TempDir(), s, fmt.Sprintf("[alerts.sms]\naccount_sid = %q\nauth_token = %q\nfrom = \"+15005550006\"\nto = [\"+15551230001\"]\nbase_url = %q\n",
+		tw.SID, tw.Token, tw.URL))
+	tw.FailNext(400, 21211, "bad number "+hostile)
+	out, _, err := run(t, "", "alert", "test", "--config", p, "--channel", "sms")
+	if exitCode(err) != 1 || !strings.Contains(out, "sms: FAILED") || !strings.Contains(out, "pwned") {
+		t.Fatalf("exit %d\n%s", exitCode(err), out)
+	}
+	terminalSafe(t, "alert test", out)
 }

@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
+
+	"sshguard-go/internal/textsafe"
 )
 
 // Set at build time with -ldflags "-X main.version=... -X main.commit=... -X main.date=...".
@@ -60,7 +63,13 @@ func main() {
 	if err == nil {
 		return
 	}
-	fmt.Fprintln(os.Stderr, "sshguard-go:", err)
+	// An error may quote a daemon, a server or a log: each of its lines
+	// made safe for the terminal.
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = textsafe.String(l)
+	}
+	fmt.Fprintln(os.Stderr, "sshguard-go:", strings.Join(lines, "\n"))
 	var ee *exitError
 	if errors.As(err, &ee) {
 		os.Exit(ee.code)

@@ -133,7 +133,7 @@ func notifyArchive(cmd *cobra.Command, cfg *config.Config, configPath string, a 
 	for name, serr := range results {
 		if serr != nil {
 			failed++
-			fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: notify %s: %v\n", name, serr)
+			fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: notify %s: %s\n", name, safe(serr.Error()))
 		} else {
 			fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: notified %s\n", name)
 		}
@@ -153,7 +153,7 @@ func banArchive(cmd *cobra.Command, o *daemonOpts, reqs []control.BanRequest) er
 			fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: banned %s\n", bi.Prefix)
 		}
 		for _, e := range errs {
-			fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: not banned: %v\n", e)
+			fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: not banned: %s\n", safe(e.Error()))
 		}
 		if len(errs) > 0 {
 			return &exitError{1, fmt.Errorf("%d of %d addresses not banned", len(errs), len(reqs))}
