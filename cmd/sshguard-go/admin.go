@@ -1,10 +1,14 @@
 package main
 
 import (
+	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
 	"net/netip"
 	"os"
 	"slices"
@@ -17,6 +21,7 @@ import (
 	"sshguard-go/internal/config"
 	"sshguard-go/internal/control"
 	"sshguard-go/internal/daemon"
+	"sshguard-go/internal/store"
 )
 
 // printList writes list as a JSON array ([] when empty), or as a table:
@@ -59,14 +64,27 @@ func adminConfig(cmd *cobra.Command, o *daemonOpts) (*config.Config, error) {
 
 // withBackend wraps a command body that needs a backend.
 func withBackend(o *daemonOpts, f func(b control.Backend, out io.Writer, args []string) error) func(*cobra.Command, []string) error {
+	return connectWith(daemon.Connect, o, f)
+}
+
+// withReader wraps a command body that only reads: without a daemon the
+// database is opened read-only, and a missing one is an error, never
+// created (daemon.ConnectReadOnly).
+func withReader(o *daemonOpts, f func(b control.Backend, out io.Writer, args []string) error) func(*cobra.Command, []string) error {
+	return connectWith(daemon.ConnectReadOnly, o, f)
+}
+
+type connectFunc func(context.Context, *config.Config, func(string)) (control.Backend, func(), error)
+
+func connectWith(connect connectFunc, o *daemonOpts, f func(b control.Backend, out io.Writer, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		cfg, err := adminConfig(cmd, o)
 		if err != nil {
 			return err
 		}
-		b, done, err := daemon.Connect(cmd.Context(), cfg, func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), "warning:", msg) })
+		b, done, err := connect(cmd.Context(), cfg, func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), "warning:", msg) })
 		if err != nil {
-			return err
+			return &exitError{1, err}
 		}
 		defer done()
 		return f(b, cmd.OutOrStdout(), args)
@@ -79,6 +97,13 @@ func adminCmd(use, short, example string, args cobra.PositionalArgs, o *daemonOp
 	return cmd
 }
 
+// readCmd is adminCmd for a command that only reads (withReader).
+func readCmd(use, short, example string, args cobra.PositionalArgs, o *daemonOpts, f func(control.Backend, io.Writer, []string) error) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Example: example, Args: args, RunE: withReader(o, f)}
+	addAdminFlags(cmd, o)
+	return cmd
+}
+
 // addAdminFlags adds --config and the state flags, which override it.
 func addAdminFlags(cmd *cobra.Command, o *daemonOpts) {
 	addStateFlags(cmd, o)
@@ -87,30 +112,40 @@ func addAdminFlags(cmd *cobra.Command, o *daemonOpts) {
 
 func newListCmd() *cobra.Command {
 	var o daemonOpts
-	var asJSON bool
+	var asJSON, dryRun bool
 	var origin string
-	cmd := adminCmd("list [--json] [--origin detected|admin|archive|fleet]", "List active bans",
-		"  sshguard-go list\n  sshguard-go list --json | jq '.[].prefix'\n  sshguard-go list --origin fleet", cobra.NoArgs, &o,
+	cmd := readCmd("list [--json] [--dry-run] [--origin detected|admin|archive|fleetwide|fleet|fleet:HOST]", "List active bans",
+		"  sshguard-go list\n  sshguard-go list --json | jq '.[].prefix'\n  sshguard-go list --origin fleet\n  sshguard-go list --dry-run    # what a dry run would have banned", cobra.NoArgs, &o,
 		func(b control.Backend, out io.Writer, _ []string) error {
-			bans, err := b.Bans()
+			list := b.Bans
+			if dryRun {
+				list = b.DryRunBans
+			}
+			bans, err := list()
 			if err != nil {
 				return err
+			}
+			if !asJSON && len(bans) > 0 && bans[0].DryRun {
+				fmt.Fprintln(out, "dry run (firewall.backend = \"none\"): would be banned, is not")
 			}
 			if origin != "" { // "fleet" takes every fleet:<host>
 				bans = slices.DeleteFunc(bans, func(bi control.BanInfo) bool {
 					return bi.Origin != origin && !strings.HasPrefix(bi.Origin, origin+":")
 				})
 			}
-			return printList(out, asJSON, bans, "PREFIX\tBANNED SINCE\tEXPIRES IN\tBANS\tREASON\tLAST USER", func(bi control.BanInfo) string {
+			return printList(out, asJSON, bans, "PREFIX\tORIGIN\tBANNED SINCE\tEXPIRES IN\tBANS\tREASON\tLAST USER", func(bi control.BanInfo) string {
 				left := "never"
 				if !bi.Expires.IsZero() {
 					left = time.Until(bi.Expires).Round(time.Second).String()
 				}
-				return fmt.Sprintf("%s\t%s\t%s\t%d\t%s\t%s", bi.Prefix, bi.Since.Local().Format(time.DateTime), left, bi.Count, bi.Reason, bi.LastUser)
+				return fmt.Sprintf("%s\t%s\t%s\t%s\t%d\t%s\t%s", bi.Prefix, safe(cmp.Or(bi.Origin, "-")), stamp(bi.Since), left, bi.Count,
+					safe(bi.Reason), safe(bi.LastUser))
 			})
 		})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.Flags().StringVar(&origin, "origin", "", "only the bans of this origin (fleet: those other hosts shared)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "what a dry run (firewall.backend = \"none\") would have banned, kept apart from the bans")
+	enumVar(cmd, &origin, "origin", "only the bans of this origin: "+strings.Join(origins, ", ")+" (fleet: those every other host shared)",
+		origins, validOrigin, originsDesc)
 	return cmd
 }
 
@@ -309,14 +344,14 @@ func newAllowCmd() *cobra.Command {
 		})
 	rm.Flags().BoolVar(&rmJSON, "json", false, "print the bans made again as JSON")
 	var asJSON bool
-	list := adminCmd("list [--json]", "Show the allowlist", "  sshguard-go allow list", cobra.NoArgs, &ol,
+	list := readCmd("list [--json]", "Show the allowlist", "  sshguard-go allow list", cobra.NoArgs, &ol,
 		func(b control.Backend, out io.Writer, _ []string) error {
 			entries, err := b.AllowList()
 			if err != nil {
 				return err
 			}
 			return printList(out, asJSON, entries, "PREFIX\tFROM\tCOMMENT", func(e control.AllowInfo) string {
-				return fmt.Sprintf("%s\t%s\t%s", e.Prefix, e.Source, e.Comment)
+				return fmt.Sprintf("%s\t%s\t%s", e.Prefix, safe(e.Source), safe(e.Comment))
 			})
 		})
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -324,11 +359,62 @@ func newAllowCmd() *cobra.Command {
 	return cmd
 }
 
+// printStatus writes the daemon's state in words: dry run or not, the
+// policy, each source, the bans by origin.
+func printStatus(out io.Writer, st control.Status) {
+	fmt.Fprintf(out, "running since %s (%s)\n", stamp(st.Started), time.Since(st.Started).Round(time.Second))
+	if st.DryRun {
+		fmt.Fprintln(out, "DRY RUN (firewall.backend = \"none\"): nothing is banned; what would be is listed by list (list --dry-run after a real run)")
+	}
+	p := st.Policy
+	fmt.Fprintf(out, "policy: ban after %g failed attempts within %s, for %s, x%g for each repeat within %s, at most %s", p.Threshold, p.Window, p.BanTime, p.Factor, p.Remember, p.MaxBanTime)
+	if p.PermanentAfter > 0 {
+		fmt.Fprintf(out, ", permanent from the %dth", p.PermanentAfter)
+	}
+	fmt.Fprintln(out)
+	if p.WideV4 > 0 || p.WideV6 > 0 {
+		fmt.Fprintf(out, "wide prefixes: /%d (IPv4) /%d (IPv6) after %g attempts\n", p.WideV4, p.WideV6, p.WideThreshold)
+	}
+	fmt.Fprintf(out, "firewall: %s, table %s\n", p.Backend, safe(p.Table))
+	for _, s := range st.Sources {
+		state := cmp.Or(s.State, "reading")
+		if s.Why != "" {
+			state += ": " + s.Why
+		}
+		fmt.Fprintf(out, "source %s: %s, %d lines, at %s", safe(s.Name), safe(state), s.Lines, safe(s.Position))
+		if s.Behind > 0 {
+			fmt.Fprintf(out, ", %d bytes behind", s.Behind)
+		}
+		if !s.Newest.IsZero() {
+			fmt.Fprintf(out, ", newest line of %s", stamp(s.Newest))
+		}
+		fmt.Fprintln(out)
+	}
+	fmt.Fprintf(out, "tracked keys %d, active bans %d%s, made since start%s, untrusted lines %d\n", st.Tracked, st.ActiveBans,
+		byOrigin(st.BansByOrigin), byOrigin(st.BansSinceStart), st.Untrusted)
+}
+
+// byOrigin is " (detected 3, admin 1)", or "" when m is empty.
+func byOrigin[N int | int64](m map[string]N) string {
+	if len(m) == 0 {
+		return " 0"
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %d", safe(k), m[k]))
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
 func newStatusCmd() *cobra.Command {
 	var o daemonOpts
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use: "status [--json]", Short: "Show the daemon's state", Args: cobra.NoArgs,
+		Long: `status shows the running daemon's state: since when it runs, how far it has
+read each log source, what it tracks and has banned, and the events it saw.
+When no daemon answers it exits with status 3 and says what the database
+holds (or that there is none).`,
 		Example: "  sshguard-go status\n  sshguard-go status --json | jq .active_bans",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := adminConfig(cmd, &o)
@@ -336,8 +422,11 @@ func newStatusCmd() *cobra.Command {
 				return err
 			}
 			c, err := control.Dial(cfg.State.Socket)
-			if err != nil {
-				return &exitError{3, err}
+			switch {
+			case errors.Is(err, control.ErrNoDaemon):
+				return notRunning(cmd.Context(), cfg)
+			case err != nil:
+				return &exitError{1, err}
 			}
 			st, err := c.Status()
 			if err != nil {
@@ -347,15 +436,11 @@ func newStatusCmd() *cobra.Command {
 			if asJSON {
 				return json.NewEncoder(out).Encode(st)
 			}
-			fmt.Fprintf(out, "running since %s (%s)\n", st.Started.Local().Format(time.DateTime), time.Since(st.Started).Round(time.Second))
-			for _, s := range st.Sources {
-				fmt.Fprintf(out, "source %s: %d lines, at %s\n", s.Name, s.Lines, s.Position)
-			}
-			fmt.Fprintf(out, "tracked keys %d, active bans %d, untrusted lines %d\n", st.Tracked, st.ActiveBans, st.Untrusted)
+			printStatus(out, st)
 			fmt.Fprintf(out, "lines naming sshd without an event: %d unknown shape, %d unknown header (sshguard-go scan --unrecognised shows them)\n",
 				st.Unrecognised["unknown_shape"], st.Unrecognised["unknown_header"])
-			for k, v := range st.Events {
-				fmt.Fprintf(out, "  %-14s %d\n", k, v)
+			for _, k := range slices.Sorted(maps.Keys(st.Events)) {
+				fmt.Fprintf(out, "  %-14s %d\n", safe(k), st.Events[k])
 			}
 			return nil
 		},
@@ -363,4 +448,30 @@ func newStatusCmd() *cobra.Command {
 	addAdminFlags(cmd, &o)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// notRunning is status's answer when no daemon answers on the socket:
+// exit status 3 (not running), with what the database holds, read-only,
+// or that there is none.
+func notRunning(ctx context.Context, cfg *config.Config) error {
+	sock, db := cfg.State.Socket, cfg.State.DB
+	s, err := daemon.OpenReader(ctx, cfg, func(string) {})
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return &exitError{3, fmt.Errorf("not running: no daemon answers on %s, and there is no database at %s: is the daemon running (systemctl status sshguard-go), or are --socket and --db right?", sock, db)}
+	case errors.Is(err, store.ErrLocked):
+		return &exitError{3, fmt.Errorf("no daemon answers on %s, yet the database %s is in use by another process: is --socket right?", sock, db)}
+	case err != nil:
+		return &exitError{1, daemon.RootHint(err)}
+	}
+	defer s.Close()
+	bans, err := s.Bans()
+	if err != nil {
+		return &exitError{1, err}
+	}
+	n := fmt.Sprintf("%d bans", len(bans))
+	if len(bans) == 1 {
+		n = "1 ban"
+	}
+	return &exitError{3, fmt.Errorf("not running: no daemon answers on %s (the database %s holds %s in force)", sock, db, n)}
 }

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -29,7 +28,7 @@ expired. It asks the running daemon, or reads the database when none runs.`,
   sshguard-go alerts --pending
   sshguard-go alerts --json --limit 5 | jq '.[] | {subject, deliveries}'`,
 		Args: cobra.NoArgs,
-		RunE: withBackend(&o, func(b control.Backend, out io.Writer, _ []string) error {
+		RunE: withReader(&o, func(b control.Backend, out io.Writer, _ []string) error {
 			list, err := b.Alerts(pending, limit)
 			if err != nil {
 				return err
@@ -42,9 +41,9 @@ expired. It asks the running daemon, or reads the database when none runs.`,
 					if d.State != "sent" && d.Error != "" {
 						s += fmt.Sprintf("(try %d: %s)", d.Attempts, d.Error)
 					}
-					ds = append(ds, s)
+					ds = append(ds, safe(s))
 				}
-				return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s", a.ID, a.Time.Local().Format(time.DateTime), a.Kind, a.Severity, strings.Join(ds, " "), a.Subject)
+				return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s", a.ID, stamp(a.Time), safe(a.Kind), safe(a.Severity), strings.Join(ds, " "), safe(a.Subject))
 			})
 		}),
 	}
@@ -83,13 +82,16 @@ any channel failed.`,
 			for _, name := range slices.Sorted(maps.Keys(results)) {
 				if err := results[name]; err != nil {
 					failed++
-					fmt.Fprintf(out, "%s: FAILED: %v\n", name, err)
+					fmt.Fprintf(out, "%s: FAILED: %s\n", name, safe(err.Error())) // the server's words
 				} else {
 					fmt.Fprintf(out, "%s: sent\n", name)
 				}
 			}
+			if tried == 0 && channel != "" {
+				return &exitError{2, fmt.Errorf("no alert channel %s is configured in %s", channel, configPath)}
+			}
 			if tried == 0 {
-				return &exitError{2, fmt.Errorf("no alert channel %sis configured in %s", strings.TrimSpace(channel+" "), configPath)}
+				return &exitError{2, fmt.Errorf("no alert channel is configured in %s", configPath)}
 			}
 			if failed > 0 {
 				return &exitError{1, fmt.Errorf("%d of %d channels failed", failed, tried)}
@@ -98,7 +100,7 @@ any channel failed.`,
 		},
 	}
 	test.Flags().StringVarP(&configPath, "config", "c", config.DefaultPath, "configuration file")
-	test.Flags().StringVar(&channel, "channel", "", "only this channel: email, sms or webhook")
+	enumVar(test, &channel, "channel", "only this channel: "+strings.Join(channels, ", "), channels, nil, channelsDesc)
 	cmd.AddCommand(test)
 	return cmd
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"sshguard-go/internal/daemon"
 	"sshguard-go/internal/store"
 )
 
@@ -33,7 +34,7 @@ file small again. The daemon must be stopped (it holds the database).`,
 				return &exitError{1, fmt.Errorf("%w: stop it first (systemctl stop sshguard-go), then compact and start it again", err)}
 			}
 			if err != nil {
-				return err
+				return daemon.RootHint(err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: %.1f MB -> %.1f MB\n", cfg.State.DB, float64(before)/1e6, float64(after)/1e6)
 			return nil

@@ -436,9 +436,17 @@ func TestAdminWithoutDaemon(t *testing.T) {
 		return string(out)
 	}
 	before := listFilter()
-	ft := []string{"--db", dir + "/f.db", "--socket", dir + "/none.sock", "--table", "filter"}
+	ft := []string{"--db", dir + "/s.db", "--socket", dir + "/none.sock", "--table", "filter"}
 	if out, code := sgWith(ft, "list"); code != 0 {
 		t.Fatalf("list --table filter: %d %s", code, out)
+	}
+	// A command that only reads makes no database where there is none.
+	if out, code := sgWith([]string{"--db", dir + "/f.db", "--socket", dir + "/none.sock", "--table", "filter"}, "list"); code != 1 ||
+		!strings.Contains(out, "no database at "+dir+"/f.db") {
+		t.Fatalf("list with no database: %d %s", code, out)
+	}
+	if _, err := os.Stat(dir + "/f.db"); err == nil {
+		t.Fatal("list made a database")
 	}
 	if out, code := sgWith(ft, "ban", "192.0.2.9"); code == 0 || !strings.Contains(out, "was not created by sshguard-go") {
 		t.Fatalf("ban into the administrator's table: %d %s", code, out)

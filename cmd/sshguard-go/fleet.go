@@ -117,7 +117,7 @@ daemon's API does.`,
 func newFleetStatusCmd() *cobra.Command {
 	var o daemonOpts
 	var asJSON bool
-	cmd := adminCmd("status [--json]", "The running daemon's ban sharing: server, stream, lag, bans received per host",
+	cmd := readCmd("status [--json]", "The running daemon's ban sharing: server, stream, lag, bans received per host",
 		"  sudo sshguard-go fleet status", cobra.NoArgs, &o,
 		func(b control.Backend, out io.Writer, _ []string) error {
 			raw, err := b.Fleet()

@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
+
+	"sshguard-go/internal/textsafe"
 )
 
 // Set at build time with -ldflags "-X main.version=... -X main.commit=... -X main.date=...".
@@ -48,6 +51,10 @@ its configuration is /etc/sshguard-go/sshguard-go.toml (see check-config).`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newScanCmd(), newReportCmd(), newRunCmd(), newListCmd(), newBanCmd(), newUnbanCmd(), newAllowCmd(), newStatusCmd(), newAlertsCmd(), newAlertCmd(), newCheckConfigCmd(), newDBCmd(), newFleetCmd(), newSessionsCmd(), newHistoryCmd(), newManCmd())
+	// A flag that does not parse, or a value a flag does not take, is a
+	// usage error: exit status 2 (subcommands ask their parents for this).
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{2, err} })
+	addCompletions(root)
 	return root
 }
 
@@ -56,7 +63,13 @@ func main() {
 	if err == nil {
 		return
 	}
-	fmt.Fprintln(os.Stderr, "sshguard-go:", err)
+	// An error may quote a daemon, a server or a log: each of its lines
+	// made safe for the terminal.
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = textsafe.String(l)
+	}
+	fmt.Fprintln(os.Stderr, "sshguard-go:", strings.Join(lines, "\n"))
 	var ee *exitError
 	if errors.As(err, &ee) {
 		os.Exit(ee.code)

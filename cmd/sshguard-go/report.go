@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -79,7 +81,7 @@ ban.allow and --allow) are left out and counted on standard error.`,
 			window := report.WindowText(since)
 			if notify {
 				a := alert.Archive{Window: window, Inputs: in.Names, Threshold: threshold, Offenders: report.Offenders(list, sel.Weights)}
-				err = cmp.Or(err, notifyArchive(cmd, cfg, a))
+				err = cmp.Or(err, notifyArchive(cmd, cfg, configPath, a))
 			}
 			if banThem {
 				o.config = configPath
@@ -110,12 +112,18 @@ ban.allow and --allow) are left out and counted on standard error.`,
 }
 
 // notifyArchive sends the addresses over the threshold through the
-// channels that take reports; nothing when there are none.
-func notifyArchive(cmd *cobra.Command, cfg *config.Config, a alert.Archive) error {
-	m := cfg.Alerts.Policy().ArchiveMessage(a, time.Now())
-	if m == nil {
-		fmt.Fprintln(cmd.ErrOrStderr(), "sshguard-go: nothing to notify")
+// channels that take reports. With none over it, it says so and sends
+// nothing; with no channel taking the message, it says what to change in
+// the configuration (exit status 1: nobody was told).
+func notifyArchive(cmd *cobra.Command, cfg *config.Config, configPath string, a alert.Archive) error {
+	if len(a.Offenders) == 0 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: nothing to notify: no address reached %g\n", a.Threshold)
 		return nil
+	}
+	p := cfg.Alerts.Policy()
+	m := p.ArchiveMessage(a, time.Now())
+	if m == nil {
+		return &exitError{1, notNotified(p, len(a.Offenders), configPath)}
 	}
 	results, err := daemon.SendNow(cmd.Context(), cfg, m)
 	if err != nil {
@@ -125,7 +133,7 @@ func notifyArchive(cmd *cobra.Command, cfg *config.Config, a alert.Archive) erro
 	for name, serr := range results {
 		if serr != nil {
 			failed++
-			fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: notify %s: %v\n", name, serr)
+			fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: notify %s: %s\n", name, safe(serr.Error()))
 		} else {
 			fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: notified %s\n", name)
 		}
@@ -149,11 +157,32 @@ func banArchive(cmd *cobra.Command, o *daemonOpts, reqs []control.BanRequest) er
 			fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: %s %s\n", verb, bi.Prefix)
 		}
 		for _, e := range errs {
-			fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: not banned: %v\n", e)
+			fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: not banned: %s\n", safe(e.Error()))
 		}
 		if len(errs) > 0 {
 			return &exitError{1, fmt.Errorf("%d of %d addresses not banned", len(errs), len(reqs))}
 		}
 		return nil
 	})(cmd, nil)
+}
+
+// notNotified says why no channel of p takes the message of an archive's
+// n offenders (a report, of severity warning), and what to change.
+func notNotified(p *alert.Policy, n int, configPath string) error {
+	over := fmt.Sprintf("%d addresses over the threshold", n)
+	if n == 1 {
+		over = "1 address over the threshold"
+	}
+	if len(p.Routes) == 0 {
+		return fmt.Errorf("%s, but no alert channel is configured in %s: nobody was notified", over, configPath)
+	}
+	var fixes []string
+	for _, r := range p.Routes {
+		if !slices.Contains(r.Kinds, alert.KindReport) {
+			fixes = append(fixes, fmt.Sprintf("add %q to kinds of [alerts.%s]", alert.KindReport, r.Channel))
+		} else if r.MinSeverity > alert.Warning {
+			fixes = append(fixes, fmt.Sprintf("lower min_severity of [alerts.%s] from %q to %q", r.Channel, r.MinSeverity, alert.Warning))
+		}
+	}
+	return fmt.Errorf("%s, but no alert channel takes report messages (of severity %s): %s in %s", over, alert.Warning, strings.Join(fixes, ", or "), configPath)
 }

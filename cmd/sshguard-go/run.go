@@ -156,13 +156,13 @@ func runDaemon(ctx context.Context, cfg *config.Config, reload func() (*config.C
 		return &exitError{78, err}
 	}
 	if err != nil {
-		return err
+		return daemon.RootHint(err)
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	go d.ReloadOn(ctx, hup, reload)
-	return d.Run(ctx)
+	return daemon.RootHint(d.Run(ctx)) // the control socket's directory, the API's token
 }
 
 // newLogger logs to w in logfmt. Under systemd (JOURNAL_STREAM set)

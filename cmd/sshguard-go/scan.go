@@ -66,7 +66,7 @@ unknown_header (sshd's tag where no known header puts it): what to report.`,
 				in.Jobs = 1 // the lines in input order
 				in.Unrecognised = func(source string, n int64, text, reason string) {
 					q := strconv.QuoteToGraphic(text) // control characters escaped, as sshd does
-					fmt.Fprintf(w, "%s:%d: %s: %s\n", source, n, reason, q[1:len(q)-1])
+					fmt.Fprintf(w, "%s:%d: %s: %s\n", safe(source), n, reason, q[1:len(q)-1])
 				}
 			}
 			if in.Jobs <= 1 {
@@ -142,7 +142,7 @@ func scanInputs(cmd *cobra.Command, in report.Inputs, emitFor func(int) func(*de
 func inputErrors(cmd *cobra.Command, in report.Inputs, res report.Result) error {
 	stderr := cmd.ErrOrStderr()
 	for _, e := range res.Errors {
-		fmt.Fprintf(stderr, "sshguard-go: %s\n", e)
+		fmt.Fprintf(stderr, "sshguard-go: %s\n", safe(e)) // an S3 server's words, an object's name
 	}
 	if res.Overlong > 0 {
 		fmt.Fprintf(stderr, "sshguard-go: skipped %d lines longer than %d bytes\n", res.Overlong, source.MaxLine)

@@ -3,7 +3,9 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -41,6 +43,13 @@ the same from sshd's logs read offline, and from auditd's logs given with
   sudo sshguard-go sessions --json | jq '.[] | select(.transfers | length > 0)'
   sshguard-go sessions --csv /var/log/auth.log* --audit /var/log/audit/audit.log`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.IP != "" {
+				a, err := netip.ParseAddr(f.IP)
+				if err != nil {
+					return &exitError{2, fmt.Errorf("--ip %s: not an IP address", safe(f.IP))}
+				}
+				f.IP = a.Unmap().String() // as sessions record it
+			}
 			if since > 0 {
 				f.Since = time.Now().Add(-time.Duration(since))
 			}
@@ -96,7 +105,7 @@ the same from sshd's logs read offline, and from auditd's logs given with
 // storedSessions asks the daemon (or the database) for the sessions f
 // selects.
 func storedSessions(cmd *cobra.Command, o *daemonOpts, f session.Filter) (list []*session.Session, err error) {
-	err = withBackend(o, func(b control.Backend, _ io.Writer, _ []string) error {
+	err = withReader(o, func(b control.Backend, _ io.Writer, _ []string) error {
 		raw, err := b.Sessions(control.SessionQuery{User: f.User, IP: f.IP, Since: f.Since, Active: f.Active, Limit: 100000})
 		if err == nil {
 			list, err = session.DecodeAll(raw)
@@ -109,7 +118,7 @@ func storedSessions(cmd *cobra.Command, o *daemonOpts, f session.Filter) (list [
 func newHistoryCmd() *cobra.Command {
 	var o daemonOpts
 	var asJSON bool
-	cmd := adminCmd("history USER [--json]", "A user's logins, sources, methods, failed attempts and transfers",
+	cmd := readCmd("history USER [--json]", "A user's logins, sources, methods, failed attempts and transfers",
 		"  sudo sshguard-go history alice\n  sudo sshguard-go history alice --json | jq .sources", cobra.ExactArgs(1), &o,
 		func(b control.Backend, out io.Writer, args []string) error {
 			h, err := b.History(args[0])

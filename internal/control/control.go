@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/netip"
@@ -365,11 +366,17 @@ type Client struct {
 	hc *http.Client
 }
 
-// Dial connects to the daemon's socket, or returns ErrNoDaemon.
+// Dial connects to the daemon's socket. It returns ErrNoDaemon when no
+// daemon answers there (no socket, or a stale one), and an error that
+// matches fs.ErrPermission, naming the socket and saying to run as root,
+// when the caller may not use it.
 func Dial(path string) (*Client, error) {
 	c, err := net.DialTimeout("unix", path, 2*time.Second)
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, fmt.Errorf("control socket %s: %w: run as root (sudo)", path, err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%w (%s: %v)", ErrNoDaemon, path, err)
+		return nil, fmt.Errorf("%w (%s: %w)", ErrNoDaemon, path, err)
 	}
 	c.Close()
 	return &Client{hc: &http.Client{

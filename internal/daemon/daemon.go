@@ -104,7 +104,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Daemon, er
 		}
 	}()
 	if d.db, err = OpenStore(cfg.State.DB); err != nil {
-		return nil, err
+		return nil, RootHint(err)
 	}
 	var fw engine.Firewall = logFirewall{d.log}
 	switch {
@@ -114,10 +114,10 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Daemon, er
 		nc := nftConfig(cfg)
 		nc.NetNSFd = d.netns
 		if d.nft, err = ban.NewNFTSet(nc); err != nil {
-			return nil, err
+			return nil, RootHint(err)
 		}
 		if err := d.nft.Ensure(); err != nil {
-			return nil, err
+			return nil, RootHint(err)
 		}
 		fw = d.nft
 	}

@@ -58,12 +58,16 @@ func newService(ctx context.Context, db *store.DB, g *engine.Guard, configAllow 
 // Service over the database and the kernel set (OpenService). close
 // releases it.
 func Connect(ctx context.Context, cfg *config.Config, warn func(string)) (b control.Backend, close func(), err error) {
-	if c, err := control.Dial(cfg.State.Socket); err == nil {
+	c, err := control.Dial(cfg.State.Socket)
+	if err == nil {
 		return c, func() {}, nil
+	}
+	if !errors.Is(err, control.ErrNoDaemon) {
+		return nil, nil, err // the socket is there, and not for this user
 	}
 	s, err := OpenService(ctx, cfg, warn)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, RootHint(err)
 	}
 	return s, func() { s.Close() }, nil
 }
@@ -153,7 +157,7 @@ func (s *Service) Bans() ([]control.BanInfo, error) {
 	if s.guard.DryRun() {
 		return s.DryRunBans()
 	}
-	return bansInfo(s.db.ActiveBans(time.Now()))
+	return bansInfo(s.db.InForce(time.Now())) // only reads: OpenReader's database is read-only
 }
 
 // DryRunBans lists what a dry run would have in force now.

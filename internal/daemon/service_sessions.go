@@ -38,7 +38,7 @@ func (s *Service) Sessions(q control.SessionQuery) ([]json.RawMessage, error) {
 	return out, err
 }
 
-// History gathers what the store knows of user.
+// History gathers what the store and the engine know of user.
 func (s *Service) History(user string) (control.History, error) {
 	h := control.History{User: user, Logins: []control.LoginInfo{}, Sources: map[string]int{}, Methods: map[string]int{},
 		FailedDays: map[string]int64{}}
@@ -54,7 +54,9 @@ func (s *Service) History(user string) (control.History, error) {
 		h.Sources[l.Addr.String()]++
 		h.Methods[l.Method]++
 	}
-	err = s.db.Hours(time.Time{}, time.Now().Add(time.Hour), func(hour time.Time, c store.Counts) {
+	// The engine's hours: the store's and those not flushed yet (the
+	// daemon flushes every minute).
+	err = s.guard.Hours(time.Time{}, time.Now().Add(time.Hour), func(hour time.Time, c store.Counts) {
 		if n := c.Users[user]; n > 0 {
 			h.Failed += n
 			h.FailedDays[hour.Format(time.DateOnly)] += n

@@ -72,11 +72,11 @@ func (l *lazyFirewall) get() (*ban.NFTSet, error) {
 	}
 	nft, err := ban.NewNFTSet(l.cfg)
 	if err != nil {
-		return nil, err
+		return nil, RootHint(err)
 	}
 	if err := nft.Ensure(); err != nil {
 		nft.Close()
-		return nil, err
+		return nil, RootHint(err)
 	}
 	l.nft = nft
 	return nft, nil

@@ -21,6 +21,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"sshguard-go/internal/textsafe"
 )
 
 // Kind is the class of an sshd event.
@@ -319,9 +321,9 @@ func (r *Record) AppendText(b []byte) []byte {
 		b = strconv.AppendQuote(b, r.User)
 		b = append(b, ' ')
 	}
-	if r.Method != "" {
+	if r.Method != "" { // as the log has it: made safe for the terminal
 		b = append(b, "method="...)
-		b = append(b, r.Method...)
+		b = textsafe.Append(b, r.Method)
 		b = append(b, ' ')
 	}
 	if r.Path != "" {
@@ -332,14 +334,15 @@ func (r *Record) AppendText(b []byte) []byte {
 	if r.Counted > 0 {
 		b = append(b, "counted "...)
 	}
-	b = append(b, r.Source...)
+	b = textsafe.Append(b, r.Source)
 	b = append(b, ':')
 	return strconv.AppendInt(b, r.Line, 10)
 }
 
 func appendPadded(b []byte, s string, n int) []byte {
-	b = append(b, s...)
-	for i := len(s); i < n; i++ {
+	start := len(b)
+	b = textsafe.Append(b, s)
+	for i := len(b) - start; i < n; i++ {
 		b = append(b, ' ')
 	}
 	return append(b, ' ')

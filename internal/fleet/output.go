@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"sshguard-go/internal/api"
+	"sshguard-go/internal/textsafe"
 )
 
 // WriteTable writes s as a table: a row per host, then the total.
@@ -21,14 +22,14 @@ func WriteTable(w io.Writer, s *Summary) {
 	row := func(name, state string, d api.Day, ms string, errText string) {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", name, state, d.Failed, d.Probes, d.Connections, d.Addresses, d.Bans, d.Logins, ms, errText)
 	}
-	for _, h := range s.Hosts {
+	for _, h := range s.Hosts { // a host's error may quote what it answered: made safe for the terminal
 		if h.OK {
-			row(h.Name, "up", *h.Day, fmt.Sprint(h.MS), "")
+			row(textsafe.String(h.Name), "up", *h.Day, fmt.Sprint(h.MS), "")
 		} else {
-			fmt.Fprintf(tw, "%s\tdown\t-\t-\t-\t-\t-\t-\t%d\t%s\n", h.Name, h.MS, h.Error)
+			fmt.Fprintf(tw, "%s\tdown\t-\t-\t-\t-\t-\t-\t%d\t%s\n", textsafe.String(h.Name), h.MS, textsafe.String(h.Error))
 		}
 	}
-	row(fmt.Sprintf("TOTAL %s", s.Date), fmt.Sprintf("%d/%d up", s.Answered, len(s.Hosts)), s.Total, "", "")
+	row(fmt.Sprintf("TOTAL %s", textsafe.String(s.Date)), fmt.Sprintf("%d/%d up", s.Answered, len(s.Hosts)), s.Total, "", "")
 	tw.Flush()
 }
 

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"sshguard-go/internal/control"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"sshguard-go/internal/control"
+	"sshguard-go/internal/textsafe"
 )
 
 // Filter keeps the sessions of user and from ip when set, that started
@@ -61,7 +63,7 @@ func WriteText(w io.Writer, list []*Session, now time.Time) {
 			tr = fmt.Sprintf("%d (%s)", n, humanBytes(s.Bytes()))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", s.Start.Format(time.RFC3339), duration(s, now), quote(s.User),
-			net(s), s.Method, end, tr, len(s.Commands)+s.CommandsMore)
+			textsafe.String(net(s)), textsafe.String(s.Method), textsafe.String(end), tr, len(s.Commands)+s.CommandsMore)
 	}
 	tw.Flush()
 }
@@ -89,10 +91,11 @@ func WriteCSV(w io.Writer, list []*Session, now time.Time) error {
 
 func net(s *Session) string { return s.IP + " port " + strconv.Itoa(s.Port) }
 
-// quote shows a user name as it is, or quoted when it has spaces or
-// control characters (names come from the log).
+// quote shows a user name as it is, or quoted when it is empty or has
+// spaces or characters a terminal would obey (names come from the log):
+// strconv.Quote escapes them all (textsafe).
 func quote(u string) string {
-	if u != "" && !strings.ContainsFunc(u, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+	if u != "" && !strings.Contains(u, " ") && textsafe.Safe(u) {
 		return u
 	}
 	return strconv.Quote(u)
@@ -112,7 +115,8 @@ func humanBytes(n int64) string {
 
 // WriteHistory prints a user's history (sshguard-go history) for a person.
 func WriteHistory(w io.Writer, h control.History) {
-	fmt.Fprintf(w, "User %s: %d logins, %d failed attempts at the account (in the kept hourly counts)\n", h.User, len(h.Logins), h.Failed)
+	safe := textsafe.String
+	fmt.Fprintf(w, "User %s: %d logins, %d failed attempts at the account (in the kept hourly counts)\n", safe(h.User), len(h.Logins), h.Failed)
 	fmt.Fprintf(w, "Sources: %s\nMethods: %s\n", counts(h.Sources), counts(h.Methods))
 	if len(h.FailedDays) > 0 {
 		days := make([]string, 0, len(h.FailedDays))
@@ -128,7 +132,7 @@ func WriteHistory(w io.Writer, h control.History) {
 	}
 	fmt.Fprintln(w, "\nLogins (latest last):")
 	for _, l := range h.Logins[max(0, len(h.Logins)-50):] {
-		fmt.Fprintf(w, "  %s  %-39s %-10s %s\n", l.Time.Format(time.RFC3339), l.IP, l.Method, l.Severity)
+		fmt.Fprintf(w, "  %s  %-39s %-10s %s\n", l.Time.Format(time.RFC3339), safe(l.IP), safe(l.Method), safe(l.Severity))
 	}
 	fmt.Fprintln(w, "\nSessions with transfers:")
 	for _, r := range h.Sessions {
@@ -136,9 +140,9 @@ func WriteHistory(w io.Writer, h control.History) {
 		if err != nil || len(s.Transfers) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "  %s from %s:\n", s.Start.Format(time.RFC3339), s.IP)
+		fmt.Fprintf(w, "  %s from %s:\n", s.Start.Format(time.RFC3339), safe(s.IP))
 		for _, t := range s.Transfers {
-			fmt.Fprintf(w, "    %s  read %d  written %d\n", t.Path, t.BytesRead, t.BytesWritten)
+			fmt.Fprintf(w, "    %s  read %d  written %d\n", safe(t.Path), t.BytesRead, t.BytesWritten)
 		}
 	}
 }
@@ -152,7 +156,7 @@ func counts(m map[string]int) string {
 	sort.Slice(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] || m[keys[i]] == m[keys[j]] && keys[i] < keys[j] })
 	var parts []string
 	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+		parts = append(parts, fmt.Sprintf("%s %d", textsafe.String(k), m[k]))
 	}
 	if len(parts) == 0 {
 		return "none"

@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"sshguard-go/internal/textsafe"
 )
 
 // WriteStatus prints a daemon's fleet status (sshguard-go fleet status);
@@ -19,27 +21,28 @@ func WriteStatus(out io.Writer, st *Status) {
 	if server == "" {
 		server = "(not connected)"
 	}
+	safe := textsafe.String // host names come from the peers
 	fmt.Fprintf(out, "name %s, server %s, stream %s\npublished %d, waiting to publish %d, others' bans not yet applied %d\n",
-		st.Name, server, st.Stream, st.Published, st.Pending, st.Lag)
+		safe(st.Name), safe(server), safe(st.Stream), st.Published, st.Pending, st.Lag)
 	if c := st.Fleetwide; c != nil {
 		fmt.Fprintf(out, "fleet-wide counting (quorum %d hosts): %d attempts sent (%d bytes), %d dropped, %d received, %d addresses tracked\n",
 			c.Quorum, c.Sent, c.Bytes, c.Dropped, c.Received, c.Tracked)
 		for _, h := range slices.Sorted(maps.Keys(c.Throttled)) {
-			fmt.Fprintf(out, "  attempts from %s throttled: %d\n", h, c.Throttled[h])
+			fmt.Fprintf(out, "  attempts from %s throttled: %d\n", safe(h), c.Throttled[h])
 		}
 		for _, h := range slices.Sorted(maps.Keys(c.Refused)) {
-			fmt.Fprintf(out, "  attempts from %s refused (width, weight or time): %d\n", h, c.Refused[h])
+			fmt.Fprintf(out, "  attempts from %s refused (width, weight or time): %d\n", safe(h), c.Refused[h])
 		}
 	}
 	if st.LastError != "" {
-		fmt.Fprintf(out, "last error: %s\n", st.LastError)
+		fmt.Fprintf(out, "last error: %s\n", safe(st.LastError))
 	}
 	hosts := slices.Sorted(maps.Keys(st.Received))
 	for _, h := range hosts {
 		var parts []string
 		for _, k := range slices.Sorted(maps.Keys(st.Received[h])) {
-			parts = append(parts, fmt.Sprintf("%s %d", k, st.Received[h][k]))
+			parts = append(parts, fmt.Sprintf("%s %d", safe(k), st.Received[h][k]))
 		}
-		fmt.Fprintf(out, "  from %s: %s\n", h, strings.Join(parts, ", "))
+		fmt.Fprintf(out, "  from %s: %s\n", safe(h), strings.Join(parts, ", "))
 	}
 }

@@ -107,14 +107,7 @@ func Open(path string, timeout time.Duration) (d *DB, err error) {
 	}()
 	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
 	if err != nil {
-		switch {
-		case errors.Is(err, bolterr.ErrTimeout):
-			return nil, fmt.Errorf("open store %s: %w", path, ErrLocked)
-		case errors.Is(err, bolterr.ErrInvalid), errors.Is(err, bolterr.ErrChecksum),
-			errors.Is(err, bolterr.ErrVersionMismatch), errors.Is(err, bolterr.ErrInvalidMapping):
-			return nil, corrupt(path, err)
-		}
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return nil, openError(path, err)
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		db.Close()
@@ -129,6 +122,18 @@ func Open(path string, timeout time.Duration) (d *DB, err error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// openError is what Open returns when bbolt could not open path.
+func openError(path string, err error) error {
+	switch {
+	case errors.Is(err, bolterr.ErrTimeout):
+		return fmt.Errorf("open store %s: %w", path, ErrLocked)
+	case errors.Is(err, bolterr.ErrInvalid), errors.Is(err, bolterr.ErrChecksum),
+		errors.Is(err, bolterr.ErrVersionMismatch), errors.Is(err, bolterr.ErrInvalidMapping):
+		return corrupt(path, err)
+	}
+	return fmt.Errorf("open store %s: %w", path, err)
 }
 
 func corrupt(path string, cause error) error {
