@@ -337,7 +337,7 @@ threshold = 3
 backend = "none"
 [alerts]
 hostname = "web-01"
-retry_min = "200ms"
+retry_min = "1s"
 retry_max = "1s"
 [alerts.email]
 host = %q
