@@ -94,7 +94,7 @@ func ParseDuration(s string) (Duration, error) {
 		total.Add(total, r.Mul(r, new(big.Rat).SetInt64(int64(durationUnits[i].d))))
 	}
 	if total.Cmp(new(big.Rat).SetInt64(math.MaxInt64)) > 0 {
-		return bad("%q is too long: the most is %dw", s, int64(math.MaxInt64)/int64(week))
+		return bad("%q is too long: the most is %dd (292 years)", s, int64(math.MaxInt64)/int64(day))
 	}
 	if !total.IsInt() || total.Num().Int64()%int64(time.Second) != 0 {
 		return bad("%q is not whole seconds", s)
@@ -150,8 +150,13 @@ func bareNumber(s string) (Duration, error) {
 	if err != nil || n > int64(math.MaxInt64/time.Second) {
 		return 0, fmt.Errorf("%s has no unit: %s", s, examples)
 	}
-	secs := fmt.Sprintf("%ds", n)
-	round := Duration(time.Duration(n) * time.Second).String()
+	secs, round := fmt.Sprintf("%ds", n), Duration(time.Duration(n)*time.Second).String()
+	for _, u := range durationUnits[:4] { // the largest unit of w, d, h, m that it is a whole number of
+		if d := time.Duration(n) * time.Second; d%u.d == 0 {
+			round = fmt.Sprintf("%d%s", d/u.d, u.name)
+			break
+		}
+	}
 	if round == secs {
 		return 0, fmt.Errorf("%s has no unit: did you mean %q?", s, secs)
 	}
@@ -197,15 +202,14 @@ func (d *Duration) UnmarshalTOML(data []byte) error {
 	return nil
 }
 
-// MarshalText writes d back in the form it accepts, shortest first:
-// "1w", "3d", "1h", "1h30m", "10s" ("0s" for 0).
+// MarshalText writes d back in a form it accepts: whole days as days
+// ("7d", "30d"), else hours, minutes and seconds ("36h", "1h30m", "10s";
+// "0s" for 0).
 func (d Duration) MarshalText() ([]byte, error) {
 	v := time.Duration(d)
 	switch {
 	case v == 0:
 		return []byte("0s"), nil
-	case v%week == 0:
-		return fmt.Appendf(nil, "%dw", v/week), nil
 	case v%day == 0:
 		return fmt.Appendf(nil, "%dd", v/day), nil
 	}

@@ -15,7 +15,7 @@ func TestParseDuration(t *testing.T) {
 	for in, want := range map[string]time.Duration{
 		"30s": 30 * time.Second, "10m": 10 * time.Minute, "1h": time.Hour, "7d": 7 * day, "2w": 2 * week,
 		"1d12h": 36 * time.Hour, "2w3d": 17 * day, "1h30m": 90 * time.Minute, "1w1d1h1m1s": week + day + time.Hour + time.Minute + time.Second,
-		"1.5h": 90 * time.Minute, "0.5m": 30 * time.Second, "0": 0, "0s": 0, "15250w": 15250 * week,
+		"1.5h": 90 * time.Minute, "0.5m": 30 * time.Second, "0": 0, "0s": 0, "15250w": 15250 * week, "106751d": 106751 * day,
 	} {
 		got, err := ParseDuration(in)
 		if err != nil || time.Duration(got) != want {
@@ -27,6 +27,9 @@ func TestParseDuration(t *testing.T) {
 		"600":                           `600 has no unit: did you mean "600s" or "10m"?`,
 		"86400":                         `86400 has no unit: did you mean "86400s" or "1d"?`,
 		"1209600":                       `1209600 has no unit: did you mean "1209600s" or "2w"?`,
+		"5400":                          `5400 has no unit: did you mean "5400s" or "90m"?`,
+		"129600":                        `129600 has no unit: did you mean "129600s" or "36h"?`,
+		"60":                            `60 has no unit: did you mean "60s" or "1m"?`,
 		"90":                            `90 has no unit: did you mean "90s" or "1m30s"?`,
 		"45":                            `45 has no unit: did you mean "45s"?`,
 		"1.5":                           `1.5 has no unit: write e.g. 30s, 10m, 1h, 7d, 2w or 1d12h`,
@@ -39,8 +42,9 @@ func TestParseDuration(t *testing.T) {
 		"   ":                           `an empty duration: write e.g. 30s, 10m, 1h, 7d, 2w or 1d12h`,
 		" 1h":                           `" 1h" has spaces: write 1h`,
 		"1d 12h":                        `"1d 12h" has spaces: write 1d12h`,
-		"99999999999w":                  `"99999999999w" is too long: the most is 15250w`,
-		"15251w":                        `"15251w" is too long: the most is 15250w`,
+		"106752d":                       `"106752d" is too long: the most is 106751d (292 years)`,
+		"99999999999w":                  `"99999999999w" is too long: the most is 106751d (292 years)`,
+		"15251w":                        `"15251w" is too long: the most is 106751d (292 years)`,
 		"99999999999999999999999999999": `99999999999999999999999999999 has no unit: write e.g. 30s, 10m, 1h, 7d, 2w or 1d12h`,
 		"NaN":                           `"NaN" is not a duration: write e.g. 30s, 10m, 1h, 7d, 2w or 1d12h`,
 		"inf":                           `"inf" is not a duration: write e.g. 30s, 10m, 1h, 7d, 2w or 1d12h`,
@@ -64,7 +68,7 @@ func TestParseDuration(t *testing.T) {
 
 func TestDurationText(t *testing.T) {
 	for d, want := range map[time.Duration]string{10 * time.Minute: "10m", time.Hour: "1h", 90 * time.Minute: "1h30m",
-		7 * day: "1w", 3 * day: "3d", 10 * time.Second: "10s", 36 * time.Hour: "36h", 0: "0s", 3605 * time.Second: "1h0m5s"} {
+		7 * day: "7d", 3 * day: "3d", day: "1d", 14 * day: "14d", 10 * time.Second: "10s", 36 * time.Hour: "36h", 0: "0s", 3605 * time.Second: "1h0m5s"} {
 		b, _ := Duration(d).MarshalText()
 		var back, flag Duration
 		if string(b) != want || back.UnmarshalText(b) != nil || time.Duration(back) != d {
@@ -119,8 +123,8 @@ func TestDurationKeysInTheFile(t *testing.T) {
 		"[ban]\nban_time = \"500ms\"\n":                               `:2: ban.ban_time: "500ms" is shorter than the shortest unit: durations are whole seconds (units s, m, h, d and w)`,
 		"[ban]\nban_time = \"0s\"\n":                                  `:2: ban.ban_time: must be at least 1s, is 0s`,
 		"[ban]\nban_time = 1.5\n":                                     `:2: ban.ban_time: want a duration such as "10m", got the number 1.5`,
-		"[ban]\nmax_ban_time = \"99999999999w\"\n":                    `:2: ban.max_ban_time: "99999999999w" is too long: the most is 15250w`,
-		"[ban]\nban_time = \"8d\"\n":                                  `:2: ban.ban_time: must be at most ban.max_ban_time (1w), is 8d`,
+		"[ban]\nmax_ban_time = \"99999999999w\"\n":                    `:2: ban.max_ban_time: "99999999999w" is too long: the most is 106751d (292 years)`,
+		"[ban]\nban_time = \"8d\"\n":                                  `:2: ban.ban_time: must be at most ban.max_ban_time (7d), is 8d`,
 		"[ban]\nmax_ban_time = \"30m\"\n":                             `:2: ban.max_ban_time: must be at least ban.ban_time (1h), is 30m`,
 		"[alerts]\nretry_max = \"5s\"\n":                              `:2: alerts.retry_max: must be at least alerts.retry_min (10s), is 5s`,
 		"[state]\ncounts_detail = \"500d\"\n":                         `:2: state.counts_detail: must be at most state.counts (400d), is 500d`,

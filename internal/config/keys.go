@@ -60,6 +60,10 @@ A bare number is refused (ban_time = 3600 asks whether 3600s or 1h was
 meant); nothing is shorter than a second. Each duration key has a range,
 given with it below.`
 
+// kindsDoc is the comment of each channel's kinds and min_severity.
+const kindsDoc = `The kinds of alerts this channel takes, at or above min_severity (see
+[alerts]).`
+
 // docs is the file, table by table.
 var docs = []docSection{
 	{Table: "log", Keys: []docKey{
@@ -98,7 +102,8 @@ SIGHUP). Loopback is always allowed.`},
 	}},
 	{Table: "firewall", Keys: []docKey{
 		{Name: "backend", Doc: `"nftables", or "none" to only log what would be banned.`},
-		{Name: "table"},
+		{Name: "table", Doc: `The nftables table (family inet) that holds the bans, and the priority of
+its input hook.`},
 		{Name: "priority"},
 		{Name: "forward", Doc: `Also drop banned sources in the forward hook (containers, VMs).`},
 		{Name: "cut_connections", Doc: `End the established connections of a newly banned source at once (deletes
@@ -106,7 +111,7 @@ its conntrack entries). Without it they stall: every packet of a banned
 source is dropped before any "ct state established accept" rule.`},
 	}},
 	{Table: "state", Keys: []docKey{
-		{Name: "db"},
+		{Name: "db", Doc: `The state database, and the control socket of the commands.`},
 		{Name: "socket"},
 		{Name: "history", Doc: "How long the database keeps what protection no longer needs, pruned\n" +
 			"hourly in small transactions (offenders are forgotten after\n" +
@@ -167,7 +172,7 @@ succeeded). Each channel takes the kinds ("ban", "login", "report",
 "session") it lists at or above its min_severity ("info", "warning",
 "high").`},
 	{Table: "alerts.email", Keys: []docKey{
-		{Name: "host"},
+		{Name: "host", Doc: `The mail server ("" = no email).`},
 		{Name: "port", Doc: `0 = 587 for starttls, 465 for tls, 25 for none.`},
 		{Name: "tls", Doc: `"starttls" (required, not opportunistic), "tls" (implicit TLS), or "none".`},
 		{Name: "auth", Doc: `"plain" or "login"; "" = plain when a username is set.`},
@@ -175,11 +180,11 @@ succeeded). Each channel takes the kinds ("ban", "login", "report",
 		{Name: "password", Doc: `The password, or a file holding it (e.g. "/run/credentials/sshguard-go.service/smtp"
 with LoadCredential=smtp:/etc/sshguard-go/smtp-password in the unit).`},
 		{Name: "password_file"},
-		{Name: "from"},
+		{Name: "from", Doc: `The sender, and the recipients.`},
 		{Name: "to"},
 		{Name: "ca_file", Doc: `PEM certificates to trust besides the system's (a private mail server).`},
 		{Name: "subject_prefix", Doc: `Replaces the subject's "[host]" prefix ("" keeps it).`},
-		{Name: "kinds"},
+		{Name: "kinds", Doc: kindsDoc},
 		{Name: "min_severity"},
 	}},
 	{Table: "alerts.sms", Doc: `Twilio: the account SID and auth token (or a file holding it), and either
@@ -191,8 +196,8 @@ a sending number (from) or a messaging service. One message per number in to.`,
 			{Name: "from"},
 			{Name: "messaging_service_sid"},
 			{Name: "to"},
-			{Name: "base_url"},
-			{Name: "kinds"},
+			{Name: "base_url", Doc: `Twilio's API (another address: a proxy).`},
+			{Name: "kinds", Doc: kindsDoc},
 			{Name: "min_severity"},
 		}},
 	{Table: "alerts.webhook", Doc: `A JSON POST with a Slack-compatible "text" field (Slack and Mattermost
@@ -201,8 +206,8 @@ structured alert. The URL is often a secret: url_file reads it from a file.`,
 		Keys: []docKey{
 			{Name: "url"},
 			{Name: "url_file"},
-			{Name: "headers"},
-			{Name: "kinds"},
+			{Name: "headers", Doc: `HTTP headers sent with every call, e.g. { "Authorization" = "Bearer ..." }.`},
+			{Name: "kinds", Doc: kindsDoc},
 			{Name: "min_severity"},
 		}},
 	{Table: "metrics", Doc: `Prometheus metrics at http://LISTEN/metrics ("" = off). Keep it on
@@ -248,7 +253,7 @@ one host is enforced on every other within a second; see the README's
 			{Name: "ca_file", Doc: `TLS: the CA of the server's certificate, and a client certificate.`},
 			{Name: "cert_file"},
 			{Name: "key_file"},
-			{Name: "stream"},
+			{Name: "stream", Doc: `The JetStream stream of the bans.`},
 			{Name: "share", Doc: `Publish this host's bans and unbans; enforce the others'.`},
 			{Name: "apply"},
 			{Name: "min_prefix_v4", Doc: `Bans from other hosts wider than these are refused (and counted).`},
