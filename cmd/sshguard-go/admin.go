@@ -181,7 +181,7 @@ func newBanCmd() *cobra.Command {
 			fmt.Fprintf(out, "banned %s %s\n", bi.Prefix, until)
 			return nil
 		})
-	cmd.Flags().DurationVar(&d, "for", 0, "ban length, at least 1s (default: the configured ban time, escalated for repeat offenders)")
+	cmd.Flags().Var(config.NewDurationFlag(&d, 0, config.Range{}), "for", "ban length, at least 1s (default: the configured ban time, escalated for repeat offenders)")
 	cmd.Flags().BoolVar(&permanent, "permanent", false, "ban without expiry")
 	cmd.Flags().BoolVar(&force, "force", false, "ban a prefix wider than /16 (IPv4) or /32 (IPv6), or one holding your own SSH session's address")
 	cmd.Flags().StringVar(&reason, "reason", "", "why (shown by list)")

@@ -47,6 +47,7 @@ its configuration is /etc/sshguard-go/sshguard-go.toml (see check-config).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(newScanCmd(), newReportCmd(), newRunCmd(), newListCmd(), newBanCmd(), newUnbanCmd(), newAllowCmd(), newStatusCmd(), newAlertsCmd(), newAlertCmd(), newCheckConfigCmd(), newDBCmd(), newFleetCmd(), newSessionsCmd(), newHistoryCmd(), newManCmd())
 	return root
 }
