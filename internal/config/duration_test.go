@@ -138,8 +138,11 @@ func TestDurationKeysInTheFile(t *testing.T) {
 	}
 	p := testkit.WriteConfig(t, "[ban]\nban_time = \"1d12h\"\n[alerts]\nsession_alert_after = 0\n")
 	cfg, err := Load(p, true)
-	if err != nil || time.Duration(cfg.Ban.BanTime) != 36*time.Hour || cfg.Alerts.SessionAlertAfter != 0 {
-		t.Fatalf("1d12h: %+v, %v", cfg.Ban, err)
+	if err != nil {
+		t.Fatalf("1d12h: %v", err)
+	}
+	if time.Duration(cfg.Ban.BanTime) != 36*time.Hour || cfg.Alerts.SessionAlertAfter != 0 {
+		t.Fatalf("1d12h: %+v", cfg.Ban)
 	}
 }
 
