@@ -114,7 +114,7 @@ func TestDurationFlags(t *testing.T) {
 		{[]string{"scan", "--since", "99999999999w", log}, `--since: "99999999999w" is too long: the most is 106751d (292 years)`},
 		{[]string{"report", "--since", "2 days", log}, `--since: "2 days" is not a duration: write e.g. 30s, 10m, 1h, 7d, 2w or 1d12h`},
 		{[]string{"report", "--until", "-1h", log}, `--until: -1h is negative: a duration is 0 or more`},
-		{[]string{"report", "--threshold", "1", "--ban", "--for", "0s", log}, `--for: must be at least 1s, is 0s`},
+		{append([]string{"report", "--threshold", "1", "--ban", "--for", "0s", log}, state...), `--for: must be at least 1s, is 0s`},
 		{[]string{"sessions", "--since", "86400", log}, `--since: 86400 has no unit: did you mean "86400s" or "1d"?`},
 		{append([]string{"ban", "203.0.113.8", "--for", "90"}, state...), `--for: 90 has no unit: did you mean "90s" or "1m30s"?`},
 	} {
