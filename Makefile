@@ -13,7 +13,7 @@ PREFIX  ?= /usr/local
 UNITDIR ?= /etc/systemd/system
 DESTDIR ?=
 
-.PHONY: help build test test-short bench-smoke lint bench bench-compare bench-archive bench-ban-compare bench-wave bench-year fuzz samples clean man completions deb install
+.PHONY: help build test test-short bench-smoke lint bench bench-compare bench-archive bench-ban-compare bench-wave bench-year fuzz samples clean man default-config completions deb install
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -63,8 +63,11 @@ fuzz: ## fuzz the parser for a minute each
 samples: ## re-record testdata/recorded from a real sshd (root)
 	./scripts/record-samples.sh testdata/recorded
 
-man: build ## man pages into build/man, from the command definitions
-	rm -rf build/man && ./sshguard-go man build/man && gzip -9n build/man/*.1
+man: build ## man pages into build/man, from the command definitions and the documentation of the keys
+	rm -rf build/man && ./sshguard-go man build/man && gzip -9n build/man/*.1 build/man/*.5
+
+default-config: ## write deploy/sshguard-go.toml from the documentation of the keys (internal/config/keys.go)
+	$(GO) test ./internal/config -run TestDefaultFileIsGenerated -count=1 -update
 
 completions: build ## bash, zsh and fish completion into build/completions
 	mkdir -p build/completions
@@ -78,12 +81,13 @@ deb: build man completions ## the Debian package, into dist/
 
 install: build man completions ## install under $(DESTDIR)$(PREFIX), the unit in $(UNITDIR); keeps an existing config
 	install -Dm0755 sshguard-go $(DESTDIR)$(PREFIX)/bin/sshguard-go
-	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)/var/lib/sshguard-go
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)/var/lib/sshguard-go
 	sed 's|/usr/bin/sshguard-go|$(PREFIX)/bin/sshguard-go|g' deploy/sshguard-go.service > $(DESTDIR)$(UNITDIR)/sshguard-go.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/sshguard-go.service
 	chmod 0700 $(DESTDIR)/var/lib/sshguard-go
 	test -e $(DESTDIR)/etc/sshguard-go/sshguard-go.toml || install -Dm0600 deploy/sshguard-go.toml $(DESTDIR)/etc/sshguard-go/sshguard-go.toml
 	install -m0644 build/man/*.1.gz $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m0644 build/man/*.5.gz $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -Dm0644 build/completions/sshguard-go.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/sshguard-go
 	install -Dm0644 build/completions/_sshguard-go $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_sshguard-go
 	install -Dm0644 build/completions/sshguard-go.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/sshguard-go.fish

@@ -22,6 +22,7 @@ done
 # Not `dpkg-deb -c | grep -q`: under pipefail, grep leaving early kills dpkg-deb with SIGPIPE.
 contents=$(dpkg-deb -c "$deb")
 grep -q 'usr/share/man/man1/sshguard-go.1.gz' <<<"$contents" || fail "no man page in the package"
+grep -q 'usr/share/man/man5/sshguard-go.toml.5.gz' <<<"$contents" || fail "no man page of the configuration file in the package"
 # The installed unit verifies clean (man pages are checked when man can read them).
 man_opt=--man=no
 [ -f /usr/share/man/man1/sshguard-go.1.gz ] && command -v man >/dev/null && man_opt=--man=yes

@@ -254,7 +254,7 @@ func newBanCmd() *cobra.Command {
 			}
 			until := "permanently"
 			if !bi.Expires.IsZero() {
-				until = "until " + bi.Expires.Local().Format(time.DateTime)
+				until = "until " + stamp(bi.Expires)
 			}
 			verb := "banned"
 			if bi.DryRun {
@@ -264,7 +264,7 @@ func newBanCmd() *cobra.Command {
 			return nil
 		})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the ban made as JSON")
-	cmd.Flags().DurationVar(&d, "for", 0, "ban length, at least 1s (default: the configured ban time, escalated for repeat offenders)")
+	cmd.Flags().Var(config.NewDurationFlag(&d, 0, config.Range{}), "for", "ban length, at least 1s (default: the configured ban time, escalated for repeat offenders)")
 	cmd.Flags().BoolVar(&permanent, "permanent", false, "ban without expiry")
 	cmd.Flags().BoolVar(&force, "force", false, "ban a prefix wider than /16 (IPv4) or /32 (IPv6), or one holding your own SSH session's address")
 	cmd.Flags().StringVar(&reason, "reason", "", "why (shown by list)")

@@ -19,7 +19,8 @@ with passwords, tokens and webhook URLs masked. An unknown key or a bad value
 is reported with the file, the line and the key, and the exit status is 2.
 Without a FILE argument, a missing default file means the built-in defaults.
 The unit file runs it as ExecStartPre=, so a broken edit never replaces a
-running configuration with a failed start.`,
+running configuration with a failed start. sshguard-go.toml(5) describes
+every key, its default and, for durations, its range.`,
 		Example: `  sshguard-go check-config
   sshguard-go check-config ./sshguard-go.toml
   sshguard-go check-config -q && systemctl reload sshguard-go`,

@@ -104,7 +104,8 @@ ban.allow and --allow) are left out and counted on standard error.`,
 	f.StringVarP(&configPath, "config", "c", config.DefaultPath, "configuration file, for the weights and the allowlist")
 	f.BoolVar(&notify, "notify", false, "send the addresses over --threshold through the configured alert channels (nothing when none)")
 	f.BoolVar(&banThem, "ban", false, "ban the addresses over --threshold (through the running daemon, else as sshguard-go ban does)")
-	f.DurationVar(&banFor, "for", 0, "with --ban: the ban's length (default: the configured ban time, escalated)")
+	f.Var(config.NewDurationFlag(&banFor, 0, config.Range{Min: config.Duration(time.Second)}), "for",
+		"with --ban: the ban's length, at least 1s (default: the configured ban time, escalated)")
 	addStateFlags(cmd, &o)
 	addInputFlags(cmd, &jobs, &endpoint)
 	addWindowFlags(cmd, &since, &until)

@@ -93,8 +93,10 @@ cleanly. With -t it only checks and prints the effective configuration.`,
 	f.StringSliceVar(&o.allow, "allow", nil, "address or prefix never to ban (repeatable; loopback always)")
 	f.BoolVarP(&o.test, "test", "t", false, "check the configuration (file and flags), print it with secrets masked, and exit")
 	f.Float64Var(&o.threshold, "threshold", 5, "weighted attempts that ban")
-	f.DurationVar(&o.window, "window", 10*time.Minute, "sliding window for the threshold")
-	f.DurationVar(&o.banTime, "ban-time", time.Hour, "first ban's length (doubles for repeat offenders, up to a week)")
+	f.Var(config.NewDurationFlag(&o.window, 10*time.Minute, config.KeyRange("detection.window")), "window",
+		"sliding window for the threshold, 1s to 30d")
+	f.Var(config.NewDurationFlag(&o.banTime, time.Hour, config.KeyRange("ban.ban_time")), "ban-time",
+		"first ban's length, at least 1s (doubles for repeat offenders, up to a week)")
 	return cmd
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"sshguard-go/internal/config"
 	"sshguard-go/internal/detect"
 	"sshguard-go/internal/report"
 	"sshguard-go/internal/source"
@@ -108,8 +109,8 @@ func addInputFlags(cmd *cobra.Command, jobs *int, endpoint *string) {
 
 // addWindowFlags adds --since and --until.
 func addWindowFlags(cmd *cobra.Command, since, until *time.Duration) {
-	cmd.Flags().DurationVar(since, "since", 0, "only events newer than this (e.g. 24h); older archives in S3 are not fetched")
-	cmd.Flags().DurationVar(until, "until", 0, "only events older than this (e.g. 1h: up to an hour ago)")
+	cmd.Flags().Var(config.NewDurationFlag(since, 0, config.Range{}), "since", "only events newer than this (e.g. 24h, 7d); older archives in S3 are not fetched")
+	cmd.Flags().Var(config.NewDurationFlag(until, 0, config.Range{}), "until", "only events older than this (e.g. 1h: up to an hour ago)")
 }
 
 // inputs resolves what scan and report read (report.Open), with its

@@ -335,7 +335,7 @@ func WriteConfig(t testing.TB, dir string, s *SMTP, extra string) string {
 threshold = 3
 [alerts]
 hostname = "web-01"
-retry_min = "200ms"
+retry_min = "1s"
 retry_max = "1s"
 [alerts.email]
 host = %q

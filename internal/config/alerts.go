@@ -117,20 +117,8 @@ func (a AlertsConfig) validate(bad func(key, format string, args ...any)) {
 	if a.FloodRate < 1 {
 		bad("alerts.flood_rate", "must be at least 1, is %d", a.FloodRate)
 	}
-	for key, d := range map[string]Duration{"flood_window": a.FloodWindow, "digest_interval": a.DigestInterval,
-		"retry_min": a.RetryMin, "retry_max": a.RetryMax, "max_age": a.MaxAge, "dedupe_logins": a.DedupeLogins} {
-		if d <= 0 {
-			bad("alerts."+key, "must be above 0")
-		}
-	}
-	if a.RetryMax < a.RetryMin {
-		bad("alerts.retry_max", "must be at least alerts.retry_min")
-	}
 	if a.TransferAlertBytes < 0 {
 		bad("alerts.transfer_alert_bytes", "must be 0 (off) or a number of bytes, is %d", a.TransferAlertBytes)
-	}
-	if a.SessionAlertAfter != 0 && a.SessionAlertAfter < Duration(time.Minute) {
-		bad("alerts.session_alert_after", "must be 0 (off) or at least 1m, is %v", time.Duration(a.SessionAlertAfter))
 	}
 	if a.LocalMinUID < 0 {
 		bad("alerts.local_min_uid", "must be at least 0, is %d", a.LocalMinUID)

@@ -48,7 +48,7 @@ const maxAPIEvents = 100000
 func (a APIConfig) Check() error {
 	var errs []error
 	a.validate(func(key, format string, args ...any) {
-		errs = append(errs, &keyError{key, fmt.Sprintf(format, args...)})
+		errs = append(errs, &keyError{key: key, msg: fmt.Sprintf(format, args...)})
 	})
 	return errors.Join(errs...)
 }

@@ -12,12 +12,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"net"
 	"net/netip"
 	"os"
 	"sshguard-go/internal/ban"
-	"strconv"
 	"strings"
 	"time"
 
@@ -146,70 +144,6 @@ func Default() *Config {
 	}
 }
 
-// Duration is a time.Duration written as "10m", "1h30m", "7d" or "2w".
-type Duration time.Duration
-
-// UnmarshalText parses d; days and weeks are accepted as whole units.
-func (d *Duration) UnmarshalText(b []byte) error {
-	s := string(b)
-	mult := time.Duration(0)
-	switch {
-	case strings.HasSuffix(s, "d"):
-		mult = 24 * time.Hour
-	case strings.HasSuffix(s, "w"):
-		mult = 7 * 24 * time.Hour
-	}
-	if mult != 0 {
-		n, err := strconv.Atoi(s[:len(s)-1])
-		if err != nil || n < 0 || n > int(math.MaxInt64/mult) {
-			return fmt.Errorf("invalid duration %q (use e.g. 10m, 1h, 7d)", s)
-		}
-		*d = Duration(time.Duration(n) * mult)
-		return nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil || v < 0 {
-		return fmt.Errorf("invalid duration %q (use e.g. 10m, 1h, 7d)", s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText writes d back in the form it accepts, shortest first:
-// "7d", "1h", "1h30m", "10s".
-func (d Duration) MarshalText() ([]byte, error) {
-	v := time.Duration(d)
-	switch {
-	case v == 0:
-		return []byte("0s"), nil
-	case v%(7*24*time.Hour) == 0:
-		return fmt.Appendf(nil, "%dw", v/(7*24*time.Hour)), nil
-	case v%(24*time.Hour) == 0:
-		return fmt.Appendf(nil, "%dd", v/(24*time.Hour)), nil
-	}
-	s := v.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return []byte(s), nil
-}
-
-// String, Set and Type make *Duration a command-line flag value (pflag's
-// Value) that takes what the configuration takes: 10m, 24h, 7d.
-func (d *Duration) String() string {
-	b, _ := d.MarshalText()
-	return string(b)
-}
-
-// Set parses s as UnmarshalText does.
-func (d *Duration) Set(s string) error { return d.UnmarshalText([]byte(s)) }
-
-// Type names the flag's kind in help text.
-func (d *Duration) Type() string { return "duration" }
-
 // Load reads path over the defaults and validates the result. A missing
 // file is the defaults unless explicit (the user named the file), when it
 // is an error. Unknown keys and bad values are errors that name the file,
@@ -243,13 +177,18 @@ func parse(path string, data []byte) (*Config, error) {
 func Decode(path string, data []byte, v any) error {
 	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields().EnableUnmarshalerInterface()
 	if err := dec.Decode(v); err != nil {
-		return configError(path, err)
+		return configError(path, data, v, err)
 	}
 	return nil
 }
 
 // keyError is a bad value of a configuration key.
-type keyError struct{ key, msg string }
+type keyError struct {
+	key, msg string
+	// other is a key compared with, and otherMsg the error said of it:
+	// what is reported when the file sets other and not key.
+	other, otherMsg string
+}
 
 func (e *keyError) Error() string { return e.key + ": " + e.msg }
 
@@ -266,7 +205,13 @@ func withLines(path string, data []byte, err error) error {
 	for _, e := range list {
 		var ke *keyError
 		if errors.As(e, &ke) {
-			if n := keyLine(data, ke.key); n > 0 {
+			n := keyLine(data, ke.key)
+			if n == 0 && ke.other != "" {
+				if m := keyLine(data, ke.other); m > 0 {
+					n, e = m, &keyError{key: ke.other, msg: ke.otherMsg}
+				}
+			}
+			if n > 0 {
 				out = append(out, fmt.Errorf("%s:%d: %w", path, n, e))
 				continue
 			}
@@ -304,29 +249,6 @@ func keyLine(data []byte, key string) int {
 	return 0
 }
 
-// configError turns go-toml's errors into "file:line: key: problem".
-func configError(path string, err error) error {
-	var strict *toml.StrictMissingError
-	if errors.As(err, &strict) {
-		var msgs []string
-		for _, e := range strict.Errors {
-			row, _ := e.Position()
-			msgs = append(msgs, fmt.Sprintf("%s:%d: unknown key %q", path, row, strings.Join(e.Key(), ".")))
-		}
-		return errors.New(strings.Join(msgs, "\n"))
-	}
-	var de *toml.DecodeError
-	if errors.As(err, &de) {
-		row, _ := de.Position()
-		key := strings.Join(de.Key(), ".")
-		if key != "" {
-			return fmt.Errorf("%s:%d: %s: %s", path, row, key, de.Error())
-		}
-		return fmt.Errorf("%s:%d: %s", path, row, de.Error())
-	}
-	return fmt.Errorf("%s: %w", path, err)
-}
-
 // maxWeight is the heaviest weight the counter stores (one byte in
 // twentieths); maxThreshold the most 255 of them add up to.
 const (
@@ -338,7 +260,7 @@ const (
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
-		errs = append(errs, &keyError{key, fmt.Sprintf(format, args...)})
+		errs = append(errs, &keyError{key: key, msg: fmt.Sprintf(format, args...)})
 	}
 	// Written as !(in range) so that NaN, which compares false with
 	// everything, is out of every range.
@@ -368,9 +290,6 @@ func (c *Config) Validate() error {
 			bad("detection.threshold", "%g needs more than 255 attempts of weight %g (the most the counter remembers per address); raise the weights or lower it", d.Threshold, lightest)
 		}
 	}
-	if d.Window < Duration(time.Second) || d.Window > Duration(30*24*time.Hour) {
-		bad("detection.window", "must be 1s to 30d, is %s", time.Duration(d.Window))
-	}
 	if d.IPv4Prefix < 8 || d.IPv4Prefix > 32 {
 		bad("detection.ipv4_prefix", "must be 8..32, is %d", d.IPv4Prefix)
 	}
@@ -396,9 +315,6 @@ func (c *Config) Validate() error {
 		bad("detection.max_tracked", "must be at least 1000, is %d", d.MaxTracked)
 	}
 	b := c.Ban
-	if b.BanTime <= 0 || b.MaxBanTime < b.BanTime {
-		bad("ban.ban_time", "must be above 0 and at most ban.max_ban_time")
-	}
 	inRange("ban.factor", b.Factor, 1, 100, false)
 	if b.PermanentAfter < 0 {
 		bad("ban.permanent_after", "must be 0 (never) or more")
@@ -414,15 +330,7 @@ func (c *Config) Validate() error {
 	if c.Firewall.Table == "" {
 		bad("firewall.table", "must not be empty")
 	}
-	for key, d := range map[string]Duration{"state.history": c.State.History, "state.logins": c.State.Logins,
-		"state.counts": c.State.Counts, "state.counts_detail": c.State.CountsDetail, "state.sessions": c.State.Sessions} {
-		if d < Duration(24*time.Hour) {
-			bad(key, "must be at least 1d")
-		}
-	}
-	if c.State.CountsDetail > c.State.Counts {
-		bad("state.counts_detail", "must be at most state.counts")
-	}
+	errs = append(errs, c.checkRanges()...)
 	c.Alerts.validate(bad)
 	c.API.validate(bad)
 	c.Fleet.validate(bad)

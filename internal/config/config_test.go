@@ -66,7 +66,7 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"bad phone", "[alerts.sms]\naccount_sid = \"AC1\"\nauth_token = \"t\"\nfrom = \"+15005550006\"\nto = [\"0170 123\"]\n", []string{":5:", "alerts.sms.to", "E.164"}},
 		{"bad hours", "[alerts]\nworking_hours = \"8-18\"\n", []string{"alerts.working_hours"}},
 		{"two secrets", "[alerts.email]\nhost = \"m\"\nfrom = \"a@b\"\nto = [\"c@d\"]\npassword = \"x\"\npassword_file = \"/f\"\n", []string{"alerts.email.password", "not both"}},
-		{"bad duration", "[ban]\n\nban_time = \"ten minutes\"\n", []string{":3:", "ban_time", "invalid duration"}},
+		{"bad duration", "[ban]\n\nban_time = \"ten minutes\"\n", []string{":3:", "ban_time", "is not a duration"}},
 		{"wrong type", "[detection]\nthreshold = \"five\"\n", []string{":2:", "threshold"}},
 		{"out of range", "[detection]\nipv6_prefix = 200\n", []string{"detection.ipv6_prefix", "16..128"}},
 		{"bad allow", "[ban]\nallow = [\"not an address!\"]\n", []string{"ban.allow", "not an address!"}},
@@ -78,9 +78,10 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"unreachable threshold", "[detection]\nthreshold = 200\n", []string{":2:", "more than 255 attempts"}},
 		{"NaN weight", "[detection]\nfailure_weight = nan\n", []string{":2:", "detection.failure_weight", "NaN"}},
 		{"NaN probe weight", "[detection]\nprobe_weight = nan\n", []string{":2:", "detection.probe_weight"}},
-		{"sub-second window", "[detection]\nwindow = \"999ms\"\n", []string{":2:", "detection.window", "1s to 30d"}},
+		{"sub-second window", "[detection]\nwindow = \"999ms\"\n", []string{":2:", "detection.window", "whole seconds"}},
+		{"long window", "[detection]\nwindow = \"31d\"\n", []string{":2:", "detection.window", "1s to 30d"}},
 		{"NaN factor", "[ban]\nfactor = nan\n", []string{":2:", "ban.factor", "NaN"}},
-		{"overflowing duration", "[ban]\nmax_ban_time = \"99999999999w\"\n", []string{":2:", "max_ban_time", "invalid duration"}},
+		{"overflowing duration", "[ban]\nmax_ban_time = \"99999999999w\"\n", []string{":2:", "max_ban_time", "too long"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -108,25 +109,6 @@ func TestValueErrorsNameTheLine(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
-	}
-}
-
-func TestDurationText(t *testing.T) {
-	for d, want := range map[time.Duration]string{10 * time.Minute: "10m", time.Hour: "1h", 90 * time.Minute: "1h30m",
-		7 * 24 * time.Hour: "1w", 3 * 24 * time.Hour: "3d", 10 * time.Second: "10s", 200 * time.Millisecond: "200ms"} {
-		b, _ := Duration(d).MarshalText()
-		var back, flag Duration
-		if string(b) != want || back.UnmarshalText(b) != nil || time.Duration(back) != d {
-			t.Errorf("%v: %q (back %v), want %q", d, b, time.Duration(back), want)
-		}
-		// As a command-line flag: the same forms.
-		if err := flag.Set(want); err != nil || time.Duration(flag) != d || flag.String() != want {
-			t.Errorf("flag %q: %v, %v", want, time.Duration(flag), err)
-		}
-	}
-	var flag Duration
-	if err := flag.Set("3x"); err == nil || flag.Type() != "duration" {
-		t.Errorf("flag 3x: %v", err)
 	}
 }
 
@@ -192,5 +174,33 @@ func TestAPIAsFlags(t *testing.T) {
 	}
 	if _, err := (APIConfig{TokenFile: "/nonexistent", AsFlags: true}).Token(); err == nil || !strings.HasPrefix(err.Error(), "--token-file: ") {
 		t.Errorf("token: %v", err)
+	}
+}
+
+// TestConfigErrorWording: type errors and unknown keys in the file's
+// terms, with the line, the key and the name probably meant.
+func TestConfigErrorWording(t *testing.T) {
+	for text, want := range map[string]string{
+		"# tuned\n\n[detection]\nthreshold = \"five\"\n": `:4: detection.threshold: want a number, got the string "five"`,
+		"[detection]\nipv4_prefix = 24.5\n":              `:2: detection.ipv4_prefix: want a whole number, got the number 24.5`,
+		"[firewall]\nforward = \"yes\"\n":                `:2: firewall.forward: want true or false, got the string "yes"`,
+		"[firewall]\ntable = 7\n":                        `:2: firewall.table: want a string, got the number 7`,
+		"[ban]\nallow = \"192.0.2.1\"\n":                 `:2: ban.allow: want a list of strings, got the string "192.0.2.1"`,
+		"[ban]\nallow = [1, 2]\n":                        `:2: ban.allow: want a list of strings, got a list of numbers`,
+		"log = true\n":                                   `:1: log: want a table, got true`,
+		"[alerts.webhook]\nheaders = [\"X-Key: 1\"]\n":   `:2: alerts.webhook.headers: want a table of strings, got a list of strings`,
+		"[ban]\nban_tme = \"2h\"\n":                      `:2: unknown key "ban.ban_tme": did you mean ban_time?`,
+		"[detection]\nthreshhold = 4\n":                  `:2: unknown key "detection.threshhold": did you mean threshold?`,
+		"[detecton]\nthreshold = 4\n":                    `:1: unknown table [detecton]: did you mean [detection]?`,
+		"[alerts.emial]\nhost = \"mail\"\n":              `:1: unknown table [alerts.emial]: did you mean [alerts.email]?`,
+		"[ban]\nwindow = \"5m\"\n":                       `:2: unknown key "ban.window": window is a key of [detection]`,
+		"[ban]\nzzz = 1\n":                               `:2: unknown key "ban.zzz"`,
+		"[fail2ban]\nbantime = 3600\n":                   `:1: unknown table [fail2ban]`,
+	} {
+		p := testkit.WriteConfig(t, text)
+		_, err := Load(p, true)
+		if err == nil || err.Error() != p+want {
+			t.Errorf("%q:\n got %v\nwant %s%s", text, err, p, want)
+		}
 	}
 }

@@ -98,9 +98,6 @@ func (f FleetConfig) validate(bad func(key, format string, args ...any)) {
 		if !(f.FleetThreshold >= 1 && f.FleetThreshold <= maxThreshold) {
 			bad("fleet.fleet_threshold", "must be a number in [1, %g], is %g", maxThreshold, f.FleetThreshold)
 		}
-		if f.FleetWindow < Duration(time.Second) {
-			bad("fleet.fleet_window", "must be at least 1s")
-		}
 		if f.FleetQuorum < 1 || f.FleetQuorum > maxQuorum {
 			bad("fleet.fleet_quorum", "must be in [1, %d], is %d", maxQuorum, f.FleetQuorum)
 		}

@@ -133,7 +133,7 @@ func TestSummaryWithBrokenHosts(t *testing.T) {
 	garbage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("<html>hello")) }))
 	defer garbage.Close()
 	tokFile := writeFile(t, "web-02.token", tok+"\n")
-	file := writeFile(t, "hosts.toml", fmt.Sprintf(`timeout = "700ms"
+	file := writeFile(t, "hosts.toml", fmt.Sprintf(`timeout = "1s"
 cache = "1m"
 [[host]]
 name = "web-01"
@@ -178,7 +178,7 @@ url = %q
 	if len(s.Hosts) != 7 || s.Answered != 3 || s.Failed != 4 {
 		t.Fatalf("%d hosts, %d answered, %d failed: %+v", len(s.Hosts), s.Answered, s.Failed, s.Hosts)
 	}
-	wantErr := map[string]string{"nothing-listens": "connection refused", "never-answers": "no answer within 700ms",
+	wantErr := map[string]string{"nothing-listens": "connection refused", "never-answers": "no answer within 1s",
 		"answers-500": "500 Internal Server Error", "answers-garbage": "not the API's JSON"}
 	for i, h := range s.Hosts {
 		if i < 3 {

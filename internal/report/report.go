@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -61,17 +60,8 @@ func CheckFlags(threshold float64, since, until time.Duration, jobs, top int) er
 	return nil
 }
 
-// short is d as a person writes it: 2h, not 2h0m0s.
-func short(d time.Duration) string {
-	t := d.String()
-	if strings.HasSuffix(t, "m0s") {
-		t = strings.TrimSuffix(t, "0s")
-	}
-	if strings.HasSuffix(t, "h0m") {
-		t = strings.TrimSuffix(t, "0m")
-	}
-	return t
-}
+// short is d as the flags take it: 2h, 2d, not 2h0m0s or 48h0m0s.
+func short(d time.Duration) string { return config.Duration(d).String() }
 
 // Holds reports whether t falls inside w.
 func (w Window) Holds(t time.Time) bool {
