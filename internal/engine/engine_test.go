@@ -689,3 +689,40 @@ func TestCountsDistinct(t *testing.T) {
 		t.Errorf("second hour %+v", h2)
 	}
 }
+
+// TestSubmitWhileRunStops: bans submitted while Run stops are all made,
+// none left in a queue that nobody reads any more (Submit used to pick at
+// random between the queue and the stopped channel, and about half were
+// lost).
+func TestSubmitWhileRunStops(t *testing.T) {
+	for round := range 5 {
+		db, _ := testkit.OpenDB(t)
+		c := testkit.NewClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
+		cfg := base()
+		cfg.Window.Threshold = 1
+		fw := &gateFW{gate: make(chan struct{}), set: map[netip.Prefix]time.Duration{}}
+		close(fw.gate)
+		g := New(cfg, db, fw, nil, c.Now, nil)
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- g.Run(runCtx) }()
+		const n = 100
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				if i == n/2 {
+					stop() // Run stops while the others submit
+				}
+				if err := g.Submit(ctx, failure(fmt.Sprintf("10.9.%d.%d", round, i+1), "root", c.Now())); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		stop()
+		<-done
+		if bans, _ := db.ActiveBans(c.Now()); len(bans) != n {
+			t.Fatalf("round %d: %d of %d bans made", round, len(bans), n)
+		}
+	}
+}
