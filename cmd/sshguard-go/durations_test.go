@@ -72,7 +72,7 @@ func TestDurationFlags(t *testing.T) {
 		{[]string{"report", "--since", "2d", log}, "192.0.2.9"},
 		{[]string{"report", "--since", "2d", "--until", "1d", log}, "192.0.2.9"},
 		{[]string{"sessions", "--since", "2w", log}, ""},
-		{append([]string{"ban", "203.0.113.7", "--for", "1d"}, state...), "banned 203.0.113.7/32 until"},
+		{append([]string{"ban", "203.0.113.7", "--for", "1d"}, state...), "would ban 203.0.113.7/32 until"}, // a dry run: backend "none"
 		{append([]string{"report", "--threshold", "1", "--ban", "--for", "3d12h", log}, state...), "192.0.2.9"},
 	} {
 		out, stderr, err := run(t, "", c.args...)

@@ -50,11 +50,10 @@ its configuration is /etc/sshguard-go/sshguard-go.toml (see check-config).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(newScanCmd(), newReportCmd(), newRunCmd(), newListCmd(), newBanCmd(), newUnbanCmd(), newAllowCmd(), newStatusCmd(), newAlertsCmd(), newAlertCmd(), newCheckConfigCmd(), newDBCmd(), newFleetCmd(), newSessionsCmd(), newHistoryCmd(), newManCmd())
 	// A flag that does not parse, or a value a flag does not take, is a
 	// usage error: exit status 2 (subcommands ask their parents for this).
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{2, err} })
+	root.SetFlagErrorFunc(flagError)
 	addCompletions(root)
 	return root
 }

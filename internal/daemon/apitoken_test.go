@@ -317,7 +317,7 @@ func TestAPITokenFile(t *testing.T) {
 	writeConfig(t, h.dir, "[api]\nlisten = \"127.0.0.1:0\"\n")
 	refused := func(t *testing.T, want string) {
 		t.Helper()
-		d, err := New(context.Background(), h.config(), WithLogger(slog.New(slog.DiscardHandler)), WithNotify(func(string) {}))
+		d, err := New(context.Background(), h.config(), WithLogger(slog.New(slog.DiscardHandler)), WithNotify(func(string) {}), WithFirewall(h.fw))
 		if err == nil {
 			d.Close()
 			t.Fatalf("the daemon started, want %q", want)

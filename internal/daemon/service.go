@@ -151,13 +151,16 @@ func (s *Service) Fleet() (json.RawMessage, error) {
 	return v, err
 }
 
-// Bans lists the bans in force; in a dry run, what it would have in
-// force (marked).
+// Bans lists the bans in force; in a dry run, also what it would have in
+// force, marked (the bans an earlier real run made are still in the
+// kernel until they end).
 func (s *Service) Bans() ([]control.BanInfo, error) {
-	if s.guard.DryRun() {
-		return s.DryRunBans()
+	bans, err := bansInfo(s.db.InForce(time.Now())) // only reads: OpenReader's database is read-only
+	if err != nil || !s.guard.DryRun() {
+		return bans, err
 	}
-	return bansInfo(s.db.InForce(time.Now())) // only reads: OpenReader's database is read-only
+	dry, err := s.DryRunBans()
+	return append(bans, dry...), err
 }
 
 // DryRunBans lists what a dry run would have in force now.
