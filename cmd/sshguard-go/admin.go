@@ -392,6 +392,9 @@ func printStatus(out io.Writer, st control.Status) {
 	}
 	fmt.Fprintf(out, "tracked keys %d, active bans %d%s, made since start%s, untrusted lines %d\n", st.Tracked, st.ActiveBans,
 		byOrigin(st.BansByOrigin), byOrigin(st.BansSinceStart), st.Untrusted)
+	if len(st.Dropped) > 0 {
+		fmt.Fprintf(out, "side work given up so that banning never waited:%s\n", byOrigin(st.Dropped))
+	}
 }
 
 // byOrigin is " (detected 3, admin 1)", or "" when m is empty.

@@ -85,6 +85,9 @@ type Status struct {
 	// hosts'); BansSinceStart those made since the daemon started.
 	BansByOrigin   map[string]int   `json:"bans_by_origin"`
 	BansSinceStart map[string]int64 `json:"bans_since_start"`
+	// Dropped counts the side work given up so that banning never waits
+	// (a queue full): "counts" (events not in the hourly counts), ...
+	Dropped map[string]int64 `json:"dropped,omitempty"`
 }
 
 // Policy is the ban policy in force, as status shows it.

@@ -200,6 +200,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.pipe.run(gctx) })
 	g.Go(func() error { return d.guard.Run(gctx) })
+	g.Go(func() error { return d.guard.Tally(gctx) })
 	g.Go(func() error { return d.maintain(gctx) })
 	g.Go(func() error { return d.worker.Run(gctx) })
 	g.Go(func() error { return d.dailyReports(gctx) })
@@ -295,6 +296,7 @@ type Stats struct {
 	Policy     control.Policy
 	InForce    map[string]int   // bans in force by origin
 	Made       map[string]int64 // bans made since the start, by origin ("fleet": the fleet's hosts)
+	Dropped    map[string]int64 // side work given up so that banning never waits, by kind
 }
 
 // Stats reads the live counters.
@@ -324,6 +326,10 @@ func (d *Daemon) Stats() Stats {
 	d.madeMu.Lock()
 	maps.Copy(st.Made, d.made)
 	d.madeMu.Unlock()
+	st.Dropped = map[string]int64{}
+	if n := d.guard.CountsDropped(); n > 0 {
+		st.Dropped["counts"] = n
+	}
 	return st
 }
 

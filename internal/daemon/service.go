@@ -461,7 +461,7 @@ func (s *Service) Status() (control.Status, error) {
 	}
 	return control.Status{Started: st.Started, Sources: st.Sources, Tracked: st.Tracked, ActiveBans: st.ActiveBans, Events: ev,
 		Untrusted: st.Scan.Untrusted, Unrecognised: map[string]int64{"unknown_shape": st.Scan.Unrecognised, "unknown_header": st.Scan.UnknownHead},
-		DryRun: st.DryRun, Policy: st.Policy, BansByOrigin: st.InForce, BansSinceStart: st.Made}, st.Err
+		DryRun: st.DryRun, Policy: st.Policy, BansByOrigin: st.InForce, BansSinceStart: st.Made, Dropped: st.Dropped}, st.Err
 }
 
 // Alerts lists the newest alerts from the outbox.

@@ -1,62 +1,153 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"hash/maphash"
 	"maps"
+	"net/netip"
 	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"sshguard-go/internal/detect"
 	"sshguard-go/internal/store"
 )
 
-// count adds r to the counts of its hour. g.mu is held.
-func (g *Guard) count(r *detect.Record) {
-	at := r.Time
-	if at.IsZero() {
-		at = g.now()
+// The hourly counts are kept by a tally of their own, off the engine's
+// lock: an event is handed over through a bounded queue (dropped and
+// counted when full, never waited for), taken in by Tally's goroutine or
+// by the next reader (Hours, FlushCounts), so that neither a flush nor the
+// API's readers ever hold up a ban.
+
+// countEvent is what the counts need of an event.
+type countEvent struct {
+	at      time.Time
+	kind    string
+	addr    netip.Addr
+	user    string
+	conn    uint64 // host and sshd pid, hashed; 0: none
+	failed  bool   // a counted failed attempt
+	probe   bool   // a counted probe
+	ban     bool   // a ban started at at (no other field)
+	counted bool
+}
+
+// countQueue bounds the events waiting to be counted.
+const countQueue = 1 << 16
+
+// tally holds the hourly counts not yet in the store.
+type tally struct {
+	queue   chan countEvent
+	dropped atomic.Int64 // events not counted: the queue was full
+
+	mu     sync.Mutex // guards everything below
+	counts map[time.Time]*store.Counts
+	seen   seen // connections and addresses counted this hour and day
+}
+
+func newTally() *tally {
+	return &tally{queue: make(chan countEvent, countQueue), counts: map[time.Time]*store.Counts{}}
+}
+
+// count hands r's counts to the tally; it never waits.
+func (g *Guard) count(r *detect.Record, at time.Time) {
+	e := countEvent{at: at, kind: r.Kind.String(), addr: r.Addr, counted: r.Counted > 0}
+	if r.User != "" {
+		e.user = strings.Clone(r.User)
 	}
-	c := g.hour(at)
-	addr := ""
-	if r.Addr.IsValid() {
-		addr = r.Addr.String()
-	}
-	counted := r.Counted > 0
-	c.Add(r.Kind.String(), addr, r.User, counted && r.Kind == detect.KindFailure, counted && r.Kind == detect.KindProbe)
-	loc := g.cfg.Load().Loc
+	e.failed = e.counted && r.Kind == detect.KindFailure
+	e.probe = e.counted && r.Kind == detect.KindProbe
 	if r.PID != 0 {
-		h := maphash.String(g.seed, r.Host) ^ uint64(r.PID)*0x9e3779b97f4a7c15
-		hour, day := g.seen.add(kindConn, h, at, loc)
+		e.conn = maphash.String(g.seed, r.Host) ^ uint64(r.PID)*0x9e3779b97f4a7c15 | 1
+	}
+	g.tally.put(e)
+}
+
+func (t *tally) put(e countEvent) {
+	select {
+	case t.queue <- e:
+	default:
+		t.dropped.Add(1)
+	}
+}
+
+// take counts what waits in the queue. t.mu is held.
+func (t *tally) take(seed maphash.Seed, loc *time.Location) {
+	for {
+		select {
+		case e := <-t.queue:
+			t.add(e, seed, loc)
+		default:
+			return
+		}
+	}
+}
+
+// add counts e in its hour. t.mu is held.
+func (t *tally) add(e countEvent, seed maphash.Seed, loc *time.Location) {
+	c := t.hour(e.at)
+	if e.ban {
+		c.Bans++
+		return
+	}
+	addr := ""
+	if e.addr.IsValid() {
+		addr = e.addr.String()
+	}
+	c.Add(e.kind, addr, e.user, e.failed, e.probe)
+	if e.conn != 0 {
+		hour, day := t.seen.add(kindConn, e.conn, e.at, loc)
 		c.Conns += hour
 		c.DayConns += day
 	}
-	if r.Addr.IsValid() {
-		hour, day := g.seen.add(kindAddr, maphash.Comparable(g.seed, r.Addr), at, loc)
+	if e.addr.IsValid() {
+		hour, day := t.seen.add(kindAddr, maphash.Comparable(seed, e.addr), e.at, loc)
 		c.Addresses += hour
 		c.DayAddresses += day
 	}
 }
 
-// countBans adds bans to the counts of the hours they start in.
-func (g *Guard) countBans(bans []*store.Ban) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for _, b := range bans {
-		g.hour(b.Start).Bans++
-	}
-}
-
-// hour returns the counts of at's hour. g.mu is held.
-func (g *Guard) hour(at time.Time) *store.Counts {
+// hour returns the counts of at's hour. t.mu is held.
+func (t *tally) hour(at time.Time) *store.Counts {
 	h := at.Truncate(time.Hour)
-	c := g.counts[h]
+	c := t.counts[h]
 	if c == nil {
 		c = &store.Counts{}
-		g.counts[h] = c
+		t.counts[h] = c
 	}
 	return c
 }
+
+// countBans adds bans to the counts of the hours they start in.
+func (g *Guard) countBans(bans []*store.Ban) {
+	for _, b := range bans {
+		g.tally.put(countEvent{at: b.Start, ban: true})
+	}
+}
+
+// Tally counts the events handed over until ctx ends (the daemon runs
+// it; without it, readers count what waits when they read).
+func (g *Guard) Tally(ctx context.Context) error {
+	t := g.tally
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e := <-t.queue:
+			t.mu.Lock()
+			t.add(e, g.seed, g.cfg.Load().Loc)
+			t.take(g.seed, g.cfg.Load().Loc)
+			t.mu.Unlock()
+		}
+	}
+}
+
+// CountsDropped is how many events were not counted (the tally's queue
+// was full).
+func (g *Guard) CountsDropped() int64 { return g.tally.dropped.Load() }
 
 // Hours calls fn with each hour in [from, to) that has counts, in time
 // order: the store's plus those gathered since the last flush, so that a
@@ -79,13 +170,18 @@ func (g *Guard) Hours(from, to time.Time, fn func(hour time.Time, c store.Counts
 	if err := g.db.Hours(from, to, add); err != nil {
 		return err
 	}
-	g.mu.Lock()
-	for h, c := range g.counts {
+	t := g.tally
+	t.mu.Lock()
+	t.take(g.seed, g.cfg.Load().Loc)
+	for h, c := range t.counts {
+		if h.Before(from.Truncate(time.Hour)) || !h.Before(to) {
+			continue
+		}
 		var cp store.Counts
 		cp.Merge(*c)
 		add(h, cp)
 	}
-	g.mu.Unlock()
+	t.mu.Unlock()
 	for _, k := range slices.Sorted(maps.Keys(byHour)) {
 		fn(time.Unix(k, 0).UTC(), *byHour[k])
 	}
@@ -96,10 +192,12 @@ func (g *Guard) Hours(from, to time.Time, fn func(hour time.Time, c store.Counts
 func (g *Guard) FlushCounts() error {
 	g.flushMu.Lock()
 	defer g.flushMu.Unlock()
-	g.mu.Lock()
-	counts := g.counts
-	g.counts = map[time.Time]*store.Counts{}
-	g.mu.Unlock()
+	t := g.tally
+	t.mu.Lock()
+	t.take(g.seed, g.cfg.Load().Loc)
+	counts := t.counts
+	t.counts = map[time.Time]*store.Counts{}
+	t.mu.Unlock()
 	var errs []error
 	for h, c := range counts {
 		errs = append(errs, g.db.AddCounts(h, *c))

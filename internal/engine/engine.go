@@ -99,9 +99,8 @@ type Guard struct {
 	wide   *ban.Window // per wide prefix
 	allow  *ban.Allowlist
 	ev     map[netip.Prefix]*evidence
-	counts map[time.Time]*store.Counts // per hour, until FlushCounts
-	seen   seen                        // connections and addresses counted this hour and day
 	seed   maphash.Seed
+	tally  *tally           // the hourly counts, off this lock
 	idx    *index           // the bans in force, as the gate sees them
 	latest time.Time        // the newest event time seen: how far the log has been read
 	refuse map[string]int64 // bans the gate refused, by origin and code
@@ -136,7 +135,7 @@ func New(cfg Config, db *store.DB, fw Firewall, allow *ban.Allowlist, now func()
 	}
 	cfg.Wide.Window, cfg.Wide.MinWeight, cfg.Wide.MaxTracked = cfg.Window.Window, cfg.Window.MinWeight, cfg.Window.MaxTracked
 	g := &Guard{db: db, fw: fw, now: now, log: log, win: ban.NewWindow(cfg.Window), wide: ban.NewWindow(cfg.Wide), allow: allow,
-		ev: map[netip.Prefix]*evidence{}, counts: map[time.Time]*store.Counts{}, seed: maphash.MakeSeed(),
+		ev: map[netip.Prefix]*evidence{}, tally: newTally(), seed: maphash.MakeSeed(),
 		queue: make(chan decision, queueLen), closing: make(chan struct{}), idx: newIndex(), refuse: map[string]int64{}}
 	g.cfg.Store(&cfg)
 	return g
@@ -368,7 +367,7 @@ func (g *Guard) decide(r *detect.Record) (client, wide decision) {
 	if at.After(g.latest) {
 		g.latest = at
 	}
-	g.count(r)
+	g.count(r, countTime(r.Time, at))
 	if !r.Addr.IsValid() {
 		return decision{}, decision{}
 	}
@@ -433,6 +432,15 @@ func (g *Guard) judge(cfg *Config, r *detect.Record, key netip.Prefix, at time.T
 	}
 	return decision{act: actBan, key: key, at: at, sum: sum, users: ev.users, evidence: lines, dur: -1, origin: Detected,
 		reason: fmt.Sprintf("%g failed attempts in %v", sum, cfg.window())}
+}
+
+// countTime is the hour an event is counted in: its own time when it has
+// one (a backlog fills past days), else when it was judged.
+func countTime(own, judged time.Time) time.Time {
+	if own.IsZero() {
+		return judged
+	}
+	return own
 }
 
 // maxEventAge is how far in the past an event's own time is believed;
