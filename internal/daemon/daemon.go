@@ -133,6 +133,12 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Daemon, er
 	d.worker.Resolve = engine.Resolver(d.db)
 	ec := engineConfig(cfg, d.worker.Wake, d.countBan)
 	d.guard = engine.New(ec, d.db, fw, nil, nil, d.log)
+	// The bans in force first, before the rest of the start: after a
+	// reboot in a wave, until they are back the wave is let in.
+	restored, err := d.guard.Restore(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if d.sharer, err = d.newSharer(cfg); err != nil {
 		return nil, err
 	}
@@ -162,11 +168,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Daemon, er
 	// READY=1 once the source has fixed where it reads from: a line
 	// appended after `systemctl start` returns is not missed.
 	d.pipe.ready = func() { d.notify(sdaemon.SdNotifyReady) }
-	n, err := d.guard.Restore(ctx)
-	if err != nil {
-		return nil, err
-	}
-	d.log.Info("started", "table", "inet "+cfg.Firewall.Table, "restored_bans", n, "firewall", cfg.Firewall.Backend)
+	d.log.Info("started", "table", "inet "+cfg.Firewall.Table, "restored_bans", restored, "firewall", cfg.Firewall.Backend)
 	if len(d.chans) > 0 {
 		d.log.Info("alerts", "channels", channelNames(d.chans))
 	}

@@ -625,56 +625,94 @@ type Lister interface {
 // was lost or replaced while the table stayed) are kept and recorded, with
 // the time the kernel has left for them: dropping them would silently free
 // attackers, and `sshguard-go unban` lifts them like any other ban.
+//
+// It is the daemon's first work at start, and quick: the bans are read
+// from their compact records in the store, 4,096 at a time, each group
+// written to the kernel while the next is read.
 func (g *Guard) Restore(ctx context.Context) (int, error) {
 	now := g.now()
 	if g.cfg.Load().DryRun { // nothing of a dry run's goes into the kernel
 		return 0, g.load()
 	}
-	bans, err := g.db.ActiveBans(now)
-	if err != nil {
+	if err := g.db.Expire(now); err != nil {
 		return 0, fmt.Errorf("restore: %w", err)
 	}
+	var kernel []ban.Element // what the kernel held before (none after a reboot)
 	if l, ok := g.fw.(Lister); ok {
-		adopted, err := g.adopt(l, bans, now)
-		if err != nil {
-			return 0, err
+		var err error
+		if kernel, err = l.List(); err != nil {
+			return 0, fmt.Errorf("restore: %w", err)
 		}
-		bans = append(bans, adopted...)
 	}
-	els := make([]ban.Element, 0, len(bans))
-	for _, b := range bans {
-		var left time.Duration
-		if !b.Expires.IsZero() {
-			left = b.Expires.Sub(now).Round(time.Second)
-			if left < time.Second {
-				continue
+	groups := make(chan []store.Ban, 2)
+	read := make(chan error, 1)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		defer close(groups)
+		read <- g.db.EachInForce(now, restoreGroup, func(bs []store.Ban) error {
+			select {
+			case groups <- bs:
+				return nil
+			case <-rctx.Done():
+				return rctx.Err()
 			}
+		})
+	}()
+	var bans []store.Ban
+	restored := 0
+	var werr error
+	for bs := range groups {
+		bans = append(bans, bs...)
+		if werr != nil {
+			continue
 		}
-		els = append(els, ban.Element{Prefix: b.Prefix, Timeout: left})
+		els := make([]ban.Element, 0, len(bs))
+		for _, b := range bs {
+			var left time.Duration
+			if !b.Expires.IsZero() {
+				if left = b.Expires.Sub(now).Round(time.Second); left < time.Second {
+					continue // left to expire
+				}
+			}
+			els = append(els, ban.Element{Prefix: b.Prefix, Timeout: left})
+		}
+		if werr = g.fw.Ban(ctx, els); werr != nil {
+			cancel()
+		}
+		restored += len(els)
 	}
-	if err := g.fw.Ban(ctx, els); err != nil {
-		return 0, fmt.Errorf("restore %d bans: %w", len(els), err)
+	if err := cmp.Or(werr, <-read); err != nil {
+		return 0, fmt.Errorf("restore %d bans: %w", len(bans), err)
+	}
+	adopted, err := g.adopt(kernel, bans, now)
+	if err != nil {
+		return 0, err
 	}
 	g.loadMu.Lock()
-	g.hold(bans)
+	g.hold(append(bans, adopted...))
 	g.loaded = true
 	g.loadMu.Unlock()
-	return len(els), nil
+	return restored + len(adopted), nil
 }
 
-// adopt records the kernel's elements that no active ban in the store
-// accounts for, and returns the bans it recorded.
-func (g *Guard) adopt(l Lister, bans []store.Ban, now time.Time) ([]store.Ban, error) {
-	els, err := l.List()
-	if err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+// restoreGroup is how many bans Restore reads, and writes to the kernel,
+// at a time.
+const restoreGroup = 4096
+
+// adopt records (in groups, one transaction each) the kernel's elements
+// that no ban in force in the store accounts for, and returns the bans it
+// recorded.
+func (g *Guard) adopt(kernel []ban.Element, bans []store.Ban, now time.Time) ([]store.Ban, error) {
+	if len(kernel) == 0 {
+		return nil, nil
 	}
-	var adopted []store.Ban
 	known := make(map[netip.Prefix]bool, len(bans))
 	for _, b := range bans {
 		known[b.Prefix] = true
 	}
-	for _, el := range els {
+	var adopted []*store.Ban
+	for _, el := range kernel {
 		if known[el.Prefix] {
 			continue
 		}
@@ -682,33 +720,43 @@ func (g *Guard) adopt(l Lister, bans []store.Ban, now time.Time) ([]store.Ban, e
 		if el.Timeout > 0 {
 			b.Expires = now.Add(el.Expires)
 		}
-		if err := g.db.RecordBan(b); err != nil {
-			return nil, fmt.Errorf("restore: %w", err)
-		}
-		adopted = append(adopted, *b)
+		adopted = append(adopted, b)
 		g.log.Warn("adopted a ban the database did not know", "prefix", el.Prefix.String(), "expires_in", el.Expires.String())
 	}
-	return adopted, nil
+	out := make([]store.Ban, 0, len(adopted))
+	for lo := 0; lo < len(adopted); lo += restoreGroup {
+		part := adopted[lo:min(lo+restoreGroup, len(adopted))]
+		if err := g.db.RecordBans(part); err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+		for _, b := range part {
+			out = append(out, *b)
+		}
+	}
+	return out, nil
 }
 
-// SetAllowlist replaces the allowlist and lifts the bans it now covers.
+// SetAllowlist replaces the allowlist and lifts the bans in force it now
+// covers (in one netlink batch and transaction).
 func (g *Guard) SetAllowlist(ctx context.Context, a *ban.Allowlist) error {
 	g.mu.Lock()
 	g.allow = a
 	g.mu.Unlock()
-	bans, err := g.inForce(g.now())
+	bans, err := g.InForce()
 	if err != nil {
 		return err
 	}
-	var errs []error
+	var covered []netip.Prefix
 	for _, b := range bans {
 		if a.Covers(b.Prefix) {
-			if err := g.Unban(ctx, b.Prefix); err != nil && !errors.Is(err, store.ErrNotFound) {
-				errs = append(errs, err)
-			}
+			covered = append(covered, b.Prefix)
 		}
 	}
-	return errors.Join(errs...)
+	if len(covered) == 0 {
+		return nil
+	}
+	_, err = g.UnbanMany(ctx, covered)
+	return err
 }
 
 func durationText(b *store.Ban) string {

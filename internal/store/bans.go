@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/netip"
 	"strings"
 	"time"
@@ -61,23 +62,134 @@ func (d *DB) BanByRef(ref []byte) (Ban, error) {
 	return b, err
 }
 
-// activeValue is the bans bucket's value: the expiry (Unix nanoseconds, 0
-// for permanent) and the history key.
+// The bans bucket's value (schema 3) is a compact record of the ban in
+// force: what restoring, listing and the gate need, so that 100,000 bans
+// are read without touching their history records (each a deflated JSON
+// document with its evidence). Layout: the mark activeMark; uvarints: the
+// expiry (Unix nanoseconds, 0 for permanent), the start, the count; the
+// attempts as a float64; the origin, the reason (at most maxReason
+// bytes), the number of users (at most maxUsers) and each user (at most
+// maxUser bytes), and the history key, each a uvarint length and bytes.
+const (
+	activeMark = 0x03
+	maxReason  = 300
+	maxUsers   = 8
+	maxUser    = 64
+)
+
+// activeValue is the bans bucket's value for b.
 func activeValue(b *Ban) []byte {
-	var exp uint64
-	if !b.Expires.IsZero() {
-		exp = uint64(b.Expires.UnixNano())
+	v := []byte{activeMark}
+	v = binary.AppendUvarint(v, uint64(max(expiresNano(b.Expires), 0)))
+	v = binary.AppendUvarint(v, uint64(max(b.Start.UnixNano(), 0)))
+	v = binary.AppendUvarint(v, uint64(max(b.Count, 0)))
+	v = binary.BigEndian.AppendUint64(v, math.Float64bits(b.Attempts))
+	v = appendString(v, b.Origin, 64)
+	v = appendString(v, b.Reason, maxReason)
+	users := b.Users[:min(len(b.Users), maxUsers)]
+	v = binary.AppendUvarint(v, uint64(len(users)))
+	for _, u := range users {
+		v = appendString(v, u, maxUser)
 	}
-	return append(binary.BigEndian.AppendUint64(nil, exp), BanRef(b)...)
+	return appendString(v, string(BanRef(b)), 1<<10)
 }
 
-// parseActive splits a bans bucket value; ok is false for a value of
-// another layout.
+func expiresNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func appendString(v []byte, s string, most int) []byte {
+	s = s[:min(len(s), most)]
+	return append(binary.AppendUvarint(v, uint64(len(s))), s...)
+}
+
+// decodeActive reads a bans bucket value into b (without its evidence)
+// and returns its history key; ok is false for a value of another layout
+// or a damaged one.
+func decodeActive(v []byte, b *Ban) (ref []byte, ok bool) {
+	if len(v) < 1 || v[0] != activeMark {
+		return nil, false
+	}
+	r := activeReader{v: v[1:]}
+	exp, start, count := r.uvarint(), r.uvarint(), r.uvarint()
+	attempts := r.float()
+	origin, reason := r.str(), r.str()
+	n := r.uvarint()
+	if n > maxUsers {
+		return nil, false
+	}
+	var users []string
+	for range n {
+		users = append(users, r.str())
+	}
+	ref = []byte(r.str())
+	if r.bad {
+		return nil, false
+	}
+	if b != nil {
+		*b = Ban{Start: time.Unix(0, int64(start)), Count: int(count), Attempts: attempts, Origin: origin, Reason: reason, Users: users}
+		if exp != 0 {
+			b.Expires = time.Unix(0, int64(exp))
+		}
+		if len(ref) > 8 {
+			b.Prefix, _ = netip.ParsePrefix(string(ref[8:]))
+		}
+	}
+	return ref, true
+}
+
+// parseActive is a bans bucket value's expiry and history key.
 func parseActive(v []byte) (exp uint64, ref []byte, ok bool) {
-	if len(v) < 16 || v[0] == '{' {
+	if len(v) < 2 || v[0] != activeMark {
 		return 0, nil, false
 	}
-	return binary.BigEndian.Uint64(v), v[8:], true
+	exp, n := binary.Uvarint(v[1:])
+	if n <= 0 {
+		return 0, nil, false
+	}
+	ref, ok = decodeActive(v, nil)
+	return exp, ref, ok
+}
+
+// activeReader reads the fields of a compact record; bad is set at the
+// first that does not fit.
+type activeReader struct {
+	v   []byte
+	bad bool
+}
+
+func (r *activeReader) uvarint() uint64 {
+	x, n := binary.Uvarint(r.v)
+	if n <= 0 {
+		r.bad = true
+		return 0
+	}
+	r.v = r.v[n:]
+	return x
+}
+
+func (r *activeReader) float() float64 {
+	if len(r.v) < 8 {
+		r.bad = true
+		return 0
+	}
+	f := math.Float64frombits(binary.BigEndian.Uint64(r.v))
+	r.v = r.v[8:]
+	return f
+}
+
+func (r *activeReader) str() string {
+	n := r.uvarint()
+	if r.bad || n > uint64(len(r.v)) {
+		r.bad = true
+		return ""
+	}
+	s := string(r.v[:n])
+	r.v = r.v[n:]
+	return s
 }
 
 func expiryKey(exp uint64, k []byte) []byte {
@@ -327,6 +439,10 @@ func (d *DB) expire(now time.Time) error {
 	return d.db.Update(func(tx *bolt.Tx) error { return expire(tx, now) })
 }
 
+// Expire takes the bans that ended by now out of the index of bans in
+// force (their history stays).
+func (d *DB) Expire(now time.Time) error { return d.expire(now) }
+
 // CountActive returns how many bans are in force at now (after taking the
 // expired ones out): no ban record is read.
 func (d *DB) CountActive(now time.Time) (int, error) {
@@ -357,26 +473,49 @@ func (d *DB) ActiveBans(now time.Time) ([]Ban, error) {
 func (d *DB) InForce(now time.Time) ([]Ban, error) {
 	var out []Ban
 	err := d.db.View(func(tx *bolt.Tx) error {
-		hb := tx.Bucket(bktHistory)
-		return tx.Bucket(bktBans).ForEach(func(k, v []byte) error {
-			_, ref, ok := parseActive(v)
-			if !ok {
-				return fmt.Errorf("ban %s: a record of another layout", k)
-			}
+		bb := tx.Bucket(bktBans)
+		out = make([]Ban, 0, bb.Stats().KeyN)
+		return bb.ForEach(func(k, v []byte) error {
 			var b Ban
-			if h := hb.Get(ref); h == nil {
-				return fmt.Errorf("ban %s: its history record is missing", k)
-			} else if err := unpack(h, &b); err != nil {
-				return fmt.Errorf("ban %s: %w", k, err)
+			if _, ok := decodeActive(v, &b); !ok {
+				return fmt.Errorf("ban %s: a damaged record", k)
 			}
 			if b.Active(now) {
-				b.Evidence = nil // the list does not carry it
 				out = append(out, b)
 			}
 			return nil
 		})
 	})
 	return out, err
+}
+
+// EachInForce calls fn with the bans in force at now, n at a time (fn may
+// keep the slice), as InForce reads them: restoring a wave's bans writes
+// the first to the kernel while the next are read.
+func (d *DB) EachInForce(now time.Time, n int, fn func([]Ban) error) error {
+	return d.db.View(func(tx *bolt.Tx) error {
+		batch := make([]Ban, 0, n)
+		err := tx.Bucket(bktBans).ForEach(func(k, v []byte) error {
+			var b Ban
+			if _, ok := decodeActive(v, &b); !ok {
+				return fmt.Errorf("ban %s: a damaged record", k)
+			}
+			if !b.Active(now) {
+				return nil
+			}
+			if batch = append(batch, b); len(batch) == n {
+				if err := fn(batch); err != nil {
+					return err
+				}
+				batch = make([]Ban, 0, n)
+			}
+			return nil
+		})
+		if err == nil && len(batch) > 0 {
+			err = fn(batch)
+		}
+		return err
+	})
 }
 
 // Banned returns which of addrs a ban in force at now covers (a ban of
@@ -402,6 +541,41 @@ func (d *DB) Banned(addrs []netip.Addr, now time.Time) (map[netip.Addr]bool, err
 // History returns the bans that started at or after since (zero: all),
 // oldest first.
 func (d *DB) History(since time.Time) ([]Ban, error) { return from[Ban](d, bktHistory, since) }
+
+// migrateCompact turns the bans bucket of schema 2 (prefix -> expiry and
+// history key) into schema 3's compact records, read from the history.
+func migrateCompact(tx *bolt.Tx) error {
+	bb, hb := tx.Bucket(bktBans), tx.Bucket(bktHistory)
+	type rec struct{ k, v []byte }
+	var recs []rec
+	err := bb.ForEach(func(k, v []byte) error {
+		if len(v) > 0 && v[0] == activeMark {
+			return nil // compact already (migrated from schema 1 just now)
+		}
+		if len(v) < 16 {
+			return fmt.Errorf("ban %s: a record of %d bytes", k, len(v))
+		}
+		var b Ban
+		h := hb.Get(v[8:])
+		if h == nil {
+			return fmt.Errorf("ban %s: its history record is missing", k)
+		}
+		if err := unpack(h, &b); err != nil {
+			return fmt.Errorf("ban %s: %w", k, err)
+		}
+		recs = append(recs, rec{append([]byte(nil), k...), activeValue(&b)})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if err := bb.Put(r.k, r.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // migrateBans turns the bans bucket of schema 1 (prefix -> the ban in
 // full, also copied in the history) into the index of schema 2, and

@@ -23,7 +23,7 @@ import (
 )
 
 // SchemaVersion is the layout this code reads and writes.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 var (
 	// ErrNotFound is returned when a ban, allowlist entry or position
@@ -167,6 +167,11 @@ func (d *DB) init() error {
 		if have < 2 {
 			if err := migrateBans(tx); err != nil {
 				return fmt.Errorf("migrate to schema 2: %w", err)
+			}
+		}
+		if have < 3 {
+			if err := migrateCompact(tx); err != nil {
+				return fmt.Errorf("migrate to schema 3: %w", err)
 			}
 		}
 		if meta.Get([]byte("instance")) == nil {

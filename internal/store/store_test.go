@@ -289,3 +289,81 @@ func TestDamagedPages(t *testing.T) {
 		t.Fatal("no damaged page was reported as damaged")
 	}
 }
+
+// TestMigrateToCompactBans: a database of schema 2 (the bans bucket an
+// expiry and a history key) opens as schema 3, each ban in force read
+// back whole from its compact record, without its history.
+func TestMigrateToCompactBans(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Truncate(time.Millisecond)
+	bans := []*Ban{
+		{Prefix: netip.MustParsePrefix("203.0.113.7/32"), Start: now, Expires: now.Add(time.Hour), Reason: "6 failed attempts in 10m0s", Attempts: 6,
+			Users: []string{"root", "admin"}, Evidence: []string{"first", "last"}, Origin: "detected"},
+		{Prefix: netip.MustParsePrefix("2001:db8::/64"), Start: now, Reason: "by hand", Origin: "admin"},
+	}
+	if err := db.RecordBans(bans); err != nil {
+		t.Fatal(err)
+	}
+	// Back to schema 2's layout.
+	err = db.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range bans {
+			v := append(binary.BigEndian.AppendUint64(nil, uint64(expiresNano(b.Expires))), BanRef(b)...)
+			if err := tx.Bucket(bktBans).Put(pkey(b.Prefix), v); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bktMeta).Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, 2))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err = Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	got, err := db.InForce(now)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("%+v %v", got, err)
+	}
+	for _, g := range got {
+		want := bans[0]
+		if g.Prefix != want.Prefix {
+			want = bans[1]
+		}
+		if g.Prefix != want.Prefix || !g.Start.Equal(want.Start) || !g.Expires.Equal(want.Expires) || g.Reason != want.Reason || g.Attempts != want.Attempts ||
+			g.Origin != want.Origin || g.Count != 1 || strings.Join(g.Users, ",") != strings.Join(want.Users, ",") || g.Evidence != nil {
+			t.Errorf("migrated %+v, want %+v", g, want)
+		}
+	}
+}
+
+// TestCompactRecordBounded: a ban's compact record cuts what an attacker
+// writes (users, reason) and a damaged record is an error, not a panic.
+func TestCompactRecordBounded(t *testing.T) {
+	long := strings.Repeat("x", 5000)
+	users := make([]string, 40)
+	for i := range users {
+		users[i] = long
+	}
+	b := &Ban{Prefix: netip.MustParsePrefix("192.0.2.1/32"), Start: time.Now(), Reason: long, Users: users}
+	v := activeValue(b)
+	if len(v) > 2000 {
+		t.Fatalf("a record of %d bytes", len(v))
+	}
+	var got Ban
+	if _, ok := decodeActive(v, &got); !ok || len(got.Users) != maxUsers || len(got.Reason) != maxReason || got.Prefix != b.Prefix {
+		t.Fatalf("%d users, reason %d bytes, %v", len(got.Users), len(got.Reason), got.Prefix)
+	}
+	for i := range len(v) {
+		decodeActive(v[:i], &got) // cut anywhere: no panic
+	}
+	if _, ok := decodeActive(append([]byte{activeMark}, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), &got); ok {
+		t.Error("a damaged varint read")
+	}
+}
