@@ -1,6 +1,7 @@
 package ban
 
 import (
+	"hash/maphash"
 	"math"
 	"net/netip"
 	"time"
@@ -15,6 +16,37 @@ type WindowConfig struct {
 	// the probe weight): it bounds how many events can matter at once,
 	// threshold/MinWeight, which is how many each key remembers.
 	MinWeight float64
+	// Horizons are longer windows, each with its own threshold, counted
+	// beside the short one in coarse buckets (at most MaxHorizons).
+	Horizons []Horizon
+	// NoShort counts the horizons only (a network's attempts).
+	NoShort bool
+}
+
+// Horizon is a long window and its threshold: a slow attacker spreading
+// guesses over hours and days stays under the short window, not under
+// these. Each key keeps a horizon in horizonBuckets buckets of a twelfth
+// of its length, so the window is true to a twelfth; attempts are kept in
+// halves, at most 127 per bucket.
+type Horizon struct {
+	Window    time.Duration
+	Threshold float64
+}
+
+// MaxHorizons bounds the horizons of a Window.
+const MaxHorizons = 4
+
+// horizonBuckets is how many buckets a key keeps per horizon.
+const horizonBuckets = 12
+
+// Verdict is what an attempt leads to.
+type Verdict struct {
+	Sum     float64 // the short window's weighted attempts
+	Reached bool    // the short window's threshold
+	// Horizon is the first horizon whose threshold the key's attempts
+	// reached (-1: none), and HorizonSum its attempts.
+	Horizon    int
+	HorizonSum float64
 }
 
 // Window counts weighted attempts per key in a true sliding window: a key
@@ -34,6 +66,7 @@ type Window struct {
 	slots     int     // events remembered per key
 	minWeight float64 // the smallest weight slots was sized for
 	max       int
+	horizons  []horizon
 
 	base   int64          // unix second that event times are relative to
 	index  map[key]uint32 // key -> entry
@@ -50,12 +83,27 @@ type block struct {
 	ents  [blockSize]entry
 	times []uint32 // slots per entry: event times, base-relative seconds
 	wts   []uint8  // slots per entry: event weights in units of 1/20
+	// Per entry and horizon: the newest bucket's number (base-relative
+	// seconds / the bucket's length), and the buckets, forgivable then
+	// not (halves of attempts).
+	hnew []uint32
+	hb   []uint8
+}
+
+// horizon is a Horizon as the Window keeps it.
+type horizon struct {
+	bucket    int64  // seconds per bucket
+	threshold uint32 // halves of attempts
+	window    time.Duration
 }
 
 func (w *Window) ent(i uint32) *entry { return &w.chunks[i/blockSize].ents[i%blockSize] }
 
 // events returns the event slots of entry i.
 func (w *Window) events(i uint32) ([]uint32, []uint8) {
+	if w.slots == 0 {
+		return nil, nil
+	}
 	c := w.chunks[i/blockSize]
 	off := int(i%blockSize) * w.slots
 	return c.times[off : off+w.slots], c.wts[off : off+w.slots]
@@ -72,6 +120,8 @@ type entry struct {
 	k          key
 	prev, next uint32 // LRU list, most recent after the sentinel
 	head, n    uint8  // ring of events in times/wts
+	name       uint16 // a hash of the last user name Distinct saw
+	login      uint32 // base-relative second of the last MarkLogin; 0: none
 }
 
 // NewWindow returns a Window.
@@ -90,6 +140,9 @@ func NewWindow(cfg WindowConfig) *Window {
 	}
 	slots := int(math.Ceil(cfg.Threshold / cfg.MinWeight))
 	slots = max(1, min(slots, 255))
+	if cfg.NoShort {
+		slots = 0
+	}
 	w := &Window{
 		window:    int64(cfg.Window / time.Second),
 		threshold: uint32(math.Round(cfg.Threshold * weightUnit)),
@@ -98,6 +151,10 @@ func NewWindow(cfg WindowConfig) *Window {
 		max:       cfg.MaxTracked,
 		index:     make(map[key]uint32),
 		n:         1, // the sentinel
+	}
+	for _, h := range cfg.Horizons[:min(len(cfg.Horizons), MaxHorizons)] {
+		w.horizons = append(w.horizons, horizon{bucket: max(int64(h.Window/time.Second)/horizonBuckets, 1),
+			threshold: uint32(math.Round(h.Threshold * 2)), window: h.Window})
 	}
 	w.grow()
 	return w
@@ -125,6 +182,55 @@ func keyOf(p netip.Prefix) key { return key(p.Masked().Addr().As16()) }
 // Add records an attempt of weight by p at t and returns the weighted sum
 // in the window ending at t, and whether it reached the threshold.
 func (w *Window) Add(p netip.Prefix, t time.Time, weight float64) (sum float64, reached bool) {
+	v := w.Count(p, t, weight, false)
+	return v.Sum, v.Reached
+}
+
+// Count records an attempt of weight by p at t in the short window and
+// the horizons, and says which thresholds the key reached. unforgivable
+// marks an attempt Forgive does not take back (at an account that does
+// not exist).
+func (w *Window) Count(p netip.Prefix, t time.Time, weight float64, unforgivable bool) Verdict {
+	i, sec := w.touch(p, t)
+	v := Verdict{Horizon: -1}
+	if w.slots > 0 {
+		e := w.ent(i)
+		times, wts := w.events(i)
+		// Write the event over the oldest slot.
+		pos := (int(e.head) + int(e.n)) % w.slots
+		if int(e.n) == w.slots {
+			e.head = uint8((int(e.head) + 1) % w.slots)
+		} else {
+			e.n++
+		}
+		times[pos] = uint32(sec)
+		wts[pos] = uint8(min(255, math.Round(weight*weightUnit)))
+		total := w.total(i, sec)
+		v.Sum, v.Reached = float64(total)/weightUnit, total >= w.threshold
+	}
+	halves := uint8(min(127, math.Round(weight*2)))
+	for h := range w.horizons {
+		b := w.buckets(i, h, sec)
+		n := uint32(sec / w.horizons[h].bucket) // the attempt's own bucket
+		if n+horizonBuckets <= w.newest(i, h) {
+			continue // older than the horizon (a line late, from another file)
+		}
+		cls := 0
+		if unforgivable {
+			cls = horizonBuckets
+		}
+		slot := &b[cls+int(n%horizonBuckets)]
+		*slot = uint8(min(255, int(*slot)+int(halves)))
+		if sum := w.horizonSum(b); v.Horizon < 0 && sum >= w.horizons[h].threshold {
+			v.Horizon, v.HorizonSum = h, float64(sum)/2
+		}
+	}
+	return v
+}
+
+// touch finds or makes p's entry, moves it to the front of the LRU list,
+// and returns it with t as a base-relative second.
+func (w *Window) touch(p netip.Prefix, t time.Time) (uint32, int64) {
 	if w.base == 0 {
 		w.base = t.Unix() - 1
 	}
@@ -146,27 +252,104 @@ func (w *Window) Add(p netip.Prefix, t time.Time, weight float64) (sum float64, 
 		w.unlink(i)
 	}
 	w.pushFront(i)
-	e := w.ent(i)
-	times, wts := w.events(i)
-	// Write the event over the oldest slot.
-	pos := (int(e.head) + int(e.n)) % w.slots
-	if int(e.n) == w.slots {
-		e.head = uint8((int(e.head) + 1) % w.slots)
-	} else {
-		e.n++
-	}
-	times[pos] = uint32(sec)
-	wts[pos] = uint8(min(255, math.Round(weight*weightUnit)))
-	total := w.total(i, sec)
-	return float64(total) / weightUnit, total >= w.threshold
+	return i, sec
 }
+
+// buckets returns entry i's buckets of horizon h (forgivable, then not),
+// moved on to second sec: buckets older than the horizon are emptied.
+func (w *Window) buckets(i uint32, h int, sec int64) []uint8 {
+	c := w.chunks[i/blockSize]
+	j := int(i%blockSize)*len(w.horizons) + h
+	b := c.hb[j*2*horizonBuckets : (j+1)*2*horizonBuckets]
+	now := uint32(sec / w.horizons[h].bucket)
+	if newest := c.hnew[j]; now > newest {
+		for n := newest + 1; n <= now && n <= newest+horizonBuckets; n++ {
+			b[n%horizonBuckets], b[horizonBuckets+n%horizonBuckets] = 0, 0
+		}
+		c.hnew[j] = now
+	}
+	return b
+}
+
+func (w *Window) newest(i uint32, h int) uint32 {
+	return w.chunks[i/blockSize].hnew[int(i%blockSize)*len(w.horizons)+h]
+}
+
+func (w *Window) horizonSum(b []uint8) uint32 {
+	var sum uint32
+	for _, x := range b {
+		sum += uint32(x)
+	}
+	return sum
+}
+
+// Forgive takes back p's forgivable attempts at the horizons (a login
+// to an account that exists: its earlier failures were typos); the short
+// window and the attempts at accounts that do not exist stay.
+func (w *Window) Forgive(p netip.Prefix, t time.Time) {
+	i, ok := w.index[keyOf(p)]
+	if !ok || len(w.horizons) == 0 {
+		return
+	}
+	sec := max(t.Unix()-w.base, 0)
+	for h := range w.horizons {
+		clear(w.buckets(i, h, sec)[:horizonBuckets])
+	}
+}
+
+// MarkLogin records a login from p at t (a network a user logs in from),
+// and forgives p's attempts.
+func (w *Window) MarkLogin(p netip.Prefix, t time.Time) {
+	i, sec := w.touch(p, t)
+	w.ent(i).login = uint32(max(sec, 1))
+	for h := range w.horizons {
+		clear(w.buckets(i, h, sec))
+	}
+}
+
+// LoginWithin reports whether MarkLogin saw p within d before t.
+func (w *Window) LoginWithin(p netip.Prefix, t time.Time, d time.Duration) bool {
+	i, ok := w.index[keyOf(p)]
+	if !ok {
+		return false
+	}
+	l := w.ent(i).login
+	return l != 0 && t.Unix()-w.base-int64(l) < int64(d/time.Second)
+}
+
+// Distinct reports whether name differs from the last name Distinct saw
+// for p (a hash of 16 bits: a new name now and then looks like the last).
+func (w *Window) Distinct(p netip.Prefix, name string) bool {
+	i, ok := w.index[keyOf(p)]
+	if !ok {
+		return true
+	}
+	h := uint16(maphash.String(nameSeed, name)) | 1
+	e := w.ent(i)
+	if e.name == h {
+		return false
+	}
+	e.name = h
+	return true
+}
+
+var nameSeed = maphash.MakeSeed()
+
+// HorizonWindow is horizon h's length.
+func (w *Window) HorizonWindow(h int) time.Duration { return w.horizons[h].window }
 
 // rebase makes second now-1 the base and forgets every key's events.
 func (w *Window) rebase(now int64) {
 	w.base = now - 1
 	for _, i := range w.index {
 		e := w.ent(i)
-		e.head, e.n = 0, 0
+		e.head, e.n, e.login = 0, 0, 0
+		if n := len(w.horizons); n > 0 {
+			c := w.chunks[i/blockSize]
+			j := int(i%blockSize) * n
+			clear(c.hnew[j : j+n])
+			clear(c.hb[j*2*horizonBuckets : (j+n)*2*horizonBuckets])
+		}
 	}
 }
 
@@ -231,6 +414,12 @@ func (w *Window) alloc(k key) uint32 {
 		w.n++
 	}
 	*w.ent(i) = entry{k: k}
+	if n := len(w.horizons); n > 0 {
+		c := w.chunks[i/blockSize]
+		j := int(i%blockSize) * n
+		clear(c.hnew[j : j+n])
+		clear(c.hb[j*2*horizonBuckets : (j+n)*2*horizonBuckets])
+	}
 	w.index[k] = i
 	return i
 }
@@ -240,6 +429,8 @@ func (w *Window) grow() {
 	w.chunks = append(w.chunks, &block{
 		times: make([]uint32, blockSize*w.slots),
 		wts:   make([]uint8, blockSize*w.slots),
+		hnew:  make([]uint32, blockSize*len(w.horizons)),
+		hb:    make([]uint8, blockSize*len(w.horizons)*2*horizonBuckets),
 	})
 }
 
