@@ -182,15 +182,23 @@ func keyOf(p netip.Prefix) key { return key(p.Masked().Addr().As16()) }
 // Add records an attempt of weight by p at t and returns the weighted sum
 // in the window ending at t, and whether it reached the threshold.
 func (w *Window) Add(p netip.Prefix, t time.Time, weight float64) (sum float64, reached bool) {
-	v := w.Count(p, t, weight, false)
+	v := w.Count(p, t, weight, Attempt{})
 	return v.Sum, v.Reached
 }
 
+// Attempt is how an attempt counts at the horizons.
+type Attempt struct {
+	// Unforgivable marks an attempt at an account that does not exist:
+	// Forgive does not take it back, and it counts at the horizons only
+	// when its Name differs from the last such name of the key (a script
+	// retrying one missing account is no enumeration).
+	Unforgivable bool
+	Name         string
+}
+
 // Count records an attempt of weight by p at t in the short window and
-// the horizons, and says which thresholds the key reached. unforgivable
-// marks an attempt Forgive does not take back (at an account that does
-// not exist).
-func (w *Window) Count(p netip.Prefix, t time.Time, weight float64, unforgivable bool) Verdict {
+// the horizons, and says which thresholds the key reached.
+func (w *Window) Count(p netip.Prefix, t time.Time, weight float64, a Attempt) Verdict {
 	i, sec := w.touch(p, t)
 	v := Verdict{Horizon: -1}
 	if w.slots > 0 {
@@ -209,6 +217,14 @@ func (w *Window) Count(p netip.Prefix, t time.Time, weight float64, unforgivable
 		v.Sum, v.Reached = float64(total)/weightUnit, total >= w.threshold
 	}
 	halves := uint8(min(127, math.Round(weight*2)))
+	if a.Unforgivable && a.Name != "" && len(w.horizons) > 0 {
+		h := uint16(maphash.String(nameSeed, a.Name)) | 1
+		if e := w.ent(i); e.name == h {
+			halves = 0 // the same missing account again
+		} else {
+			e.name = h
+		}
+	}
 	for h := range w.horizons {
 		b := w.buckets(i, h, sec)
 		n := uint32(sec / w.horizons[h].bucket) // the attempt's own bucket
@@ -216,7 +232,7 @@ func (w *Window) Count(p netip.Prefix, t time.Time, weight float64, unforgivable
 			continue // older than the horizon (a line late, from another file)
 		}
 		cls := 0
-		if unforgivable {
+		if a.Unforgivable {
 			cls = horizonBuckets
 		}
 		slot := &b[cls+int(n%horizonBuckets)]
@@ -315,22 +331,6 @@ func (w *Window) LoginWithin(p netip.Prefix, t time.Time, d time.Duration) bool 
 	}
 	l := w.ent(i).login
 	return l != 0 && t.Unix()-w.base-int64(l) < int64(d/time.Second)
-}
-
-// Distinct reports whether name differs from the last name Distinct saw
-// for p (a hash of 16 bits: a new name now and then looks like the last).
-func (w *Window) Distinct(p netip.Prefix, name string) bool {
-	i, ok := w.index[keyOf(p)]
-	if !ok {
-		return true
-	}
-	h := uint16(maphash.String(nameSeed, name)) | 1
-	e := w.ent(i)
-	if e.name == h {
-		return false
-	}
-	e.name = h
-	return true
 }
 
 var nameSeed = maphash.MakeSeed()

@@ -195,28 +195,28 @@ func TestHorizons(t *testing.T) {
 	w := NewWindow(WindowConfig{Horizons: []Horizon{{Window: 24 * time.Hour, Threshold: 6}, {Window: 7 * 24 * time.Hour, Threshold: 8}}})
 	p := netip.MustParsePrefix("198.51.100.1/32")
 	for i := range 5 {
-		if v := w.Count(p, t0.Add(time.Duration(i)*time.Hour), 1, false); v.Reached || v.Horizon >= 0 {
+		if v := w.Count(p, t0.Add(time.Duration(i)*time.Hour), 1, Attempt{}); v.Reached || v.Horizon >= 0 {
 			t.Fatalf("guess %d: %+v", i+1, v)
 		}
 	}
-	if v := w.Count(p, t0.Add(5*time.Hour), 1, false); v.Horizon != 0 || v.HorizonSum != 6 || v.Sum != 1 {
+	if v := w.Count(p, t0.Add(5*time.Hour), 1, Attempt{}); v.Horizon != 0 || v.HorizonSum != 6 || v.Sum != 1 {
 		t.Fatalf("the sixth guess in a day: %+v", v)
 	}
 	// One every 8 hours: 3 a day, never the day's 6; the week's 8th.
 	q := netip.MustParsePrefix("198.51.100.2/32")
 	for i := range 7 {
-		if v := w.Count(q, t0.Add(time.Duration(8*i)*time.Hour), 1, false); v.Horizon >= 0 {
+		if v := w.Count(q, t0.Add(time.Duration(8*i)*time.Hour), 1, Attempt{}); v.Horizon >= 0 {
 			t.Fatalf("guess %d of one every 8 hours: %+v", i+1, v)
 		}
 	}
-	if v := w.Count(q, t0.Add(56*time.Hour), 1, false); v.Horizon != 1 || v.HorizonSum != 8 {
+	if v := w.Count(q, t0.Add(56*time.Hour), 1, Attempt{}); v.Horizon != 1 || v.HorizonSum != 8 {
 		t.Fatalf("the 8th in a week: %+v", v)
 	}
 	// Four a day, each day a day later: the day's count starts afresh.
 	r := netip.MustParsePrefix("198.51.100.3/32")
 	for d := range 2 {
 		for i := range 4 {
-			v := w.Count(r, t0.Add(time.Duration(d)*26*time.Hour+time.Duration(i)*time.Minute*20), 1, false)
+			v := w.Count(r, t0.Add(time.Duration(d)*26*time.Hour+time.Duration(i)*time.Minute*20), 1, Attempt{})
 			if v.Horizon == 0 {
 				t.Fatalf("day %d, guess %d: the day's horizon counts yesterday's: %+v", d, i, v)
 			}
@@ -231,46 +231,54 @@ func TestForgiveAndLogin(t *testing.T) {
 	w := NewWindow(WindowConfig{Threshold: 5, Horizons: []Horizon{{Window: 24 * time.Hour, Threshold: 6}}})
 	p := netip.MustParsePrefix("203.0.113.9/32")
 	for i := range 3 {
-		w.Count(p, t0.Add(time.Duration(i)*time.Hour), 1, false)
+		w.Count(p, t0.Add(time.Duration(i)*time.Hour), 1, Attempt{})
 	}
-	w.Count(p, t0.Add(3*time.Hour), 1, true)
-	w.Count(p, t0.Add(3*time.Hour+time.Minute), 1, true)
+	w.Count(p, t0.Add(3*time.Hour), 1, Attempt{Unforgivable: true})
+	w.Count(p, t0.Add(3*time.Hour+time.Minute), 1, Attempt{Unforgivable: true})
 	w.Forgive(p, t0.Add(4*time.Hour))
 	// The two at accounts that do not exist stay: 2 + 3 more = 5 < 6.
 	for i := range 3 {
-		if v := w.Count(p, t0.Add(5*time.Hour+time.Duration(i)*time.Hour), 1, false); v.Horizon >= 0 {
+		if v := w.Count(p, t0.Add(5*time.Hour+time.Duration(i)*time.Hour), 1, Attempt{}); v.Horizon >= 0 {
 			t.Fatalf("after the login, guess %d: %+v", i, v)
 		}
 	}
-	if v := w.Count(p, t0.Add(9*time.Hour), 1, false); v.Horizon != 0 || v.HorizonSum != 6 {
+	if v := w.Count(p, t0.Add(9*time.Hour), 1, Attempt{}); v.Horizon != 0 || v.HorizonSum != 6 {
 		t.Fatalf("failures going on after a login: %+v", v)
 	}
 	// The short window is not forgiven.
 	s := netip.MustParsePrefix("203.0.113.10/32")
 	for i := range 4 {
-		w.Count(s, t0.Add(time.Duration(i)*time.Second), 1, false)
+		w.Count(s, t0.Add(time.Duration(i)*time.Second), 1, Attempt{})
 	}
 	w.Forgive(s, t0.Add(5*time.Second))
-	if v := w.Count(s, t0.Add(6*time.Second), 1, false); !v.Reached {
+	if v := w.Count(s, t0.Add(6*time.Second), 1, Attempt{}); !v.Reached {
 		t.Fatalf("the short window forgiven: %+v", v)
 	}
 	// Networks: a login is remembered for a while.
 	n := NewWindow(WindowConfig{NoShort: true, Horizons: []Horizon{{Window: 24 * time.Hour, Threshold: 20}}})
 	net := netip.MustParsePrefix("192.0.2.0/24")
-	n.Count(net, t0, 1, false)
+	n.Count(net, t0, 1, Attempt{})
 	n.MarkLogin(net, t0.Add(time.Hour))
 	if !n.LoginWithin(net, t0.Add(20*time.Hour), 24*time.Hour) || n.LoginWithin(net, t0.Add(30*time.Hour), 24*time.Hour) {
 		t.Fatal("LoginWithin")
 	}
 }
 
-// TestDistinctNames: the same user name again is not new; another is.
+// TestDistinctNames: at the horizons, attempts at accounts that do not
+// exist count once per name in a row: a new name each time is an
+// enumeration, the same missing account again is not.
 func TestDistinctNames(t *testing.T) {
-	w := NewWindow(WindowConfig{})
-	p := netip.MustParsePrefix("203.0.113.11/32")
-	w.Count(p, t0, 1, true)
-	if !w.Distinct(p, "deploy") || w.Distinct(p, "deploy") || !w.Distinct(p, "oracle") || !w.Distinct(p, "deploy") {
-		t.Fatal("Distinct")
+	w := NewWindow(WindowConfig{Horizons: []Horizon{{Window: 24 * time.Hour, Threshold: 4}}})
+	p, q := netip.MustParsePrefix("203.0.113.11/32"), netip.MustParsePrefix("203.0.113.12/32")
+	for i := range 10 {
+		at := t0.Add(time.Duration(i) * 30 * time.Minute)
+		if v := w.Count(p, at, 1, Attempt{Unforgivable: true, Name: "backup"}); v.Horizon >= 0 {
+			t.Fatalf("one missing account %d times: %+v", i+1, v)
+		}
+		v := w.Count(q, at, 1, Attempt{Unforgivable: true, Name: fmt.Sprint("user", i)})
+		if (v.Horizon == 0) != (i == 3) && i <= 3 {
+			t.Fatalf("the %dth name: %+v", i+1, v)
+		}
 	}
 }
 
@@ -286,7 +294,7 @@ func BenchmarkWindowMemoryHorizons(b *testing.B) {
 		w := NewWindow(WindowConfig{Horizons: []Horizon{{Window: 24 * time.Hour, Threshold: 6}, {Window: 7 * 24 * time.Hour, Threshold: 8}}})
 		for j := 0; j < n; j++ {
 			a := netip.AddrFrom4([4]byte{byte(j >> 24), byte(j >> 16), byte(j >> 8), byte(j)})
-			w.Count(netip.PrefixFrom(a, 32), t0.Add(time.Duration(j)*time.Millisecond), 1, j%3 == 0)
+			w.Count(netip.PrefixFrom(a, 32), t0.Add(time.Duration(j)*time.Millisecond), 1, Attempt{Unforgivable: j%3 == 0, Name: "x"})
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)

@@ -70,7 +70,26 @@ type DetectionConfig struct {
 	WideV4        int      `toml:"wide_prefix_v4"` // 0: off
 	WideThreshold float64  `toml:"wide_threshold"`
 	MaxTracked    int      `toml:"max_tracked"`
+	// Horizons are longer windows beside Window, each with its own
+	// threshold (slow attackers); failures at an account that exists are
+	// forgiven by a login from the address.
+	Horizons []Horizon `toml:"horizons"`
+	// NetworkV4 and NetworkV6 are the networks attempts are also counted
+	// per at NetworkHorizons (0: off), from addresses of networks no user
+	// logged in from.
+	NetworkV4       int       `toml:"network_prefix_v4"`
+	NetworkV6       int       `toml:"network_prefix_v6"`
+	NetworkHorizons []Horizon `toml:"network_horizons"`
 }
+
+// Horizon is a long window and its threshold.
+type Horizon struct {
+	Window    Duration `toml:"window"`
+	Threshold float64  `toml:"threshold"`
+}
+
+// maxHorizons bounds each list of horizons.
+const maxHorizons = 4
 
 type BanConfig struct {
 	BanTime        Duration `toml:"ban_time"`
@@ -129,7 +148,9 @@ const DefaultAuditLog = "/var/log/audit/audit.log"
 func Default() *Config {
 	return &Config{
 		Detection: DetectionConfig{Threshold: 5, Window: Duration(10 * time.Minute), FailureWeight: 1, ProbeWeight: 0.5,
-			IPv4Prefix: 32, IPv6Prefix: 64, WideV6: 48, WideThreshold: 20, MaxTracked: 1000000},
+			IPv4Prefix: 32, IPv6Prefix: 64, WideV6: 48, WideThreshold: 20, MaxTracked: 1000000,
+			Horizons:  []Horizon{{Duration(24 * time.Hour), 6}, {Duration(7 * 24 * time.Hour), 8}},
+			NetworkV4: 24, NetworkV6: 48, NetworkHorizons: []Horizon{{Duration(24 * time.Hour), 20}, {Duration(7 * 24 * time.Hour), 40}}},
 		Ban: BanConfig{BanTime: Duration(time.Hour), Factor: 2, MaxBanTime: Duration(7 * 24 * time.Hour),
 			Remember: Duration(30 * 24 * time.Hour)},
 		Firewall: FirewallConfig{Backend: "nftables", Table: "sshguard-go", Priority: -10},
@@ -313,6 +334,29 @@ func (c *Config) Validate() error {
 	}
 	if d.MaxTracked < 1000 {
 		bad("detection.max_tracked", "must be at least 1000, is %d", d.MaxTracked)
+	}
+	horizons := func(key string, hs []Horizon) {
+		if len(hs) > maxHorizons {
+			bad(key, "at most %d, are %d", maxHorizons, len(hs))
+		}
+		for i, h := range hs {
+			if h.Window < Duration(time.Hour) || h.Window > Duration(90*24*time.Hour) {
+				bad(key, "[%d]: window must be 1h to 90d, is %s", i, h.Window)
+			}
+			if !(h.Threshold >= 1 && h.Threshold <= 1000) {
+				bad(key, "[%d]: threshold must be a number in [1, 1000], is %g", i, h.Threshold)
+			}
+		}
+	}
+	horizons("detection.horizons", d.Horizons)
+	horizons("detection.network_horizons", d.NetworkHorizons)
+	// A network no wider than the clients' key is not counted (the
+	// clients are banned by it already).
+	if d.NetworkV4 != 0 && (d.NetworkV4 < 8 || d.NetworkV4 > 32) {
+		bad("detection.network_prefix_v4", "must be 0 (off) or 8 to 32, is %d", d.NetworkV4)
+	}
+	if d.NetworkV6 != 0 && (d.NetworkV6 < 16 || d.NetworkV6 > 128) {
+		bad("detection.network_prefix_v6", "must be 0 (off) or 16 to 128, is %d", d.NetworkV6)
 	}
 	b := c.Ban
 	inRange("ban.factor", b.Factor, 1, 100, false)

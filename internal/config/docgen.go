@@ -109,6 +109,14 @@ func tomlValue(v reflect.Value) string {
 			items = append(items, tomlValue(v.Index(i)))
 		}
 		return "[" + strings.Join(items, ", ") + "]"
+	case reflect.Struct: // an inline table, fields in order
+		var items []string
+		for i := range v.NumField() {
+			if tag := strings.Split(v.Type().Field(i).Tag.Get("toml"), ",")[0]; tag != "" {
+				items = append(items, tag+" = "+tomlValue(v.Field(i)))
+			}
+		}
+		return "{ " + strings.Join(items, ", ") + " }"
 	case reflect.Map:
 		var items []string
 		for _, k := range v.MapKeys() {

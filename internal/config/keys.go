@@ -92,6 +92,23 @@ pre-auth disconnect). A probe weight of 0 ignores probes.`},
 			"default) does the same for IPv4."},
 		{Name: "wide_prefix_v4"},
 		{Name: "wide_threshold"},
+		{Name: "horizons", Gap: true, Doc: `Slow attackers: besides window, longer horizons, each with its own
+threshold (at most 4, each 1h to 90d; [] is none). The defaults
+catch one guess an hour (6 in a day), bursts of 3 every 9 hours (the
+second burst) and one guess every 8 hours for 3 days (the 8th in a week),
+which neither fail2ban nor SSHGuard catch on their defaults. Failures at an
+account that exists are forgiven by a later login from the address (typos:
+the colleague who mistypes twice every morning, an office NAT); failures at
+accounts that do not exist never are, and count once per name (a script
+retrying one missing account is not an enumeration); failures after a login
+count again. Each horizon keeps 12 buckets a key: true to a twelfth of it.`},
+		{Name: "network_prefix_v4", Gap: true, Doc: `Networks: many addresses of one network, each guessing a couple of times a
+day. Attempts are also counted per /24 (IPv4) and /48 (IPv6) at
+network_horizons, from networks no user has logged in from within the
+longest of them; a network ban names the addresses that made it. 0 is off,
+and so is a network no wider than ipv4_prefix or ipv6_prefix.`},
+		{Name: "network_prefix_v6"},
+		{Name: "network_horizons"},
 		{Name: "max_tracked", Doc: `At most this many clients are tracked; the least recently seen go first.`},
 	}},
 	{Table: "ban", Keys: []docKey{

@@ -21,13 +21,23 @@ func engineConfig(cfg *config.Config, wake func(), onBan func(origin string)) en
 	return engine.Config{
 		FailureWeight: d.FailureWeight, ProbeWeight: d.ProbeWeight, V4Bits: d.IPv4Prefix, V6Bits: d.IPv6Prefix,
 		WideV4: d.WideV4, WideV6: d.WideV6, Wide: ban.WindowConfig{Threshold: d.WideThreshold},
-		Window: ban.WindowConfig{Window: time.Duration(d.Window), Threshold: d.Threshold, MaxTracked: d.MaxTracked},
+		Window: ban.WindowConfig{Window: time.Duration(d.Window), Threshold: d.Threshold, MaxTracked: d.MaxTracked, Horizons: horizons(d.Horizons)},
+		NetV4: d.NetworkV4, NetV6: d.NetworkV6, NetHorizons: horizons(d.NetworkHorizons),
 		Policy: ban.Policy{BanTime: time.Duration(b.BanTime), Factor: b.Factor, MaxBanTime: time.Duration(b.MaxBanTime),
 			Remember: time.Duration(b.Remember), PermanentAfter: b.PermanentAfter},
 		Alerts: cfg.Alerts.Policy(), Wake: wake, OnBan: onBan, Loc: cfg.Alerts.Location(),
 		PeerMinV4: cfg.Fleet.MinPrefixV4, PeerMinV6: cfg.Fleet.MinPrefixV6,
 		DryRun: cfg.Firewall.Backend == "none",
 	}
+}
+
+// horizons maps the configuration's horizons onto the window's.
+func horizons(hs []config.Horizon) []ban.Horizon {
+	out := make([]ban.Horizon, len(hs))
+	for i, h := range hs {
+		out[i] = ban.Horizon{Window: time.Duration(h.Window), Threshold: h.Threshold}
+	}
+	return out
 }
 
 // nftConfig is the firewall part of cfg, with the prefix lengths bans are

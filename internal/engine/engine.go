@@ -43,7 +43,12 @@ type Config struct {
 	// taken from Window).
 	WideV4, WideV6 int
 	Wide           ban.WindowConfig
-	Window         ban.WindowConfig
+	Window         ban.WindowConfig // its Horizons are the clients' long windows
+	// NetV4 and NetV6 are the networks attempts are also counted per at
+	// NetHorizons (0: off), from networks no user logged in from within
+	// the longest of them.
+	NetV4, NetV6 int
+	NetHorizons  []ban.Horizon
 	Policy         ban.Policy
 	// Alerts decides the alerts written to the outbox with each ban and
 	// login; nil writes none.
@@ -97,6 +102,7 @@ type Guard struct {
 	mu     sync.Mutex // guards everything below
 	win    *ban.Window
 	wide   *ban.Window // per wide prefix
+	net    *ban.Window // per network, its horizons only
 	allow  *ban.Allowlist
 	ev     map[netip.Prefix]*evidence
 	seed   maphash.Seed
@@ -110,6 +116,25 @@ type Guard struct {
 type evidence struct {
 	users       []string
 	first, last string
+	addrs       []string // a network's: the addresses that made its attempts
+}
+
+// durText writes d as the configuration does: 10m, 1d, 3d12h, 1h30m.
+func durText(d time.Duration) string {
+	var s string
+	for _, u := range []struct {
+		unit time.Duration
+		name string
+	}{{7 * 24 * time.Hour, "w"}, {24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
+		if n := d / u.unit; n > 0 && !(u.name == "w" && d%u.unit != 0) {
+			s += fmt.Sprintf("%d%s", n, u.name)
+			d -= n * u.unit
+		}
+	}
+	if s == "" {
+		return "0s"
+	}
+	return s
 }
 
 // maxEvidence bounds the evidence kept; beyond it the map starts afresh
@@ -134,7 +159,8 @@ func New(cfg Config, db *store.DB, fw Firewall, allow *ban.Allowlist, now func()
 		allow = ban.NewAllowlist()
 	}
 	cfg.Wide.Window, cfg.Wide.MinWeight, cfg.Wide.MaxTracked = cfg.Window.Window, cfg.Window.MinWeight, cfg.Window.MaxTracked
-	g := &Guard{db: db, fw: fw, now: now, log: log, win: ban.NewWindow(cfg.Window), wide: ban.NewWindow(cfg.Wide), allow: allow,
+	netw := ban.NewWindow(ban.WindowConfig{NoShort: true, Horizons: cfg.NetHorizons, MaxTracked: cfg.Window.MaxTracked / 4})
+	g := &Guard{db: db, fw: fw, now: now, log: log, win: ban.NewWindow(cfg.Window), wide: ban.NewWindow(cfg.Wide), net: netw, allow: allow,
 		ev: map[netip.Prefix]*evidence{}, tally: newTally(), seed: maphash.MakeSeed(),
 		queue: make(chan decision, queueLen), closing: make(chan struct{}), idx: newIndex(), refuse: map[string]int64{}}
 	g.cfg.Store(&cfg)
@@ -373,6 +399,13 @@ func (g *Guard) decide(r *detect.Record) (client, wide decision) {
 	}
 	key := ban.ClientKey(r.Addr, cfg.V4Bits, cfg.V6Bits)
 	if r.Kind == detect.KindSuccess {
+		// A login to an account that exists: the address's earlier
+		// failures at the horizons were typos, and its network is a
+		// users' network.
+		g.win.Forgive(key, at)
+		if nk, ok := cfg.netKey(r.Addr); ok {
+			g.net.MarkLogin(nk, at)
+		}
 		return decision{act: actLogin, at: at, failed: g.win.Sum(key, at),
 			login: store.Login{Time: at, User: strings.Clone(r.User), Addr: r.Addr, Method: strings.Clone(r.Method), Key: strings.Clone(r.Key)}}, decision{}
 	}
@@ -382,7 +415,56 @@ func (g *Guard) decide(r *detect.Record) (client, wide decision) {
 	if cfg.OnAttempt != nil {
 		cfg.OnAttempt(key, at, w)
 	}
-	return g.judge(cfg, r, key, at, w), g.judgeWide(cfg, r, at, w)
+	client = g.judge(cfg, r, key, at, w)
+	if wide = g.judgeWide(cfg, r, at, w); wide.act == actNone {
+		wide = g.judgeNet(cfg, r, at, w)
+	}
+	return client, wide
+}
+
+// invalidUser reports whether sshd said r's user does not exist.
+func invalidUser(r *detect.Record) bool { return r.Reason == "invalid_user" || strings.HasSuffix(r.Reason, "_invalid") }
+
+// netKey is a's network at the network horizons, if counted.
+func (cfg *Config) netKey(a netip.Addr) (netip.Prefix, bool) {
+	key := ban.ClientKey(a, cfg.V4Bits, cfg.V6Bits)
+	bits := cfg.netBits(key)
+	if bits < 0 {
+		return netip.Prefix{}, false
+	}
+	return ban.ClientKey(a, bits, bits), true
+}
+
+// longest is the longest of hs.
+func longest(hs []ban.Horizon) time.Duration {
+	var d time.Duration
+	for _, h := range hs {
+		d = max(d, h.Window)
+	}
+	return d
+}
+
+// judgeNet counts r's attempt for its network at the network horizons
+// (unless a user logged in from it within the longest) and returns the
+// network's ban when one is reached, naming the addresses that made it.
+// g.mu is held.
+func (g *Guard) judgeNet(cfg *Config, r *detect.Record, at time.Time, w float64) decision {
+	key, ok := cfg.netKey(r.Addr)
+	if !ok || g.allow.Covers(key) || g.net.LoginWithin(key, at, longest(cfg.NetHorizons)) {
+		return decision{}
+	}
+	ev := g.evidenceFor(key)
+	if a := r.Addr.Unmap().String(); len(ev.addrs) < 8 && !slices.Contains(ev.addrs, a) {
+		ev.addrs = append(ev.addrs, a)
+	}
+	v := g.net.Count(key, at, w, ban.Attempt{Unforgivable: invalidUser(r), Name: r.User})
+	if v.Horizon < 0 {
+		return decision{}
+	}
+	g.net.Reset(key)
+	delete(g.ev, key)
+	return decision{act: actBan, key: key, at: at, sum: v.HorizonSum, evidence: []string{strings.Clone(r.Text)}, dur: -1, origin: Detected,
+		reason: fmt.Sprintf("%g failed attempts from %s in %s (%s)", v.HorizonSum, key, durText(g.net.HorizonWindow(v.Horizon)), strings.Join(ev.addrs, ", "))}
 }
 
 // judgeWide counts r's attempt for its client's wide prefix (if that is
@@ -406,7 +488,7 @@ func (g *Guard) judgeWide(cfg *Config, r *detect.Record, at time.Time, w float64
 	}
 	g.wide.Reset(key)
 	return decision{act: actBan, key: key, at: at, sum: sum, evidence: []string{strings.Clone(r.Text)}, dur: -1, origin: Detected,
-		reason: fmt.Sprintf("%g failed attempts from %s in %v", sum, key, cfg.window())}
+		reason: fmt.Sprintf("%g failed attempts from %s in %s", sum, key, durText(cfg.window()))}
 }
 
 // judge adds r's attempt to its client's window and returns the client's
@@ -420,8 +502,13 @@ func (g *Guard) judge(cfg *Config, r *detect.Record, key netip.Prefix, at time.T
 	if r.User != "" && len(ev.users) < 8 && !slices.Contains(ev.users, r.User) {
 		ev.users = append(ev.users, strings.Clone(r.User))
 	}
-	sum, reached := g.win.Add(key, at, w)
-	if !reached {
+	v := g.win.Count(key, at, w, ban.Attempt{Unforgivable: invalidUser(r), Name: r.User})
+	sum, in := v.Sum, cfg.window()
+	switch {
+	case v.Reached:
+	case v.Horizon >= 0: // a slow attacker, caught by a long horizon
+		sum, in = v.HorizonSum, g.win.HorizonWindow(v.Horizon)
+	default:
 		return decision{}
 	}
 	g.win.Reset(key)
@@ -431,7 +518,7 @@ func (g *Guard) judge(cfg *Config, r *detect.Record, key netip.Prefix, at time.T
 		lines = append(lines, ev.last)
 	}
 	return decision{act: actBan, key: key, at: at, sum: sum, users: ev.users, evidence: lines, dur: -1, origin: Detected,
-		reason: fmt.Sprintf("%g failed attempts in %v", sum, cfg.window())}
+		reason: fmt.Sprintf("%g failed attempts in %s", sum, durText(in))}
 }
 
 // countTime is the hour an event is counted in: its own time when it has

@@ -240,6 +240,19 @@ func (cfg *Config) widths(p netip.Prefix) (key, wide int) {
 	return cmpOr(cfg.V6Bits, 64), cfg.WideV6
 }
 
+// netBits is the network length counted at the network horizons for p's
+// family (-1: none): only a network wider than the clients' key.
+func (cfg *Config) netBits(p netip.Prefix) int {
+	bits := cfg.NetV6
+	if p.Addr().Is4() {
+		bits = cfg.NetV4
+	}
+	if key, _ := cfg.widths(p); bits == 0 || bits >= key || len(cfg.NetHorizons) == 0 {
+		return -1
+	}
+	return bits
+}
+
 func cmpOr(v, def int) int {
 	if v > 0 {
 		return v
@@ -334,7 +347,7 @@ func (cfg *Config) width(d *decision) *Refusal {
 	switch o := d.origin; {
 	case o == Detected, o == Fleetwide:
 		// Only the lengths this host counts by.
-		if key, wide := cfg.widths(p); p.Bits() != key && p.Bits() != wide {
+		if key, wide := cfg.widths(p); p.Bits() != key && p.Bits() != wide && p.Bits() != cfg.netBits(p) {
 			return refuse(p, RefusedWide, "/%d is not a length this host bans by on its own (/%d%s)", p.Bits(), key, wideText(wide))
 		}
 	case IsPeer(o):
