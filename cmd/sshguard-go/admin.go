@@ -372,6 +372,12 @@ func printStatus(out io.Writer, st control.Status) {
 		fmt.Fprintf(out, ", permanent from the %dth", p.PermanentAfter)
 	}
 	fmt.Fprintln(out)
+	if len(p.Horizons) > 0 {
+		fmt.Fprintf(out, "slow attackers: %s (failures at existing accounts forgiven by a login)\n", strings.Join(p.Horizons, ", "))
+	}
+	if len(p.NetworkHorizons) > 0 {
+		fmt.Fprintf(out, "networks no user logs in from: %s\n", strings.Join(p.NetworkHorizons, ", "))
+	}
 	if p.WideV4 > 0 || p.WideV6 > 0 {
 		fmt.Fprintf(out, "wide prefixes: /%d (IPv4) /%d (IPv6) after %g attempts\n", p.WideV4, p.WideV6, p.WideThreshold)
 	}

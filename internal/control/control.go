@@ -102,7 +102,11 @@ type Policy struct {
 	WideV4         int     `json:"wide_prefix_v4,omitempty"`
 	WideV6         int     `json:"wide_prefix_v6,omitempty"`
 	WideThreshold  float64 `json:"wide_threshold,omitempty"`
-	Backend        string  `json:"backend"`
+	// Horizons are the long windows: "6 in 1d"; NetworkHorizons those of
+	// networks ("20 from a /24 in 1d").
+	Horizons        []string `json:"horizons,omitempty"`
+	NetworkHorizons []string `json:"network_horizons,omitempty"`
+	Backend         string   `json:"backend"`
 	Table          string  `json:"table"`
 }
 

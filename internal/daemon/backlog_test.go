@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"sshguard-go/internal/ban"
+	"sshguard-go/internal/config"
 	"sshguard-go/internal/detect"
 	"sshguard-go/internal/engine"
 	"sshguard-go/internal/store"
@@ -148,27 +149,7 @@ func TestBacklogReadLikeLive(t *testing.T) {
 	}
 
 	// The same lines, one by one, on a clock that follows them.
-	db, _ := testkit.OpenDB(t)
-	clock := testkit.NewClock(start)
-	ref := engine.New(engineConfig(h.config(), nil, nil), db, nopFW{}, nil, clock.Now, nil)
-	lf, _ := os.Open(filepath.Join(h.dir, "auth.log"))
-	defer lf.Close()
-	var sc detect.Scanner
-	feed := func(r *detect.Record) {
-		if r.Time.After(clock.Now()) {
-			clock.Set(r.Time)
-		}
-		if _, err := ref.Handle(context.Background(), r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s := bufio.NewScanner(lf)
-	for n := int64(1); s.Scan(); n++ {
-		sc.Line("auth.log", n, s.Text(), feed)
-	}
-	sc.Flush(feed)
-	clock.Set(time.Now())
-
+	db := liveBans(t, h.config(), filepath.Join(h.dir, "auth.log"), start)
 	got, err := h.d.db.History(time.Time{})
 	if err != nil {
 		t.Fatal(err)
@@ -218,6 +199,37 @@ func TestBacklogReadLikeLive(t *testing.T) {
 	if len(gl) != len(wl) || len(gl) == 0 {
 		t.Errorf("%d logins read from the start, %d live", len(gl), len(wl))
 	}
+}
+
+// liveBans feeds the log's lines one by one to an engine of cfg whose
+// clock follows them (a daemon that ran through them), and returns its
+// store, its clock then set to now.
+func liveBans(t *testing.T, cfg *config.Config, log string, start time.Time) *store.DB {
+	t.Helper()
+	db, _ := testkit.OpenDB(t)
+	clock := testkit.NewClock(start)
+	ref := engine.New(engineConfig(cfg, nil, nil), db, nopFW{}, nil, clock.Now, nil)
+	lf, err := os.Open(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	var sc detect.Scanner
+	feed := func(r *detect.Record) {
+		if r.Time.After(clock.Now()) {
+			clock.Set(r.Time)
+		}
+		if _, err := ref.Handle(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := bufio.NewScanner(lf)
+	for n := int64(1); s.Scan(); n++ {
+		sc.Line("auth.log", n, s.Text(), feed)
+	}
+	sc.Flush(feed)
+	clock.Set(time.Now())
+	return db
 }
 
 // nopFW is a firewall that takes everything.

@@ -339,7 +339,14 @@ func (d *Daemon) Stats() Stats {
 func policyOf(cfg *config.Config) control.Policy {
 	text := func(d config.Duration) string { b, _ := d.MarshalText(); return string(b) }
 	dt, b := cfg.Detection, cfg.Ban
-	return control.Policy{Threshold: dt.Threshold, Window: text(dt.Window), BanTime: text(b.BanTime), Factor: b.Factor,
+	p := control.Policy{Threshold: dt.Threshold, Window: text(dt.Window), BanTime: text(b.BanTime), Factor: b.Factor,
 		MaxBanTime: text(b.MaxBanTime), Remember: text(b.Remember), PermanentAfter: b.PermanentAfter,
 		WideV4: dt.WideV4, WideV6: dt.WideV6, WideThreshold: dt.WideThreshold, Backend: cfg.Firewall.Backend, Table: cfg.Firewall.Table}
+	for _, h := range dt.Horizons {
+		p.Horizons = append(p.Horizons, fmt.Sprintf("%g in %s", h.Threshold, text(h.Window)))
+	}
+	for _, h := range dt.NetworkHorizons {
+		p.NetworkHorizons = append(p.NetworkHorizons, fmt.Sprintf("%g from a /%d or /%d in %s", h.Threshold, dt.NetworkV4, dt.NetworkV6, text(h.Window)))
+	}
+	return p
 }
