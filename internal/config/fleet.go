@@ -33,6 +33,9 @@ type FleetConfig struct {
 	// FleetQuorum is how many hosts must have seen an address's attempts
 	// before the fleet's count bans it: one member alone never decides.
 	FleetQuorum int `toml:"fleet_quorum"`
+	// FleetHorizons are longer fleet windows (at most 2): a slow attacker
+	// spread over hosts and days.
+	FleetHorizons []Horizon `toml:"fleet_horizons"`
 }
 
 // maxQuorum is the largest fleet_quorum (the hosts kept per address).
@@ -40,7 +43,8 @@ const maxQuorum = 4
 
 func defaultFleet() FleetConfig {
 	return FleetConfig{Stream: "SSHGUARD_BANS", Share: true, Apply: true, MinPrefixV4: 24, MinPrefixV6: 48,
-		FleetThreshold: 20, FleetWindow: Duration(time.Hour), FleetQuorum: 2}
+		FleetThreshold: 20, FleetWindow: Duration(time.Hour), FleetQuorum: 2,
+		FleetHorizons: []Horizon{{Duration(24 * time.Hour), 12}, {Duration(7 * 24 * time.Hour), 16}}}
 }
 
 // HostName is this host's name in the fleet.
@@ -100,6 +104,17 @@ func (f FleetConfig) validate(bad func(key, format string, args ...any)) {
 		}
 		if f.FleetQuorum < 1 || f.FleetQuorum > maxQuorum {
 			bad("fleet.fleet_quorum", "must be in [1, %d], is %d", maxQuorum, f.FleetQuorum)
+		}
+		if len(f.FleetHorizons) > 2 {
+			bad("fleet.fleet_horizons", "at most 2, are %d", len(f.FleetHorizons))
+		}
+		for i, h := range f.FleetHorizons {
+			if h.Window < Duration(time.Hour) || h.Window > Duration(90*24*time.Hour) {
+				bad("fleet.fleet_horizons", "[%d]: window must be 1h to 90d, is %s", i, h.Window)
+			}
+			if !(h.Threshold >= 1 && h.Threshold <= 1000) {
+				bad("fleet.fleet_horizons", "[%d]: threshold must be a number in [1, 1000], is %g", i, h.Threshold)
+			}
 		}
 	}
 }

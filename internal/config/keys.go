@@ -289,6 +289,9 @@ member, even a compromised one, never decides alone.`},
 			{Name: "fleet_threshold"},
 			{Name: "fleet_window", Range: &Range{Min: Duration(time.Second)}},
 			{Name: "fleet_quorum"},
+			{Name: "fleet_horizons", Doc: `Longer fleet windows (at most 2), for a slow attacker spread over hosts and
+days: each host's attempts count there for at most its own horizon's
+threshold (detection.horizons), and the quorum applies.`},
 		}},
 }
 

@@ -31,9 +31,23 @@ func (d *Daemon) newSharer(cfg *config.Config) (*share.Sharer, error) {
 		d := cfg.Detection
 		sh.Counter = share.NewCounter(share.CountConfig{Name: sc.Name, Threshold: f.FleetThreshold, Window: time.Duration(f.FleetWindow),
 			Quorum: f.FleetQuorum, HostCap: d.Threshold, V4Bits: d.IPv4Prefix, V6Bits: d.IPv6Prefix, WideV4: d.WideV4, WideV6: d.WideV6,
-			MaxTracked: d.MaxTracked})
+			MaxTracked: d.MaxTracked / 4, Horizons: fleetHorizons(f.FleetHorizons, d)})
 	}
 	return sh, nil
+}
+
+// fleetHorizons are the fleet's horizons, each host counting there for at
+// most this host's horizon of the same rank (else its threshold).
+func fleetHorizons(hs []config.Horizon, d config.DetectionConfig) []share.FleetHorizon {
+	out := make([]share.FleetHorizon, len(hs))
+	for i, h := range hs {
+		hostCap := d.Threshold
+		if i < len(d.Horizons) {
+			hostCap = d.Horizons[i].Threshold
+		}
+		out[i] = share.FleetHorizon{Window: time.Duration(h.Window), Threshold: h.Threshold, HostCap: hostCap}
+	}
+	return out
 }
 
 // share sets ec to write what the fleet must hear of this host's bans and

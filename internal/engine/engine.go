@@ -621,9 +621,13 @@ func (g *Guard) Reconfigure(cfg Config) bool {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	// The horizons are the window's make: changed, they take effect at
+	// the next start.
+	sameHorizons := slices.Equal(cfg.Window.Horizons, old.Window.Horizons) && slices.Equal(cfg.NetHorizons, old.NetHorizons) && cfg.NetV4 == old.NetV4 && cfg.NetV6 == old.NetV6
+	cfg.Window.Horizons, cfg.NetHorizons, cfg.NetV4, cfg.NetV6 = old.Window.Horizons, old.NetHorizons, old.NetV4, old.NetV6
 	g.cfg.Store(&cfg)
 	ok := g.win.SetLimits(cfg.window(), threshold)
-	return g.wide.SetLimits(cfg.window(), wideThreshold) && ok
+	return g.wide.SetLimits(cfg.window(), wideThreshold) && ok && sameHorizons
 }
 
 // DryRun reports whether g keeps its bans as a dry run's.

@@ -65,11 +65,36 @@ type CountConfig struct {
 	// is refused.
 	V4Bits, V6Bits, WideV4, WideV6 int
 	MaxTracked                     int // addresses kept at once
+	// Horizons are longer fleet windows (at most MaxFleetHorizons), each
+	// with the fleet's threshold and the most one host's attempts count for
+	// there (its own horizon's threshold): a slow attacker spread over
+	// hosts and days.
+	Horizons []FleetHorizon
+}
+
+// FleetHorizon is a long fleet window.
+type FleetHorizon struct {
+	Window    time.Duration
+	Threshold float64 // the fleet's
+	HostCap   float64 // one host's at most
+}
+
+// MaxFleetHorizons bounds the fleet's horizons.
+const MaxFleetHorizons = 2
+
+// window is one of the Counter's windows: the short one, then the
+// horizons.
+type window struct {
+	length    int64 // seconds
+	threshold float64
+	hostCap   float64
+	name      time.Duration
 }
 
 // Counter is the fleet-wide window. It is safe for concurrent use.
 type Counter struct {
-	cfg  CountConfig
+	cfg     CountConfig
+	windows []window
 	bans chan FleetBan // prefixes that reached the threshold, for the banner
 	now  func() time.Time
 
@@ -91,6 +116,7 @@ type FleetBan struct {
 	Prefix   netip.Prefix
 	Attempts float64
 	Hosts    int
+	Window   time.Duration // the window that decided it
 }
 
 // countKey is a prefix as a map key without a pointer.
@@ -99,14 +125,18 @@ type countKey struct {
 	bits uint8
 }
 
-// slots are the hosts that reported attempts on one address: a sliding
-// window per host, estimated from two buckets of the window's length (the
-// current one and the one before, weighed by how much of it the window
-// still covers).
+// slots are the hosts that reported attempts on one address: per host and
+// window, a sliding window estimated from two buckets of the window's
+// length (the current one and the one before, weighed by how much of it
+// the window still covers).
 type slots [maxSlots]slot
 
 type slot struct {
-	host      uint32 // 0: empty; a peer's id (1 is this host)
+	host uint32 // 0: empty; a peer's id (1 is this host)
+	w    [1 + MaxFleetHorizons]sliding
+}
+
+type sliding struct {
 	bucket    uint32 // the current bucket's number (seconds / window)
 	cur, prev float32
 }
@@ -132,7 +162,11 @@ func NewCounter(cfg CountConfig) *Counter {
 	if cfg.MaxTracked <= 0 {
 		cfg.MaxTracked = 1000000
 	}
-	return &Counter{cfg: cfg, bans: make(chan FleetBan, 1024), now: time.Now,
+	ws := []window{{length: max(int64(cfg.Window/time.Second), 1), threshold: cfg.Threshold, hostCap: cfg.HostCap, name: cfg.Window}}
+	for _, h := range cfg.Horizons[:min(len(cfg.Horizons), MaxFleetHorizons)] {
+		ws = append(ws, window{length: max(int64(h.Window/time.Second), 1), threshold: h.Threshold, hostCap: h.HostCap, name: h.Window})
+	}
+	return &Counter{cfg: cfg, windows: ws, bans: make(chan FleetBan, 1024), now: time.Now,
 		cur: map[countKey]*slots{}, old: map[countKey]*slots{}, peers: map[string]*peer{}}
 }
 
@@ -193,46 +227,59 @@ func (c *Counter) entry(k countKey, make bool) *slots {
 func (c *Counter) add(host uint32, p netip.Prefix, at time.Time, w float64) {
 	k := keyOf(p)
 	s := c.entry(k, true)
-	win := max(int64(c.cfg.Window/time.Second), 1)
 	sec := at.Unix()
-	b := uint32(sec / win)
-	frac := float64(sec%win) / float64(win) // how far into the current bucket
 	i := s.find(host)
 	sl := &s[i]
 	if sl.host != host {
-		*sl = slot{host: host, bucket: b}
+		*sl = slot{host: host}
 	}
-	switch {
-	case b == sl.bucket:
-	case b == sl.bucket+1:
-		sl.bucket, sl.prev, sl.cur = b, sl.cur, 0
-	case b > sl.bucket:
-		sl.bucket, sl.prev, sl.cur = b, 0, 0
-	case b+1 == sl.bucket: // a late attempt, of the bucket before
-		sl.prev += float32(w)
-		w = 0
-	default:
-		return // older than the window
+	for j, win := range c.windows {
+		sl.w[j].add(sec, win.length, w)
 	}
-	sl.cur += float32(w)
-	sum, hosts := 0.0, 0
-	for j := range s {
-		if e := s[j].estimate(b, frac); e > 0 {
-			sum += min(e, c.cfg.HostCap)
-			hosts++
+	for j, win := range c.windows {
+		sum, hosts := 0.0, 0
+		for h := range s {
+			if s[h].host == 0 {
+				continue
+			}
+			if e := s[h].w[j].estimate(sec, win.length); e > 0 {
+				sum += min(e, win.hostCap)
+				hosts++
+			}
 		}
-	}
-	if sum >= c.cfg.Threshold && hosts >= c.cfg.Quorum {
-		*s = slots{}
-		select {
-		case c.bans <- FleetBan{Prefix: p, Attempts: math.Round(sum*100) / 100, Hosts: hosts}:
-		default: // the banner is behind: the next attempt trips it again
+		if sum >= win.threshold && hosts >= c.cfg.Quorum {
+			*s = slots{}
+			select {
+			case c.bans <- FleetBan{Prefix: p, Attempts: math.Round(sum*100) / 100, Hosts: hosts, Window: win.name}:
+			default: // the banner is behind: the next attempt trips it again
+			}
+			return
 		}
 	}
 }
 
+// add counts w at second sec in a window of length seconds.
+func (sw *sliding) add(sec, length int64, w float64) {
+	b := uint32(sec / length)
+	switch {
+	case sw.cur == 0 && sw.prev == 0: // empty
+		sw.bucket = b
+	case b == sw.bucket:
+	case b == sw.bucket+1:
+		sw.bucket, sw.prev, sw.cur = b, sw.cur, 0
+	case b > sw.bucket:
+		sw.bucket, sw.prev, sw.cur = b, 0, 0
+	case b+1 == sw.bucket: // a late attempt, of the bucket before
+		sw.prev += float32(w)
+		return
+	default:
+		return // older than the window
+	}
+	sw.cur += float32(w)
+}
+
 // find returns the slot of host, else an empty one, else the one whose
-// host counts least.
+// host counts least in the short window.
 func (s *slots) find(host uint32) int {
 	free, least := -1, 0
 	for i := range s {
@@ -241,7 +288,7 @@ func (s *slots) find(host uint32) int {
 			return i
 		case s[i].host == 0 && free < 0:
 			free = i
-		case s[i].cur+s[i].prev < s[least].cur+s[least].prev:
+		case s[i].w[0].cur+s[i].w[0].prev < s[least].w[0].cur+s[least].w[0].prev:
 			least = i
 		}
 	}
@@ -251,16 +298,16 @@ func (s *slots) find(host uint32) int {
 	return least
 }
 
-// estimate is the slot's attempts within the window ending in bucket b,
-// frac into it.
-func (sl *slot) estimate(b uint32, frac float64) float64 {
+// estimate is the attempts within the window of length seconds ending at
+// second sec.
+func (sw *sliding) estimate(sec, length int64) float64 {
+	b := uint32(sec / length)
+	frac := float64(sec%length) / float64(length) // how far into the current bucket
 	switch {
-	case sl.host == 0:
-		return 0
-	case sl.bucket == b:
-		return float64(sl.cur) + float64(sl.prev)*(1-frac)
-	case sl.bucket+1 == b:
-		return float64(sl.cur) * (1 - frac)
+	case sw.bucket == b:
+		return float64(sw.cur) + float64(sw.prev)*(1-frac)
+	case sw.bucket+1 == b:
+		return float64(sw.cur) * (1 - frac)
 	}
 	return 0
 }

@@ -166,3 +166,37 @@ func TestCounterBounded(t *testing.T) {
 		t.Fatalf("%d tracked, at most 1,000", n)
 	}
 }
+
+// TestCounterHorizons: a slow attacker spread over hosts and days: under
+// every host's own day horizon and the fleet's short window, 5 a day on
+// each of 3 hosts reaches the fleet's day horizon (12, each host counting
+// for at most 6); one host's many alone never does.
+func TestCounterHorizons(t *testing.T) {
+	c := testkit.NewClock(time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC))
+	k := NewCounter(CountConfig{Name: "me", Threshold: 20, Window: time.Hour, Quorum: 2, HostCap: 5,
+		Horizons: []FleetHorizon{{Window: 24 * time.Hour, Threshold: 12, HostCap: 6}}, MaxTracked: 1000})
+	k.now = c.Now
+	p := netip.MustParsePrefix("198.51.100.9/32")
+	var got []FleetBan
+	for i := range 5 { // one every 3 hours on each host
+		at := c.Now().Add(time.Duration(i) * 3 * time.Hour)
+		k.Local(p, at, 1)
+		c.Set(at)
+		k.receive("b", batch(t, at, attempt{P: p, W: 1}))
+		k.receive("c", batch(t, at, attempt{P: p, W: 1}))
+		got = append(got, bansOf(k)...)
+	}
+	if len(got) != 1 || got[0].Window != 24*time.Hour || got[0].Hosts != 3 || got[0].Attempts < 12 {
+		t.Fatalf("bans %+v", got)
+	}
+	q := netip.MustParsePrefix("198.51.100.10/32")
+	for i := range 40 {
+		at := c.Now().Add(time.Duration(i) * 10 * time.Minute)
+		c.Set(at)
+		k.receive("b", batch(t, at, attempt{P: q, W: 1}))
+	}
+	k.Local(q, c.Now(), 1) // the fleet's day: 6 (b, capped) + 1
+	if b := bansOf(k); len(b) != 0 {
+		t.Fatalf("one host's many banned: %+v", b)
+	}
+}

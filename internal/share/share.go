@@ -284,7 +284,7 @@ func (s *Sharer) countFleetwide(ctx context.Context, nc *nats.Conn) {
 		case <-tick.C:
 			c.flush(nc)
 		case e := <-c.bans:
-			reason := fmt.Sprintf("fleet-wide: %g attempts from %d hosts in %v", e.Attempts, e.Hosts, c.cfg.Window)
+			reason := fmt.Sprintf("fleet-wide: %g attempts from %d hosts in %v", e.Attempts, e.Hosts, e.Window)
 			if code, err := s.apply.BanHere(ctx, e.Prefix, reason); err != nil && code != "already" {
 				s.log.Warn("fleet: fleet-wide ban", "prefix", e.Prefix.String(), "err", err)
 			}
