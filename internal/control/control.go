@@ -107,7 +107,7 @@ type Policy struct {
 	Horizons        []string `json:"horizons,omitempty"`
 	NetworkHorizons []string `json:"network_horizons,omitempty"`
 	Backend         string   `json:"backend"`
-	Table          string  `json:"table"`
+	Table           string   `json:"table"`
 }
 
 // AlertInfo is an alert as `sshguard-go alerts` lists it.

@@ -49,7 +49,7 @@ type Config struct {
 	// the longest of them.
 	NetV4, NetV6 int
 	NetHorizons  []ban.Horizon
-	Policy         ban.Policy
+	Policy       ban.Policy
 	// Alerts decides the alerts written to the outbox with each ban and
 	// login; nil writes none.
 	Alerts *alert.Policy
@@ -423,7 +423,9 @@ func (g *Guard) decide(r *detect.Record) (client, wide decision) {
 }
 
 // invalidUser reports whether sshd said r's user does not exist.
-func invalidUser(r *detect.Record) bool { return r.Reason == "invalid_user" || strings.HasSuffix(r.Reason, "_invalid") }
+func invalidUser(r *detect.Record) bool {
+	return r.Reason == "invalid_user" || strings.HasSuffix(r.Reason, "_invalid")
+}
 
 // netKey is a's network at the network horizons, if counted.
 func (cfg *Config) netKey(a netip.Addr) (netip.Prefix, bool) {
