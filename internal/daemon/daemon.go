@@ -207,7 +207,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return d.worker.Run(gctx) })
 	g.Go(func() error { return d.dailyReports(gctx) })
 	g.Go(func() error { return d.housekeeping(gctx) })
-	g.Go(func() error { return control.Serve(gctx, cfg.State.Socket, d.svc) })
+	g.Go(func() error { return control.Serve(gctx, cfg.State.Socket, d.svc, control.Limits()) })
 	if d.api != nil {
 		g.Go(func() error { return d.serveAPI(gctx) })
 	}
