@@ -48,6 +48,19 @@ func HoldsNoServer(t *testing.T, tg SlowTarget) {
 	t.Run("over the cap", func(t *testing.T) { overTheCap(t, tg) })
 }
 
+// Hold opens slow connections on tg, left open until the test ends or
+// the server's timeouts close them: half its cap sending a request's first
+// line and no more, and, when tg.Big is set, one never reading that answer.
+func Hold(t *testing.T, tg SlowTarget) {
+	t.Helper()
+	for range tg.Limits.MaxConns / 2 {
+		fmt.Fprint(dial(t, tg, false), "GET / HTTP/1.1\r\nHost: slow\r\n")
+	}
+	if tg.Big != "" {
+		io.WriteString(dial(t, tg, true), tg.Big)
+	}
+}
+
 // slowHeaders: MaxConns/2 connections trickle a request's headers; each
 // is closed unanswered once ReadHeader has passed since it was opened,
 // however often it sent a byte.
@@ -129,7 +142,8 @@ func overTheCap(t *testing.T, tg SlowTarget) {
 	for range 2 * tg.Limits.MaxConns {
 		ws = append(ws, watch(dial(t, tg, false)))
 	}
-	Eventually(t, 5*time.Second, fmt.Sprintf("at most %d connections open", tg.Limits.MaxConns), func() (bool, string) {
+	// Those over the cap are closed at once, not after their timeouts.
+	Eventually(t, bound(tg), fmt.Sprintf("at most %d connections open", tg.Limits.MaxConns), func() (bool, string) {
 		n := openCount(ws)
 		return n <= tg.Limits.MaxConns, fmt.Sprintf("%d of %d open", n, len(ws))
 	})
@@ -141,7 +155,7 @@ func overTheCap(t *testing.T, tg SlowTarget) {
 // of ReadHeader and Write.
 func normalWithin(t *testing.T, tg SlowTarget) {
 	t.Helper()
-	bound := min(tg.Limits.ReadHeader, tg.Limits.Write) / 2
+	bound := bound(tg)
 	start := time.Now()
 	if err := tg.Normal(); err != nil {
 		t.Fatalf("a normal client beside the slow ones: %v (after %v)", err, time.Since(start))
@@ -150,6 +164,11 @@ func normalWithin(t *testing.T, tg SlowTarget) {
 		t.Fatalf("a normal client beside the slow ones was answered after %v, over %v", d, bound)
 	}
 }
+
+// bound is how soon a normal client is answered beside slow ones, and
+// connections over the cap are closed: half the shorter of ReadHeader and
+// Write, well before any slow connection's timeout.
+func bound(tg SlowTarget) time.Duration { return min(tg.Limits.ReadHeader, tg.Limits.Write) / 2 }
 
 // dial opens a connection to tg, closed when the test ends; small makes
 // its buffers the smallest the kernel allows (a receive buffer of 1 KiB,
