@@ -307,7 +307,7 @@ func fakeDaemon(t *testing.T, dir string, b control.Backend) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- control.Serve(ctx, filepath.Join(dir, "ctl.sock"), b) }()
+	go func() { done <- control.Serve(ctx, filepath.Join(dir, "ctl.sock"), b, control.Limits()) }()
 	t.Cleanup(func() { cancel(); <-done })
 	waitControl(t, dir)
 }

@@ -93,7 +93,7 @@ daemon's API does.`,
 			if err != nil {
 				return err
 			}
-			return fleet.Serve(ctx, listen.Listen, fl.Handler(tok), tc, func(url string) {
+			return fleet.Serve(ctx, listen.Listen, fl.Handler(tok), tc, fl.Limits(), func(url string) {
 				fmt.Fprintf(cmd.ErrOrStderr(), "fleet view at %s\n", url)
 			})
 		},

@@ -18,8 +18,24 @@ import (
 	"strings"
 	"time"
 
+	"sshguard-go/internal/httpserve"
 	"sshguard-go/internal/store"
 )
+
+// Limits are the API's, as the daemon serves it. Its clients are the
+// dashboards (a page asks a few endpoints at once, every minute), the
+// fleet's aggregator (at most two connections a host) and scripts; its
+// largest answers are lists of up to 10,000 bans, logins, events or
+// sessions, megabytes gathered from the store in well under a second:
+// a minute to answer, sent through a 256 KiB send buffer (a client that
+// never reads pins no more of the kernel), 128 connections, 8 requests
+// worked on at once (each may read a week of sessions) with 5 s to wait
+// for a place. Anyone who reaches the port is a client before its
+// credentials are checked: these hold for them too.
+func Limits() httpserve.Limits {
+	return httpserve.Limits{ReadHeader: 5 * time.Second, Read: 10 * time.Second, Write: time.Minute, Idle: time.Minute,
+		MaxHeaderBytes: 16 << 10, MaxConns: 128, MaxRequests: 8, Queue: 5 * time.Second, SendBuffer: 256 << 10, Grace: 5 * time.Second}
+}
 
 // Server answers the API of one host.
 type Server struct {

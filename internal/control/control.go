@@ -23,6 +23,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"sshguard-go/internal/httpserve"
 )
 
 // DefaultSocket is where the daemon listens.
@@ -216,11 +218,24 @@ var ErrNotFound = errors.New("not found")
 // ErrNoDaemon is returned by Dial when no daemon listens on the socket.
 var ErrNoDaemon = errors.New("no daemon is running")
 
-// Serve answers requests for b on the unix socket path (mode 0600) until
-// ctx ends. It refuses a directory that others may write to (they could
-// put their own socket in its place) and a path that is not a socket (a
-// typo in --socket must not delete a file).
-func Serve(ctx context.Context, path string, b Backend) error {
+// Limits are the control socket's. Its clients are root's: the CLI, one
+// request a process, and scripts. The largest request is a BanMany of
+// MaxBatch bans (under 1 MiB, read within Read); the largest answers are
+// list's, 100,000 bans and more (tens of MB, several seconds to gather:
+// Write allows them 25 times over) and BanMany's, a batch made in the
+// kernel and the store. 16 requests worked on at once (the 1 MiB bodies
+// of 16 batches), more wait up to 10 s for their turn: a script running
+// the CLI in parallel is served in turn, not refused.
+func Limits() httpserve.Limits {
+	return httpserve.Limits{ReadHeader: 5 * time.Second, Read: 30 * time.Second, Write: 2 * time.Minute, Idle: 30 * time.Second,
+		MaxHeaderBytes: 16 << 10, MaxConns: 64, MaxRequests: 16, Queue: 10 * time.Second, Grace: 5 * time.Second}
+}
+
+// Serve answers requests for b on the unix socket path (mode 0600) within
+// lim (Limits, but for tests) until ctx ends. It refuses a directory that
+// others may write to (they could put their own socket in its place) and a
+// path that is not a socket (a typo in --socket must not delete a file).
+func Serve(ctx context.Context, path string, b Backend, lim httpserve.Limits) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("control socket: %w", err)
@@ -244,13 +259,8 @@ func Serve(ctx context.Context, path string, b Backend) error {
 		l.Close()
 		return fmt.Errorf("control socket: %w", err)
 	}
-	srv := &http.Server{Handler: Handler(b), ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-		os.Remove(path)
-	}()
-	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	// Closing l (when ctx ends) removes the socket.
+	if err := (httpserve.Server{Handler: Handler(b), Limits: lim}).Serve(ctx, l); err != nil {
 		return fmt.Errorf("control socket: %w", err)
 	}
 	return nil

@@ -3,16 +3,14 @@ package daemon
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
-	"time"
 
 	"sshguard-go/internal/api"
 	"sshguard-go/internal/config"
+	"sshguard-go/internal/httpserve"
 )
 
 // newAPI builds the API server of cfg (nil when api.listen is off),
@@ -69,21 +67,14 @@ func (d *Daemon) listenAPI(addr string) error {
 
 // serveAPI serves the API until ctx ends.
 func (d *Daemon) serveAPI(ctx context.Context) error {
-	l := d.apiLn
-	srv := &http.Server{ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug), Handler: d.api.Handler(), ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second,
-		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10, TLSConfig: d.apiTLS}
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-	}()
 	scheme := "http"
 	if d.apiTLS != nil {
 		scheme = "https"
-		l = tls.NewListener(l, d.apiTLS)
 	}
-	d.log.Info("api", "url", scheme+"://"+l.Addr().String()+"/", "token_file", d.apiTokenFile, "client_certificates", d.apiTLS != nil && d.apiTLS.ClientCAs != nil,
+	d.log.Info("api", "url", scheme+"://"+d.apiLn.Addr().String()+"/", "token_file", d.apiTokenFile, "client_certificates", d.apiTLS != nil && d.apiTLS.ClientCAs != nil,
 		"counts_without_credentials", d.api.OpenCounts)
-	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+	srv := httpserve.Server{Handler: d.api.Handler(), Limits: d.limits.api, TLS: d.apiTLS, ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug)}
+	if err := srv.Serve(ctx, d.apiLn); err != nil {
 		return fmt.Errorf("api: %w", err)
 	}
 	return nil

@@ -31,6 +31,7 @@ import (
 	"sshguard-go/internal/control"
 	"sshguard-go/internal/detect"
 	"sshguard-go/internal/engine"
+	"sshguard-go/internal/httpserve"
 	"sshguard-go/internal/share"
 	"sshguard-go/internal/store"
 )
@@ -64,10 +65,16 @@ type Daemon struct {
 
 	apiTokenFile string // the API's token ("": none, client certificates only)
 
+	limits serverLimits // of the API, the metrics and the control socket
+
 	reloadMu sync.Mutex      // serialises Reload
 	chans    []alert.Channel // the channels running; guarded by reloadMu
 	closed   bool
 }
+
+// serverLimits are the limits of the daemon's servers: their own, but
+// shorter in tests.
+type serverLimits struct{ api, metrics, control httpserve.Limits }
 
 // Option changes how New makes a Daemon.
 type Option func(*Daemon)
@@ -93,7 +100,8 @@ func WithNetNS(fd int) Option { return func(d *Daemon) { d.netns = fd } }
 // store.ErrCorrupt. The configuration must be valid (config.Load).
 func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Daemon, err error) {
 	d := &Daemon{log: slog.New(slog.DiscardHandler), started: time.Now(), metrics: newMetrics(), made: map[string]int64{},
-		notify: func(state string) { sdaemon.SdNotify(false, state) }}
+		notify: func(state string) { sdaemon.SdNotify(false, state) },
+		limits: serverLimits{api: api.Limits(), metrics: metricsLimits(), control: control.Limits()}}
 	for _, o := range opts {
 		o(d)
 	}
@@ -207,7 +215,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return d.worker.Run(gctx) })
 	g.Go(func() error { return d.dailyReports(gctx) })
 	g.Go(func() error { return d.housekeeping(gctx) })
-	g.Go(func() error { return control.Serve(gctx, cfg.State.Socket, d.svc) })
+	g.Go(func() error { return control.Serve(gctx, cfg.State.Socket, d.svc, d.limits.control) })
 	if d.api != nil {
 		g.Go(func() error { return d.serveAPI(gctx) })
 	}
@@ -238,7 +246,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if cfg.Metrics.Listen != "" {
 		d.metrics.reg.MustRegister(statsCollector{d.Stats})
 		g.Go(func() error {
-			err := d.metrics.serve(gctx, cfg.Metrics.Listen, func(addr string) { d.log.Info("metrics", "listen", addr) })
+			err := d.metrics.serve(gctx, cfg.Metrics.Listen, d.limits.metrics, func(addr string) { d.log.Info("metrics", "listen", addr) })
 			if err != nil {
 				return fmt.Errorf("metrics listener: %w", err)
 			}

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/http"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"sshguard-go/internal/detect"
+	"sshguard-go/internal/httpserve"
 )
 
 // metrics are the daemon's Prometheus metrics. What the daemon counts
@@ -95,22 +95,21 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// serve answers /metrics on addr until ctx ends.
-func (m *metrics) serve(ctx context.Context, addr string, log func(addr string)) error {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
+// metricsLimits are the metrics listener's. Prometheus scrapes every 15 s
+// to a minute on a kept-alive connection (idle for 2 min, it stays open)
+// and gives up after its scrape timeout (10 s by default); the answer is
+// tens of KB. No credentials are asked, as of node_exporter: anyone who
+// reaches the port is a client. 16 connections, 2 scrapes at once (more
+// wait up to 10 s).
+func metricsLimits() httpserve.Limits {
+	return httpserve.Limits{ReadHeader: 5 * time.Second, Read: 10 * time.Second, Write: 30 * time.Second, Idle: 2 * time.Minute,
+		MaxHeaderBytes: 8 << 10, MaxConns: 16, MaxRequests: 2, Queue: 10 * time.Second, SendBuffer: 256 << 10, Grace: 5 * time.Second}
+}
+
+// serve answers /metrics on addr within lim until ctx ends; listening is
+// told the address once it listens.
+func (m *metrics) serve(ctx context.Context, addr string, lim httpserve.Limits, listening func(addr string)) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-	}()
-	log(l.Addr().String())
-	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return httpserve.Server{Handler: mux, Limits: lim}.Listen(ctx, addr, func(a net.Addr) { listening(a.String()) })
 }

@@ -111,7 +111,7 @@ func TestBanMany(t *testing.T) {
 	path := t.TempDir() + "/ctl.sock"
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- control.Serve(ctx, path, s) }()
+	go func() { done <- control.Serve(ctx, path, s, control.Limits()) }()
 	defer func() { cancel(); <-done }()
 	var c *control.Client
 	testkit.Eventually(t, 5*time.Second, "the control socket", func() (bool, string) {
@@ -180,7 +180,7 @@ func BenchmarkBanMany(b *testing.B) {
 		path := h.dir + "/bench.sock"
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		go func() { done <- control.Serve(ctx, path, s) }()
+		go func() { done <- control.Serve(ctx, path, s, control.Limits()) }()
 		var c *control.Client
 		testkit.Eventually(b, 5*time.Second, "the control socket", func() (bool, string) {
 			c, err = control.Dial(path)

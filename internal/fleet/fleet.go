@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"sshguard-go/internal/api"
+	"sshguard-go/internal/httpserve"
 	"sshguard-go/internal/share"
 )
 
@@ -113,6 +114,30 @@ func New(f *File) (*Fleet, error) {
 // NewView makes the fleet view of src, its answers reused for ttl.
 func NewView(src Source, ttl time.Duration) *Fleet {
 	return &Fleet{src: src, ttl: ttl, now: time.Now, cache: map[string]cached{}}
+}
+
+// Limits are fleet serve's. Its clients are the fleet dashboard's
+// viewers and scripts; its longest answer is the fleet's summary, which
+// waits for every host: with hosts.toml, as long as every round of
+// "concurrency" hosts taking its whole timeout (1,000 hosts that all hang,
+// at the defaults of 32 and 5 s: 160 s), so the answer may take that and
+// 30 s more, a minute at least. 128 connections; 16 requests worked on at
+// once (each may hold a host's answer of up to 4 MiB) with 5 s to wait; a
+// 256 KiB send buffer.
+func (f *Fleet) Limits() httpserve.Limits {
+	write := time.Minute
+	if s, ok := f.src.(interface{ Longest() time.Duration }); ok {
+		write = max(write, s.Longest()+30*time.Second)
+	}
+	return httpserve.Limits{ReadHeader: 5 * time.Second, Read: 10 * time.Second, Write: write, Idle: time.Minute,
+		MaxHeaderBytes: 16 << 10, MaxConns: 128, MaxRequests: 16, Queue: 5 * time.Second, SendBuffer: 256 << 10, Grace: 5 * time.Second}
+}
+
+// Longest is the longest Summary may take: every round of cap(h.sem)
+// hosts taking its whole timeout.
+func (h *Hosts) Longest() time.Duration {
+	rounds := (len(h.clients) + cap(h.sem) - 1) / cap(h.sem)
+	return time.Duration(rounds) * h.timeout
 }
 
 // Summary is the fleet's day date (YYYY-MM-DD), from the cache when it is

@@ -3,15 +3,14 @@ package fleet
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"text/tabwriter"
-	"time"
 
 	"sshguard-go/internal/api"
+	"sshguard-go/internal/httpserve"
 	"sshguard-go/internal/textsafe"
 )
 
@@ -33,25 +32,12 @@ func WriteTable(w io.Writer, s *Summary) {
 	tw.Flush()
 }
 
-// Serve serves h on addr (with tc when set) until ctx ends; ready is told
-// the URL once it listens.
-func Serve(ctx context.Context, addr string, h http.Handler, tc *tls.Config, ready func(url string)) error {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
+// Serve serves h on addr (with tc when set) within lim (Fleet.Limits) until
+// ctx ends; ready is told the URL once it listens.
+func Serve(ctx context.Context, addr string, h http.Handler, tc *tls.Config, lim httpserve.Limits, ready func(url string)) error {
 	scheme := "http"
 	if tc != nil {
-		l, scheme = tls.NewListener(l, tc), "https"
+		scheme = "https"
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-	}()
-	ready(scheme + "://" + l.Addr().String() + "/")
-	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return httpserve.Server{Handler: h, Limits: lim, TLS: tc}.Listen(ctx, addr, func(a net.Addr) { ready(scheme + "://" + a.String() + "/") })
 }
