@@ -22,7 +22,7 @@ func engineConfig(cfg *config.Config, wake func(), onBan func(origin string)) en
 		FailureWeight: d.FailureWeight, ProbeWeight: d.ProbeWeight, V4Bits: d.IPv4Prefix, V6Bits: d.IPv6Prefix,
 		WideV4: d.WideV4, WideV6: d.WideV6, Wide: ban.WindowConfig{Threshold: d.WideThreshold},
 		Window: ban.WindowConfig{Window: time.Duration(d.Window), Threshold: d.Threshold, MaxTracked: d.MaxTracked, Horizons: horizons(d.Horizons)},
-		NetV4: d.NetworkV4, NetV6: d.NetworkV6, NetHorizons: horizons(d.NetworkHorizons),
+		NetV4:  d.NetworkV4, NetV6: d.NetworkV6, NetHorizons: horizons(d.NetworkHorizons),
 		Policy: ban.Policy{BanTime: time.Duration(b.BanTime), Factor: b.Factor, MaxBanTime: time.Duration(b.MaxBanTime),
 			Remember: time.Duration(b.Remember), PermanentAfter: b.PermanentAfter},
 		Alerts: cfg.Alerts.Policy(), Wake: wake, OnBan: onBan, Loc: cfg.Alerts.Location(),

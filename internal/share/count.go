@@ -95,8 +95,8 @@ type window struct {
 type Counter struct {
 	cfg     CountConfig
 	windows []window
-	bans chan FleetBan // prefixes that reached the threshold, for the banner
-	now  func() time.Time
+	bans    chan FleetBan // prefixes that reached the threshold, for the banner
+	now     func() time.Time
 
 	mu      sync.Mutex
 	cur     map[countKey]*slots // the addresses counted, two generations:
