@@ -63,6 +63,13 @@ func TestSlowAttackers(t *testing.T) {
 			if !ok || !got.Equal(a.BanAt.Truncate(time.Millisecond)) {
 				t.Errorf("%s (%s): banned at %v (%v), want %v", a.Name, a.Prefix, got, ok, a.BanAt)
 			}
+			// Nothing else covered it before: no network ban of what
+			// other attackers did.
+			for p, at := range first {
+				if at.Before(got) && p.Contains(netip.MustParseAddr(a.Addrs[0])) {
+					t.Errorf("%s: %s banned at %v, before %v", a.Name, p, at, got)
+				}
+			}
 			continue
 		}
 		for _, ip := range a.Addrs {

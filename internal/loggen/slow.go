@@ -58,6 +58,9 @@ func WriteSlowMonth(w io.Writer, start time.Time, days int, seed uint64) ([]Acto
 		return start.Add(time.Duration(d)*24*time.Hour + time.Duration(h)*time.Hour + time.Duration(m)*time.Minute)
 	}
 
+	// Each attacker comes from a network of its own: the network horizons
+	// count each pattern alone, not the month's attackers together.
+	//
 	// Bots: bursts of 3 every 9 hours over 5 days. The day's 6th attempt
 	// is the second burst's third.
 	bots := &Actor{Name: "bursts of 3 every 9 hours", Attack: true, Addrs: []string{"203.0.113.31"}, Prefix: "203.0.113.31/32"}
@@ -72,31 +75,31 @@ func WriteSlowMonth(w io.Writer, start time.Time, days int, seed uint64) ([]Acto
 	}
 	// Targeted: one attempt every 8 hours over 3 days, at a real account:
 	// the week's 8th.
-	targeted := &Actor{Name: "one attempt every 8 hours", Attack: true, Addrs: []string{"203.0.113.32"}, Prefix: "203.0.113.32/32"}
+	targeted := &Actor{Name: "one attempt every 8 hours", Attack: true, Addrs: []string{"198.51.100.32"}, Prefix: "198.51.100.32/32"}
 	for k := range 10 {
 		at := day(5, 1, 17).Add(time.Duration(k) * 8 * time.Hour)
-		add(targeted, at, "Failed password for alice from 203.0.113.32 port %d ssh2", port())
+		add(targeted, at, "Failed password for alice from 198.51.100.32 port %d ssh2", port())
 		if k == 7 {
 			targeted.BanAt = at
 		}
 	}
 	// One guess an hour: the day's 6th.
-	hourly := &Actor{Name: "one guess an hour", Attack: true, Addrs: []string{"203.0.113.33"}, Prefix: "203.0.113.33/32"}
+	hourly := &Actor{Name: "one guess an hour", Attack: true, Addrs: []string{"198.18.33.33"}, Prefix: "198.18.33.33/32"}
 	for k := range 72 {
 		at := day(9, 0, 41).Add(time.Duration(k) * time.Hour)
-		add(hourly, at, "Failed password for root from 203.0.113.33 port %d ssh2", port())
+		add(hourly, at, "Failed password for root from 198.18.33.33 port %d ssh2", port())
 		if k == 5 {
 			hourly.BanAt = at
 		}
 	}
 	// User enumeration: a new name every 30 minutes for a day.
-	enum := &Actor{Name: "a new user name every 30 minutes", Attack: true, Addrs: []string{"203.0.113.34"}, Prefix: "203.0.113.34/32"}
+	enum := &Actor{Name: "a new user name every 30 minutes", Attack: true, Addrs: []string{"198.19.34.34"}, Prefix: "198.19.34.34/32"}
 	for k := range 48 {
 		at := day(13, 6, 0).Add(time.Duration(k) * 30 * time.Minute)
 		u := fmt.Sprintf("user%02d", k)
 		p := port()
-		add(enum, at, "Invalid user %s from 203.0.113.34 port %d", u, p)
-		same(enum, at.Add(time.Second), "Failed password for invalid user %s from 203.0.113.34 port %d ssh2", u, p)
+		add(enum, at, "Invalid user %s from 198.19.34.34 port %d", u, p)
+		same(enum, at.Add(time.Second), "Failed password for invalid user %s from 198.19.34.34 port %d ssh2", u, p)
 		if k == 5 {
 			enum.BanAt = at
 		}
