@@ -31,6 +31,11 @@ func engineConfig(cfg *config.Config, wake func(), onBan func(origin string)) en
 	}
 }
 
+// EngineConfig is the engine's configuration for cfg, as the daemon runs
+// it, without the daemon's wake-up and ban callbacks: for a replay of a
+// log outside the daemon (scripts/slowcompare).
+func EngineConfig(cfg *config.Config) engine.Config { return engineConfig(cfg, nil, nil) }
+
 // horizons maps the configuration's horizons onto the window's.
 func horizons(hs []config.Horizon) []ban.Horizon {
 	out := make([]ban.Horizon, len(hs))
