@@ -290,13 +290,6 @@ func (s *Service) records(bs []engine.Banned) ([]store.Ban, error) {
 	return slices.DeleteFunc(all, func(b store.Ban) bool { return !want[b.Prefix] }), err
 }
 
-func notFound(err error) error {
-	if errors.Is(err, store.ErrNotFound) {
-		return control.ErrNotFound
-	}
-	return err
-}
-
 // allowlist is loopback, the configured entries and the store's.
 func (s *Service) allowlist() (*ban.Allowlist, error) {
 	entries, err := s.db.Allowlist()
