@@ -104,6 +104,8 @@ func TestErasCounts(t *testing.T) {
 		"198.51.100.111": 2, // pam_unix with rhost=<name>: the connection's address
 		"198.51.100.112": 4, // one Failed line seen, PAM's tally says 4
 		"198.51.100.114": 1, // error: PAM: ... from <name>: the connection's address
+		"198.51.100.115": 1, // Invalid user, pam_unix with rhost=<name>, its Failed line: one guess
+		"198.51.100.116": 6, // a public server's connection: pam_unix, Failed, repeated 5 times, PAM 5 more (rhost=<name>)
 	}
 	for c, n := range got {
 		if want[c] != n {
