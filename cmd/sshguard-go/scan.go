@@ -31,8 +31,9 @@ prints one line per recognised sshd event, in input order; with --since and
 --until only the events in that span of time.
 
 With --json each line is a JSON object with the fields file, line, time,
-host, program, pid, kind, reason, ip, port, user, and counted (1 when the
-line counts a failed attempt or probe of its connection).
+host, program, pid, kind, reason, ip, port, user, and counted (the failed
+attempts or probes of its connection the line counts: 1, or N for rsyslog's
+"message repeated N times", 0 when another line counted them).
 
 With --unrecognised it prints instead every line that names sshd (or
 sshd-session, sshd-auth) yet gave no event, as FILE:LINE: REASON: TEXT, the

@@ -14,6 +14,15 @@ type client struct {
 
 func (c client) valid() bool { return c.addr.IsValid() || c.host != "" }
 
+// addrOnly is c without a host name: for the fields where a name stands
+// for no one (PAM's rhost=), the connection's address is taken instead.
+func (c client) addrOnly() client {
+	if !c.addr.IsValid() {
+		return client{}
+	}
+	return c
+}
+
 func (c client) same(o client) bool { return c.addr == o.addr && c.host == o.host }
 
 // parseClient parses an address token: IPv4, IPv6 (zone and brackets

@@ -88,7 +88,7 @@ func Classify(msg string, e *Event) bool {
 		if rest, ok := strings.CutPrefix(msg, "Disconnecting: Too many authentication failures"); ok {
 			e.Kind, e.Reason = KindFailure, "too_many_auth_failures"
 			if u, ok := strings.CutPrefix(rest, " for "); ok {
-				_, e.User = cutInvalid(u)
+				e.Invalid, e.User = cutInvalid(u)
 			}
 			return true
 		}
@@ -204,6 +204,52 @@ func Classify(msg string, e *Event) bool {
 	return false
 }
 
+// MaxRepeat bounds what one line counts: rsyslog's "message repeated N
+// times" and PAM's "PAM N more authentication failures" beyond it count
+// MaxRepeat.
+const MaxRepeat = 1000
+
+// repeatCut is the length rsyslog cuts a repeated message to
+// ("message repeated %d times: [%.800s]"), its leading space included.
+const repeatCut = 800
+
+// classifyTagged is Classify for a message that followed an sshd
+// program's tag. It also reads rsyslog's repeated-message reduction,
+// "message repeated N times: [ <sshd message>]", which only the syslog
+// daemon writes, after the header and before the message of the program
+// the tag names: the text in brackets must itself be one of sshd's
+// messages. A bare message (no tag) never gets this reading.
+func classifyTagged(msg string, e *Event) bool {
+	if rest, ok := strings.CutPrefix(msg, "message repeated "); ok {
+		return repeated(rest, e)
+	}
+	return Classify(msg, e)
+}
+
+// repeated parses "N times: [ <message>]".
+func repeated(rest string, e *Event) bool {
+	n, inner, ok := strings.Cut(rest, " times: [")
+	if !ok || n == "" || len(n) > 9 {
+		return false
+	}
+	count, err := strconv.Atoi(n)
+	if err != nil || count < 1 || n[0] == '+' || n[0] == '-' {
+		return false
+	}
+	inner, ok = strings.CutSuffix(inner, "]")
+	// A message cut at rsyslog's bound lost its end, where sshd writes
+	// the address; what ends it now may be a user name dressed as one.
+	if !ok || len(inner) >= repeatCut {
+		return false
+	}
+	inner = strings.TrimPrefix(inner, " ")
+	if !Classify(inner, e) {
+		return false
+	}
+	e.Repeat = min(count, MaxRepeat)
+	return true
+}
+
 func set(e *Event, k Kind, reason string, c client) {
 	e.Kind, e.Reason = k, reason
 	e.Addr, e.ClientHost, e.Port = c.addr, c.host, c.port
@@ -236,7 +282,7 @@ func authLine(rest string, e *Event, k Kind) bool {
 		reason = failReason(method)
 	}
 	set(e, k, reason, c)
-	_, e.User = cutInvalid(userPart)
+	e.Invalid, e.User = cutInvalid(userPart)
 	e.Method, e.Key, e.Ambiguous = method, key, amb
 	if amb {
 		e.User = ""
@@ -337,7 +383,7 @@ func invalidUser(rest string, e *Event) bool {
 		return false
 	}
 	set(e, KindFailure, "invalid_user", c)
-	e.User = user
+	e.User, e.Invalid = user, true
 	return true
 }
 
@@ -387,12 +433,16 @@ func pamUpper(msg string, e *Event) bool {
 			}
 			return false
 		}
-		if _, err := strconv.Atoi(n); err != nil {
+		more, err := strconv.Atoi(n)
+		if err != nil || more < 0 {
 			return false
 		}
 		c, user := pamFields(tail)
 		set(e, KindFailure, "pam_more_failures", c)
 		e.User = user
+		// pam_unix's tally of the connection: the failure it logged
+		// and these more.
+		e.tally = min(more, MaxRepeat) + 1
 		return true
 	case strings.HasPrefix(msg, "Postponed ") || strings.HasPrefix(msg, "Partial "):
 		_, rest, _ := strings.Cut(msg, " ")
@@ -436,8 +486,11 @@ func pamError(rest string, e *Event) bool {
 	if !ok {
 		return false
 	}
-	set(e, KindFailure, reason, c)
-	_, e.User = cutInvalid(userPart)
+	// With UseDNS, sshd's PAM glue names the client by its host name,
+	// which the client's DNS chose: never a client of its own; the
+	// connection's address is (see Correlator).
+	set(e, KindFailure, reason, c.addrOnly())
+	e.Invalid, e.User = cutInvalid(userPart)
 	return true
 }
 
@@ -460,7 +513,10 @@ func pamFields(s string) (client, string) {
 	if j := strings.Index(rest, " user="); j >= 0 {
 		user = rest[j+6:]
 	}
-	return c, user
+	// rhost= is a host name when sshd resolves clients (UseDNS): the
+	// client's DNS chose it, so it is never a client of its own; the
+	// connection's address is (see Correlator).
+	return c.addrOnly(), user
 }
 
 // pamModule handles "pam_<module>(sshd:<type>): ..." lines.
@@ -513,7 +569,7 @@ func maxAttempts(rest string, e *Event) bool {
 		return false
 	}
 	set(e, KindFailure, "max_auth_attempts", c)
-	_, e.User = cutInvalid(userPart)
+	e.Invalid, e.User = cutInvalid(userPart)
 	return true
 }
 
@@ -545,7 +601,7 @@ func closedBy(rest string, e *Event, verb string, preauth bool) bool {
 	if !ok {
 		return false
 	}
-	e.User = user
+	e.User, e.Invalid = user, invalid
 	if !invalid && !strings.HasPrefix(head, "authenticating ") && !preauth {
 		set(e, KindSessionClose, r.user, c)
 		return true
@@ -568,12 +624,12 @@ func disconnecting(rest string, e *Event) bool {
 	const tooMany = ": Too many authentication failures"
 	if body, ok := strings.CutSuffix(rest, tooMany); ok {
 		head, c, ok := tailAddrPort(body, " ")
-		user, _, ok2 := userPrefix(head)
+		user, invalid, ok2 := userPrefix(head)
 		if !ok || !ok2 {
 			return false
 		}
 		set(e, KindFailure, "too_many_auth_failures", c)
-		e.User = user
+		e.User, e.Invalid = user, invalid
 		return true
 	}
 	// The reason repeats both user names the client chose, so attacker text
@@ -594,7 +650,7 @@ func disconnecting(rest string, e *Event) bool {
 		return true
 	}
 	h, _, _ := tailAddrPort(u.head, " ")
-	e.User, _, _ = userPrefix(h)
+	e.User, e.Invalid, _ = userPrefix(h)
 	e.Addr, e.ClientHost, e.Port = u.c.addr, u.c.host, u.c.port
 	return true
 }
@@ -717,11 +773,11 @@ func dispatchFatal(rest string, e *Event) bool {
 	}
 	set(e, KindProbe, "dispatch_fatal", c)
 	if head != "" {
-		user, _, ok := userPrefix(head)
+		user, invalid, ok := userPrefix(head)
 		if !ok {
 			return false
 		}
-		e.User = user
+		e.User, e.Invalid = user, invalid
 	}
 	return true
 }

@@ -19,10 +19,15 @@ type Record struct {
 //     that same guess (pam_unix authentication failure, "error: PAM:",
 //     "Invalid user", "User ... not allowed") already counted it;
 //   - such an announcing line counts an attempt, unless one is already open;
+//   - rsyslog's "message repeated N times: [ <line>]" counts as N more
+//     of the line (N bounded by MaxRepeat);
+//   - PAM's "PAM n more authentication failures" is pam_unix's tally of
+//     the connection (n+1 failures): it counts what the connection's lines
+//     have not counted, nothing when they counted as many;
 //   - summary lines (Connection closed by invalid user, maximum
 //     authentication attempts exceeded, Too many authentication failures,
-//     PAM n more authentication failures, ...) count one attempt only when the
-//     connection has counted none, because they repeat what was counted;
+//     a PAM tally on a line without a pid, ...) count one attempt only when
+//     the connection has counted none, because they repeat what was counted;
 //   - probes count once per connection, and not at all when it counted a
 //     failure;
 //   - after a successful login, closing lines are notices.
@@ -106,6 +111,9 @@ func (k *Correlator) Add(r *Record, emit func(*Record)) {
 		cn.last = k.seq
 		wait = k.count(cn, &r.Event)
 	} else {
+		// A tally without its connection cannot tell what was
+		// counted already.
+		r.tally = 0
 		var cn conn
 		k.count(&cn, &r.Event)
 	}
@@ -256,24 +264,43 @@ func (k *Correlator) count(cn *conn, e *Event) (wait bool) {
 	case KindFailure:
 		switch e.Reason {
 		case "invalid_user", "user_not_allowed", "pam_auth_failure", "pam_user_unknown", "pam_error", "root_login_refused":
-			if !cn.open {
+			switch {
+			case e.Repeat > 0:
+				// Repeated without a Failed line between them:
+				// each stands for a guess of its own.
+				e.Counted, cn.open = e.Repeat, true
+				cn.attempts += e.Repeat
+			case !cn.open:
 				e.Counted, cn.open = 1, true
 				cn.attempts++
 			}
 		case "closed_preauth_user", "reset_preauth_user", "disconnected_preauth_user", "max_auth_attempts",
 			"too_many_auth_failures", "change_of_username", "pam_more_failures", "auth_fail_disconnect", "no_auth_methods":
-			if cn.attempts == 0 {
+			switch {
+			case e.tally > 0:
+				// PAM's tally of the connection: what its lines
+				// have not counted yet (rotated away, or reduced by
+				// the syslog daemon without the count).
+				if n := e.tally - cn.attempts; n > 0 {
+					e.Counted = n
+					cn.attempts += n
+				}
+			case cn.attempts == 0:
 				e.Counted = 1
 				cn.attempts++
 			}
 			cn.open = false
 		default: // failed_*, tcpwrappers_refused
+			// One guess, or for rsyslog's "message repeated N times"
+			// N more guesses like the line before; the first of them
+			// ends a guess an announcing line counted.
+			n := max(1, e.Repeat)
 			if cn.open {
 				cn.open = false
-			} else {
-				e.Counted = 1
-				cn.attempts++
+				n--
 			}
+			e.Counted = n
+			cn.attempts += n
 		}
 	case KindProbe:
 		if cn.authed {

@@ -69,6 +69,7 @@ type Event struct {
 	ClientHost string     // the client's name when sshd logged a name instead of an address
 	Port       int        // the client port, 0 when not logged
 	User       string     // the user name as logged (attacker-controlled for failures)
+	Invalid    bool       // sshd said the user does not exist ("invalid user", "illegal user")
 
 	Method string // authentication method for failure/success lines, e.g. "password"
 	Key    string // key type and fingerprint after "ssh2: " when present
@@ -76,10 +77,20 @@ type Event struct {
 	Read   int64  // bytes read (transfer close)
 	Wrote  int64  // bytes written (transfer close)
 
-	// Counted is 1 when this line is the one that counts an attempt (for
-	// failures) or a probe (for probes) of its connection, else 0. The
-	// lines of one guess count once; see Correlator.
+	// Counted is the number of attempts (for failures) or probes (for
+	// probes) this line counts for its connection: 0 or 1, except for an
+	// rsyslog "message repeated N times" line (up to 1+MaxRepeat) and a
+	// PAM tally that names more failures than the connection's lines
+	// counted. The lines of one guess count once; see Correlator.
 	Counted int
+
+	// Repeat is N of rsyslog's "message repeated N times: [ msg]" (the
+	// message stood N more times, bounded by MaxRepeat), else 0.
+	Repeat int
+
+	// tally is N+1 of PAM's "PAM N more authentication failures": the
+	// failures pam_unix saw on the connection.
+	tally int
 
 	// Ambiguous is set when the line contained more than one place where
 	// sshd could have written the client address (attacker text imitated
@@ -173,6 +184,10 @@ func (enc *Encoder) AppendJSON(dst []byte, e *Event, file string, line int64) []
 		dst = strconv.AppendInt(dst, e.Read, 10)
 		dst = append(dst, `,"bytes_written":`...)
 		dst = strconv.AppendInt(dst, e.Wrote, 10)
+	}
+	if e.Repeat != 0 {
+		dst = append(dst, `,"repeated":`...)
+		dst = strconv.AppendInt(dst, int64(e.Repeat), 10)
 	}
 	dst = append(dst, `,"counted":`...)
 	dst = strconv.AppendInt(dst, int64(e.Counted), 10)

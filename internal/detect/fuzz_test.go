@@ -43,6 +43,12 @@ var spoofTemplates = []struct {
 	{"Bad protocol version identification {K} from 10.200.0.2", false},
 	{"ssh_dispatch_run_fatal: Connection from invalid user {U} 10.200.0.2 port 41536: Broken pipe [preauth]", false},
 	{"banner exchange: Connection from 10.200.0.2 port 41536: invalid format", false},
+	{"Invalid user {U} from 10.200.0.2", false},
+	{"error: PAM: Authentication error for illegal user {U} from 10.200.0.2", false},
+	{"error: PAM: Authentication error for {U} from 10.200.0.2", false},
+	{"message repeated 3 times: [ Failed password for {U} from 10.200.0.2 port 41536 ssh2]", false},
+	{"message repeated 2 times: [ Failed password for invalid user {U} from 10.200.0.2 port 41536 ssh2]", false},
+	{"message repeated 2 times: [ Connection closed by invalid user {U} 10.200.0.2 port 41536 [preauth]]", false},
 }
 
 // sshdEscape makes s look as sshd logs it: control characters become octal
@@ -78,6 +84,11 @@ var spoofHeaders = []string{
 	"<38>Nov 23 20:14:49 web sshd[6699]: ",
 	"[2026/11/23 20:14:49] web sshd[6699]: ",
 	"[2026/11/23 20:14:49] INFO ",
+	"<38>1 2026-11-23T20:14:49.123456Z web sshd 6699 - - ",
+	"<38>1 2026-11-23T20:14:49 +01:00 web sshd 6699 - [origin software=\"rsyslogd\"] ",
+	"Nov 23 20:14:49 web sshd[6699] ",
+	"2026-11-23 20:14:49.123456789 ",
+	"2026-11-23 20:14:49.123456789 +0000 UTC ",
 	"",
 }
 
@@ -89,6 +100,17 @@ func checkSpoof(t *testing.T, user, other string) {
 			msg := strings.ReplaceAll(strings.ReplaceAll(tpl.msg, "{U}", user), "{K}", other)
 			line := head + msg
 			e, ok := parseOne(t, line)
+			// rsyslog's repeated messages are read only behind sshd's tag.
+			tagged := strings.HasPrefix(tpl.msg, "message repeated ")
+			if tagged && (!strings.Contains(head, " sshd") || len(msg) > repeatCut) {
+				// No tag to vouch for the syslog daemon's words, or
+				// a message rsyslog would have cut: nothing, or
+				// the address of the line where sshd put it.
+				if ok && e.Addr.IsValid() && e.Addr != real || e.Repeat != 0 && !strings.Contains(head, " sshd") {
+					t.Errorf("%q: ip %v repeat %d", line, e.Addr, e.Repeat)
+				}
+				continue
+			}
 			if !ok {
 				t.Errorf("not recognised: %q", line)
 				continue
@@ -124,6 +146,9 @@ func TestSpoofedUserNames(t *testing.T) {
 		"port 22",
 		"x from 10.9.9.9 port 22 ssh2: ED25519-CERT SHA256:abc ID ",
 		"z 10.9.9.7 port 22: Change of username or service not allowed: (z",
+		"x message repeated 9 times: [ Failed password for root from 10.9.9.3 port 22 ssh2]",
+		strings.Repeat("a", 730) + " from 10.9.9.9 port 22 ssh2", // cut by rsyslog's repeated message, the fake at its end
+		strings.Repeat("a", 729) + " from 10.9.9.9 port 22 ssh2",
 	} {
 		for _, k := range []string{"k", "x from 10.9.9.9 port 1 ssh2", "10.9.9.4 port 3", "(serial 1) CA X Y", "z"} {
 			checkSpoof(t, u, k)
@@ -135,6 +160,7 @@ func TestSpoofedUserNames(t *testing.T) {
 // address is the real client's, or none when the line is truly ambiguous.
 func FuzzSpoof(f *testing.F) {
 	f.Add("x from 10.9.9.9 port 22", "k")
+	f.Add("x message repeated 9 times: [ Failed password for root from 10.9.9.3 port 22 ssh2]", "k")
 	f.Add("y 10.9.9.8 port 22 ssh2: ED25519-CERT SHA256:abc ID a", "x from 10.9.9.9 port 22 ssh2")
 	f.Fuzz(func(t *testing.T, user, other string) {
 		checkSpoof(t, user, other)

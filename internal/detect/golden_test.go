@@ -87,6 +87,7 @@ var knownBenign = []string{
 	"internal-sftp[3689]: sent status",           // sftp protocol detail
 	"input_userauth_request: invalid user guest", // OpenSSH 6: repeats "Invalid user guest from A", which counts the guess
 	"input_userauth_request: invalid user backup",
+	"input_userauth_request: invalid user test9",
 }
 
 // TestUnrecognisedAreKnownBenign walks every sample: the lines that name

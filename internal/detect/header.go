@@ -146,8 +146,38 @@ func (p *HeaderParser) parseSpacedISO(s string) (time.Time, string, bool) {
 	if end >= len(s) || s[end] != ' ' {
 		return time.Time{}, "", false
 	}
+	rest := s[end+1:]
+	if sp := strings.IndexByte(rest, ' '); sp > 0 && isOffset(rest[:sp]) && rest[:sp] != "Z" {
+		// "2026-11-28 07:01:02.123456789 +0000 UTC msg" (Go's
+		// time.Time.String): the offset, then its zone name.
+		off := rest[:sp]
+		rest = rest[sp+1:]
+		if sp := strings.IndexByte(rest, ' '); sp > 0 && isZoneName(rest[:sp]) && !strings.ContainsAny(rest[:sp], "+-0123456789") {
+			rest = rest[sp+1:]
+		}
+		t, ok := p.parseISO(s[:end] + off)
+		return t, rest, ok
+	}
 	t, ok := p.parseISO(s[:end])
-	return t, s[end+1:], ok
+	return t, rest, ok
+}
+
+// isOffset reports whether z is a UTC offset: +hh:mm, -hhmm or Z.
+func isOffset(z string) bool {
+	if z == "Z" {
+		return true
+	}
+	if len(z) != 5 && len(z) != 6 || z[0] != '+' && z[0] != '-' || len(z) == 6 && z[3] != ':' {
+		return false
+	}
+	for i := 1; i < len(z); i++ {
+		if i != 3 || len(z) == 5 {
+			if z[i] < '0' || z[i] > '9' {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // parseUnix parses "1795849262[.123456] " (seconds since the epoch).
@@ -220,7 +250,11 @@ func (p *HeaderParser) parseTagged(h Header, s string, stamped bool) (Header, bo
 			break
 		}
 		word := rest[:sp]
-		if prog, pid, ok := parseTag(word); ok {
+		prog, pid, ok := parseTag(word)
+		if !ok {
+			prog, pid, ok = parseBareTag(word)
+		}
+		if ok {
 			h.Host, h.Program, h.PID = host, prog, pid
 			h.Msg = trimSolarisID(rest[sp+1:])
 			return h, knownProgram(prog)
@@ -292,6 +326,33 @@ func parseTag(t string) (prog string, pid int, ok bool) {
 	return prog, pid, prog != ""
 }
 
+// parseBareTag parses a tag written without its colon ("sshd[123]", as
+// some relays and older syslog daemons write it). Only an sshd program
+// with a pid is taken: a bare word is a host or a message's first word.
+func parseBareTag(t string) (prog string, pid int, ok bool) {
+	if len(t) < 4 || t[len(t)-1] != ']' {
+		return "", 0, false
+	}
+	lb := strings.IndexByte(t, '[')
+	if lb <= 0 || lb+2 > len(t)-1 {
+		return "", 0, false
+	}
+	prog = t[:lb]
+	if i := strings.LastIndexByte(prog, '/'); i >= 0 {
+		prog = prog[i+1:]
+	}
+	for _, c := range []byte(t[lb+1 : len(t)-1]) {
+		if c < '0' || c > '9' {
+			return "", 0, false
+		}
+	}
+	n, err := strconv.Atoi(t[lb+1 : len(t)-1])
+	if err != nil || n <= 0 || !knownProgram(prog) {
+		return "", 0, false
+	}
+	return prog, n, true
+}
+
 // trimSolarisID removes a Solaris "[ID 800047 auth.info] " message prefix.
 func trimSolarisID(m string) string {
 	if strings.HasPrefix(m, "[ID ") {
@@ -331,6 +392,12 @@ func (p *HeaderParser) parsePRI(line string) (Header, bool) {
 			return Header{}, false
 		}
 		f[i], rest = rest[:sp], rest[sp+1:]
+		if i == 0 && len(f[0]) >= 19 {
+			// "2020-01-03T11:57:14 -05:00": the offset apart.
+			if sp := strings.IndexByte(rest, ' '); sp > 0 && isOffset(rest[:sp]) {
+				f[0], rest = f[0]+rest[:sp], rest[sp+1:]
+			}
+		}
 	}
 	var h Header
 	if f[0] != "-" {

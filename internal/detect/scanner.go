@@ -119,11 +119,15 @@ func (s *Scanner) parse(text string, e *Event) parseResult {
 		// No header parser knows the line, or its start is no message:
 		// sshd's tag or message may stand behind an unknown header.
 		*e = Event{}
+		stamp := h.Time // a time the header parser read before it gave up
 		var res parseResult
 		if h, res = afterUnknownHeader(text, e); res != parsed {
 			return res
 		}
-	case !Classify(h.Msg, e):
+		if h.Time.IsZero() {
+			h.Time = stamp
+		}
+	case !classifyTagged(h.Msg, e):
 		return UnknownShape
 	}
 	e.Time, e.Host, e.Program, e.PID = h.Time, h.Host, h.Program, h.PID
@@ -167,12 +171,16 @@ func afterUnknownHeader(line string, e *Event) (Header, parseResult) {
 			break
 		}
 		word := rest[:sp]
-		if prog, pid, ok := parseTag(word); ok {
+		prog, pid, ok := parseTag(word)
+		if !ok {
+			prog, pid, ok = parseBareTag(word)
+		}
+		if ok {
 			h := Header{Program: prog, PID: pid, Msg: trimSolarisID(rest[sp+1:])}
 			switch {
 			case !knownProgram(prog):
 				return h, notSSHD
-			case !Classify(h.Msg, e):
+			case !classifyTagged(h.Msg, e):
 				return h, UnknownShape
 			}
 			return h, parsed

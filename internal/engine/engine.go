@@ -368,16 +368,19 @@ func (g *Guard) commitLogged(ctx context.Context, batch []decision) {
 	}
 }
 
-// weight is what r counts for under cfg.
+// weight is what r counts for under cfg: its kind's weight for each
+// attempt it counts (several for rsyslog's "message repeated N times",
+// bounded by detect.MaxRepeat).
 func (cfg *Config) weight(r *detect.Record) float64 {
-	if r.Counted == 0 {
+	n := float64(min(r.Counted, detect.MaxRepeat+1))
+	if n <= 0 {
 		return 0
 	}
 	switch r.Kind {
 	case detect.KindFailure:
-		return cfg.FailureWeight
+		return n * cfg.FailureWeight
 	case detect.KindProbe:
-		return cfg.ProbeWeight
+		return n * cfg.ProbeWeight
 	}
 	return 0
 }
@@ -423,9 +426,7 @@ func (g *Guard) decide(r *detect.Record) (client, wide decision) {
 }
 
 // invalidUser reports whether sshd said r's user does not exist.
-func invalidUser(r *detect.Record) bool {
-	return r.Reason == "invalid_user" || strings.HasSuffix(r.Reason, "_invalid")
-}
+func invalidUser(r *detect.Record) bool { return r.Invalid }
 
 // netKey is a's network at the network horizons, if counted.
 func (cfg *Config) netKey(a netip.Addr) (netip.Prefix, bool) {
