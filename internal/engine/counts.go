@@ -33,6 +33,7 @@ type countEvent struct {
 	probe   bool   // a counted probe
 	ban     bool   // a ban started at at (no other field)
 	counted bool
+	n       int64 // attempts the line counted (a repeated message: more than one)
 }
 
 // countQueue bounds the events waiting to be counted.
@@ -54,7 +55,7 @@ func newTally() *tally {
 
 // count hands r's counts to the tally; it never waits.
 func (g *Guard) count(r *detect.Record, at time.Time) {
-	e := countEvent{at: at, kind: r.Kind.String(), addr: r.Addr, counted: r.Counted > 0}
+	e := countEvent{at: at, kind: r.Kind.String(), addr: r.Addr, counted: r.Counted > 0, n: int64(min(r.Counted, detect.MaxRepeat+1))}
 	if r.User != "" {
 		e.user = strings.Clone(r.User)
 	}
@@ -97,7 +98,7 @@ func (t *tally) add(e countEvent, seed maphash.Seed, loc *time.Location) {
 	if e.addr.IsValid() {
 		addr = e.addr.String()
 	}
-	c.Add(e.kind, addr, e.user, e.failed, e.probe)
+	c.AddN(e.kind, addr, e.user, e.failed, e.probe, e.n)
 	if e.conn != 0 {
 		hour, day := t.seen.add(kindConn, e.conn, e.at, loc)
 		c.Conns += hour

@@ -157,3 +157,24 @@ func TestMixedBatchLoginsAndBans(t *testing.T) {
 		t.Fatalf("kernel %v, want only 203.0.113.9/32", fw.set)
 	}
 }
+
+// A line that counted several attempts (rsyslog's "message repeated 5
+// times") counts them all in the hourly counts too, not once.
+func TestFlushCountsRepeated(t *testing.T) {
+	e, _, db, c := setup(t, base(), nil)
+	r := failure("203.0.113.90", "root", c.Now())
+	r.Counted = 6
+	if _, err := e.Handle(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.FlushCounts(); err != nil {
+		t.Fatal(err)
+	}
+	all, err := db.CountsBetween(c.Now().Add(-time.Hour), c.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all.Kinds["failure"] != 1 || all.Failed != 6 || all.Users["root"] != 6 || all.Addrs["203.0.113.90"] != (store.Tries{Failed: 6}) {
+		t.Fatalf("counts %+v, want one line of 6 attempts", all)
+	}
+}

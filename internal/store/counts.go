@@ -80,16 +80,23 @@ func (c *Counts) init() {
 // Add counts one event of kind; a counted failed attempt (probe) is
 // counted for addr, and a counted failed attempt for user too.
 func (c *Counts) Add(kind, addr, user string, failed, probe bool) {
+	c.AddN(kind, addr, user, failed, probe, 1)
+}
+
+// AddN is Add of a line that counted n attempts (rsyslog's "message
+// repeated n times", a PAM tally): the line once, its attempts n times.
+func (c *Counts) AddN(kind, addr, user string, failed, probe bool, n int64) {
 	c.init()
 	c.Kinds[kind]++
+	n = max(n, 1)
 	switch {
 	case failed:
-		c.Failed++
+		c.Failed += n
 		if user != "" {
-			c.Users[bounded(c.Users, user)]++
+			c.Users[bounded(c.Users, user)] += n
 		}
 	case probe:
-		c.Probes++
+		c.Probes += n
 	default:
 		return
 	}
@@ -97,9 +104,9 @@ func (c *Counts) Add(kind, addr, user string, failed, probe bool) {
 		k := bounded(c.Addrs, addr)
 		t := c.Addrs[k]
 		if failed {
-			t.Failed++
+			t.Failed += n
 		} else {
-			t.Probes++
+			t.Probes += n
 		}
 		c.Addrs[k] = t
 	}
