@@ -74,3 +74,39 @@ func TestAllowlistBuiltinAndMapped(t *testing.T) {
 		t.Errorf("Unmap: %v", got)
 	}
 }
+
+// TestPolicyBoundaries: each limit at its edge.
+func TestPolicyBoundaries(t *testing.T) {
+	p := Policy{BanTime: time.Hour, Factor: 2, MaxBanTime: 4 * time.Hour, Remember: 24 * time.Hour}
+	for _, tt := range []struct {
+		name string
+		pol  Policy
+		prev int
+		ago  time.Duration
+		want time.Duration
+		nth  int
+	}{
+		{"remembered at exactly Remember", p, 1, 24 * time.Hour, 2 * time.Hour, 2},
+		{"forgotten just after Remember", p, 1, 24*time.Hour + time.Nanosecond, time.Hour, 1},
+		{"exactly MaxBanTime", p, 2, time.Hour, 4 * time.Hour, 3},
+		{"over MaxBanTime", p, 3, time.Hour, 4 * time.Hour, 4},
+		{"just under MaxBanTime", Policy{BanTime: time.Hour, Factor: 2, MaxBanTime: 4*time.Hour + 1}, 2, time.Hour, 4 * time.Hour, 3},
+		{"factor 1 never grows", Policy{BanTime: time.Hour, Factor: 1}, 9, time.Hour, time.Hour, 10},
+		{"factor under 1 is the default 2", Policy{BanTime: time.Hour, Factor: 0.5}, 1, time.Hour, 2 * time.Hour, 2},
+		{"permanent from the first", Policy{PermanentAfter: 1}, 0, 0, 0, 1},
+		{"defaults", Policy{BanTime: -1, MaxBanTime: -1, Remember: -1}, 1, 29 * 24 * time.Hour, 2 * time.Hour, 2},
+		{"default Remember forgets after 30 days", Policy{}, 1, 30*24*time.Hour + 1, time.Hour, 1},
+		{"huge escalation is MaxBanTime", Policy{Factor: 100}, 1000, time.Hour, 7 * 24 * time.Hour, 1001},
+	} {
+		d, nth := tt.pol.Duration(tt.prev, t0.Add(-tt.ago), t0)
+		if d != tt.want || nth != tt.nth {
+			t.Errorf("%s: Duration = %v, %d; want %v, %d", tt.name, d, nth, tt.want, tt.nth)
+		}
+	}
+	if got := (Policy{}).MaxBan(); got != 7*24*time.Hour {
+		t.Errorf("default MaxBan %v", got)
+	}
+	if got := p.MaxBan(); got != 4*time.Hour {
+		t.Errorf("MaxBan %v", got)
+	}
+}

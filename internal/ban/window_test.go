@@ -306,3 +306,46 @@ func BenchmarkWindowMemoryHorizons(b *testing.B) {
 		runtime.KeepAlive(w)
 	}
 }
+
+// TestWindowEdges: each limit of the window at its edge.
+func TestWindowEdges(t *testing.T) {
+	// An attempt exactly a window old has left it.
+	w := NewWindow(WindowConfig{Threshold: 2})
+	p := netip.MustParsePrefix("192.0.2.10/32")
+	w.Add(p, at(0), 1)
+	if sum, hit := w.Add(p, at(10), 1); hit || sum != 1 {
+		t.Fatalf("an attempt exactly 10 minutes old still counts: sum %v hit %v", sum, hit)
+	}
+	if sum, hit := w.Add(p, at(19.99), 1); !hit || sum != 2 {
+		t.Fatalf("two within 10 minutes: sum %v hit %v", sum, hit)
+	}
+
+	// A login exactly d ago is not within d.
+	w.MarkLogin(p, at(30))
+	if !w.LoginWithin(p, at(34.99), 5*time.Minute) || w.LoginWithin(p, at(35), 5*time.Minute) {
+		t.Fatal("LoginWithin: 5 minutes after a login is no longer within 5 minutes, a moment before is")
+	}
+	if w.LoginWithin(netip.MustParsePrefix("192.0.2.11/32"), at(31), time.Hour) {
+		t.Fatal("a key never seen logged in")
+	}
+
+	// A late line exactly a horizon's 12 buckets behind the newest is
+	// older than the horizon; one bucket later it counts.
+	h := NewWindow(WindowConfig{Threshold: 100, Horizons: []Horizon{{Window: 12 * time.Hour, Threshold: 2}}})
+	q := netip.MustParsePrefix("192.0.2.12/32")
+	h.Count(q, t0, 1, Attempt{})                 // bucket 0
+	h.Count(q, t0.Add(24*time.Hour), 1, Attempt{}) // bucket 24: 0 is out of the horizon
+	if v := h.Count(q, t0.Add(12*time.Hour), 1, Attempt{}); v.Horizon >= 0 {
+		t.Fatalf("a line 12 buckets late counted at the horizon: %+v", v)
+	}
+	if v := h.Count(q, t0.Add(13*time.Hour), 1, Attempt{}); v.Horizon != 0 || v.HorizonSum != 2 {
+		t.Fatalf("a line 11 buckets late: %+v", v)
+	}
+
+	// SetLimits: a threshold the remembered events reach exactly is
+	// taken whole; one beyond them is not.
+	s := NewWindow(WindowConfig{Threshold: 5, MinWeight: 1}) // 5 events per key
+	if !s.SetLimits(0, 5) || s.SetLimits(0, 5.5) {
+		t.Fatal("SetLimits: 5 events reach 5, not 5.5")
+	}
+}
