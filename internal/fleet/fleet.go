@@ -66,7 +66,7 @@ type Attacker struct {
 
 // Bounds of the fleet's top attackers.
 const (
-	MaxAttackers  = 50      // addresses listed
+	MaxAttackers  = 25      // addresses listed
 	maxTopPerHost = 20      // a host's top addresses taken (the API gives 20)
 	maxBannedOn   = 20      // host names listed per address
 	maxCount      = 1 << 40 // a host's count above this is taken as this

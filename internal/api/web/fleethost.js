@@ -17,7 +17,7 @@
     document.getElementById("source").textContent = h.source === "nats" ? "from its summaries in NATS" : "from its API";
     const up = document.getElementById("up");
     up.replaceChildren(h.ok ? el("span", "up", "tag ok") : el("span", "unreachable", "tag bad"),
-      " ", h.ok ? "it answers" : "the aggregator has no answer from it");
+      " ", h.ok ? "it answers" : h.source === "nats" ? "its summaries have stopped" : "it does not answer the aggregator");
     const when = h.updated ? new Date(h.updated) : null;
     document.getElementById("updated").textContent = when ? "last summary " + when.toLocaleString() : "no summary from it yet";
     const why = document.getElementById("why");
@@ -26,6 +26,9 @@
     document.getElementById("live").hidden = !h.live; // served here only when its dashboard is not
     document.getElementById("health").className = "card wide " + (h.ok ? "" : "down");
 
+    // Nothing known of its days: it has not answered since the aggregator started.
+    for (const id of ["today", "days", "top"]) document.getElementById(id).hidden = h.days.length === 0;
+    document.getElementById("nothing").hidden = h.days.length > 0;
     const last = h.day || h.days[h.days.length - 1] || {};
     const box = document.getElementById("today");
     box.replaceChildren();
