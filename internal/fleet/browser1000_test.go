@@ -1,7 +1,9 @@
 package fleet
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"slices"
@@ -178,4 +180,68 @@ func sortedDown(sf *simFleet) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestDownHostPageInBrowser: with hosts.toml, a host whose API answers
+// every request with an error whose text is HTML. Its row says down with
+// that text, as text; its link opens a readable page saying it is
+// unreachable, that it never answered, and why (as text, no element made
+// of it), with a way back; its dashboard, opened directly, goes to that
+// page.
+func TestDownHostPageInBrowser(t *testing.T) {
+	const evil = `<img src=x onerror="document.documentElement.dataset.pwned=1">broken disk`
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusInternalServerError)
+		json.NewEncoder(w).Encode(map[string]string{"error": evil})
+	}))
+	defer broken.Close()
+	a := startHost(t, 12, "", 0)
+	f, err := Load(writeFile(t, "hosts.toml", fmt.Sprintf("[[host]]\nname = \"web-01\"\nurl = %q\n[[host]]\nname = \"broken\"\nurl = %q\n", a.url, broken.URL)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl, err := New(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agg := httptest.NewServer(fl.Handler(fleetTok))
+	defer agg.Close()
+	date := time.Now().Format(time.DateOnly)
+
+	p := browsertest.Open(t, agg.URL+"/", 1280, 800, false)
+	p.Do(chromedp.WaitVisible("#login"), chromedp.SendKeys("#token", fleetTok), chromedp.Click("#login button"))
+	p.Do(chromedp.WaitReady(`body[data-loaded="1"]`))
+	text := func(sel string) string {
+		return browsertest.Eval[string](p, fmt.Sprintf("(document.querySelector(%q) || {}).textContent || ''", sel))
+	}
+	if got := text(`tr[data-host="broken"] td:nth-child(2)`); got != "down 500 Internal Server Error: "+evil {
+		t.Errorf("broken's state %q", got)
+	}
+	p.Do(chromedp.Click(`tr[data-host="broken"] td.name a`))
+	testkit.Eventually(t, 10*time.Second, "broken's page", func() (bool, string) {
+		u := browsertest.Poll(p, `location.pathname + " " + document.contentType + " " + (document.body && document.body.dataset.loaded)`)
+		return u == "/hosts/broken/status text/html 1", u
+	})
+	for sel, want := range map[string]string{"#up": "unreachable it does not answer the aggregator", "#updated": "no summary from it yet",
+		"#why": "Why: 500 Internal Server Error: " + evil, "#source": "from its API"} {
+		if got := text(sel); got != want {
+			t.Errorf("%s: %q, want %q", sel, got, want)
+		}
+	}
+	if got := browsertest.Eval[string](p, `[document.documentElement.dataset.pwned || "", document.querySelectorAll("main img").length, document.getElementById("nothing").hidden, document.getElementById("live").hidden].join(" ")`); got != " 0 false true" {
+		t.Errorf("pwned, images, nothing known hidden, live link hidden: %q", got)
+	}
+	p.Screenshot("fleet-host-unreachable")
+	if got := browsertest.Eval[string](p, `document.querySelector("#fleet a").href`); got != agg.URL+"/?date="+date {
+		t.Errorf("the way back %q", got)
+	}
+
+	// Its dashboard opened directly: the host's first answer is an error,
+	// so the page of what is known of it instead.
+	p.Do(chromedp.Navigate(agg.URL + "/hosts/broken/#day=" + date))
+	testkit.Eventually(t, 10*time.Second, "the dashboard giving way", func() (bool, string) {
+		u := browsertest.Poll(p, `location.pathname + location.hash + " " + (document.body && document.body.dataset.loaded)`)
+		return u == "/hosts/broken/status#day="+date+" 1", u
+	})
 }

@@ -11,6 +11,10 @@
   document.querySelector("#fleet a").href = "../../" + (want ? "?date=" + want : "");
   document.getElementById("host").textContent = name;
   document.title = name + " · sshguard-go fleet";
+  const today = () => {
+    const d = new Date();
+    return d.getFullYear() + "-" + String(d.getMonth() + 1).padStart(2, "0") + "-" + String(d.getDate()).padStart(2, "0");
+  };
 
   async function refresh() {
     const h = await get("../../api/v1/fleet/hosts/" + encodeURIComponent(name));
@@ -23,7 +27,7 @@
     const why = document.getElementById("why");
     why.hidden = h.ok;
     why.replaceChildren(el("b", "Why: "), el("span", h.error, "error"));
-    document.getElementById("live").hidden = !h.live; // served here only when its dashboard is not
+    document.getElementById("live").hidden = !h.live || !h.ok; // down, its dashboard would come back here
     document.getElementById("health").className = "card wide " + (h.ok ? "" : "down");
 
     // Nothing known of its days: it has not answered since the aggregator started.
@@ -34,7 +38,7 @@
     box.replaceChildren();
     for (const [id, label, n] of [["failed", "failed", last.failed], ["probes", "probes", last.probes], ["addresses", "addresses", last.addresses],
       ["bans", "bans started", last.bans], ["logins", "logins", last.logins]]) {
-      const d = el("div", [el("b", n === undefined ? "–" : fmt(n)), el("span", label + (last.date ? " " + last.date : ""))], "figure");
+      const d = el("div", [el("b", n === undefined ? "–" : fmt(n)), el("span", label + (!last.date ? "" : last.date === today() ? " today" : " on " + last.date))], "figure");
       d.id = "fig-" + id;
       box.append(d);
     }
