@@ -165,6 +165,10 @@ func TestFleetOf1000InBrowser(t *testing.T) {
 		if w := browsertest.Eval[int](q, `document.documentElement.scrollWidth`); w > 390 {
 			t.Errorf("%s at 390 px: %d px wide", page.path, w)
 		}
+		// Nor is a table cut inside its card.
+		if cut := browsertest.Eval[[]string](q, `Array.from(document.querySelectorAll("main table")).filter((t) => t.scrollWidth > t.parentElement.clientWidth).map((t) => t.id)`); len(cut) > 0 {
+			t.Errorf("%s at 390 px: tables cut %q", page.path, cut)
+		}
 		if page.path == "/" { // a page short enough for a screenshot
 			q.Do(chromedp.SendKeys("#filter", "web-000"))
 		}
