@@ -12,7 +12,6 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -62,6 +61,7 @@ type Attacker struct {
 	Probes   int64    `json:"probes"`    // likewise
 	Banned   int      `json:"banned"`    // the hosts where it is banned
 	BannedOn []string `json:"banned_on"` // their names, sorted, at most maxBannedOn
+	addr     netip.Addr
 }
 
 // Bounds of the fleet's top attackers.
@@ -285,7 +285,8 @@ func attackers(hosts []HostDay) []Attacker {
 		for _, a := range h.top {
 			at := by[a.IP]
 			if at == nil {
-				at = &Attacker{IP: a.IP, BannedOn: []string{}}
+				ip, _ := netip.ParseAddr(a.IP) // cleanTop checked it
+				at = &Attacker{IP: a.IP, BannedOn: []string{}, addr: ip}
 				by[a.IP] = at
 			}
 			at.Hosts++
@@ -310,7 +311,7 @@ func attackers(hosts []HostDay) []Attacker {
 		if c := cmp.Compare(b.Failed+b.Probes, a.Failed+a.Probes); c != 0 {
 			return c
 		}
-		return strings.Compare(a.IP, b.IP)
+		return a.addr.Compare(b.addr)
 	})
 	out := make([]Attacker, 0, min(len(all), MaxAttackers))
 	for _, a := range all[:min(len(all), MaxAttackers)] {
