@@ -183,3 +183,50 @@ func TestFleetViewFromBucket(t *testing.T) {
 		t.Errorf("no such host: %d", a.code)
 	}
 }
+
+// TestNATSWithHostsFile: fleet serve --nats with --hosts too: the view is
+// the bucket's; a host the file lists has its own dashboard, its API asked
+// through the aggregator as without --nats; a host only in the bucket has
+// the page of what its summary says.
+func TestNATSWithHostsFile(t *testing.T) {
+	url := startNATS(t)
+	putFleet(t, url, 3)
+	h := startHost(t, 7, "", 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fl, err := OpenView(ctx, writeFile(t, "hosts.toml", fmt.Sprintf("[[host]]\nname = %q\nurl = %q\n", simName(1), h.url)), NATS{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, time.Minute, "3 hosts in the view", func() (bool, string) {
+		s, _ := fl.Summary(ctx, time.Now().Format(time.DateOnly))
+		return len(s.Hosts) == 3, fmt.Sprint(len(s.Hosts))
+	})
+	agg := httptest.NewServer(fl.Handler(""))
+	defer agg.Close()
+	for path, want := range map[string]string{
+		"/hosts/web-0001/":       embedded(api.Page("index.html"), "/"),
+		"/hosts/web-0001/status": embedded(api.Page("fleethost.html"), "/"),
+		"/hosts/web-0002/":       embedded(api.Page("fleethost.html"), "/"),
+	} {
+		if a := get(t, agg.URL+path, false); a.code != 200 || a.body != want {
+			t.Errorf("GET %s: %d, not the page wanted", path, a.code)
+		}
+	}
+	if a := get(t, agg.URL+"/hosts/web-0001/api/v1/summary", false); a.code != 200 || !strings.Contains(a.body, `"host": "h"`) {
+		t.Errorf("web-0001's API through the aggregator: %d %.200s", a.code, a.body)
+	}
+	if a := get(t, agg.URL+"/hosts/web-0002/api/v1/summary", false); a.code != 404 {
+		t.Errorf("web-0002's API (no URL known): %d", a.code)
+	}
+	for name, live := range map[string]bool{"web-0001": true, "web-0002": false} {
+		var hp HostPage
+		a := get(t, agg.URL+"/api/v1/fleet/hosts/"+name, false)
+		if err := json.Unmarshal([]byte(a.body), &hp); err != nil || hp.Live != live || hp.Source != "nats" || !hp.OK {
+			t.Errorf("%s's page: %d %v %+v", name, a.code, err, hp)
+		}
+	}
+	if len(h.seen()) == 0 {
+		t.Error("web-0001 was never asked")
+	}
+}
