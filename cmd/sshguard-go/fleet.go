@@ -69,7 +69,10 @@ ever asked of a host or passed on from it: no page or script of a host's runs
 on the aggregator's origin. With --nats it asks no host: every daemon with
 fleet sharing puts its last days in the NATS key-value bucket
 SSHGUARD_SUMMARIES every minute, and the view is built from it (for fleets of
-thousands; the hosts' dashboards are then not served). Answers are cached for the file's "cache"
+thousands): a host's page is then what its summary says, and with --hosts
+too the hosts listed there have their own dashboards as well, asked of their
+APIs. A host that is down has a page saying so, with its last summary's time
+and the error (/hosts/NAME/status). Answers are cached for the file's "cache"
 setting. Off loopback it needs --token-file or client certificates, as the
 daemon's API does.`,
 		Example: `  sshguard-go fleet serve --hosts /etc/sshguard-go/hosts.toml --listen 127.0.0.1:9700
@@ -81,7 +84,11 @@ daemon's API does.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			fl, err := fleet.OpenView(ctx, hosts, nats)
+			hostsFile := hosts
+			if nats.URL != "" && !cmd.Flags().Changed("hosts") {
+				hostsFile = "" // the view from the bucket, no host's dashboard
+			}
+			fl, err := fleet.OpenView(ctx, hostsFile, nats)
 			if err != nil {
 				return err
 			}

@@ -140,6 +140,19 @@ func Eval[T any](p *Page, expr string) T {
 	return v
 }
 
+// Poll evaluates expr in the page for a test that waits on it: an error
+// (the page navigating away meanwhile) is returned as its text, to be
+// polled again, not a failure.
+func Poll(p *Page, expr string) string {
+	ctx, cancel := context.WithTimeout(p.Ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+	if err != nil {
+		return err.Error()
+	}
+	return v
+}
+
 // Blank reports, for each canvas under the CSS selector sel, whether it
 // is blank (every pixel the same): a chart was not drawn.
 const blankJS = `Array.from(document.querySelectorAll(%q)).map((c) => {

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,7 +9,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -27,12 +30,14 @@ const maxAnswer = 4 << 20
 
 // HostDay is one host's answer for a date.
 type HostDay struct {
-	Name  string   `json:"name"`
-	OK    bool     `json:"ok"`
-	Error string   `json:"error"`
-	Day   *api.Day `json:"day"`        // null when the host did not answer
-	MS    int64    `json:"latency_ms"` // how long it took
-	days  []api.Day
+	Name    string    `json:"name"`
+	OK      bool      `json:"ok"`
+	Error   string    `json:"error"`
+	Day     *api.Day  `json:"day"`              // null when the host did not answer
+	MS      int64     `json:"latency_ms"`       // how long it took
+	Updated time.Time `json:"updated,omitzero"` // its last summary the aggregator has (absent: none yet)
+	days    []api.Day
+	top     []api.AddrCount // its top addresses of the last days, checked (see cleanTop)
 }
 
 // Summary is the fleet's answer for a date.
@@ -43,7 +48,29 @@ type Summary struct {
 	Answered int       `json:"answered"`
 	Failed   int       `json:"failed"`
 	Days     []api.Day `json:"days"` // the fleet's last days up to date, summed over the hosts that answered
+	// Attackers are the addresses in the most hosts' top addresses (the
+	// hosts that answered, their last days), at most MaxAttackers.
+	Attackers []Attacker `json:"attackers"`
 }
+
+// Attacker is one address of the fleet's top attackers.
+type Attacker struct {
+	IP       string   `json:"ip"`
+	Hosts    int      `json:"hosts"`     // the hosts that list it among their top addresses
+	Failed   int64    `json:"failed"`    // summed over those hosts
+	Probes   int64    `json:"probes"`    // likewise
+	Banned   int      `json:"banned"`    // the hosts where it is banned
+	BannedOn []string `json:"banned_on"` // their names, sorted, at most maxBannedOn
+	addr     netip.Addr
+}
+
+// Bounds of the fleet's top attackers.
+const (
+	MaxAttackers  = 25      // addresses listed
+	maxTopPerHost = 20      // a host's top addresses taken (the API gives 20)
+	maxBannedOn   = 20      // host names listed per address
+	maxCount      = 1 << 40 // a host's count above this is taken as this
+)
 
 // Source is where the fleet view's numbers come from: the hosts' own
 // APIs (hosts.toml, *Hosts) or the summaries' bucket (*KVSource).
@@ -79,9 +106,10 @@ type Fleet struct {
 	ttl time.Duration
 	now func() time.Time
 
-	group singleflight.Group // one fetch per date at a time
-	mu    sync.Mutex
-	cache map[string]cached
+	group  singleflight.Group // one fetch per date at a time
+	mu     sync.Mutex
+	cache  map[string]cached
+	lastOK map[string]time.Time // each host's last answer (hosts.toml: the hosts are not asked between)
 }
 
 // Hosts asks the hosts of a hosts.toml. It is safe for concurrent use.
@@ -113,7 +141,27 @@ func New(f *File) (*Fleet, error) {
 
 // NewView makes the fleet view of src, its answers reused for ttl.
 func NewView(src Source, ttl time.Duration) *Fleet {
-	return &Fleet{src: src, ttl: ttl, now: time.Now, cache: map[string]cached{}}
+	return &Fleet{src: src, ttl: ttl, now: time.Now, cache: map[string]cached{}, lastOK: map[string]time.Time{}}
+}
+
+// remember dates each host's answer in s: when it answered, the time of
+// its summary (now, unless the source said); when it did not, its last
+// answer seen. The memory holds s's hosts only. f.mu is held.
+func (f *Fleet) remember(s *Summary) {
+	last := make(map[string]time.Time, len(s.Hosts))
+	for i := range s.Hosts {
+		h := &s.Hosts[i]
+		if h.OK && h.Updated.IsZero() {
+			h.Updated = f.now()
+		}
+		if h.Updated.IsZero() {
+			h.Updated = f.lastOK[h.Name]
+		}
+		if h.OK || !h.Updated.IsZero() {
+			last[h.Name] = h.Updated
+		}
+	}
+	f.lastOK = last
 }
 
 // Limits are fleet serve's. Its clients are the fleet dashboard's
@@ -157,6 +205,7 @@ func (f *Fleet) Summary(ctx context.Context, date string) (*Summary, error) {
 		s := f.src.Summary(context.WithoutCancel(ctx), day)
 		f.mu.Lock()
 		defer f.mu.Unlock()
+		f.remember(s)
 		for k, c := range f.cache { // keep the cache small: drop the stale
 			if f.now().Sub(c.at) >= f.ttl {
 				delete(f.cache, k)
@@ -222,6 +271,97 @@ func total(s *Summary, day time.Time) {
 		}
 	}
 	s.Total.Date = s.Date
+	s.Attackers = attackers(s.Hosts)
+}
+
+// attackers are the addresses in the most top lists of the hosts that
+// answered, then the most attempts.
+func attackers(hosts []HostDay) []Attacker {
+	by := map[string]*Attacker{}
+	for _, h := range hosts {
+		if !h.OK {
+			continue
+		}
+		for _, a := range h.top {
+			at := by[a.IP]
+			if at == nil {
+				ip, _ := netip.ParseAddr(a.IP) // cleanTop checked it
+				at = &Attacker{IP: a.IP, BannedOn: []string{}, addr: ip}
+				by[a.IP] = at
+			}
+			at.Hosts++
+			at.Failed += a.Failed
+			at.Probes += a.Probes
+			if a.Banned {
+				at.Banned++
+				if len(at.BannedOn) < maxBannedOn {
+					at.BannedOn = append(at.BannedOn, h.Name)
+				}
+			}
+		}
+	}
+	all := make([]*Attacker, 0, len(by))
+	for _, a := range by {
+		all = append(all, a)
+	}
+	slices.SortFunc(all, func(a, b *Attacker) int {
+		if c := cmp.Compare(b.Hosts, a.Hosts); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.Failed+b.Probes, a.Failed+a.Probes); c != 0 {
+			return c
+		}
+		return a.addr.Compare(b.addr)
+	})
+	out := make([]Attacker, 0, min(len(all), MaxAttackers))
+	for _, a := range all[:min(len(all), MaxAttackers)] {
+		slices.Sort(a.BannedOn)
+		out = append(out, *a)
+	}
+	return out
+}
+
+// maxDays bounds the days kept of a host's summary (it gives 14).
+const maxDays = 31
+
+// cleanDays is a host's days as the fleet takes them: at most maxDays,
+// each a valid date, its counts in [0, maxCount], without hours.
+func cleanDays(days []api.Day) []api.Day {
+	out := make([]api.Day, 0, min(len(days), maxDays))
+	clamp := func(n int64) int64 { return min(max(n, 0), maxCount) }
+	for _, d := range days {
+		if len(out) == maxDays {
+			break
+		}
+		if _, err := time.Parse(time.DateOnly, d.Date); err != nil {
+			continue
+		}
+		out = append(out, api.Day{Date: d.Date, Failed: clamp(d.Failed), Probes: clamp(d.Probes), Connections: clamp(d.Connections),
+			Logins: clamp(d.Logins), Bans: clamp(d.Bans), Addresses: clamp(d.Addresses)})
+	}
+	return out
+}
+
+// cleanTop is a host's top addresses as the fleet takes them: at most
+// maxTopPerHost, each a valid address (written the canonical way) listed
+// once, its counts in [0, maxCount]. What a host says is not trusted.
+func cleanTop(top []api.AddrCount) []api.AddrCount {
+	out := make([]api.AddrCount, 0, min(len(top), maxTopPerHost))
+	clamp := func(n int64) int64 { return min(max(n, 0), maxCount) }
+	seen := map[netip.Addr]bool{}
+	for _, a := range top {
+		if len(out) == maxTopPerHost {
+			break
+		}
+		ip, err := netip.ParseAddr(a.IP)
+		ip = ip.Unmap().WithZone("")
+		if err != nil || len(a.IP) > 64 || seen[ip] {
+			continue
+		}
+		seen[ip] = true
+		out = append(out, api.AddrCount{IP: ip.String(), Failed: clamp(a.Failed), Probes: clamp(a.Probes), Banned: a.Banned})
+	}
+	return out
 }
 
 // ask gets one host's summary of the days up to date.
@@ -232,6 +372,7 @@ func ask(ctx context.Context, c *client, query, date string) HostDay {
 	err := c.get(ctx, "/api/v1/summary?"+query, &sum)
 	hd.MS = time.Since(start).Milliseconds()
 	if err == nil {
+		sum.Days = cleanDays(sum.Days)
 		for _, d := range sum.Days {
 			if d.Date == date {
 				hd.Day = &d
@@ -245,7 +386,7 @@ func ask(ctx context.Context, c *client, query, date string) HostDay {
 		hd.Error, hd.Day = err.Error(), nil
 		return hd
 	}
-	hd.OK, hd.days = true, sum.Days
+	hd.OK, hd.days, hd.top = true, sum.Days, cleanTop(sum.TopAddresses)
 	return hd
 }
 

@@ -262,7 +262,8 @@ func embedded(h http.Handler, path string) string {
 // but the API's JSON endpoints is answered from the aggregator's own
 // embedded files or is a 404, and never reaches the host: its page, its
 // scripts and any other path of it are never served. A source without
-// the host's API (the summaries' bucket) answers 404 for all of it.
+// the host's API (the summaries' bucket) serves the aggregator's page of
+// what it knows of the host at /hosts/NAME/ and 404 for the rest.
 func TestHostPagesAreTheAggregators(t *testing.T) {
 	hf := startHostileFleet(t)
 	base := hf.agg.URL + "/hosts/hostile"
@@ -272,6 +273,7 @@ func TestHostPagesAreTheAggregators(t *testing.T) {
 		want string // the body, when not ""
 	}{
 		{"/", 200, embedded(api.Page("index.html"), "/")},
+		{"/status", 200, embedded(api.Page("fleethost.html"), "/")},
 		{"/assets/app.js", 200, embedded(api.Assets(), "/app.js")},
 		{"/assets/common.js", 200, embedded(api.Assets(), "/common.js")},
 		{"/assets/style.css", 200, embedded(api.Assets(), "/style.css")},
@@ -310,9 +312,14 @@ func TestHostPagesAreTheAggregators(t *testing.T) {
 
 	kv := httptest.NewServer(NewView(&KVSource{hosts: map[string]share.HostSummary{"web-01": {}}, bad: map[string]string{}, now: time.Now}, 0).Handler(""))
 	defer kv.Close()
-	for _, p := range []string{"/hosts/web-01/", "/hosts/web-01/assets/app.js", "/hosts/web-01/api/v1/bans"} {
+	for _, p := range []string{"/hosts/web-01/assets/app.js", "/hosts/web-01/api/v1/bans", "/hosts/web-01/index.html"} {
 		if a := get(t, kv.URL+p, false); a.code != 404 {
 			t.Errorf("from the bucket, GET %s: %d", p, a.code)
+		}
+	}
+	for _, p := range []string{"/hosts/web-01/", "/hosts/web-01/status"} {
+		if a := get(t, kv.URL+p, false); a.code != 200 || a.body != embedded(api.Page("fleethost.html"), "/") {
+			t.Errorf("from the bucket, GET %s: %d, not the aggregator's host page", p, a.code)
 		}
 	}
 }

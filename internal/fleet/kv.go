@@ -26,6 +26,7 @@ type KVSource struct {
 	bad   map[string]string // host -> why its entry is unreadable
 	nc    *nats.Conn
 	now   func() time.Time
+	apis  *Hosts // the hosts of a hosts file given beside --nats: their dashboards are served
 }
 
 // maxKVHosts bounds the hosts a KVSource keeps.
@@ -92,6 +93,10 @@ func (k *KVSource) update(e jetstream.KeyValueEntry) {
 		return
 	}
 	delete(k.bad, host)
+	// Kept as the view uses it: what a host says is not trusted.
+	hs.Summary.Days = cleanDays(hs.Summary.Days)
+	hs.Summary.TopAddresses = cleanTop(hs.Summary.TopAddresses)
+	hs.Summary.TopUsers = nil
 	k.hosts[host] = hs
 }
 
@@ -113,6 +118,9 @@ func (k *KVSource) Summary(_ context.Context, day time.Time) *Summary {
 	for _, h := range names {
 		hd := HostDay{Name: h}
 		hs, ok := k.hosts[h]
+		if ok { // what is known of it, shown on its page even when it is down
+			hd.Updated, hd.days, hd.top = hs.Updated, hs.Summary.Days, hs.Summary.TopAddresses
+		}
 		switch {
 		case !ok:
 			hd.Error = k.bad[h]
@@ -127,7 +135,7 @@ func (k *KVSource) Summary(_ context.Context, day time.Time) *Summary {
 			if hd.Day == nil {
 				hd.Error = "its summary has no day " + date
 			} else {
-				hd.OK, hd.days = true, hs.Summary.Days
+				hd.OK = true
 			}
 		}
 		s.Hosts = append(s.Hosts, hd)
@@ -136,8 +144,14 @@ func (k *KVSource) Summary(_ context.Context, day time.Time) *Summary {
 	return s
 }
 
-// API is nil: the bucket holds no host's API to ask.
-func (k *KVSource) API(name string) HostAPI { return nil }
+// API is the named host's when a hosts file beside the bucket lists it,
+// else nil: the bucket holds no host's API to ask.
+func (k *KVSource) API(name string) HostAPI {
+	if k.apis == nil {
+		return nil
+	}
+	return k.apis.API(name)
+}
 
 // NATS is how fleet serve --nats reaches the summaries' bucket.
 type NATS struct {
@@ -146,8 +160,22 @@ type NATS struct {
 
 // OpenView is the fleet view fleet serve shows: built from the summaries'
 // bucket when n.URL is set (watched until ctx ends), else by asking the
-// hosts of the hosts file.
+// hosts of the hosts file. With both, the view is the bucket's and the
+// hosts the file lists have their own dashboards too (their APIs asked
+// only for those pages).
 func OpenView(ctx context.Context, hostsFile string, n NATS) (*Fleet, error) {
+	var apis *Hosts
+	if n.URL != "" && hostsFile != "" {
+		f, err := Load(hostsFile)
+		if err != nil {
+			return nil, err
+		}
+		fl, err := New(f)
+		if err != nil {
+			return nil, err
+		}
+		apis = fl.src.(*Hosts)
+	}
 	if n.URL == "" {
 		f, err := Load(hostsFile)
 		if err != nil {
@@ -163,5 +191,6 @@ func OpenView(ctx context.Context, hostsFile string, n NATS) (*Fleet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--nats: %w", err)
 	}
+	src.apis = apis
 	return NewView(src, time.Second), nil
 }

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -53,6 +54,41 @@ func (f *Fleet) Handler(token string) http.Handler {
 		api.WriteJSON(w, http.StatusOK, s)
 	}))))
 
+	// What the aggregator knows of a host without asking it: its line of
+	// today's view, its last days and top addresses (with --nats, its last
+	// summary in the bucket, also when it is down).
+	mux.Handle("GET /api/v1/fleet/hosts/{name}", sandboxed(auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hp, err := f.Host(r.Context(), r.PathValue("name"))
+		switch {
+		case err != nil:
+			api.WriteJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		case hp == nil:
+			api.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "no host " + r.PathValue("name") + " in the fleet"})
+		default:
+			api.WriteJSON(w, http.StatusOK, hp)
+		}
+	}))))
+	// A host's page when its dashboard cannot be shown: the host is down, or
+	// the view is the bucket's and its API is not known. The page is the
+	// aggregator's and reads /api/v1/fleet/hosts/NAME. With --nats it is
+	// served for any name (which hosts exist is told only with the token).
+	_, bucket := f.src.(*KVSource)
+	status := func(w http.ResponseWriter, r *http.Request) {
+		if !bucket && f.src.API(r.PathValue("name")) == nil || !validName(r.PathValue("name")) {
+			http.NotFound(w, r)
+			return
+		}
+		api.Page("fleethost.html")(w, r)
+	}
+	mux.HandleFunc("GET /hosts/{name}/status", status)
+	mux.HandleFunc("GET /hosts/{name}/{$}", func(w http.ResponseWriter, r *http.Request) {
+		if f.src.API(r.PathValue("name")) != nil {
+			api.Page("index.html")(w, r)
+			return
+		}
+		status(w, r)
+	})
+
 	// A host's pages: the aggregator's own files, for a host it can ask.
 	known := func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -63,7 +99,6 @@ func (f *Fleet) Handler(token string) http.Handler {
 			h.ServeHTTP(w, r)
 		})
 	}
-	mux.Handle("GET /hosts/{name}/{$}", known(api.Page("index.html")))
 	mux.Handle("GET /hosts/{name}/assets/{file...}", known(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r2 := *r
 		r2.URL = &url.URL{Path: "/" + r.PathValue("file")}
@@ -96,6 +131,41 @@ func (f *Fleet) Handler(token string) http.Handler {
 	mux.Handle("GET /assets/", http.StripPrefix("/assets/", api.Assets()))
 	mux.HandleFunc("GET /{$}", api.Page("fleet.html"))
 	return api.Secure(mux)
+}
+
+// HostPage is what the aggregator knows of one host without asking it.
+type HostPage struct {
+	HostDay
+	Source string          `json:"source"` // "nats": the summaries' bucket; "hosts": hosts.toml
+	Live   bool            `json:"live"`   // its own dashboard is served at /hosts/NAME/ (its API known)
+	Days   []api.Day       `json:"days"`   // its last days, as it last told them
+	Top    []api.AddrCount `json:"top_addresses"`
+}
+
+// Host is the named host's page from today's view (cached as the fleet
+// page's), or nil when the fleet has no such host.
+func (f *Fleet) Host(ctx context.Context, name string) (*HostPage, error) {
+	s, err := f.Summary(ctx, f.now().Format(time.DateOnly))
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range s.Hosts {
+		if h.Name != name {
+			continue
+		}
+		hp := &HostPage{HostDay: h, Source: "hosts", Live: f.src.API(name) != nil, Days: h.days, Top: h.top}
+		if _, ok := f.src.(*KVSource); ok {
+			hp.Source = "nats"
+		}
+		if hp.Days == nil {
+			hp.Days = []api.Day{}
+		}
+		if hp.Top == nil {
+			hp.Top = []api.AddrCount{}
+		}
+		return hp, nil
+	}
+	return nil, nil
 }
 
 // sandboxCSP is the policy of the answers that carry a host's data: were

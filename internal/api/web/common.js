@@ -117,7 +117,9 @@ const SG = (() => {
       width: box.clientWidth || 600, height: 220,
       // Half a bar's room at each end, so the first and last bars show whole.
       scales: { x: { time: true, range: (u, min, max) => { const pad = opts && opts.hourly ? 1800 : 43200; return [min - pad, max + pad]; } } },
-      axes: [Object.assign({}, axis, opts && opts.hourly ? {} : { values: (u, ts) => ts.map((t) => new Date(t * 1000).toISOString().slice(5, 10)) }), axis],
+      // The y axis as wide as its longest label (millions, summed over a fleet).
+      axes: [Object.assign({}, axis, opts && opts.hourly ? {} : { values: (u, ts) => ts.map((t) => new Date(t * 1000).toISOString().slice(5, 10)) }),
+        Object.assign({}, axis, { size: (u, values) => 24 + 7 * Math.max(3, ...(values || []).map((v) => String(v).length)) })],
       series: [{}].concat(series.map((s) => ({ label: s.label, stroke: s.color, fill: s.color + "99", paths: bars, points: { show: false } }))),
       legend: { show: true },
     };
