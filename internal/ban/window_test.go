@@ -333,7 +333,7 @@ func TestWindowEdges(t *testing.T) {
 	// older than the horizon; one bucket later it counts.
 	h := NewWindow(WindowConfig{Threshold: 100, Horizons: []Horizon{{Window: 12 * time.Hour, Threshold: 2}}})
 	q := netip.MustParsePrefix("192.0.2.12/32")
-	h.Count(q, t0, 1, Attempt{})                 // bucket 0
+	h.Count(q, t0, 1, Attempt{})                   // bucket 0
 	h.Count(q, t0.Add(24*time.Hour), 1, Attempt{}) // bucket 24: 0 is out of the horizon
 	if v := h.Count(q, t0.Add(12*time.Hour), 1, Attempt{}); v.Horizon >= 0 {
 		t.Fatalf("a line 12 buckets late counted at the horizon: %+v", v)
