@@ -89,7 +89,8 @@ type Guard struct {
 	log *slog.Logger
 
 	queue   chan decision // bans decided by Submit, committed by Run
-	closing chan struct{} // closed when Run stops taking from queue
+	lqueue  chan decision // logins decided by Submit, committed by Run apart: a ban never waits behind a login backlog
+	closing chan struct{} // closed when Run stops taking from the queues
 	qmu     sync.RWMutex  // Submit sends under the read lock; Run's end takes the write lock
 	closed  bool          // Run has ended: Submit commits itself (qmu guards it)
 
@@ -162,7 +163,7 @@ func New(cfg Config, db *store.DB, fw Firewall, allow *ban.Allowlist, now func()
 	netw := ban.NewWindow(ban.WindowConfig{NoShort: true, Horizons: cfg.NetHorizons, MaxTracked: cfg.Window.MaxTracked / 4})
 	g := &Guard{db: db, fw: fw, now: now, log: log, win: ban.NewWindow(cfg.Window), wide: ban.NewWindow(cfg.Wide), net: netw, allow: allow,
 		ev: map[netip.Prefix]*evidence{}, tally: newTally(), seed: maphash.MakeSeed(),
-		queue: make(chan decision, queueLen), closing: make(chan struct{}), idx: newIndex(), refuse: map[string]int64{}}
+		queue: make(chan decision, queueLen), lqueue: make(chan decision, queueLen), closing: make(chan struct{}), idx: newIndex(), refuse: map[string]int64{}}
 	g.cfg.Store(&cfg)
 	return g
 }
@@ -275,13 +276,21 @@ func (g *Guard) Submit(ctx context.Context, r *detect.Record) error {
 // enqueue hands d to Run, and reports false when Run no longer takes
 // bans (the caller commits d itself).
 func (g *Guard) enqueue(d decision) bool {
+	q := g.queue
+	if d.act == actLogin {
+		q = g.lqueue
+	}
+	return g.enqueueTo(q, d)
+}
+
+func (g *Guard) enqueueTo(q chan decision, d decision) bool {
 	g.qmu.RLock()
 	defer g.qmu.RUnlock()
 	if g.closed {
 		return false
 	}
 	select {
-	case g.queue <- d:
+	case q <- d:
 		return true
 	case <-g.closing: // Run is ending: it may never take d
 		return false
@@ -290,23 +299,37 @@ func (g *Guard) enqueue(d decision) bool {
 
 // Run commits the bans Submit queues until ctx ends: one at a time when
 // they come one at a time (no added latency), and as many as are waiting
-// (up to maxBatch) in one batch while a backlog exists. On the way out it
-// commits what is still queued, and Submit commits by itself from then
-// on. It returns nil.
+// (up to maxBatch) in one batch while a backlog exists. Logins are
+// committed the same way by a goroutine of their own, so that a ban never
+// waits for a month of logins to be written. On the way out it commits
+// what is still queued, and Submit commits by itself from then on. It
+// returns nil.
 func (g *Guard) Run(ctx context.Context) error {
 	// A ban decided is committed even while the daemon stops.
 	cctx := context.WithoutCancel(ctx)
+	logins := make(chan struct{})
+	go func() {
+		defer close(logins)
+		g.loop(ctx, cctx, g.lqueue)
+	}()
+	g.loop(ctx, cctx, g.queue)
+	<-logins
+	close(g.closing) // a Submit waiting on a full queue commits itself
+	g.qmu.Lock()     // and every send under way has ended
+	g.closed = true
+	g.qmu.Unlock()
+	g.drain()
+	return nil
+}
+
+// loop commits what q holds until ctx ends.
+func (g *Guard) loop(ctx, cctx context.Context, q chan decision) {
 	for {
 		select {
-		case d := <-g.queue:
-			g.commitLogged(cctx, g.gather([]decision{d}))
+		case d := <-q:
+			g.commitLogged(cctx, g.gather(q, []decision{d}))
 		case <-ctx.Done():
-			close(g.closing) // a Submit waiting on a full queue commits itself
-			g.qmu.Lock()     // and every send under way has ended
-			g.closed = true
-			g.qmu.Unlock()
-			g.drain()
-			return nil
+			return
 		}
 	}
 }
@@ -314,24 +337,26 @@ func (g *Guard) Run(ctx context.Context) error {
 // Sync returns once everything Submit queued before it is committed (or
 // ctx ends): what a reader of the store needs before it compares.
 func (g *Guard) Sync(ctx context.Context) error {
-	d := decision{act: actSync, synced: make(chan struct{})}
-	if !g.enqueue(d) {
-		return nil // Submit commits by itself: done already
+	for _, q := range []chan decision{g.queue, g.lqueue} {
+		d := decision{act: actSync, synced: make(chan struct{})}
+		if !g.enqueueTo(q, d) {
+			return nil // Submit commits by itself: done already
+		}
+		select {
+		case <-d.synced:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	select {
-	case <-d.synced:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return nil
 }
 
-// gather adds the queued bans to batch, up to maxBatch. A key is never
-// in the queue twice: the gate holds it from its decision to its commit.
-func (g *Guard) gather(batch []decision) []decision {
+// gather adds what q holds to batch, up to maxBatch. A key is never in
+// the queue twice: the gate holds it from its decision to its commit.
+func (g *Guard) gather(q chan decision, batch []decision) []decision {
 	for len(batch) < maxBatch {
 		select {
-		case d := <-g.queue:
+		case d := <-q:
 			batch = append(batch, d)
 		default:
 			return batch
@@ -345,12 +370,14 @@ func (g *Guard) gather(batch []decision) []decision {
 func (g *Guard) drain() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for {
-		select {
-		case d := <-g.queue:
-			g.commitLogged(ctx, g.gather([]decision{d}))
-		default:
-			return
+	for _, q := range []chan decision{g.queue, g.lqueue} {
+		for done := false; !done; {
+			select {
+			case d := <-q:
+				g.commitLogged(ctx, g.gather(q, []decision{d}))
+			default:
+				done = true
+			}
 		}
 	}
 }
