@@ -1,6 +1,7 @@
 package session
 
 import (
+	"errors"
 	"encoding/hex"
 	"strconv"
 	"strings"
@@ -139,12 +140,12 @@ func (p *AuditParser) execve(fields string) {
 	if v, ok := f["argc"]; ok {
 		n, err := strconv.Atoi(v)
 		switch {
+		case errors.Is(err, strconv.ErrRange) && n > 0, err == nil && n > maxArgc:
+			p.BadArgc++
+			n = maxArgc
 		case err != nil || n < 0:
 			p.BadArgc++
 			n = 0
-		case n > maxArgc:
-			p.BadArgc++
-			n = maxArgc
 		}
 		p.argc, p.argv, p.size, p.cut = n, make([]string, 0, min(n, maxArgv)), 0, 0
 	}
@@ -207,16 +208,18 @@ func parseFields(s string) map[string]string {
 		switch {
 		case strings.HasPrefix(rest, `"`):
 			end := strings.IndexByte(rest[1:], '"')
-			if end < 0 {
-				end = len(rest) - 1
+			if end < 0 { // unterminated: the rest of the line, as it is
+				v, s = rest, ""
+				break
 			}
-			v, s = rest[:end+2], rest[min(end+2, len(rest)):]
+			v, s = rest[:end+2], rest[end+2:]
 		case strings.HasPrefix(rest, "'"):
 			end := strings.IndexByte(rest[1:], '\'')
 			if end < 0 {
-				end = len(rest) - 1
+				v, s = rest[1:], ""
+				break
 			}
-			v, s = rest[1:end+1], rest[min(end+2, len(rest)):]
+			v, s = rest[1:end+1], rest[end+2:]
 		default:
 			v, s, _ = strings.Cut(rest, " ")
 		}
