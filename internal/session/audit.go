@@ -166,18 +166,40 @@ func (p *AuditParser) execve(fields string) {
 			}
 			v = b.String()
 		}
-		a := decodeValue(v)
-		full := len(a)
+		a, full := decodeArg(v, min(maxArg, maxArgvBytes-p.size))
 		if n, err := strconv.Atoi(f[k+"_len"]); err == nil && n > full { // its length, when logged in parts
 			full = min(n, maxArgc)
-		}
-		if room := min(maxArg, maxArgvBytes-p.size); len(a) > room {
-			a = a[:room]
 		}
 		p.cut += full - len(a)
 		p.size += len(a)
 		p.argv = append(p.argv, strings.Clone(a))
 	}
+}
+
+// decodeArg is decodeValue for an argument: at most room bytes of it are
+// decoded (a long hex one is not decoded whole to be cut), and full is
+// its length.
+func decodeArg(v string, room int) (a string, full int) {
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' || v == "(null)" {
+		a = decodeValue(v)
+		return a[:min(len(a), room)], len(a)
+	}
+	if len(v)%2 == 0 && len(v) > 2*room {
+		if b, err := hex.DecodeString(v[:2*room]); err == nil && isHex(v[2*room:]) {
+			return string(b), len(v) / 2
+		}
+	}
+	a = decodeValue(v)
+	return a[:min(len(a), room)], len(a)
+}
+
+func isHex(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; !('0' <= c && c <= '9' || 'A' <= c && c <= 'F' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // decodeValue reads a quoted value as it is and an unquoted one as hex

@@ -264,3 +264,39 @@ func transferRecord(path string) *detect.Record {
 	r.Host, r.PID, r.Kind, r.Reason, r.Path, r.Time, r.Read = "h", 8, detect.KindTransfer, "sftp_close", path, time.Now(), 10
 	return r
 }
+
+// BenchmarkHostileAudit: one session's audit log flooded with commands
+// of 64 arguments of 1 KiB (the worst the parser takes) through the
+// parser and the tracker as the daemon runs them (commands handed on,
+// not held). Reports what a session keeps of them.
+func BenchmarkHostileAudit(b *testing.B) {
+	arg := strings.Repeat("41", 1024) // hex: 1 KiB
+	var line strings.Builder
+	line.WriteString("type=EXECVE msg=audit(1796057640.403:%d): argc=64")
+	for i := range 64 {
+		fmt.Fprintf(&line, " a%d=%s", i, arg)
+	}
+	execLine := line.String()
+	for b.Loop() {
+		tr := NewTracker()
+		var keptBytes, dropped int64
+		tr.OnCommand = func(_ *Session, c Command, kept bool) {
+			if kept {
+				keptBytes += c.Size()
+			} else {
+				dropped++
+			}
+		}
+		s := &Session{Host: "h", PID: 7, User: "mallory", Start: time.Unix(1796057640, 0), Active: true}
+		tr.add(s)
+		tr.setAudit(s, 145)
+		var p AuditParser
+		for i := range 2000 {
+			p.Line(fmt.Sprintf(syscallRec, i), nil, tr.Exec)
+			p.Line(fmt.Sprintf(execLine, i), nil, tr.Exec)
+		}
+		p.Flush(tr.Exec)
+		b.ReportMetric(float64(keptBytes), "kept-bytes")
+		b.ReportMetric(float64(dropped), "dropped")
+	}
+}

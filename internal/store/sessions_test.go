@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -71,5 +72,29 @@ func TestSessionChunks(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// BenchmarkSessionLateCommand: a late command appended to a session
+// whose record and chunks hold 256 KiB: what one costs (a chunk of its
+// own, the record untouched).
+func BenchmarkSessionLateCommand(b *testing.B) {
+	d, err := Open(filepath.Join(b.TempDir(), "state.db"), time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	key := SessionKey(time.Now(), "h", 7)
+	if err := d.PutSession(key, bytes.Repeat([]byte("r"), 128<<10), false); err != nil {
+		b.Fatal(err)
+	}
+	for range 128 {
+		d.PutSessions([]SessionPut{{Key: key, Append: bytes.Repeat([]byte("c"), 1024)}})
+	}
+	cmd := bytes.Repeat([]byte("x"), 200)
+	for b.Loop() {
+		if err := d.PutSessions([]SessionPut{{Key: key, Append: cmd}}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
