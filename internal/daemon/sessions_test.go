@@ -82,7 +82,11 @@ func TestSessionSweep(t *testing.T) {
 		t.Fatalf("end reasons %v", ends)
 	}
 	var live []string
-	h.d.db.ActiveSessions(func(v []byte, _ [][]byte) bool { s, _ := session.Unmarshal(v); live = append(live, s.User); return true })
+	h.d.db.ActiveSessions(func(v []byte, _ [][]byte) bool {
+		s, _ := session.Unmarshal(v)
+		live = append(live, s.User)
+		return true
+	})
 	if len(live) != 1 || live[0] != "carol" {
 		t.Fatalf("live %v", live)
 	}

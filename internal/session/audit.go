@@ -1,8 +1,8 @@
 package session
 
 import (
-	"errors"
 	"encoding/hex"
+	"errors"
 	"strconv"
 	"strings"
 	"time"

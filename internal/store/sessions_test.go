@@ -50,7 +50,11 @@ func TestSessionChunks(t *testing.T) {
 		}
 	}
 	var live [][]byte
-	d.ActiveSessions(func(v []byte, chunks [][]byte) bool { live = append(live, v); live = append(live, chunks...); return true })
+	d.ActiveSessions(func(v []byte, chunks [][]byte) bool {
+		live = append(live, v)
+		live = append(live, chunks...)
+		return true
+	})
 	if len(live) != 51 || !bytes.Equal(live[0], []byte(`{"r":1}`)) {
 		t.Fatalf("active: %d values", len(live))
 	}
