@@ -2,12 +2,14 @@ package daemon
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"sshguard-go/internal/detect"
 	"sshguard-go/internal/session"
 	"sshguard-go/internal/testkit"
 )
@@ -105,4 +107,17 @@ func TestBanWhileAuditTrailBusy(t *testing.T) {
 		return !s.Active && len(s.Commands)+s.CommandsMore == n && s.CommandsMore > 0 && s.CommandBytesMore > 0,
 			fmt.Sprintf("active %v, %d kept (%d bytes), %d dropped (%d bytes)", s.Active, len(s.Commands), kept, s.CommandsMore, s.CommandBytesMore)
 	})
+}
+
+// TestSessionQueueDrops: when the audit trail's queue is full, submit
+// drops the record and counts it, without waiting.
+func TestSessionQueueDrops(t *testing.T) {
+	s := &sessions{in: make(chan detect.Record, 2), log: slog.New(slog.DiscardHandler)}
+	r := &detect.Record{}
+	for range 5 {
+		s.submit(r)
+	}
+	if len(s.in) != 2 || s.dropped.Load() != 3 {
+		t.Fatalf("queued %d, dropped %d", len(s.in), s.dropped.Load())
+	}
 }

@@ -300,3 +300,28 @@ func BenchmarkHostileAudit(b *testing.B) {
 		b.ReportMetric(float64(dropped), "dropped")
 	}
 }
+
+// TestMergeOldRecord: a record written whole (commands inline, as
+// before chunks) reads as it is; with chunks after it (a session open
+// across the upgrade), both, in order, the dropped counts summed.
+func TestMergeOldRecord(t *testing.T) {
+	old := &Session{User: "u", Start: time.Unix(1796057640, 0), Commands: []Command{{Argv: []string{"ls"}}}, CommandsMore: 2, CommandBytesMore: 200}
+	rec := old.Marshal()
+	same, err := Merge(rec, nil)
+	if err != nil || string(same) != string(rec) {
+		t.Fatalf("without chunks: %v", err)
+	}
+	c1 := (&Chunk{Commands: []Command{{Argv: []string{"id"}}}, More: 1, MoreBytes: 70}).Marshal()
+	c2 := (&Chunk{Commands: []Command{{Argv: []string{"w"}}}}).Marshal()
+	s, err := UnmarshalChunks(rec, [][]byte{c1, c2})
+	if err != nil || len(s.Commands) != 3 || s.Commands[1].Argv[0] != "id" || s.Commands[2].Argv[0] != "w" || s.CommandsMore != 3 || s.CommandBytesMore != 270 {
+		t.Fatalf("merged %+v, %v", s, err)
+	}
+	live, err := UnmarshalLive(rec, [][]byte{c1, c2})
+	if err != nil || len(live.Commands) != 1 || live.ncmd != 3 {
+		t.Fatalf("live: %d in memory, %d counted, %v", len(live.Commands), live.ncmd, err)
+	}
+	if _, err := UnmarshalChunks(rec, [][]byte{[]byte("{")}); err == nil {
+		t.Fatal("a damaged chunk read")
+	}
+}
