@@ -62,6 +62,7 @@ bench-year: ## a year of a busy server against the state database: its size at d
 fuzz: ## fuzz the parser for a minute each
 	$(GO) test ./internal/detect -run XXX -fuzz FuzzSpoof -fuzztime 60s
 	$(GO) test ./internal/detect -run XXX -fuzz FuzzParseLine -fuzztime 60s
+	$(GO) test ./internal/session -run XXX -fuzz FuzzAuditParser -fuzztime 60s
 
 samples: ## re-record testdata/recorded from a real sshd (root)
 	./scripts/record-samples.sh testdata/recorded

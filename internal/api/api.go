@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"sshguard-go/internal/httpserve"
+	"sshguard-go/internal/session"
 	"sshguard-go/internal/store"
 )
 
@@ -569,8 +570,14 @@ func (s *Server) sessions(r *http.Request) (any, error) {
 		limit = defaultSessions
 	}
 	var all []json.RawMessage
-	keep := func(v []byte) bool {
-		all = append(all, json.RawMessage(append([]byte(nil), v...)))
+	var bad error
+	keep := func(v []byte, chunks [][]byte) bool {
+		m, err := session.Merge(v, chunks)
+		if err != nil {
+			bad = err
+			return true
+		}
+		all = append(all, json.RawMessage(append([]byte(nil), m...)))
 		if len(all) > 2*limit {
 			all = append(all[:0], all[len(all)-limit:]...)
 		}
@@ -584,6 +591,9 @@ func (s *Server) sessions(r *http.Request) (any, error) {
 	out := []json.RawMessage{}
 	for i := len(all) - 1; i >= 0 && len(out) < limit; i-- {
 		out = append(out, all[i])
+	}
+	if err == nil {
+		err = bad
 	}
 	return out, err
 }

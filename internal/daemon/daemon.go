@@ -234,6 +234,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		})
 	}
 	g.Go(func() error { d.sess.w.run(gctx); return nil })
+	g.Go(func() error { d.sess.run(gctx); return nil })
 	if path := cfg.Audit.AuditLog(); path != "" {
 		g.Go(func() error {
 			// Sessions go on without their commands: not a reason to stop.

@@ -31,8 +31,6 @@ func (d *Daemon) maintain(ctx context.Context) error {
 		case <-tick.C:
 		}
 		d.pipe.savePosition()
-		d.sess.saveAuditPosition()
-		d.sess.sweep()
 		if time.Since(lastCounts) >= countsEvery {
 			lastCounts = time.Now()
 			if err := d.guard.FlushCounts(); err != nil {

@@ -167,7 +167,7 @@ func (p *pipeline) handle(r *detect.Record) {
 		p.newest = r.Time
 	}
 	if p.sessions != nil {
-		p.sessions.record(r)
+		p.sessions.submit(r) // never waits: a full queue drops
 	}
 	if p.events != nil {
 		at := r.Time

@@ -101,8 +101,8 @@ func buildReport(db *store.DB, from, to time.Time) (alert.Report, error) {
 	if err != nil {
 		return r, err
 	}
-	err = db.Sessions(from, func(v []byte) bool {
-		s, err := session.Unmarshal(v)
+	err = db.Sessions(from, func(v []byte, chunks [][]byte) bool {
+		s, err := session.UnmarshalChunks(v, chunks)
 		if err != nil || !s.Start.Before(to) {
 			return err == nil
 		}

@@ -13,14 +13,20 @@ import (
 // limit, the newest that many.
 func (s *Service) Sessions(q control.SessionQuery) ([]json.RawMessage, error) {
 	out := []json.RawMessage{}
-	keep := func(v []byte) bool {
+	var bad error
+	keep := func(v []byte, chunks [][]byte) bool {
 		if q.User != "" || q.IP != "" {
 			ss, err := session.Unmarshal(v)
 			if err != nil || (q.User != "" && ss.User != q.User) || (q.IP != "" && ss.IP != q.IP) {
 				return true
 			}
 		}
-		out = append(out, json.RawMessage(append([]byte(nil), v...)))
+		m, err := session.Merge(v, chunks)
+		if err != nil {
+			bad = err
+			return true
+		}
+		out = append(out, json.RawMessage(append([]byte(nil), m...)))
 		if q.Limit > 0 && len(out) > 2*q.Limit { // the newest are kept: drop the oldest in bulk
 			out = append(out[:0], out[len(out)-q.Limit:]...)
 		}
@@ -34,6 +40,9 @@ func (s *Service) Sessions(q control.SessionQuery) ([]json.RawMessage, error) {
 	}
 	if q.Limit > 0 && len(out) > q.Limit {
 		out = out[len(out)-q.Limit:]
+	}
+	if err == nil {
+		err = bad
 	}
 	return out, err
 }

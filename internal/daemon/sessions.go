@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"sshguard-go/internal/alert"
@@ -23,8 +24,13 @@ import (
 
 // sessions keeps the audit trail: it feeds sshd's records and auditd's
 // to a session.Tracker, stores each session when it starts (as open) and
-// when it ends, ends those whose sshd is gone, and raises the audit
-// trail's alerts.
+// when it ends (its commands appended as they come), ends those whose
+// sshd is gone, and raises the audit trail's alerts.
+//
+// The sshd pipeline never waits on it: it hands its records over through
+// a bounded queue (submit), which drops and counts when full; run takes
+// them, under mu, in a goroutine of its own, with the sweep. Only the
+// audit log's reader and run take mu.
 type sessions struct {
 	db     *store.DB
 	log    *slog.Logger
@@ -35,6 +41,9 @@ type sessions struct {
 	users  func() map[string]bool // the local accounts (targeted guesses)
 	now    func() time.Time
 	w      *sessionWriter // writes the records in groups
+
+	in      chan detect.Record // sshd's records, from the pipeline (submit)
+	dropped atomic.Int64       // records the queue had no room for
 
 	mu       sync.Mutex // guards everything below
 	t        *session.Tracker
@@ -56,16 +65,19 @@ func newSessions(db *store.DB, log *slog.Logger, worker *alert.Worker, cfg func(
 	host, _ := os.Hostname()
 	host, _, _ = strings.Cut(host, ".")
 	s := &sessions{db: db, log: log, worker: worker, cfg: cfg, host: host, alive: sshdAlive, now: time.Now, w: newSessionWriter(db, log),
-		t: session.NewTracker(), targeted: map[string]time.Time{}, failed: map[string]int64{}}
+		in: make(chan detect.Record, sessionQueue), t: session.NewTracker(), targeted: map[string]time.Time{}, failed: map[string]int64{}}
 	s.users = localAccounts("/etc/passwd", func() int { return cfg().Alerts.LocalMinUID })
 	s.t.OnStart = func(ss *session.Session) { s.store(ss, true) }
 	s.t.OnEnd = func(ss *session.Session) {
 		s.store(ss, false)
 		s.check(ss, s.now())
 	}
+	s.t.OnCommand = func(ss *session.Session, c session.Command, kept bool) {
+		s.w.command(store.SessionKey(ss.Start, ss.Host, ss.PID), c, kept)
+	}
 	var restored int
-	err := db.ActiveSessions(func(v []byte) bool {
-		ss, err := session.Unmarshal(v)
+	err := db.ActiveSessions(func(v []byte, chunks [][]byte) bool {
+		ss, err := session.UnmarshalLive(v, chunks)
 		if err != nil {
 			log.Warn("an open session's record is unreadable; skipped", "err", err)
 			return true
@@ -83,6 +95,46 @@ func newSessions(db *store.DB, log *slog.Logger, worker *alert.Worker, cfg func(
 // store hands ss's record (active while open) to the writer.
 func (s *sessions) store(ss *session.Session, active bool) {
 	s.w.put(store.SessionKey(ss.Start, ss.Host, ss.PID), ss.Marshal(), active)
+}
+
+// sessionQueue bounds the sshd records waiting for the audit trail.
+const sessionQueue = 4096
+
+// submit hands one of sshd's records to the audit trail without waiting:
+// when the queue is full it is dropped and counted.
+func (s *sessions) submit(r *detect.Record) {
+	select {
+	case s.in <- *r:
+	default:
+		if n := s.dropped.Add(1); n&(n-1) == 0 { // the 1st, 2nd, 4th, 8th...
+			s.log.Warn("the audit trail is behind: sshd records dropped from it (bans are not affected)", "dropped", n)
+		}
+	}
+}
+
+// run feeds the queued records to the tracker, and sweeps every 2 s,
+// until ctx ends.
+func (s *sessions) run(ctx context.Context) {
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			for {
+				select {
+				case r := <-s.in:
+					s.record(&r)
+				default:
+					return
+				}
+			}
+		case r := <-s.in:
+			s.record(&r)
+		case <-tick.C:
+			s.saveAuditPosition()
+			s.sweep()
+		}
+	}
 }
 
 // record takes one of sshd's records.
@@ -276,6 +328,10 @@ func (s *sessions) status() (control.SourceStatus, bool) {
 	if s.auditName == "" {
 		return control.SourceStatus{}, false
 	}
-	return control.SourceStatus{Name: s.auditName + " (session commands)", Position: fmt.Sprintf("inode %d offset %d", s.auditPos.Ino, s.auditPos.Offset),
-		Lines: s.audit.Lines}, true
+	st := control.SourceStatus{Name: s.auditName + " (session commands)", Position: fmt.Sprintf("inode %d offset %d", s.auditPos.Ino, s.auditPos.Offset),
+		Lines: s.audit.Lines}
+	if n := s.dropped.Load(); n > 0 {
+		st.Why = fmt.Sprintf("%d sshd records dropped (queue full)", n)
+	}
+	return st, true
 }

@@ -30,8 +30,8 @@ func (h *harness) sessionLine(pid int, format string, args ...any) {
 func stored(t *testing.T, d *Daemon) []*session.Session {
 	t.Helper()
 	var out []*session.Session
-	d.db.Sessions(time.Time{}, func(v []byte) bool {
-		s, err := session.Unmarshal(v)
+	d.db.Sessions(time.Time{}, func(v []byte, chunks [][]byte) bool {
+		s, err := session.UnmarshalChunks(v, chunks)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +82,11 @@ func TestSessionSweep(t *testing.T) {
 		t.Fatalf("end reasons %v", ends)
 	}
 	var live []string
-	h.d.db.ActiveSessions(func(v []byte) bool { s, _ := session.Unmarshal(v); live = append(live, s.User); return true })
+	h.d.db.ActiveSessions(func(v []byte, _ [][]byte) bool {
+		s, _ := session.Unmarshal(v)
+		live = append(live, s.User)
+		return true
+	})
 	if len(live) != 1 || live[0] != "carol" {
 		t.Fatalf("live %v", live)
 	}

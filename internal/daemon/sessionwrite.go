@@ -6,20 +6,31 @@ import (
 	"sync"
 	"time"
 
+	"sshguard-go/internal/session"
 	"sshguard-go/internal/store"
 )
 
 // sessionWriter writes the audit trail's session records in groups: the
-// newest record of each session that changed, every 100 ms (or at once
-// when 512 wait), in one transaction. A login and its session's end used
-// to cost a disk sync each: a backlog of a month's logins took minutes.
+// newest record of each session that changed and the commands that came
+// for it (appended as a chunk, never rewriting the record), every 100 ms
+// (or at once when 512 sessions wait), in one transaction. A login and
+// its session's end used to cost a disk sync each: a backlog of a month's
+// logins took minutes.
 type sessionWriter struct {
 	db  *store.DB
 	log *slog.Logger
 
+	wmu     sync.Mutex // one flush at a time: the chunks of a session go in order
 	mu      sync.Mutex
-	pending map[string]store.SessionPut // by key: the newest
+	pending map[string]*sessionPending // by key
 	kick    chan struct{}
+}
+
+// sessionPending is what waits for one session: its newest record (nil:
+// none), and the commands to append.
+type sessionPending struct {
+	put   store.SessionPut
+	chunk *session.Chunk
 }
 
 const (
@@ -29,15 +40,49 @@ const (
 )
 
 func newSessionWriter(db *store.DB, log *slog.Logger) *sessionWriter {
-	return &sessionWriter{db: db, log: log, pending: map[string]store.SessionPut{}, kick: make(chan struct{}, 1)}
+	return &sessionWriter{db: db, log: log, pending: map[string]*sessionPending{}, kick: make(chan struct{}, 1)}
+}
+
+// entry is what waits for key, made if need be. w.mu is held.
+func (w *sessionWriter) entry(key []byte) *sessionPending {
+	p := w.pending[string(key)]
+	if p == nil {
+		p = &sessionPending{put: store.SessionPut{Key: key}}
+		w.pending[string(key)] = p
+	}
+	return p
 }
 
 // put takes a session's record (its newest replaces one still waiting).
 func (w *sessionWriter) put(key, value []byte, active bool) {
 	w.mu.Lock()
-	w.pending[string(key)] = store.SessionPut{Key: key, Value: value, Active: active}
+	p := w.entry(key)
+	p.put.Value, p.put.Active = value, active
 	n := len(w.pending)
 	w.mu.Unlock()
+	w.grew(n)
+}
+
+// command takes a command of the session of key, to append to its stored
+// record (kept), or to count there as dropped (not kept).
+func (w *sessionWriter) command(key []byte, c session.Command, kept bool) {
+	w.mu.Lock()
+	p := w.entry(key)
+	if p.chunk == nil {
+		p.chunk = &session.Chunk{}
+	}
+	if kept {
+		p.chunk.Commands = append(p.chunk.Commands, c)
+	} else {
+		p.chunk.More++
+		p.chunk.MoreBytes += c.Size()
+	}
+	n := len(w.pending)
+	w.mu.Unlock()
+	w.grew(n)
+}
+
+func (w *sessionWriter) grew(n int) {
 	switch {
 	case n >= sessionMaxPending:
 		w.flush()
@@ -51,17 +96,23 @@ func (w *sessionWriter) put(key, value []byte, active bool) {
 
 // flush writes what waits.
 func (w *sessionWriter) flush() {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
 	w.mu.Lock()
 	if len(w.pending) == 0 {
 		w.mu.Unlock()
 		return
 	}
-	ps := make([]store.SessionPut, 0, len(w.pending))
-	for _, p := range w.pending {
-		ps = append(ps, p)
-	}
-	clear(w.pending)
+	waiting := w.pending
+	w.pending = map[string]*sessionPending{}
 	w.mu.Unlock()
+	ps := make([]store.SessionPut, 0, len(waiting))
+	for _, p := range waiting {
+		if p.chunk != nil {
+			p.put.Append = p.chunk.Marshal()
+		}
+		ps = append(ps, p.put)
+	}
 	if err := w.db.PutSessions(ps); err != nil {
 		w.log.Error("store sessions", "sessions", len(ps), "err", err)
 	}

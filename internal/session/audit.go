@@ -2,6 +2,7 @@ package session
 
 import (
 	"encoding/hex"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -39,8 +40,16 @@ type AuditParser struct {
 	argc   int
 	cwd    string
 	exec   bool // it has an EXECVE record
+	size   int  // bytes of argv kept
+	cut    int  // bytes of argv dropped (arguments over maxArg, argv over maxArgvBytes)
 	Lines  int64
 	Bad    int64 // lines that were not audit records
+	// BadArgc counts EXECVE records whose argc was missing, negative or
+	// out of range (read as no arguments, or as maxArgc at most).
+	BadArgc int64
+	// Cut counts commands whose argv was shortened (too many arguments,
+	// an argument over 1 KiB, or more than 4 KiB in all).
+	Cut int64
 }
 
 // Line reads one line and calls login or exec for what it completes.
@@ -87,6 +96,9 @@ func (p *AuditParser) Line(line string, login func(Login), exec func(Exec)) {
 		p.execve(fields)
 	case "CWD":
 		p.cwd = decodeValue(parseFields(fields)["cwd"])
+		if len(p.cwd) > maxArg {
+			p.cwd = strings.Clone(p.cwd[:maxArg])
+		}
 	case "EOE":
 		p.Flush(exec)
 	}
@@ -96,21 +108,48 @@ func (p *AuditParser) Line(line string, login func(Login), exec func(Exec)) {
 func (p *AuditParser) Flush(exec func(Exec)) {
 	if p.exec && p.ses != 0 && p.ses != unset && exec != nil {
 		argv := p.argv
-		if more := p.argc - len(argv); more > 0 {
+		if argv == nil {
+			argv = []string{}
+		}
+		more := p.argc - len(argv)
+		if more > 0 {
 			argv = append(argv, "... ("+strconv.Itoa(more)+" more)")
 		}
-		exec(Exec{Ses: p.ses, Command: Command{Time: p.at, Argv: argv, Cwd: p.cwd, Exit: p.exit}})
+		if more > 0 || p.cut > 0 {
+			p.Cut++
+		}
+		exec(Exec{Ses: p.ses, Command: Command{Time: p.at, Argv: argv, Cwd: p.cwd, Exit: p.exit, CutBytes: p.cut}})
 	}
-	*p = AuditParser{Lines: p.Lines, Bad: p.Bad}
+	*p = AuditParser{Lines: p.Lines, Bad: p.Bad, BadArgc: p.BadArgc, Cut: p.Cut}
 }
 
+// maxArgc is the most arguments an EXECVE record is believed to announce
+// (the kernel's own limit on argv is far below): past it argc is out of
+// range and read as this.
+const maxArgc = 1 << 20
+
 // execve reads "argc=3 a0="sh" a1=2D63 a2_len=9000 a2[0]=..." into argv.
+// The kernel splits a long argv over several EXECVE records of one event:
+// only the first has argc, the others go on with the next indexes. At
+// most maxArgv arguments of maxArg bytes each, maxArgvBytes in all, are
+// kept; what is dropped is counted (the arguments in Flush's "... (N
+// more)", the bytes in the command's CutBytes). Whatever the record
+// says, nothing is allocated beyond those bounds.
 func (p *AuditParser) execve(fields string) {
 	f := parseFields(fields)
-	p.argc, _ = strconv.Atoi(f["argc"])
-	n := min(p.argc, maxArgv)
-	p.argv = make([]string, 0, n)
-	for i := range n {
+	if v, ok := f["argc"]; ok {
+		n, err := strconv.Atoi(v)
+		switch {
+		case errors.Is(err, strconv.ErrRange) && n > 0, err == nil && n > maxArgc:
+			p.BadArgc++
+			n = maxArgc
+		case err != nil || n < 0:
+			p.BadArgc++
+			n = 0
+		}
+		p.argc, p.argv, p.size, p.cut = n, make([]string, 0, min(n, maxArgv)), 0, 0
+	}
+	for i := len(p.argv); i < min(p.argc, maxArgv); i++ {
 		k := "a" + strconv.Itoa(i)
 		v, ok := f[k]
 		if !ok { // a long argument, logged in parts a2[0], a2[1], ...
@@ -120,16 +159,47 @@ func (p *AuditParser) execve(fields string) {
 				if !ok {
 					break
 				}
-				b.WriteString(part)
+				b.WriteString(part[:min(len(part), 2*maxArg-b.Len())])
+			}
+			if b.Len() == 0 {
+				return // in the next record of the event, or nowhere
 			}
 			v = b.String()
 		}
-		a := decodeValue(v)
-		if len(a) > maxArg {
-			a = a[:maxArg]
+		a, full := decodeArg(v, min(maxArg, maxArgvBytes-p.size))
+		if n, err := strconv.Atoi(f[k+"_len"]); err == nil && n > full { // its length, when logged in parts
+			full = min(n, maxArgc)
 		}
-		p.argv = append(p.argv, a)
+		p.cut += full - len(a)
+		p.size += len(a)
+		p.argv = append(p.argv, strings.Clone(a))
 	}
+}
+
+// decodeArg is decodeValue for an argument: at most room bytes of it are
+// decoded (a long hex one is not decoded whole to be cut), and full is
+// its length.
+func decodeArg(v string, room int) (a string, full int) {
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' || v == "(null)" {
+		a = decodeValue(v)
+		return a[:min(len(a), room)], len(a)
+	}
+	if len(v)%2 == 0 && len(v) > 2*room {
+		if b, err := hex.DecodeString(v[:2*room]); err == nil && isHex(v[2*room:]) {
+			return string(b), len(v) / 2
+		}
+	}
+	a = decodeValue(v)
+	return a[:min(len(a), room)], len(a)
+}
+
+func isHex(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; !('0' <= c && c <= '9' || 'A' <= c && c <= 'F' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // decodeValue reads a quoted value as it is and an unquoted one as hex
@@ -160,16 +230,18 @@ func parseFields(s string) map[string]string {
 		switch {
 		case strings.HasPrefix(rest, `"`):
 			end := strings.IndexByte(rest[1:], '"')
-			if end < 0 {
-				end = len(rest) - 1
+			if end < 0 { // unterminated: the rest of the line, as it is
+				v, s = rest, ""
+				break
 			}
-			v, s = rest[:end+2], rest[min(end+2, len(rest)):]
+			v, s = rest[:end+2], rest[end+2:]
 		case strings.HasPrefix(rest, "'"):
 			end := strings.IndexByte(rest[1:], '\'')
 			if end < 0 {
-				end = len(rest) - 1
+				v, s = rest[1:], ""
+				break
 			}
-			v, s = rest[1:end+1], rest[min(end+2, len(rest)):]
+			v, s = rest[1:end+1], rest[end+2:]
 		default:
 			v, s, _ = strings.Cut(rest, " ")
 		}

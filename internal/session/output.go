@@ -61,9 +61,16 @@ func WriteText(w io.Writer, list []*Session, now time.Time) {
 		tr := "-"
 		if n := len(s.Transfers) + s.TransfersMore; n > 0 {
 			tr = fmt.Sprintf("%d (%s)", n, humanBytes(s.Bytes()))
+			if s.TransfersMore > 0 {
+				tr += fmt.Sprintf(", %d dropped", s.TransfersMore)
+			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", s.Start.Format(time.RFC3339), duration(s, now), quote(s.User),
-			textsafe.String(net(s)), textsafe.String(s.Method), textsafe.String(end), tr, len(s.Commands)+s.CommandsMore)
+		cmds := strconv.Itoa(len(s.Commands) + s.CommandsMore)
+		if s.CommandsMore > 0 { // over the audit trail's bounds: counted, not kept
+			cmds += fmt.Sprintf(" (%d dropped, %s)", s.CommandsMore, humanBytes(s.CommandBytesMore))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Start.Format(time.RFC3339), duration(s, now), quote(s.User),
+			textsafe.String(net(s)), textsafe.String(s.Method), textsafe.String(end), tr, cmds)
 	}
 	tw.Flush()
 }
@@ -71,7 +78,8 @@ func WriteText(w io.Writer, list []*Session, now time.Time) {
 // WriteCSV writes list as CSV with a header line.
 func WriteCSV(w io.Writer, list []*Session, now time.Time) error {
 	cw := csv.NewWriter(w)
-	cw.Write([]string{"start", "end", "duration_s", "user", "ip", "port", "method", "key", "end_reason", "active", "transfers", "bytes_read", "bytes_written", "commands", "host", "pid"})
+	cw.Write([]string{"start", "end", "duration_s", "user", "ip", "port", "method", "key", "end_reason", "active", "transfers", "bytes_read", "bytes_written", "commands", "host", "pid",
+		"commands_dropped", "commands_bytes_dropped", "transfers_dropped", "transfers_bytes_dropped"})
 	for _, s := range list {
 		end := ""
 		if s.End != nil {
@@ -83,7 +91,8 @@ func WriteCSV(w io.Writer, list []*Session, now time.Time) error {
 		}
 		cw.Write([]string{s.Start.Format(time.RFC3339Nano), end, strconv.FormatFloat(duration(s, now).Seconds(), 'f', 0, 64), s.User, s.IP,
 			strconv.Itoa(s.Port), s.Method, s.Key, s.EndReason, strconv.FormatBool(s.Active), strconv.Itoa(len(s.Transfers) + s.TransfersMore),
-			strconv.FormatInt(rd, 10), strconv.FormatInt(wr, 10), strconv.Itoa(len(s.Commands) + s.CommandsMore), s.Host, strconv.Itoa(s.PID)})
+			strconv.FormatInt(rd, 10), strconv.FormatInt(wr, 10), strconv.Itoa(len(s.Commands) + s.CommandsMore), s.Host, strconv.Itoa(s.PID),
+			strconv.Itoa(s.CommandsMore), strconv.FormatInt(s.CommandBytesMore, 10), strconv.Itoa(s.TransfersMore), strconv.FormatInt(s.TransferBytesMore, 10)})
 	}
 	cw.Flush()
 	return cw.Error()

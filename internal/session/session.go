@@ -52,14 +52,43 @@ type Command struct {
 	Argv []string  `json:"argv"`
 	Cwd  string    `json:"cwd"`
 	Exit int64     `json:"exit"` // execve's result: 0, or the negative errno
+	// CutBytes is how many bytes of its arguments were not kept (an
+	// argument over 1 KiB, argv over 4 KiB; the arguments past the 64th
+	// are the last "... (N more)").
+	CutBytes int `json:"cut_bytes,omitempty"`
 }
 
-// Bounds of one session's record.
+// Size is what c counts against the audit trail's bounds: its text and
+// a fixed share for its time, exit and encoding (about what it takes
+// stored).
+func (c *Command) Size() int64 {
+	n := int64(len(c.Cwd)) + 64
+	for _, a := range c.Argv {
+		n += int64(len(a)) + 3
+	}
+	return n
+}
+
+// Size is what t counts against the audit trail's bounds.
+func (t *Transfer) Size() int64 { return int64(len(t.Path)) + 96 }
+
+// Bounds of one session's record, and of the audit trail's day. Whatever
+// the commands, a session's record stays under MaxSessionCommandBytes +
+// MaxSessionTransferBytes (plus its fixed fields), a user's day of
+// sessions under MaxUserDayBytes and everyone's under MaxDayBytes; what
+// is past them is dropped and counted in the session it belonged to
+// (commands_more and commands_bytes_more, transfers_more and
+// transfers_bytes_more).
 const (
-	MaxTransfers = 1000
-	MaxCommands  = 5000
-	maxArgv      = 64   // arguments kept per command
-	maxArg       = 1024 // bytes kept per argument
+	MaxTransfers            = 1000
+	MaxCommands             = 5000
+	MaxSessionCommandBytes  = 256 << 10
+	MaxSessionTransferBytes = 128 << 10
+	MaxUserDayBytes         = 8 << 20
+	MaxDayBytes             = 32 << 20
+	maxArgv                 = 64   // arguments kept per command
+	maxArg                  = 1024 // bytes kept per argument
+	maxArgvBytes            = 4096 // bytes of arguments kept per command
 )
 
 // Session is one SSH session.
@@ -78,10 +107,12 @@ type Session struct {
 	Active    bool       `json:"active"`
 	AuditID   int64      `json:"audit_session,omitempty"` // auditd's ses= (pam_loginuid)
 
-	Transfers     []Transfer `json:"transfers"`
-	TransfersMore int        `json:"transfers_more,omitempty"`
-	Commands      []Command  `json:"commands"`
-	CommandsMore  int        `json:"commands_more,omitempty"`
+	Transfers         []Transfer `json:"transfers"`
+	TransfersMore     int        `json:"transfers_more,omitempty"`       // transfers dropped (over the bounds)
+	TransferBytesMore int64      `json:"transfers_bytes_more,omitempty"` // and their size
+	Commands          []Command  `json:"commands"`
+	CommandsMore      int        `json:"commands_more,omitempty"`       // commands dropped (over the bounds)
+	CommandBytesMore  int64      `json:"commands_bytes_more,omitempty"` // and their size
 
 	// Alerted are the alerts raised for it ("transfer", "long"): once each.
 	Alerted []string `json:"alerted,omitempty"`
@@ -90,6 +121,10 @@ type Session struct {
 	lastSeen time.Time // its last line (for the sweep)
 	sftp     bool      // an sftp server was joined to it
 	Restored bool      `json:"-"` // read back from the database at start
+
+	ncmd      int   // commands kept (in Commands, or handed to OnCommand)
+	cmdBytes  int64 // and their size
+	xferBytes int64 // size of the transfers kept
 }
 
 // Raised reports whether the alert what was raised for s.
@@ -131,7 +166,71 @@ func Unmarshal(b []byte) (*Session, error) {
 	if s.Commands == nil {
 		s.Commands = []Command{}
 	}
+	s.count()
 	return s, nil
+}
+
+// count sets what s keeps against its bounds from its lists.
+func (s *Session) count() {
+	s.ncmd, s.cmdBytes, s.xferBytes = len(s.Commands), 0, 0
+	for i := range s.Commands {
+		s.cmdBytes += s.Commands[i].Size()
+	}
+	for i := range s.Transfers {
+		s.xferBytes += s.Transfers[i].Size()
+	}
+}
+
+// Chunk is commands appended to a stored session's record (the daemon
+// writes a session's commands as they come, without rewriting the
+// record), with the commands dropped meanwhile.
+type Chunk struct {
+	Commands  []Command `json:"c,omitempty"`
+	More      int       `json:"more,omitempty"`
+	MoreBytes int64     `json:"more_bytes,omitempty"`
+}
+
+// Marshal encodes c for the state database.
+func (c *Chunk) Marshal() []byte {
+	b, err := json.Marshal(c)
+	if err != nil {
+		panic(err) // plain values only
+	}
+	return b
+}
+
+// UnmarshalChunks decodes a stored session record and the chunks of
+// commands appended to it (none: a record written whole, as before
+// chunks).
+func UnmarshalChunks(record []byte, chunks [][]byte) (*Session, error) {
+	s, err := Unmarshal(record)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range chunks {
+		var c Chunk
+		if err := json.Unmarshal(b, &c); err != nil {
+			return nil, fmt.Errorf("a chunk of commands of the session of %s at %s: %w", s.User, s.Start.Format(time.RFC3339), err)
+		}
+		s.Commands = append(s.Commands, c.Commands...)
+		s.CommandsMore += c.More
+		s.CommandBytesMore += c.MoreBytes
+	}
+	s.count()
+	return s, nil
+}
+
+// Merge is the JSON of a stored record with its chunks of commands (the
+// record itself when it has none).
+func Merge(record []byte, chunks [][]byte) ([]byte, error) {
+	if len(chunks) == 0 {
+		return record, nil
+	}
+	s, err := UnmarshalChunks(record, chunks)
+	if err != nil {
+		return nil, err
+	}
+	return s.Marshal(), nil
 }
 
 // DecodeAll decodes stored sessions (the control API's answer).
@@ -154,4 +253,26 @@ func (s *Session) end(at time.Time, why string) {
 	}
 	s.End, s.EndReason, s.Active = &at, why, false
 	s.Duration = at.Sub(s.Start).Seconds()
+}
+
+// UnmarshalLive decodes a stored open session to follow it again: its
+// record as it was written (the commands appended since stay in their
+// chunks, not in memory), with what its chunks kept counted against its
+// bounds.
+func UnmarshalLive(record []byte, chunks [][]byte) (*Session, error) {
+	s, err := Unmarshal(record)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range chunks {
+		var c Chunk
+		if err := json.Unmarshal(b, &c); err != nil {
+			return nil, err
+		}
+		s.ncmd += len(c.Commands)
+		for i := range c.Commands {
+			s.cmdBytes += c.Commands[i].Size()
+		}
+	}
+	return s, nil
 }

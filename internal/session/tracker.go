@@ -37,6 +37,12 @@ type peer struct {
 type Tracker struct {
 	OnStart func(*Session)
 	OnEnd   func(*Session)
+	// OnCommand, when set, takes each command of a session in place of
+	// its Commands list and of the OnEnd of a late one (the daemon
+	// appends them to the stored record as they come). kept is false for
+	// a command dropped over the bounds: the receiver counts it.
+	OnCommand func(s *Session, c Command, kept bool)
+	budget    budget
 
 	open   map[conn]*Session // by host and the pid that accepted it
 	peers  map[peer]*Session // by host, client address and port
@@ -50,6 +56,41 @@ type Tracker struct {
 	logins map[int][]Login  // LOGIN records before their session's "Accepted"
 	execs  map[int64][]Exec // commands before their session's LOGIN
 	nexecs int
+	pbytes int64 // their size
+}
+
+// Bounds of the commands waiting for their session's LOGIN.
+const maxPendingBytes = 4 << 20
+
+// budget is the audit trail's day: the bytes of commands and transfers
+// kept for each user and for everyone on the newest day (UTC) the
+// records have shown. A late record of the day before counts against
+// the newest one. It is kept in memory: a restart starts the day over.
+type budget struct {
+	day   int64
+	total int64
+	users map[string]int64
+}
+
+// maxBudgetUsers bounds the users counted apart in a day; past it the new
+// ones share one count.
+const maxBudgetUsers = 10000
+
+// take reports whether n more bytes of user's at at fit the day, and
+// counts them if so.
+func (b *budget) take(user string, at time.Time, n int64) bool {
+	if day := at.Unix() / 86400; day > b.day || b.users == nil {
+		b.day, b.total, b.users = max(day, b.day), 0, map[string]int64{}
+	}
+	if _, ok := b.users[user]; !ok && len(b.users) >= maxBudgetUsers {
+		user = "\x00others"
+	}
+	if b.total+n > MaxDayBytes || b.users[user]+n > MaxUserDayBytes {
+		return false
+	}
+	b.total += n
+	b.users[user] += n
+	return true
 }
 
 // NewTracker returns an empty Tracker.
@@ -164,10 +205,14 @@ func (t *Tracker) Record(r *detect.Record) {
 		case "sftp_close":
 			if s := t.kids[c]; s != nil {
 				s.lastSeen = r.Time
-				if len(s.Transfers) < MaxTransfers {
-					s.Transfers = append(s.Transfers, Transfer{Time: r.Time, Path: strings.Clone(r.Path), BytesRead: r.Read, BytesWritten: r.Wrote})
+				tr := Transfer{Time: r.Time, Path: r.Path, BytesRead: r.Read, BytesWritten: r.Wrote}
+				if n := tr.Size(); len(s.Transfers) < MaxTransfers && s.xferBytes+n <= MaxSessionTransferBytes && t.budget.take(s.User, r.Time, n) {
+					tr.Path = strings.Clone(tr.Path)
+					s.Transfers = append(s.Transfers, tr)
+					s.xferBytes += n
 				} else {
 					s.TransfersMore++
+					s.TransferBytesMore += n
 				}
 			}
 		case "sftp_session_close":
@@ -318,7 +363,8 @@ func (t *Tracker) setAudit(s *Session, ses int64) {
 	s.AuditID = ses
 	t.audits[ses] = s
 	for _, e := range t.execs[ses] {
-		s.command(e.Command)
+		t.command(s, e.Command)
+		t.pbytes -= e.Size()
 	}
 	t.nexecs -= len(t.execs[ses])
 	delete(t.execs, ses)
@@ -336,26 +382,39 @@ func (t *Tracker) Exec(e Exec) {
 		t.latest = e.Time
 	}
 	if s := t.audits[e.Ses]; s != nil {
-		s.command(e.Command)
-		if !s.Active && t.OnEnd != nil {
+		t.command(s, e.Command)
+		if !s.Active && t.OnEnd != nil && t.OnCommand == nil {
 			t.OnEnd(s) // a late one: the record again, with it
 		}
 		return
 	}
-	if t.nexecs >= maxPending*10 {
-		clear(t.execs)
-		t.nexecs = 0
+	if t.nexecs >= maxPending*10 || t.pbytes+e.Size() > maxPendingBytes {
+		clear(t.execs) // an audit log of another machine, or a flood: nothing joins
+		t.nexecs, t.pbytes = 0, 0
 	}
 	if len(t.execs[e.Ses]) < MaxCommands {
 		t.execs[e.Ses] = append(t.execs[e.Ses], e)
 		t.nexecs++
+		t.pbytes += e.Size()
 	}
 }
 
-func (s *Session) command(c Command) {
-	if len(s.Commands) < MaxCommands {
+// command gives s the command c, or counts it dropped when it is over a
+// bound: the session's count or bytes, its user's day, everyone's day.
+func (t *Tracker) command(s *Session, c Command) {
+	n := c.Size()
+	kept := s.ncmd < MaxCommands && s.cmdBytes+n <= MaxSessionCommandBytes && t.budget.take(s.User, c.Time, n)
+	if kept {
+		s.ncmd++
+		s.cmdBytes += n
+	}
+	switch {
+	case t.OnCommand != nil:
+		t.OnCommand(s, c, kept)
+	case kept:
 		s.Commands = append(s.Commands, c)
-	} else {
+	default:
 		s.CommandsMore++
+		s.CommandBytesMore += n
 	}
 }

@@ -72,8 +72,14 @@ func (t Tries) Cmp(o Tries) int {
 const MaxCountKeys = 5000
 
 func (c *Counts) init() {
-	if c.Kinds == nil {
-		c.Kinds, c.Addrs, c.Users = map[string]int64{}, map[string]Tries{}, map[string]int64{}
+	if c.Kinds == nil { // each apart: an hour stored without users or addresses decodes without them
+		c.Kinds = map[string]int64{}
+	}
+	if c.Addrs == nil {
+		c.Addrs = map[string]Tries{}
+	}
+	if c.Users == nil {
+		c.Users = map[string]int64{}
 	}
 }
 

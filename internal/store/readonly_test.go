@@ -96,7 +96,7 @@ func TestOpenReadOnlyUpgrades(t *testing.T) {
 	if _, err := d.InForce(now); err != nil {
 		t.Fatal(err)
 	}
-	err = d.Sessions(time.Time{}, func([]byte) bool { return true })
+	err = d.Sessions(time.Time{}, func([]byte, [][]byte) bool { return true })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"bytes"
+	"encoding/binary"
 	"strconv"
 	"time"
 
@@ -9,7 +11,11 @@ import (
 
 // Sessions are stored as their owner encodes them (internal/session),
 // keyed by start time, host and sshd pid; the live bucket indexes those
-// still open, so that "who is logged in now" reads only them.
+// still open, so that "who is logged in now" reads only them. A session's
+// commands are appended as they come, in chunks of their own
+// (session_commands: the session's key, NUL, a sequence): a command costs
+// what it adds, not a rewrite of the record. Records written whole (with
+// their commands in them, as before chunks) read as they are.
 
 // SessionKey is the key of the session of host's sshd pid that started at
 // start.
@@ -20,21 +26,36 @@ func SessionKey(start time.Time, host string, pid int) []byte {
 // PutSession writes a session's record: at its start (active) and at its
 // end (not), over the same key.
 func (d *DB) PutSession(key, value []byte, active bool) error {
-	return d.PutSessions([]SessionPut{{key, value, active}})
+	return d.PutSessions([]SessionPut{{Key: key, Value: value, Active: active}})
 }
 
-// SessionPut is one session record to write (PutSessions).
+// SessionPut is one session record to write (PutSessions), and or a
+// chunk of commands to append to it.
 type SessionPut struct {
-	Key, Value []byte
-	Active     bool // open: listed by ActiveSessions
+	Key    []byte
+	Value  []byte // the record (nil: left as it is)
+	Active bool   // open: listed by ActiveSessions (with Value only)
+	Append []byte // a chunk to append (nil: none)
 }
 
-// PutSessions writes many session records in one transaction, each as
-// PutSession does.
+// PutSessions writes many session records and chunks in one transaction,
+// each record as PutSession does.
 func (d *DB) PutSessions(ps []SessionPut) error {
 	return d.db.Update(func(tx *bolt.Tx) error {
-		live := tx.Bucket(bktLive)
+		live, cmds := tx.Bucket(bktLive), tx.Bucket(bktSesCmds)
 		for _, p := range ps {
+			if p.Append != nil {
+				seq, err := cmds.NextSequence()
+				if err != nil {
+					return err
+				}
+				if err := cmds.Put(chunkKey(p.Key, seq), p.Append); err != nil {
+					return err
+				}
+			}
+			if p.Value == nil {
+				continue
+			}
 			if err := tx.Bucket(bktSessions).Put(p.Key, p.Value); err != nil {
 				return err
 			}
@@ -52,13 +73,35 @@ func (d *DB) PutSessions(ps []SessionPut) error {
 	})
 }
 
+// chunkKey is the key of a session's chunk: its key, NUL, the sequence.
+func chunkKey(key []byte, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(append(make([]byte, 0, len(key)+9), key...), 0), seq)
+}
+
+// chunks is the chunks of the session of key, in the order they came
+// (nil when none, or in a database older than chunks).
+func chunks(tx *bolt.Tx, key []byte) [][]byte {
+	b := tx.Bucket(bktSesCmds)
+	if b == nil {
+		return nil
+	}
+	prefix := append(append(make([]byte, 0, len(key)+1), key...), 0)
+	var out [][]byte
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		out = append(out, v)
+	}
+	return out
+}
+
 // Sessions calls fn with the records of the sessions that started at or
-// after since (zero: all), oldest first, until fn returns false.
-func (d *DB) Sessions(since time.Time, fn func(value []byte) bool) error {
+// after since (zero: all), oldest first, each with its chunks of
+// commands, until fn returns false. The values are valid during fn only.
+func (d *DB) Sessions(since time.Time, fn func(value []byte, chunks [][]byte) bool) error {
 	return d.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bktSessions).Cursor()
 		for k, v := c.Seek(timeKey(since)); k != nil; k, v = c.Next() {
-			if !fn(v) {
+			if !fn(v, chunks(tx, k)) {
 				return nil
 			}
 		}
@@ -67,13 +110,13 @@ func (d *DB) Sessions(since time.Time, fn func(value []byte) bool) error {
 }
 
 // ActiveSessions calls fn with the records of the sessions still open,
-// oldest first.
-func (d *DB) ActiveSessions(fn func(value []byte) bool) error {
+// oldest first, each with its chunks of commands.
+func (d *DB) ActiveSessions(fn func(value []byte, chunks [][]byte) bool) error {
 	return d.db.View(func(tx *bolt.Tx) error {
 		s := tx.Bucket(bktSessions)
 		c := tx.Bucket(bktLive).Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			if v := s.Get(k); v != nil && !fn(v) {
+			if v := s.Get(k); v != nil && !fn(v, chunks(tx, k)) {
 				return nil
 			}
 		}
@@ -81,7 +124,16 @@ func (d *DB) ActiveSessions(fn func(value []byte) bool) error {
 	})
 }
 
-// pruneSession deletes a session's record and its live mark.
+// pruneSession deletes a session's record, its live mark and its chunks.
 func pruneSession(tx *bolt.Tx, k, _ []byte) (bool, error) {
+	if b := tx.Bucket(bktSesCmds); b != nil {
+		prefix := append(append(make([]byte, 0, len(k)+1), k...), 0)
+		c := b.Cursor()
+		for ck, _ := c.Seek(prefix); ck != nil && bytes.HasPrefix(ck, prefix); ck, _ = c.Seek(prefix) {
+			if err := c.Delete(); err != nil {
+				return false, err
+			}
+		}
+	}
 	return true, tx.Bucket(bktLive).Delete(k)
 }

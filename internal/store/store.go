@@ -54,14 +54,15 @@ var (
 	bktSeen    = []byte("seen")    // user NUL address-or-network -> last login time
 	bktDaily   = []byte("daily")   // UTC hour "2006-01-02T15" -> Counts
 	// Sessions (sessions.go).
-	bktSessions = []byte("sessions") // start time + host NUL pid -> session (opaque)
-	bktLive     = []byte("live")     // the same key -> nothing, while the session is open
+	bktSessions = []byte("sessions")         // start time + host NUL pid -> session (opaque)
+	bktLive     = []byte("live")             // the same key -> nothing, while the session is open
+	bktSesCmds  = []byte("session_commands") // session key NUL sequence -> commands appended to it (opaque)
 	// Fleet (share.go).
 	bktShare = []byte("share") // sequence -> a ban or unban to publish to the fleet (opaque)
 	// Dry run (dryrun.go).
 	bktDryRun = []byte("dryrun") // prefix -> the ban a dry run would have made, its newest
 	buckets   = [][]byte{bktMeta, bktBans, bktExpiry, bktHistory, bktOffenders, bktLastBan, bktAllow, bktPositions, bktOutbox, bktPending, bktLogins, bktSeen, bktDaily,
-		bktSessions, bktLive, bktShare, bktDryRun}
+		bktSessions, bktLive, bktSesCmds, bktShare, bktDryRun}
 )
 
 // DB is an open state database.

@@ -74,7 +74,8 @@
     const bytes = (s) => s.transfers.reduce((n, t) => n + t.bytes_read + t.bytes_written, 0);
     const lasted = (s) => SG.left(new Date(Date.now() + (s.active ? Date.now() - Date.parse(s.start) : s.duration_s * 1000)).toISOString());
     rows("sessions", sessions.map((s) => [new Date(s.start).toLocaleString(), s.user, s.ip, lasted(s),
-      s.active ? el("span", "open", "tag ok") : s.end_reason, SG.bytes(bytes(s)), s.commands.length + (s.commands_more || 0)]), 7);
+      s.active ? el("span", "open", "tag ok") : s.end_reason, SG.bytes(bytes(s)),
+      s.commands.length + (s.commands_more || 0) + (s.commands_more ? " (" + s.commands_more + " dropped, " + SG.bytes(s.commands_bytes_more || 0) + ")" : "")]), 7);
     document.body.dataset.loaded = "1";
     loaded = true;
   }
