@@ -210,7 +210,8 @@ func (s *Sharer) fail(what string, err error) {
 // the stream exists, and publishes and applies until ctx ends. Local
 // banning never waits for it.
 func (s *Sharer) Run(ctx context.Context) error {
-	opts := append([]nats.Option{nats.Name("sshguard-go " + s.cfg.Name), nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1),
+	opts := append([]nats.Option{nats.Name("sshguard-go " + s.cfg.Name), nats.CustomInboxPrefix(InboxPrefix(s.cfg.Name)),
+		nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second), nats.ReconnectJitter(500*time.Millisecond, time.Second), nats.Timeout(5 * time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {

@@ -56,8 +56,8 @@ func writeCluster(out io.Writer, st *Status) {
 		switch {
 		case c.Error != "":
 			line += fmt.Sprintf(" (the server: %s)", safe(c.Error))
-		case c.Leader == "":
-			line += fmt.Sprintf(" (the stream has %d, no cluster)", c.Replicas)
+		case c.Cluster == "":
+			line += fmt.Sprintf(" (the stream has %d, a single server)", c.Replicas)
 		default:
 			var peers []string
 			for _, p := range c.Peers {

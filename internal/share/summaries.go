@@ -73,7 +73,7 @@ func openSummaries(ctx context.Context, js jetstream.JetStream, replicas int) (k
 	if have == replicas {
 		return nil, "", err // refused for another reason
 	}
-	return old, fmt.Sprintf("bucket %s keeps %d replicas, fleet.replicas is %d: the server refused the change: %v", SummaryBucket, have, replicas, err), nil
+	return old, fmt.Sprintf("bucket %s keeps %d replicas, fleet.replicas is %d: the server refused the change (%v); %s", SummaryBucket, have, replicas, err, replicasHint(replicas)), nil
 }
 
 // bucketReplicas is "" when kv has replicas, else why not.
