@@ -130,6 +130,26 @@ func (c *natsCluster) waitJetStream() {
 	})
 }
 
+// oneReplica makes the stream of bans and the summaries' bucket with one
+// replica each.
+func (c *natsCluster) oneReplica() {
+	c.t.Helper()
+	nc, err := nats.Connect(c.urls())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "SSHGUARD_BANS", Subjects: []string{"sshguard.bans.>"}, Replicas: 1}); err != nil {
+		c.t.Fatal(err)
+	}
+	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "SSHGUARD_SUMMARIES", Replicas: 1}); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
 // streamInfo is the stream's state as the cluster reports it.
 func (c *natsCluster) streamInfo(stream string) (*jetstream.StreamInfo, error) {
 	nc, err := nats.Connect(c.urls())
@@ -230,10 +250,21 @@ func TestFleetCluster(t *testing.T) {
 	}
 	half := total / 2
 	c := startCluster(t)
+	c.oneReplica() // made before with one replica: the hosts change it
 	a := clusterHost(t, c, "a")
 	b := clusterHost(t, c, "b")
 	d := clusterHost(t, c, "c")
 	leader := a.waitReplicas()
+	testkit.Eventually(t, 30*time.Second, "the bucket on 3 replicas", func() (bool, string) {
+		info, err := c.streamInfo("KV_SSHGUARD_SUMMARIES")
+		if err != nil {
+			return false, err.Error()
+		}
+		return info.Config.Replicas == 3, fmt.Sprintf("%+v", info.Config)
+	})
+	if p := a.fleet().ReplicasProblem; p != "" {
+		t.Errorf("replicas: %s", p)
+	}
 	for _, h := range []*harness{b, d} {
 		testkit.Eventually(t, 10*time.Second, "connected", func() (bool, string) {
 			st := h.fleet()

@@ -95,8 +95,8 @@ func bucketReplicas(ctx context.Context, kv jetstream.KeyValue, replicas int) st
 // SummaryEvery is how often a host puts its summary in the bucket.
 var SummaryEvery = time.Minute
 
-// PublishSummaries puts summary() into the bucket now and every
-// SummaryEvery until ctx ends (quietly skipping while NATS is away).
+// PublishSummaries puts summary() into the bucket once connected, then
+// every SummaryEvery until ctx ends (quietly skipping while NATS is away).
 func (s *Sharer) PublishSummaries(ctx context.Context, summary func() (api.Summary, error)) {
 	var kv jetstream.KeyValue
 	tick := time.NewTicker(SummaryEvery)
@@ -126,10 +126,15 @@ func (s *Sharer) PublishSummaries(ctx context.Context, summary func() (api.Summa
 				s.fail("summary", err)
 			}
 		}
+		var soon <-chan time.Time // not connected yet: look again in a second
+		if js == nil {
+			soon = time.After(time.Second)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-soon:
 		}
 	}
 }
