@@ -373,6 +373,11 @@ func (s *Sharer) ensureStream(ctx context.Context, js jetstream.JetStream) error
 	return nil
 }
 
+// ackWait is how long a published ban's acknowledgement is awaited before
+// it is published again (with its id: the stream keeps one): a server
+// lost with the ban on its way never answers.
+const ackWait = 3 * time.Second
+
 // publishBatch is how many bans go out before their acknowledgements are
 // awaited.
 const publishBatch = 512
@@ -439,8 +444,8 @@ func (s *Sharer) publishOnce(ctx context.Context, js jetstream.JetStream, subjec
 			err = e
 		case <-ctx.Done():
 			err = ctx.Err()
-		case <-time.After(10 * time.Second):
-			err = errors.New("no acknowledgement within 10s")
+		case <-time.After(ackWait):
+			err = fmt.Errorf("no acknowledgement within %v", ackWait)
 		}
 		break
 	}
