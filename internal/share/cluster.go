@@ -33,9 +33,38 @@ type Peer struct {
 	Lag     uint64 `json:"lag,omitempty"` // operations behind the leader
 }
 
+// clusterEvery is how often the stream's placement is asked for (for
+// fleet status and the metrics, which then never wait for the server).
+const clusterEvery = 2 * time.Second
+
+// watchCluster keeps what the server says of the stream until ctx ends.
+func (s *Sharer) watchCluster(ctx context.Context, js jetstream.JetStream) {
+	tick := time.NewTicker(clusterEvery)
+	defer tick.Stop()
+	for {
+		if s.connected() {
+			c := streamCluster(ctx, js, s.cfg.Stream)
+			s.mu.Lock()
+			s.cluster = c
+			s.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *Sharer) connected() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nc != nil && s.nc.IsConnected()
+}
+
 // streamCluster asks the server about stream (2 s at most).
-func streamCluster(js jetstream.JetStream, stream string) *StreamCluster {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+func streamCluster(ctx context.Context, js jetstream.JetStream, stream string) *StreamCluster {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	st, err := js.Stream(ctx, stream)
 	if err != nil {

@@ -39,7 +39,7 @@ func TestReplicasRefused(t *testing.T) {
 	var st Status
 	testkit.Eventually(t, 10*time.Second, "the refusal explained", func() (bool, string) {
 		st = sa.Status()
-		return strings.Contains(st.ReplicasProblem, "stream SSHGUARD_BANS keeps 1 replicas, fleet.replicas is 3") &&
+		return st.Cluster != nil && strings.Contains(st.ReplicasProblem, "stream SSHGUARD_BANS keeps 1 replicas, fleet.replicas is 3") &&
 			strings.Contains(st.ReplicasProblem, "bucket "+SummaryBucket+" keeps 1 replicas"), fmt.Sprintf("%+v", st)
 	})
 	if st.Replicas != 3 || st.Cluster == nil || st.Cluster.Replicas != 1 || st.Cluster.Cluster != "" {

@@ -117,6 +117,7 @@ type Sharer struct {
 	lag       uint64
 	lastError string
 	replicas  map[string]string // "stream", "bucket": why it has not fleet.replicas
+	cluster   *StreamCluster    // what the server last said of the stream (watchCluster)
 }
 
 // NewSharer returns a Sharer; Run connects it.
@@ -153,7 +154,6 @@ type Status struct {
 // Status reports what the Sharer did and where it stands.
 func (s *Sharer) Status() Status {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	st := Status{Name: s.cfg.Name, Stream: s.cfg.Stream, Replicas: s.replicaCount(), ReplicasProblem: s.replicasProblem(), Lag: s.lag, LastError: s.lastError,
 		Counts: Counts{Published: s.counts.Published, Received: map[string]map[string]int64{}}}
 	for h, m := range s.counts.Received {
@@ -162,16 +162,14 @@ func (s *Sharer) Status() Status {
 			st.Received[h][k] = v
 		}
 	}
-	connected := s.nc != nil && s.nc.IsConnected()
-	if connected {
+	if s.nc != nil && s.nc.IsConnected() {
 		st.Server = s.nc.ConnectedUrlRedacted()
+		if s.cluster != nil {
+			c := *s.cluster
+			st.Cluster = &c
+		}
 	}
-	js := s.js
 	s.mu.Unlock()
-	if connected && js != nil {
-		st.Cluster = streamCluster(js, s.cfg.Stream)
-	}
-	s.mu.Lock()
 	st.Pending, _ = s.db.SharePending()
 	if s.Counter != nil {
 		c := s.Counter.Status()
@@ -264,6 +262,7 @@ func (s *Sharer) Run(ctx context.Context) error {
 	if s.Counter != nil {
 		wg.Go(func() { s.countFleetwide(ctx, nc) })
 	}
+	wg.Go(func() { s.watchCluster(ctx, js) })
 	wg.Wait()
 	return nil
 }
