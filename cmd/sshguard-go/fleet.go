@@ -117,7 +117,7 @@ daemon's API does.`,
 	f.StringVar(&nats.CAFile, "nats-ca", "", "the CA of the NATS server's certificate")
 	summary.Flags().StringVar(&hosts, "hosts", "/etc/sshguard-go/hosts.toml", "the hosts file")
 	serve.Flags().StringVar(&hosts, "hosts", "/etc/sshguard-go/hosts.toml", "the hosts file")
-	cmd.AddCommand(summary, serve, newFleetStatusCmd())
+	cmd.AddCommand(summary, serve, newFleetStatusCmd(), newFleetNATSConfigCmd())
 	return cmd
 }
 

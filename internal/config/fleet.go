@@ -20,10 +20,13 @@ type FleetConfig struct {
 	CertFile     string `toml:"cert_file"`
 	KeyFile      string `toml:"key_file"`
 	Stream       string `toml:"stream"`
-	Share        bool   `toml:"share"` // publish this host's bans and unbans
-	Apply        bool   `toml:"apply"` // enforce the others'
-	MinPrefixV4  int    `toml:"min_prefix_v4"`
-	MinPrefixV6  int    `toml:"min_prefix_v6"`
+	// Replicas is how many servers of a NATS cluster hold the stream and
+	// the summaries' bucket (1 to 5; 3 for a cluster of three).
+	Replicas    int  `toml:"replicas"`
+	Share       bool `toml:"share"` // publish this host's bans and unbans
+	Apply       bool `toml:"apply"` // enforce the others'
+	MinPrefixV4 int  `toml:"min_prefix_v4"`
+	MinPrefixV6 int  `toml:"min_prefix_v6"`
 	// Fleet-wide counting: attempts counted on every host add up per
 	// address in a second window; the host whose count reaches
 	// FleetThreshold bans and shares.
@@ -42,7 +45,7 @@ type FleetConfig struct {
 const maxQuorum = 4
 
 func defaultFleet() FleetConfig {
-	return FleetConfig{Stream: "SSHGUARD_BANS", Share: true, Apply: true, MinPrefixV4: 24, MinPrefixV6: 48,
+	return FleetConfig{Stream: "SSHGUARD_BANS", Replicas: 1, Share: true, Apply: true, MinPrefixV4: 24, MinPrefixV6: 48,
 		FleetThreshold: 20, FleetWindow: Duration(time.Hour), FleetQuorum: 2,
 		FleetHorizons: []Horizon{{Duration(24 * time.Hour), 12}, {Duration(7 * 24 * time.Hour), 16}}}
 }
@@ -77,6 +80,9 @@ func (f FleetConfig) validate(bad func(key, format string, args ...any)) {
 	}
 	if f.MinPrefixV6 < 1 || f.MinPrefixV6 > 128 {
 		bad("fleet.min_prefix_v6", "must be in [1, 128], is %d", f.MinPrefixV6)
+	}
+	if f.Replicas < 1 || f.Replicas > 5 {
+		bad("fleet.replicas", "must be in [1, 5] (3 for a cluster of three servers), is %d", f.Replicas)
 	}
 	if f.NATSURL == "" {
 		return

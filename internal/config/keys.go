@@ -276,6 +276,12 @@ one host is enforced on every other within a second; see the README's
 			{Name: "cert_file"},
 			{Name: "key_file"},
 			{Name: "stream", Doc: `The JetStream stream of the bans.`},
+			{Name: "replicas", Doc: `How many servers of the NATS cluster keep the stream of bans and the
+bucket of summaries (1 to 5): 1 for a single server, 3 for a cluster of
+three (a ban survives the loss of one; an odd count keeps a majority).
+A stream or bucket made with another count is changed to this one; a
+server that cannot (a single server asked for 3) is reported by fleet
+status and the log.`},
 			{Name: "share", Doc: `Publish this host's bans and unbans; enforce the others'.`},
 			{Name: "apply"},
 			{Name: "min_prefix_v4", Doc: `Bans from other hosts wider than these are refused (and counted).`},

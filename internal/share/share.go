@@ -85,6 +85,7 @@ type ShareConfig struct {
 	URLs         []string
 	Name         string // this host: its subject token and its consumer
 	Stream       string
+	Replicas     int // servers keeping the stream and the bucket (0: 1)
 	Share, Apply bool
 	MaxAge       time.Duration // how long the stream keeps a ban (the longest ban)
 	Options      []nats.Option // credentials and TLS
@@ -115,6 +116,8 @@ type Sharer struct {
 	counts    Counts
 	lag       uint64
 	lastError string
+	replicas  map[string]string // "stream", "bucket": why it has not fleet.replicas
+	cluster   *StreamCluster    // what the server last said of the stream (watchCluster)
 }
 
 // NewSharer returns a Sharer; Run connects it.
@@ -133,12 +136,17 @@ func (s *Sharer) Wake() {
 
 // Status is the Sharer's state for `fleet status`.
 type Status struct {
-	Name      string `json:"name"`
-	Server    string `json:"server"` // the server connected to, "" when not
-	Stream    string `json:"stream"`
-	Pending   int    `json:"pending"` // bans of this host not yet published
-	Lag       uint64 `json:"lag"`     // others' bans not yet applied here
-	LastError string `json:"last_error,omitempty"`
+	Name     string `json:"name"`
+	Server   string `json:"server"` // the server connected to, "" when not
+	Stream   string `json:"stream"`
+	Replicas int    `json:"replicas"` // fleet.replicas
+	// ReplicasProblem says why the stream or the bucket has not that
+	// many (the server refused the change).
+	ReplicasProblem string         `json:"replicas_problem,omitempty"`
+	Cluster         *StreamCluster `json:"cluster,omitempty"` // what the server reports of the stream
+	Pending         int            `json:"pending"`           // bans of this host not yet published
+	Lag             uint64         `json:"lag"`               // others' bans not yet applied here
+	LastError       string         `json:"last_error,omitempty"`
 	Counts
 	Fleetwide *CountStatus `json:"fleetwide,omitempty"` // fleet-wide counting, when on
 }
@@ -146,8 +154,7 @@ type Status struct {
 // Status reports what the Sharer did and where it stands.
 func (s *Sharer) Status() Status {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := Status{Name: s.cfg.Name, Stream: s.cfg.Stream, Lag: s.lag, LastError: s.lastError,
+	st := Status{Name: s.cfg.Name, Stream: s.cfg.Stream, Replicas: s.replicaCount(), ReplicasProblem: s.replicasProblem(), Lag: s.lag, LastError: s.lastError,
 		Counts: Counts{Published: s.counts.Published, Received: map[string]map[string]int64{}}}
 	for h, m := range s.counts.Received {
 		st.Received[h] = map[string]int64{}
@@ -157,7 +164,12 @@ func (s *Sharer) Status() Status {
 	}
 	if s.nc != nil && s.nc.IsConnected() {
 		st.Server = s.nc.ConnectedUrlRedacted()
+		if s.cluster != nil {
+			c := *s.cluster
+			st.Cluster = &c
+		}
 	}
+	s.mu.Unlock()
 	st.Pending, _ = s.db.SharePending()
 	if s.Counter != nil {
 		c := s.Counter.Status()
@@ -196,8 +208,12 @@ func (s *Sharer) fail(what string, err error) {
 // the stream exists, and publishes and applies until ctx ends. Local
 // banning never waits for it.
 func (s *Sharer) Run(ctx context.Context) error {
-	opts := append([]nats.Option{nats.Name("sshguard-go " + s.cfg.Name), nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1),
-		nats.ReconnectWait(time.Second), nats.Timeout(5 * time.Second),
+	opts := append([]nats.Option{nats.Name("sshguard-go " + s.cfg.Name), nats.CustomInboxPrefix(InboxPrefix(s.cfg.Name)),
+		nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second), nats.ReconnectJitter(500*time.Millisecond, time.Second), nats.Timeout(5 * time.Second),
+		// A server cut off (not closed) is noticed within 15 s, not the
+		// default 4 minutes, and the next URL tried.
+		nats.PingInterval(5 * time.Second), nats.MaxPingsOutstanding(3),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				s.log.Warn("fleet: disconnected from NATS", "err", err)
@@ -246,6 +262,7 @@ func (s *Sharer) Run(ctx context.Context) error {
 	if s.Counter != nil {
 		wg.Go(func() { s.countFleetwide(ctx, nc) })
 	}
+	wg.Go(func() { s.watchCluster(ctx, js) })
 	wg.Wait()
 	return nil
 }
@@ -302,7 +319,7 @@ func (s *Sharer) ensureStream(ctx context.Context, js jetstream.JetStream) error
 	want := jetstream.StreamConfig{
 		Name: s.cfg.Stream, Subjects: []string{subjectPrefix + ">"}, Storage: jetstream.FileStorage,
 		MaxAge: maxAge, MaxMsgsPerSubject: 2_000_000, Discard: jetstream.DiscardOld, Duplicates: 10 * time.Minute,
-		MaxMsgSize:  64 << 10,
+		MaxMsgSize: 64 << 10, Replicas: s.replicaCount(),
 		Description: "sshguard-go: bans shared across the fleet (sshguard.bans.<host>)",
 	}
 	// Made by the first host; the others change it only where it differs
@@ -311,22 +328,54 @@ func (s *Sharer) ensureStream(ctx context.Context, js jetstream.JetStream) error
 	st, err := js.Stream(cctx, s.cfg.Stream)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
-		_, err = js.CreateStream(cctx, want)
+		st, err = js.CreateStream(cctx, want)
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			return nil // another host made it meanwhile
 		}
-		return err
+		if err != nil {
+			return replicasErr("stream "+s.cfg.Stream, want.Replicas, err)
+		}
+		s.setReplicasProblem("stream", streamReplicas(s.cfg.Stream, st.CachedInfo().Config.Replicas, want.Replicas, nil))
+		return nil
 	case err != nil:
 		return err
 	}
 	have := st.CachedInfo().Config
-	if slices.Equal(have.Subjects, want.Subjects) && have.MaxAge == want.MaxAge && have.MaxMsgsPerSubject == want.MaxMsgsPerSubject &&
-		have.Discard == want.Discard && have.Duplicates == want.Duplicates && have.MaxMsgSize == want.MaxMsgSize {
+	same := slices.Equal(have.Subjects, want.Subjects) && have.MaxAge == want.MaxAge && have.MaxMsgsPerSubject == want.MaxMsgsPerSubject &&
+		have.Discard == want.Discard && have.Duplicates == want.Duplicates && have.MaxMsgSize == want.MaxMsgSize
+	if same && have.Replicas == want.Replicas {
+		s.setReplicasProblem("stream", "")
 		return nil
 	}
-	_, err = js.UpdateStream(cctx, want)
-	return err
+	st, err = js.UpdateStream(cctx, want)
+	if err != nil && have.Replicas != want.Replicas {
+		// The server refused the replicas (a single server asked for 3,
+		// a cluster with too few servers up): the stream stays as it is,
+		// and fleet status and the log say why.
+		refused := err
+		keep := want
+		keep.Replicas = have.Replicas
+		if same {
+			err = nil
+		} else {
+			_, err = js.UpdateStream(cctx, keep)
+		}
+		if err == nil {
+			s.setReplicasProblem("stream", streamReplicas(s.cfg.Stream, have.Replicas, want.Replicas, refused))
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	s.setReplicasProblem("stream", streamReplicas(s.cfg.Stream, st.CachedInfo().Config.Replicas, want.Replicas, nil))
+	return nil
 }
+
+// ackWait is how long a published ban's acknowledgement is awaited before
+// it is published again (with its id: the stream keeps one): a server
+// lost with the ban on its way never answers.
+const ackWait = 3 * time.Second
 
 // publishBatch is how many bans go out before their acknowledgements are
 // awaited.
@@ -394,8 +443,8 @@ func (s *Sharer) publishOnce(ctx context.Context, js jetstream.JetStream, subjec
 			err = e
 		case <-ctx.Done():
 			err = ctx.Err()
-		case <-time.After(10 * time.Second):
-			err = errors.New("no acknowledgement within 10s")
+		case <-time.After(ackWait):
+			err = fmt.Errorf("no acknowledgement within %v", ackWait)
 		}
 		break
 	}
@@ -415,6 +464,27 @@ const fetchBatch = 1024
 
 // consume applies the others' bans until ctx ends.
 func (s *Sharer) consume(ctx context.Context, js jetstream.JetStream) {
+	for ctx.Err() == nil {
+		if !s.consumeRun(ctx, js) {
+			select { // what made it end is not over yet
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+// stallAfter is how long a consumer with bans pending may deliver none
+// before its pull is made again (a pull lost with a server).
+const stallAfter = 3 * time.Second
+
+// consumeRun applies the others' bans from this host's consumer until
+// ctx ends or the consumer must be made again: its iterator closed, a
+// delivery missing (a server lost while it was on the way: acknowledging
+// what follows would acknowledge it unapplied), or bans pending and none
+// delivered for stallAfter (the pull lost). ok is false when it could
+// not start.
+func (s *Sharer) consumeRun(ctx context.Context, js jetstream.JetStream) (ok bool) {
 	var cons jetstream.Consumer
 	for ctx.Err() == nil {
 		c, err := s.consumer(ctx, js)
@@ -425,31 +495,41 @@ func (s *Sharer) consume(ctx context.Context, js jetstream.JetStream) {
 		s.fail("consumer", err)
 		select {
 		case <-ctx.Done():
-			return
+			return true
 		case <-time.After(2 * time.Second):
 		}
 	}
+	if cons == nil {
+		return true
+	}
+	next := cons.CachedInfo().Delivered.Consumer + 1 // the next delivery's number
 	it, err := cons.Messages(jetstream.PullMaxMessages(fetchBatch))
 	if err != nil {
 		s.fail("consume", err)
-		return
+		return false
 	}
 	defer it.Stop()
-	go func() { <-ctx.Done(); it.Stop() }()
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	idle := time.Now()
 	for ctx.Err() == nil {
 		// The first as soon as it comes, then what is there already (a
 		// replay of many comes in runs, applied at once).
 		m, err := it.Next(jetstream.NextMaxWait(time.Second))
 		if err != nil {
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return
+				return false
 			}
 			if !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
 				s.fail("consume", err)
 			}
-			s.updateLag(ctx, cons)
+			if s.updateLag(ctx, cons) > 0 && time.Since(idle) > stallAfter {
+				s.log.Info("fleet: no delivery with bans pending: pulling again")
+				return true
+			}
 			continue
 		}
+		idle = time.Now()
 		msgs := []jetstream.Msg{m}
 		for len(msgs) < fetchBatch {
 			m, err := it.Next(jetstream.NextMaxWait(2 * time.Millisecond))
@@ -458,14 +538,36 @@ func (s *Sharer) consume(ctx context.Context, js jetstream.JetStream) {
 			}
 			msgs = append(msgs, m)
 		}
-		s.applyAll(ctx, msgs)
-		if err := msgs[len(msgs)-1].Ack(); err != nil { // AckAll: every one before it too
-			s.fail("ack", err)
+		// Deliveries are numbered: a gap is one lost on the way. What is
+		// before it is applied and acknowledged; the consumer is made
+		// again from there (consumer).
+		gap := false
+		for i, m := range msgs {
+			md, err := m.Metadata()
+			if err != nil {
+				continue
+			}
+			if md.Sequence.Consumer != next {
+				s.log.Info("fleet: a delivery missed: consuming again from the last acknowledged", "want", next, "got", md.Sequence.Consumer)
+				msgs, gap = msgs[:i], true
+				break
+			}
+			next++
+		}
+		if len(msgs) > 0 {
+			s.applyAll(ctx, msgs)
+			if err := msgs[len(msgs)-1].Ack(); err != nil { // AckAll: every one before it too
+				s.fail("ack", err)
+			}
+		}
+		if gap {
+			return true
 		}
 		if len(msgs) < fetchBatch {
 			s.updateLag(ctx, cons)
 		}
 	}
+	return true
 }
 
 // consumer makes this host's durable consumer of the others' bans. One
@@ -496,14 +598,19 @@ func (s *Sharer) consumer(ctx context.Context, js jetstream.JetStream) (jetstrea
 	return js.CreateOrUpdateConsumer(cctx, s.cfg.Stream, cc)
 }
 
-func (s *Sharer) updateLag(ctx context.Context, cons jetstream.Consumer) {
+// updateLag reads how many of the stream's bans this host's consumer
+// has not had yet, and returns it (0 when the server does not answer).
+func (s *Sharer) updateLag(ctx context.Context, cons jetstream.Consumer) uint64 {
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if info, err := cons.Info(cctx); err == nil {
-		s.mu.Lock()
-		s.lag = info.NumPending
-		s.mu.Unlock()
+	info, err := cons.Info(cctx)
+	if err != nil {
+		return 0
 	}
+	s.mu.Lock()
+	s.lag = info.NumPending
+	s.mu.Unlock()
+	return info.NumPending
 }
 
 // applyAll applies msgs in order: runs of bans at once, unbans one by one.

@@ -24,6 +24,7 @@ func WriteStatus(out io.Writer, st *Status) {
 	safe := textsafe.String // host names come from the peers
 	fmt.Fprintf(out, "name %s, server %s, stream %s\npublished %d, waiting to publish %d, others' bans not yet applied %d\n",
 		safe(st.Name), safe(server), safe(st.Stream), st.Published, st.Pending, st.Lag)
+	writeCluster(out, st)
 	if c := st.Fleetwide; c != nil {
 		fmt.Fprintf(out, "fleet-wide counting (quorum %d hosts): %d attempts sent (%d bytes), %d dropped, %d received, %d addresses tracked\n",
 			c.Quorum, c.Sent, c.Bytes, c.Dropped, c.Received, c.Tracked)
@@ -44,5 +45,40 @@ func WriteStatus(out io.Writer, st *Status) {
 			parts = append(parts, fmt.Sprintf("%s %d", safe(k), st.Received[h][k]))
 		}
 		fmt.Fprintf(out, "  from %s: %s\n", safe(h), strings.Join(parts, ", "))
+	}
+}
+
+// writeCluster prints the replicas asked and what the server reports.
+func writeCluster(out io.Writer, st *Status) {
+	safe := textsafe.String
+	line := fmt.Sprintf("replicas %d", st.Replicas)
+	if c := st.Cluster; c != nil {
+		switch {
+		case c.Error != "":
+			line += fmt.Sprintf(" (the server: %s)", safe(c.Error))
+		case c.Cluster == "":
+			line += fmt.Sprintf(" (the stream has %d, a single server)", c.Replicas)
+		default:
+			var peers []string
+			for _, p := range c.Peers {
+				state := "current"
+				switch {
+				case p.Offline:
+					state = "offline"
+				case !p.Current:
+					state = fmt.Sprintf("lagging %d", p.Lag)
+				}
+				peers = append(peers, safe(p.Name)+" "+state)
+			}
+			line += fmt.Sprintf(" (the stream has %d: cluster %s, leader %s", c.Replicas, safe(c.Cluster), safe(c.Leader))
+			if len(peers) > 0 {
+				line += ", " + strings.Join(peers, ", ")
+			}
+			line += ")"
+		}
+	}
+	fmt.Fprintln(out, line)
+	if st.ReplicasProblem != "" {
+		fmt.Fprintf(out, "warning: %s\n", safe(st.ReplicasProblem))
 	}
 }

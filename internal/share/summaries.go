@@ -3,6 +3,8 @@ package share
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -31,19 +33,70 @@ type HostSummary struct {
 	Summary api.Summary `json:"summary"`
 }
 
-// OpenSummaries makes sure the summaries' bucket exists and returns it.
+// OpenSummaries returns the summaries' bucket, making it (one replica)
+// when it does not exist yet; one that exists is taken as it is (its
+// replicas are the hosts' fleet.replicas: a reader never changes them).
 func OpenSummaries(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	return js.CreateOrUpdateKeyValue(cctx, jetstream.KeyValueConfig{Bucket: SummaryBucket, TTL: summaryTTL, History: 1,
-		MaxValueSize: 1 << 20, Storage: jetstream.FileStorage, Description: "sshguard-go: each host's last days (key: the host)"})
+	kv, err := js.KeyValue(cctx, SummaryBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return js.CreateOrUpdateKeyValue(cctx, summaryConfig(1))
+	}
+	return kv, err
+}
+
+func summaryConfig(replicas int) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{Bucket: SummaryBucket, TTL: summaryTTL, History: 1, Replicas: replicas,
+		MaxValueSize: 1 << 20, Storage: jetstream.FileStorage, Description: "sshguard-go: each host's last days (key: the host)"}
+}
+
+// openSummaries makes the bucket as a host wants it, with replicas; a
+// server refusing the replica count leaves the bucket as it is, and
+// problem says so.
+func openSummaries(ctx context.Context, js jetstream.JetStream, replicas int) (kv jetstream.KeyValue, problem string, err error) {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	kv, err = js.CreateOrUpdateKeyValue(cctx, summaryConfig(replicas))
+	if err == nil {
+		return kv, bucketReplicas(cctx, kv, replicas), nil
+	}
+	old, oerr := js.KeyValue(cctx, SummaryBucket)
+	if oerr != nil {
+		return nil, "", replicasErr("bucket "+SummaryBucket, replicas, err)
+	}
+	st, serr := old.Status(cctx)
+	if serr != nil {
+		return nil, "", err
+	}
+	have := st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.Replicas
+	if have == replicas {
+		return nil, "", err // refused for another reason
+	}
+	return old, fmt.Sprintf("bucket %s keeps %d replicas, fleet.replicas is %d: the server refused the change (%v); %s", SummaryBucket, have, replicas, err, replicasHint(replicas)), nil
+}
+
+// bucketReplicas is "" when kv has replicas, else why not.
+func bucketReplicas(ctx context.Context, kv jetstream.KeyValue, replicas int) string {
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return ""
+	}
+	bs, ok := st.(*jetstream.KeyValueBucketStatus)
+	if !ok {
+		return ""
+	}
+	if have := bs.StreamInfo().Config.Replicas; have != replicas {
+		return fmt.Sprintf("bucket %s keeps %d replicas, fleet.replicas is %d (the server's choice)", SummaryBucket, have, replicas)
+	}
+	return ""
 }
 
 // SummaryEvery is how often a host puts its summary in the bucket.
 var SummaryEvery = time.Minute
 
-// PublishSummaries puts summary() into the bucket now and every
-// SummaryEvery until ctx ends (quietly skipping while NATS is away).
+// PublishSummaries puts summary() into the bucket once connected, then
+// every SummaryEvery until ctx ends (quietly skipping while NATS is away).
 func (s *Sharer) PublishSummaries(ctx context.Context, summary func() (api.Summary, error)) {
 	var kv jetstream.KeyValue
 	tick := time.NewTicker(SummaryEvery)
@@ -55,7 +108,10 @@ func (s *Sharer) PublishSummaries(ctx context.Context, summary func() (api.Summa
 		if js != nil {
 			var err error
 			if kv == nil {
-				kv, err = OpenSummaries(ctx, js)
+				var problem string
+				if kv, problem, err = openSummaries(ctx, js, s.replicaCount()); err == nil {
+					s.setReplicasProblem("bucket", problem)
+				}
 			}
 			if err == nil {
 				var sum api.Summary
@@ -70,10 +126,15 @@ func (s *Sharer) PublishSummaries(ctx context.Context, summary func() (api.Summa
 				s.fail("summary", err)
 			}
 		}
+		var soon <-chan time.Time // not connected yet: look again in a second
+		if js == nil {
+			soon = time.After(time.Second)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-soon:
 		}
 	}
 }

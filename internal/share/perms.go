@@ -1,0 +1,73 @@
+package share
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Per-host NATS credentials: a host may publish only on its own subjects
+// (its bans, its attempts, its summary) and use the JetStream API only for
+// the stream of bans, its own durable consumer and the summaries' bucket;
+// it reads replies only on its own inbox prefix. A compromised host can
+// then neither ban in another's name nor read or steer another's
+// consumer. HostPermissions is the one list: the README's example and
+// `sshguard-go fleet nats-config` print it, and the tests run a server
+// with it.
+
+// InboxPrefix is where host's replies come (its JetStream API answers,
+// acknowledgements and pulled messages): only it may subscribe there.
+func InboxPrefix(host string) string { return "_INBOX.sshguard." + host }
+
+// Permissions are the subjects a host may publish and subscribe to.
+type Permissions struct {
+	Publish, Subscribe []string
+}
+
+// HostPermissions are host's permissions for the stream of bans stream.
+func HostPermissions(stream, host string) Permissions {
+	kv := "KV_" + SummaryBucket
+	durable := "host-" + host
+	return Permissions{
+		Publish: []string{
+			subjectPrefix + host,                                       // its bans and unbans
+			attemptsPrefix + host,                                      // its attempts (fleet-wide counting)
+			"$KV." + SummaryBucket + "." + host,                        // its summary
+			"$JS.API.STREAM.INFO." + stream,                            // the stream: read,
+			"$JS.API.STREAM.CREATE." + stream,                          // made by the first host,
+			"$JS.API.STREAM.UPDATE." + stream,                          // changed (fleet.replicas, max_ban_time)
+			"$JS.API.CONSUMER.INFO." + stream + "." + durable,          // its consumer: read,
+			"$JS.API.CONSUMER.CREATE." + stream + "." + durable + ".>", // made,
+			"$JS.API.CONSUMER.DELETE." + stream + "." + durable,        // made again,
+			"$JS.API.CONSUMER.MSG.NEXT." + stream + "." + durable,      // pulled,
+			"$JS.ACK." + stream + "." + durable + ".>",                 // acknowledged
+			"$JS.API.INFO",              // the account's JetStream (asked before making the bucket)
+			"$JS.API.STREAM.INFO." + kv, // the summaries' bucket
+			"$JS.API.STREAM.CREATE." + kv,
+			"$JS.API.STREAM.UPDATE." + kv,
+		},
+		Subscribe: []string{
+			InboxPrefix(host) + ".>",
+			attemptsPrefix + ">", // the others' attempts (fleet-wide counting)
+		},
+	}
+}
+
+// NATSUser renders host's entry for a nats-server authorization block
+// (users = [ ... ]), with password as given (a bcrypt hash, or an
+// environment variable's reference such as $SSHGUARD_A).
+func NATSUser(stream, host, password string) string {
+	p := HostPermissions(stream, host)
+	var b strings.Builder
+	fmt.Fprintf(&b, "{\n  user: %q\n  password: %s\n  permissions: {\n", host, password)
+	list := func(what string, subjects []string) {
+		fmt.Fprintf(&b, "    %s: { allow: [\n", what)
+		for _, s := range subjects {
+			fmt.Fprintf(&b, "      %q\n", s)
+		}
+		b.WriteString("    ] }\n")
+	}
+	list("publish", p.Publish)
+	list("subscribe", p.Subscribe)
+	b.WriteString("  }\n}\n")
+	return b.String()
+}
