@@ -30,6 +30,7 @@ import (
 	"sshguard-go/internal/loggen"
 	"sshguard-go/internal/report"
 	"sshguard-go/internal/roottest"
+	"sshguard-go/internal/share"
 	"sshguard-go/internal/testkit"
 )
 
@@ -52,6 +53,7 @@ const (
 	noisyGoalMem  = 300 << 20
 	noisyGrossP99 = time.Second
 	noisyGrossMem = 1 << 30
+	noisyLate     = 30 * time.Second       // a ban not in the set by then ends the case
 	noisyFullEnv  = "SSHGUARD_BENCH_NOISY" // "full": the full size
 	noisyChildEnv = "SSHGUARD_TEST_NOISY_REPORT"
 )
@@ -126,8 +128,8 @@ func BenchmarkNoisyNeighbour(b *testing.B) {
 		cases = append(cases, []noisyLoad{l})
 	}
 	cases = append(cases, loads)
-	var rows []noisyRow
-	for _, ls := range cases {
+	rows := make([]*noisyRow, len(cases)) // a case run again (-benchtime over 1x) keeps its last
+	for i, ls := range cases {
 		name := "none"
 		switch {
 		case len(ls) == len(loads):
@@ -138,20 +140,23 @@ func BenchmarkNoisyNeighbour(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			row := noisyRun(b, size, ls)
 			row.load = name
-			rows = append(rows, row)
+			rows[i] = &row
 		})
 	}
 	var t strings.Builder
 	fmt.Fprintf(&t, "ban latency under noisy neighbours (%s size: %d bans a case; goal p99 < %v, < %d MB)\n\n", mode, size.bans, noisyGoalP99, noisyGoalMem>>20)
 	t.WriteString("| load | p50 | p99 | max | peak MB | heap MB | goal | the load did |\n|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
+		if r == nil {
+			continue // failed
+		}
 		goal := "met"
 		if r.p99 >= noisyGoalP99 || r.peak >= noisyGoalMem {
 			goal = "**missed**"
 		}
 		fmt.Fprintf(&t, "| %s | %.2f ms | %.2f ms | %.2f ms | %d | %d | %s | %s |\n", r.load, testkit.MS(r.p50), testkit.MS(r.p99), testkit.MS(r.max), r.peak>>20, r.heap>>20, goal, r.did)
 	}
-	b.Log("\n" + t.String())
+	fmt.Print("\n" + t.String() + "\n") // on standard output: b.Log is shown only with -v or a failure
 }
 
 // noisyRun starts a daemon in a fresh network namespace with loads,
@@ -188,20 +193,23 @@ func noisyRun(b *testing.B, size noisySize, loads []noisyLoad) noisyRow {
 	h.logf("Failed password for root from 192.0.2.250 port 4000 ssh2")
 	select {
 	case <-first:
-	case <-time.After(30 * time.Second):
-		b.Fatalf("the first ban not in the kernel set within 30 s:\n%s", h.log.String())
+	case <-time.After(noisyLate):
+		b.Fatalf("the first ban not in the kernel set within %v:\n%s", noisyLate, h.log.String())
 	}
 	for _, l := range loads {
 		l.start(c)
 	}
 	b.ResetTimer()
-	lat := measureBans(b, filepath.Join(h.dir, "auth.log"), fw, size.bans, size.gap, 30*time.Second, size.within)
+	lat, late := measureBans(b, filepath.Join(h.dir, "auth.log"), fw, banRun{n: size.bans, gap: size.gap, limit: noisyLate, within: size.within})
 	b.StopTimer()
 	cancel()
 	c.wg.Wait()
 	mem, heap := peak()
 	h.halt()
-	if len(lat) < size.bans {
+	switch {
+	case late:
+		c.note("**ban %d of %d not in the kernel set within %v: the case stopped there** (counted as %v)", len(lat), size.bans, noisyLate, noisyLate)
+	case len(lat) < size.bans:
 		c.note("%d of %d bans measured: the case's %v ran out", len(lat), size.bans, size.within)
 	}
 	row := noisyRow{peak: mem, heap: heap, did: strings.Join(c.did, "; ")}
@@ -343,7 +351,15 @@ func auditLoad() noisyLoad {
 						buf = buf[:0]
 					}
 				}
-				c.note("audit: %d commands, %d MB written", commands.Load(), written.Load()>>20)
+				c.h.d.sess.mu.Lock()
+				var kept int
+				for _, ss := range c.h.d.sess.t.Open() {
+					if ss.AuditID == ses {
+						kept = len(ss.Commands)
+					}
+				}
+				c.h.d.sess.mu.Unlock()
+				c.note("audit: %d commands (%d MB) written, %d read into the session", commands.Load(), written.Load()>>20, kept)
 			})
 		}}
 }
@@ -597,8 +613,14 @@ func fleetLoad() noisyLoad {
 			return fmt.Sprintf("[fleet]\nnats_url = %q\nname = \"h\"\ncount_fleetwide = true\n", c.nats.url())
 		},
 		start: func(c *noisyCase) {
+			fleet := func() share.Status {
+				if st := c.h.d.Stats().Fleet; st != nil {
+					return *st
+				}
+				return share.Status{}
+			}
 			c.waitUntil(20*time.Second, "the daemon in the fleet", func() bool {
-				st := c.h.fleet()
+				st := fleet()
 				return st.Server != "" && st.Fleetwide != nil && st.Fleetwide.Listening
 			})
 			nc, err := nats.Connect(c.nats.url())
@@ -626,7 +648,7 @@ func fleetLoad() noisyLoad {
 				}
 			}
 			send(50)
-			c.waitUntil(10*time.Second, "the peer's bans applied", func() bool { return c.h.fleet().Received["noisy"]["applied"] > 0 })
+			c.waitUntil(10*time.Second, "the peer's bans applied", func() bool { return fleet().Received["noisy"]["applied"] > 0 })
 			c.run(func() {
 				defer nc.Close()
 				tick := time.NewTicker(10 * time.Millisecond)
@@ -634,7 +656,7 @@ func fleetLoad() noisyLoad {
 				for sent.Load() < 10_000_000 {
 					select {
 					case <-c.ctx.Done():
-						st := c.h.fleet()
+						st := fleet()
 						c.note("fleet: %d messages sent, %d bans applied, %d attempts taken", sent.Load(), st.Received["noisy"]["applied"], st.Fleetwide.Received)
 						return
 					case <-tick.C:
