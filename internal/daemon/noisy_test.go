@@ -283,7 +283,7 @@ func appendTo(b *testing.B, path string) *os.File {
 	return f
 }
 
-// waitUntil waits (every 10 ms, at most limit) for cond, and fails b.
+// waitUntil waits (testkit.Eventually, at most limit) for cond, or fails b.
 func (c *noisyCase) waitUntil(limit time.Duration, what string, cond func() bool) {
 	testkit.Eventually(c.b, limit, what, func() (bool, string) { return cond(), "" })
 }
