@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -239,9 +238,5 @@ func BenchmarkLoginAlertLatency(b *testing.B) {
 		lat = append(lat, time.Since(start))
 	}
 	b.StopTimer()
-	slices.Sort(lat)
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	b.ReportMetric(ms(lat[n/2]), "p50-ms")
-	b.ReportMetric(ms(lat[n*99/100]), "p99-ms")
-	b.ReportMetric(ms(lat[n-1]), "max-ms")
+	testkit.ReportQuantiles(b, lat)
 }

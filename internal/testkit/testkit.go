@@ -171,13 +171,34 @@ func WriteConfig(tb testing.TB, text string) string {
 	return p
 }
 
-// ReportLatency reports the median and the 99th percentile of lat (in
-// ms, as p50-ms and p99-ms) and fails b when the 99th is above goal.
-func ReportLatency(b *testing.B, lat []time.Duration, goal time.Duration) {
+// Quantiles returns the median, the 99th percentile and the maximum of
+// lat (sorted in place); zeros when lat is empty.
+func Quantiles(lat []time.Duration) (p50, p99, max time.Duration) {
+	if len(lat) == 0 {
+		return 0, 0, 0
+	}
 	slices.Sort(lat)
-	p99 := lat[len(lat)*99/100]
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
+	return lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
+}
+
+// ReportQuantiles reports the median, the 99th percentile and the maximum
+// of lat in ms (p50-ms, p99-ms, max-ms), and returns them.
+func ReportQuantiles(b *testing.B, lat []time.Duration) (p50, p99, max time.Duration) {
+	p50, p99, max = Quantiles(lat)
+	b.ReportMetric(MS(p50), "p50-ms")
+	b.ReportMetric(MS(p99), "p99-ms")
+	b.ReportMetric(MS(max), "max-ms")
+	return p50, p99, max
+}
+
+// MS is d in milliseconds, to the microsecond.
+func MS(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// ReportLatency reports the median, the 99th percentile and the maximum
+// of lat (in ms, as p50-ms, p99-ms and max-ms) and fails b when the 99th
+// is above goal.
+func ReportLatency(b *testing.B, lat []time.Duration, goal time.Duration) {
+	_, p99, _ := ReportQuantiles(b, lat)
 	if p99 > goal {
 		b.Fatalf("p99 %v, the goal is under %v", p99, goal)
 	}

@@ -1,0 +1,668 @@
+package daemon
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	rtmetrics "runtime/metrics"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"sshguard-go/internal/loggen"
+	"sshguard-go/internal/report"
+	"sshguard-go/internal/roottest"
+	"sshguard-go/internal/share"
+	"sshguard-go/internal/testkit"
+)
+
+// The noisy neighbour: ban latency (a failed password appended to the
+// auth log until its element is in the kernel set, nftables in a fresh
+// network namespace) while something else keeps the daemon busy, one
+// load at a time and then all together. The goal (issue 22) is a p99
+// under 5 ms and the daemon under 300 MB in every case; the benchmark
+// prints the comparison and fails only on a figure grossly off (a p99
+// over 1 s, over 1 GB), which no loaded machine explains.
+//
+//	sudo go test ./internal/daemon -run XXX -bench NoisyNeighbour -benchtime 1x
+//	sudo SSHGUARD_BENCH_NOISY=full go test ./internal/daemon -run XXX -bench NoisyNeighbour -benchtime 1x -timeout 30m
+//
+// The first is the smoke size (make bench-smoke): 50 bans a case; the
+// second (make bench-noisy) the full size: 1,000 bans a case, each load
+// at its full size. Root only.
+const (
+	noisyGoalP99  = 5 * time.Millisecond
+	noisyGoalMem  = 300 << 20
+	noisyGrossP99 = time.Second
+	noisyGrossMem = 1 << 30
+	noisyLate     = 30 * time.Second       // a ban not in the set by then ends the case
+	noisyFullEnv  = "SSHGUARD_BENCH_NOISY" // "full": the full size
+	noisyChildEnv = "SSHGUARD_TEST_NOISY_REPORT"
+)
+
+// noisySize is how much each load does.
+type noisySize struct {
+	bans         int           // bans measured a case
+	gap          time.Duration // between two bans
+	within       time.Duration // the most a case measures (then fewer bans)
+	archiveLines int           // the archive report reads
+	auditBytes   int64         // the most the audit stream writes
+	loginsPerDay int           // the month's backlog: 30 days of these
+}
+
+func noisySizes() (noisySize, string) {
+	if os.Getenv(noisyFullEnv) == "full" {
+		return noisySize{bans: 1000, gap: 10 * time.Millisecond, within: 5 * time.Minute, archiveLines: 1_000_000, auditBytes: 4 << 30, loginsPerDay: 2000}, "full"
+	}
+	return noisySize{bans: 50, gap: 20 * time.Millisecond, within: 20 * time.Second, archiveLines: 250_000, auditBytes: 512 << 20, loginsPerDay: 100}, "smoke"
+}
+
+// noisyCase is a daemon under its loads while bans are measured.
+type noisyCase struct {
+	b    *testing.B
+	size noisySize
+	h    *harness
+	fw   *banWatch
+	nats *natsServer // with the fleet load
+	ctx  context.Context
+	wg   sync.WaitGroup
+	did  []string // what each load did, for the table
+	mu   sync.Mutex
+}
+
+// noisyLoad is one neighbour: the configuration it needs, and start,
+// which returns once the load is under way and leaves it running (in
+// c.wg) until c.ctx ends.
+type noisyLoad struct {
+	name   string
+	config func(c *noisyCase) string
+	start  func(c *noisyCase)
+}
+
+func (c *noisyCase) note(format string, args ...any) {
+	c.mu.Lock()
+	c.did = append(c.did, fmt.Sprintf(format, args...))
+	c.mu.Unlock()
+}
+
+// run starts f in c.wg.
+func (c *noisyCase) run(f func()) {
+	c.wg.Add(1)
+	go func() { defer c.wg.Done(); f() }()
+}
+
+// noisyRow is one line of the table.
+type noisyRow struct {
+	load          string
+	p50, p99, max time.Duration
+	peak, heap    uint64
+	did           string
+}
+
+// BenchmarkNoisyNeighbour: see the constants above.
+func BenchmarkNoisyNeighbour(b *testing.B) {
+	roottest.Require(b, "ip", "nft")
+	size, mode := noisySizes()
+	archive := sync.OnceValue(func() []string { return writeArchive(b, b.TempDir(), size.archiveLines) })
+	loads := []noisyLoad{auditLoad(), reportLoad(archive), backlogLoad(), apiLoad(), fleetLoad()}
+	cases := [][]noisyLoad{nil}
+	for _, l := range loads {
+		cases = append(cases, []noisyLoad{l})
+	}
+	cases = append(cases, loads)
+	rows := make([]*noisyRow, len(cases)) // a case run again (-benchtime over 1x) keeps its last
+	for i, ls := range cases {
+		name := "none"
+		switch {
+		case len(ls) == len(loads):
+			name = "all"
+		case len(ls) == 1:
+			name = ls[0].name
+		}
+		b.Run(name, func(b *testing.B) {
+			row := noisyRun(b, size, ls)
+			row.load = name
+			rows[i] = &row
+		})
+	}
+	var t strings.Builder
+	fmt.Fprintf(&t, "ban latency under noisy neighbours (%s size: %d bans a case; goal p99 < %v, < %d MB)\n\n", mode, size.bans, noisyGoalP99, noisyGoalMem>>20)
+	t.WriteString("| load | p50 | p99 | max | peak MB | heap MB | goal | the load did |\n|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		if r == nil {
+			continue // failed
+		}
+		goal := "met"
+		if r.p99 >= noisyGoalP99 || r.peak >= noisyGoalMem {
+			goal = "**missed**"
+		}
+		fmt.Fprintf(&t, "| %s | %.2f ms | %.2f ms | %.2f ms | %d | %d | %s | %s |\n", r.load, testkit.MS(r.p50), testkit.MS(r.p99), testkit.MS(r.max), r.peak>>20, r.heap>>20, goal, r.did)
+	}
+	fmt.Print("\n" + t.String() + "\n") // on standard output: b.Log is shown only with -v or a failure
+}
+
+// noisyRun starts a daemon in a fresh network namespace with loads,
+// waits until each is under way, measures the bans, stops the loads and
+// reports.
+func noisyRun(b *testing.B, size noisySize, loads []noisyLoad) noisyRow {
+	_, nsf := roottest.NetNS(b, "sgn")
+	fw := newBanWatch(benchNFTIn(b, int(nsf.Fd())))
+	h := newHarness(b)
+	h.fw, h.netns = nil, int(nsf.Fd())
+	// The daemon's log at warning level, its first 256 KiB: the loads
+	// log thousands of lines that would be kept in memory and counted.
+	h.opts = append(h.opts, WithFirewall(fw), WithLogger(slog.New(slog.NewTextHandler(&cappedWriter{w: &h.log, left: 256 << 10}, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &noisyCase{b: b, size: size, h: h, fw: fw, ctx: ctx}
+	defer func() { cancel(); c.wg.Wait() }() // on a failure too
+	conf := "[detection]\nthreshold = 1\n"
+	if !slices.ContainsFunc(loads, func(l noisyLoad) bool { return l.name == "audit" }) {
+		conf += "[audit]\nlog = \"\"\n"
+	}
+	for _, l := range loads {
+		if l.config != nil {
+			conf += l.config(c)
+		}
+	}
+	writeConfig(b, h.dir, conf)
+	runtime.GC()
+	debug.FreeOSMemory() // what the cases before left does not count
+	peak := startPeakMemory(ctx)
+	h.start()
+	// A first ban before the loads: a daemon's first is not what is
+	// measured.
+	first := fw.expect(netip.MustParsePrefix("192.0.2.250/32"))
+	h.logf("Failed password for root from 192.0.2.250 port 4000 ssh2")
+	select {
+	case <-first:
+	case <-time.After(noisyLate):
+		b.Fatalf("the first ban not in the kernel set within %v:\n%s", noisyLate, h.log.String())
+	}
+	for _, l := range loads {
+		l.start(c)
+	}
+	b.ResetTimer()
+	lat, late := measureBans(b, filepath.Join(h.dir, "auth.log"), fw, banRun{n: size.bans, gap: size.gap, limit: noisyLate, within: size.within})
+	b.StopTimer()
+	cancel()
+	c.wg.Wait()
+	mem, heap := peak()
+	h.halt()
+	switch {
+	case late:
+		c.note("**ban %d of %d not in the kernel set within %v: the case stopped there** (counted as %v)", len(lat), size.bans, noisyLate, noisyLate)
+	case len(lat) < size.bans:
+		c.note("%d of %d bans measured: the case's %v ran out", len(lat), size.bans, size.within)
+	}
+	row := noisyRow{peak: mem, heap: heap, did: strings.Join(c.did, "; ")}
+	row.p50, row.p99, row.max = testkit.ReportQuantiles(b, lat)
+	b.ReportMetric(float64(mem)/(1<<20), "peak-MB")
+	b.ReportMetric(float64(heap)/(1<<20), "heap-MB")
+	b.ReportMetric(0, "ns/op")
+	if row.p99 > noisyGrossP99 || mem > noisyGrossMem {
+		b.Errorf("p99 %v, peak %d MB: grossly over the goal (p99 < %v, < %d MB)", row.p99, mem>>20, noisyGoalP99, noisyGoalMem>>20)
+	}
+	return row
+}
+
+// startPeakMemory samples this process's memory every 10 ms until ctx
+// ends; the function it returns gives the peaks: the memory the Go
+// runtime holds from the system (all it mapped, less what it gave back:
+// what the process's resident size follows) and the heap in use. The
+// process is the daemon with the loads' clients (and the NATS server of
+// the fleet's): an upper bound of the daemon's own.
+func startPeakMemory(ctx context.Context) func() (mem, heap uint64) {
+	samples := []rtmetrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"},
+		{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/unused:bytes"}}
+	var mem, heap uint64
+	read := func() {
+		rtmetrics.Read(samples)
+		mem = max(mem, samples[0].Value.Uint64()-samples[1].Value.Uint64())
+		heap = max(heap, samples[2].Value.Uint64()+samples[3].Value.Uint64())
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			read()
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() (uint64, uint64) { <-done; read(); return mem, heap }
+}
+
+// cappedWriter passes the first left bytes to w and drops the rest.
+type cappedWriter struct {
+	mu   sync.Mutex
+	w    io.Writer
+	left int
+}
+
+func (c *cappedWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.left <= 0 {
+		return len(p), nil
+	}
+	n := min(len(p), c.left)
+	c.left -= n
+	c.w.Write(p[:n])
+	return len(p), nil
+}
+
+// appendTo opens path for appending.
+func appendTo(b *testing.B, path string) *os.File {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return f
+}
+
+// waitUntil waits (testkit.Eventually, at most limit) for cond, or fails b.
+func (c *noisyCase) waitUntil(limit time.Duration, what string, cond func() bool) {
+	testkit.Eventually(c.b, limit, what, func() (bool, string) { return cond(), "" })
+}
+
+// auditLoad: an SSH session of a local user (its sshd line in the auth
+// log, auditd's LOGIN record in the audit log the daemon follows) runs
+// commands of 64 arguments of 1 KiB each (the most the trail keeps of
+// one), written as auditd writes them (SYSCALL, EXECVE with the
+// arguments in hex, EOE) as fast as the disk takes them, up to
+// size.auditBytes.
+func auditLoad() noisyLoad {
+	return noisyLoad{name: "audit",
+		config: func(c *noisyCase) string {
+			return fmt.Sprintf("[audit]\nlog = %q\n", filepath.Join(c.h.dir, "audit.log"))
+		},
+		start: func(c *noisyCase) {
+			path := filepath.Join(c.h.dir, "audit.log")
+			f := appendTo(c.b, path)
+			c.waitUntil(10*time.Second, "the audit log followed", func() bool { _, ok := c.h.d.sess.status(); return ok })
+			const pid, ses = 7000, 777
+			now := time.Now()
+			al := appendTo(c.b, filepath.Join(c.h.dir, "auth.log"))
+			fmt.Fprintf(al, "%s bastion sshd[%d]: Accepted publickey for mallory from 198.51.100.66 port 50000 ssh2: ED25519 SHA256:x\n",
+				now.UTC().Format("2006-01-02T15:04:05.000000-07:00"), pid)
+			al.Close()
+			arg := make([]byte, 1024)
+			for i := range arg {
+				arg[i] = byte(' ' + i%90)
+			}
+			var execve strings.Builder
+			execve.WriteString("argc=64")
+			for i := range 64 {
+				fmt.Fprintf(&execve, " a%d=%s", i, hex.EncodeToString(arg))
+			}
+			stamp := func(t time.Time, serial int) string {
+				return fmt.Sprintf("audit(%d.%03d:%d)", t.Unix(), t.Nanosecond()/1e6, serial)
+			}
+			// The tail may fix its start after the first record: LOGIN
+			// again until the daemon has read one.
+			serial := 100
+			c.waitUntil(10*time.Second, "the audit log read", func() bool {
+				serial++
+				fmt.Fprintf(f, "type=LOGIN msg=%s: pid=%d uid=0 old-auid=4294967295 auid=1001 tty=(none) old-ses=4294967295 ses=%d res=1\n", stamp(now, serial), pid, ses)
+				st, _ := c.h.d.sess.status()
+				return st.Lines > 0
+			})
+			var written, commands atomic.Int64
+			c.run(func() {
+				defer f.Close()
+				buf := make([]byte, 0, 2<<20)
+				for written.Load() < c.size.auditBytes && c.ctx.Err() == nil {
+					serial++
+					st := stamp(time.Now(), serial)
+					buf = fmt.Appendf(buf, "type=SYSCALL msg=%s: arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=2 ppid=7001 pid=%d auid=1001 uid=1001 gid=1001 euid=1001 suid=1001 fsuid=1001 egid=1001 sgid=1001 fsgid=1001 tty=pts0 ses=%d comm=\"x\" exe=\"/usr/bin/x\" key=\"sshguard-go\"\n",
+						st, 8000+serial%1000, ses)
+					buf = fmt.Appendf(buf, "type=EXECVE msg=%s: %s\ntype=EOE msg=%s: \n", st, execve.String(), st)
+					commands.Add(1)
+					if len(buf) > 1<<20 {
+						n, err := f.Write(buf)
+						written.Add(int64(n))
+						if err != nil {
+							c.b.Error(err)
+							return
+						}
+						buf = buf[:0]
+					}
+				}
+				c.h.d.sess.mu.Lock()
+				var kept int
+				for _, ss := range c.h.d.sess.t.Open() {
+					if ss.AuditID == ses {
+						kept = len(ss.Commands)
+					}
+				}
+				c.h.d.sess.mu.Unlock()
+				c.note("audit: %d commands (%d MB) written, %d read into the session", commands.Load(), written.Load()>>20, kept)
+			})
+		}}
+}
+
+// writeArchive writes lines of generated auth log as a rotated archive
+// (auth.log.1 to .4, the last two gzipped) and returns the files.
+func writeArchive(b *testing.B, dir string, lines int) []string {
+	var names []string
+	for i := 1; i <= 4; i++ {
+		name := filepath.Join(dir, fmt.Sprintf("auth.log.%d", i))
+		if i > 2 {
+			name += ".gz"
+		}
+		f, err := os.Create(name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var w io.Writer = f
+		var z *gzip.Writer
+		if i > 2 {
+			z, _ = gzip.NewWriterLevel(f, gzip.BestSpeed)
+			w = z
+		}
+		if err := loggen.Write(w, lines/4, uint64(i), loggen.Traditional); err != nil {
+			b.Fatal(err)
+		}
+		if z != nil {
+			if err := z.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+		names = append(names, name)
+	}
+	return names
+}
+
+// reportLoad: `report -j 2` over the archive, in a process of its own
+// (this test binary, as the CLI runs it: noisyReportChild), again and
+// again.
+func reportLoad(archive func() []string) noisyLoad {
+	return noisyLoad{name: "report",
+		start: func(c *noisyCase) {
+			names := archive()
+			self, err := os.Executable()
+			if err != nil {
+				c.b.Fatal(err)
+			}
+			arg, _ := json.Marshal(names)
+			started := make(chan struct{})
+			c.run(func() {
+				var runs, stopped int
+				var rss int64
+				var took time.Duration
+				for runs < 100 && c.ctx.Err() == nil {
+					cmd := exec.CommandContext(c.ctx, self)
+					cmd.Env = append(os.Environ(), noisyChildEnv+"="+string(arg))
+					cmd.Stderr = os.Stderr
+					t0 := time.Now()
+					if err := cmd.Start(); err != nil {
+						c.b.Error(err)
+						return
+					}
+					if runs == 0 {
+						close(started)
+					}
+					err := cmd.Wait()
+					if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+						rss = max(rss, ru.Maxrss)
+					}
+					if c.ctx.Err() != nil {
+						stopped++ // stopped halfway: the bans are measured
+						break
+					}
+					if err != nil {
+						c.b.Errorf("report: %v", err)
+						return
+					}
+					runs++
+					took += time.Since(t0)
+				}
+				each := "none finished"
+				if runs > 0 {
+					each = fmt.Sprint((took / time.Duration(runs)).Round(time.Millisecond), " each")
+				}
+				c.note("report: %d runs over %d lines (%s) and %d stopped, %d MB at most (its own process)", runs, c.size.archiveLines, each, stopped, rss>>10)
+			})
+			select {
+			case <-started:
+			case <-c.ctx.Done():
+			}
+		}}
+}
+
+// noisyReportChild is the report process of reportLoad: `report -j 2`
+// over the files of arg (JSON), its table thrown away.
+func noisyReportChild(arg string) int {
+	var names []string
+	if err := json.Unmarshal([]byte(arg), &names); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	in, err := report.Open(context.Background(), names, nil, 2, "", time.Time{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	col := report.NewCollector(report.Window{}, in.Jobs, len(in.Names))
+	res := in.Scan(col.EmitFor, col.Done)
+	w := bufio.NewWriter(io.Discard)
+	report.WriteText(w, col.Sorted())
+	w.Flush()
+	if res.Failed > 0 {
+		fmt.Fprintln(os.Stderr, res.Errors)
+		return 1
+	}
+	return 0
+}
+
+// backlogLoad: a month's logins (30 days of size.loginsPerDay, each with
+// its session's lines: 5 lines) appended to the auth log at 2,000 logins
+// (10,000 lines) a second, stamped in the past month: the daemon commits
+// each login (and session) as it reads them.
+func backlogLoad() noisyLoad {
+	return noisyLoad{name: "backlog",
+		start: func(c *noisyCase) {
+			f := appendTo(c.b, filepath.Join(c.h.dir, "auth.log"))
+			total := 30 * c.size.loginsPerDay
+			start := time.Now().Add(-31 * 24 * time.Hour)
+			step := 30 * 24 * time.Hour / time.Duration(total)
+			const perTick = 20 // a 10 ms
+			var n int
+			chunk := func() {
+				var sb strings.Builder
+				for k := 0; k < perTick && n < total; k++ {
+					at := start.Add(time.Duration(n) * step)
+					user := []string{"alice", "bob", "carol", "dave"}[n%4]
+					ip, port, pid := fmt.Sprintf("198.51.100.%d", 1+n%50), 40000+n%20000, 20000+n
+					for i, text := range []string{
+						fmt.Sprintf("Accepted publickey for %s from %s port %d ssh2: ED25519 SHA256:TZNeiCTCTlvIYUy8EeTnjSoapIo676aoheF7ElbBGdo", user, ip, port),
+						fmt.Sprintf("pam_unix(sshd:session): session opened for user %s(uid=1000) by (uid=0)", user),
+						fmt.Sprintf("Received disconnect from %s port %d:11: disconnected by user", ip, port),
+						fmt.Sprintf("Disconnected from user %s %s port %d", user, ip, port),
+						fmt.Sprintf("pam_unix(sshd:session): session closed for user %s", user),
+					} {
+						t := at.Add(time.Duration(i) * time.Minute)
+						fmt.Fprintf(&sb, "%s web-01 sshd[%d]: %s\n", t.UTC().Format("2006-01-02T15:04:05.000000-07:00"), pid, text)
+					}
+					n++
+				}
+				if _, err := f.WriteString(sb.String()); err != nil {
+					c.b.Error(err)
+				}
+			}
+			before := c.h.d.Stats().Scan.Lines
+			chunk()
+			c.waitUntil(10*time.Second, "the backlog read", func() bool { return c.h.d.Stats().Scan.Lines > before })
+			c.run(func() {
+				defer f.Close()
+				tick := time.NewTicker(10 * time.Millisecond)
+				defer tick.Stop()
+				for n < total {
+					select {
+					case <-c.ctx.Done():
+						c.note("backlog: %d of %d logins", n, total)
+						return
+					case <-tick.C:
+						chunk()
+					}
+				}
+				c.note("backlog: all %d logins", total)
+			})
+		}}
+}
+
+// apiLoad: 200 requests a second (4 clients) on the daemon's API with its
+// own token, round the private and the counting endpoints.
+func apiLoad() noisyLoad {
+	return noisyLoad{name: "api",
+		config: func(*noisyCase) string { return "[api]\nlisten = \"127.0.0.1:0\"\n" },
+		start: func(c *noisyCase) {
+			tok, err := os.ReadFile(filepath.Join(c.h.dir, apiTokenName))
+			if err != nil {
+				c.b.Fatal(err)
+			}
+			base := "http://" + c.h.d.APIAddr()
+			paths := []string{"/api/v1/summary", "/api/v1/bans?limit=100", "/api/v1/logins", "/api/v1/events", "/api/v1/sessions",
+				"/api/v1/days/" + time.Now().Format("2006-01-02")}
+			client := &http.Client{Timeout: 5 * time.Second}
+			get := func(path string) (int, error) {
+				req, _ := http.NewRequestWithContext(c.ctx, "GET", base+path, nil)
+				req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+				resp, err := client.Do(req)
+				if err != nil {
+					return 0, err
+				}
+				defer resp.Body.Close()
+				io.Copy(io.Discard, resp.Body)
+				return resp.StatusCode, nil
+			}
+			if code, err := get(paths[0]); code != 200 {
+				c.b.Fatalf("api: %d %v", code, err)
+			}
+			var ok, failed, late atomic.Int64
+			work := make(chan string, 4)
+			for range 4 {
+				c.run(func() {
+					for p := range work {
+						if code, err := get(p); code == 200 {
+							ok.Add(1)
+						} else if c.ctx.Err() == nil {
+							failed.Add(1)
+							_ = err
+						}
+					}
+				})
+			}
+			c.run(func() {
+				defer close(work)
+				tick := time.NewTicker(5 * time.Millisecond)
+				defer tick.Stop()
+				for i := 0; ; i++ {
+					select {
+					case <-c.ctx.Done():
+						c.note("api: %d requests answered, %d failed, %d not sent (the clients busy)", ok.Load(), failed.Load(), late.Load())
+						return
+					case <-tick.C:
+						select {
+						case work <- paths[i%len(paths)]:
+						default:
+							late.Add(1)
+						}
+					}
+				}
+			})
+		}}
+}
+
+// fleetLoad: a peer ("noisy") on a NATS server in this process sends
+// 10,000 messages a second: 5,000 bans of new addresses (on its subject
+// of the bans' stream, which the daemon applies) and 5,000 batches of
+// fleet-wide attempts.
+func fleetLoad() noisyLoad {
+	return noisyLoad{name: "fleet",
+		config: func(c *noisyCase) string {
+			if c.nats == nil {
+				c.nats = startNATS(c.b)
+			}
+			return fmt.Sprintf("[fleet]\nnats_url = %q\nname = \"h\"\ncount_fleetwide = true\n", c.nats.url())
+		},
+		start: func(c *noisyCase) {
+			fleet := func() share.Status {
+				if st := c.h.d.Stats().Fleet; st != nil {
+					return *st
+				}
+				return share.Status{}
+			}
+			c.waitUntil(20*time.Second, "the daemon in the fleet", func() bool {
+				st := fleet()
+				return st.Server != "" && st.Fleetwide != nil && st.Fleetwide.Listening
+			})
+			nc, err := nats.Connect(c.nats.url())
+			if err != nil {
+				c.b.Fatal(err)
+			}
+			c.waitUntil(10*time.Second, "the bans' stream", func() bool {
+				m, err := nc.Request("$JS.API.STREAM.INFO.SSHGUARD_BANS", nil, time.Second)
+				return err == nil && !strings.Contains(string(m.Data), `"error"`)
+			})
+			var sent atomic.Int64
+			var i int
+			send := func(n int) {
+				expires := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+				ms := time.Now().UnixMilli()
+				for range n {
+					a := netip.AddrFrom4([4]byte{100, 64 + byte(i>>16&63), byte(i >> 8), byte(i)})
+					i++
+					ban := fmt.Sprintf(`{"v":1,"kind":"ban","prefix":"%s/32","expires":"%s","reason":"noisy","origin":"detected"}`, a, expires)
+					att := fmt.Sprintf(`[{"p":"%s/32","w":1,"t":%d}]`, a, ms)
+					if nc.Publish("sshguard.bans.noisy", []byte(ban)) != nil || nc.Publish("sshguard.attempts.noisy", []byte(att)) != nil {
+						return
+					}
+					sent.Add(2)
+				}
+			}
+			send(50)
+			c.waitUntil(10*time.Second, "the peer's bans applied", func() bool { return fleet().Received["noisy"]["applied"] > 0 })
+			c.run(func() {
+				defer nc.Close()
+				tick := time.NewTicker(10 * time.Millisecond)
+				defer tick.Stop()
+				for sent.Load() < 10_000_000 {
+					select {
+					case <-c.ctx.Done():
+						st := fleet()
+						c.note("fleet: %d messages sent, %d bans applied, %d attempts taken", sent.Load(), st.Received["noisy"]["applied"], st.Fleetwide.Received)
+						return
+					case <-tick.C:
+						send(50) // 100 messages
+					}
+				}
+			})
+		}}
+}
