@@ -352,14 +352,14 @@ func auditLoad() noisyLoad {
 					}
 				}
 				c.h.d.sess.mu.Lock()
-				var kept int
+				dropped := -1 // the session not open (yet)
 				for _, ss := range c.h.d.sess.t.Open() {
 					if ss.AuditID == ses {
-						kept = len(ss.Commands)
+						dropped = ss.CommandsMore
 					}
 				}
 				c.h.d.sess.mu.Unlock()
-				c.note("audit: %d commands (%d MB) written, %d read into the session", commands.Load(), written.Load()>>20, kept)
+				c.note("audit: %d commands (%d MB) written, %d of them dropped over the session's bounds", commands.Load(), written.Load()>>20, dropped)
 			})
 		}}
 }
