@@ -301,7 +301,14 @@ func TestEndToEnd(t *testing.T) {
 	}
 	pid := strings.TrimSpace(l.sh("cat", l.dir+"/rsyslog.pid"))
 	l.sh("kill", "-HUP", pid)
-	time.Sleep(300 * time.Millisecond)
+	// rsyslog reopens its file at the next line after the signal: a line
+	// of another program (which the daemon ignores) until the new file
+	// is there, so that the guess below is written to it.
+	testkit.Eventually(t, 30*time.Second, "rsyslog writes a new auth.log", func() (bool, string) {
+		l.sh("logger", "-u", l.dir+"/log", "-p", "auth.info", "-t", "rotation-check", "reopened")
+		_, err := os.Stat(l.dir + "/auth.log")
+		return err == nil, fmt.Sprint(err)
+	})
 	l.guess(server, "admin", attacker) // to the new file: the fifth since the unban's
 	l.waitBan(attacker+"/32", true)
 
