@@ -239,3 +239,38 @@ func TestJournalTrustByProcess(t *testing.T) {
 		t.Fatalf("records %q, untrusted %d; want %q and 5", clients, s.Stats.Untrusted, want)
 	}
 }
+
+// TestJournalLongEntrySkipped: an entry whose JSON line is longer than
+// MaxJournalLine (a local user may give an entry tagged sshd many fields)
+// is skipped with a warning, without holding it; the entries around it are
+// delivered.
+func TestJournalLongEntrySkipped(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "journalctl")
+	// A stand-in for journalctl that prints three entries, the middle one
+	// 3 MiB long, then waits to be stopped.
+	os.WriteFile(script, []byte(`#!/bin/sh
+echo '{"__CURSOR":"s=1","MESSAGE":"first"}'
+printf '{"__CURSOR":"s=2","MESSAGE":"'; head -c 3145728 /dev/zero | tr '\0' x; echo '"}'
+echo '{"__CURSOR":"s=3","MESSAGE":"third"}'
+exec sleep 60
+`), 0o755)
+	var mu sync.Mutex
+	var got, warns []string
+	ctx, cancel := context.WithCancel(context.Background())
+	j := &Journal{Command: script, FromStart: true, Warn: func(m string) { mu.Lock(); warns = append(warns, m); mu.Unlock() }}
+	done := make(chan error, 1)
+	go func() {
+		done <- j.Run(ctx, func(line, cursor string) { mu.Lock(); got = append(got, cursor); mu.Unlock() })
+	}()
+	testkit.Eventually(t, 10*time.Second, "two entries", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 2, strings.Join(got, ",")
+	})
+	cancel()
+	<-done
+	if strings.Join(got, ",") != "s=1,s=3" || len(warns) == 0 || !strings.Contains(warns[0], "longer than 1024 KiB") {
+		t.Fatalf("cursors %q, warnings %q", got, warns)
+	}
+}
