@@ -27,20 +27,20 @@ func recordedLog(t testing.TB) []byte {
 
 // readInput reads name whole and returns its text and the bytes allocated
 // meanwhile.
-func readInput(t testing.TB, name string) (string, error, uint64) {
+func readInput(t testing.TB, name string) (string, uint64, error) {
 	t.Helper()
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	in, err := OpenInput(name, nil)
 	if err != nil {
-		return "", err, 0
+		return "", 0, err
 	}
 	defer in.Close()
 	var b strings.Builder
 	err = in.Lines(func(l string, _ int64) { b.WriteString(l); b.WriteByte('\n') })
 	runtime.ReadMemStats(&after)
-	return b.String(), err, after.TotalAlloc - before.TotalAlloc
+	return b.String(), after.TotalAlloc - before.TotalAlloc, err
 }
 
 // TestArchivesOfTheToolsRead: archives as the tools write them at their
@@ -52,7 +52,7 @@ func readInput(t testing.TB, name string) (string, error, uint64) {
 func TestArchivesOfTheToolsRead(t *testing.T) {
 	text := string(recordedLog(t))
 	for name, copies := range map[string]int{"auth.log.xz": 1, "auth.log.multi.xz": 2, "auth.log.zst": 1, "auth.log.multi.zst": 2, "auth.log.gz": 1, "auth.log.bz2": 1} {
-		got, err, alloc := readInput(t, filepath.Join("../../testdata/archives", name))
+		got, alloc, err := readInput(t, filepath.Join("../../testdata/archives", name))
 		if err != nil {
 			t.Errorf("%s: %v", name, err)
 			continue
@@ -91,7 +91,7 @@ func TestHostileArchivesRefused(t *testing.T) {
 		if err := os.WriteFile(p, c.data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		got, err, alloc := readInput(t, p)
+		got, alloc, err := readInput(t, p)
 		t.Logf("%s: %d MiB allocated, err %v", c.name, alloc>>20, err)
 		if c.want == "" {
 			if err != nil || got != string(lines) {
