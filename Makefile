@@ -13,7 +13,7 @@ PREFIX  ?= /usr/local
 UNITDIR ?= /etc/systemd/system
 DESTDIR ?=
 
-.PHONY: help build test test-short bench-smoke lint bench bench-compare bench-archive bench-ban-compare bench-wave bench-year bench-slow bench-noisy fuzz samples clean man default-config completions deb install
+.PHONY: help build test test-short bench-smoke lint bench bench-compare bench-archive bench-ban-compare bench-wave bench-year bench-slow bench-noisy fuzz fuzz-smoke samples clean man default-config completions deb install
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -62,10 +62,11 @@ bench-noisy: ## ban latency and peak memory while each noisy neighbour runs, the
 bench-year: ## a year of a busy server against the state database: its size at days 30, 90, 180, 365
 	$(GO) test ./internal/store -run XXX -bench 'Year|StateSize' -benchtime 1x
 
-fuzz: ## fuzz the parser for a minute each
-	$(GO) test ./internal/detect -run XXX -fuzz FuzzSpoof -fuzztime 60s
-	$(GO) test ./internal/detect -run XXX -fuzz FuzzParseLine -fuzztime 60s
-	$(GO) test ./internal/session -run XXX -fuzz FuzzAuditParser -fuzztime 60s
+fuzz: ## every fuzz target (parsers of untrusted input) for a minute each
+	./scripts/fuzz-smoke.sh 60s
+
+fuzz-smoke: ## every fuzz target for 3 s each, as CI runs them
+	./scripts/fuzz-smoke.sh 3s
 
 samples: ## re-record testdata/recorded from a real sshd (root)
 	./scripts/record-samples.sh testdata/recorded

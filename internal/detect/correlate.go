@@ -122,7 +122,16 @@ func (k *Correlator) Add(r *Record, emit func(*Record)) {
 		return
 	}
 	k.queue = append(k.queue, held{r: *r, key: key, wait: wait, seq: k.seq})
+	k.queue[len(k.queue)-1].r.detach()
 	k.release(emit, false)
+}
+
+// detach copies r's strings out of the block of input they share, so that
+// a held record keeps its line, not the whole block (up to 1 MiB).
+func (r *Record) detach() {
+	for _, s := range []*string{&r.Text, &r.Host, &r.Program, &r.ClientHost, &r.User, &r.Method, &r.Key, &r.Path} {
+		*s = clone(*s)
+	}
 }
 
 // Flush emits every held record, with or without its address.

@@ -18,8 +18,13 @@ type Header struct {
 	// Untrusted is set (with ok false from Parse) for a journal entry
 	// that names an sshd program but was not written by sshd: any local
 	// user can log with `logger -t sshd`, and journald's trusted fields
-	// (_COMM, _UID, _SYSTEMD_UNIT) tell.
+	// (_COMM, _UID) tell. The unit tells nothing: where pam_systemd does
+	// not move a session to its own scope, users' shells stay in the ssh
+	// service's unit.
 	Untrusted bool
+	// TransfersOnly is set for a journal entry of an sftp server, which
+	// runs as the user: it vouches for its own lines (transfers) only.
+	TransfersOnly bool
 }
 
 // HeaderParser parses line headers. It is not safe for concurrent use: it
@@ -612,7 +617,6 @@ type journalEntry struct {
 	Identifier json.RawMessage `json:"SYSLOG_IDENTIFIER"`
 	Comm       json.RawMessage `json:"_COMM"`
 	UID        json.RawMessage `json:"_UID"`
-	Unit       json.RawMessage `json:"_SYSTEMD_UNIT"`
 	Hostname   json.RawMessage `json:"_HOSTNAME"`
 	Realtime   json.RawMessage `json:"__REALTIME_TIMESTAMP"`
 	Cursor     json.RawMessage `json:"__CURSOR"`
@@ -648,21 +652,22 @@ func journalValue(raw json.RawMessage) string {
 	return ""
 }
 
-// trustedEntry reports whether journald's trusted fields say that sshd
-// wrote an entry tagged program: the process is sshd (or its session or
-// auth helper) running as root, or it runs in the ssh service's unit;
-// sftp-server, which runs as the user, vouches only for its own lines
-// (transfers, never counted).
-func trustedEntry(program, comm, uid, unit string) bool {
+// journalTrust says what journald's trusted fields (_COMM and _UID, which
+// journald sets itself) let an entry tagged program be believed for: all
+// of it when sshd wrote it (sshd, sshd-session or sshd-auth running as
+// root), its transfers only when an sftp server wrote it (sftp-server, or
+// internal-sftp in sshd's process, running as the user, who could set
+// that name too), nothing otherwise, whatever the unit.
+func journalTrust(program, comm, uid string) (trusted, transfersOnly bool) {
+	sshd := comm == "sshd" || comm == "sshd-session" || comm == "sshd-auth"
 	switch {
-	case unit == "ssh.service" || unit == "sshd.service":
-		return true
-	case uid == "0" && (comm == "sshd" || comm == "sshd-session" || comm == "sshd-auth"):
-		return true
-	case program == "sftp-server" && comm == "sftp-server":
-		return true
+	case uid == "0" && sshd:
+		return true, false
+	case program == "sftp-server" && comm == "sftp-server",
+		program == "internal-sftp" && (comm == "sshd" || comm == "sshd-session"):
+		return true, true
 	}
-	return false
+	return false, false
 }
 
 func (p *HeaderParser) parseJSON(line string) (Header, bool) {
@@ -678,10 +683,12 @@ func (p *HeaderParser) parseJSON(line string) (Header, bool) {
 	if !knownProgram(h.Program) {
 		return h, false
 	}
-	if !trustedEntry(h.Program, journalValue(e.Comm), journalValue(e.UID), journalValue(e.Unit)) {
+	trusted, transfersOnly := journalTrust(h.Program, journalValue(e.Comm), journalValue(e.UID))
+	if !trusted {
 		h.Untrusted = true
 		return h, false
 	}
+	h.TransfersOnly = transfersOnly
 	h.Host = journalValue(e.Hostname)
 	// journald's _PID, not SYSLOG_PID, which the writer chooses.
 	h.PID, _ = strconv.Atoi(journalValue(e.PID))

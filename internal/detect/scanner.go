@@ -129,6 +129,10 @@ func (s *Scanner) parse(text string, e *Event) parseResult {
 		}
 	case !classifyTagged(h.Msg, e):
 		return UnknownShape
+	case h.TransfersOnly && e.Kind != KindTransfer:
+		// An sftp server's entry, written as the user, saying what only
+		// sshd may say.
+		return untrusted
 	}
 	e.Time, e.Host, e.Program, e.PID = h.Time, h.Host, h.Program, h.PID
 	return parsed

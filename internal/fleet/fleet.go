@@ -364,6 +364,43 @@ func cleanTop(top []api.AddrCount) []api.AddrCount {
 	return out
 }
 
+// MaxCount is the largest number a host's day may hold: 2^40, a thousand
+// billion attempts a day; more is a broken or lying host, whose numbers
+// would make the fleet's total overflow.
+const MaxCount = 1 << 40
+
+// checkDays returns an error, "bad answer: ...", when a number of days
+// (or of their hours) is negative or over MaxCount: such a host's numbers
+// are not summed.
+func checkDays(days []api.Day) error {
+	check := func(d *api.Day) error {
+		for _, f := range []struct {
+			name string
+			v    int64
+		}{{"failed", d.Failed}, {"probes", d.Probes}, {"connections", d.Connections}, {"logins", d.Logins}, {"bans", d.Bans}, {"addresses", d.Addresses}} {
+			if f.v < 0 || f.v >= MaxCount {
+				when := cmp.Or(d.Date, d.Hour)
+				if len(when) > 40 {
+					when = when[:40]
+				}
+				return fmt.Errorf("bad answer: %q: %s = %d, not within 0 to 2^40", when, f.name, f.v)
+			}
+		}
+		return nil
+	}
+	for i := range days {
+		if err := check(&days[i]); err != nil {
+			return err
+		}
+		for k := range days[i].Hours {
+			if err := check(&days[i].Hours[k]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // ask gets one host's summary of the days up to date.
 func ask(ctx context.Context, c *client, query, date string) HostDay {
 	start := time.Now()
@@ -380,6 +417,8 @@ func ask(ctx context.Context, c *client, query, date string) HostDay {
 		}
 		if hd.Day == nil {
 			err = fmt.Errorf("its answer has no day %s", date)
+		} else if berr := checkDays(sum.Days); berr != nil {
+			err = berr
 		}
 	}
 	if err != nil {

@@ -405,3 +405,62 @@ func TestHostAnswersOnlyJSON(t *testing.T) {
 		t.Errorf("an unknown host's bans: %d", a.code)
 	}
 }
+
+// TestHostNumbersChecked: a host answering `fleet summary` with a
+// negative count, or one near the int64 limit, is a bad answer (named,
+// counted with the hosts that failed) and none of its numbers is summed:
+// the fleet's total stays the honest host's, never negative or wrapped.
+// Asked over HTTP and read from the summaries' bucket alike.
+func TestHostNumbersChecked(t *testing.T) {
+	date := time.Now().Format(time.DateOnly)
+	bad := map[string]api.Day{
+		"negative":    {Date: date, Failed: -9223372036854775807},
+		"huge":        {Date: date, Failed: 9223372036854775807, Probes: 1},
+		"huge-probes": {Date: date, Probes: 1 << 40},
+		"bad-hour":    {Date: date, Hours: []api.Day{{Hour: date + "T01:00:00Z", Logins: -1}}},
+	}
+	var hosts strings.Builder
+	for name, d := range bad {
+		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(api.Summary{Host: name, Days: []api.Day{d}})
+		}))
+		defer ts.Close()
+		fmt.Fprintf(&hosts, "[[host]]\nname = %q\nurl = %q\n", name, ts.URL)
+	}
+	honest := startHost(t, 10, "", 0)
+	fmt.Fprintf(&hosts, "[[host]]\nname = \"honest\"\nurl = %q\n", honest.url)
+	f, err := Load(writeFile(t, "hosts.toml", hosts.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl, err := New(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := fl.Summary(context.Background(), date)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(how string, s *Summary) {
+		t.Helper()
+		if s.Answered != 1 || s.Failed != len(bad) || s.Total.Failed != 10 || s.Total.Probes != 0 || s.Total.Logins != 1 {
+			t.Errorf("%s: %d answered, %d failed, total %+v", how, s.Answered, s.Failed, s.Total)
+		}
+		for _, h := range s.Hosts {
+			if _, isBad := bad[h.Name]; isBad && (h.OK || h.Day != nil || !strings.HasPrefix(h.Error, "bad answer: ") || !strings.Contains(h.Error, "not within 0 to 2^40")) {
+				t.Errorf("%s: %s: ok %v, error %q", how, h.Name, h.OK, h.Error)
+			}
+		}
+	}
+	check("http", s)
+
+	// The same numbers in the summaries' bucket (fleet serve --nats).
+	now := time.Now()
+	src := &KVSource{now: func() time.Time { return now }, hosts: map[string]share.HostSummary{}, bad: map[string]string{}}
+	for name, d := range bad {
+		src.hosts[name] = share.HostSummary{Updated: now, Summary: api.Summary{Days: []api.Day{d}}}
+	}
+	src.hosts["honest"] = share.HostSummary{Updated: now, Summary: api.Summary{Days: []api.Day{{Date: date, Failed: 10, Logins: 1}}}}
+	check("kv", src.Summary(context.Background(), now))
+}

@@ -134,6 +134,8 @@ func (k *KVSource) Summary(_ context.Context, day time.Time) *Summary {
 			}
 			if hd.Day == nil {
 				hd.Error = "its summary has no day " + date
+			} else if err := checkDays(hs.Summary.Days); err != nil {
+				hd.Error, hd.Day = err.Error(), nil
 			} else {
 				hd.OK = true
 			}

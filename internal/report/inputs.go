@@ -50,7 +50,7 @@ func (in Inputs) Scan(emitFor func(i int) func(*detect.Record), done func(i int)
 	failed := make([]bool, len(in.Names))
 	var overlong sync.Mutex
 	// read reads input i's lines into line, with s's header state.
-	read := func(s *detect.Scanner, i int, line func(name string, text string, n int64)) {
+	read := func(s *detect.Scanner, i int, line func(name string, text string, n, block int64)) {
 		name := in.Names[i]
 		open := in.Open
 		if open == nil {
@@ -74,7 +74,7 @@ func (in Inputs) Scan(emitFor func(i int) func(*detect.Record), done func(i int)
 		} else if s.Header.Ref.IsZero() {
 			s.SetRef(time.Now())
 		}
-		err = src.Lines(func(text string, n int64) { line(src.Name, text, n) })
+		err = src.Lines(func(text string, n int64) { line(src.Name, text, n, src.Block) })
 		overlong.Lock()
 		res.Overlong += src.Overlong
 		overlong.Unlock()
@@ -127,10 +127,15 @@ func (in Inputs) Scan(emitFor func(i int) func(*detect.Record), done func(i int)
 // correlates them and calls emit (Scanner.Parse and Feed), so that an
 // input is scanned on two cores. done(i), if set, is called once input
 // i's records are emitted (the last input's after s is flushed).
-func pipeline(s *detect.Scanner, inputs []int, read func(*detect.Scanner, int, func(name, text string, n int64)), emit func(*detect.Record), done func(int)) {
+//
+// A record's text shares the block of input it was read in (up to 1 MiB):
+// a batch is sent early rather than span more than two blocks, so that the
+// batches in flight keep at most 2 MiB of input each, whatever the lines.
+func pipeline(s *detect.Scanner, inputs []int, read func(*detect.Scanner, int, func(name, text string, n, block int64)), emit func(*detect.Record), done func(int)) {
 	type batch struct {
-		recs []detect.Record
-		end  int // the input that ends with this batch, or -1
+		recs  []detect.Record
+		end   int   // the input that ends with this batch, or -1
+		block int64 // the block of its first record
 	}
 	const size = 256
 	full := make(chan *batch, 8)
@@ -163,7 +168,15 @@ func pipeline(s *detect.Scanner, inputs []int, read func(*detect.Scanner, int, f
 	b := <-free
 	b.end = -1
 	for _, i := range inputs {
-		read(s, i, func(name, text string, n int64) {
+		read(s, i, func(name, text string, n, block int64) {
+			if len(b.recs) > 0 && block-b.block >= 2 {
+				full <- b
+				b = <-free
+				b.end = -1
+			}
+			if len(b.recs) == 0 {
+				b.block = block
+			}
 			b.recs = b.recs[:len(b.recs)+1]
 			if !s.Parse(name, n, text, &b.recs[len(b.recs)-1]) {
 				b.recs = b.recs[:len(b.recs)-1]

@@ -46,6 +46,15 @@ type Message struct {
 	Origin   string       `json:"origin,omitempty"` // detected, admin, archive
 }
 
+// decodeMessage reads a peer's ban or unban; false for anything else.
+func decodeMessage(data []byte) (Message, bool) {
+	var msg Message
+	if err := json.Unmarshal(data, &msg); err != nil || !msg.Prefix.IsValid() || msg.V != 1 {
+		return Message{}, false
+	}
+	return msg, true
+}
+
 // BanMessage is what the fleet hears of b.
 func BanMessage(b *store.Ban) []byte {
 	m, _ := json.Marshal(Message{V: 1, Kind: "ban", Prefix: b.Prefix, Start: b.Start, Expires: b.Expires, Reason: b.Reason, Attempts: b.Attempts, Origin: b.Origin})
@@ -645,8 +654,8 @@ func (s *Sharer) applyAll(ctx context.Context, msgs []jetstream.Msg) {
 		if host == s.cfg.Name || host == m.Subject() {
 			continue // ours, or not a host's subject
 		}
-		var msg Message
-		if err := json.Unmarshal(m.Data(), &msg); err != nil || !msg.Prefix.IsValid() || msg.V != 1 {
+		msg, ok := decodeMessage(m.Data())
+		if !ok {
 			s.count(host, "garbage", 1)
 			continue
 		}

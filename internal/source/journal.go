@@ -150,6 +150,9 @@ func (j *Journal) args() []string {
 	return a
 }
 
+// MaxJournalLine bounds an entry's JSON line; longer ones are skipped.
+const MaxJournalLine = 1 << 20
+
 // runOnce runs journalctl until it exits; started tells whether it ran.
 func (j *Journal) runOnce(ctx context.Context, emit func(line, cursor string)) (started bool, err error) {
 	name := j.Command
@@ -166,16 +169,30 @@ func (j *Journal) runOnce(ctx context.Context, emit func(line, cursor string)) (
 	if err := cmd.Start(); err != nil {
 		return false, err
 	}
-	r := bufio.NewReaderSize(out, 64<<10)
+	// An entry is at most MaxJournalLine long: journalctl prints fields
+	// over 4 KiB as null, but a local user may add many fields.
+	r := bufio.NewReaderSize(out, MaxJournalLine)
+	long := false
 	for {
-		line, err := r.ReadString('\n')
+		b, err := r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			long = true
+			continue
+		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				cmd.Process.Kill()
 			}
 			break
 		}
-		line = strings.TrimSuffix(line, "\n")
+		if long {
+			long = false
+			if j.Warn != nil {
+				j.Warn(fmt.Sprintf("journald: an entry longer than %d KiB skipped", MaxJournalLine>>10))
+			}
+			continue
+		}
+		line := string(b[:len(b)-1])
 		emit(line, journalCursorField(line))
 	}
 	err = cmd.Wait()

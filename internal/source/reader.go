@@ -37,6 +37,10 @@ type LineReader struct {
 	Overlong int64
 	// BytesRead counts bytes consumed from the underlying reader.
 	BytesRead int64
+	// Block counts the blocks handed out: the lines of one block share
+	// its allocation (at most 4*MaxLine bytes), so whoever keeps lines of
+	// many blocks keeps that much each.
+	Block int64
 }
 
 // MaxLine is the longest line a LineReader returns. sshd's own lines are
@@ -126,6 +130,7 @@ func (lr *LineReader) fill() {
 // cut makes buf[from:to] the block and keeps the rest of buf.
 func (lr *LineReader) cut(from, to int) {
 	lr.block = dropOverlong(lr.buf[from:to], &lr.Overlong)
+	lr.Block++
 	lr.n = copy(lr.buf, lr.buf[to:lr.n])
 }
 
@@ -197,6 +202,9 @@ type Input struct {
 
 	// Overlong counts the lines Lines skipped for their length.
 	Overlong int64
+	// Block is, while Lines calls its function, the number of the block
+	// (LineReader.Block) the line's text shares.
+	Block int64
 }
 
 // OpenInput opens name for reading ("-" is stdin). Gzip archives are
@@ -257,13 +265,24 @@ func (in *Input) decompress(r io.Reader) error {
 		}
 	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
 		var z *zstd.Decoder
-		if z, err = zstd.NewReader(br, zstd.WithDecoderConcurrency(1)); err == nil {
-			in.closers, zr = append(in.closers, closerFunc(func() error { z.Close(); return nil })), z
+		z, err = zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+			zstd.WithDecoderMaxWindow(MaxZstdWindow), zstd.WithDecoderMaxMemory(MaxZstdWindow))
+		if err == nil {
+			in.closers = append(in.closers, closerFunc(func() error { z.Close(); return nil }))
+			zr = &limitErr{r: z, what: "zstd", limit: MaxZstdWindow}
 		}
 	case bytes.HasPrefix(magic, []byte("BZh")):
 		zr = bzip2.NewReader(br)
 	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
-		zr, err = xz.NewReader(br)
+		// The xz reader allocates the dictionary a block header asks
+		// for, up to 4 GiB: every header is checked on its way in.
+		g := &xzGuard{r: br, max: MaxXZDict}
+		var x *xz.Reader
+		if x, err = xz.NewReader(g); err == nil {
+			zr = &guardErr{r: x, g: g}
+		} else if g.err != nil {
+			err = g.err
+		}
 	default:
 		in.Reader = br
 		return nil
@@ -273,6 +292,47 @@ func (in *Input) decompress(r io.Reader) error {
 	}
 	in.Reader, in.Compressed = zr, true
 	return nil
+}
+
+// MaxZstdWindow is the largest zstd window read: 128 MiB, what the zstd
+// tool itself decodes without --long or --memory (windowLog 27), and what
+// `zstd --long` (27), --ultra -22 and every level below write. A larger
+// window is refused before its memory is taken.
+const MaxZstdWindow = 128 << 20
+
+// MaxXZDict is the largest xz (LZMA2) dictionary read: 64 MiB, that of
+// xz -9 and -9e, the largest preset. A block header asking for more
+// (up to 4 GiB) is refused before its memory is taken.
+const MaxXZDict = 64 << 20
+
+// limitErr makes the zstd decoder's window error name the limit.
+type limitErr struct {
+	r     io.Reader
+	what  string
+	limit int
+}
+
+func (l *limitErr) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	if err != nil && (errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrDecoderSizeExceeded)) {
+		err = fmt.Errorf("%s window larger than the %d MiB this reads (%w); decompress it with a tool given more memory and pipe it to stdin", l.what, l.limit>>20, err)
+	}
+	return n, err
+}
+
+// guardErr reports the xzGuard's error, when it stopped the stream, rather
+// than what the xz reader made of the cut.
+type guardErr struct {
+	r io.Reader
+	g *xzGuard
+}
+
+func (e *guardErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && e.g.err != nil {
+		err = e.g.err
+	}
+	return n, err
 }
 
 type closerFunc func() error
@@ -290,6 +350,7 @@ func (in *Input) Lines(line func(text string, n int64)) error {
 		if !ok {
 			break
 		}
+		in.Block = lr.Block
 		line(text, n)
 	}
 	in.Overlong += lr.Overlong
