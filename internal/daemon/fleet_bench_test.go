@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -29,11 +30,11 @@ func BenchmarkFleetBanLatency(b *testing.B) {
 		for i := range 200 {
 			p := netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, byte(113 + i/250), byte(1 + i%250)}), 32)
 			start := time.Now()
-			if _, err := ca.Ban(control.BanRequest{Prefix: p, For: time.Hour}); err != nil {
+			if _, err := ca.Ban(context.Background(), control.BanRequest{Prefix: p, For: time.Hour}); err != nil {
 				b.Fatal(err)
 			}
 			for {
-				bans, err := cb.Bans()
+				bans, err := cb.Bans(context.Background())
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -64,7 +65,7 @@ func BenchmarkFleetReplay(b *testing.B) {
 		for i := range total {
 			reqs = append(reqs, control.BanRequest{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 32), For: 2 * time.Hour})
 		}
-		if _, errs := control.BanAll(ca, reqs); len(errs) > 0 {
+		if _, errs := control.BanAll(context.Background(), ca, reqs); len(errs) > 0 {
 			b.Fatal(errs[0])
 		}
 		for a.fleet().Published < total {
@@ -95,7 +96,7 @@ func BenchmarkFleetReplay(b *testing.B) {
 }
 
 func mustBans(b *testing.B, h *harness) []control.BanInfo {
-	list, err := h.client().Bans()
+	list, err := h.client().Bans(context.Background())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func BenchmarkRestore(b *testing.B) {
 		}
 		s := &Service{guard: g, db: db}
 		t1 := time.Now()
-		list, err := s.Bans()
+		list, err := s.Bans(context.Background())
 		listed := time.Since(t1)
 		if err != nil || len(list) != n {
 			b.Fatalf("listed %d: %v", len(list), err)

@@ -305,7 +305,7 @@ func (g *Guard) Run(ctx context.Context) error {
 			g.qmu.Lock()     // and every send under way has ended
 			g.closed = true
 			g.qmu.Unlock()
-			g.drain()
+			g.drain(ctx)
 			return nil
 		}
 	}
@@ -340,10 +340,10 @@ func (g *Guard) gather(batch []decision) []decision {
 	return batch
 }
 
-// drain commits what is queued when Run stops; the daemon's context is
-// gone then, so these writes get one of their own.
-func (g *Guard) drain() {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+// drain commits what is queued when Run stops; ctx has ended then, so
+// these writes get a deadline of their own (ctx's values kept).
+func (g *Guard) drain(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	for {
 		select {
