@@ -148,9 +148,7 @@ func banDB(t *testing.T, dir string) {
 		{Prefix: netip.MustParsePrefix("192.0.2.9/32"), Origin: "admin", Reason: "by hand"},
 	} {
 		b.Start, b.Expires = now.Add(-time.Minute), now.Add(time.Hour)
-		if err := db.RecordBan(&b); err != nil {
-			t.Fatal(err)
-		}
+		testkit.RecordBans(t, db, &b)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"sshguard-go/internal/control"
 	"sshguard-go/internal/store"
+	"sshguard-go/internal/testkit"
 )
 
 // TestConnectReadOnly: with no daemon, the commands that only read never
@@ -40,8 +41,8 @@ func TestConnectReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	db.RecordBan(&store.Ban{Prefix: netip.MustParsePrefix("203.0.113.7/32"), Start: now.Add(-2 * time.Hour), Expires: now.Add(-time.Hour), Reason: "old"})
-	db.RecordBan(&store.Ban{Prefix: netip.MustParsePrefix("198.51.100.7/32"), Start: now, Expires: now.Add(time.Hour), Reason: "new", Origin: "detected"})
+	testkit.RecordBans(t, db, &store.Ban{Prefix: netip.MustParsePrefix("203.0.113.7/32"), Start: now.Add(-2 * time.Hour), Expires: now.Add(-time.Hour), Reason: "old"})
+	testkit.RecordBans(t, db, &store.Ban{Prefix: netip.MustParsePrefix("198.51.100.7/32"), Start: now, Expires: now.Add(time.Hour), Reason: "new", Origin: "detected"})
 	db.Allow(store.AllowEntry{Prefix: netip.MustParsePrefix("192.0.2.0/24"), Comment: "office"})
 	db.Close()
 	before, _ := os.ReadFile(cfg.State.DB)

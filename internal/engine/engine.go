@@ -63,7 +63,7 @@ type Config struct {
 	Loc *time.Location
 	// Share, if set, gives what the fleet must hear of a ban made here
 	// (not of one another host shared), and ShareUnban of an unban here:
-	// written in the ban's own transaction (store.RecordBansShared).
+	// written in the ban's own transaction (store.DB.RecordBans).
 	Share      func(*store.Ban) []byte
 	ShareUnban func(netip.Prefix) []byte
 	// OnAttempt, if set, is told every counted attempt of a client the

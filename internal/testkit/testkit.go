@@ -182,3 +182,12 @@ func ReportLatency(b *testing.B, lat []time.Duration, goal time.Duration) {
 		b.Fatalf("p99 %v, the goal is under %v", p99, goal)
 	}
 }
+
+// RecordBans records bans in db as they are (store.DB.RecordBans without
+// alerts or sharing), failing tb on an error.
+func RecordBans(tb testing.TB, db *store.DB, bans ...*store.Ban) {
+	tb.Helper()
+	if _, err := db.RecordBans(bans, nil, nil); err != nil {
+		tb.Fatal(err)
+	}
+}
