@@ -386,18 +386,6 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func validHostname(s string) bool {
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
-			return false
-		}
-	}
-	return true
-}
-
 // AllowPrefixes resolves the allowlist: addresses and prefixes as they
 // are, host names to all their addresses (at start and on reload). A name
 // that does not resolve is reported and skipped.
