@@ -63,20 +63,20 @@ func adminConfig(cmd *cobra.Command, o *daemonOpts) (*config.Config, error) {
 }
 
 // withBackend wraps a command body that needs a backend.
-func withBackend(o *daemonOpts, f func(b control.Backend, out io.Writer, args []string) error) func(*cobra.Command, []string) error {
+func withBackend(o *daemonOpts, f func(ctx context.Context, b control.Backend, out io.Writer, args []string) error) func(*cobra.Command, []string) error {
 	return connectWith(daemon.Connect, o, f)
 }
 
 // withReader wraps a command body that only reads: without a daemon the
 // database is opened read-only, and a missing one is an error, never
 // created (daemon.ConnectReadOnly).
-func withReader(o *daemonOpts, f func(b control.Backend, out io.Writer, args []string) error) func(*cobra.Command, []string) error {
+func withReader(o *daemonOpts, f func(ctx context.Context, b control.Backend, out io.Writer, args []string) error) func(*cobra.Command, []string) error {
 	return connectWith(daemon.ConnectReadOnly, o, f)
 }
 
 type connectFunc func(context.Context, *config.Config, func(string)) (control.Backend, func(), error)
 
-func connectWith(connect connectFunc, o *daemonOpts, f func(b control.Backend, out io.Writer, args []string) error) func(*cobra.Command, []string) error {
+func connectWith(connect connectFunc, o *daemonOpts, f func(ctx context.Context, b control.Backend, out io.Writer, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		cfg, err := adminConfig(cmd, o)
 		if err != nil {
@@ -87,18 +87,18 @@ func connectWith(connect connectFunc, o *daemonOpts, f func(b control.Backend, o
 			return &exitError{1, err}
 		}
 		defer done()
-		return f(b, cmd.OutOrStdout(), args)
+		return f(cmd.Context(), b, cmd.OutOrStdout(), args)
 	}
 }
 
-func adminCmd(use, short, example string, args cobra.PositionalArgs, o *daemonOpts, f func(control.Backend, io.Writer, []string) error) *cobra.Command {
+func adminCmd(use, short, example string, args cobra.PositionalArgs, o *daemonOpts, f func(context.Context, control.Backend, io.Writer, []string) error) *cobra.Command {
 	cmd := &cobra.Command{Use: use, Short: short, Example: example, Args: args, RunE: withBackend(o, f)}
 	addAdminFlags(cmd, o)
 	return cmd
 }
 
 // readCmd is adminCmd for a command that only reads (withReader).
-func readCmd(use, short, example string, args cobra.PositionalArgs, o *daemonOpts, f func(control.Backend, io.Writer, []string) error) *cobra.Command {
+func readCmd(use, short, example string, args cobra.PositionalArgs, o *daemonOpts, f func(context.Context, control.Backend, io.Writer, []string) error) *cobra.Command {
 	cmd := &cobra.Command{Use: use, Short: short, Example: example, Args: args, RunE: withReader(o, f)}
 	addAdminFlags(cmd, o)
 	return cmd
@@ -116,12 +116,12 @@ func newListCmd() *cobra.Command {
 	var origin string
 	cmd := readCmd("list [--json] [--dry-run] [--origin detected|admin|archive|fleetwide|fleet|fleet:HOST]", "List active bans",
 		"  sshguard-go list\n  sshguard-go list --json | jq '.[].prefix'\n  sshguard-go list --origin fleet\n  sshguard-go list --dry-run    # what a dry run would have banned", cobra.NoArgs, &o,
-		func(b control.Backend, out io.Writer, _ []string) error {
+		func(ctx context.Context, b control.Backend, out io.Writer, _ []string) error {
 			list := b.Bans
 			if dryRun {
 				list = b.DryRunBans
 			}
-			bans, err := list()
+			bans, err := list(ctx)
 			if err != nil {
 				return err
 			}
@@ -155,7 +155,7 @@ func newUnbanCmd() *cobra.Command {
 	var origin string
 	cmd := adminCmd("unban <ip|prefix>... | --all [--origin O]", "Lift bans (kernel and store) and reset their counters",
 		"  sshguard-go unban 203.0.113.7 2001:db8:1:2::/64\n  sshguard-go unban 198.51.100.0/24     # and the bans inside it\n  sshguard-go unban --all --origin fleet", cobra.ArbitraryArgs, &o,
-		func(b control.Backend, out io.Writer, args []string) error {
+		func(ctx context.Context, b control.Backend, out io.Writer, args []string) error {
 			type lifted struct {
 				Asked  string         `json:"asked"`
 				Lifted []netip.Prefix `json:"lifted"`
@@ -170,7 +170,7 @@ func newUnbanCmd() *cobra.Command {
 			case !all && len(args) == 0:
 				return &exitError{2, errors.New("give the addresses or prefixes to unban, or --all")}
 			case all:
-				ps, err := b.UnbanAll(origin)
+				ps, err := b.UnbanAll(ctx, origin)
 				if err != nil {
 					return err
 				}
@@ -181,7 +181,7 @@ func newUnbanCmd() *cobra.Command {
 				if err != nil {
 					return &exitError{2, err}
 				}
-				switch ps, err := b.Unban(p); {
+				switch ps, err := b.Unban(ctx, p); {
 				case errors.Is(err, control.ErrNotFound):
 					missing = append(missing, p.String())
 				case err != nil:
@@ -230,7 +230,7 @@ func newBanCmd() *cobra.Command {
 	var cmd *cobra.Command
 	cmd = adminCmd("ban <ip|prefix> [--for DURATION|--permanent] [--reason TEXT] [--force]", "Ban an address or prefix by hand",
 		"  sshguard-go ban 203.0.113.7 --for 24h --reason 'port scan'\n  sshguard-go ban 198.51.100.0/24 --permanent", cobra.ExactArgs(1), &o,
-		func(b control.Backend, out io.Writer, args []string) error {
+		func(ctx context.Context, b control.Backend, out io.Writer, args []string) error {
 			p, err := config.ParsePrefix(args[0])
 			if err != nil {
 				return &exitError{2, err}
@@ -245,7 +245,7 @@ func newBanCmd() *cobra.Command {
 			}
 			// The daemon's gate decides: the width, your own session, the
 			// allowlist, the bans in force.
-			bi, err := b.Ban(control.BanRequest{Prefix: p, For: d, Permanent: permanent, Reason: reason, Force: force, Self: ownSession()})
+			bi, err := b.Ban(ctx, control.BanRequest{Prefix: p, For: d, Permanent: permanent, Reason: reason, Force: force, Self: ownSession()})
 			if err != nil {
 				return &exitError{1, err}
 			}
@@ -300,12 +300,12 @@ func newAllowCmd() *cobra.Command {
 	var force, addJSON, rmJSON bool
 	add := adminCmd("add <ip|prefix> [--comment TEXT] [--force]", "Add to the allowlist (lifts the bans it covers at once, naming them)",
 		"  sshguard-go allow add 198.51.100.0/24 --comment office\n  sshguard-go allow add 10.1.2.3 --force   # inside a wider ban: lifts that whole ban", cobra.ExactArgs(1), &oa,
-		func(b control.Backend, out io.Writer, args []string) error {
+		func(ctx context.Context, b control.Backend, out io.Writer, args []string) error {
 			p, err := config.ParsePrefix(args[0])
 			if err != nil {
 				return &exitError{2, err}
 			}
-			res, err := b.AllowAdd(control.AllowRequest{Prefix: p, Comment: comment, Force: force})
+			res, err := b.AllowAdd(ctx, control.AllowRequest{Prefix: p, Comment: comment, Force: force})
 			if err != nil {
 				return &exitError{1, err}
 			}
@@ -322,12 +322,12 @@ func newAllowCmd() *cobra.Command {
 	add.Flags().BoolVar(&force, "force", false, "also lift a ban wider than the entry that holds it")
 	add.Flags().BoolVar(&addJSON, "json", false, "print the entry and the bans it lifted as JSON")
 	rm := adminCmd("rm <ip|prefix>", "Remove from the allowlist (makes again the bans it lifted, if they have not ended)", "  sshguard-go allow rm 198.51.100.0/24", cobra.ExactArgs(1), &orm,
-		func(b control.Backend, out io.Writer, args []string) error {
+		func(ctx context.Context, b control.Backend, out io.Writer, args []string) error {
 			p, err := config.ParsePrefix(args[0])
 			if err != nil {
 				return &exitError{2, err}
 			}
-			res, err := b.AllowRemove(p)
+			res, err := b.AllowRemove(ctx, p)
 			if errors.Is(err, control.ErrNotFound) {
 				return &exitError{1, fmt.Errorf("%s is not on the allowlist (entries from the configuration are removed there)", p)}
 			} else if err != nil {
@@ -345,8 +345,8 @@ func newAllowCmd() *cobra.Command {
 	rm.Flags().BoolVar(&rmJSON, "json", false, "print the bans made again as JSON")
 	var asJSON bool
 	list := readCmd("list [--json]", "Show the allowlist", "  sshguard-go allow list", cobra.NoArgs, &ol,
-		func(b control.Backend, out io.Writer, _ []string) error {
-			entries, err := b.AllowList()
+		func(ctx context.Context, b control.Backend, out io.Writer, _ []string) error {
+			entries, err := b.AllowList(ctx)
 			if err != nil {
 				return err
 			}
@@ -437,7 +437,7 @@ holds (or that there is none).`,
 			case err != nil:
 				return &exitError{1, err}
 			}
-			st, err := c.Status()
+			st, err := c.Status(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -474,7 +474,7 @@ func notRunning(ctx context.Context, cfg *config.Config) error {
 		return &exitError{1, daemon.RootHint(err)}
 	}
 	defer s.Close()
-	bans, err := s.Bans()
+	bans, err := s.Bans(ctx)
 	if err != nil {
 		return &exitError{1, err}
 	}

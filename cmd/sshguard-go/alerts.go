@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"maps"
@@ -28,8 +29,8 @@ expired. It asks the running daemon, or reads the database when none runs.`,
   sshguard-go alerts --pending
   sshguard-go alerts --json --limit 5 | jq '.[] | {subject, deliveries}'`,
 		Args: cobra.NoArgs,
-		RunE: withReader(&o, func(b control.Backend, out io.Writer, _ []string) error {
-			list, err := b.Alerts(pending, limit)
+		RunE: withReader(&o, func(ctx context.Context, b control.Backend, out io.Writer, _ []string) error {
+			list, err := b.Alerts(ctx, pending, limit)
 			if err != nil {
 				return err
 			}

@@ -148,9 +148,7 @@ func banDB(t *testing.T, dir string) {
 		{Prefix: netip.MustParsePrefix("192.0.2.9/32"), Origin: "admin", Reason: "by hand"},
 	} {
 		b.Start, b.Expires = now.Add(-time.Minute), now.Add(time.Hour)
-		if err := db.RecordBan(&b); err != nil {
-			t.Fatal(err)
-		}
+		testkit.RecordBans(t, db, &b)
 	}
 }
 
@@ -316,17 +314,17 @@ func fakeDaemon(t *testing.T, dir string, b control.Backend) {
 // logs, peers and hosts that holds control sequences.
 type hostileDaemon struct{ control.Backend }
 
-func (hostileDaemon) Status() (control.Status, error) {
+func (hostileDaemon) Status(context.Context) (control.Status, error) {
 	return control.Status{Started: time.Now().Add(-time.Hour), Sources: []control.SourceStatus{{Name: "/var/log/" + hostile, Position: "cursor " + hostile, Lines: 3}},
 		Events: map[string]int64{"failure" + hostile: 2}}, nil
 }
 
-func (hostileDaemon) Alerts(bool, int) ([]control.AlertInfo, error) {
+func (hostileDaemon) Alerts(context.Context, bool, int) ([]control.AlertInfo, error) {
 	return []control.AlertInfo{{ID: 1, Time: time.Now(), Kind: "login", Severity: "high", Subject: "login of " + hostile,
 		Deliveries: map[string]control.DeliveryInfo{"webhook": {State: "pending", Attempts: 2, Error: "500: " + hostile}}}}, nil
 }
 
-func (hostileDaemon) Fleet() (json.RawMessage, error) {
+func (hostileDaemon) Fleet(context.Context) (json.RawMessage, error) {
 	st := share.Status{Name: "web-1" + hostile, Server: "nats://x" + hostile, Stream: "S" + hostile, LastError: "peer said " + hostile,
 		Counts:    share.Counts{Published: 1, Received: map[string]map[string]int64{"web-2" + hostile: {"bans" + hostile: 3}}},
 		Fleetwide: &share.CountStatus{Quorum: 2, Throttled: map[string]int64{"web-3" + hostile: 1}, Refused: map[string]int64{"web-4" + hostile: 1}}}
@@ -352,7 +350,7 @@ func TestDaemonTextSafe(t *testing.T) {
 		}
 	}
 	out, _, err := run(t, "", append([]string{"fleet", "status", "--json"}, args...)...)
-	want, _ := hostileDaemon{}.Fleet()
+	want, _ := hostileDaemon{}.Fleet(context.Background())
 	if err != nil || out != string(want)+"\n" {
 		t.Errorf("fleet status --json changed the daemon's JSON:\n%s\n%s", out, want)
 	}

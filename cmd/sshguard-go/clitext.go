@@ -105,7 +105,7 @@ func completeBanned(cmd *cobra.Command, args []string, toComplete string) ([]cob
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
 	defer done()
-	bans, err := b.Bans()
+	bans, err := b.Bans(cmd.Context())
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -126,8 +127,8 @@ func newFleetStatusCmd() *cobra.Command {
 	var asJSON bool
 	cmd := readCmd("status [--json]", "The running daemon's ban sharing: server, stream, lag, bans received per host",
 		"  sudo sshguard-go fleet status", cobra.NoArgs, &o,
-		func(b control.Backend, out io.Writer, _ []string) error {
-			raw, err := b.Fleet()
+		func(ctx context.Context, b control.Backend, out io.Writer, _ []string) error {
+			raw, err := b.Fleet(ctx)
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -139,7 +140,7 @@ func TestFleetClusterEndToEnd(t *testing.T) {
 	}
 	a, b := hosts["a"], hosts["b"]
 	status := func(h *host) share.Status {
-		raw, err := h.c.Fleet()
+		raw, err := h.c.Fleet(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -182,7 +183,7 @@ func TestFleetClusterEndToEnd(t *testing.T) {
 			if i == from+(to-from)/2 {
 				mid()
 			}
-			if _, err := a.c.Ban(control.BanRequest{Prefix: prefix(i), For: time.Hour, Reason: "wave"}); err != nil {
+			if _, err := a.c.Ban(context.Background(), control.BanRequest{Prefix: prefix(i), For: time.Hour, Reason: "wave"}); err != nil {
 				t.Fatalf("ban %d: %v", i, err)
 			}
 		}

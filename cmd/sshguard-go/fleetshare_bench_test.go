@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -71,22 +72,12 @@ func BenchmarkFleetKernelLatency(b *testing.B) {
 		}
 		// The first ban waits for both to be connected.
 		first := netip.MustParsePrefix("198.51.100.1/32")
-		ca.Ban(control.BanRequest{Prefix: first, For: time.Hour})
+		ca.Ban(context.Background(), control.BanRequest{Prefix: first, For: time.Hour})
 		testkit.Eventually(b, 20*time.Second, "the first shared ban", func() (bool, string) { return in(first), "" })
-		var lat []time.Duration
-		for i := range 200 {
-			p := netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, byte(113 + i/250), byte(1 + i%250)}), 32)
-			start := time.Now()
-			if _, err := ca.Ban(control.BanRequest{Prefix: p, For: time.Hour}); err != nil {
-				b.Fatal(err)
-			}
-			for !in(p) {
-				if time.Since(start) > 10*time.Second {
-					b.Fatalf("ban %d never reached b's kernel set", i)
-				}
-			}
-			lat = append(lat, time.Since(start))
-		}
+		lat := testkit.BanLatency(b, 200, 0, func(p netip.Prefix) error {
+			_, err := ca.Ban(context.Background(), control.BanRequest{Prefix: p, For: time.Hour})
+			return err
+		}, in)
 		testkit.ReportLatency(b, lat, 50*time.Millisecond)
 	}
 }

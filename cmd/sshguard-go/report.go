@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -148,8 +149,8 @@ func notifyArchive(cmd *cobra.Command, cfg *config.Config, configPath string, a 
 // banArchive asks the daemon (or the database and kernel set when none
 // runs) for reqs, and says on stderr what it banned: stdout is the report.
 func banArchive(cmd *cobra.Command, o *daemonOpts, reqs []control.BanRequest) error {
-	return withBackend(o, func(b control.Backend, _ io.Writer, _ []string) error {
-		banned, errs := control.BanAll(b, reqs)
+	return withBackend(o, func(ctx context.Context, b control.Backend, _ io.Writer, _ []string) error {
+		banned, errs := control.BanAll(ctx, b, reqs)
 		for _, bi := range banned {
 			verb := "banned"
 			if bi.DryRun {

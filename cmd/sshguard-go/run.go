@@ -40,9 +40,10 @@ type daemonOpts struct {
 }
 
 func addStateFlags(cmd *cobra.Command, o *daemonOpts) {
-	cmd.Flags().StringVar(&o.db, "db", "/var/lib/sshguard-go/state.db", "state database")
+	def := config.Default()
+	cmd.Flags().StringVar(&o.db, "db", def.State.DB, "state database")
 	cmd.Flags().StringVar(&o.socket, "socket", control.DefaultSocket, "control socket")
-	cmd.Flags().StringVar(&o.table, "table", "sshguard-go", "nftables table (family inet)")
+	cmd.Flags().StringVar(&o.table, "table", def.Firewall.Table, "nftables table (family inet)")
 }
 
 func newRunCmd() *cobra.Command {

@@ -361,9 +361,9 @@ func TestOutage(t *testing.T) {
 	w := NewWorker(WorkerConfig{Host: "web-01"}, db, []Channel{mailer(t, s, "starttls", "")}, clk.Now, nil)
 	for i := range 3 {
 		b := &store.Ban{Prefix: netip.MustParsePrefix(fmt.Sprintf("203.0.113.%d/32", i+1)), Start: clk.Now()}
-		if _, err := db.RecordBanAlert(b, func(b *store.Ban) []byte {
+		if _, err := db.RecordBans([]*store.Ban{b}, func(b *store.Ban) []byte {
 			return pol.BanMessage(Ban{Prefix: b.Prefix, Nth: b.Count, Duration: time.Hour}, b.Start).Marshal()
-		}); err != nil {
+		}, nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := w.DeliverDue(context.Background()); err != nil {

@@ -170,82 +170,107 @@ func gist(m *Message) string {
 	return clean(m.Text, 120)
 }
 
+// lines is the body of m's text, one line each.
 func lines(m *Message) []string {
 	var out []string
-	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
 	switch {
 	case m.Ban != nil:
-		b := m.Ban
-		add("Banned: %s %s (ban number %d of this address)", prefixText(b.Prefix), durText(b.Duration), b.Nth)
-		if b.Attempts > 0 {
-			add("Counted failed attempts: %g", b.Attempts)
-		}
-		if len(b.Users) > 0 {
-			add("Users tried: %s", usersText(b.Users, ", "))
-		}
-		if b.Reason != "" {
-			add("Reason: %s", clean(b.Reason, 200))
-		}
-		if b.First != "" {
-			add("First evidence: %s", clean(b.First, 500))
-		}
-		if b.Last != "" && b.Last != b.First {
-			add("Last evidence: %s", clean(b.Last, 500))
-		}
-		add("Lift it with: sshguard-go unban %s", prefixText(b.Prefix))
+		out = banLines(m.Ban)
 	case m.Login != nil:
-		l := m.Login
-		add("User: %s", clean(l.User, 64))
-		add("From: %s", l.Addr)
-		add("Method: %s", clean(l.Method, 64))
-		if l.Key != "" {
-			add("Key: %s", clean(l.Key, 200))
-		}
-		if !l.Time.IsZero() {
-			add("Time: %s", l.Time.Format(time.RFC3339))
-		}
+		out = loginLines(m.Login)
 	case m.Report != nil:
-		out = append(out, reportLines(m.Report)...)
+		out = reportLines(m.Report)
 	case m.Session != nil:
-		a := m.Session
-		add("User: %s", clean(a.User, 64))
-		add("From: %s", a.Addr)
-		if a.Method != "" {
-			add("Method: %s", clean(a.Method, 64))
-		}
-		if !a.Start.IsZero() {
-			add("Session start: %s", a.Start.Format(time.RFC3339))
-		}
-		switch a.What {
-		case "targeted":
-			add("Failed attempts at this local account from this address: %d", a.Failed)
-			add("A real account was guessed at, not a dictionary name. See: sshguard-go history %s", clean(a.User, 64))
-		case "transfer":
-			add("Bytes moved (sftp/scp, both ways): %d, more than transfer_alert_bytes = %s", a.Bytes, a.Limit)
-		default:
-			add("Open for %s, longer than session_alert_after = %s", a.Lasted.Round(time.Second), a.Limit)
-		}
-		add("All sessions: sshguard-go sessions --user %s", clean(a.User, 64))
+		out = sessionLines(m.Session)
 	case m.Archive != nil:
-		a := m.Archive
-		add("Window: %s   threshold: %g weighted attempts", a.Window, a.Threshold)
-		add("Inputs: %s", clean(strings.Join(a.Inputs, " "), 500))
-		if a.Allowed > 0 {
-			add("Allowlisted addresses above it, left out: %d", a.Allowed)
-		}
-		add("")
-		shown := a.Offenders[:min(len(a.Offenders), MaxDigestBans)]
-		for _, o := range shown {
-			add("  %-40s %g (%d failed, %d probes) %s", o.Addr, o.Attempts, o.Failed, o.Probes, usersText(o.Users, "/"))
-		}
-		if n := len(a.Offenders) - len(shown) + a.More; n > 0 {
-			add("  ... and %d more", n)
-		}
+		out = archiveLines(m.Archive)
 	default:
-		add("%s", clean(m.Text, 2000))
+		out = []string{clean(m.Text, 2000)}
 	}
 	if len(m.Reasons) > 0 {
-		add("Severity %s: %s", m.Severity, strings.Join(m.Reasons, "; "))
+		out = append(out, fmt.Sprintf("Severity %s: %s", m.Severity, strings.Join(m.Reasons, "; ")))
+	}
+	return out
+}
+
+// textLines gathers the lines of a message's text.
+type textLines []string
+
+func (t *textLines) add(format string, args ...any) { *t = append(*t, fmt.Sprintf(format, args...)) }
+
+func banLines(b *Ban) []string {
+	var out textLines
+	out.add("Banned: %s %s (ban number %d of this address)", prefixText(b.Prefix), durText(b.Duration), b.Nth)
+	if b.Attempts > 0 {
+		out.add("Counted failed attempts: %g", b.Attempts)
+	}
+	if len(b.Users) > 0 {
+		out.add("Users tried: %s", usersText(b.Users, ", "))
+	}
+	if b.Reason != "" {
+		out.add("Reason: %s", clean(b.Reason, 200))
+	}
+	if b.First != "" {
+		out.add("First evidence: %s", clean(b.First, 500))
+	}
+	if b.Last != "" && b.Last != b.First {
+		out.add("Last evidence: %s", clean(b.Last, 500))
+	}
+	out.add("Lift it with: sshguard-go unban %s", prefixText(b.Prefix))
+	return out
+}
+
+func loginLines(l *Login) []string {
+	var out textLines
+	out.add("User: %s", clean(l.User, 64))
+	out.add("From: %s", l.Addr)
+	out.add("Method: %s", clean(l.Method, 64))
+	if l.Key != "" {
+		out.add("Key: %s", clean(l.Key, 200))
+	}
+	if !l.Time.IsZero() {
+		out.add("Time: %s", l.Time.Format(time.RFC3339))
+	}
+	return out
+}
+
+func sessionLines(a *Session) []string {
+	var out textLines
+	out.add("User: %s", clean(a.User, 64))
+	out.add("From: %s", a.Addr)
+	if a.Method != "" {
+		out.add("Method: %s", clean(a.Method, 64))
+	}
+	if !a.Start.IsZero() {
+		out.add("Session start: %s", a.Start.Format(time.RFC3339))
+	}
+	switch a.What {
+	case "targeted":
+		out.add("Failed attempts at this local account from this address: %d", a.Failed)
+		out.add("A real account was guessed at, not a dictionary name. See: sshguard-go history %s", clean(a.User, 64))
+	case "transfer":
+		out.add("Bytes moved (sftp/scp, both ways): %d, more than transfer_alert_bytes = %s", a.Bytes, a.Limit)
+	default:
+		out.add("Open for %s, longer than session_alert_after = %s", a.Lasted.Round(time.Second), a.Limit)
+	}
+	out.add("All sessions: sshguard-go sessions --user %s", clean(a.User, 64))
+	return out
+}
+
+func archiveLines(a *Archive) []string {
+	var out textLines
+	out.add("Window: %s   threshold: %g weighted attempts", a.Window, a.Threshold)
+	out.add("Inputs: %s", clean(strings.Join(a.Inputs, " "), 500))
+	if a.Allowed > 0 {
+		out.add("Allowlisted addresses above it, left out: %d", a.Allowed)
+	}
+	out.add("")
+	shown := a.Offenders[:min(len(a.Offenders), MaxDigestBans)]
+	for _, o := range shown {
+		out.add("  %-40s %g (%d failed, %d probes) %s", o.Addr, o.Attempts, o.Failed, o.Probes, usersText(o.Users, "/"))
+	}
+	if n := len(a.Offenders) - len(shown) + a.More; n > 0 {
+		out.add("  ... and %d more", n)
 	}
 	return out
 }

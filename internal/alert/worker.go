@@ -13,48 +13,6 @@ import (
 	"time"
 )
 
-// Channel delivers rendered alerts somewhere.
-type Channel interface {
-	Name() string
-	Send(ctx context.Context, r Rendered) error
-}
-
-// PermanentError marks a delivery error that retrying cannot mend (a
-// rejected recipient, a refused request): the delivery is marked failed.
-type PermanentError struct{ Err error }
-
-func (e *PermanentError) Error() string { return e.Err.Error() }
-func (e *PermanentError) Unwrap() error { return e.Err }
-
-// PartialError is a failed delivery that reached some of the channel's
-// recipients (Done): a retry sends only to the others (Rendered.Done).
-type PartialError struct {
-	Done []string
-	Err  error
-}
-
-func (e *PartialError) Error() string {
-	return fmt.Sprintf("%v (delivered to %s)", e.Err, strings.Join(e.Done, ", "))
-}
-func (e *PartialError) Unwrap() error { return e.Err }
-
-// Outbox is what the Worker delivers from (store.DB implements it).
-type Outbox interface {
-	// PendingAfter calls fn for the records still to be delivered whose
-	// id is above after, oldest first.
-	PendingAfter(after uint64, fn func(id uint64, data []byte) error) error
-	// Records calls fn with the record of each of ids, in one read.
-	Records(ids []uint64, fn func(id uint64, data []byte) error) error
-	// UpdateAlerts rewrites records in one transaction; fn returns the
-	// new record and whether it is no longer pending.
-	UpdateAlerts(ids []uint64, fn func(id uint64, data []byte) ([]byte, bool, error)) error
-	Enqueue(data []byte) (uint64, error)
-	// SavePosition and Position keep a small JSON value under a name
-	// (a channel's flood state, so a restart does not forget a flood).
-	SavePosition(name string, v any) error
-	Position(name string, v any) error
-}
-
 // WorkerConfig tunes delivery. Zero values mean the defaults.
 type WorkerConfig struct {
 	Host string
@@ -140,16 +98,6 @@ type outlet struct {
 	retryNow bool      // the next pass ignores the messages' backoff (the channel changed)
 	flood    floodState
 }
-
-// floodState is a channel's flood control, kept in the store so that a
-// restart during a flood does not send flood_rate single alerts again.
-type floodState struct {
-	Sent       []time.Time `json:"sent,omitempty"` // individual ban alerts sent within the flood window
-	Flooding   bool        `json:"flooding,omitempty"`
-	NextDigest time.Time   `json:"next_digest,omitzero"`
-}
-
-func floodKey(channel string) string { return "alert-flood:" + channel }
 
 // NewWorker returns a Worker over st for chans. now may be nil.
 func NewWorker(cfg WorkerConfig, st Outbox, chans []Channel, now func() time.Time, log *slog.Logger) *Worker {
@@ -499,63 +447,6 @@ func (w *Worker) pass(ctx context.Context, o *outlet) error {
 	return w.deliverBans(ctx, o, now, all)
 }
 
-func (w *Worker) deliverBans(ctx context.Context, o *outlet, now time.Time, all bool) error {
-	cfg := w.conf()
-	f := &o.flood
-	kept := slices.DeleteFunc(slices.Clone(f.Sent), func(t time.Time) bool { return now.Sub(t) >= cfg.FloodWindow })
-	if len(kept) != len(f.Sent) {
-		f.Sent = kept
-		w.saveFlood(o)
-	}
-	if f.Flooding && now.Before(f.NextDigest) {
-		return nil // held for the digest: not even read
-	}
-	bans := o.bans.take(now, all)
-	for len(bans) > 0 && !f.Flooding {
-		if ctx.Err() != nil || o.removed() {
-			o.bans.putBack(bans)
-			return nil
-		}
-		if len(f.Sent) >= cfg.FloodRate {
-			f.Flooding, f.NextDigest = true, now.Add(cfg.DigestInterval)
-			w.saveFlood(o)
-			w.log.Warn("ban alert flood: gathering ban alerts into digests", "channel", o.name,
-				"rate", fmt.Sprintf("%d per %v", cfg.FloodRate, cfg.FloodWindow), "digest_every", cfg.DigestInterval.String())
-			o.bans.putBack(bans)
-			return nil
-		}
-		es, err := w.load(o.name, bans[:1])
-		if err != nil {
-			o.bans.putBack(bans)
-			return err
-		}
-		bans = bans[1:]
-		if len(es) == 0 {
-			continue
-		}
-		ok, err := w.send(ctx, o, es[0], now)
-		if !ok || err != nil {
-			o.bans.putBack(bans)
-			return err
-		}
-		f.Sent = append(f.Sent, now)
-		w.saveFlood(o)
-	}
-	if len(bans) == 0 {
-		if f.Flooding && !now.Before(f.NextDigest) {
-			f.Flooding = false // the flood is over and nothing is held
-			w.saveFlood(o)
-		}
-		return nil
-	}
-	f.NextDigest = now.Add(cfg.DigestInterval)
-	if len(bans) < cfg.FloodRate {
-		f.Flooding = false // the flood is over; what is held goes as one last digest
-	}
-	w.saveFlood(o)
-	return w.sendDigest(ctx, o, bans, now)
-}
-
 // messageID is the id of outbox record(s) ids on channel name: unique per
 // host and database.
 func (w *Worker) messageID(ids, name string) string {
@@ -577,13 +468,6 @@ func idAtom(s string) string {
 	}, s)
 }
 
-// saveFlood keeps o's flood state in the store.
-func (w *Worker) saveFlood(o *outlet) {
-	if err := w.st.SavePosition(floodKey(o.name), o.flood); err != nil {
-		w.log.Error("save flood state", "channel", o.name, "err", err)
-	}
-}
-
 // send delivers one message on one channel and records the outcome. ok
 // is false when the channel failed and is paused.
 func (w *Worker) send(ctx context.Context, o *outlet, e entry, now time.Time) (ok bool, err error) {
@@ -598,63 +482,6 @@ func (w *Worker) send(ctx context.Context, o *outlet, e entry, now time.Time) (o
 		o.queueFor(e.m.Kind).add(item{id: e.id, next: d.Next})
 	}
 	return serr == nil, w.save(o.name, map[uint64]*Delivery{e.id: d})
-}
-
-// sendDigest sends the ban alerts ids as one digest, reading them in
-// chunks (a digest of 100,000 bans never holds them all), and records the
-// outcome in each.
-func (w *Worker) sendDigest(ctx context.Context, o *outlet, ids []uint64, now time.Time) error {
-	dg := NewDigest(w.conf().Host)
-	var done []string // recipients every ban reached already (a retried digest skips them)
-	var sent []uint64
-	for chunk := range slices.Chunk(ids, updateChunk) {
-		es, err := w.load(o.name, chunk)
-		if err != nil {
-			o.bans.putBack(ids)
-			return err
-		}
-		for _, e := range es {
-			d := e.m.Deliveries[o.name]
-			if len(sent) == 0 {
-				done = slices.Clone(d.Done)
-			} else {
-				done = slices.DeleteFunc(done, func(to string) bool { return !slices.Contains(d.Done, to) })
-			}
-			dg.Add(e.m)
-			sent = append(sent, e.id)
-		}
-	}
-	if len(sent) == 0 {
-		return nil
-	}
-	r := dg.Render(w.messageID(fmt.Sprintf("%d-%d", sent[0], sent[len(sent)-1]), o.name))
-	r.Done = done
-	serr := o.ch.Send(ctx, r)
-	var last *Delivery
-	results := map[string]int{}
-	err := w.update(sent, func(id uint64, data []byte) ([]byte, bool, error) {
-		m, err := Unmarshal(data)
-		if err != nil {
-			return nil, false, err
-		}
-		d := m.Deliveries[o.name]
-		if d == nil {
-			return data, m.Done(), nil
-		}
-		result := w.outcome(o, d, m.Time, serr, now)
-		results[result]++
-		w.counted(o, result)
-		last = d
-		d.Digest = serr == nil
-		if d.State == Pending {
-			o.bans.add(item{id: id, next: d.Next})
-		}
-		return m.Marshal(), m.Done(), nil
-	})
-	for result, n := range results {
-		w.report(o, last, result, n)
-	}
-	return err
 }
 
 // save writes channel name's deliveries into their records, leaving the

@@ -42,8 +42,8 @@ func testServer(t *testing.T) *Server {
 	if err := db.AddCounts(now.Add(-time.Hour), c); err != nil {
 		t.Fatal(err)
 	}
-	db.RecordBan(&store.Ban{Prefix: netip.MustParsePrefix("203.0.113.0/24"), Start: now.Add(-time.Minute), Expires: now.Add(time.Hour), Reason: "test"})
-	db.RecordBan(&store.Ban{Prefix: netip.MustParsePrefix("192.0.2.1/32"), Start: now.Add(-time.Minute), Reason: "forever"})
+	testkit.RecordBans(t, db, &store.Ban{Prefix: netip.MustParsePrefix("203.0.113.0/24"), Start: now.Add(-time.Minute), Expires: now.Add(time.Hour), Reason: "test"})
+	testkit.RecordBans(t, db, &store.Ban{Prefix: netip.MustParsePrefix("192.0.2.1/32"), Start: now.Add(-time.Minute), Reason: "forever"})
 	db.RecordLogin(store.Login{Time: now.Add(-time.Hour), User: "alice", Addr: netip.MustParseAddr("198.51.100.1"), Method: "publickey"},
 		func(store.LoginHistory, *store.Login) []byte { return nil })
 	end := now.Add(-50 * time.Minute)

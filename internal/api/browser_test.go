@@ -43,10 +43,10 @@ func liveServer(t *testing.T) (*httptest.Server, *Server) {
 		db.AddCounts(now.Add(-time.Duration(h)*time.Hour), c)
 	}
 	for i := range 3 {
-		db.RecordBan(&store.Ban{Prefix: netip.MustParsePrefix(fmt.Sprintf("203.0.113.%d/32", i)), Start: now.Add(-time.Duration(i) * time.Minute),
+		testkit.RecordBans(t, db, &store.Ban{Prefix: netip.MustParsePrefix(fmt.Sprintf("203.0.113.%d/32", i)), Start: now.Add(-time.Duration(i) * time.Minute),
 			Expires: now.Add(time.Duration(i+1) * time.Hour), Reason: fmt.Sprintf("%d failed attempts in 10m", 5+i)})
 	}
-	db.RecordBan(&store.Ban{Prefix: netip.MustParsePrefix("2001:db8:bad::/48"), Start: now, Reason: "permanent after 5 bans"})
+	testkit.RecordBans(t, db, &store.Ban{Prefix: netip.MustParsePrefix("2001:db8:bad::/48"), Start: now, Reason: "permanent after 5 bans"})
 	for i, sev := range []string{"info", "warning", "high"} {
 		db.RecordLogin(store.Login{Time: now.Add(-time.Duration(i) * time.Hour), User: "alice", Addr: netip.MustParseAddr("198.51.100.7"), Method: "publickey",
 			Key: "ED25519 SHA256:abc"}, func(_ store.LoginHistory, l *store.Login) []byte {

@@ -360,19 +360,30 @@ func (n *NFTSet) Ban(ctx context.Context, elems []Element) error {
 		}
 		defer cutConnections(n.ct, ps) // best effort, once the ban is in place
 	}
-	for len(elems) > 0 {
+	return inChunks(ctx, n, elems, n.ban, func(part []Element, err error) error {
+		return fmt.Errorf("nftables: add %d elements: %w", len(part), err)
+	})
+}
+
+// inChunks writes items chunk per transaction with write, checking ctx
+// between chunks (the chunks already written stay). A chunk that fails with
+// ENOENT (an element we meant to replace or delete expired in between) is
+// written again once the view of the kernel is dropped; another failure
+// ends the writing with fail's error. n.mu is held.
+func inChunks[T any](ctx context.Context, n *NFTSet, items []T, write func([]T) error, fail func(part []T, err error) error) error {
+	for len(items) > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		part := elems[:min(chunk, len(elems))]
-		elems = elems[len(part):]
-		err := n.ban(part)
+		part := items[:min(chunk, len(items))]
+		items = items[len(part):]
+		err := write(part)
 		if errors.Is(err, unix.ENOENT) {
-			n.known = nil // an element we meant to replace had expired
-			err = n.ban(part)
+			n.known = nil
+			err = write(part)
 		}
 		if err != nil {
-			return fmt.Errorf("nftables: add %d elements: %w", len(part), err)
+			return fail(part, err)
 		}
 	}
 	return nil
@@ -444,22 +455,9 @@ func (n *NFTSet) prune(now time.Time, added int) {
 func (n *NFTSet) Unban(ctx context.Context, prefixes []netip.Prefix) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for len(prefixes) > 0 {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		part := prefixes[:min(chunk, len(prefixes))]
-		prefixes = prefixes[len(part):]
-		err := n.unban(part)
-		if errors.Is(err, unix.ENOENT) {
-			n.known = nil
-			err = n.unban(part)
-		}
-		if err != nil {
-			return fmt.Errorf("nftables: delete elements: %w", err)
-		}
-	}
-	return nil
+	return inChunks(ctx, n, prefixes, n.unban, func(_ []netip.Prefix, err error) error {
+		return fmt.Errorf("nftables: delete elements: %w", err)
+	})
 }
 
 // unban deletes the prefixes of part that are present, in one transaction.

@@ -209,11 +209,7 @@ func (a AlertsConfig) Host() string {
 	if a.Hostname != "" {
 		return a.Hostname
 	}
-	h, err := os.Hostname()
-	if err != nil {
-		return "localhost"
-	}
-	return h
+	return systemHostname()
 }
 
 // readSecret returns v, or the trimmed content of file when file is set.

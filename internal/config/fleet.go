@@ -1,7 +1,6 @@
 package config
 
 import (
-	"os"
 	"strings"
 	"time"
 )
@@ -55,11 +54,7 @@ func (f FleetConfig) HostName() string {
 	if f.Name != "" {
 		return f.Name
 	}
-	h, err := os.Hostname()
-	if err != nil {
-		return "localhost"
-	}
-	h, _, _ = strings.Cut(h, ".")
+	h, _, _ := strings.Cut(systemHostname(), ".")
 	return h
 }
 
@@ -123,18 +118,4 @@ func (f FleetConfig) validate(bad func(key, format string, args ...any)) {
 			}
 		}
 	}
-}
-
-// validFleetName reports whether s can be a NATS subject token and a
-// consumer name.
-func validFleetName(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return true
 }

@@ -175,32 +175,32 @@ type BanResult struct {
 
 // Backend is what the control API exposes.
 type Backend interface {
-	Bans() ([]BanInfo, error)
+	Bans(ctx context.Context) ([]BanInfo, error)
 	// DryRunBans returns what a dry run (firewall.backend = "none") would
 	// have in force now: kept apart from the bans, marked DryRun.
-	DryRunBans() ([]BanInfo, error)
-	Ban(BanRequest) (BanInfo, error)
+	DryRunBans(ctx context.Context) ([]BanInfo, error)
+	Ban(ctx context.Context, r BanRequest) (BanInfo, error)
 	// BanMany makes many bans at once (report --ban), each as Ban would,
 	// and returns their outcomes in order.
-	BanMany([]BanRequest) ([]BanResult, error)
+	BanMany(ctx context.Context, reqs []BanRequest) ([]BanResult, error)
 	// Unban lifts the ban of p and the bans inside p or, for an address,
 	// the bans that hold it (the /24 or /64 it was banned by), and returns
 	// the prefixes lifted; ErrNotFound when none.
-	Unban(netip.Prefix) ([]netip.Prefix, error)
+	Unban(ctx context.Context, p netip.Prefix) ([]netip.Prefix, error)
 	// UnbanAll lifts every ban in force, of origin only when it is not
 	// "" ("fleet" is every fleet:<host>), and returns those lifted.
-	UnbanAll(origin string) ([]netip.Prefix, error)
+	UnbanAll(ctx context.Context, origin string) ([]netip.Prefix, error)
 	// AllowAdd adds an entry and lifts the bans in force it covers
 	// (naming them); one wider than the entry only with Force.
-	AllowAdd(AllowRequest) (AllowResult, error)
+	AllowAdd(ctx context.Context, r AllowRequest) (AllowResult, error)
 	// AllowRemove removes an entry and makes again the bans it lifted
 	// that have not ended.
-	AllowRemove(netip.Prefix) (AllowResult, error)
-	AllowList() ([]AllowInfo, error)
-	Status() (Status, error)
+	AllowRemove(ctx context.Context, p netip.Prefix) (AllowResult, error)
+	AllowList(ctx context.Context) ([]AllowInfo, error)
+	Status(ctx context.Context) (Status, error)
 	// Alerts returns the newest alerts (at most limit; only those still
 	// to be delivered if pending).
-	Alerts(pending bool, limit int) ([]AlertInfo, error)
+	Alerts(ctx context.Context, pending bool, limit int) ([]AlertInfo, error)
 	// Sessions returns the sessions q selects, oldest first, as the
 	// records the daemon stores them (internal/session decodes them).
 	Sessions(q SessionQuery) ([]json.RawMessage, error)
@@ -208,7 +208,7 @@ type Backend interface {
 	History(user string) (History, error)
 	// Fleet returns the fleet's ban sharing status as JSON (null when it
 	// is off).
-	Fleet() (json.RawMessage, error)
+	Fleet(ctx context.Context) (json.RawMessage, error)
 }
 
 // ErrNotFound is returned (and sent as 404) when a ban or allowlist entry
@@ -270,11 +270,11 @@ func Serve(ctx context.Context, path string, b Backend, lim httpserve.Limits) er
 func Handler(b Backend) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/bans", func(w http.ResponseWriter, r *http.Request) {
-		v, err := b.Bans()
+		v, err := b.Bans(r.Context())
 		reply(w, v, err)
 	})
 	mux.HandleFunc("GET /v1/bans/dryrun", func(w http.ResponseWriter, r *http.Request) {
-		v, err := b.DryRunBans()
+		v, err := b.DryRunBans(r.Context())
 		reply(w, v, err)
 	})
 	mux.HandleFunc("POST /v1/bans", func(w http.ResponseWriter, r *http.Request) {
@@ -282,7 +282,7 @@ func Handler(b Backend) http.Handler {
 		if !decode(w, r, &req) {
 			return
 		}
-		v, err := b.Ban(req)
+		v, err := b.Ban(r.Context(), req)
 		reply(w, v, err)
 	})
 	mux.HandleFunc("POST /v1/bans/batch", func(w http.ResponseWriter, r *http.Request) {
@@ -294,18 +294,18 @@ func Handler(b Backend) http.Handler {
 			http.Error(w, fmt.Sprintf("bad request: %d bans, at most %d at a time", len(reqs), MaxBatch), http.StatusBadRequest)
 			return
 		}
-		v, err := b.BanMany(reqs)
+		v, err := b.BanMany(r.Context(), reqs)
 		reply(w, v, err)
 	})
 	mux.HandleFunc("DELETE /v1/bans/{prefix...}", func(w http.ResponseWriter, r *http.Request) {
 		p, ok := prefixParam(w, r)
 		if ok {
-			v, err := b.Unban(p)
+			v, err := b.Unban(r.Context(), p)
 			reply(w, v, err)
 		}
 	})
 	mux.HandleFunc("GET /v1/allow", func(w http.ResponseWriter, r *http.Request) {
-		v, err := b.AllowList()
+		v, err := b.AllowList(r.Context())
 		reply(w, v, err)
 	})
 	mux.HandleFunc("POST /v1/allow", func(w http.ResponseWriter, r *http.Request) {
@@ -313,22 +313,22 @@ func Handler(b Backend) http.Handler {
 		if !decode(w, r, &req) {
 			return
 		}
-		v, err := b.AllowAdd(req)
+		v, err := b.AllowAdd(r.Context(), req)
 		reply(w, v, err)
 	})
 	mux.HandleFunc("DELETE /v1/allow/{prefix...}", func(w http.ResponseWriter, r *http.Request) {
 		p, ok := prefixParam(w, r)
 		if ok {
-			v, err := b.AllowRemove(p)
+			v, err := b.AllowRemove(r.Context(), p)
 			reply(w, v, err)
 		}
 	})
 	mux.HandleFunc("DELETE /v1/bans", func(w http.ResponseWriter, r *http.Request) {
-		v, err := b.UnbanAll(r.URL.Query().Get("origin"))
+		v, err := b.UnbanAll(r.Context(), r.URL.Query().Get("origin"))
 		reply(w, v, err)
 	})
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
-		v, err := b.Status()
+		v, err := b.Status(r.Context())
 		reply(w, v, err)
 	})
 	mux.HandleFunc("GET /v1/alerts", func(w http.ResponseWriter, r *http.Request) {
@@ -337,12 +337,12 @@ func Handler(b Backend) http.Handler {
 			http.Error(w, "bad limit", http.StatusBadRequest)
 			return
 		}
-		v, err := b.Alerts(r.URL.Query().Get("pending") == "1", limit)
+		v, err := b.Alerts(r.Context(), r.URL.Query().Get("pending") == "1", limit)
 		reply(w, v, err)
 	})
 	sessionsHandlers(mux, b)
 	mux.HandleFunc("GET /v1/fleet", func(w http.ResponseWriter, r *http.Request) {
-		v, err := b.Fleet()
+		v, err := b.Fleet(r.Context())
 		reply(w, v, err)
 	})
 	return mux
@@ -405,7 +405,7 @@ func Dial(path string) (*Client, error) {
 	}}, nil
 }
 
-func (c *Client) do(method, path string, body, out any) error {
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -414,7 +414,7 @@ func (c *Client) do(method, path string, body, out any) error {
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, "http://sshguard-go"+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, "http://sshguard-go"+path, rd)
 	if err != nil {
 		return err
 	}
@@ -436,24 +436,24 @@ func (c *Client) do(method, path string, body, out any) error {
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
-func (c *Client) Bans() ([]BanInfo, error) {
+func (c *Client) Bans(ctx context.Context) ([]BanInfo, error) {
 	var v []BanInfo
-	return v, c.do("GET", "/v1/bans", nil, &v)
+	return v, c.do(ctx, "GET", "/v1/bans", nil, &v)
 }
 
-func (c *Client) DryRunBans() ([]BanInfo, error) {
+func (c *Client) DryRunBans(ctx context.Context) ([]BanInfo, error) {
 	var v []BanInfo
-	return v, c.do("GET", "/v1/bans/dryrun", nil, &v)
+	return v, c.do(ctx, "GET", "/v1/bans/dryrun", nil, &v)
 }
 
-func (c *Client) Ban(r BanRequest) (BanInfo, error) {
+func (c *Client) Ban(ctx context.Context, r BanRequest) (BanInfo, error) {
 	var v BanInfo
-	return v, c.do("POST", "/v1/bans", r, &v)
+	return v, c.do(ctx, "POST", "/v1/bans", r, &v)
 }
 
-func (c *Client) BanMany(reqs []BanRequest) ([]BanResult, error) {
+func (c *Client) BanMany(ctx context.Context, reqs []BanRequest) ([]BanResult, error) {
 	var v []BanResult
-	if err := c.do("POST", "/v1/bans/batch", reqs, &v); err != nil {
+	if err := c.do(ctx, "POST", "/v1/bans/batch", reqs, &v); err != nil {
 		return nil, err
 	}
 	if len(v) != len(reqs) {
@@ -462,51 +462,51 @@ func (c *Client) BanMany(reqs []BanRequest) ([]BanResult, error) {
 	return v, nil
 }
 
-func (c *Client) Unban(p netip.Prefix) ([]netip.Prefix, error) {
+func (c *Client) Unban(ctx context.Context, p netip.Prefix) ([]netip.Prefix, error) {
 	var out []netip.Prefix
-	err := c.do("DELETE", "/v1/bans/"+p.String(), nil, &out)
+	err := c.do(ctx, "DELETE", "/v1/bans/"+p.String(), nil, &out)
 	return out, err
 }
 
-func (c *Client) UnbanAll(origin string) ([]netip.Prefix, error) {
+func (c *Client) UnbanAll(ctx context.Context, origin string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
-	err := c.do("DELETE", "/v1/bans?origin="+url.QueryEscape(origin), nil, &out)
+	err := c.do(ctx, "DELETE", "/v1/bans?origin="+url.QueryEscape(origin), nil, &out)
 	return out, err
 }
 
-func (c *Client) AllowAdd(r AllowRequest) (AllowResult, error) {
+func (c *Client) AllowAdd(ctx context.Context, r AllowRequest) (AllowResult, error) {
 	var v AllowResult
-	return v, c.do("POST", "/v1/allow", r, &v)
+	return v, c.do(ctx, "POST", "/v1/allow", r, &v)
 }
 
-func (c *Client) AllowRemove(p netip.Prefix) (AllowResult, error) {
+func (c *Client) AllowRemove(ctx context.Context, p netip.Prefix) (AllowResult, error) {
 	var v AllowResult
-	return v, c.do("DELETE", "/v1/allow/"+p.String(), nil, &v)
+	return v, c.do(ctx, "DELETE", "/v1/allow/"+p.String(), nil, &v)
 }
 
-func (c *Client) AllowList() ([]AllowInfo, error) {
+func (c *Client) AllowList(ctx context.Context) ([]AllowInfo, error) {
 	var v []AllowInfo
-	return v, c.do("GET", "/v1/allow", nil, &v)
+	return v, c.do(ctx, "GET", "/v1/allow", nil, &v)
 }
 
-func (c *Client) Alerts(pending bool, limit int) ([]AlertInfo, error) {
+func (c *Client) Alerts(ctx context.Context, pending bool, limit int) ([]AlertInfo, error) {
 	var v []AlertInfo
 	p := "0"
 	if pending {
 		p = "1"
 	}
-	return v, c.do("GET", "/v1/alerts?pending="+p+"&limit="+strconv.Itoa(limit), nil, &v)
+	return v, c.do(ctx, "GET", "/v1/alerts?pending="+p+"&limit="+strconv.Itoa(limit), nil, &v)
 }
 
 // Fleet asks the daemon for its fleet status.
-func (c *Client) Fleet() (json.RawMessage, error) {
+func (c *Client) Fleet(ctx context.Context) (json.RawMessage, error) {
 	var v json.RawMessage
-	return v, c.do("GET", "/v1/fleet", nil, &v)
+	return v, c.do(ctx, "GET", "/v1/fleet", nil, &v)
 }
 
-func (c *Client) Status() (Status, error) {
+func (c *Client) Status(ctx context.Context) (Status, error) {
 	var v Status
-	return v, c.do("GET", "/v1/status", nil, &v)
+	return v, c.do(ctx, "GET", "/v1/status", nil, &v)
 }
 
 // MaxBatch is the most bans one BanMany call takes (its request stays
@@ -515,9 +515,9 @@ const MaxBatch = 2048
 
 // BanAll asks b for the bans of reqs, MaxBatch at a time, and returns
 // those made and the errors of the others (an allowlisted address, say).
-func BanAll(b Backend, reqs []BanRequest) (banned []BanInfo, errs []error) {
+func BanAll(ctx context.Context, b Backend, reqs []BanRequest) (banned []BanInfo, errs []error) {
 	for chunk := range slices.Chunk(reqs, MaxBatch) {
-		res, err := b.BanMany(chunk)
+		res, err := b.BanMany(ctx, chunk)
 		if err != nil {
 			for _, r := range chunk {
 				errs = append(errs, fmt.Errorf("ban %s: %w", r.Prefix, err))

@@ -31,9 +31,9 @@ func newBigBackend(n int) bigBackend {
 	return b
 }
 
-func (b bigBackend) Bans() ([]BanInfo, error) { return b.bans, nil }
-func (b bigBackend) Status() (Status, error)  { return Status{Started: time.Now()}, nil }
-func (b bigBackend) BanMany(reqs []BanRequest) ([]BanResult, error) {
+func (b bigBackend) Bans(context.Context) ([]BanInfo, error) { return b.bans, nil }
+func (b bigBackend) Status(context.Context) (Status, error)  { return Status{Started: time.Now()}, nil }
+func (b bigBackend) BanMany(_ context.Context, reqs []BanRequest) ([]BanResult, error) {
 	out := make([]BanResult, len(reqs))
 	for i, r := range reqs {
 		out[i].Ban = &BanInfo{Prefix: r.Prefix, Since: time.Now(), Reason: r.Reason, Origin: "archive"}
@@ -82,7 +82,7 @@ func TestSlowClientsHoldNoControlSocket(t *testing.T) {
 		Normal: func() error {
 			c, err := Dial(path)
 			if err == nil {
-				_, err = c.Status()
+				_, err = c.Status(context.Background())
 			}
 			return err
 		}})
@@ -115,7 +115,7 @@ func TestControlLimitsAllowTheLargestAnswers(t *testing.T) {
 	for i := range reqs {
 		reqs[i] = BanRequest{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 0, byte(i >> 8), byte(i)}), 32), Reason: "an archive's offender", Origin: "archive"}
 	}
-	res, err := c.BanMany(reqs)
+	res, err := c.BanMany(context.Background(), reqs)
 	if err != nil || len(res) != MaxBatch {
 		t.Fatalf("a batch of %d bans: %d results, %v", MaxBatch, len(res), err)
 	}

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -94,11 +95,11 @@ func parseSessionQuery(v url.Values) (SessionQuery, error) {
 // Sessions asks the daemon for sessions.
 func (c *Client) Sessions(q SessionQuery) ([]json.RawMessage, error) {
 	var v []json.RawMessage
-	return v, c.do("GET", "/v1/sessions?"+q.values().Encode(), nil, &v)
+	return v, c.do(context.Background(), "GET", "/v1/sessions?"+q.values().Encode(), nil, &v)
 }
 
 // History asks the daemon for a user's history.
 func (c *Client) History(user string) (History, error) {
 	var v History
-	return v, c.do("GET", "/v1/history?"+url.Values{"user": {user}}.Encode(), nil, &v)
+	return v, c.do(context.Background(), "GET", "/v1/history?"+url.Values{"user": {user}}.Encode(), nil, &v)
 }

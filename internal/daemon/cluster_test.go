@@ -215,7 +215,7 @@ func (h *harness) banWave(from, to int, mid func()) time.Duration {
 			mid()
 		}
 		t0 := time.Now()
-		if _, err := h.client().Ban(control.BanRequest{Prefix: clusterPrefix(i), For: time.Hour, Reason: "wave"}); err != nil {
+		if _, err := h.client().Ban(context.Background(), control.BanRequest{Prefix: clusterPrefix(i), For: time.Hour, Reason: "wave"}); err != nil {
 			h.t.Fatalf("ban %d: %v", i, err)
 		}
 		slowest = max(slowest, time.Since(t0))

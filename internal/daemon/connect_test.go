@@ -14,6 +14,7 @@ import (
 
 	"sshguard-go/internal/control"
 	"sshguard-go/internal/store"
+	"sshguard-go/internal/testkit"
 )
 
 // TestConnectReadOnly: with no daemon, the commands that only read never
@@ -40,8 +41,8 @@ func TestConnectReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	db.RecordBan(&store.Ban{Prefix: netip.MustParsePrefix("203.0.113.7/32"), Start: now.Add(-2 * time.Hour), Expires: now.Add(-time.Hour), Reason: "old"})
-	db.RecordBan(&store.Ban{Prefix: netip.MustParsePrefix("198.51.100.7/32"), Start: now, Expires: now.Add(time.Hour), Reason: "new", Origin: "detected"})
+	testkit.RecordBans(t, db, &store.Ban{Prefix: netip.MustParsePrefix("203.0.113.7/32"), Start: now.Add(-2 * time.Hour), Expires: now.Add(-time.Hour), Reason: "old"})
+	testkit.RecordBans(t, db, &store.Ban{Prefix: netip.MustParsePrefix("198.51.100.7/32"), Start: now, Expires: now.Add(time.Hour), Reason: "new", Origin: "detected"})
 	db.Allow(store.AllowEntry{Prefix: netip.MustParsePrefix("192.0.2.0/24"), Comment: "office"})
 	db.Close()
 	before, _ := os.ReadFile(cfg.State.DB)
@@ -49,14 +50,14 @@ func TestConnectReadOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bans, err := b.Bans()
+	bans, err := b.Bans(context.Background())
 	if err != nil || len(bans) != 1 || bans[0].Reason != "new" {
 		t.Fatalf("bans: %+v %v", bans, err)
 	}
-	if al, err := b.AllowList(); err != nil || !strings.Contains(fmt.Sprint(al), "office") {
+	if al, err := b.AllowList(context.Background()); err != nil || !strings.Contains(fmt.Sprint(al), "office") {
 		t.Fatalf("allowlist: %+v %v", al, err)
 	}
-	if _, err := b.Alerts(false, 10); err != nil {
+	if _, err := b.Alerts(context.Background(), false, 10); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.Sessions(control.SessionQuery{}); err != nil {
@@ -65,7 +66,7 @@ func TestConnectReadOnly(t *testing.T) {
 	if _, err := b.History("alice"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Ban(control.BanRequest{Prefix: netip.MustParsePrefix("203.0.113.9/32"), For: time.Hour}); err == nil {
+	if _, err := b.Ban(context.Background(), control.BanRequest{Prefix: netip.MustParsePrefix("203.0.113.9/32"), For: time.Hour}); err == nil {
 		t.Fatal("a ban through a read-only connection succeeded")
 	}
 	done()

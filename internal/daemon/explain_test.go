@@ -28,7 +28,7 @@ func TestDryRunKeptApart(t *testing.T) {
 	if !dry.DryRun || dry.Origin != "detected" {
 		t.Fatalf("the dry run's ban %+v", dry)
 	}
-	if st, err := h.client().Status(); err != nil || !st.DryRun {
+	if st, err := h.client().Status(context.Background()); err != nil || !st.DryRun {
 		t.Fatalf("status of a dry run: %+v %v", st, err)
 	}
 	if active, _ := h.d.db.ActiveBans(time.Now()); len(active) != 0 {
@@ -50,11 +50,11 @@ func TestDryRunKeptApart(t *testing.T) {
 	if bans := h.bans(); len(bans) != 0 {
 		t.Fatalf("the real run lists %v", bans)
 	}
-	dr, err := h.client().DryRunBans()
+	dr, err := h.client().DryRunBans(context.Background())
 	if err != nil || len(dr) != 1 || dr[0].Prefix != netip.MustParsePrefix("203.0.113.77/32") || !dr[0].DryRun {
 		t.Fatalf("list --dry-run: %+v %v", dr, err)
 	}
-	if st, _ := h.client().Status(); st.DryRun {
+	if st, _ := h.client().Status(context.Background()); st.DryRun {
 		t.Fatal("the real run says dry run")
 	}
 	h.attack("203.0.113.77")
@@ -147,19 +147,19 @@ func TestAllowAndUnbanExplain(t *testing.T) {
 	ban := func(p string, r control.BanRequest) {
 		t.Helper()
 		r.Prefix = netip.MustParsePrefix(p)
-		if _, err := c.Ban(r); err != nil {
+		if _, err := c.Ban(context.Background(), r); err != nil {
 			t.Fatal(err)
 		}
 	}
 	ban("10.0.0.0/8", control.BanRequest{For: time.Hour, Force: true})
-	_, err := c.AllowAdd(control.AllowRequest{Prefix: netip.MustParsePrefix("10.1.2.3/32")})
+	_, err := c.AllowAdd(context.Background(), control.AllowRequest{Prefix: netip.MustParsePrefix("10.1.2.3/32")})
 	if err == nil || !strings.Contains(err.Error(), "inside the ban of 10.0.0.0/8") || !strings.Contains(err.Error(), "--force") {
 		t.Fatalf("allow add inside a wider ban: %v", err)
 	}
 	if !h.fw.has("10.0.0.0/8") {
 		t.Fatal("the /8 was lifted without --force")
 	}
-	res, err := c.AllowAdd(control.AllowRequest{Prefix: netip.MustParsePrefix("10.1.2.3/32"), Force: true})
+	res, err := c.AllowAdd(context.Background(), control.AllowRequest{Prefix: netip.MustParsePrefix("10.1.2.3/32"), Force: true})
 	if err != nil || len(res.Lifted) != 1 || res.Lifted[0].Prefix != netip.MustParsePrefix("10.0.0.0/8") || h.fw.has("10.0.0.0/8") {
 		t.Fatalf("allow add --force: %+v %v", res, err)
 	}
@@ -167,11 +167,11 @@ func TestAllowAndUnbanExplain(t *testing.T) {
 	// A /24 over a permanent ban of one address: lifted and named; allow
 	// rm makes it again, permanent still.
 	ban("198.51.100.7/32", control.BanRequest{Permanent: true, Reason: "by hand"})
-	res, err = c.AllowAdd(control.AllowRequest{Prefix: netip.MustParsePrefix("198.51.100.0/24")})
+	res, err = c.AllowAdd(context.Background(), control.AllowRequest{Prefix: netip.MustParsePrefix("198.51.100.0/24")})
 	if err != nil || len(res.Lifted) != 1 || res.Lifted[0].Prefix.String() != "198.51.100.7/32" || h.fw.has("198.51.100.7/32") {
 		t.Fatalf("allow add over a permanent ban: %+v %v", res, err)
 	}
-	res, err = c.AllowRemove(netip.MustParsePrefix("198.51.100.0/24"))
+	res, err = c.AllowRemove(context.Background(), netip.MustParsePrefix("198.51.100.0/24"))
 	if err != nil || len(res.Restored) != 1 || !res.Restored[0].Expires.IsZero() || !h.fw.has("198.51.100.7/32") {
 		t.Fatalf("allow rm: %+v %v", res, err)
 	}
@@ -179,7 +179,7 @@ func TestAllowAndUnbanExplain(t *testing.T) {
 	// unban of a prefix lifts what is inside it.
 	ban("203.0.113.5/32", control.BanRequest{For: time.Hour})
 	ban("203.0.113.6/32", control.BanRequest{For: time.Hour})
-	lifted, err := c.Unban(netip.MustParsePrefix("203.0.113.0/24"))
+	lifted, err := c.Unban(context.Background(), netip.MustParsePrefix("203.0.113.0/24"))
 	if err != nil || len(lifted) != 2 || h.fw.has("203.0.113.5/32") || h.fw.has("203.0.113.6/32") {
 		t.Fatalf("unban 203.0.113.0/24: %v %v", lifted, err)
 	}
@@ -187,11 +187,11 @@ func TestAllowAndUnbanExplain(t *testing.T) {
 	// unban --all --origin detected: only the detected ones.
 	h.attack("192.0.2.44")
 	h.waitBan("192.0.2.44/32", true)
-	lifted, err = c.UnbanAll("detected")
+	lifted, err = c.UnbanAll(context.Background(), "detected")
 	if err != nil || len(lifted) != 1 || lifted[0].String() != "192.0.2.44/32" || !h.fw.has("198.51.100.7/32") {
 		t.Fatalf("unban --all --origin detected: %v %v", lifted, err)
 	}
-	lifted, err = c.UnbanAll("")
+	lifted, err = c.UnbanAll(context.Background(), "")
 	if err != nil || len(lifted) != 1 || len(h.fw.set) != 0 {
 		t.Fatalf("unban --all: %v %v, kernel %v", lifted, err, h.fw.set)
 	}

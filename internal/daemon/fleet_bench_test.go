@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -25,28 +26,16 @@ func BenchmarkFleetBanLatency(b *testing.B) {
 		a := fleetHost(b, n, "a", "")
 		h := fleetHost(b, n, "b", "")
 		ca, cb := a.client(), h.client()
-		var lat []time.Duration
-		for i := range 200 {
-			p := netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, byte(113 + i/250), byte(1 + i%250)}), 32)
-			start := time.Now()
-			if _, err := ca.Ban(control.BanRequest{Prefix: p, For: time.Hour}); err != nil {
+		lat := testkit.BanLatency(b, 200, 200*time.Microsecond, func(p netip.Prefix) error {
+			_, err := ca.Ban(context.Background(), control.BanRequest{Prefix: p, For: time.Hour})
+			return err
+		}, func(p netip.Prefix) bool {
+			bans, err := cb.Bans(context.Background())
+			if err != nil {
 				b.Fatal(err)
 			}
-			for {
-				bans, err := cb.Bans()
-				if err != nil {
-					b.Fatal(err)
-				}
-				if slices.ContainsFunc(bans, func(bi control.BanInfo) bool { return bi.Prefix == p }) {
-					break
-				}
-				if time.Since(start) > 10*time.Second {
-					b.Fatalf("ban %d never reached b", i)
-				}
-				time.Sleep(200 * time.Microsecond)
-			}
-			lat = append(lat, time.Since(start))
-		}
+			return slices.ContainsFunc(bans, func(bi control.BanInfo) bool { return bi.Prefix == p })
+		})
 		testkit.ReportLatency(b, lat, 50*time.Millisecond)
 	}
 }
@@ -64,7 +53,7 @@ func BenchmarkFleetReplay(b *testing.B) {
 		for i := range total {
 			reqs = append(reqs, control.BanRequest{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 32), For: 2 * time.Hour})
 		}
-		if _, errs := control.BanAll(ca, reqs); len(errs) > 0 {
+		if _, errs := control.BanAll(context.Background(), ca, reqs); len(errs) > 0 {
 			b.Fatal(errs[0])
 		}
 		for a.fleet().Published < total {
@@ -95,7 +84,7 @@ func BenchmarkFleetReplay(b *testing.B) {
 }
 
 func mustBans(b *testing.B, h *harness) []control.BanInfo {
-	list, err := h.client().Bans()
+	list, err := h.client().Bans(context.Background())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -79,7 +80,7 @@ func fleetHost(t testing.TB, n *natsServer, name, extra string) *harness {
 // bans is h's bans in force by prefix.
 func (h *harness) bans() map[string]control.BanInfo {
 	h.t.Helper()
-	list, err := h.client().Bans()
+	list, err := h.client().Bans(context.Background())
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -104,7 +105,7 @@ func (h *harness) waitBan(prefix string, want bool) control.BanInfo {
 }
 
 func (h *harness) fleet() share.Status {
-	raw, err := h.client().Fleet()
+	raw, err := h.client().Fleet(context.Background())
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -155,7 +156,7 @@ func TestFleetShares(t *testing.T) {
 	}
 
 	// A /8 by hand on a: refused elsewhere.
-	if _, err := a.client().Ban(control.BanRequest{Prefix: netip.MustParsePrefix("10.0.0.0/8"), For: time.Hour, Force: true}); err != nil {
+	if _, err := a.client().Ban(context.Background(), control.BanRequest{Prefix: netip.MustParsePrefix("10.0.0.0/8"), For: time.Hour, Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, 10*time.Second, "c refuses the /8", func() (bool, string) {
@@ -164,7 +165,7 @@ func TestFleetShares(t *testing.T) {
 	})
 
 	// Unban on a: lifted on c (and on b, which had it too).
-	if _, err := a.client().Unban(netip.MustParsePrefix("203.0.113.50/32")); err != nil {
+	if _, err := a.client().Unban(context.Background(), netip.MustParsePrefix("203.0.113.50/32")); err != nil {
 		t.Fatal(err)
 	}
 	c.waitBan("203.0.113.50/32", false)

@@ -220,7 +220,7 @@ func (h *harness) client() control.Backend {
 func (h *harness) alerts(pending bool) []control.AlertInfo {
 	h.t.Helper()
 	c := h.client()
-	list, err := c.Alerts(pending, 50)
+	list, err := c.Alerts(context.Background(), pending, 50)
 	if err != nil {
 		h.t.Fatal(err)
 	}

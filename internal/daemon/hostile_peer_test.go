@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -120,7 +121,7 @@ fleet_quorum = 2
 	// A ban b made itself, and one it holds by hand.
 	b.attack("203.0.113.50")
 	b.waitBan("203.0.113.50/32", true)
-	if _, err := b.client().Ban(control.BanRequest{Prefix: netip.MustParsePrefix("198.51.100.0/24"), For: time.Hour}); err != nil {
+	if _, err := b.client().Ban(context.Background(), control.BanRequest{Prefix: netip.MustParsePrefix("198.51.100.0/24"), For: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	sent := 0

@@ -191,7 +191,7 @@ func BenchmarkRestore100k(b *testing.B) {
 		a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
 		bans = append(bans, &store.Ban{Prefix: netip.PrefixFrom(a, 32), Start: now, Expires: now.Add(time.Hour), Reason: "bench"})
 	}
-	if err := db.RecordBans(bans); err != nil {
+	if _, err := db.RecordBans(bans, nil, nil); err != nil {
 		b.Fatal(err)
 	}
 	eng := engine.New(engine.Config{FailureWeight: 1}, db, nft, nil, nil, nil)

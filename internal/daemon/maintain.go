@@ -38,7 +38,7 @@ func (d *Daemon) maintain(ctx context.Context) error {
 			}
 			d.guard.Prune()
 		}
-		d.pipe.flushIdle()
+		d.pipe.flushIdle(context.WithoutCancel(ctx)) // a ban decided is written even while the daemon stops
 		d.checkTable(ctx)
 		if watchdog > 0 {
 			d.notify(sdaemon.SdNotifyWatchdog)

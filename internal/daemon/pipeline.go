@@ -33,9 +33,6 @@ type pipeline struct {
 	ready    func()      // called once the starting point is fixed
 	events   *api.Events // each record is kept here too (nil: not kept)
 	sessions *sessions   // and joined into sessions (nil: not)
-	// ctx is for the engine calls made per line: never cancelled, so a
-	// ban decided while the daemon stops is still written.
-	ctx context.Context
 
 	mu       sync.Mutex // guards everything below
 	scan     detect.Scanner
@@ -51,7 +48,7 @@ type pipeline struct {
 }
 
 func newPipeline(cfg config.LogConfig, db *store.DB, g *engine.Guard, log *slog.Logger) *pipeline {
-	p := &pipeline{cfg: cfg, db: db, guard: g, log: log, ctx: context.Background(), state: "starting"}
+	p := &pipeline{cfg: cfg, db: db, guard: g, log: log, state: "starting"}
 	p.scan.Header.Now = time.Now
 	src := resolveSource(cfg)
 	p.cfg.File, p.cfg.Journal, p.name = src.file, src.journal, src.String()
@@ -94,6 +91,9 @@ func (p *pipeline) waitFor(ctx context.Context) {
 }
 
 func (p *pipeline) follow(ctx context.Context) error {
+	// The engine is called under a context that does not end with ctx: a
+	// ban decided while the daemon stops is still written.
+	sub := context.WithoutCancel(ctx)
 	ready := func() {
 		p.log.Info("reading", "source", p.name)
 		p.setState("reading", "")
@@ -107,7 +107,7 @@ func (p *pipeline) follow(ctx context.Context) error {
 			return err
 		}
 		return j.Run(ctx, func(line, cursor string) {
-			p.line(line, func() { p.cursor = cursor })
+			p.line(sub, line, func() { p.cursor = cursor })
 		})
 	}
 	if _, err := os.Stat(p.name); errors.Is(err, os.ErrNotExist) {
@@ -127,7 +127,7 @@ func (p *pipeline) follow(ctx context.Context) error {
 		return err
 	}
 	return ft.Run(ctx, func(line string, pos source.Position) {
-		p.line(line, func() { p.pos = pos })
+		p.line(sub, line, func() { p.pos = pos })
 	})
 }
 
@@ -146,8 +146,8 @@ func machineID() string {
 
 func (p *pipeline) warn(msg string) { p.log.Warn(msg, "source", p.name) }
 
-// line scans one line and hands its records to the engine.
-func (p *pipeline) line(text string, setPos func()) {
+// line scans one line and hands its records to the engine under ctx.
+func (p *pipeline) line(ctx context.Context, text string, setPos func()) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.lines++
@@ -155,14 +155,14 @@ func (p *pipeline) line(text string, setPos func()) {
 	if p.state != "reading" {
 		p.state, p.why = "reading", ""
 	}
-	p.scan.Line(p.name, p.lines, text, p.handle)
+	p.scan.Line(p.name, p.lines, text, func(r *detect.Record) { p.handle(ctx, r) })
 	setPos()
 	p.posDirty = true
 }
 
 // handle passes one record to the engine, which queues a ban it decides
 // for its committer (engine.Guard.Run). p.mu is held.
-func (p *pipeline) handle(r *detect.Record) {
+func (p *pipeline) handle(ctx context.Context, r *detect.Record) {
 	if r.Time.After(p.newest) {
 		p.newest = r.Time
 	}
@@ -180,18 +180,19 @@ func (p *pipeline) handle(r *detect.Record) {
 		}
 		p.events.Add(at, r.Kind.String(), r.Reason, ip, r.User)
 	}
-	if err := p.guard.Submit(p.ctx, r); err != nil {
+	if err := p.guard.Submit(ctx, r); err != nil {
 		p.log.Error("handle event", "err", err)
 	}
 }
 
 // flushIdle emits the records held for their address when the log has
-// been quiet for 2 s (their connection will say no more soon).
-func (p *pipeline) flushIdle() {
+// been quiet for 2 s (their connection will say no more soon), to the
+// engine under ctx.
+func (p *pipeline) flushIdle(ctx context.Context) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.scan.Corr.Pending() > 0 && time.Since(p.last) > 2*time.Second {
-		p.scan.Flush(p.handle)
+		p.scan.Flush(func(r *detect.Record) { p.handle(ctx, r) })
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"sshguard-go/internal/engine"
 	"sshguard-go/internal/store"
+	"sshguard-go/internal/testkit"
 )
 
 // stateWithBans writes a state database holding n bans in force (a wave
@@ -28,9 +29,7 @@ func stateWithBans(b *testing.B, n int) string {
 			bans = append(bans, &store.Ban{Prefix: p, Start: now, Expires: now.Add(time.Hour), Reason: "5 failed attempts in 10m0s",
 				Attempts: 5, Users: []string{"root", "admin"}, Evidence: []string{"Failed password for root from " + p.Addr().String() + " port 22 ssh2"}, Origin: engine.Detected})
 		}
-		if err := db.RecordBans(bans); err != nil {
-			b.Fatal(err)
-		}
+		testkit.RecordBans(b, db, bans...)
 	}
 	db.Close()
 	return path
@@ -64,7 +63,7 @@ func BenchmarkRestore(b *testing.B) {
 		}
 		s := &Service{guard: g, db: db}
 		t1 := time.Now()
-		list, err := s.Bans()
+		list, err := s.Bans(context.Background())
 		listed := time.Since(t1)
 		if err != nil || len(list) != n {
 			b.Fatalf("listed %d: %v", len(list), err)

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -41,7 +42,7 @@ func TestSlowClientsHoldNoServer(t *testing.T) {
 	for i := range reqs {
 		reqs[i] = control.BanRequest{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), 32), Reason: "a wave"}
 	}
-	if _, errs := control.BanAll(h.client(), reqs); len(errs) > 0 {
+	if _, errs := control.BanAll(context.Background(), h.client(), reqs); len(errs) > 0 {
 		t.Fatal(errs[0])
 	}
 	// Those were made under the socket's own limits (a batch of 2,048 may
@@ -76,7 +77,7 @@ func TestSlowClientsHoldNoServer(t *testing.T) {
 			Normal: func() error {
 				c, err := control.Dial(sock)
 				if err == nil {
-					_, err = c.Status()
+					_, err = c.Status(context.Background())
 				}
 				return err
 			}}},

@@ -140,7 +140,7 @@ func banInfo(b store.Ban) control.BanInfo {
 }
 
 // Fleet is the daemon's fleet status (null without a daemon or a fleet).
-func (s *Service) Fleet() (json.RawMessage, error) {
+func (s *Service) Fleet(context.Context) (json.RawMessage, error) {
 	if s.fleet == nil {
 		return json.RawMessage("null"), nil
 	}
@@ -154,17 +154,17 @@ func (s *Service) Fleet() (json.RawMessage, error) {
 // Bans lists the bans in force; in a dry run, also what it would have in
 // force, marked (the bans an earlier real run made are still in the
 // kernel until they end).
-func (s *Service) Bans() ([]control.BanInfo, error) {
+func (s *Service) Bans(ctx context.Context) ([]control.BanInfo, error) {
 	bans, err := bansInfo(s.db.InForce(time.Now())) // only reads: OpenReader's database is read-only
 	if err != nil || !s.guard.DryRun() {
 		return bans, err
 	}
-	dry, err := s.DryRunBans()
+	dry, err := s.DryRunBans(ctx)
 	return append(bans, dry...), err
 }
 
 // DryRunBans lists what a dry run would have in force now.
-func (s *Service) DryRunBans() ([]control.BanInfo, error) {
+func (s *Service) DryRunBans(context.Context) ([]control.BanInfo, error) {
 	out, err := bansInfo(s.db.DryRunBans(time.Now()))
 	for i := range out {
 		out[i].DryRun = true
@@ -183,8 +183,8 @@ func bansInfo(bans []store.Ban, err error) ([]control.BanInfo, error) {
 	return out, nil
 }
 
-func (s *Service) Ban(r control.BanRequest) (control.BanInfo, error) {
-	res, err := s.BanMany([]control.BanRequest{r})
+func (s *Service) Ban(ctx context.Context, r control.BanRequest) (control.BanInfo, error) {
+	res, err := s.BanMany(ctx, []control.BanRequest{r})
 	if err != nil {
 		return control.BanInfo{}, err
 	}
@@ -197,7 +197,8 @@ func (s *Service) Ban(r control.BanRequest) (control.BanInfo, error) {
 // BanMany passes each request through the engine's gate (by hand or from
 // an archive) and makes those it admits, one netlink batch and
 // transaction per 4,096.
-func (s *Service) BanMany(reqs []control.BanRequest) ([]control.BanResult, error) {
+func (s *Service) BanMany(ctx context.Context, reqs []control.BanRequest) ([]control.BanResult, error) {
+	ctx = context.WithoutCancel(ctx) // a change asked for is made whole even if the asker goes away
 	out := make([]control.BanResult, len(reqs))
 	ms := make([]engine.Request, len(reqs))
 	for i, r := range reqs {
@@ -207,7 +208,7 @@ func (s *Service) BanMany(reqs []control.BanRequest) ([]control.BanResult, error
 			ms[i].Origin = "by hand as " + ms[i].Origin // the gate refuses it
 		}
 	}
-	bans, errs := s.guard.BanMany(context.Background(), ms)
+	bans, errs := s.guard.BanMany(ctx, ms)
 	for i, b := range bans {
 		if errs[i] != nil {
 			out[i].Error = errs[i].Error()
@@ -223,7 +224,8 @@ func (s *Service) BanMany(reqs []control.BanRequest) ([]control.BanResult, error
 // Unban lifts p's ban and the bans inside p; for an address with no ban
 // of its own, the bans that hold it (its /24 or /64, a prefix banned by
 // hand).
-func (s *Service) Unban(p netip.Prefix) ([]netip.Prefix, error) {
+func (s *Service) Unban(ctx context.Context, p netip.Prefix) ([]netip.Prefix, error) {
+	ctx = context.WithoutCancel(ctx) // a change asked for is made whole even if the asker goes away
 	own, inside, holding, err := s.guard.BansAt(p)
 	if err != nil {
 		return nil, err
@@ -243,17 +245,18 @@ func (s *Service) Unban(p netip.Prefix) ([]netip.Prefix, error) {
 	if len(ps) == 0 {
 		// Not in force: its kernel element, if any (a ban made behind our
 		// back), is still removed.
-		if _, err := s.guard.UnbanMany(context.Background(), []netip.Prefix{ban.Unmap(p)}); err != nil {
+		if _, err := s.guard.UnbanMany(ctx, []netip.Prefix{ban.Unmap(p)}); err != nil {
 			return nil, err
 		}
 		return nil, control.ErrNotFound
 	}
-	return s.guard.UnbanMany(context.Background(), ps)
+	return s.guard.UnbanMany(ctx, ps)
 }
 
 // UnbanAll lifts every ban in force, or those of origin ("fleet": of
 // every host of the fleet).
-func (s *Service) UnbanAll(origin string) ([]netip.Prefix, error) {
+func (s *Service) UnbanAll(ctx context.Context, origin string) ([]netip.Prefix, error) {
+	ctx = context.WithoutCancel(ctx) // a change asked for is made whole even if the asker goes away
 	bans, err := s.guard.InForce()
 	if err != nil {
 		return nil, err
@@ -267,7 +270,7 @@ func (s *Service) UnbanAll(origin string) ([]netip.Prefix, error) {
 	if len(ps) == 0 {
 		return nil, nil
 	}
-	return s.guard.UnbanMany(context.Background(), ps)
+	return s.guard.UnbanMany(ctx, ps)
 }
 
 // records returns the stored bans in force (a dry run's in a dry run) of
@@ -328,7 +331,8 @@ func (s *Service) applyAllowlist(ctx context.Context) (int, error) {
 // them; a ban wider than the entry (which would lift more than the entry
 // says) only with r.Force. The entry remembers what it lifted, for
 // AllowRemove.
-func (s *Service) AllowAdd(r control.AllowRequest) (control.AllowResult, error) {
+func (s *Service) AllowAdd(ctx context.Context, r control.AllowRequest) (control.AllowResult, error) {
+	ctx = context.WithoutCancel(ctx) // a change asked for is made whole even if the asker goes away
 	p := ban.Unmap(r.Prefix)
 	res := control.AllowResult{Prefix: p}
 	own, inside, holding, err := s.guard.BansAt(p)
@@ -355,7 +359,7 @@ func (s *Service) AllowAdd(r control.AllowRequest) (control.AllowResult, error) 
 	if err := s.db.Allow(e); err != nil {
 		return res, err
 	}
-	if _, err := s.applyAllowlist(context.Background()); err != nil {
+	if _, err := s.applyAllowlist(ctx); err != nil {
 		return res, err
 	}
 	for _, b := range lifted {
@@ -374,7 +378,8 @@ func untilText(t time.Time) string {
 // AllowRemove removes p's entry, and makes again (by hand, for the time
 // they had left) the bans it lifted that have not ended and that the
 // allowlist no longer covers.
-func (s *Service) AllowRemove(p netip.Prefix) (control.AllowResult, error) {
+func (s *Service) AllowRemove(ctx context.Context, p netip.Prefix) (control.AllowResult, error) {
+	ctx = context.WithoutCancel(ctx) // a change asked for is made whole even if the asker goes away
 	p = ban.Unmap(p)
 	res := control.AllowResult{Prefix: p}
 	entries, err := s.db.Allowlist()
@@ -393,7 +398,7 @@ func (s *Service) AllowRemove(p netip.Prefix) (control.AllowResult, error) {
 		}
 		return res, err
 	}
-	if _, err := s.applyAllowlist(context.Background()); err != nil {
+	if _, err := s.applyAllowlist(ctx); err != nil {
 		return res, err
 	}
 	now := time.Now()
@@ -412,7 +417,7 @@ func (s *Service) AllowRemove(p netip.Prefix) (control.AllowResult, error) {
 	if len(reqs) == 0 {
 		return res, nil
 	}
-	bans, errs := s.guard.BanMany(context.Background(), reqs)
+	bans, errs := s.guard.BanMany(ctx, reqs)
 	for i, b := range bans {
 		if errs[i] == nil {
 			bi := banInfo(*b)
@@ -423,7 +428,7 @@ func (s *Service) AllowRemove(p netip.Prefix) (control.AllowResult, error) {
 	return res, nil
 }
 
-func (s *Service) AllowList() ([]control.AllowInfo, error) {
+func (s *Service) AllowList(context.Context) ([]control.AllowInfo, error) {
 	var out []control.AllowInfo
 	for _, p := range append(ban.NewAllowlist().Prefixes(), ban.Special()...) {
 		out = append(out, control.AllowInfo{Prefix: p, Source: "builtin"})
@@ -441,7 +446,7 @@ func (s *Service) AllowList() ([]control.AllowInfo, error) {
 }
 
 // Status reads the daemon's live counters (see Daemon.Stats).
-func (s *Service) Status() (control.Status, error) {
+func (s *Service) Status(context.Context) (control.Status, error) {
 	if s.stats == nil {
 		return control.Status{}, errors.New("status: no daemon is running")
 	}
@@ -458,7 +463,7 @@ func (s *Service) Status() (control.Status, error) {
 }
 
 // Alerts lists the newest alerts from the outbox.
-func (s *Service) Alerts(pending bool, limit int) ([]control.AlertInfo, error) {
+func (s *Service) Alerts(_ context.Context, pending bool, limit int) ([]control.AlertInfo, error) {
 	type record struct {
 		id      uint64
 		data    []byte

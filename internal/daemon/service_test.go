@@ -32,14 +32,14 @@ func service(t *testing.T, extra string) *Service {
 // address lifts the /24 it was banned by (was: "not banned").
 func TestUnbanAddressOfPrefixBan(t *testing.T) {
 	s := service(t, "[detection]\nipv4_prefix = 24\n")
-	if _, err := s.Ban(control.BanRequest{Prefix: netip.MustParsePrefix("198.51.100.0/24"), For: time.Hour}); err != nil {
+	if _, err := s.Ban(context.Background(), control.BanRequest{Prefix: netip.MustParsePrefix("198.51.100.0/24"), For: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	lifted, err := s.Unban(netip.MustParsePrefix("198.51.100.7/32"))
+	lifted, err := s.Unban(context.Background(), netip.MustParsePrefix("198.51.100.7/32"))
 	if err != nil || len(lifted) != 1 || lifted[0].String() != "198.51.100.0/24" {
 		t.Fatalf("unban 198.51.100.7: %v, %v", lifted, err)
 	}
-	if _, err := s.Unban(netip.MustParsePrefix("198.51.100.7/32")); !errors.Is(err, control.ErrNotFound) {
+	if _, err := s.Unban(context.Background(), netip.MustParsePrefix("198.51.100.7/32")); !errors.Is(err, control.ErrNotFound) {
 		t.Fatalf("second unban: %v", err)
 	}
 }
@@ -63,7 +63,7 @@ func TestManualBanLimits(t *testing.T) {
 		{"203.0.113.8/32", false, time.Second, ""},
 		{"10.0.0.0/8", true, time.Hour, ""},
 	} {
-		_, err := s.Ban(control.BanRequest{Prefix: netip.MustParsePrefix(tc.prefix), For: tc.d, Force: tc.force})
+		_, err := s.Ban(context.Background(), control.BanRequest{Prefix: netip.MustParsePrefix(tc.prefix), For: tc.d, Force: tc.force})
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("ban %s force %v for %v: %v, want %q", tc.prefix, tc.force, tc.d, err, tc.want)
 		}
@@ -79,7 +79,7 @@ func TestOverlappingBansExplained(t *testing.T) {
 		t.Fatal("the CLI's Service opened a firewall with backend \"none\"")
 	}
 	ban := func(p string) error {
-		_, err := s.Ban(control.BanRequest{Prefix: netip.MustParsePrefix(p), For: time.Hour})
+		_, err := s.Ban(context.Background(), control.BanRequest{Prefix: netip.MustParsePrefix(p), For: time.Hour})
 		return err
 	}
 	if err := ban("198.51.100.0/24"); err != nil {
@@ -101,11 +101,11 @@ func TestOverlappingBansExplained(t *testing.T) {
 // order, the allowlist, overlaps, duplicates and limits applying.
 func TestBanMany(t *testing.T) {
 	s := service(t, "[ban]\nallow = [\"192.0.2.0/24\"]\n")
-	if _, err := s.Ban(control.BanRequest{Prefix: netip.MustParsePrefix("198.51.100.0/24"), For: time.Hour}); err != nil {
+	if _, err := s.Ban(context.Background(), control.BanRequest{Prefix: netip.MustParsePrefix("198.51.100.0/24"), For: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	// An address inside a prefix banned: found without looking at every ban.
-	if _, err := s.Ban(control.BanRequest{Prefix: netip.MustParsePrefix("198.51.100.9/32"), For: time.Hour}); err == nil || !strings.Contains(err.Error(), "inside the ban of 198.51.100.0/24") {
+	if _, err := s.Ban(context.Background(), control.BanRequest{Prefix: netip.MustParsePrefix("198.51.100.9/32"), For: time.Hour}); err == nil || !strings.Contains(err.Error(), "inside the ban of 198.51.100.0/24") {
 		t.Fatalf("address inside a banned prefix: %v", err)
 	}
 	path := t.TempDir() + "/ctl.sock"
@@ -134,7 +134,7 @@ func TestBanMany(t *testing.T) {
 	for p := range refused {
 		reqs = append(reqs, control.BanRequest{Prefix: netip.MustParsePrefix(p), For: time.Hour})
 	}
-	banned, errs := control.BanAll(c, reqs)
+	banned, errs := control.BanAll(context.Background(), c, reqs)
 	if len(banned) != n || len(errs) != len(refused) {
 		t.Fatalf("%d banned, errors %v", len(banned), errs)
 	}
@@ -149,17 +149,17 @@ func TestBanMany(t *testing.T) {
 			t.Errorf("%v: want %q", err, want)
 		}
 	}
-	if bans, _ := c.Bans(); len(bans) != n+1 {
+	if bans, _ := c.Bans(context.Background()); len(bans) != n+1 {
 		t.Fatalf("%d bans in force, want %d", len(bans), n+1)
 	}
 	// In one call, results in order; the same prefix twice made once.
 	twice := []control.BanRequest{{Prefix: netip.MustParsePrefix("203.0.113.1/32")}, {Prefix: netip.MustParsePrefix("192.0.2.9/32")}, {Prefix: netip.MustParsePrefix("203.0.113.1/32")}}
-	res, err := s.BanMany(twice)
+	res, err := s.BanMany(context.Background(), twice)
 	if err != nil || len(res) != 3 || res[0].Ban == nil || res[0].Ban.Prefix != twice[0].Prefix || !strings.Contains(res[1].Error, "allowlist") || !strings.Contains(res[2].Error, "asked for twice") {
 		t.Fatalf("BanMany: %v %+v", err, res)
 	}
 	// Asked again: renewals.
-	if banned, errs := control.BanAll(c, reqs[:n]); len(banned) != n || len(errs) != 0 {
+	if banned, errs := control.BanAll(context.Background(), c, reqs[:n]); len(banned) != n || len(errs) != 0 {
 		t.Fatalf("renewals: %d banned, errors %v", len(banned), errs)
 	}
 }
@@ -193,7 +193,7 @@ func BenchmarkBanMany(b *testing.B) {
 		}
 		b.StartTimer()
 		start := time.Now()
-		banned, errs := control.BanAll(c, reqs)
+		banned, errs := control.BanAll(context.Background(), c, reqs)
 		b.ReportMetric(n/time.Since(start).Seconds(), "bans/s")
 		b.StopTimer()
 		if len(banned) != n || len(errs) != 0 {

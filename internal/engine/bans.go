@@ -259,7 +259,7 @@ func (g *Guard) record(cfg *Config, bans []*store.Ban, now time.Time) error {
 			return cfg.Share(b)
 		}
 	}
-	ids, err := g.db.RecordBansShared(bans, func(b *store.Ban) []byte {
+	ids, err := g.db.RecordBans(bans, func(b *store.Ban) []byte {
 		if cfg.Alerts == nil || !b.Active(now) {
 			return nil
 		}
@@ -726,7 +726,7 @@ func (g *Guard) adopt(kernel []ban.Element, bans []store.Ban, now time.Time) ([]
 	out := make([]store.Ban, 0, len(adopted))
 	for lo := 0; lo < len(adopted); lo += restoreGroup {
 		part := adopted[lo:min(lo+restoreGroup, len(adopted))]
-		if err := g.db.RecordBans(part); err != nil {
+		if _, err := g.db.RecordBans(part, nil, nil); err != nil {
 			return nil, fmt.Errorf("restore: %w", err)
 		}
 		for _, b := range part {

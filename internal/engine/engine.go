@@ -63,7 +63,7 @@ type Config struct {
 	Loc *time.Location
 	// Share, if set, gives what the fleet must hear of a ban made here
 	// (not of one another host shared), and ShareUnban of an unban here:
-	// written in the ban's own transaction (store.RecordBansShared).
+	// written in the ban's own transaction (store.DB.RecordBans).
 	Share      func(*store.Ban) []byte
 	ShareUnban func(netip.Prefix) []byte
 	// OnAttempt, if set, is told every counted attempt of a client the
@@ -318,7 +318,7 @@ func (g *Guard) Run(ctx context.Context) error {
 	g.qmu.Lock()     // and every send under way has ended
 	g.closed = true
 	g.qmu.Unlock()
-	g.drain()
+	g.drain(ctx)
 	return nil
 }
 
@@ -365,10 +365,10 @@ func (g *Guard) gather(q chan decision, batch []decision) []decision {
 	return batch
 }
 
-// drain commits what is queued when Run stops; the daemon's context is
-// gone then, so these writes get one of their own.
-func (g *Guard) drain() {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+// drain commits what is queued when Run stops; ctx has ended then, so
+// these writes get a deadline of their own (ctx's values kept).
+func (g *Guard) drain(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	for _, q := range []chan decision{g.queue, g.lqueue} {
 		for done := false; !done; {

@@ -72,7 +72,7 @@ func testSharer(t *testing.T, url, name string, replicas int, opts ...nats.Optio
 func localBan(t *testing.T, s *Sharer, db *store.DB, p netip.Prefix) {
 	t.Helper()
 	b := &store.Ban{Prefix: p, Start: time.Now(), Expires: time.Now().Add(time.Hour), Reason: "test", Origin: "detected"}
-	if _, err := db.RecordBansShared([]*store.Ban{b}, func(*store.Ban) []byte { return nil }, BanMessage); err != nil {
+	if _, err := db.RecordBans([]*store.Ban{b}, nil, BanMessage); err != nil {
 		t.Fatal(err)
 	}
 	s.Wake()

@@ -25,7 +25,7 @@ import (
 
 // Shared bans: each host publishes its bans and unbans on
 // sshguard.bans.<host> in a JetStream stream, from a share outbox written
-// in the ban's own transaction (store.RecordBansShared), in order, with
+// in the ban's own transaction (store.DB.RecordBans), in order, with
 // the outbox id as Nats-Msg-Id (a repeat after an outage is dropped by the
 // server). Each host reads the others' through a durable consumer of its
 // own and enforces them with their remaining time, origin fleet:<host>,

@@ -42,7 +42,7 @@ func (b Ban) Shared() bool { return strings.HasPrefix(b.Origin, "fleet:") }
 func (b Ban) Active(now time.Time) bool { return b.Expires.IsZero() || now.Before(b.Expires) }
 
 // BanRef is the reference to b's history record (valid once b is
-// recorded, or from within RecordBanAlerts' alert function): what a ban
+// recorded, or from within RecordBans' alert function): what a ban
 // alert keeps instead of a copy of the ban. See BanByRef.
 func BanRef(b *Ban) []byte {
 	return append(timeKey(b.Start), pkey(b.Prefix)...)
@@ -196,48 +196,27 @@ func expiryKey(exp uint64, k []byte) []byte {
 	return append(binary.BigEndian.AppendUint64(nil, exp), k...)
 }
 
-// RecordBan stores b as the active ban of its prefix, appends it to the
-// history and counts it for the offender, in one transaction. b.Count is
-// set from the offender record (1 for a first ban).
-func (d *DB) RecordBan(b *Ban) error { return d.RecordBans([]*Ban{b}) }
-
-// RecordBans records many bans in one transaction (one disk sync), as
-// RecordBan does for one.
-func (d *DB) RecordBans(bans []*Ban) error {
-	_, err := d.RecordBanAlerts(bans, func(*Ban) []byte { return nil })
-	return err
-}
-
-// RecordBanAlert records b as RecordBan does and, in the same
-// transaction, puts in the outbox what alert returns for the recorded ban
-// (with its Count set); nil or an empty result puts nothing. It returns the
-// outbox id, or 0.
-func (d *DB) RecordBanAlert(b *Ban, alert func(*Ban) []byte) (uint64, error) {
-	ids, err := d.RecordBanAlerts([]*Ban{b}, alert)
-	return ids[0], err
-}
-
-// RecordBanAlerts records many bans in one transaction (one disk sync),
-// each as RecordBanAlert does, and returns their outbox ids (0 where
-// alert gave nothing).
-func (d *DB) RecordBanAlerts(bans []*Ban, alert func(*Ban) []byte) ([]uint64, error) {
-	return d.RecordBansShared(bans, alert, nil)
-}
-
-// RecordBansShared is RecordBanAlerts that also puts, in the same
-// transaction, what share returns for each ban (nil: nothing) in the
-// share outbox, for the fleet (a ban is never recorded but not shared,
-// nor shared but not recorded).
-func (d *DB) RecordBansShared(bans []*Ban, alert, share func(*Ban) []byte) ([]uint64, error) {
+// RecordBans records bans in one transaction (one disk sync): each is
+// stored as the active ban of its prefix, appended to the history and
+// counted for its offender (b.Count is set from the offender record: 1 for
+// a first ban). In the same transaction it puts in the outbox what alert
+// returns for each recorded ban (with its Count set), and in the share
+// outbox, for the fleet, what share returns (a ban is never recorded but
+// not shared, nor shared but not recorded); a nil function, or a nil or
+// empty result, puts nothing. It returns the outbox ids (0 where alert
+// gave nothing).
+func (d *DB) RecordBans(bans []*Ban, alert, share func(*Ban) []byte) ([]uint64, error) {
 	ids := make([]uint64, len(bans))
 	err := d.db.Update(func(tx *bolt.Tx) error {
 		for i, b := range bans {
 			if err := recordBan(tx, b); err != nil {
 				return err
 			}
-			var err error
-			if ids[i], err = enqueue(tx, alert(b)); err != nil {
-				return err
+			if alert != nil {
+				var err error
+				if ids[i], err = enqueue(tx, alert(b)); err != nil {
+					return err
+				}
 			}
 			if share != nil {
 				if err := enqueueIn(tx, bktShare, share(b)); err != nil {
@@ -337,13 +316,10 @@ func (d *DB) Offenders(ps []netip.Prefix) ([]Offender, error) {
 	return out, err
 }
 
-// Lift removes p's ban. It returns ErrNotFound if p has no ban in force
-// (the history keeps it).
-func (d *DB) Lift(p netip.Prefix) error { return d.LiftShared(p, nil) }
-
-// LiftShared is Lift that also puts share (unless nil) in the share
-// outbox, in the same transaction.
-func (d *DB) LiftShared(p netip.Prefix, share []byte) error {
+// Lift removes p's ban and, in the same transaction, puts share (unless
+// nil) in the share outbox. It returns ErrNotFound if p has no ban in
+// force (the history keeps it).
+func (d *DB) Lift(p netip.Prefix, share []byte) error {
 	var fn func(netip.Prefix) []byte
 	if share != nil {
 		fn = func(netip.Prefix) []byte { return share }

@@ -11,12 +11,11 @@ import (
 func TestOutboxPendingAndPrune(t *testing.T) {
 	d, path := open(t)
 	b := &Ban{Prefix: netip.MustParsePrefix("192.0.2.1/32"), Start: now}
-	id, err := d.RecordBanAlert(b, func(b *Ban) []byte { return fmt.Appendf(nil, `{"nth":%d}`, b.Count) })
-	if err != nil || id != 1 {
-		t.Fatalf("id %d, %v", id, err)
+	if ids, err := d.RecordBans([]*Ban{b}, func(b *Ban) []byte { return fmt.Appendf(nil, `{"nth":%d}`, b.Count) }, nil); err != nil || ids[0] != 1 {
+		t.Fatalf("ids %v, %v", ids, err)
 	}
-	if id, err := d.RecordBanAlert(&Ban{Prefix: b.Prefix, Start: now}, func(*Ban) []byte { return nil }); id != 0 || err != nil {
-		t.Fatalf("no alert: id %d, %v", id, err)
+	if ids, err := d.RecordBans([]*Ban{{Prefix: b.Prefix, Start: now}}, func(*Ban) []byte { return nil }, nil); ids[0] != 0 || err != nil {
+		t.Fatalf("no alert: id %d, %v", ids[0], err)
 	}
 	for i := 0; i < 9; i++ {
 		d.Enqueue([]byte(fmt.Sprintf(`{"i":%d}`, i)))
@@ -43,7 +42,7 @@ func TestOutboxPendingAndPrune(t *testing.T) {
 		t.Fatalf("pruned %d, %v", n, err)
 	}
 	d.Close()
-	d, err = Open(path, time.Second)
+	d, err := Open(path, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

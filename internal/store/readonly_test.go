@@ -30,9 +30,7 @@ func TestOpenReadOnly(t *testing.T) {
 
 	d, path := open(t)
 	b := &Ban{Prefix: netip.MustParsePrefix("203.0.113.7/32"), Start: now, Expires: now.Add(time.Hour), Reason: "test"}
-	if err := d.RecordBan(b); err != nil {
-		t.Fatal(err)
-	}
+	mustRecord(t, d, b)
 	if _, err := OpenReadOnly(path, 100*time.Millisecond); !errors.Is(err, ErrLocked) {
 		t.Fatalf("held by a writer: %v", err)
 	}

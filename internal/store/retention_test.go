@@ -20,9 +20,7 @@ func TestPrune(t *testing.T) {
 	}
 	perm := &Ban{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Start: old} // permanent: in force
 	recent := &Ban{Prefix: netip.MustParsePrefix("203.0.113.9/32"), Start: young, Expires: now.Add(time.Hour)}
-	if err := d.RecordBans(append(bans, perm, recent)); err != nil {
-		t.Fatal(err)
-	}
+	mustRecord(t, d, append(bans, perm, recent)...)
 	for _, at := range []time.Time{old, young} {
 		d.RecordLogin(Login{Time: at, User: "alice", Addr: netip.MustParseAddr("192.0.2.1")}, func(LoginHistory, *Login) []byte { return nil })
 		var c Counts
@@ -71,8 +69,8 @@ func TestCompact(t *testing.T) {
 		bans = append(bans, &Ban{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 32), Start: now.Add(-200 * 24 * time.Hour),
 			Evidence: []string{fmt.Sprintf("line %d with some text to take room in the file", i)}, Expires: now.Add(-199 * 24 * time.Hour)})
 	}
-	d.RecordBans(bans)
-	d.RecordBan(&Ban{Prefix: netip.MustParsePrefix("203.0.113.1/32"), Start: now})
+	mustRecord(t, d, bans...)
+	mustRecord(t, d, &Ban{Prefix: netip.MustParsePrefix("203.0.113.1/32"), Start: now})
 	if _, err := d.Prune(now, Retention{History: 90 * 24 * time.Hour, Offenders: 30 * 24 * time.Hour}); err != nil {
 		t.Fatal(err)
 	}

@@ -7,8 +7,8 @@ import (
 )
 
 // The share outbox holds what the fleet must hear of this host's bans and
-// unbans, written in the transaction of the ban (RecordBansShared,
-// LiftShared) and deleted once published, in order.
+// unbans, written in the transaction of the ban (RecordBans, Lift
+// and LiftMany) and deleted once published, in order.
 
 // enqueueIn appends data (when not empty) to bkt under the next sequence.
 func enqueueIn(tx *bolt.Tx, bkt, data []byte) error {

@@ -32,13 +32,13 @@ func BenchmarkStateSize(b *testing.B) {
 		const n = 100000
 		var batch []*store.Ban
 		flush := func() {
-			if _, err := db.RecordBanAlerts(batch, func(b *store.Ban) []byte {
+			if _, err := db.RecordBans(batch, func(b *store.Ban) []byte {
 				a := alert.Ban{Prefix: b.Prefix, Attempts: b.Attempts, Users: b.Users, Duration: time.Hour, Nth: b.Count, Reason: b.Reason,
 					First: b.Evidence[0], Last: b.Evidence[1]}
 				m := pol.BanMessage(a, b.Start)
 				m.Ban, m.BanRef = nil, store.BanRef(b) // as the engine writes it
 				return m.Marshal()
-			}); err != nil {
+			}, nil); err != nil {
 				b.Fatal(err)
 			}
 			batch = batch[:0]
@@ -97,11 +97,11 @@ func BenchmarkYear(b *testing.B) {
 						fmt.Sprintf("Jan  1 00:00:00 web-01 sshd[%d]: Failed password for root from %s port 40000 ssh2", 1000+i, addr),
 						fmt.Sprintf("Jan  1 00:00:09 web-01 sshd[%d]: Failed password for test from %s port 40004 ssh2", 1000+i, addr)}}
 			}
-			if _, err := db.RecordBanAlerts(bans, func(b *store.Ban) []byte {
+			if _, err := db.RecordBans(bans, func(b *store.Ban) []byte {
 				m := pol.BanMessage(alert.Ban{Prefix: b.Prefix, Duration: time.Hour, Nth: b.Count}, b.Start)
 				m.Ban, m.BanRef = nil, store.BanRef(b)
 				return m.Marshal()
-			}); err != nil {
+			}, nil); err != nil {
 				b.Fatal(err)
 			}
 			for i := range 20 {

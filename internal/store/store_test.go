@@ -43,16 +43,12 @@ func TestBansSurviveReopenAndEscalationCounts(t *testing.T) {
 	d, path := open(t)
 	p := netip.MustParsePrefix("203.0.113.7/32")
 	b := &Ban{Prefix: p, Start: now, Expires: now.Add(time.Hour), Reason: "5 failed attempts", Users: []string{"root"}}
-	if err := d.RecordBan(b); err != nil {
-		t.Fatal(err)
-	}
+	mustRecord(t, d, b)
 	if b.Count != 1 {
 		t.Fatalf("first ban count %d", b.Count)
 	}
 	perm := &Ban{Prefix: netip.MustParsePrefix("2001:db8::/64"), Start: now}
-	if err := d.RecordBan(perm); err != nil {
-		t.Fatal(err)
-	}
+	mustRecord(t, d, perm)
 	d.Close()
 
 	d, err := Open(path, time.Second)
@@ -70,7 +66,7 @@ func TestBansSurviveReopenAndEscalationCounts(t *testing.T) {
 		t.Fatalf("active after expiry: %v", active)
 	}
 	again := &Ban{Prefix: p, Start: now.Add(3 * time.Hour), Expires: now.Add(5 * time.Hour)}
-	if err := d.RecordBan(again); err != nil || again.Count != 2 {
+	if _, err := d.RecordBans([]*Ban{again}, nil, nil); err != nil || again.Count != 2 {
 		t.Fatalf("second ban: count %d, %v", again.Count, err)
 	}
 	off, _ := d.Offender(p)
@@ -81,10 +77,10 @@ func TestBansSurviveReopenAndEscalationCounts(t *testing.T) {
 	if len(hist) != 3 {
 		t.Fatalf("history has %d bans, want 3", len(hist))
 	}
-	if err := d.Lift(p); err != nil {
+	if err := d.Lift(p, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Lift(p); !errors.Is(err, ErrNotFound) {
+	if err := d.Lift(p, nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second lift: %v", err)
 	}
 }
@@ -199,7 +195,7 @@ func TestMigrateSchema1(t *testing.T) {
 	if n, _ := d.CountActive(now.Add(2 * time.Hour)); n != 1 {
 		t.Fatalf("%d in force after the first expired, want the permanent one", n)
 	}
-	if err := d.Lift(b2.Prefix); err != nil {
+	if err := d.Lift(b2.Prefix, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -216,9 +212,7 @@ func TestExpiryIndex(t *testing.T) {
 		{Prefix: c, Start: now}, // permanent
 		{Prefix: a, Start: now.Add(time.Second), Expires: now.Add(4 * time.Hour)}, // escalated
 	} {
-		if err := d.RecordBan(x); err != nil {
-			t.Fatal(err)
-		}
+		mustRecord(t, d, x)
 	}
 	for _, tc := range []struct {
 		at   time.Duration
@@ -249,9 +243,7 @@ func TestDamagedPages(t *testing.T) {
 		bans = append(bans, &Ban{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)}), 32), Start: now,
 			Expires: now.Add(time.Hour), Evidence: []string{strings.Repeat("x", 100)}})
 	}
-	if err := d.RecordBans(bans); err != nil {
-		t.Fatal(err)
-	}
+	mustRecord(t, d, bans...)
 	d.Close()
 	orig, err := os.ReadFile(path)
 	if err != nil {
@@ -305,9 +297,7 @@ func TestMigrateToCompactBans(t *testing.T) {
 			Users: []string{"root", "admin"}, Evidence: []string{"first", "last"}, Origin: "detected"},
 		{Prefix: netip.MustParsePrefix("2001:db8::/64"), Start: now, Reason: "by hand", Origin: "admin"},
 	}
-	if err := db.RecordBans(bans); err != nil {
-		t.Fatal(err)
-	}
+	mustRecord(t, db, bans...)
 	// Back to schema 2's layout.
 	err = db.db.Update(func(tx *bolt.Tx) error {
 		for _, b := range bans {
@@ -365,5 +355,14 @@ func TestCompactRecordBounded(t *testing.T) {
 	}
 	if _, ok := decodeActive(append([]byte{activeMark}, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), &got); ok {
 		t.Error("a damaged varint read")
+	}
+}
+
+// mustRecord records bans as they are (RecordBans without alerts or
+// sharing), failing tb on an error.
+func mustRecord(tb testing.TB, d *DB, bans ...*Ban) {
+	tb.Helper()
+	if _, err := d.RecordBans(bans, nil, nil); err != nil {
+		tb.Fatal(err)
 	}
 }

@@ -7,6 +7,7 @@ package testkit
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -202,4 +203,39 @@ func ReportLatency(b *testing.B, lat []time.Duration, goal time.Duration) {
 	if p99 > goal {
 		b.Fatalf("p99 %v, the goal is under %v", p99, goal)
 	}
+}
+
+// RecordBans records bans in db as they are (store.DB.RecordBans without
+// alerts or sharing), failing tb on an error.
+func RecordBans(tb testing.TB, db *store.DB, bans ...*store.Ban) {
+	tb.Helper()
+	if _, err := db.RecordBans(bans, nil, nil); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// BanLatency bans n addresses (203.0.113.1 onwards) one after the other
+// with ban and, after each, polls reached every poll (0: without a pause)
+// until it reports the ban arrived, at most 10 s; it returns how long each
+// took, for ReportLatency.
+func BanLatency(b *testing.B, n int, poll time.Duration, ban func(netip.Prefix) error, reached func(netip.Prefix) bool) []time.Duration {
+	b.Helper()
+	lat := make([]time.Duration, 0, n)
+	for i := range n {
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, byte(113 + i/250), byte(1 + i%250)}), 32)
+		start := time.Now()
+		if err := ban(p); err != nil {
+			b.Fatal(err)
+		}
+		for !reached(p) {
+			if time.Since(start) > 10*time.Second {
+				b.Fatalf("ban %d (%s) never arrived", i, p)
+			}
+			if poll > 0 {
+				time.Sleep(poll)
+			}
+		}
+		lat = append(lat, time.Since(start))
+	}
+	return lat
 }

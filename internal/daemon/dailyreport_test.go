@@ -13,6 +13,7 @@ import (
 	"sshguard-go/internal/config"
 	"sshguard-go/internal/session"
 	"sshguard-go/internal/store"
+	"sshguard-go/internal/testkit"
 )
 
 func TestDailyReport(t *testing.T) {
@@ -37,7 +38,7 @@ func TestDailyReport(t *testing.T) {
 	c.Add("failure", "198.51.100.9", "admin", true, false)
 	c.Add("probe", "198.51.100.9", "", false, true)
 	db.AddCounts(day.Add(10*time.Hour), c)
-	db.RecordBan(&store.Ban{Prefix: netip.MustParsePrefix("203.0.113.7/32"), Start: day.Add(10 * time.Hour), Expires: day.Add(11 * time.Hour), Reason: "7 failed attempts in 10m"})
+	testkit.RecordBans(t, db, &store.Ban{Prefix: netip.MustParsePrefix("203.0.113.7/32"), Start: day.Add(10 * time.Hour), Expires: day.Add(11 * time.Hour), Reason: "7 failed attempts in 10m"})
 	for _, l := range []store.Login{
 		{Time: day.Add(-20 * time.Hour), User: "old", Addr: netip.MustParseAddr("192.0.2.1"), Method: "password"},
 		{Time: day.Add(9 * time.Hour), User: "alice", Addr: netip.MustParseAddr("192.0.2.10"), Method: "publickey", Key: "ED25519 SHA256:abc"},

@@ -1,75 +1,15 @@
-// Package report summarises detected events per client address: counted
-// failed attempts and probes, logins, users tried, first and last seen.
-// The offline report command prints it; what the daemon and its API count
-// must agree with it.
 package report
 
 import (
-	"fmt"
 	"io"
-	"math"
-	"net/netip"
 	"runtime"
 	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
 
-	"sshguard-go/internal/alert"
-	"sshguard-go/internal/ban"
-	"sshguard-go/internal/config"
-	"sshguard-go/internal/control"
 	"sshguard-go/internal/detect"
 )
-
-// Window holds the times from Since (when set) up to, not including, Until
-// (when set). A window with either bound holds no zero time: an event whose
-// time is unknown is not known to fall inside it.
-type Window struct{ Since, Until time.Time }
-
-// Back is the window from since before now up to until before now; a zero
-// duration leaves its bound open.
-func Back(now time.Time, since, until time.Duration) (w Window) {
-	if since > 0 {
-		w.Since = now.Add(-since)
-	}
-	if until > 0 {
-		w.Until = now.Add(-until)
-	}
-	return w
-}
-
-// CheckFlags refuses the values of scan's and report's flags that would
-// make a report quietly empty or whole: a threshold that is not a finite
-// count (NaN passes every "> 0" test), a negative or empty window, no jobs.
-func CheckFlags(threshold float64, since, until time.Duration, jobs, top int) error {
-	switch {
-	case math.IsNaN(threshold) || math.IsInf(threshold, 0) || threshold < 0:
-		return fmt.Errorf("--threshold %v: give a number of attempts, 0 or more", threshold)
-	case since < 0:
-		return fmt.Errorf("--since %s: give how long ago, a positive duration (e.g. 24h)", short(since))
-	case until < 0:
-		return fmt.Errorf("--until %s: give how long ago, a positive duration (e.g. 1h)", short(until))
-	case since > 0 && until >= since:
-		return fmt.Errorf("--since %s --until %s: the window is empty, it ends before it starts (--since 24h --until 1h is from a day ago to an hour ago)", short(since), short(until))
-	case jobs < 1:
-		return fmt.Errorf("-j %d: read at least 1 input at a time", jobs)
-	case top < 0:
-		return fmt.Errorf("--top %d: give 0 (all) or more", top)
-	}
-	return nil
-}
-
-// short is d as the flags take it: 2h, 2d, not 2h0m0s or 48h0m0s.
-func short(d time.Duration) string { return config.Duration(d).String() }
-
-// Holds reports whether t falls inside w.
-func (w Window) Holds(t time.Time) bool {
-	if w.Since.IsZero() && w.Until.IsZero() {
-		return true
-	}
-	return !t.IsZero() && !t.Before(w.Since) && (w.Until.IsZero() || t.Before(w.Until))
-}
 
 // WriteText writes l as a table, its columns as wide as their widest
 // cell plus two spaces (as text/tabwriter lays them out, without holding
@@ -347,112 +287,4 @@ func (f *stampFormat) appendJSON(b []byte, st stamp, known bool) []byte {
 // append2 appends n (0..99) in two digits.
 func append2(b []byte, n int) []byte {
 	return append(b, byte('0'+n/10), byte('0'+n%10))
-}
-
-// Weights are what a failed attempt and a probe count for (the
-// configuration's detection weights).
-type Weights struct{ Failure, Probe float64 }
-
-// attempts is c's weighted attempts.
-func (w Weights) attempts(c *rec) float64 {
-	return float64(c.failed)*w.Failure + float64(c.probes)*w.Probe
-}
-
-// Allowlist is what a report leaves out: the configuration's ban.allow
-// (its host names are not resolved offline: left out) and the addresses
-// and prefixes given (--allow); nil when there are none.
-func Allowlist(configured, given []string) (*ban.Allowlist, error) {
-	var entries []netip.Prefix
-	for _, a := range configured {
-		if p, err := config.ParsePrefix(a); err == nil {
-			entries = append(entries, p)
-		}
-	}
-	for _, a := range given {
-		p, err := config.ParsePrefix(a)
-		if err != nil {
-			return nil, fmt.Errorf("--allow: %w", err)
-		}
-		entries = append(entries, p)
-	}
-	if len(entries) == 0 {
-		return nil, nil
-	}
-	return ban.NewAllowlist(entries...), nil
-}
-
-// Selection is what a report keeps of its clients.
-type Selection struct {
-	Threshold float64        // weighted attempts at least this (0: all)
-	Weights   Weights        // what a failed attempt and a probe weigh
-	Allowed   *ban.Allowlist // left out (nil: only the built-in loopback and the like, when a threshold is set)
-	Top       int            // the first this many (0: all)
-}
-
-// Select keeps what sel asks of l, in l's order, and says how many
-// allowlisted clients it left out.
-func (sel Selection) Select(l *List) (kept *List, left int) {
-	kept = l
-	if sel.Threshold > 0 || sel.Allowed != nil {
-		allowed := sel.Allowed
-		if allowed == nil {
-			allowed = ban.NewAllowlist()
-		}
-		kept = &List{s: l.s}
-		for _, j := range l.order {
-			c := l.s.at(j)
-			if c.fam != famName {
-				a := l.s.addrOf(c).WithZone("")
-				if allowed.Covers(netip.PrefixFrom(a, a.BitLen())) {
-					left++
-					continue
-				}
-			}
-			if sel.Weights.attempts(c) >= sel.Threshold {
-				kept.order = append(kept.order, j)
-			}
-		}
-	}
-	if sel.Top > 0 && len(kept.order) > sel.Top {
-		kept = &List{s: l.s, order: kept.order[:sel.Top]}
-	}
-	return kept, left
-}
-
-// WindowText names the window of --since d for a message: "the last
-// 24h", or "all" when d is 0.
-func WindowText(d time.Duration) string {
-	if d <= 0 {
-		return "all"
-	}
-	text, _ := config.Duration(d).MarshalText() // as the configuration writes it: 30d, 1h
-	return "the last " + string(text)
-}
-
-// BanRequests are the bans report --ban asks for: l's addresses (not
-// the clients known by name only), for d (0: by the ban policy, escalated),
-// with the reason "archive: N failed attempts in WINDOW", origin archive,
-// never self (the address of the caller's own SSH session) without force.
-func BanRequests(l *List, d time.Duration, window string, self netip.Addr) []control.BanRequest {
-	reqs := make([]control.BanRequest, 0, len(l.order))
-	for _, j := range l.order {
-		c := l.s.at(j)
-		if c.fam != famName {
-			a := l.s.addrOf(c).WithZone("")
-			reqs = append(reqs, control.BanRequest{Prefix: netip.PrefixFrom(a, a.BitLen()), For: max(d, 0), Origin: "archive", Self: self,
-				Reason: fmt.Sprintf("archive: %d failed attempts in %s", c.failed, window)})
-		}
-	}
-	return reqs
-}
-
-// Offenders is l for an alert (report --notify).
-func Offenders(l *List, w Weights) []alert.Offender {
-	out := make([]alert.Offender, 0, len(l.order))
-	for _, j := range l.order {
-		r := l.s.at(j)
-		c := l.s.client(r)
-		out = append(out, alert.Offender{Addr: c.Client, Failed: c.Failed, Probes: c.Probes, Users: c.Users[:min(len(c.Users), 8)], Attempts: w.attempts(r)})
-	}
-	return out
 }

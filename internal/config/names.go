@@ -1,0 +1,37 @@
+package config
+
+import (
+	"os"
+	"strings"
+)
+
+// validName reports whether s is 1 to max characters, each an ASCII letter,
+// a digit, '-' or one of extra.
+func validName(s string, max int, extra string) bool {
+	if s == "" || len(s) > max {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || strings.ContainsRune(extra, r)) {
+			return false
+		}
+	}
+	return true
+}
+
+// validFleetName reports whether s can be a NATS subject token and a
+// consumer name.
+func validFleetName(s string) bool { return validName(s, 64, "_") }
+
+// validHostname reports whether s is made of a host name's characters.
+func validHostname(s string) bool { return validName(s, 253, ".") }
+
+// systemHostname is the kernel's host name, or "localhost" when it cannot
+// be read.
+func systemHostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "localhost"
+	}
+	return h
+}
