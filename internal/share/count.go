@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -70,6 +71,12 @@ type CountConfig struct {
 	// there (its own horizon's threshold): a slow attacker spread over
 	// hosts and days.
 	Horizons []FleetHorizon
+	// Partitions is how many parts the addresses are hashed to when the
+	// servers can pin one counting host per part (partition.go); 0: 16.
+	Partitions int
+	// AllToAll keeps every host hearing every other's attempts whatever
+	// the servers can do (the comparison in the benchmarks).
+	AllToAll bool
 }
 
 // FleetHorizon is a long fleet window.
@@ -109,6 +116,12 @@ type Counter struct {
 	bytes   int64 // published
 	// subscribed is set once the others' attempts are subscribed to.
 	subscribed bool
+	// partitioned is set when the attempts go to the partitions' counting
+	// hosts (partition.go): this host's own then count where they are
+	// received, not here too. mode is what fleet status shows.
+	partitioned bool
+	mode        string
+	seen        map[int]time.Time // partition -> its last batch counted here
 }
 
 // FleetBan is a prefix the fleet's attempts put over the threshold.
@@ -159,6 +172,10 @@ func NewCounter(cfg CountConfig) *Counter {
 	if cfg.HostCap <= 0 {
 		cfg.HostCap = 5
 	}
+	if cfg.Partitions <= 0 {
+		cfg.Partitions = DefaultPartitions
+	}
+	cfg.Partitions = min(cfg.Partitions, MaxPartitions)
 	if cfg.MaxTracked <= 0 {
 		cfg.MaxTracked = 1000000
 	}
@@ -182,7 +199,9 @@ func (c *Counter) Local(p netip.Prefix, at time.Time, w float64) {
 	} else {
 		c.dropped++
 	}
-	c.add(1, p, at, w)
+	if !c.partitioned {
+		c.add(1, p, at, w)
+	}
 }
 
 // allowed reports whether p is of a length this host counts by.
@@ -313,7 +332,11 @@ func (sw *sliding) estimate(sec, length int64) float64 {
 }
 
 // receive takes a batch the peer host published.
-func (c *Counter) receive(host string, data []byte) error {
+func (c *Counter) receive(host string, data []byte) error { return c.receiveIn(host, data, -1) }
+
+// receiveIn takes a batch the peer host published for partition part
+// (partition.go; -1: all-to-all), refusing an attempt of another.
+func (c *Counter) receiveIn(host string, data []byte, part int) error {
 	var batch []attempt
 	if err := json.Unmarshal(data, &batch); err != nil {
 		return err
@@ -338,7 +361,7 @@ func (c *Counter) receive(host string, data []byte) error {
 		pr.tokens--
 		at := time.UnixMilli(a.T)
 		p := ban.Unmap(a.P)
-		if !p.IsValid() || !c.allowed(p) || !(a.W > 0 && a.W <= 12.75) || at.After(now.Add(time.Minute)) || at.Before(now.Add(-c.cfg.Window)) {
+		if !p.IsValid() || !c.allowed(p) || part >= 0 && PartitionOf(p, c.cfg.Partitions) != part || !(a.W > 0 && a.W <= 12.75) || at.After(now.Add(time.Minute)) || at.Before(now.Add(-c.cfg.Window)) {
 			pr.refused++ // a forged weight or width, a NaN, a time out of the window
 			continue
 		}
@@ -398,6 +421,12 @@ type CountStatus struct {
 	Refused   map[string]int64 `json:"refused,omitempty"`
 	// Listening is set once the others' attempts are subscribed to.
 	Listening bool `json:"listening"`
+	// Mode is "partitioned" or "all-to-all", with why; Partitions the
+	// parts, and Counting those whose attempts this host counted in the
+	// last minute (partitioned).
+	Mode       string `json:"mode,omitempty"`
+	Partitions int    `json:"partitions,omitempty"`
+	Counting   []int  `json:"counting,omitempty"`
 }
 
 // Status reports the counter's figures.
@@ -405,7 +434,17 @@ func (c *Counter) Status() CountStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := CountStatus{Sent: c.sent, Bytes: c.bytes, Dropped: c.dropped, Received: c.remote, Tracked: len(c.cur) + len(c.old),
-		Quorum: c.cfg.Quorum, Listening: c.subscribed}
+		Quorum: c.cfg.Quorum, Listening: c.subscribed, Mode: c.mode}
+	if c.partitioned {
+		st.Partitions = c.cfg.Partitions
+		now := c.now()
+		for k, at := range c.seen {
+			if now.Sub(at) < time.Minute {
+				st.Counting = append(st.Counting, k)
+			}
+		}
+		slices.Sort(st.Counting)
+	}
 	for h, p := range c.peers {
 		if p.throttled > 0 {
 			if st.Throttled == nil {

@@ -244,7 +244,7 @@ func (s *Sharer) Run(ctx context.Context) error {
 		wg.Go(func() { s.consume(ctx, js) })
 	}
 	if s.Counter != nil {
-		wg.Go(func() { s.countFleetwide(ctx, nc) })
+		wg.Go(func() { s.countFleetwideMode(ctx, nc, js) })
 	}
 	wg.Wait()
 	return nil
