@@ -42,6 +42,9 @@ const (
 	maxSlots  = MaxQuorum
 	// maxPeers bounds the peers counted (a flood of host names).
 	maxPeers = 10000
+	// maxOverflow bounds the decisions kept while the banner is behind
+	// (a wave crossing the threshold at once).
+	maxOverflow = 1 << 16
 )
 
 // attempt is one counted attempt on the wire: address (or prefix),
@@ -122,6 +125,10 @@ type Counter struct {
 	partitioned bool
 	mode        string
 	seen        map[int]time.Time // partition -> its last batch counted here
+	// over are the decisions the banner had no room for yet, handed to it
+	// at each flush; lost those past maxOverflow.
+	over []FleetBan
+	lost int64
 }
 
 // FleetBan is a prefix the fleet's attempts put over the threshold.
@@ -268,9 +275,15 @@ func (c *Counter) add(host uint32, p netip.Prefix, at time.Time, w float64) {
 		}
 		if sum >= win.threshold && hosts >= c.cfg.Quorum {
 			*s = slots{}
+			e := FleetBan{Prefix: p, Attempts: math.Round(sum*100) / 100, Hosts: hosts, Window: win.name}
 			select {
-			case c.bans <- FleetBan{Prefix: p, Attempts: math.Round(sum*100) / 100, Hosts: hosts, Window: win.name}:
-			default: // the banner is behind: the next attempt trips it again
+			case c.bans <- e:
+			default: // the banner is behind: kept until the next flush
+				if len(c.over) < maxOverflow {
+					c.over = append(c.over, e)
+				} else {
+					c.lost++
+				}
 			}
 			return
 		}
@@ -385,9 +398,24 @@ func (c *Counter) peer(host string) *peer {
 	return pr
 }
 
+// refill hands the banner the decisions it had no room for. c.mu is
+// held.
+func (c *Counter) refill() {
+	for len(c.over) > 0 {
+		select {
+		case c.bans <- c.over[0]:
+			c.over = c.over[1:]
+		default:
+			return
+		}
+	}
+	c.over = nil
+}
+
 // flush publishes what was counted here since the last flush.
 func (c *Counter) flush(nc *nats.Conn) {
 	c.mu.Lock()
+	c.refill()
 	buf := c.buf
 	c.buf = nil
 	c.mu.Unlock()
@@ -427,6 +455,10 @@ type CountStatus struct {
 	Mode       string `json:"mode,omitempty"`
 	Partitions int    `json:"partitions,omitempty"`
 	Counting   []int  `json:"counting,omitempty"`
+	// Waiting are the decisions not yet handed to the banner; Lost those
+	// past the bound.
+	Waiting int   `json:"waiting,omitempty"`
+	Lost    int64 `json:"lost,omitempty"`
 }
 
 // Status reports the counter's figures.
@@ -434,7 +466,7 @@ func (c *Counter) Status() CountStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := CountStatus{Sent: c.sent, Bytes: c.bytes, Dropped: c.dropped, Received: c.remote, Tracked: len(c.cur) + len(c.old),
-		Quorum: c.cfg.Quorum, Listening: c.subscribed, Mode: c.mode}
+		Quorum: c.cfg.Quorum, Listening: c.subscribed, Mode: c.mode, Waiting: len(c.over), Lost: c.lost}
 	if c.partitioned {
 		st.Partitions = c.cfg.Partitions
 		now := c.now()

@@ -282,6 +282,7 @@ func countConsumer(ctx context.Context, js jetstream.JetStream, stream string, p
 // to each attempt's partition.
 func (c *Counter) flushPartitioned(nc *nats.Conn) {
 	c.mu.Lock()
+	c.refill()
 	buf := c.buf
 	c.buf = nil
 	c.mu.Unlock()

@@ -90,3 +90,31 @@ func TestCounterRefusesOtherPartition(t *testing.T) {
 		t.Fatalf("%+v", st)
 	}
 }
+
+// TestCounterKeepsDecisionsWhenBehind: a wave crossing the threshold at
+// once, 3,000 addresses, more than the banner's channel holds: none is
+// lost, the rest handed over at the following flushes.
+func TestCounterKeepsDecisionsWhenBehind(t *testing.T) {
+	c := testkit.NewClock(time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC))
+	k := NewCounter(CountConfig{Name: "me", Threshold: 6, Window: time.Hour, Quorum: 2, HostCap: 3, MaxTracked: 10000})
+	k.now = c.Now
+	var as []attempt
+	for i := range 3000 {
+		as = append(as, attempt{P: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 32), W: 3})
+	}
+	for _, h := range []string{"b", "c"} {
+		if err := k.receive(h, batch(t, c.Now(), as...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[netip.Prefix]bool{}
+	for range 10 {
+		for _, b := range bansOf(k) {
+			got[b.Prefix] = true
+		}
+		k.flush(nil) // nothing to publish: hands over what waits
+	}
+	if st := k.Status(); len(got) != 3000 || st.Waiting != 0 || st.Lost != 0 {
+		t.Fatalf("%d decisions of 3000, %+v", len(got), st)
+	}
+}
