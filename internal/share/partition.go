@@ -203,6 +203,11 @@ func (s *Sharer) countPartitioned(ctx context.Context, nc *nats.Conn, js jetstre
 			c.flushPartitioned(nc)
 		case e := <-c.bans:
 			s.banFleetwide(ctx, e)
+			if len(c.bans) == 0 { // what waits, without waiting for the flush
+				c.mu.Lock()
+				c.refill()
+				c.mu.Unlock()
+			}
 		}
 	}
 }
