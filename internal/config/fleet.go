@@ -38,7 +38,7 @@ type FleetConfig struct {
 	FleetHorizons []Horizon `toml:"fleet_horizons"`
 	// FleetPartitions is how many parts the addresses are hashed to when
 	// the servers can pin one counting host per part (NATS 2.11+): each
-	// part counted on one host at a time.
+	// part counted on one host at a time. 0: all-to-all always.
 	FleetPartitions int `toml:"fleet_partitions"`
 }
 
@@ -112,8 +112,8 @@ func (f FleetConfig) validate(bad func(key, format string, args ...any)) {
 		if f.FleetQuorum < 1 || f.FleetQuorum > maxQuorum {
 			bad("fleet.fleet_quorum", "must be in [1, %d], is %d", maxQuorum, f.FleetQuorum)
 		}
-		if f.FleetPartitions < 1 || f.FleetPartitions > maxPartitions {
-			bad("fleet.fleet_partitions", "must be in [1, %d], is %d", maxPartitions, f.FleetPartitions)
+		if f.FleetPartitions < 0 || f.FleetPartitions > maxPartitions {
+			bad("fleet.fleet_partitions", "must be in [0, %d] (0: all-to-all), is %d", maxPartitions, f.FleetPartitions)
 		}
 		if len(f.FleetHorizons) > 2 {
 			bad("fleet.fleet_horizons", "at most 2, are %d", len(f.FleetHorizons))

@@ -133,7 +133,7 @@ func countStreamName(bans string) string { return bans + "_COUNT" }
 func (s *Sharer) countFleetwideMode(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) {
 	c := s.Counter
 	v := nc.ConnectedServerVersion()
-	why := "asked for"
+	why := "fleet.fleet_partitions = 0"
 	if PartitionsSupported(v) && !c.cfg.AllToAll {
 		err := s.countPartitioned(ctx, nc, js)
 		if err == nil || ctx.Err() != nil {
