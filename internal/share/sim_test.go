@@ -56,7 +56,9 @@ func BenchmarkFleetScale(b *testing.B) {
 	for _, n := range sizes {
 		b.Run(fmt.Sprintf("hosts=%d", n), func(b *testing.B) {
 			for range b.N {
-				rows = append(rows, simFleetSize(b, n))
+				row := simFleetSize(b, n)
+				fmt.Fprint(os.Stderr, row) // at once: the full table takes long
+				rows = append(rows, row)
 			}
 		})
 	}
