@@ -61,6 +61,9 @@ import (
 //     consumer of bans).
 //   - The servers down: nothing is counted fleet-wide until they are back
 //     (memory stream: what it held is lost).
+//   - The server holding the stream of attempts is lost (one replica, in
+//     memory): fleet-wide counting stops until it is back or the daemons
+//     restart and make the stream again.
 //   - A hostile counting host: the fleet-wide bans it shares are a peer's
 //     bans, bounded like any peer's (width, length, allowlist, never
 //     permanent); it can withhold bans of its partitions, no more than a
