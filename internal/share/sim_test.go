@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,15 +43,27 @@ import (
 //     process's CPU time (server and all hosts) of the wave.
 //
 // Under -benchtime 1x (make bench-smoke) only 10 hosts run; with
-// SSHGUARD_FLEET_SCALE=1 (make bench-fleet-scale) 10, 100 and 1,000, and
-// a Markdown table is printed.
+// SSHGUARD_FLEET_SCALE=1 (make bench-fleet-scale) 10, 100 and 1,000
+// (or the sizes it lists: SSHGUARD_FLEET_SCALE=100,1000), and a Markdown
+// table is printed, each size's rows also as soon as they are measured.
 
 const simWave = 100000
 
 func BenchmarkFleetScale(b *testing.B) {
 	sizes := []int{10}
-	if os.Getenv("SSHGUARD_FLEET_SCALE") != "" {
+	switch e := os.Getenv("SSHGUARD_FLEET_SCALE"); e {
+	case "":
+	case "1":
 		sizes = []int{10, 100, 1000}
+	default: // sizes, comma-separated
+		sizes = nil
+		for f := range strings.SplitSeq(e, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 2 || n > 5000 {
+				b.Fatalf("SSHGUARD_FLEET_SCALE=%q: want 1, or sizes from 2 to 5000, comma-separated", e)
+			}
+			sizes = append(sizes, n)
+		}
 	}
 	var rows []string
 	for _, n := range sizes {
