@@ -228,7 +228,7 @@ func startSimFleet(b *testing.B, url string, n int, allToAll, count bool) *simFl
 		}
 	}
 	for _, s := range f.hosts {
-		f.conns = append(f.conns, s.conn())
+		f.conns = append(f.conns, simConn(s))
 	}
 	for _, c := range f.counters[f.real:] {
 		nc, err := nats.Connect(url)
@@ -254,7 +254,7 @@ func startSimFleet(b *testing.B, url string, n int, allToAll, count bool) *simFl
 		})
 	}
 	// Every host's consumer of bans in place.
-	js, _ := jetstream.New(f.hosts[0].conn())
+	js, _ := jetstream.New(simConn(f.hosts[0]))
 	simEventually(b, 5*time.Minute, "consumers of bans", func() (bool, string) {
 		st, err := js.Stream(context.Background(), "SIM")
 		if err != nil {
@@ -270,7 +270,7 @@ func startSimFleet(b *testing.B, url string, n int, allToAll, count bool) *simFl
 	return f
 }
 
-func (s *Sharer) conn() *nats.Conn {
+func simConn(s *Sharer) *nats.Conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.nc
@@ -280,7 +280,7 @@ func (f *simFleet) waitCounting(b *testing.B, hosts []*Sharer) {
 	simEventually(b, 2*time.Minute, "hosts counting", func() (bool, string) {
 		for _, s := range hosts {
 			if s.Counter == nil {
-				if s.conn() == nil || !s.conn().IsConnected() {
+				if simConn(s) == nil || !simConn(s).IsConnected() {
 					return false, s.cfg.Name
 				}
 				continue
