@@ -436,6 +436,7 @@ func (s *Sharer) consume(ctx context.Context, js jetstream.JetStream) {
 	}
 	defer it.Stop()
 	go func() { <-ctx.Done(); it.Stop() }()
+	var asked time.Time
 	for ctx.Err() == nil {
 		// The first as soon as it comes, then what is there already (a
 		// replay of many comes in runs, applied at once).
@@ -447,7 +448,10 @@ func (s *Sharer) consume(ctx context.Context, js jetstream.JetStream) {
 			if !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
 				s.fail("consume", err)
 			}
-			s.updateLag(ctx, cons)
+			if time.Since(asked) >= lagEvery { // an API request: not every idle second of every host
+				s.updateLag(ctx, cons)
+				asked = time.Now()
+			}
 			continue
 		}
 		msgs := []jetstream.Msg{m}
@@ -462,11 +466,16 @@ func (s *Sharer) consume(ctx context.Context, js jetstream.JetStream) {
 		if err := msgs[len(msgs)-1].Ack(); err != nil { // AckAll: every one before it too
 			s.fail("ack", err)
 		}
-		if len(msgs) < fetchBatch {
-			s.updateLag(ctx, cons)
+		if md, err := msgs[len(msgs)-1].Metadata(); err == nil { // what is left, without asking
+			s.mu.Lock()
+			s.lag = md.NumPending
+			s.mu.Unlock()
 		}
 	}
 }
+
+// lagEvery is how often an idle host asks the server for its lag.
+const lagEvery = 10 * time.Second
 
 // consumer makes this host's durable consumer of the others' bans. One
 // left with messages delivered and never acknowledged (this host's
