@@ -13,7 +13,7 @@ PREFIX  ?= /usr/local
 UNITDIR ?= /etc/systemd/system
 DESTDIR ?=
 
-.PHONY: help build test test-short bench-smoke lint bench bench-compare bench-archive bench-ban-compare bench-wave bench-year bench-slow bench-noisy fuzz fuzz-smoke samples clean man default-config completions deb install
+.PHONY: help build test test-short bench-smoke lint bench bench-compare bench-archive bench-ban-compare bench-wave bench-year bench-slow bench-noisy bench-fleet-scale fuzz fuzz-smoke samples clean man default-config completions deb install
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ bench-slow: ## the month of slow attackers and legitimate typos beside fail2ban 
 
 bench-noisy: ## ban latency and peak memory while each noisy neighbour runs, then all together, at full size (root; minutes)
 	SSHGUARD_BENCH_NOISY=full $(GO) test ./internal/daemon -run XXX -bench NoisyNeighbour -benchtime 1x -timeout 60m
+
+bench-fleet-scale: ## 10, 100 and 1,000 hosts on one NATS server: ban fan-out, fleet-wide counting all-to-all vs partitioned (a Markdown table)
+	SSHGUARD_FLEET_SCALE=1 $(GO) test ./internal/share -run XXX -bench FleetScale -benchtime 1x -timeout 60m
 
 bench-year: ## a year of a busy server against the state database: its size at days 30, 90, 180, 365
 	$(GO) test ./internal/store -run XXX -bench 'Year|StateSize' -benchtime 1x

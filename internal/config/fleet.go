@@ -38,14 +38,21 @@ type FleetConfig struct {
 	// FleetHorizons are longer fleet windows (at most 2): a slow attacker
 	// spread over hosts and days.
 	FleetHorizons []Horizon `toml:"fleet_horizons"`
+	// FleetPartitions is how many parts the addresses are hashed to when
+	// the servers can pin one counting host per part (NATS 2.11+): each
+	// part counted on one host at a time. 0: all-to-all always.
+	FleetPartitions int `toml:"fleet_partitions"`
 }
 
 // maxQuorum is the largest fleet_quorum (the hosts kept per address).
 const maxQuorum = 4
 
+// maxPartitions is the most fleet_partitions (a durable consumer each).
+const maxPartitions = 256
+
 func defaultFleet() FleetConfig {
 	return FleetConfig{Stream: "SSHGUARD_BANS", Replicas: 1, Share: true, Apply: true, MinPrefixV4: 24, MinPrefixV6: 48,
-		FleetThreshold: 20, FleetWindow: Duration(time.Hour), FleetQuorum: 2,
+		FleetThreshold: 20, FleetWindow: Duration(time.Hour), FleetQuorum: 2, FleetPartitions: 16,
 		FleetHorizons: []Horizon{{Duration(24 * time.Hour), 12}, {Duration(7 * 24 * time.Hour), 16}}}
 }
 
@@ -105,6 +112,9 @@ func (f FleetConfig) validate(bad func(key, format string, args ...any)) {
 		}
 		if f.FleetQuorum < 1 || f.FleetQuorum > maxQuorum {
 			bad("fleet.fleet_quorum", "must be in [1, %d], is %d", maxQuorum, f.FleetQuorum)
+		}
+		if f.FleetPartitions < 0 || f.FleetPartitions > maxPartitions {
+			bad("fleet.fleet_partitions", "must be in [0, %d] (0: all-to-all), is %d", maxPartitions, f.FleetPartitions)
 		}
 		if len(f.FleetHorizons) > 2 {
 			bad("fleet.fleet_horizons", "at most 2, are %d", len(f.FleetHorizons))

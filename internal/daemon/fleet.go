@@ -31,7 +31,8 @@ func (d *Daemon) newSharer(cfg *config.Config) (*share.Sharer, error) {
 		d := cfg.Detection
 		sh.Counter = share.NewCounter(share.CountConfig{Name: sc.Name, Threshold: f.FleetThreshold, Window: time.Duration(f.FleetWindow),
 			Quorum: f.FleetQuorum, HostCap: d.Threshold, V4Bits: d.IPv4Prefix, V6Bits: d.IPv6Prefix, WideV4: d.WideV4, WideV6: d.WideV6,
-			MaxTracked: d.MaxTracked / 4, Horizons: fleetHorizons(f.FleetHorizons, d)})
+			MaxTracked: d.MaxTracked / 4, Horizons: fleetHorizons(f.FleetHorizons, d),
+			Partitions: f.FleetPartitions, AllToAll: f.FleetPartitions == 0})
 	}
 	return sh, nil
 }

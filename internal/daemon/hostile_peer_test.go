@@ -99,11 +99,12 @@ name = "b"
 count_fleetwide = true
 fleet_threshold = 6
 fleet_quorum = 2
+fleet_partitions = 0
 `, n.url()))
 	b.logf("Server listening on 0.0.0.0 port 22.")
 	b.start()
 	a := newHarness(t)
-	writeConfig(t, a.dir, fmt.Sprintf("[detection]\nthreshold = 3\n[audit]\nlog = \"\"\n[fleet]\nnats_url = %q\nname = \"a\"\ncount_fleetwide = true\nfleet_threshold = 6\n", n.url()))
+	writeConfig(t, a.dir, fmt.Sprintf("[detection]\nthreshold = 3\n[audit]\nlog = \"\"\n[fleet]\nnats_url = %q\nname = \"a\"\ncount_fleetwide = true\nfleet_threshold = 6\nfleet_partitions = 0\n", n.url()))
 	a.logf("Server listening on 0.0.0.0 port 22.")
 	a.start()
 	testkit.Eventually(t, 10*time.Second, "connected", func() (bool, string) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -41,6 +42,9 @@ const (
 	maxSlots  = MaxQuorum
 	// maxPeers bounds the peers counted (a flood of host names).
 	maxPeers = 10000
+	// maxOverflow bounds the decisions kept while the banner is behind
+	// (a wave crossing the threshold at once).
+	maxOverflow = 1 << 16
 )
 
 // attempt is one counted attempt on the wire: address (or prefix),
@@ -70,6 +74,12 @@ type CountConfig struct {
 	// there (its own horizon's threshold): a slow attacker spread over
 	// hosts and days.
 	Horizons []FleetHorizon
+	// Partitions is how many parts the addresses are hashed to when the
+	// servers can pin one counting host per part (partition.go); 0: 16.
+	Partitions int
+	// AllToAll keeps every host hearing every other's attempts whatever
+	// the servers can do (the comparison in the benchmarks).
+	AllToAll bool
 }
 
 // FleetHorizon is a long fleet window.
@@ -109,6 +119,16 @@ type Counter struct {
 	bytes   int64 // published
 	// subscribed is set once the others' attempts are subscribed to.
 	subscribed bool
+	// partitioned is set when the attempts go to the partitions' counting
+	// hosts (partition.go): this host's own then count where they are
+	// received, not here too. mode is what fleet status shows.
+	partitioned bool
+	mode        string
+	seen        map[int]time.Time // partition -> its last batch counted here
+	// over are the decisions the banner had no room for yet, handed to it
+	// at each flush; lost those past maxOverflow.
+	over []FleetBan
+	lost int64
 }
 
 // FleetBan is a prefix the fleet's attempts put over the threshold.
@@ -159,6 +179,10 @@ func NewCounter(cfg CountConfig) *Counter {
 	if cfg.HostCap <= 0 {
 		cfg.HostCap = 5
 	}
+	if cfg.Partitions <= 0 {
+		cfg.Partitions = DefaultPartitions
+	}
+	cfg.Partitions = min(cfg.Partitions, MaxPartitions)
 	if cfg.MaxTracked <= 0 {
 		cfg.MaxTracked = 1000000
 	}
@@ -182,7 +206,9 @@ func (c *Counter) Local(p netip.Prefix, at time.Time, w float64) {
 	} else {
 		c.dropped++
 	}
-	c.add(1, p, at, w)
+	if !c.partitioned {
+		c.add(1, p, at, w)
+	}
 }
 
 // allowed reports whether p is of a length this host counts by.
@@ -249,9 +275,15 @@ func (c *Counter) add(host uint32, p netip.Prefix, at time.Time, w float64) {
 		}
 		if sum >= win.threshold && hosts >= c.cfg.Quorum {
 			*s = slots{}
+			e := FleetBan{Prefix: p, Attempts: math.Round(sum*100) / 100, Hosts: hosts, Window: win.name}
 			select {
-			case c.bans <- FleetBan{Prefix: p, Attempts: math.Round(sum*100) / 100, Hosts: hosts, Window: win.name}:
-			default: // the banner is behind: the next attempt trips it again
+			case c.bans <- e:
+			default: // the banner is behind: kept until the next flush
+				if len(c.over) < maxOverflow {
+					c.over = append(c.over, e)
+				} else {
+					c.lost++
+				}
 			}
 			return
 		}
@@ -313,7 +345,11 @@ func (sw *sliding) estimate(sec, length int64) float64 {
 }
 
 // receive takes a batch the peer host published.
-func (c *Counter) receive(host string, data []byte) error {
+func (c *Counter) receive(host string, data []byte) error { return c.receiveIn(host, data, -1) }
+
+// receiveIn takes a batch the peer host published for partition part
+// (partition.go; -1: all-to-all), refusing an attempt of another.
+func (c *Counter) receiveIn(host string, data []byte, part int) error {
 	var batch []attempt
 	if err := json.Unmarshal(data, &batch); err != nil {
 		return err
@@ -338,7 +374,7 @@ func (c *Counter) receive(host string, data []byte) error {
 		pr.tokens--
 		at := time.UnixMilli(a.T)
 		p := ban.Unmap(a.P)
-		if !p.IsValid() || !c.allowed(p) || !(a.W > 0 && a.W <= 12.75) || at.After(now.Add(time.Minute)) || at.Before(now.Add(-c.cfg.Window)) {
+		if !p.IsValid() || !c.allowed(p) || part >= 0 && PartitionOf(p, c.cfg.Partitions) != part || !(a.W > 0 && a.W <= 12.75) || at.After(now.Add(time.Minute)) || at.Before(now.Add(-c.cfg.Window)) {
 			pr.refused++ // a forged weight or width, a NaN, a time out of the window
 			continue
 		}
@@ -362,9 +398,24 @@ func (c *Counter) peer(host string) *peer {
 	return pr
 }
 
+// refill hands the banner the decisions it had no room for. c.mu is
+// held.
+func (c *Counter) refill() {
+	for len(c.over) > 0 {
+		select {
+		case c.bans <- c.over[0]:
+			c.over = c.over[1:]
+		default:
+			return
+		}
+	}
+	c.over = nil
+}
+
 // flush publishes what was counted here since the last flush.
 func (c *Counter) flush(nc *nats.Conn) {
 	c.mu.Lock()
+	c.refill()
 	buf := c.buf
 	c.buf = nil
 	c.mu.Unlock()
@@ -398,6 +449,16 @@ type CountStatus struct {
 	Refused   map[string]int64 `json:"refused,omitempty"`
 	// Listening is set once the others' attempts are subscribed to.
 	Listening bool `json:"listening"`
+	// Mode is "partitioned" or "all-to-all", with why; Partitions the
+	// parts, and Counting those whose attempts this host counted in the
+	// last minute (partitioned).
+	Mode       string `json:"mode,omitempty"`
+	Partitions int    `json:"partitions,omitempty"`
+	Counting   []int  `json:"counting,omitempty"`
+	// Waiting are the decisions not yet handed to the banner; Lost those
+	// past the bound.
+	Waiting int   `json:"waiting,omitempty"`
+	Lost    int64 `json:"lost,omitempty"`
 }
 
 // Status reports the counter's figures.
@@ -405,7 +466,17 @@ func (c *Counter) Status() CountStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := CountStatus{Sent: c.sent, Bytes: c.bytes, Dropped: c.dropped, Received: c.remote, Tracked: len(c.cur) + len(c.old),
-		Quorum: c.cfg.Quorum, Listening: c.subscribed}
+		Quorum: c.cfg.Quorum, Listening: c.subscribed, Mode: c.mode, Waiting: len(c.over), Lost: c.lost}
+	if c.partitioned {
+		st.Partitions = c.cfg.Partitions
+		now := c.now()
+		for k, at := range c.seen {
+			if now.Sub(at) < time.Minute {
+				st.Counting = append(st.Counting, k)
+			}
+		}
+		slices.Sort(st.Counting)
+	}
 	for h, p := range c.peers {
 		if p.throttled > 0 {
 			if st.Throttled == nil {

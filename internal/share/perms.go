@@ -27,6 +27,7 @@ type Permissions struct {
 func HostPermissions(stream, host string) Permissions {
 	kv := "KV_" + SummaryBucket
 	durable := "host-" + host
+	cs := countStreamName(stream)
 	return Permissions{
 		Publish: []string{
 			subjectPrefix + host,                                       // its bans and unbans
@@ -44,6 +45,17 @@ func HostPermissions(stream, host string) Permissions {
 			"$JS.API.STREAM.INFO." + kv, // the summaries' bucket
 			"$JS.API.STREAM.CREATE." + kv,
 			"$JS.API.STREAM.UPDATE." + kv,
+			// Partitioned fleet-wide counting: its attempts of every
+			// partition, the stream of attempts, and the partitions'
+			// consumers, which every host pulls on (the server pins one).
+			partPrefix + "*." + host,
+			"$JS.API.STREAM.INFO." + cs,
+			"$JS.API.STREAM.CREATE." + cs,
+			"$JS.API.STREAM.UPDATE." + cs,
+			"$JS.API.CONSUMER.INFO." + cs + ".*",
+			"$JS.API.CONSUMER.CREATE." + cs + ".>",
+			"$JS.API.CONSUMER.MSG.NEXT." + cs + ".*",
+			"$JS.ACK." + cs + ".>",
 		},
 		Subscribe: []string{
 			InboxPrefix(host) + ".>",

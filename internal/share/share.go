@@ -269,7 +269,7 @@ func (s *Sharer) Run(ctx context.Context) error {
 		wg.Go(func() { s.consume(ctx, js) })
 	}
 	if s.Counter != nil {
-		wg.Go(func() { s.countFleetwide(ctx, nc) })
+		wg.Go(func() { s.countFleetwideMode(ctx, nc, js) })
 	}
 	wg.Go(func() { s.watchCluster(ctx, js) })
 	wg.Wait()
@@ -521,6 +521,7 @@ func (s *Sharer) consumeRun(ctx context.Context, js jetstream.JetStream) (ok boo
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
 	idle := time.Now()
+	var asked time.Time
 	for ctx.Err() == nil {
 		// The first as soon as it comes, then what is there already (a
 		// replay of many comes in runs, applied at once).
@@ -532,9 +533,17 @@ func (s *Sharer) consumeRun(ctx context.Context, js jetstream.JetStream) (ok boo
 			if !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
 				s.fail("consume", err)
 			}
-			if s.updateLag(ctx, cons) > 0 && time.Since(idle) > stallAfter {
-				s.log.Info("fleet: no delivery with bans pending: pulling again")
-				return true
+			// The server is asked what is pending (an API request) at
+			// most every lagEvery while idle, not every idle second of
+			// every host: bans pending with nothing delivered for
+			// stallAfter are a pull request lost with a server.
+			if time.Since(asked) >= lagEvery {
+				pending := s.updateLag(ctx, cons)
+				asked = time.Now()
+				if pending > 0 && time.Since(idle) > stallAfter {
+					s.log.Info("fleet: no delivery with bans pending: pulling again")
+					return true
+				}
 			}
 			continue
 		}
@@ -572,12 +581,17 @@ func (s *Sharer) consumeRun(ctx context.Context, js jetstream.JetStream) (ok boo
 		if gap {
 			return true
 		}
-		if len(msgs) < fetchBatch {
-			s.updateLag(ctx, cons)
+		if md, err := msgs[len(msgs)-1].Metadata(); err == nil { // what is left, without asking
+			s.mu.Lock()
+			s.lag = md.NumPending
+			s.mu.Unlock()
 		}
 	}
 	return true
 }
+
+// lagEvery is how often an idle host asks the server for its lag.
+const lagEvery = 5 * time.Second
 
 // consumer makes this host's durable consumer of the others' bans. One
 // left with messages delivered and never acknowledged (this host's

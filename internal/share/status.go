@@ -28,6 +28,15 @@ func WriteStatus(out io.Writer, st *Status) {
 	if c := st.Fleetwide; c != nil {
 		fmt.Fprintf(out, "fleet-wide counting (quorum %d hosts): %d attempts sent (%d bytes), %d dropped, %d received, %d addresses tracked\n",
 			c.Quorum, c.Sent, c.Bytes, c.Dropped, c.Received, c.Tracked)
+		if c.Waiting > 0 || c.Lost > 0 {
+			fmt.Fprintf(out, "  fleet-wide bans waiting for the banner %d, lost (over %d waiting) %d\n", c.Waiting, maxOverflow, c.Lost)
+		}
+		if c.Mode != "" {
+			fmt.Fprintf(out, "  mode %s\n", safe(c.Mode))
+		}
+		if c.Partitions > 0 {
+			fmt.Fprintf(out, "  partitions counted here (last minute): %v of %d\n", c.Counting, c.Partitions)
+		}
 		for _, h := range slices.Sorted(maps.Keys(c.Throttled)) {
 			fmt.Fprintf(out, "  attempts from %s throttled: %d\n", safe(h), c.Throttled[h])
 		}

@@ -1,0 +1,320 @@
+package share
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"sshguard-go/internal/ban"
+)
+
+// Partitioned fleet-wide counting: what a host receives does not grow
+// with the fleet.
+//
+// All-to-all (count.go) has every host hear every other's attempts. When
+// the server can pin one client to a consumer (priority groups, NATS 2.11
+// and later), the addresses are instead hashed to one of K partitions
+// (fleet.fleet_partitions, PartitionOf): each host publishes its
+// attempts of partition k on sshguard.fleetcount.<k>.<host>, into a
+// memory stream <stream>_COUNT (kept at most the fleet window, 10 minutes
+// at most, and 256 MiB); each partition has one durable pull consumer,
+// count-<k>, whose priority group "counters" pins one client at a time.
+// Every host sharing its bans pulls on every partition; the server
+// delivers a partition's attempts to the pinned host only, and when that
+// host stops asking (its pull requests expire every 4 s) for PinnedTTL
+// (10 s) the server pins another. Placement and failover are the
+// server's: there is no membership protocol of ours. The counting host
+// applies the same rules as all-to-all (the Counter: a quorum of distinct
+// publishing hosts, each counting for at most detection.threshold, the
+// widths this host counts by, the per-peer throttle, the horizons), and
+// refuses an attempt hashed to another partition. What crosses the
+// threshold it bans by its own policy (origin fleetwide) and shares
+// through its outbox like any ban of its own: every other host applies it
+// through its gate as a peer's ban, never permanent, at most
+// ban.max_ban_time, within fleet.min_prefix_v4/_v6, its allowlist
+// winning.
+//
+// The mode is chosen once connected, from the server's version
+// (nc.ConnectedServerVersion): older servers (Debian's package is 2.9),
+// or a server refusing the memory stream or the consumers, leave
+// all-to-all in use; fleet status and the log say which and why.
+//
+// Failure modes:
+//   - The counting host dies mid-window: its partitions stay pinned to it
+//     until PinnedTTL passes, then the server pins another host, which
+//     counts from the attempts the stream still holds and not yet
+//     delivered. The counts the dead host had in memory are lost: an
+//     address halfway to the threshold starts again from what comes next.
+//     Local banning is unaffected (each host's own window).
+//   - A host cut off from the servers: its attempts reach no counter (they
+//     wait in the client's reconnect buffer, 8 MiB, then are dropped and
+//     counted), it counts nothing fleet-wide; its local banning never
+//     waits; it applies the fleet's bans once it is back (its durable
+//     consumer of bans).
+//   - The servers down: nothing is counted fleet-wide until they are back
+//     (memory stream: what it held is lost).
+//   - The server holding the stream of attempts is lost (one replica, in
+//     memory): fleet-wide counting stops until it is back or the daemons
+//     restart and make the stream again.
+//   - A hostile counting host: the fleet-wide bans it shares are a peer's
+//     bans, bounded like any peer's (width, length, allowlist, never
+//     permanent); it can withhold bans of its partitions, no more than a
+//     host can withhold its own.
+//   - The counting host has the address allowlisted or cannot ban it: the
+//     gate refuses, and nothing is shared for it.
+//   - Several partitions pinned to one host (the server pins whichever
+//     request waits first): that host receives those partitions'
+//     attempts, at most all of them, never more than all-to-all.
+//   - Hosts on servers of different versions in one fleet count in two
+//     groups (all-to-all and partitioned) that do not hear each other.
+
+const (
+	partPrefix = "sshguard.fleetcount."
+	countGroup = "counters"
+	// DefaultPartitions and MaxPartitions: fleet.fleet_partitions.
+	DefaultPartitions = 16
+	MaxPartitions     = 256
+	// pinnedTTL is how long a counting host may stop asking before the
+	// server pins another; pullExpiry is how often it asks.
+	pinnedTTL  = 10 * time.Second
+	pullExpiry = 4 * time.Second
+	// countMaxAge and countMaxBytes bound the stream of attempts.
+	countMaxAge   = 10 * time.Minute
+	countMaxBytes = 256 << 20
+)
+
+// PartitionOf is the partition of p among k: a hash of its (unmapped,
+// masked) address and length. Every host computes the same.
+func PartitionOf(p netip.Prefix, k int) int {
+	if k <= 1 {
+		return 0
+	}
+	p = ban.Unmap(p).Masked()
+	a := p.Addr().As16()
+	h := uint32(2166136261) // FNV-1a
+	for _, b := range a {
+		h = (h ^ uint32(b)) * 16777619
+	}
+	h = (h ^ uint32(p.Bits())) * 16777619
+	h ^= h >> 16 // then mixed, so that its low bits spread
+	h *= 0x85ebca6b
+	h ^= h >> 13
+	h *= 0xc2b2ae35
+	h ^= h >> 16
+	return int(h % uint32(k))
+}
+
+// PartitionsSupported reports whether a server of version v (as
+// ConnectedServerVersion gives it) has priority groups with pinned
+// clients: NATS 2.11 and later.
+func PartitionsSupported(v string) bool {
+	v = strings.TrimPrefix(v, "v")
+	maj, rest, _ := strings.Cut(v, ".")
+	mnr, _, _ := strings.Cut(rest, ".")
+	mnr, _, _ = strings.Cut(mnr, "-")
+	a, err1 := strconv.Atoi(maj)
+	b, err2 := strconv.Atoi(mnr)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return a > 2 || a == 2 && b >= 11
+}
+
+// countStreamName is the stream of attempts beside the stream of bans.
+func countStreamName(bans string) string { return bans + "_COUNT" }
+
+// countFleetwideMode runs the fleet-wide counting the server allows:
+// partitioned, else all-to-all.
+func (s *Sharer) countFleetwideMode(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) {
+	c := s.Counter
+	v := nc.ConnectedServerVersion()
+	why := "fleet.fleet_partitions = 0"
+	if PartitionsSupported(v) && !c.cfg.AllToAll {
+		err := s.countPartitioned(ctx, nc, js)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		why = err.Error()
+		s.fail("partitioned fleet-wide counting", err)
+	} else if !c.cfg.AllToAll {
+		why = "server " + v + " has no priority groups (NATS 2.11 or later)"
+	}
+	c.mu.Lock()
+	c.partitioned, c.mode = false, "all-to-all: "+why
+	c.mu.Unlock()
+	s.log.Info("fleet: fleet-wide counting all-to-all", "why", why)
+	s.countFleetwide(ctx, nc)
+}
+
+// countPartitioned publishes this host's attempts to their partitions
+// every 100 ms, counts the partitions the server pins to this host (when
+// it shares its bans), and bans what crosses, until ctx ends. It returns
+// an error, at once, when the stream or a consumer cannot be had.
+func (s *Sharer) countPartitioned(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) error {
+	c := s.Counter
+	stream, err := s.ensureCountStream(ctx, js)
+	if err != nil {
+		return err
+	}
+	k := c.cfg.Partitions
+	var ccs []jetstream.ConsumeContext
+	defer func() {
+		for _, cc := range ccs {
+			cc.Stop()
+		}
+	}()
+	if s.cfg.Share { // a counting host shares what it decides
+		for i := range k {
+			cons, err := countConsumer(ctx, js, stream, i)
+			if err != nil {
+				return fmt.Errorf("consumer count-%d: %w", i, err)
+			}
+			cc, err := cons.Consume(func(m jetstream.Msg) { s.countBatch(i, m) },
+				jetstream.PullPriorityGroup(countGroup), jetstream.PullExpiry(pullExpiry), jetstream.PullMaxMessages(256),
+				jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+					s.log.Debug("fleet: counting partition", "partition", i, "err", err)
+				}))
+			if err != nil {
+				return fmt.Errorf("consume count-%d: %w", i, err)
+			}
+			ccs = append(ccs, cc)
+		}
+	}
+	mode := fmt.Sprintf("partitioned: %d partitions, server %s", k, nc.ConnectedServerVersion())
+	if !s.cfg.Share {
+		mode += " (fleet.share off: counting none here)"
+	}
+	c.mu.Lock()
+	c.partitioned, c.mode, c.seen, c.subscribed = true, mode, map[int]time.Time{}, true
+	c.mu.Unlock()
+	s.log.Info("fleet: fleet-wide counting "+mode, "stream", stream)
+	tick := time.NewTicker(countEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			c.flushPartitioned(nc)
+		case e := <-c.bans:
+			s.banFleetwide(ctx, e)
+			if len(c.bans) == 0 { // what waits, without waiting for the flush
+				c.mu.Lock()
+				c.refill()
+				c.mu.Unlock()
+			}
+		}
+	}
+}
+
+// banFleetwide bans what the fleet's count put over a threshold, by this
+// host's policy, shared as this host's ban.
+func (s *Sharer) banFleetwide(ctx context.Context, e FleetBan) {
+	reason := fmt.Sprintf("fleet-wide: %g attempts from %d hosts in %v", e.Attempts, e.Hosts, e.Window)
+	if code, err := s.apply.BanHere(ctx, e.Prefix, reason); err != nil && code != "already" {
+		s.log.Warn("fleet: fleet-wide ban", "prefix", e.Prefix.String(), "err", err)
+	}
+}
+
+// countBatch counts a batch of partition part delivered here.
+func (s *Sharer) countBatch(part int, m jetstream.Msg) {
+	rest, ok := strings.CutPrefix(m.Subject(), partPrefix)
+	ps, host, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 || ps != strconv.Itoa(part) || host == "" || strings.Contains(host, ".") {
+		s.count("other", "garbage_attempts", 1)
+		return
+	}
+	c := s.Counter
+	if err := c.receiveIn(host, m.Data(), part); err != nil {
+		s.count(host, "garbage_attempts", 1)
+	}
+	c.mu.Lock()
+	if c.seen != nil {
+		c.seen[part] = c.now()
+	}
+	c.mu.Unlock()
+}
+
+// ensureCountStream makes the stream of attempts when it is missing.
+func (s *Sharer) ensureCountStream(ctx context.Context, js jetstream.JetStream) (string, error) {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	name := countStreamName(s.cfg.Stream)
+	_, err := js.Stream(cctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = js.CreateStream(cctx, jetstream.StreamConfig{
+			Name: name, Subjects: []string{partPrefix + ">"}, Storage: jetstream.MemoryStorage, Replicas: s.replicaCount(),
+			Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardOld,
+			MaxAge: min(max(s.Counter.cfg.Window, time.Minute), countMaxAge), MaxBytes: countMaxBytes, MaxMsgSize: 1 << 20,
+			Description: "sshguard-go: attempts for fleet-wide counting (sshguard.fleetcount.<partition>.<host>)",
+		})
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			err = nil // another host made it meanwhile
+		}
+	}
+	return name, err
+}
+
+// countConsumer is partition part's durable consumer, made when missing:
+// one client pinned at a time.
+func countConsumer(ctx context.Context, js jetstream.JetStream, stream string, part int) (jetstream.Consumer, error) {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	name := "count-" + strconv.Itoa(part)
+	c, err := js.Consumer(cctx, stream, name)
+	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return c, err
+	}
+	c, err = js.CreateConsumer(cctx, stream, jetstream.ConsumerConfig{
+		Durable: name, FilterSubject: partPrefix + strconv.Itoa(part) + ".*",
+		DeliverPolicy: jetstream.DeliverNewPolicy, AckPolicy: jetstream.AckNonePolicy,
+		PriorityPolicy: jetstream.PriorityPolicyPinned, PriorityGroups: []string{countGroup}, PinnedTTL: pinnedTTL,
+		MaxWaiting:  16384, // a pull request waiting from each host
+		Description: "sshguard-go: fleet-wide counting of partition " + strconv.Itoa(part) + ", one host at a time",
+	})
+	if errors.Is(err, jetstream.ErrConsumerExists) {
+		return js.Consumer(cctx, stream, name)
+	}
+	return c, err
+}
+
+// flushPartitioned publishes what was counted here since the last flush,
+// to each attempt's partition.
+func (c *Counter) flushPartitioned(nc *nats.Conn) {
+	c.mu.Lock()
+	c.refill()
+	buf := c.buf
+	c.buf = nil
+	c.mu.Unlock()
+	if len(buf) == 0 {
+		return
+	}
+	parts := make([][]attempt, c.cfg.Partitions)
+	for _, a := range buf {
+		k := PartitionOf(a.P, c.cfg.Partitions)
+		parts[k] = append(parts[k], a)
+	}
+	var sent, bytes, dropped int64
+	for k, as := range parts {
+		if len(as) == 0 {
+			continue
+		}
+		data, _ := json.Marshal(as)
+		if err := nc.Publish(partPrefix+strconv.Itoa(k)+"."+c.cfg.Name, data); err != nil {
+			dropped += int64(len(as))
+			continue
+		}
+		sent, bytes = sent+int64(len(as)), bytes+int64(len(data))
+	}
+	c.mu.Lock()
+	c.sent, c.bytes, c.dropped = c.sent+sent, c.bytes+bytes, c.dropped+dropped
+	c.mu.Unlock()
+}
