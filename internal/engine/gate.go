@@ -411,7 +411,10 @@ func replaces(d *decision, e held) bool {
 	case d.origin == Admin:
 		return true
 	case IsPeer(d.origin):
-		return e.origin == d.origin && e.expires != 0 && d.until.UnixNano() > e.expires
+		// Later by more than a second: the same message delivered again
+		// (its ban's end is kept to the millisecond of its start) is no
+		// renewal.
+		return e.origin == d.origin && e.expires != 0 && d.until.UnixNano() > e.expires+int64(time.Second)
 	}
 	return false
 }

@@ -178,3 +178,31 @@ func TestFlushCountsRepeated(t *testing.T) {
 		t.Fatalf("counts %+v, want one line of 6 attempts", all)
 	}
 }
+
+// The same peer message delivered twice (a redelivery after a lost
+// acknowledgement) is "already", never a second ban; a later end renews.
+func TestPeerBanDeliveredTwice(t *testing.T) {
+	g, _, db, c := setup(t, gateConfig(), nil)
+	c.Add(987654321) // a start that is not on a millisecond
+	peer := PeerOrigin("h1")
+	p := pfx("100.66.1.1/32")
+	// An end with nanoseconds, as a clock gives it, and a start that is not
+	// on a millisecond.
+	until := c.Now().Add(time.Hour + 123456789)
+	req := Request{Prefix: p, Origin: peer, Until: until}
+	if _, errs := g.BanMany(ctx, []Request{req}); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	for range 3 {
+		if _, errs := g.BanMany(ctx, []Request{req}); refusalCode(errs[0]) != RefusedAlready {
+			t.Fatalf("the same message again: %v, want %s", errs[0], RefusedAlready)
+		}
+	}
+	req.Until = until.Add(time.Minute)
+	if _, errs := g.BanMany(ctx, []Request{req}); errs[0] != nil {
+		t.Fatalf("a later end: %v", errs[0])
+	}
+	if bans, _ := db.ActiveBans(c.Now()); len(bans) != 1 {
+		t.Fatalf("%d bans", len(bans))
+	}
+}
