@@ -37,16 +37,34 @@ type Peer struct {
 // fleet status and the metrics, which then never wait for the server).
 const clusterEvery = 2 * time.Second
 
+// replicasRetry is how often a stream kept at another replica count than
+// fleet.replicas (the server refused the change) is changed again.
+const replicasRetry = 30 * time.Second
+
 // watchCluster keeps what the server says of the stream until ctx ends.
 func (s *Sharer) watchCluster(ctx context.Context, js jetstream.JetStream) {
 	tick := time.NewTicker(clusterEvery)
 	defer tick.Stop()
+	var tried time.Time
 	for {
 		if s.connected() {
 			c := streamCluster(ctx, js, s.cfg.Stream)
 			s.mu.Lock()
 			s.cluster = c
 			s.mu.Unlock()
+			switch {
+			case c.Error != "":
+			case c.Replicas == s.replicaCount():
+				// Another host's change, or a retry, took: no problem left.
+				s.setReplicasProblem("stream", "")
+			case time.Since(tried) >= replicasRetry:
+				// Refused before (a server down, a cluster forming):
+				// asked again now and then, never left silently.
+				tried = time.Now()
+				if err := s.ensureStream(ctx, js); err != nil {
+					s.fail("stream", err)
+				}
+			}
 		}
 		select {
 		case <-ctx.Done():
