@@ -190,8 +190,11 @@ func TestFleetClusterEndToEnd(t *testing.T) {
 	}
 	waitApplied := func(n int64) {
 		testkit.Eventually(t, 120*time.Second, fmt.Sprintf("b applied %d", n), func() (bool, string) {
+			// A ban delivered again (its acknowledgement lost with a
+			// server killed) is refused by the gate as "already": applied
+			// once all the same. More applied than made is a ban twice.
 			got := status(b).Received["a"]
-			if got["already"] != 0 || got["applied"] > n {
+			if got["applied"] > n {
 				t.Fatalf("applied twice: %+v", got)
 			}
 			return got["applied"] == n, fmt.Sprintf("%+v %+v", status(b), status(a))

@@ -37,33 +37,20 @@ type Peer struct {
 // fleet status and the metrics, which then never wait for the server).
 const clusterEvery = 2 * time.Second
 
-// replicasRetry is how often a stream kept at another replica count than
-// fleet.replicas (the server refused the change) is changed again.
-const replicasRetry = 30 * time.Second
-
 // watchCluster keeps what the server says of the stream until ctx ends.
 func (s *Sharer) watchCluster(ctx context.Context, js jetstream.JetStream) {
 	tick := time.NewTicker(clusterEvery)
 	defer tick.Stop()
-	var tried time.Time
 	for {
 		if s.connected() {
 			c := streamCluster(ctx, js, s.cfg.Stream)
 			s.mu.Lock()
 			s.cluster = c
 			s.mu.Unlock()
-			switch {
-			case c.Error != "":
-			case c.Replicas == s.replicaCount():
-				// Another host's change, or a retry, took: no problem left.
+			if c.Error == "" && c.Replicas == s.replicaCount() {
+				// Another host's change took (the server refused ours
+				// while a server was down): no problem left.
 				s.setReplicasProblem("stream", "")
-			case time.Since(tried) >= replicasRetry:
-				// Refused before (a server down, a cluster forming):
-				// asked again now and then, never left silently.
-				tried = time.Now()
-				if err := s.ensureStream(ctx, js); err != nil {
-					s.fail("stream", err)
-				}
 			}
 		}
 		select {
@@ -77,7 +64,7 @@ func (s *Sharer) watchCluster(ctx context.Context, js jetstream.JetStream) {
 func (s *Sharer) connected() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.nc != nil && s.nc.IsConnected()
+	return s.server != "" // kept by the connection's handlers: never waits on it
 }
 
 // streamCluster asks the server about stream (2 s at most).

@@ -126,6 +126,7 @@ type Sharer struct {
 	lag       uint64
 	lastError string
 	replicas  map[string]string // "stream", "bucket": why it has not fleet.replicas
+	server    string            // the server connected to (redacted); "": none
 	cluster   *StreamCluster    // what the server last said of the stream (watchCluster)
 }
 
@@ -171,8 +172,7 @@ func (s *Sharer) Status() Status {
 			st.Received[h][k] = v
 		}
 	}
-	if s.nc != nil && s.nc.IsConnected() {
-		st.Server = s.nc.ConnectedUrlRedacted()
+	if st.Server = s.server; st.Server != "" {
 		if s.cluster != nil {
 			c := *s.cluster
 			st.Cluster = &c
@@ -206,6 +206,12 @@ func (s *Sharer) count(host, what string, n int64) {
 	m[what] += n
 }
 
+func (s *Sharer) setServer(url string) {
+	s.mu.Lock()
+	s.server = url
+	s.mu.Unlock()
+}
+
 func (s *Sharer) fail(what string, err error) {
 	s.mu.Lock()
 	s.lastError = what + ": " + err.Error()
@@ -223,19 +229,31 @@ func (s *Sharer) Run(ctx context.Context) error {
 		// A server cut off (not closed) is noticed within 15 s, not the
 		// default 4 minutes, and the next URL tried.
 		nats.PingInterval(5 * time.Second), nats.MaxPingsOutstanding(3),
+		// Whether and where it is connected is kept from these calls:
+		// the connection's own methods wait on its lock, which it holds
+		// while it dials a server that does not answer (5 s each), and
+		// fleet status must not wait for that.
+		nats.ConnectHandler(func(nc *nats.Conn) { s.setServer(nc.ConnectedUrlRedacted()) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			s.setServer("")
 			if err != nil {
 				s.log.Warn("fleet: disconnected from NATS", "err", err)
 			}
 		}),
+		nats.ClosedHandler(func(*nats.Conn) { s.setServer("") }),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			s.log.Info("fleet: connected again", "server", nc.ConnectedUrlRedacted())
+			url := nc.ConnectedUrlRedacted()
+			s.setServer(url)
+			s.log.Info("fleet: connected again", "server", url)
 			s.Wake()
 		}),
 	}, s.cfg.Options...)
 	nc, err := nats.Connect(strings.Join(s.cfg.URLs, ","), opts...)
 	if err != nil {
 		return fmt.Errorf("fleet: %w", err)
+	}
+	if nc.IsConnected() {
+		s.setServer(nc.ConnectedUrlRedacted())
 	}
 	s.mu.Lock()
 	s.nc = nc
