@@ -409,6 +409,8 @@ func ask(ctx context.Context, c *client, query, date string) HostDay {
 	err := c.get(ctx, "/api/v1/summary?"+query, &sum)
 	hd.MS = time.Since(start).Milliseconds()
 	if err == nil {
+		// Its numbers are judged as it sent them, then kept bounded.
+		berr := checkDays(sum.Days)
 		sum.Days = cleanDays(sum.Days)
 		for _, d := range sum.Days {
 			if d.Date == date {
@@ -417,7 +419,7 @@ func ask(ctx context.Context, c *client, query, date string) HostDay {
 		}
 		if hd.Day == nil {
 			err = fmt.Errorf("its answer has no day %s", date)
-		} else if berr := checkDays(sum.Days); berr != nil {
+		} else if berr != nil {
 			err = berr
 		}
 	}

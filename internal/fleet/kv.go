@@ -92,6 +92,11 @@ func (k *KVSource) update(e jetstream.KeyValueEntry) {
 		delete(k.hosts, host)
 		return
 	}
+	if err := checkDays(hs.Summary.Days); err != nil { // judged as it was sent
+		k.bad[host] = err.Error()
+		delete(k.hosts, host)
+		return
+	}
 	delete(k.bad, host)
 	// Kept as the view uses it: what a host says is not trusted.
 	hs.Summary.Days = cleanDays(hs.Summary.Days)
