@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
 	"time"
 
@@ -11,7 +12,7 @@ import (
 
 // Sessions returns the stored sessions q selects, oldest first; with a
 // limit, the newest that many.
-func (s *Service) Sessions(q control.SessionQuery) ([]json.RawMessage, error) {
+func (s *Service) Sessions(ctx context.Context, q control.SessionQuery) ([]json.RawMessage, error) {
 	out := []json.RawMessage{}
 	var bad error
 	keep := func(v []byte, chunks [][]byte) bool {
@@ -48,7 +49,7 @@ func (s *Service) Sessions(q control.SessionQuery) ([]json.RawMessage, error) {
 }
 
 // History gathers what the store and the engine know of user.
-func (s *Service) History(user string) (control.History, error) {
+func (s *Service) History(ctx context.Context, user string) (control.History, error) {
 	h := control.History{User: user, Logins: []control.LoginInfo{}, Sources: map[string]int{}, Methods: map[string]int{},
 		FailedDays: map[string]int64{}}
 	logins, err := s.db.Logins(time.Time{})
@@ -74,7 +75,7 @@ func (s *Service) History(user string) (control.History, error) {
 	if err != nil {
 		return h, err
 	}
-	ss, err := s.Sessions(control.SessionQuery{User: user})
+	ss, err := s.Sessions(ctx, control.SessionQuery{User: user})
 	h.Sessions = ss
 	return h, err
 }
