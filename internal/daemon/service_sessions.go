@@ -13,39 +13,7 @@ import (
 // Sessions returns the stored sessions q selects, oldest first; with a
 // limit, the newest that many.
 func (s *Service) Sessions(ctx context.Context, q control.SessionQuery) ([]json.RawMessage, error) {
-	out := []json.RawMessage{}
-	var bad error
-	keep := func(v []byte, chunks [][]byte) bool {
-		if q.User != "" || q.IP != "" {
-			ss, err := session.Unmarshal(v)
-			if err != nil || (q.User != "" && ss.User != q.User) || (q.IP != "" && ss.IP != q.IP) {
-				return true
-			}
-		}
-		m, err := session.Merge(v, chunks)
-		if err != nil {
-			bad = err
-			return true
-		}
-		out = append(out, json.RawMessage(append([]byte(nil), m...)))
-		if q.Limit > 0 && len(out) > 2*q.Limit { // the newest are kept: drop the oldest in bulk
-			out = append(out[:0], out[len(out)-q.Limit:]...)
-		}
-		return true
-	}
-	var err error
-	if q.Active {
-		err = s.db.ActiveSessions(keep)
-	} else {
-		err = s.db.Sessions(q.Since, keep)
-	}
-	if q.Limit > 0 && len(out) > q.Limit {
-		out = out[len(out)-q.Limit:]
-	}
-	if err == nil {
-		err = bad
-	}
-	return out, err
+	return session.Stored(s.db, session.Query(q))
 }
 
 // History gathers what the store and the engine know of user.
