@@ -20,7 +20,8 @@ func (d *Daemon) newSharer(cfg *config.Config) (*share.Sharer, error) {
 	if f.NATSURL == "" {
 		return nil, nil
 	}
-	opts, err := share.Options(f.CredsFile, f.NKeyFile, f.TokenFile, f.User, f.PasswordFile, f.CAFile, f.CertFile, f.KeyFile)
+	opts, err := share.Options(share.Credentials{CredsFile: f.CredsFile, NKeyFile: f.NKeyFile, TokenFile: f.TokenFile,
+		User: f.User, PasswordFile: f.PasswordFile, CAFile: f.CAFile, CertFile: f.CertFile, KeyFile: f.KeyFile})
 	if err != nil {
 		return nil, err
 	}
