@@ -26,7 +26,7 @@ func (d *Daemon) newSharer(cfg *config.Config) (*share.Sharer, error) {
 		return nil, err
 	}
 	sc := share.ShareConfig{URLs: f.URLs(), Name: f.HostName(), Stream: f.Stream, Replicas: f.Replicas, Share: f.Share, Apply: f.Apply,
-		MaxAge: time.Duration(cfg.Ban.MaxBanTime), Options: opts, Instance: d.db.Instance()}
+		MaxAge: time.Duration(cfg.Ban.MaxBanTime), Options: opts, Instance: d.db.Instance(), SummaryEvery: d.summaryEvery}
 	sh := share.NewSharer(sc, d.db, applier{d.guard}, d.log)
 	if f.CountFleetwide {
 		d := cfg.Detection
