@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/bcrypt"
 
+	"sshguard-go/internal/config"
 	"sshguard-go/internal/share"
 )
 
@@ -36,7 +37,7 @@ placeholder stands where the hash goes.`,
 			}
 			var users []string
 			for _, h := range hosts {
-				if !validToken(h) {
+				if !config.ValidFleetName(h) {
 					return fmt.Errorf("host %q: want letters, digits, '-' or '_' (it is a subject token)", h)
 				}
 				pw := fmt.Sprintf("%q", "BCRYPT-HASH-OF-"+h+"-PASSWORD")
@@ -72,17 +73,4 @@ func indent(s, by string) string {
 		}
 	}
 	return strings.Join(lines, "")
-}
-
-// validToken reports whether s can be a host's subject token.
-func validToken(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return true
 }

@@ -107,7 +107,7 @@ the same from sshd's logs read offline, and from auditd's logs given with
 // selects.
 func storedSessions(cmd *cobra.Command, o *daemonOpts, f session.Filter) (list []*session.Session, err error) {
 	err = withReader(o, func(ctx context.Context, b control.Backend, _ io.Writer, _ []string) error {
-		raw, err := b.Sessions(control.SessionQuery{User: f.User, IP: f.IP, Since: f.Since, Active: f.Active, Limit: 100000})
+		raw, err := b.Sessions(ctx, control.SessionQuery{User: f.User, IP: f.IP, Since: f.Since, Active: f.Active, Limit: 100000})
 		if err == nil {
 			list, err = session.DecodeAll(raw)
 		}
@@ -122,7 +122,7 @@ func newHistoryCmd() *cobra.Command {
 	cmd := readCmd("history USER [--json]", "A user's logins, sources, methods, failed attempts and transfers",
 		"  sudo sshguard-go history alice\n  sudo sshguard-go history alice --json | jq .sources", cobra.ExactArgs(1), &o,
 		func(ctx context.Context, b control.Backend, out io.Writer, args []string) error {
-			h, err := b.History(args[0])
+			h, err := b.History(ctx, args[0])
 			if err != nil {
 				return err
 			}

@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/netip"
 	"slices"
+	"sshguard-go/internal/textsafe"
 	"strconv"
 	"strings"
 	"time"
@@ -106,19 +107,6 @@ func durText(d time.Duration) string {
 	return "for " + d.String()
 }
 
-// bytesText writes n bytes in the unit that suits it.
-func bytesText(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
-}
-
 func usersText(users []string, sep string) string {
 	out := make([]string, 0, len(users))
 	for _, u := range users {
@@ -157,7 +145,7 @@ func gist(m *Message) string {
 		case "targeted":
 			return fmt.Sprintf("targeted guess: %d failed attempts at local account %s from %s", a.Failed, clean(a.User, 32), a.Addr)
 		case "transfer":
-			return fmt.Sprintf("session of %s from %s moved %s", clean(a.User, 32), a.Addr, bytesText(a.Bytes))
+			return fmt.Sprintf("session of %s from %s moved %s", clean(a.User, 32), a.Addr, textsafe.Bytes(a.Bytes, "bytes"))
 		}
 		return fmt.Sprintf("session of %s from %s open for %s", clean(a.User, 32), a.Addr, a.Lasted.Round(time.Second))
 	case m.Archive != nil:

@@ -569,31 +569,7 @@ func (s *Server) sessions(r *http.Request) (any, error) {
 	if r.URL.Query().Get("limit") == "" {
 		limit = defaultSessions
 	}
-	var all []json.RawMessage
-	var bad error
-	keep := func(v []byte, chunks [][]byte) bool {
-		m, err := session.Merge(v, chunks)
-		if err != nil {
-			bad = err
-			return true
-		}
-		all = append(all, json.RawMessage(append([]byte(nil), m...)))
-		if len(all) > 2*limit {
-			all = append(all[:0], all[len(all)-limit:]...)
-		}
-		return true
-	}
-	if r.URL.Query().Get("active") == "1" {
-		err = s.DB.ActiveSessions(keep)
-	} else {
-		err = s.DB.Sessions(since, keep)
-	}
-	out := []json.RawMessage{}
-	for i := len(all) - 1; i >= 0 && len(out) < limit; i-- {
-		out = append(out, all[i])
-	}
-	if err == nil {
-		err = bad
-	}
-	return out, err
+	all, err := session.Stored(s.DB, session.Query{Since: since, Active: r.URL.Query().Get("active") == "1", Limit: limit})
+	slices.Reverse(all)
+	return all, err
 }

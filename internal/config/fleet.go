@@ -61,8 +61,7 @@ func (f FleetConfig) HostName() string {
 	if f.Name != "" {
 		return f.Name
 	}
-	h, _, _ := strings.Cut(systemHostname(), ".")
-	return h
+	return ShortHostname()
 }
 
 // URLs are the NATS servers to connect to.
@@ -94,10 +93,10 @@ func (f FleetConfig) validate(bad func(key, format string, args ...any)) {
 			bad("fleet.nats_url", "%q: want nats://host:4222 (or tls://, several comma-separated)", u)
 		}
 	}
-	if n := f.HostName(); !validFleetName(n) {
+	if n := f.HostName(); !ValidFleetName(n) {
 		bad("fleet.name", "%q: want letters, digits, '-' or '_' (it is a subject token)", n)
 	}
-	if !validFleetName(f.Stream) {
+	if !ValidFleetName(f.Stream) {
 		bad("fleet.stream", "%q: want letters, digits, '-' or '_'", f.Stream)
 	}
 	if (f.CertFile == "") != (f.KeyFile == "") {

@@ -5,9 +5,10 @@ import (
 	"strings"
 )
 
-// validName reports whether s is 1 to max characters, each an ASCII letter,
-// a digit, '-' or one of extra.
-func validName(s string, max int, extra string) bool {
+// ValidName reports whether s is 1 to max characters, each an ASCII letter,
+// a digit, '-' or one of extra: the one check of the names the
+// configuration, hosts.toml and the fleet's URLs carry.
+func ValidName(s string, max int, extra string) bool {
 	if s == "" || len(s) > max {
 		return false
 	}
@@ -19,12 +20,12 @@ func validName(s string, max int, extra string) bool {
 	return true
 }
 
-// validFleetName reports whether s can be a NATS subject token and a
+// ValidFleetName reports whether s can be a NATS subject token and a
 // consumer name.
-func validFleetName(s string) bool { return validName(s, 64, "_") }
+func ValidFleetName(s string) bool { return ValidName(s, 64, "_") }
 
 // validHostname reports whether s is made of a host name's characters.
-func validHostname(s string) bool { return validName(s, 253, ".") }
+func validHostname(s string) bool { return ValidName(s, 253, ".") }
 
 // systemHostname is the kernel's host name, or "localhost" when it cannot
 // be read.
@@ -33,5 +34,13 @@ func systemHostname() string {
 	if err != nil {
 		return "localhost"
 	}
+	return h
+}
+
+// ShortHostname is the first label of the kernel's host name, as syslog
+// writes it and as this host is named in the fleet by default;
+// "localhost" when it cannot be read.
+func ShortHostname() string {
+	h, _, _ := strings.Cut(systemHostname(), ".")
 	return h
 }

@@ -203,9 +203,9 @@ type Backend interface {
 	Alerts(ctx context.Context, pending bool, limit int) ([]AlertInfo, error)
 	// Sessions returns the sessions q selects, oldest first, as the
 	// records the daemon stores them (internal/session decodes them).
-	Sessions(q SessionQuery) ([]json.RawMessage, error)
+	Sessions(ctx context.Context, q SessionQuery) ([]json.RawMessage, error)
 	// History returns what is known of user.
-	History(user string) (History, error)
+	History(ctx context.Context, user string) (History, error)
 	// Fleet returns the fleet's ban sharing status as JSON (null when it
 	// is off).
 	Fleet(ctx context.Context) (json.RawMessage, error)

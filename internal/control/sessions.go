@@ -53,11 +53,11 @@ func sessionsHandlers(mux *http.ServeMux, b Backend) {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		v, err := b.Sessions(q)
+		v, err := b.Sessions(r.Context(), q)
 		reply(w, v, err)
 	})
 	mux.HandleFunc("GET /v1/history", func(w http.ResponseWriter, r *http.Request) {
-		v, err := b.History(r.URL.Query().Get("user"))
+		v, err := b.History(r.Context(), r.URL.Query().Get("user"))
 		reply(w, v, err)
 	})
 }
@@ -93,13 +93,13 @@ func parseSessionQuery(v url.Values) (SessionQuery, error) {
 }
 
 // Sessions asks the daemon for sessions.
-func (c *Client) Sessions(q SessionQuery) ([]json.RawMessage, error) {
+func (c *Client) Sessions(ctx context.Context, q SessionQuery) ([]json.RawMessage, error) {
 	var v []json.RawMessage
-	return v, c.do(context.Background(), "GET", "/v1/sessions?"+q.values().Encode(), nil, &v)
+	return v, c.do(ctx, "GET", "/v1/sessions?"+q.values().Encode(), nil, &v)
 }
 
 // History asks the daemon for a user's history.
-func (c *Client) History(user string) (History, error) {
+func (c *Client) History(ctx context.Context, user string) (History, error) {
 	var v History
-	return v, c.do(context.Background(), "GET", "/v1/history?"+url.Values{"user": {user}}.Encode(), nil, &v)
+	return v, c.do(ctx, "GET", "/v1/history?"+url.Values{"user": {user}}.Encode(), nil, &v)
 }

@@ -60,10 +60,10 @@ func TestConnectReadOnly(t *testing.T) {
 	if _, err := b.Alerts(context.Background(), false, 10); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Sessions(control.SessionQuery{}); err != nil {
+	if _, err := b.Sessions(context.Background(), control.SessionQuery{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.History("alice"); err != nil {
+	if _, err := b.History(context.Background(), "alice"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.Ban(context.Background(), control.BanRequest{Prefix: netip.MustParsePrefix("203.0.113.9/32"), For: time.Hour}); err == nil {

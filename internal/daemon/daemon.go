@@ -57,11 +57,14 @@ type Daemon struct {
 	metrics *metrics
 	sess    *sessions     // the audit trail
 	sharer  *share.Sharer // bans shared across the fleet (nil: off)
-	events  *api.Events   // the last events, for the API
-	api     *api.Server   // nil when api.listen is off
-	apiTLS  *tls.Config
-	apiLn   net.Listener // the API's socket, open from New on
-	apiAddr atomic.Value // string: where the API listens
+	// summaryEvery is how often the sharer puts this host's summary in
+	// the bucket (0: share.DefaultSummaryEvery; tests shorten it).
+	summaryEvery time.Duration
+	events       *api.Events // the last events, for the API
+	api          *api.Server // nil when api.listen is off
+	apiTLS       *tls.Config
+	apiLn        net.Listener // the API's socket, open from New on
+	apiAddr      atomic.Value // string: where the API listens
 
 	apiTokenFile string // the API's token ("": none, client certificates only)
 

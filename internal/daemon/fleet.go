@@ -20,12 +20,13 @@ func (d *Daemon) newSharer(cfg *config.Config) (*share.Sharer, error) {
 	if f.NATSURL == "" {
 		return nil, nil
 	}
-	opts, err := share.Options(f.CredsFile, f.NKeyFile, f.TokenFile, f.User, f.PasswordFile, f.CAFile, f.CertFile, f.KeyFile)
+	opts, err := share.Options(share.Credentials{CredsFile: f.CredsFile, NKeyFile: f.NKeyFile, TokenFile: f.TokenFile,
+		User: f.User, PasswordFile: f.PasswordFile, CAFile: f.CAFile, CertFile: f.CertFile, KeyFile: f.KeyFile})
 	if err != nil {
 		return nil, err
 	}
 	sc := share.ShareConfig{URLs: f.URLs(), Name: f.HostName(), Stream: f.Stream, Replicas: f.Replicas, Share: f.Share, Apply: f.Apply,
-		MaxAge: time.Duration(cfg.Ban.MaxBanTime), Options: opts, Instance: d.db.Instance()}
+		MaxAge: time.Duration(cfg.Ban.MaxBanTime), Options: opts, Instance: d.db.Instance(), SummaryEvery: d.summaryEvery}
 	sh := share.NewSharer(sc, d.db, applier{d.guard}, d.log)
 	if f.CountFleetwide {
 		d := cfg.Detection

@@ -68,9 +68,10 @@ func (n *natsServer) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.
 
 // fleetHost starts a daemon named name in the fleet of n, with extra
 // configuration.
-func fleetHost(t testing.TB, n *natsServer, name, extra string) *harness {
+func fleetHost(t testing.TB, n *natsServer, name, extra string, opts ...Option) *harness {
 	t.Helper()
 	h := newHarness(t)
+	h.opts = append(h.opts, opts...)
 	writeConfig(t, h.dir, fmt.Sprintf("[detection]\nthreshold = 3\n[audit]\nlog = \"\"\n%s\n[fleet]\nnats_url = %q\nname = %q\n", extra, n.url(), name))
 	h.logf("Server listening on 0.0.0.0 port 22.")
 	h.start()
@@ -322,12 +323,10 @@ func TestFleetCredentials(t *testing.T) {
 // key-value bucket; the fleet view built from it (fleet serve --nats)
 // lists them with their day, asking no host.
 func TestFleetSummariesKV(t *testing.T) {
-	old := share.SummaryEvery
-	share.SummaryEvery = 200 * time.Millisecond
-	t.Cleanup(func() { share.SummaryEvery = old })
+	every := func(d *Daemon) { d.summaryEvery = 200 * time.Millisecond }
 	n := startNATS(t)
-	a := fleetHost(t, n, "a", "")
-	fleetHost(t, n, "b", "")
+	a := fleetHost(t, n, "a", "", every)
+	fleetHost(t, n, "b", "", every)
 	a.attack("203.0.113.40")
 	src, err := fleet.WatchSummaries(t.Context(), []string{n.url()})
 	if err != nil {

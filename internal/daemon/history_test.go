@@ -21,7 +21,7 @@ func TestHistorySeesUnflushedCounts(t *testing.T) {
 	}
 	c := h.client()
 	testkit.Eventually(t, 10*time.Second, "alice's two failed attempts in her history", func() (bool, string) {
-		hist, err := c.History("alice")
+		hist, err := c.History(t.Context(), "alice")
 		days := int64(0)
 		for _, n := range hist.FailedDays {
 			days += n

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
 	"time"
 
@@ -11,44 +12,12 @@ import (
 
 // Sessions returns the stored sessions q selects, oldest first; with a
 // limit, the newest that many.
-func (s *Service) Sessions(q control.SessionQuery) ([]json.RawMessage, error) {
-	out := []json.RawMessage{}
-	var bad error
-	keep := func(v []byte, chunks [][]byte) bool {
-		if q.User != "" || q.IP != "" {
-			ss, err := session.Unmarshal(v)
-			if err != nil || (q.User != "" && ss.User != q.User) || (q.IP != "" && ss.IP != q.IP) {
-				return true
-			}
-		}
-		m, err := session.Merge(v, chunks)
-		if err != nil {
-			bad = err
-			return true
-		}
-		out = append(out, json.RawMessage(append([]byte(nil), m...)))
-		if q.Limit > 0 && len(out) > 2*q.Limit { // the newest are kept: drop the oldest in bulk
-			out = append(out[:0], out[len(out)-q.Limit:]...)
-		}
-		return true
-	}
-	var err error
-	if q.Active {
-		err = s.db.ActiveSessions(keep)
-	} else {
-		err = s.db.Sessions(q.Since, keep)
-	}
-	if q.Limit > 0 && len(out) > q.Limit {
-		out = out[len(out)-q.Limit:]
-	}
-	if err == nil {
-		err = bad
-	}
-	return out, err
+func (s *Service) Sessions(ctx context.Context, q control.SessionQuery) ([]json.RawMessage, error) {
+	return session.Stored(s.db, session.Query(q))
 }
 
 // History gathers what the store and the engine know of user.
-func (s *Service) History(user string) (control.History, error) {
+func (s *Service) History(ctx context.Context, user string) (control.History, error) {
 	h := control.History{User: user, Logins: []control.LoginInfo{}, Sources: map[string]int{}, Methods: map[string]int{},
 		FailedDays: map[string]int64{}}
 	logins, err := s.db.Logins(time.Time{})
@@ -74,7 +43,7 @@ func (s *Service) History(user string) (control.History, error) {
 	if err != nil {
 		return h, err
 	}
-	ss, err := s.Sessions(control.SessionQuery{User: user})
+	ss, err := s.Sessions(ctx, control.SessionQuery{User: user})
 	h.Sessions = ss
 	return h, err
 }

@@ -62,8 +62,7 @@ type sessions struct {
 const maxTargeted = 10000
 
 func newSessions(db *store.DB, log *slog.Logger, worker *alert.Worker, cfg func() *config.Config) (*sessions, error) {
-	host, _ := os.Hostname()
-	host, _, _ = strings.Cut(host, ".")
+	host := config.ShortHostname()
 	s := &sessions{db: db, log: log, worker: worker, cfg: cfg, host: host, alive: sshdAlive, now: time.Now, w: newSessionWriter(db, log),
 		in: make(chan detect.Record, sessionQueue), t: session.NewTracker(), targeted: map[string]time.Time{}, failed: map[string]int64{}}
 	s.users = localAccounts("/etc/passwd", func() int { return cfg().Alerts.LocalMinUID })

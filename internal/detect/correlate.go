@@ -2,14 +2,6 @@ package detect
 
 import "strings"
 
-// Record is an Event with where it came from.
-type Record struct {
-	Event
-	Source string // file name, "-" for stdin, "journald"
-	Line   int64  // 1-based line number in Source
-	Text   string // the raw line, kept as evidence
-}
-
 // Correlator joins the lines of one sshd connection (same host, program and
 // pid) so that one guess counts once, and lines without an address borrow
 // their connection's.
@@ -124,14 +116,6 @@ func (k *Correlator) Add(r *Record, emit func(*Record)) {
 	k.queue = append(k.queue, held{r: *r, key: key, wait: wait, seq: k.seq})
 	k.queue[len(k.queue)-1].r.detach()
 	k.release(emit, false)
-}
-
-// detach copies r's strings out of the block of input they share, so that
-// a held record keeps its line, not the whole block (up to 1 MiB).
-func (r *Record) detach() {
-	for _, s := range []*string{&r.Text, &r.Host, &r.Program, &r.ClientHost, &r.User, &r.Method, &r.Key, &r.Path} {
-		*s = clone(*s)
-	}
 }
 
 // Flush emits every held record, with or without its address.

@@ -112,17 +112,9 @@ func hostLine(data []byte, i int) int {
 	return 0
 }
 
-func validName(s string) bool {
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_') {
-			return false
-		}
-	}
-	return true
-}
+// validName reports whether s can be a host's name in hosts.toml and in
+// the fleet's URLs.
+func validName(s string) bool { return config.ValidName(s, 253, "._") }
 
 // client is how the aggregator reaches one host.
 type client struct {

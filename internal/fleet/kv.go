@@ -190,7 +190,7 @@ func OpenView(ctx context.Context, hostsFile string, n NATS) (*Fleet, error) {
 		}
 		return New(f)
 	}
-	opts, err := share.Options(n.CredsFile, "", n.TokenFile, "", "", n.CAFile, "", "")
+	opts, err := share.Options(share.Credentials{CredsFile: n.CredsFile, TokenFile: n.TokenFile, CAFile: n.CAFile})
 	if err != nil {
 		return nil, err
 	}

@@ -60,14 +60,14 @@ func WriteText(w io.Writer, list []*Session, now time.Time) {
 		}
 		tr := "-"
 		if n := len(s.Transfers) + s.TransfersMore; n > 0 {
-			tr = fmt.Sprintf("%d (%s)", n, humanBytes(s.Bytes()))
+			tr = fmt.Sprintf("%d (%s)", n, textsafe.Bytes(s.Bytes(), "B"))
 			if s.TransfersMore > 0 {
 				tr += fmt.Sprintf(", %d dropped", s.TransfersMore)
 			}
 		}
 		cmds := strconv.Itoa(len(s.Commands) + s.CommandsMore)
 		if s.CommandsMore > 0 { // over the audit trail's bounds: counted, not kept
-			cmds += fmt.Sprintf(" (%d dropped, %s)", s.CommandsMore, humanBytes(s.CommandBytesMore))
+			cmds += fmt.Sprintf(" (%d dropped, %s)", s.CommandsMore, textsafe.Bytes(s.CommandBytesMore, "B"))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Start.Format(time.RFC3339), duration(s, now), quote(s.User),
 			textsafe.String(net(s)), textsafe.String(s.Method), textsafe.String(end), tr, cmds)
@@ -108,18 +108,6 @@ func quote(u string) string {
 		return u
 	}
 	return strconv.Quote(u)
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 // WriteHistory prints a user's history (sshguard-go history) for a person.

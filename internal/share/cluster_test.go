@@ -18,9 +18,6 @@ import (
 // why (status, and the warning line of fleet status) and shares on with
 // the stream as it is; the bucket likewise.
 func TestReplicasRefused(t *testing.T) {
-	old := SummaryEvery
-	SummaryEvery = 100 * time.Millisecond
-	t.Cleanup(func() { SummaryEvery = old })
 	url := startServer(t, "")
 	nc, err := nats.Connect(url)
 	if err != nil {

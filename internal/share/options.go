@@ -8,9 +8,22 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// Options reads the credentials and TLS files of the configuration into
-// NATS options.
-func Options(creds, nkey, tokenFile, user, passwordFile, ca, cert, key string) ([]nats.Option, error) {
+// Credentials names the files of the configuration ([fleet]) that prove
+// who a host is to the NATS server, and the server's CA; "" leaves one
+// out. PasswordFile is read only with User, KeyFile only with CertFile.
+type Credentials struct {
+	CredsFile    string // a NATS .creds file (JWT and nkey seed)
+	NKeyFile     string // an nkey seed file
+	TokenFile    string // a file holding the token
+	User         string // with PasswordFile
+	PasswordFile string
+	CAFile       string // the server's CA
+	CertFile     string // a client certificate, with KeyFile
+	KeyFile      string
+}
+
+// Options reads the credentials and TLS files c names into NATS options.
+func Options(c Credentials) ([]nats.Option, error) {
 	var opts []nats.Option
 	read := func(key, path string) (string, error) {
 		b, err := os.ReadFile(path)
@@ -19,35 +32,35 @@ func Options(creds, nkey, tokenFile, user, passwordFile, ca, cert, key string) (
 		}
 		return strings.TrimSpace(string(b)), nil
 	}
-	if creds != "" {
-		opts = append(opts, nats.UserCredentials(creds))
+	if c.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(c.CredsFile))
 	}
-	if nkey != "" {
-		o, err := nats.NkeyOptionFromSeed(nkey)
+	if c.NKeyFile != "" {
+		o, err := nats.NkeyOptionFromSeed(c.NKeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("fleet.nkey_file: %w", err)
 		}
 		opts = append(opts, o)
 	}
-	if tokenFile != "" {
-		t, err := read("token_file", tokenFile)
+	if c.TokenFile != "" {
+		t, err := read("token_file", c.TokenFile)
 		if err != nil {
 			return nil, err
 		}
 		opts = append(opts, nats.Token(t))
 	}
-	if user != "" {
-		pw, err := read("password_file", passwordFile)
+	if c.User != "" {
+		pw, err := read("password_file", c.PasswordFile)
 		if err != nil {
 			return nil, err
 		}
-		opts = append(opts, nats.UserInfo(user, pw))
+		opts = append(opts, nats.UserInfo(c.User, pw))
 	}
-	if ca != "" {
-		opts = append(opts, nats.RootCAs(ca))
+	if c.CAFile != "" {
+		opts = append(opts, nats.RootCAs(c.CAFile))
 	}
-	if cert != "" {
-		opts = append(opts, nats.ClientCert(cert, key))
+	if c.CertFile != "" {
+		opts = append(opts, nats.ClientCert(c.CertFile, c.KeyFile))
 	}
 	return opts, nil
 }

@@ -58,7 +58,7 @@ func testSharer(t *testing.T, url, name string, replicas int, opts ...nats.Optio
 	t.Cleanup(func() { db.Close() })
 	rec := &recorder{bans: map[netip.Prefix]int{}}
 	s := NewSharer(ShareConfig{URLs: []string{url}, Name: name, Stream: "SSHGUARD_BANS", Replicas: replicas, Share: true, Apply: true,
-		MaxAge: time.Hour, Options: opts, Instance: db.Instance()}, db, rec, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		MaxAge: time.Hour, Options: opts, Instance: db.Instance(), SummaryEvery: 100 * time.Millisecond}, db, rec, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); s.Run(ctx) }()
@@ -120,9 +120,6 @@ func startServer(t *testing.T, conf string) string {
 // summary, nor pull from b's consumer), so nothing reaches the stream in
 // b's name.
 func TestHostPermissions(t *testing.T) {
-	old := SummaryEvery
-	SummaryEvery = 100 * time.Millisecond
-	t.Cleanup(func() { SummaryEvery = old })
 	conf := "authorization {\n  users = [\n" + NATSUser("SSHGUARD_BANS", "a", `"pa"`) + NATSUser("SSHGUARD_BANS", "b", `"pb"`) + "  ]\n}\n"
 	url := startServer(t, conf)
 	sa, dba, reca := testSharer(t, url, "a", 1, nats.UserInfo("a", "pa"))

@@ -99,6 +99,9 @@ type ShareConfig struct {
 	MaxAge       time.Duration // how long the stream keeps a ban (the longest ban)
 	Options      []nats.Option // credentials and TLS
 	Instance     string        // this database's id: the Nats-Msg-Id prefix
+	// SummaryEvery is how often PublishSummaries puts this host's summary
+	// in the bucket (0: DefaultSummaryEvery).
+	SummaryEvery time.Duration
 }
 
 // Counts are what a Sharer did, per origin host for what it received.
@@ -115,6 +118,8 @@ type Sharer struct {
 	log   *slog.Logger
 	wake  chan struct{}
 	now   func() time.Time
+	// ready is closed once Run has its JetStream context (s.js).
+	ready chan struct{}
 
 	// Counter, when set, is the fleet-wide window (count_fleetwide).
 	Counter *Counter
@@ -132,7 +137,7 @@ type Sharer struct {
 
 // NewSharer returns a Sharer; Run connects it.
 func NewSharer(cfg ShareConfig, db *store.DB, apply Applier, log *slog.Logger) *Sharer {
-	return &Sharer{cfg: cfg, db: db, apply: apply, log: log, wake: make(chan struct{}, 1), now: time.Now,
+	return &Sharer{cfg: cfg, db: db, apply: apply, log: log, wake: make(chan struct{}, 1), now: time.Now, ready: make(chan struct{}),
 		counts: Counts{Received: map[string]map[string]int64{}}}
 }
 
@@ -265,6 +270,11 @@ func (s *Sharer) Run(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.js = js
+	select {
+	case <-s.ready:
+	default:
+		close(s.ready)
+	}
 	s.mu.Unlock()
 	for { // the stream, once the server answers
 		if err := s.ensureStream(ctx, js); err == nil {

@@ -92,49 +92,53 @@ func bucketReplicas(ctx context.Context, kv jetstream.KeyValue, replicas int) st
 	return ""
 }
 
-// SummaryEvery is how often a host puts its summary in the bucket.
-var SummaryEvery = time.Minute
+// DefaultSummaryEvery is how often a host puts its summary in the bucket
+// unless ShareConfig.SummaryEvery says otherwise.
+const DefaultSummaryEvery = time.Minute
 
 // PublishSummaries puts summary() into the bucket once connected, then
-// every SummaryEvery until ctx ends (quietly skipping while NATS is away).
+// every ShareConfig.SummaryEvery until ctx ends (quietly skipping while
+// NATS is away).
 func (s *Sharer) PublishSummaries(ctx context.Context, summary func() (api.Summary, error)) {
-	var kv jetstream.KeyValue
-	tick := time.NewTicker(SummaryEvery)
+	select {
+	case <-ctx.Done():
+		return
+	case <-s.ready:
+	}
+	s.mu.Lock()
+	js := s.js
+	s.mu.Unlock()
+	every := s.cfg.SummaryEvery
+	if every <= 0 {
+		every = DefaultSummaryEvery
+	}
+	tick := time.NewTicker(every)
 	defer tick.Stop()
+	var kv jetstream.KeyValue
 	for {
-		s.mu.Lock()
-		js := s.js
-		s.mu.Unlock()
-		if js != nil {
-			var err error
-			if kv == nil {
-				var problem string
-				if kv, problem, err = openSummaries(ctx, js, s.replicaCount()); err == nil {
-					s.setReplicasProblem("bucket", problem)
-				}
-			}
-			if err == nil {
-				var sum api.Summary
-				if sum, err = summary(); err == nil {
-					data, _ := json.Marshal(HostSummary{Updated: time.Now(), Summary: sum})
-					cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-					_, err = kv.Put(cctx, s.cfg.Name, data)
-					cancel()
-				}
-			}
-			if err != nil && ctx.Err() == nil {
-				s.fail("summary", err)
+		var err error
+		if kv == nil {
+			var problem string
+			if kv, problem, err = openSummaries(ctx, js, s.replicaCount()); err == nil {
+				s.setReplicasProblem("bucket", problem)
 			}
 		}
-		var soon <-chan time.Time // not connected yet: look again in a second
-		if js == nil {
-			soon = time.After(time.Second)
+		if err == nil {
+			var sum api.Summary
+			if sum, err = summary(); err == nil {
+				data, _ := json.Marshal(HostSummary{Updated: time.Now(), Summary: sum})
+				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				_, err = kv.Put(cctx, s.cfg.Name, data)
+				cancel()
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			s.fail("summary", err)
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-		case <-soon:
 		}
 	}
 }

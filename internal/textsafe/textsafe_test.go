@@ -53,3 +53,23 @@ func FuzzString(f *testing.F) {
 		}
 	})
 }
+
+func TestBytes(t *testing.T) {
+	for _, c := range []struct {
+		n    int64
+		unit string
+		want string
+	}{
+		{0, "B", "0 B"},
+		{1023, "bytes", "1023 bytes"},
+		{1024, "B", "1.0 KiB"},
+		{1536, "B", "1.5 KiB"},
+		{1<<20 - 1, "B", "1024.0 KiB"},
+		{1 << 20, "B", "1.0 MiB"},
+		{5 << 30, "bytes", "5.0 GiB"},
+	} {
+		if got := Bytes(c.n, c.unit); got != c.want {
+			t.Errorf("Bytes(%d, %q) = %q, want %q", c.n, c.unit, got, c.want)
+		}
+	}
+}
