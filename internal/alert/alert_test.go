@@ -598,6 +598,9 @@ func TestReconfigure(t *testing.T) {
 	sms, _ := NewSMS(SMSConfig{AccountSID: tw.SID, AuthToken: tw.Token, From: "+15005550006", To: []string{"+15551230001"}, BaseURL: tw.URL})
 	w.Reconfigure(cfg, []Channel{mailer(t, s, "starttls", "plain"), sms})
 	waitFor("the mail sent after the fix, without waiting for the backoff", func() bool { return len(s.Mails()) == 1 })
+	// The server has the mail before the worker has written down that it
+	// went: wait for that too.
+	waitFor("the delivery recorded as sent", func() bool { return delivery(first, "email").State == Sent })
 	if d := delivery(first, "email"); d.State != Sent || d.Attempts != 2 {
 		t.Errorf("email after the fix: %+v", d)
 	}
@@ -610,6 +613,7 @@ func TestReconfigure(t *testing.T) {
 	second := login(both, "bob")
 	waitFor("a failed try with the server down", func() bool { return delivery(second, "email").Attempts == 1 })
 	waitFor("the second text", func() bool { return len(tw.Messages()) == 2 })
+	waitFor("the second text recorded as sent", func() bool { return delivery(second, "sms").State == Sent })
 	w.Reconfigure(cfg, []Channel{sms})
 	w.DeliverDue(context.Background()) // the sweep (Run does it each minute)
 	if d := delivery(second, "email"); d.State != Failed || !strings.Contains(d.Error, "not configured") {
