@@ -566,7 +566,7 @@ func TestReconfigure(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	waitFor := func(what string, ok func() bool) {
 		t.Helper()
-		testkit.Eventually(t, 5*time.Second, what, func() (bool, string) { return ok(), "not yet" })
+		testkit.Eventually(t, 30*time.Second, what, func() (bool, string) { return ok(), "not yet" })
 	}
 	delivery := func(id uint64, ch string) (d Delivery) {
 		db.Alerts(0, func(i uint64, data []byte, _ bool) bool {

@@ -542,7 +542,7 @@ func TestSubmitGroupsBans(t *testing.T) {
 	}
 	// Idle: one ban, alone, without waiting for company.
 	g.Submit(ctx, failure("192.0.2.200", "root", c.Now()))
-	testkit.Eventually(t, time.Second, "the idle ban", func() (bool, string) {
+	testkit.Eventually(t, 10*time.Second, "the idle ban", func() (bool, string) {
 		k, b := fw.state()
 		return k == n+1 && b[len(b)-1] == 1, fmt.Sprintf("%d, batches %v", k, b)
 	})
