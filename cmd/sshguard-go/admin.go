@@ -21,6 +21,7 @@ import (
 	"sshguard-go/internal/config"
 	"sshguard-go/internal/control"
 	"sshguard-go/internal/daemon"
+	"sshguard-go/internal/engine"
 	"sshguard-go/internal/store"
 )
 
@@ -128,11 +129,7 @@ func newListCmd() *cobra.Command {
 			if !asJSON && len(bans) > 0 && bans[0].DryRun {
 				fmt.Fprintln(out, "dry run (firewall.backend = \"none\"): would be banned, is not")
 			}
-			if origin != "" { // "fleet" takes every fleet:<host>
-				bans = slices.DeleteFunc(bans, func(bi control.BanInfo) bool {
-					return bi.Origin != origin && !strings.HasPrefix(bi.Origin, origin+":")
-				})
-			}
+			bans = slices.DeleteFunc(bans, func(bi control.BanInfo) bool { return !engine.OriginMatches(bi.Origin, origin) })
 			return printList(out, asJSON, bans, "PREFIX\tORIGIN\tBANNED SINCE\tEXPIRES IN\tBANS\tREASON\tLAST USER", func(bi control.BanInfo) string {
 				left := "never"
 				if !bi.Expires.IsZero() {
@@ -145,7 +142,7 @@ func newListCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "what a dry run (firewall.backend = \"none\") would have banned, kept apart from the bans")
 	enumVar(cmd, &origin, "origin", "only the bans of this origin: "+strings.Join(origins, ", ")+" (fleet: those every other host shared)",
-		origins, validOrigin, originsDesc)
+		origins, engine.ValidOriginFilter, originsDesc)
 	return cmd
 }
 

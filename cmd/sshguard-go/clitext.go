@@ -66,25 +66,17 @@ func enumVar(cmd *cobra.Command, p *string, name, usage string, allowed []string
 	})
 }
 
-// The origins of a ban, as list --origin takes them: "fleet" selects the
-// bans of every host of the fleet (fleet:HOST).
+// The origins of a ban, as list --origin takes them.
 var (
-	origins     = []string{engine.Detected, engine.Admin, engine.Archive, engine.Fleetwide, "fleet", engine.PeerOrigin("HOST")}
+	origins     = append(slices.Clone(engine.OriginFilters), engine.PeerOrigin("HOST"))
 	originsDesc = map[string]string{
 		engine.Detected:  "this host's detection",
 		engine.Admin:     "banned by hand",
 		engine.Archive:   "report --ban, from old logs",
 		engine.Fleetwide: "the fleet-wide count",
-		"fleet":          "shared by another host of the fleet (fleet:HOST)",
+		engine.Fleet:     "shared by another host of the fleet (fleet:HOST)",
 	}
 )
-
-func validOrigin(s string) bool {
-	if engine.IsPeer(s) {
-		return len(s) > len(engine.PeerOrigin(""))
-	}
-	return slices.Contains(origins[:5], s)
-}
 
 // The alert channels (alert test --channel).
 var (

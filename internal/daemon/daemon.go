@@ -195,10 +195,7 @@ func (d *Daemon) workerConfig(cfg *config.Config) alert.WorkerConfig {
 
 func (d *Daemon) warn(msg string) { d.log.Warn(msg) }
 func (d *Daemon) countBan(origin string) {
-	if engine.IsPeer(origin) {
-		origin = "fleet" // one label for the fleet's hosts: bounded
-	}
-	d.metrics.bans.WithLabelValues(origin).Inc()
+	d.metrics.bans.WithLabelValues(engine.OriginGroup(origin)).Inc() // one label for the fleet's hosts: bounded
 	d.madeMu.Lock()
 	d.made[origin]++
 	d.madeMu.Unlock()
@@ -330,11 +327,7 @@ func (d *Daemon) Stats() Stats {
 	st.InForce, st.Made = map[string]int{}, map[string]int64{}
 	if bans, err := d.guard.InForce(); err == nil {
 		for _, b := range bans {
-			o := b.Origin
-			if engine.IsPeer(o) {
-				o = "fleet"
-			}
-			st.InForce[cmp.Or(o, "kernel")]++
+			st.InForce[cmp.Or(engine.OriginGroup(b.Origin), "kernel")]++
 		}
 	}
 	d.madeMu.Lock()

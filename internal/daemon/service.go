@@ -263,7 +263,7 @@ func (s *Service) UnbanAll(ctx context.Context, origin string) ([]netip.Prefix, 
 	}
 	var ps []netip.Prefix
 	for _, b := range bans {
-		if origin == "" || b.Origin == origin || origin == "fleet" && engine.IsPeer(b.Origin) {
+		if engine.OriginMatches(b.Origin, origin) {
 			ps = append(ps, b.Prefix)
 		}
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,6 +31,37 @@ func PeerOrigin(host string) string { return peerTag + host }
 
 // IsPeer reports whether origin is a peer's (another host of the fleet).
 func IsPeer(origin string) bool { return strings.HasPrefix(origin, peerTag) }
+
+// Fleet stands for every peer's origin (fleet:HOST) where bans are
+// counted or selected by origin: a bounded set of labels.
+const Fleet = "fleet"
+
+// OriginFilters are the origins bans are selected by (list --origin,
+// unban --all --origin), besides a peer's own fleet:HOST.
+var OriginFilters = []string{Detected, Admin, Archive, Fleetwide, Fleet}
+
+// OriginGroup is origin as bans are counted: every peer's is Fleet.
+func OriginGroup(origin string) string {
+	if IsPeer(origin) {
+		return Fleet
+	}
+	return origin
+}
+
+// OriginMatches reports whether a ban of origin is selected by filter:
+// "" selects all, Fleet every peer's, anything else that origin alone.
+func OriginMatches(origin, filter string) bool {
+	return filter == "" || origin == filter || filter == Fleet && IsPeer(origin)
+}
+
+// ValidOriginFilter reports whether filter selects bans by origin: one of
+// OriginFilters, or a peer's fleet:HOST.
+func ValidOriginFilter(filter string) bool {
+	if IsPeer(filter) {
+		return len(filter) > len(peerTag)
+	}
+	return slices.Contains(OriginFilters, filter)
+}
 
 // Refusal codes: why the gate refused a ban (counted per code by the
 // fleet's status and the daemon's metrics).

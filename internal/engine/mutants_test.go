@@ -206,3 +206,28 @@ func TestPeerBanDeliveredTwice(t *testing.T) {
 		t.Fatalf("%d bans", len(bans))
 	}
 }
+
+func TestOriginFilters(t *testing.T) {
+	peer := PeerOrigin("web-01")
+	for _, tt := range []struct {
+		origin, filter string
+		want           bool
+	}{
+		{Detected, "", true}, {peer, "", true},
+		{Detected, Detected, true}, {Admin, Detected, false},
+		{peer, Fleet, true}, {peer, peer, true}, {PeerOrigin("web-02"), peer, false},
+		{Fleetwide, Fleet, false}, {Detected, Fleet, false},
+	} {
+		if got := OriginMatches(tt.origin, tt.filter); got != tt.want {
+			t.Errorf("OriginMatches(%q, %q) = %v", tt.origin, tt.filter, got)
+		}
+	}
+	if OriginGroup(peer) != Fleet || OriginGroup(Admin) != Admin {
+		t.Error("OriginGroup")
+	}
+	for f, want := range map[string]bool{Detected: true, Fleet: true, peer: true, "fleet:": false, "bogus": false, "": false} {
+		if ValidOriginFilter(f) != want {
+			t.Errorf("ValidOriginFilter(%q) = %v", f, !want)
+		}
+	}
+}
