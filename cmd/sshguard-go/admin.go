@@ -214,7 +214,7 @@ func newUnbanCmd() *cobra.Command {
 			return nil
 		})
 	cmd.Flags().BoolVar(&all, "all", false, "lift every ban in force (with --origin: only those of that origin)")
-	cmd.Flags().StringVar(&origin, "origin", "", "with --all: only the bans of this origin (detected, admin, archive, fleetwide, fleet, fleet:HOST)")
+	enumVar(cmd, &origin, "origin", "with --all: only the bans of this origin: "+strings.Join(origins, ", "), origins, engine.ValidOriginFilter, originsDesc)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print what was lifted as JSON")
 	return cmd
 }

@@ -108,6 +108,7 @@ func TestEnumFlags(t *testing.T) {
 	}{
 		{[]string{"list", "--origin", "bogus"}, []string{"--origin", "bogus", "detected, admin, archive, fleetwide, fleet, fleet:HOST"}},
 		{[]string{"list", "--origin", "fleet:"}, []string{"--origin", "fleet:HOST"}},
+		{[]string{"unban", "--all", "--origin", "bogus"}, []string{"--origin", "bogus", "detected, admin, archive, fleetwide, fleet, fleet:HOST"}},
 		{[]string{"alert", "test", "--channel", "bogus"}, []string{"--channel", "email, sms, webhook"}},
 		{[]string{"sessions", "--ip", "foo"}, []string{"--ip", "foo", "not an IP address"}},
 	} {
