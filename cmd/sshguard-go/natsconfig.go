@@ -2,14 +2,9 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/crypto/bcrypt"
 
-	"sshguard-go/internal/config"
 	"sshguard-go/internal/share"
 )
 
@@ -35,27 +30,11 @@ placeholder stands where the hash goes.`,
 			if len(hosts) == 0 {
 				return fmt.Errorf("no --host")
 			}
-			var users []string
-			for _, h := range hosts {
-				if !config.ValidFleetName(h) {
-					return fmt.Errorf("host %q: want letters, digits, '-' or '_' (it is a subject token)", h)
-				}
-				pw := fmt.Sprintf("%q", "BCRYPT-HASH-OF-"+h+"-PASSWORD")
-				if passwords != "" {
-					b, err := os.ReadFile(filepath.Join(passwords, h))
-					if err != nil {
-						return err
-					}
-					hash, err := bcrypt.GenerateFromPassword([]byte(strings.TrimSpace(string(b))), 11)
-					if err != nil {
-						return err
-					}
-					pw = fmt.Sprintf("%q", hash)
-				}
-				users = append(users, indent(share.NATSUser(stream, h, pw), "    "))
+			block, err := share.Authorization(stream, hosts, passwords)
+			if err != nil {
+				return err
 			}
-			_, err := fmt.Fprintf(cmd.OutOrStdout(), "# sshguard-go hosts (stream %s), from sshguard-go fleet nats-config\nauthorization {\n  users = [\n%s  ]\n}\n",
-				stream, strings.Join(users, ""))
+			_, err = fmt.Fprint(cmd.OutOrStdout(), block)
 			return err
 		},
 	}
@@ -63,14 +42,4 @@ placeholder stands where the hash goes.`,
 	cmd.Flags().StringVar(&stream, "stream", "SSHGUARD_BANS", "fleet.stream")
 	cmd.Flags().StringVar(&passwords, "passwords", "", "a directory holding each host's password in a file named as the host")
 	return cmd
-}
-
-func indent(s, by string) string {
-	lines := strings.SplitAfter(s, "\n")
-	for i, l := range lines {
-		if l != "" {
-			lines[i] = by + l
-		}
-	}
-	return strings.Join(lines, "")
 }

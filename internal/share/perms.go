@@ -1,8 +1,14 @@
 package share
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"sshguard-go/internal/config"
 	"strings"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Per-host NATS credentials: a host may publish only on its own subjects
@@ -82,4 +88,46 @@ func NATSUser(stream, host, password string) string {
 	list("subscribe", p.Subscribe)
 	b.WriteString("  }\n}\n")
 	return b.String()
+}
+
+// Authorization is a nats-server authorization block with a user for each
+// of hosts (fleet.name) of the stream of bans stream. With passwordDir,
+// each host's password is read from passwordDir/NAME (the host's
+// fleet.password_file) and given as a bcrypt hash; else a placeholder
+// stands where the hash goes.
+func Authorization(stream string, hosts []string, passwordDir string) (string, error) {
+	if len(hosts) == 0 {
+		return "", errors.New("no host")
+	}
+	var users []string
+	for _, h := range hosts {
+		if !config.ValidFleetName(h) {
+			return "", fmt.Errorf("host %q: want letters, digits, '-' or '_' (it is a subject token)", h)
+		}
+		pw := fmt.Sprintf("%q", "BCRYPT-HASH-OF-"+h+"-PASSWORD")
+		if passwordDir != "" {
+			b, err := os.ReadFile(filepath.Join(passwordDir, h))
+			if err != nil {
+				return "", err
+			}
+			hash, err := bcrypt.GenerateFromPassword([]byte(strings.TrimSpace(string(b))), 11)
+			if err != nil {
+				return "", err
+			}
+			pw = fmt.Sprintf("%q", hash)
+		}
+		users = append(users, indent(NATSUser(stream, h, pw), "    "))
+	}
+	return fmt.Sprintf("# sshguard-go hosts (stream %s), from sshguard-go fleet nats-config\nauthorization {\n  users = [\n%s  ]\n}\n",
+		stream, strings.Join(users, "")), nil
+}
+
+func indent(s, by string) string {
+	lines := strings.SplitAfter(s, "\n")
+	for i, l := range lines {
+		if l != "" {
+			lines[i] = by + l
+		}
+	}
+	return strings.Join(lines, "")
 }
