@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -125,7 +123,7 @@ func notifyArchive(cmd *cobra.Command, cfg *config.Config, configPath string, a 
 	p := cfg.Alerts.Policy()
 	m := p.ArchiveMessage(a, time.Now())
 	if m == nil {
-		return &exitError{1, notNotified(p, len(a.Offenders), configPath)}
+		return &exitError{1, p.ArchiveUnrouted(len(a.Offenders), configPath)}
 	}
 	results, err := daemon.SendNow(cmd.Context(), cfg, m)
 	if err != nil {
@@ -166,25 +164,4 @@ func banArchive(cmd *cobra.Command, o *daemonOpts, reqs []control.BanRequest) er
 		}
 		return nil
 	})(cmd, nil)
-}
-
-// notNotified says why no channel of p takes the message of an archive's
-// n offenders (a report, of severity warning), and what to change.
-func notNotified(p *alert.Policy, n int, configPath string) error {
-	over := fmt.Sprintf("%d addresses over the threshold", n)
-	if n == 1 {
-		over = "1 address over the threshold"
-	}
-	if len(p.Routes) == 0 {
-		return fmt.Errorf("%s, but no alert channel is configured in %s: nobody was notified", over, configPath)
-	}
-	var fixes []string
-	for _, r := range p.Routes {
-		if !slices.Contains(r.Kinds, alert.KindReport) {
-			fixes = append(fixes, fmt.Sprintf("add %q to kinds of [alerts.%s]", alert.KindReport, r.Channel))
-		} else if r.MinSeverity > alert.Warning {
-			fixes = append(fixes, fmt.Sprintf("lower min_severity of [alerts.%s] from %q to %q", r.Channel, r.MinSeverity, alert.Warning))
-		}
-	}
-	return fmt.Errorf("%s, but no alert channel takes report messages (of severity %s): %s in %s", over, alert.Warning, strings.Join(fixes, ", or "), configPath)
 }

@@ -141,6 +141,28 @@ func (p *Policy) ArchiveMessage(a Archive, at time.Time) *Message {
 	return p.route(&Message{Kind: KindReport, Severity: Warning, Time: at, Host: p.Host, Archive: &a})
 }
 
+// ArchiveUnrouted is why no channel of p takes the message of an
+// archive's n offenders (a report, of severity warning), and what to
+// change in the configuration file configPath.
+func (p *Policy) ArchiveUnrouted(n int, configPath string) error {
+	over := fmt.Sprintf("%d addresses over the threshold", n)
+	if n == 1 {
+		over = "1 address over the threshold"
+	}
+	if len(p.Routes) == 0 {
+		return fmt.Errorf("%s, but no alert channel is configured in %s: nobody was notified", over, configPath)
+	}
+	var fixes []string
+	for _, r := range p.Routes {
+		if !slices.Contains(r.Kinds, KindReport) {
+			fixes = append(fixes, fmt.Sprintf("add %q to kinds of [alerts.%s]", KindReport, r.Channel))
+		} else if r.MinSeverity > Warning {
+			fixes = append(fixes, fmt.Sprintf("lower min_severity of [alerts.%s] from %q to %q", r.Channel, r.MinSeverity, Warning))
+		}
+	}
+	return fmt.Errorf("%s, but no alert channel takes report messages (of severity %s): %s in %s", over, Warning, strings.Join(fixes, ", or "), configPath)
+}
+
 // State is a channel's delivery state of one message.
 type State string
 
