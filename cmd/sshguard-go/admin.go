@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"maps"
 	"net/netip"
 	"os"
@@ -22,7 +21,6 @@ import (
 	"sshguard-go/internal/control"
 	"sshguard-go/internal/daemon"
 	"sshguard-go/internal/engine"
-	"sshguard-go/internal/store"
 )
 
 // printList writes list as a JSON array ([] when empty), or as a table:
@@ -457,27 +455,12 @@ holds (or that there is none).`,
 }
 
 // notRunning is status's answer when no daemon answers on the socket:
-// exit status 3 (not running), with what the database holds, read-only,
-// or that there is none.
+// exit status 3 (not running), with what the database holds, or 1 when
+// that cannot be read.
 func notRunning(ctx context.Context, cfg *config.Config) error {
-	sock, db := cfg.State.Socket, cfg.State.DB
-	s, err := daemon.OpenReader(ctx, cfg, func(string) {})
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return &exitError{3, fmt.Errorf("not running: no daemon answers on %s, and there is no database at %s: is the daemon running (systemctl status sshguard-go), or are --socket and --db right?", sock, db)}
-	case errors.Is(err, store.ErrLocked):
-		return &exitError{3, fmt.Errorf("no daemon answers on %s, yet the database %s is in use by another process: is --socket right?", sock, db)}
-	case err != nil:
-		return &exitError{1, daemon.RootHint(err)}
+	err := daemon.NotRunning(ctx, cfg)
+	if errors.Is(err, daemon.ErrNotRunning) {
+		return &exitError{3, err}
 	}
-	defer s.Close()
-	bans, err := s.Bans(ctx)
-	if err != nil {
-		return &exitError{1, err}
-	}
-	n := fmt.Sprintf("%d bans", len(bans))
-	if len(bans) == 1 {
-		n = "1 ban"
-	}
-	return &exitError{3, fmt.Errorf("not running: no daemon answers on %s (the database %s holds %s in force)", sock, db, n)}
+	return &exitError{1, err}
 }

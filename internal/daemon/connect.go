@@ -83,3 +83,39 @@ func RootHint(err error) error {
 	}
 	return err
 }
+
+// ErrNotRunning marks NotRunning's answers that mean no daemon runs.
+var ErrNotRunning = errors.New("not running")
+
+// notRunning is such an answer, in its own words.
+type notRunning string
+
+func (e notRunning) Error() string        { return string(e) }
+func (e notRunning) Is(target error) bool { return target == ErrNotRunning }
+
+// NotRunning says what is known when no daemon answers on the socket:
+// what the database holds, read-only, or that there is none. Its error
+// wraps ErrNotRunning when that is the answer, and is any other failure
+// to read the database otherwise.
+func NotRunning(ctx context.Context, cfg *config.Config) error {
+	sock, db := cfg.State.Socket, cfg.State.DB
+	s, err := OpenReader(ctx, cfg, func(string) {})
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return notRunning(fmt.Sprintf("not running: no daemon answers on %s, and there is no database at %s: is the daemon running (systemctl status sshguard-go), or are --socket and --db right?", sock, db))
+	case errors.Is(err, store.ErrLocked):
+		return notRunning(fmt.Sprintf("no daemon answers on %s, yet the database %s is in use by another process: is --socket right?", sock, db))
+	case err != nil:
+		return RootHint(err)
+	}
+	defer s.Close()
+	bans, err := s.Bans(ctx)
+	if err != nil {
+		return err
+	}
+	n := fmt.Sprintf("%d bans", len(bans))
+	if len(bans) == 1 {
+		n = "1 ban"
+	}
+	return notRunning(fmt.Sprintf("not running: no daemon answers on %s (the database %s holds %s in force)", sock, db, n))
+}
