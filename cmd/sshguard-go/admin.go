@@ -275,18 +275,8 @@ func banUntil(bi control.BanInfo) string {
 }
 
 // ownSession is the client address of the SSH session the command runs
-// in (SSH_CLIENT="address port localport"), or the zero Addr.
-func ownSession() netip.Addr {
-	f := strings.Fields(os.Getenv("SSH_CLIENT"))
-	if len(f) == 0 {
-		return netip.Addr{}
-	}
-	a, err := netip.ParseAddr(f[0])
-	if err != nil {
-		return netip.Addr{}
-	}
-	return a.Unmap().WithZone("")
-}
+// in, or the zero Addr.
+func ownSession() netip.Addr { return control.SessionAddr(os.Getenv("SSH_CLIENT")) }
 
 func newAllowCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "allow", Short: "Edit the allowlist (addresses never banned)"}

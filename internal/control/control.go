@@ -534,3 +534,18 @@ func BanAll(ctx context.Context, b Backend, reqs []BanRequest) (banned []BanInfo
 	}
 	return banned, errs
 }
+
+// SessionAddr is the client address in sshClient, the SSH_CLIENT an SSH
+// session sets ("address port localport"), or the zero Addr: what
+// BanRequest.Self takes.
+func SessionAddr(sshClient string) netip.Addr {
+	f := strings.Fields(sshClient)
+	if len(f) == 0 {
+		return netip.Addr{}
+	}
+	a, err := netip.ParseAddr(f[0])
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a.Unmap().WithZone("")
+}

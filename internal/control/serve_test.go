@@ -125,3 +125,14 @@ func TestControlLimitsAllowTheLargestAnswers(t *testing.T) {
 		t.Errorf("the two took %v: not within half the write timeout (%v)", d, lim.Write)
 	}
 }
+
+func TestSessionAddr(t *testing.T) {
+	for in, want := range map[string]string{
+		"203.0.113.7 51234 22": "203.0.113.7", "::ffff:203.0.113.8 1 22": "203.0.113.8",
+		"fe80::1%eth0 1 22": "fe80::1", "": "invalid IP", "junk 1 22": "invalid IP",
+	} {
+		if got := SessionAddr(in).String(); got != want {
+			t.Errorf("SessionAddr(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
