@@ -93,15 +93,7 @@ daemon's API does.`,
 			if err != nil {
 				return err
 			}
-			tok, err := listen.Token()
-			if err != nil {
-				return err
-			}
-			tc, err := listen.TLS()
-			if err != nil {
-				return err
-			}
-			return fleet.Serve(ctx, listen.Listen, fl.Handler(tok), tc, fl.Limits(), func(url string) {
+			return fl.ServeOn(ctx, listen, func(url string) {
 				fmt.Fprintf(cmd.ErrOrStderr(), "fleet view at %s\n", url)
 			})
 		},

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"sshguard-go/internal/api"
+	"sshguard-go/internal/config"
 	"sshguard-go/internal/httpserve"
 	"sshguard-go/internal/textsafe"
 )
@@ -30,6 +31,20 @@ func WriteTable(w io.Writer, s *Summary) {
 	}
 	row(fmt.Sprintf("TOTAL %s", textsafe.String(s.Date)), fmt.Sprintf("%d/%d up", s.Answered, len(s.Hosts)), s.Total, "", "")
 	tw.Flush()
+}
+
+// ServeOn serves f's handler as listen says (its address, token file,
+// certificates) until ctx ends; ready gets the URL once it listens.
+func (f *Fleet) ServeOn(ctx context.Context, listen config.APIConfig, ready func(url string)) error {
+	tok, err := listen.Token()
+	if err != nil {
+		return err
+	}
+	tc, err := listen.TLS()
+	if err != nil {
+		return err
+	}
+	return Serve(ctx, listen.Listen, f.Handler(tok), tc, f.Limits(), ready)
 }
 
 // Serve serves h on addr (with tc when set) within lim (Fleet.Limits) until
