@@ -414,25 +414,34 @@ func (c *Counter) refill() {
 
 // flush publishes what was counted here since the last flush.
 func (c *Counter) flush(nc *nats.Conn) {
+	if buf := c.take(); len(buf) > 0 {
+		c.publish(nc, attemptsPrefix+c.cfg.Name, buf)
+	}
+}
+
+// take hands over what was counted here since the last flush.
+func (c *Counter) take() []attempt {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.refill()
 	buf := c.buf
 	c.buf = nil
-	c.mu.Unlock()
-	if len(buf) == 0 {
-		return
-	}
-	data, _ := json.Marshal(buf)
-	if err := nc.Publish(attemptsPrefix+c.cfg.Name, data); err != nil {
-		c.mu.Lock()
-		c.dropped += int64(len(buf))
-		c.mu.Unlock()
-		return
-	}
+	return buf
+}
+
+// publish sends as on subject, counting it sent or, when NATS refuses
+// it, dropped.
+func (c *Counter) publish(nc *nats.Conn, subject string, as []attempt) {
+	data, _ := json.Marshal(as)
+	err := nc.Publish(subject, data)
 	c.mu.Lock()
-	c.sent += int64(len(buf))
+	defer c.mu.Unlock()
+	if err != nil {
+		c.dropped += int64(len(as))
+		return
+	}
+	c.sent += int64(len(as))
 	c.bytes += int64(len(data))
-	c.mu.Unlock()
 }
 
 // CountStatus is what the fleet-wide counting did.

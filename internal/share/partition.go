@@ -2,7 +2,6 @@ package share
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -289,11 +288,7 @@ func countConsumer(ctx context.Context, js jetstream.JetStream, stream string, p
 // flushPartitioned publishes what was counted here since the last flush,
 // to each attempt's partition.
 func (c *Counter) flushPartitioned(nc *nats.Conn) {
-	c.mu.Lock()
-	c.refill()
-	buf := c.buf
-	c.buf = nil
-	c.mu.Unlock()
+	buf := c.take()
 	if len(buf) == 0 {
 		return
 	}
@@ -302,19 +297,9 @@ func (c *Counter) flushPartitioned(nc *nats.Conn) {
 		k := PartitionOf(a.P, c.cfg.Partitions)
 		parts[k] = append(parts[k], a)
 	}
-	var sent, bytes, dropped int64
 	for k, as := range parts {
-		if len(as) == 0 {
-			continue
+		if len(as) > 0 {
+			c.publish(nc, partPrefix+strconv.Itoa(k)+"."+c.cfg.Name, as)
 		}
-		data, _ := json.Marshal(as)
-		if err := nc.Publish(partPrefix+strconv.Itoa(k)+"."+c.cfg.Name, data); err != nil {
-			dropped += int64(len(as))
-			continue
-		}
-		sent, bytes = sent+int64(len(as)), bytes+int64(len(data))
 	}
-	c.mu.Lock()
-	c.sent, c.bytes, c.dropped = c.sent+sent, c.bytes+bytes, c.dropped+dropped
-	c.mu.Unlock()
 }

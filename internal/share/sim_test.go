@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"sshguard-go/internal/store"
+	"sshguard-go/internal/testkit"
 )
 
 // The fleet at scale, simulated in one process: n hosts, each a real
@@ -255,7 +256,7 @@ func startSimFleet(b *testing.B, url string, n int, allToAll, count bool) *simFl
 	}
 	// Every host's consumer of bans in place.
 	js, _ := jetstream.New(simConn(f.hosts[0]))
-	simEventually(b, 5*time.Minute, "consumers of bans", func() (bool, string) {
+	testkit.Eventually(b, 5*time.Minute, "consumers of bans", func() (bool, string) {
 		st, err := js.Stream(context.Background(), "SIM")
 		if err != nil {
 			return false, err.Error()
@@ -277,7 +278,7 @@ func simConn(s *Sharer) *nats.Conn {
 }
 
 func (f *simFleet) waitCounting(b *testing.B, hosts []*Sharer) {
-	simEventually(b, 2*time.Minute, "hosts counting", func() (bool, string) {
+	testkit.Eventually(b, 2*time.Minute, "hosts counting", func() (bool, string) {
 		for _, s := range hosts {
 			if s.Counter == nil {
 				if simConn(s) == nil || !simConn(s).IsConnected() {
@@ -313,7 +314,7 @@ func (f *simFleet) fanOut(b *testing.B, m int) (p50, p99 time.Duration) {
 			b.Fatal(err)
 		}
 		f.hosts[0].Wake()
-		simEventually(b, time.Minute, "ban "+p.String()+" everywhere", func() (bool, string) {
+		testkit.Eventually(b, time.Minute, "ban "+p.String()+" everywhere", func() (bool, string) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			return f.reached[p] == n-1, fmt.Sprint(f.reached[p])
@@ -398,7 +399,7 @@ func (f *simFleet) wave(b *testing.B) waveResult {
 		}
 		// Each host's batch published before the next round (the
 		// publisher's bound is 5,000 per flush).
-		simEventually(b, time.Minute, "the round published", func() (bool, string) {
+		testkit.Eventually(b, time.Minute, "the round published", func() (bool, string) {
 			for _, c := range f.counters {
 				c.mu.Lock()
 				left := len(c.buf)
@@ -502,20 +503,4 @@ func humanBytes(v float64) string {
 		return fmt.Sprintf("%.0f KiB", v/(1<<10))
 	}
 	return fmt.Sprintf("%.0f B", v)
-}
-
-// simEventually waits for cond, polling, at most timeout.
-func simEventually(b *testing.B, timeout time.Duration, what string, cond func() (bool, string)) {
-	b.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, seen := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%s: not within %v (%s)", what, timeout, seen)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
