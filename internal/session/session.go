@@ -207,17 +207,27 @@ func UnmarshalChunks(record []byte, chunks [][]byte) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, b := range chunks {
-		var c Chunk
-		if err := json.Unmarshal(b, &c); err != nil {
-			return nil, fmt.Errorf("a chunk of commands of the session of %s at %s: %w", s.User, s.Start.Format(time.RFC3339), err)
-		}
+	if err := s.eachChunk(chunks, func(c *Chunk) {
 		s.Commands = append(s.Commands, c.Commands...)
 		s.CommandsMore += c.More
 		s.CommandBytesMore += c.MoreBytes
+	}); err != nil {
+		return nil, err
 	}
 	s.count()
 	return s, nil
+}
+
+// eachChunk decodes s's chunks of commands, in order, for f.
+func (s *Session) eachChunk(chunks [][]byte, f func(*Chunk)) error {
+	for _, b := range chunks {
+		var c Chunk
+		if err := json.Unmarshal(b, &c); err != nil {
+			return fmt.Errorf("a chunk of commands of the session of %s at %s: %w", s.User, s.Start.Format(time.RFC3339), err)
+		}
+		f(&c)
+	}
+	return nil
 }
 
 // Merge is the JSON of a stored record with its chunks of commands (the
@@ -264,15 +274,13 @@ func UnmarshalLive(record []byte, chunks [][]byte) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, b := range chunks {
-		var c Chunk
-		if err := json.Unmarshal(b, &c); err != nil {
-			return nil, err
-		}
+	if err := s.eachChunk(chunks, func(c *Chunk) {
 		s.ncmd += len(c.Commands)
 		for i := range c.Commands {
 			s.cmdBytes += c.Commands[i].Size()
 		}
+	}); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
