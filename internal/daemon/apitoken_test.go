@@ -22,6 +22,7 @@ import (
 	"sshguard-go/internal/roottest"
 	"sshguard-go/internal/session"
 	"sshguard-go/internal/store"
+	"sshguard-go/internal/testkit"
 )
 
 // localUserEnv, set, makes the test binary the unprivileged client of
@@ -257,9 +258,10 @@ func TestAPITokenFile(t *testing.T) {
 	if len(tok) != 64 || strings.Trim(tok, "0123456789abcdef") != "" {
 		t.Errorf("token %q: want 64 hex digits", tok)
 	}
-	if !strings.Contains(h.log.String(), "token_file="+path) {
-		t.Errorf("the log does not name %s:\n%s", path, h.log.String())
-	}
+	// The API logs where it serves, with the token's file, once it does.
+	testkit.Eventually(t, 30*time.Second, "the log names "+path, func() (bool, string) {
+		return strings.Contains(h.log.String(), "token_file="+path), h.log.String()
+	})
 	if left, _ := filepath.Glob(filepath.Join(h.dir, ".api.token*")); len(left) > 0 {
 		t.Errorf("temporary files left: %v", left)
 	}
