@@ -11,10 +11,13 @@ import (
 )
 
 // logFirewall is the firewall of backend "none" (and --dry-run): it only
-// logs.
+// logs, to log when not nil.
 type logFirewall struct{ log *slog.Logger }
 
 func (l logFirewall) Ban(_ context.Context, els []ban.Element) error {
+	if l.log == nil {
+		return nil
+	}
 	for _, e := range els {
 		l.log.Info("dry run: would ban", "prefix", e.Prefix.String(), "for", e.Timeout.String())
 	}
@@ -22,6 +25,9 @@ func (l logFirewall) Ban(_ context.Context, els []ban.Element) error {
 }
 
 func (l logFirewall) Unban(_ context.Context, ps []netip.Prefix) error {
+	if l.log == nil {
+		return nil
+	}
 	for _, p := range ps {
 		l.log.Info("dry run: would unban", "prefix", p.String())
 	}

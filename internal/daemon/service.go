@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -92,7 +91,7 @@ func openService(ctx context.Context, cfg *config.Config, warn func(string), fw 
 	var closeFW func() error
 	switch {
 	case cfg.Firewall.Backend == "none":
-		fw = logFirewall{slog.New(slog.NewTextHandler(os.Stderr, nil))}
+		fw = logFirewall{} // the CLI says what it would ban, marked as a dry run
 	case fw == nil:
 		nc := nftConfig(cfg)
 		nc.NetNSFd = netns
