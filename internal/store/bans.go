@@ -141,6 +141,47 @@ func decodeActive(v []byte, b *Ban) (ref []byte, ok bool) {
 	return ref, true
 }
 
+// decodeHeld reads of a bans bucket record (k, v) what EachInForce gives,
+// with no allocation but a new origin's (kept in origins); false for a
+// value of another layout or a damaged one.
+func decodeHeld(k, v []byte, b *Ban, origins map[string]string) bool {
+	if len(v) < 1 || v[0] != activeMark {
+		return false
+	}
+	r := activeReader{v: v[1:]}
+	exp, start, count := r.uvarint(), r.uvarint(), r.uvarint()
+	r.float()
+	o := r.bytes()
+	origin, ok := origins[string(o)]
+	if !ok && !r.bad && len(origins) < 64 {
+		origin = string(o)
+		origins[origin] = origin
+	} else if !ok {
+		origin = string(o)
+	}
+	r.bytes() // the reason
+	n := r.uvarint()
+	if n > maxUsers {
+		return false
+	}
+	for range n {
+		r.bytes()
+	}
+	r.bytes() // the history key
+	if r.bad {
+		return false
+	}
+	p, err := netip.ParsePrefix(string(k))
+	if err != nil {
+		return false
+	}
+	*b = Ban{Prefix: p, Start: time.Unix(0, int64(start)), Count: int(count), Origin: origin}
+	if exp != 0 {
+		b.Expires = time.Unix(0, int64(exp))
+	}
+	return true
+}
+
 // parseActive is a bans bucket value's expiry and history key.
 func parseActive(v []byte) (exp uint64, ref []byte, ok bool) {
 	if len(v) < 2 || v[0] != activeMark {
@@ -181,13 +222,16 @@ func (r *activeReader) float() float64 {
 	return f
 }
 
-func (r *activeReader) str() string {
+func (r *activeReader) str() string { return string(r.bytes()) }
+
+// bytes is the next string field, not copied.
+func (r *activeReader) bytes() []byte {
 	n := r.uvarint()
 	if r.bad || n > uint64(len(r.v)) {
 		r.bad = true
-		return ""
+		return nil
 	}
-	s := string(r.v[:n])
+	s := r.v[:n]
 	r.v = r.v[n:]
 	return s
 }
@@ -466,14 +510,16 @@ func (d *DB) InForce(now time.Time) ([]Ban, error) {
 }
 
 // EachInForce calls fn with the bans in force at now, n at a time (fn may
-// keep the slice), as InForce reads them: restoring a wave's bans writes
-// the first to the kernel while the next are read.
+// keep the slice), with only what the kernel and the gate need of each:
+// Prefix, Start, Expires, Origin and Count (restoring a wave's bans
+// writes the first to the kernel while the next are read).
 func (d *DB) EachInForce(now time.Time, n int, fn func([]Ban) error) error {
+	origins := map[string]string{} // a few origins, shared by thousands of bans
 	return d.db.View(func(tx *bolt.Tx) error {
 		batch := make([]Ban, 0, n)
 		err := tx.Bucket(bktBans).ForEach(func(k, v []byte) error {
 			var b Ban
-			if _, ok := decodeActive(v, &b); !ok {
+			if !decodeHeld(k, v, &b, origins) {
 				return fmt.Errorf("ban %s: a damaged record", k)
 			}
 			if !b.Active(now) {
