@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 
 	"sshguard-go/internal/ban"
@@ -62,19 +63,37 @@ func pick[T any](s []T, idx []int) []T {
 // record with its alert in one bbolt transaction. The kernel first: a ban
 // that is recorded but not enforced would be a lie in `list`; one
 // enforced but not recorded is restored from the kernel set at the next
-// start. It returns, in batch's order, each ban made or the error that
-// prevented it; a decision whose hold the gate no longer has (lifted
-// while it waited) is not made.
+// start. The kernel's stage is one batch at a time, the store's in turns
+// in the same order: a batch's element goes into the kernel while the
+// batch before it is being written to disk. It returns, in batch's order,
+// each ban made or the error that prevented it; a decision whose hold the
+// gate no longer has (lifted while it waited) is not made.
 func (g *Guard) commitBans(ctx context.Context, batch []decision) ([]*store.Ban, []error) {
-	g.commitMu.Lock()
-	defer g.commitMu.Unlock()
 	bans, errs := make([]*store.Ban, len(batch)), make([]error, len(batch))
+	g.fwMu.Lock()
 	batch, at := g.stillHeld(batch, errs)
 	if len(batch) == 0 {
+		g.fwMu.Unlock()
 		return bans, errs
 	}
-	made, err := g.write(ctx, batch)
+	cfg, now := g.cfg.Load(), g.now()
+	made, err := g.enforce(ctx, batch, now)
+	g.mu.Lock()
+	for i, d := range batch {
+		if made[i] != nil {
+			g.enforced[d.key] = max(g.enforced[d.key], d.seq)
+		}
+	}
+	g.mu.Unlock()
+	turn := g.turns.take()
+	g.fwMu.Unlock()
+
+	g.turns.wait(turn)
+	if err == nil {
+		made, err = g.recordMade(cfg, batch, made, now)
+	}
 	g.settle(batch, made)
+	g.turns.done()
 	for i, j := range at {
 		switch {
 		case made[i] != nil:
@@ -86,6 +105,43 @@ func (g *Guard) commitBans(ctx context.Context, batch []decision) ([]*store.Ban,
 		}
 	}
 	return bans, errs
+}
+
+// turns orders the store's stage of commits and lifts as their kernel's
+// stage was: take (under Guard.fwMu) gives the next turn, wait returns
+// when it has come, done ends it.
+type turns struct {
+	mu        sync.Mutex
+	cond      *sync.Cond
+	next, now uint64
+}
+
+func (t *turns) take() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.next
+	t.next++
+	return n
+}
+
+func (t *turns) wait(n uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.cond == nil {
+		t.cond = sync.NewCond(&t.mu)
+	}
+	for t.now != n {
+		t.cond.Wait()
+	}
+}
+
+func (t *turns) done() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.now++
+	if t.cond != nil {
+		t.cond.Broadcast()
+	}
 }
 
 // admitDetected passes a ban the window decided through the gate, with
@@ -122,7 +178,7 @@ func (g *Guard) stillHeld(batch []decision, errs []error) ([]decision, []int) {
 		switch {
 		case !ok || h.lifted >= d.seq:
 			errs[i] = refuse(d.key, RefusedLifted, "lifted before it was written")
-		case h.done > d.seq:
+		case h.done > d.seq || g.enforced[d.key] > d.seq:
 			errs[i] = refuse(d.key, RefusedAlready, "a newer ban of it was written first")
 		default:
 			kept, at = append(kept, d), append(at, i)
@@ -138,6 +194,9 @@ func (g *Guard) settle(batch []decision, made []*store.Ban) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for i, d := range batch {
+		if g.enforced[d.key] <= d.seq {
+			delete(g.enforced, d.key)
+		}
 		h, ok := g.idx.bans[d.key]
 		if !ok || h.lifted >= d.seq {
 			continue // lifted meanwhile
@@ -172,19 +231,13 @@ func expiresNano(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-// write makes batch's bans in the kernel and the store, and returns them
-// in batch's order (nil where the kernel refused one). A ban starts at its
+// enforce makes batch's bans in the kernel, and returns them in batch's
+// order (nil where the kernel refused one). A ban starts at its
 // decision's time: a backlog's ban at its line's. One whose end is
-// already past (a backlog's, long ago) is recorded, so that it counts for
-// escalation as it would have live, but neither enforced, alerted nor
-// shared.
-func (g *Guard) write(ctx context.Context, batch []decision) ([]*store.Ban, error) {
-	cfg := g.cfg.Load()
-	now := g.now()
-	keys := make([]netip.Prefix, len(batch))
-	for i, d := range batch {
-		keys[i] = d.key
-	}
+// already past (a backlog's, long ago) is not enforced but returned, to
+// be recorded (it counts for escalation as it would have live) without
+// an alert, nor shared.
+func (g *Guard) enforce(ctx context.Context, batch []decision, now time.Time) ([]*store.Ban, error) {
 	bans := make([]*store.Ban, len(batch))
 	var els []ban.Element
 	var in []int // els[k] is bans[in[k]]
@@ -206,21 +259,29 @@ func (g *Guard) write(ctx context.Context, batch []decision) ([]*store.Ban, erro
 		bans[i] = b
 		els, in = append(els, el), append(in, i)
 	}
-	if len(els) > 0 {
-		if err := g.fw.Ban(ctx, els); err != nil {
-			if len(batch) == 1 {
-				return make([]*store.Ban, 1), fmt.Errorf("ban %s: %w", keys[0], err)
-			}
-			// One element the kernel refuses must not sink the batch:
-			// each goes alone, and only those in the kernel are recorded.
-			for k := range els {
-				if err := g.fw.Ban(ctx, els[k:k+1]); err != nil {
-					g.log.Error("ban", "prefix", els[k].Prefix.String(), "err", err)
-					bans[in[k]] = nil
-				}
+	if len(els) == 0 {
+		return bans, nil
+	}
+	if err := g.fw.Ban(ctx, els); err != nil {
+		if len(batch) == 1 {
+			return make([]*store.Ban, 1), fmt.Errorf("ban %s: %w", batch[0].key, err)
+		}
+		// One element the kernel refuses must not sink the batch: each
+		// goes alone, and only those in the kernel are recorded.
+		for k := range els {
+			if err := g.fw.Ban(ctx, els[k:k+1]); err != nil {
+				g.log.Error("ban", "prefix", els[k].Prefix.String(), "err", err)
+				bans[in[k]] = nil
 			}
 		}
 	}
+	return bans, nil
+}
+
+// recordMade records the bans enforce made of batch (with their alerts
+// and what the fleet hears of them), logs them and tells OnBan; it
+// returns them, or none and the error when the store failed.
+func (g *Guard) recordMade(cfg *Config, batch []decision, bans []*store.Ban, now time.Time) ([]*store.Ban, error) {
 	record := g.record
 	if cfg.DryRun {
 		record = g.recordDryRun
@@ -231,7 +292,7 @@ func (g *Guard) write(ctx context.Context, batch []decision) ([]*store.Ban, erro
 		}
 	}
 	if err := record(cfg, slices.DeleteFunc(slices.Clone(bans), func(b *store.Ban) bool { return b == nil }), now); err != nil {
-		return make([]*store.Ban, len(batch)), fmt.Errorf("ban %s%s: %w", keys[0], more(len(keys)), err)
+		return make([]*store.Ban, len(batch)), fmt.Errorf("ban %s%s: %w", batch[0].key, more(len(batch)), err)
 	}
 	for _, b := range bans {
 		if b != nil {
@@ -472,9 +533,9 @@ func (g *Guard) UnbanMany(ctx context.Context, ps []netip.Prefix) ([]netip.Prefi
 // record in a dry run), forgets their recent attempts, and tells the
 // fleet when share.
 func (g *Guard) lift(ctx context.Context, ps []netip.Prefix, share bool) ([]netip.Prefix, error) {
-	g.commitMu.Lock()
-	defer g.commitMu.Unlock()
+	g.fwMu.Lock()
 	if err := g.fw.Unban(ctx, ps); err != nil {
+		g.fwMu.Unlock()
 		return nil, fmt.Errorf("unban %s%s: %w", ps[0], more(len(ps)), err)
 	}
 	g.mu.Lock()
@@ -484,6 +545,10 @@ func (g *Guard) lift(ctx context.Context, ps []netip.Prefix, share bool) ([]neti
 		delete(g.ev, p)
 	}
 	g.mu.Unlock()
+	turn := g.turns.take()
+	g.fwMu.Unlock()
+	g.turns.wait(turn)
+	defer g.turns.done()
 	cfg := g.cfg.Load()
 	if cfg.DryRun {
 		return g.db.LiftDryRun(ps)
@@ -645,12 +710,13 @@ func (g *Guard) Restore(ctx context.Context) (int, error) {
 		}
 	}
 	groups := make(chan []store.Ban, 2)
-	read := make(chan error, 1)
+	readErr := make(chan error, 1)
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
 		defer close(groups)
-		read <- g.db.EachInForce(now, restoreGroup, func(bs []store.Ban) error {
+		readErr <- g.db.EachInForce(now, restoreGroup, func(bs []store.Ban) error {
+			g.hold(bs) // the gate holds them while the kernel takes those before
 			select {
 			case groups <- bs:
 				return nil
@@ -659,11 +725,19 @@ func (g *Guard) Restore(ctx context.Context) (int, error) {
 			}
 		})
 	}()
-	var bans []store.Ban
-	restored := 0
+	var known map[netip.Prefix]bool // the store's, when the kernel held some
+	if len(kernel) > 0 {
+		known = map[netip.Prefix]bool{}
+	}
+	restored, readN := 0, 0
 	var werr error
 	for bs := range groups {
-		bans = append(bans, bs...)
+		readN += len(bs)
+		for _, b := range bs {
+			if known != nil {
+				known[b.Prefix] = true
+			}
+		}
 		if werr != nil {
 			continue
 		}
@@ -679,18 +753,19 @@ func (g *Guard) Restore(ctx context.Context) (int, error) {
 		}
 		if werr = g.fw.Ban(ctx, els); werr != nil {
 			cancel()
+			continue
 		}
 		restored += len(els)
 	}
-	if err := cmp.Or(werr, <-read); err != nil {
-		return 0, fmt.Errorf("restore %d bans: %w", len(bans), err)
+	if err := cmp.Or(werr, <-readErr); err != nil {
+		return 0, fmt.Errorf("restore %d bans: %w", readN, err)
 	}
-	adopted, err := g.adopt(kernel, bans, now)
+	adopted, err := g.adopt(kernel, known, now)
 	if err != nil {
 		return 0, err
 	}
 	g.loadMu.Lock()
-	g.hold(append(bans, adopted...))
+	g.hold(adopted)
 	g.loaded = true
 	g.loadMu.Unlock()
 	return restored + len(adopted), nil
@@ -701,15 +776,11 @@ func (g *Guard) Restore(ctx context.Context) (int, error) {
 const restoreGroup = 4096
 
 // adopt records (in groups, one transaction each) the kernel's elements
-// that no ban in force in the store accounts for, and returns the bans it
-// recorded.
-func (g *Guard) adopt(kernel []ban.Element, bans []store.Ban, now time.Time) ([]store.Ban, error) {
+// that no ban in force in the store accounts for (known), and returns the
+// bans it recorded.
+func (g *Guard) adopt(kernel []ban.Element, known map[netip.Prefix]bool, now time.Time) ([]store.Ban, error) {
 	if len(kernel) == 0 {
 		return nil, nil
-	}
-	known := make(map[netip.Prefix]bool, len(bans))
-	for _, b := range bans {
-		known[b.Prefix] = true
 	}
 	var adopted []*store.Ban
 	for _, el := range kernel {

@@ -88,29 +88,38 @@ type Guard struct {
 	now func() time.Time
 	log *slog.Logger
 
-	queue   chan decision // bans decided by Submit, committed by Run
-	lqueue  chan decision // logins decided by Submit, committed by Run apart: a ban never waits behind a login backlog
-	closing chan struct{} // closed when Run stops taking from the queues
-	qmu     sync.RWMutex  // Submit sends under the read lock; Run's end takes the write lock
-	closed  bool          // Run has ended: Submit commits itself (qmu guards it)
+	queue   chan *decision // bans decided by Submit, committed by Run
+	lqueue  chan *decision // logins decided by Submit, committed by Run apart: a ban never waits behind a login backlog
+	closing chan struct{}  // closed when Run stops taking from the queues
+	qmu     sync.RWMutex   // Submit sends under the read lock; Run's end takes the write lock
+	closed  bool           // Run has ended: Submit commits itself (qmu guards it)
 
-	commitMu sync.Mutex // one commit or lift at a time, in the order the gate admitted them
-	loadMu   sync.Mutex // guards loaded
-	loaded   bool       // the index holds the store's bans in force
+	// A commit or a lift is made in two stages: the kernel's (under fwMu,
+	// one at a time, quick) then the store's (an fsync), in turns in the
+	// order of the kernel's. A ban's element never waits for another
+	// batch's fsync, only for its kernel write.
+	fwMu   sync.Mutex
+	turns  turns
+	loadMu sync.Mutex // guards loaded
+	loaded bool       // the index holds the store's bans in force
 
 	flushMu sync.RWMutex // held by FlushCounts, read by Hours
 
-	mu     sync.Mutex // guards everything below
-	win    *ban.Window
-	wide   *ban.Window // per wide prefix
-	net    *ban.Window // per network, its horizons only
-	allow  *ban.Allowlist
-	ev     map[netip.Prefix]*evidence
-	seed   maphash.Seed
-	tally  *tally           // the hourly counts, off this lock
-	idx    *index           // the bans in force, as the gate sees them
-	latest time.Time        // the newest event time seen: how far the log has been read
-	refuse map[string]int64 // bans the gate refused, by origin and code
+	mu    sync.Mutex // guards everything below
+	win   *ban.Window
+	wide  *ban.Window // per wide prefix
+	net   *ban.Window // per network, its horizons only
+	allow *ban.Allowlist
+	ev    map[netip.Prefix]*evidence
+	seed  maphash.Seed
+	tally *tally // the hourly counts, off this lock
+	idx   *index // the bans in force, as the gate sees them
+	// enforced is, for a prefix whose element a commit wrote and whose
+	// record waits for its turn, the newest decision written: an older
+	// one is not written after it.
+	enforced map[netip.Prefix]uint64
+	latest   time.Time        // the newest event time seen: how far the log has been read
+	refuse   map[string]int64 // bans the gate refused, by origin and code
 }
 
 // evidence is what a ban will say about its key.
@@ -163,7 +172,7 @@ func New(cfg Config, db *store.DB, fw Firewall, allow *ban.Allowlist, now func()
 	netw := ban.NewWindow(ban.WindowConfig{NoShort: true, Horizons: cfg.NetHorizons, MaxTracked: cfg.Window.MaxTracked / 4})
 	g := &Guard{db: db, fw: fw, now: now, log: log, win: ban.NewWindow(cfg.Window), wide: ban.NewWindow(cfg.Wide), net: netw, allow: allow,
 		ev: map[netip.Prefix]*evidence{}, tally: newTally(), seed: maphash.MakeSeed(),
-		queue: make(chan decision, queueLen), lqueue: make(chan decision, queueLen), closing: make(chan struct{}), idx: newIndex(), refuse: map[string]int64{}}
+		queue: make(chan *decision, queueLen), lqueue: make(chan *decision, queueLen), closing: make(chan struct{}), idx: newIndex(), enforced: map[netip.Prefix]uint64{}, refuse: map[string]int64{}}
 	g.cfg.Store(&cfg)
 	return g
 }
@@ -280,10 +289,10 @@ func (g *Guard) enqueue(d decision) bool {
 	if d.act == actLogin {
 		q = g.lqueue
 	}
-	return g.enqueueTo(q, d)
+	return g.enqueueTo(q, &d)
 }
 
-func (g *Guard) enqueueTo(q chan decision, d decision) bool {
+func (g *Guard) enqueueTo(q chan *decision, d *decision) bool {
 	g.qmu.RLock()
 	defer g.qmu.RUnlock()
 	if g.closed {
@@ -323,11 +332,11 @@ func (g *Guard) Run(ctx context.Context) error {
 }
 
 // loop commits what q holds until ctx ends.
-func (g *Guard) loop(ctx, cctx context.Context, q chan decision) {
+func (g *Guard) loop(ctx, cctx context.Context, q chan *decision) {
 	for {
 		select {
 		case d := <-q:
-			g.commitLogged(cctx, g.gather(q, []decision{d}))
+			g.commitLogged(cctx, g.gather(q, []decision{*d}))
 		case <-ctx.Done():
 			return
 		}
@@ -337,8 +346,8 @@ func (g *Guard) loop(ctx, cctx context.Context, q chan decision) {
 // Sync returns once everything Submit queued before it is committed (or
 // ctx ends): what a reader of the store needs before it compares.
 func (g *Guard) Sync(ctx context.Context) error {
-	for _, q := range []chan decision{g.queue, g.lqueue} {
-		d := decision{act: actSync, synced: make(chan struct{})}
+	for _, q := range []chan *decision{g.queue, g.lqueue} {
+		d := &decision{act: actSync, synced: make(chan struct{})}
 		if !g.enqueueTo(q, d) {
 			return nil // Submit commits by itself: done already
 		}
@@ -353,11 +362,11 @@ func (g *Guard) Sync(ctx context.Context) error {
 
 // gather adds what q holds to batch, up to maxBatch. A key is never in
 // the queue twice: the gate holds it from its decision to its commit.
-func (g *Guard) gather(q chan decision, batch []decision) []decision {
+func (g *Guard) gather(q chan *decision, batch []decision) []decision {
 	for len(batch) < maxBatch {
 		select {
 		case d := <-q:
-			batch = append(batch, d)
+			batch = append(batch, *d)
 		default:
 			return batch
 		}
@@ -370,11 +379,11 @@ func (g *Guard) gather(q chan decision, batch []decision) []decision {
 func (g *Guard) drain(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	for _, q := range []chan decision{g.queue, g.lqueue} {
+	for _, q := range []chan *decision{g.queue, g.lqueue} {
 		for done := false; !done; {
 			select {
 			case d := <-q:
-				g.commitLogged(ctx, g.gather(q, []decision{d}))
+				g.commitLogged(ctx, g.gather(q, []decision{*d}))
 			default:
 				done = true
 			}

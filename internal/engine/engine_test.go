@@ -726,3 +726,76 @@ func TestSubmitWhileRunStops(t *testing.T) {
 		}
 	}
 }
+
+// syncFW is a firewall safe for concurrent use that tells what it banned.
+type syncFW struct {
+	mu  sync.Mutex
+	set map[netip.Prefix]bool
+	in  chan netip.Prefix
+}
+
+func (f *syncFW) Ban(_ context.Context, els []ban.Element) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range els {
+		f.set[e.Prefix] = true
+		f.in <- e.Prefix
+	}
+	return nil
+}
+
+func (f *syncFW) Unban(context.Context, []netip.Prefix) error { return nil }
+
+// TestBanNotBehindAnotherRecord: while a peer's batch is being recorded
+// (its OnBan held, inside its turn of the store's stage), a ban detected
+// here still goes into the kernel at once; both are then recorded. When
+// one commit held the kernel and the store together, the detected ban
+// waited for the other's whole write.
+func TestBanNotBehindAnotherRecord(t *testing.T) {
+	release, entered := make(chan struct{}), make(chan struct{}, 1)
+	cfg := base()
+	cfg.OnBan = func(origin string) {
+		if origin == PeerOrigin("b") {
+			entered <- struct{}{}
+			<-release
+		}
+	}
+	db, _ := testkit.OpenDB(t)
+	fw := &syncFW{set: map[netip.Prefix]bool{}, in: make(chan netip.Prefix, 16)}
+	c := testkit.NewClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
+	g := New(cfg, db, fw, nil, c.Now, nil)
+	peer, mine := netip.MustParsePrefix("198.51.100.1/32"), netip.MustParsePrefix("203.0.113.7/32")
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_, errs := g.BanMany(ctx, []Request{{Prefix: peer, Until: c.Now().Add(time.Hour), Reason: "peer", Origin: PeerOrigin("b")}})
+		if errs[0] != nil {
+			t.Error(errs[0])
+		}
+	})
+	if p := <-fw.in; p != peer {
+		t.Fatalf("first in the kernel: %v", p)
+	}
+	<-entered // the peer's batch is in the store's stage, held there
+	wg.Go(func() {
+		for range 5 {
+			if _, err := g.Handle(ctx, failure(mine.Addr().String(), "root", c.Now())); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	select {
+	case p := <-fw.in:
+		if p != mine {
+			t.Fatalf("in the kernel: %v, want %v", p, mine)
+		}
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("the detected ban waited for the peer's batch to be recorded")
+	}
+	close(release)
+	wg.Wait()
+	active, err := db.ActiveBans(c.Now())
+	if err != nil || len(active) != 2 {
+		t.Fatalf("recorded: %+v %v", active, err)
+	}
+}
