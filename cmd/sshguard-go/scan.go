@@ -102,11 +102,15 @@ func addJobsFlag(cmd *cobra.Command, jobs *int) {
 	cmd.Flags().IntVarP(jobs, "jobs", "j", runtime.NumCPU(), "inputs read at once, each on its own (1: one after the other, a connection split across two files joined)")
 }
 
-// addInputFlags adds -j and --s3-endpoint.
+// addInputFlags adds -j, --s3-endpoint and --nice.
 func addInputFlags(cmd *cobra.Command, jobs *int, endpoint *string) {
 	addJobsFlag(cmd, jobs)
 	cmd.Flags().StringVar(endpoint, "s3-endpoint", "", "S3-compatible store for s3:// inputs (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)")
+	cmd.Flags().IntVar(&niceness, "nice", report.DefaultNice, "CPU priority lowered by this much while reading (0-19; 0: unchanged), so that the daemon's bans never wait for this command")
 }
+
+// niceness is --nice of the one command a run executes.
+var niceness = report.DefaultNice
 
 // addWindowFlags adds --since and --until.
 func addWindowFlags(cmd *cobra.Command, since, until *time.Duration) {
@@ -117,6 +121,9 @@ func addWindowFlags(cmd *cobra.Command, since, until *time.Duration) {
 // inputs resolves what scan and report read (report.Open), with its
 // exit status: 2 when the S3 client cannot be set up, 1 when listing fails.
 func inputs(cmd *cobra.Command, args []string, jobs int, endpoint string, since time.Time) (report.Inputs, error) {
+	if err := report.LowerPriority(niceness); err != nil {
+		return report.Inputs{}, &exitError{2, err}
+	}
 	in, err := report.Open(cmd.Context(), args, cmd.InOrStdin(), jobs, endpoint, since)
 	var setup *report.SetupError
 	switch {
