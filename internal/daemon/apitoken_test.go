@@ -36,6 +36,9 @@ func TestMain(m *testing.M) {
 	if v := os.Getenv(noisyChildEnv); v != "" {
 		os.Exit(noisyReportChild(v)) // the report process of BenchmarkNoisyNeighbour
 	}
+	if v := os.Getenv(noisyAuditEnv); v != "" {
+		os.Exit(noisyAuditChild(v)) // its audit stream
+	}
 	os.Exit(roottest.RunGuarded(m)) // and no table left in the host's ruleset
 }
 

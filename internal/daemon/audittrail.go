@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,8 @@ import (
 	"sshguard-go/internal/session"
 	"sshguard-go/internal/source"
 	"sshguard-go/internal/store"
+
+	"golang.org/x/time/rate"
 )
 
 // sessions keeps the audit trail: it feeds sshd's records and auditd's
@@ -271,8 +274,32 @@ func (s *sessions) followAudit(ctx context.Context, path string) error {
 	s.mu.Lock()
 	s.auditName = path
 	s.mu.Unlock()
-	return ft.Run(ctx, s.auditLine)
+	// A user's commands can fill the audit log as fast as the disk takes
+	// it: the reader takes at most auditRate (a flood is read late, the
+	// trail's bounds apply as ever), and every auditSlice it lets other
+	// goroutines run (a ban never waits for the scheduler's 10 ms slice).
+	lim := rate.NewLimiter(auditRate, auditBurst)
+	var since int // bytes read since this reader last stepped aside
+	return ft.Run(ctx, func(line string, pos source.Position) {
+		s.auditLine(line, pos)
+		if since += len(line); since >= auditSlice {
+			if lim.WaitN(ctx, min(since, auditBurst)) != nil {
+				return // ctx ended: Run returns
+			}
+			since = 0
+			runtime.Gosched()
+		}
+	})
 }
+
+// auditSlice is how much of the audit log is read at one go, auditRate
+// the most read a second (a busy bastion host writes kilobytes a
+// second), auditBurst the most at once.
+const (
+	auditSlice = 64 << 10
+	auditRate  = 8 << 20
+	auditBurst = 4 << 20
+)
 
 // sshdAlive reports whether pid is a running sshd (or sshd-session).
 func sshdAlive(pid int) bool {

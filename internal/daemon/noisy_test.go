@@ -56,6 +56,7 @@ const (
 	noisyLate     = 30 * time.Second       // a ban not in the set by then ends the case
 	noisyFullEnv  = "SSHGUARD_BENCH_NOISY" // "full": the full size
 	noisyChildEnv = "SSHGUARD_TEST_NOISY_REPORT"
+	noisyAuditEnv = "SSHGUARD_TEST_NOISY_AUDIT"
 )
 
 // noisySize is how much each load does.
@@ -309,15 +310,6 @@ func auditLoad() noisyLoad {
 			fmt.Fprintf(al, "%s bastion sshd[%d]: Accepted publickey for mallory from 198.51.100.66 port 50000 ssh2: ED25519 SHA256:x\n",
 				now.UTC().Format("2006-01-02T15:04:05.000000-07:00"), pid)
 			al.Close()
-			arg := make([]byte, 1024)
-			for i := range arg {
-				arg[i] = byte(' ' + i%90)
-			}
-			var execve strings.Builder
-			execve.WriteString("argc=64")
-			for i := range 64 {
-				fmt.Fprintf(&execve, " a%d=%s", i, hex.EncodeToString(arg))
-			}
 			stamp := func(t time.Time, serial int) string {
 				return fmt.Sprintf("audit(%d.%03d:%d)", t.Unix(), t.Nanosecond()/1e6, serial)
 			}
@@ -330,38 +322,96 @@ func auditLoad() noisyLoad {
 				st, _ := c.h.d.sess.status()
 				return st.Lines > 0
 			})
-			var written, commands atomic.Int64
+			f.Close()
+			// The flood comes from a process of its own, as auditd's
+			// records do: this one's goroutines would share the daemon's
+			// scheduler, which auditd never does.
+			self, err := os.Executable()
+			if err != nil {
+				c.b.Fatal(err)
+			}
+			arg, _ := json.Marshal(noisyAudit{Path: path, Bytes: c.size.auditBytes, Serial: serial, Ses: ses})
 			c.run(func() {
-				defer f.Close()
-				buf := make([]byte, 0, 2<<20)
-				for written.Load() < c.size.auditBytes && c.ctx.Err() == nil {
-					serial++
-					st := stamp(time.Now(), serial)
-					buf = fmt.Appendf(buf, "type=SYSCALL msg=%s: arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=2 ppid=7001 pid=%d auid=1001 uid=1001 gid=1001 euid=1001 suid=1001 fsuid=1001 egid=1001 sgid=1001 fsgid=1001 tty=pts0 ses=%d comm=\"x\" exe=\"/usr/bin/x\" key=\"sshguard-go\"\n",
-						st, 8000+serial%1000, ses)
-					buf = fmt.Appendf(buf, "type=EXECVE msg=%s: %s\ntype=EOE msg=%s: \n", st, execve.String(), st)
-					commands.Add(1)
-					if len(buf) > 1<<20 {
-						n, err := f.Write(buf)
-						written.Add(int64(n))
-						if err != nil {
-							c.b.Error(err)
-							return
-						}
-						buf = buf[:0]
-					}
+				cmd := exec.CommandContext(c.ctx, self)
+				cmd.Env = append(os.Environ(), noisyAuditEnv+"="+string(arg))
+				cmd.Stderr = os.Stderr
+				out, err := cmd.Output()
+				if err != nil && c.ctx.Err() == nil {
+					c.b.Errorf("the audit stream: %v", err)
 				}
-				c.h.d.sess.mu.Lock()
-				dropped := -1 // the session not open (yet)
-				for _, ss := range c.h.d.sess.t.Open() {
-					if ss.AuditID == ses {
-						dropped = ss.CommandsMore
-					}
+				var did noisyAuditDid
+				json.Unmarshal(out, &did) // none when stopped halfway
+				st, _ := c.h.d.sess.status()
+				if did.Commands == 0 {
+					c.note("audit: stopped while writing (its own process); the daemon read %d lines", st.Lines)
+					return
 				}
-				c.h.d.sess.mu.Unlock()
-				c.note("audit: %d commands (%d MB) written, %d of them dropped over the session's bounds", commands.Load(), written.Load()>>20, dropped)
+				c.note("audit: %d commands (%d MB) written (its own process); the daemon read %d lines", did.Commands, did.Bytes>>20, st.Lines)
 			})
 		}}
+}
+
+// noisyAudit is what the audit stream's process is asked to write.
+type noisyAudit struct {
+	Path        string
+	Bytes       int64
+	Serial, Ses int
+}
+
+// noisyAuditDid is what it wrote.
+type noisyAuditDid struct{ Commands, Bytes int64 }
+
+// noisyAuditChild is the audit stream of auditLoad: commands of 64
+// arguments of 1 KiB each (the most the trail keeps of one), written as
+// auditd writes them (SYSCALL, EXECVE with the arguments in hex, EOE) as
+// fast as the disk takes them, up to its Bytes; what it did on standard
+// output (JSON).
+func noisyAuditChild(arg string) int {
+	var a noisyAudit
+	if err := json.Unmarshal([]byte(arg), &a); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	f, err := os.OpenFile(a.Path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer f.Close()
+	stamp := func(t time.Time, serial int) string {
+		return fmt.Sprintf("audit(%d.%03d:%d)", t.Unix(), t.Nanosecond()/1e6, serial)
+	}
+	one := make([]byte, 1024)
+	for i := range one {
+		one[i] = byte(' ' + i%90)
+	}
+	var execve strings.Builder
+	execve.WriteString("argc=64")
+	for i := range 64 {
+		fmt.Fprintf(&execve, " a%d=%s", i, hex.EncodeToString(one))
+	}
+	var did noisyAuditDid
+	serial := a.Serial
+	buf := make([]byte, 0, 2<<20)
+	for did.Bytes < a.Bytes {
+		serial++
+		st := stamp(time.Now(), serial)
+		buf = fmt.Appendf(buf, "type=SYSCALL msg=%s: arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=2 ppid=7001 pid=%d auid=1001 uid=1001 gid=1001 euid=1001 suid=1001 fsuid=1001 egid=1001 sgid=1001 fsgid=1001 tty=pts0 ses=%d comm=\"x\" exe=\"/usr/bin/x\" key=\"sshguard-go\"\n",
+			st, 8000+serial%1000, a.Ses)
+		buf = fmt.Appendf(buf, "type=EXECVE msg=%s: %s\ntype=EOE msg=%s: \n", st, execve.String(), st)
+		did.Commands++
+		if len(buf) > 1<<20 {
+			n, err := f.Write(buf)
+			did.Bytes += int64(n)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			buf = buf[:0]
+		}
+	}
+	json.NewEncoder(os.Stdout).Encode(did)
+	return 0
 }
 
 // writeArchive writes lines of generated auth log as a rotated archive
@@ -463,6 +513,11 @@ func noisyReportChild(arg string) int {
 	if err := json.Unmarshal([]byte(arg), &names); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
+	}
+	syscall.Setpriority(syscall.PRIO_PROCESS, 0, 10)
+	if err := report.LowerPriority(report.DefaultNice); err != nil { // as the CLI does
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
 	in, err := report.Open(context.Background(), names, nil, 2, "", time.Time{})
 	if err != nil {
