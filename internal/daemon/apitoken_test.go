@@ -39,6 +39,9 @@ func TestMain(m *testing.M) {
 	if v := os.Getenv(noisyAuditEnv); v != "" {
 		os.Exit(noisyAuditChild(v)) // its audit stream
 	}
+	if v := os.Getenv(noisyFleetEnv); v != "" {
+		os.Exit(noisyFleetChild(v)) // its fleet peer
+	}
 	os.Exit(roottest.RunGuarded(m)) // and no table left in the host's ruleset
 }
 

@@ -9,15 +9,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	rtmetrics "runtime/metrics"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,6 +60,7 @@ const (
 	noisyFullEnv  = "SSHGUARD_BENCH_NOISY" // "full": the full size
 	noisyChildEnv = "SSHGUARD_TEST_NOISY_REPORT"
 	noisyAuditEnv = "SSHGUARD_TEST_NOISY_AUDIT"
+	noisyFleetEnv = "SSHGUARD_TEST_NOISY_FLEET"
 )
 
 // noisySize is how much each load does.
@@ -78,15 +82,15 @@ func noisySizes() (noisySize, string) {
 
 // noisyCase is a daemon under its loads while bans are measured.
 type noisyCase struct {
-	b    *testing.B
-	size noisySize
-	h    *harness
-	fw   *banWatch
-	nats *natsServer // with the fleet load
-	ctx  context.Context
-	wg   sync.WaitGroup
-	did  []string // what each load did, for the table
-	mu   sync.Mutex
+	b       *testing.B
+	size    noisySize
+	h       *harness
+	fw      *banWatch
+	natsURL string // the fleet load's nats-server
+	ctx     context.Context
+	wg      sync.WaitGroup
+	did     []string // what each load did, for the table
+	mu      sync.Mutex
 }
 
 // noisyLoad is one neighbour: the configuration it needs, and start,
@@ -655,17 +659,19 @@ func apiLoad() noisyLoad {
 		}}
 }
 
-// fleetLoad: a peer ("noisy") on a NATS server in this process sends
-// 10,000 messages a second: 5,000 bans of new addresses (on its subject
-// of the bans' stream, which the daemon applies) and 5,000 batches of
-// fleet-wide attempts.
+// fleetLoad: a peer ("noisy") sends 10,000 messages a second: 5,000 bans
+// of new addresses (on its subject of the bans' stream, which the daemon
+// applies) and 5,000 batches of fleet-wide attempts. The NATS server
+// (Debian's nats-server) and the peer (noisyFleetChild) are processes of
+// their own, as they are in a fleet: in this one their goroutines would
+// share the daemon's scheduler.
 func fleetLoad() noisyLoad {
 	return noisyLoad{name: "fleet",
 		config: func(c *noisyCase) string {
-			if c.nats == nil {
-				c.nats = startNATS(c.b)
+			if c.natsURL == "" {
+				c.natsURL = startNATSProcess(c.b)
 			}
-			return fmt.Sprintf("[fleet]\nnats_url = %q\nname = \"h\"\ncount_fleetwide = true\n", c.nats.url())
+			return fmt.Sprintf("[fleet]\nnats_url = %q\nname = \"h\"\ncount_fleetwide = true\n", c.natsURL)
 		},
 		start: func(c *noisyCase) {
 			fleet := func() share.Status {
@@ -678,46 +684,109 @@ func fleetLoad() noisyLoad {
 				st := fleet()
 				return st.Server != "" && st.Fleetwide != nil && st.Fleetwide.Listening
 			})
-			nc, err := nats.Connect(c.nats.url())
+			self, err := os.Executable()
 			if err != nil {
 				c.b.Fatal(err)
 			}
-			c.waitUntil(10*time.Second, "the bans' stream", func() bool {
-				m, err := nc.Request("$JS.API.STREAM.INFO.SSHGUARD_BANS", nil, time.Second)
-				return err == nil && !strings.Contains(string(m.Data), `"error"`)
-			})
-			var sent atomic.Int64
-			var i int
-			send := func(n int) {
-				expires := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
-				ms := time.Now().UnixMilli()
-				for range n {
-					a := netip.AddrFrom4([4]byte{100, 64 + byte(i>>16&63), byte(i >> 8), byte(i)})
-					i++
-					ban := fmt.Sprintf(`{"v":1,"kind":"ban","prefix":"%s/32","expires":"%s","reason":"noisy","origin":"detected"}`, a, expires)
-					att := fmt.Sprintf(`[{"p":"%s/32","w":1,"t":%d}]`, a, ms)
-					if nc.Publish("sshguard.bans.noisy", []byte(ban)) != nil || nc.Publish("sshguard.attempts.noisy", []byte(att)) != nil {
-						return
-					}
-					sent.Add(2)
-				}
+			cmd := exec.CommandContext(c.ctx, self)
+			cmd.Env = append(os.Environ(), noisyFleetEnv+"="+c.natsURL)
+			cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) } // it says what it sent
+			cmd.WaitDelay = 10 * time.Second
+			cmd.Stderr = os.Stderr
+			var out strings.Builder
+			cmd.Stdout = &out
+			if err := cmd.Start(); err != nil {
+				c.b.Fatal(err)
 			}
-			send(50)
-			c.waitUntil(10*time.Second, "the peer's bans applied", func() bool { return fleet().Received["noisy"]["applied"] > 0 })
 			c.run(func() {
-				defer nc.Close()
-				tick := time.NewTicker(10 * time.Millisecond)
-				defer tick.Stop()
-				for sent.Load() < 10_000_000 {
-					select {
-					case <-c.ctx.Done():
-						st := fleet()
-						c.note("fleet: %d messages sent, %d bans applied, %d attempts taken", sent.Load(), st.Received["noisy"]["applied"], st.Fleetwide.Received)
-						return
-					case <-tick.C:
-						send(50) // 100 messages
-					}
+				cmd.Wait()
+				st := fleet()
+				var received int64
+				if st.Fleetwide != nil {
+					received = st.Fleetwide.Received
 				}
+				c.note("fleet: %s messages sent (its own process, to nats-server), %d bans applied, %d attempts taken", strings.TrimSpace(out.String()), st.Received["noisy"]["applied"], received)
 			})
+			c.waitUntil(20*time.Second, "the peer's bans applied", func() bool { return fleet().Received["noisy"]["applied"] > 0 })
 		}}
+}
+
+// startNATSProcess starts Debian's nats-server with JetStream on a free
+// loopback port, stopped at the end of b, and returns its URL.
+func startNATSProcess(b *testing.B) string {
+	roottest.Require(b, "nats-server")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command("nats-server", "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-js", "-sd", b.TempDir())
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	testkit.Eventually(b, 20*time.Second, "nats-server up", func() (bool, string) {
+		nc, err := nats.Connect(url)
+		if err == nil {
+			nc.Close()
+		}
+		return err == nil, fmt.Sprint(err)
+	})
+	return url
+}
+
+// noisyFleetChild is the peer of fleetLoad: once the bans' stream exists
+// on the server at url, 100 messages every 10 ms (half bans, half
+// attempts) until SIGTERM, then how many it sent on standard output.
+func noisyFleetChild(url string) int {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer nc.Close()
+	for {
+		m, err := nc.Request("$JS.API.STREAM.INFO.SSHGUARD_BANS", nil, time.Second)
+		if err == nil && !strings.Contains(string(m.Data), `"error"`) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // the daemon makes the stream: a poll, bounded by the parent's wait
+	}
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	var sent, i int
+	send := func(n int) bool {
+		expires := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+		ms := time.Now().UnixMilli()
+		for range n {
+			a := netip.AddrFrom4([4]byte{100, 64 + byte(i>>16&63), byte(i >> 8), byte(i)})
+			i++
+			ban := fmt.Sprintf(`{"v":1,"kind":"ban","prefix":"%s/32","expires":"%s","reason":"noisy","origin":"detected"}`, a, expires)
+			att := fmt.Sprintf(`[{"p":"%s/32","w":1,"t":%d}]`, a, ms)
+			if nc.Publish("sshguard.bans.noisy", []byte(ban)) != nil || nc.Publish("sshguard.attempts.noisy", []byte(att)) != nil {
+				return false
+			}
+			sent += 2
+		}
+		return true
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for sent < 10_000_000 {
+		select {
+		case <-term:
+			nc.Flush()
+			fmt.Println(sent)
+			return 0
+		case <-tick.C:
+			if !send(50) {
+				fmt.Println(sent)
+				return 1
+			}
+		}
+	}
+	fmt.Println(sent)
+	return 0
 }
