@@ -422,6 +422,9 @@ func (f *simFleet) wave(b *testing.B) waveResult {
 	}
 	got := settle(want, func() int64 { return received() - base })
 	r := waveResult{wall: time.Since(start), cpu: cpuTime() - cpu0, counted: got, want: want}
+	if got < want && !f.allToAll {
+		f.partitionsState(b)
+	}
 	if f.real < n {
 		r.sampled = f.real
 	}
@@ -456,13 +459,14 @@ func (f *simFleet) wave(b *testing.B) waveResult {
 	return r
 }
 
-// settle waits until cur reaches want or stops growing for 5 s (what a
-// slow host's subscription dropped never comes), and returns it.
+// settle waits until cur reaches want or stops growing for 30 s (what a
+// slow host's subscription dropped never comes; a fleet of 1,000 in one
+// process stalls for seconds on the way), and returns it.
 func settle(want int64, cur func() int64) int64 {
 	last, since := int64(-1), time.Now()
 	for {
 		v := cur()
-		if v >= want || time.Since(since) > 5*time.Second {
+		if v >= want || time.Since(since) > 30*time.Second {
 			return v
 		}
 		if v != last {
@@ -503,4 +507,35 @@ func humanBytes(v float64) string {
 		return fmt.Sprintf("%.0f KiB", v/(1<<10))
 	}
 	return fmt.Sprintf("%.0f B", v)
+}
+
+// partitionsState prints, when a partitioned wave was not all counted,
+// what the server says of each partition's consumer and what the hosts
+// saw: where the attempts stopped.
+func (f *simFleet) partitionsState(b *testing.B) {
+	ctx := context.Background()
+	js, _ := jetstream.New(simConn(f.hosts[0]))
+	st, err := js.Stream(ctx, countStreamName("SIM"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "count stream:", err)
+		return
+	}
+	info, _ := st.Info(ctx)
+	fmt.Fprintf(os.Stderr, "count stream: %d messages, %d consumers\n", info.State.Msgs, info.State.Consumers)
+	for i := range DefaultPartitions {
+		c, err := st.Consumer(ctx, fmt.Sprintf("count-%d", i))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "partition %d: %v\n", i, err)
+			continue
+		}
+		ci := c.CachedInfo()
+		fmt.Fprintf(os.Stderr, "partition %d: pending %d, delivered %d, waiting pulls %d, pins %+v\n", i, ci.NumPending, ci.Delivered.Consumer, ci.NumWaiting, ci.PriorityGroups)
+	}
+	counting := 0
+	for _, h := range f.hosts {
+		if h.Counter.Status().Received > 0 {
+			counting++
+		}
+	}
+	fmt.Fprintf(os.Stderr, "hosts that counted attempts: %d\n", counting)
 }
