@@ -47,6 +47,8 @@ import (
 // SSHGUARD_FLEET_SCALE=1 (make bench-fleet-scale) 10, 100 and 1,000
 // (or the sizes it lists: SSHGUARD_FLEET_SCALE=100,1000), and a Markdown
 // table is printed, each size's rows also as soon as they are measured.
+// SSHGUARD_FLEET_FANOUT_ONLY=1 runs the fan-out alone (counting off),
+// SSHGUARD_FLEET_WAVE_ONLY=1 the partitioned wave alone.
 
 const simWave = 100000
 
@@ -94,6 +96,12 @@ func simFleetSize(b *testing.B, n int) string {
 		f.stop()
 		b.ReportMetric(float64(p99.Milliseconds()), "fanout-p99-ms")
 		return fmt.Sprintf("| %d | %v / %v | (fan-out only, counting off) | | | | | |\n", n, p50.Round(time.Millisecond), p99.Round(time.Millisecond))
+	}
+	if os.Getenv("SSHGUARD_FLEET_WAVE_ONLY") != "" { // the partitioned wave alone, on a fleet just started
+		f := startSimFleet(b, url, n, false, true)
+		part := f.wave(b)
+		f.stop()
+		return fmt.Sprintf("| %d | | partitioned (16), wave alone | %s |\n", n, part.row())
 	}
 	f := startSimFleet(b, url, n, false, true)
 	p50, p99 := f.fanOut(b, 20)
