@@ -70,30 +70,21 @@ func pick[T any](s []T, idx []int) []T {
 // gate no longer has (lifted while it waited) is not made.
 func (g *Guard) commitBans(ctx context.Context, batch []decision) ([]*store.Ban, []error) {
 	bans, errs := make([]*store.Ban, len(batch)), make([]error, len(batch))
-	g.fwMu.Lock()
-	batch, at := g.stillHeld(batch, errs)
+	cfg, now := g.cfg.Load(), g.now()
+	batch, at, made, turn, err := g.kernelStage(ctx, batch, errs, now)
 	if len(batch) == 0 {
-		g.fwMu.Unlock()
 		return bans, errs
 	}
-	cfg, now := g.cfg.Load(), g.now()
-	made, err := g.enforce(ctx, batch, now)
-	g.mu.Lock()
-	for i, d := range batch {
-		if made[i] != nil {
-			g.enforced[d.key] = max(g.enforced[d.key], d.seq)
-		}
-	}
-	g.mu.Unlock()
-	turn := g.turns.take()
-	g.fwMu.Unlock()
-
+	// The turn ends whatever happens in it (a callback's panic recovered
+	// by an HTTP server must not stop every later ban and unban).
 	g.turns.wait(turn)
-	if err == nil {
-		made, err = g.recordMade(cfg, batch, made, now)
-	}
-	g.settle(batch, made)
-	g.turns.done()
+	func() {
+		defer g.turns.done()
+		if err == nil {
+			made, err = g.recordMade(cfg, batch, made, now)
+		}
+		g.settle(batch, made)
+	}()
 	for i, j := range at {
 		switch {
 		case made[i] != nil:
@@ -105,6 +96,28 @@ func (g *Guard) commitBans(ctx context.Context, batch []decision) ([]*store.Ban,
 		}
 	}
 	return bans, errs
+}
+
+// kernelStage is commitBans' first stage, under fwMu: the decisions of
+// batch still held (their place in it in at, the others' errors in
+// errs), their bans made in the kernel, and the turn of their store
+// stage (none when none is left).
+func (g *Guard) kernelStage(ctx context.Context, batch []decision, errs []error, now time.Time) (kept []decision, at []int, made []*store.Ban, turn uint64, err error) {
+	g.fwMu.Lock()
+	defer g.fwMu.Unlock()
+	kept, at = g.stillHeld(batch, errs)
+	if len(kept) == 0 {
+		return nil, nil, nil, 0, nil
+	}
+	made, err = g.enforce(ctx, kept, now)
+	g.mu.Lock()
+	for i, d := range kept {
+		if made[i] != nil {
+			g.enforced[d.key] = max(g.enforced[d.key], d.seq)
+		}
+	}
+	g.mu.Unlock()
+	return kept, at, made, g.turns.take(), err
 }
 
 // turns orders the store's stage of commits and lifts as their kernel's
@@ -533,20 +546,24 @@ func (g *Guard) UnbanMany(ctx context.Context, ps []netip.Prefix) ([]netip.Prefi
 // record in a dry run), forgets their recent attempts, and tells the
 // fleet when share.
 func (g *Guard) lift(ctx context.Context, ps []netip.Prefix, share bool) ([]netip.Prefix, error) {
-	g.fwMu.Lock()
-	if err := g.fw.Unban(ctx, ps); err != nil {
-		g.fwMu.Unlock()
-		return nil, fmt.Errorf("unban %s%s: %w", ps[0], more(len(ps)), err)
+	turn, err := func() (uint64, error) {
+		g.fwMu.Lock()
+		defer g.fwMu.Unlock()
+		if err := g.fw.Unban(ctx, ps); err != nil {
+			return 0, fmt.Errorf("unban %s%s: %w", ps[0], more(len(ps)), err)
+		}
+		g.mu.Lock()
+		for _, p := range ps {
+			g.idx.lift(p)
+			g.win.Reset(p)
+			delete(g.ev, p)
+		}
+		g.mu.Unlock()
+		return g.turns.take(), nil
+	}()
+	if err != nil {
+		return nil, err
 	}
-	g.mu.Lock()
-	for _, p := range ps {
-		g.idx.lift(p)
-		g.win.Reset(p)
-		delete(g.ev, p)
-	}
-	g.mu.Unlock()
-	turn := g.turns.take()
-	g.fwMu.Unlock()
 	g.turns.wait(turn)
 	defer g.turns.done()
 	cfg := g.cfg.Load()
@@ -699,6 +716,10 @@ func (g *Guard) Restore(ctx context.Context) (int, error) {
 	if g.cfg.Load().DryRun { // nothing of a dry run's goes into the kernel
 		return 0, g.load()
 	}
+	// No commit's kernel stage meanwhile (a restore at run time, the
+	// table found gone, reads the kernel and writes it whole).
+	g.fwMu.Lock()
+	defer g.fwMu.Unlock()
 	if err := g.db.Expire(now); err != nil {
 		return 0, fmt.Errorf("restore: %w", err)
 	}

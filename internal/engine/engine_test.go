@@ -799,3 +799,49 @@ func TestBanNotBehindAnotherRecord(t *testing.T) {
 		t.Fatalf("recorded: %+v %v", active, err)
 	}
 }
+
+// TestPanicInCommitFreesTheNext: a callback that panics inside a commit's
+// store stage (an HTTP server recovers it, and the daemon goes on) leaves
+// the stages free: a later ban is made and recorded, an unban answers.
+func TestPanicInCommitFreesTheNext(t *testing.T) {
+	cfg := base()
+	cfg.OnBan = func(origin string) {
+		if origin == Admin {
+			panic("boom")
+		}
+	}
+	db, _ := testkit.OpenDB(t)
+	fw := &syncFW{set: map[netip.Prefix]bool{}, in: make(chan netip.Prefix, 16)}
+	c := testkit.NewClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
+	g := New(cfg, db, fw, nil, c.Now, nil)
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("OnBan's panic did not reach the caller")
+			}
+		}()
+		g.Ban(ctx, netip.MustParsePrefix("198.51.100.1/32"), time.Hour, "by hand")
+	}()
+	<-fw.in
+	done := make(chan error, 1)
+	go func() {
+		for range 5 {
+			if _, err := g.Handle(ctx, failure("203.0.113.7", "root", c.Now())); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- g.Unban(ctx, netip.MustParsePrefix("198.51.100.9/32"))
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unban of a prefix never banned: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a ban and an unban stuck after a recovered panic in a commit")
+	}
+	if b, err := db.ActiveBans(c.Now()); err != nil || !slices.ContainsFunc(b, func(b store.Ban) bool { return b.Prefix.String() == "203.0.113.7/32" }) {
+		t.Fatalf("the later ban not recorded: %+v %v", b, err)
+	}
+}
