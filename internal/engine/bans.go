@@ -125,7 +125,7 @@ func (g *Guard) kernelStage(ctx context.Context, batch []decision, errs []error,
 // when it has come, done ends it.
 type turns struct {
 	mu        sync.Mutex
-	cond      *sync.Cond
+	cond      sync.Cond // on mu
 	next, now uint64
 }
 
@@ -140,9 +140,6 @@ func (t *turns) take() uint64 {
 func (t *turns) wait(n uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.cond == nil {
-		t.cond = sync.NewCond(&t.mu)
-	}
 	for t.now != n {
 		t.cond.Wait()
 	}
@@ -152,9 +149,7 @@ func (t *turns) done() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.now++
-	if t.cond != nil {
-		t.cond.Broadcast()
-	}
+	t.cond.Broadcast()
 }
 
 // admitDetected passes a ban the window decided through the gate, with

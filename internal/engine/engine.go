@@ -173,6 +173,7 @@ func New(cfg Config, db *store.DB, fw Firewall, allow *ban.Allowlist, now func()
 	g := &Guard{db: db, fw: fw, now: now, log: log, win: ban.NewWindow(cfg.Window), wide: ban.NewWindow(cfg.Wide), net: netw, allow: allow,
 		ev: map[netip.Prefix]*evidence{}, tally: newTally(), seed: maphash.MakeSeed(),
 		queue: make(chan *decision, queueLen), lqueue: make(chan *decision, queueLen), closing: make(chan struct{}), idx: newIndex(), enforced: map[netip.Prefix]uint64{}, refuse: map[string]int64{}}
+	g.turns.cond.L = &g.turns.mu
 	g.cfg.Store(&cfg)
 	return g
 }
