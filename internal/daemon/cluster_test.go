@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,7 +45,9 @@ func freePorts(t testing.TB, n int) []int {
 	return ports
 }
 
-func startCluster(t testing.TB) *natsCluster {
+// startCluster starts three servers n1, n2 and n3 with routes to each
+// other and JetStream on, except on those named in noJetStream.
+func startCluster(t testing.TB, noJetStream ...string) *natsCluster {
 	t.Helper()
 	ports := freePorts(t, 6)
 	var routes []string
@@ -59,8 +62,11 @@ func startCluster(t testing.TB) *natsCluster {
 			Routes:  server.RoutesFromStr(strings.Join(routes, ","))}}
 		c.nodes = append(c.nodes, n)
 	}
-	c.startAll()
+	for _, n := range c.nodes {
+		n.opts.JetStream = !slices.Contains(noJetStream, n.opts.ServerName)
+	}
 	t.Cleanup(c.stopAll)
+	c.startAll()
 	return c
 }
 
@@ -332,5 +338,36 @@ func TestFleetCluster(t *testing.T) {
 			return false, err.Error()
 		}
 		return info.State.Msgs == uint64(total), fmt.Sprintf("%+v", info.State)
+	})
+}
+
+// TestFleetReplicasOnceTheServersAreUp: a host started while only two of
+// the cluster's three servers run JetStream asks for 3 replicas, is
+// refused (two servers cannot keep three: "no suitable peers"), says so,
+// and asks again until the third server has JetStream: the stream and the
+// bucket end on 3 replicas and the problem is gone, with no restart of
+// the host. (CI met this: three hosts started while the cluster was still
+// forming were each refused once and never asked again.)
+func TestFleetReplicasOnceTheServersAreUp(t *testing.T) {
+	c := startCluster(t, "n3")
+	c.oneReplica()
+	a := clusterHost(t, c, "a")
+	testkit.Eventually(t, 30*time.Second, "the refusal said", func() (bool, string) {
+		st := a.fleet()
+		return strings.Contains(st.ReplicasProblem, "stream SSHGUARD_BANS keeps 1 replicas") &&
+			strings.Contains(st.ReplicasProblem, "bucket SSHGUARD_SUMMARIES keeps 1 replicas"), fmt.Sprintf("%+v %+v", st, st.Cluster)
+	})
+	n3 := c.node("n3")
+	n3.stop()
+	n3.opts.JetStream = true
+	c.startAll()
+	a.waitReplicas()
+	testkit.Eventually(t, 30*time.Second, "the bucket on 3 replicas, no problem left", func() (bool, string) {
+		info, err := c.streamInfo("KV_SSHGUARD_SUMMARIES")
+		if err != nil {
+			return false, err.Error()
+		}
+		p := a.fleet().ReplicasProblem
+		return info.Config.Replicas == 3 && p == "", fmt.Sprintf("%+v; problem %q", info.Config, p)
 	})
 }

@@ -37,11 +37,23 @@ type Peer struct {
 // fleet status and the metrics, which then never wait for the server).
 const clusterEvery = 2 * time.Second
 
-// watchCluster keeps what the server says of the stream until ctx ends.
+// replicasRetry is how often a replica count the server refused is asked
+// for again: a cluster whose servers are starting (or one is down) says
+// "no suitable peers" until they are up, and a daemon started before them
+// must still end with fleet.replicas.
+const replicasRetry = 5 * time.Second
+
+// watchCluster keeps what the server says of the stream until ctx ends,
+// and asks again for fleet.replicas while the server refuses it.
 func (s *Sharer) watchCluster(ctx context.Context, js jetstream.JetStream) {
 	tick := time.NewTicker(clusterEvery)
 	defer tick.Stop()
+	var retried time.Time
 	for {
+		if s.connected() && time.Since(retried) >= replicasRetry && s.replicasRefused() {
+			retried = time.Now()
+			s.retryReplicas(ctx, js)
+		}
 		if s.connected() {
 			c := streamCluster(ctx, js, s.cfg.Stream)
 			s.mu.Lock()
@@ -57,6 +69,33 @@ func (s *Sharer) watchCluster(ctx context.Context, js jetstream.JetStream) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+	}
+}
+
+// replicasRefused says whether the stream or the bucket has not
+// fleet.replicas.
+func (s *Sharer) replicasRefused() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.replicas) > 0
+}
+
+// retryReplicas asks the server again for fleet.replicas on what has
+// another count.
+func (s *Sharer) retryReplicas(ctx context.Context, js jetstream.JetStream) {
+	s.mu.Lock()
+	_, stream := s.replicas["stream"]
+	_, bucket := s.replicas["bucket"]
+	s.mu.Unlock()
+	if stream {
+		if err := s.ensureStream(ctx, js); err != nil && ctx.Err() == nil {
+			s.log.Debug("fleet: the stream's replicas asked again", "err", err)
+		}
+	}
+	if bucket {
+		if _, problem, err := openSummaries(ctx, js, s.replicaCount()); err == nil {
+			s.setReplicasProblem("bucket", problem)
 		}
 	}
 }
