@@ -42,6 +42,9 @@ func TestMain(m *testing.M) {
 	if v := os.Getenv(noisyFleetEnv); v != "" {
 		os.Exit(noisyFleetChild(v)) // its fleet peer
 	}
+	if v := os.Getenv(noisyAPIEnv); v != "" {
+		os.Exit(noisyAPIChild(v)) // its API clients
+	}
 	os.Exit(roottest.RunGuarded(m)) // and no table left in the host's ruleset
 }
 

@@ -43,7 +43,9 @@ import (
 // load at a time and then all together. The goal (issue 22) is a p99
 // under 5 ms and the daemon under 300 MB in every case; the benchmark
 // prints the comparison and fails only on a figure grossly off (a p99
-// over 1 s, over 1 GB), which no loaded machine explains.
+// over 1 s, over 1 GB), which no loaded machine explains. The daemon's
+// process runs at the Nice= of deploy/sshguard-go.service while bans are
+// measured, as systemd would run it.
 //
 //	sudo go test ./internal/daemon -run XXX -bench NoisyNeighbour -benchtime 1x
 //	sudo SSHGUARD_BENCH_NOISY=full go test ./internal/daemon -run XXX -bench NoisyNeighbour -benchtime 1x -timeout 30m
@@ -61,6 +63,7 @@ const (
 	noisyChildEnv = "SSHGUARD_TEST_NOISY_REPORT"
 	noisyAuditEnv = "SSHGUARD_TEST_NOISY_AUDIT"
 	noisyFleetEnv = "SSHGUARD_TEST_NOISY_FLEET"
+	noisyAPIEnv   = "SSHGUARD_TEST_NOISY_API"
 )
 
 // noisySize is how much each load does.
@@ -149,7 +152,8 @@ func BenchmarkNoisyNeighbour(b *testing.B) {
 		})
 	}
 	var t strings.Builder
-	fmt.Fprintf(&t, "ban latency under noisy neighbours (%s size: %d bans a case; goal p99 < %v, < %d MB)\n\n", mode, size.bans, noisyGoalP99, noisyGoalMem>>20)
+	fmt.Fprintf(&t, "ban latency under noisy neighbours (%s size: %d bans a case; the daemon at nice %d as its unit runs it, the loads' processes at 0, report at %d; goal p99 < %v, < %d MB)\n\n",
+		mode, size.bans, unitNice(b), report.DefaultNice, noisyGoalP99, noisyGoalMem>>20)
 	t.WriteString("| load | p50 | p99 | max | peak MB | heap MB | goal | the load did |\n|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		if r == nil {
@@ -204,6 +208,10 @@ func noisyRun(b *testing.B, size noisySize, loads []noisyLoad) noisyRow {
 	for _, l := range loads {
 		l.start(c)
 	}
+	// The daemon at the unit's priority, its neighbours (started above)
+	// at theirs.
+	setNice(b, unitNice(b))
+	defer setNice(b, 0)
 	b.ResetTimer()
 	lat, late := measureBans(b, filepath.Join(h.dir, "auth.log"), fw, banRun{n: size.bans, gap: size.gap, limit: noisyLate, within: size.within})
 	b.StopTimer()
@@ -226,6 +234,44 @@ func noisyRun(b *testing.B, size noisySize, loads []noisyLoad) noisyRow {
 		b.Errorf("p99 %v, peak %d MB: grossly over the goal (p99 < %v, < %d MB)", row.p99, mem>>20, noisyGoalP99, noisyGoalMem>>20)
 	}
 	return row
+}
+
+// unitNice is the Nice= of the shipped systemd unit (0 without one): the
+// priority the daemon runs at.
+func unitNice(b *testing.B) int {
+	data, err := os.ReadFile("../../deploy/sshguard-go.service")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Nice="); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				b.Fatalf("the unit's Nice=%s: %v", v, err)
+			}
+			return n
+		}
+	}
+	return 0
+}
+
+// setNice sets every thread of this process (the daemon, and the loads'
+// clients that run in it) to nice n; threads started later inherit it.
+// The loads' own processes keep theirs.
+func setNice(b *testing.B, n int) {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		if err := syscall.Setpriority(syscall.PRIO_PROCESS, tid, n); err != nil && err != syscall.ESRCH {
+			b.Fatalf("nice %d: %v", n, err)
+		}
+	}
 }
 
 // startPeakMemory samples this process's memory every 10 ms until ctx
@@ -330,21 +376,10 @@ func auditLoad() noisyLoad {
 			// The flood comes from a process of its own, as auditd's
 			// records do: this one's goroutines would share the daemon's
 			// scheduler, which auditd never does.
-			self, err := os.Executable()
-			if err != nil {
-				c.b.Fatal(err)
-			}
 			arg, _ := json.Marshal(noisyAudit{Path: path, Bytes: c.size.auditBytes, Serial: serial, Ses: ses})
-			c.run(func() {
-				cmd := exec.CommandContext(c.ctx, self)
-				cmd.Env = append(os.Environ(), noisyAuditEnv+"="+string(arg))
-				cmd.Stderr = os.Stderr
-				out, err := cmd.Output()
-				if err != nil && c.ctx.Err() == nil {
-					c.b.Errorf("the audit stream: %v", err)
-				}
+			startChild(c, noisyAuditEnv, string(arg), func(out string) {
 				var did noisyAuditDid
-				json.Unmarshal(out, &did) // none when stopped halfway
+				json.Unmarshal([]byte(out), &did) // none when stopped halfway
 				st, _ := c.h.d.sess.status()
 				if did.Commands == 0 {
 					c.note("audit: stopped while writing (its own process); the daemon read %d lines", st.Lines)
@@ -597,7 +632,8 @@ func backlogLoad() noisyLoad {
 }
 
 // apiLoad: 200 requests a second (4 clients) on the daemon's API with its
-// own token, round the private and the counting endpoints.
+// own token, round the private and the counting endpoints, from a process
+// of its own (noisyAPIChild), as a browser or a script would be.
 func apiLoad() noisyLoad {
 	return noisyLoad{name: "api",
 		config: func(*noisyCase) string { return "[api]\nlisten = \"127.0.0.1:0\"\n" },
@@ -606,57 +642,126 @@ func apiLoad() noisyLoad {
 			if err != nil {
 				c.b.Fatal(err)
 			}
-			base := "http://" + c.h.d.APIAddr()
-			paths := []string{"/api/v1/summary", "/api/v1/bans?limit=100", "/api/v1/logins", "/api/v1/events", "/api/v1/sessions",
-				"/api/v1/days/" + time.Now().Format("2006-01-02")}
-			client := &http.Client{Timeout: 5 * time.Second}
-			get := func(path string) (int, error) {
-				req, _ := http.NewRequestWithContext(c.ctx, "GET", base+path, nil)
-				req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
-				resp, err := client.Do(req)
-				if err != nil {
-					return 0, err
-				}
-				defer resp.Body.Close()
-				io.Copy(io.Discard, resp.Body)
-				return resp.StatusCode, nil
-			}
-			if code, err := get(paths[0]); code != 200 {
-				c.b.Fatalf("api: %d %v", code, err)
-			}
-			var ok, failed, late atomic.Int64
-			work := make(chan string, 4)
-			for range 4 {
-				c.run(func() {
-					for p := range work {
-						if code, err := get(p); code == 200 {
-							ok.Add(1)
-						} else if c.ctx.Err() == nil {
-							failed.Add(1)
-							_ = err
-						}
-					}
-				})
-			}
-			c.run(func() {
-				defer close(work)
-				tick := time.NewTicker(5 * time.Millisecond)
-				defer tick.Stop()
-				for i := 0; ; i++ {
-					select {
-					case <-c.ctx.Done():
-						c.note("api: %d requests answered, %d failed, %d not sent (the clients busy)", ok.Load(), failed.Load(), late.Load())
-						return
-					case <-tick.C:
-						select {
-						case work <- paths[i%len(paths)]:
-						default:
-							late.Add(1)
-						}
-					}
-				}
+			arg, _ := json.Marshal(apiAsk{Base: "http://" + c.h.d.APIAddr(), Token: strings.TrimSpace(string(tok))})
+			out := startChild(c, noisyAPIEnv, string(arg), func(out string) {
+				lines := strings.Split(strings.TrimSpace(out), "\n")
+				c.note("%s", lines[len(lines)-1])
 			})
+			c.waitUntil(20*time.Second, "the API's first answer", func() bool { return strings.Contains(out.String(), "up") })
 		}}
+}
+
+// apiAsk is what noisyAPIChild is given.
+type apiAsk struct{ Base, Token string }
+
+// noisyAPIChild is the API clients of apiLoad; it prints "up" once the
+// first request is answered, and what they did when SIGTERM comes.
+func noisyAPIChild(arg string) int {
+	var ask apiAsk
+	if err := json.Unmarshal([]byte(arg), &ask); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	paths := []string{"/api/v1/summary", "/api/v1/bans?limit=100", "/api/v1/logins", "/api/v1/events", "/api/v1/sessions",
+		"/api/v1/days/" + time.Now().Format("2006-01-02")}
+	client := &http.Client{Timeout: 5 * time.Second}
+	get := func(path string) int {
+		req, _ := http.NewRequest("GET", ask.Base+path, nil)
+		req.Header.Set("Authorization", "Bearer "+ask.Token)
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0
+		}
+		defer resp.Body.Close()
+		io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode
+	}
+	if code := get(paths[0]); code != 200 {
+		fmt.Fprintf(os.Stderr, "api: %d\n", code)
+		return 1
+	}
+	fmt.Println("up")
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	var ok, failed, late atomic.Int64
+	work := make(chan string, 4)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for p := range work {
+				if get(p) == 200 {
+					ok.Add(1)
+				} else {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; i < 1_000_000; i++ {
+		select {
+		case <-term:
+			close(work)
+			wg.Wait()
+			fmt.Printf("api: %d requests answered, %d failed, %d not sent (the clients busy; its own process)\n", ok.Load(), failed.Load(), late.Load())
+			return 0
+		case <-tick.C:
+			select {
+			case work <- paths[i%len(paths)]:
+			default:
+				late.Add(1)
+			}
+		}
+	}
+	return 0
+}
+
+// startChild starts this test binary with env=arg as a load's process,
+// stopped (SIGTERM) when c's context ends, and calls done with what it
+// printed once it has ended. The builder returned is what it has printed
+// so far.
+func startChild(c *noisyCase, env, arg string, done func(out string)) *syncBuilder {
+	self, err := os.Executable()
+	if err != nil {
+		c.b.Fatal(err)
+	}
+	cmd := exec.CommandContext(c.ctx, self)
+	cmd.Env = append(os.Environ(), env+"="+arg)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	cmd.Stderr = os.Stderr
+	out := &syncBuilder{}
+	cmd.Stdout = out
+	if err := cmd.Start(); err != nil {
+		c.b.Fatal(err)
+	}
+	c.run(func() {
+		if err := cmd.Wait(); err != nil && c.ctx.Err() == nil {
+			c.b.Errorf("%s: %v", env, err)
+		}
+		done(out.String())
+	})
+	return out
+}
+
+// syncBuilder is a strings.Builder written by one goroutine while
+// another reads it.
+type syncBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuilder) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuilder) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // fleetLoad: a peer ("noisy") sends 10,000 messages a second: 5,000 bans
@@ -684,28 +789,13 @@ func fleetLoad() noisyLoad {
 				st := fleet()
 				return st.Server != "" && st.Fleetwide != nil && st.Fleetwide.Listening
 			})
-			self, err := os.Executable()
-			if err != nil {
-				c.b.Fatal(err)
-			}
-			cmd := exec.CommandContext(c.ctx, self)
-			cmd.Env = append(os.Environ(), noisyFleetEnv+"="+c.natsURL)
-			cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) } // it says what it sent
-			cmd.WaitDelay = 10 * time.Second
-			cmd.Stderr = os.Stderr
-			var out strings.Builder
-			cmd.Stdout = &out
-			if err := cmd.Start(); err != nil {
-				c.b.Fatal(err)
-			}
-			c.run(func() {
-				cmd.Wait()
+			startChild(c, noisyFleetEnv, c.natsURL, func(out string) {
 				st := fleet()
 				var received int64
 				if st.Fleetwide != nil {
 					received = st.Fleetwide.Received
 				}
-				c.note("fleet: %s messages sent (its own process, to nats-server), %d bans applied, %d attempts taken", strings.TrimSpace(out.String()), st.Received["noisy"]["applied"], received)
+				c.note("fleet: %s messages sent (its own process, to nats-server), %d bans applied, %d attempts taken", strings.TrimSpace(out), st.Received["noisy"]["applied"], received)
 			})
 			c.waitUntil(20*time.Second, "the peer's bans applied", func() bool { return fleet().Received["noisy"]["applied"] > 0 })
 		}}
