@@ -157,7 +157,10 @@ case "$out" in *"timed out"*) ;; *) fail "the banned client still reaches sshd: 
 out=$(ssh_from 10.99.0.1)
 case "$out" in *"Permission denied"*) ;; *) fail "another client cannot reach sshd: $out" ;; esac
 
-step "the watchdog (30 s) does not fire in 35 s"
+step "the watchdog (30 s) does not fire in 35 s; the daemon runs at the unit's Nice=-10"
+pid=$(ct systemctl show -p MainPID --value sshguard-go)
+nice=$(ct cat "/proc/$pid/stat" | awk '{print $19}')
+[ "$nice" = -10 ] || fail "the daemon (pid $pid) runs at nice $nice, want -10"
 sleep 35
 active
 [ "$(ct systemctl show -p NRestarts --value sshguard-go)" = 0 ] || fail "restarted: $(ct systemctl show -p NRestarts sshguard-go)"
