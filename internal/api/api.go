@@ -501,14 +501,12 @@ func (s *Server) bans(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := s.now()
-	all, err := s.DB.InForce(now)
+	total, newest, err := s.DB.NewestInForce(s.now(), limit)
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(all, func(a, b store.Ban) int { return b.Start.Compare(a.Start) })
-	out := Bans{Total: len(all), Bans: []Ban{}}
-	for _, b := range all[:min(limit, len(all))] {
+	out := Bans{Total: total, Bans: []Ban{}}
+	for _, b := range newest {
 		v := Ban{Prefix: b.Prefix.String(), Reason: b.Reason, Since: b.Start.In(s.loc()), Attempts: b.Attempts, Nth: b.Count, Users: b.Users}
 		if !b.Expires.IsZero() {
 			e := b.Expires.In(s.loc())

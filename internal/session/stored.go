@@ -2,6 +2,7 @@ package session
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -10,6 +11,7 @@ import (
 // commands, oldest first.
 type Scanner interface {
 	Sessions(since time.Time, fn func(value []byte, chunks [][]byte) bool) error
+	SessionsNewest(since time.Time, fn func(value []byte, chunks [][]byte) bool) error // newest first
 	ActiveSessions(fn func(value []byte, chunks [][]byte) bool) error
 }
 
@@ -25,9 +27,11 @@ type Query struct {
 }
 
 // Stored returns the records of the sessions q selects, each merged with
-// its chunks (see Merge), oldest first. Memory stays within twice the
-// limit: the oldest are dropped in bulk as the scan goes. A record that
-// does not merge is left out and its error returned after the others.
+// its chunks (see Merge), oldest first. With a limit the sessions are
+// read newest first and the scan stops there; the open ones (Active) are
+// read in full, memory within twice the limit (the oldest dropped in bulk
+// as the scan goes). A record that does not merge is left out and its
+// error returned after the others.
 func Stored(db Scanner, q Query) ([]json.RawMessage, error) {
 	out := []json.RawMessage{}
 	var bad error
@@ -50,9 +54,18 @@ func Stored(db Scanner, q Query) ([]json.RawMessage, error) {
 		return true
 	}
 	var err error
-	if q.Active {
+	switch {
+	case q.Active:
 		err = db.ActiveSessions(keep)
-	} else {
+	case q.Limit > 0:
+		// The newest first, until there are enough: the API's list reads
+		// its 100, not a busy bastion's week.
+		err = db.SessionsNewest(q.Since, func(v []byte, chunks [][]byte) bool {
+			keep(v, chunks)
+			return len(out) < q.Limit
+		})
+		slices.Reverse(out)
+	default:
 		err = db.Sessions(q.Since, keep)
 	}
 	if q.Limit > 0 && len(out) > q.Limit {

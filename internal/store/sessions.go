@@ -109,6 +109,22 @@ func (d *DB) Sessions(since time.Time, fn func(value []byte, chunks [][]byte) bo
 	})
 }
 
+// SessionsNewest is Sessions newest first: fn is called with the record
+// of each session that started at or after since, the newest first, until
+// it returns false (a list of the newest N reads N, not the week).
+func (d *DB) SessionsNewest(since time.Time, fn func(value []byte, chunks [][]byte) bool) error {
+	from := timeKey(since)
+	return d.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bktSessions).Cursor()
+		for k, v := c.Last(); k != nil && bytes.Compare(k, from) >= 0; k, v = c.Prev() {
+			if !fn(v, chunks(tx, k)) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
 // ActiveSessions calls fn with the records of the sessions still open,
 // oldest first, each with its chunks of commands.
 func (d *DB) ActiveSessions(fn func(value []byte, chunks [][]byte) bool) error {

@@ -17,7 +17,7 @@ import (
 
 var now = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 
-func open(t *testing.T) (*DB, string) {
+func open(t testing.TB) (*DB, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "state.db")
 	d, err := Open(path, time.Second)
