@@ -525,13 +525,12 @@ func (s *Server) logins(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ls, err := s.DB.Logins(since)
+	ls, err := s.DB.NewestLogins(since, limit)
 	if err != nil {
 		return nil, err
 	}
 	out := []Login{}
-	for i := len(ls) - 1; i >= 0 && len(out) < limit; i-- { // newest first
-		l := ls[i]
+	for _, l := range ls {
 		v := Login{Time: l.Time.In(s.loc()), User: l.User, IP: l.Addr.String(), Method: l.Method, Key: l.Key, Severity: l.Severity, Tags: l.Tags}
 		if v.Tags == nil {
 			v.Tags = []string{}

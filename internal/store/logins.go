@@ -92,3 +92,8 @@ func (d *DB) RecordLogins(ls []Login, alert func(LoginHistory, *Login) []byte) (
 
 // Logins returns the logins at or after since (zero: all), oldest first.
 func (d *DB) Logins(since time.Time) ([]Login, error) { return from[Login](d, bktLogins, since) }
+
+// NewestLogins returns the newest n logins at or after since, newest first.
+func (d *DB) NewestLogins(since time.Time, n int) ([]Login, error) {
+	return newestFrom[Login](d, bktLogins, since, n)
+}

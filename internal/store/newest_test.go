@@ -92,3 +92,36 @@ func BenchmarkNewestInForce(b *testing.B) {
 		}
 	})
 }
+
+// TestNewestLogins: the newest n logins at or after since, newest first,
+// as the tail of Logins(since) reversed.
+func TestNewestLogins(t *testing.T) {
+	d, _ := open(t)
+	var ls []Login
+	for i := range 200 {
+		ls = append(ls, Login{Time: now.Add(time.Duration(i) * time.Minute), User: fmt.Sprint("u", i), Addr: netip.MustParseAddr("192.0.2.1")})
+	}
+	if _, err := d.RecordLogins(ls, func(LoginHistory, *Login) []byte { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		since time.Time
+		n     int
+	}{{now, 5}, {now, 500}, {now.Add(190 * time.Minute), 50}, {now.Add(time.Hour), 0}, {now.Add(300 * time.Minute), 5}} {
+		all, err := d.Logins(c.since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Reverse(all)
+		want := all[:min(c.n, len(all))]
+		got, err := d.NewestLogins(c.since, c.n)
+		if err != nil || len(got) != len(want) {
+			t.Fatalf("since %v, %d: %d logins (%v), want %d", c.since, c.n, len(got), err, len(want))
+		}
+		for i := range want {
+			if got[i].User != want[i].User || !got[i].Time.Equal(want[i].Time) {
+				t.Fatalf("since %v, %d: %d is %+v, want %+v", c.since, c.n, i, got[i], want[i])
+			}
+		}
+	}
+}

@@ -231,6 +231,25 @@ func from[T any](d *DB, bkt []byte, t time.Time) ([]T, error) {
 	return out, err
 }
 
+// newestFrom is the newest n records of bkt at or after t, newest first:
+// n read, whatever the bucket holds.
+func newestFrom[T any](d *DB, bkt []byte, t time.Time, n int) ([]T, error) {
+	var out []T
+	from := timeKey(t)
+	err := d.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bkt).Cursor()
+		for k, v := c.Last(); k != nil && len(out) < n && bytes.Compare(k, from) >= 0; k, v = c.Prev() {
+			var rec T
+			if err := unpack(v, &rec); err != nil {
+				return fmt.Errorf("%s record: %w", bkt, err)
+			}
+			out = append(out, rec)
+		}
+		return nil
+	})
+	return out, err
+}
+
 // timeKey is the 8-byte big-endian Unix nanoseconds of t (0 before 1970).
 func timeKey(t time.Time) []byte {
 	var n uint64
