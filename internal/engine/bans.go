@@ -16,11 +16,22 @@ import (
 )
 
 // commit writes what batch decided: its logins (one transaction) and its
-// bans (commitBans). It returns, in batch's order, each ban made (nil for
+// bans (stageBans). It returns, in batch's order, each ban made (nil for
 // a login) or the error that prevented it.
 func (g *Guard) commit(ctx context.Context, batch []decision) ([]*store.Ban, []error) {
+	return g.stage(ctx, batch)()
+}
+
+// stage does the first part of commit, the bans' kernel stage, and
+// returns the rest (the logins, the bans' store stage), which returns
+// what commit does. A batch staged after another finishes after it: the
+// rest of several may run at once (Run's committers), each waiting for
+// its turn to write its bans, and a sync in a batch returns once every
+// batch staged before it is written.
+func (g *Guard) stage(ctx context.Context, batch []decision) (rest func() ([]*store.Ban, []error)) {
 	bans, errs := make([]*store.Ban, len(batch)), make([]error, len(batch))
 	var li, bi []int
+	var synced []chan struct{}
 	for i, d := range batch {
 		switch d.act {
 		case actLogin:
@@ -28,22 +39,51 @@ func (g *Guard) commit(ctx context.Context, batch []decision) ([]*store.Ban, []e
 		case actBan:
 			bi = append(bi, i)
 		case actSync:
-			defer close(d.synced)
+			synced = append(synced, d.synced)
 		}
 	}
-	if len(li) > 0 {
-		err := g.logins(pick(batch, li))
-		for _, i := range li {
-			errs[i] = err
-		}
-	}
+	storeBans := func() ([]*store.Ban, []error) { return nil, nil }
 	if len(bi) > 0 {
-		made, berrs := g.commitBans(ctx, pick(batch, bi))
-		for k, i := range bi {
-			bans[i], errs[i] = made[k], berrs[k]
-		}
+		storeBans = g.stageBans(ctx, pick(batch, bi))
 	}
-	return bans, errs
+	syncTurn := func() {}
+	if len(synced) > 0 {
+		syncTurn = g.turnAfterStaged()
+	}
+	return func() ([]*store.Ban, []error) {
+		defer func() {
+			for _, c := range synced {
+				close(c)
+			}
+		}()
+		if len(li) > 0 {
+			err := g.logins(pick(batch, li))
+			for _, i := range li {
+				errs[i] = err
+			}
+		}
+		if len(bi) > 0 {
+			made, berrs := storeBans()
+			for k, i := range bi {
+				bans[i], errs[i] = made[k], berrs[k]
+			}
+		}
+		syncTurn()
+		return bans, errs
+	}
+}
+
+// turnAfterStaged takes a store turn after every kernel stage so far; the
+// function it returns waits for that turn, then ends it: every batch
+// staged before is written by then.
+func (g *Guard) turnAfterStaged() func() {
+	g.fwMu.Lock()
+	turn := g.turns.take()
+	g.fwMu.Unlock()
+	return func() {
+		defer g.turns.done()
+		g.turns.wait(turn)
+	}
 }
 
 // pick returns the elements of s at the indexes idx.
@@ -58,47 +98,51 @@ func pick[T any](s []T, idx []int) []T {
 	return out
 }
 
-// commitBans enforces and records the bans of batch, which the gate
-// admitted with their lengths: every element in one netlink batch, every
-// record with its alert in one bbolt transaction. The kernel first: a ban
-// that is recorded but not enforced would be a lie in `list`; one
-// enforced but not recorded is restored from the kernel set at the next
-// start. The kernel's stage is one batch at a time, the store's in turns
-// in the same order: a batch's element goes into the kernel while the
-// batch before it is being written to disk. It returns, in batch's order,
+// stageBans enforces the bans of batch, which the gate admitted with
+// their lengths, and returns what records them: every element in one
+// netlink batch, every record with its alert in one bbolt transaction.
+// The kernel first: a ban that is recorded but not enforced would be a
+// lie in `list`; one enforced but not recorded is restored from the
+// kernel set at the next start. The kernel's stage (here) is one batch at
+// a time, the store's (the function returned) in turns in the same
+// order: a batch's element goes into the kernel while the batches before
+// it are being written to disk. The function returns, in batch's order,
 // each ban made or the error that prevented it; a decision whose hold the
 // gate no longer has (lifted while it waited) is not made.
-func (g *Guard) commitBans(ctx context.Context, batch []decision) ([]*store.Ban, []error) {
+func (g *Guard) stageBans(ctx context.Context, batch []decision) func() ([]*store.Ban, []error) {
 	bans, errs := make([]*store.Ban, len(batch)), make([]error, len(batch))
 	cfg, now := g.cfg.Load(), g.now()
 	batch, at, made, turn, err := g.kernelStage(ctx, batch, errs, now)
-	if len(batch) == 0 {
+	return func() ([]*store.Ban, []error) {
+		if len(batch) == 0 {
+			return bans, errs
+		}
+		// The turn ends whatever happens in it (a callback's panic
+		// recovered by an HTTP server must not stop every later ban and
+		// unban).
+		g.turns.wait(turn)
+		func() {
+			defer g.turns.done()
+			if err == nil {
+				made, err = g.recordMade(cfg, batch, made, now)
+			}
+			g.settle(batch, made)
+		}()
+		for i, j := range at {
+			switch {
+			case made[i] != nil:
+				bans[j] = made[i]
+			case err != nil:
+				errs[j] = err
+			default:
+				errs[j] = fmt.Errorf("ban %s: the firewall refused it (the daemon's log says why)", batch[i].key)
+			}
+		}
 		return bans, errs
 	}
-	// The turn ends whatever happens in it (a callback's panic recovered
-	// by an HTTP server must not stop every later ban and unban).
-	g.turns.wait(turn)
-	func() {
-		defer g.turns.done()
-		if err == nil {
-			made, err = g.recordMade(cfg, batch, made, now)
-		}
-		g.settle(batch, made)
-	}()
-	for i, j := range at {
-		switch {
-		case made[i] != nil:
-			bans[j] = made[i]
-		case err != nil:
-			errs[j] = err
-		default:
-			errs[j] = fmt.Errorf("ban %s: the firewall refused it (the daemon's log says why)", batch[i].key)
-		}
-	}
-	return bans, errs
 }
 
-// kernelStage is commitBans' first stage, under fwMu: the decisions of
+// kernelStage is stageBans' first stage, under fwMu: the decisions of
 // batch still held (their place in it in at, the others' errors in
 // errs), their bans made in the kernel, and the turn of their store
 // stage (none when none is left).

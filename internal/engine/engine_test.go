@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -794,6 +795,71 @@ func TestBanNotBehindAnotherRecord(t *testing.T) {
 	}
 	close(release)
 	wg.Wait()
+	active, err := db.ActiveBans(c.Now())
+	if err != nil || len(active) != 2 {
+		t.Fatalf("recorded: %+v %v", active, err)
+	}
+}
+
+// TestBanNotBehindTheLastOnesDisk: Run's next detected ban goes into the
+// kernel while the one before it is still being written to the store
+// (held there, as a disk sync is while a local user fills the disk), and
+// a Sync returns only once both are written.
+func TestBanNotBehindTheLastOnesDisk(t *testing.T) {
+	release, entered := make(chan struct{}), make(chan struct{}, 1)
+	var bans atomic.Int32
+	cfg := base()
+	cfg.Window.Threshold = 1
+	cfg.OnBan = func(string) {
+		if bans.Add(1) == 1 {
+			entered <- struct{}{}
+			<-release
+		}
+	}
+	db, _ := testkit.OpenDB(t)
+	fw := &syncFW{set: map[netip.Prefix]bool{}, in: make(chan netip.Prefix, 16)}
+	c := testkit.NewClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
+	g := New(cfg, db, fw, nil, c.Now, nil)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- g.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	defer free()
+
+	if err := g.Submit(ctx, failure("203.0.113.1", "root", c.Now())); err != nil {
+		t.Fatal(err)
+	}
+	<-entered // the first ban is in its store stage, held there
+	synced := make(chan error, 1)
+	go func() { synced <- g.Sync(ctx) }()
+	if err := g.Submit(ctx, failure("203.0.113.2", "root", c.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if p := <-fw.in; p.String() != "203.0.113.1/32" {
+		t.Fatalf("first in the kernel: %v", p)
+	}
+	select {
+	case p := <-fw.in:
+		if p.String() != "203.0.113.2/32" {
+			t.Fatalf("second in the kernel: %v", p)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second ban waited in the queue for the first one's store stage")
+	}
+	select {
+	case err := <-synced:
+		t.Fatalf("Sync returned (%v) while the first ban was not written", err)
+	default:
+	}
+	free()
+	if err := <-synced; err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
 	active, err := db.ActiveBans(c.Now())
 	if err != nil || len(active) != 2 {
 		t.Fatalf("recorded: %+v %v", active, err)
