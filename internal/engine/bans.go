@@ -51,24 +51,26 @@ func (g *Guard) stage(ctx context.Context, batch []decision) (rest func() ([]*st
 		syncTurn = g.turnAfterStaged()
 	}
 	return func() ([]*store.Ban, []error) {
+		// Whatever happens (a callback's panic), every turn taken is
+		// ended, the sync's last, and then the syncs are told.
 		defer func() {
 			for _, c := range synced {
 				close(c)
 			}
 		}()
+		defer syncTurn()
+		if len(bi) > 0 { // first: its turn ends in it, even on a panic
+			made, berrs := storeBans()
+			for k, i := range bi {
+				bans[i], errs[i] = made[k], berrs[k]
+			}
+		}
 		if len(li) > 0 {
 			err := g.logins(pick(batch, li))
 			for _, i := range li {
 				errs[i] = err
 			}
 		}
-		if len(bi) > 0 {
-			made, berrs := storeBans()
-			for k, i := range bi {
-				bans[i], errs[i] = made[k], berrs[k]
-			}
-		}
-		syncTurn()
 		return bans, errs
 	}
 }
@@ -756,9 +758,15 @@ func (g *Guard) Restore(ctx context.Context) (int, error) {
 		return 0, g.load()
 	}
 	// No commit's kernel stage meanwhile (a restore at run time, the
-	// table found gone, reads the kernel and writes it whole).
+	// table found gone, reads the kernel and writes it whole), and every
+	// commit already in the kernel written to the store first: their
+	// elements went into the table that is gone, and their records must
+	// be read here to be restored. (No store stage takes fwMu.)
 	g.fwMu.Lock()
 	defer g.fwMu.Unlock()
+	turn := g.turns.take()
+	g.turns.wait(turn)
+	defer g.turns.done()
 	if err := g.db.Expire(now); err != nil {
 		return 0, fmt.Errorf("restore: %w", err)
 	}

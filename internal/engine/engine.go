@@ -91,6 +91,7 @@ type Guard struct {
 	queue   chan *decision // bans decided by Submit, committed by Run
 	lqueue  chan *decision // logins decided by Submit, committed by Run apart: a ban never waits behind a login backlog
 	closing chan struct{}  // closed when Run stops taking from the queues
+	drained chan struct{}  // closed when Run has committed what they held
 	qmu     sync.RWMutex   // Submit sends under the read lock; Run's end takes the write lock
 	closed  bool           // Run has ended: Submit commits itself (qmu guards it)
 
@@ -172,7 +173,7 @@ func New(cfg Config, db *store.DB, fw Firewall, allow *ban.Allowlist, now func()
 	netw := ban.NewWindow(ban.WindowConfig{NoShort: true, Horizons: cfg.NetHorizons, MaxTracked: cfg.Window.MaxTracked / 4})
 	g := &Guard{db: db, fw: fw, now: now, log: log, win: ban.NewWindow(cfg.Window), wide: ban.NewWindow(cfg.Wide), net: netw, allow: allow,
 		ev: map[netip.Prefix]*evidence{}, tally: newTally(), seed: maphash.MakeSeed(),
-		queue: make(chan *decision, queueLen), lqueue: make(chan *decision, queueLen), closing: make(chan struct{}), idx: newIndex(), enforced: map[netip.Prefix]uint64{}, refuse: map[string]int64{}}
+		queue: make(chan *decision, queueLen), lqueue: make(chan *decision, queueLen), closing: make(chan struct{}), drained: make(chan struct{}), idx: newIndex(), enforced: map[netip.Prefix]uint64{}, refuse: map[string]int64{}}
 	g.turns.cond.L = &g.turns.mu
 	g.cfg.Store(&cfg)
 	return g
@@ -339,6 +340,7 @@ func (g *Guard) Run(ctx context.Context) error {
 	g.closed = true
 	g.qmu.Unlock()
 	g.drain(ctx)
+	close(g.drained)
 	return nil
 }
 
@@ -370,7 +372,14 @@ func (g *Guard) Sync(ctx context.Context) error {
 	for _, q := range []chan *decision{g.queue, g.lqueue} {
 		d := &decision{act: actSync, synced: make(chan struct{})}
 		if !g.enqueueTo(q, d) {
-			return nil // Submit commits by itself: done already
+			// Run is ending: what it took is written once it has
+			// drained the queues; Submit commits by itself from then on.
+			select {
+			case <-g.drained:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 		select {
 		case <-d.synced:

@@ -866,6 +866,61 @@ func TestBanNotBehindTheLastOnesDisk(t *testing.T) {
 	}
 }
 
+// TestRestoreWaitsForPendingRecords: the table found gone at run time is
+// made again and restored from the store; a ban whose element went into
+// the old table and whose record was still waiting for the disk is
+// restored too (Restore waits for the store stages before it reads).
+func TestRestoreWaitsForPendingRecords(t *testing.T) {
+	release, entered := make(chan struct{}), make(chan struct{}, 1)
+	var bans atomic.Int32
+	cfg := base()
+	cfg.Window.Threshold = 1
+	cfg.OnBan = func(string) {
+		if bans.Add(1) == 1 {
+			entered <- struct{}{}
+			<-release
+		}
+	}
+	db, _ := testkit.OpenDB(t)
+	fw := &syncFW{set: map[netip.Prefix]bool{}, in: make(chan netip.Prefix, 16)}
+	c := testkit.NewClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
+	g := New(cfg, db, fw, nil, c.Now, nil)
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	defer free()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- g.Run(runCtx) }()
+	defer func() { free(); stop(); <-done }()
+	if err := g.Submit(ctx, failure("203.0.113.9", "root", c.Now())); err != nil {
+		t.Fatal(err)
+	}
+	<-entered // in the kernel; its record waits
+	<-fw.in
+	fw.mu.Lock()
+	clear(fw.set) // the table deleted, made again empty
+	fw.mu.Unlock()
+	restored := make(chan error, 1)
+	go func() { _, err := g.Restore(ctx); restored <- err }()
+	testkit.Eventually(t, 10*time.Second, "the restore waiting for the record, or done", func() (bool, string) {
+		g.turns.mu.Lock()
+		defer g.turns.mu.Unlock()
+		return g.turns.next > 1 || len(restored) > 0, ""
+	})
+	if len(restored) > 0 {
+		t.Fatal("the restore read the store while a ban's record was still to be written")
+	}
+	free()
+	if err := <-restored; err != nil {
+		t.Fatal(err)
+	}
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	if !fw.set[netip.MustParsePrefix("203.0.113.9/32")] {
+		t.Fatalf("not restored: %v", fw.set)
+	}
+}
+
 // TestPanicInCommitFreesTheNext: a callback that panics inside a commit's
 // store stage (an HTTP server recovers it, and the daemon goes on) leaves
 // the stages free: a later ban is made and recorded, an unban answers.
