@@ -74,13 +74,7 @@ listen = "127.0.0.1:0"
 token_file = "`+filepath.Join(h.dir, "token")+`"
 `)
 	h.start()
-	testkit.Eventually(t, 20*time.Second, "every line read", func() (bool, string) {
-		n := h.d.Stats().Scan.Lines
-		return n == lines, fmt.Sprint(n, " lines")
-	})
-	if err := h.d.guard.Sync(t.Context()); err != nil { // the bans and logins decided are written
-		t.Fatal(err)
-	}
+	h.readAll(t, lines, 20*time.Second) // and the bans and logins decided written
 	// The counts reach the database every minute and at the end; the API
 	// adds those still in memory. The same answer while the daemon runs
 	// and from a second run, which finds nothing new to read.

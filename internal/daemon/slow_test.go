@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"sshguard-go/internal/loggen"
-	"sshguard-go/internal/testkit"
 )
 
 // TestSlowAttackers: a month of the slow attacks seen in the wild (bursts
@@ -39,13 +37,7 @@ func TestSlowAttackers(t *testing.T) {
 	lines := int64(countLines(data))
 	writeConfig(t, h.dir, "[log]\nfrom_start = true\n[audit]\nlog = \"\"\n")
 	h.start()
-	testkit.Eventually(t, time.Minute, "every line read", func() (bool, string) {
-		n := h.d.Stats().Scan.Lines
-		return n == lines, fmt.Sprint(n, " of ", lines)
-	})
-	if err := h.d.guard.Sync(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	h.readAll(t, lines, time.Minute)
 	read, _ := h.d.db.History(time.Time{})
 	live, _ := liveBans(t, h.config(), log, start).History(time.Time{})
 	if g, w := records(t, read), records(t, live); !slices.Equal(g, w) {
