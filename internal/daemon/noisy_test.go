@@ -509,6 +509,8 @@ func reportLoad(archive func() []string) noisyLoad {
 					cmd := exec.CommandContext(c.ctx, self)
 					cmd.Env = append(os.Environ(), noisyChildEnv+"="+string(arg))
 					cmd.Stderr = os.Stderr
+					var out strings.Builder
+					cmd.Stdout = &out
 					t0 := time.Now()
 					if err := cmd.Start(); err != nil {
 						c.b.Error(err)
@@ -518,9 +520,6 @@ func reportLoad(archive func() []string) noisyLoad {
 						close(started)
 					}
 					err := cmd.Wait()
-					if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-						rss = max(rss, ru.Maxrss)
-					}
 					if c.ctx.Err() != nil {
 						stopped++ // stopped halfway: the bans are measured
 						break
@@ -529,6 +528,8 @@ func reportLoad(archive func() []string) noisyLoad {
 						c.b.Errorf("report: %v", err)
 						return
 					}
+					kb, _ := strconv.ParseInt(strings.TrimSpace(out.String()), 10, 64)
+					rss = max(rss, kb)
 					runs++
 					took += time.Since(t0)
 				}
@@ -536,7 +537,7 @@ func reportLoad(archive func() []string) noisyLoad {
 				if runs > 0 {
 					each = fmt.Sprint((took / time.Duration(runs)).Round(time.Millisecond), " each")
 				}
-				c.note("report: %d runs over %d lines (%s) and %d stopped, %d MB at most (its own process)", runs, c.size.archiveLines, each, stopped, rss>>10)
+				c.note("report: %d runs over %d lines (%s) and %d stopped, %d MB at most (its own process; the finished runs' peak)", runs, c.size.archiveLines, each, stopped, rss>>10)
 			})
 			select {
 			case <-started:
@@ -571,6 +572,22 @@ func noisyReportChild(arg string) int {
 	if res.Failed > 0 {
 		fmt.Fprintln(os.Stderr, res.Errors)
 		return 1
+	}
+	fmt.Println(peakRSS()) // what the parent's wait cannot tell (below)
+	return 0
+}
+
+// peakRSS is this process's peak resident size in KiB (VmHWM). A child's
+// rusage cannot give it: Go starts a child sharing the parent's memory
+// until exec (vfork), and Linux carries that memory's peak into the
+// child's ru_maxrss, so a report started by a 1 GB daemon "peaked" at 1 GB.
+func peakRSS() int64 {
+	data, _ := os.ReadFile("/proc/self/status")
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n
+		}
 	}
 	return 0
 }
