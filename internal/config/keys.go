@@ -301,8 +301,8 @@ threshold (detection.horizons), and the quorum applies.`},
 			{Name: "fleet_partitions", Doc: `With servers that pin a client to a consumer (NATS 2.11 or later),
 fleet-wide counting is partitioned: each address is hashed to one of
 fleet_partitions parts (1 to 256), each part counted on one host at a
-time, chosen and replaced by the servers, which shares the bans it
-decides. What a host receives then no longer grows with the fleet. With
+time among its 4 to 8 standbys, chosen and replaced by the servers, which
+shares the bans it decides. What a host receives then no longer grows with the fleet. With
 older servers, or 0 here (every host of the fleet alike), every host
 hears every other's attempts (all-to-all); fleet status says which.`},
 		}},

@@ -80,6 +80,9 @@ type CountConfig struct {
 	// AllToAll keeps every host hearing every other's attempts whatever
 	// the servers can do (the comparison in the benchmarks).
 	AllToAll bool
+	// Pool is when this host looks at the partitions' standbys
+	// (partition.go); zero: DefaultPoolTimes.
+	Pool PoolTimes
 }
 
 // FleetHorizon is a long fleet window.
@@ -125,6 +128,7 @@ type Counter struct {
 	partitioned bool
 	mode        string
 	seen        map[int]time.Time // partition -> its last batch counted here
+	pulling     map[int]bool      // the partitions this host stands by for
 	// over are the decisions the banner had no room for yet, handed to it
 	// at each flush; lost those past maxOverflow.
 	over []FleetBan
@@ -464,10 +468,36 @@ type CountStatus struct {
 	Mode       string `json:"mode,omitempty"`
 	Partitions int    `json:"partitions,omitempty"`
 	Counting   []int  `json:"counting,omitempty"`
+	// Standby are the partitions this host pulls on (partitioned): the
+	// server pins one of each partition's standbys.
+	Standby []int `json:"standby,omitempty"`
 	// Waiting are the decisions not yet handed to the banner; Lost those
 	// past the bound.
 	Waiting int   `json:"waiting,omitempty"`
 	Lost    int64 `json:"lost,omitempty"`
+}
+
+// setPulling records whether this host stands by for partition part.
+func (c *Counter) setPulling(part int, on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pulling == nil {
+		c.pulling = map[int]bool{}
+	}
+	if on {
+		c.pulling[part] = true
+	} else {
+		delete(c.pulling, part)
+	}
+}
+
+// countedRecently says whether this host counted partition part within
+// the fleet window: leaving it would drop what it counts.
+func (c *Counter) countedRecently(part int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	at, ok := c.seen[part]
+	return ok && c.now().Sub(at) < max(c.cfg.Window, time.Minute)
 }
 
 // Status reports the counter's figures.
@@ -485,6 +515,10 @@ func (c *Counter) Status() CountStatus {
 			}
 		}
 		slices.Sort(st.Counting)
+		for k := range c.pulling {
+			st.Standby = append(st.Standby, k)
+		}
+		slices.Sort(st.Standby)
 	}
 	for h, p := range c.peers {
 		if p.throttled > 0 {

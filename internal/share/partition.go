@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -26,11 +28,14 @@ import (
 // memory stream <stream>_COUNT (kept at most the fleet window, 10 minutes
 // at most, and 256 MiB); each partition has one durable pull consumer,
 // count-<k>, whose priority group "counters" pins one client at a time.
-// Every host sharing its bans pulls on every partition; the server
-// delivers a partition's attempts to the pinned host only, and when that
-// host stops asking (its pull requests expire every 4 s) for PinnedTTL
-// (10 s) the server pins another. Placement and failover are the
-// server's: there is no membership protocol of ours. The counting host
+// Each partition has 4 to 8 standbys, hosts sharing their bans that pull
+// on it (standBy: a host joins a partition with fewer than 4 pulls
+// waiting at the server, and leaves one with more than 8 it is not
+// counting); the server delivers a partition's attempts to the pinned
+// standby only, and when that host stops asking (its pull requests
+// expire every 4 s) for PinnedTTL (10 s) the server pins another.
+// Placement and failover are the server's: there is no membership
+// protocol of ours, only each host reading the consumer's waiting pulls. The counting host
 // applies the same rules as all-to-all (the Counter: a quorum of distinct
 // publishing hosts, each counting for at most detection.threshold, the
 // widths this host counts by, the per-peer throttle, the horizons), and
@@ -48,11 +53,14 @@ import (
 //
 // Failure modes:
 //   - The counting host dies mid-window: its partitions stay pinned to it
-//     until PinnedTTL passes, then the server pins another host, which
+//     until PinnedTTL passes, then the server pins another standby, which
 //     counts from the attempts the stream still holds and not yet
 //     delivered. The counts the dead host had in memory are lost: an
 //     address halfway to the threshold starts again from what comes next.
 //     Local banning is unaffected (each host's own window).
+//   - Every standby of a partition dies at once: its attempts wait in the
+//     stream (up to its age and size) until other hosts look again (at
+//     most 7.5 minutes, 5 on average) and join it.
 //   - A host cut off from the servers: its attempts reach no counter (they
 //     wait in the client's reconnect buffer, 8 MiB, then are dropped and
 //     counted), it counts nothing fleet-wide; its local banning never
@@ -164,27 +172,19 @@ func (s *Sharer) countPartitioned(ctx context.Context, nc *nats.Conn, js jetstre
 		return err
 	}
 	k := c.cfg.Partitions
-	var ccs []jetstream.ConsumeContext
-	defer func() {
-		for _, cc := range ccs {
-			cc.Stop()
-		}
-	}()
 	if s.cfg.Share { // a counting host shares what it decides
+		var cons []jetstream.Consumer
 		for i := range k {
-			cons, err := countConsumer(ctx, js, stream, i)
+			cc, err := countConsumer(ctx, js, stream, i)
 			if err != nil {
 				return fmt.Errorf("consumer count-%d: %w", i, err)
 			}
-			cc, err := cons.Consume(func(m jetstream.Msg) { s.countBatch(i, m) },
-				jetstream.PullPriorityGroup(countGroup), jetstream.PullExpiry(pullExpiry), jetstream.PullMaxMessages(256),
-				jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-					s.log.Debug("fleet: counting partition", "partition", i, "err", err)
-				}))
-			if err != nil {
-				return fmt.Errorf("consume count-%d: %w", i, err)
-			}
-			ccs = append(ccs, cc)
+			cons = append(cons, cc)
+		}
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		for i, cc := range cons {
+			wg.Go(func() { s.standBy(ctx, i, cc) })
 		}
 	}
 	mode := fmt.Sprintf("partitioned: %d partitions, server %s", k, nc.ConnectedServerVersion())
@@ -212,6 +212,106 @@ func (s *Sharer) countPartitioned(ctx context.Context, nc *nats.Conn, js jetstre
 			}
 		}
 	}
+}
+
+// A partition's standbys. Any host that shares its bans can count any
+// partition, but a consumer with a pull waiting from every host of a
+// large fleet costs the server a scan of them for each delivery and a
+// renewal from each every 4 s (16,000 pulls at 1,000 hosts): there the
+// ban fan-out's p99 went from 0.4 s to 1.8-3.4 s and counting stalled.
+// So each partition keeps between standbyMin and standbyMax hosts pulling,
+// judged by what the server says of its consumer (its waiting pulls): a
+// host joins a partition with fewer than standbyMin, and leaves one with
+// more than standbyMax unless it counted that partition within the fleet
+// window. Each host looks at each partition at random times (CountConfig.
+// Pool): soon after it joined, so that a crowd that joined together (a
+// fleet started at once) thins out, then every few minutes, so that a
+// partition whose standbys died gets new ones. The server still pins one
+// of them and moves the pin when it stops asking: no protocol of ours.
+const (
+	standbyMin = 4
+	standbyMax = 8
+)
+
+// PoolTimes are when a host looks at a partition's waiting pulls: the
+// first time at random within First; after joining, within [Soon, 2 Soon);
+// otherwise within [Every/2, 3 Every/2).
+type PoolTimes struct {
+	First, Soon, Every time.Duration
+}
+
+// DefaultPoolTimes are the pool's times unless CountConfig.Pool says.
+func DefaultPoolTimes() PoolTimes {
+	return PoolTimes{First: 2 * time.Second, Soon: 15 * time.Second, Every: 5 * time.Minute}
+}
+
+// standBy keeps this host among partition part's standbys while the pool
+// needs it, until ctx ends.
+func (s *Sharer) standBy(ctx context.Context, part int, cons jetstream.Consumer) {
+	c := s.Counter
+	pool := c.cfg.Pool
+	if pool == (PoolTimes{}) {
+		pool = DefaultPoolTimes()
+	}
+	var cc jetstream.ConsumeContext
+	defer func() {
+		if cc != nil {
+			cc.Stop()
+			c.setPulling(part, false)
+		}
+	}()
+	timer := time.NewTimer(randUpTo(pool.First))
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		next := pool.Every/2 + randUpTo(pool.Every)
+		n, err := waitingPulls(ctx, cons)
+		switch {
+		case err != nil:
+			s.log.Debug("fleet: a partition's pulls", "partition", part, "err", err)
+		case cc == nil && n < standbyMin:
+			cc, err = cons.Consume(func(m jetstream.Msg) { s.countBatch(part, m) },
+				jetstream.PullPriorityGroup(countGroup), jetstream.PullExpiry(pullExpiry), jetstream.PullMaxMessages(256),
+				jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+					s.log.Debug("fleet: counting partition", "partition", part, "err", err)
+				}))
+			if err != nil {
+				s.log.Warn("fleet: counting partition", "partition", part, "err", err)
+				cc = nil
+				break
+			}
+			c.setPulling(part, true)
+			next = pool.Soon + randUpTo(pool.Soon)
+		case cc != nil && n > standbyMax && !c.countedRecently(part) && rand.Float64() >= float64(standbyMin)/float64(n):
+			cc.Stop()
+			cc = nil
+			c.setPulling(part, false)
+		}
+		timer.Reset(next)
+	}
+}
+
+// waitingPulls is how many pulls wait on cons, as its server says.
+func waitingPulls(ctx context.Context, cons jetstream.Consumer) (int, error) {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	info, err := cons.Info(cctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.NumWaiting, nil
+}
+
+// randUpTo is a random duration in [0, d).
+func randUpTo(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return rand.N(d)
 }
 
 // banFleetwide bans what the fleet's count put over a threshold, by this

@@ -36,6 +36,7 @@ func WriteStatus(out io.Writer, st *Status) {
 		}
 		if c.Partitions > 0 {
 			fmt.Fprintf(out, "  partitions counted here (last minute): %v of %d\n", c.Counting, c.Partitions)
+			fmt.Fprintf(out, "  partitions this host stands by for: %v\n", c.Standby)
 		}
 		for _, h := range slices.Sorted(maps.Keys(c.Throttled)) {
 			fmt.Fprintf(out, "  attempts from %s throttled: %d\n", safe(h), c.Throttled[h])
