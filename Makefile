@@ -59,8 +59,9 @@ bench-slow: ## the month of slow attackers and legitimate typos beside fail2ban 
 bench-noisy: ## ban latency and peak memory while each noisy neighbour runs, then all together, at full size (root; minutes)
 	SSHGUARD_BENCH_NOISY=full $(GO) test ./internal/daemon -run XXX -bench NoisyNeighbour -benchtime 1x -timeout 60m
 
-bench-fleet-scale: ## 10, 100 and 1,000 hosts on one NATS server: ban fan-out, fleet-wide counting all-to-all vs partitioned (a Markdown table)
+bench-fleet-scale: ## 10, 100 and 1,000 hosts on one NATS server: ban fan-out, fleet-wide counting all-to-all vs partitioned (a Markdown table); 1,000 hosts' fan-out through each host's real gate and database
 	SSHGUARD_FLEET_SCALE=1 $(GO) test ./internal/share -run XXX -bench FleetScale -benchtime 1x -timeout 60m
+	SSHGUARD_FLEET_REAL=1000 $(GO) test ./internal/daemon -run XXX -bench FleetFanOutReal -benchtime 1x -timeout 30m
 
 bench-year: ## a year of a busy server against the state database: its size at days 30, 90, 180, 365
 	$(GO) test ./internal/store -run XXX -bench 'Year|StateSize' -benchtime 1x
