@@ -83,6 +83,10 @@ active() {
 }
 
 step "install the package"
+# A run stopped halfway leaves its install and its state (bans of the test
+# addresses) in the reused root: start from none.
+ct dpkg --purge sshguard-go >/dev/null 2>&1 || true
+ct rm -rf /var/lib/sshguard-go /etc/sshguard-go
 ct dpkg -i /root/sshguard-go.deb >/dev/null
 [ "$(ct systemctl is-enabled sshguard-go)" = disabled ] || fail "the install enabled the service"
 [ "$(ct systemctl is-active sshguard-go || true)" = inactive ] || fail "the install started the service"
@@ -158,9 +162,9 @@ out=$(ssh_from 10.99.0.1)
 case "$out" in *"Permission denied"*) ;; *) fail "another client cannot reach sshd: $out" ;; esac
 
 step "the watchdog (30 s) does not fire in 35 s; the daemon runs at the unit's Nice=-10"
-pid=$(ct systemctl show -p MainPID --value sshguard-go)
-nice=$(ct cat "/proc/$pid/stat" | awk '{print $19}')
-[ "$nice" = -10 ] || fail "the daemon (pid $pid) runs at nice $nice, want -10"
+main_pid=$(ct systemctl show -p MainPID --value sshguard-go) # not pid: ct's
+nice=$(ct cat "/proc/$main_pid/stat" | awk '{print $19}')
+[ "$nice" = -10 ] || fail "the daemon (pid $main_pid) runs at nice $nice, want -10"
 sleep 35
 active
 [ "$(ct systemctl show -p NRestarts --value sshguard-go)" = 0 ] || fail "restarted: $(ct systemctl show -p NRestarts sshguard-go)"
