@@ -492,12 +492,17 @@ func (c *Counter) setPulling(part int, on bool) {
 }
 
 // countedRecently says whether this host counted partition part within
-// the fleet window: leaving it would drop what it counts.
+// the fleet's longest window (its horizons included): leaving it would
+// drop what it counts.
 func (c *Counter) countedRecently(part int) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	at, ok := c.seen[part]
-	return ok && c.now().Sub(at) < max(c.cfg.Window, time.Minute)
+	longest := max(c.cfg.Window, time.Minute)
+	for _, h := range c.cfg.Horizons {
+		longest = max(longest, h.Window)
+	}
+	return ok && c.now().Sub(at) < longest
 }
 
 // Status reports the counter's figures.

@@ -269,9 +269,17 @@ func (s *Sharer) standBy(ctx context.Context, part int, cons jetstream.Consumer)
 		case <-timer.C:
 		}
 		next := pool.Every/2 + randUpTo(pool.Every)
+		if cc != nil && closed(cc) { // the client gave up (the consumer deleted, made again)
+			cc = nil
+			c.setPulling(part, false)
+		}
 		n, err := waitingPulls(ctx, cons)
 		switch {
 		case err != nil:
+			// Soon again: a fleet started at once can overflow the
+			// server's queue of requests, and a partition must not wait
+			// minutes for its standbys.
+			next = pool.Soon + randUpTo(pool.Soon)
 			s.log.Debug("fleet: a partition's pulls", "partition", part, "err", err)
 		case cc == nil && n < standbyMin:
 			cc, err = cons.Consume(func(m jetstream.Msg) { s.countBatch(part, m) },
@@ -292,6 +300,17 @@ func (s *Sharer) standBy(ctx context.Context, part int, cons jetstream.Consumer)
 			c.setPulling(part, false)
 		}
 		timer.Reset(next)
+	}
+}
+
+// closed says whether cc has stopped (by itself: a deleted consumer ends
+// it for good).
+func closed(cc jetstream.ConsumeContext) bool {
+	select {
+	case <-cc.Closed():
+		return true
+	default:
+		return false
 	}
 }
 

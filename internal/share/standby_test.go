@@ -21,7 +21,8 @@ import (
 // started together: each partition ends with standbyMin to standbyMax
 // hosts pulling on it (as the hosts say, and the server's waiting pulls
 // within that), not 20. Every standby of partition 0 stopped: others
-// take it up again, so the partition is never left without one.
+// take it up again, so the partition is never left without one; its
+// consumer deleted and made again: the hosts pull on the new one.
 func TestStandbysBounded(t *testing.T) {
 	url := startServer(t, "")
 	const hosts, parts = 20, 4
@@ -74,6 +75,22 @@ func TestStandbysBounded(t *testing.T) {
 		stops[i] = nil
 	}
 	bounded("partition 0 taken up again")
+	// Its consumer deleted and made again (a daemon restarted after the
+	// stream of attempts was lost): the clients of the old one gave up,
+	// and the hosts notice and pull on the new one.
+	ctx := context.Background()
+	stream := countStreamName("SSHGUARD_BANS")
+	if err := js.DeleteConsumer(ctx, stream, "count-0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := countConsumer(ctx, js, stream, 0); err != nil {
+		t.Fatal(err)
+	}
+	bounded("the new consumer of partition 0 pulled on")
+	testkit.Eventually(t, 30*time.Second, "every host standing by for partition 0 pulling on it", func() (bool, string) {
+		on, w := standbys(0), waiting(0)
+		return len(on) <= w, fmt.Sprintf("hosts %v, %d pulls waiting", on, w)
+	})
 }
 
 // poolSharer is a host of the fleet sharing its bans and counting
