@@ -40,10 +40,10 @@ import (
 //
 // 10 hosts under make bench-smoke; SSHGUARD_FLEET_REAL=1000 (make
 // bench-fleet-scale) a thousand (about a minute here). At a thousand the
-// process holds a thousand daemons' engines (9.6 GB of heap, most of it
-// each engine's queue of counts, 6.5 MB) and every ban is a thousand
-// bbolt commits with their fsync on one disk: the figures are the
-// simulation's bound more than the fleet's.
+// process holds a thousand daemons (3.5 GB of heap) and every ban is a
+// thousand bbolt commits with their fsync on one disk: TMPDIR=/dev/shm
+// puts the databases on a tmpfs, as a fleet spreads them over a thousand
+// disks.
 func BenchmarkFleetFanOutReal(b *testing.B) {
 	n := 10
 	if v := os.Getenv("SSHGUARD_FLEET_REAL"); v != "" {
