@@ -43,6 +43,7 @@ const countQueue = 1 << 16
 type tally struct {
 	queue   chan *countEvent // pointers: the full queue's buffer is 512 KB, not 6.5 MB
 	free    sync.Pool        // *countEvent counted, for the next
+	ready   chan struct{}    // a signal that events wait (Tally takes them)
 	dropped atomic.Int64     // events not counted: the queue was full
 
 	mu     sync.Mutex // guards everything below
@@ -51,7 +52,7 @@ type tally struct {
 }
 
 func newTally() *tally {
-	return &tally{queue: make(chan *countEvent, countQueue), counts: map[time.Time]*store.Counts{}}
+	return &tally{queue: make(chan *countEvent, countQueue), ready: make(chan struct{}, 1), counts: map[time.Time]*store.Counts{}}
 }
 
 // count hands r's counts to the tally; it never waits.
@@ -79,6 +80,11 @@ func (t *tally) put(e countEvent) {
 	default:
 		t.dropped.Add(1)
 		t.free.Put(p)
+		return
+	}
+	select {
+	case t.ready <- struct{}{}:
+	default: // a signal waits already
 	}
 }
 
@@ -144,16 +150,18 @@ func (g *Guard) countBans(bans []*store.Ban) {
 }
 
 // Tally counts the events handed over until ctx ends (the daemon runs
-// it; without it, readers count what waits when they read).
+// it; without it, readers count what waits when they read). Events leave
+// the queue only under t.mu (take): a reader, which takes what waits
+// before it reads, never misses one on its way (when Tally received them
+// itself, a reader between that and Tally's lock missed one).
 func (g *Guard) Tally(ctx context.Context) error {
 	t := g.tally
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case p := <-t.queue:
+		case <-t.ready:
 			t.mu.Lock()
-			t.addFree(p, g.seed, g.cfg.Load().Loc)
 			t.take(g.seed, g.cfg.Load().Loc)
 			t.mu.Unlock()
 		}
