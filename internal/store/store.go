@@ -216,29 +216,29 @@ func pkey(p netip.Prefix) []byte { return []byte(p.Masked().String()) }
 // from decodes the records of a bucket keyed by time (8 bytes of Unix
 // nanoseconds first) from t on, oldest first; the zero t means all.
 func from[T any](d *DB, bkt []byte, t time.Time) ([]T, error) {
-	var out []T
-	err := d.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bkt).Cursor()
-		for k, v := c.Seek(timeKey(t)); k != nil; k, v = c.Next() {
-			var rec T
-			if err := unpack(v, &rec); err != nil {
-				return fmt.Errorf("%s record: %w", bkt, err)
-			}
-			out = append(out, rec)
-		}
-		return nil
-	})
-	return out, err
+	return records[T](d, bkt, t, false, -1)
 }
 
 // newestFrom is the newest n records of bkt at or after t, newest first:
 // n read, whatever the bucket holds.
 func newestFrom[T any](d *DB, bkt []byte, t time.Time, n int) ([]T, error) {
+	return records[T](d, bkt, t, true, n)
+}
+
+// records decodes the records of bkt keyed at or after t, oldest first
+// or newest first, at most n of them (n < 0: all).
+func records[T any](d *DB, bkt []byte, t time.Time, newestFirst bool, n int) ([]T, error) {
 	var out []T
-	from := timeKey(t)
+	lo := timeKey(t)
 	err := d.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bkt).Cursor()
-		for k, v := c.Last(); k != nil && len(out) < n && bytes.Compare(k, from) >= 0; k, v = c.Prev() {
+		k, v := c.Seek(lo)
+		next := c.Next
+		if newestFirst {
+			k, v = c.Last()
+			next = c.Prev
+		}
+		for ; k != nil && bytes.Compare(k, lo) >= 0 && (n < 0 || len(out) < n); k, v = next() {
 			var rec T
 			if err := unpack(v, &rec); err != nil {
 				return fmt.Errorf("%s record: %w", bkt, err)
