@@ -801,32 +801,40 @@ func TestBanNotBehindAnotherRecord(t *testing.T) {
 	}
 }
 
-// TestBanNotBehindTheLastOnesDisk: Run's next detected ban goes into the
-// kernel while the one before it is still being written to the store
-// (held there, as a disk sync is while a local user fills the disk), and
-// a Sync returns only once both are written.
-func TestBanNotBehindTheLastOnesDisk(t *testing.T) {
-	release, entered := make(chan struct{}), make(chan struct{}, 1)
+// firstBanHeld is a Guard banning at the first attempt, its committer
+// (Run) running, whose first ban is held inside its store stage (OnBan)
+// until free is called; entered receives when it is. The test's end frees
+// it and stops Run.
+func firstBanHeld(t *testing.T) (g *Guard, fw *syncFW, db *store.DB, c *testkit.Clock, entered <-chan struct{}, free func()) {
+	release, in := make(chan struct{}), make(chan struct{}, 1)
 	var bans atomic.Int32
 	cfg := base()
 	cfg.Window.Threshold = 1
 	cfg.OnBan = func(string) {
 		if bans.Add(1) == 1 {
-			entered <- struct{}{}
+			in <- struct{}{}
 			<-release
 		}
 	}
-	db, _ := testkit.OpenDB(t)
-	fw := &syncFW{set: map[netip.Prefix]bool{}, in: make(chan netip.Prefix, 16)}
-	c := testkit.NewClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
-	g := New(cfg, db, fw, nil, c.Now, nil)
+	db, _ = testkit.OpenDB(t)
+	fw = &syncFW{set: map[netip.Prefix]bool{}, in: make(chan netip.Prefix, 16)}
+	c = testkit.NewClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
+	g = New(cfg, db, fw, nil, c.Now, nil)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- g.Run(runCtx) }()
-	defer func() { stop(); <-done }()
 	var once sync.Once
-	free := func() { once.Do(func() { close(release) }) }
-	defer free()
+	free = func() { once.Do(func() { close(release) }) }
+	t.Cleanup(func() { free(); stop(); <-done })
+	return g, fw, db, c, in, free
+}
+
+// TestBanNotBehindTheLastOnesDisk: Run's next detected ban goes into the
+// kernel while the one before it is still being written to the store
+// (held there, as a disk sync is while a local user fills the disk), and
+// a Sync returns only once both are written.
+func TestBanNotBehindTheLastOnesDisk(t *testing.T) {
+	g, fw, db, c, entered, free := firstBanHeld(t)
 
 	if err := g.Submit(ctx, failure("203.0.113.1", "root", c.Now())); err != nil {
 		t.Fatal(err)
@@ -871,27 +879,7 @@ func TestBanNotBehindTheLastOnesDisk(t *testing.T) {
 // the old table and whose record was still waiting for the disk is
 // restored too (Restore waits for the store stages before it reads).
 func TestRestoreWaitsForPendingRecords(t *testing.T) {
-	release, entered := make(chan struct{}), make(chan struct{}, 1)
-	var bans atomic.Int32
-	cfg := base()
-	cfg.Window.Threshold = 1
-	cfg.OnBan = func(string) {
-		if bans.Add(1) == 1 {
-			entered <- struct{}{}
-			<-release
-		}
-	}
-	db, _ := testkit.OpenDB(t)
-	fw := &syncFW{set: map[netip.Prefix]bool{}, in: make(chan netip.Prefix, 16)}
-	c := testkit.NewClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
-	g := New(cfg, db, fw, nil, c.Now, nil)
-	var once sync.Once
-	free := func() { once.Do(func() { close(release) }) }
-	defer free()
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- g.Run(runCtx) }()
-	defer func() { free(); stop(); <-done }()
+	g, fw, _, c, entered, free := firstBanHeld(t)
 	if err := g.Submit(ctx, failure("203.0.113.9", "root", c.Now())); err != nil {
 		t.Fatal(err)
 	}
