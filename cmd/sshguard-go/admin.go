@@ -44,19 +44,9 @@ func printList[T any](out io.Writer, asJSON bool, list []T, header string, row f
 // --config was given) and takes the database, socket and table from it
 // where no flag was given: the commands then find what the daemon uses.
 func adminConfig(cmd *cobra.Command, o *daemonOpts) (*config.Config, error) {
-	cfg, err := config.Load(o.config, cmd.Flags().Changed("config"))
+	cfg, err := config.LoadWith(o.config, cmd.Flags().Changed("config"), o.stateOverrides(cmd))
 	if err != nil {
 		return nil, &exitError{2, err}
-	}
-	set := cmd.Flags().Changed
-	if set("db") {
-		cfg.State.DB = o.db
-	}
-	if set("socket") {
-		cfg.State.Socket = o.socket
-	}
-	if set("table") {
-		cfg.Firewall.Table = o.table
 	}
 	return cfg, nil
 }

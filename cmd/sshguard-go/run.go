@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"sshguard-go/internal/config"
 	"sshguard-go/internal/control"
@@ -78,7 +79,10 @@ cleanly. With -t it only checks and prints the effective configuration.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runDaemon(ctx, cfg, func() (*config.Config, error) { return reloadConfig(&o) })
+			// On SIGHUP the file is read again; of the flags only --allow
+			// still adds to it (Overrides.Reload).
+			reload := o.runOverrides(cmd).Reload()
+			return runDaemon(ctx, cfg, func() (*config.Config, error) { return config.LoadWith(o.config, false, reload) })
 		},
 	}
 	addStateFlags(cmd, &o)
@@ -104,49 +108,42 @@ cleanly. With -t it only checks and prints the effective configuration.`,
 // runConfig loads the configuration file and applies the flags that were
 // given on the command line; the caller checks the result (Config.Check).
 func runConfig(cmd *cobra.Command, o *daemonOpts) (*config.Config, error) {
-	cfg, err := config.Load(o.config, cmd.Flags().Changed("config"))
-	if err != nil {
-		return nil, err
-	}
-	set := cmd.Flags().Changed
-	overrides := []struct {
-		flag  string
-		apply func()
-	}{
-		{"log", func() { cfg.Log.File = o.logFile }},
-		{"journal", func() { cfg.Log.Journal = o.journal }},
-		{"from-start", func() { cfg.Log.FromStart = o.fromStart }},
-		{"db", func() { cfg.State.DB = o.db }},
-		{"socket", func() { cfg.State.Socket = o.socket }},
-		{"table", func() { cfg.Firewall.Table = o.table }},
-		{"priority", func() { cfg.Firewall.Priority = o.priority }},
-		{"forward", func() { cfg.Firewall.Forward = o.forward }},
-		{"cut-connections", func() { cfg.Firewall.CutConnections = o.cut }},
-		{"allow", func() { cfg.Ban.Allow = append(cfg.Ban.Allow, o.allow...) }},
-		{"threshold", func() { cfg.Detection.Threshold = o.threshold }},
-		{"window", func() { cfg.Detection.Window = config.Duration(o.window) }},
-		{"ban-time", func() { cfg.Ban.BanTime = config.Duration(o.banTime) }},
-	}
-	for _, ov := range overrides {
-		if set(ov.flag) {
-			ov.apply()
-		}
-	}
-	if o.dryRun {
-		cfg.Firewall.Backend = "none"
-	}
-	return cfg, nil
+	return config.LoadWith(o.config, cmd.Flags().Changed("config"), o.runOverrides(cmd))
 }
 
-// reloadConfig re-reads the configuration on SIGHUP; of the flags only
-// --allow still adds to it.
-func reloadConfig(o *daemonOpts) (*config.Config, error) {
-	cfg, err := config.Load(o.config, false)
-	if err != nil {
-		return nil, err
+// stateOverrides are the state flags (--db, --socket, --table) given on
+// cmd's command line.
+func (o *daemonOpts) stateOverrides(cmd *cobra.Command) config.Overrides {
+	f := cmd.Flags()
+	return config.Overrides{DB: given(f, "db", o.db), Socket: given(f, "socket", o.socket), Table: given(f, "table", o.table)}
+}
+
+// runOverrides are run's flags given on cmd's command line.
+func (o *daemonOpts) runOverrides(cmd *cobra.Command) config.Overrides {
+	f := cmd.Flags()
+	ov := o.stateOverrides(cmd)
+	ov.LogFile = given(f, "log", o.logFile)
+	ov.Journal = given(f, "journal", o.journal)
+	ov.FromStart = given(f, "from-start", o.fromStart)
+	ov.Priority = given(f, "priority", o.priority)
+	ov.Forward = given(f, "forward", o.forward)
+	ov.CutConnections = given(f, "cut-connections", o.cut)
+	ov.Threshold = given(f, "threshold", o.threshold)
+	ov.Window = given(f, "window", o.window)
+	ov.BanTime = given(f, "ban-time", o.banTime)
+	if f.Changed("allow") {
+		ov.Allow = o.allow
 	}
-	cfg.Ban.Allow = append(cfg.Ban.Allow, o.allow...)
-	return cfg, nil
+	ov.DryRun = o.dryRun
+	return ov
+}
+
+// given is &v when the flag name was given on the command line, else nil.
+func given[T any](f *pflag.FlagSet, name string, v T) *T {
+	if !f.Changed(name) {
+		return nil
+	}
+	return &v
 }
 
 // runDaemon runs the daemon until ctx ends, reloading on SIGHUP.
