@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -148,7 +146,7 @@ func given[T any](f *pflag.FlagSet, name string, v T) *T {
 
 // runDaemon runs the daemon until ctx ends, reloading on SIGHUP.
 func runDaemon(ctx context.Context, cfg *config.Config, reload func() (*config.Config, error)) error {
-	log := newLogger(os.Stderr, os.Getenv("JOURNAL_STREAM") != "")
+	log := daemon.NewLogger(os.Stderr, os.Getenv("JOURNAL_STREAM") != "")
 	d, err := daemon.New(ctx, cfg, daemon.WithLogger(log))
 	if errors.Is(err, store.ErrCorrupt) {
 		// A distinct status (EX_CONFIG) so that the unit does not restart
@@ -163,19 +161,4 @@ func runDaemon(ctx context.Context, cfg *config.Config, reload func() (*config.C
 	defer signal.Stop(hup)
 	go d.ReloadOn(ctx, hup, reload)
 	return daemon.RootHint(d.Run(ctx)) // the control socket's directory, the API's token
-}
-
-// newLogger logs to w in logfmt. Under systemd (JOURNAL_STREAM set)
-// the time is left out: journald stamps every line itself.
-func newLogger(w io.Writer, journald bool) *slog.Logger {
-	opts := &slog.HandlerOptions{}
-	if journald {
-		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 && a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
-		}
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"bytes"
@@ -8,8 +8,8 @@ import (
 
 func TestJournaldLogHasNoTime(t *testing.T) {
 	var plain, journal bytes.Buffer
-	newLogger(&plain, false).Info("banned", "prefix", "192.0.2.1/32")
-	newLogger(&journal, true).Info("banned", "prefix", "192.0.2.1/32")
+	NewLogger(&plain, false).Info("banned", "prefix", "192.0.2.1/32")
+	NewLogger(&journal, true).Info("banned", "prefix", "192.0.2.1/32")
 	if !strings.HasPrefix(plain.String(), "time=") {
 		t.Errorf("terminal log without time: %q", plain.String())
 	}
