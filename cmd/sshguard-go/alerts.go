@@ -79,10 +79,9 @@ any channel failed.`,
 				return &exitError{2, err}
 			}
 			out := cmd.OutOrStdout()
-			failed, tried := 0, len(results)
+			tried := len(results)
 			for _, name := range slices.Sorted(maps.Keys(results)) {
 				if err := results[name]; err != nil {
-					failed++
 					fmt.Fprintf(out, "%s: FAILED: %s\n", name, safe(err.Error())) // the server's words
 				} else {
 					fmt.Fprintf(out, "%s: sent\n", name)
@@ -94,8 +93,8 @@ any channel failed.`,
 			if tried == 0 {
 				return &exitError{2, fmt.Errorf("no alert channel is configured in %s", configPath)}
 			}
-			if failed > 0 {
-				return &exitError{1, fmt.Errorf("%d of %d channels failed", failed, tried)}
+			if err := daemon.SendFailures(results); err != nil {
+				return &exitError{1, err}
 			}
 			return nil
 		},

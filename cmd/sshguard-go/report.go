@@ -112,34 +112,31 @@ ban.allow and --allow) are left out and counted on standard error.`,
 }
 
 // notifyArchive sends the addresses over the threshold through the
-// channels that take reports. With none over it, it says so and sends
-// nothing; with no channel taking the message, it says what to change in
-// the configuration (exit status 1: nobody was told).
+// channels that take reports (daemon.SendArchive) and says how each went.
+// With none over it, it says so and sends nothing; with no channel taking
+// the message, it says what to change in the configuration (exit status 1:
+// nobody was told).
 func notifyArchive(cmd *cobra.Command, cfg *config.Config, configPath string, a alert.Archive) error {
 	if len(a.Offenders) == 0 {
 		fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: nothing to notify: no address reached %g\n", a.Threshold)
 		return nil
 	}
-	p := cfg.Alerts.Policy()
-	m := p.ArchiveMessage(a, time.Now())
-	if m == nil {
-		return &exitError{1, p.ArchiveUnrouted(len(a.Offenders), configPath)}
-	}
-	results, err := daemon.SendNow(cmd.Context(), cfg, m)
-	if err != nil {
+	results, err := daemon.SendArchive(cmd.Context(), cfg, configPath, a, time.Now())
+	switch {
+	case errors.Is(err, daemon.ErrUnrouted):
+		return &exitError{1, err}
+	case err != nil:
 		return &exitError{2, err}
 	}
-	failed := 0
 	for name, serr := range results {
 		if serr != nil {
-			failed++
 			fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: notify %s: %s\n", name, safe(serr.Error()))
 		} else {
 			fmt.Fprintf(cmd.ErrOrStderr(), "sshguard-go: notified %s\n", name)
 		}
 	}
-	if failed > 0 {
-		return &exitError{1, fmt.Errorf("%d of %d channels failed", failed, len(results))}
+	if err := daemon.SendFailures(results); err != nil {
+		return &exitError{1, err}
 	}
 	return nil
 }

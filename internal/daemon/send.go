@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,6 +20,48 @@ func SendNow(ctx context.Context, cfg *config.Config, m *alert.Message) (map[str
 		}
 		return nil
 	})
+}
+
+// ErrUnrouted is the error of SendArchive when no channel takes the
+// message: nobody would be told.
+var ErrUnrouted = errors.New("no alert channel takes the message")
+
+// unrouted is ErrUnrouted in the words of alert.Policy.ArchiveUnrouted.
+type unrouted struct{ error }
+
+func (unrouted) Is(target error) bool { return target == ErrUnrouted }
+
+// SendArchive sends the alert of an analysis of log archives (report
+// --notify), now, through the channels of cfg that take reports, and
+// returns each channel's error (nil: sent). With no offender in a it
+// sends nothing (nil, nil). When no channel takes the message the error
+// is ErrUnrouted, saying what to change in the file configPath.
+func SendArchive(ctx context.Context, cfg *config.Config, configPath string, a alert.Archive, at time.Time) (map[string]error, error) {
+	if len(a.Offenders) == 0 {
+		return nil, nil
+	}
+	p := cfg.Alerts.Policy()
+	m := p.ArchiveMessage(a, at)
+	if m == nil {
+		return nil, unrouted{p.ArchiveUnrouted(len(a.Offenders), configPath)}
+	}
+	return SendNow(ctx, cfg, m)
+}
+
+// SendFailures is the error of sends (SendNow, SendTest, SendArchive)
+// some channel of which failed, "F of N channels failed"; nil when every
+// one was sent.
+func SendFailures(results map[string]error) error {
+	failed := 0
+	for _, err := range results {
+		if err != nil {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d channels failed", failed, len(results))
+	}
+	return nil
 }
 
 // SendTest sends a test message through each channel of cfg (only
