@@ -104,13 +104,10 @@ the same from sshd's logs read offline, and from auditd's logs given with
 }
 
 // storedSessions asks the daemon (or the database) for the sessions f
-// selects.
+// selects (session.Fetch).
 func storedSessions(cmd *cobra.Command, o *daemonOpts, f session.Filter) (list []*session.Session, err error) {
 	err = withReader(o, func(ctx context.Context, b control.Backend, _ io.Writer, _ []string) error {
-		raw, err := b.Sessions(ctx, control.SessionQuery{User: f.User, IP: f.IP, Since: f.Since, Active: f.Active, Limit: 100000})
-		if err == nil {
-			list, err = session.DecodeAll(raw)
-		}
+		list, err = session.Fetch(ctx, b, f)
 		return err
 	})(cmd, nil)
 	return list, err
