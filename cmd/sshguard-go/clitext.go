@@ -116,17 +116,10 @@ func completeBanned(cmd *cobra.Command, args []string, toComplete string) ([]cob
 func flagsConfig(cmd *cobra.Command) (*config.Config, error) {
 	f := cmd.Flags()
 	path, _ := f.GetString("config")
-	cfg, err := config.Load(cmp.Or(path, config.DefaultPath), f.Changed("config"))
-	if err != nil {
-		return nil, err
-	}
-	if f.Changed("db") {
-		cfg.State.DB, _ = f.GetString("db")
-	}
-	if f.Changed("socket") {
-		cfg.State.Socket, _ = f.GetString("socket")
-	}
-	return cfg, nil
+	db, _ := f.GetString("db")
+	socket, _ := f.GetString("socket")
+	return config.LoadWith(cmp.Or(path, config.DefaultPath), f.Changed("config"),
+		config.Overrides{DB: given(f, "db", db), Socket: given(f, "socket", socket)})
 }
 
 // addCompletions offers the banned prefixes to unban's arguments.
