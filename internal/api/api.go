@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"sshguard-go/internal/httpserve"
@@ -273,21 +274,64 @@ func toLoopback(r *http.Request) bool {
 	return ok && a.AddrPort().Addr().Unmap().IsLoopback()
 }
 
-// serveData answers with f's value as JSON, never cached.
+// serveData answers with f's value as JSON, never cached. The answers
+// are made one at a time (answering): a burst of requests takes at most
+// one processor from the ban path, whatever their number; each answer is
+// made whole in memory inside that turn, and sent to the client after it
+// (a slow reader holds no turn).
 func serveData(f func(*http.Request) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		v, err := f(r)
-		if err != nil {
-			code := http.StatusInternalServerError
-			if errors.As(err, new(badRequest)) {
-				code = http.StatusBadRequest
-			}
-			WriteJSON(w, code, map[string]string{"error": err.Error()})
-			return
+		waiting.Add(1)
+		select {
+		case answering <- struct{}{}:
+			waiting.Add(-1)
+		case <-r.Context().Done():
+			waiting.Add(-1)
+			return // the client left while it waited
 		}
-		w.Header().Set("Cache-Control", "no-store")
-		WriteJSON(w, http.StatusOK, v)
+		code, body := answer(f, r)
+		<-answering
+		if code == http.StatusOK {
+			w.Header().Set("Cache-Control", "no-store")
+		}
+		writeBody(w, code, body)
 	})
+}
+
+// answering holds the turn of the one answer being made; waiting counts
+// the requests waiting for it.
+var (
+	answering = make(chan struct{}, 1)
+	waiting   atomic.Int32
+)
+
+// answer is f's value for r as JSON with its status: 200, or 400 and 500
+// with the error.
+func answer(f func(*http.Request) (any, error), r *http.Request) (int, []byte) {
+	v, err := f(r)
+	if err != nil {
+		code := http.StatusInternalServerError
+		if errors.As(err, new(badRequest)) {
+			code = http.StatusBadRequest
+		}
+		return code, marshal(map[string]string{"error": err.Error()})
+	}
+	return http.StatusOK, marshal(v)
+}
+
+// marshal is v as JSON and a newline (an error's text if v cannot be).
+func marshal(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b, _ = json.Marshal(map[string]string{"error": err.Error()})
+	}
+	return append(b, '\n')
+}
+
+func writeBody(w http.ResponseWriter, code int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	w.Write(body)
 }
 
 // Authorized reports whether r carries token as its bearer token (any
@@ -320,14 +364,9 @@ type badRequest struct{ error }
 
 func bad(format string, args ...any) error { return badRequest{fmt.Errorf(format, args...)} }
 
-// WriteJSON writes v with code.
-func WriteJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
-}
+// WriteJSON writes v with code, as JSON (compact: a person reads it
+// through jq or the dashboard).
+func WriteJSON(w http.ResponseWriter, code int, v any) { writeBody(w, code, marshal(v)) }
 
 func (s *Server) now() time.Time {
 	if s.Now != nil {

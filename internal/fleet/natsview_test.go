@@ -213,7 +213,7 @@ func TestNATSWithHostsFile(t *testing.T) {
 			t.Errorf("GET %s: %d, not the page wanted", path, a.code)
 		}
 	}
-	if a := get(t, agg.URL+"/hosts/web-0001/api/v1/summary", false); a.code != 200 || !strings.Contains(a.body, `"host": "h"`) {
+	if a := get(t, agg.URL+"/hosts/web-0001/api/v1/summary", false); a.code != 200 || !strings.Contains(a.body, `"host":"h"`) {
 		t.Errorf("web-0001's API through the aggregator: %d %.200s", a.code, a.body)
 	}
 	if a := get(t, agg.URL+"/hosts/web-0002/api/v1/summary", false); a.code != 404 {
