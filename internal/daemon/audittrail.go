@@ -266,7 +266,12 @@ func (s *sessions) saveAuditPosition() {
 // followAudit reads auditd's log (from where it stopped; the first time
 // from its end) until ctx ends.
 func (s *sessions) followAudit(ctx context.Context, path string) error {
-	ft := &source.FileTail{Path: path, Warn: func(msg string) { s.log.Warn(msg, "source", path) },
+	// Polled (every 250 ms), not watched with inotify: every file tail
+	// of the process shares one inotify reader, which hands each event
+	// to its file's follower in turn, so a user writing the audit log
+	// as fast as the disk takes it would queue the sshd log's events
+	// behind thousands of its own. The trail can wait a quarter second.
+	ft := &source.FileTail{Path: path, Poll: true, Warn: func(msg string) { s.log.Warn(msg, "source", path) },
 		Ready: func() { s.log.Info("reading", "source", path, "for", "session commands") }}
 	if err := s.db.Position("audit:"+path, &ft.Start); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
