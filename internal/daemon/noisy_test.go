@@ -122,6 +122,7 @@ type noisyRow struct {
 	load          string
 	p50, p99, max time.Duration
 	peak, heap    uint64
+	sched         time.Duration // p99 of the time the daemon's goroutines waited for a CPU
 	did           string
 }
 
@@ -154,7 +155,7 @@ func BenchmarkNoisyNeighbour(b *testing.B) {
 	var t strings.Builder
 	fmt.Fprintf(&t, "ban latency under noisy neighbours (%s size: %d bans a case; the daemon at nice %d as its unit runs it, the loads' processes at 0, report at %d; goal p99 < %v, < %d MB)\n\n",
 		mode, size.bans, unitNice(b), report.DefaultNice, noisyGoalP99, noisyGoalMem>>20)
-	t.WriteString("| load | p50 | p99 | max | peak MB | heap MB | goal | the load did |\n|---|---|---|---|---|---|---|---|\n")
+	t.WriteString("| load | p50 | p99 | max | peak MB | heap MB | sched p99 | goal | the load did |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		if r == nil {
 			continue // failed
@@ -163,7 +164,7 @@ func BenchmarkNoisyNeighbour(b *testing.B) {
 		if r.p99 >= noisyGoalP99 || r.peak >= noisyGoalMem {
 			goal = "**missed**"
 		}
-		fmt.Fprintf(&t, "| %s | %.2f ms | %.2f ms | %.2f ms | %d | %d | %s | %s |\n", r.load, testkit.MS(r.p50), testkit.MS(r.p99), testkit.MS(r.max), r.peak>>20, r.heap>>20, goal, r.did)
+		fmt.Fprintf(&t, "| %s | %.2f ms | %.2f ms | %.2f ms | %d | %d | %.2f ms | %s | %s |\n", r.load, testkit.MS(r.p50), testkit.MS(r.p99), testkit.MS(r.max), r.peak>>20, r.heap>>20, testkit.MS(r.sched), goal, r.did)
 	}
 	fmt.Print("\n" + t.String() + "\n") // on standard output: b.Log is shown only with -v or a failure
 }
@@ -213,6 +214,7 @@ func noisyRun(b *testing.B, size noisySize, loads []noisyLoad) noisyRow {
 	setNice(b, unitNice(b))
 	defer setNice(b, 0)
 	b.ResetTimer()
+	sched := schedLatency()
 	lat, late := measureBans(b, filepath.Join(h.dir, "auth.log"), fw, banRun{n: size.bans, gap: size.gap, limit: noisyLate, within: size.within})
 	b.StopTimer()
 	cancel()
@@ -225,7 +227,7 @@ func noisyRun(b *testing.B, size noisySize, loads []noisyLoad) noisyRow {
 	case len(lat) < size.bans:
 		c.note("%d of %d bans measured: the case's %v ran out", len(lat), size.bans, size.within)
 	}
-	row := noisyRow{peak: mem, heap: heap, did: strings.Join(c.did, "; ")}
+	row := noisyRow{peak: mem, heap: heap, sched: sched(), did: strings.Join(c.did, "; ")}
 	row.p50, row.p99, row.max = testkit.ReportQuantiles(b, lat)
 	b.ReportMetric(float64(mem)/(1<<20), "peak-MB")
 	b.ReportMetric(float64(heap)/(1<<20), "heap-MB")
@@ -304,6 +306,35 @@ func startPeakMemory(ctx context.Context) func() (mem, heap uint64) {
 		}
 	}()
 	return func() (uint64, uint64) { <-done; read(); return mem, heap }
+}
+
+// schedLatency starts counting how long this process's goroutines wait,
+// runnable, for a processor (the runtime's /sched/latencies); the
+// function it returns gives the 99th percentile since (a bucket's upper
+// bound).
+func schedLatency() func() time.Duration {
+	read := func() *rtmetrics.Float64Histogram {
+		s := []rtmetrics.Sample{{Name: "/sched/latencies:seconds"}}
+		rtmetrics.Read(s)
+		return s[0].Value.Float64Histogram()
+	}
+	before := read()
+	return func() time.Duration {
+		after := read()
+		var total uint64
+		counts := make([]uint64, len(after.Counts))
+		for i, n := range after.Counts {
+			counts[i] = n - before.Counts[i]
+			total += counts[i]
+		}
+		var seen uint64
+		for i, n := range counts {
+			if seen += n; total > 0 && seen*100 >= total*99 {
+				return time.Duration(min(after.Buckets[i+1], 3600) * float64(time.Second))
+			}
+		}
+		return 0
+	}
 }
 
 // cappedWriter passes the first left bytes to w and drops the rest.
