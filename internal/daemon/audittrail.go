@@ -131,6 +131,9 @@ func (s *sessions) run(ctx context.Context) {
 				}
 			}
 		case r := <-s.in:
+			// The log's reader woke us: it goes on with its lines (a
+			// ban among them) before the trail takes a processor.
+			runtime.Gosched()
 			s.record(&r)
 		case <-tick.C:
 			s.saveAuditPosition()

@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"maps"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -161,6 +162,7 @@ func (g *Guard) Tally(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.ready:
+			runtime.Gosched() // the log's reader first: see Guard.loop
 			t.mu.Lock()
 			t.take(g.seed, g.cfg.Load().Loc)
 			t.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -331,9 +332,9 @@ func (g *Guard) Run(ctx context.Context) error {
 	logins := make(chan struct{})
 	go func() {
 		defer close(logins)
-		g.loop(ctx, cctx, g.lqueue, 1)
+		g.loop(ctx, cctx, g.lqueue, 1, true)
 	}()
-	g.loop(ctx, cctx, g.queue, committers)
+	g.loop(ctx, cctx, g.queue, committers, false)
 	<-logins
 	close(g.closing) // a Submit waiting on a full queue commits itself
 	g.qmu.Lock()     // and every send under way has ended
@@ -346,13 +347,18 @@ func (g *Guard) Run(ctx context.Context) error {
 
 // loop commits what q holds until ctx ends: it stages each batch in
 // turn, and finishes up to n at once; it returns once they are finished.
-func (g *Guard) loop(ctx, cctx context.Context, q chan *decision, n int) {
+// A side loop (the logins') lets the goroutine that woke it (the log's
+// reader, a ban perhaps in its next lines) run first.
+func (g *Guard) loop(ctx, cctx context.Context, q chan *decision, n int, side bool) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	slots := make(chan struct{}, n)
 	for {
 		select {
 		case d := <-q:
+			if side {
+				runtime.Gosched()
+			}
 			slots <- struct{}{} // at most n being finished
 			batch := g.gather(q, []decision{*d})
 			rest := g.stage(cctx, batch)
