@@ -19,7 +19,7 @@ import (
 // bans (stageBans). It returns, in batch's order, each ban made (nil for
 // a login) or the error that prevented it.
 func (g *Guard) commit(ctx context.Context, batch []decision) ([]*store.Ban, []error) {
-	return g.stage(ctx, batch)()
+	return g.stage(ctx, batch, false)()
 }
 
 // stage does the first part of commit, the bans' kernel stage, and
@@ -28,7 +28,7 @@ func (g *Guard) commit(ctx context.Context, batch []decision) ([]*store.Ban, []e
 // rest of several may run at once (Run's committers), each waiting for
 // its turn to write its bans, and a sync in a batch returns once every
 // batch staged before it is written.
-func (g *Guard) stage(ctx context.Context, batch []decision) (rest func() ([]*store.Ban, []error)) {
+func (g *Guard) stage(ctx context.Context, batch []decision, urgent bool) (rest func() ([]*store.Ban, []error)) {
 	bans, errs := make([]*store.Ban, len(batch)), make([]error, len(batch))
 	var li, bi []int
 	var synced []chan struct{}
@@ -44,7 +44,7 @@ func (g *Guard) stage(ctx context.Context, batch []decision) (rest func() ([]*st
 	}
 	storeBans := func() ([]*store.Ban, []error) { return nil, nil }
 	if len(bi) > 0 {
-		storeBans = g.stageBans(ctx, pick(batch, bi))
+		storeBans = g.stageBans(ctx, pick(batch, bi), urgent)
 	}
 	syncTurn := func() {}
 	if len(synced) > 0 {
@@ -111,59 +111,143 @@ func pick[T any](s []T, idx []int) []T {
 // it are being written to disk. The function returns, in batch's order,
 // each ban made or the error that prevented it; a decision whose hold the
 // gate no longer has (lifted while it waited) is not made.
-func (g *Guard) stageBans(ctx context.Context, batch []decision) func() ([]*store.Ban, []error) {
+//
+// urgent is a batch the log's detection decided: it goes before the
+// others' (a peer's, an archive's), which are written in pieces and step
+// aside between two pieces when one waits; what is left of them is
+// staged again after it, in a turn of its own.
+func (g *Guard) stageBans(ctx context.Context, batch []decision, urgent bool) func() ([]*store.Ban, []error) {
 	bans, errs := make([]*store.Ban, len(batch)), make([]error, len(batch))
 	cfg, now := g.cfg.Load(), g.now()
-	batch, at, made, turn, err := g.kernelStage(ctx, batch, errs, now)
+	var parts []func()
+	for lo := 0; lo < len(batch); {
+		part, at, made, turn, n := g.kernelStage(ctx, batch[lo:], errs[lo:], now, urgent)
+		for i := range at {
+			at[i] += lo
+		}
+		lo += n
+		if len(part) == 0 {
+			continue
+		}
+		parts = append(parts, func() {
+			// The turn ends whatever happens in it (a callback's panic
+			// recovered by an HTTP server must not stop every later
+			// ban and unban).
+			g.turns.wait(turn)
+			var err error
+			func() {
+				defer g.turns.done()
+				made, err = g.recordMade(cfg, part, made, now)
+				g.settle(part, made)
+			}()
+			for i, j := range at {
+				switch {
+				case made[i] != nil:
+					bans[j] = made[i]
+				case err != nil:
+					errs[j] = err
+				case errs[j] == nil:
+					errs[j] = fmt.Errorf("ban %s: the firewall refused it (the daemon's log says why)", part[i].key)
+				}
+			}
+		})
+	}
 	return func() ([]*store.Ban, []error) {
-		if len(batch) == 0 {
-			return bans, errs
-		}
-		// The turn ends whatever happens in it (a callback's panic
-		// recovered by an HTTP server must not stop every later ban and
-		// unban).
-		g.turns.wait(turn)
-		func() {
-			defer g.turns.done()
-			if err == nil {
-				made, err = g.recordMade(cfg, batch, made, now)
-			}
-			g.settle(batch, made)
-		}()
-		for i, j := range at {
-			switch {
-			case made[i] != nil:
-				bans[j] = made[i]
-			case err != nil:
-				errs[j] = err
-			default:
-				errs[j] = fmt.Errorf("ban %s: the firewall refused it (the daemon's log says why)", batch[i].key)
-			}
-		}
+		runAll(parts)
 		return bans, errs
 	}
 }
 
-// kernelStage is stageBans' first stage, under fwMu: the decisions of
-// batch still held (their place in it in at, the others' errors in
-// errs), their bans made in the kernel, and the turn of their store
-// stage (none when none is left).
-func (g *Guard) kernelStage(ctx context.Context, batch []decision, errs []error, now time.Time) (kept []decision, at []int, made []*store.Ban, turn uint64, err error) {
-	g.fwMu.Lock()
-	defer g.fwMu.Unlock()
-	kept, at = g.stillHeld(batch, errs)
-	if len(kept) == 0 {
-		return nil, nil, nil, 0, nil
+// runAll runs parts in order. Each ends a store turn that every later
+// ban and unban waits for, so a part's panic (a callback's, recovered by
+// an HTTP server) is raised again only once the later parts have run.
+func runAll(parts []func()) {
+	if len(parts) == 0 {
+		return
 	}
-	made, err = g.enforce(ctx, kept, now)
-	g.mu.Lock()
-	for i, d := range kept {
-		if made[i] != nil {
-			g.enforced[d.key] = max(g.enforced[d.key], d.seq)
+	defer runAll(parts[1:])
+	parts[0]()
+}
+
+// kernelPiece is how many elements a batch that is not urgent writes to
+// the kernel at once: the most a detected ban waits for. A netlink batch
+// into a set of 100,000 elements took up to 100 ms for a peer's 4,096.
+const kernelPiece = 64
+
+// kernelStage is stageBans' first stage, under fwMu: of the decisions of
+// batch it takes (n, from the first: all of an urgent batch, else piece
+// by piece until an urgent one waits), those still held (their place in
+// batch in at, the others' errors in errs, and the error of an element
+// the kernel refused), their bans made in the kernel (nil where refused),
+// and the turn of their store stage (none when none is left).
+func (g *Guard) kernelStage(ctx context.Context, batch []decision, errs []error, now time.Time, urgent bool) (kept []decision, at []int, made []*store.Ban, turn uint64, n int) {
+	if urgent {
+		g.lockUrgent()
+		defer g.unlockUrgent()
+	} else {
+		g.lockAside()
+		defer g.fwMu.Unlock()
+	}
+	for n < len(batch) {
+		hi := len(batch)
+		if !urgent {
+			hi = min(n+kernelPiece, hi)
+		}
+		k, a := g.stillHeld(batch[n:hi], errs[n:hi])
+		if len(k) > 0 {
+			m, err := g.enforce(ctx, k, now)
+			g.mu.Lock()
+			for i, d := range k {
+				if m[i] != nil {
+					g.enforced[d.key] = max(g.enforced[d.key], d.seq)
+				} else if err != nil {
+					errs[n+a[i]] = err
+				}
+			}
+			g.mu.Unlock()
+			kept, made = append(kept, k...), append(made, m...)
+			for _, i := range a {
+				at = append(at, n+i)
+			}
+		}
+		n = hi
+		if g.urgent.Load() > 0 {
+			break // an urgent batch waits: it goes next
 		}
 	}
-	g.mu.Unlock()
-	return kept, at, made, g.turns.take(), err
+	if len(kept) == 0 {
+		return nil, nil, nil, 0, n
+	}
+	return kept, at, made, g.turns.take(), n
+}
+
+// lockUrgent takes fwMu for an urgent batch: the others' wait for it
+// before they take it again (lockAside).
+func (g *Guard) lockUrgent() {
+	g.urgentMu.Lock()
+	g.urgent.Add(1)
+	g.urgentMu.Unlock()
+	g.fwMu.Lock()
+}
+
+func (g *Guard) unlockUrgent() {
+	g.fwMu.Unlock()
+	g.urgentMu.Lock()
+	if g.urgent.Add(-1) == 0 {
+		g.urgentDone.Broadcast()
+	}
+	g.urgentMu.Unlock()
+}
+
+// lockAside takes fwMu for a batch that is not urgent, once no urgent
+// one waits.
+func (g *Guard) lockAside() {
+	g.urgentMu.Lock()
+	for g.urgent.Load() > 0 {
+		g.urgentDone.Wait()
+	}
+	g.urgentMu.Unlock()
+	g.fwMu.Lock()
 }
 
 // turns orders the store's stage of commits and lifts as their kernel's

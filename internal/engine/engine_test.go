@@ -954,3 +954,147 @@ func TestPanicInCommitFreesTheNext(t *testing.T) {
 		t.Fatalf("the later ban not recorded: %+v %v", b, err)
 	}
 }
+
+// heldFW is a firewall whose first call is held (entered receives its
+// size) until release is closed; calls has every call's prefixes in order.
+type heldFW struct {
+	mu      sync.Mutex
+	calls   [][]netip.Prefix
+	entered chan int
+	release chan struct{}
+}
+
+func (f *heldFW) Ban(_ context.Context, els []ban.Element) error {
+	f.mu.Lock()
+	first := len(f.calls) == 0
+	ps := make([]netip.Prefix, len(els))
+	for i, e := range els {
+		ps[i] = e.Prefix
+	}
+	f.calls = append(f.calls, ps)
+	f.mu.Unlock()
+	if first {
+		f.entered <- len(els)
+		<-f.release
+	}
+	return nil
+}
+
+func (f *heldFW) Unban(context.Context, []netip.Prefix) error { return nil }
+
+// TestDetectedBanBeforeAPeersPieces: a peer's batch of 1,000 bans goes
+// into the kernel in pieces; a ban detected here while the first piece
+// is being written goes in right after it, before the rest, and every ban
+// of both is recorded. When the batch went in whole, the detected ban
+// waited for all of it (up to 100 ms into a set of 100,000 elements).
+func TestDetectedBanBeforeAPeersPieces(t *testing.T) {
+	cfg := base()
+	cfg.Window.Threshold = 1
+	db, _ := testkit.OpenDB(t)
+	fw := &heldFW{entered: make(chan int, 1), release: make(chan struct{})}
+	free := sync.OnceFunc(func() { close(fw.release) })
+	c := testkit.NewClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
+	g := New(cfg, db, fw, nil, c.Now, nil)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- g.Run(runCtx) }()
+	t.Cleanup(func() { free(); stop(); <-done })
+
+	reqs := make([]Request, 1000)
+	for i := range reqs {
+		reqs[i] = Request{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), 32),
+			Until: c.Now().Add(time.Hour), Reason: "peer", Origin: PeerOrigin("b")}
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_, errs := g.BanMany(ctx, reqs)
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("peer ban %d: %v", i, err)
+			}
+		}
+	})
+	n := <-fw.entered // the peer's first netlink batch, held
+	mine := netip.MustParsePrefix("203.0.113.7/32")
+	if err := g.Submit(ctx, failure(mine.Addr().String(), "root", c.Now())); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 10*time.Second, "the detected ban waiting for the kernel", func() (bool, string) {
+		return g.urgent.Load() == 1, fmt.Sprint("urgent ", g.urgent.Load())
+	})
+	free()
+	if err := g.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	fw.mu.Lock()
+	calls := slices.Clone(fw.calls)
+	fw.mu.Unlock()
+	if n >= len(reqs) || len(calls) < 3 || len(calls[1]) != 1 || calls[1][0] != mine {
+		sizes := make([]int, len(calls))
+		for i, c := range calls {
+			sizes[i] = len(c)
+		}
+		t.Fatalf("netlink batches of %v: want the peer's first piece, then the detected ban alone, then the peer's rest", sizes)
+	}
+	seen := map[netip.Prefix]int{}
+	for _, c := range calls {
+		for _, p := range c {
+			seen[p]++
+		}
+	}
+	if len(seen) != len(reqs)+1 {
+		t.Fatalf("%d prefixes in the kernel, want %d", len(seen), len(reqs)+1)
+	}
+	for p, k := range seen {
+		if k != 1 {
+			t.Fatalf("%v written %d times", p, k)
+		}
+	}
+	active, err := db.ActiveBans(c.Now())
+	if err != nil || len(active) != len(reqs)+1 {
+		t.Fatalf("recorded: %d bans, want %d (%v)", len(active), len(reqs)+1, err)
+	}
+}
+
+// TestBansNotBehindManyDisks: while the store stages of many detected
+// bans wait for the disk (held in OnBan), every next detected ban still
+// goes into the kernel at once. With 4 store stages at once, the fifth
+// waited in the queue for one of them to end.
+func TestBansNotBehindManyDisks(t *testing.T) {
+	release := make(chan struct{})
+	free := sync.OnceFunc(func() { close(release) })
+	cfg := base()
+	cfg.Window.Threshold = 1
+	cfg.OnBan = func(string) { <-release }
+	db, _ := testkit.OpenDB(t)
+	fw := &syncFW{set: map[netip.Prefix]bool{}, in: make(chan netip.Prefix, 16)}
+	c := testkit.NewClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
+	g := New(cfg, db, fw, nil, c.Now, nil)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- g.Run(runCtx) }()
+	t.Cleanup(func() { free(); stop(); <-done })
+	const n = 12
+	for i := range n {
+		ip := fmt.Sprintf("203.0.113.%d", i+1)
+		if err := g.Submit(ctx, failure(ip, "root", c.Now())); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case p := <-fw.in:
+			if p.Addr().String() != ip {
+				t.Fatalf("in the kernel: %v, want %s", p, ip)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("ban %d of %d waited for the store stages of the %d before it", i+1, n, i)
+		}
+	}
+	free()
+	if err := g.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if active, err := db.ActiveBans(c.Now()); err != nil || len(active) != n {
+		t.Fatalf("recorded: %d, want %d (%v)", len(active), n, err)
+	}
+}
