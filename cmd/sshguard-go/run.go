@@ -147,6 +147,7 @@ func given[T any](f *pflag.FlagSet, name string, v T) *T {
 // runDaemon runs the daemon until ctx ends, reloading on SIGHUP.
 func runDaemon(ctx context.Context, cfg *config.Config, reload func() (*config.Config, error)) error {
 	log := daemon.NewLogger(os.Stderr, os.Getenv("JOURNAL_STREAM") != "")
+	daemon.SetProcessors()
 	d, err := daemon.New(ctx, cfg, daemon.WithLogger(log))
 	if errors.Is(err, store.ErrCorrupt) {
 		// A distinct status (EX_CONFIG) so that the unit does not restart

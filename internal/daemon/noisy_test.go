@@ -153,8 +153,9 @@ func BenchmarkNoisyNeighbour(b *testing.B) {
 		})
 	}
 	var t strings.Builder
-	fmt.Fprintf(&t, "ban latency under noisy neighbours (%s size: %d bans a case; the daemon at nice %d as its unit runs it, the loads' processes at 0, report at %d; goal p99 < %v, < %d MB)\n\n",
-		mode, size.bans, unitNice(b), report.DefaultNice, noisyGoalP99, noisyGoalMem>>20)
+	procs := runtime.GOMAXPROCS(SetProcessors()) // what it sets, set back
+	fmt.Fprintf(&t, "ban latency under noisy neighbours (%s size: %d bans a case; the daemon at nice %d as its unit runs it, with %d Go processors on %d CPUs as the run command sets them; the loads' processes at 0, report at %d; goal p99 < %v, < %d MB)\n\n",
+		mode, size.bans, unitNice(b), procs, runtime.NumCPU(), report.DefaultNice, noisyGoalP99, noisyGoalMem>>20)
 	t.WriteString("| load | p50 | p99 | max | peak MB | heap MB | sched p99 | goal | the load did |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		if r == nil {
@@ -196,6 +197,8 @@ func noisyRun(b *testing.B, size noisySize, loads []noisyLoad) noisyRow {
 	runtime.GC()
 	debug.FreeOSMemory() // what the cases before left does not count
 	peak := startPeakMemory(ctx)
+	// The processors the run command gives the runtime.
+	defer runtime.GOMAXPROCS(SetProcessors())
 	h.start()
 	// A first ban before the loads: a daemon's first is not what is
 	// measured.
