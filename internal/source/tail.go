@@ -58,9 +58,12 @@ type FileTail struct {
 	// file's end at that moment).
 	Ready func()
 
-	cur  *os.File // our own handle on the file being followed
-	pos  Position
-	emit func(line string, pos Position)
+	cur *os.File // our own handle on the file being followed
+	pos Position
+	// chained: the follower's last line was found in the file we hold,
+	// ending at pos (see deliver).
+	chained bool
+	emit    func(line string, pos Position)
 }
 
 // Run delivers each complete line with the position after it, until ctx is
@@ -155,6 +158,7 @@ func (f *FileTail) catchUp(ctx context.Context, start int64) int64 {
 // follow runs one nxadm/tail follower from offset start until ctx ends, it
 // fails, or it is found stuck.
 func (f *FileTail) follow(ctx context.Context, start int64) (stuck bool, err error) {
+	f.chained = false // this follower's first line is looked up in our file
 	t, err := tail.TailFile(f.Path, tail.Config{
 		Location:      &tail.SeekInfo{Offset: start, Whence: io.SeekStart},
 		ReOpen:        true,
@@ -277,8 +281,19 @@ func (f *FileTail) resume() (int64, error) {
 // hold is told by the line itself: it stands at that offset in our file,
 // or the follower has moved on to a new file.
 func (f *FileTail) deliver(text string, offset int64) {
+	// The line right after the follower's last one, which was in our
+	// file: the follower reads another file only once it has reopened the
+	// path, and then from its start, where no line ends past our
+	// position. Looking each line up in our file (a pread) was a third of
+	// the cost of following a busy log.
+	if f.chained && f.pos.Offset > 0 && offset == f.pos.Offset+int64(len(text))+1 {
+		f.pos.Offset = offset
+		f.emit(text, f.pos)
+		return
+	}
+	held := f.holds(text, offset)
 	switch {
-	case !f.holds(text, offset):
+	case !held:
 		// Rename-and-create: first what the old file got after we last
 		// read it, then the new file.
 		if f.cur != nil {
@@ -295,6 +310,7 @@ func (f *FileTail) deliver(text string, offset int64) {
 		f.pos.FirstHash = hashLine(text)
 	}
 	f.pos.Offset = offset
+	f.chained = held
 	f.emit(text, f.pos)
 }
 

@@ -1,0 +1,60 @@
+package source
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkFollow measures how fast a followed log's new lines reach the
+// caller: 100,000 lines appended in writes of 100, as a busy sshd's are.
+//
+//	go test ./internal/source -run XXX -bench Follow -benchtime 3x
+func BenchmarkFollow(b *testing.B) {
+	const lines, chunk = 100_000, 100
+	var block strings.Builder
+	for i := range chunk {
+		fmt.Fprintf(&block, "2026-12-05T03:00:00.000000+00:00 web-01 sshd[%d]: Accepted publickey for alice from 198.51.100.%d port 40000 ssh2\n", 1000+i, 1+i%200)
+	}
+	for b.Loop() {
+		path := filepath.Join(b.TempDir(), "auth.log")
+		if err := os.WriteFile(path, nil, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		got := make(chan struct{})
+		ready := make(chan struct{})
+		n := 0
+		ft := &FileTail{Path: path, Ready: func() { close(ready) }}
+		done := make(chan error, 1)
+		go func() {
+			done <- ft.Run(ctx, func(string, Position) {
+				if n++; n == lines {
+					close(got)
+				}
+			})
+		}()
+		<-ready
+		w, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		for range lines / chunk {
+			w.WriteString(block.String())
+		}
+		select {
+		case <-got:
+		case <-time.After(time.Minute):
+			b.Fatalf("%d of %d lines within a minute", n, lines)
+		}
+		b.ReportMetric(float64(lines)/time.Since(start).Seconds(), "lines/s")
+		w.Close()
+		cancel()
+		<-done
+	}
+}
