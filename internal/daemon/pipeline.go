@@ -34,6 +34,8 @@ type pipeline struct {
 	events   *api.Events // each record is kept here too (nil: not kept)
 	sessions *sessions   // and joined into sessions (nil: not)
 
+	saveMu sync.Mutex // one position written at a time, the newest last
+
 	mu       sync.Mutex // guards everything below
 	scan     detect.Scanner
 	name     string
@@ -199,33 +201,40 @@ func (p *pipeline) flushIdle(ctx context.Context) {
 // status is how far the source has read, and what the scanner counted.
 func (p *pipeline) status() (control.SourceStatus, detect.Stats) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	st := control.SourceStatus{Name: p.name, Position: p.cursor, Lines: p.lines, State: p.state, Why: p.why, Newest: p.newest}
-	if !p.cfg.Journal {
-		st.Position = fmt.Sprintf("inode %d offset %d", p.pos.Ino, p.pos.Offset)
-		if fi, err := os.Stat(p.name); err == nil && fi.Size() >= p.pos.Offset {
-			st.Behind = fi.Size() - p.pos.Offset
+	stats, pos := p.scan.Stats, p.pos
+	p.mu.Unlock()
+	if !p.cfg.Journal { // the file's size is asked without the lines' lock
+		st.Position = fmt.Sprintf("inode %d offset %d", pos.Ino, pos.Offset)
+		if fi, err := os.Stat(p.name); err == nil && fi.Size() >= pos.Offset {
+			st.Behind = fi.Size() - pos.Offset
 		}
 	}
-	return st, p.scan.Stats
+	return st, stats
 }
 
 // savePosition stores the read position if it moved.
 func (p *pipeline) savePosition() {
+	p.saveMu.Lock()
+	defer p.saveMu.Unlock()
+	// The write waits for the database (behind a peer's thousands of
+	// bans, say): the lines go on meanwhile (p.mu is not held), and one
+	// read since is saved next time.
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if !p.posDirty {
-		return
-	}
-	var err error
-	if p.cfg.Journal {
-		err = p.db.SavePosition("journald", p.cursor)
-	} else {
-		err = p.db.SavePosition(p.name, p.pos)
-	}
-	if err != nil {
-		p.log.Error("save position", "err", err)
+		p.mu.Unlock()
 		return
 	}
 	p.posDirty = false
+	name, at := p.name, any(p.pos)
+	if p.cfg.Journal {
+		name, at = "journald", p.cursor
+	}
+	p.mu.Unlock()
+	if err := p.db.SavePosition(name, at); err != nil {
+		p.log.Error("save position", "err", err)
+		p.mu.Lock()
+		p.posDirty = true
+		p.mu.Unlock()
+	}
 }
