@@ -114,59 +114,64 @@ func pick[T any](s []T, idx []int) []T {
 //
 // urgent is a batch the log's detection decided: it goes before the
 // others' (a peer's, an archive's), which are written in pieces and step
-// aside between two pieces when one waits; what is left of them is
-// staged again after it, in a turn of its own.
+// aside between two pieces when one waits. The part written before
+// stepping aside is recorded before the rest is staged, after the urgent
+// one: no turn is held while the rest waits for the kernel (a Restore
+// holds the kernel while it waits for every turn taken).
 func (g *Guard) stageBans(ctx context.Context, batch []decision, urgent bool) func() ([]*store.Ban, []error) {
 	bans, errs := make([]*store.Ban, len(batch)), make([]error, len(batch))
 	cfg, now := g.cfg.Load(), g.now()
-	var parts []func()
-	for lo := 0; lo < len(batch); {
+	for lo := 0; ; {
 		part, at, made, turn, n := g.kernelStage(ctx, batch[lo:], errs[lo:], now, urgent)
 		for i := range at {
 			at[i] += lo
 		}
 		lo += n
-		if len(part) == 0 {
-			continue
+		write := g.storeStage(cfg, part, at, made, turn, now, bans, errs)
+		if lo == len(batch) { // the last part (an urgent batch's only one): the caller's to write
+			return func() ([]*store.Ban, []error) { write(); return bans, errs }
 		}
-		parts = append(parts, func() {
-			// The turn ends whatever happens in it (a callback's panic
-			// recovered by an HTTP server must not stop every later
-			// ban and unban).
-			g.turns.wait(turn)
-			var err error
-			func() {
-				defer g.turns.done()
-				made, err = g.recordMade(cfg, part, made, now)
-				g.settle(part, made)
-			}()
-			for i, j := range at {
-				switch {
-				case made[i] != nil:
-					bans[j] = made[i]
-				case err != nil:
-					errs[j] = err
-				case errs[j] == nil:
-					errs[j] = fmt.Errorf("ban %s: the firewall refused it (the daemon's log says why)", part[i].key)
+		func() {
+			defer func() {
+				if r := recover(); r != nil { // the rest is not written: its prefixes back
+					g.settle(batch[lo:], make([]*store.Ban, len(batch)-lo))
+					panic(r)
 				}
-			}
-		})
-	}
-	return func() ([]*store.Ban, []error) {
-		runAll(parts)
-		return bans, errs
+			}()
+			write()
+		}()
 	}
 }
 
-// runAll runs parts in order. Each ends a store turn that every later
-// ban and unban waits for, so a part's panic (a callback's, recovered by
-// an HTTP server) is raised again only once the later parts have run.
-func runAll(parts []func()) {
-	if len(parts) == 0 {
-		return
+// storeStage returns what writes a part of a batch staged in the kernel
+// (its decisions, where each was in the batch, the bans made, its turn)
+// into the store, and puts each ban made or its error into bans and errs.
+func (g *Guard) storeStage(cfg *Config, part []decision, at []int, made []*store.Ban, turn uint64, now time.Time, bans []*store.Ban, errs []error) func() {
+	if len(part) == 0 {
+		return func() {}
 	}
-	defer runAll(parts[1:])
-	parts[0]()
+	return func() {
+		// The turn ends whatever happens in it (a callback's panic
+		// recovered by an HTTP server must not stop every later ban and
+		// unban).
+		g.turns.wait(turn)
+		var err error
+		func() {
+			defer g.turns.done()
+			made, err = g.recordMade(cfg, part, made, now)
+			g.settle(part, made)
+		}()
+		for i, j := range at {
+			switch {
+			case made[i] != nil:
+				bans[j] = made[i]
+			case err != nil:
+				errs[j] = err
+			case errs[j] == nil:
+				errs[j] = fmt.Errorf("ban %s: the firewall refused it (the daemon's log says why)", part[i].key)
+			}
+		}
+	}
 }
 
 // kernelPiece is how many elements a batch that is not urgent writes to
@@ -233,17 +238,18 @@ func (g *Guard) lockUrgent() {
 func (g *Guard) unlockUrgent() {
 	g.fwMu.Unlock()
 	g.urgentMu.Lock()
-	if g.urgent.Add(-1) == 0 {
-		g.urgentDone.Broadcast()
-	}
+	g.urgent.Add(-1)
+	g.urgentGen++
+	g.urgentDone.Broadcast()
 	g.urgentMu.Unlock()
 }
 
 // lockAside takes fwMu for a batch that is not urgent, once no urgent
-// one waits.
+// one waits or one has left the kernel since it came (under a flood of
+// urgent batches, one piece goes in after each).
 func (g *Guard) lockAside() {
 	g.urgentMu.Lock()
-	for g.urgent.Load() > 0 {
+	for gen := g.urgentGen; g.urgent.Load() > 0 && g.urgentGen == gen; {
 		g.urgentDone.Wait()
 	}
 	g.urgentMu.Unlock()

@@ -107,7 +107,8 @@ type Guard struct {
 	// take it, and step aside between two pieces when one does.
 	urgent     atomic.Int32
 	urgentMu   sync.Mutex
-	urgentDone sync.Cond
+	urgentDone sync.Cond  // on urgentMu: an urgent batch left the kernel stage
+	urgentGen  uint64     // how many have (urgentMu guards it)
 	loadMu     sync.Mutex // guards loaded
 	loaded     bool       // the index holds the store's bans in force
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -1096,5 +1097,109 @@ func TestBansNotBehindManyDisks(t *testing.T) {
 	}
 	if active, err := db.ActiveBans(c.Now()); err != nil || len(active) != n {
 		t.Fatalf("recorded: %d, want %d (%v)", len(active), n, err)
+	}
+}
+
+// twoHeldFW holds its first two netlink batches, each until its out is
+// closed (in receives when one is entered).
+type twoHeldFW struct {
+	mu  sync.Mutex
+	n   int
+	in  [2]chan struct{}
+	out [2]chan struct{}
+}
+
+func (f *twoHeldFW) Ban(_ context.Context, els []ban.Element) error {
+	f.mu.Lock()
+	k := f.n
+	f.n++
+	f.mu.Unlock()
+	if k < 2 {
+		f.in[k] <- struct{}{}
+		<-f.out[k]
+	}
+	return nil
+}
+
+func (f *twoHeldFW) Unban(context.Context, []netip.Prefix) error { return nil }
+
+// blockedOnLock reports whether a goroutine running fn waits for a
+// sync.Mutex.
+func blockedOnLock(fn string) bool {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		head, _, _ := strings.Cut(g, "\n")
+		if strings.Contains(head, "[sync.Mutex.Lock") && strings.Contains(g, fn) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestRestoreDuringASplitPeerBatch: a peer's batch steps aside for a
+// detected ban after its first piece; a Restore (the table found gone)
+// then takes the kernel and waits for every turn taken. The peer's first
+// part is recorded before it asks for the kernel again, so all three end.
+// When the part waited for the whole batch, the peer waited for the
+// kernel that the Restore held while it waited for the peer's turn.
+func TestRestoreDuringASplitPeerBatch(t *testing.T) {
+	cfg := base()
+	cfg.Window.Threshold = 1
+	db, _ := testkit.OpenDB(t)
+	fw := &twoHeldFW{}
+	for i := range 2 {
+		fw.in[i], fw.out[i] = make(chan struct{}, 1), make(chan struct{})
+	}
+	out0, out1 := sync.OnceFunc(func() { close(fw.out[0]) }), sync.OnceFunc(func() { close(fw.out[1]) })
+	free := func() { out0(); out1() }
+	c := testkit.NewClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
+	g := New(cfg, db, fw, nil, c.Now, nil)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- g.Run(runCtx) }()
+	t.Cleanup(func() { free(); stop(); <-done })
+	reqs := make([]Request, 1000)
+	for i := range reqs {
+		reqs[i] = Request{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), 32),
+			Until: c.Now().Add(time.Hour), Reason: "peer", Origin: PeerOrigin("b")}
+	}
+	peer := make(chan struct{})
+	go func() { g.BanMany(ctx, reqs); close(peer) }()
+	<-fw.in[0] // the peer's first piece in the kernel
+	if err := g.Submit(ctx, failure("203.0.113.7", "root", c.Now())); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 10*time.Second, "the detected ban waiting for the kernel", func() (bool, string) { return g.urgent.Load() == 1, "" })
+	out0()
+	<-fw.in[1] // the detected ban in the kernel
+	restored := make(chan error, 1)
+	go func() { _, err := g.Restore(ctx); restored <- err }()
+	testkit.Eventually(t, 10*time.Second, "the restore waiting for the kernel", func() (bool, string) { return blockedOnLock(").Restore("), "" })
+	out1()
+	for _, c := range []struct {
+		name string
+		ch   <-chan struct{}
+	}{{"the peer's batch", peer}} {
+		select {
+		case <-c.ch:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s never ended: the restore and the peer's batch wait for each other", c.name)
+		}
+	}
+	select {
+	case err := <-restored:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the restore never ended")
+	}
+	if err := g.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	active, err := db.ActiveBans(c.Now())
+	if err != nil || len(active) != len(reqs)+1 {
+		t.Fatalf("recorded: %d, want %d (%v)", len(active), len(reqs)+1, err)
 	}
 }
