@@ -181,6 +181,7 @@ func (f *FileTail) follow(ctx context.Context, start int64) (stuck bool, err err
 		case <-ctx.Done():
 			return false, ctx.Err()
 		case <-check.C:
+			f.chained = false // a line a second is looked up at least
 			if !got && f.behind() {
 				return true, nil
 			}
@@ -303,6 +304,14 @@ func (f *FileTail) deliver(text string, offset int64) {
 	case offset <= f.pos.Offset:
 		// Truncated in place and written again: what we had not read is
 		// in the copy.
+		if !f.holdsPath() {
+			// Not truncated: a new file at the path that begins as
+			// ours did (sed -i, an editor's save), which the follower
+			// reads: ours is finished first, as after a rotation.
+			f.drainOpen()
+			f.openPath()
+			break
+		}
 		f.drainCopy(f.pos)
 		f.pos.FirstHash = 0
 	}
