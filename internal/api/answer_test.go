@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"log"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -107,5 +109,54 @@ func TestSlowReaderHoldsNoTurn(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("a client not reading its answer held every other answer")
+	}
+}
+
+// An answer whose making panics ends its turn (the HTTP server recovers
+// the panic; the next answers are made), one that cannot be written as
+// JSON is a 500, and a request that waits too long for its turn gets 503.
+func TestAnswerTurnEnds(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/panic":
+			serveData(func(*http.Request) (any, error) { panic("boom") }).ServeHTTP(w, r)
+		case "/nan":
+			serveData(func(*http.Request) (any, error) { return math.NaN(), nil }).ServeHTTP(w, r)
+		default:
+			serveData(func(*http.Request) (any, error) { return "ok", nil }).ServeHTTP(w, r)
+		}
+	}))
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
+	t.Cleanup(ts.Close)
+	get := func(path string) (int, string) {
+		resp, err := http.Get(ts.URL + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, strings.TrimSpace(string(b))
+	}
+	get("/panic")
+	done := make(chan string, 1)
+	go func() { code, body := get("/ok"); done <- fmt.Sprint(code, " ", body) }()
+	select {
+	case got := <-done:
+		if got != `200 "ok"` {
+			t.Fatalf("after a panic: %s", got)
+		}
+	case <-time.After(answerWait + 10*time.Second):
+		t.Fatal("the panic kept the turn: no answer is made")
+	}
+	if code, body := get("/nan"); code != http.StatusInternalServerError || !strings.Contains(body, "unsupported value") {
+		t.Fatalf("a value JSON cannot hold: %d %s", code, body)
+	}
+
+	answering <- struct{}{} // the turn held
+	was := answerWait
+	answerWait = 50 * time.Millisecond
+	t.Cleanup(func() { answerWait = was; <-answering })
+	if code, body := get("/ok"); code != http.StatusServiceUnavailable || !strings.Contains(body, "busy") {
+		t.Fatalf("with the turn held: %d %s", code, body)
 	}
 }

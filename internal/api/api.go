@@ -281,16 +281,10 @@ func toLoopback(r *http.Request) bool {
 // (a slow reader holds no turn).
 func serveData(f func(*http.Request) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		waiting.Add(1)
-		select {
-		case answering <- struct{}{}:
-			waiting.Add(-1)
-		case <-r.Context().Done():
-			waiting.Add(-1)
+		code, body, ok := answerInTurn(f, r)
+		if !ok {
 			return // the client left while it waited
 		}
-		code, body := answer(f, r)
-		<-answering
 		if code == http.StatusOK {
 			w.Header().Set("Cache-Control", "no-store")
 		}
@@ -298,25 +292,52 @@ func serveData(f func(*http.Request) (any, error)) http.Handler {
 	})
 }
 
+// answerInTurn waits for the turn (503 after answerWait; not ok when
+// the client leaves first) and makes the answer in it; the turn ends even
+// if making it panics.
+func answerInTurn(f func(*http.Request) (any, error), r *http.Request) (code int, body []byte, ok bool) {
+	waiting.Add(1)
+	wait := time.NewTimer(answerWait)
+	defer wait.Stop()
+	select {
+	case answering <- struct{}{}:
+		waiting.Add(-1)
+	case <-wait.C:
+		waiting.Add(-1)
+		return http.StatusServiceUnavailable, marshal(map[string]string{"error": "busy: other answers are being made; try again"}), true
+	case <-r.Context().Done():
+		waiting.Add(-1)
+		return 0, nil, false
+	}
+	defer func() { <-answering }()
+	code, body = answer(f, r)
+	return code, body, true
+}
+
 // answering holds the turn of the one answer being made; waiting counts
-// the requests waiting for it.
+// the requests waiting for it (what a test looks at); answerWait is the
+// longest one waits.
 var (
-	answering = make(chan struct{}, 1)
-	waiting   atomic.Int32
+	answering  = make(chan struct{}, 1)
+	waiting    atomic.Int32
+	answerWait = 10 * time.Second
 )
 
 // answer is f's value for r as JSON with its status: 200, or 400 and 500
-// with the error.
+// with the error (500 too when the value cannot be written as JSON).
 func answer(f func(*http.Request) (any, error), r *http.Request) (int, []byte) {
 	v, err := f(r)
-	if err != nil {
-		code := http.StatusInternalServerError
-		if errors.As(err, new(badRequest)) {
-			code = http.StatusBadRequest
+	if err == nil {
+		var b []byte
+		if b, err = json.Marshal(v); err == nil {
+			return http.StatusOK, append(b, '\n')
 		}
-		return code, marshal(map[string]string{"error": err.Error()})
 	}
-	return http.StatusOK, marshal(v)
+	code := http.StatusInternalServerError
+	if errors.As(err, new(badRequest)) {
+		code = http.StatusBadRequest
+	}
+	return code, marshal(map[string]string{"error": err.Error()})
 }
 
 // marshal is v as JSON and a newline (an error's text if v cannot be).
