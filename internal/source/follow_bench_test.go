@@ -58,3 +58,43 @@ func BenchmarkFollow(b *testing.B) {
 		<-done
 	}
 }
+
+// BenchmarkCatchUp measures the same 100,000 lines read as a backlog: the
+// file's lines already there at the start, read in blocks through our own
+// descriptor (catchUp), beside BenchmarkFollow's line by line through the
+// follower.
+//
+//	go test ./internal/source -run XXX -bench 'CatchUp|Follow' -benchtime 3x
+func BenchmarkCatchUp(b *testing.B) {
+	const lines = 100_000
+	var log strings.Builder
+	for i := range lines {
+		fmt.Fprintf(&log, "2026-12-05T03:00:00.000000+00:00 web-01 sshd[%d]: Accepted publickey for alice from 198.51.100.%d port 40000 ssh2\n", 1000+i%100, 1+i%200)
+	}
+	for b.Loop() {
+		path := filepath.Join(b.TempDir(), "auth.log")
+		if err := os.WriteFile(path, []byte(log.String()), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		got := make(chan struct{})
+		n := 0
+		start := time.Now()
+		done := make(chan error, 1)
+		go func() {
+			done <- (&FileTail{Path: path, FromStart: true}).Run(ctx, func(string, Position) {
+				if n++; n == lines {
+					close(got)
+				}
+			})
+		}()
+		select {
+		case <-got:
+		case err := <-done:
+			b.Fatalf("the tail stopped: %v", err)
+		}
+		b.ReportMetric(float64(lines)/time.Since(start).Seconds(), "lines/s")
+		cancel()
+		<-done
+	}
+}
