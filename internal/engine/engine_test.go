@@ -817,16 +817,9 @@ func firstBanHeld(t *testing.T) (g *Guard, fw *syncFW, db *store.DB, c *testkit.
 			<-release
 		}
 	}
-	db, _ = testkit.OpenDB(t)
 	fw = &syncFW{set: map[netip.Prefix]bool{}, in: make(chan netip.Prefix, 16)}
-	c = testkit.NewClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
-	g = New(cfg, db, fw, nil, c.Now, nil)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- g.Run(runCtx) }()
-	var once sync.Once
-	free = func() { once.Do(func() { close(release) }) }
-	t.Cleanup(func() { free(); stop(); <-done })
+	free = sync.OnceFunc(func() { close(release) })
+	g, db, c = running(t, cfg, fw, free)
 	return g, fw, db, c, in, free
 }
 
@@ -991,21 +984,11 @@ func (f *heldFW) Unban(context.Context, []netip.Prefix) error { return nil }
 func TestDetectedBanBeforeAPeersPieces(t *testing.T) {
 	cfg := base()
 	cfg.Window.Threshold = 1
-	db, _ := testkit.OpenDB(t)
 	fw := &heldFW{entered: make(chan int, 1), release: make(chan struct{})}
 	free := sync.OnceFunc(func() { close(fw.release) })
-	c := testkit.NewClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
-	g := New(cfg, db, fw, nil, c.Now, nil)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- g.Run(runCtx) }()
-	t.Cleanup(func() { free(); stop(); <-done })
+	g, db, c := running(t, cfg, fw, free)
 
-	reqs := make([]Request, 1000)
-	for i := range reqs {
-		reqs[i] = Request{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), 32),
-			Until: c.Now().Add(time.Hour), Reason: "peer", Origin: PeerOrigin("b")}
-	}
+	reqs := peerBans(1000, c.Now())
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		_, errs := g.BanMany(ctx, reqs)
@@ -1068,14 +1051,8 @@ func TestBansNotBehindManyDisks(t *testing.T) {
 	cfg := base()
 	cfg.Window.Threshold = 1
 	cfg.OnBan = func(string) { <-release }
-	db, _ := testkit.OpenDB(t)
 	fw := &syncFW{set: map[netip.Prefix]bool{}, in: make(chan netip.Prefix, 16)}
-	c := testkit.NewClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
-	g := New(cfg, db, fw, nil, c.Now, nil)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- g.Run(runCtx) }()
-	t.Cleanup(func() { free(); stop(); <-done })
+	g, db, c := running(t, cfg, fw, free)
 	const n = 12
 	for i := range n {
 		ip := fmt.Sprintf("203.0.113.%d", i+1)
@@ -1146,24 +1123,13 @@ func blockedOnLock(fn string) bool {
 func TestRestoreDuringASplitPeerBatch(t *testing.T) {
 	cfg := base()
 	cfg.Window.Threshold = 1
-	db, _ := testkit.OpenDB(t)
 	fw := &twoHeldFW{}
 	for i := range 2 {
 		fw.in[i], fw.out[i] = make(chan struct{}, 1), make(chan struct{})
 	}
 	out0, out1 := sync.OnceFunc(func() { close(fw.out[0]) }), sync.OnceFunc(func() { close(fw.out[1]) })
-	free := func() { out0(); out1() }
-	c := testkit.NewClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
-	g := New(cfg, db, fw, nil, c.Now, nil)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- g.Run(runCtx) }()
-	t.Cleanup(func() { free(); stop(); <-done })
-	reqs := make([]Request, 1000)
-	for i := range reqs {
-		reqs[i] = Request{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), 32),
-			Until: c.Now().Add(time.Hour), Reason: "peer", Origin: PeerOrigin("b")}
-	}
+	g, db, c := running(t, cfg, fw, func() { out0(); out1() })
+	reqs := peerBans(1000, c.Now())
 	peer := make(chan struct{})
 	go func() { g.BanMany(ctx, reqs); close(peer) }()
 	<-fw.in[0] // the peer's first piece in the kernel
@@ -1202,4 +1168,29 @@ func TestRestoreDuringASplitPeerBatch(t *testing.T) {
 	if err != nil || len(active) != len(reqs)+1 {
 		t.Fatalf("recorded: %d, want %d (%v)", len(active), len(reqs)+1, err)
 	}
+}
+
+// running is a Guard on a fresh database and clock with its committer
+// (Run) running; the test's end calls free (what releases fw or the
+// callbacks), then stops Run.
+func running(t *testing.T, cfg Config, fw Firewall, free func()) (*Guard, *store.DB, *testkit.Clock) {
+	t.Helper()
+	db, _ := testkit.OpenDB(t)
+	c := testkit.NewClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
+	g := New(cfg, db, fw, nil, c.Now, nil)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- g.Run(runCtx) }()
+	t.Cleanup(func() { free(); stop(); <-done })
+	return g, db, c
+}
+
+// peerBans is n bans of peer b's, 198.18.0.0 onwards, for an hour from now.
+func peerBans(n int, now time.Time) []Request {
+	reqs := make([]Request, n)
+	for i := range reqs {
+		reqs[i] = Request{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), 32),
+			Until: now.Add(time.Hour), Reason: "peer", Origin: PeerOrigin("b")}
+	}
+	return reqs
 }
