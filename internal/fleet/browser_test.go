@@ -65,7 +65,7 @@ func TestFleetDashboardInBrowser(t *testing.T) {
 	// A row opens that host's dashboard, through the aggregator.
 	p.Do(chromedp.Click(`tr[data-host="web-02"] td:nth-child(3)`))
 	testkit.Eventually(t, 10*time.Second, "web-02's dashboard", func() (bool, string) {
-		u := browsertest.Eval[string](p, `location.pathname + " " + (document.body && document.body.dataset.loaded)`)
+		u := browsertest.Poll(p, `location.pathname + " " + (document.body && document.body.dataset.loaded)`)
 		return u == "/hosts/web-02/ 1", u
 	})
 	if got := text("#fig-failed b"); got != "30" {
@@ -84,7 +84,7 @@ func TestFleetDashboardInBrowser(t *testing.T) {
 	// Its "← fleet" link goes back to the fleet's page, on the same day.
 	p.Do(chromedp.Click(`#fleet a`))
 	testkit.Eventually(t, 10*time.Second, "the fleet's page again", func() (bool, string) {
-		u := browsertest.Eval[string](p, `location.pathname + location.search + " " + (document.body && document.body.dataset.loaded) + " " + document.getElementById("date")?.value`)
+		u := browsertest.Poll(p, `location.pathname + location.search + " " + (document.body && document.body.dataset.loaded) + " " + document.getElementById("date")?.value`)
 		return u == "/?date="+s.Date+" 1 "+s.Date, u
 	})
 	if fr := p.Foreign(agg.URL); len(fr) > 0 {
@@ -122,7 +122,7 @@ func TestHostileHostInBrowser(t *testing.T) {
 	p.Do(chromedp.WaitVisible("#login"), chromedp.SendKeys("#token", fleetTok), chromedp.Click("#login button"))
 	p.Do(chromedp.WaitReady(`body[data-loaded="1"]`), chromedp.Click(`tr[data-host="hostile"] td:nth-child(3)`))
 	testkit.Eventually(t, 10*time.Second, "the hostile host's dashboard", func() (bool, string) {
-		u := browsertest.Eval[string](p, `location.href + " " + (document.body && document.body.dataset.loaded)`)
+		u := browsertest.Poll(p, `location.href + " " + (document.body && document.body.dataset.loaded)`)
 		return u == hf.agg.URL+"/hosts/hostile/#day="+date+" 1", u
 	})
 	text := func(sel string) string {
