@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sshguard-go/internal/testkit"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -97,4 +100,76 @@ func BenchmarkCatchUp(b *testing.B) {
 		cancel()
 		<-done
 	}
+}
+
+// BenchmarkLineLatency measures the time from a line's write to its
+// delivery with twice as many processors as CPUs (as the run command gives
+// the daemon) while spinning goroutines (the daemon's side work at its
+// worst) keep every CPU busy (cpus-busy) or every processor (all-busy),
+// through our own watch of the file (own-watch) and through the
+// follower's notice alone (follower-only): 200 lines, one every 2 ms.
+//
+//	go test ./internal/source -run XXX -bench LineLatency -benchtime 1x
+func BenchmarkLineLatency(b *testing.B) {
+	for _, busy := range []string{"cpus-busy", "all-busy"} {
+		for _, mode := range []string{"own-watch", "follower-only"} {
+			b.Run(busy+"/"+mode, func(b *testing.B) {
+				for b.Loop() {
+					lineLatency(b, mode == "follower-only", busy == "all-busy")
+				}
+			})
+		}
+	}
+}
+
+func lineLatency(b *testing.B, followerOnly, allBusy bool) {
+	const lines, gap = 200, 2 * time.Millisecond
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2 * runtime.NumCPU()))
+	path := filepath.Join(b.TempDir(), "auth.log")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan time.Time, lines)
+	ready := make(chan struct{})
+	ft := &FileTail{Path: path, Ready: func() { close(ready) }, noWake: followerOnly}
+	done := make(chan error, 1)
+	go func() {
+		done <- ft.Run(ctx, func(string, Position) { got <- time.Now() })
+	}()
+	<-ready
+	spinners := runtime.NumCPU()
+	if allBusy {
+		spinners = runtime.GOMAXPROCS(0)
+	}
+	var spin sync.WaitGroup
+	for range spinners {
+		spin.Go(func() {
+			for x := 0; ctx.Err() == nil; x++ {
+				_ = x * x
+			}
+		})
+	}
+	w, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	lat := make([]time.Duration, 0, lines)
+	for i := range lines {
+		start := time.Now()
+		fmt.Fprintf(w, "2026-12-05T03:00:00.000000+00:00 web-01 sshd[%d]: Failed password for root from 198.51.100.7 port 4000 ssh2\n", 1000+i)
+		select {
+		case at := <-got:
+			lat = append(lat, at.Sub(start))
+		case <-time.After(time.Minute):
+			b.Fatalf("line %d not delivered within a minute", i)
+		}
+		time.Sleep(gap) // the pace of the lines, not a wait for a condition
+	}
+	cancel()
+	spin.Wait()
+	<-done
+	testkit.ReportQuantiles(b, lat)
 }

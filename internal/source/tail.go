@@ -58,12 +58,17 @@ type FileTail struct {
 	// file's end at that moment).
 	Ready func()
 
+	noWake bool // the follower's notice alone (BenchmarkLineLatency's comparison)
+
 	cur *os.File // our own handle on the file being followed
 	pos Position
-	// chained: the follower's last line was found in the file we hold,
-	// ending at pos (see deliver).
-	chained bool
-	emit    func(line string, pos Position)
+	// followed is where the follower's last line ended when that line was
+	// found in the file we hold, -1 when it was not or no line came yet
+	// (see deliver).
+	followed int64
+	buf      []byte // readLines' block
+	wake     *waker // our own notice of a write to cur (nil: the follower's alone)
+	emit     func(line string, pos Position)
 }
 
 // Run delivers each complete line with the position after it, until ctx is
@@ -82,6 +87,15 @@ func (f *FileTail) Run(ctx context.Context, emit func(line string, pos Position)
 			f.cur.Close()
 		}
 	}()
+	if !f.Poll && !f.noWake {
+		w, err := newWaker()
+		if err != nil {
+			f.warn(fmt.Sprintf("%s: %v; new lines come through the follower alone", f.Path, err))
+		} else {
+			f.wake = w
+			defer w.close()
+		}
+	}
 	start, err := f.resume()
 	if err != nil {
 		return err
@@ -108,9 +122,9 @@ func (f *FileTail) Run(ctx context.Context, emit func(line string, pos Position)
 	}
 }
 
-// maxCatchUpLine bounds a line read while catching up: longer ones are
-// cut there (sshd writes none past a few KiB; a forged one must not take
-// the daemon's memory).
+// maxCatchUpLine bounds a line read in blocks: longer ones are cut there
+// (sshd writes none past a few KiB; a forged one must not take the
+// daemon's memory).
 const maxCatchUpLine = 64 << 10
 
 // catchUp delivers the complete lines of the file we hold from offset
@@ -123,42 +137,66 @@ func (f *FileTail) catchUp(ctx context.Context, start int64) int64 {
 	if f.cur == nil || f.pos.Offset != start {
 		return start
 	}
-	if _, err := f.cur.Seek(start, io.SeekStart); err != nil {
-		return start
-	}
-	r := bufio.NewReaderSize(f.cur, maxCatchUpLine)
-	p := f.pos
-	var long []byte // a line longer than the buffer, cut at maxCatchUpLine
-	for n := 0; ; n++ {
-		if n%4096 == 0 && ctx.Err() != nil {
-			break
-		}
-		line, err := r.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			if long == nil {
-				long = append([]byte(nil), line...)
-			}
-			p.Offset += int64(len(line))
-			continue
-		}
-		if err != nil {
-			break // an incomplete last line is left for the writer to finish
-		}
-		p.Offset += int64(len(line))
-		text := trimNL(string(line))
-		if long != nil {
-			text, long = string(long), nil
-		}
-		f.pos = p
-		f.emit(text, p)
-	}
+	f.readLines(ctx)
 	return f.pos.Offset
+}
+
+// readLines delivers the complete lines of the file we hold from f.pos to
+// its end, read in blocks with pread, and moves f.pos past each. An
+// incomplete last line is left for the writer to finish.
+func (f *FileTail) readLines(ctx context.Context) {
+	if f.cur == nil {
+		return
+	}
+	if f.buf == nil {
+		f.buf = make([]byte, maxCatchUpLine)
+	}
+	buf := f.buf
+	have := 0       // buf[:have] is the start of an incomplete line, at f.pos.Offset+skip
+	var skip int64  // bytes of a line longer than buf already passed
+	var long string // that line's first len(buf) bytes
+	for blocks := 0; ; blocks++ {
+		if blocks%64 == 63 && ctx.Err() != nil {
+			return
+		}
+		n, err := f.cur.ReadAt(buf[have:], f.pos.Offset+skip+int64(have))
+		have += n
+		from := 0
+		for {
+			i := bytes.IndexByte(buf[from:have], '\n')
+			if i < 0 {
+				break
+			}
+			text := string(buf[from : from+i])
+			if skip > 0 {
+				text = long
+			}
+			if f.pos.Offset == 0 {
+				f.pos.FirstHash = hashLine(text)
+			}
+			f.pos.Offset += skip + int64(i+1)
+			skip, long = 0, ""
+			from += i + 1
+			f.emit(text, f.pos)
+		}
+		have = copy(buf, buf[from:have])
+		if have == len(buf) { // no newline in a whole block: cut the line
+			if skip == 0 {
+				long = string(buf)
+			}
+			skip += int64(have)
+			have = 0
+		}
+		if err != nil || n == 0 {
+			return
+		}
+	}
 }
 
 // follow runs one nxadm/tail follower from offset start until ctx ends, it
 // fails, or it is found stuck.
 func (f *FileTail) follow(ctx context.Context, start int64) (stuck bool, err error) {
-	f.chained = false // this follower's first line is looked up in our file
+	f.followed = -1 // this follower's first line is looked up in our file
 	t, err := tail.TailFile(f.Path, tail.Config{
 		Location:      &tail.SeekInfo{Offset: start, Whence: io.SeekStart},
 		ReOpen:        true,
@@ -175,13 +213,18 @@ func (f *FileTail) follow(ctx context.Context, start int64) (stuck bool, err err
 	defer t.Stop()
 	check := time.NewTicker(time.Second)
 	defer check.Stop()
+	var wake <-chan struct{}
+	if f.wake != nil {
+		wake = f.wake.c
+	}
 	got := false // a line arrived since the last check
 	for {
 		select {
 		case <-ctx.Done():
 			return false, ctx.Err()
+		case <-wake:
+			f.readLines(ctx)
 		case <-check.C:
-			f.chained = false // a line a second is looked up at least
 			if !got && f.behind() {
 				return true, nil
 			}
@@ -198,7 +241,7 @@ func (f *FileTail) follow(ctx context.Context, start int64) (stuck bool, err err
 				f.warn(fmt.Sprintf("%s: %v", f.Path, l.Err))
 				continue
 			}
-			f.deliver(l.Text, l.SeekInfo.Offset)
+			f.deliver(ctx, l.Text, l.SeekInfo.Offset)
 		}
 	}
 }
@@ -281,16 +324,32 @@ func (f *FileTail) resume() (int64, error) {
 // it in the file the follower has open. Whether that is still the file we
 // hold is told by the line itself: it stands at that offset in our file,
 // or the follower has moved on to a new file.
-func (f *FileTail) deliver(text string, offset int64) {
+//
+// The follower is a signal more than a reader: once one of its lines is
+// found in our file, the lines after it are read from our file in blocks
+// (readLines), and the follower's copies of them, which come after, are
+// passed over. A burst of lines (a backlog written at once, a flood)
+// reaches the parser at the speed of a block read, not a line per round
+// trip through the follower, so a ban's line is not queued behind them.
+func (f *FileTail) deliver(ctx context.Context, text string, offset int64) {
 	// The line right after the follower's last one, which was in our
 	// file: the follower reads another file only once it has reopened the
-	// path, and then from its start, where no line ends past our
-	// position. Looking each line up in our file (a pread) was a third of
-	// the cost of following a busy log.
-	if f.chained && f.pos.Offset > 0 && offset == f.pos.Offset+int64(len(text))+1 {
-		f.pos.Offset = offset
-		f.emit(text, f.pos)
-		return
+	// path, and then from its start, where no line ends right after a
+	// line of ours. Such a line that ends at or before our position was
+	// read already; one that starts at our position is the next one.
+	// Looking each line up in our file (a pread) was a third of the cost
+	// of following a busy log.
+	if f.followed > 0 && offset == f.followed+int64(len(text))+1 {
+		switch {
+		case offset <= f.pos.Offset:
+			f.followed = offset
+			return
+		case f.followed == f.pos.Offset:
+			f.followed, f.pos.Offset = offset, offset
+			f.emit(text, f.pos)
+			f.readLines(ctx)
+			return
+		}
 	}
 	held := f.holds(text, offset)
 	switch {
@@ -301,6 +360,11 @@ func (f *FileTail) deliver(text string, offset int64) {
 			f.drainOpen()
 		}
 		f.openPath()
+	case offset <= f.pos.Offset && f.unchanged():
+		// The follower (a new one) is behind us in our file, whose
+		// lines we read on our own notice: this one was delivered.
+		f.followed = offset
+		return
 	case offset <= f.pos.Offset:
 		// Truncated in place and written again: what we had not read is
 		// in the copy.
@@ -319,8 +383,26 @@ func (f *FileTail) deliver(text string, offset int64) {
 		f.pos.FirstHash = hashLine(text)
 	}
 	f.pos.Offset = offset
-	f.chained = held
+	f.followed = -1
 	f.emit(text, f.pos)
+	if held {
+		f.followed = offset
+		f.readLines(ctx)
+	}
+}
+
+// unchanged reports whether the file we hold is still the file at Path,
+// as long as our position at least and beginning as it did: what we read
+// of it is still there.
+func (f *FileTail) unchanged() bool {
+	if f.cur == nil || !f.holdsPath() {
+		return false
+	}
+	st, err := f.cur.Stat()
+	if err != nil || st.Size() < f.pos.Offset {
+		return false
+	}
+	return f.pos.FirstHash == 0 || firstLineHash(f.cur) == f.pos.FirstHash
 }
 
 // holds reports whether our open file has text and a newline just before
@@ -365,6 +447,9 @@ func (f *FileTail) openPath() {
 	}
 	f.cur = file
 	f.pos.FirstHash = firstLineHash(file)
+	if f.wake != nil {
+		f.wake.watch(file)
+	}
 }
 
 // drainOpen delivers the complete lines after f.pos in the file we still
