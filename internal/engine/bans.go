@@ -187,10 +187,10 @@ const kernelPiece = 64
 // and the turn of their store stage (none when none is left).
 func (g *Guard) kernelStage(ctx context.Context, batch []decision, errs []error, now time.Time, urgent bool) (kept []decision, at []int, made []*store.Ban, turn uint64, n int) {
 	if urgent {
-		g.lockUrgent()
-		defer g.unlockUrgent()
+		g.fwMu.LockUrgent()
+		defer g.fwMu.UnlockUrgent()
 	} else {
-		g.lockAside()
+		g.fwMu.LockAside()
 		defer g.fwMu.Unlock()
 	}
 	for n < len(batch) {
@@ -216,7 +216,7 @@ func (g *Guard) kernelStage(ctx context.Context, batch []decision, errs []error,
 			}
 		}
 		n = hi
-		if g.urgent.Load() > 0 {
+		if g.fwMu.Urgent() {
 			break // an urgent batch waits: it goes next
 		}
 	}
@@ -224,36 +224,6 @@ func (g *Guard) kernelStage(ctx context.Context, batch []decision, errs []error,
 		return nil, nil, nil, 0, n
 	}
 	return kept, at, made, g.turns.take(), n
-}
-
-// lockUrgent takes fwMu for an urgent batch: the others' wait for it
-// before they take it again (lockAside).
-func (g *Guard) lockUrgent() {
-	g.urgentMu.Lock()
-	g.urgent.Add(1)
-	g.urgentMu.Unlock()
-	g.fwMu.Lock()
-}
-
-func (g *Guard) unlockUrgent() {
-	g.fwMu.Unlock()
-	g.urgentMu.Lock()
-	g.urgent.Add(-1)
-	g.urgentGen++
-	g.urgentDone.Broadcast()
-	g.urgentMu.Unlock()
-}
-
-// lockAside takes fwMu for a batch that is not urgent, once no urgent
-// one waits or one has left the kernel since it came (under a flood of
-// urgent batches, one piece goes in after each).
-func (g *Guard) lockAside() {
-	g.urgentMu.Lock()
-	for gen := g.urgentGen; g.urgent.Load() > 0 && g.urgentGen == gen; {
-		g.urgentDone.Wait()
-	}
-	g.urgentMu.Unlock()
-	g.fwMu.Lock()
 }
 
 // turns orders the store's stage of commits and lifts as their kernel's
@@ -298,8 +268,8 @@ func (g *Guard) admitDetected(d *decision) bool {
 		g.log.Error("read the offender record", "prefix", d.key.String(), "err", err)
 	}
 	cfg := g.cfg.Load()
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	g.mu.LockUrgent()
+	defer g.mu.UnlockUrgent()
 	if r := g.admit(cfg, d, off); r != nil {
 		g.refuse[d.origin+" "+r.Code]++
 		g.log.Debug("not banned", "prefix", d.key.String(), "code", r.Code, "why", r.Why)
@@ -554,8 +524,14 @@ func (g *Guard) BanMany(ctx context.Context, reqs []Request) ([]*store.Ban, []er
 	return bans, errs
 }
 
-// admitAll passes reqs through the gate, under one hold of the lock, and
-// returns the decisions admitted with where each was in reqs; the
+// admitPiece is how many requests admitAll passes through the gate under
+// one hold of its lock: a line's decision (decide, admitDetected, urgent
+// takers of the lock) waits for a piece at most, never for a peer's whole
+// batch of a thousand, and the next piece steps aside for it.
+const admitPiece = 64
+
+// admitAll passes reqs through the gate, a piece at a time (admitPiece),
+// and returns the decisions admitted with where each was in reqs; the
 // refusals go into errs.
 func (g *Guard) admitAll(reqs []Request, errs []error) ([]decision, []int) {
 	cfg := g.cfg.Load()
@@ -571,12 +547,11 @@ func (g *Guard) admitAll(reqs []Request, errs []error) ([]decision, []int) {
 		}
 		return nil, nil
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	var batch []decision
 	var at []int
 	seen := make(map[netip.Prefix]bool, len(reqs))
-	for i, r := range reqs {
+	admit := func(i int) {
+		r := reqs[i]
 		d := decision{act: actBan, key: r.Prefix, at: now, reason: r.Reason, origin: r.Origin, dur: r.For,
 			permanent: r.Permanent, until: r.Until, force: r.Force, self: r.Self}
 		if d.reason == "" {
@@ -591,10 +566,19 @@ func (g *Guard) admitAll(reqs []Request, errs []error) ([]decision, []int) {
 		} else if why = g.admit(cfg, &d, offs[i]); why == nil {
 			seen[d.key] = true
 			batch, at = append(batch, d), append(at, i)
-			continue
+			return
 		}
 		g.refuse[r.Origin+" "+why.Code]++
 		errs[i] = why
+	}
+	for lo := 0; lo < len(reqs); lo += admitPiece {
+		func() {
+			g.mu.LockAside()
+			defer g.mu.Unlock()
+			for i := lo; i < min(lo+admitPiece, len(reqs)); i++ {
+				admit(i)
+			}
+		}()
 	}
 	return batch, at
 }

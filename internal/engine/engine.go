@@ -100,21 +100,16 @@ type Guard struct {
 	// one at a time, quick) then the store's (an fsync), in turns in the
 	// order of the kernel's. A ban's element never waits for another
 	// batch's fsync, only for its kernel write.
-	fwMu  sync.Mutex
-	turns turns
-	// urgent counts the detected batches waiting for fwMu or holding it;
-	// the others' wait for none (urgentDone, on urgentMu) before they
-	// take it, and step aside between two pieces when one does.
-	urgent     atomic.Int32
-	urgentMu   sync.Mutex
-	urgentDone sync.Cond  // on urgentMu: an urgent batch left the kernel stage
-	urgentGen  uint64     // how many have (urgentMu guards it)
-	loadMu     sync.Mutex // guards loaded
-	loaded     bool       // the index holds the store's bans in force
+	// A detected batch takes it as urgent, the others' step aside
+	// between two pieces when one waits.
+	fwMu   prioLock
+	turns  turns
+	loadMu sync.Mutex // guards loaded
+	loaded bool       // the index holds the store's bans in force
 
 	flushMu sync.RWMutex // held by FlushCounts, read by Hours
 
-	mu    sync.Mutex // guards everything below
+	mu    prioLock // guards everything below; a line's decision takes it as urgent
 	win   *ban.Window
 	wide  *ban.Window // per wide prefix
 	net   *ban.Window // per network, its horizons only
@@ -183,7 +178,6 @@ func New(cfg Config, db *store.DB, fw Firewall, allow *ban.Allowlist, now func()
 		ev: map[netip.Prefix]*evidence{}, tally: newTally(), seed: maphash.MakeSeed(),
 		queue: make(chan *decision, queueLen), lqueue: make(chan *decision, queueLen), closing: make(chan struct{}), drained: make(chan struct{}), idx: newIndex(), enforced: map[netip.Prefix]uint64{}, refuse: map[string]int64{}}
 	g.turns.cond.L = &g.turns.mu
-	g.urgentDone.L = &g.urgentMu
 	g.cfg.Store(&cfg)
 	return g
 }
@@ -288,6 +282,11 @@ func (g *Guard) Submit(ctx context.Context, r *detect.Record) error {
 			if _, errs := g.commit(ctx, []decision{d}); errs[0] != nil {
 				return errs[0]
 			}
+		} else if d.act == actBan {
+			// The committer is next on this processor: it writes the
+			// ban to the kernel now, not once the reader has gone
+			// through the lines after it.
+			runtime.Gosched()
 		}
 	}
 	return nil
@@ -479,8 +478,8 @@ func (g *Guard) decide(r *detect.Record) (client, wide decision) {
 	cfg := g.cfg.Load()
 	w := cfg.weight(r)
 	at := g.eventTime(r.Time)
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	g.mu.LockUrgent()
+	defer g.mu.UnlockUrgent()
 	if at.After(g.latest) {
 		g.latest = at
 	}

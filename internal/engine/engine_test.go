@@ -1004,7 +1004,7 @@ func TestDetectedBanBeforeAPeersPieces(t *testing.T) {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, 10*time.Second, "the detected ban waiting for the kernel", func() (bool, string) {
-		return g.urgent.Load() == 1, fmt.Sprint("urgent ", g.urgent.Load())
+		return g.fwMu.urgent.Load() == 1, fmt.Sprint("urgent ", g.fwMu.urgent.Load())
 	})
 	free()
 	if err := g.Sync(ctx); err != nil {
@@ -1136,7 +1136,7 @@ func TestRestoreDuringASplitPeerBatch(t *testing.T) {
 	if err := g.Submit(ctx, failure("203.0.113.7", "root", c.Now())); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 10*time.Second, "the detected ban waiting for the kernel", func() (bool, string) { return g.urgent.Load() == 1, "" })
+	testkit.Eventually(t, 10*time.Second, "the detected ban waiting for the kernel", func() (bool, string) { return g.fwMu.urgent.Load() == 1, "" })
 	out0()
 	<-fw.in[1] // the detected ban in the kernel
 	restored := make(chan error, 1)
@@ -1193,4 +1193,55 @@ func peerBans(n int, now time.Time) []Request {
 			Until: now.Add(time.Hour), Reason: "peer", Origin: PeerOrigin("b")}
 	}
 	return reqs
+}
+
+// TestDetectionBeforeAPeersGate: a peer's batch of 1,000 passes the gate
+// a piece at a time and steps aside for a line's decision that waits:
+// the decision (seen from OnAttempt, under the gate's lock) finds at most
+// one piece of the peer's admitted. When the batch held the lock for all
+// of its requests, the decision waited for all 1,000; without the
+// priority, the batch took the lock again before the waiter it woke.
+func TestDetectionBeforeAPeersGate(t *testing.T) {
+	cfg := base()
+	cfg.Window.Threshold = 5 // the failure is counted, not banned: only the gate's order is looked at
+	var g *Guard
+	held := -1
+	cfg.OnAttempt = func(netip.Prefix, time.Time, float64) { held = len(g.idx.bans) } // under g.mu
+	g, _, c := running(t, cfg, &fakeFW{set: map[netip.Prefix]time.Duration{}}, func() {})
+	if err := g.load(); err != nil {
+		t.Fatal(err)
+	}
+	reqs := peerBans(1000, c.Now())
+	g.mu.Lock() // the peer's batch waits for it first, the decision after
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if _, errs := g.BanMany(ctx, reqs); errs[0] != nil {
+			t.Errorf("peer ban: %v", errs[0])
+		}
+	})
+	testkit.Eventually(t, 10*time.Second, "the peer's batch waiting for the gate", func() (bool, string) {
+		return blockedOnLock("admitAll"), ""
+	})
+	wg.Go(func() {
+		if err := g.Submit(ctx, failure("203.0.113.7", "root", c.Now())); err != nil {
+			t.Error(err)
+		}
+	})
+	testkit.Eventually(t, 10*time.Second, "the decision waiting for the gate", func() (bool, string) {
+		return g.mu.urgent.Load() == 1, ""
+	})
+	g.mu.Unlock()
+	wg.Wait()
+	if held < 0 || held > admitPiece {
+		t.Fatalf("the line's decision found %d of the peer's 1,000 bans admitted: it waited for more than one piece (%d)", held, admitPiece)
+	}
+	if err := g.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	g.mu.Lock()
+	n := len(g.idx.bans)
+	g.mu.Unlock()
+	if n != len(reqs) {
+		t.Fatalf("%d bans held after the batch, want %d", n, len(reqs))
+	}
 }
