@@ -24,7 +24,7 @@ func TestAnswersOneAtATime(t *testing.T) {
 	release := make(chan struct{})
 	free := sync.OnceFunc(func() { close(release) })
 	var active, most, calls atomic.Int32
-	h := serveData(func(r *http.Request) (any, error) {
+	h := serveData(nil, func(r *http.Request) (any, error) {
 		n := active.Add(1)
 		defer active.Add(-1)
 		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
@@ -72,7 +72,7 @@ func TestAnswersOneAtATime(t *testing.T) {
 // made whole first, and sent after.
 func TestSlowReaderHoldsNoTurn(t *testing.T) {
 	big := strings.Repeat("x", 16<<20) // more than the sockets' buffers hold
-	h := serveData(func(r *http.Request) (any, error) {
+	h := serveData(nil, func(r *http.Request) (any, error) {
 		if r.URL.Path == "/big" {
 			return big, nil
 		}
@@ -119,11 +119,11 @@ func TestAnswerTurnEnds(t *testing.T) {
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/panic":
-			serveData(func(*http.Request) (any, error) { panic("boom") }).ServeHTTP(w, r)
+			serveData(nil, func(*http.Request) (any, error) { panic("boom") }).ServeHTTP(w, r)
 		case "/nan":
-			serveData(func(*http.Request) (any, error) { return math.NaN(), nil }).ServeHTTP(w, r)
+			serveData(nil, func(*http.Request) (any, error) { return math.NaN(), nil }).ServeHTTP(w, r)
 		default:
-			serveData(func(*http.Request) (any, error) { return "ok", nil }).ServeHTTP(w, r)
+			serveData(nil, func(*http.Request) (any, error) { return "ok", nil }).ServeHTTP(w, r)
 		}
 	}))
 	ts.Config.ErrorLog = log.New(io.Discard, "", 0)

@@ -202,10 +202,11 @@ func Routes() []Route {
 // Handler serves the API, its documents and the dashboard.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
+	kept := &keptAnswers{now: time.Now}
 	for _, rt := range s.routes() {
 		h := rt.page
 		if rt.data != nil {
-			h = serveData(rt.data)
+			h = serveData(kept, rt.data)
 		}
 		mux.Handle("GET "+rt.Path, s.guard(rt.Access, h))
 	}
@@ -274,14 +275,16 @@ func toLoopback(r *http.Request) bool {
 	return ok && a.AddrPort().Addr().Unmap().IsLoopback()
 }
 
-// serveData answers with f's value as JSON, never cached. The answers
-// are made one at a time (answering): a burst of requests takes at most
-// one processor from the ban path, whatever their number; each answer is
-// made whole in memory inside that turn, and sent to the client after it
-// (a slow reader holds no turn).
-func serveData(f func(*http.Request) (any, error)) http.Handler {
+// serveData answers with f's value as JSON (never cached by the client).
+// The answers are made one at a time (answering): a burst of requests
+// takes at most one processor from the ban path, whatever their number;
+// each answer is made whole in memory inside that turn, and sent to the
+// client after it (a slow reader holds no turn). An answer made is kept a
+// second (kept, unless nil): the same question asked again within it is
+// answered from there.
+func serveData(kept *keptAnswers, f func(*http.Request) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		code, body, ok := answerInTurn(f, r)
+		code, body, ok := answerInTurn(kept, f, r)
 		if !ok {
 			return // the client left while it waited
 		}
@@ -295,7 +298,11 @@ func serveData(f func(*http.Request) (any, error)) http.Handler {
 // answerInTurn waits for the turn (503 after answerWait; not ok when
 // the client leaves first) and makes the answer in it; the turn ends even
 // if making it panics.
-func answerInTurn(f func(*http.Request) (any, error), r *http.Request) (code int, body []byte, ok bool) {
+func answerInTurn(kept *keptAnswers, f func(*http.Request) (any, error), r *http.Request) (code int, body []byte, ok bool) {
+	key := r.URL.Path + "?" + r.URL.RawQuery
+	if body, ok := kept.get(key); ok {
+		return http.StatusOK, body, true
+	}
 	waiting.Add(1)
 	wait := time.NewTimer(answerWait)
 	defer wait.Stop()
@@ -310,7 +317,13 @@ func answerInTurn(f func(*http.Request) (any, error), r *http.Request) (code int
 		return 0, nil, false
 	}
 	defer func() { <-answering }()
+	if body, ok := kept.get(key); ok { // made while this one waited
+		return http.StatusOK, body, true
+	}
 	code, body = answer(f, r)
+	if code == http.StatusOK {
+		kept.put(key, body)
+	}
 	return code, body, true
 }
 
