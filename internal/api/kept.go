@@ -13,8 +13,11 @@ import (
 // daemon's processor time and made 40% of its garbage (the bans in force
 // read whole, a hundred sessions merged), which the ban path paid for
 // in the collector's work and the CPUs' time. It holds at most
-// keptBytes, and no answer over keptLargest. The zero value keeps
-// nothing until now is set; a nil one keeps nothing.
+// keptAnswersMax answers and keptBytes (questions and answers), none
+// asked by a question over keptQuestion or answered over keptLargest
+// (a page's questions made up to fill it keep nothing older than a
+// second). The zero value keeps nothing until now is set; a nil one
+// keeps nothing.
 type keptAnswers struct {
 	now   func() time.Time
 	mu    sync.Mutex
@@ -28,9 +31,11 @@ type keptAnswer struct {
 }
 
 const (
-	answerFresh = time.Second
-	keptBytes   = 16 << 20
-	keptLargest = 4 << 20
+	answerFresh    = time.Second
+	keptBytes      = 16 << 20
+	keptLargest    = 4 << 20
+	keptQuestion   = 1 << 10
+	keptAnswersMax = 1024
 )
 
 // get returns the answer kept for key if it is fresh.
@@ -47,10 +52,10 @@ func (k *keptAnswers) get(key string) ([]byte, bool) {
 	return a.body, true
 }
 
-// put keeps body as key's answer, made now. When the answers kept would
-// be over keptBytes, the stale ones go first, then all of them.
+// put keeps body as key's answer, made now. The stale answers go first;
+// when the fresh ones would still be over a bound, all of them.
 func (k *keptAnswers) put(key string, body []byte) {
-	if k == nil || k.now == nil || len(body) > keptLargest {
+	if k == nil || k.now == nil || len(body) > keptLargest || len(key) > keptQuestion {
 		return
 	}
 	k.mu.Lock()
@@ -59,22 +64,17 @@ func (k *keptAnswers) put(key string, body []byte) {
 	if k.m == nil {
 		k.m = map[string]keptAnswer{}
 	}
-	if old, ok := k.m[key]; ok {
-		k.bytes -= len(old.body)
-		delete(k.m, key)
-	}
-	if k.bytes+len(body) > keptBytes {
-		for key, a := range k.m {
-			if now.Sub(a.at) >= answerFresh {
-				k.bytes -= len(a.body)
-				delete(k.m, key)
-			}
+	for q, a := range k.m { // at most keptAnswersMax, once per answer made
+		if q == key || now.Sub(a.at) >= answerFresh {
+			k.bytes -= len(q) + len(a.body)
+			delete(k.m, q)
 		}
 	}
-	if k.bytes+len(body) > keptBytes {
+	size := len(key) + len(body)
+	if len(k.m) >= keptAnswersMax || k.bytes+size > keptBytes {
 		clear(k.m)
 		k.bytes = 0
 	}
 	k.m[key] = keptAnswer{at: now, body: body}
-	k.bytes += len(body)
+	k.bytes += size
 }

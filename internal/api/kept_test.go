@@ -88,3 +88,28 @@ func TestKeptAnswersBounded(t *testing.T) {
 		t.Fatalf("an error answer was kept: %d calls for 2 requests", calls.Load())
 	}
 }
+
+// TestKeptQuestionsBounded: questions made up to fill the answers kept (a
+// new query string each time, long ones) never hold more than
+// keptAnswersMax answers or keptBytes, questions included; a question over
+// keptQuestion is answered, not kept; the stale ones go at the next put.
+func TestKeptQuestionsBounded(t *testing.T) {
+	clock := testkit.NewClock(time.Date(2026, 12, 5, 6, 0, 0, 0, time.UTC))
+	k := &keptAnswers{now: clock.Now}
+	junk := strings.Repeat("j", keptQuestion-100)
+	for i := range 3 * keptAnswersMax {
+		k.put(fmt.Sprintf("/api/v1/summary?n=%d&junk=%s", i, junk), []byte("{}\n"))
+		if len(k.m) > keptAnswersMax || k.bytes > keptBytes {
+			t.Fatalf("after %d questions: %d answers, %d bytes kept (at most %d, %d)", i+1, len(k.m), k.bytes, keptAnswersMax, keptBytes)
+		}
+	}
+	k.put("/q?"+strings.Repeat("j", keptQuestion), []byte("{}\n"))
+	if _, ok := k.get("/q?" + strings.Repeat("j", keptQuestion)); ok {
+		t.Fatal("a question over keptQuestion was kept")
+	}
+	clock.Add(answerFresh)
+	k.put("/fresh", []byte("{}\n"))
+	if len(k.m) != 1 || k.bytes != len("/fresh")+3 {
+		t.Fatalf("after a second: %d answers, %d bytes kept; want only the fresh one", len(k.m), k.bytes)
+	}
+}

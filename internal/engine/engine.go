@@ -282,10 +282,11 @@ func (g *Guard) Submit(ctx context.Context, r *detect.Record) error {
 			if _, errs := g.commit(ctx, []decision{d}); errs[0] != nil {
 				return errs[0]
 			}
-		} else if d.act == actBan {
-			// The committer is next on this processor: it writes the
-			// ban to the kernel now, not once the reader has gone
-			// through the lines after it.
+		} else if d.act == actBan && len(g.queue) <= 1 {
+			// The committer, waiting, is next on this processor: it
+			// writes the ban to the kernel now, not once the reader has
+			// gone through the lines after it. (Under a flood the queue
+			// fills, and the committer takes its bans together.)
 			runtime.Gosched()
 		}
 	}

@@ -64,11 +64,16 @@ type FileTail struct {
 	pos Position
 	// followed is where the follower's last line ended when that line was
 	// found in the file we hold, -1 when it was not or no line came yet
-	// (see deliver).
-	followed int64
-	buf      []byte // readLines' block
-	wake     *waker // our own notice of a write to cur (nil: the follower's alone)
-	emit     func(line string, pos Position)
+	// (see deliver); from is where the follower started.
+	followed, from int64
+	// anchor is a hash of the bytes just before pos in cur, as they were
+	// read: a block is read from pos only while they are still there (a
+	// truncated file written again is left to the follower's lines).
+	anchor uint64
+	warned bool   // the waker's watch failed once (said once)
+	buf    []byte // readLines' block
+	wake   *waker // our own notice of a write to cur (nil: the follower's alone)
+	emit   func(line string, pos Position)
 }
 
 // Run delivers each complete line with the position after it, until ctx is
@@ -100,6 +105,7 @@ func (f *FileTail) Run(ctx context.Context, emit func(line string, pos Position)
 	if err != nil {
 		return err
 	}
+	f.setAnchor()
 	if f.Ready != nil {
 		f.Ready()
 	}
@@ -145,9 +151,10 @@ func (f *FileTail) catchUp(ctx context.Context, start int64) int64 {
 // its end, read in blocks with pread, and moves f.pos past each. An
 // incomplete last line is left for the writer to finish.
 func (f *FileTail) readLines(ctx context.Context) {
-	if f.cur == nil {
+	if f.cur == nil || !f.anchored() {
 		return
 	}
+	defer f.setAnchor()
 	if f.buf == nil {
 		f.buf = make([]byte, maxCatchUpLine)
 	}
@@ -171,12 +178,13 @@ func (f *FileTail) readLines(ctx context.Context) {
 			if skip > 0 {
 				text = long
 			}
-			if f.pos.Offset == 0 {
-				f.pos.FirstHash = hashLine(text)
-			}
+			first := f.pos.Offset == 0
 			f.pos.Offset += skip + int64(i+1)
 			skip, long = 0, ""
 			from += i + 1
+			if first {
+				f.pos.FirstHash = firstLineHash(f.cur)
+			}
 			f.emit(text, f.pos)
 		}
 		have = copy(buf, buf[from:have])
@@ -196,7 +204,7 @@ func (f *FileTail) readLines(ctx context.Context) {
 // follow runs one nxadm/tail follower from offset start until ctx ends, it
 // fails, or it is found stuck.
 func (f *FileTail) follow(ctx context.Context, start int64) (stuck bool, err error) {
-	f.followed = -1 // this follower's first line is looked up in our file
+	f.followed, f.from = -1, start // this follower's first line is looked up in our file
 	t, err := tail.TailFile(f.Path, tail.Config{
 		Location:      &tail.SeekInfo{Offset: start, Whence: io.SeekStart},
 		ReOpen:        true,
@@ -246,20 +254,43 @@ func (f *FileTail) follow(ctx context.Context, start int64) (stuck bool, err err
 	}
 }
 
-// behind reports whether the file we hold has complete data past our
-// position that the follower has not delivered.
+// behind reports whether the follower has fallen behind with nothing to
+// show for it: our file has complete lines past the follower's place (its
+// last line in our file, or where it started or last moved us to), or the
+// path names another file, with complete lines, that the follower has not
+// shown us (a rotation it missed). Our own reading keeps up on our own
+// notice, but the follower is what tells of rotations: a stuck one is
+// restarted.
 func (f *FileTail) behind() bool {
 	if f.cur == nil {
 		_, err := os.Stat(f.Path)
 		return err == nil // the file appeared and we were not told
 	}
-	st, err := f.cur.Stat()
-	if err != nil || st.Size() <= f.pos.Offset {
+	at := f.followed
+	if at < 0 {
+		at = f.from
+	}
+	if lineAfter(f.cur, at) {
+		return true
+	}
+	if !f.holdsPath() {
+		if file, err := os.Open(f.Path); err == nil {
+			defer file.Close()
+			return lineAfter(file, 0)
+		}
+	}
+	return false
+}
+
+// lineAfter reports whether file has a complete line after offset (a
+// writer may be in the middle of one).
+func lineAfter(file *os.File, offset int64) bool {
+	st, err := file.Stat()
+	if err != nil || st.Size() <= offset {
 		return false
 	}
-	// Only complete lines count: a writer may be in the middle of one.
-	buf := make([]byte, min(st.Size()-f.pos.Offset, 64<<10))
-	n, _ := f.cur.ReadAt(buf, f.pos.Offset)
+	buf := make([]byte, min(st.Size()-offset, 64<<10))
+	n, _ := file.ReadAt(buf, offset)
 	return bytes.IndexByte(buf[:n], '\n') >= 0
 }
 
@@ -347,6 +378,7 @@ func (f *FileTail) deliver(ctx context.Context, text string, offset int64) {
 		case f.followed == f.pos.Offset:
 			f.followed, f.pos.Offset = offset, offset
 			f.emit(text, f.pos)
+			f.setAnchor()
 			f.readLines(ctx)
 			return
 		}
@@ -360,9 +392,11 @@ func (f *FileTail) deliver(ctx context.Context, text string, offset int64) {
 			f.drainOpen()
 		}
 		f.openPath()
-	case offset <= f.pos.Offset && f.unchanged():
-		// The follower (a new one) is behind us in our file, whose
-		// lines we read on our own notice: this one was delivered.
+	case offset <= f.pos.Offset && f.followed < 0 && offset == f.from+int64(len(text))+1 && f.holdsPath() && f.anchored():
+		// A new follower's first line, behind us in our file (read on
+		// our own notice), which still holds what we read: delivered.
+		// A truncation makes the follower read from the start, and
+		// leaves other bytes before our position.
 		f.followed = offset
 		return
 	case offset <= f.pos.Offset:
@@ -379,30 +413,44 @@ func (f *FileTail) deliver(ctx context.Context, text string, offset int64) {
 		f.drainCopy(f.pos)
 		f.pos.FirstHash = 0
 	}
-	if offset == int64(len(text))+1 {
-		f.pos.FirstHash = hashLine(text)
-	}
 	f.pos.Offset = offset
-	f.followed = -1
+	if offset == int64(len(text))+1 && f.cur != nil {
+		f.pos.FirstHash = firstLineHash(f.cur)
+	}
+	f.followed, f.from = -1, offset
 	f.emit(text, f.pos)
+	f.setAnchor()
 	if held {
 		f.followed = offset
 		f.readLines(ctx)
 	}
 }
 
-// unchanged reports whether the file we hold is still the file at Path,
-// as long as our position at least and beginning as it did: what we read
-// of it is still there.
-func (f *FileTail) unchanged() bool {
-	if f.cur == nil || !f.holdsPath() {
-		return false
+// anchorLen is how many bytes before the position the anchor hashes.
+const anchorLen = 64
+
+// anchorHash hashes the up to anchorLen bytes before our position in the
+// file we hold; ok is false when they are not all there (truncated).
+func (f *FileTail) anchorHash() (h uint64, ok bool) {
+	k := min(int64(anchorLen), f.pos.Offset)
+	if f.cur == nil || k == 0 {
+		return 0, true
 	}
-	st, err := f.cur.Stat()
-	if err != nil || st.Size() < f.pos.Offset {
-		return false
+	var b [anchorLen]byte
+	if n, _ := f.cur.ReadAt(b[:k], f.pos.Offset-k); int64(n) != k {
+		return 0, false
 	}
-	return f.pos.FirstHash == 0 || firstLineHash(f.cur) == f.pos.FirstHash
+	return hashLine(string(b[:k])), true
+}
+
+// setAnchor notes the bytes before our position as they are now.
+func (f *FileTail) setAnchor() { f.anchor, _ = f.anchorHash() }
+
+// anchored reports whether the bytes before our position are those we
+// read.
+func (f *FileTail) anchored() bool {
+	h, ok := f.anchorHash()
+	return ok && h == f.anchor
 }
 
 // holds reports whether our open file has text and a newline just before
@@ -437,9 +485,12 @@ func (f *FileTail) openPath() {
 		f.cur.Close()
 		f.cur = nil
 	}
-	f.pos = Position{}
+	f.pos, f.anchor = Position{}, 0
 	file, err := os.Open(f.Path)
 	if err != nil {
+		if f.wake != nil {
+			f.wake.watch(nil)
+		}
 		return
 	}
 	if st, err := file.Stat(); err == nil {
@@ -448,7 +499,10 @@ func (f *FileTail) openPath() {
 	f.cur = file
 	f.pos.FirstHash = firstLineHash(file)
 	if f.wake != nil {
-		f.wake.watch(file)
+		if err := f.wake.watch(file); err != nil && !f.warned {
+			f.warned = true
+			f.warn(fmt.Sprintf("%s: %v; new lines come through the follower alone", f.Path, err))
+		}
 	}
 }
 

@@ -57,8 +57,12 @@ func (w *waker) run() {
 			continue
 		}
 		for { // the events themselves say nothing more than "written"
-			if _, err := unix.Read(w.fd, buf); err != nil {
-				break // EAGAIN: drained
+			_, err := unix.Read(w.fd, buf)
+			if err == unix.EAGAIN {
+				break // drained
+			}
+			if err != nil && err != unix.EINTR {
+				return // not a state poll would leave: no spinning on it
 			}
 		}
 		select {
@@ -73,19 +77,23 @@ func (w *waker) run() {
 }
 
 // watch moves the watch to file (the file FileTail now holds: by its
-// descriptor, not its name, which may already name another).
-func (w *waker) watch(file *os.File) {
+// descriptor, not its name, which may already name another), or removes
+// it (nil). An error says the watch could not be made (no /proc, the
+// user's inotify watches used up).
+func (w *waker) watch(file *os.File) error {
 	if w.wd >= 0 {
 		unix.InotifyRmWatch(w.fd, uint32(w.wd))
 		w.wd = -1
 	}
 	if file == nil {
-		return
+		return nil
 	}
 	wd, err := unix.InotifyAddWatch(w.fd, fmt.Sprintf("/proc/self/fd/%d", file.Fd()), unix.IN_MODIFY)
-	if err == nil {
-		w.wd = wd
+	if err != nil {
+		return fmt.Errorf("watch: %w", err)
 	}
+	w.wd = wd
+	return nil
 }
 
 // close ends run and lets go of the descriptors.

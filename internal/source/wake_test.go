@@ -5,8 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/nxadm/tail"
 )
 
 // TestWakerWatchesTheFileHeld: a write to the file the waker watches
@@ -36,12 +39,16 @@ func TestWakerWatchesTheFileHeld(t *testing.T) {
 			return false
 		}
 	}
-	w.watch(a)
+	if err := w.watch(a); err != nil {
+		t.Fatal(err)
+	}
 	a.WriteString("one\n")
 	if !woken() {
 		t.Fatal("a write to the watched file did not wake the waker within 10s")
 	}
-	w.watch(b)
+	if err := w.watch(b); err != nil {
+		t.Fatal(err)
+	}
 	a.WriteString("two\n") // the old file: no wake
 	b.WriteString("three\n")
 	if !woken() {
@@ -86,5 +93,121 @@ func TestFollowerBehindIsNoTruncation(t *testing.T) {
 	}
 	if f.pos.Offset != 12 {
 		t.Fatalf("position %d, want 12", f.pos.Offset)
+	}
+}
+
+// tailAt is a FileTail on path holding the file, as Run would after its
+// start, delivering into got and warnings into warned.
+func tailAt(t *testing.T, path string, got, warned *[]string) *FileTail {
+	t.Helper()
+	f := &FileTail{Path: path, Warn: func(m string) { *warned = append(*warned, m) }}
+	f.emit = func(line string, _ Position) { *got = append(*got, line) }
+	f.openPath()
+	t.Cleanup(func() {
+		if f.cur != nil {
+			f.cur.Close()
+		}
+	})
+	return f
+}
+
+func appendTo(t *testing.T, path, s string) {
+	t.Helper()
+	w, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTruncatedAndWrittenAgain: copytruncate, then the log written past
+// our old position before the follower noticed. Our notice must not read
+// the new lines from the old offset (the middle of a line; the lines
+// before it skipped): nothing is read until the follower's lines show the
+// truncation, then the copy is finished and the new file read whole,
+// each line once.
+func TestTruncatedAndWrittenAgain(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.log")
+	if err := os.WriteFile(path, []byte("old-1\nold-2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var got, warned []string
+	f := tailAt(t, path, &got, &warned)
+	ctx := context.Background()
+	f.readLines(ctx)
+	f.followed = 12 // the follower delivered both too
+	data, _ := os.ReadFile(path)
+	if err := os.WriteFile(path+".1", data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, path, "new-1\nnew-2\nnew-3\n")
+	f.readLines(ctx) // our notice of the writes
+	f.deliver(ctx, "new-1", 6)
+	f.deliver(ctx, "new-2", 12)
+	f.deliver(ctx, "new-3", 18)
+	if want := []string{"old-1", "old-2", "new-1", "new-2", "new-3"}; !slices.Equal(got, want) || len(warned) > 0 {
+		t.Fatalf("delivered %q (want %q), warned %q", got, want, warned)
+	}
+}
+
+// TestLongFirstLineFollowerBehind: a first line longer than the 4 KiB
+// that identify a file (any local user can log one) is hashed alike
+// whoever reads it: a new follower behind us is not taken for a
+// truncation.
+func TestLongFirstLineFollowerBehind(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.log")
+	long := strings.Repeat("x", 5000)
+	if err := os.WriteFile(path, []byte(long+"\nl2\nl3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var got, warned []string
+	f := tailAt(t, path, &got, &warned)
+	ctx := context.Background()
+	f.readLines(ctx)
+	f.followed, f.from = -1, 0 // a new follower, from the start
+	f.deliver(ctx, long, 5001)
+	f.deliver(ctx, "l2", 5004)
+	f.deliver(ctx, "l3", 5007)
+	if len(got) != 3 || got[1] != "l2" || got[2] != "l3" || len(warned) > 0 {
+		t.Fatalf("delivered %d lines (want 3: the long one, l2, l3), warned %q", len(got), warned)
+	}
+}
+
+// TestRotationSeenWithoutTheFollowersWatch: the follower loses its watch
+// (nxadm/tail shares one inotify watcher per process: another tail's
+// Cleanup removes the path's watch for all); lines still come through our
+// own, and a rotation after it is still followed: the follower is found
+// behind (the path names a new file with lines it never showed us) and
+// started again.
+func TestRotationSeenWithoutTheFollowersWatch(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "auth.log")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fo := startTail(t, &FileTail{Path: path})
+	defer fo.stop()
+	other, err := tail.TailFile(path, tail.Config{Follow: true, ReOpen: true, Logger: tail.DiscardingLogger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Stop()
+	other.Cleanup() // the shared watch of the path, gone
+	appendTo(t, path, "before\n")
+	fo.wait(t, 1)
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("after\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := fo.wait(t, 2); got[1] != "after" {
+		t.Fatalf("lines %q, want before, after", got)
 	}
 }
