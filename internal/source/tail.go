@@ -80,11 +80,14 @@ type FileTail struct {
 // cancelled. It returns ctx.Err() on cancellation, or an error when the
 // file cannot be followed at all.
 //
-// Once a second it checks that the follower is not stuck: if the file we
-// hold has grown past our position and no line came, a lost inotify watch
-// (nxadm/tail shares one watcher per process) or an overflowed event queue
-// is assumed and the follower is restarted at our position. The check is
-// one fstat.
+// Lines are read from our own descriptor, in blocks, when our own watch
+// of the file or one of the follower's lines says it was written (see
+// deliver); the follower's lines also tell of rotations and truncations.
+// Once a second, when the follower showed no line, it is checked for being
+// stuck (behind): a lost inotify watch (nxadm/tail shares one watcher per
+// process) or an overflowed event queue is assumed, and the follower is
+// restarted at our position (on the new file if the path names one). The
+// check is an fstat and a stat.
 func (f *FileTail) Run(ctx context.Context, emit func(line string, pos Position)) error {
 	f.emit = emit
 	defer func() {
