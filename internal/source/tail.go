@@ -70,6 +70,7 @@ type FileTail struct {
 	// read: a block is read from pos only while they are still there (a
 	// truncated file written again is left to the follower's lines).
 	anchor uint64
+	stale  bool   // the anchor was found gone: no line is passed over unchecked
 	warned bool   // the waker's watch failed once (said once)
 	buf    []byte // readLines' block
 	wake   *waker // our own notice of a write to cur (nil: the follower's alone)
@@ -154,7 +155,11 @@ func (f *FileTail) catchUp(ctx context.Context, start int64) int64 {
 // its end, read in blocks with pread, and moves f.pos past each. An
 // incomplete last line is left for the writer to finish.
 func (f *FileTail) readLines(ctx context.Context) {
-	if f.cur == nil || !f.anchored() {
+	if f.cur == nil {
+		return
+	}
+	if !f.anchored() {
+		f.stale = true // the follower's lines will show what happened
 		return
 	}
 	defer f.setAnchor()
@@ -373,7 +378,7 @@ func (f *FileTail) deliver(ctx context.Context, text string, offset int64) {
 	// read already; one that starts at our position is the next one.
 	// Looking each line up in our file (a pread) was a third of the cost
 	// of following a busy log.
-	if f.followed > 0 && offset == f.followed+int64(len(text))+1 {
+	if f.followed > 0 && !f.stale && offset == f.followed+int64(len(text))+1 {
 		switch {
 		case offset <= f.pos.Offset:
 			f.followed = offset
@@ -447,7 +452,7 @@ func (f *FileTail) anchorHash() (h uint64, ok bool) {
 }
 
 // setAnchor notes the bytes before our position as they are now.
-func (f *FileTail) setAnchor() { f.anchor, _ = f.anchorHash() }
+func (f *FileTail) setAnchor() { f.anchor, _ = f.anchorHash(); f.stale = false }
 
 // anchored reports whether the bytes before our position are those we
 // read.

@@ -211,3 +211,30 @@ func TestRotationSeenWithoutTheFollowersWatch(t *testing.T) {
 		t.Fatalf("lines %q, want before, after", got)
 	}
 }
+
+// TestTruncatedUnderALaggingFollower: the log truncated and written past
+// the follower's place before it noticed, so that its next lines (the new
+// file's, read from its old offset) continue its chain behind our
+// position. Once our notice found the bytes before our position changed,
+// such a line is not passed over as read: the truncation is handled as the
+// follower's lines show it.
+func TestTruncatedUnderALaggingFollower(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.log")
+	if err := os.WriteFile(path, []byte("old-1\nold-2\nold-3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var got, warned []string
+	f := tailAt(t, path, &got, &warned)
+	ctx := context.Background()
+	f.readLines(ctx)
+	f.followed = 6 // the follower showed old-1 only
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, path, "new-1\nnew-2\nnew-3\nnew-4\n")
+	f.readLines(ctx)            // our notice: the bytes before 18 changed
+	f.deliver(ctx, "new-2", 12) // the follower goes on from 6 in the new file
+	if !slices.Contains(got, "new-2") {
+		t.Fatalf("delivered %q: the follower's new-2 was passed over as read", got)
+	}
+}
