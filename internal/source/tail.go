@@ -1,7 +1,6 @@
 package source
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -152,8 +151,8 @@ func (f *FileTail) catchUp(ctx context.Context, start int64) int64 {
 }
 
 // readLines delivers the complete lines of the file we hold from f.pos to
-// its end, read in blocks with pread, and moves f.pos past each. An
-// incomplete last line is left for the writer to finish.
+// its end (eachLine), and moves f.pos past each; it reads nothing while
+// the bytes before f.pos are not those read (anchored).
 func (f *FileTail) readLines(ctx context.Context) {
 	if f.cur == nil {
 		return
@@ -163,18 +162,38 @@ func (f *FileTail) readLines(ctx context.Context) {
 		return
 	}
 	defer f.setAnchor()
+	f.eachLine(ctx, f.cur, f.pos.Offset, func(text string, end int64) {
+		first := f.pos.Offset == 0
+		f.pos.Offset = end
+		if first {
+			f.pos.FirstHash = firstLineHash(f.cur)
+		}
+		f.emit(text, f.pos)
+	})
+}
+
+// block is the buffer eachLine and lineAfter read into.
+func (f *FileTail) block() []byte {
 	if f.buf == nil {
 		f.buf = make([]byte, maxCatchUpLine)
 	}
-	buf := f.buf
-	have := 0       // buf[:have] is the start of an incomplete line, at f.pos.Offset+skip
+	return f.buf
+}
+
+// eachLine hands line the complete lines of file from offset to its end
+// with the offset after each, read in blocks of maxCatchUpLine with pread
+// (a longer line is cut there: a forged one must not take the daemon's
+// memory). An incomplete last line is left for the writer to finish.
+func (f *FileTail) eachLine(ctx context.Context, file *os.File, offset int64, line func(text string, end int64)) {
+	buf := f.block()
+	have := 0       // buf[:have] is the start of an incomplete line, at offset+skip
 	var skip int64  // bytes of a line longer than buf already passed
 	var long string // that line's first len(buf) bytes
 	for blocks := 0; ; blocks++ {
 		if blocks%64 == 63 && ctx.Err() != nil {
 			return
 		}
-		n, err := f.cur.ReadAt(buf[have:], f.pos.Offset+skip+int64(have))
+		n, err := file.ReadAt(buf[have:], offset+skip+int64(have))
 		have += n
 		from := 0
 		for {
@@ -186,14 +205,10 @@ func (f *FileTail) readLines(ctx context.Context) {
 			if skip > 0 {
 				text = long
 			}
-			first := f.pos.Offset == 0
-			f.pos.Offset += skip + int64(i+1)
+			offset += skip + int64(i+1)
 			skip, long = 0, ""
 			from += i + 1
-			if first {
-				f.pos.FirstHash = firstLineHash(f.cur)
-			}
-			f.emit(text, f.pos)
+			line(text, offset)
 		}
 		have = copy(buf, buf[from:have])
 		if have == len(buf) { // no newline in a whole block: cut the line
@@ -278,13 +293,13 @@ func (f *FileTail) behind() bool {
 	if at < 0 {
 		at = f.from
 	}
-	if lineAfter(f.cur, at) {
+	if f.lineAfter(f.cur, at) {
 		return true
 	}
 	if !f.holdsPath() {
 		if file, err := os.Open(f.Path); err == nil {
 			defer file.Close()
-			return lineAfter(file, 0)
+			return f.lineAfter(file, 0)
 		}
 	}
 	return false
@@ -292,13 +307,13 @@ func (f *FileTail) behind() bool {
 
 // lineAfter reports whether file has a complete line after offset (a
 // writer may be in the middle of one).
-func lineAfter(file *os.File, offset int64) bool {
+func (f *FileTail) lineAfter(file *os.File, offset int64) bool {
 	st, err := file.Stat()
 	if err != nil || st.Size() <= offset {
 		return false
 	}
-	buf := make([]byte, min(st.Size()-offset, 64<<10))
-	n, _ := file.ReadAt(buf, offset)
+	buf := f.block()
+	n, _ := file.ReadAt(buf[:min(st.Size()-offset, int64(len(buf)))], offset)
 	return bytes.IndexByte(buf[:n], '\n') >= 0
 }
 
@@ -564,18 +579,10 @@ func (f *FileTail) drainCopy(p Position) {
 
 // readFrom delivers the complete lines of file after p.Offset.
 func (f *FileTail) readFrom(file *os.File, p Position) {
-	if _, err := file.Seek(p.Offset, io.SeekStart); err != nil {
-		return
-	}
-	r := bufio.NewReader(file)
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return // an incomplete last line is left for the writer to finish
-		}
-		p.Offset += int64(len(line))
-		f.emit(trimNL(line), p)
-	}
+	f.eachLine(context.Background(), file, p.Offset, func(text string, end int64) {
+		p.Offset = end
+		f.emit(text, p)
+	})
 }
 
 // findRotated looks next to the log for the file the position points
@@ -644,11 +651,4 @@ func hashLine(s string) uint64 {
 		return v
 	}
 	return 1
-}
-
-func trimNL(s string) string {
-	if n := len(s); n > 0 && s[n-1] == '\n' {
-		s = s[:n-1]
-	}
-	return s
 }

@@ -238,3 +238,25 @@ func TestTruncatedUnderALaggingFollower(t *testing.T) {
 		t.Fatalf("delivered %q: the follower's new-2 was passed over as read", got)
 	}
 }
+
+// TestDrainedLinesBounded: the lines of a rotated file or a copy are read
+// as the followed file's are, a line longer than maxCatchUpLine cut there
+// (a forged one must not take the daemon's memory; it was read whole).
+func TestDrainedLinesBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.log.1")
+	if err := os.WriteFile(path, []byte(strings.Repeat("x", 200<<10)+"\nnext\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	var got []string
+	var ends []int64
+	f := &FileTail{emit: func(line string, p Position) { got, ends = append(got, line), append(ends, p.Offset) }}
+	f.readFrom(file, Position{})
+	if len(got) != 2 || len(got[0]) != maxCatchUpLine || got[1] != "next" || ends[0] != 200<<10+1 || ends[1] != 200<<10+6 {
+		t.Fatalf("%d lines (first of %d bytes), ends %v: want the long line cut at %d, then next", len(got), len(got[0]), ends, maxCatchUpLine)
+	}
+}
