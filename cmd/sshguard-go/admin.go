@@ -141,12 +141,6 @@ func newUnbanCmd() *cobra.Command {
 	cmd := adminCmd("unban <ip|prefix>... | --all [--origin O]", "Lift bans (kernel and store) and reset their counters",
 		"  sshguard-go unban 203.0.113.7 2001:db8:1:2::/64\n  sshguard-go unban 198.51.100.0/24     # and the bans inside it\n  sshguard-go unban --all --origin fleet", cobra.ArbitraryArgs, &o,
 		func(ctx context.Context, b control.Backend, out io.Writer, args []string) error {
-			type lifted struct {
-				Asked  string         `json:"asked"`
-				Lifted []netip.Prefix `json:"lifted"`
-			}
-			var done []lifted
-			var missing []string
 			switch {
 			case all && len(args) > 0:
 				return &exitError{2, errors.New("--all or prefixes: give one")}
@@ -154,26 +148,27 @@ func newUnbanCmd() *cobra.Command {
 				return &exitError{2, errors.New("--origin goes with --all")}
 			case !all && len(args) == 0:
 				return &exitError{2, errors.New("give the addresses or prefixes to unban, or --all")}
-			case all:
-				ps, err := b.UnbanAll(ctx, origin)
-				if err != nil {
-					return err
-				}
-				done = append(done, lifted{"all", ps})
 			}
-			for _, a := range args {
+			ps := make([]netip.Prefix, len(args))
+			for i, a := range args {
 				p, err := config.ParsePrefix(a)
 				if err != nil {
 					return &exitError{2, err}
 				}
-				switch ps, err := b.Unban(ctx, p); {
-				case errors.Is(err, control.ErrNotFound):
-					missing = append(missing, p.String())
-				case err != nil:
-					return err
-				default:
-					done = append(done, lifted{p.String(), ps})
-				}
+				ps[i] = p
+			}
+			var done []control.Unbanned
+			var missing []netip.Prefix
+			var err error
+			if all {
+				var lifted []netip.Prefix
+				lifted, err = b.UnbanAll(ctx, origin)
+				done = []control.Unbanned{{Asked: "all", Lifted: lifted}}
+			} else {
+				done, missing, err = control.UnbanEach(ctx, b, ps)
+			}
+			if err != nil {
+				return err
 			}
 			if asJSON {
 				if err := writeJSON(out, map[string]any{"unbanned": done, "not_banned": missing}); err != nil {
@@ -197,7 +192,11 @@ func newUnbanCmd() *cobra.Command {
 				}
 			}
 			if len(missing) > 0 {
-				return &exitError{1, fmt.Errorf("not banned: %s", strings.Join(missing, ", "))}
+				names := make([]string, len(missing))
+				for i, p := range missing {
+					names[i] = p.String()
+				}
+				return &exitError{1, fmt.Errorf("not banned: %s", strings.Join(names, ", "))}
 			}
 			return nil
 		})

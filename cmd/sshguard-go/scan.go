@@ -49,17 +49,7 @@ unknown_header (sshd's tag where no known header puts it): what to report.`,
 				return &exitError{2, err}
 			}
 			win := report.Back(time.Now(), since, until)
-			format := func(buf []byte, enc *detect.Encoder, r *detect.Record) []byte {
-				if !win.Holds(r.Time) {
-					return buf
-				}
-				if asJSON {
-					buf = enc.AppendJSON(buf, &r.Event, r.Source, r.Line)
-				} else {
-					buf = r.AppendText(buf)
-				}
-				return append(buf, '\n')
-			}
+			format := win.Lines(asJSON)
 			in, err := inputs(cmd, args, jobs, endpoint, win.Since)
 			if err != nil {
 				return err

@@ -535,6 +535,30 @@ func BanAll(ctx context.Context, b Backend, reqs []BanRequest) (banned []BanInfo
 	return banned, errs
 }
 
+// Unbanned is what one unban lifted: Asked is the prefix asked for ("all"
+// for every ban in force, or those of an origin), Lifted the bans lifted
+// (the prefix's own, those inside it, or the one holding it).
+type Unbanned struct {
+	Asked  string         `json:"asked"`
+	Lifted []netip.Prefix `json:"lifted"`
+}
+
+// UnbanEach asks b to lift each of ps, and returns what each lifted and
+// those not banned; it stops at the first other error.
+func UnbanEach(ctx context.Context, b Backend, ps []netip.Prefix) (done []Unbanned, notBanned []netip.Prefix, err error) {
+	for _, p := range ps {
+		switch lifted, err := b.Unban(ctx, p); {
+		case errors.Is(err, ErrNotFound):
+			notBanned = append(notBanned, p)
+		case err != nil:
+			return done, notBanned, err
+		default:
+			done = append(done, Unbanned{p.String(), lifted})
+		}
+	}
+	return done, notBanned, nil
+}
+
 // SessionAddr is the client address in sshClient, the SSH_CLIENT an SSH
 // session sets ("address port localport"), or the zero Addr: what
 // BanRequest.Self takes.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"sshguard-go/internal/config"
+	"sshguard-go/internal/detect"
 )
 
 // Window holds the times from Since (when set) up to, not including, Until
@@ -65,4 +66,21 @@ func WindowText(d time.Duration) string {
 	}
 	text, _ := config.Duration(d).MarshalText() // as the configuration writes it: 30d, 1h
 	return "the last " + string(text)
+}
+
+// Lines is how scan writes the events in w: each record's line (text, or
+// JSON with the encoder) and a newline appended to buf, nothing for one
+// outside w.
+func (w Window) Lines(asJSON bool) func(buf []byte, enc *detect.Encoder, r *detect.Record) []byte {
+	return func(buf []byte, enc *detect.Encoder, r *detect.Record) []byte {
+		if !w.Holds(r.Time) {
+			return buf
+		}
+		if asJSON {
+			buf = enc.AppendJSON(buf, &r.Event, r.Source, r.Line)
+		} else {
+			buf = r.AppendText(buf)
+		}
+		return append(buf, '\n')
+	}
 }
