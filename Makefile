@@ -56,8 +56,8 @@ bench-wave: build ## a botnet wave: 10,000 and 100,000 new addresses at once, be
 bench-slow: ## the month of slow attackers and legitimate typos beside fail2ban (sshd, recidive) and SSHGuard: who is banned when
 	$(GO) run ./scripts/slowcompare
 
-bench-noisy: ## ban latency and peak memory while each noisy neighbour runs, then all together, at full size (root; minutes)
-	SSHGUARD_BENCH_NOISY=full $(GO) test ./internal/daemon -run XXX -bench NoisyNeighbour -benchtime 1x -timeout 60m
+bench-noisy: ## ban latency and peak memory while each noisy neighbour runs, then all together five times, at full size (root; minutes)
+	SSHGUARD_BENCH_NOISY=full SSHGUARD_BENCH_NOISY_ALL=5 $(GO) test ./internal/daemon -run XXX -bench NoisyNeighbour -benchtime 1x -timeout 60m
 
 bench-fleet-scale: ## 10, 100 and 1,000 hosts on one NATS server: ban fan-out, fleet-wide counting all-to-all vs partitioned (a Markdown table); 1,000 hosts' fan-out through each host's real gate and database
 	SSHGUARD_FLEET_SCALE=1 $(GO) test ./internal/share -run XXX -bench FleetScale -benchtime 1x -timeout 60m
