@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -239,4 +240,23 @@ func BenchmarkLoginAlertLatency(b *testing.B) {
 	}
 	b.StopTimer()
 	testkit.ReportQuantiles(b, lat)
+}
+
+// TestReloadAuditAtNextStart: the audit log is chosen at the start; a
+// reload that changes [audit] says it takes effect at the next start and
+// keeps the one in use (it was silently taken as changed).
+func TestReloadAuditAtNextStart(t *testing.T) {
+	h := newHarness(t)
+	writeConfig(t, h.dir, "[audit]\nlog = \"\"\n")
+	h.start()
+	writeConfig(t, h.dir, "[audit]\nlog = "+strconv.Quote(filepath.Join(h.dir, "audit.log"))+"\n")
+	if err := h.d.Reload(context.Background(), h.config()); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.d.cfg.Load().Audit.Log; got != "" {
+		t.Errorf("after the reload the configuration says the audit log is %q, the daemon follows none", got)
+	}
+	if log := h.log.String(); !strings.Contains(log, "[audit]") || !strings.Contains(log, "next start") {
+		t.Errorf("no word that [audit] changes at the next start:\n%s", log)
+	}
 }

@@ -34,9 +34,9 @@ func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) error {
 	if !d.guard.Reconfigure(ec) {
 		d.log.Warn("reload: the new threshold needs more remembered attempts than this run allocated, or the horizons changed; that takes full effect at the next start")
 	}
-	if next.Log != old.Log || next.Firewall != old.Firewall || next.State != old.State || next.Metrics != old.Metrics || next.API != old.API || !reflect.DeepEqual(next.Fleet, old.Fleet) {
-		d.log.Warn("reload: [log], [firewall], [state], [metrics], [api] and [fleet] changes take effect at the next start")
-		next.Log, next.Firewall, next.State, next.Metrics, next.API, next.Fleet = old.Log, old.Firewall, old.State, old.Metrics, old.API, old.Fleet
+	if next.Log != old.Log || next.Firewall != old.Firewall || next.State != old.State || next.Metrics != old.Metrics || next.API != old.API || next.Audit != old.Audit || !reflect.DeepEqual(next.Fleet, old.Fleet) {
+		d.log.Warn("reload: [log], [firewall], [state], [metrics], [api], [audit] and [fleet] changes take effect at the next start")
+		next.Log, next.Firewall, next.State, next.Metrics, next.API, next.Audit, next.Fleet = old.Log, old.Firewall, old.State, old.Metrics, old.API, old.Audit, old.Fleet
 	}
 	d.cfg.Store(&next)
 	n, err := d.svc.setConfigAllow(ctx, next.AllowPrefixes(ctx, d.warn))
