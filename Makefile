@@ -87,8 +87,9 @@ completions: build ## bash, zsh and fish completion into build/completions
 	./sshguard-go completion zsh > build/completions/_sshguard-go
 	./sshguard-go completion fish > build/completions/sshguard-go.fish
 
-deb: build man completions ## the Debian package, into dist/
+deb: build man completions ## the Debian package, into dist/ (older ones there removed)
 	mkdir -p dist
+	rm -f dist/sshguard-go_*.deb
 	DEB_VERSION='$(DEB_VERSION)' GOARCH='$(GOARCH)' $(NFPM) package --config deploy/nfpm.yaml --packager deb --target dist/
 
 install: build man completions ## install under $(DESTDIR)$(PREFIX), the unit in $(UNITDIR); keeps an existing config

@@ -16,9 +16,10 @@ func newFleetNATSConfigCmd() *cobra.Command {
 		Short: "Print a nats-server authorization block: each host may publish only its own bans",
 		Long: `nats-config prints the users of a nats-server authorization block, one per
 host of the fleet, each allowed to publish only on its own subjects (its bans,
-its attempts, its summary), to use the JetStream API only for the stream of
-bans, its own consumer and the summaries' bucket, and to read replies only on
-its own inbox: a host that is broken into cannot ban in another's name. Each
+its attempts, its summary, its fleet-wide counts), to use the JetStream API
+only for the stream of bans, its own consumer, the summaries' bucket and the
+fleet-wide count's stream and its shared consumers, and to read replies only
+on its own inbox: a host that is broken into cannot ban in another's name. Each
 host then sets fleet.user to its name and fleet.password_file.
 
 With --passwords DIR, each host's password is read from DIR/NAME (the file
