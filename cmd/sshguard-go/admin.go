@@ -157,16 +157,7 @@ func newUnbanCmd() *cobra.Command {
 				}
 				ps[i] = p
 			}
-			var done []control.Unbanned
-			var missing []netip.Prefix
-			var err error
-			if all {
-				var lifted []netip.Prefix
-				lifted, err = b.UnbanAll(ctx, origin)
-				done = []control.Unbanned{{Asked: "all", Lifted: lifted}}
-			} else {
-				done, missing, err = control.UnbanEach(ctx, b, ps)
-			}
+			done, missing, err := control.Lift(ctx, b, ps, all, origin)
 			if err != nil {
 				return err
 			}
@@ -177,13 +168,13 @@ func newUnbanCmd() *cobra.Command {
 			} else {
 				for _, d := range done {
 					for _, l := range d.Lifted {
-						switch {
-						case d.Asked == "all" || l.String() == d.Asked:
-							fmt.Fprintf(out, "unbanned %s\n", l)
-						case l.Bits() > netip.MustParsePrefix(d.Asked).Bits():
+						switch d.Relation(l) {
+						case "inside":
 							fmt.Fprintf(out, "unbanned %s (inside %s)\n", l, d.Asked)
-						default:
+						case "holds":
 							fmt.Fprintf(out, "unbanned %s (it holds %s)\n", l, d.Asked)
+						default:
+							fmt.Fprintf(out, "unbanned %s\n", l)
 						}
 					}
 					if d.Asked == "all" && len(d.Lifted) == 0 {

@@ -543,6 +543,32 @@ type Unbanned struct {
 	Lifted []netip.Prefix `json:"lifted"`
 }
 
+// Relation is how l, one of u.Lifted, stands to what was asked: "" (it
+// is that prefix, or every ban was asked), "inside" (a narrower ban inside
+// it) or "holds" (a wider ban holding it).
+func (u Unbanned) Relation(l netip.Prefix) string {
+	asked, err := netip.ParsePrefix(u.Asked)
+	switch {
+	case err != nil || l == asked:
+		return ""
+	case l.Bits() > asked.Bits():
+		return "inside"
+	default:
+		return "holds"
+	}
+}
+
+// Lift asks b to lift every ban in force (of origin, "" for any) when all
+// is set, else each of ps (UnbanEach), and returns what was lifted and
+// the prefixes not banned.
+func Lift(ctx context.Context, b Backend, ps []netip.Prefix, all bool, origin string) ([]Unbanned, []netip.Prefix, error) {
+	if !all {
+		return UnbanEach(ctx, b, ps)
+	}
+	lifted, err := b.UnbanAll(ctx, origin)
+	return []Unbanned{{Asked: "all", Lifted: lifted}}, nil, err
+}
+
 // UnbanEach asks b to lift each of ps, and returns what each lifted and
 // those not banned; it stops at the first other error.
 func UnbanEach(ctx context.Context, b Backend, ps []netip.Prefix) (done []Unbanned, notBanned []netip.Prefix, err error) {
