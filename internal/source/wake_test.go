@@ -96,10 +96,15 @@ func TestFollowerBehindIsNoTruncation(t *testing.T) {
 	}
 }
 
-// tailAt is a FileTail on path holding the file, as Run would after its
-// start, delivering into got and warnings into warned.
-func tailAt(t *testing.T, path string, got, warned *[]string) *FileTail {
+// tailRead writes content to a new log and returns it (and its path)
+// followed by a FileTail holding the file, as Run would after its start,
+// which has read it: its lines into got, its warnings into warned.
+func tailRead(t *testing.T, content string, got, warned *[]string) (*FileTail, string) {
 	t.Helper()
+	path := filepath.Join(t.TempDir(), "auth.log")
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	f := &FileTail{Path: path, Warn: func(m string) { *warned = append(*warned, m) }}
 	f.emit = func(line string, _ Position) { *got = append(*got, line) }
 	f.openPath()
@@ -108,7 +113,8 @@ func tailAt(t *testing.T, path string, got, warned *[]string) *FileTail {
 			f.cur.Close()
 		}
 	})
-	return f
+	f.readLines(context.Background())
+	return f, path
 }
 
 func appendTo(t *testing.T, path, s string) {
@@ -130,14 +136,9 @@ func appendTo(t *testing.T, path, s string) {
 // truncation, then the copy is finished and the new file read whole,
 // each line once.
 func TestTruncatedAndWrittenAgain(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "auth.log")
-	if err := os.WriteFile(path, []byte("old-1\nold-2\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	var got, warned []string
-	f := tailAt(t, path, &got, &warned)
+	f, path := tailRead(t, "old-1\nold-2\n", &got, &warned)
 	ctx := context.Background()
-	f.readLines(ctx)
 	f.followed = 12 // the follower delivered both too
 	data, _ := os.ReadFile(path)
 	if err := os.WriteFile(path+".1", data, 0o644); err != nil {
@@ -161,15 +162,10 @@ func TestTruncatedAndWrittenAgain(t *testing.T) {
 // whoever reads it: a new follower behind us is not taken for a
 // truncation.
 func TestLongFirstLineFollowerBehind(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "auth.log")
 	long := strings.Repeat("x", 5000)
-	if err := os.WriteFile(path, []byte(long+"\nl2\nl3\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	var got, warned []string
-	f := tailAt(t, path, &got, &warned)
+	f, _ := tailRead(t, long+"\nl2\nl3\n", &got, &warned)
 	ctx := context.Background()
-	f.readLines(ctx)
 	f.followed, f.from = -1, 0 // a new follower, from the start
 	f.deliver(ctx, long, 5001)
 	f.deliver(ctx, "l2", 5004)
@@ -219,14 +215,9 @@ func TestRotationSeenWithoutTheFollowersWatch(t *testing.T) {
 // such a line is not passed over as read: the truncation is handled as the
 // follower's lines show it.
 func TestTruncatedUnderALaggingFollower(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "auth.log")
-	if err := os.WriteFile(path, []byte("old-1\nold-2\nold-3\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	var got, warned []string
-	f := tailAt(t, path, &got, &warned)
+	f, path := tailRead(t, "old-1\nold-2\nold-3\n", &got, &warned)
 	ctx := context.Background()
-	f.readLines(ctx)
 	f.followed = 6 // the follower showed old-1 only
 	if err := os.Truncate(path, 0); err != nil {
 		t.Fatal(err)
