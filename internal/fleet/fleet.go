@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sync/singleflight"
 
@@ -325,7 +326,9 @@ func attackers(hosts []HostDay) []Attacker {
 const maxDays = 31
 
 // cleanDays is a host's days as the fleet takes them: at most maxDays,
-// each a valid date, its counts in [0, maxCount], without hours.
+// each a valid date given once (a date repeated is taken the first time,
+// or the chart would count it as often as the host repeats it), its
+// counts in [0, maxCount], without hours.
 func cleanDays(days []api.Day) []api.Day {
 	out := make([]api.Day, 0, min(len(days), maxDays))
 	clamp := func(n int64) int64 { return min(max(n, 0), maxCount) }
@@ -334,6 +337,9 @@ func cleanDays(days []api.Day) []api.Day {
 			break
 		}
 		if _, err := time.Parse(time.DateOnly, d.Date); err != nil {
+			continue
+		}
+		if slices.ContainsFunc(out, func(o api.Day) bool { return o.Date == d.Date }) {
 			continue
 		}
 		out = append(out, api.Day{Date: d.Date, Failed: clamp(d.Failed), Probes: clamp(d.Probes), Connections: clamp(d.Connections),
@@ -431,6 +437,24 @@ func ask(ctx context.Context, c *client, query, date string) HostDay {
 	return hd
 }
 
+// maxHostText bounds the text of a host's own error that the fleet keeps:
+// it is cached and sent again in every summary and on the dashboard.
+const maxHostText = 256
+
+// hostText is a host's error text as the fleet keeps it: at most
+// maxHostText bytes, cut at a character (text output escapes it when
+// printed, as every host's text).
+func hostText(s string) string {
+	if len(s) > maxHostText {
+		cut := maxHostText
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + fmt.Sprintf("... (%d bytes in all)", len(s))
+	}
+	return s
+}
+
 // get reads path of the host's API into v.
 func (c *client) get(ctx context.Context, path string, v any) error {
 	a, err := c.Ask(ctx, path)
@@ -441,7 +465,7 @@ func (c *client) get(ctx context.Context, path string, v any) error {
 		var e struct{ Error string }
 		json.Unmarshal(a.Body, &e)
 		if e.Error != "" {
-			return fmt.Errorf("%d %s: %s", a.Status, http.StatusText(a.Status), e.Error)
+			return fmt.Errorf("%d %s: %s", a.Status, http.StatusText(a.Status), hostText(e.Error))
 		}
 		return fmt.Errorf("%d %s", a.Status, http.StatusText(a.Status))
 	}

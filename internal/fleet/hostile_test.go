@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"sshguard-go/internal/api"
 	"sshguard-go/internal/share"
@@ -463,4 +464,51 @@ func TestHostNumbersChecked(t *testing.T) {
 	}
 	src.hosts["honest"] = share.HostSummary{Updated: now, Summary: api.Summary{Days: []api.Day{{Date: date, Failed: 10, Logins: 1}}}}
 	check("kv", src.Summary(context.Background(), now))
+}
+
+// TestHostRepeatedDayAndLongError: a host that lists today 31 times is
+// counted once on the chart as in the total, and a host's error of
+// megabytes is kept as its first 256 bytes (it is cached and sent again
+// in every summary and on the dashboard), saying how long it was.
+func TestHostRepeatedDayAndLongError(t *testing.T) {
+	date := time.Now().Format(time.DateOnly)
+	repeats := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		days := make([]api.Day, 31)
+		for i := range days {
+			days[i] = api.Day{Date: date, Failed: 1000}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(api.Summary{Host: "repeats", Days: days})
+	}))
+	defer repeats.Close()
+	long := strings.Repeat("é", maxAnswer/4)
+	talks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusInternalServerError)
+		json.NewEncoder(w).Encode(map[string]string{"error": long})
+	}))
+	defer talks.Close()
+	f, err := Load(writeFile(t, "hosts.toml", fmt.Sprintf("[[host]]\nname = \"repeats\"\nurl = %q\n[[host]]\nname = \"talks\"\nurl = %q\n", repeats.URL, talks.URL)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl, err := New(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := fl.Summary(context.Background(), date)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := s.Days[len(s.Days)-1]; last.Date != date || last.Failed != 1000 || s.Total.Failed != 1000 {
+		t.Errorf("today on the chart %+v, in the total %d: want 1000 in both", last, s.Total.Failed)
+	}
+	for _, h := range s.Hosts {
+		if h.Name != "talks" {
+			continue
+		}
+		if h.OK || len(h.Error) > maxHostText+100 || !strings.Contains(h.Error, fmt.Sprintf("(%d bytes in all)", len(long))) || !utf8.ValidString(h.Error) {
+			t.Errorf("talks: ok %v, error of %d bytes: %.80q...", h.OK, len(h.Error), h.Error)
+		}
+	}
 }
