@@ -258,6 +258,28 @@ func banUntil(bi control.BanInfo) string {
 // in, or the zero Addr.
 func ownSession() netip.Addr { return control.SessionAddr(os.Getenv("SSH_CLIENT")) }
 
+// notAllowed says why allow rm found no entry of p: the entries of the
+// configuration or the built-in ones that hold it, if any (they are not
+// removed by allow rm).
+func notAllowed(ctx context.Context, b control.Backend, p netip.Prefix) error {
+	entries, _ := b.AllowList(ctx) // the answer is the same without them
+	var holding []string
+	for _, e := range entries {
+		if e.Source != "store" && e.Prefix.Bits() <= p.Bits() && e.Prefix.Contains(p.Addr()) {
+			switch e.Source {
+			case "builtin":
+				holding = append(holding, e.Prefix.String()+" (built in, always allowed)")
+			default:
+				holding = append(holding, e.Prefix.String()+" (ban.allow in the configuration: remove it there and reload)")
+			}
+		}
+	}
+	if len(holding) > 0 {
+		return fmt.Errorf("%s is not an entry added with allow add; it is allowed by %s", p, strings.Join(holding, ", "))
+	}
+	return fmt.Errorf("%s is not on the allowlist (allow list shows the entries)", p)
+}
+
 func newAllowCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "allow", Short: "Edit the allowlist (addresses never banned)"}
 	var oa, orm, ol daemonOpts
@@ -277,7 +299,14 @@ func newAllowCmd() *cobra.Command {
 			if addJSON {
 				return writeJSON(out, res)
 			}
-			fmt.Fprintf(out, "allowed %s\n", res.Prefix)
+			switch {
+			case res.Already && res.CommentChanged:
+				fmt.Fprintf(out, "%s was already allowed: its comment changed\n", res.Prefix)
+			case res.Already:
+				fmt.Fprintf(out, "%s was already allowed: nothing changed\n", res.Prefix)
+			default:
+				fmt.Fprintf(out, "allowed %s\n", res.Prefix)
+			}
 			for _, bi := range res.Lifted {
 				fmt.Fprintf(out, "lifted the ban of %s (%s, %s)\n", bi.Prefix, bi.Origin, banUntil(bi))
 			}
@@ -294,7 +323,7 @@ func newAllowCmd() *cobra.Command {
 			}
 			res, err := b.AllowRemove(ctx, p)
 			if errors.Is(err, control.ErrNotFound) {
-				return &exitError{1, fmt.Errorf("%s is not on the allowlist (entries from the configuration are removed there)", p)}
+				return &exitError{1, notAllowed(ctx, b, p)}
 			} else if err != nil {
 				return err
 			}

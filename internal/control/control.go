@@ -165,6 +165,10 @@ type AllowResult struct {
 	Prefix   netip.Prefix `json:"prefix"`
 	Lifted   []BanInfo    `json:"lifted"`   // bans the new entry lifted
 	Restored []BanInfo    `json:"restored"` // bans made again when the entry went
+	// Already: the entry was on the allowlist before this add (which kept
+	// its comment, unless CommentChanged, and the bans it had lifted).
+	Already        bool `json:"already,omitempty"`
+	CommentChanged bool `json:"comment_changed,omitempty"`
 }
 
 // BanResult is the outcome of one BanRequest of many: the ban, or why not.

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -167,9 +168,21 @@ func TestAllowAndUnbanExplain(t *testing.T) {
 	// A /24 over a permanent ban of one address: lifted and named; allow
 	// rm makes it again, permanent still.
 	ban("198.51.100.7/32", control.BanRequest{Permanent: true, Reason: "by hand"})
-	res, err = c.AllowAdd(context.Background(), control.AllowRequest{Prefix: netip.MustParsePrefix("198.51.100.0/24")})
-	if err != nil || len(res.Lifted) != 1 || res.Lifted[0].Prefix.String() != "198.51.100.7/32" || h.fw.has("198.51.100.7/32") {
+	res, err = c.AllowAdd(context.Background(), control.AllowRequest{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Comment: "office"})
+	if err != nil || res.Already || len(res.Lifted) != 1 || res.Lifted[0].Prefix.String() != "198.51.100.7/32" || h.fw.has("198.51.100.7/32") {
 		t.Fatalf("allow add over a permanent ban: %+v %v", res, err)
+	}
+	// Added again (a tired administrator repeats the command): it says
+	// so, keeps the comment and the ban it lifted, for allow rm.
+	res, err = c.AllowAdd(context.Background(), control.AllowRequest{Prefix: netip.MustParsePrefix("198.51.100.0/24")})
+	if err != nil || !res.Already || res.CommentChanged || len(res.Lifted) != 0 {
+		t.Fatalf("allow add again: %+v %v", res, err)
+	}
+	entries, err := c.AllowList(context.Background())
+	if err != nil || !slices.ContainsFunc(entries, func(e control.AllowInfo) bool {
+		return e.Prefix.String() == "198.51.100.0/24" && e.Comment == "office"
+	}) {
+		t.Fatalf("the entry added again lost its comment: %+v %v", entries, err)
 	}
 	res, err = c.AllowRemove(context.Background(), netip.MustParsePrefix("198.51.100.0/24"))
 	if err != nil || len(res.Restored) != 1 || !res.Restored[0].Expires.IsZero() || !h.fw.has("198.51.100.7/32") {

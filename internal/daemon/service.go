@@ -354,7 +354,31 @@ func (s *Service) AllowAdd(ctx context.Context, r control.AllowRequest) (control
 	if err != nil {
 		return res, err
 	}
-	e := store.AllowEntry{Prefix: p, Comment: r.Comment, Added: time.Now(), Lifted: lifted[:min(len(lifted), store.MaxLifted)]}
+	e := store.AllowEntry{Prefix: p, Comment: r.Comment, Added: time.Now()}
+	entries, err := s.db.Allowlist()
+	if err != nil {
+		return res, err
+	}
+	// An entry added again keeps what it was: its comment unless a new
+	// one is given, its date, and the bans it lifted the first time (which
+	// allow rm makes again), with those it lifts now.
+	for _, old := range entries {
+		if old.Prefix != p {
+			continue
+		}
+		res.Already = true
+		res.CommentChanged = r.Comment != "" && r.Comment != old.Comment
+		e.Added, e.Lifted = old.Added, old.Lifted
+		if r.Comment == "" {
+			e.Comment = old.Comment
+		}
+	}
+	for _, b := range lifted {
+		if !slices.ContainsFunc(e.Lifted, func(l store.Ban) bool { return l.Prefix == b.Prefix }) {
+			e.Lifted = append(e.Lifted, b)
+		}
+	}
+	e.Lifted = e.Lifted[:min(len(e.Lifted), store.MaxLifted)]
 	if err := s.db.Allow(e); err != nil {
 		return res, err
 	}
