@@ -361,24 +361,33 @@ func (s *Sharer) countBatch(part int, m jetstream.Msg) {
 	c.mu.Unlock()
 }
 
-// ensureCountStream makes the stream of attempts when it is missing.
+// ensureCountStream makes the stream of attempts when it is missing, and
+// checks it (see distrust).
 func (s *Sharer) ensureCountStream(ctx context.Context, js jetstream.JetStream) (string, error) {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	name := countStreamName(s.cfg.Stream)
-	_, err := js.Stream(cctx, name)
+	window := countMaxAge
+	if s.Counter != nil {
+		window = s.Counter.cfg.Window
+	}
+	want := jetstream.StreamConfig{
+		Name: name, Subjects: []string{partPrefix + ">"}, Storage: jetstream.MemoryStorage, Replicas: s.replicaCount(),
+		Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardOld,
+		MaxAge: min(max(window, time.Minute), countMaxAge), MaxBytes: countMaxBytes, MaxMsgSize: 1 << 20,
+		Description: "sshguard-go: attempts for fleet-wide counting (sshguard.fleetcount.<partition>.<host>)",
+	}
+	st, err := js.Stream(cctx, name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		_, err = js.CreateStream(cctx, jetstream.StreamConfig{
-			Name: name, Subjects: []string{partPrefix + ">"}, Storage: jetstream.MemoryStorage, Replicas: s.replicaCount(),
-			Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardOld,
-			MaxAge: min(max(s.Counter.cfg.Window, time.Minute), countMaxAge), MaxBytes: countMaxBytes, MaxMsgSize: 1 << 20,
-			Description: "sshguard-go: attempts for fleet-wide counting (sshguard.fleetcount.<partition>.<host>)",
-		})
+		st, err = js.CreateStream(cctx, want)
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			err = nil // another host made it meanwhile
+			st, err = js.Stream(cctx, name) // another host made it meanwhile
 		}
 	}
-	return name, err
+	if err != nil {
+		return name, err
+	}
+	return name, distrust(st.CachedInfo().Config, want)
 }
 
 // countConsumer is partition part's durable consumer, made when missing:
@@ -387,19 +396,30 @@ func countConsumer(ctx context.Context, js jetstream.JetStream, stream string, p
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	name := "count-" + strconv.Itoa(part)
+	filter := partPrefix + strconv.Itoa(part) + ".*"
 	c, err := js.Consumer(cctx, stream, name)
+	if err == nil {
+		// Any host may make a partition's consumer (the first does), so
+		// one is taken only as a host makes it: its partition's attempts,
+		// each delivered once (an acknowledged one would deliver an
+		// attempt again and have it counted twice).
+		if have := c.CachedInfo().Config; have.FilterSubject != filter || have.AckPolicy != jetstream.AckNonePolicy {
+			return nil, &untrustedError{fmt.Sprintf("consumer %s of stream %s is not as a host makes it (filter %q, ack %s; a host makes %q, ack none): not taken until the NATS administrator deletes it (`nats consumer rm %s %s`; a host makes it again)",
+				name, stream, have.FilterSubject, have.AckPolicy, filter, stream, name)}
+		}
+	}
 	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return c, err
 	}
 	c, err = js.CreateConsumer(cctx, stream, jetstream.ConsumerConfig{
-		Durable: name, FilterSubject: partPrefix + strconv.Itoa(part) + ".*",
+		Durable: name, FilterSubject: filter,
 		DeliverPolicy: jetstream.DeliverNewPolicy, AckPolicy: jetstream.AckNonePolicy,
 		PriorityPolicy: jetstream.PriorityPolicyPinned, PriorityGroups: []string{countGroup}, PinnedTTL: pinnedTTL,
 		MaxWaiting:  16384, // a pull request waiting from each host
 		Description: "sshguard-go: fleet-wide counting of partition " + strconv.Itoa(part) + ", one host at a time",
 	})
 	if errors.Is(err, jetstream.ErrConsumerExists) {
-		return js.Consumer(cctx, stream, name)
+		return countConsumer(ctx, js, stream, part) // another host made it meanwhile: checked
 	}
 	return c, err
 }

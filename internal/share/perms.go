@@ -14,8 +14,10 @@ import (
 // Per-host NATS credentials: a host may publish only on its own subjects
 // (its bans, its attempts, its summary) and use the JetStream API only for
 // the stream of bans, its own durable consumer and the summaries' bucket;
-// it reads replies only on its own inbox prefix. A compromised host can
-// then neither ban in another's name nor read or steer another's
+// it may make the fleet's streams but never change one (a stream's
+// configuration can make the server publish in another host's name: see
+// distrust); it reads replies only on its own inbox prefix. A compromised
+// host can then neither ban in another's name nor read or steer another's
 // consumer. HostPermissions is the one list: the README's example and
 // `sshguard-go fleet nats-config` print it, and the tests run a server
 // with it.
@@ -40,8 +42,7 @@ func HostPermissions(stream, host string) Permissions {
 			attemptsPrefix + host,                                      // its attempts (fleet-wide counting)
 			"$KV." + SummaryBucket + "." + host,                        // its summary
 			"$JS.API.STREAM.INFO." + stream,                            // the stream: read,
-			"$JS.API.STREAM.CREATE." + stream,                          // made by the first host,
-			"$JS.API.STREAM.UPDATE." + stream,                          // changed (fleet.replicas, max_ban_time)
+			"$JS.API.STREAM.CREATE." + stream,                          // made by the first host (never changed: see distrust),
 			"$JS.API.CONSUMER.INFO." + stream + "." + durable,          // its consumer: read,
 			"$JS.API.CONSUMER.CREATE." + stream + "." + durable + ".>", // made,
 			"$JS.API.CONSUMER.DELETE." + stream + "." + durable,        // made again,
@@ -50,16 +51,16 @@ func HostPermissions(stream, host string) Permissions {
 			"$JS.API.INFO",              // the account's JetStream (asked before making the bucket)
 			"$JS.API.STREAM.INFO." + kv, // the summaries' bucket
 			"$JS.API.STREAM.CREATE." + kv,
-			"$JS.API.STREAM.UPDATE." + kv,
 			// Partitioned fleet-wide counting: its attempts of every
 			// partition, the stream of attempts, and the partitions'
 			// consumers, which every host pulls on (the server pins one).
 			partPrefix + "*." + host,
 			"$JS.API.STREAM.INFO." + cs,
 			"$JS.API.STREAM.CREATE." + cs,
-			"$JS.API.STREAM.UPDATE." + cs,
 			"$JS.API.CONSUMER.INFO." + cs + ".*",
-			"$JS.API.CONSUMER.CREATE." + cs + ".>",
+			// a partition's consumer, made by the first host: only with
+			// a partition's subjects for its filter
+			"$JS.API.CONSUMER.CREATE." + cs + ".*." + partPrefix + "*.*",
 			"$JS.API.CONSUMER.MSG.NEXT." + cs + ".*",
 			"$JS.ACK." + cs + ".>",
 		},

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -276,8 +275,12 @@ func (s *Sharer) Run(ctx context.Context) error {
 		close(s.ready)
 	}
 	s.mu.Unlock()
-	for { // the stream, once the server answers
-		if err := s.ensureStream(ctx, js); err == nil {
+	for { // the streams, once the server answers, and only if trusted
+		err := s.ensureStream(ctx, js)
+		if err == nil {
+			err = s.ensureSiblings(ctx, js)
+		}
+		if err == nil {
 			break
 		} else if ctx.Err() == nil {
 			s.fail("stream "+s.cfg.Stream, err)
@@ -360,52 +363,59 @@ func (s *Sharer) ensureStream(ctx context.Context, js jetstream.JetStream) error
 		Description: "sshguard-go: bans shared across the fleet (sshguard.bans.<host>)",
 	}
 	// Made by the first host; the others change it only where it differs
-	// (every host updating it at its start raced with the others'
-	// consumers in the server, and needs a permission a host may lack).
+	// and only where the server lets a host (one without users: fleet
+	// nats-config's users may not), and trust it only as a host makes it.
 	st, err := js.Stream(cctx, s.cfg.Stream)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		st, err = js.CreateStream(cctx, want)
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			return nil // another host made it meanwhile
+			st, err = js.Stream(cctx, s.cfg.Stream) // another host made it meanwhile
 		}
 		if err != nil {
 			return replicasErr("stream "+s.cfg.Stream, want.Replicas, err)
 		}
-		s.setReplicasProblem("stream", streamReplicas(s.cfg.Stream, st.CachedInfo().Config.Replicas, want.Replicas, nil))
-		return nil
 	case err != nil:
 		return err
 	}
 	have := st.CachedInfo().Config
-	same := slices.Equal(have.Subjects, want.Subjects) && have.MaxAge == want.MaxAge && have.MaxMsgsPerSubject == want.MaxMsgsPerSubject &&
-		have.Discard == want.Discard && have.Duplicates == want.Duplicates && have.MaxMsgSize == want.MaxMsgSize
-	if same && have.Replicas == want.Replicas {
+	if err := distrust(have, want); err != nil {
+		return err
+	}
+	differ := limitsDiffer(have, want)
+	if len(differ) == 0 && have.Replicas == want.Replicas {
 		s.setReplicasProblem("stream", "")
+		s.setReplicasProblem("stream limits", "")
 		return nil
 	}
-	st, err = js.UpdateStream(cctx, want)
-	if err != nil && have.Replicas != want.Replicas {
-		// The server refused the replicas (a single server asked for 3,
-		// a cluster with too few servers up): the stream stays as it is,
-		// and fleet status and the log say why.
-		refused := err
+	uctx, ucancel := context.WithTimeout(cctx, updateTimeout)
+	defer ucancel()
+	st2, err := js.UpdateStream(uctx, want)
+	if err == nil {
+		s.setReplicasProblem("stream", streamReplicas(s.cfg.Stream, st2.CachedInfo().Config.Replicas, want.Replicas, nil))
+		s.setReplicasProblem("stream limits", "")
+		return nil
+	}
+	// Refused (a single server asked for 3 replicas, a cluster with too
+	// few servers up, or a host's user that may not change it): the
+	// stream keeps its replicas, its limits changed alone where that is
+	// what was refused, and fleet status and the log say why.
+	s.setReplicasProblem("stream", streamReplicas(s.cfg.Stream, have.Replicas, want.Replicas, err))
+	if have.Replicas != want.Replicas && len(differ) > 0 {
 		keep := want
 		keep.Replicas = have.Replicas
-		if same {
-			err = nil
-		} else {
-			_, err = js.UpdateStream(cctx, keep)
+		kctx, kcancel := context.WithTimeout(cctx, updateTimeout)
+		defer kcancel()
+		if _, kerr := js.UpdateStream(kctx, keep); kerr == nil {
+			differ = nil
 		}
-		if err == nil {
-			s.setReplicasProblem("stream", streamReplicas(s.cfg.Stream, have.Replicas, want.Replicas, refused))
-		}
-		return err
 	}
-	if err != nil {
-		return err
+	if len(differ) > 0 {
+		s.setReplicasProblem("stream limits", fmt.Sprintf("stream %s keeps %s: a host may not change it (%v); the NATS administrator changes it (`nats stream edit %s`)",
+			s.cfg.Stream, strings.Join(differ, ", "), err, s.cfg.Stream))
+	} else {
+		s.setReplicasProblem("stream limits", "")
 	}
-	s.setReplicasProblem("stream", streamReplicas(s.cfg.Stream, st.CachedInfo().Config.Replicas, want.Replicas, nil))
 	return nil
 }
 

@@ -51,29 +51,47 @@ func summaryConfig(replicas int) jetstream.KeyValueConfig {
 		MaxValueSize: 1 << 20, Storage: jetstream.FileStorage, Description: "sshguard-go: each host's last days (key: the host)"}
 }
 
-// openSummaries makes the bucket as a host wants it, with replicas; a
-// server refusing the replica count leaves the bucket as it is, and
-// problem says so.
+// openSummaries makes the bucket as a host wants it, with replicas, when
+// it is missing, and checks it (see distrust); a server refusing the
+// replica count (or a host's user that may not change the bucket) leaves
+// the bucket as it is, and problem says so.
 func openSummaries(ctx context.Context, js jetstream.JetStream, replicas int) (kv jetstream.KeyValue, problem string, err error) {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	kv, err = js.CreateOrUpdateKeyValue(cctx, summaryConfig(replicas))
-	if err == nil {
-		return kv, bucketReplicas(cctx, kv, replicas), nil
+	kv, err = js.KeyValue(cctx, SummaryBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(cctx, summaryConfig(replicas))
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = js.KeyValue(cctx, SummaryBucket) // another host made it meanwhile
+		}
 	}
-	old, oerr := js.KeyValue(cctx, SummaryBucket)
-	if oerr != nil {
+	if err != nil {
 		return nil, "", replicasErr("bucket "+SummaryBucket, replicas, err)
 	}
-	st, serr := old.Status(cctx)
-	if serr != nil {
+	st, err := kv.Status(cctx)
+	if err != nil {
 		return nil, "", err
 	}
-	have := st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.Replicas
-	if have == replicas {
-		return nil, "", err // refused for another reason
+	bs, ok := st.(*jetstream.KeyValueBucketStatus)
+	if !ok {
+		return nil, "", fmt.Errorf("bucket %s: no stream information", SummaryBucket)
 	}
-	return old, fmt.Sprintf("bucket %s keeps %d replicas, fleet.replicas is %d: the server refused the change (%v); %s", SummaryBucket, have, replicas, err, replicasHint(replicas)), nil
+	have := bs.StreamInfo().Config
+	want := jetstream.StreamConfig{Name: "KV_" + SummaryBucket, Subjects: []string{"$KV." + SummaryBucket + ".>"},
+		Retention: jetstream.LimitsPolicy, AllowRollup: true}
+	if err := distrust(have, want); err != nil {
+		return nil, "", err
+	}
+	if have.Replicas == replicas {
+		return kv, "", nil
+	}
+	uctx, ucancel := context.WithTimeout(cctx, updateTimeout)
+	defer ucancel()
+	kv2, err := js.UpdateKeyValue(uctx, summaryConfig(replicas))
+	if err == nil {
+		return kv2, bucketReplicas(cctx, kv2, replicas), nil
+	}
+	return kv, fmt.Sprintf("bucket %s keeps %d replicas, fleet.replicas is %d: the server refused the change (%v); %s", SummaryBucket, have.Replicas, replicas, err, replicasHint(replicas)), nil
 }
 
 // bucketReplicas is "" when kv has replicas, else why not.
