@@ -26,6 +26,10 @@ type FleetConfig struct {
 	Apply       bool `toml:"apply"` // enforce the others'
 	MinPrefixV4 int  `toml:"min_prefix_v4"`
 	MinPrefixV6 int  `toml:"min_prefix_v6"`
+	// MaxPeerBans is how many bans one other host may have in force here
+	// at once: a compromised member cannot grow this host's kernel set
+	// and database without end (an IPv6 /64 a ban).
+	MaxPeerBans int `toml:"max_peer_bans"`
 	// Fleet-wide counting: attempts counted on every host add up per
 	// address in a second window; the host whose count reaches
 	// FleetThreshold bans and shares.
@@ -51,7 +55,7 @@ const maxQuorum = 4
 const maxPartitions = 256
 
 func defaultFleet() FleetConfig {
-	return FleetConfig{Stream: "SSHGUARD_BANS", Replicas: 1, Share: true, Apply: true, MinPrefixV4: 24, MinPrefixV6: 48,
+	return FleetConfig{Stream: "SSHGUARD_BANS", Replicas: 1, Share: true, Apply: true, MinPrefixV4: 24, MinPrefixV6: 48, MaxPeerBans: 100_000,
 		FleetThreshold: 20, FleetWindow: Duration(time.Hour), FleetQuorum: 2, FleetPartitions: 16,
 		FleetHorizons: []Horizon{{Duration(24 * time.Hour), 12}, {Duration(7 * 24 * time.Hour), 16}}}
 }
@@ -81,6 +85,9 @@ func (f FleetConfig) validate(bad func(key, format string, args ...any)) {
 	}
 	if f.MinPrefixV6 < 1 || f.MinPrefixV6 > 128 {
 		bad("fleet.min_prefix_v6", "must be in [1, 128], is %d", f.MinPrefixV6)
+	}
+	if f.MaxPeerBans < 1 || f.MaxPeerBans > 10_000_000 {
+		bad("fleet.max_peer_bans", "must be in [1, 10000000], is %d", f.MaxPeerBans)
 	}
 	if f.Replicas < 1 || f.Replicas > 5 {
 		bad("fleet.replicas", "must be in [1, 5] (3 for a cluster of three servers), is %d", f.Replicas)

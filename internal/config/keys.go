@@ -279,13 +279,17 @@ one host is enforced on every other within a second; see the README's
 			{Name: "replicas", Doc: `How many servers of the NATS cluster keep the stream of bans and the
 bucket of summaries (1 to 5): 1 for a single server, 3 for a cluster of
 three (a ban survives the loss of one; an odd count keeps a majority).
-A stream or bucket made with another count is changed to this one; a
-server that cannot (a single server asked for 3) is reported by fleet
-status and the log.`},
+A stream or bucket made with another count is changed to this one where
+a host may change it (not with fleet nats-config's users: the NATS
+administrator does); a server that cannot (a single server asked for 3)
+is reported by fleet status and the log.`},
 			{Name: "share", Doc: `Publish this host's bans and unbans; enforce the others'.`},
 			{Name: "apply"},
 			{Name: "min_prefix_v4", Doc: `Bans from other hosts wider than these are refused (and counted).`},
 			{Name: "min_prefix_v6"},
+			{Name: "max_peer_bans", Doc: `How many bans one other host may have in force here at once; its next
+are refused (and counted) until some end: a compromised member cannot
+grow this host's kernel set and database without end.`},
 			{Name: "count_fleetwide", Doc: `Fleet-wide counting: attempts on every host add up per address, and the
 host whose fleet count reaches fleet_threshold within fleet_window bans
 and shares (a slow attacker spreading guesses over many hosts). An

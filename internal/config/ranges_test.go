@@ -36,6 +36,7 @@ func TestNumericRanges(t *testing.T) {
 		{"[alerts]\n", "history", []string{"100"}, []string{"99"}},
 		{"[api]\n", "events", []string{"0", "100000"}, []string{"-1", "100001"}},
 		{"[fleet]\n", "min_prefix_v4", []string{"1", "32"}, []string{"0", "33"}},
+		{"[fleet]\n", "max_peer_bans", []string{"1", "10000000"}, []string{"0", "-1", "10000001"}},
 		{"[fleet]\n", "min_prefix_v6", []string{"1", "128"}, []string{"0", "129"}},
 		{fleet, "fleet_threshold", []string{"1", "3251.25"}, []string{"0.99", "3251.26"}},
 		{fleet, "fleet_quorum", []string{"1", "4"}, []string{"0", "5"}},

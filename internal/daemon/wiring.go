@@ -22,7 +22,7 @@ func engineConfig(cfg *config.Config, wake func(), onBan func(origin string)) en
 		Policy: ban.Policy{BanTime: time.Duration(b.BanTime), Factor: b.Factor, MaxBanTime: time.Duration(b.MaxBanTime),
 			Remember: time.Duration(b.Remember), PermanentAfter: b.PermanentAfter},
 		Alerts: cfg.Alerts.Policy(), Wake: wake, OnBan: onBan, Loc: cfg.Alerts.Location(),
-		PeerMinV4: cfg.Fleet.MinPrefixV4, PeerMinV6: cfg.Fleet.MinPrefixV6,
+		PeerMinV4: cfg.Fleet.MinPrefixV4, PeerMinV6: cfg.Fleet.MinPrefixV6, PeerMaxBans: cfg.Fleet.MaxPeerBans,
 		DryRun: cfg.Firewall.Backend == "none",
 	}
 }

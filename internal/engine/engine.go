@@ -74,6 +74,9 @@ type Config struct {
 	// PeerMinV4 and PeerMinV6 are the widest prefixes a peer's ban may
 	// have (fleet.min_prefix_v4, _v6); 0: 24 and 48.
 	PeerMinV4, PeerMinV6 int
+	// PeerMaxBans is how many bans one peer may have in force here at
+	// once (fleet.max_peer_bans); 0: no bound.
+	PeerMaxBans int
 	// DryRun decides as a real run would and keeps what it would ban
 	// apart (store.RecordDryRun): never a ban in force, never restored,
 	// shared or counted. The firewall given is then one that changes

@@ -79,6 +79,7 @@ const (
 	RefusedLength    = "length"        // by hand: under 1s, or over max_ban_time without --permanent
 	RefusedTwice     = "twice"         // asked twice in one batch
 	RefusedLifted    = "lifted"        // lifted (unban, allowlist) before it was written
+	RefusedPeerLimit = "peer_limit"    // a peer's, which has fleet.max_peer_bans in force here already
 )
 
 // Refusal is the gate's answer when a ban may not be made.
@@ -153,16 +154,19 @@ func (h held) active(t int64) bool { return h.expires == 0 || h.expires > t }
 // a wider ban holding an address is found by at most one lookup per
 // length in use. g.mu guards it.
 type index struct {
-	bans  map[netip.Prefix]held
-	byLen [2][129]map[netip.Prefix]struct{} // per family (0: IPv4), per length
-	seq   uint64
+	bans map[netip.Prefix]held
+	// byOrigin counts the bans of bans by origin (those ended but not
+	// yet pruned included): a peer's bound is O(1) to check.
+	byOrigin map[string]int
+	byLen    [2][129]map[netip.Prefix]struct{} // per family (0: IPv4), per length
+	seq      uint64
 	// before is what a decision not yet written replaced (a renewal, a
 	// ban after one that ended in the log's time): put back if it fails.
 	before map[netip.Prefix]held
 }
 
 func newIndex() *index {
-	return &index{bans: map[netip.Prefix]held{}, before: map[netip.Prefix]held{}}
+	return &index{bans: map[netip.Prefix]held{}, byOrigin: map[string]int{}, before: map[netip.Prefix]held{}}
 }
 
 // hold makes d the newest decision on p, in force as h says, keeping what
@@ -193,7 +197,12 @@ func family(p netip.Prefix) int {
 }
 
 func (x *index) put(p netip.Prefix, h held) {
-	if _, ok := x.bans[p]; !ok {
+	e, ok := x.bans[p]
+	if ok {
+		x.uncount(e.origin)
+	}
+	x.byOrigin[h.origin]++
+	if !ok {
 		m := &x.byLen[family(p)][p.Bits()]
 		if *m == nil {
 			*m = map[netip.Prefix]struct{}{}
@@ -204,14 +213,24 @@ func (x *index) put(p netip.Prefix, h held) {
 }
 
 func (x *index) del(p netip.Prefix) {
-	if _, ok := x.bans[p]; !ok {
+	e, ok := x.bans[p]
+	if !ok {
 		return
 	}
+	x.uncount(e.origin)
 	delete(x.bans, p)
 	m := x.byLen[family(p)][p.Bits()]
 	delete(m, p)
 	if len(m) == 0 {
 		x.byLen[family(p)][p.Bits()] = nil
+	}
+}
+
+func (x *index) uncount(origin string) {
+	if x.byOrigin[origin] <= 1 {
+		delete(x.byOrigin, origin)
+	} else {
+		x.byOrigin[origin]--
 	}
 }
 
@@ -339,6 +358,11 @@ func (g *Guard) admit(cfg *Config, d *decision, off store.Offender) *Refusal {
 	t := d.at.UnixNano()
 	if e, ok := g.idx.get(p, t); ok && !replaces(d, e) {
 		return refuse(p, RefusedAlready, "banned already (%s)%s", originText(e.origin), untilText(e))
+	}
+	if n := g.idx.byOrigin[d.origin]; IsPeer(d.origin) && cfg.PeerMaxBans > 0 && n >= cfg.PeerMaxBans {
+		if e, ok := g.idx.bans[p]; !ok || e.origin != d.origin { // its own ban renewed takes no more room
+			return refuse(p, RefusedPeerLimit, "%s has %d bans here already (fleet.max_peer_bans)", strings.TrimPrefix(d.origin, peerTag), n)
+		}
 	}
 	if w, ok := g.idx.wider(p, t); ok {
 		return refuse(p, RefusedInside, "it is inside the ban of %s already (unban that first to ban %s alone)", w, p)

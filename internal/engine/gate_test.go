@@ -339,3 +339,56 @@ func peerProperty(t *testing.T, seed uint64) {
 		agree(t, fmt.Sprint("step ", step), g, fw, db, now)
 	}
 }
+
+// TestPeerBansBounded: one peer may have fleet.max_peer_bans in force
+// here at once: its next new ban is refused (peer_limit, counted), its own
+// ban renewed is not, another peer's and this host's are not; when its
+// bans end (or are lifted) and are pruned, it may ban again.
+func TestPeerBansBounded(t *testing.T) {
+	cfg := gateConfig()
+	cfg.PeerMaxBans = 3
+	g, fw, _, c := setup(t, cfg, nil)
+	evil, other := PeerOrigin("evil"), PeerOrigin("other")
+	peerBan := func(origin, p string, until time.Time) error {
+		_, errs := g.BanMany(ctx, []Request{{Prefix: pfx(p), Origin: origin, Until: until}})
+		return errs[0]
+	}
+	soon, later := c.Now().Add(time.Minute), c.Now().Add(time.Hour)
+	for i, p := range []string{"100.66.0.1/32", "100.66.0.2/32", "100.66.0.3/32"} {
+		until := later
+		if i == 0 {
+			until = soon
+		}
+		if err := peerBan(evil, p, until); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := peerBan(evil, "100.66.0.4/32", later)
+	if refusalCode(err) != RefusedPeerLimit || err.Error() == "" {
+		t.Fatalf("evil's 4th ban: %v", err)
+	}
+	if _, ok := fw.set[pfx("100.66.0.4/32")]; ok {
+		t.Fatal("the refused ban is in the kernel")
+	}
+	if err := peerBan(evil, "100.66.0.2/32", later.Add(time.Hour)); err != nil {
+		t.Errorf("evil's own ban renewed: %v", err)
+	}
+	if err := peerBan(other, "100.66.0.9/32", later); err != nil {
+		t.Errorf("another peer's: %v", err)
+	}
+	if _, errs := g.BanMany(ctx, []Request{{Prefix: pfx("100.66.0.10/32"), For: time.Hour, Origin: Admin}}); errs[0] != nil {
+		t.Errorf("by hand: %v", errs[0])
+	}
+	if n := g.Refused()[evil+" "+RefusedPeerLimit]; n != 1 {
+		t.Errorf("peer_limit refusals counted %d, want 1", n)
+	}
+	// Its first ban ends and is pruned: room for one more.
+	c.Add(3 * time.Minute)
+	g.Prune()
+	if err := peerBan(evil, "100.66.0.4/32", later); err != nil {
+		t.Errorf("after one of its bans ended: %v", err)
+	}
+	if err := peerBan(evil, "100.66.0.5/32", later); refusalCode(err) != RefusedPeerLimit {
+		t.Errorf("again at the bound: %v", err)
+	}
+}
