@@ -269,6 +269,8 @@ func notAllowed(ctx context.Context, b control.Backend, p netip.Prefix) error {
 			switch e.Source {
 			case "builtin":
 				holding = append(holding, e.Prefix.String()+" (built in, always allowed)")
+			case "fleet":
+				holding = append(holding, e.Prefix.String()+" (a NATS server of fleet.nats_url, always allowed)")
 			default:
 				holding = append(holding, e.Prefix.String()+" (ban.allow in the configuration: remove it there and reload)")
 			}

@@ -48,7 +48,7 @@ type BanInfo struct {
 type AllowInfo struct {
 	Prefix  netip.Prefix `json:"prefix"`
 	Comment string       `json:"comment,omitempty"`
-	Source  string       `json:"source"` // "config", "store" or "builtin"
+	Source  string       `json:"source"` // "config", "store", "builtin" or "fleet" (its NATS servers)
 }
 
 // SourceStatus tells how far a log source has read.

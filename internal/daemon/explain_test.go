@@ -209,3 +209,36 @@ func TestAllowAndUnbanExplain(t *testing.T) {
 		t.Fatalf("unban --all: %v %v, kernel %v", lifted, err, h.fw.set)
 	}
 }
+
+// TestFleetServersAllowed: the NATS servers of fleet.nats_url (an address,
+// an IPv6 one in brackets, a host name) are on the allowlist whoever asks:
+// a ban of one is refused (a peer's would cut this host off from the fleet
+// and from the unban that would lift it), and allow list shows them.
+func TestFleetServersAllowed(t *testing.T) {
+	h := newHarness(t)
+	writeConfig(t, h.dir, "[audit]\nlog = \"\"\n[fleet]\nname = \"t\"\nnats_url = \"nats://198.51.100.5:4222, tls://[2001:db8::7]:4222, nats://localhost:4222\"\n")
+	h.start()
+	c := h.client()
+	for _, p := range []string{"198.51.100.5/32", "2001:db8::7/128", "198.51.100.0/24"} {
+		_, err := c.Ban(context.Background(), control.BanRequest{Prefix: netip.MustParsePrefix(p), For: time.Hour})
+		if err == nil || !strings.Contains(err.Error(), "allowlist") {
+			t.Errorf("ban %s: %v", p, err)
+		}
+	}
+	entries, err := c.AllowList(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fleet []string
+	for _, e := range entries {
+		if e.Source == "fleet" {
+			fleet = append(fleet, e.Prefix.String())
+		}
+	}
+	if !slices.Contains(fleet, "198.51.100.5/32") || !slices.Contains(fleet, "2001:db8::7/128") || !slices.Contains(fleet, "127.0.0.1/32") {
+		t.Errorf("allow list's fleet entries: %v", fleet)
+	}
+	if _, err := c.Ban(context.Background(), control.BanRequest{Prefix: netip.MustParsePrefix("198.51.100.6/32"), For: time.Hour}); err != nil {
+		t.Errorf("a neighbour of the server: %v", err)
+	}
+}

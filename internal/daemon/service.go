@@ -32,19 +32,19 @@ type Service struct {
 	stats func() Stats // the daemon's live counters
 	fleet func() (json.RawMessage, error)
 
-	mu     sync.Mutex     // guards config
-	config []netip.Prefix // allowlist entries from the configuration and flags
+	mu      sync.Mutex     // guards config
+	config  []netip.Prefix // allowlist entries from the configuration and flags
+	servers []netip.Prefix // the fleet's NATS servers (fleetServers): always allowed
 
 	closeFW func() error // set by OpenService
 }
 
 var _ control.Backend = (*Service)(nil)
 
-// newService is the one way a Service is made; configAllow is the
-// allowlist of the configuration, resolved. The engine's allowlist is set
-// from it and the store's.
-func newService(ctx context.Context, db *store.DB, g *engine.Guard, configAllow []netip.Prefix, stats func() Stats) (*Service, error) {
-	s := &Service{guard: g, db: db, stats: stats, config: configAllow}
+// newService is the one way a Service is made: the engine's allowlist
+// is set from cfg's (resolved), the fleet's servers and the store's.
+func newService(ctx context.Context, db *store.DB, g *engine.Guard, cfg *config.Config, warn func(string), stats func() Stats) (*Service, error) {
+	s := &Service{guard: g, db: db, stats: stats, config: cfg.AllowPrefixes(ctx, warn), servers: fleetServers(ctx, cfg.Fleet, warn)}
 	a, err := s.allowlist()
 	if err != nil {
 		return nil, err
@@ -99,7 +99,7 @@ func openService(ctx context.Context, cfg *config.Config, warn func(string), fw 
 		fw, closeFW = lazy, lazy.Close
 	}
 	g := engine.New(engineConfig(cfg, nil, nil), db, fw, nil, nil, nil)
-	s, err := newService(ctx, db, g, cfg.AllowPrefixes(ctx, warn), nil)
+	s, err := newService(ctx, db, g, cfg, warn, nil)
 	if err != nil {
 		if closeFW != nil {
 			closeFW()
@@ -299,7 +299,7 @@ func (s *Service) allowlist() (*ban.Allowlist, error) {
 		return nil, err
 	}
 	s.mu.Lock()
-	ps := append([]netip.Prefix(nil), s.config...)
+	ps := append(slices.Clone(s.config), s.servers...)
 	s.mu.Unlock()
 	for _, e := range entries {
 		ps = append(ps, e.Prefix)
@@ -459,6 +459,9 @@ func (s *Service) AllowList(context.Context) ([]control.AllowInfo, error) {
 	s.mu.Lock()
 	for _, p := range s.config {
 		out = append(out, control.AllowInfo{Prefix: p, Source: "config"})
+	}
+	for _, p := range s.servers {
+		out = append(out, control.AllowInfo{Prefix: p, Source: "fleet", Comment: "a NATS server of fleet.nats_url"})
 	}
 	s.mu.Unlock()
 	entries, err := s.db.Allowlist()

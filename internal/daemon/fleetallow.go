@@ -1,0 +1,44 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"time"
+
+	"sshguard-go/internal/config"
+)
+
+// fleetServers are the addresses of the NATS servers in fleet.nats_url:
+// always allowed, whoever asks for a ban (a peer's ban of one would cut
+// this host off from the fleet, and from the unban that would lift it).
+// A host name is resolved at the start; one that does not resolve is
+// reported and skipped.
+func fleetServers(ctx context.Context, f config.FleetConfig, warn func(string)) []netip.Prefix {
+	var out []netip.Prefix
+	for _, raw := range f.URLs() {
+		u, err := url.Parse(raw)
+		if err != nil || u.Hostname() == "" {
+			continue // check-config names it
+		}
+		if a, err := netip.ParseAddr(u.Hostname()); err == nil {
+			a = a.Unmap().WithZone("")
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		addrs, err := net.DefaultResolver.LookupNetIP(rctx, "ip", u.Hostname())
+		cancel()
+		if err != nil {
+			warn(fmt.Sprintf("fleet.nats_url: %s does not resolve (%v); its addresses are not allowlisted until the next start", u.Hostname(), err))
+			continue
+		}
+		for _, a := range addrs {
+			a = a.Unmap()
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		}
+	}
+	return out
+}
