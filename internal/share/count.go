@@ -114,6 +114,7 @@ type Counter struct {
 	mu      sync.Mutex
 	cur     map[countKey]*slots // the addresses counted, two generations:
 	old     map[countKey]*slots // the older is dropped whole when the newer fills
+	gen     uint64              // how many times it was
 	peers   map[string]*peer
 	buf     []attempt
 	dropped int64 // attempts not published (batches full)
@@ -172,7 +173,16 @@ type peer struct {
 	at        time.Time
 	throttled int64
 	refused   int64 // attempts of a length this host does not count by, or garbage
+	// made are the addresses its attempts added to the generation gen;
+	// crowded its attempts on new addresses past its share (peerShare).
+	made, gen uint64
+	crowded   int64
 }
+
+// peerShare is how much of a generation of tracked addresses one peer's
+// attempts may add: one peer flooding new addresses (within its rate)
+// cannot turn the generations over and drop the counts the others made.
+const peerShare = 4 // a quarter
 
 // NewCounter returns the fleet-wide window of cfg.
 func NewCounter(cfg CountConfig) *Counter {
@@ -246,6 +256,7 @@ func (c *Counter) entry(k countKey, make bool) *slots {
 	}
 	if len(c.cur) >= max(c.cfg.MaxTracked/2, 1) {
 		c.old, c.cur = c.cur, map[countKey]*slots{}
+		c.gen++
 	}
 	c.cur[k] = s
 	return s
@@ -382,6 +393,16 @@ func (c *Counter) receiveIn(host string, data []byte, part int) error {
 			pr.refused++ // a forged weight or width, a NaN, a time out of the window
 			continue
 		}
+		if k := keyOf(p); c.cur[k] == nil && c.old[k] == nil {
+			if pr.gen != c.gen {
+				pr.gen, pr.made = c.gen, 0
+			}
+			if pr.made >= uint64(max(c.cfg.MaxTracked/2/peerShare, 1)) {
+				pr.crowded++
+				continue
+			}
+			pr.made++
+		}
 		c.remote++
 		c.add(pr.id, p, at, a.W)
 	}
@@ -460,6 +481,10 @@ type CountStatus struct {
 	// the rate a host can send, or of a width, weight or time refused.
 	Throttled map[string]int64 `json:"throttled,omitempty"`
 	Refused   map[string]int64 `json:"refused,omitempty"`
+	// Crowded are the attempts per peer on addresses not tracked yet, past
+	// its share of the addresses tracked (a quarter of a generation):
+	// not taken.
+	Crowded map[string]int64 `json:"crowded,omitempty"`
 	// Listening is set once the others' attempts are subscribed to.
 	Listening bool `json:"listening"`
 	// Mode is "partitioned" or "all-to-all", with why; Partitions the
@@ -537,6 +562,12 @@ func (c *Counter) Status() CountStatus {
 				st.Refused = map[string]int64{}
 			}
 			st.Refused[h] = p.refused
+		}
+		if p.crowded > 0 {
+			if st.Crowded == nil {
+				st.Crowded = map[string]int64{}
+			}
+			st.Crowded[h] = p.crowded
 		}
 	}
 	return st

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,6 +131,7 @@ func TestCounterRefuses(t *testing.T) {
 func TestCounterThrottles(t *testing.T) {
 	c := testkit.NewClock(time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC))
 	k := counter(c)
+	k.cfg.MaxTracked = 1_000_000 // the default: its addresses within its share
 	flood := make([]attempt, maxBatch)
 	for i := range flood {
 		flood[i] = attempt{P: netip.MustParsePrefix(fmt.Sprintf("10.%d.%d.%d/32", i/65536, i/256%256, i%256)), W: 1}
@@ -198,5 +200,49 @@ func TestCounterHorizons(t *testing.T) {
 	k.Local(q, c.Now(), 1) // the fleet's day: 6 (b, capped) + 1
 	if b := bansOf(k); len(b) != 0 {
 		t.Fatalf("one host's many banned: %+v", b)
+	}
+}
+
+// TestCounterFloodKeepsOthersCounts: one peer flooding new addresses,
+// within its rate, cannot turn the tracked addresses over and drop what
+// the others counted: past its share (a quarter of a generation) its
+// attempts on new addresses are not taken, counted per peer and shown;
+// the honest hosts' 3 + 3 attempts still reach the threshold of 6.
+func TestCounterFloodKeepsOthersCounts(t *testing.T) {
+	c := testkit.NewClock(time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC))
+	const tracked = 100_000
+	k := NewCounter(CountConfig{Name: "me", Threshold: 6, Window: time.Hour, Quorum: 2, HostCap: 3, MaxTracked: tracked})
+	k.now = c.Now
+	x := netip.MustParsePrefix("198.51.100.7/32")
+	if err := k.receive("h1", batch(t, c.Now(), attempt{P: x, W: 3})); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for range 40 { // 200,000 new addresses in 4 s: within evil's rate
+		var as []attempt
+		for range 5000 {
+			as = append(as, attempt{P: netip.PrefixFrom(netip.AddrFrom4([4]byte{100, byte(n >> 16), byte(n >> 8), byte(n)}), 32), W: 1})
+			n++
+		}
+		c.Add(100 * time.Millisecond)
+		if err := k.receive("evil", batch(t, c.Now(), as...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := k.Status()
+	if share := tracked / 2 / peerShare; st.Crowded["evil"] != int64(n-share)-st.Throttled["evil"] || st.Tracked > share+1 {
+		t.Errorf("evil's flood: crowded %d, throttled %d, tracked %d (its share %d of %d sent)", st.Crowded["evil"], st.Throttled["evil"], st.Tracked, share, n)
+	}
+	c.Add(time.Second)
+	if err := k.receive("h2", batch(t, c.Now(), attempt{P: x, W: 3})); err != nil {
+		t.Fatal(err)
+	}
+	if got := bansOf(k); len(got) != 1 || got[0].Prefix != x {
+		t.Errorf("fleet-wide bans after evil's flood: %v, want %s", got, x)
+	}
+	var b strings.Builder
+	WriteStatus(&b, &Status{Fleetwide: &st})
+	if !strings.Contains(b.String(), "attempts from evil on new addresses past its share of those tracked: ") {
+		t.Errorf("fleet status:\n%s", b.String())
 	}
 }

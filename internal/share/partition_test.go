@@ -96,7 +96,7 @@ func TestCounterRefusesOtherPartition(t *testing.T) {
 // lost, the rest handed over at the following flushes.
 func TestCounterKeepsDecisionsWhenBehind(t *testing.T) {
 	c := testkit.NewClock(time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC))
-	k := NewCounter(CountConfig{Name: "me", Threshold: 6, Window: time.Hour, Quorum: 2, HostCap: 3, MaxTracked: 10000})
+	k := NewCounter(CountConfig{Name: "me", Threshold: 6, Window: time.Hour, Quorum: 2, HostCap: 3, MaxTracked: 100_000})
 	k.now = c.Now
 	var as []attempt
 	for i := range 3000 {

@@ -44,6 +44,9 @@ func WriteStatus(out io.Writer, st *Status) {
 		for _, h := range slices.Sorted(maps.Keys(c.Refused)) {
 			fmt.Fprintf(out, "  attempts from %s refused (width, weight or time): %d\n", safe(h), c.Refused[h])
 		}
+		for _, h := range slices.Sorted(maps.Keys(c.Crowded)) {
+			fmt.Fprintf(out, "  attempts from %s on new addresses past its share of those tracked: %d\n", safe(h), c.Crowded[h])
+		}
 	}
 	if st.LastError != "" {
 		fmt.Fprintf(out, "last error: %s\n", safe(st.LastError))
