@@ -236,12 +236,15 @@ func newBanCmd() *cobra.Command {
 				verb = "dry run (firewall.backend = \"none\"): would ban"
 			}
 			fmt.Fprintf(out, "%s %s %s\n", verb, bi.Prefix, until)
+			if r := bi.Replaced; r != nil {
+				fmt.Fprintf(out, "it replaces the ban in force (%s, %s)\n", r.Origin, banUntil(*r))
+			}
 			return nil
 		})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the ban made as JSON")
 	cmd.Flags().Var(config.NewDurationFlag(&d, 0, config.Range{}), "for", "ban length, at least 1s (default: the configured ban time, escalated for repeat offenders)")
 	cmd.Flags().BoolVar(&permanent, "permanent", false, "ban without expiry")
-	cmd.Flags().BoolVar(&force, "force", false, "ban a prefix wider than /16 (IPv4) or /32 (IPv6), or one holding your own SSH session's address")
+	cmd.Flags().BoolVar(&force, "force", false, "ban a prefix wider than /16 (IPv4) or /32 (IPv6), or one holding your own SSH session's address, or for less time than its ban in force")
 	cmd.Flags().StringVar(&reason, "reason", "", "why (shown by list)")
 	return cmd
 }

@@ -42,6 +42,8 @@ type BanInfo struct {
 	// DryRun: a dry run's (firewall.backend = "none"): would have been
 	// banned, is not.
 	DryRun bool `json:"dry_run,omitempty"`
+	// Replaced is the ban in force this one (by hand) replaced.
+	Replaced *BanInfo `json:"replaced,omitempty"`
 }
 
 // AllowInfo is an allowlist entry.

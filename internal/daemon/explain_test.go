@@ -242,3 +242,36 @@ func TestFleetServersAllowed(t *testing.T) {
 		t.Errorf("a neighbour of the server: %v", err)
 	}
 }
+
+// TestBanByHandReplaces: a ban by hand of a prefix banned already says
+// which ban it replaced; one that would end sooner (a permanent ban
+// shortened to a second, by a slip of --for) is refused unless forced.
+func TestBanByHandReplaces(t *testing.T) {
+	h := newHarness(t)
+	writeConfig(t, h.dir, "[audit]\nlog = \"\"\n")
+	h.start()
+	c := h.client()
+	p := netip.MustParsePrefix("203.0.113.20/32")
+	if _, err := c.Ban(context.Background(), control.BanRequest{Prefix: p, Permanent: true}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Ban(context.Background(), control.BanRequest{Prefix: p, For: time.Second})
+	if err == nil || !strings.Contains(err.Error(), "ends sooner") || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("a permanent ban shortened to 1s: %v", err)
+	}
+	if !h.fw.has("203.0.113.20/32") {
+		t.Fatal("the permanent ban is gone")
+	}
+	bi, err := c.Ban(context.Background(), control.BanRequest{Prefix: p, For: time.Hour, Force: true})
+	if err != nil || bi.Replaced == nil || !bi.Replaced.Expires.IsZero() || bi.Replaced.Origin != "admin" || bi.Expires.IsZero() {
+		t.Fatalf("forced: %+v %v", bi, err)
+	}
+	bi, err = c.Ban(context.Background(), control.BanRequest{Prefix: p, For: 2 * time.Hour})
+	if err != nil || bi.Replaced == nil || bi.Replaced.Expires.IsZero() {
+		t.Fatalf("made longer: %+v %v", bi, err)
+	}
+	bi, err = c.Ban(context.Background(), control.BanRequest{Prefix: netip.MustParsePrefix("203.0.113.21/32"), For: time.Hour})
+	if err != nil || bi.Replaced != nil {
+		t.Fatalf("a new ban: %+v %v", bi, err)
+	}
+}

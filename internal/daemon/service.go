@@ -207,6 +207,16 @@ func (s *Service) BanMany(ctx context.Context, reqs []control.BanRequest) ([]con
 			ms[i].Origin = "by hand as " + ms[i].Origin // the gate refuses it
 		}
 	}
+	// The bans in force each replaces, to say so (by hand, one or a few).
+	var before map[netip.Prefix]engine.Banned
+	if len(reqs) <= 16 {
+		before = map[netip.Prefix]engine.Banned{}
+		for _, r := range ms {
+			if own, _, _, err := s.guard.BansAt(r.Prefix); err == nil && own != nil {
+				before[own.Prefix] = *own
+			}
+		}
+	}
 	bans, errs := s.guard.BanMany(ctx, ms)
 	for i, b := range bans {
 		if errs[i] != nil {
@@ -215,6 +225,9 @@ func (s *Service) BanMany(ctx context.Context, reqs []control.BanRequest) ([]con
 		}
 		bi := banInfo(*b)
 		bi.DryRun = s.guard.DryRun()
+		if e, ok := before[b.Prefix]; ok {
+			bi.Replaced = &control.BanInfo{Prefix: e.Prefix, Origin: e.Origin, Expires: e.Expires}
+		}
 		out[i].Ban = &bi
 	}
 	return out, nil

@@ -80,6 +80,7 @@ const (
 	RefusedTwice     = "twice"         // asked twice in one batch
 	RefusedLifted    = "lifted"        // lifted (unban, allowlist) before it was written
 	RefusedPeerLimit = "peer_limit"    // a peer's, which has fleet.max_peer_bans in force here already
+	RefusedShorter   = "shorter"       // by hand: ends sooner than the ban in force, without --force
 )
 
 // Refusal is the gate's answer when a ban may not be made.
@@ -382,6 +383,9 @@ func (g *Guard) admit(cfg *Config, d *decision, off store.Offender) *Refusal {
 		}
 		d.dur, d.permanent = cfg.length(d, prev, last)
 		nth = int32(prev + 1)
+		if e, ok := g.idx.get(p, t); ok && d.origin == Admin && !d.force && shortens(d, e) {
+			return refuse(p, RefusedShorter, "banned already (%s)%s; a ban by hand that ends sooner replaces it only with --force (or unban it first)", originText(e.origin), untilText(e))
+		}
 	}
 	g.idx.seq++
 	d.seq, d.nth = g.idx.seq, nth
@@ -473,6 +477,17 @@ func replaces(d *decision, e held) bool {
 		return e.origin == d.origin && e.expires != 0 && d.until.UnixNano() > e.expires+int64(time.Second)
 	}
 	return false
+}
+
+// shortens reports whether d, its length known, would end before e.
+func shortens(d *decision, e held) bool {
+	switch {
+	case d.permanent:
+		return false
+	case e.expires == 0:
+		return true
+	}
+	return d.at.Add(d.dur).UnixNano() < e.expires
 }
 
 // length is how long d's ban lasts: as its way in gave it, or when that
