@@ -250,6 +250,8 @@ func Serve(ctx context.Context, path string, b Backend, lim httpserve.Limits) er
 		return fmt.Errorf("control socket: %w", err)
 	} else if st.Mode().Perm()&0o022 != 0 {
 		return fmt.Errorf("control socket: directory %s is writable by others (mode %04o): use a directory only root may write (the default %s)", dir, st.Mode().Perm(), filepath.Dir(DefaultSocket))
+	} else if uid, ok := owner(st); ok && uid != os.Geteuid() {
+		return fmt.Errorf("control socket: directory %s belongs to uid %d, not to this daemon's (%d): its owner could put a socket of its own in its place; use a directory only root may write (the default %s)", dir, uid, os.Geteuid(), filepath.Dir(DefaultSocket))
 	}
 	switch st, err := os.Lstat(path); {
 	case err == nil && st.Mode()&os.ModeSocket == 0:
@@ -401,12 +403,24 @@ func Dial(path string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (%s: %w)", ErrNoDaemon, path, err)
 	}
+	err = checkPeer(c, path)
 	c.Close()
+	if err != nil {
+		return nil, err
+	}
 	return &Client{hc: &http.Client{
 		Timeout: 30 * time.Second,
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
+			c, err := d.DialContext(ctx, "unix", path)
+			if err != nil {
+				return nil, err
+			}
+			if err := checkPeer(c, path); err != nil {
+				c.Close()
+				return nil, err
+			}
+			return c, nil
 		}},
 	}}, nil
 }

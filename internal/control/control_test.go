@@ -2,10 +2,18 @@ package control
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"sshguard-go/internal/roottest"
 )
 
 // TestServeRefusesUnsafePaths: a regular file at the socket path is not
@@ -25,5 +33,87 @@ func TestServeRefusesUnsafePaths(t *testing.T) {
 	os.Chmod(open, 0o777)
 	if err := Serve(context.Background(), filepath.Join(open, "ctl.sock"), nil, Limits()); err == nil || !strings.Contains(err.Error(), "writable by others") {
 		t.Fatalf("serve in a 0777 directory: %v", err)
+	}
+}
+
+// TestControlSocketOfAnother: a directory owned by another user is
+// refused for the socket (its owner could put a socket of its own in its
+// place), and the CLI refuses a socket served by another user than root
+// or itself (one who could write the directory would answer in the
+// daemon's place): a helper process of this test listens as nobody.
+func TestControlSocketOfAnother(t *testing.T) {
+	if sock := os.Getenv("SSHGUARD_PEER_HELPER"); sock != "" {
+		peerHelper(sock)
+	}
+	roottest.Require(t)
+	const nobody = 65534
+	dir, err := os.MkdirTemp("", "sgpeer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	theirs := filepath.Join(dir, "theirs")
+	if err := os.Mkdir(theirs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(theirs, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second) // served, it would end with ctx
+	defer cancel()
+	if err := Serve(ctx, filepath.Join(theirs, "ctl.sock"), nil, Limits()); err == nil || !strings.Contains(err.Error(), "belongs to uid 65534") {
+		t.Fatalf("serve in a directory of nobody's: %v", err)
+	}
+
+	// nobody's listener, in nobody's directory: this test's own binary,
+	// copied where nobody may run it, as a helper.
+	sock := filepath.Join(theirs, "ctl.sock")
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	helper := filepath.Join(dir, "helper")
+	if err := os.WriteFile(helper, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(helper, "-test.run=^TestControlSocketOfAnother$")
+	cmd.Env = append(os.Environ(), "SSHGUARD_PEER_HELPER="+sock)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line := make([]byte, 6)
+	if _, err := io.ReadFull(out, line); err != nil || string(line) != "ready\n" {
+		t.Fatalf("helper: %q %v", line, err)
+	}
+	if _, err := Dial(sock); err == nil || !strings.Contains(err.Error(), "served by uid 65534") || !strings.Contains(err.Error(), "not the daemon") {
+		t.Fatalf("dial nobody's socket: %v", err)
+	}
+}
+
+// peerHelper listens on sock, says so, and accepts until killed.
+func peerHelper(sock string) {
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fmt.Print("ready\n")
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			os.Exit(1)
+		}
+		c.Close()
 	}
 }
