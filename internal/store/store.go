@@ -37,6 +37,9 @@ var (
 	// database, and by any later read or write that meets a damaged
 	// page.
 	ErrCorrupt = errors.New("database file is damaged")
+	// ErrBadRecord is returned by a read of one record that does not
+	// decode, in a file whose pages are whole (Position).
+	ErrBadRecord = errors.New("a damaged record")
 )
 
 var (
@@ -309,14 +312,18 @@ func (d *DB) SavePosition(source string, pos any) error {
 }
 
 // Position loads a source's read position into pos, or returns
-// ErrNotFound.
+// ErrNotFound; a record that does not decode into pos is ErrBadRecord,
+// naming the file and source (pos may then hold part of it).
 func (d *DB) Position(source string, pos any) error {
 	return d.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bktPositions).Get([]byte(source))
 		if v == nil {
 			return ErrNotFound
 		}
-		return json.Unmarshal(v, pos)
+		if err := json.Unmarshal(v, pos); err != nil {
+			return fmt.Errorf("store %s: the position of %q: %w (%v)", d.path, source, ErrBadRecord, err)
+		}
+		return nil
 	})
 }
 

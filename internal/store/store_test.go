@@ -116,6 +116,23 @@ func TestAllowlistAndPositions(t *testing.T) {
 	}
 }
 
+// TestDamagedPositionRecord: a position record that does not decode is
+// ErrBadRecord naming the file and the source, not the bare JSON error.
+func TestDamagedPositionRecord(t *testing.T) {
+	d, path := open(t)
+	if err := d.update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bktPositions).Put([]byte("/var/log/auth.log"), []byte(`{"dev":"x"`))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var pos struct{ Dev uint64 }
+	err := d.Position("/var/log/auth.log", &pos)
+	if !errors.Is(err, ErrBadRecord) || errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), path) ||
+		!strings.Contains(err.Error(), `"/var/log/auth.log"`) || !strings.Contains(err.Error(), "unexpected end of JSON input") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
 func TestCorruptFileGivesClearError(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	junk := make([]byte, 64<<10)
