@@ -136,3 +136,33 @@ func TestRunDamagedPage(t *testing.T) {
 		t.Fatalf("the daemon started:\n%s", out)
 	}
 }
+
+// TestCompactDamagedPage: db compact of a database whose bans page is
+// damaged gives the store's error naming the file, exit status 1 as the
+// other commands, and neither replaces the file nor leaves its copy.
+func TestCompactDamagedPage(t *testing.T) {
+	dir := t.TempDir()
+	path := damagedBansDB(t, dir)
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "sg.toml") // the defaults
+	if err := os.WriteFile(cfg, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self, "db", "compact", "--db", path, "--config", cfg)
+	cmd.Env = append(os.Environ(), "SG_MAIN=1")
+	out, err := cmd.CombinedOutput()
+	damagedReport(t, "db compact", path, string(out), procExit(err), 1)
+	if after, err := os.Stat(path); err != nil || !os.SameFile(before, after) {
+		t.Fatalf("the damaged file was replaced (%v)", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".state.db.compact*")); len(left) > 0 {
+		t.Fatalf("left %v", left)
+	}
+}
