@@ -58,8 +58,9 @@ func (d *DB) PendingAfter(after uint64, fn func(id uint64, data []byte) error) e
 			if v == nil {
 				continue
 			}
+			id, data := binary.BigEndian.Uint64(k), append([]byte(nil), v...)
 			var err error
-			t.call(func() { err = fn(binary.BigEndian.Uint64(k), append([]byte(nil), v...)) })
+			t.call(func() { err = fn(id, data) })
 			if err != nil {
 				return err
 			}
@@ -76,8 +77,9 @@ func (d *DB) Records(ids []uint64, fn func(id uint64, data []byte) error) error 
 		ob := tx.Bucket(bktOutbox)
 		for _, id := range ids {
 			if v := ob.Get(idKey(id)); v != nil {
+				data := append([]byte(nil), v...)
 				var err error
-				t.call(func() { err = fn(id, append([]byte(nil), v...)) })
+				t.call(func() { err = fn(id, data) })
 				if err != nil {
 					return err
 				}
@@ -100,10 +102,11 @@ func (d *DB) UpdateAlerts(ids []uint64, fn func(id uint64, data []byte) ([]byte,
 			if v == nil {
 				return fmt.Errorf("alert %d: %w", id, ErrNotFound)
 			}
+			data := append([]byte(nil), v...)
 			var nv []byte
 			var done bool
 			var err error
-			t.call(func() { nv, done, err = fn(id, append([]byte(nil), v...)) })
+			t.call(func() { nv, done, err = fn(id, data) })
 			if err != nil {
 				return fmt.Errorf("alert %d: %w", id, err)
 			}
