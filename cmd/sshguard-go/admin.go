@@ -21,6 +21,7 @@ import (
 	"sshguard-go/internal/control"
 	"sshguard-go/internal/daemon"
 	"sshguard-go/internal/engine"
+	"sshguard-go/internal/store"
 )
 
 // printList writes list as a JSON array ([] when empty), or as a table:
@@ -76,7 +77,13 @@ func connectWith(connect connectFunc, o *daemonOpts, f func(ctx context.Context,
 			return &exitError{1, err}
 		}
 		defer done()
-		return f(cmd.Context(), b, cmd.OutOrStdout(), args)
+		err = f(cmd.Context(), b, cmd.OutOrStdout(), args)
+		if errors.Is(err, store.ErrCorrupt) {
+			// Found by a read after the open: the status of a damaged
+			// database found at the open.
+			return &exitError{1, err}
+		}
+		return err
 	}
 }
 

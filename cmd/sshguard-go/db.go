@@ -33,6 +33,9 @@ file small again. The daemon must be stopped (it holds the database).`,
 			if errors.Is(err, store.ErrLocked) {
 				return &exitError{1, fmt.Errorf("%w: stop it first (systemctl stop sshguard-go), then compact and start it again", err)}
 			}
+			if errors.Is(err, store.ErrCorrupt) {
+				return &exitError{1, err} // as the other commands
+			}
 			if err != nil {
 				return daemon.RootHint(err)
 			}

@@ -149,17 +149,23 @@ func runDaemon(ctx context.Context, cfg *config.Config, reload func() (*config.C
 	log := daemon.NewLogger(os.Stderr, os.Getenv("JOURNAL_STREAM") != "")
 	daemon.SetProcessors()
 	d, err := daemon.New(ctx, cfg, daemon.WithLogger(log))
-	if errors.Is(err, store.ErrCorrupt) {
-		// A distinct status (EX_CONFIG) so that the unit does not restart
-		// into the same error: RestartPreventExitStatus=78.
-		return &exitError{78, err}
-	}
 	if err != nil {
-		return daemon.RootHint(err)
+		return daemonExit(err)
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	go d.ReloadOn(ctx, hup, reload)
-	return daemon.RootHint(d.Run(ctx)) // the control socket's directory, the API's token
+	return daemonExit(d.Run(ctx)) // the control socket's directory, the API's token
+}
+
+// daemonExit is the daemon's error err as run returns it. A damaged
+// database, found at the start or by a later read, has a distinct status
+// (EX_CONFIG) so that the unit does not restart into the same error:
+// RestartPreventExitStatus=78.
+func daemonExit(err error) error {
+	if errors.Is(err, store.ErrCorrupt) {
+		return &exitError{78, err}
+	}
+	return daemon.RootHint(err)
 }

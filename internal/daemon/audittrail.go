@@ -274,11 +274,16 @@ func (s *sessions) followAudit(ctx context.Context, path string) error {
 	// to its file's follower in turn, so a user writing the audit log
 	// as fast as the disk takes it would queue the sshd log's events
 	// behind thousands of its own. The trail can wait a quarter second.
-	ft := &source.FileTail{Path: path, Poll: true, Warn: func(msg string) { s.log.Warn(msg, "source", path) },
-		Ready: func() { s.log.Info("reading", "source", path, "for", "session commands") }}
-	if err := s.db.Position("audit:"+path, &ft.Start); err != nil && !errors.Is(err, store.ErrNotFound) {
+	fresh := "reading " + path + " from its end, as with no saved position: commands written while the daemon was stopped are not read"
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		fresh = "reading " + path + " from its beginning once it appears, as with no saved position"
+	}
+	start, err := savedPosition[source.Position](s.db, s.log, "audit:"+path, fresh)
+	if err != nil {
 		return err
 	}
+	ft := &source.FileTail{Path: path, Start: start, Poll: true, Warn: func(msg string) { s.log.Warn(msg, "source", path) },
+		Ready: func() { s.log.Info("reading", "source", path, "for", "session commands") }}
 	s.mu.Lock()
 	s.auditName = path
 	s.mu.Unlock()

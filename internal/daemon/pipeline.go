@@ -104,15 +104,24 @@ func (p *pipeline) follow(ctx context.Context) error {
 		}
 	}
 	if p.cfg.Journal {
-		j := &source.Journal{Warn: p.warn, MachineID: machineID(), Ready: ready}
-		if err := p.db.Position("journald", &j.Cursor); err != nil && !errors.Is(err, store.ErrNotFound) {
+		cursor, err := savedPosition[string](p.db, p.log, "journald",
+			"reading the journal from now on, as with no saved position: entries written while the daemon was stopped are not read")
+		if err != nil {
 			return err
 		}
+		j := &source.Journal{Cursor: cursor, Warn: p.warn, MachineID: machineID(), Ready: ready}
 		return j.Run(ctx, func(line, cursor string) {
 			p.line(sub, line, func() { p.cursor = cursor })
 		})
 	}
+	// What the file source does without a saved position (FileTail.Start
+	// zero), said when the saved one is damaged.
+	fresh := "reading " + p.name + " from its end, as with no saved position: lines written while the daemon was stopped are not read"
+	if p.cfg.FromStart {
+		fresh = "reading " + p.name + " from its beginning, as with no saved position (log.from_start)"
+	}
 	if _, err := os.Stat(p.name); errors.Is(err, os.ErrNotExist) {
+		fresh = "reading " + p.name + " from its beginning once it appears, as with no saved position"
 		if !p.cfg.Wait {
 			return fmt.Errorf("log.file: %s does not exist (a typo? to wait for it to appear, set [log] wait = true)", p.name)
 		}
@@ -124,13 +133,37 @@ func (p *pipeline) follow(ctx context.Context) error {
 		}
 		go p.waitFor(ctx)
 	}
-	ft := &source.FileTail{Path: p.name, FromStart: p.cfg.FromStart, Warn: p.warn, Ready: ready}
-	if err := p.db.Position(p.name, &ft.Start); err != nil && !errors.Is(err, store.ErrNotFound) {
+	start, err := savedPosition[source.Position](p.db, p.log, p.name, fresh)
+	if err != nil {
 		return err
 	}
+	ft := &source.FileTail{Path: p.name, Start: start, FromStart: p.cfg.FromStart, Warn: p.warn, Ready: ready}
 	return ft.Run(ctx, func(line string, pos source.Position) {
 		p.line(sub, line, func() { p.pos = pos })
 	})
+}
+
+// savedPosition is the read position saved in db under key, the zero T
+// when there is none. A record that does not decode (store.ErrBadRecord)
+// is warned about, naming the database and the key, with fresh, what the
+// source does instead: what it does without a saved position, as the zero
+// T asks; the daemon goes on, and its next save replaces the record.
+// Other errors (a damaged database) are returned.
+func savedPosition[T any](db *store.DB, log *slog.Logger, key, fresh string) (T, error) {
+	var pos T
+	err := db.Position(key, &pos)
+	switch {
+	case err == nil:
+		return pos, nil
+	case errors.Is(err, store.ErrBadRecord):
+		log.Warn("the saved read position is damaged; "+fresh, "db", db.Path(), "key", key, "err", err)
+		fallthrough
+	case errors.Is(err, store.ErrNotFound):
+		var none T
+		return none, nil
+	}
+	var none T
+	return none, err
 }
 
 // machineID returns this machine's ID from /etc/machine-id, or "".

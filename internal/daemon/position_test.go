@@ -1,13 +1,18 @@
 package daemon
 
 import (
+	"errors"
 	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"sshguard-go/internal/config"
 	"sshguard-go/internal/engine"
@@ -74,5 +79,105 @@ func TestLinesGoOnWhilePositionIsSaved(t *testing.T) {
 	p.savePosition() // the line read meanwhile
 	if err := db.Position(path, &got); err != nil || got.Offset != 200 {
 		t.Fatalf("saved %+v (%v), want offset 200", got, err)
+	}
+}
+
+// TestDamagedSavedPosition: a saved read position that does not decode
+// (here cut short: {"dev":"x") stopped the daemon just after it started,
+// with the bare JSON error ("unexpected end of JSON input", exit status
+// 2). It is warned about, naming the database and the record's key, and
+// the source reads as it does without one: the log from its end (the
+// attack already in it is not read, the one appended is), the audit log
+// too; the daemon goes on, and saves the log's position whole again.
+func TestDamagedSavedPosition(t *testing.T) {
+	h := newHarness(t)
+	logPath, audit, dbPath := filepath.Join(h.dir, "auth.log"), filepath.Join(h.dir, "audit.log"), filepath.Join(h.dir, "state.db")
+	writeConfig(t, h.dir, "[detection]\nthreshold = 3\n[audit]\nlog = "+strconv.Quote(audit)+"\n")
+	h.attack("203.0.113.7") // before the start: not read
+	if err := os.WriteFile(audit, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	damagePositions(t, dbPath, logPath, "audit:"+audit)
+
+	h.start()
+	h.attack("198.51.100.9")
+	h.waitBan("198.51.100.9/32", true)
+	if _, ok := h.bans()["203.0.113.7/32"]; ok {
+		t.Fatalf("the attack written before the start was read:\n%s", h.log.String())
+	}
+	for key, fresh := range map[string]string{
+		logPath:          "reading " + logPath + " from its end, as with no saved position",
+		"audit:" + audit: "reading " + audit + " from its end, as with no saved position",
+	} {
+		testkit.Eventually(t, 10*time.Second, "the warning of "+key, func() (bool, string) {
+			for _, l := range strings.Split(h.log.String(), "\n") {
+				if strings.Contains(l, "level=WARN") && strings.Contains(l, "the saved read position is damaged; "+fresh) &&
+					strings.Contains(l, " db="+dbPath+" ") && strings.Contains(l, " key="+key+" ") && strings.Contains(l, "unexpected end of JSON input") {
+					return true, ""
+				}
+			}
+			return false, h.log.String()
+		})
+	}
+	h.halt() // and Run returned no error
+	st, err := os.Stat(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(dbPath, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var pos source.Position
+	if err := db.Position(logPath, &pos); err != nil || pos.Offset != st.Size() {
+		t.Fatalf("saved %+v (%v), want offset %d", pos, err, st.Size())
+	}
+}
+
+// TestDamagedJournalCursor: a damaged saved journald cursor is warned
+// about the same way, and the journal is read as without one: from now on.
+func TestDamagedJournalCursor(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	damagePositions(t, path, "journald")
+	db, err := store.Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var log syncBuffer
+	cursor, err := savedPosition[string](db, slog.New(slog.NewTextHandler(&log, nil)), "journald", "reading the journal from now on")
+	if err != nil || cursor != "" {
+		t.Fatalf("cursor %q, %v", cursor, err)
+	}
+	if l := log.String(); !strings.Contains(l, "level=WARN") || !strings.Contains(l, " db="+path+" ") || !strings.Contains(l, " key=journald ") ||
+		!strings.Contains(l, "reading the journal from now on") {
+		t.Fatalf("warned:\n%s", l)
+	}
+}
+
+// damagePositions writes the database path with a position record cut
+// short ({"dev":"x") under each of keys.
+func damagePositions(t *testing.T, path string, keys ...string) {
+	t.Helper()
+	db, err := store.Open(path, time.Second) // its buckets
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	raw, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	err = raw.Update(func(tx *bolt.Tx) error {
+		var errs []error
+		for _, k := range keys {
+			errs = append(errs, tx.Bucket([]byte("positions")).Put([]byte(k), []byte(`{"dev":"x"`)))
+		}
+		return errors.Join(errs...)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

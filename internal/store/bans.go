@@ -53,7 +53,7 @@ func BanRef(b *Ban) []byte {
 // history record was pruned).
 func (d *DB) BanByRef(ref []byte) (Ban, error) {
 	var b Ban
-	err := d.db.View(func(tx *bolt.Tx) error {
+	err := d.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bktHistory).Get(ref)
 		if v == nil {
 			return ErrNotFound
@@ -252,19 +252,24 @@ func expiryKey(exp uint64, k []byte) []byte {
 // gave nothing).
 func (d *DB) RecordBans(bans []*Ban, alert, share func(*Ban) []byte) ([]uint64, error) {
 	ids := make([]uint64, len(bans))
-	err := d.db.Update(func(tx *bolt.Tx) error {
+	var t theirs
+	err := d.updateCalling(&t, func(tx *bolt.Tx) error {
 		for i, b := range bans {
 			if err := recordBan(tx, b); err != nil {
 				return err
 			}
 			if alert != nil {
+				var msg []byte
+				t.call(func() { msg = alert(b) })
 				var err error
-				if ids[i], err = enqueue(tx, alert(b)); err != nil {
+				if ids[i], err = enqueue(tx, msg); err != nil {
 					return err
 				}
 			}
 			if share != nil {
-				if err := enqueueIn(tx, bktShare, share(b)); err != nil {
+				var msg []byte
+				t.call(func() { msg = share(b) })
+				if err := enqueueIn(tx, bktShare, msg); err != nil {
 					return err
 				}
 			}
@@ -347,7 +352,7 @@ func (d *DB) Offender(p netip.Prefix) (Offender, error) {
 // Offenders returns the offender records of ps, in one read.
 func (d *DB) Offenders(ps []netip.Prefix) ([]Offender, error) {
 	out := make([]Offender, len(ps))
-	err := d.db.View(func(tx *bolt.Tx) error {
+	err := d.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bktOffenders)
 		for i, p := range ps {
 			if v := b.Get(pkey(p)); v != nil {
@@ -381,14 +386,17 @@ func (d *DB) Lift(p netip.Prefix, share []byte) error {
 // returns those that had a ban in force.
 func (d *DB) LiftMany(ps []netip.Prefix, share func(netip.Prefix) []byte) ([]netip.Prefix, error) {
 	var lifted []netip.Prefix
-	err := d.db.Update(func(tx *bolt.Tx) error {
+	var t theirs
+	err := d.updateCalling(&t, func(tx *bolt.Tx) error {
 		lifted = lifted[:0]
 		for _, p := range ps {
 			if tx.Bucket(bktBans).Get(pkey(p)) == nil {
 				continue
 			}
 			if share != nil {
-				if err := enqueueIn(tx, bktShare, share(p)); err != nil {
+				var msg []byte
+				t.call(func() { msg = share(p) })
+				if err := enqueueIn(tx, bktShare, msg); err != nil {
 					return err
 				}
 			}
@@ -405,7 +413,7 @@ func (d *DB) LiftMany(ps []netip.Prefix, share func(netip.Prefix) []byte) ([]net
 // ActiveBan returns p's ban in force, or ErrNotFound.
 func (d *DB) ActiveBan(p netip.Prefix, now time.Time) (Ban, error) {
 	var b Ban
-	err := d.db.View(func(tx *bolt.Tx) error {
+	err := d.view(func(tx *bolt.Tx) error {
 		exp, ref, ok := parseActive(tx.Bucket(bktBans).Get(pkey(p)))
 		if !ok || exp != 0 && int64(exp) <= now.UnixNano() {
 			return ErrNotFound
@@ -449,7 +457,7 @@ func expire(tx *bolt.Tx, now time.Time) error {
 // expire (a write transaction costs a disk sync).
 func (d *DB) expire(now time.Time) error {
 	due := false
-	d.db.View(func(tx *bolt.Tx) error {
+	d.view(func(tx *bolt.Tx) error {
 		k, _ := tx.Bucket(bktExpiry).Cursor().First()
 		due = k != nil && bytes.Compare(k[:8], timeKey(now)) <= 0
 		return nil
@@ -457,7 +465,7 @@ func (d *DB) expire(now time.Time) error {
 	if !due {
 		return nil
 	}
-	return d.db.Update(func(tx *bolt.Tx) error { return expire(tx, now) })
+	return d.update(func(tx *bolt.Tx) error { return expire(tx, now) })
 }
 
 // Expire takes the bans that ended by now out of the index of bans in
@@ -471,7 +479,7 @@ func (d *DB) CountActive(now time.Time) (int, error) {
 		return 0, err
 	}
 	n := 0
-	err := d.db.View(func(tx *bolt.Tx) error {
+	err := d.view(func(tx *bolt.Tx) error {
 		// Stats counts the committed pages (not a write transaction's
 		// changes, hence the second transaction).
 		n = tx.Bucket(bktBans).Stats().KeyN
@@ -493,7 +501,7 @@ func (d *DB) ActiveBans(now time.Time) ([]Ban, error) {
 // reads: expired records are left for the next ActiveBans to remove.
 func (d *DB) InForce(now time.Time) ([]Ban, error) {
 	var out []Ban
-	err := d.db.View(func(tx *bolt.Tx) error {
+	err := d.view(func(tx *bolt.Tx) error {
 		bb := tx.Bucket(bktBans)
 		out = make([]Ban, 0, bb.Stats().KeyN)
 		return bb.ForEach(func(k, v []byte) error {
@@ -516,7 +524,7 @@ func (d *DB) InForce(now time.Time) ([]Ban, error) {
 // only the kept ones are decoded. The API's list, which a dashboard asks
 // for every few seconds while a wave holds 100,000 bans.
 func (d *DB) NewestInForce(now time.Time, limit int) (total int, bans []Ban, err error) {
-	err = d.db.View(func(tx *bolt.Tx) error {
+	err = d.view(func(tx *bolt.Tx) error {
 		bb := tx.Bucket(bktBans)
 		var h newest
 		err := bb.ForEach(func(k, v []byte) error {
@@ -596,7 +604,12 @@ func (h *newest) Pop() any {
 // writes the first to the kernel while the next are read).
 func (d *DB) EachInForce(now time.Time, n int, fn func([]Ban) error) error {
 	origins := map[string]string{} // a few origins, shared by thousands of bans
-	return d.db.View(func(tx *bolt.Tx) error {
+	var t theirs
+	give := func(batch []Ban) (err error) {
+		t.call(func() { err = fn(batch) })
+		return err
+	}
+	return d.viewCalling(&t, func(tx *bolt.Tx) error {
 		batch := make([]Ban, 0, n)
 		err := tx.Bucket(bktBans).ForEach(func(k, v []byte) error {
 			var b Ban
@@ -607,7 +620,7 @@ func (d *DB) EachInForce(now time.Time, n int, fn func([]Ban) error) error {
 				return nil
 			}
 			if batch = append(batch, b); len(batch) == n {
-				if err := fn(batch); err != nil {
+				if err := give(batch); err != nil {
 					return err
 				}
 				batch = make([]Ban, 0, n)
@@ -615,7 +628,7 @@ func (d *DB) EachInForce(now time.Time, n int, fn func([]Ban) error) error {
 			return nil
 		})
 		if err == nil && len(batch) > 0 {
-			err = fn(batch)
+			err = give(batch)
 		}
 		return err
 	})
@@ -625,7 +638,7 @@ func (d *DB) EachInForce(now time.Time, n int, fn func([]Ban) error) error {
 // the address or of any prefix holding it): at most 129 lookups each.
 func (d *DB) Banned(addrs []netip.Addr, now time.Time) (map[netip.Addr]bool, error) {
 	out := map[netip.Addr]bool{}
-	err := d.db.View(func(tx *bolt.Tx) error {
+	err := d.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bktBans)
 		for _, a := range addrs {
 			for bits := a.BitLen(); bits >= 0; bits-- {

@@ -158,7 +158,7 @@ func hourKey(t time.Time) []byte { return []byte(t.UTC().Format("2006-01-02T15")
 
 // AddCounts merges c into the stored counts of the hour of at.
 func (d *DB) AddCounts(at time.Time, c Counts) error {
-	return d.db.Update(func(tx *bolt.Tx) error {
+	return d.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bktDaily)
 		var cur Counts
 		if v := b.Get(hourKey(at)); v != nil {
@@ -174,7 +174,8 @@ func (d *DB) AddCounts(at time.Time, c Counts) error {
 // Hours calls fn with each stored hour that starts in [from, to), in
 // time order.
 func (d *DB) Hours(from, to time.Time, fn func(hour time.Time, c Counts)) error {
-	return d.db.View(func(tx *bolt.Tx) error {
+	var th theirs
+	return d.viewCalling(&th, func(tx *bolt.Tx) error {
 		c := tx.Bucket(bktDaily).Cursor()
 		end := string(hourKey(to))
 		for k, v := c.Seek(hourKey(from)); k != nil && string(k) < end; k, v = c.Next() {
@@ -186,7 +187,7 @@ func (d *DB) Hours(from, to time.Time, fn func(hour time.Time, c Counts)) error 
 			if err := json.Unmarshal(v, &h); err != nil {
 				return fmt.Errorf("counts of %s: %w", k, err)
 			}
-			fn(t, h)
+			th.call(func() { fn(t, h) })
 		}
 		return nil
 	})

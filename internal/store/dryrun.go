@@ -19,14 +19,17 @@ import (
 // returns the outbox ids (0 where none).
 func (d *DB) RecordDryRun(bans []*Ban, alert func(*Ban) []byte) ([]uint64, error) {
 	ids := make([]uint64, len(bans))
-	err := d.db.Update(func(tx *bolt.Tx) error {
+	var t theirs
+	err := d.updateCalling(&t, func(tx *bolt.Tx) error {
 		b := dense(tx, bktDryRun)
 		for i, ban := range bans {
 			if err := putPacked(b, pkey(ban.Prefix), ban); err != nil {
 				return err
 			}
+			var msg []byte
+			t.call(func() { msg = alert(ban) })
 			var err error
-			if ids[i], err = enqueue(tx, alert(ban)); err != nil {
+			if ids[i], err = enqueue(tx, msg); err != nil {
 				return err
 			}
 		}
@@ -38,7 +41,7 @@ func (d *DB) RecordDryRun(bans []*Ban, alert func(*Ban) []byte) ([]uint64, error
 // DryRunBans returns the bans a dry run would have in force at now.
 func (d *DB) DryRunBans(now time.Time) ([]Ban, error) {
 	var out []Ban
-	err := d.db.View(func(tx *bolt.Tx) error {
+	err := d.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bktDryRun).ForEach(func(_, v []byte) error {
 			var b Ban
 			if err := unpack(v, &b); err != nil {
@@ -58,7 +61,7 @@ func (d *DB) DryRunBans(now time.Time) ([]Ban, error) {
 // were.
 func (d *DB) LiftDryRun(ps []netip.Prefix) ([]netip.Prefix, error) {
 	var lifted []netip.Prefix
-	err := d.db.Update(func(tx *bolt.Tx) error {
+	err := d.update(func(tx *bolt.Tx) error {
 		lifted = lifted[:0]
 		b := tx.Bucket(bktDryRun)
 		for _, p := range ps {
@@ -78,7 +81,7 @@ func (d *DB) LiftDryRun(ps []netip.Prefix) ([]netip.Prefix, error) {
 // pruneDryRun deletes the would-be bans that ended before now.
 func (d *DB) pruneDryRun(now time.Time) (int, error) {
 	var done [][]byte
-	err := d.db.View(func(tx *bolt.Tx) error {
+	err := d.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bktDryRun).ForEach(func(k, v []byte) error {
 			var b Ban
 			if unpack(v, &b) == nil && !b.Active(now) {
@@ -90,7 +93,7 @@ func (d *DB) pruneDryRun(now time.Time) (int, error) {
 	if err != nil || len(done) == 0 {
 		return 0, err
 	}
-	return len(done), d.db.Update(func(tx *bolt.Tx) error {
+	return len(done), d.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bktDryRun)
 		for _, k := range done {
 			if err := b.Delete(k); err != nil {

@@ -56,7 +56,8 @@ func (d *DB) RecordLogin(l Login, alert func(LoginHistory, *Login) []byte) (uint
 // login, in order.
 func (d *DB) RecordLogins(ls []Login, alert func(LoginHistory, *Login) []byte) ([]uint64, error) {
 	ids := make([]uint64, len(ls))
-	err := d.db.Update(func(tx *bolt.Tx) error {
+	var t theirs
+	err := d.updateCalling(&t, func(tx *bolt.Tx) error {
 		seen := tx.Bucket(bktSeen)
 		for i := range ls {
 			l := &ls[i]
@@ -75,7 +76,8 @@ func (d *DB) RecordLogins(ls []Login, alert func(LoginHistory, *Login) []byte) (
 					return err
 				}
 			}
-			msg := alert(h, l)
+			var msg []byte
+			t.call(func() { msg = alert(h, l) })
 			k := append(append(stamp[:8:8], l.User+"\x00"...), l.Addr.String()...)
 			if err := putJSON(appendOnly(tx, bktLogins), k, l); err != nil {
 				return err

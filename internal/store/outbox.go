@@ -34,7 +34,7 @@ func enqueue(tx *bolt.Tx, data []byte) (uint64, error) {
 // Enqueue adds an alert to the outbox, pending, and returns its id.
 func (d *DB) Enqueue(data []byte) (uint64, error) {
 	var id uint64
-	err := d.db.Update(func(tx *bolt.Tx) (err error) {
+	err := d.update(func(tx *bolt.Tx) (err error) {
 		id, err = enqueue(tx, data)
 		return err
 	})
@@ -49,7 +49,8 @@ func (d *DB) Pending(fn func(id uint64, data []byte) error) error { return d.Pen
 // above after, oldest first: what was written since the caller last
 // looked, found by the pending list's order without reading the rest.
 func (d *DB) PendingAfter(after uint64, fn func(id uint64, data []byte) error) error {
-	return d.db.View(func(tx *bolt.Tx) error {
+	var t theirs
+	return d.viewCalling(&t, func(tx *bolt.Tx) error {
 		ob := tx.Bucket(bktOutbox)
 		c := tx.Bucket(bktPending).Cursor()
 		for k, _ := c.Seek(idKey(after + 1)); k != nil; k, _ = c.Next() {
@@ -57,7 +58,10 @@ func (d *DB) PendingAfter(after uint64, fn func(id uint64, data []byte) error) e
 			if v == nil {
 				continue
 			}
-			if err := fn(binary.BigEndian.Uint64(k), append([]byte(nil), v...)); err != nil {
+			id, data := binary.BigEndian.Uint64(k), append([]byte(nil), v...)
+			var err error
+			t.call(func() { err = fn(id, data) })
+			if err != nil {
 				return err
 			}
 		}
@@ -68,11 +72,15 @@ func (d *DB) PendingAfter(after uint64, fn func(id uint64, data []byte) error) e
 // Records calls fn with the record of each of ids that exists, in one
 // read; data is a copy fn may keep.
 func (d *DB) Records(ids []uint64, fn func(id uint64, data []byte) error) error {
-	return d.db.View(func(tx *bolt.Tx) error {
+	var t theirs
+	return d.viewCalling(&t, func(tx *bolt.Tx) error {
 		ob := tx.Bucket(bktOutbox)
 		for _, id := range ids {
 			if v := ob.Get(idKey(id)); v != nil {
-				if err := fn(id, append([]byte(nil), v...)); err != nil {
+				data := append([]byte(nil), v...)
+				var err error
+				t.call(func() { err = fn(id, data) })
+				if err != nil {
 					return err
 				}
 			}
@@ -86,14 +94,19 @@ func (d *DB) Records(ids []uint64, fn func(id uint64, data []byte) error) error 
 // channel has it still to deliver (it then leaves the pending list). An
 // error from fn aborts the whole update.
 func (d *DB) UpdateAlerts(ids []uint64, fn func(id uint64, data []byte) ([]byte, bool, error)) error {
-	return d.db.Update(func(tx *bolt.Tx) error {
+	var t theirs
+	return d.updateCalling(&t, func(tx *bolt.Tx) error {
 		ob, pb := tx.Bucket(bktOutbox), tx.Bucket(bktPending)
 		for _, id := range ids {
 			v := ob.Get(idKey(id))
 			if v == nil {
 				return fmt.Errorf("alert %d: %w", id, ErrNotFound)
 			}
-			nv, done, err := fn(id, append([]byte(nil), v...))
+			data := append([]byte(nil), v...)
+			var nv []byte
+			var done bool
+			var err error
+			t.call(func() { nv, done, err = fn(id, data) })
 			if err != nil {
 				return fmt.Errorf("alert %d: %w", id, err)
 			}
@@ -113,13 +126,17 @@ func (d *DB) UpdateAlerts(ids []uint64, fn func(id uint64, data []byte) ([]byte,
 // Alerts calls fn for the most recent alerts, newest first, until fn
 // returns false or limit alerts were passed (limit <= 0: all).
 func (d *DB) Alerts(limit int, fn func(id uint64, data []byte, pending bool) bool) error {
-	return d.db.View(func(tx *bolt.Tx) error {
+	var t theirs
+	return d.viewCalling(&t, func(tx *bolt.Tx) error {
 		pb := tx.Bucket(bktPending)
 		c := tx.Bucket(bktOutbox).Cursor()
 		n := 0
 		for k, v := c.Last(); k != nil && (limit <= 0 || n < limit); k, v = c.Prev() {
 			n++
-			if !fn(binary.BigEndian.Uint64(k), append([]byte(nil), v...), pb.Get(k) != nil) {
+			id, data, pending := binary.BigEndian.Uint64(k), append([]byte(nil), v...), pb.Get(k) != nil
+			more := false
+			t.call(func() { more = fn(id, data, pending) })
+			if !more {
 				break
 			}
 		}
@@ -131,7 +148,7 @@ func (d *DB) Alerts(limit int, fn func(id uint64, data []byte, pending bool) boo
 // so the history stays bounded. Pending alerts are never deleted.
 func (d *DB) PruneAlerts(keep int) (int, error) {
 	deleted := 0
-	err := d.db.Update(func(tx *bolt.Tx) error {
+	err := d.update(func(tx *bolt.Tx) error {
 		ob, pb := tx.Bucket(bktOutbox), tx.Bucket(bktPending)
 		excess := ob.Stats().KeyN - keep
 		c := ob.Cursor()

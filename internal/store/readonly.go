@@ -2,8 +2,10 @@ package store
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -27,12 +29,13 @@ func openReadOnly(path string, timeout time.Duration, upgrade bool) (d *DB, err 
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	var db *bolt.DB
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // as guard does
 	defer func() {
 		if r := recover(); r != nil {
 			if db != nil {
 				db.Close()
 			}
-			d, err = nil, corrupt(path, fmt.Errorf("%v", r))
+			d, err = nil, corrupt("open store", path, fmt.Errorf("%v", r))
 		}
 	}()
 	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: true})
@@ -43,6 +46,9 @@ func openReadOnly(path string, timeout time.Duration, upgrade bool) (d *DB, err 
 	current, err := d.current()
 	if err != nil || !current {
 		db.Close()
+		if errors.Is(err, ErrCorrupt) {
+			return nil, err
+		}
 		if err != nil {
 			return nil, fmt.Errorf("open store %s: %w", path, err)
 		}
@@ -64,7 +70,7 @@ func openReadOnly(path string, timeout time.Duration, upgrade bool) (d *DB, err 
 // schema is an error.
 func (d *DB) current() (bool, error) {
 	ok := true
-	err := d.db.View(func(tx *bolt.Tx) error {
+	err := d.view(func(tx *bolt.Tx) error {
 		for _, b := range buckets {
 			if tx.Bucket(b) == nil {
 				ok = false

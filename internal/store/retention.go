@@ -90,7 +90,7 @@ func (d *DB) pruneBefore(bkt, cutoff []byte, prune func(tx *bolt.Tx, k, v []byte
 	var resume []byte
 	for {
 		n, more := 0, false
-		err := d.db.Update(func(tx *bolt.Tx) error {
+		err := d.update(func(tx *bolt.Tx) error {
 			b := tx.Bucket(bkt)
 			c := b.Cursor()
 			k, v := c.First()
@@ -165,7 +165,7 @@ func (d *DB) thinCounts(cutoff []byte) (int, error) {
 	total := 0
 	for {
 		n, more := 0, false
-		err := d.db.Update(func(tx *bolt.Tx) error {
+		err := d.update(func(tx *bolt.Tx) error {
 			meta := tx.Bucket(bktMeta)
 			c := tx.Bucket(bktDaily).Cursor()
 			k, v := c.First()
@@ -216,7 +216,7 @@ func (d *DB) pruneSeen(cutoff time.Time) (int, error) {
 	total := 0
 	for {
 		var old [][]byte
-		if err := d.db.View(func(tx *bolt.Tx) error {
+		if err := d.view(func(tx *bolt.Tx) error {
 			return tx.Bucket(bktSeen).ForEach(func(k, v []byte) error {
 				if len(old) < pruneChunk && len(v) == 8 && time.Unix(0, int64(binary.BigEndian.Uint64(v))).Before(cutoff) {
 					old = append(old, append([]byte(nil), k...))
@@ -226,7 +226,7 @@ func (d *DB) pruneSeen(cutoff time.Time) (int, error) {
 		}); err != nil || len(old) == 0 {
 			return total, err
 		}
-		if err := d.db.Update(func(tx *bolt.Tx) error {
+		if err := d.update(func(tx *bolt.Tx) error {
 			for _, k := range old {
 				if err := tx.Bucket(bktSeen).Delete(k); err != nil {
 					return err
@@ -263,7 +263,7 @@ func Compact(path string, timeout time.Duration) (before, after int64, err error
 	if err != nil {
 		return 0, 0, fmt.Errorf("compact %s: %w", path, err)
 	}
-	if err := bolt.Compact(dst, src.db, 64<<20); err != nil {
+	if err := src.guard(nil, func() error { return bolt.Compact(dst, src.db, 64<<20) }); err != nil {
 		dst.Close()
 		os.Remove(tmp)
 		return 0, 0, fmt.Errorf("compact %s: %w", path, err)

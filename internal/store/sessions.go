@@ -41,7 +41,7 @@ type SessionPut struct {
 // PutSessions writes many session records and chunks in one transaction,
 // each record as PutSession does.
 func (d *DB) PutSessions(ps []SessionPut) error {
-	return d.db.Update(func(tx *bolt.Tx) error {
+	return d.update(func(tx *bolt.Tx) error {
 		live, cmds := tx.Bucket(bktLive), tx.Bucket(bktSesCmds)
 		for _, p := range ps {
 			if p.Append != nil {
@@ -98,10 +98,11 @@ func chunks(tx *bolt.Tx, key []byte) [][]byte {
 // after since (zero: all), oldest first, each with its chunks of
 // commands, until fn returns false. The values are valid during fn only.
 func (d *DB) Sessions(since time.Time, fn func(value []byte, chunks [][]byte) bool) error {
-	return d.db.View(func(tx *bolt.Tx) error {
+	var t theirs
+	return d.viewCalling(&t, func(tx *bolt.Tx) error {
 		c := tx.Bucket(bktSessions).Cursor()
 		for k, v := c.Seek(timeKey(since)); k != nil; k, v = c.Next() {
-			if !fn(v, chunks(tx, k)) {
+			if !giveSession(&t, fn, v, chunks(tx, k)) {
 				return nil
 			}
 		}
@@ -114,10 +115,11 @@ func (d *DB) Sessions(since time.Time, fn func(value []byte, chunks [][]byte) bo
 // it returns false (a list of the newest N reads N, not the week).
 func (d *DB) SessionsNewest(since time.Time, fn func(value []byte, chunks [][]byte) bool) error {
 	from := timeKey(since)
-	return d.db.View(func(tx *bolt.Tx) error {
+	var t theirs
+	return d.viewCalling(&t, func(tx *bolt.Tx) error {
 		c := tx.Bucket(bktSessions).Cursor()
 		for k, v := c.Last(); k != nil && bytes.Compare(k, from) >= 0; k, v = c.Prev() {
-			if !fn(v, chunks(tx, k)) {
+			if !giveSession(&t, fn, v, chunks(tx, k)) {
 				return nil
 			}
 		}
@@ -128,16 +130,24 @@ func (d *DB) SessionsNewest(since time.Time, fn func(value []byte, chunks [][]by
 // ActiveSessions calls fn with the records of the sessions still open,
 // oldest first, each with its chunks of commands.
 func (d *DB) ActiveSessions(fn func(value []byte, chunks [][]byte) bool) error {
-	return d.db.View(func(tx *bolt.Tx) error {
+	var t theirs
+	return d.viewCalling(&t, func(tx *bolt.Tx) error {
 		s := tx.Bucket(bktSessions)
 		c := tx.Bucket(bktLive).Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			if v := s.Get(k); v != nil && !fn(v, chunks(tx, k)) {
+			if v := s.Get(k); v != nil && !giveSession(&t, fn, v, chunks(tx, k)) {
 				return nil
 			}
 		}
 		return nil
 	})
+}
+
+// giveSession calls fn, the caller's code, with a session's record and
+// chunks.
+func giveSession(t *theirs, fn func(value []byte, chunks [][]byte) bool, v []byte, chunks [][]byte) (more bool) {
+	t.call(func() { more = fn(v, chunks) })
+	return more
 }
 
 // pruneSession deletes a session's record, its live mark and its chunks.

@@ -26,12 +26,16 @@ func enqueueIn(tx *bolt.Tx, bkt, data []byte) error {
 // Shared calls fn with the share outbox's entries, oldest first, at most
 // limit, until fn returns false. data is a copy fn may keep.
 func (d *DB) Shared(limit int, fn func(id uint64, data []byte) bool) error {
-	return d.db.View(func(tx *bolt.Tx) error {
+	var t theirs
+	return d.viewCalling(&t, func(tx *bolt.Tx) error {
 		c := tx.Bucket(bktShare).Cursor()
 		n := 0
 		for k, v := c.First(); k != nil && n < limit; k, v = c.Next() {
 			n++
-			if !fn(binary.BigEndian.Uint64(k), append([]byte(nil), v...)) {
+			id, data := binary.BigEndian.Uint64(k), append([]byte(nil), v...)
+			more := false
+			t.call(func() { more = fn(id, data) })
+			if !more {
 				return nil
 			}
 		}
@@ -41,7 +45,7 @@ func (d *DB) Shared(limit int, fn func(id uint64, data []byte) bool) error {
 
 // Published deletes the share outbox's entries up to and including id.
 func (d *DB) Published(id uint64) error {
-	return d.db.Update(func(tx *bolt.Tx) error {
+	return d.update(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bktShare).Cursor()
 		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= id; k, _ = c.First() {
 			if err := c.Delete(); err != nil {
@@ -55,7 +59,7 @@ func (d *DB) Published(id uint64) error {
 // SharePending is how many entries wait in the share outbox.
 func (d *DB) SharePending() (int, error) {
 	n := 0
-	err := d.db.View(func(tx *bolt.Tx) error {
+	err := d.view(func(tx *bolt.Tx) error {
 		n = tx.Bucket(bktShare).Stats().KeyN
 		return nil
 	})

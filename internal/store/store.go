@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -33,8 +34,12 @@ var (
 	// running daemon) holds the database.
 	ErrLocked = errors.New("database is in use by another process (is the daemon running?)")
 	// ErrCorrupt is returned by Open when the file is not a usable
-	// database.
+	// database, and by any later read or write that meets a damaged
+	// page.
 	ErrCorrupt = errors.New("database file is damaged")
+	// ErrBadRecord is returned by a read of one record that does not
+	// decode, in a file whose pages are whole (Position).
+	ErrBadRecord = errors.New("a damaged record")
 )
 
 var (
@@ -98,12 +103,13 @@ func Open(path string, timeout time.Duration) (d *DB, err error) {
 	// bbolt asserts its pages' consistency with panics: a damaged file is
 	// reported as damaged, with what to do, instead of a crash.
 	var db *bolt.DB
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // as guard does
 	defer func() {
 		if r := recover(); r != nil {
 			if db != nil {
 				db.Close()
 			}
-			d, err = nil, corrupt(path, fmt.Errorf("%v", r))
+			d, err = nil, corrupt("open store", path, fmt.Errorf("%v", r))
 		}
 	}()
 	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
@@ -132,20 +138,22 @@ func openError(path string, err error) error {
 		return fmt.Errorf("open store %s: %w", path, ErrLocked)
 	case errors.Is(err, bolterr.ErrInvalid), errors.Is(err, bolterr.ErrChecksum),
 		errors.Is(err, bolterr.ErrVersionMismatch), errors.Is(err, bolterr.ErrInvalidMapping):
-		return corrupt(path, err)
+		return corrupt("open store", path, err)
 	}
 	return fmt.Errorf("open store %s: %w", path, err)
 }
 
-func corrupt(path string, cause error) error {
-	return fmt.Errorf("open store %s: %w (%v); move it aside with `mv %s %s.damaged` and start again: "+
+// corrupt is the error for the damaged file path, found by op ("open
+// store" at Open, "store" later) with cause: ErrCorrupt, and what to do.
+func corrupt(op, path string, cause error) error {
+	return fmt.Errorf("%s %s: %w (%v); move it aside with `mv %s %s.damaged` and start again: "+
 		"active bans are then taken back from the kernel set, history and the allowlist added with the CLI are lost",
-		path, ErrCorrupt, cause, path, path)
+		op, path, ErrCorrupt, cause, path, path)
 }
 
 // init creates the buckets and checks the schema version.
 func (d *DB) init() error {
-	err := d.db.Update(func(tx *bolt.Tx) error {
+	err := d.update(func(tx *bolt.Tx) error {
 		for _, b := range buckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
@@ -187,6 +195,9 @@ func (d *DB) init() error {
 		}
 		return nil
 	})
+	if errors.Is(err, ErrCorrupt) {
+		return err // named and explained already
+	}
 	if err != nil {
 		return fmt.Errorf("open store %s: %w", d.path, err)
 	}
@@ -198,7 +209,7 @@ func (d *DB) init() error {
 // database recreated) whose outbox ids are the same.
 func (d *DB) Instance() string {
 	var id string
-	d.db.View(func(tx *bolt.Tx) error {
+	d.view(func(tx *bolt.Tx) error {
 		id = string(tx.Bucket(bktMeta).Get([]byte("instance")))
 		return nil
 	})
@@ -230,7 +241,7 @@ func newestFrom[T any](d *DB, bkt []byte, t time.Time, n int) ([]T, error) {
 func records[T any](d *DB, bkt []byte, t time.Time, newestFirst bool, n int) ([]T, error) {
 	var out []T
 	lo := timeKey(t)
-	err := d.db.View(func(tx *bolt.Tx) error {
+	err := d.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bkt).Cursor()
 		k, v := c.Seek(lo)
 		next := c.Next
@@ -261,14 +272,14 @@ func timeKey(t time.Time) []byte {
 
 // Allow adds or replaces an allowlist entry.
 func (d *DB) Allow(e AllowEntry) error {
-	return d.db.Update(func(tx *bolt.Tx) error {
+	return d.update(func(tx *bolt.Tx) error {
 		return putJSON(tx.Bucket(bktAllow), pkey(e.Prefix), e)
 	})
 }
 
 // Disallow removes an allowlist entry, or returns ErrNotFound.
 func (d *DB) Disallow(p netip.Prefix) error {
-	return d.db.Update(func(tx *bolt.Tx) error {
+	return d.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bktAllow)
 		if b.Get(pkey(p)) == nil {
 			return ErrNotFound
@@ -280,7 +291,7 @@ func (d *DB) Disallow(p netip.Prefix) error {
 // Allowlist returns the entries added with Allow.
 func (d *DB) Allowlist() ([]AllowEntry, error) {
 	var out []AllowEntry
-	err := d.db.View(func(tx *bolt.Tx) error {
+	err := d.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bktAllow).ForEach(func(_, v []byte) error {
 			var e AllowEntry
 			if err := json.Unmarshal(v, &e); err != nil {
@@ -295,20 +306,24 @@ func (d *DB) Allowlist() ([]AllowEntry, error) {
 
 // SavePosition stores a source's read position (any JSON value).
 func (d *DB) SavePosition(source string, pos any) error {
-	return d.db.Update(func(tx *bolt.Tx) error {
+	return d.update(func(tx *bolt.Tx) error {
 		return putJSON(tx.Bucket(bktPositions), []byte(source), pos)
 	})
 }
 
 // Position loads a source's read position into pos, or returns
-// ErrNotFound.
+// ErrNotFound; a record that does not decode into pos is ErrBadRecord,
+// naming the file and source (pos may then hold part of it).
 func (d *DB) Position(source string, pos any) error {
-	return d.db.View(func(tx *bolt.Tx) error {
+	return d.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bktPositions).Get([]byte(source))
 		if v == nil {
 			return ErrNotFound
 		}
-		return json.Unmarshal(v, pos)
+		if err := json.Unmarshal(v, pos); err != nil {
+			return fmt.Errorf("store %s: the position of %q: %w (%v)", d.path, source, ErrBadRecord, err)
+		}
+		return nil
 	})
 }
 

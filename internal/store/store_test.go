@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -112,6 +113,23 @@ func TestAllowlistAndPositions(t *testing.T) {
 	}
 	if err := d.Position("journald", &got); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("missing position: %v", err)
+	}
+}
+
+// TestDamagedPositionRecord: a position record that does not decode is
+// ErrBadRecord naming the file and the source, not the bare JSON error.
+func TestDamagedPositionRecord(t *testing.T) {
+	d, path := open(t)
+	if err := d.update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bktPositions).Put([]byte("/var/log/auth.log"), []byte(`{"dev":"x"`))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var pos struct{ Dev uint64 }
+	err := d.Position("/var/log/auth.log", &pos)
+	if !errors.Is(err, ErrBadRecord) || errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), path) ||
+		!strings.Contains(err.Error(), `"/var/log/auth.log"`) || !strings.Contains(err.Error(), "unexpected end of JSON input") {
+		t.Fatalf("err = %v", err)
 	}
 }
 
@@ -233,9 +251,14 @@ func TestExpiryIndex(t *testing.T) {
 }
 
 // TestDamagedPages: a database whose pages were overwritten (a disk
-// error, a bad copy) gives ErrCorrupt with advice at Open, or opens;
-// Open never panics (bbolt asserts and panics on some damaged pages,
-// which exited with status 2 and no advice, and the unit restarted it).
+// error, a bad copy), one page at a time, gives ErrCorrupt with advice at
+// Open, or opens; then every read the CLI and the daemon make (list, the
+// restore, the allowlist, the read position, the history), and their
+// writes, give what the file holds or ErrCorrupt naming the file, read-only
+// (the CLI without a daemon) or not (the daemon). Nothing panics: bbolt
+// asserts and panics on some damaged pages, which exited with status 2, a
+// stack trace and no advice: at Open first, and then, after Open, at the
+// first read of such a page (list, the daemon's restore).
 func TestDamagedPages(t *testing.T) {
 	d, path := open(t)
 	var bans []*Ban
@@ -244,13 +267,23 @@ func TestDamagedPages(t *testing.T) {
 			Expires: now.Add(time.Hour), Evidence: []string{strings.Repeat("x", 100)}})
 	}
 	mustRecord(t, d, bans...)
+	for i := range 50 {
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), 32)
+		if err := d.Allow(AllowEntry{Prefix: p, Comment: strings.Repeat("office ", 10), Added: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type position struct{ Dev, Ino, Offset, FirstHash uint64 }
+	if err := d.SavePosition("/var/log/auth.log", position{1, 2, 300, 42}); err != nil {
+		t.Fatal(err)
+	}
 	d.Close()
 	orig, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const page = 4096
-	corrupted := 0
+	var atOpen, atRead, whole int
 	for pg := 0; pg*page < len(orig); pg++ {
 		for _, fill := range []byte{0x00, 0x5a} {
 			data := slices.Clone(orig)
@@ -258,27 +291,139 @@ func TestDamagedPages(t *testing.T) {
 				data[i] = fill ^ byte(i*7)
 			}
 			p := filepath.Join(t.TempDir(), "state.db")
-			os.WriteFile(p, data, 0o600)
-			func() {
-				defer func() {
-					if r := recover(); r != nil {
-						t.Fatalf("page %d filled with %#x: Open panicked: %v", pg, fill, r)
-					}
-				}()
-				db, err := Open(p, time.Second)
+			if err := os.WriteFile(p, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			what := fmt.Sprintf("page %d filled with %#x", pg, fill)
+			// Read-only first (the CLI's open leaves the file as it is),
+			// then as the daemon opens it.
+			for _, readOnly := range []bool{true, false} {
+				damaged, opened := damagedUse(t, what, p, readOnly)
 				switch {
-				case err == nil:
-					db.Close()
-				case errors.Is(err, ErrCorrupt) && strings.Contains(err.Error(), "mv "+p):
-					corrupted++
+				case !opened:
+					atOpen++
+				case damaged:
+					atRead++
 				default:
-					t.Fatalf("page %d filled with %#x: %v", pg, fill, err)
+					whole++
 				}
-			}()
+			}
 		}
 	}
-	if corrupted == 0 {
-		t.Fatal("no damaged page was reported as damaged")
+	t.Logf("damaged at open %d, at a read or write %d, not found damaged %d", atOpen, atRead, whole)
+	if atOpen == 0 || atRead == 0 {
+		t.Fatal("no damaged page was reported as damaged at open, or none after it")
+	}
+}
+
+// damagedUse opens the damaged file path (readOnly: as the CLI does
+// without a daemon) and reads (and unless readOnly writes) it as the CLI
+// and the daemon do, failing t on a panic or on an error that is not
+// ErrCorrupt naming path with the advice. It reports whether the file
+// opened and whether a read or write then found it damaged.
+func damagedUse(t *testing.T, what, path string, readOnly bool) (damaged, opened bool) {
+	t.Helper()
+	check := func(op string, err error) {
+		t.Helper()
+		switch {
+		case err == nil, errors.Is(err, ErrNotFound):
+		case errors.Is(err, ErrCorrupt) && strings.Contains(err.Error(), path) && strings.Contains(err.Error(), "mv "+path):
+			damaged = true
+		default:
+			t.Fatalf("%s (read-only %v): %s: %v", what, readOnly, op, err)
+		}
+	}
+	var op string
+	defer func() {
+		if r := recover(); r != nil {
+			t.Fatalf("%s (read-only %v): %s panicked: %v", what, readOnly, op, r)
+		}
+	}()
+	op = "Open"
+	var d *DB
+	var err error
+	if readOnly {
+		d, err = OpenReadOnly(path, time.Second)
+	} else {
+		d, err = Open(path, time.Second)
+	}
+	if err != nil {
+		check(op, err)
+		return damaged, false
+	}
+	defer d.Close()
+	reads := []struct {
+		op string
+		fn func() error
+	}{
+		{"InForce", func() error { _, err := d.InForce(now); return err }},
+		{"NewestInForce", func() error { _, _, err := d.NewestInForce(now, 20); return err }},
+		{"EachInForce", func() error { return d.EachInForce(now, 64, func([]Ban) error { return nil }) }},
+		{"Allowlist", func() error { _, err := d.Allowlist(); return err }},
+		{"Position", func() error { var v any; return d.Position("/var/log/auth.log", &v) }},
+		{"History", func() error { _, err := d.History(time.Time{}); return err }},
+		{"Offenders", func() error { _, err := d.Offenders([]netip.Prefix{netip.MustParsePrefix("10.2.0.7/32")}); return err }},
+		{"BanByRef", func() error {
+			_, err := d.BanByRef(BanRef(&Ban{Prefix: netip.MustParsePrefix("10.2.0.7/32"), Start: now}))
+			return err
+		}},
+		{"Banned", func() error { _, err := d.Banned([]netip.Addr{netip.MustParseAddr("10.2.1.7")}, now); return err }},
+	}
+	if !readOnly {
+		later := now.Add(2 * time.Hour) // the bans have ended
+		reads = append(reads, []struct {
+			op string
+			fn func() error
+		}{
+			{"CountActive", func() error { _, err := d.CountActive(later); return err }},
+			{"RecordBans", func() error {
+				_, err := d.RecordBans([]*Ban{{Prefix: netip.MustParsePrefix("10.2.0.9/32"), Start: later, Expires: later.Add(time.Hour)}}, nil, nil)
+				return err
+			}},
+			{"Lift", func() error { return d.Lift(netip.MustParsePrefix("10.2.0.9/32"), nil) }},
+			{"Allow", func() error {
+				return d.Allow(AllowEntry{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Added: later})
+			}},
+			{"SavePosition", func() error { return d.SavePosition("/var/log/auth.log", map[string]int{"offset": 400}) }},
+			{"Prune", func() error {
+				_, err := d.Prune(later.Add(time.Hour), Retention{History: time.Minute, Offenders: time.Minute})
+				return err
+			}},
+		}...)
+	}
+	for _, r := range reads {
+		op = r.op
+		check(op, r.fn())
+	}
+	return damaged, true
+}
+
+// TestCallerPanicStaysTheirs: a panic of the caller's code that a
+// transaction calls (restore's consumer of the bans read, an alert's
+// encoder) is not taken for a damaged file: it goes on as it was.
+func TestCallerPanicStaysTheirs(t *testing.T) {
+	d, _ := open(t)
+	mustRecord(t, d, &Ban{Prefix: netip.MustParsePrefix("192.0.2.1/32"), Start: now})
+	for name, f := range map[string]func() error{
+		"EachInForce": func() error { return d.EachInForce(now, 10, func([]Ban) error { panic("the caller's bug") }) },
+		"RecordBans": func() error {
+			_, err := d.RecordBans([]*Ban{{Prefix: netip.MustParsePrefix("192.0.2.2/32"), Start: now}}, func(*Ban) []byte { panic("the caller's bug") }, nil)
+			return err
+		},
+	} {
+		func() {
+			defer func() {
+				if r := recover(); r != "the caller's bug" {
+					t.Errorf("%s: recovered %v, want the caller's panic", name, r)
+				}
+			}()
+			err := f()
+			t.Errorf("%s returned %v, want the caller's panic", name, err)
+		}()
+	}
+	// The database is still usable: the write was rolled back.
+	if got, err := d.InForce(now); err != nil || len(got) != 1 {
+		t.Fatalf("after the panics: %v, %v", got, err)
 	}
 }
 
