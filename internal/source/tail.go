@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -35,7 +37,9 @@ func (p Position) IsZero() bool { return p == Position{} }
 //
 //   - it resumes from a saved Position, so a restart neither skips nor
 //     re-reads a line; when the file was rotated while we were down, it
-//     finishes the rotated file (found by inode next to the log) first;
+//     finishes the rotated file (found by inode next to the log) first,
+//     then reads the files rotated after it, oldest first (a compressed
+//     one is warned of, not read);
 //   - on rename-and-create rotation it drains what the writer appended to
 //     the old file after the rename before moving to the new one;
 //   - on copytruncate it reads the lines it had not yet seen from the copy.
@@ -334,7 +338,8 @@ func (f *FileTail) warn(msg string) {
 }
 
 // resume decides where to start in the current file, first finishing a
-// rotated file the saved position points into.
+// rotated file the saved position points into and reading those rotated
+// after it.
 func (f *FileTail) resume() (int64, error) {
 	st, err := os.Stat(f.Path)
 	if err != nil {
@@ -364,11 +369,37 @@ func (f *FileTail) resume() (int64, error) {
 		f.pos.Offset = 0
 		return 0, nil
 	}
-	// Rotated while we were down: finish the old file if it is still here.
-	if old := f.findRotated(s); old != "" {
-		f.drainFile(old, s.Offset)
-	} else {
-		f.warn(fmt.Sprintf("%s was rotated while sshguard-go was stopped and the rotated file was not found; lines written to it after offset %d were not read", f.Path, s.Offset))
+	// Rotated while we were down: finish the old file if it is still
+	// here, then the files rotated after it, oldest first.
+	rotated := rotatedFiles(f.Path)
+	at := findRotated(rotated, s)
+	if at < 0 {
+		f.warn(fmt.Sprintf("%s was rotated while sshguard-go was stopped and the rotated file was not found; lines written to it after offset %d, and to any file rotated after it, were not read", f.Path, s.Offset))
+		f.open(cur)
+		return 0, nil
+	}
+	f.drainFile(rotated[at], s.Offset)
+	var newer []string // oldest first
+	for i := at - 1; i >= 0; i-- {
+		st, err := os.Stat(rotated[i])
+		// auth.log.bak, auth.log.old are not the log's own; the current
+		// file by another name is read next.
+		if err == nil && numbered(f.Path, rotated[i]) && fileID(st) != cur {
+			newer = append(newer, rotated[i])
+		}
+	}
+	prev := rotated[at]
+	for i, name := range newer {
+		if compressed(name) {
+			next := f.Path
+			if i+1 < len(newer) {
+				next = newer[i+1]
+			}
+			f.warn(fmt.Sprintf("%s was rotated and compressed while sshguard-go was stopped; the lines it holds (written after those of %s and before those of %s) were not read", name, prev, next))
+		} else {
+			f.drainFile(name, 0)
+		}
+		prev = name
 	}
 	f.open(cur)
 	return 0, nil
@@ -585,44 +616,98 @@ func (f *FileTail) readFrom(file *os.File, p Position) {
 	})
 }
 
-// findRotated looks next to the log for the file the position points
-// into: same device and inode, or (after a copy) the same first line.
-func (f *FileTail) findRotated(p Position) string {
-	for _, name := range rotatedNames(f.Path) {
+// findRotated returns the index in names of the file the position points
+// into (same device and inode), or -1.
+func findRotated(names []string, p Position) int {
+	for i, name := range names {
 		st, err := os.Stat(name)
 		if err != nil {
 			continue
 		}
 		id := fileID(st)
 		if id.Dev == p.Dev && id.Ino == p.Ino {
-			return name
+			return i
 		}
+	}
+	return -1
+}
+
+// rotatedNames lists plain (not compressed) rotated siblings of path,
+// newest first (see rotatedFiles).
+func rotatedNames(path string) []string {
+	var out []string
+	for _, name := range rotatedFiles(path) {
+		if !compressed(name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// rotatedFiles lists the rotated siblings of path, compressed or not,
+// newest first by modification time (renaming keeps it, and so does
+// logrotate when it compresses): path.1, path.2.gz, path-20261124, ...
+// Two of the same time (a coarse clock, two rotations in a row) are in
+// their names' order: path.1 before path.2, path-20261125 before
+// path-20261124.
+func rotatedFiles(path string) []string {
+	dots, _ := filepath.Glob(path + ".*")
+	dashes, _ := filepath.Glob(path + "-*")
+	type sibling struct {
+		name  string
+		mtime time.Time
+		num   int // N of path.N[.gz], -1 for another name
+	}
+	var out []sibling
+	for _, m := range append(dots, dashes...) {
+		st, err := os.Stat(m)
+		if err != nil || st.IsDir() {
+			continue
+		}
+		num := -1
+		if n, err := strconv.Atoi(strings.TrimPrefix(strings.TrimSuffix(m, compressedExt(m)), path+".")); err == nil && n >= 0 {
+			num = n
+		}
+		out = append(out, sibling{m, st.ModTime(), num})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		switch {
+		case !a.mtime.Equal(b.mtime):
+			return a.mtime.After(b.mtime)
+		case (a.num >= 0) != (b.num >= 0):
+			return a.num >= 0
+		case a.num != b.num:
+			return a.num < b.num
+		}
+		return a.name > b.name
+	})
+	names := make([]string, len(out))
+	for i, s := range out {
+		names[i] = s.name
+	}
+	return names
+}
+
+// compressedExt returns name's extension when it is that of a compressed
+// file, or "".
+func compressedExt(name string) string {
+	switch ext := filepath.Ext(name); ext {
+	case ".gz", ".xz", ".zst", ".bz2":
+		return ext
 	}
 	return ""
 }
 
-// rotatedNames lists plain (not compressed) rotated siblings of path,
-// newest first: path.1, path-20261124, ...
-func rotatedNames(path string) []string {
-	dots, _ := filepath.Glob(path + ".*")
-	dashes, _ := filepath.Glob(path + "-*")
-	matches := append(dots, dashes...)
-	var out []string
-	for _, m := range matches {
-		if filepath.Ext(m) == ".gz" || filepath.Ext(m) == ".xz" || filepath.Ext(m) == ".zst" || filepath.Ext(m) == ".bz2" {
-			continue
-		}
-		out = append(out, m)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		si, ei := os.Stat(out[i])
-		sj, ej := os.Stat(out[j])
-		if ei != nil || ej != nil {
-			return out[i] < out[j]
-		}
-		return si.ModTime().After(sj.ModTime())
-	})
-	return out
+// compressed reports whether name is that of a compressed file.
+func compressed(name string) bool { return compressedExt(name) != "" }
+
+// numbered reports whether name is path's with a number or a date added,
+// as rotation names them (path.1, path-20261124, path.2.gz), not a copy
+// someone kept (path.bak, path-old).
+func numbered(path, name string) bool {
+	suffix := strings.TrimPrefix(name, path)
+	return len(suffix) > 1 && suffix[1] >= '0' && suffix[1] <= '9'
 }
 
 func fileID(st os.FileInfo) Position {

@@ -1,6 +1,8 @@
 package source
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"os"
@@ -25,7 +27,13 @@ func startTail(t *testing.T, ft *FileTail) *follower {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	fo := &follower{cancel: cancel, done: make(chan error, 1)}
-	ft.Warn = func(msg string) { t.Log("warning:", msg) }
+	warn := ft.Warn
+	ft.Warn = func(msg string) {
+		t.Log("warning:", msg)
+		if warn != nil {
+			warn(msg)
+		}
+	}
 	ready, theirs := make(chan struct{}), ft.Ready
 	ft.Ready = func() {
 		if theirs != nil {
@@ -202,6 +210,100 @@ func TestTailResumeAfterRotationWhileStopped(t *testing.T) {
 	fo2 := startTail(t, &FileTail{Path: path, Start: pos})
 	if got := strings.Join(fo2.wait(t, 4), "|"); got != want(4, 7) {
 		t.Fatalf("got %s", got)
+	}
+}
+
+// rotate renames path.N (and path.N.gz) to path.N+1, the highest first,
+// then path to path.1, as logrotate does.
+func rotate(t *testing.T, path string) {
+	t.Helper()
+	for n := 9; n >= 1; n-- {
+		for _, ext := range []string{"", ".gz"} {
+			from := fmt.Sprintf("%s.%d%s", path, n, ext)
+			if _, err := os.Stat(from); err == nil {
+				if err := os.Rename(from, fmt.Sprintf("%s.%d%s", path, n+1, ext)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTailResumeAfterTwoRotationsWhileStopped: rotated twice while
+// stopped, the file we were in is finished (auth.log.2), then the one
+// rotated after it (auth.log.1), then the current one; a restart from a
+// line of the middle file goes on from the line after it.
+func TestTailResumeAfterTwoRotationsWhileStopped(t *testing.T) {
+	path, w, pos := stoppedAfterThree(t)
+	appendLines(t, w, 4, 5)
+	rotate(t, path)
+	w2 := create(t, path)
+	appendLines(t, w2, 6, 7)
+	rotate(t, path)
+	w3 := create(t, path)
+	appendLines(t, w3, 8, 9)
+	// Written within a tick of a coarse clock: the names tell the order.
+	now := time.Now()
+	for _, name := range []string{path + ".2", path + ".1"} {
+		if err := os.Chtimes(name, now, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fo2 := startTail(t, &FileTail{Path: path, Start: pos})
+	if got := strings.Join(fo2.wait(t, 6), "|"); got != want(4, 9) {
+		t.Fatalf("got %s", got)
+	}
+	fo2.stop()
+
+	st, err := os.Stat(path + ".1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mid := fileID(st)
+	mid.Offset, mid.FirstHash = int64(len("line 6\n")), hashLine("line 6")
+	fo3 := startTail(t, &FileTail{Path: path, Start: mid})
+	appendLines(t, w3, 10, 10)
+	if got := strings.Join(fo3.wait(t, 4), "|"); got != want(7, 10) {
+		t.Fatalf("after a restart from line 6: got %s", got)
+	}
+}
+
+// TestTailResumeWarnsOfACompressedRotation: of the files rotated while
+// stopped, a compressed one is named in a warning with the files its lines
+// came between, and the plain ones on either side of it are read; a copy
+// someone kept next to the log (auth.log.bak) is not.
+func TestTailResumeWarnsOfACompressedRotation(t *testing.T) {
+	path, w, pos := stoppedAfterThree(t)
+	appendLines(t, w, 4, 5)
+	// Three rotations: ours is auth.log.3, the next was compressed.
+	if err := os.Rename(path, path+".3"); err != nil {
+		t.Fatal(err)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	fmt.Fprint(zw, "line 6\nline 7\n")
+	zw.Close()
+	if err := os.WriteFile(path+".2.gz", gz.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	appendLines(t, create(t, path+".1"), 8, 9)
+	appendLines(t, create(t, path), 10, 11)
+	if err := os.WriteFile(path+".bak", []byte("line 1\nline 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var warned []string
+	fo2 := startTail(t, &FileTail{Path: path, Start: pos, Warn: func(m string) { mu.Lock(); warned = append(warned, m); mu.Unlock() }})
+	if got := strings.Join(fo2.wait(t, 6), "|"); got != "line 4|line 5|line 8|line 9|line 10|line 11" {
+		t.Fatalf("got %s", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(warned) != 1 || !strings.Contains(warned[0], path+".2.gz was rotated and compressed while sshguard-go was stopped; the lines it holds (written after those of "+path+".3 and before those of "+path+".1) were not read") {
+		t.Fatalf("warnings %q", warned)
 	}
 }
 

@@ -12,10 +12,21 @@ import (
 // reader sees that header whole and allocates the dictionary. It walks
 // the chunk headers only and skips their data, so it costs little; what
 // it cannot follow is an error, as the xz reader would find it too.
+//
+// The xz reader allocates a new dictionary for every block, so the
+// dictionaries are also paid for by what they decompress: all the blocks'
+// together may come to max plus xzDictPerByte times the bytes the blocks
+// before decompress to (the chunk headers say how many). Without that, a
+// few bytes of empty blocks each asking for 64 MiB cost 64 MiB of memory
+// to clear each.
 type xzGuard struct {
 	r   io.Reader
 	max int64
 	err error
+
+	dicts int64 // the dictionaries of the blocks so far, summed
+	out   int64 // the bytes the chunks so far decompress to
+	block int64 // blocks so far
 
 	state int
 	need  int    // bytes to collect into hdr before handling the state
@@ -38,6 +49,12 @@ const (
 	xzIndexEnd            // index padding, CRC32 and the stream footer
 	xzStreamPad           // zero bytes between streams, or the next stream
 )
+
+// xzDictPerByte is how many bytes of dictionary each byte a block
+// decompresses to pays for, for the blocks after it: 64, for the blocks
+// of 1 MiB with xz -9's 64 MiB dictionary that `xz -9 --block-size=1MiB`
+// writes (xz -T0 makes blocks of three times the dictionary).
+const xzDictPerByte = 64
 
 var errXZStructure = errors.New("xz: damaged stream (its structure cannot be followed)")
 
@@ -171,14 +188,21 @@ func (g *xzGuard) collected() error {
 		if dict > g.max {
 			return fmt.Errorf("xz dictionary of %d MiB, larger than the %d MiB this reads (xz -9 uses 64 MiB); decompress it with xz and pipe it to stdin", dict>>20, g.max>>20)
 		}
+		g.block++
+		if g.dicts += dict; g.dicts > g.max+xzDictPerByte*g.out {
+			return fmt.Errorf("xz blocks whose dictionaries come to %d MiB by block %d, after %d bytes decompressed: more than this allocates (%d MiB, and %d bytes more a byte decompressed: blocks of at least 1 MiB at xz -9); decompress it with xz and pipe it to stdin",
+				g.dicts>>20, g.block, g.out, g.max>>20, xzDictPerByte)
+		}
 		g.state, g.size = xzChunk, 0
 	case xzChunkHeader:
 		g.size += int64(len(h) - 1)
 		var data int64
 		if h[0] < 0x80 {
 			data = int64(h[1])<<8 | int64(h[2]) + 1
+			g.out += data
 		} else {
 			data = int64(h[3])<<8 | int64(h[4]) + 1
+			g.out += int64(h[0]&0x1f)<<16 | int64(h[1])<<8 | int64(h[2]) + 1
 		}
 		g.size += data
 		g.state, g.skip = xzChunk, data

@@ -59,3 +59,51 @@ func HostileXZ(t testing.TB, data []byte, dictByte byte) []byte {
 	binary.LittleEndian.PutUint32(h[size-4:], crc32.ChecksumIEEE(h[:size-4]))
 	return out
 }
+
+// BlocksXZ is an xz stream (no integrity check) of one block per element
+// of blocks, its bytes in LZMA2's uncompressed chunks (an empty element is
+// an empty block), every block header declaring the LZMA2 dictionary
+// dictByte says (28: 64 MiB, that of xz -9) and no sizes, as `xz -T1
+// --block-size` writes them. xz -t accepts it whatever the count; readers
+// that allocate each block's dictionary allocate it that many times.
+func BlocksXZ(dictByte byte, blocks ...[]byte) []byte {
+	le32 := func(b []byte, v uint32) []byte { return binary.LittleEndian.AppendUint32(b, v) }
+	uvarint := func(b []byte, v uint64) []byte {
+		for v >= 0x80 {
+			b, v = append(b, byte(v)|0x80), v>>7
+		}
+		return append(b, byte(v))
+	}
+	out := []byte{0xfd, '7', 'z', 'X', 'Z', 0, 0, 0}
+	out = le32(out, crc32.ChecksumIEEE([]byte{0, 0}))
+	index := uvarint([]byte{0}, uint64(len(blocks)))
+	for _, data := range blocks {
+		// Header: its size/4-1, flags (one filter, no sizes), LZMA2 and
+		// its dictionary byte, padding, CRC32.
+		h := []byte{2, 0, 0x21, 1, dictByte, 0, 0, 0}
+		block := le32(h, crc32.ChecksumIEEE(h))
+		index = uvarint(index, uint64(len(block)+len(data)+3*((len(data)+0xffff)>>16)+1))
+		index = uvarint(index, uint64(len(data)))
+		ctl := byte(1) // the first chunk resets the dictionary
+		for len(data) > 0 {
+			n := min(len(data), 1<<16)
+			block = append(block, ctl, byte((n-1)>>8), byte(n-1))
+			block = append(block, data[:n]...)
+			data, ctl = data[n:], 2
+		}
+		block = append(block, 0) // end of the LZMA2 data
+		for len(block)%4 != 0 {
+			block = append(block, 0)
+		}
+		out = append(out, block...)
+	}
+	for len(index)%4 != 0 {
+		index = append(index, 0)
+	}
+	index = le32(index, crc32.ChecksumIEEE(index))
+	out = append(out, index...)
+	foot := le32(nil, uint32(len(index)/4-1))
+	foot = append(foot, 0, 0)
+	out = le32(out, crc32.ChecksumIEEE(foot))
+	return append(append(out, foot...), 'Y', 'Z')
+}
