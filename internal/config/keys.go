@@ -46,9 +46,9 @@ const manDescription = `sshguard-go reads one TOML file, /etc/sshguard-go/sshgua
 file, is the default shown below. The file is strict: an unknown key, a
 value of the wrong type or out of its range stops the start with the file,
 the line and the key, and a close name is suggested.
-` + "`sshguard-go check-config`" + ` checks a file and prints the effective
-configuration, secrets masked; the unit runs it before every start and
-reload.
+` + "`sshguard-go check-config`" + ` checks a file, and that its log source can be
+read here, and prints the effective configuration, secrets masked; the
+unit runs it before every start and reload.
 
 SIGHUP (systemctl reload) reads the file again: [detection], [ban] and
 [alerts] change at once; [log], [firewall], [state], [metrics], [api],

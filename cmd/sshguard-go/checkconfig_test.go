@@ -1,0 +1,63 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sshguard-go/internal/testkit"
+)
+
+// TestCheckConfigChecksTheSource: check-config, and run before it starts
+// (run -t too), refuse a log file that does not exist, naming the key,
+// the file and the line (or only the key when a flag gave it), as the
+// daemon would at its start; with log.wait it passes, and --no-source
+// leaves the source out. journald, when it is the source, must answer
+// journalctl.
+func TestCheckConfigChecksTheSource(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "auth.lgo")
+	p := testkit.WriteConfig(t, "[ban]\nban_time = \"1h\"\n[log]\nfile = \""+missing+"\"\n")
+	want := p + ":4: log.file: " + missing + " does not exist (a typo? to wait for it to appear, set [log] wait = true)"
+	if _, _, err := run(t, "", "check-config", "-q", p); exitCode(err) != 2 || err.Error() != want {
+		t.Errorf("check-config of a missing log file: %v (exit %d)\nwant %s", err, exitCode(err), want)
+	}
+	if _, _, err := run(t, "", "run", "-t", "--config", p); exitCode(err) != 2 || err.Error() != want {
+		t.Errorf("run -t of a missing log file: %v (exit %d)\nwant %s", err, exitCode(err), want)
+	}
+	// A flag's value is not the file's: no line.
+	other := filepath.Join(dir, "other.log")
+	if _, _, err := run(t, "", "run", "-t", "--config", p, "--log", other); exitCode(err) != 2 ||
+		err.Error() != "log.file: "+other+" does not exist (a typo? to wait for it to appear, set [log] wait = true)" {
+		t.Errorf("run -t --log of a missing file: %v (exit %d)", err, exitCode(err))
+	}
+	if _, _, err := run(t, "", "check-config", "-q", "--no-source", p); err != nil {
+		t.Errorf("check-config --no-source: %v", err)
+	}
+	wait := testkit.WriteConfig(t, "[log]\nfile = \""+missing+"\"\nwait = true\n")
+	if _, _, err := run(t, "", "check-config", "-q", wait); err != nil {
+		t.Errorf("check-config with log.wait: %v", err)
+	}
+	os.WriteFile(missing, nil, 0o600)
+	if _, _, err := run(t, "", "check-config", "-q", p); err != nil {
+		t.Errorf("check-config once the file exists: %v", err)
+	}
+	if _, _, err := run(t, "", "check-config", "-q", testkit.WriteConfig(t, "[log]\nfile = \""+dir+"\"\n")); exitCode(err) != 2 || !strings.Contains(err.Error(), ":2: log.file: "+dir+" is a directory") {
+		t.Errorf("check-config of a directory: %v", err)
+	}
+
+	// journald: journalctl must find journal files it may read.
+	bin := t.TempDir()
+	t.Setenv("PATH", bin)
+	journalctl := filepath.Join(bin, "journalctl")
+	os.WriteFile(journalctl, []byte("#!/bin/sh\necho 'No journal files were found.' >&2\n"), 0o755)
+	j := testkit.WriteConfig(t, "[log]\njournal = true\n")
+	if _, _, err := run(t, "", "check-config", "-q", j); exitCode(err) != 2 || !strings.Contains(err.Error(), j+":2: log.journal: journald: there are no journal files") {
+		t.Errorf("check-config of journald without journal files: %v", err)
+	}
+	os.WriteFile(journalctl, []byte("#!/bin/sh\necho 'File path: /run/log/journal/x/system.journal'\n"), 0o755)
+	if _, _, err := run(t, "", "check-config", "-q", j); err != nil {
+		t.Errorf("check-config of a readable journal: %v", err)
+	}
+}
