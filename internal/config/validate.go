@@ -119,7 +119,12 @@ func (b BanConfig) validate(bad func(key, format string, args ...any)) {
 		bad("ban.permanent_after", "must be 0 (never) or more")
 	}
 	for _, a := range b.Allow {
-		if _, err := ParsePrefix(a); err != nil && !validHostname(a) {
+		_, err := ParsePrefix(a)
+		switch {
+		case err == nil:
+		case numericName(a):
+			bad("ban.allow", "%q is neither an address nor a host name (a host name never ends in a number): a mistyped address?", a)
+		case !validHostname(a):
 			bad("ban.allow", "%q is not an address, prefix or host name", a)
 		}
 	}
