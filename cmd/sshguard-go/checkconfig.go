@@ -45,7 +45,8 @@ every key, its default and, for durations, its range.`,
 			}
 			if cfg.Path == "" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "%s does not exist: the built-in defaults apply\n", path)
-			} else if w := cfg.SecretWarning(); w != "" {
+			}
+			for _, w := range cfg.Warnings() {
 				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
 			}
 			if err := cfg.Check(); err != nil {

@@ -61,3 +61,26 @@ func TestCheckConfigChecksTheSource(t *testing.T) {
 		t.Errorf("check-config of a readable journal: %v", err)
 	}
 }
+
+// TestAllowEveryAddress: check-config and run refuse an allowlist of
+// every address, from the file (with its line) or --allow (the key);
+// check-config and run -t warn of an entry wider than /16 and pass.
+func TestAllowEveryAddress(t *testing.T) {
+	logFile := "[log]\nfile = \"" + recorded + "\"\n"
+	p := testkit.WriteConfig(t, logFile+"[ban]\nallow = [\"0.0.0.0/0\"]\n")
+	if _, _, err := run(t, "", "check-config", "-q", p); exitCode(err) != 2 || err.Error() != p+`:4: ban.allow: "0.0.0.0/0" is every address: nothing would ever be banned` {
+		t.Errorf("check-config of allow 0.0.0.0/0: %v", err)
+	}
+	ok := testkit.WriteConfig(t, logFile)
+	if _, _, err := run(t, "", "run", "-t", "--config", ok, "--allow", "::/0"); exitCode(err) != 2 || err.Error() != `ban.allow: "::/0" is every address: nothing would ever be banned` {
+		t.Errorf("run -t --allow ::/0: %v", err)
+	}
+	wide := testkit.WriteConfig(t, logFile+"[ban]\nallow = [\"10.0.0.0/8\"]\n")
+	want := "warning: " + wide + `:4: ban.allow: "10.0.0.0/8" is wider than /16 (the widest ban that needs no --force): no address in it is ever banned; narrow it unless it is all yours` + "\n"
+	if _, stderr, err := run(t, "", "check-config", "-q", wide); err != nil || stderr != want {
+		t.Errorf("check-config of allow 10.0.0.0/8: %v\n%q\nwant %q", err, stderr, want)
+	}
+	if _, stderr, err := run(t, "", "run", "-t", "--config", wide); err != nil || stderr != want {
+		t.Errorf("run -t of allow 10.0.0.0/8: %v\n%q\nwant %q", err, stderr, want)
+	}
+}

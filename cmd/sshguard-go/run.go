@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -79,6 +80,9 @@ configuration.`,
 				return &exitError{2, err}
 			}
 			if o.test {
+				for _, w := range cfg.Warnings() {
+					fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+				}
 				return cfg.Print(cmd.OutOrStdout())
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)

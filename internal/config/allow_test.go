@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -30,5 +31,35 @@ func TestAllowEntries(t *testing.T) {
 		if err == nil || err.Error() != want {
 			t.Errorf("%s: %v\nwant %s", bad, err, want)
 		}
+	}
+}
+
+// TestAllowWidths: an allowlist entry of every address (/0, written any
+// way) is refused, naming the file, the line and the key: it would turn
+// banning off. One wider than a ban by hand may be without --force (/16,
+// /32) is taken with a warning naming the same; flags' entries are named
+// by the key alone.
+func TestAllowWidths(t *testing.T) {
+	for _, every := range []string{"0.0.0.0/0", "::/0", "::ffff:0.0.0.0/96"} {
+		_, err := parse("bad.toml", []byte(fmt.Sprintf("[ban]\nban_time = \"1h\"\nallow = [\"192.0.2.1\", %q]\n", every)))
+		want := fmt.Sprintf("bad.toml:3: ban.allow: %q is every address: nothing would ever be banned", every)
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: %v\nwant %s", every, err, want)
+		}
+	}
+	c, err := parse("ok.toml", []byte("[ban]\nban_time = \"1h\"\nallow = [\"10.0.0.0/8\", \"192.168.0.0/16\", \"2001:db8::/32\", \"2000::/3\", \"host.example.org\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`ok.toml:3: ban.allow: "10.0.0.0/8" is wider than /16 (the widest ban that needs no --force): no address in it is ever banned; narrow it unless it is all yours`,
+		`ok.toml:3: ban.allow: "2000::/3" is wider than /32 (the widest ban that needs no --force): no address in it is ever banned; narrow it unless it is all yours`,
+	}
+	if got := c.Warnings(); !slices.Equal(got, want) {
+		t.Errorf("warnings:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	Overrides{Allow: []string{"128.0.0.0/1"}}.Apply(c)
+	if got := c.Warnings(); len(got) != 3 || got[2] != `ban.allow: "128.0.0.0/1" is wider than /16 (the widest ban that needs no --force): no address in it is ever banned; narrow it unless it is all yours` {
+		t.Errorf("warnings with --allow:\n%s", strings.Join(got, "\n"))
 	}
 }

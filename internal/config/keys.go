@@ -120,7 +120,10 @@ and so is a network no wider than ipv4_prefix or ipv6_prefix.`},
 		{Name: "remember", Range: &Range{Min: Duration(time.Second)}},
 		{Name: "permanent_after", Doc: `Ban permanently at the nth ban (0: never).`},
 		{Name: "allow", Doc: `Never banned: addresses, prefixes or host names (resolved at start and on
-SIGHUP). Loopback is always allowed.`},
+SIGHUP). Loopback is always allowed. Every address (0.0.0.0/0, ::/0) is
+refused, and so is a mistyped address (10.0.0.256, 192.168.1); a prefix
+wider than a ban by hand may be without --force (/16, IPv6 /32) is taken
+with a warning (check-config, and the log at start and reload).`},
 	}},
 	{Table: "firewall", Keys: []docKey{
 		{Name: "backend", Doc: `"nftables", or "none" to only log what would be banned.`},

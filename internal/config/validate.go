@@ -119,8 +119,10 @@ func (b BanConfig) validate(bad func(key, format string, args ...any)) {
 		bad("ban.permanent_after", "must be 0 (never) or more")
 	}
 	for _, a := range b.Allow {
-		_, err := ParsePrefix(a)
+		p, err := ParsePrefix(a)
 		switch {
+		case err == nil && p.Bits() == 0:
+			bad("ban.allow", "%q is every address: nothing would ever be banned", a)
 		case err == nil:
 		case numericName(a):
 			bad("ban.allow", "%q is neither an address nor a host name (a host name never ends in a number): a mistyped address?", a)
