@@ -84,3 +84,20 @@ func TestAllowEveryAddress(t *testing.T) {
 		t.Errorf("run -t of allow 10.0.0.0/8: %v\n%q\nwant %q", err, stderr, want)
 	}
 }
+
+// TestCheckConfigMasksNATSCredentials: check-config and run -t print
+// fleet.nats_url without its user information, and warn of a file that
+// holds it and others may read.
+func TestCheckConfigMasksNATSCredentials(t *testing.T) {
+	p := testkit.WriteConfig(t, "[log]\nfile = \""+recorded+"\"\n[fleet]\nnats_url = \"nats://sg:NATSPASS@nats.example.net:4222\"\nname = \"web-01\"\n")
+	os.Chmod(p, 0o644)
+	for _, args := range [][]string{{"check-config", p}, {"run", "-t", "--config", p}} {
+		out, stderr, err := run(t, "", args...)
+		if err != nil || strings.Contains(out, "NATSPASS") || !strings.Contains(out, "nats_url = 'nats://********@nats.example.net:4222'") {
+			t.Errorf("%v: %v\n%s", args, err, out)
+		}
+		if args[0] == "check-config" && !strings.Contains(stderr, p+" holds secrets and is readable by others (mode 0644)") {
+			t.Errorf("%v: no warning of a file others may read: %q", args, stderr)
+		}
+	}
+}

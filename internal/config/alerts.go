@@ -300,12 +300,12 @@ func (a AlertsConfig) WorkerConfig() alert.WorkerConfig {
 
 // hasSecrets reports whether the file itself holds a secret.
 func (a AlertsConfig) hasSecrets() bool {
-	return a.Email.Password != "" || a.SMS.AuthToken != "" || a.Webhook.URL != "" || len(a.Webhook.Headers) > 0
+	return a.Email.Password != "" || a.SMS.AuthToken != "" || a.Webhook.URL != "" || len(a.Webhook.Headers) > 0 ||
+		hasUserinfo(a.SMS.BaseURL)
 }
 
-// masked returns a copy with the secrets replaced by "********".
+// masked returns a copy with the secrets replaced by mask.
 func (a AlertsConfig) masked() AlertsConfig {
-	const mask = "********"
 	m := a
 	if m.Email.Password != "" {
 		m.Email.Password = mask
@@ -319,10 +319,7 @@ func (a AlertsConfig) masked() AlertsConfig {
 			m.Webhook.URL = u.Scheme + "://" + u.Host + "/" + mask
 		}
 	}
-	if u, err := url.Parse(m.SMS.BaseURL); err == nil && u.User != nil {
-		u.User = url.User(mask)
-		m.SMS.BaseURL = u.String()
-	}
+	m.SMS.BaseURL = maskUserinfo(a.SMS.BaseURL)
 	if len(m.Webhook.Headers) > 0 {
 		m.Webhook.Headers = map[string]string{}
 		for k := range a.Webhook.Headers {

@@ -342,7 +342,7 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 // SecretWarning returns a warning when the file holds secrets and others
 // than its owner may read it, else "".
 func (c *Config) SecretWarning() string {
-	if c.Path == "" || !c.Alerts.hasSecrets() {
+	if c.Path == "" || !c.Alerts.hasSecrets() && !c.Fleet.hasSecrets() {
 		return ""
 	}
 	st, err := os.Stat(c.Path)
@@ -356,7 +356,7 @@ func (c *Config) SecretWarning() string {
 // Print writes c as TOML, every key with its value, secrets masked.
 func (c *Config) Print(w io.Writer) error {
 	m := *c
-	m.Alerts = c.Alerts.masked()
+	m.Alerts, m.Fleet = c.Alerts.masked(), c.Fleet.masked()
 	return toml.NewEncoder(w).SetIndentTables(false).Encode(m)
 }
 
