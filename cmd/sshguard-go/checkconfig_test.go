@@ -101,3 +101,20 @@ func TestCheckConfigMasksNATSCredentials(t *testing.T) {
 		}
 	}
 }
+
+// TestPriorityRange: --priority and firewall.priority out of -400..400
+// are refused (the kernel wrapped 9999999999 around to 1410065407).
+func TestPriorityRange(t *testing.T) {
+	p := testkit.WriteConfig(t, "[log]\nfile = \""+recorded+"\"\n")
+	want := "firewall.priority: must be in [-400, 400], the span of nftables' named priorities (raw -300, mangle -150, filter 0, srcnat 100), is 9999999999"
+	if _, _, err := run(t, "", "run", "-t", "--config", p, "--priority", "9999999999"); exitCode(err) != 2 || err.Error() != want {
+		t.Errorf("run -t --priority 9999999999: %v (exit %d)\nwant %s", err, exitCode(err), want)
+	}
+	if out, _, err := run(t, "", "run", "-t", "--config", p, "--priority", "-400"); err != nil || !strings.Contains(out, "priority = -400") {
+		t.Errorf("run -t --priority -400: %v", err)
+	}
+	bad := testkit.WriteConfig(t, "[firewall]\npriority = -1000\n")
+	if _, _, err := run(t, "", "check-config", "--no-source", bad); exitCode(err) != 2 || !strings.Contains(err.Error(), bad+":2: firewall.priority: must be in [-400, 400]") {
+		t.Errorf("check-config of priority -1000: %v", err)
+	}
+}

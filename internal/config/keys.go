@@ -128,7 +128,8 @@ with a warning (check-config, and the log at start and reload).`},
 	{Table: "firewall", Keys: []docKey{
 		{Name: "backend", Doc: `"nftables", or "none" to only log what would be banned.`},
 		{Name: "table", Doc: `The nftables table (family inet) that holds the bans, and the priority of
-its input hook.`},
+its input hook, -400 to 400 (the span of nftables' named priorities: raw
+-300, mangle -150, filter 0): -10 drops before the chains at filter.`},
 		{Name: "priority"},
 		{Name: "forward", Doc: `Also drop banned sources in the forward hook (containers, VMs).`},
 		{Name: "cut_connections", Doc: `End the established connections of a newly banned source at once (deletes

@@ -29,6 +29,7 @@ func TestNumericRanges(t *testing.T) {
 				`[{ window = "1d", threshold = 6 }, { window = "2d", threshold = 6 }, { window = "3d", threshold = 6 }, { window = "4d", threshold = 6 }, { window = "5d", threshold = 6 }]`}},
 		{"[ban]\n", "factor", []string{"1", "100"}, []string{"0.99", "100.01"}},
 		{"[ban]\n", "permanent_after", []string{"0"}, []string{"-1"}},
+		{"[firewall]\n", "priority", []string{"-400", "0", "400"}, []string{"-401", "401", "9999999999", "-2147483649"}},
 		{"[alerts]\n", "flood_rate", []string{"1"}, []string{"0"}},
 		{"[alerts]\n", "transfer_alert_bytes", []string{"0"}, []string{"-1"}},
 		{"[alerts]\n", "local_min_uid", []string{"0"}, []string{"-1"}},

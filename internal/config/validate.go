@@ -139,4 +139,16 @@ func (f FirewallConfig) validate(bad func(key, format string, args ...any)) {
 	if f.Table == "" {
 		bad("firewall.table", "must not be empty")
 	}
+	if f.Priority < minPriority || f.Priority > maxPriority {
+		bad("firewall.priority", "must be in [%d, %d], the span of nftables' named priorities (raw -300, mangle -150, filter 0, srcnat 100), is %d",
+			minPriority, maxPriority, f.Priority)
+	}
 }
+
+// The range of firewall.priority: nftables' named priorities lie within
+// (from defrag's -400 to conntrack helper's 300). The kernel takes a
+// 32-bit number: a larger one wrapped around to some other priority.
+const (
+	minPriority = -400
+	maxPriority = 400
+)
