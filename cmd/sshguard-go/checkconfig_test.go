@@ -118,3 +118,20 @@ func TestPriorityRange(t *testing.T) {
 		t.Errorf("check-config of priority -1000: %v", err)
 	}
 }
+
+// TestCheckConfigWarnsOfSecretFiles: check-config names every secret file
+// that every user may read, with its key and line, and passes.
+func TestCheckConfigWarnsOfSecretFiles(t *testing.T) {
+	dir := t.TempDir()
+	hook, nats := filepath.Join(dir, "hook"), filepath.Join(dir, "nats-password")
+	os.WriteFile(hook, []byte("https://hooks.example.org/services/SECRET\n"), 0o644)
+	os.WriteFile(nats, []byte("SECRET\n"), 0o604)
+	p := testkit.WriteConfig(t, "[log]\nfile = \""+recorded+"\"\n[alerts.webhook]\nurl_file = \""+hook+"\"\n[fleet]\nnats_url = \"nats://nats.example.net:4222\"\n"+
+		"name = \"web-01\"\nuser = \"web-01\"\npassword_file = \""+nats+"\"\n")
+	_, stderr, err := run(t, "", "check-config", "-q", p)
+	want := "warning: " + p + ":4: alerts.webhook.url_file: " + hook + " is readable by every user (mode 0644): anyone on this machine can post to the webhook; chmod o-r it\n" +
+		"warning: " + p + ":9: fleet.password_file: " + nats + " is readable by every user (mode 0604): anyone on this machine can ban and unban on every host of the fleet; chmod o-r it\n"
+	if err != nil || stderr != want {
+		t.Errorf("check-config: %v\n%s\nwant\n%s", err, stderr, want)
+	}
+}

@@ -2,14 +2,16 @@ package config
 
 import (
 	"fmt"
+	"os"
 
 	"sshguard-go/internal/ban"
 )
 
 // Warnings are what c allows but is most likely not meant, each naming
 // its key, and the file and the line that set it as Locate does: the
-// file holding secrets that others may read (SecretWarning), an
-// allowlist entry wider than a ban by hand may be without --force.
+// file holding secrets that others may read (SecretWarning), a secret
+// file that every user may read (secretFiles), an allowlist entry wider
+// than a ban by hand may be without --force.
 // check-config prints them; the daemon logs them at its start and on
 // reload.
 func (c *Config) Warnings() []string {
@@ -24,7 +26,41 @@ func (c *Config) Warnings() []string {
 		}
 		out = append(out, e.Error())
 	}
+	for _, f := range c.secretFiles() {
+		if st, err := os.Stat(f.path); err == nil && st.Mode().Perm()&0o004 != 0 {
+			warn(f.key, "%s is readable by every user (mode %04o): anyone on this machine can %s; chmod o-r it", f.path, st.Mode().Perm(), f.gives)
+		}
+	}
 	c.Ban.warn(warn)
+	return out
+}
+
+// secretFile is a file of the configuration that holds a secret.
+type secretFile struct {
+	key, path string
+	gives     string // what whoever reads it can do
+}
+
+// secretFiles are c's files that hold a secret, those set.
+func (c *Config) secretFiles() []secretFile {
+	fleet := "ban and unban on every host of the fleet"
+	var out []secretFile
+	for _, f := range []secretFile{
+		{"api.token_file", c.API.TokenFile, "read the sessions, logins, events and bans"},
+		{"api.tls_key", c.API.TLSKey, "pose as the API's server"},
+		{"alerts.email.password_file", c.Alerts.Email.PasswordFile, "send mail as the alerts' account"},
+		{"alerts.sms.auth_token_file", c.Alerts.SMS.AuthTokenFile, "use the Twilio account"},
+		{"alerts.webhook.url_file", c.Alerts.Webhook.URLFile, "post to the webhook"},
+		{"fleet.creds_file", c.Fleet.CredsFile, fleet},
+		{"fleet.nkey_file", c.Fleet.NKeyFile, fleet},
+		{"fleet.token_file", c.Fleet.TokenFile, fleet},
+		{"fleet.password_file", c.Fleet.PasswordFile, fleet},
+		{"fleet.key_file", c.Fleet.KeyFile, "pose as this host to the NATS servers"},
+	} {
+		if f.path != "" {
+			out = append(out, f)
+		}
+	}
 	return out
 }
 
