@@ -108,6 +108,8 @@ func (f FleetConfig) validate(bad func(key, format string, args ...any)) {
 	for _, u := range f.URLs() {
 		if !strings.Contains(u, "://") {
 			bad("fleet.nats_url", "%q: want nats://host:4222 (or tls://, several comma-separated)", maskUserinfo(u))
+		} else if !validURLPort(u) {
+			bad("fleet.nats_url", "%q: the port must be 1 to %d", maskUserinfo(u), maxPort)
 		}
 	}
 	if n := f.HostName(); !ValidFleetName(n) {

@@ -199,7 +199,7 @@ succeeded). Each channel takes the kinds ("ban", "login", "report",
 "high").`},
 	{Table: "alerts.email", Keys: []docKey{
 		{Name: "host", Doc: `The mail server ("" = no email).`},
-		{Name: "port", Doc: `0 = 587 for starttls, 465 for tls, 25 for none.`},
+		{Name: "port", Doc: `1 to 65535; 0 = 587 for starttls, 465 for tls, 25 for none.`},
 		{Name: "tls", Doc: `"starttls" (required, not opportunistic), "tls" (implicit TLS), or "none".`},
 		{Name: "auth", Doc: `"plain" or "login"; "" = plain when a username is set.`},
 		{Name: "username"},

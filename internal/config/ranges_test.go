@@ -34,6 +34,7 @@ func TestNumericRanges(t *testing.T) {
 		{"[alerts]\n", "transfer_alert_bytes", []string{"0"}, []string{"-1"}},
 		{"[alerts]\n", "local_min_uid", []string{"0"}, []string{"-1"}},
 		{"[alerts]\n", "report_hour", []string{"0", "23"}, []string{"-1", "24"}},
+		{"[alerts.email]\n", "port", []string{"0", "1", "587", "65535"}, []string{"-1", "65536", "70000"}},
 		{"[alerts]\n", "history", []string{"100"}, []string{"99"}},
 		{"[api]\n", "events", []string{"0", "100000"}, []string{"-1", "100001"}},
 		{"[fleet]\n", "min_prefix_v4", []string{"1", "32"}, []string{"0", "33"}},

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -30,9 +33,29 @@ func (c *Config) Validate() error {
 	if l := c.Metrics.Listen; l != "" {
 		if _, port, err := net.SplitHostPort(l); err != nil || port == "" {
 			bad("metrics.listen", "%q is not host:port (e.g. 127.0.0.1:9611)", l)
+		} else if !validPort(port, true) {
+			bad("metrics.listen", "%q: the port must be a number, 0 to %d", l, maxPort)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// maxPort is the largest TCP port.
+const maxPort = 65535
+
+// validPort reports whether port is a number, 1 to maxPort, or 0 when
+// zero is set (a listener's: any free port).
+func validPort(port string, zero bool) bool {
+	n, err := strconv.Atoi(port)
+	return err == nil && n <= maxPort && (n >= 1 || zero && n == 0) && port[0] != '+'
+}
+
+// validURLPort reports whether the URL u names no port, or one of 1 to
+// maxPort (url.Parse takes any digits). A URL that does not parse is
+// another check's.
+func validURLPort(u string) bool {
+	p, err := url.Parse(strings.TrimSpace(u))
+	return err != nil || p.Port() == "" || validPort(p.Port(), false)
 }
 
 // inRange reports whether v is in [lo, hi] ((lo, hi] if loOpen), and says
