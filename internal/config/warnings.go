@@ -11,9 +11,8 @@ import (
 // its key, and the file and the line that set it as Locate does: the
 // file holding secrets that others may read (SecretWarning), a secret
 // file that every user may read (secretFiles), an allowlist entry wider
-// than a ban by hand may be without --force.
-// check-config prints them; the daemon logs them at its start and on
-// reload.
+// than a ban by hand may be without --force. check-config and run -t
+// print them; the daemon logs them at its start and on reload.
 func (c *Config) Warnings() []string {
 	var out []string
 	if w := c.SecretWarning(); w != "" {
@@ -67,7 +66,7 @@ func (c *Config) secretFiles() []secretFile {
 // warn says of each allowlist entry wider than a ban by hand may be
 // without --force (ban.MinManual) that it lets every address in it in:
 // right for one's own network (10.0.0.0/8), a disaster for a typo
-// (100.0.0.0/1). /0 is refused (validate).
+// (128.0.0.0/1). /0 is refused (validate).
 func (b BanConfig) warn(warn func(key, format string, args ...any)) {
 	for _, a := range b.Allow {
 		p, err := ParsePrefix(a)
