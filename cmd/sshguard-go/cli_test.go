@@ -198,7 +198,7 @@ func TestHelpHasExamples(t *testing.T) {
 }
 
 func TestCheckConfig(t *testing.T) {
-	p := testkit.WriteConfig(t, "[alerts.email]\nhost = \"mail.example.org\"\nfrom = \"a@example.org\"\nto = [\"b@example.org\"]\nusername = \"u\"\npassword = \"hunter2\"\n[alerts.webhook]\nurl = \"https://hooks.example.org/services/T000/B000/XXXXSECRET\"\n")
+	p := testkit.WriteConfig(t, "[log]\nfile = \""+recorded+"\"\n[alerts.email]\nhost = \"mail.example.org\"\nfrom = \"a@example.org\"\nto = [\"b@example.org\"]\nusername = \"u\"\npassword = \"hunter2\"\n[alerts.webhook]\nurl = \"https://hooks.example.org/services/T000/B000/XXXXSECRET\"\n")
 	out, _, err := run(t, "", "check-config", p)
 	if err != nil {
 		t.Fatal(err)

@@ -49,7 +49,7 @@ func TestDurationFlagsAreTheConfigurations(t *testing.T) {
 // the flag named and exit status 2.
 func TestDurationFlags(t *testing.T) {
 	dir := t.TempDir()
-	cfg := testkit.WriteConfig(t, "[firewall]\nbackend = \"none\"\n")
+	cfg := testkit.WriteConfig(t, "[log]\nfile = \""+recorded+"\"\n[firewall]\nbackend = \"none\"\n")
 	state := []string{"--db", filepath.Join(dir, "s.db"), "--socket", filepath.Join(dir, "none.sock"), "--config", cfg}
 	log := filepath.Join(dir, "auth.log")
 	line := fmt.Sprintf("%s h sshd[1]: Invalid user a from 192.0.2.9 port 1\n", time.Now().UTC().Add(-36*time.Hour).Format(time.RFC3339))

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -60,7 +61,9 @@ nothing.
 
 The configuration file is read at start (flags override it); SIGHUP re-reads
 it (detection, bans, allowlist, alert rules); SIGINT and SIGTERM stop it
-cleanly. With -t it only checks and prints the effective configuration.`,
+cleanly. Before it starts, it checks the configuration and the log source as
+check-config does. With -t it only checks them and prints the effective
+configuration.`,
 		Example: `  sudo sshguard-go run
   sudo sshguard-go run --dry-run --log /var/log/auth.log
   sudo sshguard-go run -t --config ./sshguard-go.toml`,
@@ -69,10 +72,17 @@ cleanly. With -t it only checks and prints the effective configuration.`,
 			if err == nil {
 				err = cfg.Check()
 			}
+			if err == nil {
+				_, err = daemon.CheckSource(cmd.Context(), cfg)
+				err = cfg.Locate(err)
+			}
 			if err != nil {
 				return &exitError{2, err}
 			}
 			if o.test {
+				for _, w := range cfg.Warnings() {
+					fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+				}
 				return cfg.Print(cmd.OutOrStdout())
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -94,7 +104,7 @@ cleanly. With -t it only checks and prints the effective configuration.`,
 	f.BoolVar(&o.cut, "cut-connections", false, "end established connections of a newly banned source (conntrack)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "log what would be banned; change no firewall")
 	f.StringSliceVar(&o.allow, "allow", nil, "address or prefix never to ban (repeatable; loopback always)")
-	f.BoolVarP(&o.test, "test", "t", false, "check the configuration (file and flags), print it with secrets masked, and exit")
+	f.BoolVarP(&o.test, "test", "t", false, "check the configuration (file and flags) and the log source, print the configuration with secrets masked, and exit")
 	f.Float64Var(&o.threshold, "threshold", 5, "weighted attempts that ban")
 	f.Var(config.NewDurationFlag(&o.window, 10*time.Minute, config.KeyRange("detection.window")), "window",
 		"sliding window for the threshold, 1s to 30d")

@@ -144,12 +144,8 @@ func ParseWorkingHours(span string, days []string, zone string) (*WorkingHours, 
 	if err != nil {
 		return nil, fmt.Errorf("working hours %q: %w", span, err)
 	}
-	for _, d := range days {
-		i := slices.Index(dayNames, strings.ToLower(d))
-		if i < 0 {
-			return nil, fmt.Errorf("working day %q: use mon, tue, wed, thu, fri, sat, sun", d)
-		}
-		w.Days[i] = true
+	if w.Days, err = ParseWorkingDays(days); err != nil {
+		return nil, err
 	}
 	if zone == "" {
 		zone = "Local"
@@ -158,6 +154,20 @@ func ParseWorkingHours(span string, days []string, zone string) (*WorkingHours, 
 		return nil, fmt.Errorf("time zone %q: %w", zone, err)
 	}
 	return w, nil
+}
+
+// ParseWorkingDays reads day names ("mon".."sun", any case), by
+// time.Weekday.
+func ParseWorkingDays(days []string) ([7]bool, error) {
+	var out [7]bool
+	for _, d := range days {
+		i := slices.Index(dayNames, strings.ToLower(d))
+		if i < 0 {
+			return out, fmt.Errorf("working day %q: use mon, tue, wed, thu, fri, sat, sun", d)
+		}
+		out[i] = true
+	}
+	return out, nil
 }
 
 func clock(s string) (int, error) {

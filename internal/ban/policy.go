@@ -92,6 +92,22 @@ func NewAllowlist(entries ...netip.Prefix) *Allowlist {
 	return a
 }
 
+// The narrowest prefixes a ban by hand may be without force (wider ones,
+// ban 128.0.0.0/1, cut off a good part of the Internet by a typo), and
+// an allowlist entry without a warning (wider ones let it in).
+const (
+	MinManualV4 = 16
+	MinManualV6 = 32
+)
+
+// MinManual is MinManualV4 or MinManualV6, by p's family.
+func MinManual(p netip.Prefix) int {
+	if p.Addr().Is4() {
+		return MinManualV4
+	}
+	return MinManualV6
+}
+
 // Special returns the ranges no ban may fall inside (link-local,
 // multicast, unspecified).
 func Special() []netip.Prefix { return slices.Clone(special) }

@@ -106,7 +106,11 @@ func (a AlertsConfig) validate(bad func(key, format string, args ...any)) {
 			bad(key, "set %s or %s_file, not both", key[strings.LastIndex(key, ".")+1:], key[strings.LastIndex(key, ".")+1:])
 		}
 	}
-	if a.WorkingHours != "" {
+	// The days are checked without working_hours too: a file that sets
+	// them means them, and learns of a typo before it sets the hours.
+	if _, err := alert.ParseWorkingDays(a.WorkingDays); err != nil {
+		bad("alerts.working_days", "%v", err)
+	} else if a.WorkingHours != "" {
 		if _, err := alert.ParseWorkingHours(a.WorkingHours, a.WorkingDays, a.Timezone); err != nil {
 			bad("alerts.working_hours", "%v", err)
 		}
@@ -129,6 +133,9 @@ func (a AlertsConfig) validate(bad func(key, format string, args ...any)) {
 	if a.History < 100 {
 		bad("alerts.history", "must be at least 100, is %d", a.History)
 	}
+	if p := a.Email.Port; p < 0 || p > maxPort {
+		bad("alerts.email.port", "must be 0 (587 for starttls, 465 for tls, 25 for none) or 1 to %d, is %d", maxPort, p)
+	}
 	if e := a.Email; e.Host != "" {
 		if e.From == "" || len(e.To) == 0 {
 			bad("alerts.email", "from and to are required when host is set")
@@ -148,6 +155,9 @@ func (a AlertsConfig) validate(bad func(key, format string, args ...any)) {
 		}
 		secret("alerts.email.password", e.Password, e.PasswordFile)
 		route("email", e.Kinds, e.MinSeverity)
+	}
+	if !validURLPort(a.SMS.BaseURL) {
+		bad("alerts.sms.base_url", "%q: the port must be 1 to %d", maskUserinfo(a.SMS.BaseURL), maxPort)
 	}
 	if s := a.SMS; s.AccountSID != "" {
 		if len(s.To) == 0 || (s.AuthToken == "" && s.AuthTokenFile == "") {
@@ -170,6 +180,8 @@ func (a AlertsConfig) validate(bad func(key, format string, args ...any)) {
 		secret("alerts.webhook.url", w.URL, w.URLFile)
 		if u, err := url.Parse(w.URL); w.URL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https")) {
 			bad("alerts.webhook.url", "must be an http:// or https:// URL")
+		} else if w.URL != "" && !validURLPort(w.URL) {
+			bad("alerts.webhook.url", "the port must be 1 to %d", maxPort)
 		}
 		route("webhook", w.Kinds, w.MinSeverity)
 	}
@@ -300,12 +312,12 @@ func (a AlertsConfig) WorkerConfig() alert.WorkerConfig {
 
 // hasSecrets reports whether the file itself holds a secret.
 func (a AlertsConfig) hasSecrets() bool {
-	return a.Email.Password != "" || a.SMS.AuthToken != "" || a.Webhook.URL != "" || len(a.Webhook.Headers) > 0
+	return a.Email.Password != "" || a.SMS.AuthToken != "" || a.Webhook.URL != "" || len(a.Webhook.Headers) > 0 ||
+		hasUserinfo(a.SMS.BaseURL)
 }
 
-// masked returns a copy with the secrets replaced by "********".
+// masked returns a copy with the secrets replaced by mask.
 func (a AlertsConfig) masked() AlertsConfig {
-	const mask = "********"
 	m := a
 	if m.Email.Password != "" {
 		m.Email.Password = mask
@@ -319,10 +331,7 @@ func (a AlertsConfig) masked() AlertsConfig {
 			m.Webhook.URL = u.Scheme + "://" + u.Host + "/" + mask
 		}
 	}
-	if u, err := url.Parse(m.SMS.BaseURL); err == nil && u.User != nil {
-		u.User = url.User(mask)
-		m.SMS.BaseURL = u.String()
-	}
+	m.SMS.BaseURL = maskUserinfo(a.SMS.BaseURL)
 	if len(m.Webhook.Headers) > 0 {
 		m.Webhook.Headers = map[string]string{}
 		for k := range a.Webhook.Headers {

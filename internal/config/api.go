@@ -71,6 +71,9 @@ func (a APIConfig) validate(bad func(key, format string, args ...any)) {
 		bad(a.key("listen"), "%q is not host:port (e.g. 127.0.0.1:9612)", a.Listen)
 		return
 	}
+	if !validPort(port, true) {
+		bad(a.key("listen"), "%q: the port must be a number, 0 to %d", a.Listen, maxPort)
+	}
 	if !Loopback(host) && a.TokenFile == "" && a.ClientCA == "" {
 		bad(a.key("listen"), "%q is reachable from other machines: set %s, or %s, %s and %s", a.Listen,
 			a.key("token_file"), a.key("tls_cert"), a.key("tls_key"), a.key("client_ca"))

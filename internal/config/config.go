@@ -43,6 +43,10 @@ type Config struct {
 	// Path is the file the configuration was read from; "" when the
 	// built-in defaults apply (no file).
 	Path string `toml:"-"`
+	// data is the file's text, for the lines of the errors and warnings
+	// found after Load (Locate); nil without a file, or once flags have
+	// changed what it says (Overrides.Apply).
+	data []byte
 }
 
 type MetricsConfig struct {
@@ -184,7 +188,7 @@ func Load(path string, explicit bool) (*Config, error) {
 // parse reads data, the content of path, over the defaults.
 func parse(path string, data []byte) (*Config, error) {
 	cfg := Default()
-	cfg.Path = path
+	cfg.Path, cfg.data = path, data
 	if err := Decode(path, data, cfg); err != nil {
 		return nil, err
 	}
@@ -214,6 +218,23 @@ type keyError struct {
 
 func (e *keyError) Error() string { return e.key + ": " + e.msg }
 
+// KeyErrorf is an error about the value of key ("log.file"), for checks
+// made outside this package; Locate puts it at the line that sets key.
+func KeyErrorf(key, format string, args ...any) error {
+	return &keyError{key: key, msg: fmt.Sprintf(format, args...)}
+}
+
+// Locate prefixes each key error of err with the file and the line that
+// sets its key, as Load's errors are. err is returned as it is when c
+// has no file or flags changed what it says: a line of the file would not
+// be where the value came from.
+func (c *Config) Locate(err error) error {
+	if err == nil || c.data == nil {
+		return err
+	}
+	return withLines(c.Path, c.data, err)
+}
+
 // withLines prefixes each key error of err with the file and the line
 // that sets the key (or opens its table).
 func withLines(path string, data []byte, err error) error {
@@ -225,22 +246,27 @@ func withLines(path string, data []byte, err error) error {
 	}
 	var out []error
 	for _, e := range list {
-		var ke *keyError
-		if errors.As(e, &ke) {
-			n := keyLine(data, ke.key)
-			if n == 0 && ke.other != "" {
-				if m := keyLine(data, ke.other); m > 0 {
-					n, e = m, &keyError{key: ke.other, msg: ke.otherMsg}
-				}
-			}
-			if n > 0 {
-				out = append(out, fmt.Errorf("%s:%d: %w", path, n, e))
-				continue
-			}
-		}
-		out = append(out, fmt.Errorf("%s: %w", path, e))
+		out = append(out, withLine(path, data, e))
 	}
 	return errors.Join(out...)
+}
+
+// withLine is e prefixed with the file, and the line that sets its key
+// when e is a key error and the file sets the key (or opens its table).
+func withLine(path string, data []byte, e error) error {
+	var ke *keyError
+	if errors.As(e, &ke) {
+		n := keyLine(data, ke.key)
+		if n == 0 && ke.other != "" {
+			if m := keyLine(data, ke.other); m > 0 {
+				n, e = m, &keyError{key: ke.other, msg: ke.otherMsg}
+			}
+		}
+		if n > 0 {
+			return fmt.Errorf("%s:%d: %w", path, n, e)
+		}
+	}
+	return fmt.Errorf("%s: %w", path, e)
 }
 
 // keyLine returns the line that sets the dotted key in a TOML file, or
@@ -316,7 +342,7 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 // SecretWarning returns a warning when the file holds secrets and others
 // than its owner may read it, else "".
 func (c *Config) SecretWarning() string {
-	if c.Path == "" || !c.Alerts.hasSecrets() {
+	if c.Path == "" || !c.Alerts.hasSecrets() && !c.Fleet.hasSecrets() {
 		return ""
 	}
 	st, err := os.Stat(c.Path)
@@ -330,7 +356,7 @@ func (c *Config) SecretWarning() string {
 // Print writes c as TOML, every key with its value, secrets masked.
 func (c *Config) Print(w io.Writer) error {
 	m := *c
-	m.Alerts = c.Alerts.masked()
+	m.Alerts, m.Fleet = c.Alerts.masked(), c.Fleet.masked()
 	return toml.NewEncoder(w).SetIndentTables(false).Encode(m)
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -19,6 +20,7 @@ func TestShippedConfigIsTheDefaults(t *testing.T) {
 	want := Default()
 	want.Ban.Allow = []string{}
 	want.Path = "../../deploy/sshguard-go.toml"
+	cfg.data = nil // the file's text, kept for the lines of later errors
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("deploy/sshguard-go.toml differs from the defaults:\n got %+v\nwant %+v", cfg, want)
 	}
@@ -202,5 +204,43 @@ func TestConfigErrorWording(t *testing.T) {
 		if err == nil || err.Error() != p+want {
 			t.Errorf("%q:\n got %v\nwant %s%s", text, err, p, want)
 		}
+	}
+}
+
+// TestURLCredentials: credentials in fleet.nats_url (user:password@, a
+// token@) and alerts.sms.base_url are masked by Print, make a file others
+// may read worth a warning, and are masked in the errors that quote
+// them.
+func TestURLCredentials(t *testing.T) {
+	for _, c := range []struct{ text, secret, shown string }{
+		{"[fleet]\nnats_url = \"nats://sg:NATSPASS@nats-1.example.net:4222, tls://sg:NATSPASS2@nats-2.example.net:4222\"\n", "NATSPASS",
+			"nats_url = 'nats://********@nats-1.example.net:4222, tls://********@nats-2.example.net:4222'"},
+		{"[fleet]\nnats_url = \"nats://NATSTOKEN@nats.example.net\"\n", "NATSTOKEN", "nats_url = 'nats://********@nats.example.net'"},
+		{"[fleet]\nnats_url = \"nats://sg:PASS/WITH@SLASH@nats.example.net/\"\n", "SLASH", "nats_url = 'nats://********@nats.example.net/'"},
+		{"[alerts.sms]\nbase_url = \"https://proxy:PROXYPASS@sms-proxy.example.org\"\n", "PROXYPASS", "base_url = 'https://********@sms-proxy.example.org'"},
+	} {
+		p := testkit.WriteConfig(t, c.text)
+		cfg, err := Load(p, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		if err := cfg.Print(&b); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(b.String(), c.secret) || !strings.Contains(b.String(), c.shown) {
+			t.Errorf("%s: printed\n%s\nwant %s", c.text, b.String(), c.shown)
+		}
+		if w := cfg.SecretWarning(); w != "" {
+			t.Errorf("mode 0600: %s", w)
+		}
+		os.Chmod(p, 0o644)
+		if w := cfg.SecretWarning(); !strings.Contains(w, p+" holds secrets and is readable by others (mode 0644)") {
+			t.Errorf("%s: mode 0644: %q", c.text, w)
+		}
+	}
+	_, err := parse("bad.toml", []byte("[fleet]\nnats_url = \"sg:NATSPASS@nats.example.net:4222\"\n"))
+	if err == nil || err.Error() != `bad.toml:2: fleet.nats_url: "********@nats.example.net:4222": want nats://host:4222 (or tls://, several comma-separated)` {
+		t.Errorf("a URL without a scheme: %v", err)
 	}
 }

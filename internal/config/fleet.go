@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -79,6 +80,22 @@ func (f FleetConfig) URLs() []string {
 	return out
 }
 
+// hasSecrets reports whether nats_url carries credentials
+// (nats://user:password@host, nats://TOKEN@host).
+func (f FleetConfig) hasSecrets() bool {
+	return slices.ContainsFunc(f.URLs(), hasUserinfo)
+}
+
+// masked returns a copy with the credentials of nats_url masked.
+func (f FleetConfig) masked() FleetConfig {
+	urls := strings.Split(f.NATSURL, ",")
+	for i, u := range urls {
+		urls[i] = maskUserinfo(u)
+	}
+	f.NATSURL = strings.Join(urls, ",")
+	return f
+}
+
 func (f FleetConfig) validate(bad func(key, format string, args ...any)) {
 	if f.MinPrefixV4 < 1 || f.MinPrefixV4 > 32 {
 		bad("fleet.min_prefix_v4", "must be in [1, 32], is %d", f.MinPrefixV4)
@@ -97,7 +114,9 @@ func (f FleetConfig) validate(bad func(key, format string, args ...any)) {
 	}
 	for _, u := range f.URLs() {
 		if !strings.Contains(u, "://") {
-			bad("fleet.nats_url", "%q: want nats://host:4222 (or tls://, several comma-separated)", u)
+			bad("fleet.nats_url", "%q: want nats://host:4222 (or tls://, several comma-separated)", maskUserinfo(u))
+		} else if !validURLPort(u) {
+			bad("fleet.nats_url", "%q: the port must be 1 to %d", maskUserinfo(u), maxPort)
 		}
 	}
 	if n := f.HostName(); !ValidFleetName(n) {

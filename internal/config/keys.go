@@ -46,9 +46,9 @@ const manDescription = `sshguard-go reads one TOML file, /etc/sshguard-go/sshgua
 file, is the default shown below. The file is strict: an unknown key, a
 value of the wrong type or out of its range stops the start with the file,
 the line and the key, and a close name is suggested.
-` + "`sshguard-go check-config`" + ` checks a file and prints the effective
-configuration, secrets masked; the unit runs it before every start and
-reload.
+` + "`sshguard-go check-config`" + ` checks a file, and that its log source can be
+read here, and prints the effective configuration, secrets masked; the
+unit runs it before every start and reload.
 
 SIGHUP (systemctl reload) reads the file again: [detection], [ban] and
 [alerts] change at once; [log], [firewall], [state], [metrics], [api],
@@ -120,12 +120,16 @@ and so is a network no wider than ipv4_prefix or ipv6_prefix.`},
 		{Name: "remember", Range: &Range{Min: Duration(time.Second)}},
 		{Name: "permanent_after", Doc: `Ban permanently at the nth ban (0: never).`},
 		{Name: "allow", Doc: `Never banned: addresses, prefixes or host names (resolved at start and on
-SIGHUP). Loopback is always allowed.`},
+SIGHUP). Loopback is always allowed. Every address (0.0.0.0/0, ::/0) is
+refused, and so is a mistyped address (10.0.0.256, 192.168.1); a prefix
+wider than a ban by hand may be without --force (/16, IPv6 /32) is taken
+with a warning (check-config, and the log at start and reload).`},
 	}},
 	{Table: "firewall", Keys: []docKey{
 		{Name: "backend", Doc: `"nftables", or "none" to only log what would be banned.`},
 		{Name: "table", Doc: `The nftables table (family inet) that holds the bans, and the priority of
-its input hook.`},
+its input hook, -400 to 400 (the span of nftables' named priorities: raw
+-300, mangle -150, filter 0): -10 drops before the chains at filter.`},
 		{Name: "priority"},
 		{Name: "forward", Doc: `Also drop banned sources in the forward hook (containers, VMs).`},
 		{Name: "cut_connections", Doc: `End the established connections of a newly banned source at once (deletes
@@ -195,7 +199,7 @@ succeeded). Each channel takes the kinds ("ban", "login", "report",
 "high").`},
 	{Table: "alerts.email", Keys: []docKey{
 		{Name: "host", Doc: `The mail server ("" = no email).`},
-		{Name: "port", Doc: `0 = 587 for starttls, 465 for tls, 25 for none.`},
+		{Name: "port", Doc: `1 to 65535; 0 = 587 for starttls, 465 for tls, 25 for none.`},
 		{Name: "tls", Doc: `"starttls" (required, not opportunistic), "tls" (implicit TLS), or "none".`},
 		{Name: "auth", Doc: `"plain" or "login"; "" = plain when a username is set.`},
 		{Name: "username"},

@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"reflect"
+	"time"
+)
 
 // Overrides are settings given on the command line (run's flags, and the
 // state flags of the commands that manage the daemon): each replaces the
@@ -45,6 +48,9 @@ func (ov Overrides) Apply(c *Config) {
 	}
 	if ov.DryRun {
 		c.Firewall.Backend = "none"
+	}
+	if !reflect.ValueOf(ov).IsZero() {
+		c.data = nil // a line of the file may no longer hold the value (Locate)
 	}
 }
 

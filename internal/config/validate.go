@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -30,9 +33,29 @@ func (c *Config) Validate() error {
 	if l := c.Metrics.Listen; l != "" {
 		if _, port, err := net.SplitHostPort(l); err != nil || port == "" {
 			bad("metrics.listen", "%q is not host:port (e.g. 127.0.0.1:9611)", l)
+		} else if !validPort(port, true) {
+			bad("metrics.listen", "%q: the port must be a number, 0 to %d", l, maxPort)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// maxPort is the largest TCP port.
+const maxPort = 65535
+
+// validPort reports whether port is a number, 1 to maxPort, or 0 when
+// zero is set (a listener's: any free port).
+func validPort(port string, zero bool) bool {
+	n, err := strconv.Atoi(port)
+	return err == nil && n <= maxPort && (n >= 1 || zero && n == 0) && port[0] != '+'
+}
+
+// validURLPort reports whether the URL u names no port, or one of 1 to
+// maxPort (url.Parse takes any digits). A URL that does not parse is
+// another check's.
+func validURLPort(u string) bool {
+	p, err := url.Parse(strings.TrimSpace(u))
+	return err != nil || p.Port() == "" || validPort(p.Port(), false)
 }
 
 // inRange reports whether v is in [lo, hi] ((lo, hi] if loOpen), and says
@@ -119,7 +142,14 @@ func (b BanConfig) validate(bad func(key, format string, args ...any)) {
 		bad("ban.permanent_after", "must be 0 (never) or more")
 	}
 	for _, a := range b.Allow {
-		if _, err := ParsePrefix(a); err != nil && !validHostname(a) {
+		p, err := ParsePrefix(a)
+		switch {
+		case err == nil && p.Bits() == 0:
+			bad("ban.allow", "%q is every address: nothing would ever be banned", a)
+		case err == nil:
+		case numericName(a):
+			bad("ban.allow", "%q is neither an address nor a host name (a host name never ends in a number): a mistyped address?", a)
+		case !validHostname(a):
 			bad("ban.allow", "%q is not an address, prefix or host name", a)
 		}
 	}
@@ -132,4 +162,16 @@ func (f FirewallConfig) validate(bad func(key, format string, args ...any)) {
 	if f.Table == "" {
 		bad("firewall.table", "must not be empty")
 	}
+	if f.Priority < minPriority || f.Priority > maxPriority {
+		bad("firewall.priority", "must be in [%d, %d], the span of nftables' named priorities (raw -300, mangle -150, filter 0, srcnat 100), is %d",
+			minPriority, maxPriority, f.Priority)
+	}
 }
+
+// The range of firewall.priority: nftables' named priorities lie within
+// (from defrag's -400 to conntrack helper's 300). The kernel takes a
+// 32-bit number: a larger one wrapped around to some other priority.
+const (
+	minPriority = -400
+	maxPriority = 400
+)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 
 	"sshguard-go/internal/api"
 	"sshguard-go/internal/config"
@@ -27,13 +26,9 @@ func (d *Daemon) newAPI(cfg *config.Config) (*api.Server, *tls.Config, error) {
 		return nil, nil, err
 	}
 	d.apiTokenFile = cfg.API.TokenFile
-	switch {
-	case cfg.API.TokenFile != "":
-		if st, err := os.Stat(cfg.API.TokenFile); err == nil && st.Mode().Perm()&0o004 != 0 {
-			d.log.Warn("api.token_file is readable by every user: anyone on this machine can read the sessions, logins, events and bans; chmod o-r it",
-				"file", cfg.API.TokenFile, "mode", fmt.Sprintf("%04o", st.Mode().Perm()))
-		}
-	case cfg.API.ClientCA == "":
+	// A token file every user may read is one of the configuration's
+	// warnings (config.Config.Warnings), logged by New.
+	if cfg.API.TokenFile == "" && cfg.API.ClientCA == "" {
 		path := apiTokenFile(cfg)
 		var made bool
 		if tok, made, err = ownToken(path); err != nil {

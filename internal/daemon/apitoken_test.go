@@ -322,7 +322,7 @@ func TestAPITokenFile(t *testing.T) {
 	// One every user may read is used, with a warning.
 	os.Chmod(filepath.Join(h.dir, "token"), 0o644)
 	h.start()
-	if !strings.Contains(h.log.String(), "api.token_file is readable by every user") {
+	if !strings.Contains(h.log.String(), "api.token_file: "+filepath.Join(h.dir, "token")+" is readable by every user (mode 0644)") {
 		t.Errorf("no warning about a token file of mode 0644:\n%s", h.log.String())
 	}
 	h.halt()

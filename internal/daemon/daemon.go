@@ -132,7 +132,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Daemon, er
 		}
 		fw = d.nft
 	}
-	if w := cfg.SecretWarning(); w != "" {
+	for _, w := range cfg.Warnings() {
 		d.log.Warn(w)
 	}
 	if d.chans, err = cfg.Alerts.Channels(); err != nil {

@@ -123,7 +123,7 @@ func (p *pipeline) follow(ctx context.Context) error {
 	if _, err := os.Stat(p.name); errors.Is(err, os.ErrNotExist) {
 		fresh = "reading " + p.name + " from its beginning once it appears, as with no saved position"
 		if !p.cfg.Wait {
-			return fmt.Errorf("log.file: %s does not exist (a typo? to wait for it to appear, set [log] wait = true)", p.name)
+			return errNoLogFile(p.name)
 		}
 		p.log.Warn("the log file does not exist yet; waiting for it (log.wait)", "file", p.name)
 		ready = func() { // ready now: lines are read from its start once it appears

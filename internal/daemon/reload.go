@@ -19,6 +19,9 @@ func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) error {
 	defer d.reloadMu.Unlock()
 	old := d.cfg.Load()
 	next := *cfg
+	for _, w := range next.Warnings() {
+		d.log.Warn("reload: " + w)
+	}
 	ec := engineConfig(&next, d.worker.Wake, d.countBan)
 	d.share(&ec, old) // the fleet's settings take effect at the next start
 	chans, chanErr := next.Alerts.Channels()

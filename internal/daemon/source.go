@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 
@@ -48,15 +47,16 @@ func resolveSource(cfg config.LogConfig) logSource {
 // and names it. A file that does not exist is an error naming it (a typo
 // in log.file or --log), unless log.wait says to wait for it; one that
 // cannot be read says who may; journald must run and be readable by this
-// user. check-config and the daemon's start call it.
+// user. Its errors are config.KeyErrorf's (cfg.Locate puts them at their
+// line). check-config and run call it before the daemon starts.
 func CheckSource(ctx context.Context, cfg *config.Config) (string, error) {
 	src := resolveSource(cfg.Log)
 	if src.journal {
 		if err := source.CheckJournal(ctx, ""); err != nil {
-			if cfg.Log.File == "" && !cfg.Log.Journal {
-				return src.String(), fmt.Errorf("%w (no auth log either: none of %v exists; set log.file)", err, autoFiles)
+			if !cfg.Log.Journal {
+				return src.String(), config.KeyErrorf("log.file", "%v (no auth log either: none of %v exists; set log.file)", err, autoFiles)
 			}
-			return src.String(), err
+			return src.String(), config.KeyErrorf("log.journal", "%v", err)
 		}
 		return src.String(), nil
 	}
@@ -65,15 +65,21 @@ func CheckSource(ctx context.Context, cfg *config.Config) (string, error) {
 	case errors.Is(err, fs.ErrNotExist) && cfg.Log.Wait:
 		return src.String(), nil
 	case errors.Is(err, fs.ErrNotExist):
-		return src.String(), fmt.Errorf("log.file: %s does not exist (a typo? to wait for it to appear, set [log] wait = true)", src.file)
+		return src.String(), errNoLogFile(src.file)
 	case errors.Is(err, fs.ErrPermission):
-		return src.String(), fmt.Errorf("log.file: %s: permission denied: run as root (sudo), or in the file's group (adm on Debian)", src.file)
+		return src.String(), config.KeyErrorf("log.file", "%s: permission denied: run as root (sudo), or in the file's group (adm on Debian)", src.file)
 	case err != nil:
-		return src.String(), fmt.Errorf("log.file: %w", err)
+		return src.String(), config.KeyErrorf("log.file", "%v", err)
 	}
 	defer f.Close()
 	if st, err := f.Stat(); err == nil && st.IsDir() {
-		return src.String(), fmt.Errorf("log.file: %s is a directory", src.file)
+		return src.String(), config.KeyErrorf("log.file", "%s is a directory", src.file)
 	}
 	return src.String(), nil
+}
+
+// errNoLogFile is the error of a log file that does not exist, at the
+// start and while it runs.
+func errNoLogFile(name string) error {
+	return config.KeyErrorf("log.file", "%s does not exist (a typo? to wait for it to appear, set [log] wait = true)", name)
 }

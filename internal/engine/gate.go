@@ -121,19 +121,12 @@ type Request struct {
 	Reason string
 	Origin string // Admin, Archive, Fleetwide or PeerOrigin(host)
 	// Force allows, by hand and from an archive, a prefix wider than
-	// MinManualV4 or MinManualV6, or one holding Self.
+	// ban.MinManualV4 or ban.MinManualV6, or one holding Self.
 	Force bool
 	// Self is the address of the caller's own SSH session (SSH_CLIENT),
 	// never banned without Force.
 	Self netip.Addr
 }
-
-// The narrowest prefixes a ban by hand may be without force: wider ones
-// (ban 128.0.0.0/1) cut off a good part of the Internet by a typo.
-const (
-	MinManualV4 = 16
-	MinManualV6 = 32
-)
 
 // held is a ban in force (or decided and not yet written) as the gate
 // sees it.
@@ -418,11 +411,7 @@ func (cfg *Config) width(d *decision) *Refusal {
 			return refuse(p, RefusedWide, "wider than fleet.min_prefix_v6 (/%d)", min)
 		}
 	case manual(o):
-		min := MinManualV6
-		if p.Addr().Is4() {
-			min = MinManualV4
-		}
-		if p.Bits() < min && !d.force {
+		if min := ban.MinManual(p); p.Bits() < min && !d.force {
 			return refuse(p, RefusedWide, "wider than /%d; give --force if you mean it", min)
 		}
 	default:
