@@ -717,8 +717,9 @@ func (g *Guard) Reconfigure(cfg Config) bool {
 	sameHorizons := slices.Equal(cfg.Window.Horizons, old.Window.Horizons) && slices.Equal(cfg.NetHorizons, old.NetHorizons) && cfg.NetV4 == old.NetV4 && cfg.NetV6 == old.NetV6
 	cfg.Window.Horizons, cfg.NetHorizons, cfg.NetV4, cfg.NetV6 = old.Window.Horizons, old.NetHorizons, old.NetV4, old.NetV6
 	g.cfg.Store(&cfg)
-	ok := g.win.SetLimits(cfg.window(), threshold)
-	return g.wide.SetLimits(cfg.window(), wideThreshold) && ok && sameHorizons
+	g.win.SetLimits(cfg.window(), threshold)
+	g.wide.SetLimits(cfg.window(), wideThreshold)
+	return g.win.Fits(threshold, cfg.Window.MinWeight) && g.wide.Fits(wideThreshold, cfg.Window.MinWeight) && sameHorizons
 }
 
 // DryRun reports whether g keeps its bans as a dry run's.
