@@ -139,7 +139,7 @@ func NewWindow(cfg WindowConfig) *Window {
 	if cfg.MinWeight <= 0 || cfg.MinWeight > cfg.Threshold {
 		cfg.MinWeight = min(0.5, cfg.Threshold)
 	}
-	slots := max(1, min(need(cfg.Threshold, cfg.MinWeight), 255))
+	slots := max(1, min(Need(cfg.Threshold, cfg.MinWeight), 255))
 	if cfg.NoShort {
 		slots = 0
 	}
@@ -171,23 +171,21 @@ func units(x, per float64) uint32 {
 // rounded to the nearest (the configuration allows only whole twentieths).
 func stored(weight float64) uint32 { return uint32(max(0, min(255, math.Round(weight*weightUnit)))) }
 
-// need is how many attempts of weight, as stored, reach threshold: the
-// events a key must remember (at least one).
-func need(threshold, weight float64) int {
+// Need is how many attempts of weight, as the short window stores it,
+// reach threshold: the events a key must remember for it (at least one).
+func Need(threshold, weight float64) int {
 	t, w := units(threshold, weightUnit), max(stored(weight), 1)
 	return int(max(1, (t+w-1)/w))
 }
 
-// Fits reports whether attempts of minWeight reach threshold within the
-// events each key remembers (sized at NewWindow): otherwise the count
-// would stop short of the threshold. A Window of horizons only fits any.
-func (w *Window) Fits(threshold, minWeight float64) bool {
-	return w.slots == 0 || need(threshold, minWeight) <= w.slots
-}
+// Room is how many events each key remembers in the short window, sized
+// at NewWindow as Need(Threshold, MinWeight), at most 255 (0: NoShort).
+func (w *Window) Room() int { return w.slots }
 
 // SetLimits changes the window and threshold in place (zero: unchanged),
-// keeping every key's events. A threshold that does not Fit the lightest
-// weight counted stops that weight short of it: check Fits first.
+// keeping every key's events. A threshold whose Need of the lightest
+// weight counted is beyond Room stops that weight short of it: a caller
+// checks first.
 func (w *Window) SetLimits(window time.Duration, threshold float64) {
 	if window > 0 {
 		w.window = int64(window / time.Second)

@@ -342,11 +342,11 @@ func TestWindowEdges(t *testing.T) {
 		t.Fatalf("a line 11 buckets late: %+v", v)
 	}
 
-	// Fits: a threshold the remembered events reach exactly fits; one
-	// beyond them does not, nor a lighter weight.
-	s := NewWindow(WindowConfig{Threshold: 5, MinWeight: 1}) // 5 events per key
-	if !s.Fits(5, 1) || s.Fits(5.5, 1) || s.Fits(5, 0.95) || !s.Fits(10, 2) {
-		t.Fatal("Fits: 5 events of 1 reach 5, not 5.5; of 0.95 not 5; of 2 reach 10")
+	// Room and Need: 5 events of 1 reach 5, not 5.5; of 0.95 not 5; of
+	// 2 reach 10.
+	s := NewWindow(WindowConfig{Threshold: 5, MinWeight: 1})
+	if s.Room() != 5 || Need(5, 1) != 5 || Need(5.5, 1) != 6 || Need(5, 0.95) != 6 || Need(10, 2) != 5 {
+		t.Fatalf("Room %d; Need(5, 1) %d, (5.5, 1) %d, (5, 0.95) %d, (10, 2) %d", s.Room(), Need(5, 1), Need(5.5, 1), Need(5, 0.95), Need(10, 2))
 	}
 }
 

@@ -213,8 +213,8 @@ func TestReconfigureKeepsCounters(t *testing.T) {
 	}
 	// Lower the threshold to 4 and lengthen bans: the three attempts
 	// already counted still count.
-	if ok := e.Reconfigure(Config{FailureWeight: 1, ProbeWeight: 0.5, Window: ban.WindowConfig{Threshold: 4}, Policy: ban.Policy{BanTime: 3 * time.Hour}}); !ok {
-		t.Fatal("Reconfigure refused a lower threshold")
+	if err := e.Reconfigure(Config{FailureWeight: 1, ProbeWeight: 0.5, Window: ban.WindowConfig{Threshold: 4}, Policy: ban.Policy{BanTime: 3 * time.Hour}}); err != nil {
+		t.Fatalf("Reconfigure refused a lower threshold: %v", err)
 	}
 	b, _ := e.Handle(ctx, failure("203.0.113.50", "root", c.Now()))
 	if b == nil || b.Expires.Sub(b.Start) != 3*time.Hour {
@@ -223,9 +223,82 @@ func TestReconfigureKeepsCounters(t *testing.T) {
 	if _, ok := fw.set[netip.MustParsePrefix("203.0.113.50/32")]; !ok {
 		t.Fatal("not in the kernel set")
 	}
-	if e.Reconfigure(Config{FailureWeight: 1, Window: ban.WindowConfig{Threshold: 50}}) {
+	if e.Reconfigure(Config{FailureWeight: 1, Window: ban.WindowConfig{Threshold: 50}}) == nil {
 		t.Fatal("a threshold above the remembered events was accepted as fully applied")
 	}
+}
+
+// TestReconfigureKeepsLimitsItCannotHold: a reload whose thresholds and
+// weights need more remembered attempts per address than the start made
+// room for (a lighter weight, probes counted anew, a higher wide
+// threshold) says so and leaves the threshold and weights as they were,
+// so that bans still come where they came; the count stopped short of the
+// threshold before, and nothing was banned again while Reconfigure said
+// all was applied.
+func TestReconfigureKeepsLimitsItCannotHold(t *testing.T) {
+	deferred := func(t *testing.T, err error, need, room int) {
+		t.Helper()
+		var d *Deferred
+		if !errors.As(err, &d) || !d.Limits || d.Horizons || d.Need != need || d.Room != room {
+			t.Fatalf("Reconfigure: %v (%+v), want the limits deferred: need %d, room %d", err, d, need, room)
+		}
+	}
+	// until feeds r (a copy each time) until a ban, and returns how many
+	// it took (0: none in n).
+	until := func(e *Guard, c *testkit.Clock, r func() *detect.Record, n int) int {
+		for i := 1; i <= n; i++ {
+			if b, _ := e.Handle(ctx, r()); b != nil {
+				return i
+			}
+			c.Add(time.Second)
+		}
+		return 0
+	}
+	t.Run("lighter weight", func(t *testing.T) {
+		// failure_weight 5 at threshold 5: room for one attempt.
+		e, _, _, c := setup(t, Config{FailureWeight: 5, Window: ban.WindowConfig{Threshold: 5}}, nil)
+		deferred(t, e.Reconfigure(Config{FailureWeight: 1, Window: ban.WindowConfig{Threshold: 5}}), 5, 1)
+		if n := until(e, c, func() *detect.Record { return failure("203.0.113.77", "root", c.Now()) }, 50); n != 1 {
+			t.Fatalf("banned at failure %d, want 1 (failure_weight 5 still in force)", n)
+		}
+	})
+	t.Run("probes counted anew", func(t *testing.T) {
+		e, _, _, c := setup(t, Config{FailureWeight: 1}, nil) // room for 5
+		deferred(t, e.Reconfigure(Config{FailureWeight: 1, ProbeWeight: 0.5}), 10, 5)
+		probe := func() *detect.Record {
+			r := failure("198.51.100.77", "", c.Now())
+			r.Kind = detect.KindProbe
+			return r
+		}
+		if n := until(e, c, probe, 50); n != 0 {
+			t.Fatalf("probes banned at the %dth, with probes not counted in force", n)
+		}
+		if n := until(e, c, func() *detect.Record { return failure("198.51.100.77", "root", c.Now()) }, 50); n != 5 {
+			t.Fatalf("banned at failure %d after the probes, want 5", n)
+		}
+	})
+	t.Run("wide threshold", func(t *testing.T) {
+		cfg := Config{FailureWeight: 1, WideV6: 48, Wide: ban.WindowConfig{Threshold: 20}} // room for 20 a /48
+		e, fw, _, c := setup(t, cfg, nil)
+		cfg.Wide.Threshold = 25
+		deferred(t, e.Reconfigure(cfg), 25, 20)
+		n := 0
+		wide := func() *detect.Record { n++; return failure(fmt.Sprintf("2001:db8:78:%x::1", n), "root", c.Now()) }
+		if got := until(e, c, wide, 50); got != 20 {
+			t.Fatalf("the /48 banned at failure %d, want 20 (%v)", got, fw.set)
+		}
+	})
+	t.Run("fits", func(t *testing.T) {
+		// Room for 10 (probes of 0.5): a failure_weight of 0.5 fits, and
+		// is applied.
+		e, _, _, c := setup(t, base(), nil)
+		if err := e.Reconfigure(Config{FailureWeight: 0.5, ProbeWeight: 0.5}); err != nil {
+			t.Fatal(err)
+		}
+		if n := until(e, c, func() *detect.Record { return failure("192.0.2.77", "root", c.Now()) }, 50); n != 10 {
+			t.Fatalf("banned at failure %d, want 10", n)
+		}
+	})
 }
 
 // listingFW is a fakeFW that can also list, with the time left.
