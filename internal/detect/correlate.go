@@ -21,7 +21,10 @@ import "strings"
 //     a PAM tally on a line without a pid, ...) count one attempt only when
 //     the connection has counted none, because they repeat what was counted;
 //   - probes count once per connection, and not at all when it counted a
-//     failure;
+//     failure: a probe counted before the connection's first failure (a
+//     client that offered a key, then closed as an authenticating user)
+//     is taken back by the line that counts that failure
+//     (Event.TakesBackProbe), which still counts at once;
 //   - after a successful login, closing lines are notices.
 //
 // Lines without a pid cannot be joined and count as their own connection;
@@ -64,7 +67,7 @@ type connKey struct {
 type conn struct {
 	c        client
 	attempts int  // counted failure attempts
-	probes   int  // counted probes
+	probes   int  // counted probes, not taken back by a failure
 	open     bool // an announcing line counted a guess whose Failed line is due
 	authed   bool // a login succeeded
 	closed   bool // a closing line was seen
@@ -294,6 +297,10 @@ func (k *Correlator) count(cn *conn, e *Event) (wait bool) {
 			}
 			e.Counted = n
 			cn.attempts += n
+		}
+		if e.Counted > 0 && cn.probes > 0 {
+			// The connection failed: it counts as its failures.
+			e.TakesBackProbe, cn.probes = true, 0
 		}
 	case KindProbe:
 		if cn.authed {

@@ -454,7 +454,8 @@ func (g *Guard) logErrors(batch []decision, rest func() ([]*store.Ban, []error))
 
 // weight is what r counts for under cfg: its kind's weight for each
 // attempt it counts (several for rsyslog's "message repeated N times",
-// bounded by detect.MaxRepeat).
+// bounded by detect.MaxRepeat), less the probe of its connection it takes
+// back.
 func (cfg *Config) weight(r *detect.Record) float64 {
 	n := float64(min(r.Counted, detect.MaxRepeat+1))
 	if n <= 0 {
@@ -462,6 +463,11 @@ func (cfg *Config) weight(r *detect.Record) float64 {
 	}
 	switch r.Kind {
 	case detect.KindFailure:
+		if r.TakesBackProbe {
+			// The connection's probe was counted: a connection that
+			// failed weighs its failures (or the probe, if heavier).
+			return n*cfg.FailureWeight - min(cfg.FailureWeight, cfg.ProbeWeight)
+		}
 		return n * cfg.FailureWeight
 	case detect.KindProbe:
 		return n * cfg.ProbeWeight

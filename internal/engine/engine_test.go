@@ -115,6 +115,44 @@ func TestProbesWeighHalf(t *testing.T) {
 	}
 }
 
+// TestProbeThenFailureCountsOneFailure: a connection that offered a key,
+// which was refused, then closed while authenticating (OpenSSH 9.2's two
+// lines) counts as one failure, its probe taken back: at threshold 5 the
+// fifth such connection is banned, at its failure line, not the fourth
+// (1.5 each). When probes weigh more than failures, the connection
+// weighs the probe.
+func TestProbeThenFailureCountsOneFailure(t *testing.T) {
+	for _, c := range []struct {
+		failure, probe float64
+		conns          int    // the connection that is banned
+		line           string // at its line
+	}{{1, 0.5, 5, "disconnected_preauth_user"}, {1, 0, 5, "disconnected_preauth_user"}, {2.5, 0.5, 2, "disconnected_preauth_user"},
+		{0.5, 1, 5, "received_disconnect_preauth"}} {
+		e, _, _, clk := setup(t, Config{FailureWeight: c.failure, ProbeWeight: c.probe}, nil)
+		var s detect.Scanner
+		s.SetRef(clk.Now())
+		banned := ""
+		for i := 1; i <= 6 && banned == ""; i++ {
+			pid, port := 1760+i, 60770+i
+			for _, l := range []string{
+				fmt.Sprintf("Dec  5 11:16:0%d vm sshd[%d]: Received disconnect from 10.77.0.6 port %d:11: Bye Bye [preauth]", i, pid, port),
+				fmt.Sprintf("Dec  5 11:16:0%d vm sshd[%d]: Disconnected from authenticating user root 10.77.0.6 port %d [preauth]", i, pid, port),
+			} {
+				s.Line("auth.log", int64(i), l, func(r *detect.Record) {
+					r.Time = clk.Now()
+					if b, _ := e.Handle(ctx, r); b != nil {
+						banned = fmt.Sprintf("connection %d, %s line", i, r.Reason)
+					}
+				})
+			}
+			clk.Add(time.Second)
+		}
+		if want := fmt.Sprintf("connection %d, %s line", c.conns, c.line); banned != want {
+			t.Errorf("weights %g and %g: banned at %q, want %q", c.failure, c.probe, banned, want)
+		}
+	}
+}
+
 func TestIPv6BannedPer64(t *testing.T) {
 	e, fw, _, c := setup(t, base(), nil)
 	for i, ip := range []string{"2001:db8:7::1", "2001:db8:7::2", "2001:db8:7::a:3", "2001:db8:7::4", "2001:db8:7:0:ffff::5"} {
