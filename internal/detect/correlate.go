@@ -3,8 +3,9 @@ package detect
 import "strings"
 
 // Correlator joins the lines of one sshd connection (same host, program and
-// pid) so that one guess counts once, and lines without an address borrow
-// their connection's.
+// pid; sshd, sshd-session and sshd-auth are one program, since one process
+// keeps its pid as it executes the next) so that one guess counts once, and
+// lines without an address borrow their connection's.
 //
 // The counting rules, per connection:
 //   - a "Failed <method>" line counts an attempt, unless a line announcing
@@ -93,7 +94,7 @@ func (k *Correlator) Add(r *Record, emit func(*Record)) {
 	// Penalty drops are written by the listener, whose pid is shared by
 	// every connection: each stands alone.
 	if r.PID != 0 && r.Reason != "penalty_drop" && r.Reason != "maxstartups_drop" {
-		key = connKey{r.Host, r.Program, r.PID}
+		key = connKey{r.Host, connProgram(r.Program), r.PID}
 		cn := k.lookup(key)
 		c := client{addr: r.Addr, host: r.ClientHost, port: r.Port}
 		if cn == nil || (c.valid() && cn.c.valid() && !cn.c.same(c)) || (cn.closed && starts(&r.Event)) {
@@ -220,6 +221,18 @@ func (k *Correlator) put(key connKey, cn *conn) {
 		}
 	}
 	k.conns[key] = cn
+}
+
+// connProgram is the program a connection is keyed by: sshd's own
+// programs are one, so that the lines of one process are one connection
+// whichever of them wrote each (a connection's lines may name sshd-auth and
+// sshd-session, and a process keeps its pid when it executes another).
+func connProgram(p string) string {
+	switch p {
+	case "sshd-session", "sshd-auth":
+		return "sshd"
+	}
+	return p
 }
 
 // clone copies s so that a long-lived map key does not pin a whole block of

@@ -102,6 +102,9 @@ func TestAttemptsNotLines(t *testing.T) {
 			h sshd[23]: Failed password for root from 192.0.2.16 port 16 ssh2
 			h sshd[23]: Received disconnect from 192.0.2.16 port 16:11: Bye Bye [preauth]
 			h sshd[23]: Disconnected from authenticating user root 192.0.2.16 port 16 [preauth]`, "192.0.2.16", 1, 0},
+		{"sshd-auth's and sshd-session's lines of one pid are one connection", `
+			h sshd-auth[24]: Received disconnect from 192.0.2.17 port 17:11: Bye Bye [preauth]
+			h sshd-session[24]: Disconnected from authenticating user root 192.0.2.17 port 17 [preauth]`, "192.0.2.17", 1, 0},
 		{"other hosts with the same pid are other connections", `
 			h1 sshd[22]: Invalid user a from 192.0.2.15 port 14
 			h2 sshd[22]: Invalid user b from 192.0.2.15 port 15`, "192.0.2.15", 2, 0},
