@@ -27,7 +27,8 @@ type WindowConfig struct {
 // guesses over hours and days stays under the short window, not under
 // these. Each key keeps a horizon in horizonBuckets buckets of a twelfth
 // of its length, so the window is true to a twelfth; attempts are kept in
-// halves, at most 127 per bucket.
+// halves, at most 127 per bucket (a weight counts there to the nearest
+// half: the configuration allows no other weight beside horizons).
 type Horizon struct {
 	Window    time.Duration
 	Threshold float64
@@ -57,14 +58,14 @@ type Verdict struct {
 // Memory is bounded: at most MaxTracked keys, the least recently seen
 // evicted first. Each key costs one map entry and a fixed slot of
 // threshold/MinWeight events of 5 bytes (time in seconds, weight in
-// twentieths, at most 12.75); see BenchmarkWindowMemory.
+// twentieths, at most 12.75: a weight counts to the nearest twentieth, and
+// the configuration allows no other); see BenchmarkWindowMemory.
 //
 // A Window is not safe for concurrent use.
 type Window struct {
 	window    int64 // seconds
 	threshold uint32
-	slots     int     // events remembered per key
-	minWeight float64 // the smallest weight slots was sized for
+	slots     int // events remembered per key
 	max       int
 	horizons  []horizon
 
@@ -138,40 +139,60 @@ func NewWindow(cfg WindowConfig) *Window {
 	if cfg.MinWeight <= 0 || cfg.MinWeight > cfg.Threshold {
 		cfg.MinWeight = min(0.5, cfg.Threshold)
 	}
-	slots := int(math.Ceil(cfg.Threshold / cfg.MinWeight))
-	slots = max(1, min(slots, 255))
+	slots := max(1, min(Need(cfg.Threshold, cfg.MinWeight), 255))
 	if cfg.NoShort {
 		slots = 0
 	}
 	w := &Window{
 		window:    int64(cfg.Window / time.Second),
-		threshold: uint32(math.Round(cfg.Threshold * weightUnit)),
+		threshold: units(cfg.Threshold, weightUnit),
 		slots:     slots,
-		minWeight: cfg.MinWeight,
 		max:       cfg.MaxTracked,
 		index:     make(map[key]uint32),
 		n:         1, // the sentinel
 	}
 	for _, h := range cfg.Horizons[:min(len(cfg.Horizons), MaxHorizons)] {
 		w.horizons = append(w.horizons, horizon{bucket: max(int64(h.Window/time.Second)/horizonBuckets, 1),
-			threshold: uint32(math.Round(h.Threshold * 2)), window: h.Window})
+			threshold: units(h.Threshold, 2), window: h.Window})
 	}
 	w.grow()
 	return w
 }
 
-// SetLimits changes the window and threshold in place, keeping every
-// key's events. It reports false when the threshold needs more remembered
-// events per key than this Window was made with (threshold/MinWeight):
-// the count is then capped at that many until the next start.
-func (w *Window) SetLimits(window time.Duration, threshold float64) bool {
+// units is x in units of 1/per, rounded up: the stored weights are whole
+// units, so a sum reaches x exactly when it reaches units(x, per) (a
+// threshold of 5.02 in twentieths is 101: 6 attempts of weight 1, not 5).
+// A float a hair above a whole unit (0.15*20) is that unit.
+func units(x, per float64) uint32 {
+	return uint32(max(0, math.Ceil(x*per-1e-9)))
+}
+
+// stored is weight as Count keeps it in the short window: in twentieths,
+// rounded to the nearest (the configuration allows only whole twentieths).
+func stored(weight float64) uint32 { return uint32(max(0, min(255, math.Round(weight*weightUnit)))) }
+
+// Need is how many attempts of weight, as the short window stores it,
+// reach threshold: the events a key must remember for it (at least one).
+func Need(threshold, weight float64) int {
+	t, w := units(threshold, weightUnit), max(stored(weight), 1)
+	return int(max(1, (t+w-1)/w))
+}
+
+// Room is how many events each key remembers in the short window, sized
+// at NewWindow as Need(Threshold, MinWeight), at most 255 (0: NoShort).
+func (w *Window) Room() int { return w.slots }
+
+// SetLimits changes the window and threshold in place (zero: unchanged),
+// keeping every key's events. A threshold whose Need of the lightest
+// weight counted is beyond Room stops that weight short of it: a caller
+// checks first.
+func (w *Window) SetLimits(window time.Duration, threshold float64) {
 	if window > 0 {
 		w.window = int64(window / time.Second)
 	}
 	if threshold > 0 {
-		w.threshold = uint32(math.Round(threshold * weightUnit))
+		w.threshold = units(threshold, weightUnit)
 	}
-	return float64(w.slots)*w.minWeight >= threshold || w.slots == 255
 }
 
 // Len returns the number of keys tracked.
@@ -212,7 +233,7 @@ func (w *Window) Count(p netip.Prefix, t time.Time, weight float64, a Attempt) V
 			e.n++
 		}
 		times[pos] = uint32(sec)
-		wts[pos] = uint8(min(255, math.Round(weight*weightUnit)))
+		wts[pos] = uint8(stored(weight))
 		total := w.total(i, sec)
 		v.Sum, v.Reached = float64(total)/weightUnit, total >= w.threshold
 	}

@@ -342,10 +342,63 @@ func TestWindowEdges(t *testing.T) {
 		t.Fatalf("a line 11 buckets late: %+v", v)
 	}
 
-	// SetLimits: a threshold the remembered events reach exactly is
-	// taken whole; one beyond them is not.
-	s := NewWindow(WindowConfig{Threshold: 5, MinWeight: 1}) // 5 events per key
-	if !s.SetLimits(0, 5) || s.SetLimits(0, 5.5) {
-		t.Fatal("SetLimits: 5 events reach 5, not 5.5")
+	// Room and Need: 5 events of 1 reach 5, not 5.5; of 0.95 not 5; of
+	// 2 reach 10.
+	s := NewWindow(WindowConfig{Threshold: 5, MinWeight: 1})
+	if s.Room() != 5 || Need(5, 1) != 5 || Need(5.5, 1) != 6 || Need(5, 0.95) != 6 || Need(10, 2) != 5 {
+		t.Fatalf("Room %d; Need(5, 1) %d, (5.5, 1) %d, (5, 0.95) %d, (10, 2) %d", s.Room(), Need(5, 1), Need(5.5, 1), Need(5, 0.95), Need(10, 2))
+	}
+}
+
+// TestThresholdReachedAtItsCount: with every weight the configuration
+// allows (whole twentieths in the window, whole halves at a horizon), a
+// key reaches a threshold at the attempt an administrator computes,
+// threshold / weight rounded up, also when the threshold is no multiple
+// of the weight (5.02 at weight 1: the 6th, not the 5th).
+func TestThresholdReachedAtItsCount(t *testing.T) {
+	p := netip.MustParsePrefix("192.0.2.30/32")
+	for _, th := range []int{100, 500, 502, 620, 2000} { // hundredths
+		for tw := 1; tw <= 255; tw++ { // the weight in twentieths
+			want := (th + 5*tw - 1) / (5 * tw)
+			if want > 255 {
+				continue // refused by the configuration
+			}
+			threshold, weight := float64(th)/100, float64(tw)/20
+			w := NewWindow(WindowConfig{Threshold: threshold, MinWeight: weight, Window: time.Hour})
+			got := 0
+			for i := 1; i <= 300 && got == 0; i++ {
+				if _, hit := w.Add(p, t0.Add(time.Duration(i)*time.Second), weight); hit {
+					got = i
+				}
+			}
+			if got != want {
+				t.Errorf("threshold %g, weight %g: reached at attempt %d, want %d", threshold, weight, got, want)
+			}
+		}
+	}
+	// A weight between twentieths (which the configuration refuses)
+	// counts as stored, 0.12 as 0.1, and the events kept are sized for
+	// it: 50 reach 5 (42 were kept, 4.2, never 5).
+	w := NewWindow(WindowConfig{Threshold: 5, MinWeight: 0.12, Window: time.Hour})
+	for i := 1; i <= 50; i++ {
+		if _, hit := w.Add(p, t0.Add(time.Duration(i)*time.Second), 0.12); hit != (i == 50) {
+			t.Fatalf("weight 0.12 (stored 0.1), threshold 5: attempt %d reached it: %v", i, hit)
+		}
+	}
+	for _, th := range []int{100, 600, 620, 800, 10000} {
+		for hw := 1; hw <= 25; hw++ { // the weight in halves
+			want := (th + 50*hw - 1) / (50 * hw)
+			threshold, weight := float64(th)/100, float64(hw)/2
+			w := NewWindow(WindowConfig{NoShort: true, Horizons: []Horizon{{Window: 24 * time.Hour, Threshold: threshold}}})
+			got := 0
+			for i := 1; i <= 250 && got == 0; i++ { // one every 5 minutes: all within the day
+				if v := w.Count(p, t0.Add(time.Duration(i)*5*time.Minute), weight, Attempt{}); v.Horizon == 0 {
+					got = i
+				}
+			}
+			if got != want {
+				t.Errorf("horizon threshold %g, weight %g: reached at attempt %d, want %d", threshold, weight, got, want)
+			}
+		}
 	}
 }

@@ -81,7 +81,9 @@ warning every minute.`},
 		{Name: "threshold", Doc: "Ban when the weighted attempts of one client within `window` reach this."},
 		{Name: "window", Range: &Range{Min: Duration(time.Second), Max: Duration(30 * day)}},
 		{Name: "failure_weight", Doc: `Weight of a failed authentication and of a probe (scan, protocol error,
-pre-auth disconnect). A probe weight of 0 ignores probes.`},
+pre-auth disconnect). A probe weight of 0 ignores probes. Weights are
+counted exactly in steps of 0.05 (0.05 to 12.75), and of 0.5 while horizons
+or network_horizons count (0.5 to 12.5); other values are refused.`},
 		{Name: "probe_weight"},
 		{Name: "ipv4_prefix", Doc: `Clients are counted and banned per address (IPv4 /32) and per /64 (IPv6).`},
 		{Name: "ipv6_prefix"},

@@ -13,9 +13,9 @@ func TestNumericRanges(t *testing.T) {
 		table, key string // the table's header lines (without the key) and the key
 		ok, bad    []string
 	}{
-		{"[detection]\nfailure_weight = 12.75\nprobe_weight = 0\n", "threshold", []string{"0.5", "3251.25"}, []string{"0", "3251.26", "-1"}},
-		{"[detection]\nthreshold = 1\nwide_prefix_v6 = 0\nprobe_weight = 0\n", "failure_weight", []string{"0.01", "12.75"}, []string{"0", "12.76"}},
-		{"[detection]\n", "probe_weight", []string{"0", "12.75"}, []string{"-0.01", "12.76"}},
+		{"[detection]\nfailure_weight = 12.75\nprobe_weight = 0\nhorizons = []\nnetwork_horizons = []\n", "threshold", []string{"0.5", "3251.25"}, []string{"0", "3251.26", "-1"}},
+		{"[detection]\nthreshold = 1\nwide_prefix_v6 = 0\nprobe_weight = 0\nhorizons = []\nnetwork_horizons = []\n", "failure_weight", []string{"0.05", "12.75"}, []string{"0", "0.01", "12.76"}},
+		{"[detection]\nhorizons = []\nnetwork_horizons = []\n", "probe_weight", []string{"0", "12.75"}, []string{"-0.01", "0.04", "12.76"}},
 		{"[detection]\n", "ipv4_prefix", []string{"8", "32"}, []string{"7", "33"}},
 		{"[detection]\nwide_prefix_v6 = 0\n", "ipv6_prefix", []string{"16", "128"}, []string{"15", "129"}},
 		{"[detection]\n", "wide_prefix_v6", []string{"0", "16", "63"}, []string{"15", "64"}},

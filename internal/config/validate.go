@@ -83,12 +83,12 @@ func (d DetectionConfig) lightest() float64 {
 }
 
 func (d DetectionConfig) validate(bad func(key, format string, args ...any)) {
-	fw := inRange(bad, "detection.failure_weight", d.FailureWeight, 0, maxWeight, true)
-	pw := inRange(bad, "detection.probe_weight", d.ProbeWeight, 0, maxWeight, false)
+	fw := inRange(bad, "detection.failure_weight", d.FailureWeight, 0, maxWeight, true) && d.onStep(bad, "detection.failure_weight", d.FailureWeight)
+	pw := inRange(bad, "detection.probe_weight", d.ProbeWeight, 0, maxWeight, false) && d.onStep(bad, "detection.probe_weight", d.ProbeWeight)
 	// The counter remembers at most 255 attempts per address: a threshold
 	// the lightest counted weight cannot reach in 255 would never ban.
 	lightest := d.lightest()
-	if inRange(bad, "detection.threshold", d.Threshold, 0, maxThreshold, true) && fw && pw && d.Threshold/lightest > 255 {
+	if inRange(bad, "detection.threshold", d.Threshold, 0, maxThreshold, true) && fw && pw && beyond255(d.Threshold, lightest) {
 		bad("detection.threshold", "%g needs more than 255 attempts of weight %g (the most the counter remembers per address); raise the weights or lower it", d.Threshold, lightest)
 	}
 	if d.IPv4Prefix < 8 || d.IPv4Prefix > 32 {
@@ -104,7 +104,7 @@ func (d DetectionConfig) validate(bad func(key, format string, args ...any)) {
 		bad("detection.wide_prefix_v4", "must be 0 (off) or 8 to less than detection.ipv4_prefix (%d), is %d", d.IPv4Prefix, d.WideV4)
 	}
 	if (d.WideV6 != 0 || d.WideV4 != 0) && inRange(bad, "detection.wide_threshold", d.WideThreshold, 0, maxThreshold, true) && fw && pw &&
-		d.WideThreshold/lightest > 255 {
+		beyond255(d.WideThreshold, lightest) {
 		bad("detection.wide_threshold", "%g needs more than 255 attempts of weight %g (the most the counter remembers per prefix)", d.WideThreshold, lightest)
 	}
 	if d.MaxTracked < 1000 {

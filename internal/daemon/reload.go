@@ -2,10 +2,12 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"os"
 	"reflect"
 
 	"sshguard-go/internal/config"
+	"sshguard-go/internal/engine"
 )
 
 // Reload applies cfg in place: detection, ban policy, allowlist and alerts
@@ -34,8 +36,19 @@ func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) error {
 		d.worker.Reconfigure(d.workerConfig(&next), chans)
 		d.log.Info("reloaded alerts", "channels", channelNames(chans))
 	}
-	if !d.guard.Reconfigure(ec) {
-		d.log.Warn("reload: the new threshold needs more remembered attempts than this run allocated, or the horizons changed; that takes full effect at the next start")
+	var deferred *engine.Deferred
+	if errors.As(d.guard.Reconfigure(ec), &deferred) {
+		dt, was := &next.Detection, old.Detection
+		if deferred.Limits {
+			d.log.Warn("reload: [detection] threshold, wide_threshold, failure_weight and probe_weight take effect at the next start: "+
+				"the new ones need more remembered attempts per address than this run made room for; the old ones stay in force",
+				"need", deferred.Need, "room", deferred.Room)
+			dt.Threshold, dt.WideThreshold, dt.FailureWeight, dt.ProbeWeight = was.Threshold, was.WideThreshold, was.FailureWeight, was.ProbeWeight
+		}
+		if deferred.Horizons {
+			d.log.Warn("reload: [detection] horizons, network_horizons and the network prefixes take effect at the next start")
+			dt.Horizons, dt.NetworkHorizons, dt.NetworkV4, dt.NetworkV6 = was.Horizons, was.NetworkHorizons, was.NetworkV4, was.NetworkV6
+		}
 	}
 	if next.Log != old.Log || next.Firewall != old.Firewall || next.State != old.State || next.Metrics != old.Metrics || next.API != old.API || next.Audit != old.Audit || !reflect.DeepEqual(next.Fleet, old.Fleet) {
 		d.log.Warn("reload: [log], [firewall], [state], [metrics], [api], [audit] and [fleet] changes take effect at the next start")

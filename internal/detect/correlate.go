@@ -3,8 +3,9 @@ package detect
 import "strings"
 
 // Correlator joins the lines of one sshd connection (same host, program and
-// pid) so that one guess counts once, and lines without an address borrow
-// their connection's.
+// pid; sshd, sshd-session and sshd-auth are one program, since one process
+// keeps its pid as it executes the next) so that one guess counts once, and
+// lines without an address borrow their connection's.
 //
 // The counting rules, per connection:
 //   - a "Failed <method>" line counts an attempt, unless a line announcing
@@ -21,7 +22,10 @@ import "strings"
 //     a PAM tally on a line without a pid, ...) count one attempt only when
 //     the connection has counted none, because they repeat what was counted;
 //   - probes count once per connection, and not at all when it counted a
-//     failure;
+//     failure: a probe counted before the connection's first failure (a
+//     client that offered a key, then closed as an authenticating user)
+//     is taken back by the line that counts that failure
+//     (Event.TakesBackProbe), which still counts at once;
 //   - after a successful login, closing lines are notices.
 //
 // Lines without a pid cannot be joined and count as their own connection;
@@ -64,7 +68,7 @@ type connKey struct {
 type conn struct {
 	c        client
 	attempts int  // counted failure attempts
-	probes   int  // counted probes
+	probes   int  // counted probes, not taken back by a failure
 	open     bool // an announcing line counted a guess whose Failed line is due
 	authed   bool // a login succeeded
 	closed   bool // a closing line was seen
@@ -90,7 +94,7 @@ func (k *Correlator) Add(r *Record, emit func(*Record)) {
 	// Penalty drops are written by the listener, whose pid is shared by
 	// every connection: each stands alone.
 	if r.PID != 0 && r.Reason != "penalty_drop" && r.Reason != "maxstartups_drop" {
-		key = connKey{r.Host, r.Program, r.PID}
+		key = connKey{r.Host, connProgram(r.Program), r.PID}
 		cn := k.lookup(key)
 		c := client{addr: r.Addr, host: r.ClientHost, port: r.Port}
 		if cn == nil || (c.valid() && cn.c.valid() && !cn.c.same(c)) || (cn.closed && starts(&r.Event)) {
@@ -219,6 +223,18 @@ func (k *Correlator) put(key connKey, cn *conn) {
 	k.conns[key] = cn
 }
 
+// connProgram is the program a connection is keyed by: sshd's own
+// programs are one, so that the lines of one process are one connection
+// whichever of them wrote each (a connection's lines may name sshd-auth and
+// sshd-session, and a process keeps its pid when it executes another).
+func connProgram(p string) string {
+	switch p {
+	case "sshd-session", "sshd-auth":
+		return "sshd"
+	}
+	return p
+}
+
 // clone copies s so that a long-lived map key does not pin a whole block of
 // input; common host and program names are interned.
 func clone(s string) string {
@@ -294,6 +310,10 @@ func (k *Correlator) count(cn *conn, e *Event) (wait bool) {
 			}
 			e.Counted = n
 			cn.attempts += n
+		}
+		if e.Counted > 0 && cn.probes > 0 {
+			// The connection failed: it counts as its failures.
+			e.TakesBackProbe, cn.probes = true, 0
 		}
 	case KindProbe:
 		if cn.authed {

@@ -19,11 +19,16 @@ func scanLines(t testing.TB, s *Scanner, lines string) []Record {
 	return out
 }
 
+// counted is what recs count of kind k for ip: probes less those a
+// failure took back.
 func counted(recs []Record, k Kind, ip string) int {
 	n := 0
 	for _, r := range recs {
 		if r.Kind == k && r.Client() == ip {
 			n += r.Counted
+		}
+		if k == KindProbe && r.TakesBackProbe && r.Client() == ip {
+			n--
 		}
 	}
 	return n
@@ -90,6 +95,16 @@ func TestAttemptsNotLines(t *testing.T) {
 			h sshd[21]: Connection closed by authenticating user root 192.0.2.14 port 14 [preauth]
 			h sshd[21]: Invalid user a from 192.0.2.14 port 15
 			h sshd[21]: Connection closed by invalid user a 192.0.2.14 port 15 [preauth]`, "192.0.2.14", 2, 0},
+		{"a key refused, then closed while authenticating: a failure, not a probe too (OpenSSH 9.2)", `
+			Dec  5 11:16:04 vm sshd[1761]: Received disconnect from 10.77.0.6 port 60773:11: Bye Bye [preauth]
+			Dec  5 11:16:04 vm sshd[1761]: Disconnected from authenticating user root 10.77.0.6 port 60773 [preauth]`, "10.77.0.6", 1, 0},
+		{"a probe after the failure is not counted", `
+			h sshd[23]: Failed password for root from 192.0.2.16 port 16 ssh2
+			h sshd[23]: Received disconnect from 192.0.2.16 port 16:11: Bye Bye [preauth]
+			h sshd[23]: Disconnected from authenticating user root 192.0.2.16 port 16 [preauth]`, "192.0.2.16", 1, 0},
+		{"sshd-auth's and sshd-session's lines of one pid are one connection", `
+			h sshd-auth[24]: Received disconnect from 192.0.2.17 port 17:11: Bye Bye [preauth]
+			h sshd-session[24]: Disconnected from authenticating user root 192.0.2.17 port 17 [preauth]`, "192.0.2.17", 1, 0},
 		{"other hosts with the same pid are other connections", `
 			h1 sshd[22]: Invalid user a from 192.0.2.15 port 14
 			h2 sshd[22]: Invalid user b from 192.0.2.15 port 15`, "192.0.2.15", 2, 0},

@@ -90,6 +90,9 @@ func (enc *Encoder) AppendJSON(dst []byte, e *Event, file string, line int64) []
 	}
 	dst = append(dst, `,"counted":`...)
 	dst = strconv.AppendInt(dst, int64(e.Counted), 10)
+	if e.TakesBackProbe {
+		dst = append(dst, `,"takes_back_probe":true`...)
+	}
 	if e.Ambiguous {
 		dst = append(dst, `,"ambiguous":true`...)
 	}

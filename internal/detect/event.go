@@ -65,6 +65,13 @@ type Event struct {
 	// counted. The lines of one guess count once; see Correlator.
 	Counted int
 
+	// TakesBackProbe is set on the line that counts a connection's first
+	// failure when the connection had counted a probe: a connection that
+	// failed counts as its failures, not as a probe too, so this line
+	// weighs its failures less the probe (less at most one failure's
+	// weight, when probes weigh more). Its Counted is unchanged.
+	TakesBackProbe bool
+
 	// Repeat is N of rsyslog's "message repeated N times: [ msg]" (the
 	// message stood N more times, bounded by MaxRepeat), else 0.
 	Repeat int

@@ -161,11 +161,7 @@ const maxEvidence = 100000
 // New returns a Guard. now may be nil for time.Now, log nil to discard,
 // allow nil for the built-in allowlist (loopback).
 func New(cfg Config, db *store.DB, fw Firewall, allow *ban.Allowlist, now func() time.Time, log *slog.Logger) *Guard {
-	if cfg.ProbeWeight > 0 {
-		cfg.Window.MinWeight = min(cfg.FailureWeight, cfg.ProbeWeight)
-	} else {
-		cfg.Window.MinWeight = cfg.FailureWeight
-	}
+	cfg.Window.MinWeight = cfg.lightest()
 	if now == nil {
 		now = time.Now
 	}
@@ -461,7 +457,8 @@ func (g *Guard) logErrors(batch []decision, rest func() ([]*store.Ban, []error))
 
 // weight is what r counts for under cfg: its kind's weight for each
 // attempt it counts (several for rsyslog's "message repeated N times",
-// bounded by detect.MaxRepeat).
+// bounded by detect.MaxRepeat), less the probe of its connection it takes
+// back.
 func (cfg *Config) weight(r *detect.Record) float64 {
 	n := float64(min(r.Counted, detect.MaxRepeat+1))
 	if n <= 0 {
@@ -469,6 +466,11 @@ func (cfg *Config) weight(r *detect.Record) float64 {
 	}
 	switch r.Kind {
 	case detect.KindFailure:
+		if r.TakesBackProbe {
+			// The connection's probe was counted: a connection that
+			// failed weighs its failures (or the probe, if heavier).
+			return n*cfg.FailureWeight - min(cfg.FailureWeight, cfg.ProbeWeight)
+		}
 		return n * cfg.FailureWeight
 	case detect.KindProbe:
 		return n * cfg.ProbeWeight
@@ -695,33 +697,97 @@ func (g *Guard) logins(batch []decision) error {
 	return nil
 }
 
+// lightest is the lightest weight cfg counts: the failure's, or the
+// probe's when probes are counted and weigh less.
+func (cfg *Config) lightest() float64 {
+	if cfg.ProbeWeight > 0 {
+		return min(cfg.FailureWeight, cfg.ProbeWeight)
+	}
+	return cfg.FailureWeight
+}
+
+// Deferred is what Reconfigure could not apply in place: it keeps its
+// value until the next start.
+type Deferred struct {
+	// Limits: the new thresholds and weights need more remembered
+	// attempts per key (Need) than this run made room for (Room): the
+	// threshold, the wide threshold and both weights keep their values,
+	// so that bans still come where they came.
+	Limits     bool
+	Need, Room int
+	// Horizons: the horizons or the networks changed; they keep theirs.
+	Horizons bool
+}
+
+func (d *Deferred) Error() string {
+	var parts []string
+	if d.Limits {
+		parts = append(parts, fmt.Sprintf("the thresholds and weights need %d remembered attempts per key, this run has room for %d: they keep their values", d.Need, d.Room))
+	}
+	if d.Horizons {
+		parts = append(parts, "the horizons and networks keep theirs")
+	}
+	return strings.Join(parts, "; ") + " until the next start"
+}
+
 // Reconfigure applies a new configuration without losing counters or
 // bans: weights, key lengths, the ban policy, and the window and threshold
-// (kept events are judged by the new limits). It returns false when the
-// new threshold needs more remembered events per key than the counter was
-// made with; that part takes full effect at the next start.
-func (g *Guard) Reconfigure(cfg Config) bool {
+// (kept events are judged by the new limits). It returns a *Deferred when
+// part of cfg waits for the next start: the horizons and networks when
+// they changed, and the thresholds and weights together when they need
+// more remembered attempts per key than the counters were made with (a
+// lighter weight, probes counted anew, a higher threshold), which would
+// have the count stop short of the threshold.
+func (g *Guard) Reconfigure(cfg Config) error {
 	old := g.cfg.Load()
 	cfg.DryRun = old.DryRun // the firewall was chosen at the start
-	cfg.Window.MinWeight = old.Window.MinWeight
 	cfg.Window.MaxTracked = old.Window.MaxTracked
-	threshold := cfg.Window.Threshold
-	if threshold <= 0 {
-		threshold = 5
-	}
-	wideThreshold := cfg.Wide.Threshold
-	if wideThreshold <= 0 {
-		wideThreshold = 5
-	}
+	cfg.Window.MinWeight = cfg.lightest()
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	var d Deferred
 	// The horizons are the window's make: changed, they take effect at
 	// the next start.
-	sameHorizons := slices.Equal(cfg.Window.Horizons, old.Window.Horizons) && slices.Equal(cfg.NetHorizons, old.NetHorizons) && cfg.NetV4 == old.NetV4 && cfg.NetV6 == old.NetV6
+	d.Horizons = !slices.Equal(cfg.Window.Horizons, old.Window.Horizons) || !slices.Equal(cfg.NetHorizons, old.NetHorizons) || cfg.NetV4 != old.NetV4 || cfg.NetV6 != old.NetV6
 	cfg.Window.Horizons, cfg.NetHorizons, cfg.NetV4, cfg.NetV6 = old.Window.Horizons, old.NetHorizons, old.NetV4, old.NetV6
+	if d.Need, d.Room = g.room(&cfg); d.Need > d.Room {
+		d.Limits = true
+		cfg.FailureWeight, cfg.ProbeWeight, cfg.Window.MinWeight = old.FailureWeight, old.ProbeWeight, old.Window.MinWeight
+		cfg.Window.Threshold, cfg.Wide.Threshold = old.Window.Threshold, old.Wide.Threshold
+	}
 	g.cfg.Store(&cfg)
-	ok := g.win.SetLimits(cfg.window(), threshold)
-	return g.wide.SetLimits(cfg.window(), wideThreshold) && ok && sameHorizons
+	g.win.SetLimits(cfg.window(), orFive(cfg.Window.Threshold))
+	g.wide.SetLimits(cfg.window(), orFive(cfg.Wide.Threshold))
+	if d.Limits || d.Horizons {
+		return &d
+	}
+	return nil
+}
+
+// orFive is a window's threshold: t, or its default 5.
+func orFive(t float64) float64 {
+	if t <= 0 {
+		return 5
+	}
+	return t
+}
+
+// room returns how many remembered attempts per key cfg's thresholds
+// need of its lightest weight, and how many g's windows hold: the short
+// window's, or the wide one's (when counted) if it falls shorter. g.mu is
+// held.
+func (g *Guard) room(cfg *Config) (need, room int) {
+	w := cfg.Window.MinWeight
+	if w <= 0 {
+		return 0, g.win.Room() // nothing counted
+	}
+	need, room = ban.Need(orFive(cfg.Window.Threshold), w), g.win.Room()
+	if cfg.WideV4 != 0 || cfg.WideV6 != 0 {
+		if n, r := ban.Need(orFive(cfg.Wide.Threshold), w), g.wide.Room(); n-r > need-room {
+			need, room = n, r
+		}
+	}
+	return need, room
 }
 
 // DryRun reports whether g keeps its bans as a dry run's.

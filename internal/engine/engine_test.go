@@ -115,6 +115,44 @@ func TestProbesWeighHalf(t *testing.T) {
 	}
 }
 
+// TestProbeThenFailureCountsOneFailure: a connection that offered a key,
+// which was refused, then closed while authenticating (OpenSSH 9.2's two
+// lines) counts as one failure, its probe taken back: at threshold 5 the
+// fifth such connection is banned, at its failure line, not the fourth
+// (1.5 each). When probes weigh more than failures, the connection
+// weighs the probe.
+func TestProbeThenFailureCountsOneFailure(t *testing.T) {
+	for _, c := range []struct {
+		failure, probe float64
+		conns          int    // the connection that is banned
+		line           string // at its line
+	}{{1, 0.5, 5, "disconnected_preauth_user"}, {1, 0, 5, "disconnected_preauth_user"}, {2.5, 0.5, 2, "disconnected_preauth_user"},
+		{0.5, 1, 5, "received_disconnect_preauth"}} {
+		e, _, _, clk := setup(t, Config{FailureWeight: c.failure, ProbeWeight: c.probe}, nil)
+		var s detect.Scanner
+		s.SetRef(clk.Now())
+		banned := ""
+		for i := 1; i <= 6 && banned == ""; i++ {
+			pid, port := 1760+i, 60770+i
+			for _, l := range []string{
+				fmt.Sprintf("Dec  5 11:16:0%d vm sshd[%d]: Received disconnect from 10.77.0.6 port %d:11: Bye Bye [preauth]", i, pid, port),
+				fmt.Sprintf("Dec  5 11:16:0%d vm sshd[%d]: Disconnected from authenticating user root 10.77.0.6 port %d [preauth]", i, pid, port),
+			} {
+				s.Line("auth.log", int64(i), l, func(r *detect.Record) {
+					r.Time = clk.Now()
+					if b, _ := e.Handle(ctx, r); b != nil {
+						banned = fmt.Sprintf("connection %d, %s line", i, r.Reason)
+					}
+				})
+			}
+			clk.Add(time.Second)
+		}
+		if want := fmt.Sprintf("connection %d, %s line", c.conns, c.line); banned != want {
+			t.Errorf("weights %g and %g: banned at %q, want %q", c.failure, c.probe, banned, want)
+		}
+	}
+}
+
 func TestIPv6BannedPer64(t *testing.T) {
 	e, fw, _, c := setup(t, base(), nil)
 	for i, ip := range []string{"2001:db8:7::1", "2001:db8:7::2", "2001:db8:7::a:3", "2001:db8:7::4", "2001:db8:7:0:ffff::5"} {
@@ -213,8 +251,8 @@ func TestReconfigureKeepsCounters(t *testing.T) {
 	}
 	// Lower the threshold to 4 and lengthen bans: the three attempts
 	// already counted still count.
-	if ok := e.Reconfigure(Config{FailureWeight: 1, ProbeWeight: 0.5, Window: ban.WindowConfig{Threshold: 4}, Policy: ban.Policy{BanTime: 3 * time.Hour}}); !ok {
-		t.Fatal("Reconfigure refused a lower threshold")
+	if err := e.Reconfigure(Config{FailureWeight: 1, ProbeWeight: 0.5, Window: ban.WindowConfig{Threshold: 4}, Policy: ban.Policy{BanTime: 3 * time.Hour}}); err != nil {
+		t.Fatalf("Reconfigure refused a lower threshold: %v", err)
 	}
 	b, _ := e.Handle(ctx, failure("203.0.113.50", "root", c.Now()))
 	if b == nil || b.Expires.Sub(b.Start) != 3*time.Hour {
@@ -223,9 +261,82 @@ func TestReconfigureKeepsCounters(t *testing.T) {
 	if _, ok := fw.set[netip.MustParsePrefix("203.0.113.50/32")]; !ok {
 		t.Fatal("not in the kernel set")
 	}
-	if e.Reconfigure(Config{FailureWeight: 1, Window: ban.WindowConfig{Threshold: 50}}) {
+	if e.Reconfigure(Config{FailureWeight: 1, Window: ban.WindowConfig{Threshold: 50}}) == nil {
 		t.Fatal("a threshold above the remembered events was accepted as fully applied")
 	}
+}
+
+// TestReconfigureKeepsLimitsItCannotHold: a reload whose thresholds and
+// weights need more remembered attempts per address than the start made
+// room for (a lighter weight, probes counted anew, a higher wide
+// threshold) says so and leaves the threshold and weights as they were,
+// so that bans still come where they came; the count stopped short of the
+// threshold before, and nothing was banned again while Reconfigure said
+// all was applied.
+func TestReconfigureKeepsLimitsItCannotHold(t *testing.T) {
+	deferred := func(t *testing.T, err error, need, room int) {
+		t.Helper()
+		var d *Deferred
+		if !errors.As(err, &d) || !d.Limits || d.Horizons || d.Need != need || d.Room != room {
+			t.Fatalf("Reconfigure: %v (%+v), want the limits deferred: need %d, room %d", err, d, need, room)
+		}
+	}
+	// until feeds r (a copy each time) until a ban, and returns how many
+	// it took (0: none in n).
+	until := func(e *Guard, c *testkit.Clock, r func() *detect.Record, n int) int {
+		for i := 1; i <= n; i++ {
+			if b, _ := e.Handle(ctx, r()); b != nil {
+				return i
+			}
+			c.Add(time.Second)
+		}
+		return 0
+	}
+	t.Run("lighter weight", func(t *testing.T) {
+		// failure_weight 5 at threshold 5: room for one attempt.
+		e, _, _, c := setup(t, Config{FailureWeight: 5, Window: ban.WindowConfig{Threshold: 5}}, nil)
+		deferred(t, e.Reconfigure(Config{FailureWeight: 1, Window: ban.WindowConfig{Threshold: 5}}), 5, 1)
+		if n := until(e, c, func() *detect.Record { return failure("203.0.113.77", "root", c.Now()) }, 50); n != 1 {
+			t.Fatalf("banned at failure %d, want 1 (failure_weight 5 still in force)", n)
+		}
+	})
+	t.Run("probes counted anew", func(t *testing.T) {
+		e, _, _, c := setup(t, Config{FailureWeight: 1}, nil) // room for 5
+		deferred(t, e.Reconfigure(Config{FailureWeight: 1, ProbeWeight: 0.5}), 10, 5)
+		probe := func() *detect.Record {
+			r := failure("198.51.100.77", "", c.Now())
+			r.Kind = detect.KindProbe
+			return r
+		}
+		if n := until(e, c, probe, 50); n != 0 {
+			t.Fatalf("probes banned at the %dth, with probes not counted in force", n)
+		}
+		if n := until(e, c, func() *detect.Record { return failure("198.51.100.77", "root", c.Now()) }, 50); n != 5 {
+			t.Fatalf("banned at failure %d after the probes, want 5", n)
+		}
+	})
+	t.Run("wide threshold", func(t *testing.T) {
+		cfg := Config{FailureWeight: 1, WideV6: 48, Wide: ban.WindowConfig{Threshold: 20}} // room for 20 a /48
+		e, fw, _, c := setup(t, cfg, nil)
+		cfg.Wide.Threshold = 25
+		deferred(t, e.Reconfigure(cfg), 25, 20)
+		n := 0
+		wide := func() *detect.Record { n++; return failure(fmt.Sprintf("2001:db8:78:%x::1", n), "root", c.Now()) }
+		if got := until(e, c, wide, 50); got != 20 {
+			t.Fatalf("the /48 banned at failure %d, want 20 (%v)", got, fw.set)
+		}
+	})
+	t.Run("fits", func(t *testing.T) {
+		// Room for 10 (probes of 0.5): a failure_weight of 0.5 fits, and
+		// is applied.
+		e, _, _, c := setup(t, base(), nil)
+		if err := e.Reconfigure(Config{FailureWeight: 0.5, ProbeWeight: 0.5}); err != nil {
+			t.Fatal(err)
+		}
+		if n := until(e, c, func() *detect.Record { return failure("192.0.2.77", "root", c.Now()) }, 50); n != 10 {
+			t.Fatalf("banned at failure %d, want 10", n)
+		}
+	})
 }
 
 // listingFW is a fakeFW that can also list, with the time left.

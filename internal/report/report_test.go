@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -279,6 +280,37 @@ func TestSelectAndBan(t *testing.T) {
 	}
 	if r := BanRequests(kept, time.Hour, WindowText(0), netip.Addr{}); r[0].For != time.Hour || !strings.HasSuffix(r[0].Reason, "in all") {
 		t.Fatalf("%+v", r)
+	}
+}
+
+// TestProbeTakenBackWeighsAsTheDaemon: OpenSSH 9.2's connections that
+// offered a refused key, then closed while authenticating, weigh one
+// failure each at --threshold, as the daemon weighs them (they weighed
+// 1.5: four crossed 5), or the probe when probes weigh more; the lines
+// counted are still listed.
+func TestProbeTakenBackWeighsAsTheDaemon(t *testing.T) {
+	var s Summary
+	var sc detect.Scanner
+	sc.SetRef(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
+	data, err := os.ReadFile("../../testdata/samples/openssh-9.2-key-refused.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		sc.Line("auth.log", int64(i+1), l, s.Add)
+	}
+	sc.Flush(s.Add)
+	if c := s.Sorted(); len(c) != 1 || c[0].Client != "10.77.0.6" || c[0].Failed != 4 || c[0].Probes != 4 {
+		t.Fatalf("summary %+v", c)
+	}
+	for _, c := range []struct {
+		w         Weights
+		threshold float64
+		kept      int
+	}{{Weights{1, 0.5}, 5, 0}, {Weights{1, 0.5}, 4, 1}, {Weights{1, 0}, 4, 1}, {Weights{0.5, 1}, 4, 1}, {Weights{0.5, 1}, 4.5, 0}} {
+		if kept, _ := (Selection{Threshold: c.threshold, Weights: c.w}).Select(s.List()); kept.Len() != c.kept {
+			t.Errorf("weights %+v, threshold %g: %d kept, want %d", c.w, c.threshold, kept.Len(), c.kept)
+		}
 	}
 }
 

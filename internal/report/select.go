@@ -12,9 +12,11 @@ import (
 // configuration's detection weights).
 type Weights struct{ Failure, Probe float64 }
 
-// attempts is c's weighted attempts.
+// attempts is c's weighted attempts, as the daemon weighs them: a
+// connection that probed, then failed, weighs its failures (or its probe,
+// if heavier), not both.
 func (w Weights) attempts(c *rec) float64 {
-	return float64(c.failed)*w.Failure + float64(c.probes)*w.Probe
+	return float64(c.failed)*w.Failure + float64(c.probes)*w.Probe - float64(c.taken)*min(w.Failure, w.Probe)
 }
 
 // Allowlist is what a report leaves out: the configuration's ban.allow

@@ -43,6 +43,7 @@ type rec struct {
 	user0                     uint32 // the first user's id + 1 (0: none)
 	more                      uint32 // index + 1 in Summary.more (0: no second user)
 	name                      uint32 // index + 1 in Summary.names: a name, or a zoned address's text
+	taken                     int32  // probes a failure of their connection took back (detect.Event.TakesBackProbe)
 	fam                       uint8  // famName, fam4, fam6
 	timed                     bool   // first and last are known
 }
@@ -114,11 +115,12 @@ type event struct {
 	user    string
 	time    time.Time
 	kind    detect.Kind
+	taken   bool // the line takes back its connection's probe
 	counted int32
 }
 
 func eventOf(r *detect.Record) event {
-	return event{addr: r.Addr, host: r.ClientHost, user: r.User, time: r.Time, kind: r.Kind, counted: int32(r.Counted)}
+	return event{addr: r.Addr, host: r.ClientHost, user: r.User, time: r.Time, kind: r.Kind, taken: r.TakesBackProbe, counted: int32(r.Counted)}
 }
 
 func (s *Summary) add(e *event) {
@@ -135,6 +137,9 @@ func (s *Summary) add(e *event) {
 	switch e.kind {
 	case detect.KindFailure:
 		c.failed += int64(e.counted)
+		if e.taken {
+			c.taken++
+		}
 	case detect.KindProbe:
 		c.probes += int64(e.counted)
 	case detect.KindSuccess:
