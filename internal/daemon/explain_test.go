@@ -165,6 +165,12 @@ func TestAllowAndUnbanExplain(t *testing.T) {
 		t.Fatalf("allow add --force: %+v %v", res, err)
 	}
 
+	for _, every := range []string{"0.0.0.0/0", "::/0", "::ffff:0.0.0.0/96"} {
+		if _, err := c.AllowAdd(context.Background(), control.AllowRequest{Prefix: netip.MustParsePrefix(every), Force: true}); err == nil || !strings.Contains(err.Error(), "every address") {
+			t.Errorf("allow add %s: %v", every, err)
+		}
+	}
+
 	// A /24 over a permanent ban of one address: lifted and named; allow
 	// rm makes it again, permanent still.
 	ban("198.51.100.7/32", control.BanRequest{Permanent: true, Reason: "by hand"})

@@ -347,6 +347,9 @@ func (s *Service) AllowAdd(ctx context.Context, r control.AllowRequest) (control
 	ctx = context.WithoutCancel(ctx) // a change asked for is made whole even if the asker goes away
 	p := ban.Unmap(r.Prefix)
 	res := control.AllowResult{Prefix: p}
+	if p.Bits() == 0 {
+		return res, fmt.Errorf("allow %s: that is every address: nothing would ever be banned", p)
+	}
 	own, inside, holding, err := s.guard.BansAt(p)
 	if err != nil {
 		return res, err
