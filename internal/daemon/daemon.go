@@ -150,6 +150,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Daemon, er
 	if err != nil {
 		return nil, err
 	}
+	d.loadWindows()
 	if d.sharer, err = d.newSharer(cfg); err != nil {
 		return nil, err
 	}
@@ -256,6 +257,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	err := g.Wait()
 	d.pipe.savePosition()
+	d.saveWindows()
 	d.sess.saveAuditPosition()
 	d.sess.w.flush()
 	if err := d.guard.FlushCounts(); err != nil {

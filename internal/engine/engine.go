@@ -6,9 +6,11 @@
 package engine
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"hash/maphash"
+	"io"
 	"log/slog"
 	"net/netip"
 	"runtime"
@@ -798,4 +800,37 @@ func (g *Guard) Tracked() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.win.Len()
+}
+
+// SaveWindows writes what the windows counted (the clients' short window
+// and horizons, the wide prefixes', the networks') to out, for
+// LoadWindows at the next start: a restart does not forget a slow
+// attacker's guesses. Counting waits while it writes (at a stop).
+func (g *Guard) SaveWindows(out io.Writer) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, w := range []*ban.Window{g.win, g.wide, g.net} {
+		if err := w.Save(out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LoadWindows takes what SaveWindows wrote, all or nothing: a snapshot of
+// windows of another shape (the detection settings changed between the
+// runs) or a damaged one is an error, and the windows stay as they were.
+// It returns the clients tracked.
+func (g *Guard) LoadWindows(in io.Reader) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	fresh := []*ban.Window{g.win.Fresh(), g.wide.Fresh(), g.net.Fresh()}
+	br := bufio.NewReaderSize(in, 1<<20)
+	for _, w := range fresh {
+		if err := w.Load(br); err != nil {
+			return 0, err
+		}
+	}
+	g.win, g.wide, g.net = fresh[0], fresh[1], fresh[2]
+	return g.win.Len(), nil
 }
