@@ -229,13 +229,16 @@ func (h *harness) banWave(from, to int, mid func()) time.Duration {
 	return slowest
 }
 
-// waitApplied waits until h applied n of from's bans, none twice.
+// waitApplied waits until h applied n of from's bans, none twice. A ban
+// delivered again (its acknowledgement lost with a server that went: the
+// stream delivers at least once) is refused by the gate as in force
+// already, and counted so: that is no ban applied twice.
 func (h *harness) waitApplied(from string, n int64, timeout time.Duration) {
 	h.t.Helper()
 	testkit.Eventually(h.t, timeout, fmt.Sprintf("%d bans of %s applied", n, from), func() (bool, string) {
 		st := h.fleet()
 		got := st.Received[from]
-		if got["already"] != 0 || got["applied"] > n {
+		if got["applied"] > n {
 			h.t.Fatalf("a ban applied twice: %+v", got)
 		}
 		return got["applied"] == n, fmt.Sprintf("%+v, lag %d, server %q, error %q", got, st.Lag, st.Server, st.LastError)
