@@ -268,30 +268,6 @@ func banUntil(bi control.BanInfo) string {
 // in, or the zero Addr.
 func ownSession() netip.Addr { return control.SessionAddr(os.Getenv("SSH_CLIENT")) }
 
-// notAllowed says why allow rm found no entry of p: the entries of the
-// configuration or the built-in ones that hold it, if any (they are not
-// removed by allow rm).
-func notAllowed(ctx context.Context, b control.Backend, p netip.Prefix) error {
-	entries, _ := b.AllowList(ctx) // the answer is the same without them
-	var holding []string
-	for _, e := range entries {
-		if e.Source != "store" && e.Prefix.Bits() <= p.Bits() && e.Prefix.Contains(p.Addr()) {
-			switch e.Source {
-			case "builtin":
-				holding = append(holding, e.Prefix.String()+" (built in, always allowed)")
-			case "fleet":
-				holding = append(holding, e.Prefix.String()+" (a NATS server of fleet.nats_url, always allowed)")
-			default:
-				holding = append(holding, e.Prefix.String()+" (ban.allow in the configuration: remove it there and reload)")
-			}
-		}
-	}
-	if len(holding) > 0 {
-		return fmt.Errorf("%s is not an entry added with allow add; it is allowed by %s", p, strings.Join(holding, ", "))
-	}
-	return fmt.Errorf("%s is not on the allowlist (allow list shows the entries)", p)
-}
-
 func newAllowCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "allow", Short: "Edit the allowlist (addresses never banned)"}
 	var oa, orm, ol daemonOpts
@@ -335,7 +311,8 @@ func newAllowCmd() *cobra.Command {
 			}
 			res, err := b.AllowRemove(ctx, p)
 			if errors.Is(err, control.ErrNotFound) {
-				return &exitError{1, notAllowed(ctx, b, p)}
+				entries, _ := b.AllowList(ctx) // the answer holds without them
+				return &exitError{1, control.NotAllowed(entries, p)}
 			} else if err != nil {
 				return err
 			}

@@ -53,6 +53,32 @@ type AllowInfo struct {
 	Source  string       `json:"source"` // "config", "store", "builtin" or "fleet" (its NATS servers)
 }
 
+// NotAllowed is allow rm's answer when p is no entry added with allow add:
+// the entries of entries (AllowList's) that hold p, named with where each
+// comes from and how it goes.
+func NotAllowed(entries []AllowInfo, p netip.Prefix) error {
+	var holding []string
+	for _, e := range entries {
+		if e.Prefix.Bits() > p.Bits() || !e.Prefix.Contains(p.Addr()) {
+			continue
+		}
+		switch e.Source {
+		case "store":
+			holding = append(holding, e.Prefix.String()+" (added with allow add: allow rm "+e.Prefix.String()+")")
+		case "builtin":
+			holding = append(holding, e.Prefix.String()+" (built in, always allowed)")
+		case "fleet":
+			holding = append(holding, e.Prefix.String()+" (a NATS server of fleet.nats_url, always allowed)")
+		default:
+			holding = append(holding, e.Prefix.String()+" (ban.allow in the configuration: remove it there and reload)")
+		}
+	}
+	if len(holding) > 0 {
+		return fmt.Errorf("%s is not an entry added with allow add; it is allowed by %s", p, strings.Join(holding, ", "))
+	}
+	return fmt.Errorf("%s is not on the allowlist (allow list shows the entries)", p)
+}
+
 // SourceStatus tells how far a log source has read.
 type SourceStatus struct {
 	Name     string `json:"name"`

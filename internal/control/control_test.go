@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -115,5 +116,28 @@ func peerHelper(sock string) {
 			os.Exit(1)
 		}
 		c.Close()
+	}
+}
+
+// TestNotAllowed: allow rm of what is no entry of its own names the
+// entries that hold it and how each goes, or says it is not allowed.
+func TestNotAllowed(t *testing.T) {
+	entries := []AllowInfo{
+		{Prefix: netip.MustParsePrefix("127.0.0.0/8"), Source: "builtin"},
+		{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Source: "config"},
+		{Prefix: netip.MustParsePrefix("198.51.100.5/32"), Source: "fleet"},
+		{Prefix: netip.MustParsePrefix("192.0.2.0/24"), Source: "store"},
+	}
+	for p, want := range map[string]string{
+		"127.0.0.1/32":    "127.0.0.0/8 (built in, always allowed)",
+		"10.1.0.0/16":     "10.0.0.0/8 (ban.allow in the configuration: remove it there and reload)",
+		"198.51.100.5/32": "198.51.100.5/32 (a NATS server of fleet.nats_url",
+		"192.0.2.7/32":    "192.0.2.0/24 (added with allow add: allow rm 192.0.2.0/24)",
+		"10.0.0.0/7":      "is not on the allowlist",
+		"203.0.113.1/32":  "is not on the allowlist",
+	} {
+		if err := NotAllowed(entries, netip.MustParsePrefix(p)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", p, err, want)
+		}
 	}
 }

@@ -158,7 +158,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Daemon, er
 		d.share(&ec, cfg)
 		d.guard.Reconfigure(ec)
 	}
-	if d.svc, err = newService(ctx, d.db, d.guard, cfg, d.warn, d.Stats); err != nil {
+	if d.svc, err = newService(ctx, d.db, d.guard, cfg.AllowPrefixes(ctx, d.warn), fleetServers(ctx, cfg.Fleet, d.warn), d.Stats); err != nil {
 		return nil, err
 	}
 	d.svc.fleet = d.fleetStatus

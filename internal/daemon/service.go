@@ -41,10 +41,13 @@ type Service struct {
 
 var _ control.Backend = (*Service)(nil)
 
-// newService is the one way a Service is made: the engine's allowlist
-// is set from cfg's (resolved), the fleet's servers and the store's.
-func newService(ctx context.Context, db *store.DB, g *engine.Guard, cfg *config.Config, warn func(string), stats func() Stats) (*Service, error) {
-	s := &Service{guard: g, db: db, stats: stats, config: cfg.AllowPrefixes(ctx, warn), servers: fleetServers(ctx, cfg.Fleet, warn)}
+// newService is the one way a Service is made; configAllow is the
+// allowlist of the configuration, resolved, and servers the fleet's
+// (fleetServers: the daemon's; a command without it bans nothing a peer
+// sent, and the daemon's start lifts a ban of them). The engine's
+// allowlist is set from them and the store's.
+func newService(ctx context.Context, db *store.DB, g *engine.Guard, configAllow, servers []netip.Prefix, stats func() Stats) (*Service, error) {
+	s := &Service{guard: g, db: db, stats: stats, config: configAllow, servers: servers}
 	a, err := s.allowlist()
 	if err != nil {
 		return nil, err
@@ -99,7 +102,7 @@ func openService(ctx context.Context, cfg *config.Config, warn func(string), fw 
 		fw, closeFW = lazy, lazy.Close
 	}
 	g := engine.New(engineConfig(cfg, nil, nil), db, fw, nil, nil, nil)
-	s, err := newService(ctx, db, g, cfg, warn, nil)
+	s, err := newService(ctx, db, g, cfg.AllowPrefixes(ctx, warn), nil, nil)
 	if err != nil {
 		if closeFW != nil {
 			closeFW()
