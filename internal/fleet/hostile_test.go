@@ -431,18 +431,7 @@ func TestHostNumbersChecked(t *testing.T) {
 	}
 	honest := startHost(t, 10, "", 0)
 	fmt.Fprintf(&hosts, "[[host]]\nname = \"honest\"\nurl = %q\n", honest.url)
-	f, err := Load(writeFile(t, "hosts.toml", hosts.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fl, err := New(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := fl.Summary(context.Background(), date)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := summaryOf(t, hosts.String(), date)
 	check := func(how string, s *Summary) {
 		t.Helper()
 		if s.Answered != 1 || s.Failed != len(bad) || s.Total.Failed != 10 || s.Total.Probes != 0 || s.Total.Logins != 1 {
@@ -488,18 +477,7 @@ func TestHostRepeatedDayAndLongError(t *testing.T) {
 		json.NewEncoder(w).Encode(map[string]string{"error": long})
 	}))
 	defer talks.Close()
-	f, err := Load(writeFile(t, "hosts.toml", fmt.Sprintf("[[host]]\nname = \"repeats\"\nurl = %q\n[[host]]\nname = \"talks\"\nurl = %q\n", repeats.URL, talks.URL)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fl, err := New(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := fl.Summary(context.Background(), date)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := summaryOf(t, fmt.Sprintf("[[host]]\nname = \"repeats\"\nurl = %q\n[[host]]\nname = \"talks\"\nurl = %q\n", repeats.URL, talks.URL), date)
 	if last := s.Days[len(s.Days)-1]; last.Date != date || last.Failed != 1000 || s.Total.Failed != 1000 {
 		t.Errorf("today on the chart %+v, in the total %d: want 1000 in both", last, s.Total.Failed)
 	}
@@ -511,4 +489,22 @@ func TestHostRepeatedDayAndLongError(t *testing.T) {
 			t.Errorf("talks: ok %v, error of %d bytes: %.80q...", h.OK, len(h.Error), h.Error)
 		}
 	}
+}
+
+// summaryOf is the fleet's summary of date over the hosts file hosts.
+func summaryOf(t *testing.T, hosts, date string) *Summary {
+	t.Helper()
+	f, err := Load(writeFile(t, "hosts.toml", hosts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl, err := New(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := fl.Summary(context.Background(), date)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
