@@ -307,19 +307,36 @@ func (c *Config) AllowPrefixes(ctx context.Context, warn func(string)) []netip.P
 			out = append(out, p)
 			continue
 		}
-		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", a)
-		cancel()
+		ps, err := HostPrefixes(ctx, a)
 		if err != nil {
 			warn(fmt.Sprintf("ban.allow: %s does not resolve (%v); not allowlisted until the next reload", a, err))
 			continue
 		}
-		for _, ip := range addrs {
-			ip = ip.Unmap()
-			out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
-		}
+		out = append(out, ps...)
 	}
 	return out
+}
+
+// HostPrefixes are host's addresses, each as a prefix of its full length:
+// an address as it is (IPv4-mapped as IPv4), a name resolved (5 s at
+// most).
+func HostPrefixes(ctx context.Context, host string) ([]netip.Prefix, error) {
+	if a, err := netip.ParseAddr(host); err == nil {
+		a = a.Unmap().WithZone("")
+		return []netip.Prefix{netip.PrefixFrom(a, a.BitLen())}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]netip.Prefix, 0, len(addrs))
+	for _, a := range addrs {
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 // ParsePrefix accepts an address (as a full-length prefix) or a prefix;

@@ -3,10 +3,8 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"net/url"
-	"time"
 
 	"sshguard-go/internal/config"
 )
@@ -23,22 +21,12 @@ func fleetServers(ctx context.Context, f config.FleetConfig, warn func(string)) 
 		if err != nil || u.Hostname() == "" {
 			continue // check-config names it
 		}
-		if a, err := netip.ParseAddr(u.Hostname()); err == nil {
-			a = a.Unmap().WithZone("")
-			out = append(out, netip.PrefixFrom(a, a.BitLen()))
-			continue
-		}
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		addrs, err := net.DefaultResolver.LookupNetIP(rctx, "ip", u.Hostname())
-		cancel()
+		ps, err := config.HostPrefixes(ctx, u.Hostname())
 		if err != nil {
 			warn(fmt.Sprintf("fleet.nats_url: %s does not resolve (%v); its addresses are not allowlisted until the next start", u.Hostname(), err))
 			continue
 		}
-		for _, a := range addrs {
-			a = a.Unmap()
-			out = append(out, netip.PrefixFrom(a, a.BitLen()))
-		}
+		out = append(out, ps...)
 	}
 	return out
 }
