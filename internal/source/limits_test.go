@@ -272,7 +272,8 @@ func needXZ(t testing.TB) {
 // TestXZDamagedAsXZSeesIt: archives of the xz tool, one stream for each
 // check and stream padding, with each of their bytes changed in turn
 // (one bit, a different one from byte to byte): the reader refuses what
-// xz -d refuses, and reads what xz reads to the same bytes.
+// xz -d refuses, and reads what xz reads to the same bytes. Cut short
+// anywhere, it is refused, after no more than the text before the cut.
 func TestXZDamagedAsXZSeesIt(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs xz a thousand times")
@@ -280,6 +281,7 @@ func TestXZDamagedAsXZSeesIt(t *testing.T) {
 	needXZ(t)
 	lines := bytes.SplitAfter(recordedLog(t), []byte("\n"))
 	var archive []byte
+	whole := map[int]bool{} // the lengths that end on a stream or its padding
 	for i, c := range []string{"crc32", "crc64", "sha256", "none"} {
 		cmd := exec.Command("xz", "-0", "--check="+c, "-c")
 		cmd.Stdin = bytes.NewReader(bytes.Join(lines[3*i:3*i+3], nil))
@@ -287,7 +289,12 @@ func TestXZDamagedAsXZSeesIt(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		archive = append(append(archive, out...), make([]byte, 4*i)...)
+		archive = append(archive, out...)
+		for range i + 1 {
+			whole[len(archive)] = true
+			archive = append(archive, make([]byte, 4)...)
+		}
+		archive = archive[:len(archive)-4]
 	}
 	t.Logf("%d bytes", len(archive))
 	differ := 0
@@ -309,6 +316,20 @@ func TestXZDamagedAsXZSeesIt(t *testing.T) {
 	}
 	if differ > 0 {
 		t.Logf("%d of %d differ", differ, len(archive)-6)
+	}
+	text := bytes.Join(lines[:12], nil)
+	for i := 6; i < len(archive); i++ {
+		if whole[i] {
+			continue
+		}
+		in, err := NewInput("m", bytes.NewReader(archive[:i]), nil)
+		var got []byte
+		if err == nil {
+			got, err = io.ReadAll(in)
+		}
+		if err == nil || !bytes.HasPrefix(text, got) {
+			t.Errorf("cut at %d: err %v, %d bytes read", i, err, len(got))
+		}
 	}
 }
 
