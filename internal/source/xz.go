@@ -74,9 +74,10 @@ func xzDamaged(format string, a ...any) error {
 }
 
 // newXZReader reads the first stream header of r (whose bytes start with
-// the xz magic) and returns the reader of its data.
-func newXZReader(r *bufio.Reader, max int64) (*xzReader, error) {
-	x := &xzReader{r: r, max: max, records: sha256.New()}
+// the xz magic) and returns the reader of its data, refusing dictionaries
+// over maxDict.
+func newXZReader(r *bufio.Reader, maxDict int64) (*xzReader, error) {
+	x := &xzReader{r: r, max: maxDict, records: sha256.New()}
 	if err := x.streamHeader(); err != nil {
 		return nil, err
 	}
