@@ -327,9 +327,10 @@ func TestReportThresholdAllow(t *testing.T) {
 
 // TestHostileArchivesKeepTheRest: scan and report, one input after the
 // other and -j 2, refuse a zstd archive asking for a 512 MiB window, an xz
-// archive asking for a 4 GiB dictionary and one of 2,000 empty blocks
-// asking for 64 MiB each, each named with its reason; the other input is
-// read, and the exit status says inputs failed.
+// archive asking for a 4 GiB dictionary, one of 2,000 empty blocks
+// asking for 64 MiB each and one whose LZMA2 chunk hides a block asking
+// for 4 GiB after where its decoder stops, each named with its reason; the
+// other input is read, and the exit status says inputs failed.
 func TestHostileArchivesKeepTheRest(t *testing.T) {
 	dir := t.TempDir()
 	line := "Nov 23 20:14:49 h sshd[1]: Invalid user a from 192.0.2.1 port 1\n"
@@ -338,17 +339,23 @@ func TestHostileArchivesKeepTheRest(t *testing.T) {
 	os.WriteFile(zst, testkit.HostileZstd(t, lines, 29), 0o644)
 	os.WriteFile(xzf, testkit.HostileXZ(t, lines, 40), 0o644)
 	os.WriteFile(blocks, testkit.BlocksXZ(28, append([][]byte{[]byte(line)}, make([][]byte, 2000)...)...), 0o644)
+	smuggled := filepath.Join(dir, "smuggled.log.xz")
+	os.WriteFile(smuggled, testkit.SmuggledXZ(40, []byte(strings.Repeat("Nov 23 20:14:49 h sshd[1]: Invalid user hidden from 192.0.2.99 port 1\n", 1000))), 0o644)
 	cfg := testkit.WriteConfig(t, "")
 	for _, cmd := range [][]string{{"scan", "--json"}, {"report", "--json", "--config", cfg}} {
 		for _, j := range []string{"1", "2"} {
-			out, stderr, err := run(t, "", append(append(cmd, "-j", j), zst, recorded, xzf, blocks)...)
+			out, stderr, err := run(t, "", append(append(cmd, "-j", j), zst, recorded, xzf, blocks, smuggled)...)
 			var ee *exitError
 			if !errors.As(err, &ee) || ee.code != 1 {
 				t.Fatalf("%v -j %s: err = %v, want exit status 1", cmd, j, err)
 			}
 			if !strings.Contains(stderr, "long29.log.zst: zstd window larger than the 128 MiB") || !strings.Contains(stderr, "dict4g.log.xz: xz dictionary of 4095 MiB") ||
-				!strings.Contains(stderr, "blocks.log.xz: xz blocks whose dictionaries come to 128 MiB by block 2") {
-				t.Fatalf("%v -j %s: stderr does not name the three archives and why: %q", cmd, j, stderr)
+				!strings.Contains(stderr, "blocks.log.xz: xz blocks whose dictionaries come to 128 MiB by block 2") ||
+				!strings.Contains(stderr, "smuggled.log.xz: xz: damaged: the LZMA2 data of block 1 ends inside a chunk") {
+				t.Fatalf("%v -j %s: stderr does not name the four archives and why: %q", cmd, j, stderr)
+			}
+			if strings.Contains(out, "192.0.2.99") {
+				t.Fatalf("%v -j %s: the lines hidden in smuggled.log.xz were read: %q", cmd, j, out)
 			}
 			if !strings.Contains(out, "10.200.0.2") {
 				t.Fatalf("%v -j %s: the readable input was not read: %q", cmd, j, out)

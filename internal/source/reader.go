@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
 )
 
 // LineReader reads newline-terminated lines in large blocks and hands them
@@ -274,15 +273,9 @@ func (in *Input) decompress(r io.Reader) error {
 	case bytes.HasPrefix(magic, []byte("BZh")):
 		zr = bzip2.NewReader(br)
 	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
-		// The xz reader allocates the dictionary a block header asks
-		// for, up to 4 GiB: every header is checked on its way in.
-		g := &xzGuard{r: br, max: MaxXZDict}
-		var x *xz.Reader
-		if x, err = xz.NewReader(g); err == nil {
-			zr = &guardErr{r: x, g: g}
-		} else if g.err != nil {
-			err = g.err
-		}
+		// A block's dictionary is as large as its header asks, up to 4
+		// GiB: xzReader checks every header before the decoder sees it.
+		zr, err = newXZReader(br, MaxXZDict)
 	default:
 		in.Reader = br
 		return nil
@@ -316,21 +309,6 @@ func (l *limitErr) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
 	if err != nil && (errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrDecoderSizeExceeded)) {
 		err = fmt.Errorf("%s window larger than the %d MiB this reads (%w); decompress it with a tool given more memory and pipe it to stdin", l.what, l.limit>>20, err)
-	}
-	return n, err
-}
-
-// guardErr reports the xzGuard's error, when it stopped the stream, rather
-// than what the xz reader made of the cut.
-type guardErr struct {
-	r io.Reader
-	g *xzGuard
-}
-
-func (e *guardErr) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	if err != nil && e.g.err != nil {
-		err = e.g.err
 	}
 	return n, err
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
+	"github.com/ulikunitz/xz/lzma"
 )
 
 // HostileZstd is data as a zstd frame whose header asks for a window of
@@ -97,6 +98,118 @@ func BlocksXZ(dictByte byte, blocks ...[]byte) []byte {
 		}
 		out = append(out, block...)
 	}
+	for len(index)%4 != 0 {
+		index = append(index, 0)
+	}
+	index = le32(index, crc32.ChecksumIEEE(index))
+	out = append(out, index...)
+	foot := le32(nil, uint32(len(index)/4-1))
+	foot = append(foot, 0, 0)
+	out = le32(out, crc32.ChecksumIEEE(foot))
+	return append(append(out, foot...), 'Y', 'Z')
+}
+
+// SmuggledXZ is an xz stream (no integrity check) whose one block holds an
+// LZMA2 chunk that declares more compressed bytes than its range decoder
+// takes: six bytes make its one byte of output (a zero), and the rest of
+// the chunk, to a reader that takes the next chunk header where the
+// decoder stopped, is the end of the block and a second block whose
+// header asks for the LZMA2 dictionary dictByte says (30: 128 MiB), the
+// text hidden in it (compressed: 128 MiB of one line fits), then that
+// reader's index and footer. Zero bytes
+// after the chunk end the block, index and stream as a reader that
+// follows the declared sizes sees them, and are stream padding to the
+// other. xz -t refuses it: a chunk must take all its bytes.
+func SmuggledXZ(dictByte byte, hidden []byte) []byte {
+	le32 := func(b []byte, v uint32) []byte { return binary.LittleEndian.AppendUint32(b, v) }
+	header := func(dict byte) []byte {
+		h := []byte{2, 0, 0x21, 1, dict, 0, 0, 0}
+		return le32(h, crc32.ChecksumIEEE(h))
+	}
+	pad := func(b []byte, from int) []byte {
+		for (len(b)-from)%4 != 0 {
+			b = append(b, 0)
+		}
+		return b
+	}
+	// What the chunk holds past the decoder's six bytes: the end marker
+	// and padding of block 1 (13 bytes of LZMA2 data as that reader
+	// counts them), block 2, the index of both and the footer.
+	var s []byte
+	s = append(s, 0, 0, 0, 0)
+	s = append(s, header(dictByte)...)
+	start := len(s)
+	var lz bytes.Buffer
+	w, err := lzma.Writer2Config{DictCap: 64 << 10}.NewWriter2(&lz)
+	if err != nil {
+		panic(err)
+	}
+	w.Write(hidden)
+	w.Close()
+	s = append(s, lz.Bytes()...)
+	data2 := len(s) - start
+	s = pad(s, start)
+	start = len(s)
+	s = append(s, 0, 2, 12+13, 1)
+	s = binary.AppendUvarint(s, uint64(12+data2))
+	s = binary.AppendUvarint(s, uint64(len(hidden)))
+	s = pad(s, start)
+	s = le32(s, crc32.ChecksumIEEE(s[start:]))
+	foot := le32(nil, uint32((len(s)-start)/4-1))
+	foot = append(foot, 0, 0)
+	s = le32(s, crc32.ChecksumIEEE(foot))
+	s = append(append(s, foot...), 'Y', 'Z')
+
+	out := []byte{0xfd, '7', 'z', 'X', 'Z', 0, 0, 0}
+	out = le32(out, crc32.ChecksumIEEE([]byte{0, 0}))
+	out = append(out, header(0)...) // a 4 KiB dictionary
+	c := 6 + len(s)
+	if c > 1<<16 {
+		panic("SmuggledXZ: the hidden text does not fit in one chunk")
+	}
+	// LZMA chunk, dictionary and state reset, new properties (lc 3, lp
+	// 0, pb 2): 1 byte out of c in.
+	out = append(out, 0xe0, 0, 0, byte((c-1)>>8), byte(c-1), 0x5d)
+	out = append(out, make([]byte, 6)...)
+	out = append(out, s...)
+	// The end marker, padding, an empty index and a footer to a reader
+	// that skips the chunk's bytes: zeros it does not check, and a
+	// multiple of four.
+	z := 21 + (4-(7+c)%4)%4
+	return append(out, make([]byte, z+(4-z%4)%4)...)
+}
+
+// ChunksXZ is an xz stream (no integrity check) of one block of n LZMA2
+// chunks, each decompressing to one zero byte from six zero bytes, each
+// after the first resetting the decoder's state with the properties byte
+// props ((pb*5+lp)*9+lc; LZMA2 allows lc+lp up to 4: 0x2c is lc 8, lp 4,
+// whose state of 0x300<<12 probabilities the library's decoder allocates
+// anew, 6 MiB, for every chunk). xz -t accepts it with lc+lp at most 4.
+func ChunksXZ(n int, props byte) []byte {
+	le32 := func(b []byte, v uint32) []byte { return binary.LittleEndian.AppendUint32(b, v) }
+	out := []byte{0xfd, '7', 'z', 'X', 'Z', 0, 0, 0}
+	out = le32(out, crc32.ChecksumIEEE([]byte{0, 0}))
+	h := []byte{2, 0, 0x21, 1, 0, 0, 0, 0} // a 4 KiB dictionary
+	out = le32(append(out, h...), crc32.ChecksumIEEE(h))
+	start := len(out)
+	for i := range n {
+		// LZMA, 1 byte out of 6; the first resets the dictionary too
+		// and has the usual properties (lc 3, lp 0, pb 2).
+		if i == 0 {
+			out = append(out, 0xe0, 0, 0, 0, 5, 0x5d)
+		} else {
+			out = append(out, 0xc0, 0, 0, 0, 5, props)
+		}
+		out = append(out, make([]byte, 6)...)
+	}
+	out = append(out, 0)
+	data := len(out) - start
+	for (len(out)-start)%4 != 0 {
+		out = append(out, 0)
+	}
+	index := []byte{0, 1}
+	index = binary.AppendUvarint(index, uint64(12+data))
+	index = binary.AppendUvarint(index, uint64(n))
 	for len(index)%4 != 0 {
 		index = append(index, 0)
 	}
