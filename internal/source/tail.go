@@ -41,7 +41,9 @@ func (p Position) IsZero() bool { return p == Position{} }
 //     then reads the files rotated after it, oldest first (a compressed
 //     one is warned of, not read);
 //   - on rename-and-create rotation it drains what the writer appended to
-//     the old file after the rename before moving to the new one;
+//     the old file after the rename, then the files rotated after it when
+//     there were more rotations before it saw one (a compressed one is
+//     warned of, not read), before moving to the new one;
 //   - on copytruncate it reads the lines it had not yet seen from the copy,
 //     then the truncated file from its start.
 //
@@ -374,6 +376,16 @@ func (f *FileTail) resume() (int64, error) {
 		return 0, nil
 	}
 	f.drainFile(rotated[at], s.Offset)
+	f.drainNewer(rotated, at, cur, "while sshguard-go was stopped")
+	f.open(cur)
+	return 0, nil
+}
+
+// drainNewer delivers the files rotated after rotated[at] (the path's
+// siblings, newest first: see rotatedFiles), oldest first, up to the
+// path's file cur; a compressed one is named in a warning (rotated and
+// compressed when, it says), not read.
+func (f *FileTail) drainNewer(rotated []string, at int, cur Position, when string) {
 	var newer []string // oldest first
 	for i := at - 1; i >= 0; i-- {
 		st, err := os.Stat(rotated[i])
@@ -390,14 +402,12 @@ func (f *FileTail) resume() (int64, error) {
 			if i+1 < len(newer) {
 				next = newer[i+1]
 			}
-			f.warn(fmt.Sprintf("%s was rotated and compressed while sshguard-go was stopped; the lines it holds (written after those of %s and before those of %s) were not read", name, prev, next))
+			f.warn(fmt.Sprintf("%s was rotated and compressed %s; the lines it holds (written after those of %s and before those of %s) were not read", name, when, prev, next))
 		} else {
 			f.drainFile(name, 0)
 		}
 		prev = name
 	}
-	f.open(cur)
-	return 0, nil
 }
 
 // deliver handles one line from the follower, which ends at offset in the
@@ -434,20 +444,30 @@ func (f *FileTail) deliver(ctx context.Context, text string, offset int64) {
 // look delivers what the log got that we have not: the rest of the file
 // we hold (a truncation of it handled as readLines does), then, when the
 // path names another file that was written to (rename-and-create
-// rotation, an editor's save), that file from its start. Until the new
-// file is written to, and while the path names none, we stay on ours: its
-// writer may not have reopened the path yet.
+// rotation, an editor's save), the files rotated after ours, oldest first
+// (rotated more than once before we saw it: found as resume finds them,
+// ours by its inode), and that file from its start. Until the new file is
+// written to, and while the path names none, we stay on ours: its writer
+// may not have reopened the path yet.
 func (f *FileTail) look(ctx context.Context) {
+	var id Position
 	moved := false
 	if st, err := os.Stat(f.Path); err == nil {
-		id := fileID(st)
-		moved = f.cur == nil || (id.Dev != f.pos.Dev || id.Ino != f.pos.Ino) && st.Size() > 0
+		id = fileID(st)
+		moved = f.cur == nil || id != Position{Dev: f.pos.Dev, Ino: f.pos.Ino} && st.Size() > 0
 	}
 	f.readLines(ctx)
-	if moved {
-		f.openPath()
-		f.readLines(ctx)
+	if !moved {
+		return
 	}
+	if f.cur != nil {
+		rotated := rotatedFiles(f.Path)
+		if at := findRotated(rotated, f.pos); at >= 0 {
+			f.drainNewer(rotated, at, id, "before sshguard-go read it")
+		}
+	}
+	f.openPath()
+	f.readLines(ctx)
 }
 
 // anchorLen is how many bytes before the position the anchor hashes.
