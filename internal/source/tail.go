@@ -88,7 +88,7 @@ type FileTail struct {
 // Lines are read from our own descriptor, in blocks, and by no one else,
 // when our own watch of the file or one of the follower's lines says it
 // was written (see deliver); the follower's lines also tell of rotations.
-// Once a second we look for ourselves (a stat and two preads: a notice
+// Once a second we look for ourselves (a stat and a few preads: a notice
 // that never came), and when the follower showed no line it is checked
 // for being stuck (behind): a lost inotify watch (nxadm/tail shares one
 // watcher per process) or an overflowed event queue is assumed, and the
