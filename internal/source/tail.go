@@ -41,8 +41,11 @@ func (p Position) IsZero() bool { return p == Position{} }
 //     then reads the files rotated after it, oldest first (a compressed
 //     one is warned of, not read);
 //   - on rename-and-create rotation it drains what the writer appended to
-//     the old file after the rename before moving to the new one;
-//   - on copytruncate it reads the lines it had not yet seen from the copy.
+//     the old file after the rename, then the files rotated after it when
+//     there were more rotations before it saw one (a compressed one is
+//     warned of, not read), before moving to the new one;
+//   - on copytruncate it reads the lines it had not yet seen from the copy,
+//     then the truncated file from its start.
 //
 // Without a saved position it starts at the end of the file unless
 // FromStart is set.
@@ -65,15 +68,13 @@ type FileTail struct {
 
 	cur *os.File // our own handle on the file being followed
 	pos Position
-	// followed is where the follower's last line ended when that line was
-	// found in the file we hold, -1 when it was not or no line came yet
-	// (see deliver); from is where the follower started.
-	followed, from int64
+	// followed is where the follower's last line ended in the file it
+	// reads, or where it started (see deliver).
+	followed int64
 	// anchor is a hash of the bytes just before pos in cur, as they were
-	// read: a block is read from pos only while they are still there (a
-	// truncated file written again is left to the follower's lines).
+	// read: a block is read from pos only while they are still there;
+	// when they are not, the file was truncated (see readLines).
 	anchor uint64
-	stale  bool   // the anchor was found gone: no line is passed over unchecked
 	warned bool   // the waker's watch failed once (said once)
 	buf    []byte // readLines' block
 	wake   *waker // our own notice of a write to cur (nil: the follower's alone)
@@ -84,14 +85,15 @@ type FileTail struct {
 // cancelled. It returns ctx.Err() on cancellation, or an error when the
 // file cannot be followed at all.
 //
-// Lines are read from our own descriptor, in blocks, when our own watch
-// of the file or one of the follower's lines says it was written (see
-// deliver); the follower's lines also tell of rotations and truncations.
-// Once a second, when the follower showed no line, it is checked for being
-// stuck (behind): a lost inotify watch (nxadm/tail shares one watcher per
-// process) or an overflowed event queue is assumed, and the follower is
-// restarted at our position (on the new file if the path names one). The
-// check is an fstat and a stat.
+// Lines are read from our own descriptor, in blocks, and by no one else,
+// when our own watch of the file or one of the follower's lines says it
+// was written (see deliver); the follower's lines also tell of rotations.
+// Once a second we look for ourselves (a stat and a few preads: a notice
+// that never came), and when the follower showed no line it is checked
+// for being stuck (behind): a lost inotify watch (nxadm/tail shares one
+// watcher per process) or an overflowed event queue is assumed, and the
+// follower is restarted at our position (on the new file if the path
+// names one). The check is an fstat and a stat.
 func (f *FileTail) Run(ctx context.Context, emit func(line string, pos Position)) error {
 	f.emit = emit
 	defer func() {
@@ -122,15 +124,10 @@ func (f *FileTail) Run(ctx context.Context, emit func(line string, pos Position)
 		if !stuck {
 			return err
 		}
-		if f.cur == nil {
-			start = 0
-			continue
+		if f.cur != nil {
+			f.warn(fmt.Sprintf("%s: no change notification for new data; following again from offset %d", f.Path, f.pos.Offset))
 		}
-		f.warn(fmt.Sprintf("%s: no change notification for new data; following again from offset %d", f.Path, f.pos.Offset))
-		if !f.holdsPath() {
-			f.drainOpen()
-			f.openPath()
-		}
+		f.look(ctx)
 		start = f.pos.Offset
 	}
 }
@@ -155,15 +152,19 @@ func (f *FileTail) catchUp(ctx context.Context, start int64) int64 {
 }
 
 // readLines delivers the complete lines of the file we hold from f.pos to
-// its end (eachLine), and moves f.pos past each; it reads nothing while
-// the bytes before f.pos are not those read (anchored).
+// its end (eachLine), and moves f.pos past each. When the bytes before
+// f.pos are not those read (anchored), the file was truncated, by
+// copytruncate most often, and maybe written again: the lines after f.pos
+// are read from the copy (drainCopy), then the file from its start. This
+// is the one place a truncation is handled, whoever noticed it: our watch,
+// a follower's line, the check once a second.
 func (f *FileTail) readLines(ctx context.Context) {
 	if f.cur == nil {
 		return
 	}
 	if !f.anchored() {
-		f.stale = true // the follower's lines will show what happened
-		return
+		f.drainCopy(f.pos)
+		f.pos.Offset, f.pos.FirstHash = 0, 0
 	}
 	defer f.setAnchor()
 	f.eachLine(ctx, f.cur, f.pos.Offset, func(text string, end int64) {
@@ -231,7 +232,7 @@ func (f *FileTail) eachLine(ctx context.Context, file *os.File, offset int64, li
 // follow runs one nxadm/tail follower from offset start until ctx ends, it
 // fails, or it is found stuck.
 func (f *FileTail) follow(ctx context.Context, start int64) (stuck bool, err error) {
-	f.followed, f.from = -1, start // this follower's first line is looked up in our file
+	f.followed = start
 	t, err := tail.TailFile(f.Path, tail.Config{
 		Location:      &tail.SeekInfo{Offset: start, Whence: io.SeekStart},
 		ReOpen:        true,
@@ -264,6 +265,7 @@ func (f *FileTail) follow(ctx context.Context, start int64) (stuck bool, err err
 				return true, nil
 			}
 			got = false
+			f.look(ctx) // a write, truncation or rotation no one told us of
 		case l, ok := <-t.Lines:
 			if !ok {
 				if err := t.Err(); err != nil {
@@ -283,21 +285,16 @@ func (f *FileTail) follow(ctx context.Context, start int64) (stuck bool, err err
 
 // behind reports whether the follower has fallen behind with nothing to
 // show for it: our file has complete lines past the follower's place (its
-// last line in our file, or where it started or last moved us to), or the
-// path names another file, with complete lines, that the follower has not
-// shown us (a rotation it missed). Our own reading keeps up on our own
-// notice, but the follower is what tells of rotations: a stuck one is
-// restarted.
+// last line, or where it started), or the path names another file, with
+// complete lines, that the follower has not shown us (a rotation it
+// missed). Our own reading keeps up on our own notice, but the follower is
+// what tells of rotations at once: a stuck one is restarted.
 func (f *FileTail) behind() bool {
 	if f.cur == nil {
 		_, err := os.Stat(f.Path)
 		return err == nil // the file appeared and we were not told
 	}
-	at := f.followed
-	if at < 0 {
-		at = f.from
-	}
-	if f.lineAfter(f.cur, at) {
+	if f.lineAfter(f.cur, f.followed) {
 		return true
 	}
 	if !f.holdsPath() {
@@ -379,6 +376,16 @@ func (f *FileTail) resume() (int64, error) {
 		return 0, nil
 	}
 	f.drainFile(rotated[at], s.Offset)
+	f.drainNewer(rotated, at, cur, "while sshguard-go was stopped")
+	f.open(cur)
+	return 0, nil
+}
+
+// drainNewer delivers the files rotated after rotated[at] (the path's
+// siblings, newest first: see rotatedFiles), oldest first, up to the
+// path's file cur; a compressed one is named in a warning (rotated and
+// compressed when, it says), not read.
+func (f *FileTail) drainNewer(rotated []string, at int, cur Position, when string) {
 	var newer []string // oldest first
 	for i := at - 1; i >= 0; i-- {
 		st, err := os.Stat(rotated[i])
@@ -395,89 +402,72 @@ func (f *FileTail) resume() (int64, error) {
 			if i+1 < len(newer) {
 				next = newer[i+1]
 			}
-			f.warn(fmt.Sprintf("%s was rotated and compressed while sshguard-go was stopped; the lines it holds (written after those of %s and before those of %s) were not read", name, prev, next))
+			f.warn(fmt.Sprintf("%s was rotated and compressed %s; the lines it holds (written after those of %s and before those of %s) were not read", name, when, prev, next))
 		} else {
 			f.drainFile(name, 0)
 		}
 		prev = name
 	}
-	f.open(cur)
-	return 0, nil
 }
 
-// deliver handles one line from the follower. offset is the position after
-// it in the file the follower has open. Whether that is still the file we
-// hold is told by the line itself: it stands at that offset in our file,
-// or the follower has moved on to a new file.
+// deliver handles one line from the follower, which ends at offset in the
+// file the follower reads.
 //
-// The follower is a signal more than a reader: once one of its lines is
-// found in our file, the lines after it are read from our file in blocks
-// (readLines), and the follower's copies of them, which come after, are
-// passed over. A burst of lines (a backlog written at once, a flood)
-// reaches the parser at the speed of a block read, not a line per round
-// trip through the follower, so a ban's line is not queued behind them.
+// The follower is a signal, not a reader: every line is read from our own
+// descriptor, in blocks (readLines), and delivered from there only. A
+// burst of lines (a backlog written at once, a flood) reaches the parser
+// at the speed of a block read, not a line per round trip through the
+// follower, so a ban's line is not queued behind them. And a line is
+// delivered once whichever reader saw it first: the follower's copy of a
+// line read before a truncation is no line of ours to deliver (the copy
+// has it), nor is one of a file we left.
+//
+// A line right after the follower's last one is in the same file (the
+// follower reads another only once it reopened the path, and then from
+// its start): one that ends at or before our position tells nothing
+// (passed over without a syscall: looking each line up in our file was a
+// third of the cost of following a busy log), one past it that our file
+// grew. Any other line is the follower's first in a file it (re)opened:
+// the path may name another file now, which look finds out.
 func (f *FileTail) deliver(ctx context.Context, text string, offset int64) {
-	// The line right after the follower's last one, which was in our
-	// file: the follower reads another file only once it has reopened the
-	// path, and then from its start, where no line ends right after a
-	// line of ours. Such a line that ends at or before our position was
-	// read already; one that starts at our position is the next one.
-	// Looking each line up in our file (a pread) was a third of the cost
-	// of following a busy log.
-	if f.followed > 0 && !f.stale && offset == f.followed+int64(len(text))+1 {
-		switch {
-		case offset <= f.pos.Offset:
-			f.followed = offset
-			return
-		case f.followed == f.pos.Offset:
-			f.followed, f.pos.Offset = offset, offset
-			f.emit(text, f.pos)
-			f.setAnchor()
-			f.readLines(ctx)
-			return
-		}
-	}
-	held := f.holds(text, offset)
+	next := f.followed > 0 && offset == f.followed+int64(len(text))+1
+	f.followed = offset
 	switch {
-	case !held:
-		// Rename-and-create: first what the old file got after we last
-		// read it, then the new file.
-		if f.cur != nil {
-			f.drainOpen()
-		}
-		f.openPath()
-	case offset <= f.pos.Offset && f.followed < 0 && offset == f.from+int64(len(text))+1 && f.holdsPath() && f.anchored():
-		// A new follower's first line, behind us in our file (read on
-		// our own notice), which still holds what we read: delivered.
-		// A truncation makes the follower read from the start, and
-		// leaves other bytes before our position.
-		f.followed = offset
-		return
-	case offset <= f.pos.Offset:
-		// Truncated in place and written again: what we had not read is
-		// in the copy.
-		if !f.holdsPath() {
-			// Not truncated: a new file at the path that begins as
-			// ours did (sed -i, an editor's save), which the follower
-			// reads: ours is finished first, as after a rotation.
-			f.drainOpen()
-			f.openPath()
-			break
-		}
-		f.drainCopy(f.pos)
-		f.pos.FirstHash = 0
-	}
-	f.pos.Offset = offset
-	if offset == int64(len(text))+1 && f.cur != nil {
-		f.pos.FirstHash = firstLineHash(f.cur)
-	}
-	f.followed, f.from = -1, offset
-	f.emit(text, f.pos)
-	f.setAnchor()
-	if held {
-		f.followed = offset
+	case next && offset <= f.pos.Offset:
+	case next:
 		f.readLines(ctx)
+	default:
+		f.look(ctx)
 	}
+}
+
+// look delivers what the log got that we have not: the rest of the file
+// we hold (a truncation of it handled as readLines does), then, when the
+// path names another file that was written to (rename-and-create
+// rotation, an editor's save), the files rotated after ours, oldest first
+// (rotated more than once before we saw it: found as resume finds them,
+// ours by its inode), and that file from its start. Until the new file is
+// written to, and while the path names none, we stay on ours: its writer
+// may not have reopened the path yet.
+func (f *FileTail) look(ctx context.Context) {
+	var id Position
+	moved := false
+	if st, err := os.Stat(f.Path); err == nil {
+		id = fileID(st)
+		moved = f.cur == nil || id != Position{Dev: f.pos.Dev, Ino: f.pos.Ino} && st.Size() > 0
+	}
+	f.readLines(ctx)
+	if !moved {
+		return
+	}
+	if f.cur != nil {
+		rotated := rotatedFiles(f.Path)
+		if at := findRotated(rotated, f.pos); at >= 0 {
+			f.drainNewer(rotated, at, id, "before sshguard-go read it")
+		}
+	}
+	f.openPath()
+	f.readLines(ctx)
 }
 
 // anchorLen is how many bytes before the position the anchor hashes.
@@ -498,30 +488,13 @@ func (f *FileTail) anchorHash() (h uint64, ok bool) {
 }
 
 // setAnchor notes the bytes before our position as they are now.
-func (f *FileTail) setAnchor() { f.anchor, _ = f.anchorHash(); f.stale = false }
+func (f *FileTail) setAnchor() { f.anchor, _ = f.anchorHash() }
 
 // anchored reports whether the bytes before our position are those we
 // read.
 func (f *FileTail) anchored() bool {
 	h, ok := f.anchorHash()
 	return ok && h == f.anchor
-}
-
-// holds reports whether our open file has text and a newline just before
-// offset.
-func (f *FileTail) holds(text string, offset int64) bool {
-	if f.cur == nil {
-		return false
-	}
-	n := int64(len(text)) + 1
-	if offset < n {
-		return false
-	}
-	buf := make([]byte, n)
-	if _, err := f.cur.ReadAt(buf, offset-n); err != nil {
-		return false
-	}
-	return buf[n-1] == '\n' && string(buf[:n-1]) == text
 }
 
 // open starts tracking the file at Path, which has identity id when we
@@ -558,12 +531,6 @@ func (f *FileTail) openPath() {
 			f.warn(fmt.Sprintf("%s: %v; new lines come through the follower alone", f.Path, err))
 		}
 	}
-}
-
-// drainOpen delivers the complete lines after f.pos in the file we still
-// hold open (it was renamed away).
-func (f *FileTail) drainOpen() {
-	f.readFrom(f.cur, f.pos)
 }
 
 // drainFile delivers the lines of name after offset.

@@ -132,9 +132,9 @@ func appendTo(t *testing.T, path, s string) {
 // TestTruncatedAndWrittenAgain: copytruncate, then the log written past
 // our old position before the follower noticed. Our notice must not read
 // the new lines from the old offset (the middle of a line; the lines
-// before it skipped): nothing is read until the follower's lines show the
-// truncation, then the copy is finished and the new file read whole,
-// each line once.
+// before it skipped): the bytes before it changed, so the copy is
+// finished and the new file read whole, each line once, and the
+// follower's lines that come after tell nothing more.
 func TestTruncatedAndWrittenAgain(t *testing.T) {
 	var got, warned []string
 	f, path := tailRead(t, "old-1\nold-2\n", &got, &warned)
@@ -166,7 +166,7 @@ func TestLongFirstLineFollowerBehind(t *testing.T) {
 	var got, warned []string
 	f, _ := tailRead(t, long+"\nl2\nl3\n", &got, &warned)
 	ctx := context.Background()
-	f.followed, f.from = -1, 0 // a new follower, from the start
+	f.followed = 0 // a new follower, from the start
 	f.deliver(ctx, long, 5001)
 	f.deliver(ctx, "l2", 5004)
 	f.deliver(ctx, "l3", 5007)
@@ -208,12 +208,11 @@ func TestRotationSeenWithoutTheFollowersWatch(t *testing.T) {
 	}
 }
 
-// TestTruncatedUnderALaggingFollower: the log truncated and written past
-// the follower's place before it noticed, so that its next lines (the new
-// file's, read from its old offset) continue its chain behind our
-// position. Once our notice found the bytes before our position changed,
-// such a line is not passed over as read: the truncation is handled as the
-// follower's lines show it.
+// TestTruncatedUnderALaggingFollower: the log truncated (no copy made)
+// and written past the follower's place before it noticed, so that its
+// next lines (the new file's, read from its old offset) continue its
+// chain behind our position. Our notice found the bytes before our
+// position changed, and read the new file from its start.
 func TestTruncatedUnderALaggingFollower(t *testing.T) {
 	var got, warned []string
 	f, path := tailRead(t, "old-1\nold-2\nold-3\n", &got, &warned)
@@ -225,8 +224,13 @@ func TestTruncatedUnderALaggingFollower(t *testing.T) {
 	appendTo(t, path, "new-1\nnew-2\nnew-3\nnew-4\n")
 	f.readLines(ctx)            // our notice: the bytes before 18 changed
 	f.deliver(ctx, "new-2", 12) // the follower goes on from 6 in the new file
-	if !slices.Contains(got, "new-2") {
-		t.Fatalf("delivered %q: the follower's new-2 was passed over as read", got)
+	f.deliver(ctx, "new-3", 18)
+	f.deliver(ctx, "new-4", 24)
+	if want := []string{"old-1", "old-2", "old-3", "new-1", "new-2", "new-3", "new-4"}; !slices.Equal(got, want) {
+		t.Fatalf("delivered %q, want %q", got, want)
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], "truncated and no copy of it was found") {
+		t.Fatalf("warned %q: want the copy not found (none was made)", warned)
 	}
 }
 
@@ -249,5 +253,33 @@ func TestDrainedLinesBounded(t *testing.T) {
 	f.readFrom(file, Position{})
 	if len(got) != 2 || len(got[0]) != maxCatchUpLine || got[1] != "next" || ends[0] != 200<<10+1 || ends[1] != 200<<10+6 {
 		t.Fatalf("%d lines (first of %d bytes), ends %v: want the long line cut at %d, then next", len(got), len(got[0]), ends, maxCatchUpLine)
+	}
+}
+
+// TestLookWaitsForTheNewFileToBeWritten: rotated by rename and create,
+// with the writer not yet told to reopen: our look (once a second, or on
+// a follower's line) stays on the renamed file while the new one is
+// empty, so what the writer still appends to the old one is read; once
+// the new file is written to, the old one's rest is read, then the new.
+func TestLookWaitsForTheNewFileToBeWritten(t *testing.T) {
+	var got, warned []string
+	f, path := tailRead(t, "l1\n", &got, &warned)
+	ctx := context.Background()
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, path+".1", "l2\n")
+	f.look(ctx)
+	appendTo(t, path+".1", "l3\n")
+	appendTo(t, path, "n1\n")
+	f.look(ctx)
+	if want := []string{"l1", "l2", "l3", "n1"}; !slices.Equal(got, want) || len(warned) > 0 {
+		t.Fatalf("delivered %q (want %q), warned %q", got, want, warned)
+	}
+	if st, err := os.Stat(path); err != nil || fileID(st).Ino != f.pos.Ino || f.pos.Offset != 3 {
+		t.Fatalf("position %+v: want the new file's, at 3", f.pos)
 	}
 }
