@@ -9,8 +9,10 @@ import (
 // "sshguard-go" in the current network namespace, input hook at priority
 // -10.
 type NFTConfig struct {
-	Table    string // default "sshguard-go"
-	Priority int    // hook priority; default -10 (0 is taken as the default)
+	Table string // default "sshguard-go"
+	// Priority is the hook priority; nil is the default -10. A pointer:
+	// 0 is a priority of its own (nftables' "filter").
+	Priority *int
 	// Forward also hooks the forward chain, for hosts that route to
 	// containers or VMs.
 	Forward bool

@@ -51,9 +51,11 @@ func NewNFTSet(cfg NFTConfig) (*NFTSet, error) {
 	if cfg.Table == "" {
 		cfg.Table = "sshguard-go"
 	}
-	if cfg.Priority == 0 {
-		cfg.Priority = -10
+	prio := -10
+	if cfg.Priority != nil {
+		prio = *cfg.Priority
 	}
+	cfg.Priority = &prio // its own copy
 	if cfg.IPv4Bits == 0 {
 		cfg.IPv4Bits = 32
 	}
@@ -195,7 +197,7 @@ func (n *NFTSet) Ensure() error {
 		hooks = append(hooks, nftables.ChainHookForward)
 		names = append(names, "forward")
 	}
-	prio := nftables.ChainPriority(n.cfg.Priority)
+	prio := nftables.ChainPriority(*n.cfg.Priority)
 	// Chains of ours from another configuration (forward no longer
 	// wanted, another priority, which a chain cannot change) go first.
 	if chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet); err == nil {

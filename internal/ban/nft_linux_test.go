@@ -121,6 +121,56 @@ func TestNFTCreatesItsTable(t *testing.T) {
 	}
 }
 
+// TestNFTPriority: the input chain is hooked at the configured priority,
+// 0 (nftables' "filter") included, and at -10 when none is configured.
+// 0 was taken for "none" and became -10.
+func TestNFTPriority(t *testing.T) {
+	for _, tc := range []struct {
+		prio *int
+		want int
+	}{{nil, -10}, {new(0), 0}, {new(-300), -300}, {new(100), 100}} {
+		ns, n := testNS(t, NFTConfig{Priority: tc.prio})
+		if err := n.Ensure(); err != nil {
+			t.Fatal(err)
+		}
+		if got := chainPriority(t, ns, "input"); got != tc.want {
+			t.Errorf("priority %v configured: the chain's is %d, want %d", deref(tc.prio), got, tc.want)
+		}
+	}
+}
+
+// deref is *p, or "unset".
+func deref(p *int) any {
+	if p == nil {
+		return "unset"
+	}
+	return *p
+}
+
+// chainPriority is the priority of the chain name of our table in the
+// namespace ns, as nft lists it.
+func chainPriority(t *testing.T, ns, name string) int {
+	t.Helper()
+	var rs struct {
+		Nftables []struct {
+			Chain *struct {
+				Table, Name string
+				Prio        int
+			} `json:"chain"`
+		} `json:"nftables"`
+	}
+	if err := json.Unmarshal([]byte(nftJSON(t, ns)), &rs); err != nil {
+		t.Fatal(err)
+	}
+	for _, obj := range rs.Nftables {
+		if c := obj.Chain; c != nil && c.Table == "sshguard-go" && c.Name == name {
+			return c.Prio
+		}
+	}
+	t.Fatalf("no chain %s in the namespace's ruleset", name)
+	return 0
+}
+
 func TestNFTBanExpireUnban(t *testing.T) {
 	ns, n := testNS(t, NFTConfig{Forward: true})
 	if err := n.Ensure(); err != nil {
@@ -311,7 +361,7 @@ func TestNFTLayoutChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	m, err := NewNFTSet(NFTConfig{Priority: -20, NetNSFd: int(f.Fd())})
+	m, err := NewNFTSet(NFTConfig{Priority: new(-20), NetNSFd: int(f.Fd())})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ func horizons(hs []config.Horizon) []ban.Horizon {
 // made by (the kernel sets are laid out for them).
 func nftConfig(cfg *config.Config) ban.NFTConfig {
 	f := cfg.Firewall
-	return ban.NFTConfig{Table: f.Table, Priority: f.Priority, Forward: f.Forward, CutConnections: f.CutConnections,
+	return ban.NFTConfig{Table: f.Table, Priority: &f.Priority, Forward: f.Forward, CutConnections: f.CutConnections,
 		IPv4Bits: cfg.Detection.IPv4Prefix, IPv6Bits: cfg.Detection.IPv6Prefix}
 }
 
