@@ -33,7 +33,11 @@ listed with the reason; the exit status is then 1.`,
 		Example: `  sshguard-go fleet summary --hosts /etc/sshguard-go/hosts.toml --date 2026-11-28`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fl, err := fleet.OpenView(cmd.Context(), hosts, fleet.NATS{})
+			f, err := fleet.Load(hosts)
+			if err != nil {
+				return err
+			}
+			fl, err := fleet.New(f)
 			if err != nil {
 				return err
 			}
@@ -85,9 +89,15 @@ daemon's API does.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			hostsFile := hosts
-			if nats.URL != "" && !cmd.Flags().Changed("hosts") {
-				hostsFile = "" // the view from the bucket, no host's dashboard
+			var hostsFile *fleet.File // none with --nats alone: the view from the bucket, no host's dashboard
+			if nats.URL == "" || cmd.Flags().Changed("hosts") {
+				var err error
+				if hostsFile, err = fleet.Load(hosts); err != nil {
+					return err
+				}
+			}
+			for _, w := range config.SecretWarnings(serveSecrets(listen, nats, hostsFile)) {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
 			}
 			fl, err := fleet.OpenView(ctx, hostsFile, nats)
 			if err != nil {
@@ -137,4 +147,20 @@ func newFleetStatusCmd() *cobra.Command {
 		})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// serveSecrets are the files fleet serve is given that hold a secret: its
+// own (the flags') and those of the hosts file, hosts (nil: none).
+func serveSecrets(listen config.APIConfig, nats fleet.NATS, hosts *fleet.File) []config.SecretFile {
+	natsUser := "connect to the NATS servers as the fleet view's user"
+	out := []config.SecretFile{
+		{Key: "--token-file", Path: listen.TokenFile, Gives: "read every host's bans, logins, events and sessions through the fleet view"},
+		{Key: "--tls-key", Path: listen.TLSKey, Gives: "pose as the fleet view's server"},
+		{Key: "--nats-creds", Path: nats.CredsFile, Gives: natsUser},
+		{Key: "--nats-token-file", Path: nats.TokenFile, Gives: natsUser},
+	}
+	if hosts != nil {
+		out = append(out, hosts.SecretFiles()...)
+	}
+	return out
 }

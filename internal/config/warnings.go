@@ -26,25 +26,51 @@ func (c *Config) Warnings() []string {
 		out = append(out, e.Error())
 	}
 	for _, f := range c.secretFiles() {
-		if st, err := os.Stat(f.path); err == nil && st.Mode().Perm()&0o004 != 0 {
-			warn(f.key, "%s is readable by every user (mode %04o): anyone on this machine can %s; chmod o-r it", f.path, st.Mode().Perm(), f.gives)
+		if msg := f.readable(); msg != "" {
+			warn(f.Key, "%s", msg)
 		}
 	}
 	c.Ban.warn(warn)
 	return out
 }
 
-// secretFile is a file of the configuration that holds a secret.
-type secretFile struct {
-	key, path string
-	gives     string // what whoever reads it can do
+// SecretFile is a file that holds a secret: Key is the setting that
+// names it (a key of the configuration, a command's flag, a host of
+// hosts.toml), Gives what whoever reads the file can do.
+type SecretFile struct {
+	Key, Path, Gives string
+}
+
+// readable is what to say of f when every user may read it, else "".
+func (f SecretFile) readable() string {
+	st, err := os.Stat(f.Path)
+	if err != nil || st.Mode().Perm()&0o004 == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s is readable by every user (mode %04o): anyone on this machine can %s; chmod o-r it", f.Path, st.Mode().Perm(), f.Gives)
+}
+
+// SecretWarnings are the warnings, each naming its Key, of the files
+// (those set) that every user may read: what Warnings says of the
+// configuration's own, for the files a command is given (fleet serve).
+func SecretWarnings(files []SecretFile) []string {
+	var out []string
+	for _, f := range files {
+		if f.Path == "" {
+			continue
+		}
+		if msg := f.readable(); msg != "" {
+			out = append(out, KeyErrorf(f.Key, "%s", msg).Error())
+		}
+	}
+	return out
 }
 
 // secretFiles are c's files that hold a secret, those set.
-func (c *Config) secretFiles() []secretFile {
+func (c *Config) secretFiles() []SecretFile {
 	fleet := "ban and unban on every host of the fleet"
-	var out []secretFile
-	for _, f := range []secretFile{
+	var out []SecretFile
+	for _, f := range []SecretFile{
 		{"api.token_file", c.API.TokenFile, "read the sessions, logins, events and bans"},
 		{"api.tls_key", c.API.TLSKey, "pose as the API's server"},
 		{"alerts.email.password_file", c.Alerts.Email.PasswordFile, "send mail as the alerts' account"},
@@ -56,7 +82,7 @@ func (c *Config) secretFiles() []secretFile {
 		{"fleet.password_file", c.Fleet.PasswordFile, fleet},
 		{"fleet.key_file", c.Fleet.KeyFile, "pose as this host to the NATS servers"},
 	} {
-		if f.path != "" {
+		if f.Path != "" {
 			out = append(out, f)
 		}
 	}

@@ -25,6 +25,8 @@ type File struct {
 	Concurrency int             `toml:"concurrency"` // hosts asked at once (default and most: 32)
 	Cache       config.Duration `toml:"cache"`       // how long an answer is reused (default 5s)
 	Hosts       []Host          `toml:"host"`
+
+	path string // where it was read
 }
 
 // Host is one [[host]] of hosts.toml.
@@ -50,7 +52,7 @@ func Load(path string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &File{Timeout: config.Duration(5 * time.Second), Concurrency: MaxConcurrency, Cache: config.Duration(5 * time.Second)}
+	f := &File{Timeout: config.Duration(5 * time.Second), Concurrency: MaxConcurrency, Cache: config.Duration(5 * time.Second), path: path}
 	if err := config.Decode(path, data, f); err != nil {
 		return nil, err
 	}
@@ -97,6 +99,35 @@ func Load(path string) (*File, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// SecretFiles are the files f names that hold the hosts' credentials:
+// each host's API token (token_file) and its client certificate's key
+// (key_file), each file once (one key is often every host's), named by
+// the first host that gives it.
+func (f *File) SecretFiles() []config.SecretFile {
+	var out []config.SecretFile
+	hosts := map[string][]string{} // file -> the hosts that give it
+	for _, h := range f.Hosts {
+		for _, s := range []config.SecretFile{{Key: "token_file", Path: h.TokenFile}, {Key: "key_file", Path: h.KeyFile}} {
+			if s.Path == "" {
+				continue
+			}
+			if len(hosts[s.Path]) == 0 {
+				s.Key = fmt.Sprintf("%s: host %s: %s", f.path, h.Name, s.Key)
+				out = append(out, s)
+			}
+			hosts[s.Path] = append(hosts[s.Path], h.Name)
+		}
+	}
+	for i, s := range out {
+		names := hosts[s.Path]
+		out[i].Gives = "read the bans, logins, events and sessions of host " + names[0]
+		if len(names) > 1 {
+			out[i].Gives = fmt.Sprintf("read the bans, logins, events and sessions of hosts %s and %d more", names[0], len(names)-1)
+		}
+	}
+	return out
 }
 
 // hostLine is the line of the i-th [[host]] in data (0: not found).

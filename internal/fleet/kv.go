@@ -167,28 +167,20 @@ type NATS struct {
 
 // OpenView is the fleet view fleet serve shows: built from the summaries'
 // bucket when n.URL is set (watched until ctx ends), else by asking the
-// hosts of the hosts file. With both, the view is the bucket's and the
-// hosts the file lists have their own dashboards too (their APIs asked
-// only for those pages).
-func OpenView(ctx context.Context, hostsFile string, n NATS) (*Fleet, error) {
+// hosts of the hosts file hosts (Load). With both, the view is the
+// bucket's and the hosts the file lists have their own dashboards too
+// (their APIs asked only for those pages).
+func OpenView(ctx context.Context, hosts *File, n NATS) (*Fleet, error) {
+	if n.URL == "" {
+		return New(hosts)
+	}
 	var apis *Hosts
-	if n.URL != "" && hostsFile != "" {
-		f, err := Load(hostsFile)
-		if err != nil {
-			return nil, err
-		}
-		fl, err := New(f)
+	if hosts != nil {
+		fl, err := New(hosts)
 		if err != nil {
 			return nil, err
 		}
 		apis = fl.src.(*Hosts)
-	}
-	if n.URL == "" {
-		f, err := Load(hostsFile)
-		if err != nil {
-			return nil, err
-		}
-		return New(f)
 	}
 	opts, err := share.Options(share.Credentials{CredsFile: n.CredsFile, TokenFile: n.TokenFile, CAFile: n.CAFile})
 	if err != nil {

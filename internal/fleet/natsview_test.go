@@ -194,7 +194,11 @@ func TestNATSWithHostsFile(t *testing.T) {
 	h := startHost(t, 7, "", 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	fl, err := OpenView(ctx, writeFile(t, "hosts.toml", fmt.Sprintf("[[host]]\nname = %q\nurl = %q\n", simName(1), h.url)), NATS{URL: url})
+	hosts, err := Load(writeFile(t, "hosts.toml", fmt.Sprintf("[[host]]\nname = %q\nurl = %q\n", simName(1), h.url)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl, err := OpenView(ctx, hosts, NATS{URL: url})
 	if err != nil {
 		t.Fatal(err)
 	}
