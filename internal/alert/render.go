@@ -31,12 +31,17 @@ type Rendered struct {
 // Report is the daily summary.
 type Report struct {
 	From, To time.Time
-	Kinds    map[string]int64 `json:"kinds,omitempty"` // events per kind
-	TopAddrs []Count          `json:"top_addrs,omitempty"`
-	TopUsers []Count          `json:"top_users,omitempty"`
-	Bans     []Ban            `json:"bans,omitempty"` // at most MaxReportBans
-	BanCount int              `json:"ban_count"`
-	Logins   []Login          `json:"logins,omitempty"`
+	Kinds    map[string]int64 `json:"kinds,omitempty"` // events (lines) per kind
+	// Failed and Probes are the counted failed attempts and probes, as
+	// detection counts them (a probe its connection's failure took back
+	// is not one).
+	Failed   int64   `json:"failed"`
+	Probes   int64   `json:"probes"`
+	TopAddrs []Count `json:"top_addrs,omitempty"`
+	TopUsers []Count `json:"top_users,omitempty"`
+	Bans     []Ban   `json:"bans,omitempty"` // at most MaxReportBans
+	BanCount int     `json:"ban_count"`
+	Logins   []Login `json:"logins,omitempty"`
 	// Sessions that started in the report's day (at most
 	// MaxReportSessions), and how many there were.
 	Sessions     []ReportSession `json:"sessions,omitempty"`
@@ -153,7 +158,7 @@ func gist(m *Message) string {
 	case m.Report != nil:
 		r := m.Report
 		return fmt.Sprintf("daily report: %d failed attempts, %d bans, %d logins",
-			r.Kinds["failure"], r.BanCount, len(r.Logins))
+			r.Failed, r.BanCount, len(r.Logins))
 	}
 	return clean(m.Text, 120)
 }
@@ -267,7 +272,7 @@ func reportLines(r *Report) []string {
 	var out []string
 	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
 	add("From %s to %s", r.From.Format(time.RFC3339), r.To.Format(time.RFC3339))
-	add("Failed attempts: %d   probes: %d   bans: %d   logins: %d", r.Kinds["failure"], r.Kinds["probe"], r.BanCount, len(r.Logins))
+	add("Failed attempts: %d   probes: %d   bans: %d   logins: %d", r.Failed, r.Probes, r.BanCount, len(r.Logins))
 	add("")
 	add("Top addresses (counted attempts):")
 	for _, c := range r.TopAddrs {

@@ -70,7 +70,7 @@ func buildReport(db *store.DB, from, to time.Time) (alert.Report, error) {
 	if err != nil {
 		return r, err
 	}
-	r.Kinds = counts.Kinds
+	r.Kinds, r.Failed, r.Probes = counts.Kinds, counts.Failed, counts.Probes
 	for _, k := range store.Top(counts.Addrs, 10, store.Tries.Cmp) {
 		r.TopAddrs = append(r.TopAddrs, alert.Count{Key: k, N: float64(counts.Addrs[k].Failed)})
 	}

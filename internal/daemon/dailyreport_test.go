@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,6 +12,8 @@ import (
 	"sshguard-go/internal/alert"
 	"sshguard-go/internal/alerttest"
 	"sshguard-go/internal/config"
+	"sshguard-go/internal/detect"
+	"sshguard-go/internal/engine"
 	"sshguard-go/internal/session"
 	"sshguard-go/internal/store"
 	"sshguard-go/internal/testkit"
@@ -95,5 +98,56 @@ func TestDailyReport(t *testing.T) {
 	// Top addresses are sorted by counted attempts.
 	if i, j := strings.Index(m.Text, "203.0.113.7"), strings.Index(m.Text, "198.51.100.9"); i < 0 || j < 0 || i > j {
 		t.Errorf("top addresses out of order:\n%s", m.Text)
+	}
+}
+
+// TestDailyReportProbeTakenBack: the daily report's figures are the
+// hourly counts' as detection counts them: OpenSSH 9.2's four connections
+// that offered a refused key, then closed while authenticating, are four
+// failed attempts and no probe, and a connection of six guesses in five
+// failure lines (rsyslog's "message repeated 5 times", PAM's tally) six
+// failed attempts. It counted lines: 4 probes, and 9 failed attempts.
+func TestDailyReportProbeTakenBack(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "state.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	g := engine.New(engine.Config{FailureWeight: 1, ProbeWeight: 0.5}, db, &memFirewall{set: map[netip.Prefix]time.Duration{}}, nil, nil, nil)
+	data, err := os.ReadFile("../../testdata/samples/openssh-9.2-key-refused.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eras, err := os.ReadFile("../../testdata/samples/openssh-eras.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(eras), "\n") {
+		if strings.Contains(l, " sshd[4227]: ") { // of Nov 20: put in the report's day
+			data = append(data, strings.Replace(l, "Nov 20", "Dec  5", 1)+"\n"...)
+		}
+	}
+	var sc detect.Scanner
+	sc.SetRef(time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC))
+	emit := func(r *detect.Record) {
+		if _, err := g.Handle(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		sc.Line("auth.log", int64(i+1), l, emit)
+	}
+	sc.Flush(emit)
+	if err := g.FlushCounts(); err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
+	r, err := buildReport(db, day, day.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := alert.Render(&alert.Message{Kind: alert.KindReport, Time: day.Add(24 * time.Hour), Report: &r}, "1").Text
+	if r.Failed != 10 || r.Probes != 0 || !strings.Contains(text, "Failed attempts: 10   probes: 0   bans: 1") {
+		t.Fatalf("report %+v:\n%s", r, text)
 	}
 }

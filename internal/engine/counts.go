@@ -25,16 +25,17 @@ import (
 
 // countEvent is what the counts need of an event.
 type countEvent struct {
-	at      time.Time
-	kind    string
-	addr    netip.Addr
-	user    string
-	conn    uint64 // host and sshd pid, hashed; 0: none
-	failed  bool   // a counted failed attempt
-	probe   bool   // a counted probe
-	ban     bool   // a ban started at at (no other field)
-	counted bool
-	n       int64 // attempts the line counted (a repeated message: more than one)
+	at        time.Time
+	kind      string
+	addr      netip.Addr
+	user      string
+	conn      uint64 // host and sshd pid, hashed; 0: none
+	failed    bool   // a counted failed attempt
+	probe     bool   // a counted probe
+	takesBack bool   // a failure that takes back its connection's probe (detect.Event.TakesBackProbe)
+	ban       bool   // a ban started at at (no other field)
+	counted   bool
+	n         int64 // attempts the line counted (a repeated message: more than one)
 }
 
 // countQueue bounds the events waiting to be counted.
@@ -49,7 +50,8 @@ type tally struct {
 
 	mu     sync.Mutex // guards everything below
 	counts map[time.Time]*store.Counts
-	seen   seen // connections and addresses counted this hour and day
+	seen   seen   // connections and addresses counted this hour and day
+	probed probed // the hours of the connections' probes, for their take-back
 }
 
 func newTally() *tally {
@@ -64,6 +66,7 @@ func (g *Guard) count(r *detect.Record, at time.Time) {
 	}
 	e.failed = e.counted && r.Kind == detect.KindFailure
 	e.probe = e.counted && r.Kind == detect.KindProbe
+	e.takesBack = e.failed && r.TakesBackProbe
 	if r.PID != 0 {
 		e.conn = maphash.String(g.seed, r.Host) ^ uint64(r.PID)*0x9e3779b97f4a7c15 | 1
 	}
@@ -120,6 +123,14 @@ func (t *tally) add(e countEvent, seed maphash.Seed, loc *time.Location) {
 		addr = e.addr.String()
 	}
 	c.AddN(e.kind, addr, e.user, e.failed, e.probe, e.n)
+	switch {
+	case e.probe:
+		t.probed.put(e.conn, e.at)
+	case e.takesBack:
+		// From the hour the probe was counted in (it may be stored
+		// already: the negative count is added to it at the flush).
+		t.hour(t.probed.take(e.conn, e.at)).TakeBackProbe(addr)
+	}
 	if e.conn != 0 {
 		hour, day := t.seen.add(kindConn, e.conn, e.at, loc)
 		c.Conns += hour
@@ -293,4 +304,58 @@ func (s *seen) put(k seenKey, h uint64, span time.Duration) int64 {
 	}
 	set[h] = struct{}{}
 	return 1
+}
+
+// probed remembers, of the connections whose probe was counted this hour
+// or the hour before, the hour it was counted in: a failure that takes
+// the probe back (within seconds of it, or LoginGraceTime) takes it from
+// that hour, whichever hour the failure is in. Past maxSeen connections
+// an hour, or for a connection without a pid, the failure's hour is
+// taken: the sum of the hours is right, one of them may be off by one.
+type probed struct {
+	hours [2]time.Time           // this hour and the one before
+	conns [2]map[uint64]struct{} // their connections with a probe counted
+}
+
+// put records that conn counted a probe at at.
+func (p *probed) put(conn uint64, at time.Time) {
+	if conn == 0 {
+		return
+	}
+	h := at.Truncate(time.Hour)
+	var i int
+	switch {
+	case h.Equal(p.hours[0]):
+		i = 0
+	case h.Equal(p.hours[1]):
+		i = 1
+	case h.After(p.hours[0]):
+		// A new hour: the one before is kept if it is the last.
+		if h.Sub(p.hours[0]) == time.Hour {
+			p.hours[1], p.conns[1] = p.hours[0], p.conns[0]
+		} else {
+			p.hours[1], p.conns[1] = time.Time{}, nil
+		}
+		p.hours[0], p.conns[0] = h, nil
+	default:
+		return // older than both (files merged out of order): not remembered
+	}
+	if p.conns[i] == nil {
+		p.conns[i] = map[uint64]struct{}{}
+	}
+	if len(p.conns[i]) < maxSeen {
+		p.conns[i][conn] = struct{}{}
+	}
+}
+
+// take returns the hour conn's probe was counted in, and forgets it; at's
+// own hour when it is not known.
+func (p *probed) take(conn uint64, at time.Time) time.Time {
+	for i := range p.conns {
+		if _, ok := p.conns[i][conn]; ok && conn != 0 {
+			delete(p.conns[i], conn)
+			return p.hours[i]
+		}
+	}
+	return at.Truncate(time.Hour)
 }

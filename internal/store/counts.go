@@ -118,6 +118,31 @@ func (c *Counts) AddN(kind, addr, user string, failed, probe bool, n int64) {
 	}
 }
 
+// TakeBackProbe takes back a probe counted for addr: its connection then
+// failed, and counts as its failures (detect.Event.TakesBackProbe). In
+// counts gathered since a flush the probe may be in the stored hour:
+// Probes then go below 0 here, and Merge takes it from there.
+func (c *Counts) TakeBackProbe(addr string) {
+	c.init()
+	c.Probes--
+	if addr != "" {
+		k := bounded(c.Addrs, addr)
+		t := c.Addrs[k]
+		t.Probes--
+		setTries(c.Addrs, k, t)
+	}
+}
+
+// setTries sets m[k] to t, or deletes k when t is nothing (a probe taken
+// back): an address without attempts is not listed.
+func setTries(m map[string]Tries, k string, t Tries) {
+	if t == (Tries{}) {
+		delete(m, k)
+	} else {
+		m[k] = t
+	}
+}
+
 // Merge adds o to c.
 func (c *Counts) Merge(o Counts) {
 	c.init()
@@ -127,7 +152,7 @@ func (c *Counts) Merge(o Counts) {
 	for k, v := range o.Addrs {
 		k = bounded(c.Addrs, k)
 		t := c.Addrs[k]
-		c.Addrs[k] = Tries{t.Failed + v.Failed, t.Probes + v.Probes}
+		setTries(c.Addrs, k, Tries{t.Failed + v.Failed, t.Probes + v.Probes})
 	}
 	for k, v := range o.Users {
 		c.Users[bounded(c.Users, k)] += v
