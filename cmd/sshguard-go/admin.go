@@ -110,17 +110,22 @@ func newListCmd() *cobra.Command {
 	var o daemonOpts
 	var asJSON, dryRun bool
 	var origin string
-	cmd := readCmd("list [--json] [--dry-run] [--origin detected|admin|archive|fleetwide|fleet|fleet:HOST]", "List active bans",
+	var cmd *cobra.Command
+	cmd = readCmd("list [--json] [--dry-run] [--origin detected|admin|archive|fleetwide|fleet|fleet:HOST]", "List active bans",
 		"  sshguard-go list\n  sshguard-go list --json | jq '.[].prefix'\n  sshguard-go list --origin fleet\n  sshguard-go list --dry-run    # what a dry run would have banned", cobra.NoArgs, &o,
 		func(ctx context.Context, b control.Backend, out io.Writer, _ []string) error {
 			list := b.Bans
 			if dryRun {
 				list = b.DryRunBans
 			}
-			bans, err := list(ctx)
+			l, err := list(ctx)
 			if err != nil {
 				return err
 			}
+			if w := damagedWarning(l.Damaged); w != "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+			}
+			bans := l.Bans
 			if !asJSON && len(bans) > 0 && bans[0].DryRun {
 				fmt.Fprintln(out, "dry run (firewall.backend = \"none\"): would be banned, is not")
 			}
@@ -139,6 +144,27 @@ func newListCmd() *cobra.Command {
 	enumVar(cmd, &origin, "origin", "only the bans of this origin: "+strings.Join(origins, ", ")+" (fleet: those every other host shared)",
 		origins, engine.ValidOriginFilter, originsDesc)
 	return cmd
+}
+
+// damagedWarning names the ban records of the database that do not
+// decode, left out of a list, and says how to delete them; "" when none.
+func damagedWarning(d control.Damaged) string {
+	if d.Count == 0 {
+		return ""
+	}
+	keys := make([]string, len(d.Keys))
+	for i, k := range d.Keys {
+		keys[i] = safe(k)
+	}
+	names := strings.Join(keys, ", ")
+	if more := d.Count - len(d.Keys); more > 0 {
+		names += fmt.Sprintf(" and %d more", more)
+	}
+	what := fmt.Sprintf("%d ban records in the database do not decode", d.Count)
+	if d.Count == 1 {
+		what = "1 ban record in the database does not decode"
+	}
+	return fmt.Sprintf("%s (left out): %s; `sshguard-go unban PREFIX` deletes the record of PREFIX", what, names)
 }
 
 func newUnbanCmd() *cobra.Command {

@@ -102,7 +102,7 @@ func completeBanned(cmd *cobra.Command, args []string, toComplete string) ([]cob
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
 	var out []cobra.Completion
-	for _, bi := range bans {
+	for _, bi := range bans.Bans {
 		p := bi.Prefix.String()
 		if strings.HasPrefix(p, toComplete) && !slices.Contains(args, p) {
 			out = append(out, cobra.CompletionWithDesc(p, safe(bi.Reason)))

@@ -205,7 +205,8 @@ func TestReportNotifyAndBan(t *testing.T) {
 		t.Fatalf("--ban: %v\n%s", err, out)
 	}
 	c, _ := control.Dial(dir + "/ctl.sock")
-	bans, _ := c.Bans(context.Background())
+	list, _ := c.Bans(context.Background())
+	bans := list.Bans
 	if len(bans) != 1 || bans[0].Reason != "archive: 12 failed attempts in all" || bans[0].Expires.Sub(bans[0].Since) != 2*time.Hour || bans[0].Origin != "archive" {
 		t.Fatalf("daemon's bans %+v", bans)
 	}

@@ -123,6 +123,11 @@ type Ban struct {
 type Bans struct {
 	Total int   `json:"total"`
 	Bans  []Ban `json:"bans"`
+	// Damaged counts the ban records of the database that do not decode,
+	// left out (`sshguard-go unban PREFIX` deletes one); DamagedKeys are
+	// the keys of the first ones (store.DamagedKey).
+	Damaged     int      `json:"damaged,omitempty"`
+	DamagedKeys []string `json:"damaged_keys,omitempty"`
 }
 
 // Login is a successful login.
@@ -574,11 +579,11 @@ func (s *Server) bans(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	total, newest, err := s.DB.NewestInForce(s.now(), limit)
+	total, newest, damaged, err := s.DB.NewestInForce(s.now(), limit)
 	if err != nil {
 		return nil, err
 	}
-	out := Bans{Total: total, Bans: []Ban{}}
+	out := Bans{Total: total, Bans: []Ban{}, Damaged: damaged.N, DamagedKeys: damaged.Keys}
 	for _, b := range newest {
 		v := Ban{Prefix: b.Prefix.String(), Reason: b.Reason, Since: b.Start.In(s.loc()), Attempts: b.Attempts, Nth: b.Count, Users: b.Users}
 		if !b.Expires.IsZero() {

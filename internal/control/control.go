@@ -46,6 +46,33 @@ type BanInfo struct {
 	Replaced *BanInfo `json:"replaced,omitempty"`
 }
 
+// BanList is the answer of Bans and DryRunBans: the bans, and the ban
+// records of the database left out because they do not decode.
+type BanList struct {
+	Bans    []BanInfo `json:"bans"`
+	Damaged Damaged   `json:"damaged,omitzero"`
+}
+
+// UnmarshalJSON reads a BanList, or the bare list of bans an older
+// daemon answers (until it is restarted after an upgrade).
+func (l *BanList) UnmarshalJSON(b []byte) error {
+	if b = bytes.TrimSpace(b); len(b) > 0 && b[0] == '[' {
+		*l = BanList{}
+		return json.Unmarshal(b, &l.Bans)
+	}
+	type list BanList // without this method
+	return json.Unmarshal(b, (*list)(l))
+}
+
+// Damaged are the ban records of the database that do not decode (a
+// value damaged on a page that is whole), left out of a list: how many,
+// and the keys of the first ones, printable: a prefix, whose record
+// `sshguard-go unban PREFIX` deletes, or a damaged key, quoted.
+type Damaged struct {
+	Count int      `json:"count"`
+	Keys  []string `json:"keys,omitempty"`
+}
+
 // AllowInfo is an allowlist entry.
 type AllowInfo struct {
 	Prefix  netip.Prefix `json:"prefix"`
@@ -207,10 +234,12 @@ type BanResult struct {
 
 // Backend is what the control API exposes.
 type Backend interface {
-	Bans(ctx context.Context) ([]BanInfo, error)
+	// Bans returns the bans in force (in a dry run, DryRunBans' too),
+	// and the records left out that do not decode.
+	Bans(ctx context.Context) (BanList, error)
 	// DryRunBans returns what a dry run (firewall.backend = "none") would
 	// have in force now: kept apart from the bans, marked DryRun.
-	DryRunBans(ctx context.Context) ([]BanInfo, error)
+	DryRunBans(ctx context.Context) (BanList, error)
 	Ban(ctx context.Context, r BanRequest) (BanInfo, error)
 	// BanMany makes many bans at once (report --ban), each as Ban would,
 	// and returns their outcomes in order.
@@ -482,13 +511,13 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
-func (c *Client) Bans(ctx context.Context) ([]BanInfo, error) {
-	var v []BanInfo
+func (c *Client) Bans(ctx context.Context) (BanList, error) {
+	var v BanList
 	return v, c.do(ctx, "GET", "/v1/bans", nil, &v)
 }
 
-func (c *Client) DryRunBans(ctx context.Context) ([]BanInfo, error) {
-	var v []BanInfo
+func (c *Client) DryRunBans(ctx context.Context) (BanList, error) {
+	var v BanList
 	return v, c.do(ctx, "GET", "/v1/bans/dryrun", nil, &v)
 }
 

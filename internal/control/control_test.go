@@ -141,3 +141,19 @@ func TestNotAllowed(t *testing.T) {
 		}
 	}
 }
+
+// TestBanListFromOlderDaemon: a BanList decodes from the answer of this
+// version (bans and damaged records) and from the bare list of bans a
+// daemon before it answers (until it is restarted after an upgrade).
+func TestBanListFromOlderDaemon(t *testing.T) {
+	var now BanList
+	if err := now.UnmarshalJSON([]byte(`{"bans":[{"prefix":"192.0.2.1/32"}],"damaged":{"count":1,"keys":["10.2.0.7/32"]}}`)); err != nil ||
+		len(now.Bans) != 1 || now.Damaged.Count != 1 || now.Damaged.Keys[0] != "10.2.0.7/32" {
+		t.Fatalf("%+v %v", now, err)
+	}
+	var old BanList
+	if err := old.UnmarshalJSON([]byte(` [{"prefix":"192.0.2.1/32"},{"prefix":"2001:db8::/64"}]`)); err != nil ||
+		len(old.Bans) != 2 || old.Bans[1].Prefix != netip.MustParsePrefix("2001:db8::/64") || old.Damaged.Count != 0 {
+		t.Fatalf("%+v %v", old, err)
+	}
+}

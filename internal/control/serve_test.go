@@ -31,8 +31,8 @@ func newBigBackend(n int) bigBackend {
 	return b
 }
 
-func (b bigBackend) Bans(context.Context) ([]BanInfo, error) { return b.bans, nil }
-func (b bigBackend) Status(context.Context) (Status, error)  { return Status{Started: time.Now()}, nil }
+func (b bigBackend) Bans(context.Context) (BanList, error)  { return BanList{Bans: b.bans}, nil }
+func (b bigBackend) Status(context.Context) (Status, error) { return Status{Started: time.Now()}, nil }
 func (b bigBackend) BanMany(_ context.Context, reqs []BanRequest) ([]BanResult, error) {
 	out := make([]BanResult, len(reqs))
 	for i, r := range reqs {

@@ -109,12 +109,12 @@ func NotRunning(ctx context.Context, cfg *config.Config) error {
 		return RootHint(err)
 	}
 	defer s.Close()
-	bans, err := s.Bans(ctx)
+	list, err := s.Bans(ctx)
 	if err != nil {
 		return err
 	}
-	n := fmt.Sprintf("%d bans", len(bans))
-	if len(bans) == 1 {
+	n := fmt.Sprintf("%d bans", len(list.Bans))
+	if len(list.Bans) == 1 {
 		n = "1 ban"
 	}
 	return notRunning(fmt.Sprintf("not running: no daemon answers on %s (the database %s holds %s in force)", sock, db, n))

@@ -50,7 +50,8 @@ func TestConnectReadOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bans, err := b.Bans(context.Background())
+	list, err := b.Bans(context.Background())
+	bans := list.Bans
 	if err != nil || len(bans) != 1 || bans[0].Reason != "new" {
 		t.Fatalf("bans: %+v %v", bans, err)
 	}

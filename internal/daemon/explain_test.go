@@ -51,7 +51,8 @@ func TestDryRunKeptApart(t *testing.T) {
 	if bans := h.bans(); len(bans) != 0 {
 		t.Fatalf("the real run lists %v", bans)
 	}
-	dr, err := h.client().DryRunBans(context.Background())
+	list, err := h.client().DryRunBans(context.Background())
+	dr := list.Bans
 	if err != nil || len(dr) != 1 || dr[0].Prefix != netip.MustParsePrefix("203.0.113.77/32") || !dr[0].DryRun {
 		t.Fatalf("list --dry-run: %+v %v", dr, err)
 	}

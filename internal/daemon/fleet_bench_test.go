@@ -36,7 +36,8 @@ func fleetBanLatency(b *testing.B) (met bool, what string) {
 		_, err := ca.Ban(context.Background(), control.BanRequest{Prefix: p, For: time.Hour})
 		return err
 	}, func(p netip.Prefix) bool {
-		bans, err := cb.Bans(context.Background())
+		list, err := cb.Bans(context.Background())
+		bans := list.Bans
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -97,7 +98,7 @@ func mustBans(b *testing.B, h *harness) []control.BanInfo {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return list
+	return list.Bans
 }
 
 // BenchmarkFleetwideWave: with fleet-wide counting on, a wave of 100,000

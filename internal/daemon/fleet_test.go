@@ -86,7 +86,7 @@ func (h *harness) bans() map[string]control.BanInfo {
 		h.t.Fatal(err)
 	}
 	out := map[string]control.BanInfo{}
-	for _, b := range list {
+	for _, b := range list.Bans {
 		out[b.Prefix.String()] = b
 	}
 	return out

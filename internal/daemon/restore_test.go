@@ -65,8 +65,8 @@ func BenchmarkRestore(b *testing.B) {
 		t1 := time.Now()
 		list, err := s.Bans(context.Background())
 		listed := time.Since(t1)
-		if err != nil || len(list) != n {
-			b.Fatalf("listed %d: %v", len(list), err)
+		if err != nil || len(list.Bans) != n {
+			b.Fatalf("listed %d: %v", len(list.Bans), err)
 		}
 		db.Close()
 		b.ReportMetric(restore.Seconds(), "restore-s")

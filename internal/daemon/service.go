@@ -155,34 +155,45 @@ func (s *Service) Fleet(context.Context) (json.RawMessage, error) {
 
 // Bans lists the bans in force; in a dry run, also what it would have in
 // force, marked (the bans an earlier real run made are still in the
-// kernel until they end).
-func (s *Service) Bans(ctx context.Context) ([]control.BanInfo, error) {
-	bans, err := bansInfo(s.db.InForce(time.Now())) // only reads: OpenReader's database is read-only
-	if err != nil || !s.guard.DryRun() {
-		return bans, err
+// kernel until they end). A record that does not decode is left out, and
+// counted.
+func (s *Service) Bans(ctx context.Context) (control.BanList, error) {
+	bans, damaged, err := s.db.InForce(time.Now()) // only reads: OpenReader's database is read-only
+	if err != nil {
+		return control.BanList{}, err
+	}
+	out := banList(bans, damaged)
+	if !s.guard.DryRun() {
+		return out, nil
 	}
 	dry, err := s.DryRunBans(ctx)
-	return append(bans, dry...), err
-}
-
-// DryRunBans lists what a dry run would have in force now.
-func (s *Service) DryRunBans(context.Context) ([]control.BanInfo, error) {
-	out, err := bansInfo(s.db.DryRunBans(time.Now()))
-	for i := range out {
-		out[i].DryRun = true
-	}
+	out.Bans = append(out.Bans, dry.Bans...)
+	out.Damaged.Count += dry.Damaged.Count
+	out.Damaged.Keys = append(out.Damaged.Keys, dry.Damaged.Keys...)
 	return out, err
 }
 
-func bansInfo(bans []store.Ban, err error) ([]control.BanInfo, error) {
+// DryRunBans lists what a dry run would have in force now.
+func (s *Service) DryRunBans(context.Context) (control.BanList, error) {
+	bans, damaged, err := s.db.DryRunBans(time.Now())
 	if err != nil {
-		return nil, err
+		return control.BanList{}, err
 	}
-	out := make([]control.BanInfo, 0, len(bans))
-	for _, b := range bans {
-		out = append(out, banInfo(b))
+	out := banList(bans, damaged)
+	for i := range out.Bans {
+		out.Bans[i].DryRun = true
 	}
 	return out, nil
+}
+
+// banList is how the control API lists bans, and the records that do
+// not decode.
+func banList(bans []store.Ban, damaged store.Damaged) control.BanList {
+	out := control.BanList{Bans: make([]control.BanInfo, 0, len(bans)), Damaged: control.Damaged{Count: damaged.N, Keys: damaged.Keys}}
+	for _, b := range bans {
+		out.Bans = append(out.Bans, banInfo(b))
+	}
+	return out
 }
 
 func (s *Service) Ban(ctx context.Context, r control.BanRequest) (control.BanInfo, error) {
@@ -259,9 +270,16 @@ func (s *Service) Unban(ctx context.Context, p netip.Prefix) ([]netip.Prefix, er
 	}
 	if len(ps) == 0 {
 		// Not in force: its kernel element, if any (a ban made behind our
-		// back), is still removed.
-		if _, err := s.guard.UnbanMany(ctx, []netip.Prefix{ban.Unmap(p)}); err != nil {
+		// back), is still removed, and its record if it does not decode
+		// (left out of every read: lifting it is how it goes).
+		q := ban.Unmap(p)
+		damaged, err := s.db.DamagedRecord(q, s.guard.DryRun())
+		if err != nil {
 			return nil, err
+		}
+		lifted, err := s.guard.UnbanMany(ctx, []netip.Prefix{q})
+		if err != nil || damaged && len(lifted) > 0 {
+			return lifted, err
 		}
 		return nil, control.ErrNotFound
 	}
@@ -297,7 +315,7 @@ func (s *Service) records(bs []engine.Banned) ([]store.Ban, error) {
 	var all []store.Ban
 	var err error
 	if s.guard.DryRun() {
-		all, err = s.db.DryRunBans(time.Now())
+		all, _, err = s.db.DryRunBans(time.Now())
 	} else {
 		all, err = s.db.ActiveBans(time.Now())
 	}

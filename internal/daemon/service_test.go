@@ -149,8 +149,8 @@ func TestBanMany(t *testing.T) {
 			t.Errorf("%v: want %q", err, want)
 		}
 	}
-	if bans, _ := c.Bans(context.Background()); len(bans) != n+1 {
-		t.Fatalf("%d bans in force, want %d", len(bans), n+1)
+	if list, _ := c.Bans(context.Background()); len(list.Bans) != n+1 {
+		t.Fatalf("%d bans in force, want %d", len(list.Bans), n+1)
 	}
 	// In one call, results in order; the same prefix twice made once.
 	twice := []control.BanRequest{{Prefix: netip.MustParsePrefix("203.0.113.1/32")}, {Prefix: netip.MustParsePrefix("192.0.2.9/32")}, {Prefix: netip.MustParsePrefix("203.0.113.1/32")}}

@@ -763,22 +763,40 @@ func (g *Guard) load() error {
 	if g.loaded {
 		return nil
 	}
-	bans, err := g.inForce(g.now())
+	bans, damaged, err := g.inForce(g.now())
 	if err != nil {
 		return fmt.Errorf("read the bans in force: %w", err)
 	}
+	g.warnDamaged(damaged)
 	g.hold(bans)
 	g.loaded = true
 	return nil
 }
 
-// inForce is the store's bans in force at now: a dry run's own, else the
-// real ones.
-func (g *Guard) inForce(now time.Time) ([]store.Ban, error) {
+// inForce is the store's bans in force at now (expired ones taken out): a
+// dry run's own, else the real ones; and the records left out that do
+// not decode.
+func (g *Guard) inForce(now time.Time) ([]store.Ban, store.Damaged, error) {
 	if g.cfg.Load().DryRun {
 		return g.db.DryRunBans(now)
 	}
-	return g.db.ActiveBans(now)
+	if err := g.db.Expire(now); err != nil {
+		return nil, store.Damaged{}, err
+	}
+	return g.db.InForce(now)
+}
+
+// warnDamaged logs each ban record of d, left out of a read because it
+// does not decode, and how many there are: the other bans go on (into
+// the kernel, at a restore), and `sshguard-go unban PREFIX` deletes one.
+func (g *Guard) warnDamaged(d store.Damaged) {
+	if d.N == 0 {
+		return
+	}
+	for _, k := range d.Keys {
+		g.log.Warn("left out a ban record that does not decode", "key", k)
+	}
+	g.log.Warn("ban records that do not decode were left out; `sshguard-go unban PREFIX` deletes the record of PREFIX", "count", d.N)
 }
 
 // hold puts bans in force into the index, where it has none of theirs
@@ -853,11 +871,13 @@ func (g *Guard) Restore(ctx context.Context) (int, error) {
 	}
 	groups := make(chan []store.Ban, 2)
 	readErr := make(chan error, 1)
+	var damaged store.Damaged // set before readErr is sent
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
 		defer close(groups)
-		readErr <- g.db.EachInForce(now, restoreGroup, func(bs []store.Ban) error {
+		var err error
+		damaged, err = g.db.EachInForce(now, restoreGroup, func(bs []store.Ban) error {
 			g.hold(bs) // the gate holds them while the kernel takes those before
 			select {
 			case groups <- bs:
@@ -866,6 +886,7 @@ func (g *Guard) Restore(ctx context.Context) (int, error) {
 				return rctx.Err()
 			}
 		})
+		readErr <- err
 	}()
 	var known map[netip.Prefix]bool // the store's, when the kernel held some
 	if len(kernel) > 0 {
@@ -902,6 +923,7 @@ func (g *Guard) Restore(ctx context.Context) (int, error) {
 	if err := cmp.Or(werr, <-readErr); err != nil {
 		return 0, fmt.Errorf("restore %d bans: %w", readN, err)
 	}
+	g.warnDamaged(damaged)
 	adopted, err := g.adopt(kernel, known, now)
 	if err != nil {
 		return 0, err

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -19,6 +21,53 @@ import (
 // the expiry bucket orders those that expire, so that expired ones are
 // found without reading the others. A ban alert in the outbox refers to
 // its history record (BanRef) instead of copying it.
+
+// Damaged is what a read of the bans in force left out: the records that
+// do not decode, or whose key is no prefix (a value or key damaged on a
+// page that is whole; a damaged page is ErrCorrupt, and stops the read).
+// A read goes on without them, so that one damaged record keeps no other
+// ban out of the kernel; lifting its prefix (LiftMany, `sshguard-go
+// unban`) deletes it.
+type Damaged struct {
+	N    int      // how many records
+	Keys []string // the keys of the first MaxDamagedKeys, as DamagedKey writes them
+}
+
+// MaxDamagedKeys bounds the keys a Damaged names.
+const MaxDamagedKeys = 100
+
+// add counts the damaged record of key k.
+func (d *Damaged) add(k []byte) {
+	d.N++
+	if len(d.Keys) < MaxDamagedKeys {
+		d.Keys = append(d.Keys, DamagedKey(k))
+	}
+}
+
+// isPrefix reports whether the bans bucket's key k is a prefix, as every
+// key is but a damaged one: its record is then damaged too.
+func isPrefix(k []byte) bool {
+	if len(k) == 0 {
+		return false
+	}
+	// Read in place, not copied (100,000 keys a read): ParsePrefix keeps
+	// nothing of its argument but in its error, dropped here.
+	_, err := netip.ParsePrefix(unsafe.String(&k[0], len(k)))
+	return err == nil
+}
+
+// DamagedKey is the key k of a damaged record, printable: a prefix as it
+// is (what `sshguard-go unban` takes to delete the record), anything
+// else (the key is damaged too) quoted in ASCII, its first 64 bytes.
+func DamagedKey(k []byte) string {
+	if p, err := netip.ParsePrefix(string(k)); err == nil && p.String() == string(k) {
+		return string(k)
+	}
+	if len(k) > 64 {
+		return strconv.QuoteToASCII(string(k[:64])) + "..."
+	}
+	return strconv.QuoteToASCII(string(k))
+}
 
 // Ban is a ban as recorded.
 type Ban struct {
@@ -410,6 +459,26 @@ func (d *DB) LiftMany(ps []netip.Prefix, share func(netip.Prefix) []byte) ([]net
 	return lifted, err
 }
 
+// DamagedRecord reports whether p's record in the bans bucket (a dry
+// run's: in the dryrun bucket) is one that does not decode: left out of
+// every read (Damaged), and deleted by lifting p.
+func (d *DB) DamagedRecord(p netip.Prefix, dryRun bool) (bool, error) {
+	damaged := false
+	err := d.view(func(tx *bolt.Tx) error {
+		if dryRun {
+			var b Ban
+			v := tx.Bucket(bktDryRun).Get(pkey(p))
+			damaged = v != nil && unpack(v, &b) != nil
+			return nil
+		}
+		v := tx.Bucket(bktBans).Get(pkey(p))
+		_, _, ok := activeTimes(v)
+		damaged = v != nil && !ok
+		return nil
+	})
+	return damaged, err
+}
+
 // ActiveBan returns p's ban in force, or ErrNotFound.
 func (d *DB) ActiveBan(p netip.Prefix, now time.Time) (Ban, error) {
 	var b Ban
@@ -489,48 +558,53 @@ func (d *DB) CountActive(now time.Time) (int, error) {
 }
 
 // ActiveBans returns the bans in force at now, and takes expired ones out
-// of the index (they stay in the history).
+// of the index (they stay in the history). Records that do not decode
+// are left out (InForce counts them).
 func (d *DB) ActiveBans(now time.Time) ([]Ban, error) {
 	if err := d.expire(now); err != nil {
 		return nil, err
 	}
-	return d.InForce(now)
+	bans, _, err := d.InForce(now)
+	return bans, err
 }
 
 // InForce returns the bans in force at now, like ActiveBans, but only
-// reads: expired records are left for the next ActiveBans to remove.
-func (d *DB) InForce(now time.Time) ([]Ban, error) {
-	var out []Ban
-	err := d.view(func(tx *bolt.Tx) error {
+// reads: expired records are left for the next ActiveBans to remove. The
+// records that do not decode are left out, and counted in damaged.
+func (d *DB) InForce(now time.Time) (bans []Ban, damaged Damaged, err error) {
+	err = d.view(func(tx *bolt.Tx) error {
 		bb := tx.Bucket(bktBans)
-		out = make([]Ban, 0, bb.Stats().KeyN)
+		bans = make([]Ban, 0, bb.Stats().KeyN)
 		return bb.ForEach(func(k, v []byte) error {
 			var b Ban
-			if _, ok := decodeActive(v, &b); !ok {
-				return fmt.Errorf("ban %s: a damaged record", k)
+			if _, ok := decodeActive(v, &b); !ok || !isPrefix(k) {
+				damaged.add(k)
+				return nil
 			}
 			if b.Active(now) {
-				out = append(out, b)
+				bans = append(bans, b)
 			}
 			return nil
 		})
 	})
-	return out, err
+	return bans, damaged, err
 }
 
 // NewestInForce returns how many bans are in force at now and the newest
 // limit of them (by start, newest first), in memory and work for limit
-// bans whatever the total: each record's times are read in place, and
-// only the kept ones are decoded. The API's list, which a dashboard asks
-// for every few seconds while a wave holds 100,000 bans.
-func (d *DB) NewestInForce(now time.Time, limit int) (total int, bans []Ban, err error) {
+// bans whatever the total: each record is read in place, and only the
+// kept ones are decoded. The API's list, which a dashboard asks for every
+// few seconds while a wave holds 100,000 bans. The records that do not
+// decode are left out, and counted in damaged.
+func (d *DB) NewestInForce(now time.Time, limit int) (total int, bans []Ban, damaged Damaged, err error) {
 	err = d.view(func(tx *bolt.Tx) error {
 		bb := tx.Bucket(bktBans)
 		var h newest
 		err := bb.ForEach(func(k, v []byte) error {
 			exp, start, ok := activeTimes(v)
-			if !ok {
-				return fmt.Errorf("ban %s: a damaged record", k)
+			if !ok || !isPrefix(k) {
+				damaged.add(k)
+				return nil
 			}
 			if exp != 0 && !now.Before(time.Unix(0, int64(exp))) {
 				return nil
@@ -553,22 +627,35 @@ func (d *DB) NewestInForce(now time.Time, limit int) (total int, bans []Ban, err
 		bans = make([]Ban, len(h))
 		for i := len(h) - 1; i >= 0; i-- {
 			e := heap.Pop(&h).(held)
-			if _, ok := decodeActive(bb.Get([]byte(e.key)), &bans[i]); !ok {
-				return fmt.Errorf("ban %s: a damaged record", e.key)
-			}
+			// activeTimes checked the whole record: it decodes.
+			decodeActive(bb.Get([]byte(e.key)), &bans[i])
 		}
 		return nil
 	})
-	return total, bans, err
+	return total, bans, damaged, err
 }
 
-// activeTimes is a bans bucket value's expiry and start, read in place.
+// activeTimes is a bans bucket value's expiry and start, read in place;
+// false, as decodeActive, for a value of another layout or a damaged one
+// (every field is walked, none copied).
 func activeTimes(v []byte) (exp, start uint64, ok bool) {
 	if len(v) < 1 || v[0] != activeMark {
 		return 0, 0, false
 	}
 	r := activeReader{v: v[1:]}
 	exp, start = r.uvarint(), r.uvarint()
+	r.uvarint() // the count
+	r.float()
+	r.bytes() // the origin
+	r.bytes() // the reason
+	n := r.uvarint()
+	if n > maxUsers {
+		return 0, 0, false
+	}
+	for range n {
+		r.bytes()
+	}
+	r.bytes() // the history key
 	return exp, start, !r.bad
 }
 
@@ -601,20 +688,22 @@ func (h *newest) Pop() any {
 // EachInForce calls fn with the bans in force at now, n at a time (fn may
 // keep the slice), with only what the kernel and the gate need of each:
 // Prefix, Start, Expires, Origin and Count (restoring a wave's bans
-// writes the first to the kernel while the next are read).
-func (d *DB) EachInForce(now time.Time, n int, fn func([]Ban) error) error {
+// writes the first to the kernel while the next are read). The records
+// that do not decode are left out, and counted in damaged.
+func (d *DB) EachInForce(now time.Time, n int, fn func([]Ban) error) (damaged Damaged, err error) {
 	origins := map[string]string{} // a few origins, shared by thousands of bans
 	var t theirs
 	give := func(batch []Ban) (err error) {
 		t.call(func() { err = fn(batch) })
 		return err
 	}
-	return d.viewCalling(&t, func(tx *bolt.Tx) error {
+	err = d.viewCalling(&t, func(tx *bolt.Tx) error {
 		batch := make([]Ban, 0, n)
 		err := tx.Bucket(bktBans).ForEach(func(k, v []byte) error {
 			var b Ban
 			if !decodeHeld(k, v, &b, origins) {
-				return fmt.Errorf("ban %s: a damaged record", k)
+				damaged.add(k)
+				return nil
 			}
 			if !b.Active(now) {
 				return nil
@@ -632,6 +721,7 @@ func (d *DB) EachInForce(now time.Time, n int, fn func([]Ban) error) error {
 		}
 		return err
 	})
+	return damaged, err
 }
 
 // Banned returns which of addrs a ban in force at now covers (a ban of

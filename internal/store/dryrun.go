@@ -38,23 +38,25 @@ func (d *DB) RecordDryRun(bans []*Ban, alert func(*Ban) []byte) ([]uint64, error
 	return ids, err
 }
 
-// DryRunBans returns the bans a dry run would have in force at now.
-func (d *DB) DryRunBans(now time.Time) ([]Ban, error) {
-	var out []Ban
-	err := d.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bktDryRun).ForEach(func(_, v []byte) error {
+// DryRunBans returns the bans a dry run would have in force at now; the
+// records that do not decode are left out, and counted in damaged (as
+// InForce's).
+func (d *DB) DryRunBans(now time.Time) (bans []Ban, damaged Damaged, err error) {
+	err = d.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bktDryRun).ForEach(func(k, v []byte) error {
 			var b Ban
 			if err := unpack(v, &b); err != nil {
-				return err
+				damaged.add(k)
+				return nil
 			}
 			if b.Active(now) {
 				b.Evidence = nil
-				out = append(out, b)
+				bans = append(bans, b)
 			}
 			return nil
 		})
 	})
-	return out, err
+	return bans, damaged, err
 }
 
 // LiftDryRun removes the would-be bans of ps and returns those there

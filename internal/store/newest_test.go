@@ -32,7 +32,7 @@ func TestNewestInForce(t *testing.T) {
 	if _, err := d.RecordBans(bans, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	all, err := d.InForce(now)
+	all, _, err := d.InForce(now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestNewestInForce(t *testing.T) {
 		t.Fatalf("%d of 500 in force: the test's mix is off", len(all))
 	}
 	for _, n := range []int{0, 1, 7, 100, len(all), len(all) + 5} {
-		total, got, err := d.NewestInForce(now, n)
+		total, got, _, err := d.NewestInForce(now, n)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,7 +78,7 @@ func BenchmarkNewestInForce(b *testing.B) {
 	b.Run("newest100", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if total, got, err := d.NewestInForce(now, 100); err != nil || total != 100_000 || len(got) != 100 {
+			if total, got, _, err := d.NewestInForce(now, 100); err != nil || total != 100_000 || len(got) != 100 {
 				b.Fatal(total, len(got), err)
 			}
 		}
@@ -86,7 +86,7 @@ func BenchmarkNewestInForce(b *testing.B) {
 	b.Run("all", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if got, err := d.InForce(now); err != nil || len(got) != 100_000 {
+			if got, _, err := d.InForce(now); err != nil || len(got) != 100_000 {
 				b.Fatal(len(got), err)
 			}
 		}

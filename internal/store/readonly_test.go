@@ -46,7 +46,7 @@ func TestOpenReadOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bans, err := r2.InForce(now)
+	bans, _, err := r2.InForce(now)
 	if err != nil || len(bans) != 1 || bans[0].Reason != "test" {
 		t.Fatalf("read: %+v %v", bans, err)
 	}
@@ -91,7 +91,7 @@ func TestOpenReadOnlyUpgrades(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	if _, err := d.InForce(now); err != nil {
+	if _, _, err := d.InForce(now); err != nil {
 		t.Fatal(err)
 	}
 	err = d.Sessions(time.Time{}, func([]byte, [][]byte) bool { return true })

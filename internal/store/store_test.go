@@ -356,9 +356,9 @@ func damagedUse(t *testing.T, what, path string, readOnly bool) (damaged, opened
 		op string
 		fn func() error
 	}{
-		{"InForce", func() error { _, err := d.InForce(now); return err }},
-		{"NewestInForce", func() error { _, _, err := d.NewestInForce(now, 20); return err }},
-		{"EachInForce", func() error { return d.EachInForce(now, 64, func([]Ban) error { return nil }) }},
+		{"InForce", func() error { _, _, err := d.InForce(now); return err }},
+		{"NewestInForce", func() error { _, _, _, err := d.NewestInForce(now, 20); return err }},
+		{"EachInForce", func() error { _, err := d.EachInForce(now, 64, func([]Ban) error { return nil }); return err }},
 		{"Allowlist", func() error { _, err := d.Allowlist(); return err }},
 		{"Position", func() error { var v any; return d.Position("/var/log/auth.log", &v) }},
 		{"History", func() error { _, err := d.History(time.Time{}); return err }},
@@ -405,7 +405,10 @@ func TestCallerPanicStaysTheirs(t *testing.T) {
 	d, _ := open(t)
 	mustRecord(t, d, &Ban{Prefix: netip.MustParsePrefix("192.0.2.1/32"), Start: now})
 	for name, f := range map[string]func() error{
-		"EachInForce": func() error { return d.EachInForce(now, 10, func([]Ban) error { panic("the caller's bug") }) },
+		"EachInForce": func() error {
+			_, err := d.EachInForce(now, 10, func([]Ban) error { panic("the caller's bug") })
+			return err
+		},
 		"RecordBans": func() error {
 			_, err := d.RecordBans([]*Ban{{Prefix: netip.MustParsePrefix("192.0.2.2/32"), Start: now}}, func(*Ban) []byte { panic("the caller's bug") }, nil)
 			return err
@@ -422,7 +425,7 @@ func TestCallerPanicStaysTheirs(t *testing.T) {
 		}()
 	}
 	// The database is still usable: the write was rolled back.
-	if got, err := d.InForce(now); err != nil || len(got) != 1 {
+	if got, _, err := d.InForce(now); err != nil || len(got) != 1 {
 		t.Fatalf("after the panics: %v, %v", got, err)
 	}
 }
@@ -462,7 +465,7 @@ func TestMigrateToCompactBans(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	got, err := db.InForce(now)
+	got, _, err := db.InForce(now)
 	if err != nil || len(got) != 2 {
 		t.Fatalf("%+v %v", got, err)
 	}

@@ -66,7 +66,8 @@
     const active = await SG.getOr("api/v1/sessions?active=1&limit=100", []);
     const sessions = await SG.getOr("api/v1/sessions?limit=30", []);
     figures(today, (lastBans = bans));
-    document.getElementById("bancount").textContent = fmt(bans.total) + " in force";
+    document.getElementById("bancount").textContent = fmt(bans.total) + " in force" +
+      (bans.damaged ? ", " + fmt(bans.damaged) + " damaged records left out (sshguard-go list names them)" : "");
     rows("bans", bans.bans.map((b) => [b.prefix, left(b.expires), b.reason]), 3);
     rows("logins", logins.map((l) => [new Date(l.time).toLocaleString(), l.user, l.ip, el("span", l.severity + (l.tags.length ? " · " + l.tags.join(", ") : ""), "tag " + l.severity)]), 4);
     document.getElementById("activecount").textContent = active.length + " open";
