@@ -37,6 +37,9 @@ listed with the reason; the exit status is then 1.`,
 			if err != nil {
 				return err
 			}
+			for _, w := range config.SecretWarnings(f.SecretFiles()) {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+			}
 			fl, err := fleet.New(f)
 			if err != nil {
 				return err

@@ -19,7 +19,8 @@ import (
 // given that every user may read: --token-file, --tls-key, --nats-creds,
 // --nats-token-file, and the hosts' token_file and key_file that the
 // hosts file names (a key every host shares, once); of none that only
-// its owner may read. It said nothing of any.
+// its owner may read. It said nothing of any. fleet summary warns of the
+// hosts' files the same way (it said nothing either).
 func TestFleetServeWarnsSecretFiles(t *testing.T) {
 	self, err := os.Executable()
 	if err != nil {
@@ -102,6 +103,18 @@ wait:
 		"warning: " + hosts + ": host web-01: key_file: " + client.Key + " is readable by every user (mode 0644): anyone on this machine can read the bans, logins, events and sessions of hosts web-01 and 1 more; chmod o-r it",
 	}
 	checkWarned(t, "fleet serve --hosts", warned, want)
+
+	// fleet summary reads the same hosts' files: the same warnings, on
+	// stderr before the table (the hosts do not answer: exit status 1).
+	sum := exec.Command(self, "fleet", "summary", "--hosts", hosts, "--date", "2026-11-28")
+	sum.Env = append(os.Environ(), "SG_MAIN=1")
+	var serr strings.Builder
+	sum.Stderr = &serr
+	if err := sum.Run(); err == nil {
+		t.Fatalf("fleet summary of hosts that do not answer: no error\n%s", serr.String())
+	}
+	got := strings.Split(strings.TrimSpace(serr.String()), "\n")
+	checkWarned(t, "fleet summary", got[:min(len(got), 2)], want[2:])
 
 	// With NATS: its credentials, warned before it connects (the server
 	// here answers nothing: the start then fails).
