@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net/netip"
 	"os"
 	"slices"
@@ -122,7 +121,7 @@ func newListCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if w := damagedWarning(l.Damaged); w != "" {
+			if w := l.Damaged.Warning(); w != "" {
 				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
 			}
 			bans := l.Bans
@@ -144,27 +143,6 @@ func newListCmd() *cobra.Command {
 	enumVar(cmd, &origin, "origin", "only the bans of this origin: "+strings.Join(origins, ", ")+" (fleet: those every other host shared)",
 		origins, engine.ValidOriginFilter, originsDesc)
 	return cmd
-}
-
-// damagedWarning names the ban records of the database that do not
-// decode, left out of a list, and says how to delete them; "" when none.
-func damagedWarning(d control.Damaged) string {
-	if d.Count == 0 {
-		return ""
-	}
-	keys := make([]string, len(d.Keys))
-	for i, k := range d.Keys {
-		keys[i] = safe(k)
-	}
-	names := strings.Join(keys, ", ")
-	if more := d.Count - len(d.Keys); more > 0 {
-		names += fmt.Sprintf(" and %d more", more)
-	}
-	what := fmt.Sprintf("%d ban records in the database do not decode", d.Count)
-	if d.Count == 1 {
-		what = "1 ban record in the database does not decode"
-	}
-	return fmt.Sprintf("%s (left out): %s; `sshguard-go unban PREFIX` deletes the record of PREFIX", what, names)
 }
 
 func newUnbanCmd() *cobra.Command {
@@ -270,7 +248,7 @@ func newBanCmd() *cobra.Command {
 			}
 			fmt.Fprintf(out, "%s %s %s\n", verb, bi.Prefix, until)
 			if r := bi.Replaced; r != nil {
-				fmt.Fprintf(out, "it replaces the ban in force (%s, %s)\n", r.Origin, banUntil(*r))
+				fmt.Fprintf(out, "it replaces the ban in force (%s, %s)\n", r.Origin, r.Until())
 			}
 			return nil
 		})
@@ -280,14 +258,6 @@ func newBanCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&force, "force", false, "ban a prefix wider than /16 (IPv4) or /32 (IPv6), or one holding your own SSH session's address, or for less time than its ban in force")
 	cmd.Flags().StringVar(&reason, "reason", "", "why (shown by list)")
 	return cmd
-}
-
-// banUntil is when bi ends, in words.
-func banUntil(bi control.BanInfo) string {
-	if bi.Expires.IsZero() {
-		return "permanent"
-	}
-	return "until " + bi.Expires.Local().Format("2006-01-02 15:04:05 MST")
 }
 
 // ownSession is the client address of the SSH session the command runs
@@ -322,7 +292,7 @@ func newAllowCmd() *cobra.Command {
 				fmt.Fprintf(out, "allowed %s\n", res.Prefix)
 			}
 			for _, bi := range res.Lifted {
-				fmt.Fprintf(out, "lifted the ban of %s (%s, %s)\n", bi.Prefix, bi.Origin, banUntil(bi))
+				fmt.Fprintf(out, "lifted the ban of %s (%s, %s)\n", bi.Prefix, bi.Origin, bi.Until())
 			}
 			return nil
 		})
@@ -347,7 +317,7 @@ func newAllowCmd() *cobra.Command {
 			}
 			fmt.Fprintf(out, "removed %s\n", p)
 			for _, bi := range res.Restored {
-				fmt.Fprintf(out, "banned %s again (%s; it was lifted when %s was allowed)\n", bi.Prefix, banUntil(bi), p)
+				fmt.Fprintf(out, "banned %s again (%s; it was lifted when %s was allowed)\n", bi.Prefix, bi.Until(), p)
 			}
 			return nil
 		})
@@ -366,62 +336,6 @@ func newAllowCmd() *cobra.Command {
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.AddCommand(add, rm, list)
 	return cmd
-}
-
-// printStatus writes the daemon's state in words: dry run or not, the
-// policy, each source, the bans by origin.
-func printStatus(out io.Writer, st control.Status) {
-	fmt.Fprintf(out, "running since %s (%s)\n", stamp(st.Started), time.Since(st.Started).Round(time.Second))
-	if st.DryRun {
-		fmt.Fprintln(out, "DRY RUN (firewall.backend = \"none\"): nothing is banned; what would be is listed by list (list --dry-run after a real run)")
-	}
-	p := st.Policy
-	fmt.Fprintf(out, "policy: ban after %g failed attempts within %s, for %s, x%g for each repeat within %s, at most %s", p.Threshold, p.Window, p.BanTime, p.Factor, p.Remember, p.MaxBanTime)
-	if p.PermanentAfter > 0 {
-		fmt.Fprintf(out, ", permanent from the %dth", p.PermanentAfter)
-	}
-	fmt.Fprintln(out)
-	if len(p.Horizons) > 0 {
-		fmt.Fprintf(out, "slow attackers: %s (failures at existing accounts forgiven by a login)\n", strings.Join(p.Horizons, ", "))
-	}
-	if len(p.NetworkHorizons) > 0 {
-		fmt.Fprintf(out, "networks no user logs in from: %s\n", strings.Join(p.NetworkHorizons, ", "))
-	}
-	if p.WideV4 > 0 || p.WideV6 > 0 {
-		fmt.Fprintf(out, "wide prefixes: /%d (IPv4) /%d (IPv6) after %g attempts\n", p.WideV4, p.WideV6, p.WideThreshold)
-	}
-	fmt.Fprintf(out, "firewall: %s, table %s\n", p.Backend, safe(p.Table))
-	for _, s := range st.Sources {
-		state := cmp.Or(s.State, "reading")
-		if s.Why != "" {
-			state += ": " + s.Why
-		}
-		fmt.Fprintf(out, "source %s: %s, %d lines, at %s", safe(s.Name), safe(state), s.Lines, safe(s.Position))
-		if s.Behind > 0 {
-			fmt.Fprintf(out, ", %d bytes behind", s.Behind)
-		}
-		if !s.Newest.IsZero() {
-			fmt.Fprintf(out, ", newest line of %s", stamp(s.Newest))
-		}
-		fmt.Fprintln(out)
-	}
-	fmt.Fprintf(out, "tracked keys %d, active bans %d%s, made since start%s, untrusted lines %d\n", st.Tracked, st.ActiveBans,
-		byOrigin(st.BansByOrigin), byOrigin(st.BansSinceStart), st.Untrusted)
-	if len(st.Dropped) > 0 {
-		fmt.Fprintf(out, "side work given up so that banning never waited:%s\n", byOrigin(st.Dropped))
-	}
-}
-
-// byOrigin is " (detected 3, admin 1)", or "" when m is empty.
-func byOrigin[N int | int64](m map[string]N) string {
-	if len(m) == 0 {
-		return " 0"
-	}
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		parts = append(parts, fmt.Sprintf("%s %d", safe(k), m[k]))
-	}
-	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 func newStatusCmd() *cobra.Command {
@@ -454,12 +368,7 @@ holds (or that there is none).`,
 			if asJSON {
 				return json.NewEncoder(out).Encode(st)
 			}
-			printStatus(out, st)
-			fmt.Fprintf(out, "lines naming sshd without an event: %d unknown shape, %d unknown header (sshguard-go scan --unrecognised shows them)\n",
-				st.Unrecognised["unknown_shape"], st.Unrecognised["unknown_header"])
-			for _, k := range slices.Sorted(maps.Keys(st.Events)) {
-				fmt.Fprintf(out, "  %-14s %d\n", safe(k), st.Events[k])
-			}
+			control.WriteStatus(out, st)
 			return nil
 		},
 	}

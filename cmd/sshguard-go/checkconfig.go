@@ -46,9 +46,7 @@ every key, its default and, for durations, its range.`,
 			if cfg.Path == "" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "%s does not exist: the built-in defaults apply\n", path)
 			}
-			for _, w := range cfg.Warnings() {
-				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
-			}
+			warn(cmd, cfg.Warnings())
 			if err := cfg.Check(); err != nil {
 				return &exitError{2, fmt.Errorf("%s: %w", path, err)}
 			}

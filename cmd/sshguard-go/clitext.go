@@ -20,6 +20,13 @@ import (
 // through it. JSON output needs no such care.
 func safe(s string) string { return textsafe.String(s) }
 
+// warn prints each of ws on cmd's standard error.
+func warn(cmd *cobra.Command, ws []string) {
+	for _, w := range ws {
+		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+	}
+}
+
 // stamp is how the text outputs write a time: RFC 3339 in local time,
 // with its offset (2026-12-04T15:04:05+01:00); "-" for none.
 func stamp(t time.Time) string {

@@ -37,9 +37,7 @@ listed with the reason; the exit status is then 1.`,
 			if err != nil {
 				return err
 			}
-			for _, w := range config.SecretWarnings(f.SecretFiles()) {
-				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
-			}
+			warn(cmd, config.SecretWarnings(f.SecretFiles()))
 			fl, err := fleet.New(f)
 			if err != nil {
 				return err
@@ -99,9 +97,7 @@ daemon's API does.`,
 					return err
 				}
 			}
-			for _, w := range config.SecretWarnings(serveSecrets(listen, nats, hostsFile)) {
-				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
-			}
+			warn(cmd, config.SecretWarnings(fleet.ServeSecrets(listen, nats, hostsFile)))
 			fl, err := fleet.OpenView(ctx, hostsFile, nats)
 			if err != nil {
 				return err
@@ -150,20 +146,4 @@ func newFleetStatusCmd() *cobra.Command {
 		})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
-}
-
-// serveSecrets are the files fleet serve is given that hold a secret: its
-// own (the flags') and those of the hosts file, hosts (nil: none).
-func serveSecrets(listen config.APIConfig, nats fleet.NATS, hosts *fleet.File) []config.SecretFile {
-	natsUser := "connect to the NATS servers as the fleet view's user"
-	out := []config.SecretFile{
-		{Key: "--token-file", Path: listen.TokenFile, Gives: "read every host's bans, logins, events and sessions through the fleet view"},
-		{Key: "--tls-key", Path: listen.TLSKey, Gives: "pose as the fleet view's server"},
-		{Key: "--nats-creds", Path: nats.CredsFile, Gives: natsUser},
-		{Key: "--nats-token-file", Path: nats.TokenFile, Gives: natsUser},
-	}
-	if hosts != nil {
-		out = append(out, hosts.SecretFiles()...)
-	}
-	return out
 }

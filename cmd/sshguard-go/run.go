@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -80,9 +79,7 @@ configuration.`,
 				return &exitError{2, err}
 			}
 			if o.test {
-				for _, w := range cfg.Warnings() {
-					fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
-				}
+				warn(cmd, cfg.Warnings())
 				return cfg.Print(cmd.OutOrStdout())
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)

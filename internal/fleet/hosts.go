@@ -189,3 +189,19 @@ func newClient(h Host, timeout time.Duration) (*client, error) {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return c, nil
 }
+
+// ServeSecrets are the files fleet serve is given that hold a secret: its
+// own (the flags') and those of the hosts file, hosts (nil: none).
+func ServeSecrets(listen config.APIConfig, nats NATS, hosts *File) []config.SecretFile {
+	natsUser := "connect to the NATS servers as the fleet view's user"
+	out := []config.SecretFile{
+		{Key: "--token-file", Path: listen.TokenFile, Gives: "read every host's bans, logins, events and sessions through the fleet view"},
+		{Key: "--tls-key", Path: listen.TLSKey, Gives: "pose as the fleet view's server"},
+		{Key: "--nats-creds", Path: nats.CredsFile, Gives: natsUser},
+		{Key: "--nats-token-file", Path: nats.TokenFile, Gives: natsUser},
+	}
+	if hosts != nil {
+		out = append(out, hosts.SecretFiles()...)
+	}
+	return out
+}
