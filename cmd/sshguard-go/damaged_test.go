@@ -177,26 +177,7 @@ func TestCompactDamagedPage(t *testing.T) {
 func TestListDamagedRecord(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "state.db")
-	db, err := store.Open(path, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	var bans []*store.Ban
-	for i := range 300 {
-		bans = append(bans, &store.Ban{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)}), 32), Start: now,
-			Expires: now.Add(time.Hour), Reason: "5 failed attempts in 10m0s"})
-	}
-	testkit.RecordBans(t, db, bans...)
-	db.Close()
-	raw, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := raw.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("bans")).Put([]byte("10.2.0.7/32"), []byte("junk")) }); err != nil {
-		t.Fatal(err)
-	}
-	raw.Close()
+	testkit.DamagedBansDB(t, path, "", []byte("junk"))
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

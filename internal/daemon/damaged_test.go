@@ -9,13 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"sshguard-go/internal/api"
 	"sshguard-go/internal/engine"
-	"sshguard-go/internal/store"
 	"sshguard-go/internal/testkit"
 )
 
@@ -36,29 +32,8 @@ func TestRestoreDamagedRecord(t *testing.T) {
 	}
 	writeConfig(t, h.dir, "[audit]\nlog = \"\"\n[api]\nlisten = \"127.0.0.1:0\"\ntoken_file = \""+filepath.Join(h.dir, "token")+"\"\n")
 	path := filepath.Join(h.dir, "state.db")
-	db, err := store.Open(path, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	var bans []*store.Ban
-	for i := range 300 {
-		bans = append(bans, &store.Ban{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)}), 32), Start: now,
-			Expires: now.Add(time.Hour), Reason: "5 failed attempts in 10m0s", Origin: engine.Detected})
-	}
-	testkit.RecordBans(t, db, bans...)
-	db.Close()
-	const key = "10.2.0.7/32"
-	raw, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := raw.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte("bans")).Put([]byte(key), []byte{0x03, 0xff, 0xff, 0xff})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	raw.Close()
+	const key = testkit.DamagedKey
+	testkit.DamagedBansDB(t, path, engine.Detected, []byte{0x03, 0xff, 0xff, 0xff})
 
 	h.start()
 	h.fw.mu.Lock()
