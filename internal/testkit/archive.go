@@ -68,7 +68,6 @@ func HostileXZ(t testing.TB, data []byte, dictByte byte) []byte {
 // --block-size` writes them. xz -t accepts it whatever the count; readers
 // that allocate each block's dictionary allocate it that many times.
 func BlocksXZ(dictByte byte, blocks ...[]byte) []byte {
-	le32 := func(b []byte, v uint32) []byte { return binary.LittleEndian.AppendUint32(b, v) }
 	uvarint := func(b []byte, v uint64) []byte {
 		for v >= 0x80 {
 			b, v = append(b, byte(v)|0x80), v>>7
@@ -98,15 +97,7 @@ func BlocksXZ(dictByte byte, blocks ...[]byte) []byte {
 		}
 		out = append(out, block...)
 	}
-	for len(index)%4 != 0 {
-		index = append(index, 0)
-	}
-	index = le32(index, crc32.ChecksumIEEE(index))
-	out = append(out, index...)
-	foot := le32(nil, uint32(len(index)/4-1))
-	foot = append(foot, 0, 0)
-	out = le32(out, crc32.ChecksumIEEE(foot))
-	return append(append(out, foot...), 'Y', 'Z')
+	return indexAndFooter(out, index)
 }
 
 // SmuggledXZ is an xz stream (no integrity check) whose one block holds an
@@ -121,7 +112,6 @@ func BlocksXZ(dictByte byte, blocks ...[]byte) []byte {
 // follows the declared sizes sees them, and are stream padding to the
 // other. xz -t refuses it: a chunk must take all its bytes.
 func SmuggledXZ(dictByte byte, hidden []byte) []byte {
-	le32 := func(b []byte, v uint32) []byte { return binary.LittleEndian.AppendUint32(b, v) }
 	header := func(dict byte) []byte {
 		h := []byte{2, 0, 0x21, 1, dict, 0, 0, 0}
 		return le32(h, crc32.ChecksumIEEE(h))
@@ -149,16 +139,10 @@ func SmuggledXZ(dictByte byte, hidden []byte) []byte {
 	s = append(s, lz.Bytes()...)
 	data2 := len(s) - start
 	s = pad(s, start)
-	start = len(s)
-	s = append(s, 0, 2, 12+13, 1)
-	s = binary.AppendUvarint(s, uint64(12+data2))
-	s = binary.AppendUvarint(s, uint64(len(hidden)))
-	s = pad(s, start)
-	s = le32(s, crc32.ChecksumIEEE(s[start:]))
-	foot := le32(nil, uint32((len(s)-start)/4-1))
-	foot = append(foot, 0, 0)
-	s = le32(s, crc32.ChecksumIEEE(foot))
-	s = append(append(s, foot...), 'Y', 'Z')
+	index := []byte{0, 2, 12 + 13, 1}
+	index = binary.AppendUvarint(index, uint64(12+data2))
+	index = binary.AppendUvarint(index, uint64(len(hidden)))
+	s = indexAndFooter(s, index)
 
 	out := []byte{0xfd, '7', 'z', 'X', 'Z', 0, 0, 0}
 	out = le32(out, crc32.ChecksumIEEE([]byte{0, 0}))
@@ -186,7 +170,6 @@ func SmuggledXZ(dictByte byte, hidden []byte) []byte {
 // whose state of 0x300<<12 probabilities the library's decoder allocates
 // anew, 6 MiB, for every chunk). xz -t accepts it with lc+lp at most 4.
 func ChunksXZ(n int, props byte) []byte {
-	le32 := func(b []byte, v uint32) []byte { return binary.LittleEndian.AppendUint32(b, v) }
 	out := []byte{0xfd, '7', 'z', 'X', 'Z', 0, 0, 0}
 	out = le32(out, crc32.ChecksumIEEE([]byte{0, 0}))
 	h := []byte{2, 0, 0x21, 1, 0, 0, 0, 0} // a 4 KiB dictionary
@@ -210,6 +193,13 @@ func ChunksXZ(n int, props byte) []byte {
 	index := []byte{0, 1}
 	index = binary.AppendUvarint(index, uint64(12+data))
 	index = binary.AppendUvarint(index, uint64(n))
+	return indexAndFooter(out, index)
+}
+
+// indexAndFooter appends to out an xz stream's index (its records, index,
+// padded and with its CRC32) and the stream footer of a stream with no
+// integrity check.
+func indexAndFooter(out, index []byte) []byte {
 	for len(index)%4 != 0 {
 		index = append(index, 0)
 	}
@@ -220,3 +210,6 @@ func ChunksXZ(n int, props byte) []byte {
 	out = le32(out, crc32.ChecksumIEEE(foot))
 	return append(append(out, foot...), 'Y', 'Z')
 }
+
+// le32 appends v to b, little-endian, as xz writes its numbers.
+func le32(b []byte, v uint32) []byte { return binary.LittleEndian.AppendUint32(b, v) }
